@@ -1,0 +1,68 @@
+import { Static, Type } from '@sinclair/typebox';
+
+const Port = (def: number) => Type.Integer({ minimum: 0, maximum: 65535, default: def });
+const Positive = (def: number, extra: object = {}) => Type.Integer({ minimum: 1, default: def, ...extra });
+
+/**
+ * Every environment variable Arbiter reads, with its default. The names are the environment
+ * variable names so that an operator can map an error message straight to what to change.
+ */
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'production' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  /** Unset: the engine serves an embedded TimescaleDB-enabled PGlite on a local port. */
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_POOL_SIZE: Positive(10, { maximum: 200 }),
+  /** Where embedded state lives (PGlite data, a spawned nats-server's store). */
+  ARBITER_DATA_DIR: Type.String({ default: '.arbiter' }),
+  /** 0 picks a free port. */
+  EMBEDDED_DB_PORT: Port(0),
+  NATS_URL: Type.String({ default: 'nats://127.0.0.1:4222' }),
+  /** `auto`: start a nats-server from PATH when nothing answers at NATS_URL (embedded mode only). */
+  NATS_SPAWN: Type.Union([Type.Literal('auto'), Type.Literal('never')], { default: 'auto' }),
+  /** Prefix for streams, subjects and buckets, so several engines (or test runs) share one NATS. */
+  ARBITER_NAMESPACE: Type.String({ default: '', pattern: '^[a-z0-9_]{0,32}$' }),
+  /** Scorer partitions; events are routed by IP (clicks) or by the click id they reference. */
+  ARBITER_PARTITIONS: Positive(1, { maximum: 1024 }),
+  /** Partitions this scorer owns: `all` or a comma list such as `0,2`. */
+  SCORER_PARTITIONS: Type.String({ default: 'all', pattern: '^(all|\\d+(,\\d+)*)$' }),
+
+  HOST: Type.String({ default: '0.0.0.0' }),
+  GATEWAY_PORT: Port(8080),
+  API_PORT: Port(3000),
+  /** Health / metrics ports of the headless services when they run on their own (0: none). */
+  SCORER_PORT: Port(9101),
+  RECORDER_PORT: Port(9102),
+  NOTIFIER_PORT: Port(9103),
+  GATEWAY_BODY_LIMIT_BYTES: Positive(1_048_576, { maximum: 64 * 1_048_576 }),
+  GATEWAY_MAX_BATCH: Positive(1000, { maximum: 10_000 }),
+  /** Accept event timestamps at most this far ahead of the receive time (clock skew). */
+  GATEWAY_MAX_FUTURE_SKEW_SECONDS: Positive(300),
+  GATEWAY_TRUST_PROXY: Type.Boolean({ default: false }),
+  /** Where the tracking link sends a visitor whose offer has no URL (unknown or unconfigured). */
+  TRACKING_FALLBACK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+
+  /** Seeds (idempotently) an admin API key at start. */
+  ARBITER_ADMIN_KEY: Type.Optional(Type.String({ minLength: 16 })),
+
+  EVENTS_MAX_AGE_HOURS: Positive(7 * 24),
+  EVENTS_MAX_BYTES: Positive(10 * 1024 ** 3, { maximum: Number.MAX_SAFE_INTEGER }),
+  /** JetStream de-duplication window for Nats-Msg-Id (seconds; DESIGN asks for at least 2 min). */
+  DUPLICATE_WINDOW_SECONDS: Positive(120, { minimum: 120 }),
+
+  SCORER_BATCH: Positive(500, { maximum: 10_000 }),
+  /** How much event history a starting scorer replays from JetStream to rebuild its windows. */
+  SCORER_REPLAY_HOURS: Type.Number({ minimum: 0, default: 24 }),
+  /** Clicks kept in memory for attribution; older ones are looked up in the database. */
+  SCORER_MAX_CLICKS: Positive(1_000_000),
+  RECORDER_BATCH: Positive(1000, { maximum: 20_000 }),
+  RECORDER_CONCURRENCY: Positive(2, { maximum: 32 }),
+  /** How long the idempotency ledger remembers event ids (days). */
+  LEDGER_RETENTION_DAYS: Positive(7),
+});
+
+/** Validated, typed configuration; build it once with `loadConfig`. */
+export type ArbiterConfig = Static<typeof ConfigSchema>;

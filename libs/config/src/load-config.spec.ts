@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig, ownedPartitions } from './load-config';
+
+describe('loadConfig', () => {
+  it('applies defaults to an empty environment', () => {
+    const sut = loadConfig({});
+    expect(sut.GATEWAY_PORT).toBe(8080);
+    expect(sut.API_PORT).toBe(3000);
+    expect(sut.DATABASE_URL).toBeUndefined();
+    expect(sut.DUPLICATE_WINDOW_SECONDS).toBeGreaterThanOrEqual(120);
+  });
+
+  it('converts strings from the environment to typed values', () => {
+    const sut = loadConfig({ GATEWAY_PORT: '9000', GATEWAY_TRUST_PROXY: 'true', SCORER_REPLAY_HOURS: '0.5' });
+    expect(sut.GATEWAY_PORT).toBe(9000);
+    expect(sut.GATEWAY_TRUST_PROXY).toBe(true);
+    expect(sut.SCORER_REPLAY_HOURS).toBe(0.5);
+  });
+
+  it('names every invalid variable', () => {
+    expect(() => loadConfig({ GATEWAY_PORT: 'eighty', LOG_LEVEL: 'loud' })).toThrow(ConfigError);
+    try {
+      loadConfig({ GATEWAY_PORT: 'eighty', LOG_LEVEL: 'loud' });
+    } catch (e) {
+      const message = (e as Error).message;
+      expect(message).toContain('GATEWAY_PORT');
+      expect(message).toContain('LOG_LEVEL');
+    }
+  });
+
+  it('refuses a duplicate window below two minutes', () => {
+    expect(() => loadConfig({ DUPLICATE_WINDOW_SECONDS: '30' })).toThrow(/DUPLICATE_WINDOW_SECONDS/);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => loadConfig({ HOME: '/root', PATH: '/bin' })).not.toThrow();
+  });
+});
+
+describe('ownedPartitions', () => {
+  it('owns all partitions by default', () => {
+    expect(ownedPartitions(loadConfig({ ARBITER_PARTITIONS: '4' }))).toEqual([0, 1, 2, 3]);
+  });
+  it('owns the listed partitions', () => {
+    expect(ownedPartitions(loadConfig({ ARBITER_PARTITIONS: '4', SCORER_PARTITIONS: '1,3' }))).toEqual([1, 3]);
+  });
+  it('refuses a partition that does not exist', () => {
+    expect(() => ownedPartitions(loadConfig({ ARBITER_PARTITIONS: '2', SCORER_PARTITIONS: '2' }))).toThrow(ConfigError);
+  });
+});

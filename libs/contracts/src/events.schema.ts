@@ -1,0 +1,126 @@
+import { Static, TSchema, TUnsafe, Type } from '@sinclair/typebox';
+
+/** A string enum as a plain JSON-Schema `enum` (one clear error message, clean OpenAPI). */
+export function StringEnum<const T extends readonly string[]>(values: T, description?: string): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
+}
+
+/**
+ * The event contracts of DESIGN §3, written once. The same schemas validate HTTP input, every
+ * message a NATS consumer decodes, the OpenAPI document and the TypeScript types.
+ */
+
+/** Printable ASCII without spaces: safe in URLs, NATS headers and log lines. */
+export const EventId = Type.String({ pattern: '^[\\x21-\\x7E]{1,64}$', description: 'at most 64 printable ASCII characters, no spaces' });
+export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 with a time zone' });
+export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' });
+export const CatalogId = Type.String({ minLength: 1, maxLength: 64 });
+export const Label = StringEnum(['fraud', 'legit'] as const, 'ground truth, only in training and evaluation files');
+const Money = Type.Number({ minimum: 0, maximum: 1e12 });
+const Text = (max: number) => Type.String({ maxLength: max });
+
+export const SubIds = Type.Object(
+  {
+    sub1: Type.Optional(Text(256)),
+    sub2: Type.Optional(Text(256)),
+    sub3: Type.Optional(Text(256)),
+    sub4: Type.Optional(Text(256)),
+    sub5: Type.Optional(Text(256)),
+  },
+  { additionalProperties: false },
+);
+
+const clickFields = {
+  id: Type.Optional(EventId),
+  ts: Type.Optional(Timestamp),
+  offerId: CatalogId,
+  publisherId: CatalogId,
+  subId: Type.Optional(Text(256)),
+  subIds: Type.Optional(SubIds),
+  /** Any string: malformed or private addresses are accepted and flagged by INVALID_IP. */
+  ip: Text(64),
+  /** Any string: an empty one is accepted and flagged by NON_BROWSER_CLIENT. */
+  userAgent: Text(2048),
+  referrer: Type.Optional(Text(2048)),
+  deviceId: Type.Optional(Text(128)),
+  country: Type.Optional(CountryCode),
+  label: Type.Optional(Label),
+};
+
+const conversionFields = {
+  id: Type.Optional(EventId),
+  ts: Type.Optional(Timestamp),
+  clickId: EventId,
+  offerId: Type.Optional(CatalogId),
+  orderId: Type.Optional(Text(128)),
+  amount: Money,
+  payout: Type.Optional(Money),
+  currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$' })),
+  type: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$', description: 'sale, lead, install, …' })),
+  ip: Type.Optional(Text(64)),
+  userAgent: Type.Optional(Text(2048)),
+  deviceId: Type.Optional(Text(128)),
+  country: Type.Optional(CountryCode),
+  label: Type.Optional(Label),
+};
+
+const feedbackFields = {
+  id: Type.Optional(EventId),
+  ts: Type.Optional(Timestamp),
+  conversionId: EventId,
+  status: StringEnum(['approved', 'rejected'] as const),
+  reason: Type.Optional(Text(500)),
+};
+
+/** A click as a partner sends it. */
+export const ClickInput = Type.Object(clickFields, { additionalProperties: false });
+/** A conversion as a partner sends it. */
+export const ConversionInput = Type.Object(conversionFields, { additionalProperties: false });
+/** An advertiser's or analyst's label on a conversion. */
+export const FeedbackInput = Type.Object(feedbackFields, { additionalProperties: false });
+
+/** What the gateway adds to every accepted event before it reaches the stream. */
+const envelope = {
+  id: EventId,
+  ts: Timestamp,
+  receivedAt: Timestamp,
+  partition: Type.Integer({ minimum: 0 }),
+};
+
+/** A click as stored on the EVENTS stream: id, time and partition assigned, IP country derived. */
+export const ClickEvent = Type.Object(
+  { ...clickFields, ...envelope, kind: Type.Literal('click'), ipCountry: Type.Union([CountryCode, Type.Null()]) },
+  { additionalProperties: false },
+);
+export const ConversionEvent = Type.Object(
+  { ...conversionFields, ...envelope, kind: Type.Literal('conversion'), ipCountry: Type.Union([CountryCode, Type.Null()]) },
+  { additionalProperties: false },
+);
+export const FeedbackEvent = Type.Object(
+  {
+    ...feedbackFields,
+    ...envelope,
+    kind: Type.Literal('feedback'),
+    source: StringEnum(['advertiser', 'analyst'] as const),
+    actor: Type.Optional(Text(128)),
+  },
+  { additionalProperties: false },
+);
+export const ArbiterEvent = Type.Union([ClickEvent, ConversionEvent, FeedbackEvent]);
+
+export type ClickInput = Static<typeof ClickInput>;
+export type ConversionInput = Static<typeof ConversionInput>;
+export type FeedbackInput = Static<typeof FeedbackInput>;
+export type ClickEvent = Static<typeof ClickEvent>;
+export type ConversionEvent = Static<typeof ConversionEvent>;
+export type FeedbackEvent = Static<typeof FeedbackEvent>;
+export type ArbiterEvent = Static<typeof ArbiterEvent>;
+export type EventKind = ArbiterEvent['kind'];
+export type Label = Static<typeof Label>;
+
+/** Input schema per kind, for endpoints and files that say the kind separately. */
+export const inputSchemas: Record<EventKind, TSchema> = {
+  click: ClickInput,
+  conversion: ConversionInput,
+  feedback: FeedbackInput,
+};

@@ -1,0 +1,45 @@
+import { v7 as uuidv7 } from 'uuid';
+
+/**
+ * Engine-minted ids are UUIDv7 (time-ordered, so index inserts stay append-only). A minted click
+ * id carries its scorer partition (`c<p>.<uuid>`) so that a conversion reaches the scorer that
+ * holds its click.
+ */
+const MINTED_CLICK = /^c(\d{1,4})\.[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function mintClickId(partition: number): string {
+  return `c${partition}.${uuidv7()}`;
+}
+
+export function mintEventId(): string {
+  return uuidv7();
+}
+
+/** FNV-1a: a fast, stable string hash for partitioning (not for security). */
+export function hash32(value: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    h ^= value.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Partition of a click: by IP, so every click of one IP meets the same velocity windows. */
+export function clickPartition(ip: string, partitions: number): number {
+  return partitions <= 1 ? 0 : hash32(ip) % partitions;
+}
+
+/**
+ * Partition of an event that references a click: the one carried in a minted click id, otherwise
+ * a hash of the id (that scorer resolves a foreign click from the database).
+ */
+export function partitionOfClickId(clickId: string, partitions: number): number {
+  if (partitions <= 1) return 0;
+  const m = MINTED_CLICK.exec(clickId);
+  if (m) {
+    const p = Number(m[1]);
+    if (p < partitions) return p;
+  }
+  return hash32(clickId) % partitions;
+}

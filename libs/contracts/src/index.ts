@@ -1,0 +1,6 @@
+export * from './events.schema';
+export * from './verdict.schema';
+export * from './reason-codes';
+export * from './validation';
+export * from './topology';
+export * from './ids';

@@ -1,0 +1,191 @@
+/**
+ * The stable reason codes of DESIGN §4. Codes are a public contract: publishers and advertisers
+ * store them, so a code is never renamed or reused. Detection lives in `@app/rules`.
+ */
+
+export type Category = 'GIVT' | 'SIVT';
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+export type FalsePositiveRisk = 'low' | 'medium' | 'high';
+export type EventSide = 'click' | 'conversion';
+export type Evidence = Record<string, string | number | boolean | null>;
+
+export interface ReasonCodeSpec {
+  code: string;
+  on: readonly EventSide[];
+  /** GIVT: caught by lists and standard checks. SIVT: needs analytics (MRC definitions). */
+  category: Category;
+  /** `critical` rejects on its own; the others add to the risk score. */
+  severity: Severity;
+  /** How often a legitimate event trips it, as an operator should expect. */
+  falsePositiveRisk: FalsePositiveRisk;
+  title: string;
+  /** What the code catches, for operators. */
+  description: string;
+  /** The plain publisher-facing explanation, filled from the evidence. */
+  explain(e: Evidence): string;
+}
+
+const n = (v: unknown) => (typeof v === 'number' ? Number.isInteger(v) ? String(v) : v.toFixed(1) : String(v));
+
+const specs = [
+  {
+    code: 'BOT_USER_AGENT',
+    on: ['click'],
+    category: 'GIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'low',
+    title: 'Declared bot or crawler',
+    description: 'The user agent declares a crawler, spider or bot (isbot pattern list).',
+    explain: (e) => `The visitor's browser identifies itself as an automated agent ("${e.match}").`,
+  },
+  {
+    code: 'NON_BROWSER_CLIENT',
+    on: ['click'],
+    category: 'GIVT',
+    severity: 'high',
+    falsePositiveRisk: 'low',
+    title: 'Not a browser',
+    description: 'Empty user agent, HTTP libraries, command-line tools, headless or automated browsers.',
+    explain: (e) =>
+      e.client === 'empty' ? 'The request carried no user agent.' : `The request came from ${e.client}, not a person's browser.`,
+  },
+  {
+    code: 'INVALID_IP',
+    on: ['click'],
+    category: 'GIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'low',
+    title: 'Invalid IP address',
+    description: 'Malformed, private, loopback, link-local, reserved or otherwise non-routable address.',
+    explain: (e) => `The visitor's IP address is ${e.range === 'malformed' ? 'not a valid address' : `a ${e.range} address that cannot reach the internet`}.`,
+  },
+  {
+    code: 'UNKNOWN_OFFER',
+    on: ['click', 'conversion'],
+    category: 'GIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'low',
+    title: 'Unknown offer',
+    description: 'The offer id is not in the catalog.',
+    explain: (e) => `Offer "${e.offerId}" does not exist in the network.`,
+  },
+  {
+    code: 'UNKNOWN_PUBLISHER',
+    on: ['click', 'conversion'],
+    category: 'GIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'low',
+    title: 'Unknown publisher',
+    description: 'The publisher id is not in the catalog, or is suspended.',
+    explain: (e) => `Publisher "${e.publisherId}" is ${e.status === 'missing' ? 'not registered' : e.status} in the network.`,
+  },
+  {
+    code: 'INACTIVE_OFFER',
+    on: ['click', 'conversion'],
+    category: 'GIVT',
+    severity: 'high',
+    falsePositiveRisk: 'low',
+    title: 'Offer not running',
+    description: 'The offer exists but is paused.',
+    explain: (e) => `Offer "${e.offerId}" was ${e.status} when this traffic arrived.`,
+  },
+  {
+    code: 'DUPLICATE_CLICK',
+    on: ['click'],
+    category: 'GIVT',
+    severity: 'high',
+    falsePositiveRisk: 'medium',
+    title: 'Duplicate click',
+    description: 'Same IP, user agent, offer and publisher within the duplicate window.',
+    explain: (e) => `The same visitor clicked this offer ${n(e.secondsSincePrevious)} s before (one click per ${n(e.windowSeconds)} s counts).`,
+  },
+  {
+    code: 'IP_VELOCITY',
+    on: ['click'],
+    category: 'SIVT',
+    severity: 'high',
+    falsePositiveRisk: 'medium',
+    title: 'Too many clicks from one IP',
+    description: 'Clicks per IP over sliding windows above the limit.',
+    explain: (e) => `${n(e.count)} clicks came from this IP address in the last ${e.window} (limit ${n(e.limit)}).`,
+  },
+  {
+    code: 'GEO_MISMATCH',
+    on: ['click', 'conversion'],
+    category: 'SIVT',
+    severity: 'medium',
+    falsePositiveRisk: 'medium',
+    title: 'Country mismatch',
+    description: "IP country outside the offer's allowed countries; conversion country differs from the click's.",
+    explain: (e) =>
+      e.allowed
+        ? `The visitor was in ${e.country}, but the offer accepts traffic only from ${e.allowed}.`
+        : `The conversion came from ${e.conversionCountry} but the click from ${e.clickCountry}.`,
+  },
+  {
+    code: 'UNKNOWN_CLICK',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'high',
+    falsePositiveRisk: 'low',
+    title: 'Conversion without a click',
+    description: 'The click id was never seen by the engine.',
+    explain: (e) => `No click with id "${e.clickId}" was ever recorded, so the conversion cannot be attributed.`,
+  },
+  {
+    code: 'CTIT_TOO_SHORT',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'high',
+    falsePositiveRisk: 'medium',
+    title: 'Conversion too fast after the click',
+    description: 'Click-to-conversion time below the minimum for the conversion type: click injection.',
+    explain: (e) => `The ${e.type} happened ${n(e.ctitSeconds)} s after the click; a real ${e.type} takes at least ${n(e.minSeconds)} s.`,
+  },
+  {
+    code: 'CTIT_TOO_LONG',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'high',
+    falsePositiveRisk: 'low',
+    title: 'Conversion outside the attribution window',
+    description: 'Click-to-conversion time beyond the attribution window.',
+    explain: (e) => `The conversion came ${n(e.ctitDays)} days after the click, outside the ${n(e.windowDays)}-day attribution window.`,
+  },
+  {
+    code: 'DUPLICATE_CONVERSION',
+    on: ['conversion'],
+    category: 'GIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'low',
+    title: 'Duplicate conversion',
+    description: 'Order id already converted for the advertiser, or the click converted more often than allowed.',
+    explain: (e) =>
+      e.orderId !== undefined && e.orderId !== null
+        ? `Order "${e.orderId}" was already credited (conversion ${e.firstConversionId}).`
+        : `The click already converted ${n(e.previousConversions)} time(s); the offer allows ${n(e.allowed)}.`,
+  },
+  {
+    code: 'INVALID_SOURCE_CLICK',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'high',
+    falsePositiveRisk: 'low',
+    title: 'Attributed click was invalid',
+    description: 'The click this conversion is attributed to was itself invalid; its reasons are inherited.',
+    explain: (e) => `The click behind this conversion was invalid (${e.clickReasons}).`,
+  },
+] as const satisfies readonly ReasonCodeSpec[];
+
+export type ReasonCode = (typeof specs)[number]['code'];
+
+/** Every reason code with its metadata, keyed by code. */
+export const REASON_CODES: Readonly<Record<ReasonCode, ReasonCodeSpec>> = Object.freeze(
+  Object.fromEntries(specs.map((s) => [s.code, s])) as unknown as Record<ReasonCode, ReasonCodeSpec>,
+);
+
+export const ALL_REASON_CODES = specs.map((s) => s.code) as ReasonCode[];
+
+export function isReasonCode(value: string): value is ReasonCode {
+  return Object.prototype.hasOwnProperty.call(REASON_CODES, value);
+}

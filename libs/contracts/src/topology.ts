@@ -1,0 +1,83 @@
+import type { EventKind } from './events.schema';
+
+/** Names of the durable consumers; handlers bind to them with `@EventPattern(ConsumerName.X)`. */
+export enum ConsumerName {
+  ScorerEvents = 'scorer-events',
+  RecorderEvents = 'recorder-events',
+  RecorderVerdicts = 'recorder-verdicts',
+  NotifierDecisions = 'notifier-decisions',
+}
+
+/**
+ * Streams, subjects and buckets of DESIGN §2 "NATS layout". A namespace prefixes everything, so
+ * several engines (or test runs) can share one NATS server without seeing each other's traffic.
+ */
+export class Topology {
+  readonly root: string;
+  readonly streams: { events: string; verdicts: string; decisions: string; dlq: string };
+  readonly configBucket: string;
+
+  constructor(readonly namespace = '', readonly partitions = 1) {
+    this.root = namespace ? `${namespace}.arbiter` : 'arbiter';
+    const s = namespace ? `${namespace.toUpperCase()}_` : '';
+    this.streams = { events: `${s}EVENTS`, verdicts: `${s}VERDICTS`, decisions: `${s}DECISIONS`, dlq: `${s}DLQ` };
+    this.configBucket = namespace ? `${namespace}-arbiter-config` : 'arbiter-config';
+  }
+
+  /** `arbiter.events.<kind>.<partition>` */
+  event(kind: EventKind, partition: number): string {
+    return `${this.root}.events.${kind}.${partition}`;
+  }
+
+  /** Every event kind of one partition: what one scorer partition consumes. */
+  partitionEvents(partition: number): string {
+    return `${this.root}.events.*.${partition}`;
+  }
+
+  get allEvents(): string {
+    return `${this.root}.events.>`;
+  }
+
+  verdict(kind: 'click' | 'conversion'): string {
+    return `${this.root}.verdicts.${kind}`;
+  }
+
+  get allVerdicts(): string {
+    return `${this.root}.verdicts.>`;
+  }
+
+  /** Decisions for one advertiser; ids are reduced to NATS-safe tokens. */
+  decisions(advertiserId: string | null): string {
+    return `${this.root}.decisions.${advertiserId ? natsToken(advertiserId) : '_unknown'}`;
+  }
+
+  get allDecisions(): string {
+    return `${this.root}.decisions.>`;
+  }
+
+  dlq(source: string): string {
+    return `${this.root}.dlq.${natsToken(source)}`;
+  }
+
+  get allDlq(): string {
+    return `${this.root}.dlq.>`;
+  }
+
+  /** Core-NATS notification that the catalog changed (caches reload). */
+  get catalogChanged(): string {
+    return `${this.root}.catalog.changed`;
+  }
+
+  /** The event kind of a subject on the EVENTS stream, or null. */
+  kindOf(subject: string): EventKind | null {
+    const prefix = `${this.root}.events.`;
+    if (!subject.startsWith(prefix)) return null;
+    const kind = subject.slice(prefix.length).split('.')[0];
+    return kind === 'click' || kind === 'conversion' || kind === 'feedback' ? kind : null;
+  }
+}
+
+/** Replaces characters that NATS treats specially in a subject token. */
+export function natsToken(value: string): string {
+  return value.replace(/[.*>\s]/g, '_');
+}

@@ -1,0 +1,76 @@
+import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { Static, TSchema } from '@sinclair/typebox';
+
+/** One problem with one field, as an API client or a DLQ reader sees it. */
+export interface FieldError {
+  /** Dotted path of the field (`subIds.sub1`, `[3].amount`); empty for the whole object. */
+  field: string;
+  message: string;
+}
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+addFormats(ajv, ['date-time', 'uri']);
+
+/** A schema compiled once; `check` answers with the typed value or field-level errors. */
+export class CompiledSchema<S extends TSchema> {
+  private readonly fn: ValidateFunction;
+
+  constructor(readonly schema: S) {
+    this.fn = ajv.compile(schema);
+  }
+
+  check(value: unknown): Validation<Static<S>> {
+    if (this.fn(value)) return { ok: true, value: value as Static<S> };
+    return { ok: false, errors: toFieldErrors(this.fn.errors ?? []) };
+  }
+}
+
+const cache = new WeakMap<TSchema, CompiledSchema<TSchema>>();
+
+/** The compiled validator for a schema (compiled on first use, then shared). */
+export function compiled<S extends TSchema>(schema: S): CompiledSchema<S> {
+  let found = cache.get(schema);
+  if (!found) {
+    found = new CompiledSchema(schema);
+    cache.set(schema, found);
+  }
+  return found as CompiledSchema<S>;
+}
+
+function pointerToField(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
+}
+
+/** Turns ajv's errors into one readable error per field, dropping union noise. */
+export function toFieldErrors(errors: ErrorObject[]): FieldError[] {
+  const seen = new Map<string, string>();
+  for (const e of errors) {
+    let field = pointerToField(e.instancePath);
+    let message = e.message ?? 'is invalid';
+    if (e.keyword === 'required') {
+      field = field ? `${field}.${e.params.missingProperty}` : String(e.params.missingProperty);
+      message = 'is required';
+    } else if (e.keyword === 'additionalProperties') {
+      field = field ? `${field}.${e.params.additionalProperty}` : String(e.params.additionalProperty);
+      message = 'is not a known field';
+    } else if (e.keyword === 'const' || e.keyword === 'enum') {
+      const allowed = e.params.allowedValue ?? e.params.allowedValues;
+      message = `must be ${Array.isArray(allowed) ? `one of ${allowed.join(', ')}` : JSON.stringify(allowed)}`;
+    } else if (e.keyword === 'anyOf') {
+      // The branch errors already said what is wrong; keep this one only if nothing else did.
+      if (!seen.has(field)) seen.set(field, 'does not match any allowed form');
+      continue;
+    }
+    const previous = seen.get(field);
+    if (!previous || previous === 'does not match any allowed form') seen.set(field, message);
+    else if (!previous.includes(message)) seen.set(field, `${previous}; ${message}`);
+  }
+  return [...seen].map(([field, message]) => ({ field, message }));
+}

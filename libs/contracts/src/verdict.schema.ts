@@ -1,0 +1,72 @@
+import { Static, Type } from '@sinclair/typebox';
+import { EventId, StringEnum, Timestamp } from './events.schema';
+import { ALL_REASON_CODES } from './reason-codes';
+
+/** One rule that fired, with the numbers that made it fire. */
+export const Reason = Type.Object(
+  {
+    code: StringEnum(ALL_REASON_CODES),
+    category: StringEnum(['GIVT', 'SIVT'] as const),
+    severity: StringEnum(['low', 'medium', 'high', 'critical'] as const),
+    message: Type.String(),
+    evidence: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])),
+    /** Recorded for analysis, did not change the outcome (rule set in monitor mode). */
+    monitorOnly: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+const common = {
+  /** Time of the event the outcome is about (partitions the tables). */
+  ts: Timestamp,
+  offerId: Type.String(),
+  publisherId: Type.String(),
+  advertiserId: Nullable(Type.String()),
+  subId: Nullable(Type.String()),
+  score: Type.Number({ minimum: 0, maximum: 1 }),
+  reasons: Type.Array(Reason),
+  rulesetVersion: Type.String(),
+  modelVersion: Nullable(Type.String()),
+  decidedAt: Timestamp,
+  /** Event receive time to decision, in milliseconds. */
+  latencyMs: Type.Number({ minimum: 0 }),
+};
+
+/** The scorer's outcome for one click. */
+export const ClickVerdict = Type.Object(
+  {
+    kind: Type.Literal('click'),
+    clickId: EventId,
+    valid: Type.Boolean(),
+    category: Nullable(StringEnum(['GIVT', 'SIVT'] as const)),
+    ...common,
+  },
+  { additionalProperties: false },
+);
+
+export const DecisionStatus = StringEnum(['approved', 'rejected', 'hold'] as const);
+
+/** The validation decision for one conversion, as advertisers receive it. */
+export const Decision = Type.Object(
+  {
+    kind: Type.Literal('conversion'),
+    conversionId: EventId,
+    clickId: EventId,
+    status: DecisionStatus,
+    amount: Type.Number(),
+    payout: Type.Number(),
+    currency: Type.String(),
+    /** Click-to-install/conversion time in seconds; null when the click is unknown. */
+    ctitSeconds: Nullable(Type.Number()),
+    ...common,
+  },
+  { additionalProperties: false },
+);
+
+export type Reason = Static<typeof Reason>;
+export type ClickVerdict = Static<typeof ClickVerdict>;
+export type Decision = Static<typeof Decision>;
+export type DecisionStatus = Static<typeof DecisionStatus>;
+export type Outcome = ClickVerdict | Decision;

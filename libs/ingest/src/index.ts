@@ -1,0 +1,2 @@
+export * from './normalizer';
+export * from './geo';

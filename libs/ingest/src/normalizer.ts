@@ -1,0 +1,115 @@
+import {
+  ClickEvent,
+  ClickInput,
+  ConversionEvent,
+  ConversionInput,
+  EventKind,
+  FeedbackEvent,
+  FeedbackInput,
+  FieldError,
+  clickPartition,
+  compiled,
+  inputSchemas,
+  mintClickId,
+  mintEventId,
+  partitionOfClickId,
+} from '@app/contracts';
+import { countryOfIp } from './geo';
+
+export type NormalizeResult<T> = { ok: true; event: T } | { ok: false; errors: FieldError[] };
+
+export interface NormalizerOptions {
+  partitions: number;
+  /** Event times further than this ahead of the receive time are refused. */
+  maxFutureSkewMs: number;
+  /** IP → country; injectable so tests and replays can pin it. */
+  geo?: (ip: string) => string | null;
+}
+
+/**
+ * Turns a partner's event into the stored form: validates it against its schema, mints the id
+ * and time when absent, derives the partition and the IP's country. The gateway and every file
+ * reader (replay, train, evaluate) go through this one path, so live and offline events match.
+ */
+export class EventNormalizer {
+  private readonly geo: (ip: string) => string | null;
+
+  constructor(private readonly options: NormalizerOptions) {
+    this.geo = options.geo ?? countryOfIp;
+  }
+
+  normalize(kind: 'click', raw: unknown, receivedAt: Date): NormalizeResult<ClickEvent>;
+  normalize(kind: 'conversion', raw: unknown, receivedAt: Date): NormalizeResult<ConversionEvent>;
+  normalize(kind: 'feedback', raw: unknown, receivedAt: Date, source?: FeedbackEvent['source']): NormalizeResult<FeedbackEvent>;
+  normalize(kind: EventKind, raw: unknown, receivedAt: Date, source?: FeedbackEvent['source']): NormalizeResult<ClickEvent | ConversionEvent | FeedbackEvent>;
+  normalize(
+    kind: EventKind,
+    raw: unknown,
+    receivedAt: Date,
+    source: FeedbackEvent['source'] = 'advertiser',
+  ): NormalizeResult<ClickEvent | ConversionEvent | FeedbackEvent> {
+    const checked = compiled(inputSchemas[kind]).check(raw);
+    if (!checked.ok) return checked;
+    const tsError = this.checkTime(checked.value as { ts?: string }, receivedAt);
+    if (tsError) return { ok: false, errors: [tsError] };
+    const received = receivedAt.toISOString();
+    const partitions = this.options.partitions;
+    switch (kind) {
+      case 'click': {
+        const input = checked.value as ClickInput;
+        const partition = clickPartition(input.ip, partitions);
+        const event: ClickEvent = {
+          ...input,
+          kind: 'click',
+          id: input.id ?? mintClickId(partition),
+          ts: canonicalTime(input.ts, received),
+          receivedAt: received,
+          partition,
+          ipCountry: this.geo(input.ip),
+        };
+        return { ok: true, event };
+      }
+      case 'conversion': {
+        const input = checked.value as ConversionInput;
+        const event: ConversionEvent = {
+          ...input,
+          kind: 'conversion',
+          id: input.id ?? mintEventId(),
+          ts: canonicalTime(input.ts, received),
+          receivedAt: received,
+          partition: partitionOfClickId(input.clickId, partitions),
+          ipCountry: input.ip ? this.geo(input.ip) : null,
+        };
+        return { ok: true, event };
+      }
+      case 'feedback': {
+        const input = checked.value as FeedbackInput;
+        const event: FeedbackEvent = {
+          ...input,
+          kind: 'feedback',
+          id: input.id ?? mintEventId(),
+          ts: canonicalTime(input.ts, received),
+          receivedAt: received,
+          // Feedback follows its conversion's click partition only loosely; the scorer does not need it.
+          partition: 0,
+          source,
+        };
+        return { ok: true, event };
+      }
+    }
+  }
+
+  private checkTime(input: { ts?: string }, receivedAt: Date): FieldError | null {
+    if (input.ts === undefined) return null;
+    const skew = Date.parse(input.ts) - receivedAt.getTime();
+    if (skew > this.options.maxFutureSkewMs) {
+      return { field: 'ts', message: `is ${Math.round(skew / 1000)} s in the future (at most ${this.options.maxFutureSkewMs / 1000} s allowed)` };
+    }
+    return null;
+  }
+}
+
+/** One spelling per instant (UTC, milliseconds), so ids and times compare as strings. */
+function canonicalTime(ts: string | undefined, fallback: string): string {
+  return ts === undefined ? fallback : new Date(ts).toISOString();
+}

@@ -1,0 +1,54 @@
+import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { JetStreamClient, JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { NatsConnection } from '@nats-io/nats-core';
+import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { Topology } from '@app/contracts';
+import { connectNats, drainNats } from './nats-connection';
+import { JetStreamPublisher } from './publisher';
+
+export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
+export const JETSTREAM_MANAGER = Symbol('JETSTREAM_MANAGER');
+
+@Injectable()
+class NatsLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(NATS_CONNECTION) private readonly nc: NatsConnection) {}
+  /** After the HTTP server and consumers have stopped: flush what is still being published. */
+  async onApplicationShutdown(): Promise<void> {
+    await drainNats(this.nc);
+  }
+}
+
+/** The NATS connection of one service, its JetStream publisher and the topology. */
+@Global()
+@Module({})
+export class MessagingModule {
+  static forRoot(connectionName: string): DynamicModule {
+    return {
+      module: MessagingModule,
+      providers: [
+        {
+          provide: NATS_CONNECTION,
+          inject: [ARBITER_CONFIG],
+          useFactory: (config: ArbiterConfig) => connectNats(config.NATS_URL, connectionName),
+        },
+        {
+          provide: JETSTREAM_MANAGER,
+          inject: [NATS_CONNECTION],
+          useFactory: (nc: NatsConnection): Promise<JetStreamManager> => jetstreamManager(nc),
+        },
+        {
+          provide: Topology,
+          inject: [ARBITER_CONFIG],
+          useFactory: (config: ArbiterConfig) => new Topology(config.ARBITER_NAMESPACE, config.ARBITER_PARTITIONS),
+        },
+        {
+          provide: JetStreamPublisher,
+          inject: [NATS_CONNECTION],
+          useFactory: (nc: NatsConnection) => new JetStreamPublisher(jetstream(nc) as JetStreamClient),
+        },
+        NatsLifecycle,
+      ],
+      exports: [NATS_CONNECTION, JETSTREAM_MANAGER, Topology, JetStreamPublisher],
+    };
+  }
+}

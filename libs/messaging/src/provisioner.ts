@@ -1,0 +1,37 @@
+import { DiscardPolicy, JetStreamManager, RetentionPolicy, StorageType, StreamConfig } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/nats-core';
+import type { ArbiterConfig } from '@app/config';
+import type { Topology } from '@app/contracts';
+
+/** The stream layout of DESIGN §2; applying it twice changes nothing. */
+export function streamConfigs(topology: Topology, config: ArbiterConfig): (Partial<StreamConfig> & { name: string })[] {
+  const hours = (h: number) => nanos(h * 3600_000);
+  const common = {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    duplicate_window: nanos(config.DUPLICATE_WINDOW_SECONDS * 1000),
+    num_replicas: 1,
+  };
+  return [
+    { ...common, name: topology.streams.events, subjects: [topology.allEvents], max_age: hours(config.EVENTS_MAX_AGE_HOURS), max_bytes: config.EVENTS_MAX_BYTES },
+    { ...common, name: topology.streams.verdicts, subjects: [topology.allVerdicts], max_age: hours(config.EVENTS_MAX_AGE_HOURS), max_bytes: config.EVENTS_MAX_BYTES },
+    // Advertisers may read their decisions with their own durable consumer on this stream.
+    { ...common, name: topology.streams.decisions, subjects: [topology.allDecisions], max_age: hours(30 * 24), max_bytes: config.EVENTS_MAX_BYTES },
+    // Dead letters are kept until someone has looked at them: a month.
+    { ...common, name: topology.streams.dlq, subjects: [topology.allDlq], max_age: hours(30 * 24), max_bytes: 1024 ** 3 },
+  ];
+}
+
+/** Creates the streams or brings their limits up to date. Run by `arbiter migrate` and at start. */
+export async function provisionStreams(jsm: JetStreamManager, topology: Topology, config: ArbiterConfig): Promise<void> {
+  for (const cfg of streamConfigs(topology, config)) {
+    try {
+      await jsm.streams.info(cfg.name);
+      await jsm.streams.update(cfg.name, cfg);
+    } catch (e) {
+      if ((e as Error).name !== 'StreamNotFoundError' && !/stream not found/i.test((e as Error).message)) throw e;
+      await jsm.streams.add(cfg);
+    }
+  }
+}
