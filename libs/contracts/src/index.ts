@@ -1,4 +1,5 @@
 export * from './events.schema';
+export * from './catalog.schema';
 export * from './verdict.schema';
 export * from './reason-codes';
 export * from './validation';

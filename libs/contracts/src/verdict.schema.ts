@@ -21,8 +21,6 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => T
 const common = {
   /** Time of the event the outcome is about (partitions the tables). */
   ts: Timestamp,
-  offerId: Type.String(),
-  publisherId: Type.String(),
   advertiserId: Nullable(Type.String()),
   subId: Nullable(Type.String()),
   score: Type.Number({ minimum: 0, maximum: 1 }),
@@ -39,6 +37,8 @@ export const ClickVerdict = Type.Object(
   {
     kind: Type.Literal('click'),
     clickId: EventId,
+    offerId: Type.String(),
+    publisherId: Type.String(),
     valid: Type.Boolean(),
     category: Nullable(StringEnum(['GIVT', 'SIVT'] as const)),
     ...common,
@@ -54,6 +54,9 @@ export const Decision = Type.Object(
     kind: Type.Literal('conversion'),
     conversionId: EventId,
     clickId: EventId,
+    /** Null when neither the conversion nor a known click names them. */
+    offerId: Nullable(Type.String()),
+    publisherId: Nullable(Type.String()),
     status: DecisionStatus,
     amount: Type.Number(),
     payout: Type.Number(),

@@ -86,7 +86,7 @@ export class PGliteServer {
 }
 
 class Connection {
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private started = false;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
@@ -105,7 +105,7 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : Buffer.from(chunk);
     const { messages, terminate } = this.takeCompleteMessages();
     if (messages) this.chain = this.chain.then(() => this.run(messages));
     if (terminate) this.chain = this.chain.then(() => void this.socket.end());

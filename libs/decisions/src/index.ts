@@ -1,0 +1,2 @@
+export * from './decision-policy';
+export * from './scoring-engine';

@@ -1,0 +1,49 @@
+/**
+ * A Map that forgets its oldest insertions beyond `max` entries. Events arrive roughly in time
+ * order, so insertion order is age order: the cheapest eviction that keeps memory bounded.
+ */
+export class BoundedMap<K, V> {
+  private readonly map = new Map<K, V>();
+  evictions = 0;
+
+  constructor(readonly max: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: K): V | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
+  set(key: K, value: V): void {
+    if (!this.map.has(key) && this.map.size >= this.max) {
+      const oldest = this.map.keys().next();
+      if (!oldest.done) {
+        this.map.delete(oldest.value);
+        this.evictions++;
+      }
+    }
+    this.map.set(key, value);
+  }
+
+  delete(key: K): boolean {
+    return this.map.delete(key);
+  }
+
+  /** Drops entries from the oldest end while `expired` says so. */
+  dropWhile(expired: (value: V, key: K) => boolean): void {
+    for (const [k, v] of this.map) {
+      if (!expired(v, k)) return;
+      this.map.delete(k);
+    }
+  }
+
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+}

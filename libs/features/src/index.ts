@@ -1,0 +1,5 @@
+export * from './sliding-counts';
+export * from './bounded-map';
+export * from './ip';
+export * from './user-agent';
+export * from './feature-state';

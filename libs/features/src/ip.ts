@@ -1,0 +1,36 @@
+import ipaddr from 'ipaddr.js';
+
+/** What an IP address is, for INVALID_IP and as a model feature. */
+export interface IpClass {
+  valid: boolean;
+  version: 4 | 6 | null;
+  /** ipaddr.js range name: `unicast` for public addresses, `private`, `loopback`, … or `malformed`. */
+  range: string;
+  /** Normalised text form (IPv4-mapped IPv6 reduced to IPv4); the raw input when malformed. */
+  normalized: string;
+}
+
+const cache = new Map<string, IpClass>();
+const CACHE_MAX = 100_000;
+
+/** Classifies an address; cached, since traffic repeats addresses. */
+export function classifyIp(ip: string): IpClass {
+  let found = cache.get(ip);
+  if (found) return found;
+  found = classify(ip);
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(ip, found);
+  return found;
+}
+
+function classify(ip: string): IpClass {
+  if (!ipaddr.isValid(ip)) return { valid: false, version: null, range: 'malformed', normalized: ip };
+  let addr = ipaddr.parse(ip);
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+  // `ipaddr.isValid` accepts shorthand like "10.1" or "0x7f.1"; only the canonical forms are real client addresses.
+  if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(ip) && !ip.includes(':')) {
+    return { valid: false, version: null, range: 'malformed', normalized: ip };
+  }
+  const range = addr.range();
+  return { valid: range === 'unicast', version: addr.kind() === 'ipv4' ? 4 : 6, range, normalized: addr.toString() };
+}

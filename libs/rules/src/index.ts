@@ -1,0 +1,4 @@
+export * from './rule';
+export * from './catalogue';
+export * from './ruleset';
+export * from './rule-engine';

@@ -1,0 +1,50 @@
+import { Pool, PoolClient, QueryResultRow, types } from 'pg';
+
+// numeric → JS number: amounts are at most 1e12 with 4 decimals, well inside double precision.
+types.setTypeParser(types.builtins.NUMERIC, (v) => Number(v));
+// bigint counts (count(*)) → number; no Arbiter counter approaches 2^53.
+types.setTypeParser(types.builtins.INT8, (v) => Number(v));
+
+export interface PoolOptions {
+  url: string;
+  max: number;
+  applicationName: string;
+}
+
+/** A `pg` pool that fails fast instead of hanging when the database is unreachable or stuck. */
+export function createPool(options: PoolOptions): Pool {
+  const pool = new Pool({
+    connectionString: options.url,
+    max: options.max,
+    application_name: options.applicationName,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // A statement that runs this long is stuck; the caller naks and the message is retried.
+    query_timeout: 60_000,
+  });
+  // An idle client losing its connection is reported here; the pool replaces it on next use.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Runs `work` in a transaction on one client; rolls back on any error. */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let failure: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    failure = e as Error;
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    // A client that failed may have lost its connection: discard it rather than pool it.
+    client.release(failure);
+  }
+}
+
+export type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
+export type Row = QueryResultRow;

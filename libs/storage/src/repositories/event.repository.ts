@@ -1,0 +1,84 @@
+import type { Pool } from 'pg';
+import type { ClickEvent, ConversionEvent, FeedbackEvent } from '@app/contracts';
+import { json, ledgeredInsert, uniqueBy } from '../bulk';
+import { inTransaction } from '../database';
+
+const clickInsert = ledgeredInsert<ClickEvent>('click', 'clicks', 'id', [
+  { name: 'id', type: 'text', value: (e) => e.id },
+  { name: 'ts', type: 'timestamptz', value: (e) => e.ts },
+  { name: 'received_at', type: 'timestamptz', value: (e) => e.receivedAt },
+  { name: 'offer_id', type: 'text', value: (e) => e.offerId },
+  { name: 'publisher_id', type: 'text', value: (e) => e.publisherId },
+  { name: 'sub_id', type: 'text', value: (e) => e.subId },
+  { name: 'sub_ids', type: 'text', value: (e) => json(e.subIds), select: '$::jsonb' },
+  { name: 'ip', type: 'text', value: (e) => e.ip },
+  { name: 'user_agent', type: 'text', value: (e) => e.userAgent },
+  { name: 'referrer', type: 'text', value: (e) => e.referrer },
+  { name: 'device_id', type: 'text', value: (e) => e.deviceId },
+  { name: 'country', type: 'text', value: (e) => e.country },
+  { name: 'ip_country', type: 'text', value: (e) => e.ipCountry },
+  { name: 'partition', type: 'smallint', value: (e) => e.partition },
+  { name: 'label', type: 'text', value: (e) => e.label },
+]);
+
+const conversionInsert = ledgeredInsert<ConversionEvent>('conversion', 'conversions', 'id', [
+  { name: 'id', type: 'text', value: (e) => e.id },
+  { name: 'ts', type: 'timestamptz', value: (e) => e.ts },
+  { name: 'received_at', type: 'timestamptz', value: (e) => e.receivedAt },
+  { name: 'click_id', type: 'text', value: (e) => e.clickId },
+  { name: 'offer_id', type: 'text', value: (e) => e.offerId },
+  { name: 'order_id', type: 'text', value: (e) => e.orderId },
+  { name: 'amount', type: 'numeric', value: (e) => e.amount },
+  { name: 'payout', type: 'numeric', value: (e) => e.payout },
+  { name: 'currency', type: 'text', value: (e) => e.currency },
+  { name: 'type', type: 'text', value: (e) => e.type },
+  { name: 'ip', type: 'text', value: (e) => e.ip },
+  { name: 'user_agent', type: 'text', value: (e) => e.userAgent },
+  { name: 'device_id', type: 'text', value: (e) => e.deviceId },
+  { name: 'country', type: 'text', value: (e) => e.country },
+  { name: 'ip_country', type: 'text', value: (e) => e.ipCountry },
+  { name: 'partition', type: 'smallint', value: (e) => e.partition },
+  { name: 'label', type: 'text', value: (e) => e.label },
+]);
+
+const feedbackInsert = ledgeredInsert<FeedbackEvent>('feedback', 'feedback', 'id', [
+  { name: 'id', type: 'text', value: (e) => e.id },
+  { name: 'ts', type: 'timestamptz', value: (e) => e.ts },
+  { name: 'received_at', type: 'timestamptz', value: (e) => e.receivedAt },
+  { name: 'conversion_id', type: 'text', value: (e) => e.conversionId },
+  { name: 'status', type: 'text', value: (e) => e.status },
+  { name: 'reason', type: 'text', value: (e) => e.reason },
+  { name: 'source', type: 'text', value: (e) => e.source },
+  { name: 'actor', type: 'text', value: (e) => e.actor },
+]);
+
+export interface WriteCounts {
+  clicks: number;
+  conversions: number;
+  feedback: number;
+}
+
+/** Raw events, written idempotently in batches. */
+export class EventRepository {
+  constructor(private readonly pool: Pool) {}
+
+  /** Inserts the events not written before; returns how many rows each table gained. */
+  async insert(events: readonly (ClickEvent | ConversionEvent | FeedbackEvent)[]): Promise<WriteCounts> {
+    const clicks: ClickEvent[] = [];
+    const conversions: ConversionEvent[] = [];
+    const feedback: FeedbackEvent[] = [];
+    for (const e of events) {
+      if (e.kind === 'click') clicks.push(e);
+      else if (e.kind === 'conversion') conversions.push(e);
+      else feedback.push(e);
+    }
+    return inTransaction(this.pool, async (client) => {
+      const counts = { clicks: 0, conversions: 0, feedback: 0 };
+      if (clicks.length) counts.clicks = (await client.query(clickInsert.sql, clickInsert.params(uniqueBy(clicks, (e) => e.id)))).rowCount ?? 0;
+      if (conversions.length)
+        counts.conversions = (await client.query(conversionInsert.sql, conversionInsert.params(uniqueBy(conversions, (e) => e.id)))).rowCount ?? 0;
+      if (feedback.length) counts.feedback = (await client.query(feedbackInsert.sql, feedbackInsert.params(uniqueBy(feedback, (e) => e.id)))).rowCount ?? 0;
+      return counts;
+    });
+  }
+}

@@ -1,0 +1,148 @@
+import type { Pool } from 'pg';
+import type { ClickVerdict, Decision, Reason } from '@app/contracts';
+import { json, ledgeredInsert, uniqueBy } from '../bulk';
+import { inTransaction } from '../database';
+
+const verdictInsert = ledgeredInsert<ClickVerdict>('click_verdict', 'click_verdicts', 'click_id', [
+  { name: 'click_id', type: 'text', value: (v) => v.clickId },
+  { name: 'ts', type: 'timestamptz', value: (v) => v.ts },
+  { name: 'decided_at', type: 'timestamptz', value: (v) => v.decidedAt },
+  { name: 'offer_id', type: 'text', value: (v) => v.offerId },
+  { name: 'publisher_id', type: 'text', value: (v) => v.publisherId },
+  { name: 'advertiser_id', type: 'text', value: (v) => v.advertiserId },
+  { name: 'sub_id', type: 'text', value: (v) => v.subId },
+  { name: 'valid', type: 'boolean', value: (v) => v.valid },
+  { name: 'score', type: 'real', value: (v) => v.score },
+  { name: 'category', type: 'text', value: (v) => v.category },
+  // Arrays of arrays cannot go through unnest (it flattens them): codes travel comma-joined.
+  { name: 'reason_codes', type: 'text', value: (v) => v.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
+  { name: 'reasons', type: 'text', value: (v) => json(v.reasons), select: '$::jsonb' },
+  { name: 'ruleset_version', type: 'text', value: (v) => v.rulesetVersion },
+  { name: 'model_version', type: 'text', value: (v) => v.modelVersion },
+  { name: 'latency_ms', type: 'real', value: (v) => v.latencyMs },
+]);
+
+const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conversion_id', [
+  { name: 'conversion_id', type: 'text', value: (d) => d.conversionId },
+  { name: 'ts', type: 'timestamptz', value: (d) => d.ts },
+  { name: 'click_id', type: 'text', value: (d) => d.clickId },
+  { name: 'offer_id', type: 'text', value: (d) => d.offerId },
+  { name: 'publisher_id', type: 'text', value: (d) => d.publisherId },
+  { name: 'advertiser_id', type: 'text', value: (d) => d.advertiserId },
+  { name: 'sub_id', type: 'text', value: (d) => d.subId },
+  { name: 'status', type: 'text', value: (d) => d.status },
+  { name: 'score', type: 'real', value: (d) => d.score },
+  { name: 'reason_codes', type: 'text', value: (d) => d.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
+  { name: 'reasons', type: 'text', value: (d) => json(d.reasons), select: '$::jsonb' },
+  { name: 'amount', type: 'numeric', value: (d) => d.amount },
+  { name: 'payout', type: 'numeric', value: (d) => d.payout },
+  { name: 'currency', type: 'text', value: (d) => d.currency },
+  { name: 'ctit_seconds', type: 'float8', value: (d) => d.ctitSeconds },
+  { name: 'ruleset_version', type: 'text', value: (d) => d.rulesetVersion },
+  { name: 'model_version', type: 'text', value: (d) => d.modelVersion },
+  { name: 'decided_at', type: 'timestamptz', value: (d) => d.decidedAt },
+  { name: 'latency_ms', type: 'real', value: (d) => d.latencyMs },
+]);
+
+/** A click as the scorer needs it to attribute a conversion it no longer holds in memory. */
+export interface StoredClick {
+  id: string;
+  ts: string;
+  offerId: string;
+  publisherId: string;
+  subId: string | null;
+  ip: string;
+  userAgent: string;
+  deviceId: string | null;
+  country: string | null;
+  ipCountry: string | null;
+  valid: boolean | null;
+  reasonCodes: string[];
+  /** Earlier conversions credited to this click (duplicates excluded). */
+  conversions: number;
+}
+
+/** Verdicts and decisions: written idempotently, read by the API and the scorer. */
+export class OutcomeRepository {
+  constructor(private readonly pool: Pool) {}
+
+  async insert(outcomes: readonly (ClickVerdict | Decision)[]): Promise<{ verdicts: number; decisions: number }> {
+    const verdicts = outcomes.filter((o): o is ClickVerdict => o.kind === 'click');
+    const decisions = outcomes.filter((o): o is Decision => o.kind === 'conversion');
+    return inTransaction(this.pool, async (client) => {
+      const counts = { verdicts: 0, decisions: 0 };
+      if (verdicts.length) counts.verdicts = (await client.query(verdictInsert.sql, verdictInsert.params(uniqueBy(verdicts, (v) => v.clickId)))).rowCount ?? 0;
+      if (decisions.length)
+        counts.decisions = (await client.query(decisionInsert.sql, decisionInsert.params(uniqueBy(decisions, (d) => d.conversionId)))).rowCount ?? 0;
+      return counts;
+    });
+  }
+
+  /** The decision for a conversion; `advertiserId` / `publisherId` scope the lookup to a tenant. */
+  async findDecision(conversionId: string, scope: { advertiserId?: string; publisherId?: string } = {}): Promise<Decision | null> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM decisions
+        WHERE conversion_id = $1
+          AND ($2::text IS NULL OR advertiser_id = $2)
+          AND ($3::text IS NULL OR publisher_id = $3)
+        ORDER BY decided_at DESC LIMIT 1`,
+      [conversionId, scope.advertiserId ?? null, scope.publisherId ?? null],
+    );
+    return rows.length ? toDecision(rows[0]) : null;
+  }
+
+  async findClick(clickId: string): Promise<StoredClick | null> {
+    const { rows } = await this.pool.query(
+      `SELECT c.id, c.ts, c.offer_id, c.publisher_id, c.sub_id, c.ip, c.user_agent, c.device_id, c.country, c.ip_country,
+              v.valid, coalesce(v.reason_codes, '{}') AS reason_codes,
+              (SELECT count(*) FROM decisions d
+                WHERE d.click_id = c.id AND NOT ('DUPLICATE_CONVERSION' = ANY (d.reason_codes))) AS conversions
+         FROM clicks c
+         LEFT JOIN click_verdicts v ON v.click_id = c.id
+        WHERE c.id = $1
+        LIMIT 1`,
+      [clickId],
+    );
+    if (!rows.length) return null;
+    const r = rows[0];
+    return {
+      id: r.id,
+      ts: (r.ts as Date).toISOString(),
+      offerId: r.offer_id,
+      publisherId: r.publisher_id,
+      subId: r.sub_id,
+      ip: r.ip,
+      userAgent: r.user_agent,
+      deviceId: r.device_id,
+      country: r.country,
+      ipCountry: r.ip_country,
+      valid: r.valid,
+      reasonCodes: r.reason_codes,
+      conversions: r.conversions,
+    };
+  }
+}
+
+export function toDecision(r: Record<string, unknown>): Decision {
+  return {
+    kind: 'conversion',
+    conversionId: r.conversion_id as string,
+    clickId: r.click_id as string,
+    advertiserId: r.advertiser_id as string | null,
+    publisherId: r.publisher_id as string | null,
+    offerId: r.offer_id as string | null,
+    subId: r.sub_id as string | null,
+    status: r.status as Decision['status'],
+    score: r.score as number,
+    reasons: r.reasons as Reason[],
+    amount: r.amount as number,
+    payout: r.payout as number,
+    currency: r.currency as string,
+    ctitSeconds: r.ctit_seconds as number | null,
+    rulesetVersion: r.ruleset_version as string,
+    modelVersion: r.model_version as string | null,
+    ts: (r.ts as Date).toISOString(),
+    decidedAt: (r.decided_at as Date).toISOString(),
+    latencyMs: r.latency_ms as number,
+  };
+}

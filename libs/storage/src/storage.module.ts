@@ -1,0 +1,47 @@
+import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { createPool } from './database';
+import { ApiKeyRepository } from './repositories/api-key.repository';
+import { CatalogRepository } from './repositories/catalog.repository';
+import { EventRepository } from './repositories/event.repository';
+import { OutcomeRepository } from './repositories/outcome.repository';
+
+export const DATABASE_POOL = Symbol('DATABASE_POOL');
+
+@Injectable()
+class PoolLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(DATABASE_POOL) private readonly pool: Pool) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** One connection pool per service and the repositories on it. */
+@Global()
+@Module({})
+export class StorageModule {
+  static forRoot(applicationName: string): DynamicModule {
+    const repositories = [EventRepository, OutcomeRepository, CatalogRepository, ApiKeyRepository].map((R) => ({
+      provide: R,
+      inject: [DATABASE_POOL],
+      useFactory: (pool: Pool) => new R(pool),
+    }));
+    return {
+      module: StorageModule,
+      providers: [
+        {
+          provide: DATABASE_POOL,
+          inject: [ARBITER_CONFIG],
+          useFactory: (config: ArbiterConfig) => {
+            if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set (the all-in-one `arbiter start` provides an embedded one)');
+            return createPool({ url: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE, applicationName });
+          },
+        },
+        ...repositories,
+        PoolLifecycle,
+      ],
+      exports: [DATABASE_POOL, ...repositories.map((r) => r.provide)],
+    };
+  }
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import type { Advertiser, ClickEvent, ConversionEvent, Offer, Publisher } from '@app/contracts';
+
+export const CHROME_UA =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
+export const IPHONE_UA =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
+
+/** A unique id with a readable prefix; every test builds its own data. */
+export function uid(prefix = 'id'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export const T0 = Date.parse('2026-11-02T12:00:00.000Z');
+
+export function at(offsetMs: number): string {
+  return new Date(T0 + offsetMs).toISOString();
+}
+
+/** A legitimate-looking stored click (public US IP, desktop Chrome). */
+export function aClick(overrides: Partial<ClickEvent> = {}): ClickEvent {
+  const ts = overrides.ts ?? at(0);
+  return {
+    kind: 'click',
+    id: uid('clk'),
+    ts,
+    receivedAt: ts,
+    partition: 0,
+    offerId: 'offer-1',
+    publisherId: 'pub-1',
+    ip: '8.8.8.8',
+    userAgent: CHROME_UA,
+    ipCountry: 'US',
+    ...overrides,
+  };
+}
+
+export function aConversion(click: Pick<ClickEvent, 'id'> | null, overrides: Partial<ConversionEvent> = {}): ConversionEvent {
+  const ts = overrides.ts ?? at(5 * 60_000);
+  return {
+    kind: 'conversion',
+    id: uid('cnv'),
+    ts,
+    receivedAt: ts,
+    partition: 0,
+    clickId: click?.id ?? uid('nowhere'),
+    amount: 50,
+    ipCountry: null,
+    ...overrides,
+  };
+}
+
+export function anAdvertiser(overrides: Partial<Advertiser> = {}): Advertiser {
+  return { id: 'adv-1', name: 'Advertiser One', status: 'active', webhookUrl: null, ...overrides };
+}
+
+export function anOffer(overrides: Partial<Offer> = {}): Offer {
+  return {
+    id: 'offer-1',
+    advertiserId: 'adv-1',
+    name: 'Offer One',
+    url: 'https://shop.example/landing',
+    status: 'active',
+    payout: 10,
+    currency: 'USD',
+    allowedCountries: [],
+    maxConversionsPerClick: 1,
+    holdThreshold: null,
+    rejectThreshold: null,
+    ...overrides,
+  };
+}
+
+export function aPublisher(overrides: Partial<Publisher> = {}): Publisher {
+  return { id: 'pub-1', name: 'Publisher One', status: 'active', ...overrides };
+}
+
+/** An in-memory catalog for the scoring core. */
+export function aCatalog(parts: { offers?: Offer[]; publishers?: Publisher[] } = {}) {
+  const offers = new Map((parts.offers ?? [anOffer()]).map((o) => [o.id, o]));
+  const publishers = new Map((parts.publishers ?? [aPublisher()]).map((p) => [p.id, p]));
+  return { offer: (id: string) => offers.get(id), publisher: (id: string) => publishers.get(id) };
+}
