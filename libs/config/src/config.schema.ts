@@ -49,7 +49,8 @@ export const ConfigSchema = Type.Object({
   ARBITER_ADMIN_KEY: Type.Optional(Type.String({ minLength: 16 })),
 
   EVENTS_MAX_AGE_HOURS: Positive(7 * 24),
-  EVENTS_MAX_BYTES: Positive(10 * 1024 ** 3, { maximum: Number.MAX_SAFE_INTEGER }),
+  /** Size bound of the EVENTS and VERDICTS streams each (JetStream reserves it on the server). */
+  EVENTS_MAX_BYTES: Positive(4 * 1024 ** 3, { maximum: Number.MAX_SAFE_INTEGER }),
   /** JetStream de-duplication window for Nats-Msg-Id (seconds; DESIGN asks for at least 2 min). */
   DUPLICATE_WINDOW_SECONDS: Positive(120, { minimum: 120 }),
 

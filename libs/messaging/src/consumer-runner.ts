@@ -160,7 +160,8 @@ export class ConsumerRunner<T> {
       m.nak(backoffMs(m.info.deliveryCount));
       return;
     }
-    m.term(oneLine(error.message).slice(0, 200));
+    // No reason text: NATS 2.9 does not understand `+TERM <reason>` and would leave the message pending.
+    m.term();
     metrics.dlq.labels(this.spec.durable).inc();
     metrics.messagesProcessed.labels(this.spec.durable, 'dead_letter').inc();
     this.log.error({ ...context, error: error.message, errorType: error.name }, 'dead-lettered');

@@ -6,5 +6,4 @@ export * from './publisher';
 export * from './provisioner';
 export * from './nats-connection';
 export * from './jetstream.transport';
-export * from './rethrow.filter';
 export * from './messaging.module';

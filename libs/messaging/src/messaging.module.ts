@@ -5,6 +5,7 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { Topology } from '@app/contracts';
 import { connectNats, drainNats } from './nats-connection';
 import { JetStreamPublisher } from './publisher';
+import { provisionStreams } from './provisioner';
 
 export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
 export const JETSTREAM_MANAGER = Symbol('JETSTREAM_MANAGER');
@@ -29,7 +30,12 @@ export class MessagingModule {
         {
           provide: NATS_CONNECTION,
           inject: [ARBITER_CONFIG],
-          useFactory: (config: ArbiterConfig) => connectNats(config.NATS_URL, connectionName),
+          // Streams are provisioned (idempotently) before anything publishes or consumes.
+          useFactory: async (config: ArbiterConfig) => {
+            const nc = await connectNats(config.NATS_URL, connectionName);
+            await provisionStreams(await jetstreamManager(nc), new Topology(config.ARBITER_NAMESPACE, config.ARBITER_PARTITIONS), config);
+            return nc;
+          },
         },
         {
           provide: JETSTREAM_MANAGER,
@@ -52,3 +58,16 @@ export class MessagingModule {
     };
   }
 }
+
+/** Health check: the connection is open and the server answers a round trip. */
+export const natsHealthCheck = {
+  provide: 'NATS_HEALTH',
+  inject: [NATS_CONNECTION],
+  useFactory: (nc: NatsConnection) => ({
+    name: 'nats',
+    check: async () => {
+      if (nc.isClosed()) throw new Error('connection closed');
+      await nc.flush();
+    },
+  }),
+};

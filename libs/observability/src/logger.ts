@@ -6,13 +6,14 @@ export type { Logger } from 'pino';
 let root: Logger | undefined;
 
 /**
- * The process's structured logger. Created once (the first caller's level wins) so that every
- * service of an all-in-one process writes through one pino instance. Never log whole payloads:
- * they carry end-user IPs.
+ * The process's structured logger: every service of an all-in-one process writes through one
+ * pino instance. Passing a level sets it (loggers are made per component instance, after boot
+ * configured the level). Never log whole payloads: they carry end-user IPs.
  */
-export function rootLogger(level = 'info'): Logger {
+export function rootLogger(level?: string): Logger {
+  if (root && level) root.level = level;
   root ??= pino({
-    level,
+    level: level ?? 'info',
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: ['ip', '*.ip', 'authorization', '*.authorization'], censor: '[redacted]' },
@@ -29,8 +30,9 @@ export function componentLogger(component: string, fields: Record<string, unknow
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger = rootLogger()) {}
 
+  /** Nest's own chatter (modules loaded, routes mapped) is debug-level for an operator. */
   log(message: unknown, context?: string) {
-    this.logger.info({ context }, String(message));
+    this.logger.debug({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string) {
     if (message instanceof Error) this.logger.error({ context, err: message }, message.message);

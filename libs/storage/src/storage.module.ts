@@ -2,6 +2,7 @@ import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdow
 import type { Pool } from 'pg';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { createPool } from './database';
+import { migrate } from './migrator';
 import { ApiKeyRepository } from './repositories/api-key.repository';
 import { CatalogRepository } from './repositories/catalog.repository';
 import { EventRepository } from './repositories/event.repository';
@@ -33,9 +34,12 @@ export class StorageModule {
         {
           provide: DATABASE_POOL,
           inject: [ARBITER_CONFIG],
-          useFactory: (config: ArbiterConfig) => {
+          // Every service brings the schema up to date before it uses it (idempotent, under a lock).
+          useFactory: async (config: ArbiterConfig) => {
             if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set (the all-in-one `arbiter start` provides an embedded one)');
-            return createPool({ url: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE, applicationName });
+            const pool = createPool({ url: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE, applicationName });
+            await migrate(pool);
+            return pool;
           },
         },
         ...repositories,
@@ -45,3 +49,15 @@ export class StorageModule {
     };
   }
 }
+
+/** Health check: the database answers a query. */
+export const databaseHealthCheck = {
+  provide: 'DATABASE_HEALTH',
+  inject: [DATABASE_POOL],
+  useFactory: (pool: Pool) => ({
+    name: 'database',
+    check: async () => {
+      await pool.query('SELECT 1');
+    },
+  }),
+};

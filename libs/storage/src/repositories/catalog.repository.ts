@@ -24,10 +24,10 @@ export class CatalogRepository {
   async upsertAdvertiser(input: AdvertiserInput): Promise<{ advertiser: Advertiser; created: boolean }> {
     const { rows } = await this.pool.query(
       `INSERT INTO advertisers (id, name, status, webhook_url)
-       VALUES ($1, $2, coalesce($3, 'active'), $4)
+       VALUES ($1, $2, coalesce($3::text, 'active'), $4)
        ON CONFLICT (id) DO UPDATE SET
          name = EXCLUDED.name,
-         status = coalesce($3, advertisers.status),
+         status = coalesce($3::text, advertisers.status),
          webhook_url = CASE WHEN $5 THEN EXCLUDED.webhook_url ELSE advertisers.webhook_url END,
          updated_at = now()
        RETURNING id, name, status, webhook_url, (xmax = 0) AS created`,
@@ -38,12 +38,13 @@ export class CatalogRepository {
 
   async upsertPublisher(input: PublisherInput): Promise<{ publisher: Publisher; created: boolean }> {
     const { rows } = await this.pool.query(
-      `INSERT INTO publishers (id, name, status) VALUES ($1, $2, coalesce($3, 'active'))
-       ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, status = coalesce($3, publishers.status), updated_at = now()
+      `INSERT INTO publishers (id, name, status) VALUES ($1, $2, coalesce($3::text, 'active'))
+       ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, status = coalesce($3::text, publishers.status), updated_at = now()
        RETURNING id, name, status, (xmax = 0) AS created`,
       [input.id, input.name, input.status ?? null],
     );
-    return { publisher: rows[0] as Publisher, created: rows[0].created };
+    const { created, ...publisher } = rows[0];
+    return { publisher: publisher as Publisher, created };
   }
 
   async upsertOffer(input: OfferInput): Promise<{ offer: Offer; created: boolean }> {
@@ -52,17 +53,17 @@ export class CatalogRepository {
       const { rows } = await this.pool.query(
         `INSERT INTO offers (id, advertiser_id, name, url, status, payout, currency, allowed_countries,
                              max_conversions_per_click, hold_threshold, reject_threshold)
-         VALUES ($1, $2, $3, $4, coalesce($5, 'active'), coalesce($6, 0), coalesce($7, 'USD'), coalesce($8, '{}'),
-                 coalesce($9, 1), $10, $11)
+         VALUES ($1, $2, $3, $4, coalesce($5::text, 'active'), coalesce($6::numeric, 0), coalesce($7::text, 'USD'),
+                 coalesce($8::text[], '{}'), coalesce($9::integer, 1), $10::real, $11::real)
          ON CONFLICT (id) DO UPDATE SET
            advertiser_id = EXCLUDED.advertiser_id,
            name = EXCLUDED.name,
            url = CASE WHEN $12 THEN EXCLUDED.url ELSE offers.url END,
-           status = coalesce($5, offers.status),
-           payout = coalesce($6, offers.payout),
-           currency = coalesce($7, offers.currency),
-           allowed_countries = coalesce($8, offers.allowed_countries),
-           max_conversions_per_click = coalesce($9, offers.max_conversions_per_click),
+           status = coalesce($5::text, offers.status),
+           payout = coalesce($6::numeric, offers.payout),
+           currency = coalesce($7::text, offers.currency),
+           allowed_countries = coalesce($8::text[], offers.allowed_countries),
+           max_conversions_per_click = coalesce($9::integer, offers.max_conversions_per_click),
            hold_threshold = CASE WHEN $13 THEN EXCLUDED.hold_threshold ELSE offers.hold_threshold END,
            reject_threshold = CASE WHEN $14 THEN EXCLUDED.reject_threshold ELSE offers.reject_threshold END,
            updated_at = now()

@@ -81,4 +81,18 @@ export class EventRepository {
       return counts;
     });
   }
+
+  /** Deletes ledger entries older than `days`, in slices so no long lock is held. Returns how many. */
+  async pruneLedger(days: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await this.pool.query(
+        `DELETE FROM ingest_ledger WHERE ctid = ANY (ARRAY(
+           SELECT ctid FROM ingest_ledger WHERE recorded_at < now() - make_interval(days => $1) LIMIT 10000))`,
+        [days],
+      );
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < 10_000) return total;
+    }
+  }
 }

@@ -92,6 +92,12 @@ export class OutcomeRepository {
   }
 
   async findClick(clickId: string): Promise<StoredClick | null> {
+    return (await this.findClicks([clickId])).get(clickId) ?? null;
+  }
+
+  /** Clicks by id, with their verdicts and how often each has converted. */
+  async findClicks(clickIds: readonly string[]): Promise<Map<string, StoredClick>> {
+    if (!clickIds.length) return new Map();
     const { rows } = await this.pool.query(
       `SELECT c.id, c.ts, c.offer_id, c.publisher_id, c.sub_id, c.ip, c.user_agent, c.device_id, c.country, c.ip_country,
               v.valid, coalesce(v.reason_codes, '{}') AS reason_codes,
@@ -99,13 +105,15 @@ export class OutcomeRepository {
                 WHERE d.click_id = c.id AND NOT ('DUPLICATE_CONVERSION' = ANY (d.reason_codes))) AS conversions
          FROM clicks c
          LEFT JOIN click_verdicts v ON v.click_id = c.id
-        WHERE c.id = $1
-        LIMIT 1`,
-      [clickId],
+        WHERE c.id = ANY ($1::text[])`,
+      [clickIds],
     );
-    if (!rows.length) return null;
-    const r = rows[0];
-    return {
+    return new Map(rows.map((r) => [r.id as string, toStoredClick(r)]));
+  }
+}
+
+function toStoredClick(r: Record<string, any>): StoredClick {
+  return {
       id: r.id,
       ts: (r.ts as Date).toISOString(),
       offerId: r.offer_id,
@@ -119,8 +127,7 @@ export class OutcomeRepository {
       valid: r.valid,
       reasonCodes: r.reason_codes,
       conversions: r.conversions,
-    };
-  }
+  };
 }
 
 export function toDecision(r: Record<string, unknown>): Decision {

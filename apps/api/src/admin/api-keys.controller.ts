@@ -1,0 +1,49 @@
+import { BadRequestException, Body, Controller, Delete, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
+import { Type, Static } from '@sinclair/typebox';
+import { ApiKeyGuard, Roles } from '@app/auth';
+import { CatalogKey, StringEnum } from '@app/contracts';
+import { SchemaPipe } from '@app/http';
+import { ApiKeyRepository, CatalogRepository } from '@app/storage';
+
+export const ApiKeyInput = Type.Object(
+  {
+    role: StringEnum(['admin', 'advertiser', 'publisher'] as const),
+    /** The publisher or advertiser the key speaks for; absent for admin keys. */
+    subjectId: Type.Optional(CatalogKey),
+    label: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+type ApiKeyInput = Static<typeof ApiKeyInput>;
+
+/** API keys: created here and shown once; only their hash is stored. */
+@Controller('v1/admin/api-keys')
+@UseGuards(ApiKeyGuard)
+@Roles('admin')
+export class ApiKeysController {
+  constructor(private readonly keys: ApiKeyRepository, private readonly catalog: CatalogRepository) {}
+
+  @Post()
+  async create(@Body(new SchemaPipe(ApiKeyInput)) body: ApiKeyInput) {
+    const subjectId = body.role === 'admin' ? null : body.subjectId;
+    if (body.role !== 'admin') {
+      if (!subjectId) throw badRequest('subjectId', `is required for a ${body.role} key`);
+      const exists = body.role === 'publisher' ? await this.catalog.findPublisher(subjectId) : await this.catalog.findAdvertiser(subjectId);
+      if (!exists) throw badRequest('subjectId', `${body.role} "${subjectId}" does not exist`);
+    } else if (body.subjectId) {
+      throw badRequest('subjectId', 'must be absent for an admin key');
+    }
+    const { id, key } = await this.keys.create(body.role, subjectId ?? null, body.label);
+    return { id, key, role: body.role, subjectId: subjectId ?? null, note: 'store the key now: it is not shown again' };
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  async revoke(@Param('id') id: string): Promise<void> {
+    if (!(await this.keys.revoke(id))) throw new NotFoundException({ error: 'not_found', message: `no active API key "${id}"` });
+  }
+}
+
+function badRequest(field: string, message: string) {
+  return new BadRequestException({ error: 'validation_failed', message: `${field} ${message}`, errors: [{ field, message }] });
+}

@@ -1,0 +1,34 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import type { ArbiterConfig } from '@app/config';
+import { ConfigModule } from '@app/config';
+import { ApiKeyGuard } from '@app/auth';
+import { CatalogModule } from '@app/catalog';
+import { EdgeErrorsFilter } from '@app/http';
+import { MessagingModule, natsHealthCheck } from '@app/messaging';
+import { HEALTH_CHECKS, HealthCheck, HealthController } from '@app/observability';
+import { StorageModule, databaseHealthCheck } from '@app/storage';
+import { AdminKeySeeder } from './admin-key.seeder';
+import { ApiKeysController } from './admin/api-keys.controller';
+import { CatalogController } from './admin/catalog.controller';
+import { DecisionsController } from './decisions.controller';
+
+/** REST for admins, advertisers and publishers. */
+@Module({})
+export class ApiModule {
+  static forRoot(config: ArbiterConfig): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('api'), StorageModule.forRoot('arbiter-api'), CatalogModule],
+      controllers: [CatalogController, ApiKeysController, DecisionsController, HealthController],
+      providers: [
+        ApiKeyGuard,
+        AdminKeySeeder,
+        natsHealthCheck,
+        databaseHealthCheck,
+        { provide: HEALTH_CHECKS, inject: ['NATS_HEALTH', 'DATABASE_HEALTH'], useFactory: (...checks: HealthCheck[]) => checks },
+        { provide: APP_FILTER, useClass: EdgeErrorsFilter },
+      ],
+    };
+  }
+}

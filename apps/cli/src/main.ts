@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { Command } from 'commander';
+import { ConfigError } from '@app/config';
+import { migrateCommand } from './commands/migrate.command';
+import { startCommand } from './commands/start.command';
+
+const program = new Command('arbiter')
+  .description('Arbiter: real-time fraud detection and partner analytics for affiliate networks')
+  .showHelpAfterError()
+  .addCommand(startCommand())
+  .addCommand(migrateCommand());
+
+program.parseAsync(process.argv).catch((e) => {
+  process.stderr.write(`arbiter: ${e instanceof ConfigError ? e.message : (e as Error).message}\n`);
+  process.exit(e instanceof ConfigError ? 2 : 1);
+});

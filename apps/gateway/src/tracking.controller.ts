@@ -1,0 +1,90 @@
+import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Inject } from '@nestjs/common';
+import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { CatalogCache } from '@app/catalog';
+import { IngestService } from './ingest.service';
+import { singleBody, singleStatus } from './ingest.controller';
+
+type Query = Record<string, string | string[] | undefined>;
+
+const first = (q: Query, ...names: string[]): string | undefined => {
+  for (const n of names) {
+    const v = q[n];
+    if (v !== undefined) return Array.isArray(v) ? v[0] : v;
+  }
+  return undefined;
+};
+
+/** Numbers arrive as strings in a query; anything unparsable is kept so validation names the field. */
+const numeric = (v: string | undefined): number | string | undefined => (v === undefined || v.trim() === '' || Number.isNaN(Number(v)) ? v : Number(v));
+
+const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
+/**
+ * The two ingest doors partners cannot send JSON through:
+ * - `GET /c/:offerId?pub=<publisher>&sub=<sub id>` — the tracking link a visitor clicks: records
+ *   the click (IP and user agent from the request) and redirects to the offer with the click id;
+ * - `GET /postback?click_id=…&amount=…` — the advertiser's server-to-server conversion postback.
+ */
+@Controller()
+export class TrackingController {
+  constructor(
+    private readonly ingest: IngestService,
+    private readonly catalog: CatalogCache,
+    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
+  ) {}
+
+  @Get('c/:offerId')
+  async click(@Param('offerId') offerId: string, @Query() q: Query, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
+    const subIds = defined({ sub1: first(q, 'sub1'), sub2: first(q, 'sub2'), sub3: first(q, 'sub3'), sub4: first(q, 'sub4'), sub5: first(q, 'sub5') });
+    const click = defined({
+      offerId,
+      publisherId: first(q, 'pub', 'publisher_id', 'aff_id'),
+      subId: first(q, 'sub', 'sub_id'),
+      subIds: Object.keys(subIds).length ? subIds : undefined,
+      deviceId: first(q, 'device_id'),
+      ip: request.ip,
+      userAgent: request.headers['user-agent'] ?? '',
+      referrer: request.headers.referer,
+    });
+    const [result] = await this.ingest.ingest('click', [click], new Date());
+    if (result.status !== 'accepted') return void reply.code(singleStatus(result)).send(singleBody(result));
+    await this.catalog.resolve({ offers: [offerId] });
+    const target = this.catalog.offer(offerId)?.url ?? this.config.TRACKING_FALLBACK_URL;
+    if (!target) {
+      return void reply.code(404).send({ error: 'no_destination', message: `offer "${offerId}" has no landing page; the click was recorded`, clickId: result.id });
+    }
+    reply.header('Cache-Control', 'no-store').redirect(withClickId(target, result.id), 302);
+  }
+
+  @Get('postback')
+  async postback(@Query() q: Query, @Res() reply: FastifyReply) {
+    const conversion = defined({
+      id: first(q, 'id', 'conversion_id'),
+      ts: first(q, 'ts'),
+      clickId: first(q, 'click_id', 'clickid'),
+      offerId: first(q, 'offer_id'),
+      orderId: first(q, 'order_id', 'transaction_id', 'txn_id'),
+      amount: numeric(first(q, 'amount', 'revenue', 'sum')),
+      payout: numeric(first(q, 'payout')),
+      currency: first(q, 'currency'),
+      type: first(q, 'type', 'event'),
+      // The postback comes from the advertiser's server: its own address says nothing of the user.
+      ip: first(q, 'ip'),
+      userAgent: first(q, 'user_agent', 'ua'),
+      deviceId: first(q, 'device_id'),
+      country: first(q, 'country'),
+    });
+    const [result] = await this.ingest.ingest('conversion', [conversion], new Date());
+    // Postback senders retry on anything but 2xx, so success is a plain 200.
+    reply.code(result.status === 'accepted' ? 200 : singleStatus(result)).send(singleBody(result));
+  }
+}
+
+/** `{click_id}` in the offer URL is replaced; otherwise `click_id` is appended. */
+export function withClickId(url: string, clickId: string): string {
+  const encoded = encodeURIComponent(clickId);
+  if (url.includes('{click_id}')) return url.replaceAll('{click_id}', encoded);
+  return `${url}${url.includes('?') ? '&' : '?'}click_id=${encoded}`;
+}

@@ -1,0 +1,27 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import type { ArbiterConfig } from '@app/config';
+import { ConfigModule } from '@app/config';
+import { EdgeErrorsFilter } from '@app/http';
+import { MessagingModule, natsHealthCheck } from '@app/messaging';
+import { HEALTH_CHECKS, HealthCheck, HealthController } from '@app/observability';
+import { DecisionFanoutService } from './decision-fanout.service';
+import { DecisionsConsumer } from './decisions.consumer';
+
+/** Delivers decisions to advertisers. */
+@Module({})
+export class NotifierModule {
+  static forRoot(config: ArbiterConfig): DynamicModule {
+    return {
+      module: NotifierModule,
+      imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('notifier')],
+      controllers: [DecisionsConsumer, HealthController],
+      providers: [
+        DecisionFanoutService,
+        natsHealthCheck,
+        { provide: HEALTH_CHECKS, inject: ['NATS_HEALTH'], useFactory: (...checks: HealthCheck[]) => checks },
+        { provide: APP_FILTER, useClass: EdgeErrorsFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,20 @@
+import { Controller } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { ConsumerName } from '@app/contracts';
+import { Delivery, StoredEvent } from '@app/messaging';
+import { metrics } from '@app/observability';
+import { EventRepository } from '@app/storage';
+
+/** EVENTS → clicks, conversions and feedback tables. Acked only after the commit. */
+@Controller()
+export class EventsConsumer {
+  constructor(private readonly events: EventRepository) {}
+
+  @EventPattern(ConsumerName.RecorderEvents)
+  async record(@Payload() batch: Delivery<StoredEvent>[]): Promise<void> {
+    const written = await this.events.insert(batch.map((d) => d.data));
+    metrics.rowsWritten.labels('clicks').inc(written.clicks);
+    metrics.rowsWritten.labels('conversions').inc(written.conversions);
+    metrics.rowsWritten.labels('feedback').inc(written.feedback);
+  }
+}

@@ -1,0 +1,19 @@
+import { Controller } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { ConsumerName } from '@app/contracts';
+import { Delivery, StoredOutcome } from '@app/messaging';
+import { metrics } from '@app/observability';
+import { OutcomeRepository } from '@app/storage';
+
+/** VERDICTS → click_verdicts and decisions tables. Acked only after the commit. */
+@Controller()
+export class VerdictsConsumer {
+  constructor(private readonly outcomes: OutcomeRepository) {}
+
+  @EventPattern(ConsumerName.RecorderVerdicts)
+  async record(@Payload() batch: Delivery<StoredOutcome>[]): Promise<void> {
+    const written = await this.outcomes.insert(batch.map((d) => d.data));
+    metrics.rowsWritten.labels('click_verdicts').inc(written.verdicts);
+    metrics.rowsWritten.labels('decisions').inc(written.decisions);
+  }
+}

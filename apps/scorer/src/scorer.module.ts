@@ -1,0 +1,32 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import type { ArbiterConfig } from '@app/config';
+import { ConfigModule } from '@app/config';
+import { CatalogModule } from '@app/catalog';
+import { EdgeErrorsFilter } from '@app/http';
+import { MessagingModule, natsHealthCheck } from '@app/messaging';
+import { HEALTH_CHECKS, HealthCheck, HealthController } from '@app/observability';
+import { StorageModule, databaseHealthCheck } from '@app/storage';
+import { EventsConsumer } from './events.consumer';
+import { ScoringService } from './scoring.service';
+import { StateRebuildService } from './state-rebuild.service';
+
+/** Scores every event: features, rules, decision policy. */
+@Module({})
+export class ScorerModule {
+  static forRoot(config: ArbiterConfig): DynamicModule {
+    return {
+      module: ScorerModule,
+      imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('scorer'), StorageModule.forRoot('arbiter-scorer'), CatalogModule],
+      controllers: [EventsConsumer, HealthController],
+      providers: [
+        ScoringService,
+        StateRebuildService,
+        natsHealthCheck,
+        databaseHealthCheck,
+        { provide: HEALTH_CHECKS, inject: ['NATS_HEALTH', 'DATABASE_HEALTH'], useFactory: (...checks: HealthCheck[]) => checks },
+        { provide: APP_FILTER, useClass: EdgeErrorsFilter },
+      ],
+    };
+  }
+}

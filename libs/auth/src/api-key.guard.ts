@@ -1,0 +1,55 @@
+import { CanActivate, ExecutionContext, ForbiddenException, Injectable, SetMetadata, UnauthorizedException, createParamDecorator } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
+import { ApiKeyRepository, Principal, Role, hashKey } from '@app/storage';
+
+const ROLES = 'arbiter:roles';
+
+/** Restricts a route (or controller) to API keys of these roles. Routes without it are public. */
+export const Roles = (...roles: Role[]) => SetMetadata(ROLES, roles);
+
+/** The caller authenticated by `ApiKeyGuard`. */
+export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
+  return (ctx.switchToHttp().getRequest<FastifyRequest & { principal: Principal }>()).principal;
+});
+
+// Key lookups are cached briefly: a revoked key stops working within this time.
+const CACHE_MS = 10_000;
+
+/**
+ * `Authorization: Bearer <key>`. 401 when the key is missing, unknown or revoked; 403 when the
+ * key's role may not use the route.
+ */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+
+  constructor(private readonly reflector: Reflector, private readonly keys: ApiKeyRepository) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES, [ctx.getHandler(), ctx.getClass()]);
+    if (!roles) return true;
+    const request = ctx.switchToHttp().getRequest<FastifyRequest & { principal?: Principal }>();
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match) throw new UnauthorizedException({ error: 'unauthorized', message: 'send an API key as "Authorization: Bearer <key>"' });
+    const principal = await this.authenticate(match[1]);
+    if (!principal) throw new UnauthorizedException({ error: 'unauthorized', message: 'the API key is unknown or revoked' });
+    if (!roles.includes(principal.role)) {
+      throw new ForbiddenException({ error: 'forbidden', message: `this endpoint is for ${roles.join(' or ')} keys; this is a ${principal.role} key` });
+    }
+    request.principal = principal;
+    return true;
+  }
+
+  private async authenticate(key: string): Promise<Principal | null> {
+    const hash = hashKey(key);
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now) return cached.principal;
+    const principal = await this.keys.authenticate(key);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(hash, { principal, until: now + CACHE_MS });
+    return principal;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './catalog.cache';
+export * from './catalog.module';

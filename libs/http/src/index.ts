@@ -1,0 +1,4 @@
+export * from './errors.filter';
+export * from './http-app';
+export * from './worker-app';
+export * from './schema.pipe';

@@ -1,0 +1,42 @@
+import { Controller, Get, Header, Inject, Optional, Res, ServiceUnavailableException } from '@nestjs/common';
+import { metricsRegistry } from './metrics';
+
+/** A dependency a service needs to do its work (NATS, the database). */
+export interface HealthCheck {
+  name: string;
+  /** Resolves when healthy; rejects or times out otherwise. */
+  check(): Promise<void>;
+}
+
+export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
+
+const TIMEOUT_MS = 2_000;
+
+/** `GET /health` (200 or 503 with each check's state) and `GET /metrics` (Prometheus). */
+@Controller()
+export class HealthController {
+  constructor(@Optional() @Inject(HEALTH_CHECKS) private readonly checks: HealthCheck[] = []) {}
+
+  @Get('health')
+  async health() {
+    const results = await Promise.all(
+      this.checks.map(async (c) => {
+        try {
+          await Promise.race([c.check(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), TIMEOUT_MS).unref())]);
+          return [c.name, { status: 'up' }] as const;
+        } catch (e) {
+          return [c.name, { status: 'down', error: (e as Error).message }] as const;
+        }
+      }),
+    );
+    const body = { status: results.every(([, r]) => r.status === 'up') ? 'up' : 'down', checks: Object.fromEntries(results) };
+    if (body.status !== 'up') throw new ServiceUnavailableException(body);
+    return body;
+  }
+
+  @Get('metrics')
+  @Header('Content-Type', metricsRegistry.contentType)
+  metrics(): Promise<string> {
+    return metricsRegistry.metrics();
+  }
+}

@@ -1,0 +1,149 @@
+import { JetStreamClient, JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import { ConsumerName, Topology } from '@app/contracts';
+import { loadConfig } from '@app/config';
+import { ConsumerRunner, ConsumerSpec, Delivery, PoisonMessageError, TransientError, provisionStreams } from '@app/messaging';
+import { TEST_NATS_URL, deleteNamespace, eventually, testNamespace } from '@app/testing';
+
+/**
+ * The JetStream edge against the real local NATS: ack only after the handler succeeded,
+ * redelivery after a failure, poison messages to the dead-letter subject, nothing lost when a
+ * consumer stops and another takes over.
+ */
+describe('JetStream consumer runner', () => {
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let jsm: JetStreamManager;
+  let namespace: string;
+  let topology: Topology;
+  const runners: ConsumerRunner<unknown>[] = [];
+
+  beforeEach(async () => {
+    namespace = testNamespace();
+    topology = new Topology(namespace);
+    nc = await connect({ servers: TEST_NATS_URL });
+    js = jetstream(nc);
+    jsm = await jetstreamManager(nc);
+    await provisionStreams(jsm, topology, loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) }));
+  });
+
+  afterEach(async () => {
+    await Promise.all(runners.splice(0).map((r) => r.stop()));
+    await nc.close();
+    await deleteNamespace(namespace);
+  });
+
+  const spec = (overrides: Partial<ConsumerSpec<{ n: number }>> = {}): ConsumerSpec<{ n: number }> => ({
+    name: ConsumerName.RecorderEvents,
+    stream: topology.streams.events,
+    durable: 'test-durable',
+    filterSubject: topology.allEvents,
+    batch: 10,
+    concurrency: 1,
+    ackWaitMs: 30_000,
+    maxAckPending: 1000,
+    decode: (_subject, data) => {
+      const value = JSON.parse(new TextDecoder().decode(data));
+      if (typeof value.n !== 'number') throw new PoisonMessageError('n must be a number');
+      return value;
+    },
+    ...overrides,
+  });
+
+  async function run(handler: (batch: Delivery<{ n: number }>[]) => Promise<void>, overrides: Partial<ConsumerSpec<{ n: number }>> = {}) {
+    const runner = new ConsumerRunner(js, jsm, topology, spec(overrides), handler);
+    await runner.start();
+    runners.push(runner as ConsumerRunner<unknown>);
+    return runner;
+  }
+
+  async function publish(...values: unknown[]) {
+    for (const v of values) await js.publish(topology.event('click', 0), JSON.stringify(v));
+  }
+
+  async function pending(durable = 'test-durable') {
+    const info = await jsm.consumers.info(topology.streams.events, durable);
+    return info.num_pending + info.num_ack_pending;
+  }
+
+  it('acks a batch only after the handler resolved', async () => {
+    const seen: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await run(async (batch) => {
+      await gate;
+      seen.push(...batch.map((d) => d.data.n));
+    });
+    await publish({ n: 1 }, { n: 2 });
+    await eventually(async () => (await jsm.consumers.info(topology.streams.events, 'test-durable')).num_ack_pending, (n) => n === 2);
+    expect(await pending()).toBe(2); // delivered, not acknowledged while the handler works
+    release();
+    await eventually(() => pending(), (n) => n === 0);
+    expect(seen.sort()).toEqual([1, 2]);
+  });
+
+  it('redelivers after a transient failure, and then succeeds', async () => {
+    let attempts = 0;
+    const done: number[] = [];
+    await run(async (batch) => {
+      attempts++;
+      if (attempts === 1) throw new TransientError('database unavailable');
+      done.push(...batch.map((d) => d.data.n));
+    });
+    await publish({ n: 7 });
+    await eventually(async () => done, (d) => d.length === 1);
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    expect(done).toEqual([7]);
+    await eventually(() => pending(), (n) => n === 0);
+  });
+
+  it('dead-letters a message that cannot be decoded, with its error, and keeps consuming', async () => {
+    const done: number[] = [];
+    await run(async (batch) => void done.push(...batch.map((d) => d.data.n)));
+    const dlq = nc.subscribe(topology.dlq('test-durable'), { max: 2 });
+    await publish({ n: 1 });
+    await js.publish(topology.event('click', 0), 'not json at all');
+    await publish({ n: 'two' }, { n: 3 });
+    const letters: { error: string | undefined; body: string }[] = [];
+    for await (const m of dlq) letters.push({ error: m.headers?.get('Arbiter-Error'), body: m.string() });
+    expect(letters.map((l) => l.error)).toEqual([expect.stringMatching(/not JSON|Unexpected token/i), 'n must be a number']);
+    await eventually(async () => done, (d) => d.length === 2);
+    expect(done).toEqual([1, 3]);
+    await eventually(() => pending(), (n) => n === 0);
+  });
+
+  it('isolates the one message a handler cannot process, dead-letters it and acks the rest of its batch', async () => {
+    const done: number[] = [];
+    await run(async (batch) => {
+      if (batch.some((d) => d.data.n === 13)) throw new Error('thirteen is not allowed');
+      done.push(...batch.map((d) => d.data.n));
+    });
+    const dlq = nc.subscribe(topology.dlq('test-durable'), { max: 1 });
+    await publish(...[11, 12, 13, 14, 15].map((n) => ({ n })));
+    for await (const m of dlq) {
+      expect(m.headers?.get('Arbiter-Error')).toBe('thirteen is not allowed');
+      expect(JSON.parse(m.string())).toEqual({ n: 13 });
+    }
+    await eventually(async () => done, (d) => d.length === 4);
+    expect(done.sort()).toEqual([11, 12, 14, 15]);
+  });
+
+  it('loses nothing when a consumer stops mid-stream and another takes over the durable', async () => {
+    const total = 300;
+    const processed = new Set<number>();
+    const first = await run(async (batch) => {
+      await new Promise((r) => setTimeout(r, 5));
+      batch.forEach((d) => processed.add(d.data.n));
+    });
+    await Promise.all(Array.from({ length: total }, (_, n) => js.publish(topology.event('click', 0), JSON.stringify({ n }))));
+    await eventually(async () => processed.size, (n) => n > 20);
+    await first.stop();
+    runners.splice(runners.indexOf(first as ConsumerRunner<unknown>), 1);
+    const afterStop = processed.size;
+    expect(afterStop).toBeLessThan(total);
+    await run(async (batch) => batch.forEach((d) => processed.add(d.data.n)));
+    await eventually(async () => processed.size, (n) => n === total);
+    await eventually(() => pending(), (n) => n === 0);
+  });
+});

@@ -1,0 +1,108 @@
+import { Pool } from 'pg';
+import { ClickVerdict, Decision } from '@app/contracts';
+import { EmbeddedDatabase, EventRepository, OutcomeRepository, createPool, migrate } from '@app/storage';
+import { aClick, aConversion, at, createTestDatabase } from '@app/testing';
+
+/** The storage layer on both targets: plain PostgreSQL 15 and TimescaleDB (PGlite build). */
+type Target = { name: string; dialect: 'postgres' | 'timescaledb'; setup(): Promise<{ url: string; teardown(): Promise<void> }> };
+
+const targets: Target[] = [
+  {
+    name: 'PostgreSQL 15',
+    dialect: 'postgres',
+    setup: async () => {
+      const db = await createTestDatabase();
+      return { url: db.url, teardown: db.drop };
+    },
+  },
+  {
+    name: 'TimescaleDB (PGlite)',
+    dialect: 'timescaledb',
+    setup: async () => {
+      const db = await EmbeddedDatabase.start();
+      return { url: db.url, teardown: () => db.stop() };
+    },
+  },
+];
+
+describe.each(targets)('storage on $name', ({ dialect, setup }) => {
+  let pool: Pool;
+  let teardown: () => Promise<void>;
+
+  beforeAll(async () => {
+    const target = await setup();
+    teardown = target.teardown;
+    pool = createPool({ url: target.url, max: 4, applicationName: 'storage-test' });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await teardown();
+  });
+
+  it('applies the migrations, then finds nothing to do the second time', async () => {
+    const first = await migrate(pool);
+    expect(first.dialect).toBe(dialect);
+    expect(first.applied.length).toBeGreaterThan(0);
+    const second = await migrate(pool);
+    expect(second.applied).toEqual([]);
+    expect(second.alreadyApplied.sort()).toEqual(first.applied.sort());
+  });
+
+  it(dialect === 'timescaledb' ? 'makes the event and outcome tables hypertables' : 'keeps plain tables under the same names', async () => {
+    const tables = ['clicks', 'conversions', 'feedback', 'click_verdicts', 'decisions'];
+    const { rows } = await pool.query(`SELECT tablename FROM pg_tables WHERE tablename = ANY ($1)`, [tables]);
+    expect(rows.map((r) => r.tablename).sort()).toEqual([...tables].sort());
+    if (dialect === 'timescaledb') {
+      const hyper = await pool.query(`SELECT hypertable_name FROM timescaledb_information.hypertables`);
+      expect(hyper.rows.map((r) => r.hypertable_name).sort()).toEqual([...tables].sort());
+    }
+  });
+
+  it('writes a batch of events once, however often it is delivered', async () => {
+    const sut = new EventRepository(pool);
+    const click = aClick();
+    const conversion = aConversion(click, { orderId: 'o-1', amount: 19.99 });
+    const first = await sut.insert([click, conversion, click]); // the same click twice in one batch
+    expect(first).toEqual({ clicks: 1, conversions: 1, feedback: 0 });
+    const again = await sut.insert([click, conversion]);
+    expect(again).toEqual({ clicks: 0, conversions: 0, feedback: 0 });
+    // Re-sent later without a client timestamp: another receive time, same id — still once.
+    const resent = await sut.insert([{ ...click, ts: at(3_600_000), receivedAt: at(3_600_000) }]);
+    expect(resent.clicks).toBe(0);
+    const { rows } = await pool.query(`SELECT count(*)::int AS n, min(amount)::float AS amount FROM conversions WHERE id = $1`, [conversion.id]);
+    expect(rows[0]).toEqual({ n: 1, amount: 19.99 });
+    expect((await pool.query(`SELECT count(*)::int AS n FROM clicks WHERE id = $1`, [click.id])).rows[0].n).toBe(1);
+  });
+
+  it('writes verdicts and decisions once and reads a decision back as it was published', async () => {
+    const sut = new OutcomeRepository(pool);
+    const click = aClick();
+    const verdict: ClickVerdict = {
+      kind: 'click', clickId: click.id, ts: click.ts, offerId: 'offer-1', publisherId: 'pub-1', advertiserId: 'adv-1', subId: 's1',
+      valid: false, score: 0.75, category: 'SIVT',
+      reasons: [{ code: 'IP_VELOCITY', category: 'SIVT', severity: 'high', message: 'm', evidence: { count: 21, limit: 20, window: 'minute' }, monitorOnly: false }],
+      rulesetVersion: 'builtin-1', modelVersion: null, decidedAt: at(10), latencyMs: 10,
+    };
+    const decision: Decision = {
+      kind: 'conversion', conversionId: `cnv-${click.id}`, clickId: click.id, ts: at(60_000), offerId: 'offer-1', publisherId: 'pub-1', advertiserId: 'adv-1', subId: 's1',
+      status: 'rejected', score: 1, amount: 100, payout: 12.5, currency: 'EUR', ctitSeconds: 60,
+      reasons: [{ code: 'INVALID_SOURCE_CLICK', category: 'SIVT', severity: 'high', message: 'm', evidence: { clickReasons: 'IP_VELOCITY' }, monitorOnly: false }],
+      rulesetVersion: 'builtin-1', modelVersion: null, decidedAt: at(60_050), latencyMs: 50,
+    };
+    expect(await sut.insert([verdict, decision])).toEqual({ verdicts: 1, decisions: 1 });
+    expect(await sut.insert([verdict, decision, decision])).toEqual({ verdicts: 0, decisions: 0 });
+    expect(await sut.findDecision(decision.conversionId)).toEqual(decision);
+    expect(await sut.findDecision(decision.conversionId, { advertiserId: 'someone-else' })).toBeNull();
+    const codes = await pool.query(`SELECT reason_codes FROM click_verdicts WHERE click_id = $1`, [click.id]);
+    expect(codes.rows[0].reason_codes).toEqual(['IP_VELOCITY']);
+  });
+
+  it('finds a stored click with its verdict and how often it converted', async () => {
+    const events = new EventRepository(pool);
+    const outcomes = new OutcomeRepository(pool);
+    const click = aClick({ subId: 'sub-9' });
+    await events.insert([click]);
+    expect(await outcomes.findClick(click.id)).toMatchObject({ id: click.id, subId: 'sub-9', valid: null, conversions: 0 });
+    expect(await outcomes.findClick('no-such-click')).toBeNull();
+  });
+});
