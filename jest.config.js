@@ -1,9 +1,10 @@
 /** Unit tests sit next to the code (`*.spec.ts`); integration and end-to-end tests in `test/`. */
-const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false }, target: 'es2022', keepClassNames: true } }];
+// Transpile only (fast); `npm test` type-checks the whole tree with tsc first.
+const ts = ['ts-jest', { tsconfig: { module: 'commonjs', moduleResolution: 'node', isolatedModules: true } }];
 
 const common = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': swc },
+  transform: { '^.+\\.ts$': ts },
   moduleNameMapper: { '^@app/(.*)$': '<rootDir>/libs/$1/src' },
   moduleFileExtensions: ['ts', 'js', 'json'],
   setupFiles: ['<rootDir>/test/setup-logging.ts'],

@@ -16,7 +16,7 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     await t.stop();
   });
 
-  const clickBody = (ids: { offerId: string; publisherId: string }, overrides: Record<string, unknown> = {}) => ({
+  const clickBody = (ids: { offerId: string; publisherId: string }, overrides: Record<string, unknown> = {}): Record<string, any> => ({
     offerId: ids.offerId,
     publisherId: ids.publisherId,
     subId: 'spring-sale',
