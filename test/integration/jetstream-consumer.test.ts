@@ -132,17 +132,23 @@ describe('JetStream consumer runner', () => {
   it('loses nothing when a consumer stops mid-stream and another takes over the durable', async () => {
     const total = 300;
     const processed = new Set<number>();
-    const first = await run(async (batch) => {
-      await new Promise((r) => setTimeout(r, 5));
-      batch.forEach((d) => processed.add(d.data.n));
-    });
+    // Messages the server had already sent to the stopped client come back after ack_wait:
+    // a short one keeps the test quick (production uses 30 s).
+    const ackWaitMs = 2000;
+    const first = await run(
+      async (batch) => {
+        await new Promise((r) => setTimeout(r, 5));
+        batch.forEach((d) => processed.add(d.data.n));
+      },
+      { ackWaitMs },
+    );
     await Promise.all(Array.from({ length: total }, (_, n) => js.publish(topology.event('click', 0), JSON.stringify({ n }))));
     await eventually(async () => processed.size, (n) => n > 20);
     await first.stop();
     runners.splice(runners.indexOf(first as ConsumerRunner<unknown>), 1);
     const afterStop = processed.size;
     expect(afterStop).toBeLessThan(total);
-    await run(async (batch) => batch.forEach((d) => processed.add(d.data.n)));
+    await run(async (batch) => void batch.forEach((d) => processed.add(d.data.n)), { ackWaitMs });
     await eventually(async () => processed.size, (n) => n === total);
     await eventually(() => pending(), (n) => n === 0);
   });

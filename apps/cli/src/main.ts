@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { ConfigError } from '@app/config';
+import { benchCommand } from './commands/bench.command';
 import { migrateCommand } from './commands/migrate.command';
 import { startCommand } from './commands/start.command';
 
@@ -9,7 +10,8 @@ const program = new Command('arbiter')
   .description('Arbiter: real-time fraud detection and partner analytics for affiliate networks')
   .showHelpAfterError()
   .addCommand(startCommand())
-  .addCommand(migrateCommand());
+  .addCommand(migrateCommand())
+  .addCommand(benchCommand());
 
 program.parseAsync(process.argv).catch((e) => {
   process.stderr.write(`arbiter: ${e instanceof ConfigError ? e.message : (e as Error).message}\n`);

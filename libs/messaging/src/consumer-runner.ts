@@ -16,8 +16,9 @@ export type BatchHandler<T> = (batch: Delivery<T>[]) => Promise<void>;
  */
 export class ConsumerRunner<T> {
   private messages?: ConsumerMessages;
-  private loop?: Promise<void>;
+  private readonly queue: JsMsg[] = [];
   private readonly inflight = new Set<Promise<void>>();
+  private stopping = false;
   private lagTimer?: NodeJS.Timeout;
   private readonly log: Logger;
 
@@ -34,8 +35,15 @@ export class ConsumerRunner<T> {
   async start(): Promise<void> {
     await ensureDurable(this.jsm, this.spec, this.log);
     const consumer = await this.js.consumers.get(this.spec.stream, this.spec.durable);
-    this.messages = await consumer.consume({ max_messages: this.spec.batch * 2 });
-    this.loop = this.run(this.messages);
+    // Callback mode feeds our own queue: batches form from whatever has arrived, with no wait
+    // when traffic is quiet. The consumer's max_ack_pending bounds how much can queue up here.
+    this.messages = await consumer.consume({
+      max_messages: this.spec.batch * 2,
+      callback: (m) => {
+        this.queue.push(m);
+        this.pump();
+      },
+    });
     const lag = metrics.consumerPending.labels(this.spec.durable);
     this.lagTimer = setInterval(() => {
       consumer.info(false).then((i) => lag.set(i.num_pending + i.num_ack_pending), () => undefined);
@@ -46,38 +54,27 @@ export class ConsumerRunner<T> {
 
   /** Stops pulling, finishes the batches in flight (they ack or nak), then returns. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.lagTimer) clearInterval(this.lagTimer);
     await this.messages?.close();
-    await this.loop;
-    await Promise.allSettled([...this.inflight]);
+    // Received but not started: give them back at once rather than after ack_wait.
+    for (const m of this.queue.splice(0)) m.nak();
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
     this.log.info('drained');
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
-    let buffer: JsMsg[] = [];
-    try {
-      for await (const m of messages) {
-        buffer.push(m);
-        // Batch what has already arrived: large batches under load, no waiting when quiet.
-        if (buffer.length >= this.spec.batch || messages.getPending() === 0) {
-          const batch = buffer;
-          buffer = [];
-          await this.submit(batch);
-        }
-      }
-    } catch (e) {
-      this.log.error({ err: e }, 'consumer loop failed');
+  /** Starts batches while there is work queued and room for another batch in flight. */
+  private pump(): void {
+    while (!this.stopping && this.queue.length > 0 && this.inflight.size < this.spec.concurrency) {
+      const batch = this.queue.splice(0, this.spec.batch);
+      const work = this.process(batch)
+        .catch((e) => this.log.error({ err: e }, 'batch settlement failed'))
+        .finally(() => {
+          this.inflight.delete(work);
+          this.pump();
+        });
+      this.inflight.add(work);
     }
-    // Pulled but not handed to the handler: give them back at once rather than after ack_wait.
-    for (const m of buffer) m.nak();
-  }
-
-  private async submit(batch: JsMsg[]): Promise<void> {
-    while (this.inflight.size >= this.spec.concurrency) await Promise.race(this.inflight);
-    const work = this.process(batch).catch((e) => this.log.error({ err: e }, 'batch settlement failed'));
-    const tracked = work.finally(() => this.inflight.delete(tracked));
-    this.inflight.add(tracked);
-    if (this.spec.concurrency === 1) await tracked;
   }
 
   private async process(batch: JsMsg[]): Promise<void> {

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Client } from 'pg';
+import { Topology } from '@app/contracts';
+import { removeNamespaceStreams } from '@app/messaging';
 
 /** The shared local services the integration and end-to-end layers run against. */
 export const TEST_NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -43,11 +45,7 @@ export async function createTestDatabase(): Promise<{ url: string; name: string;
 export async function deleteNamespace(namespace: string, natsUrl = TEST_NATS_URL): Promise<void> {
   const nc = await connect({ servers: natsUrl });
   try {
-    const jsm = await jetstreamManager(nc);
-    const prefix = `${namespace.toUpperCase()}_`;
-    for await (const s of jsm.streams.list()) {
-      if (s.config.name.startsWith(prefix)) await jsm.streams.delete(s.config.name);
-    }
+    await removeNamespaceStreams(await jetstreamManager(nc), new Topology(namespace));
   } finally {
     await nc.close();
   }

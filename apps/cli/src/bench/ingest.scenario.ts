@@ -1,0 +1,109 @@
+import { Pool } from 'pg';
+import { EngineProcess } from './engine-process';
+import { Percentiles, percentiles } from './percentiles';
+
+const PUBLIC_PREFIXES = [8, 23, 31, 45, 52, 66, 81, 91, 103, 142, 176, 185, 203];
+const AGENTS = [
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36',
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
+];
+
+export interface IngestResult {
+  events: number;
+  batch: number;
+  concurrency: number;
+  /** Offered rate (events/s) when paced; null when sent as fast as the gateway takes them. */
+  offeredRate: number | null;
+  /** Accepted by the gateway (stored on JetStream) per second. */
+  ingestEventsPerSecond: number;
+  /** First request sent → last click and verdict row in the database, per second. */
+  endToEndEventsPerSecond: number;
+  endToEndSeconds: number;
+  /** Receive → verdict, as the scorer recorded it. */
+  decisionLatencyMs: Percentiles;
+}
+
+/** Sends `events` clicks over HTTP in batches and waits until every one is decided and stored. */
+export async function ingestScenario(engine: EngineProcess, options: { events: number; batch: number; concurrency: number; rate?: number; progress?: (done: number) => void }): Promise<IngestResult> {
+  const offerId = `bench-offer-${engine.namespace}`;
+  const publisherId = `bench-pub-${engine.namespace}`;
+  await seed(engine, offerId, publisherId);
+  const db = new Pool({ connectionString: engine.databaseUrl, max: 2 });
+  try {
+    const batches: unknown[][] = [];
+    for (let i = 0; i < options.events; i += options.batch) {
+      batches.push(Array.from({ length: Math.min(options.batch, options.events - i) }, (_, j) => click(offerId, publisherId, i + j)));
+    }
+    const started = performance.now();
+    let next = 0;
+    let accepted = 0;
+    await Promise.all(
+      Array.from({ length: options.concurrency }, async () => {
+        while (next < batches.length) {
+          const index = next++;
+          const body = batches[index];
+          if (options.rate) {
+            // Paced: batch i leaves at i·batch/rate seconds, whatever the previous answers took.
+            const due = started + ((index * options.batch) / options.rate) * 1000;
+            const wait = due - performance.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          }
+          const res = await fetch(`${engine.gateway}/v1/clicks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const out = (await res.json()) as { accepted?: number };
+          if (res.status !== 202) throw new Error(`gateway answered ${res.status}: ${JSON.stringify(out).slice(0, 300)}`);
+          accepted += out.accepted ?? 0;
+          options.progress?.(accepted);
+        }
+      }),
+    );
+    const ingestSeconds = (performance.now() - started) / 1000;
+    for (;;) {
+      const { rows } = await db.query(
+        `SELECT (SELECT count(*) FROM click_verdicts WHERE offer_id = $1)::int AS verdicts, (SELECT count(*) FROM clicks WHERE offer_id = $1)::int AS clicks`,
+        [offerId],
+      );
+      if (rows[0].verdicts >= accepted && rows[0].clicks >= accepted) break;
+      if ((performance.now() - started) / 1000 > 600) throw new Error(`only ${rows[0].verdicts} verdicts and ${rows[0].clicks} clicks stored after 10 minutes`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const endToEndSeconds = (performance.now() - started) / 1000;
+    const latencies = (await db.query(`SELECT latency_ms FROM click_verdicts WHERE offer_id = $1`, [offerId])).rows.map((r) => r.latency_ms as number);
+    return {
+      events: accepted,
+      batch: options.batch,
+      concurrency: options.concurrency,
+      offeredRate: options.rate ?? null,
+      ingestEventsPerSecond: Math.round(accepted / ingestSeconds),
+      endToEndEventsPerSecond: Math.round(accepted / endToEndSeconds),
+      endToEndSeconds: Math.round(endToEndSeconds * 100) / 100,
+      decisionLatencyMs: percentiles(latencies),
+    };
+  } finally {
+    await db.end();
+  }
+}
+
+async function seed(engine: EngineProcess, offerId: string, publisherId: string) {
+  const advertiserId = `bench-adv-${engine.namespace}`;
+  for (const [path, body] of [
+    ['advertisers', { id: advertiserId, name: 'Bench advertiser' }],
+    ['offers', { id: offerId, advertiserId, name: 'Bench offer', payout: 2 }],
+    ['publishers', { id: publisherId, name: 'Bench publisher' }],
+  ] as const) {
+    const res = await fetch(`${engine.api}/v1/admin/${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${engine.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (res.status >= 300) throw new Error(`seeding ${path}: ${res.status} ${await res.text()}`);
+  }
+}
+
+function click(offerId: string, publisherId: string, i: number) {
+  // 20,000 distinct addresses: realistic repetition without tripping velocity rules wholesale.
+  const n = (i * 2654435761) % 20_000;
+  const ip = `${PUBLIC_PREFIXES[n % PUBLIC_PREFIXES.length]}.${(n >> 4) & 255}.${(n >> 8) & 255}.${(n % 250) + 1}`;
+  return { offerId, publisherId, subId: `s${i % 50}`, ip, userAgent: AGENTS[i % AGENTS.length] };
+}
