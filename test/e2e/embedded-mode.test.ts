@@ -14,9 +14,17 @@ describe('embedded mode (TimescaleDB PGlite served by the engine)', () => {
 
   it('decides a conversion and stores everything in hypertables', async () => {
     const ids = await seedCatalog(t, uid('emb'));
-    const click = await postJson(`${t.gateway}/v1/clicks`, { offerId: ids.offerId, publisherId: ids.publisherId, ip: '8.8.8.8', userAgent: CHROME_UA, ts: new Date(Date.now() - 60_000).toISOString() });
+    const click = await postJson(`${t.gateway}/v1/clicks`, {
+      offerId: ids.offerId,
+      publisherId: ids.publisherId,
+      ip: '8.8.8.8',
+      userAgent: CHROME_UA,
+      ts: new Date(Date.now() - 60_000).toISOString(),
+    });
     const conversion = await postJson(`${t.gateway}/v1/conversions`, { clickId: click.body.id, amount: 12 });
-    const decision = await eventually(async () => (await t.db.query(`SELECT status FROM decisions WHERE conversion_id = $1`, [conversion.body.id])).rows[0]);
+    const decision = await eventually(
+      async () => (await t.db.query(`SELECT status FROM decisions WHERE conversion_id = $1`, [conversion.body.id])).rows[0],
+    );
     expect(decision).toEqual({ status: 'approved' });
     const { rows } = await t.db.query(`SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1`);
     expect(rows.map((r) => r.hypertable_name)).toEqual(['click_verdicts', 'clicks', 'conversions', 'decisions', 'feedback']);

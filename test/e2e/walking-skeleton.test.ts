@@ -60,14 +60,19 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     expect(published.ctitSeconds).toBeGreaterThan(100);
     expect(published.latencyMs).toBeGreaterThanOrEqual(0);
 
-    await eventually(async () => [
-      await rows('clicks', 'id', click.body.id),
-      await rows('click_verdicts', 'click_id', click.body.id),
-      await rows('conversions', 'id', conversion.body.id),
-      await rows('decisions', 'conversion_id', conversion.body.id),
-    ], (counts) => counts.every((n) => n === 1));
+    await eventually(
+      async () => [
+        await rows('clicks', 'id', click.body.id),
+        await rows('click_verdicts', 'click_id', click.body.id),
+        await rows('conversions', 'id', conversion.body.id),
+        await rows('decisions', 'conversion_id', conversion.body.id),
+      ],
+      (counts) => counts.every((n) => n === 1),
+    );
 
-    const res = await fetch(`${t.api}/v1/conversions/${conversion.body.id}/decision`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const res = await fetch(`${t.api}/v1/conversions/${conversion.body.id}/decision`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual(published);
   });
@@ -84,7 +89,10 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     expect(published.reasons).toEqual([
       expect.objectContaining({ code: 'INVALID_SOURCE_CLICK', evidence: expect.objectContaining({ clickReasons: 'NON_BROWSER_CLIENT' }) }),
     ]);
-    const verdict = await eventually(async () => (await t.db.query(`SELECT valid, category, reason_codes FROM click_verdicts WHERE click_id = $1`, [click.body.id])).rows[0]);
+    const verdict = await eventually(
+      async () =>
+        (await t.db.query(`SELECT valid, category, reason_codes FROM click_verdicts WHERE click_id = $1`, [click.body.id])).rows[0],
+    );
     expect(verdict).toEqual({ valid: false, category: 'GIVT', reason_codes: ['NON_BROWSER_CLIENT'] });
   });
 
@@ -97,7 +105,14 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     expect(second).toEqual({ status: 202, body: { id: body.id, duplicate: true } });
 
     // A re-send after JetStream's duplicate window: the stream stores it again, storage must not.
-    const late = { ...body, kind: 'click', ts: new Date(body.ts).toISOString(), receivedAt: new Date().toISOString(), partition: 0, ipCountry: 'US' };
+    const late = {
+      ...body,
+      kind: 'click',
+      ts: new Date(body.ts).toISOString(),
+      receivedAt: new Date().toISOString(),
+      partition: 0,
+      ipCountry: 'US',
+    };
     await jetstream(t.nc).publish(t.topology.event('click', 0), JSON.stringify(late), { msgID: uid('bypass') });
     await t.drained();
     expect(await rows('clicks', 'id', body.id)).toBe(1);
@@ -109,7 +124,9 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     const res = await postJson(`${t.gateway}/v1/clicks`, clickBody(ids, { offerId: undefined, country: 'usa' }));
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('validation_failed');
-    expect(res.body.errors).toEqual(expect.arrayContaining([{ field: 'offerId', message: 'is required' }, expect.objectContaining({ field: 'country' })]));
+    expect(res.body.errors).toEqual(
+      expect.arrayContaining([{ field: 'offerId', message: 'is required' }, expect.objectContaining({ field: 'country' })]),
+    );
   });
 
   it('keeps the valid events of a batch that also carries a malformed one', async () => {
@@ -121,14 +138,23 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     expect(res.body.results[1]).toEqual({
       index: 1,
       status: 'rejected',
-      errors: expect.arrayContaining([{ field: 'amount', message: 'is not a known field' }, { field: 'ip', message: 'must be string' }]),
+      errors: expect.arrayContaining([
+        { field: 'amount', message: 'is not a known field' },
+        { field: 'ip', message: 'must be string' },
+      ]),
     });
-    await eventually(async () => (await rows('clicks', 'id', good[0].id)) + (await rows('clicks', 'id', good[1].id)), (n) => n === 2);
+    await eventually(
+      async () => (await rows('clicks', 'id', good[0].id)) + (await rows('clicks', 'id', good[1].id)),
+      (n) => n === 2,
+    );
   });
 
   it('refuses a batch above the limit and an oversized body', async () => {
     const ids = await seedCatalog(t, uid('big'));
-    const tooMany = await postJson(`${t.gateway}/v1/clicks`, Array.from({ length: 1001 }, () => clickBody(ids)));
+    const tooMany = await postJson(
+      `${t.gateway}/v1/clicks`,
+      Array.from({ length: 1001 }, () => clickBody(ids)),
+    );
     expect(tooMany.status).toBe(413);
     const huge = await postJson(`${t.gateway}/v1/clicks`, clickBody(ids, { referrer: 'x'.repeat(2_000_000) }));
     expect(huge.status).toBe(413);
@@ -137,12 +163,17 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
 
   it('records a tracking-link click and redirects to the offer with the click id', async () => {
     const ids = await seedCatalog(t, uid('trk'));
-    const res = await fetch(`${t.gateway}/c/${ids.offerId}?pub=${ids.publisherId}&sub=newsletter`, { redirect: 'manual', headers: { 'user-agent': CHROME_UA } });
+    const res = await fetch(`${t.gateway}/c/${ids.offerId}?pub=${ids.publisherId}&sub=newsletter`, {
+      redirect: 'manual',
+      headers: { 'user-agent': CHROME_UA },
+    });
     expect(res.status).toBe(302);
     const location = new URL(res.headers.get('location')!);
     expect(location.origin + location.pathname).toBe('https://shop.example/land');
     const clickId = location.searchParams.get('cid')!;
-    const stored = await eventually(async () => (await t.db.query(`SELECT offer_id, publisher_id, sub_id, user_agent FROM clicks WHERE id = $1`, [clickId])).rows[0]);
+    const stored = await eventually(
+      async () => (await t.db.query(`SELECT offer_id, publisher_id, sub_id, user_agent FROM clicks WHERE id = $1`, [clickId])).rows[0],
+    );
     expect(stored).toEqual({ offer_id: ids.offerId, publisher_id: ids.publisherId, sub_id: 'newsletter', user_agent: CHROME_UA });
   });
 
@@ -152,7 +183,9 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     const res = await fetch(`${t.gateway}/postback?click_id=${encodeURIComponent(click.body.id)}&amount=25.5&order_id=A-1&type=sale`);
     expect(res.status).toBe(200);
     const { id } = (await res.json()) as { id: string };
-    const decision = await eventually(async () => (await t.db.query(`SELECT status, amount::float AS amount FROM decisions WHERE conversion_id = $1`, [id])).rows[0]);
+    const decision = await eventually(
+      async () => (await t.db.query(`SELECT status, amount::float AS amount FROM decisions WHERE conversion_id = $1`, [id])).rows[0],
+    );
     expect(decision).toEqual({ status: 'approved', amount: 25.5 });
     const bad = await fetch(`${t.gateway}/postback?click_id=x&amount=lots`);
     expect(bad.status).toBe(400);
@@ -162,17 +195,30 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
   it('guards the API: no key 401, wrong role 403, another tenant 404', async () => {
     const ids = await seedCatalog(t, uid('auth'));
     const other = await seedCatalog(t, uid('other'));
-    const noKey = await fetch(`${t.api}/v1/admin/publishers`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const noKey = await fetch(`${t.api}/v1/admin/publishers`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(noKey.status).toBe(401);
-    const { body: pubKey } = await postJson(`${t.api}/v1/admin/api-keys`, { role: 'publisher', subjectId: ids.publisherId }, { authorization: `Bearer ${ADMIN_KEY}` });
+    const { body: pubKey } = await postJson(
+      `${t.api}/v1/admin/api-keys`,
+      { role: 'publisher', subjectId: ids.publisherId },
+      { authorization: `Bearer ${ADMIN_KEY}` },
+    );
     expect(pubKey.key).toMatch(/^arb_pub_/);
     const wrongRole = await postJson(`${t.api}/v1/admin/publishers`, { id: 'x', name: 'x' }, { authorization: `Bearer ${pubKey.key}` });
     expect(wrongRole.status).toBe(403);
 
     const click = await postJson(`${t.gateway}/v1/clicks`, clickBody(other));
     const conversion = await postJson(`${t.gateway}/v1/conversions`, { clickId: click.body.id, amount: 5 });
-    await eventually(async () => rows('decisions', 'conversion_id', conversion.body.id), (n) => n === 1);
-    const foreign = await fetch(`${t.api}/v1/conversions/${conversion.body.id}/decision`, { headers: { authorization: `Bearer ${pubKey.key}` } });
+    await eventually(
+      async () => rows('decisions', 'conversion_id', conversion.body.id),
+      (n) => n === 1,
+    );
+    const foreign = await fetch(`${t.api}/v1/conversions/${conversion.body.id}/decision`, {
+      headers: { authorization: `Bearer ${pubKey.key}` },
+    });
     expect(foreign.status).toBe(404);
   });
 

@@ -76,10 +76,16 @@ describe('JetStream consumer runner', () => {
       seen.push(...batch.map((d) => d.data.n));
     });
     await publish({ n: 1 }, { n: 2 });
-    await eventually(async () => (await jsm.consumers.info(topology.streams.events, 'test-durable')).num_ack_pending, (n) => n === 2);
+    await eventually(
+      async () => (await jsm.consumers.info(topology.streams.events, 'test-durable')).num_ack_pending,
+      (n) => n === 2,
+    );
     expect(await pending()).toBe(2); // delivered, not acknowledged while the handler works
     release();
-    await eventually(() => pending(), (n) => n === 0);
+    await eventually(
+      () => pending(),
+      (n) => n === 0,
+    );
     expect(seen.sort()).toEqual([1, 2]);
   });
 
@@ -92,10 +98,16 @@ describe('JetStream consumer runner', () => {
       done.push(...batch.map((d) => d.data.n));
     });
     await publish({ n: 7 });
-    await eventually(async () => done, (d) => d.length === 1);
+    await eventually(
+      async () => done,
+      (d) => d.length === 1,
+    );
     expect(attempts).toBeGreaterThanOrEqual(2);
     expect(done).toEqual([7]);
-    await eventually(() => pending(), (n) => n === 0);
+    await eventually(
+      () => pending(),
+      (n) => n === 0,
+    );
   });
 
   it('dead-letters a message that cannot be decoded, with its error, and keeps consuming', async () => {
@@ -108,9 +120,15 @@ describe('JetStream consumer runner', () => {
     const letters: { error: string | undefined; body: string }[] = [];
     for await (const m of dlq) letters.push({ error: m.headers?.get('Arbiter-Error'), body: m.string() });
     expect(letters.map((l) => l.error)).toEqual([expect.stringMatching(/not JSON|Unexpected token/i), 'n must be a number']);
-    await eventually(async () => done, (d) => d.length === 2);
+    await eventually(
+      async () => done,
+      (d) => d.length === 2,
+    );
     expect(done).toEqual([1, 3]);
-    await eventually(() => pending(), (n) => n === 0);
+    await eventually(
+      () => pending(),
+      (n) => n === 0,
+    );
   });
 
   it('isolates the one message a handler cannot process, dead-letters it and acks the rest of its batch', async () => {
@@ -125,7 +143,10 @@ describe('JetStream consumer runner', () => {
       expect(m.headers?.get('Arbiter-Error')).toBe('thirteen is not allowed');
       expect(JSON.parse(m.string())).toEqual({ n: 13 });
     }
-    await eventually(async () => done, (d) => d.length === 4);
+    await eventually(
+      async () => done,
+      (d) => d.length === 4,
+    );
     expect(done.sort()).toEqual([11, 12, 14, 15]);
   });
 
@@ -143,13 +164,22 @@ describe('JetStream consumer runner', () => {
       { ackWaitMs },
     );
     await Promise.all(Array.from({ length: total }, (_, n) => js.publish(topology.event('click', 0), JSON.stringify({ n }))));
-    await eventually(async () => processed.size, (n) => n > 20);
+    await eventually(
+      async () => processed.size,
+      (n) => n > 20,
+    );
     await first.stop();
     runners.splice(runners.indexOf(first as ConsumerRunner<unknown>), 1);
     const afterStop = processed.size;
     expect(afterStop).toBeLessThan(total);
     await run(async (batch) => void batch.forEach((d) => processed.add(d.data.n)), { ackWaitMs });
-    await eventually(async () => processed.size, (n) => n === total);
-    await eventually(() => pending(), (n) => n === 0);
+    await eventually(
+      async () => processed.size,
+      (n) => n === total,
+    );
+    await eventually(
+      () => pending(),
+      (n) => n === 0,
+    );
   });
 });

@@ -69,7 +69,9 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     // Re-sent later without a client timestamp: another receive time, same id — still once.
     const resent = await sut.insert([{ ...click, ts: at(3_600_000), receivedAt: at(3_600_000) }]);
     expect(resent.clicks).toBe(0);
-    const { rows } = await pool.query(`SELECT count(*)::int AS n, min(amount)::float AS amount FROM conversions WHERE id = $1`, [conversion.id]);
+    const { rows } = await pool.query(`SELECT count(*)::int AS n, min(amount)::float AS amount FROM conversions WHERE id = $1`, [
+      conversion.id,
+    ]);
     expect(rows[0]).toEqual({ n: 1, amount: 19.99 });
     expect((await pool.query(`SELECT count(*)::int AS n FROM clicks WHERE id = $1`, [click.id])).rows[0].n).toBe(1);
   });
@@ -78,16 +80,60 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     const sut = new OutcomeRepository(pool);
     const click = aClick();
     const verdict: ClickVerdict = {
-      kind: 'click', clickId: click.id, ts: click.ts, offerId: 'offer-1', publisherId: 'pub-1', advertiserId: 'adv-1', subId: 's1',
-      valid: false, score: 0.75, category: 'SIVT',
-      reasons: [{ code: 'IP_VELOCITY', category: 'SIVT', severity: 'high', message: 'm', evidence: { count: 21, limit: 20, window: 'minute' }, monitorOnly: false }],
-      rulesetVersion: 'builtin-1', modelVersion: null, decidedAt: at(10), latencyMs: 10,
+      kind: 'click',
+      clickId: click.id,
+      ts: click.ts,
+      offerId: 'offer-1',
+      publisherId: 'pub-1',
+      advertiserId: 'adv-1',
+      subId: 's1',
+      valid: false,
+      score: 0.75,
+      category: 'SIVT',
+      reasons: [
+        {
+          code: 'IP_VELOCITY',
+          category: 'SIVT',
+          severity: 'high',
+          message: 'm',
+          evidence: { count: 21, limit: 20, window: 'minute' },
+          monitorOnly: false,
+        },
+      ],
+      rulesetVersion: 'builtin-1',
+      modelVersion: null,
+      decidedAt: at(10),
+      latencyMs: 10,
     };
     const decision: Decision = {
-      kind: 'conversion', conversionId: `cnv-${click.id}`, clickId: click.id, ts: at(60_000), offerId: 'offer-1', publisherId: 'pub-1', advertiserId: 'adv-1', subId: 's1',
-      status: 'rejected', score: 1, amount: 100, payout: 12.5, currency: 'EUR', ctitSeconds: 60,
-      reasons: [{ code: 'INVALID_SOURCE_CLICK', category: 'SIVT', severity: 'high', message: 'm', evidence: { clickReasons: 'IP_VELOCITY' }, monitorOnly: false }],
-      rulesetVersion: 'builtin-1', modelVersion: null, decidedAt: at(60_050), latencyMs: 50,
+      kind: 'conversion',
+      conversionId: `cnv-${click.id}`,
+      clickId: click.id,
+      ts: at(60_000),
+      offerId: 'offer-1',
+      publisherId: 'pub-1',
+      advertiserId: 'adv-1',
+      subId: 's1',
+      status: 'rejected',
+      score: 1,
+      amount: 100,
+      payout: 12.5,
+      currency: 'EUR',
+      ctitSeconds: 60,
+      reasons: [
+        {
+          code: 'INVALID_SOURCE_CLICK',
+          category: 'SIVT',
+          severity: 'high',
+          message: 'm',
+          evidence: { clickReasons: 'IP_VELOCITY' },
+          monitorOnly: false,
+        },
+      ],
+      rulesetVersion: 'builtin-1',
+      modelVersion: null,
+      decidedAt: at(60_050),
+      latencyMs: 50,
     };
     expect(await sut.insert([verdict, decision])).toEqual({ verdicts: 1, decisions: 1 });
     expect(await sut.insert([verdict, decision, decision])).toEqual({ verdicts: 0, decisions: 0 });

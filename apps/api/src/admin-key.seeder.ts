@@ -5,7 +5,10 @@ import { ApiKeyRepository } from '@app/storage';
 /** Registers ARBITER_ADMIN_KEY (hashed) so an operator can call the admin API from the start. */
 @Injectable()
 export class AdminKeySeeder implements OnApplicationBootstrap {
-  constructor(@Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig, private readonly keys: ApiKeyRepository) {}
+  constructor(
+    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
+    private readonly keys: ApiKeyRepository,
+  ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.ARBITER_ADMIN_KEY) await this.keys.ensureAdminKey(this.config.ARBITER_ADMIN_KEY);

@@ -6,7 +6,7 @@ import { ApiKeyGuard } from '@app/auth';
 import { CatalogModule } from '@app/catalog';
 import { EdgeErrorsFilter } from '@app/http';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
-import { HEALTH_CHECKS, HealthCheck, HealthController } from '@app/observability';
+import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { AdminKeySeeder } from './admin-key.seeder';
 import { ApiKeysController } from './admin/api-keys.controller';
@@ -24,9 +24,7 @@ export class ApiModule {
       providers: [
         ApiKeyGuard,
         AdminKeySeeder,
-        natsHealthCheck,
-        databaseHealthCheck,
-        { provide: HEALTH_CHECKS, inject: ['NATS_HEALTH', 'DATABASE_HEALTH'], useFactory: (...checks: HealthCheck[]) => checks },
+        ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],
     };

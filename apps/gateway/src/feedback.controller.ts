@@ -12,7 +12,10 @@ import { singleBody, singleStatus } from './ingest.controller';
 @Controller('v1')
 @UseGuards(ApiKeyGuard)
 export class FeedbackController {
-  constructor(private readonly ingest: IngestService, private readonly outcomes: OutcomeRepository) {}
+  constructor(
+    private readonly ingest: IngestService,
+    private readonly outcomes: OutcomeRepository,
+  ) {}
 
   @Post('feedback')
   @Roles('advertiser', 'admin')
@@ -21,10 +24,13 @@ export class FeedbackController {
     if (typeof conversionId === 'string' && principal.role === 'advertiser') {
       // Another advertiser's conversion reads as missing: its existence is not ours to reveal.
       const decision = await this.outcomes.findDecision(conversionId, { advertiserId: principal.subjectId ?? '' });
-      if (!decision) throw new NotFoundException({ error: 'not_found', message: `no decided conversion "${conversionId}" for this advertiser` });
+      if (!decision)
+        throw new NotFoundException({ error: 'not_found', message: `no decided conversion "${conversionId}" for this advertiser` });
     }
     const source = principal.role === 'admin' ? 'analyst' : 'advertiser';
-    const [result] = await this.ingest.ingest('feedback', [body], new Date(), (e) => (e.kind === 'feedback' ? { ...e, source, actor: principal.keyId } : e));
+    const [result] = await this.ingest.ingest('feedback', [body], new Date(), (e) =>
+      e.kind === 'feedback' ? { ...e, source, actor: principal.keyId } : e,
+    );
     reply.code(singleStatus(result)).send(singleBody(result));
   }
 }

@@ -5,5 +5,8 @@ import { GatewayModule } from './gateway.module';
 
 /** The gateway application, configured but not listening. */
 export function createGateway(config: ArbiterConfig): Promise<NestFastifyApplication> {
-  return createHttpApp(GatewayModule.forRoot(config), { bodyLimit: config.GATEWAY_BODY_LIMIT_BYTES, trustProxy: config.GATEWAY_TRUST_PROXY });
+  return createHttpApp(GatewayModule.forRoot(config), {
+    bodyLimit: config.GATEWAY_BODY_LIMIT_BYTES,
+    trustProxy: config.GATEWAY_TRUST_PROXY,
+  });
 }

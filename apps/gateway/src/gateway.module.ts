@@ -5,7 +5,7 @@ import { ConfigModule } from '@app/config';
 import { ApiKeyGuard } from '@app/auth';
 import { CatalogModule } from '@app/catalog';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
-import { HEALTH_CHECKS, HealthCheck, HealthController } from '@app/observability';
+import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { FeedbackController } from './feedback.controller';
 import { EdgeErrorsFilter } from '@app/http';
@@ -24,9 +24,7 @@ export class GatewayModule {
       providers: [
         IngestService,
         ApiKeyGuard,
-        natsHealthCheck,
-        databaseHealthCheck,
-        { provide: HEALTH_CHECKS, inject: ['NATS_HEALTH', 'DATABASE_HEALTH'], useFactory: (...checks: HealthCheck[]) => checks },
+        ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],
     };

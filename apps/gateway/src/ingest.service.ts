@@ -27,10 +27,18 @@ export class IngestService {
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
   ) {
-    this.normalizer = new EventNormalizer({ partitions: config.ARBITER_PARTITIONS, maxFutureSkewMs: config.GATEWAY_MAX_FUTURE_SKEW_SECONDS * 1000 });
+    this.normalizer = new EventNormalizer({
+      partitions: config.ARBITER_PARTITIONS,
+      maxFutureSkewMs: config.GATEWAY_MAX_FUTURE_SKEW_SECONDS * 1000,
+    });
   }
 
-  async ingest(kind: EventKind, items: readonly unknown[], receivedAt: Date, complete?: (e: StoredEvent) => StoredEvent): Promise<ItemResult[]> {
+  async ingest(
+    kind: EventKind,
+    items: readonly unknown[],
+    receivedAt: Date,
+    complete?: (e: StoredEvent) => StoredEvent,
+  ): Promise<ItemResult[]> {
     const results: ItemResult[] = new Array(items.length);
     const valid: { index: number; event: StoredEvent }[] = [];
     items.forEach((raw, index) => {

@@ -17,7 +17,8 @@ const first = (q: Query, ...names: string[]): string | undefined => {
 };
 
 /** Numbers arrive as strings in a query; anything unparsable is kept so validation names the field. */
-const numeric = (v: string | undefined): number | string | undefined => (v === undefined || v.trim() === '' || Number.isNaN(Number(v)) ? v : Number(v));
+const numeric = (v: string | undefined): number | string | undefined =>
+  v === undefined || v.trim() === '' || Number.isNaN(Number(v)) ? v : Number(v);
 
 const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
@@ -37,7 +38,13 @@ export class TrackingController {
 
   @Get('c/:offerId')
   async click(@Param('offerId') offerId: string, @Query() q: Query, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
-    const subIds = defined({ sub1: first(q, 'sub1'), sub2: first(q, 'sub2'), sub3: first(q, 'sub3'), sub4: first(q, 'sub4'), sub5: first(q, 'sub5') });
+    const subIds = defined({
+      sub1: first(q, 'sub1'),
+      sub2: first(q, 'sub2'),
+      sub3: first(q, 'sub3'),
+      sub4: first(q, 'sub4'),
+      sub5: first(q, 'sub5'),
+    });
     const click = defined({
       offerId,
       publisherId: first(q, 'pub', 'publisher_id', 'aff_id'),
@@ -53,7 +60,9 @@ export class TrackingController {
     await this.catalog.resolve({ offers: [offerId] });
     const target = this.catalog.offer(offerId)?.url ?? this.config.TRACKING_FALLBACK_URL;
     if (!target) {
-      return void reply.code(404).send({ error: 'no_destination', message: `offer "${offerId}" has no landing page; the click was recorded`, clickId: result.id });
+      return void reply
+        .code(404)
+        .send({ error: 'no_destination', message: `offer "${offerId}" has no landing page; the click was recorded`, clickId: result.id });
     }
     reply.header('Cache-Control', 'no-store').redirect(withClickId(target, result.id), 302);
   }

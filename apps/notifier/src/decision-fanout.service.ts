@@ -12,7 +12,10 @@ import { componentLogger } from '@app/observability';
 export class DecisionFanoutService {
   private readonly log = componentLogger('notifier');
 
-  constructor(private readonly publisher: JetStreamPublisher, private readonly topology: Topology) {}
+  constructor(
+    private readonly publisher: JetStreamPublisher,
+    private readonly topology: Topology,
+  ) {}
 
   async deliver(decisions: readonly Decision[]): Promise<void> {
     await this.publisher.publishAll(

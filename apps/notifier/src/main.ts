@@ -1,18 +1,9 @@
 import 'reflect-metadata';
-import { loadConfig } from '@app/config';
-import { startWorkerApp } from '@app/http';
-import { rootLogger } from '@app/observability';
+import { startWorkerApp, runService } from '@app/http';
 import { createNotifier } from './notifier.app';
 
-async function main() {
-  const config = loadConfig(process.env);
-  rootLogger(config.LOG_LEVEL);
+runService('notifier', async (config) => {
   const app = await createNotifier(config);
   app.enableShutdownHooks();
   await startWorkerApp(app, 'notifier', config.NOTIFIER_PORT, config.HOST);
-}
-
-main().catch((e) => {
-  rootLogger().fatal({ err: e }, 'notifier failed to start');
-  process.exit(1);
 });

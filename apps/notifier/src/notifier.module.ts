@@ -4,7 +4,7 @@ import type { ArbiterConfig } from '@app/config';
 import { ConfigModule } from '@app/config';
 import { EdgeErrorsFilter } from '@app/http';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
-import { HEALTH_CHECKS, HealthCheck, HealthController } from '@app/observability';
+import { HealthController, healthChecks } from '@app/observability';
 import { DecisionFanoutService } from './decision-fanout.service';
 import { DecisionsConsumer } from './decisions.consumer';
 
@@ -16,12 +16,7 @@ export class NotifierModule {
       module: NotifierModule,
       imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('notifier')],
       controllers: [DecisionsConsumer, HealthController],
-      providers: [
-        DecisionFanoutService,
-        natsHealthCheck,
-        { provide: HEALTH_CHECKS, inject: ['NATS_HEALTH'], useFactory: (...checks: HealthCheck[]) => checks },
-        { provide: APP_FILTER, useClass: EdgeErrorsFilter },
-      ],
+      providers: [DecisionFanoutService, ...healthChecks(natsHealthCheck), { provide: APP_FILTER, useClass: EdgeErrorsFilter }],
     };
   }
 }

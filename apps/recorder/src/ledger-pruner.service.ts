@@ -14,7 +14,10 @@ export class LedgerPrunerService implements OnModuleInit, OnApplicationShutdown 
   private timer?: NodeJS.Timeout;
   private readonly log = componentLogger('ledger-pruner');
 
-  constructor(@Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig, private readonly events: EventRepository) {}
+  constructor(
+    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
+    private readonly events: EventRepository,
+  ) {}
 
   onModuleInit(): void {
     this.timer = setInterval(() => void this.prune(), EVERY_MS);

@@ -4,7 +4,7 @@ import type { ArbiterConfig } from '@app/config';
 import { ConfigModule } from '@app/config';
 import { EdgeErrorsFilter } from '@app/http';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
-import { HEALTH_CHECKS, HealthCheck, HealthController } from '@app/observability';
+import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { EventsConsumer } from './events.consumer';
 import { LedgerPrunerService } from './ledger-pruner.service';
@@ -20,9 +20,7 @@ export class RecorderModule {
       controllers: [EventsConsumer, VerdictsConsumer, HealthController],
       providers: [
         LedgerPrunerService,
-        natsHealthCheck,
-        databaseHealthCheck,
-        { provide: HEALTH_CHECKS, inject: ['NATS_HEALTH', 'DATABASE_HEALTH'], useFactory: (...checks: HealthCheck[]) => checks },
+        ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],
     };

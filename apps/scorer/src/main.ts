@@ -1,18 +1,9 @@
 import 'reflect-metadata';
-import { loadConfig } from '@app/config';
-import { startWorkerApp } from '@app/http';
-import { rootLogger } from '@app/observability';
+import { startWorkerApp, runService } from '@app/http';
 import { createScorer } from './scorer.app';
 
-async function main() {
-  const config = loadConfig(process.env);
-  rootLogger(config.LOG_LEVEL);
+runService('scorer', async (config) => {
   const app = await createScorer(config);
   app.enableShutdownHooks();
   await startWorkerApp(app, 'scorer', config.SCORER_PORT, config.HOST);
-}
-
-main().catch((e) => {
-  rootLogger().fatal({ err: e }, 'scorer failed to start');
-  process.exit(1);
 });

@@ -5,7 +5,7 @@ import { ConfigModule } from '@app/config';
 import { CatalogModule } from '@app/catalog';
 import { EdgeErrorsFilter } from '@app/http';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
-import { HEALTH_CHECKS, HealthCheck, HealthController } from '@app/observability';
+import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { EventsConsumer } from './events.consumer';
 import { ScoringService } from './scoring.service';
@@ -22,9 +22,7 @@ export class ScorerModule {
       providers: [
         ScoringService,
         StateRebuildService,
-        natsHealthCheck,
-        databaseHealthCheck,
-        { provide: HEALTH_CHECKS, inject: ['NATS_HEALTH', 'DATABASE_HEALTH'], useFactory: (...checks: HealthCheck[]) => checks },
+        ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],
     };

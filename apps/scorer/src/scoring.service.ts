@@ -34,7 +34,8 @@ export class ScoringService {
     const outcomes: Outcome[] = [];
     for (const e of events) {
       if (e.kind === 'click') outcomes.push(this.engine.scoreClick(e, this.catalog, Date.now()));
-      else if (e.kind === 'conversion') outcomes.push(this.engine.scoreConversion(e, this.catalog, toRecord(stored.get(e.clickId)), Date.now()));
+      else if (e.kind === 'conversion')
+        outcomes.push(this.engine.scoreConversion(e, this.catalog, toRecord(stored.get(e.clickId)), Date.now()));
       // Feedback is stored by the recorder; it changes no windowed state.
     }
     await this.publisher.publishAll(

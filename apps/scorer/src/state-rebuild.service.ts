@@ -67,6 +67,9 @@ export class StateRebuildService implements OnApplicationBootstrap {
       if (seen === 0) done = true;
     }
     await consumer.delete().catch(() => undefined);
-    this.log.info({ durable, replayed, skipped, upToSeq: floor, ms: Date.now() - started, clicks: this.scoring.engine.state.stats().clicks }, 'windows rebuilt');
+    this.log.info(
+      { durable, replayed, skipped, upToSeq: floor, ms: Date.now() - started, clicks: this.scoring.engine.state.stats().clicks },
+      'windows rebuilt',
+    );
   }
 }

@@ -1,4 +1,12 @@
-import { CanActivate, ExecutionContext, ForbiddenException, Injectable, SetMetadata, UnauthorizedException, createParamDecorator } from '@nestjs/common';
+import {
+  CanActivate,
+  ExecutionContext,
+  ForbiddenException,
+  Injectable,
+  SetMetadata,
+  UnauthorizedException,
+  createParamDecorator,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { ApiKeyRepository, Principal, Role, hashKey } from '@app/storage';
@@ -10,7 +18,7 @@ export const Roles = (...roles: Role[]) => SetMetadata(ROLES, roles);
 
 /** The caller authenticated by `ApiKeyGuard`. */
 export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
-  return (ctx.switchToHttp().getRequest<FastifyRequest & { principal: Principal }>()).principal;
+  return ctx.switchToHttp().getRequest<FastifyRequest & { principal: Principal }>().principal;
 });
 
 // Key lookups are cached briefly: a revoked key stops working within this time.
@@ -24,7 +32,10 @@ const CACHE_MS = 10_000;
 export class ApiKeyGuard implements CanActivate {
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
 
-  constructor(private readonly reflector: Reflector, private readonly keys: ApiKeyRepository) {}
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly keys: ApiKeyRepository,
+  ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES, [ctx.getHandler(), ctx.getClass()]);
@@ -36,7 +47,10 @@ export class ApiKeyGuard implements CanActivate {
     const principal = await this.authenticate(match[1]);
     if (!principal) throw new UnauthorizedException({ error: 'unauthorized', message: 'the API key is unknown or revoked' });
     if (!roles.includes(principal.role)) {
-      throw new ForbiddenException({ error: 'forbidden', message: `this endpoint is for ${roles.join(' or ')} keys; this is a ${principal.role} key` });
+      throw new ForbiddenException({
+        error: 'forbidden',
+        message: `this endpoint is for ${roles.join(' or ')} keys; this is a ${principal.role} key`,
+      });
     }
     request.principal = principal;
     return true;

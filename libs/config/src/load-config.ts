@@ -15,10 +15,7 @@ const known = new Set(Object.keys(ConfigSchema.properties));
  * Reads and validates configuration from an environment map (normally `process.env`), applying
  * defaults and converting strings to numbers and booleans. Throws `ConfigError` listing every problem.
  */
-export function loadConfig(
-  env: Record<string, string | undefined>,
-  overrides: Partial<ArbiterConfig> = {},
-): ArbiterConfig {
+export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<ArbiterConfig> = {}): ArbiterConfig {
   const picked: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(env)) {
     if (known.has(key) && value !== undefined && value !== '') picked[key] = value;

@@ -25,7 +25,7 @@ export interface ReasonCodeSpec {
   explain(e: Evidence): string;
 }
 
-const n = (v: unknown) => (typeof v === 'number' ? Number.isInteger(v) ? String(v) : v.toFixed(1) : String(v));
+const n = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v));
 
 const specs = [
   {
@@ -57,7 +57,8 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Invalid IP address',
     description: 'Malformed, private, loopback, link-local, reserved or otherwise non-routable address.',
-    explain: (e) => `The visitor's IP address is ${e.range === 'malformed' ? 'not a valid address' : `a ${e.range} address that cannot reach the internet`}.`,
+    explain: (e) =>
+      `The visitor's IP address is ${e.range === 'malformed' ? 'not a valid address' : `a ${e.range} address that cannot reach the internet`}.`,
   },
   {
     code: 'UNKNOWN_OFFER',
@@ -97,7 +98,8 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Duplicate click',
     description: 'Same IP, user agent, offer and publisher within the duplicate window.',
-    explain: (e) => `The same visitor clicked this offer ${n(e.secondsSincePrevious)} s before (one click per ${n(e.windowSeconds)} s counts).`,
+    explain: (e) =>
+      `The same visitor clicked this offer ${n(e.secondsSincePrevious)} s before (one click per ${n(e.windowSeconds)} s counts).`,
   },
   {
     code: 'IP_VELOCITY',

@@ -17,7 +17,10 @@ export class Topology {
   readonly streams: { events: string; verdicts: string; decisions: string; dlq: string };
   readonly configBucket: string;
 
-  constructor(readonly namespace = '', readonly partitions = 1) {
+  constructor(
+    readonly namespace = '',
+    readonly partitions = 1,
+  ) {
     this.root = namespace ? `${namespace}.arbiter` : 'arbiter';
     const s = namespace ? `${namespace.toUpperCase()}_` : '';
     this.streams = { events: `${s}EVENTS`, verdicts: `${s}VERDICTS`, decisions: `${s}DECISIONS`, dlq: `${s}DLQ` };

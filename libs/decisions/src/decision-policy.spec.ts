@@ -36,7 +36,10 @@ describe('decision policy', () => {
   });
 
   it('monitor-only reasons add no risk', () => {
-    expect(decideConversion([reason('critical', { monitorOnly: true }), reason('high', { monitorOnly: true })], DEFAULT_POLICY)).toEqual({ status: 'approved', score: 0 });
+    expect(decideConversion([reason('critical', { monitorOnly: true }), reason('high', { monitorOnly: true })], DEFAULT_POLICY)).toEqual({
+      status: 'approved',
+      score: 0,
+    });
   });
 
   it('an offer can tighten or loosen its thresholds', () => {

@@ -23,7 +23,10 @@ export function riskOf(reasons: readonly Reason[], policy: PolicySettings): Risk
 }
 
 /** A click is invalid at or above the click threshold; its category is the gravest fired. */
-export function judgeClick(reasons: readonly Reason[], policy: PolicySettings): { valid: boolean; score: number; category: Category | null } {
+export function judgeClick(
+  reasons: readonly Reason[],
+  policy: PolicySettings,
+): { valid: boolean; score: number; category: Category | null } {
   const risk = riskOf(reasons, policy);
   const valid = risk.score < policy.clickInvalidThreshold;
   if (valid) return { valid, score: risk.score, category: null };

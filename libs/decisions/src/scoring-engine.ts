@@ -99,10 +99,10 @@ export class ScoringEngine {
     if (previous) return previous as Decision;
     const remembered = this.state.click(e.clickId) ?? storedClick;
     const offerId = e.offerId ?? remembered?.offerId ?? null;
-    const offer = offerId ? catalog.offer(offerId) ?? null : null;
+    const offer = offerId ? (catalog.offer(offerId) ?? null) : null;
     const advertiserId = offer?.advertiserId ?? null;
     const publisherId = remembered?.publisherId ?? null;
-    const publisher = publisherId ? catalog.publisher(publisherId) ?? null : null;
+    const publisher = publisherId ? (catalog.publisher(publisherId) ?? null) : null;
     const obs = this.state.observeConversion(e, advertiserId, storedClick);
     const type = e.type ?? 'sale';
     const reasons = this.rules.conversionReasons({ event: e, obs, offer, publisher, advertiserId, type });

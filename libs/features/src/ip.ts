@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { memoize } from './memo';
 
 /** What an IP address is, for INVALID_IP and as a model feature. */
 export interface IpClass {
@@ -10,18 +11,8 @@ export interface IpClass {
   normalized: string;
 }
 
-const cache = new Map<string, IpClass>();
-const CACHE_MAX = 100_000;
-
 /** Classifies an address; cached, since traffic repeats addresses. */
-export function classifyIp(ip: string): IpClass {
-  let found = cache.get(ip);
-  if (found) return found;
-  found = classify(ip);
-  if (cache.size >= CACHE_MAX) cache.clear();
-  cache.set(ip, found);
-  return found;
-}
+export const classifyIp: (ip: string) => IpClass = memoize(classify, 100_000);
 
 function classify(ip: string): IpClass {
   if (!ipaddr.isValid(ip)) return { valid: false, version: null, range: 'malformed', normalized: ip };

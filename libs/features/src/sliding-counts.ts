@@ -32,7 +32,11 @@ export class SlidingCounts {
   /** Keys dropped under memory pressure before they expired (a sign maxKeys is too low). */
   evictions = 0;
 
-  constructor(readonly windows: readonly WindowSpec[], readonly maxKeys = 1_000_000, initialCapacity = 1024) {
+  constructor(
+    readonly windows: readonly WindowSpec[],
+    readonly maxKeys = 1_000_000,
+    initialCapacity = 1024,
+  ) {
     this.capacity = Math.min(initialCapacity, maxKeys);
     this.widths = windows.map((w) => w.spanMs / w.buckets);
     this.counts = windows.map((w) => new Uint32Array(this.capacity * w.buckets));

@@ -1,4 +1,5 @@
 import { isbotMatch } from 'isbot';
+import { memoize } from './memo';
 
 /** What a user agent says about the client. */
 export interface UserAgentClass {
@@ -33,18 +34,8 @@ const NON_BROWSER: readonly [RegExp, string][] = [
   [/^PHP|GuzzleHttp/i, 'a PHP script'],
 ];
 
-const cache = new Map<string, UserAgentClass>();
-const CACHE_MAX = 50_000;
-
-/** Classifies a user agent; results are cached (user agents repeat heavily). */
-export function classifyUserAgent(ua: string): UserAgentClass {
-  let found = cache.get(ua);
-  if (found) return found;
-  found = classify(ua);
-  if (cache.size >= CACHE_MAX) cache.clear();
-  cache.set(ua, found);
-  return found;
-}
+/** Classifies a user agent; cached (user agents repeat heavily). */
+export const classifyUserAgent: (ua: string) => UserAgentClass = memoize(classify, 50_000);
 
 function classify(ua: string): UserAgentClass {
   const trimmed = ua.trim();

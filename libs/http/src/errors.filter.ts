@@ -21,12 +21,20 @@ export class EdgeErrorsFilter implements ExceptionFilter {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     if (exception instanceof HttpException) {
       const response = exception.getResponse();
-      const body = typeof response === 'object' && response !== null && 'error' in response && 'message' in response ? response : { error: code(exception.getStatus()), message: exception.message };
+      const body =
+        typeof response === 'object' && response !== null && 'error' in response && 'message' in response
+          ? response
+          : { error: code(exception.getStatus()), message: exception.message };
       return void reply.code(exception.getStatus()).send(body);
     }
     const e = exception as { statusCode?: number; code?: string; message?: string };
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-      const error = e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'payload_too_large' : e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'bad_request';
+      const error =
+        e.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? 'payload_too_large'
+          : e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+            ? 'unsupported_media_type'
+            : 'bad_request';
       return void reply.code(e.statusCode).send({ error, message: e.message ?? 'bad request' });
     }
     this.log.error({ err: exception }, 'unhandled error');
@@ -35,5 +43,18 @@ export class EdgeErrorsFilter implements ExceptionFilter {
 }
 
 function code(status: number): string {
-  return ({ 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 413: 'payload_too_large', 429: 'rate_limited', 503: 'unavailable' } as Record<number, string>)[status] ?? 'error';
+  return (
+    (
+      {
+        400: 'bad_request',
+        401: 'unauthorized',
+        403: 'forbidden',
+        404: 'not_found',
+        409: 'conflict',
+        413: 'payload_too_large',
+        429: 'rate_limited',
+        503: 'unavailable',
+      } as Record<number, string>
+    )[status] ?? 'error'
+  );
 }

@@ -1,7 +1,8 @@
 import { DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { PinoNestLogger, componentLogger } from '@app/observability';
+import { ArbiterConfig, loadConfig } from '@app/config';
+import { PinoNestLogger, componentLogger, rootLogger } from '@app/observability';
 
 export interface HttpAppOptions {
   bodyLimit?: number;
@@ -28,4 +29,23 @@ export async function listen(app: NestFastifyApplication, name: string, port: nu
   const actual = typeof address === 'object' && address ? address.port : port;
   componentLogger(name).info({ host, port: actual }, `${name} listening`);
   return actual;
+}
+
+/**
+ * The whole `main()` of a service: read and validate the configuration, set the log level, start,
+ * and exit non-zero with the reason if starting fails.
+ */
+export function runService(name: string, start: (config: ArbiterConfig) => Promise<void>): void {
+  let config: ArbiterConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (e) {
+    process.stderr.write(`${name}: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  rootLogger(config.LOG_LEVEL);
+  start(config).catch((e) => {
+    rootLogger().fatal({ err: e }, `${name} failed to start`);
+    process.exit(1);
+  });
 }

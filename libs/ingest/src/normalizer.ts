@@ -41,7 +41,12 @@ export class EventNormalizer {
   normalize(kind: 'click', raw: unknown, receivedAt: Date): NormalizeResult<ClickEvent>;
   normalize(kind: 'conversion', raw: unknown, receivedAt: Date): NormalizeResult<ConversionEvent>;
   normalize(kind: 'feedback', raw: unknown, receivedAt: Date, source?: FeedbackEvent['source']): NormalizeResult<FeedbackEvent>;
-  normalize(kind: EventKind, raw: unknown, receivedAt: Date, source?: FeedbackEvent['source']): NormalizeResult<ClickEvent | ConversionEvent | FeedbackEvent>;
+  normalize(
+    kind: EventKind,
+    raw: unknown,
+    receivedAt: Date,
+    source?: FeedbackEvent['source'],
+  ): NormalizeResult<ClickEvent | ConversionEvent | FeedbackEvent>;
   normalize(
     kind: EventKind,
     raw: unknown,
@@ -103,7 +108,10 @@ export class EventNormalizer {
     if (input.ts === undefined) return null;
     const skew = Date.parse(input.ts) - receivedAt.getTime();
     if (skew > this.options.maxFutureSkewMs) {
-      return { field: 'ts', message: `is ${Math.round(skew / 1000)} s in the future (at most ${this.options.maxFutureSkewMs / 1000} s allowed)` };
+      return {
+        field: 'ts',
+        message: `is ${Math.round(skew / 1000)} s in the future (at most ${this.options.maxFutureSkewMs / 1000} s allowed)`,
+      };
     }
     return null;
   }

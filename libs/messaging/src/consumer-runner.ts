@@ -46,7 +46,10 @@ export class ConsumerRunner<T> {
     });
     const lag = metrics.consumerPending.labels(this.spec.durable);
     this.lagTimer = setInterval(() => {
-      consumer.info(false).then((i) => lag.set(i.num_pending + i.num_ack_pending), () => undefined);
+      consumer.info(false).then(
+        (i) => lag.set(i.num_pending + i.num_ack_pending),
+        () => undefined,
+      );
     }, 5_000);
     this.lagTimer.unref();
     this.log.info({ filter: this.spec.filterSubject }, 'consuming');
@@ -100,7 +103,10 @@ export class ConsumerRunner<T> {
       clearInterval(keepAlive);
       if (isTransient(error)) {
         const delay = backoffMs(deliveries[0].deliveryCount);
-        this.log.warn({ err: error, messages: deliveries.length, delayMs: delay, deliveries: deliveries[0].deliveryCount }, 'transient failure, will retry');
+        this.log.warn(
+          { err: error, messages: deliveries.length, delayMs: delay, deliveries: deliveries[0].deliveryCount },
+          'transient failure, will retry',
+        );
         metrics.messagesProcessed.labels(this.spec.durable, 'retry').inc(deliveries.length);
         for (const d of deliveries) d.msg.nak(delay);
         return;
@@ -139,7 +145,12 @@ export class ConsumerRunner<T> {
   }
 
   private async deadLetter(m: JsMsg, error: Error): Promise<void> {
-    const context = { subject: m.subject, seq: m.info.streamSequence, deliveries: m.info.deliveryCount, eventId: m.headers?.get('Nats-Msg-Id') };
+    const context = {
+      subject: m.subject,
+      seq: m.info.streamSequence,
+      deliveries: m.info.deliveryCount,
+      eventId: m.headers?.get('Nats-Msg-Id'),
+    };
     const h = headers();
     h.set('Nats-Msg-Id', `${this.spec.stream}:${m.info.streamSequence}`);
     h.set('Arbiter-Error', oneLine(error.message));

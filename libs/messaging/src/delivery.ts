@@ -9,7 +9,10 @@ export type DeliveryOutcome = { kind: 'ack' } | { kind: 'retry'; delayMs?: numbe
 export class Delivery<T> {
   private mark: DeliveryOutcome = { kind: 'ack' };
 
-  constructor(readonly data: T, readonly msg: JsMsg) {}
+  constructor(
+    readonly data: T,
+    readonly msg: JsMsg,
+  ) {}
 
   get subject(): string {
     return this.msg.subject;

@@ -19,7 +19,16 @@ export class PoisonMessageError extends Error {
   }
 }
 
-const transientNodeCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTCONN', 'EAI_AGAIN', 'ENETUNREACH']);
+const transientNodeCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTCONN',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+]);
 const transientNames = new Set([
   'TransientError',
   'TimeoutError',
@@ -34,14 +43,16 @@ const transientNames = new Set([
 // insufficient resources (53), operator intervention (57: shutdown, cannot connect now,
 // statement timeout), serialization failures and deadlocks (40), lock not available (55P03).
 const transientSqlState = /^(08|53|57|40)|^55P03$/;
-const transientMessages = /Connection terminated|connection (timeout|error)|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i;
+const transientMessages =
+  /Connection terminated|connection (timeout|error)|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection/i;
 
 /** True when retrying the same message later can succeed. */
 export function isTransient(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const e = error as Error & { code?: unknown; transient?: unknown; cause?: unknown };
   if (e.transient === true || transientNames.has(e.name)) return true;
-  if (typeof e.code === 'string' && (transientNodeCodes.has(e.code) || (e.code.length === 5 && transientSqlState.test(e.code)))) return true;
+  if (typeof e.code === 'string' && (transientNodeCodes.has(e.code) || (e.code.length === 5 && transientSqlState.test(e.code))))
+    return true;
   if (transientMessages.test(e.message)) return true;
   return e.cause !== undefined && e.cause !== error && isTransient(e.cause);
 }

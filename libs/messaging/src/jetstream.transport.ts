@@ -18,7 +18,10 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   private nc?: NatsConnection;
   private runners: ConsumerRunner<unknown>[] = [];
 
-  constructor(private readonly config: ArbiterConfig, private readonly connectionName: string) {
+  constructor(
+    private readonly config: ArbiterConfig,
+    private readonly connectionName: string,
+  ) {
     super();
   }
 

@@ -14,12 +14,36 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
     num_replicas: 1,
   };
   return [
-    { ...common, name: topology.streams.events, subjects: [topology.allEvents], max_age: hours(config.EVENTS_MAX_AGE_HOURS), max_bytes: config.EVENTS_MAX_BYTES },
-    { ...common, name: topology.streams.verdicts, subjects: [topology.allVerdicts], max_age: hours(config.EVENTS_MAX_AGE_HOURS), max_bytes: config.EVENTS_MAX_BYTES },
+    {
+      ...common,
+      name: topology.streams.events,
+      subjects: [topology.allEvents],
+      max_age: hours(config.EVENTS_MAX_AGE_HOURS),
+      max_bytes: config.EVENTS_MAX_BYTES,
+    },
+    {
+      ...common,
+      name: topology.streams.verdicts,
+      subjects: [topology.allVerdicts],
+      max_age: hours(config.EVENTS_MAX_AGE_HOURS),
+      max_bytes: config.EVENTS_MAX_BYTES,
+    },
     // Advertisers may read their decisions with their own durable consumer on this stream.
-    { ...common, name: topology.streams.decisions, subjects: [topology.allDecisions], max_age: hours(30 * 24), max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 4) },
+    {
+      ...common,
+      name: topology.streams.decisions,
+      subjects: [topology.allDecisions],
+      max_age: hours(30 * 24),
+      max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 4),
+    },
     // Dead letters are kept until someone has looked at them: a month.
-    { ...common, name: topology.streams.dlq, subjects: [topology.allDlq], max_age: hours(30 * 24), max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 16) },
+    {
+      ...common,
+      name: topology.streams.dlq,
+      subjects: [topology.allDlq],
+      max_age: hours(30 * 24),
+      max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 16),
+    },
   ];
 }
 

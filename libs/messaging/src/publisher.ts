@@ -9,7 +9,10 @@ export interface Outgoing {
 
 /** Publishes JSON to JetStream and resolves only when the stream has stored it. */
 export class JetStreamPublisher {
-  constructor(private readonly js: JetStreamClient, private readonly timeoutMs = 10_000) {}
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   publish(subject: string, payload: unknown, msgId: string): Promise<PubAck> {
     return this.js.publish(subject, JSON.stringify(payload), { msgID: msgId, timeout: this.timeoutMs });

@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Inject, Optional, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, FactoryProvider, Get, Header, Inject, Optional, Provider, ServiceUnavailableException } from '@nestjs/common';
 import { metricsRegistry } from './metrics';
 
 /** A dependency a service needs to do its work (NATS, the database). */
@@ -39,4 +39,12 @@ export class HealthController {
   metrics(): Promise<string> {
     return metricsRegistry.metrics();
   }
+}
+
+/** Providers for `HealthController`: the given checks (each a provider of a `HealthCheck`). */
+export function healthChecks(...checks: FactoryProvider<HealthCheck>[]): Provider[] {
+  return [
+    ...checks,
+    { provide: HEALTH_CHECKS, inject: checks.map((c) => c.provide), useFactory: (...resolved: HealthCheck[]) => resolved },
+  ];
 }

@@ -18,39 +18,113 @@ function once<T extends Counter<string> | Gauge<string> | Histogram<string>>(nam
 /** Metrics the dashboards and alert rules rely on; names are a contract with `dashboards/`. */
 export const metrics = {
   get eventsIngested() {
-    return once('arbiter_events_ingested_total', () =>
-      new Counter({ name: 'arbiter_events_ingested_total', help: 'Events accepted by the gateway', labelNames: ['kind', 'duplicate'], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_events_ingested_total',
+      () =>
+        new Counter({
+          name: 'arbiter_events_ingested_total',
+          help: 'Events accepted by the gateway',
+          labelNames: ['kind', 'duplicate'],
+          registers: [metricsRegistry],
+        }),
+    );
   },
   get eventsRejected() {
-    return once('arbiter_events_rejected_total', () =>
-      new Counter({ name: 'arbiter_events_rejected_total', help: 'Events the gateway refused (validation)', labelNames: ['kind'], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_events_rejected_total',
+      () =>
+        new Counter({
+          name: 'arbiter_events_rejected_total',
+          help: 'Events the gateway refused (validation)',
+          labelNames: ['kind'],
+          registers: [metricsRegistry],
+        }),
+    );
   },
   get messagesProcessed() {
-    return once('arbiter_messages_processed_total', () =>
-      new Counter({ name: 'arbiter_messages_processed_total', help: 'JetStream messages handled, by consumer and outcome', labelNames: ['consumer', 'outcome'], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_messages_processed_total',
+      () =>
+        new Counter({
+          name: 'arbiter_messages_processed_total',
+          help: 'JetStream messages handled, by consumer and outcome',
+          labelNames: ['consumer', 'outcome'],
+          registers: [metricsRegistry],
+        }),
+    );
   },
   get batchSize() {
-    return once('arbiter_batch_size', () =>
-      new Histogram({ name: 'arbiter_batch_size', help: 'Messages per handled batch', labelNames: ['consumer'], buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_batch_size',
+      () =>
+        new Histogram({
+          name: 'arbiter_batch_size',
+          help: 'Messages per handled batch',
+          labelNames: ['consumer'],
+          buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+          registers: [metricsRegistry],
+        }),
+    );
   },
   get dlq() {
-    return once('arbiter_dlq_messages_total', () =>
-      new Counter({ name: 'arbiter_dlq_messages_total', help: 'Messages parked in the dead-letter subjects', labelNames: ['source'], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_dlq_messages_total',
+      () =>
+        new Counter({
+          name: 'arbiter_dlq_messages_total',
+          help: 'Messages parked in the dead-letter subjects',
+          labelNames: ['source'],
+          registers: [metricsRegistry],
+        }),
+    );
   },
   get consumerPending() {
-    return once('arbiter_consumer_pending', () =>
-      new Gauge({ name: 'arbiter_consumer_pending', help: 'Messages not yet delivered to a durable consumer (lag)', labelNames: ['consumer'], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_consumer_pending',
+      () =>
+        new Gauge({
+          name: 'arbiter_consumer_pending',
+          help: 'Messages not yet delivered to a durable consumer (lag)',
+          labelNames: ['consumer'],
+          registers: [metricsRegistry],
+        }),
+    );
   },
   get decisionLatency() {
-    return once('arbiter_decision_latency_seconds', () =>
-      new Histogram({ name: 'arbiter_decision_latency_seconds', help: 'Event receive time to verdict or decision', labelNames: ['kind'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_decision_latency_seconds',
+      () =>
+        new Histogram({
+          name: 'arbiter_decision_latency_seconds',
+          help: 'Event receive time to verdict or decision',
+          labelNames: ['kind'],
+          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+          registers: [metricsRegistry],
+        }),
+    );
   },
   get outcomes() {
-    return once('arbiter_outcomes_total', () =>
-      new Counter({ name: 'arbiter_outcomes_total', help: 'Verdicts and decisions by outcome', labelNames: ['kind', 'outcome'], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_outcomes_total',
+      () =>
+        new Counter({
+          name: 'arbiter_outcomes_total',
+          help: 'Verdicts and decisions by outcome',
+          labelNames: ['kind', 'outcome'],
+          registers: [metricsRegistry],
+        }),
+    );
   },
   get rowsWritten() {
-    return once('arbiter_rows_written_total', () =>
-      new Counter({ name: 'arbiter_rows_written_total', help: 'Rows the recorder inserted (after de-duplication)', labelNames: ['table'], registers: [metricsRegistry] }));
+    return once(
+      'arbiter_rows_written_total',
+      () =>
+        new Counter({
+          name: 'arbiter_rows_written_total',
+          help: 'Rows the recorder inserted (after de-duplication)',
+          labelNames: ['table'],
+          registers: [metricsRegistry],
+        }),
+    );
   },
 };

@@ -8,7 +8,12 @@ import { DEFAULT_RULESET, resolveRuleSet } from './ruleset';
  * codes, their evidence and their plain messages.
  */
 const catalog = aCatalog({
-  offers: [anOffer(), anOffer({ id: 'offer-us', allowedCountries: ['US', 'CA'] }), anOffer({ id: 'offer-paused', status: 'paused' }), anOffer({ id: 'offer-multi', maxConversionsPerClick: 3 })],
+  offers: [
+    anOffer(),
+    anOffer({ id: 'offer-us', allowedCountries: ['US', 'CA'] }),
+    anOffer({ id: 'offer-paused', status: 'paused' }),
+    anOffer({ id: 'offer-multi', maxConversionsPerClick: 3 }),
+  ],
   publishers: [aPublisher(), aPublisher({ id: 'pub-banned', status: 'suspended' })],
 });
 
@@ -68,7 +73,11 @@ describe('click rules', () => {
   });
 
   it('DUPLICATE_CLICK does not fire for another offer or another user agent', () => {
-    const out = scoreClicks([aClick({ ts: at(0) }), aClick({ ts: at(1000), offerId: 'offer-us' }), aClick({ ts: at(2000), userAgent: IPHONE_UA })]);
+    const out = scoreClicks([
+      aClick({ ts: at(0) }),
+      aClick({ ts: at(1000), offerId: 'offer-us' }),
+      aClick({ ts: at(2000), userAgent: IPHONE_UA }),
+    ]);
     expect(out.flatMap((v) => codes(v.reasons))).toEqual([]);
   });
 
@@ -121,7 +130,20 @@ describe('conversion rules', () => {
 
   it('uses a click found in the database when it is no longer in memory', () => {
     const sut = new ScoringEngine(DEFAULT_RULESET);
-    const stored = { id: 'old-click', t: Date.parse(at(-3_600_000)), offerId: 'offer-1', publisherId: 'pub-1', subId: 's1', ip: '8.8.8.8', userAgent: IPHONE_UA, deviceId: null, country: 'US', valid: true, reasonCodes: [], conversions: 0 };
+    const stored = {
+      id: 'old-click',
+      t: Date.parse(at(-3_600_000)),
+      offerId: 'offer-1',
+      publisherId: 'pub-1',
+      subId: 's1',
+      ip: '8.8.8.8',
+      userAgent: IPHONE_UA,
+      deviceId: null,
+      country: 'US',
+      valid: true,
+      reasonCodes: [],
+      conversions: 0,
+    };
     const c = aConversion({ id: 'old-click' });
     const decision = sut.scoreConversion(c, catalog, stored, Date.parse(c.receivedAt));
     expect(decision.status).toBe('approved');
@@ -147,7 +169,20 @@ describe('conversion rules', () => {
 
   it('CTIT_TOO_LONG rejects a conversion after the 30-day attribution window', () => {
     const sut = new ScoringEngine(DEFAULT_RULESET);
-    const stored = { id: 'ancient', t: Date.parse(at(-31 * 86_400_000)), offerId: 'offer-1', publisherId: 'pub-1', subId: null, ip: '8.8.8.8', userAgent: IPHONE_UA, deviceId: null, country: 'US', valid: true, reasonCodes: [], conversions: 0 };
+    const stored = {
+      id: 'ancient',
+      t: Date.parse(at(-31 * 86_400_000)),
+      offerId: 'offer-1',
+      publisherId: 'pub-1',
+      subId: null,
+      ip: '8.8.8.8',
+      userAgent: IPHONE_UA,
+      deviceId: null,
+      country: 'US',
+      valid: true,
+      reasonCodes: [],
+      conversions: 0,
+    };
     const c = aConversion({ id: 'ancient' });
     const decision = sut.scoreConversion(c, catalog, stored, Date.parse(c.receivedAt));
     expect(decision.reasons.map((r) => [r.code, r.evidence])).toEqual([['CTIT_TOO_LONG', { ctitDays: 31, windowDays: 30 }]]);
@@ -161,7 +196,10 @@ describe('conversion rules', () => {
     const second = scoreConversion(b, aConversion(b, { orderId: 'order-7' }), sut);
     expect(first.status).toBe('approved');
     expect(second.status).toBe('rejected');
-    expect(second.reasons[0]).toMatchObject({ code: 'DUPLICATE_CONVERSION', evidence: { orderId: 'order-7', firstConversionId: first.conversionId } });
+    expect(second.reasons[0]).toMatchObject({
+      code: 'DUPLICATE_CONVERSION',
+      evidence: { orderId: 'order-7', firstConversionId: first.conversionId },
+    });
   });
 
   it('DUPLICATE_CONVERSION rejects a click converting more often than the offer allows', () => {
@@ -171,7 +209,11 @@ describe('conversion rules', () => {
     const outcomes = [
       scoreConversion(single, aConversion(single), sut),
       sut.scoreConversion(aConversion(single), catalog, null, Date.parse(at(300_000))),
-      ...[1, 2, 3, 4].map((i) => (i === 1 ? scoreConversion(multi, aConversion(multi), sut) : sut.scoreConversion(aConversion(multi), catalog, null, Date.parse(at(300_000))))),
+      ...[1, 2, 3, 4].map((i) =>
+        i === 1
+          ? scoreConversion(multi, aConversion(multi), sut)
+          : sut.scoreConversion(aConversion(multi), catalog, null, Date.parse(at(300_000))),
+      ),
     ];
     expect(outcomes.map((d) => d.status)).toEqual(['approved', 'rejected', 'approved', 'approved', 'approved', 'rejected']);
     expect(outcomes[1].reasons[0].evidence).toEqual({ previousConversions: 1, allowed: 1 });
@@ -227,10 +269,16 @@ describe('rule sets', () => {
   });
 
   it('thresholds are parameters', () => {
-    const ruleset = resolveRuleSet({ version: 'strict', rules: { IP_VELOCITY: { perMinute: 2 }, CTIT_TOO_SHORT: { minSeconds: { sale: 60 } } } });
+    const ruleset = resolveRuleSet({
+      version: 'strict',
+      rules: { IP_VELOCITY: { perMinute: 2 }, CTIT_TOO_SHORT: { minSeconds: { sale: 60 } } },
+    });
     expect(ruleset.rules.IP_VELOCITY.params).toEqual({ perMinute: 2, perHour: 200, perDay: 1000 });
     expect(ruleset.rules.CTIT_TOO_SHORT.params).toEqual({ minSeconds: { default: 15, sale: 60, install: 10, lead: 10 } });
-    const out = scoreClicks([0, 1, 2].map((i) => aClick({ ip: '7.7.7.7', userAgent: `UA${i} ${IPHONE_UA}`, ts: at(i * 1000) })), new ScoringEngine(ruleset));
+    const out = scoreClicks(
+      [0, 1, 2].map((i) => aClick({ ip: '7.7.7.7', userAgent: `UA${i} ${IPHONE_UA}`, ts: at(i * 1000) })),
+      new ScoringEngine(ruleset),
+    );
     expect(codes(out[2].reasons)).toEqual(['IP_VELOCITY']);
   });
 

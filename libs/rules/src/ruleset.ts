@@ -60,7 +60,9 @@ export const RuleSetInput = Type.Object(
     version: Type.String({ minLength: 1, maxLength: 64 }),
     description: Type.Optional(Type.String({ maxLength: 1000 })),
     policy: Type.Optional(Type.Partial(PolicySettings)),
-    rules: Type.Optional(Type.Object(Object.fromEntries(codes.map((c) => [c, Type.Optional(ruleOverrideSchema(c))])), { additionalProperties: false })),
+    rules: Type.Optional(
+      Type.Object(Object.fromEntries(codes.map((c) => [c, Type.Optional(ruleOverrideSchema(c))])), { additionalProperties: false }),
+    ),
   },
   { additionalProperties: false },
 );

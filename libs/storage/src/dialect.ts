@@ -15,7 +15,9 @@ export class TimescaleDialect implements Dialect {
   readonly name = 'timescaledb' as const;
   hypertable(table: string, timeColumn: string, chunkInterval: string): string[] {
     // The long-standing signature: accepted by every TimescaleDB 2.x, including the PGlite build.
-    return [`SELECT create_hypertable('${table}', '${timeColumn}', chunk_time_interval => INTERVAL '${chunkInterval}', if_not_exists => TRUE)`];
+    return [
+      `SELECT create_hypertable('${table}', '${timeColumn}', chunk_time_interval => INTERVAL '${chunkInterval}', if_not_exists => TRUE)`,
+    ];
   }
 }
 

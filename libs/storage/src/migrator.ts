@@ -38,7 +38,11 @@ export async function migrate(pool: Pool, migrations: readonly Migration[] = MIG
         await client.query('BEGIN');
         try {
           await m.up(client, dialect);
-          await client.query('INSERT INTO schema_migrations (id, description, dialect) VALUES ($1, $2, $3)', [m.id, m.description, dialect.name]);
+          await client.query('INSERT INTO schema_migrations (id, description, dialect) VALUES ($1, $2, $3)', [
+            m.id,
+            m.description,
+            dialect.name,
+          ]);
           await client.query('COMMIT');
         } catch (e) {
           await client.query('ROLLBACK');

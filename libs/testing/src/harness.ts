@@ -52,7 +52,12 @@ export async function deleteNamespace(namespace: string, natsUrl = TEST_NATS_URL
 }
 
 /** Polls `probe` until it returns a value that satisfies `done` (default: truthy), or fails. */
-export async function eventually<T>(probe: () => Promise<T>, done: (v: T) => boolean = Boolean, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  done: (v: T) => boolean = Boolean,
+  timeoutMs = 15_000,
+  everyMs = 100,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: T = await probe();
   while (!done(last)) {

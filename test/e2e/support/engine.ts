@@ -68,16 +68,23 @@ export async function bootEngine(options: { embedded?: boolean; config?: Partial
     db,
     nc,
     admin: (path, body) =>
-      fetch(`${api}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      fetch(`${api}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
     drained: async () => {
       const jsm = await jetstreamManager(nc);
-      await eventually(async () => {
-        let outstanding = 0;
-        for (const stream of [topology.streams.events, topology.streams.verdicts]) {
-          for await (const c of jsm.consumers.list(stream)) outstanding += c.num_pending + c.num_ack_pending;
-        }
-        return outstanding;
-      }, (n) => n === 0);
+      await eventually(
+        async () => {
+          let outstanding = 0;
+          for (const stream of [topology.streams.events, topology.streams.verdicts]) {
+            for await (const c of jsm.consumers.list(stream)) outstanding += c.num_pending + c.num_ack_pending;
+          }
+          return outstanding;
+        },
+        (n) => n === 0,
+      );
     },
     stop: async () => {
       await db.end();
@@ -95,7 +102,17 @@ export async function seedCatalog(t: TestEngine, suffix: string, offer: Record<s
   const ids = { advertiserId: `adv-${suffix}`, offerId: `off-${suffix}`, publisherId: `pub-${suffix}` };
   for (const [path, body] of [
     ['/v1/admin/advertisers', { id: ids.advertiserId, name: 'Shop' }],
-    ['/v1/admin/offers', { id: ids.offerId, advertiserId: ids.advertiserId, name: 'Shoes', payout: 4.5, url: 'https://shop.example/land?cid={click_id}', ...offer }],
+    [
+      '/v1/admin/offers',
+      {
+        id: ids.offerId,
+        advertiserId: ids.advertiserId,
+        name: 'Shoes',
+        payout: 4.5,
+        url: 'https://shop.example/land?cid={click_id}',
+        ...offer,
+      },
+    ],
     ['/v1/admin/publishers', { id: ids.publisherId, name: 'Blog' }],
   ] as const) {
     const res = await t.admin(path, body);

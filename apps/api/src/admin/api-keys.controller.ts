@@ -21,7 +21,10 @@ type ApiKeyInput = Static<typeof ApiKeyInput>;
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
 export class ApiKeysController {
-  constructor(private readonly keys: ApiKeyRepository, private readonly catalog: CatalogRepository) {}
+  constructor(
+    private readonly keys: ApiKeyRepository,
+    private readonly catalog: CatalogRepository,
+  ) {}
 
   @Post()
   async create(@Body(new SchemaPipe(ApiKeyInput)) body: ApiKeyInput) {

@@ -14,7 +14,10 @@ import { CatalogRepository } from '@app/storage';
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
 export class CatalogController {
-  constructor(private readonly catalog: CatalogRepository, private readonly cache: CatalogCache) {}
+  constructor(
+    private readonly catalog: CatalogRepository,
+    private readonly cache: CatalogCache,
+  ) {}
 
   @Post('advertisers')
   async advertiser(@Body(new SchemaPipe(AdvertiserInput)) body: AdvertiserInput, @Res() reply: FastifyReply) {

@@ -32,7 +32,12 @@ export interface EngineProcess {
  * Runs `arbiter start` as a child process, isolated by a fresh NATS namespace (and its own
  * database when none is given), so the load generator never shares the engine's event loop.
  */
-export async function spawnEngine(options: { databaseUrl?: string; natsUrl: string; dataDir: string; env?: Record<string, string> }): Promise<EngineProcess> {
+export async function spawnEngine(options: {
+  databaseUrl?: string;
+  natsUrl: string;
+  dataDir: string;
+  env?: Record<string, string>;
+}): Promise<EngineProcess> {
   const [gatewayPort, apiPort, dbPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const namespace = `bench${randomBytes(4).toString('hex')}`;
   const adminKey = `bench-${randomBytes(16).toString('hex')}`;
@@ -63,7 +68,10 @@ export async function spawnEngine(options: { databaseUrl?: string; natsUrl: stri
   const api = `http://127.0.0.1:${apiPort}`;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`engine exited (${child.exitCode}):\n${stderr}`);
-    const up = await fetch(`${gateway}/health`).then((r) => r.ok, () => false);
+    const up = await fetch(`${gateway}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
     if (i > 600) throw new Error(`engine did not become healthy within 60 s:\n${stderr}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -26,7 +26,10 @@ export interface IngestResult {
 }
 
 /** Sends `events` clicks over HTTP in batches and waits until every one is decided and stored. */
-export async function ingestScenario(engine: EngineProcess, options: { events: number; batch: number; concurrency: number; rate?: number; progress?: (done: number) => void }): Promise<IngestResult> {
+export async function ingestScenario(
+  engine: EngineProcess,
+  options: { events: number; batch: number; concurrency: number; rate?: number; progress?: (done: number) => void },
+): Promise<IngestResult> {
   const offerId = `bench-offer-${engine.namespace}`;
   const publisherId = `bench-pub-${engine.namespace}`;
   await seed(engine, offerId, publisherId);
@@ -50,7 +53,11 @@ export async function ingestScenario(engine: EngineProcess, options: { events: n
             const wait = due - performance.now();
             if (wait > 0) await new Promise((r) => setTimeout(r, wait));
           }
-          const res = await fetch(`${engine.gateway}/v1/clicks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const res = await fetch(`${engine.gateway}/v1/clicks`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
           const out = (await res.json()) as { accepted?: number };
           if (res.status !== 202) throw new Error(`gateway answered ${res.status}: ${JSON.stringify(out).slice(0, 300)}`);
           accepted += out.accepted ?? 0;
@@ -65,11 +72,14 @@ export async function ingestScenario(engine: EngineProcess, options: { events: n
         [offerId],
       );
       if (rows[0].verdicts >= accepted && rows[0].clicks >= accepted) break;
-      if ((performance.now() - started) / 1000 > 600) throw new Error(`only ${rows[0].verdicts} verdicts and ${rows[0].clicks} clicks stored after 10 minutes`);
+      if ((performance.now() - started) / 1000 > 600)
+        throw new Error(`only ${rows[0].verdicts} verdicts and ${rows[0].clicks} clicks stored after 10 minutes`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const endToEndSeconds = (performance.now() - started) / 1000;
-    const latencies = (await db.query(`SELECT latency_ms FROM click_verdicts WHERE offer_id = $1`, [offerId])).rows.map((r) => r.latency_ms as number);
+    const latencies = (await db.query(`SELECT latency_ms FROM click_verdicts WHERE offer_id = $1`, [offerId])).rows.map(
+      (r) => r.latency_ms as number,
+    );
     return {
       events: accepted,
       batch: options.batch,

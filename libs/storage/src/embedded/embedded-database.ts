@@ -10,7 +10,11 @@ import { PGliteServer } from './pglite-server';
  * served to `pg` on a loopback port, so the engine runs the same SQL as in production.
  */
 export class EmbeddedDatabase {
-  private constructor(private readonly db: PGlite, private readonly server: PGliteServer, readonly url: string) {}
+  private constructor(
+    private readonly db: PGlite,
+    private readonly server: PGliteServer,
+    readonly url: string,
+  ) {}
 
   /** `dataDir` undefined: in memory (tests). */
   static async start(options: { dataDir?: string; port?: number } = {}): Promise<EmbeddedDatabase> {

@@ -93,7 +93,10 @@ class Connection {
   /** True from the first message PGlite has seen until it reports idle. */
   private holding = false;
 
-  constructor(private readonly socket: Socket, private readonly server: PGliteServer) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly server: PGliteServer,
+  ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.onData(chunk));
     socket.on('error', () => this.destroy());

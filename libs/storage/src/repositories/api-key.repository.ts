@@ -47,7 +47,9 @@ export class ApiKeyRepository {
   }
 
   async authenticate(key: string): Promise<Principal | null> {
-    const { rows } = await this.pool.query('SELECT id, role, subject_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL', [hashKey(key)]);
+    const { rows } = await this.pool.query('SELECT id, role, subject_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL', [
+      hashKey(key),
+    ]);
     return rows.length ? { keyId: rows[0].id, role: rows[0].role, subjectId: rows[0].subject_id } : null;
   }
 

@@ -3,7 +3,10 @@ import type { Advertiser, AdvertiserInput, Offer, OfferInput, Publisher, Publish
 
 /** Raised when an offer names an advertiser that does not exist. */
 export class UnknownReferenceError extends Error {
-  constructor(readonly field: string, readonly value: string) {
+  constructor(
+    readonly field: string,
+    readonly value: string,
+  ) {
     super(`${field} "${value}" does not exist`);
     this.name = 'UnknownReferenceError';
   }
@@ -118,7 +121,12 @@ export class CatalogRepository {
 }
 
 function toAdvertiser(r: Record<string, unknown>): Advertiser {
-  return { id: r.id as string, name: r.name as string, status: r.status as Advertiser['status'], webhookUrl: (r.webhook_url as string) ?? null };
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    status: r.status as Advertiser['status'],
+    webhookUrl: (r.webhook_url as string) ?? null,
+  };
 }
 
 function toOffer(r: Record<string, unknown>): Offer {

@@ -74,10 +74,13 @@ export class EventRepository {
     }
     return inTransaction(this.pool, async (client) => {
       const counts = { clicks: 0, conversions: 0, feedback: 0 };
-      if (clicks.length) counts.clicks = (await client.query(clickInsert.sql, clickInsert.params(uniqueBy(clicks, (e) => e.id)))).rowCount ?? 0;
+      if (clicks.length)
+        counts.clicks = (await client.query(clickInsert.sql, clickInsert.params(uniqueBy(clicks, (e) => e.id)))).rowCount ?? 0;
       if (conversions.length)
-        counts.conversions = (await client.query(conversionInsert.sql, conversionInsert.params(uniqueBy(conversions, (e) => e.id)))).rowCount ?? 0;
-      if (feedback.length) counts.feedback = (await client.query(feedbackInsert.sql, feedbackInsert.params(uniqueBy(feedback, (e) => e.id)))).rowCount ?? 0;
+        counts.conversions =
+          (await client.query(conversionInsert.sql, conversionInsert.params(uniqueBy(conversions, (e) => e.id)))).rowCount ?? 0;
+      if (feedback.length)
+        counts.feedback = (await client.query(feedbackInsert.sql, feedbackInsert.params(uniqueBy(feedback, (e) => e.id)))).rowCount ?? 0;
       return counts;
     });
   }

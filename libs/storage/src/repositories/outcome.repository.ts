@@ -71,9 +71,11 @@ export class OutcomeRepository {
     const decisions = outcomes.filter((o): o is Decision => o.kind === 'conversion');
     return inTransaction(this.pool, async (client) => {
       const counts = { verdicts: 0, decisions: 0 };
-      if (verdicts.length) counts.verdicts = (await client.query(verdictInsert.sql, verdictInsert.params(uniqueBy(verdicts, (v) => v.clickId)))).rowCount ?? 0;
+      if (verdicts.length)
+        counts.verdicts = (await client.query(verdictInsert.sql, verdictInsert.params(uniqueBy(verdicts, (v) => v.clickId)))).rowCount ?? 0;
       if (decisions.length)
-        counts.decisions = (await client.query(decisionInsert.sql, decisionInsert.params(uniqueBy(decisions, (d) => d.conversionId)))).rowCount ?? 0;
+        counts.decisions =
+          (await client.query(decisionInsert.sql, decisionInsert.params(uniqueBy(decisions, (d) => d.conversionId)))).rowCount ?? 0;
       return counts;
     });
   }
@@ -114,19 +116,19 @@ export class OutcomeRepository {
 
 function toStoredClick(r: Record<string, any>): StoredClick {
   return {
-      id: r.id,
-      ts: (r.ts as Date).toISOString(),
-      offerId: r.offer_id,
-      publisherId: r.publisher_id,
-      subId: r.sub_id,
-      ip: r.ip,
-      userAgent: r.user_agent,
-      deviceId: r.device_id,
-      country: r.country,
-      ipCountry: r.ip_country,
-      valid: r.valid,
-      reasonCodes: r.reason_codes,
-      conversions: r.conversions,
+    id: r.id,
+    ts: (r.ts as Date).toISOString(),
+    offerId: r.offer_id,
+    publisherId: r.publisher_id,
+    subId: r.sub_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    deviceId: r.device_id,
+    country: r.country,
+    ipCountry: r.ip_country,
+    valid: r.valid,
+    reasonCodes: r.reason_codes,
+    conversions: r.conversions,
   };
 }
 
