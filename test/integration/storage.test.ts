@@ -120,6 +120,12 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       payout: 12.5,
       currency: 'EUR',
       ctitSeconds: 60,
+      revision: 0,
+      previousStatus: null,
+      resolvedBy: 'engine',
+      holdUntil: null,
+      note: null,
+      partition: 0,
       reasons: [
         {
           code: 'INVALID_SOURCE_CLICK',
@@ -135,12 +141,76 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       decidedAt: at(60_050),
       latencyMs: 50,
     };
-    expect(await sut.insert([verdict, decision])).toEqual({ verdicts: 1, decisions: 1 });
-    expect(await sut.insert([verdict, decision, decision])).toEqual({ verdicts: 0, decisions: 0 });
+    expect(await sut.insert([verdict, decision])).toEqual({ verdicts: 1, decisions: 1, revisions: 0 });
+    expect(await sut.insert([verdict, decision, decision])).toEqual({ verdicts: 0, decisions: 0, revisions: 0 });
     expect(await sut.findDecision(decision.conversionId)).toEqual(decision);
     expect(await sut.findDecision(decision.conversionId, { advertiserId: 'someone-else' })).toBeNull();
     const codes = await pool.query(`SELECT reason_codes FROM click_verdicts WHERE click_id = $1`, [click.id]);
     expect(codes.rows[0].reason_codes).toEqual(['IP_VELOCITY']);
+  });
+
+  it('moves a decision forward through its revisions, whatever order they arrive in, and audits them', async () => {
+    const sut = new OutcomeRepository(pool);
+    const base: Decision = {
+      kind: 'conversion',
+      conversionId: `held-${Date.now()}-${Math.random()}`,
+      clickId: 'c',
+      ts: at(0),
+      offerId: 'o',
+      publisherId: 'p',
+      advertiserId: 'a',
+      subId: null,
+      status: 'hold',
+      score: 0.4,
+      amount: 10,
+      payout: 1,
+      currency: 'USD',
+      ctitSeconds: 30,
+      reasons: [{ code: 'GEO_MISMATCH', category: 'SIVT', severity: 'medium', message: 'm', evidence: {}, monitorOnly: false }],
+      revision: 0,
+      previousStatus: null,
+      resolvedBy: 'engine',
+      holdUntil: at(86_400_000),
+      note: null,
+      partition: 3,
+      rulesetVersion: 'v1',
+      modelVersion: null,
+      decidedAt: at(10),
+      latencyMs: 10,
+    };
+    const approved: Decision = {
+      ...base,
+      revision: 1,
+      previousStatus: 'hold',
+      status: 'approved',
+      resolvedBy: 'timer',
+      holdUntil: null,
+      decidedAt: at(86_400_001),
+    };
+    const rejected: Decision = {
+      ...approved,
+      revision: 2,
+      previousStatus: 'approved',
+      status: 'rejected',
+      resolvedBy: 'advertiser',
+      note: 'chargeback',
+      decidedAt: at(90_000_000),
+    };
+    await sut.insert([base]);
+    expect((await sut.findOpenHolds([3])).map((d) => d.conversionId)).toContain(base.conversionId);
+    expect(await sut.findOpenHolds([4])).not.toContainEqual(expect.objectContaining({ conversionId: base.conversionId }));
+    await sut.insert([rejected]); // overtakes revision 1
+    await sut.insert([approved, base]); // late arrivals change nothing
+    expect(await sut.findDecision(base.conversionId)).toEqual(rejected);
+    const audit = await pool.query(
+      `SELECT revision, from_status, to_status, resolved_by, note FROM decision_transitions WHERE conversion_id = $1 ORDER BY revision`,
+      [base.conversionId],
+    );
+    expect(audit.rows).toEqual([
+      { revision: 1, from_status: 'hold', to_status: 'approved', resolved_by: 'timer', note: null },
+      { revision: 2, from_status: 'approved', to_status: 'rejected', resolved_by: 'advertiser', note: 'chargeback' },
+    ]);
+    expect((await sut.findOpenHolds([3])).map((d) => d.conversionId)).not.toContain(base.conversionId);
   });
 
   it('finds a stored click with its verdict and how often it converted', async () => {

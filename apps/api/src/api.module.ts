@@ -11,6 +11,8 @@ import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { AdminKeySeeder } from './admin-key.seeder';
 import { ApiKeysController } from './admin/api-keys.controller';
 import { CatalogController } from './admin/catalog.controller';
+import { RuleSetsController } from './admin/rulesets.controller';
+import { RuleSetStore } from '@app/settings';
 import { DecisionsController } from './decisions.controller';
 
 /** REST for admins, advertisers and publishers. */
@@ -20,10 +22,11 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('api'), StorageModule.forRoot('arbiter-api'), CatalogModule],
-      controllers: [CatalogController, ApiKeysController, DecisionsController, HealthController],
+      controllers: [CatalogController, ApiKeysController, RuleSetsController, DecisionsController, HealthController],
       providers: [
         ApiKeyGuard,
         AdminKeySeeder,
+        RuleSetStore,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],

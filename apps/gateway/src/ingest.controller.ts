@@ -36,13 +36,11 @@ export class IngestController {
       return void reply.code(singleStatus(result)).send(singleBody(result));
     }
     if (body.length === 0) {
-      return void reply
-        .code(400)
-        .send({
-          error: 'validation_failed',
-          message: 'the batch is empty',
-          errors: [{ field: '', message: 'must contain at least one event' }],
-        });
+      return void reply.code(400).send({
+        error: 'validation_failed',
+        message: 'the batch is empty',
+        errors: [{ field: '', message: 'must contain at least one event' }],
+      });
     }
     if (body.length > this.config.GATEWAY_MAX_BATCH) {
       return void reply

@@ -5,8 +5,8 @@ import { componentLogger } from '@app/observability';
 
 /**
  * Publishes every decision on `<root>.decisions.<advertiserId>` (kept in the DECISIONS stream, so
- * an advertiser may read it with its own durable consumer). The message id carries the status, so
- * a later change (hold → approved) is a new message while a redelivery is dropped as a duplicate.
+ * an advertiser may read it with its own durable consumer). The message id carries the revision, so
+ * a later revision (hold → approved) is a new message while a redelivery is dropped as a duplicate.
  */
 @Injectable()
 export class DecisionFanoutService {
@@ -19,7 +19,7 @@ export class DecisionFanoutService {
 
   async deliver(decisions: readonly Decision[]): Promise<void> {
     await this.publisher.publishAll(
-      decisions.map((d) => ({ subject: this.topology.decisions(d.advertiserId), payload: d, msgId: `${d.conversionId}:${d.status}` })),
+      decisions.map((d) => ({ subject: this.topology.decisions(d.advertiserId), payload: d, msgId: `${d.conversionId}:${d.revision}` })),
     );
     for (const d of decisions) {
       this.log.debug({ conversionId: d.conversionId, advertiserId: d.advertiserId, status: d.status }, 'decision published');

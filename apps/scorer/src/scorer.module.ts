@@ -10,6 +10,8 @@ import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { EventsConsumer } from './events.consumer';
 import { ScoringService } from './scoring.service';
 import { StateRebuildService } from './state-rebuild.service';
+import { HoldTimerService } from './hold-timer.service';
+import { ScorerBootstrapService } from './scorer-bootstrap.service';
 
 /** Scores every event: features, rules, decision policy. */
 @Module({})
@@ -22,6 +24,8 @@ export class ScorerModule {
       providers: [
         ScoringService,
         StateRebuildService,
+        HoldTimerService,
+        ScorerBootstrapService,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],

@@ -1,18 +1,23 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
-import { ClickEvent, ConversionEvent, Outcome, Topology } from '@app/contracts';
+import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
 import { ClickRecord } from '@app/features';
-import { Delivery, JetStreamPublisher, StoredEvent } from '@app/messaging';
+import { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import { metrics } from '@app/observability';
-import { DEFAULT_RULESET } from '@app/rules';
 import { OutcomeRepository, StoredClick } from '@app/storage';
 
+interface Prepared {
+  clicks: Map<string, StoredClick>;
+  decisions: Map<string, Decision>;
+}
+
 /**
- * The scorer's I/O around the pure scoring core: resolves catalog entries and clicks that are not
- * in memory, scores a batch in stream order, and publishes every verdict and decision to VERDICTS.
- * The batch is acked by the transport only after every publish was acknowledged by JetStream.
+ * The scorer's I/O around the pure scoring core: resolves catalog entries, clicks and decisions
+ * that are not in memory, runs a batch through the engine in stream order, and publishes every
+ * verdict, decision and decision revision to VERDICTS. The batch is acked by the transport only
+ * after JetStream acknowledged every publish.
  */
 @Injectable()
 export class ScoringService {
@@ -25,27 +30,30 @@ export class ScoringService {
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
   ) {
-    this.engine = new ScoringEngine(DEFAULT_RULESET, { features: { maxClicks: config.SCORER_MAX_CLICKS } });
+    this.engine = new ScoringEngine(undefined, { features: { maxClicks: config.SCORER_MAX_CLICKS } });
   }
 
   async process(batch: readonly Delivery<StoredEvent>[]): Promise<void> {
     const events = batch.map((d) => d.data);
-    const stored = await this.prepare(events);
-    const outcomes: Outcome[] = [];
+    const prepared = await this.prepare(events);
+    const out: Outcome[] = [];
     for (const e of events) {
-      if (e.kind === 'click') outcomes.push(this.engine.scoreClick(e, this.catalog, Date.now()));
+      const now = Date.now();
+      if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
       else if (e.kind === 'conversion')
-        outcomes.push(this.engine.scoreConversion(e, this.catalog, toRecord(stored.get(e.clickId)), Date.now()));
-      // Feedback is stored by the recorder; it changes no windowed state.
+        out.push(this.engine.scoreConversion(e, this.catalog, toRecord(prepared.clicks.get(e.clickId)), now));
+      else {
+        const revised = this.engine.applyFeedback(e, prepared.decisions.get(e.conversionId) ?? null, now);
+        if (revised) out.push(revised);
+      }
     }
-    await this.publisher.publishAll(
-      outcomes.map((o) =>
-        o.kind === 'click'
-          ? { subject: this.topology.verdict('click'), payload: o, msgId: `verdict:${o.clickId}` }
-          : { subject: this.topology.verdict('conversion'), payload: o, msgId: `decision:${o.conversionId}` },
-      ),
-    );
-    for (const o of outcomes) {
+    await this.publish(out);
+  }
+
+  /** Publishes outcomes (pipelined) and counts them; rejects if any publish failed. */
+  async publish(out: readonly Outcome[]): Promise<void> {
+    await this.publisher.publishAll(out.map((o) => this.outgoing(o)));
+    for (const o of out) {
       metrics.decisionLatency.labels(o.kind).observe(o.latencyMs / 1000);
       metrics.outcomes.labels(o.kind, o.kind === 'click' ? (o.valid ? 'valid' : 'invalid') : o.status).inc();
     }
@@ -58,12 +66,24 @@ export class ScoringService {
     else if (e.kind === 'conversion') this.engine.scoreConversion(e, this.catalog, null, at);
   }
 
-  /** Loads what the batch needs from the database: unknown catalog ids and clicks no longer in memory. */
-  private async prepare(events: readonly StoredEvent[]): Promise<Map<string, StoredClick>> {
+  private outgoing(o: Outcome): Outgoing {
+    return o.kind === 'click'
+      ? { subject: this.topology.verdict('click'), payload: o, msgId: `verdict:${o.clickId}` }
+      : { subject: this.topology.verdict('conversion'), payload: o, msgId: `decision:${o.conversionId}:${o.revision}` };
+  }
+
+  /** Loads what the batch needs from the database: unknown catalog ids, old clicks, decisions that feedback changes. */
+  private async prepare(events: readonly StoredEvent[]): Promise<Prepared> {
     const clicksHere = new Set(events.filter((e): e is ClickEvent => e.kind === 'click').map((e) => e.id));
     const conversions = events.filter((e): e is ConversionEvent => e.kind === 'conversion');
     const missing = conversions.map((c) => c.clickId).filter((id) => !clicksHere.has(id) && !this.engine.holdsClick(id));
-    const stored = await this.outcomes.findClicks([...new Set(missing)]);
+    const feedback = events.filter((e): e is FeedbackEvent => e.kind === 'feedback');
+    const [clicks, decisions] = await Promise.all([
+      this.outcomes.findClicks([...new Set(missing)]),
+      Promise.all(feedback.map((f) => this.outcomes.findDecision(f.conversionId))).then(
+        (found) => new Map(found.filter((d): d is Decision => !!d).map((d) => [d.conversionId, d])),
+      ),
+    ]);
     const offers: string[] = [];
     const publishers: string[] = [];
     for (const e of events) {
@@ -72,12 +92,12 @@ export class ScoringService {
         publishers.push(e.publisherId);
       } else if (e.kind === 'conversion' && e.offerId) offers.push(e.offerId);
     }
-    for (const c of stored.values()) {
+    for (const c of clicks.values()) {
       offers.push(c.offerId);
       publishers.push(c.publisherId);
     }
     await this.catalog.resolve({ offers, publishers });
-    return stored;
+    return { clicks, decisions };
   }
 }
 

@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DeliverPolicy, JetStreamManager, jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig, ownedPartitions } from '@app/config';
@@ -13,7 +13,7 @@ import { ScoringService } from './scoring.service';
  * attribution continue across a restart instead of starting empty.
  */
 @Injectable()
-export class StateRebuildService implements OnApplicationBootstrap {
+export class StateRebuildService {
   private readonly log = componentLogger('scorer-rebuild');
 
   constructor(
@@ -24,7 +24,7 @@ export class StateRebuildService implements OnApplicationBootstrap {
     private readonly scoring: ScoringService,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  async rebuild(): Promise<void> {
     if (this.config.SCORER_REPLAY_HOURS <= 0) return;
     const specs = consumerSpecs(this.topology, this.config).get(ConsumerName.ScorerEvents) ?? [];
     for (const p of ownedPartitions(this.config)) {

@@ -16,6 +16,8 @@ export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-86
 export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' });
 export const CatalogId = Type.String({ minLength: 1, maxLength: 64 });
 export const Label = StringEnum(['fraud', 'legit'] as const, 'ground truth, only in training and evaluation files');
+/** The simulator's name for how an event was generated (`human`, `click_flooding`, …); files only. */
+export const Pattern = Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$', description: 'generator pattern, only in simulator files' });
 const Money = Type.Number({ minimum: 0, maximum: 1e12 });
 const Text = (max: number) => Type.String({ maxLength: max });
 
@@ -45,6 +47,7 @@ const clickFields = {
   deviceId: Type.Optional(Text(128)),
   country: Type.Optional(CountryCode),
   label: Type.Optional(Label),
+  pattern: Type.Optional(Pattern),
 };
 
 const conversionFields = {
@@ -62,6 +65,7 @@ const conversionFields = {
   deviceId: Type.Optional(Text(128)),
   country: Type.Optional(CountryCode),
   label: Type.Optional(Label),
+  pattern: Type.Optional(Pattern),
 };
 
 const feedbackFields = {
@@ -103,6 +107,8 @@ export const FeedbackEvent = Type.Object(
     kind: Type.Literal('feedback'),
     source: StringEnum(['advertiser', 'analyst'] as const),
     actor: Type.Optional(Text(128)),
+    /** The conversion's click, when the gateway could look it up (routes feedback to its scorer). */
+    clickId: Type.Optional(EventId),
   },
   { additionalProperties: false },
 );

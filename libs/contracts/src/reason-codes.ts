@@ -25,6 +25,7 @@ export interface ReasonCodeSpec {
   explain(e: Evidence): string;
 }
 
+const pct = (v: unknown) => (typeof v === 'number' ? `${(v * 100).toFixed(v < 0.01 ? 2 : 1)} %` : String(v));
 const n = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : String(v));
 
 const specs = [
@@ -176,6 +177,99 @@ const specs = [
     title: 'Attributed click was invalid',
     description: 'The click this conversion is attributed to was itself invalid; its reasons are inherited.',
     explain: (e) => `The click behind this conversion was invalid (${e.clickReasons}).`,
+  },
+  {
+    code: 'DATACENTER_IP',
+    on: ['click'],
+    category: 'GIVT',
+    severity: 'high',
+    falsePositiveRisk: 'low',
+    title: 'Data-center IP',
+    description: 'The IP belongs to a hosting, cloud or proxy range (operator-supplied CIDR lists; a starter list is built in).',
+    explain: (e) => `The visitor's IP address belongs to a data center (${e.range}), where people do not browse from.`,
+  },
+  {
+    code: 'DENY_LISTED',
+    on: ['click', 'conversion'],
+    category: 'GIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'low',
+    title: 'On a deny list',
+    description: 'IP (or CIDR), device, publisher or sub-id on a deny list of the rule set.',
+    explain: (e) => `The ${e.list} "${e.value}" is on the network's deny list.`,
+  },
+  {
+    code: 'DEVICE_VELOCITY',
+    on: ['click'],
+    category: 'SIVT',
+    severity: 'high',
+    falsePositiveRisk: 'medium',
+    title: 'Too many clicks from one device',
+    description: 'Clicks per device id over sliding windows above the limit.',
+    explain: (e) => `${n(e.count)} clicks came from this device in the last ${e.window} (limit ${n(e.limit)}).`,
+  },
+  {
+    code: 'CONVERSION_VELOCITY',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'high',
+    falsePositiveRisk: 'medium',
+    title: 'Too many conversions from one IP or device',
+    description: 'Conversions per IP or per device over a day above the limit.',
+    explain: (e) => `${n(e.count)} conversions came from this ${e.key} in the last 24 hours (limit ${n(e.limit)}).`,
+  },
+  {
+    code: 'DEVICE_MISMATCH',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'medium',
+    falsePositiveRisk: 'medium',
+    title: 'Converted on another device',
+    description: "The conversion's user agent or device id differs from its click's.",
+    explain: (e) => `The conversion came from a different ${e.field} than the click it is attributed to.`,
+  },
+  {
+    code: 'PUBLISHER_CR_ANOMALY',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'medium',
+    falsePositiveRisk: 'medium',
+    title: 'Conversion rate out of band',
+    description: 'The publisher or sub-id converts far below or above the normal band, over enough clicks to tell.',
+    explain: (e) =>
+      `Traffic from ${e.scope} converted ${pct(e.conversionRate)} of ${n(e.clicks)} clicks in the last ${e.window}; normal is ${pct(e.low)}–${pct(e.high)}.`,
+  },
+  {
+    code: 'CLICK_SPAM_PATTERN',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'high',
+    falsePositiveRisk: 'medium',
+    title: 'Click-spamming pattern',
+    description:
+      "The publisher's click-to-conversion times are long-tailed: many conversions a day or more after the click, as when clicks are fired blindly hoping to claim organic conversions.",
+    explain: (e) =>
+      `${pct(e.lateShare)} of this publisher's last ${n(e.conversions)} conversions came more than ${n(e.lateHours)} hours after the click (expected at most ${pct(e.maxLateShare)}).`,
+  },
+  {
+    code: 'ADVERTISER_REJECTED',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'low',
+    title: 'Rejected by the advertiser',
+    description: 'The advertiser reported the conversion as invalid (feedback).',
+    explain: (e) => `The advertiser rejected this conversion${e.reason ? `: ${e.reason}` : ''}.`,
+  },
+  {
+    code: 'ANALYST_OVERRIDE',
+    on: ['conversion'],
+    category: 'SIVT',
+    severity: 'low',
+    falsePositiveRisk: 'low',
+    title: 'Decided by an analyst',
+    description: "A risk analyst set the final status; it overrides the engine's.",
+    explain: (e) => `A risk analyst ${e.status} this conversion${e.note ? `: ${e.note}` : ''}.`,
   },
 ] as const satisfies readonly ReasonCodeSpec[];
 

@@ -63,6 +63,17 @@ export const Decision = Type.Object(
     currency: Type.String(),
     /** Click-to-install/conversion time in seconds; null when the click is unknown. */
     ctitSeconds: Nullable(Type.Number()),
+    /** 0 for the first decision; each later change (hold resolved, feedback, analyst) adds one. */
+    revision: Type.Integer({ minimum: 0 }),
+    previousStatus: Nullable(DecisionStatus),
+    /** Who made this revision. */
+    resolvedBy: StringEnum(['engine', 'timer', 'advertiser', 'analyst'] as const),
+    /** When a hold resolves by itself unless new evidence or a person decides first. */
+    holdUntil: Nullable(Timestamp),
+    /** The analyst's or advertiser's note on a manual change. */
+    note: Nullable(Type.String({ maxLength: 1000 })),
+    /** Scorer partition that owns the conversion (of its click). */
+    partition: Type.Integer({ minimum: 0 }),
     ...common,
   },
   { additionalProperties: false },
@@ -73,3 +84,4 @@ export type ClickVerdict = Static<typeof ClickVerdict>;
 export type Decision = Static<typeof Decision>;
 export type DecisionStatus = Static<typeof DecisionStatus>;
 export type Outcome = ClickVerdict | Decision;
+export type ResolvedBy = Decision['resolvedBy'];

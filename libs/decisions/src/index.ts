@@ -1,2 +1,4 @@
 export * from './decision-policy';
 export * from './scoring-engine';
+export * from './transitions';
+export * from './hold-registry';

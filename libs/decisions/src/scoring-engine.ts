@@ -1,7 +1,9 @@
-import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, Offer, Outcome, Publisher } from '@app/contracts';
-import { BoundedMap, ClickRecord, DEFAULT_FEATURE_OPTIONS, FeatureState, FeatureStateOptions } from '@app/features';
-import { RuleEngine, RuleSet } from '@app/rules';
+import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Offer, Outcome, Publisher } from '@app/contracts';
+import { BoundedMap, ClickRecord, ConversionObservation, DEFAULT_FEATURE_OPTIONS, FeatureState, FeatureStateOptions } from '@app/features';
+import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG } from '@app/rules';
 import { decideConversion, judgeClick } from './decision-policy';
+import { HoldRegistry } from './hold-registry';
+import { applyFeedback, expireHold } from './transitions';
 
 /** Catalog lookups the engine needs; the caller resolves misses before scoring. */
 export interface CatalogView {
@@ -16,31 +18,33 @@ export interface ScoringEngineOptions {
 }
 
 /**
- * The scoring core: streaming features → rules → decision policy, for one event at a time, in
- * event order. No I/O and no clock: the caller passes the catalog and the decision time, so the
- * live scorer, the restart rebuild, `replay`, `train` and `evaluate` all run this same code.
+ * The scoring core: streaming features → rules → decision policy, one event at a time in event
+ * order; holds and their resolution; feedback. No I/O and no clock: the caller passes the catalog
+ * and the decision time, so the live scorer, the restart rebuild, `replay`, `train` and `evaluate`
+ * all run this same code.
  */
 export class ScoringEngine {
   readonly state: FeatureState;
-  private rules: RuleEngine;
+  readonly holds = new HoldRegistry();
+  private resolver: RuleSetResolver;
   private readonly outcomes: BoundedMap<string, Outcome>;
 
-  constructor(ruleset: RuleSet, options: ScoringEngineOptions = {}) {
+  constructor(rules: RuleSetResolver | RuleSet = new RuleSetResolver(EMPTY_RULESET_CONFIG), options: ScoringEngineOptions = {}) {
     this.state = new FeatureState({ ...DEFAULT_FEATURE_OPTIONS, ...options.features });
-    this.rules = new RuleEngine(ruleset);
+    this.resolver = toResolver(rules);
     this.outcomes = new BoundedMap(options.rememberOutcomes ?? 100_000);
   }
 
-  get ruleset(): RuleSet {
-    return this.rules.ruleset;
+  get rules(): RuleSetResolver {
+    return this.resolver;
   }
 
-  /** Takes effect from the next event; the windows are kept. */
-  useRuleSet(ruleset: RuleSet): void {
-    this.rules = new RuleEngine(ruleset);
+  /** Takes effect from the next event; windows and holds are kept. */
+  useRules(rules: RuleSetResolver | RuleSet): void {
+    this.resolver = toResolver(rules);
   }
 
-  /** The outcome already given for this event id, if it is still remembered (redelivery). */
+  /** The outcome already given for this event id, if still remembered (redelivery). */
   previousOutcome(kind: 'click' | 'conversion', id: string): Outcome | undefined {
     return this.outcomes.get(`${kind}:${id}`);
   }
@@ -50,14 +54,20 @@ export class ScoringEngine {
     return this.state.click(clickId) !== undefined;
   }
 
+  /** The latest decision the engine knows for a conversion (held or recent), if any. */
+  currentDecision(conversionId: string): Decision | undefined {
+    return this.holds.get(conversionId) ?? (this.outcomes.get(`conversion:${conversionId}`) as Decision | undefined);
+  }
+
   scoreClick(e: ClickEvent, catalog: CatalogView, decidedAtMs: number): ClickVerdict {
     const previous = this.previousOutcome('click', e.id);
     if (previous) return previous as ClickVerdict;
     const obs = this.state.observeClick(e);
     const offer = catalog.offer(e.offerId) ?? null;
     const publisher = catalog.publisher(e.publisherId) ?? null;
-    const reasons = this.rules.clickReasons({ event: e, obs, offer, publisher });
-    const { valid, score, category } = judgeClick(reasons, this.ruleset.policy);
+    const ruleset = this.resolver.for(offer?.advertiserId, e.offerId);
+    const reasons = RuleEngine.clickReasons(ruleset, { event: e, obs, offer, publisher, lists: ruleset.lists });
+    const { valid, score, category } = judgeClick(reasons, ruleset.policy);
     this.state.rememberClick({
       id: e.id,
       t: obs.t,
@@ -84,7 +94,7 @@ export class ScoringEngine {
       score,
       category,
       reasons,
-      rulesetVersion: this.ruleset.version,
+      rulesetVersion: ruleset.version,
       modelVersion: null,
       decidedAt: new Date(decidedAtMs).toISOString(),
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
@@ -103,10 +113,11 @@ export class ScoringEngine {
     const advertiserId = offer?.advertiserId ?? null;
     const publisherId = remembered?.publisherId ?? null;
     const publisher = publisherId ? (catalog.publisher(publisherId) ?? null) : null;
+    const ruleset = this.resolver.for(advertiserId, offerId);
     const obs = this.state.observeConversion(e, advertiserId, storedClick);
     const type = e.type ?? 'sale';
-    const reasons = this.rules.conversionReasons({ event: e, obs, offer, publisher, advertiserId, type });
-    const { status, score } = decideConversion(reasons, this.ruleset.policy, offer);
+    const reasons = RuleEngine.conversionReasons(ruleset, { event: e, obs, offer, publisher, advertiserId, type, lists: ruleset.lists });
+    const { status, score } = decideConversion(reasons, ruleset.policy, offer);
     if (!reasons.some((r) => r.code === 'DUPLICATE_CONVERSION' && !r.monitorOnly)) {
       this.state.creditConversion(e, advertiserId, obs.click);
     }
@@ -126,12 +137,104 @@ export class ScoringEngine {
       payout: e.payout ?? offer?.payout ?? 0,
       currency: e.currency ?? offer?.currency ?? 'USD',
       ctitSeconds: obs.ctitSeconds === null ? null : Math.round(obs.ctitSeconds * 1000) / 1000,
-      rulesetVersion: this.ruleset.version,
+      revision: 0,
+      previousStatus: null,
+      resolvedBy: 'engine',
+      holdUntil: status === 'hold' ? new Date(decidedAtMs + ruleset.policy.holdHours * 3600_000).toISOString() : null,
+      note: null,
+      partition: e.partition,
+      rulesetVersion: ruleset.version,
       modelVersion: null,
       decidedAt: new Date(decidedAtMs).toISOString(),
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
     };
-    this.outcomes.set(`conversion:${e.id}`, decision);
+    this.remember(decision);
     return decision;
   }
+
+  /**
+   * Resolves every hold due at `nowMs`: approved, or rejected when the publisher's conversion
+   * rate or CTIT pattern has become anomalous since the decision.
+   */
+  expireHolds(nowMs: number): Decision[] {
+    return this.holds.due(nowMs).map((held) => {
+      const ruleset = this.resolver.for(held.advertiserId, held.offerId);
+      const reasonsNow = held.publisherId ? RuleEngine.publisherReasons(ruleset, this.publisherFacts(held, ruleset)) : [];
+      const revised = expireHold(held, reasonsNow, ruleset.policy, nowMs);
+      this.remember(revised);
+      return revised;
+    });
+  }
+
+  /**
+   * Applies an advertiser's or analyst's feedback to the conversion's current decision (from the
+   * engine's memory, else `stored`). Returns the new revision, or null when nothing changes.
+   */
+  applyFeedback(f: FeedbackEvent, stored: Decision | null, nowMs: number): Decision | null {
+    const current = this.currentDecision(f.conversionId) ?? stored;
+    if (!current || (stored && stored.revision > current.revision)) return stored ? this.feedbackOn(stored, f, nowMs) : null;
+    return this.feedbackOn(current, f, nowMs);
+  }
+
+  /** Takes over a hold decided before a restart (loaded from the database). */
+  trackHold(decision: Decision): void {
+    this.holds.track(decision);
+  }
+
+  private feedbackOn(current: Decision, f: FeedbackEvent, nowMs: number): Decision | null {
+    const revised = applyFeedback(current, f, nowMs);
+    if (!revised) return null;
+    this.holds.settle(current.conversionId);
+    this.remember(revised);
+    return revised;
+  }
+
+  private remember(decision: Decision): void {
+    this.outcomes.set(`conversion:${decision.conversionId}`, decision);
+    this.holds.track(decision);
+  }
+
+  /** Facts for the publisher-level rules as of now, for a conversion decided earlier. */
+  private publisherFacts(held: Decision, ruleset: RuleSet) {
+    const t = this.state.now;
+    const publisherId = held.publisherId!;
+    const obs: ConversionObservation = {
+      t,
+      click: {
+        id: held.clickId,
+        t,
+        offerId: held.offerId ?? '',
+        publisherId,
+        subId: held.subId,
+        ip: '',
+        userAgent: '',
+        deviceId: null,
+        country: null,
+        valid: true,
+        reasonCodes: [],
+        conversions: 0,
+      },
+      ctitSeconds: held.ctitSeconds,
+      duplicateOrderOf: null,
+      ipConversions: null,
+      deviceConversions: null,
+      publisher: this.state.publisherWindow(publisherId, null, t),
+      subId: held.subId ? this.state.publisherWindow(publisherId, held.subId, t) : null,
+    };
+    const event = {
+      kind: 'conversion',
+      id: held.conversionId,
+      clickId: held.clickId,
+      ts: held.ts,
+      receivedAt: held.ts,
+      partition: held.partition,
+      amount: held.amount,
+      ipCountry: null,
+    } as ConversionEvent;
+    return { event, obs, offer: null, publisher: null, advertiserId: held.advertiserId, type: 'sale', lists: ruleset.lists };
+  }
+}
+
+function toResolver(rules: RuleSetResolver | RuleSet): RuleSetResolver {
+  return rules instanceof RuleSetResolver ? rules : RuleSetResolver.fixed(rules);
 }

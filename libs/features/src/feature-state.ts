@@ -1,7 +1,7 @@
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { BoundedMap } from './bounded-map';
 import { IpClass, classifyIp } from './ip';
-import { SlidingCounts } from './sliding-counts';
+import { SlidingCounts, WindowSpec } from './sliding-counts';
 import { UserAgentClass, classifyUserAgent } from './user-agent';
 
 const SECOND = 1000;
@@ -9,16 +9,14 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-/** Window indexes of the click velocity counters. */
-export const MINUTE_WINDOW = 0;
-export const HOUR_WINDOW = 1;
-export const DAY_WINDOW = 2;
+const w = (name: string, spanMs: number, buckets: number): WindowSpec => ({ name, spanMs, buckets });
 
-const VELOCITY_WINDOWS = [
-  { name: '1m', spanMs: MINUTE, buckets: 6 },
-  { name: '1h', spanMs: HOUR, buckets: 12 },
-  { name: '24h', spanMs: DAY, buckets: 24 },
-];
+// Velocity windows: the rules' limits are per minute, hour and day.
+const IP_WINDOWS = [w('1m', MINUTE, 6), w('1h', HOUR, 12), w('24h', DAY, 24)];
+const DEVICE_WINDOWS = [w('1h', HOUR, 12), w('24h', DAY, 24)];
+const DAY_WINDOW = [w('24h', DAY, 24)];
+// Publisher aggregates need volume and must outlast conversion lag: a week in half-days.
+const WEEK_WINDOW = [w('7d', 7 * DAY, 14)];
 
 /** What the scorer remembers of a click, to attribute and judge its conversions. */
 export interface ClickRecord {
@@ -38,23 +36,39 @@ export interface ClickRecord {
   conversions: number;
 }
 
-/** Everything the click rules (and later the model) read about one click. */
+/** Clicks and conversions of one publisher (or one sub-id) over the last week. */
+export interface PublisherWindow {
+  clicks: number;
+  conversions: number;
+  /** Conversions whose click came more than `lateAfterHours` before. */
+  lateConversions: number;
+}
+
+/** Everything the click rules (and the model) read about one click. */
 export interface ClickObservation {
   t: number;
   ip: IpClass;
   ua: UserAgentClass;
   ipClicks: { minute: number; hour: number; day: number };
-  /** Seconds since the same IP + user agent + offer + publisher last clicked; null if not within memory. */
+  /** Null when the click carries no device id. */
+  deviceClicks: { hour: number; day: number } | null;
+  /** Seconds since the same IP + user agent + offer + publisher last clicked; null if not recently. */
   secondsSinceDuplicate: number | null;
 }
 
-/** Everything the conversion rules read about one conversion. */
+/** Everything the conversion rules (and the model) read about one conversion. */
 export interface ConversionObservation {
   t: number;
   click: ClickRecord | null;
   ctitSeconds: number | null;
   /** The first conversion that used the same order id for the same advertiser. */
   duplicateOrderOf: string | null;
+  /** Conversions in the last 24 h from the user's IP / device (this one included); null if unknown. */
+  ipConversions: number | null;
+  deviceConversions: number | null;
+  /** The attributed publisher's and sub-id's last week, this conversion included. */
+  publisher: PublisherWindow | null;
+  subId: PublisherWindow | null;
 }
 
 export interface FeatureStateOptions {
@@ -63,6 +77,8 @@ export interface FeatureStateOptions {
   /** Clicks older than this (event time) are forgotten; conversions for them go to the database. */
   attributionWindowMs: number;
   duplicateClickWindowMs: number;
+  /** A conversion this long after its click counts as late (click-spamming signal). */
+  lateAfterMs: number;
 }
 
 export const DEFAULT_FEATURE_OPTIONS: FeatureStateOptions = {
@@ -70,23 +86,39 @@ export const DEFAULT_FEATURE_OPTIONS: FeatureStateOptions = {
   maxKeys: 1_000_000,
   attributionWindowMs: 30 * DAY,
   duplicateClickWindowMs: 10 * MINUTE,
+  lateAfterMs: DAY,
 };
 
 /**
  * The streaming state behind every feature: velocity windows, recent clicks for attribution,
- * order ids. Pure and driven by event time, so a replay of the same events rebuilds the same
- * state (live scoring, restart rebuild, training and evaluation share this one code path).
+ * order ids, publisher aggregates. Pure and driven by event time, so a replay of the same events
+ * rebuilds the same state (live scoring, restart rebuild, training and evaluation share this one
+ * code path). Every structure is bounded: windows expire keys, maps evict their oldest entries.
  */
 export class FeatureState {
-  private readonly ipCounts: SlidingCounts;
+  private readonly ipClicks: SlidingCounts;
+  private readonly deviceClicks: SlidingCounts;
+  private readonly ipConversions: SlidingCounts;
+  private readonly deviceConversions: SlidingCounts;
+  private readonly publisherClicks: SlidingCounts;
+  private readonly publisherConversions: SlidingCounts;
+  private readonly publisherLate: SlidingCounts;
   private readonly lastDuplicateKey: BoundedMap<string, number>;
   private readonly clicks: BoundedMap<string, ClickRecord>;
   private readonly orders: BoundedMap<string, string>;
   private latest = 0;
 
   constructor(readonly options: FeatureStateOptions = DEFAULT_FEATURE_OPTIONS) {
-    this.ipCounts = new SlidingCounts(VELOCITY_WINDOWS, options.maxKeys);
-    this.lastDuplicateKey = new BoundedMap(options.maxKeys);
+    const keys = options.maxKeys;
+    this.ipClicks = new SlidingCounts(IP_WINDOWS, keys);
+    this.deviceClicks = new SlidingCounts(DEVICE_WINDOWS, keys);
+    this.ipConversions = new SlidingCounts(DAY_WINDOW, keys);
+    this.deviceConversions = new SlidingCounts(DAY_WINDOW, keys);
+    // Publishers and their sub-ids are few compared with IPs.
+    this.publisherClicks = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
+    this.publisherConversions = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
+    this.publisherLate = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
+    this.lastDuplicateKey = new BoundedMap(keys);
     this.clicks = new BoundedMap(options.maxClicks);
     this.orders = new BoundedMap(options.maxClicks);
   }
@@ -96,7 +128,14 @@ export class FeatureState {
     const t = Date.parse(e.ts);
     this.advance(t);
     const ip = classifyIp(e.ip);
-    const slot = this.ipCounts.add(ip.normalized, t);
+    const ipSlot = this.ipClicks.add(ip.normalized, t);
+    let deviceClicks: ClickObservation['deviceClicks'] = null;
+    if (e.deviceId) {
+      const slot = this.deviceClicks.add(e.deviceId, t);
+      deviceClicks = { hour: this.deviceClicks.countSlot(slot, 0, t), day: this.deviceClicks.countSlot(slot, 1, t) };
+    }
+    this.publisherClicks.add(publisherKey(e.publisherId), t);
+    if (e.subId) this.publisherClicks.add(subIdKey(e.publisherId, e.subId), t);
     const dupKey = `${ip.normalized}\u0000${e.userAgent}\u0000${e.offerId}\u0000${e.publisherId}`;
     const previous = this.lastDuplicateKey.get(dupKey);
     this.lastDuplicateKey.delete(dupKey); // re-insert: keeps insertion order ≈ recency
@@ -106,10 +145,11 @@ export class FeatureState {
       ip,
       ua: classifyUserAgent(e.userAgent),
       ipClicks: {
-        minute: this.ipCounts.countSlot(slot, MINUTE_WINDOW, t),
-        hour: this.ipCounts.countSlot(slot, HOUR_WINDOW, t),
-        day: this.ipCounts.countSlot(slot, DAY_WINDOW, t),
+        minute: this.ipClicks.countSlot(ipSlot, 0, t),
+        hour: this.ipClicks.countSlot(ipSlot, 1, t),
+        day: this.ipClicks.countSlot(ipSlot, 2, t),
       },
+      deviceClicks,
       secondsSinceDuplicate:
         previous === undefined || t - previous > this.options.duplicateClickWindowMs ? null : Math.max(0, t - previous) / SECOND,
     };
@@ -126,19 +166,43 @@ export class FeatureState {
   }
 
   /**
-   * Reads the conversion's features; `fallback` is the click found elsewhere (database) when it
-   * is no longer in memory.
+   * Counts the conversion and reads its features; `fallback` is the click found elsewhere
+   * (database) when it is no longer in memory.
    */
   observeConversion(e: ConversionEvent, advertiserId: string | null, fallback: ClickRecord | null): ConversionObservation {
     const t = Date.parse(e.ts);
     this.advance(t);
     const click = this.clicks.get(e.clickId) ?? fallback;
     const first = e.orderId && advertiserId ? this.orders.get(orderKey(advertiserId, e.orderId)) : undefined;
+    const ctit = click ? t - click.t : null;
+    const ip = e.ip ? classifyIp(e.ip).normalized : (click?.ip ?? null);
+    const device = e.deviceId ?? click?.deviceId ?? null;
+    let publisher: PublisherWindow | null = null;
+    let subId: PublisherWindow | null = null;
+    if (click) {
+      const late = ctit !== null && ctit > this.options.lateAfterMs;
+      publisher = this.countPublisher(publisherKey(click.publisherId), t, late);
+      if (click.subId) subId = this.countPublisher(subIdKey(click.publisherId, click.subId), t, late);
+    }
     return {
       t,
       click,
-      ctitSeconds: click ? (t - click.t) / SECOND : null,
+      ctitSeconds: ctit === null ? null : ctit / SECOND,
       duplicateOrderOf: first !== undefined && first !== e.id ? first : null,
+      ipConversions: ip ? this.ipConversions.countSlot(this.ipConversions.add(ip, t), 0, t) : null,
+      deviceConversions: device ? this.deviceConversions.countSlot(this.deviceConversions.add(device, t), 0, t) : null,
+      publisher,
+      subId,
+    };
+  }
+
+  /** The publisher's (or sub-id's) last week as of time `t`, without counting anything. */
+  publisherWindow(publisherId: string, subId: string | null, t: number): PublisherWindow {
+    const key = subId ? subIdKey(publisherId, subId) : publisherKey(publisherId);
+    return {
+      clicks: this.publisherClicks.count(key, 0, t),
+      conversions: this.publisherConversions.count(key, 0, t),
+      lateConversions: this.publisherLate.count(key, 0, t),
     };
   }
 
@@ -155,14 +219,26 @@ export class FeatureState {
   }
 
   /** Sizes, for metrics and the memory benchmark. */
-  stats(): { clicks: number; ipKeys: number; duplicateKeys: number; orders: number; evictions: number } {
+  stats(): { clicks: number; ipKeys: number; deviceKeys: number; duplicateKeys: number; orders: number; evictions: number } {
     return {
       clicks: this.clicks.size,
-      ipKeys: this.ipCounts.size,
+      ipKeys: this.ipClicks.size,
+      deviceKeys: this.deviceClicks.size,
       duplicateKeys: this.lastDuplicateKey.size,
       orders: this.orders.size,
-      evictions: this.clicks.evictions + this.ipCounts.evictions,
+      evictions: this.clicks.evictions + this.ipClicks.evictions + this.deviceClicks.evictions,
     };
+  }
+
+  /** The latest event time seen. */
+  get now(): number {
+    return this.latest;
+  }
+
+  private countPublisher(key: string, t: number, late: boolean): PublisherWindow {
+    const conversions = this.publisherConversions.countSlot(this.publisherConversions.add(key, t), 0, t);
+    const lateConversions = late ? this.publisherLate.countSlot(this.publisherLate.add(key, t), 0, t) : this.publisherLate.count(key, 0, t);
+    return { clicks: this.publisherClicks.count(key, 0, t), conversions, lateConversions };
   }
 
   private advance(t: number): void {
@@ -177,4 +253,10 @@ export class FeatureState {
 
 function orderKey(advertiserId: string, orderId: string): string {
   return `${advertiserId}\u0000${orderId}`;
+}
+function publisherKey(publisherId: string): string {
+  return publisherId;
+}
+function subIdKey(publisherId: string, subId: string): string {
+  return `${publisherId}\u0000${subId}`;
 }

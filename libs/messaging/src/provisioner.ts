@@ -1,5 +1,6 @@
 import { DiscardPolicy, JetStreamManager, RetentionPolicy, StorageType, StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
+import { Kvm } from '@nats-io/kv';
 import type { ArbiterConfig } from '@app/config';
 import type { Topology } from '@app/contracts';
 
@@ -58,12 +59,14 @@ export async function provisionStreams(jsm: JetStreamManager, topology: Topology
       await jsm.streams.add(cfg);
     }
   }
+  // The configuration bucket: active rule sets and model; a little history for forensics.
+  await new Kvm(jsm.jetstream()).create(topology.configBucket, { history: 10 });
 }
 
 /** Deletes every stream of a namespace (benchmarks and tests clean up after themselves). */
 export async function removeNamespaceStreams(jsm: JetStreamManager, topology: Topology): Promise<void> {
   if (!topology.namespace) throw new Error('refusing to delete the streams of the default namespace');
-  for (const name of Object.values(topology.streams)) {
+  for (const name of [...Object.values(topology.streams), `KV_${topology.configBucket}`]) {
     await jsm.streams.delete(name).catch((e: Error) => {
       if (e.name !== 'StreamNotFoundError' && !/stream not found/i.test(e.message)) throw e;
     });

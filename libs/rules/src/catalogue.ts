@@ -10,6 +10,13 @@ import { duplicateConversionRule } from './conversion/duplicate-conversion.rule'
 import { geoMismatchConversionRule } from './conversion/geo-mismatch-conversion.rule';
 import { invalidSourceClickRule } from './conversion/invalid-source-click.rule';
 import { unknownClickRule } from './conversion/unknown-click.rule';
+import { datacenterIpRule } from './click/datacenter-ip.rule';
+import { deviceVelocityRule } from './click/device-velocity.rule';
+import { clickSpamPatternRule } from './conversion/click-spam-pattern.rule';
+import { conversionVelocityRule } from './conversion/conversion-velocity.rule';
+import { deviceMismatchRule } from './conversion/device-mismatch.rule';
+import { publisherCrAnomalyRule } from './conversion/publisher-cr-anomaly.rule';
+import { denyListedClickRule, denyListedConversionRule } from './deny-listed.rules';
 import { ClickFacts, ClickRule, ConversionFacts, ConversionRule } from './rule';
 
 /** Every click rule, in the order their reasons are listed. */
@@ -17,11 +24,14 @@ export const CLICK_RULES: readonly ClickRule<any>[] = [
   unknownOfferRule<ClickFacts>('click'),
   unknownPublisherRule<ClickFacts>('click'),
   inactiveOfferRule<ClickFacts>('click'),
+  denyListedClickRule,
   invalidIpRule,
   botUserAgentRule,
   nonBrowserClientRule,
+  datacenterIpRule,
   duplicateClickRule,
   ipVelocityRule,
+  deviceVelocityRule,
   geoMismatchClickRule,
 ];
 
@@ -31,9 +41,14 @@ export const CONVERSION_RULES: readonly ConversionRule<any>[] = [
   unknownOfferRule<ConversionFacts>('conversion'),
   unknownPublisherRule<ConversionFacts>('conversion'),
   inactiveOfferRule<ConversionFacts>('conversion'),
+  denyListedConversionRule,
   duplicateConversionRule,
   invalidSourceClickRule,
   ctitTooShortRule,
   ctitTooLongRule,
+  conversionVelocityRule,
+  clickSpamPatternRule,
+  publisherCrAnomalyRule,
   geoMismatchConversionRule,
+  deviceMismatchRule,
 ];

@@ -1,6 +1,7 @@
 import { TObject, Type } from '@sinclair/typebox';
 import type { ClickEvent, ConversionEvent, Evidence, Offer, Publisher, ReasonCode } from '@app/contracts';
 import type { ClickObservation, ConversionObservation } from '@app/features';
+import type { CompiledLists } from './lists';
 
 /** `enforce` changes the outcome; `monitor` records the reason only; `off` skips the rule. */
 export type Mode = 'enforce' | 'monitor' | 'off';
@@ -11,6 +12,7 @@ export interface ClickFacts {
   obs: ClickObservation;
   offer: Offer | null;
   publisher: Publisher | null;
+  lists: CompiledLists;
 }
 
 /** What a conversion rule sees. `offer` is the conversion's, or its click's when it names none. */
@@ -22,6 +24,7 @@ export interface ConversionFacts {
   advertiserId: string | null;
   /** Conversion type, `sale` when the event does not say. */
   type: string;
+  lists: CompiledLists;
 }
 
 /**

@@ -1,29 +1,27 @@
 import { Static, TObject, TSchema, Type } from '@sinclair/typebox';
 import { REASON_CODES, ReasonCode, Severity, StringEnum, compiled } from '@app/contracts';
+import { CidrError } from '@app/features';
 import { CLICK_RULES, CONVERSION_RULES } from './catalogue';
+import { CompiledLists, ListsInput } from './lists';
 import { Mode, Rule } from './rule';
 
 const ModeSchema = StringEnum(['enforce', 'monitor', 'off'] as const);
 const SeveritySchema = StringEnum(['low', 'medium', 'high', 'critical'] as const);
+const Probability = Type.Number({ minimum: 0, maximum: 1 });
 
 /** How reasons become a risk score and the score an outcome. */
 export const PolicySettings = Type.Object(
   {
     /** Conversion risk from which the decision is `hold`. */
-    holdThreshold: Type.Number({ minimum: 0, maximum: 1 }),
+    holdThreshold: Probability,
     /** Conversion risk from which the decision is `rejected`. */
-    rejectThreshold: Type.Number({ minimum: 0, maximum: 1 }),
+    rejectThreshold: Probability,
     /** Click risk from which the click is invalid. */
-    clickInvalidThreshold: Type.Number({ minimum: 0, maximum: 1 }),
+    clickInvalidThreshold: Probability,
     /** Risk each enforced reason adds, by severity; combined as 1 − Π(1 − w). `critical` rejects on its own. */
-    weights: Type.Object(
-      {
-        low: Type.Number({ minimum: 0, maximum: 1 }),
-        medium: Type.Number({ minimum: 0, maximum: 1 }),
-        high: Type.Number({ minimum: 0, maximum: 1 }),
-      },
-      { additionalProperties: false },
-    ),
+    weights: Type.Object({ low: Probability, medium: Probability, high: Probability }, { additionalProperties: false }),
+    /** A hold resolves by itself after this long: approved, unless new evidence arrived meanwhile. */
+    holdHours: Type.Number({ minimum: 0.01, maximum: 24 * 90 }),
   },
   { additionalProperties: false },
 );
@@ -35,9 +33,11 @@ export const DEFAULT_POLICY: PolicySettings = {
   rejectThreshold: 0.7,
   clickInvalidThreshold: 0.5,
   weights: { low: 0.15, medium: 0.4, high: 0.75 },
+  holdHours: 24,
 };
 
 const allRules: readonly Rule<unknown, object>[] = [...CLICK_RULES, ...CONVERSION_RULES];
+const codes = [...new Set(allRules.map((r) => r.code))];
 
 function ruleOverrideSchema(code: ReasonCode): TSchema {
   const params = allRules.filter((r) => r.code === code).map((r) => r.params);
@@ -52,20 +52,24 @@ function ruleOverrideSchema(code: ReasonCode): TSchema {
   );
 }
 
-const codes = [...new Set(allRules.map((r) => r.code))];
-
-/** A rule set as an operator writes it: every field optional, defaults fill the rest. */
-export const RuleSetInput = Type.Object(
+/** One layer of a rule set (network, advertiser or offer), as an operator writes it: all optional. */
+export const RuleSetLayer = Type.Object(
   {
-    version: Type.String({ minLength: 1, maxLength: 64 }),
     description: Type.Optional(Type.String({ maxLength: 1000 })),
     policy: Type.Optional(Type.Partial(PolicySettings)),
     rules: Type.Optional(
       Type.Object(Object.fromEntries(codes.map((c) => [c, Type.Optional(ruleOverrideSchema(c))])), { additionalProperties: false }),
     ),
+    lists: Type.Optional(ListsInput),
   },
   { additionalProperties: false },
 );
+export type RuleSetLayer = Static<typeof RuleSetLayer>;
+
+/** A standalone rule set: one layer with a version name (tests, files, `evaluate --ruleset`). */
+export const RuleSetInput = Type.Composite([Type.Object({ version: Type.String({ minLength: 1, maxLength: 64 }) }), RuleSetLayer], {
+  additionalProperties: false,
+});
 export type RuleSetInput = Static<typeof RuleSetInput>;
 
 /** One rule with its effective mode, severity and parameters. */
@@ -75,11 +79,12 @@ export interface ResolvedRule {
   params: Record<string, unknown>;
 }
 
-/** A rule set with every default applied: what the engine runs. */
+/** A rule set with every default applied and its lists compiled: what the engine runs. */
 export interface RuleSet {
   version: string;
   policy: PolicySettings;
   rules: Record<ReasonCode, ResolvedRule>;
+  lists: CompiledLists;
 }
 
 export class RuleSetError extends Error {
@@ -89,30 +94,55 @@ export class RuleSetError extends Error {
   }
 }
 
-/** Validates an operator's rule set and fills in every default. */
+/** Checks one layer; throws RuleSetError with field-level errors. */
+export function validateLayer(input: unknown, field = ''): RuleSetLayer {
+  const checked = compiled(RuleSetLayer).check(input);
+  if (!checked.ok) throw new RuleSetError(checked.errors.map((e) => ({ ...e, field: join(field, e.field) })));
+  const layer = checked.value;
+  const hold = layer.policy?.holdThreshold;
+  const reject = layer.policy?.rejectThreshold;
+  if (hold !== undefined && reject !== undefined && hold > reject) {
+    throw new RuleSetError([{ field: join(field, 'policy.holdThreshold'), message: 'must not exceed rejectThreshold' }]);
+  }
+  try {
+    new CompiledLists([layer.lists]);
+  } catch (e) {
+    if (e instanceof CidrError) throw new RuleSetError([{ field: join(field, 'lists'), message: e.message }]);
+    throw e;
+  }
+  return layer;
+}
+
+/** Layers apply in order (network, advertiser, offer); later ones override, lists add up. */
+export function combineLayers(version: string, layers: readonly (RuleSetLayer | undefined)[]): RuleSet {
+  const present = layers.filter((l): l is RuleSetLayer => !!l);
+  const resolved = {} as Record<ReasonCode, ResolvedRule>;
+  for (const code of codes) {
+    const defaults = Object.assign({}, ...allRules.filter((r) => r.code === code).map((r) => r.defaults)) as Record<string, unknown>;
+    let rule: ResolvedRule = { mode: 'enforce', severity: REASON_CODES[code].severity, params: defaults };
+    for (const layer of present) {
+      const override = (layer.rules as Record<string, Record<string, unknown> | undefined> | undefined)?.[code];
+      if (!override) continue;
+      const { mode, severity, ...params } = override;
+      rule = {
+        mode: (mode as Mode) ?? rule.mode,
+        severity: (severity as Severity) ?? rule.severity,
+        params: mergeParams(rule.params, params),
+      };
+    }
+    resolved[code] = rule;
+  }
+  let policy = DEFAULT_POLICY;
+  for (const layer of present) policy = { ...policy, ...layer.policy, weights: { ...policy.weights, ...layer.policy?.weights } };
+  return { version, policy, rules: resolved, lists: new CompiledLists(present.map((l) => l.lists)) };
+}
+
+/** Validates a standalone rule set and fills in every default. */
 export function resolveRuleSet(input: unknown): RuleSet {
   const checked = compiled(RuleSetInput).check(input);
   if (!checked.ok) throw new RuleSetError(checked.errors);
-  const { version, policy, rules = {} } = checked.value;
-  if (policy?.holdThreshold !== undefined && policy.rejectThreshold !== undefined && policy.holdThreshold > policy.rejectThreshold) {
-    throw new RuleSetError([{ field: 'policy.holdThreshold', message: 'must not exceed rejectThreshold' }]);
-  }
-  const resolved = {} as Record<ReasonCode, ResolvedRule>;
-  for (const code of codes) {
-    const override = (rules as Record<string, Record<string, unknown> | undefined>)[code] ?? {};
-    const { mode, severity, ...params } = override;
-    const defaults = Object.assign({}, ...allRules.filter((r) => r.code === code).map((r) => r.defaults)) as Record<string, unknown>;
-    resolved[code] = {
-      mode: (mode as Mode) ?? 'enforce',
-      severity: (severity as Severity) ?? REASON_CODES[code].severity,
-      params: mergeParams(defaults, params),
-    };
-  }
-  return {
-    version,
-    policy: { ...DEFAULT_POLICY, ...policy, weights: { ...DEFAULT_POLICY.weights, ...policy?.weights } },
-    rules: resolved,
-  };
+  const { version, ...layer } = checked.value;
+  return combineLayers(version, [validateLayer(layer)]);
 }
 
 /** Parameter objects (such as per-type CTIT minimums) merge key by key; values replace. */
@@ -129,5 +159,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The built-in rule set: DESIGN §4 defaults, every rule enforced. */
+function join(prefix: string, field: string): string {
+  return prefix && field ? `${prefix}.${field}` : prefix || field;
+}
+
+/** The built-in rule set: DESIGN §4 defaults, every rule enforced, the starter data-center list. */
 export const DEFAULT_RULESET: RuleSet = resolveRuleSet({ version: 'builtin-1' });

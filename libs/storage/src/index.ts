@@ -7,4 +7,5 @@ export * from './repositories/event.repository';
 export * from './repositories/outcome.repository';
 export * from './repositories/catalog.repository';
 export * from './repositories/api-key.repository';
+export * from './repositories/ruleset.repository';
 export * from './storage.module';

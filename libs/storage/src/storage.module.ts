@@ -7,6 +7,7 @@ import { ApiKeyRepository } from './repositories/api-key.repository';
 import { CatalogRepository } from './repositories/catalog.repository';
 import { EventRepository } from './repositories/event.repository';
 import { OutcomeRepository } from './repositories/outcome.repository';
+import { RuleSetRepository } from './repositories/ruleset.repository';
 
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
 
@@ -23,7 +24,7 @@ class PoolLifecycle implements OnApplicationShutdown {
 @Module({})
 export class StorageModule {
   static forRoot(applicationName: string): DynamicModule {
-    const repositories = [EventRepository, OutcomeRepository, CatalogRepository, ApiKeyRepository].map((R) => ({
+    const repositories = [EventRepository, OutcomeRepository, CatalogRepository, ApiKeyRepository, RuleSetRepository].map((R) => ({
       provide: R,
       inject: [DATABASE_POOL],
       useFactory: (pool: Pool) => new R(pool),

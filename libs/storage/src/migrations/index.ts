@@ -1,6 +1,7 @@
 import { coreSchema } from './0001-core';
+import { holdsAndRuleSets } from './0002-holds-and-rulesets';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
-export const MIGRATIONS: readonly Migration[] = [coreSchema];
+export const MIGRATIONS: readonly Migration[] = [coreSchema, holdsAndRuleSets];
 export type { Migration } from './migration';

@@ -42,7 +42,35 @@ const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conver
   { name: 'model_version', type: 'text', value: (d) => d.modelVersion },
   { name: 'decided_at', type: 'timestamptz', value: (d) => d.decidedAt },
   { name: 'latency_ms', type: 'real', value: (d) => d.latencyMs },
+  { name: 'revision', type: 'integer', value: (d) => d.revision },
+  { name: 'previous_status', type: 'text', value: (d) => d.previousStatus },
+  { name: 'resolved_by', type: 'text', value: (d) => d.resolvedBy },
+  { name: 'hold_until', type: 'timestamptz', value: (d) => d.holdUntil },
+  { name: 'note', type: 'text', value: (d) => d.note },
+  { name: 'partition', type: 'smallint', value: (d) => d.partition },
 ]);
+
+// A later revision replaces the row's outcome (only forwards: an older revision arriving late
+// changes nothing) and is kept in decision_transitions for audit.
+const REVISE_SQL = `
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::real[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::real[], $13::text[], $14::text[])
+      AS t(conversion_id, revision, status, previous_status, score, reason_codes, reasons, resolved_by, note, hold_until, decided_at, latency_ms, ruleset_version, model_version))
+  UPDATE decisions d SET
+    revision = i.revision, status = i.status, previous_status = i.previous_status, score = i.score,
+    reason_codes = string_to_array(i.reason_codes, ','), reasons = i.reasons::jsonb, resolved_by = i.resolved_by,
+    note = i.note, hold_until = i.hold_until, decided_at = i.decided_at, latency_ms = i.latency_ms,
+    ruleset_version = i.ruleset_version, model_version = i.model_version
+  FROM input i
+  WHERE d.conversion_id = i.conversion_id AND d.revision < i.revision`;
+
+const TRANSITIONS_SQL = `
+  INSERT INTO decision_transitions (conversion_id, revision, ts, from_status, to_status, resolved_by, reason_codes, note, advertiser_id, publisher_id, decided_at)
+  SELECT conversion_id, revision, ts, from_status, to_status, resolved_by, string_to_array(reason_codes, ','), note, advertiser_id, publisher_id, decided_at
+    FROM unnest($1::text[], $2::integer[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+      AS t(conversion_id, revision, ts, from_status, to_status, resolved_by, reason_codes, note, advertiser_id, publisher_id, decided_at)
+  ON CONFLICT DO NOTHING`;
 
 /** A click as the scorer needs it to attribute a conversion it no longer holds in memory. */
 export interface StoredClick {
@@ -66,18 +94,39 @@ export interface StoredClick {
 export class OutcomeRepository {
   constructor(private readonly pool: Pool) {}
 
-  async insert(outcomes: readonly (ClickVerdict | Decision)[]): Promise<{ verdicts: number; decisions: number }> {
+  /**
+   * Writes verdicts and decisions idempotently. A decision's first arrival creates its row (even
+   * when a later revision overtook the first one); later revisions update it and are audited.
+   */
+  async insert(outcomes: readonly (ClickVerdict | Decision)[]): Promise<{ verdicts: number; decisions: number; revisions: number }> {
     const verdicts = outcomes.filter((o): o is ClickVerdict => o.kind === 'click');
-    const decisions = outcomes.filter((o): o is Decision => o.kind === 'conversion');
+    const decisions = outcomes.filter((o): o is Decision => o.kind === 'conversion').sort((a, b) => a.revision - b.revision);
     return inTransaction(this.pool, async (client) => {
-      const counts = { verdicts: 0, decisions: 0 };
-      if (verdicts.length)
+      const counts = { verdicts: 0, decisions: 0, revisions: 0 };
+      if (verdicts.length) {
         counts.verdicts = (await client.query(verdictInsert.sql, verdictInsert.params(uniqueBy(verdicts, (v) => v.clickId)))).rowCount ?? 0;
-      if (decisions.length)
-        counts.decisions =
-          (await client.query(decisionInsert.sql, decisionInsert.params(uniqueBy(decisions, (d) => d.conversionId)))).rowCount ?? 0;
+      }
+      if (decisions.length) {
+        const newest = uniqueBy(decisions, (d) => d.conversionId); // last wins: the highest revision
+        counts.decisions = (await client.query(decisionInsert.sql, decisionInsert.params(newest))).rowCount ?? 0;
+        const revisions = newest.filter((d) => d.revision > 0);
+        if (revisions.length) counts.revisions = (await client.query(REVISE_SQL, reviseParams(revisions))).rowCount ?? 0;
+        const transitions = uniqueBy(
+          decisions.filter((d) => d.revision > 0),
+          (d) => `${d.conversionId}:${d.revision}`,
+        );
+        if (transitions.length) await client.query(TRANSITIONS_SQL, transitionParams(transitions));
+      }
       return counts;
     });
+  }
+
+  /** Open holds of the given scorer partitions (a starting scorer takes them over). */
+  async findOpenHolds(partitions: readonly number[]): Promise<Decision[]> {
+    const { rows } = await this.pool.query(`SELECT * FROM decisions WHERE status = 'hold' AND partition = ANY ($1::smallint[])`, [
+      partitions,
+    ]);
+    return rows.map(toDecision);
   }
 
   /** The decision for a conversion; `advertiserId` / `publisherId` scope the lookup to a tenant. */
@@ -132,6 +181,43 @@ function toStoredClick(r: Record<string, any>): StoredClick {
   };
 }
 
+function reviseParams(ds: Decision[]): unknown[][] {
+  const cols: ((d: Decision) => unknown)[] = [
+    (d) => d.conversionId,
+    (d) => d.revision,
+    (d) => d.status,
+    (d) => d.previousStatus,
+    (d) => d.score,
+    (d) => d.reasons.map((r) => r.code).join(','),
+    (d) => json(d.reasons),
+    (d) => d.resolvedBy,
+    (d) => d.note,
+    (d) => d.holdUntil,
+    (d) => d.decidedAt,
+    (d) => d.latencyMs,
+    (d) => d.rulesetVersion,
+    (d) => d.modelVersion,
+  ];
+  return cols.map((c) => ds.map(c));
+}
+
+function transitionParams(ds: Decision[]): unknown[][] {
+  const cols: ((d: Decision) => unknown)[] = [
+    (d) => d.conversionId,
+    (d) => d.revision,
+    (d) => d.ts,
+    (d) => d.previousStatus,
+    (d) => d.status,
+    (d) => d.resolvedBy,
+    (d) => d.reasons.map((r) => r.code).join(','),
+    (d) => d.note,
+    (d) => d.advertiserId,
+    (d) => d.publisherId,
+    (d) => d.decidedAt,
+  ];
+  return cols.map((c) => ds.map(c));
+}
+
 export function toDecision(r: Record<string, unknown>): Decision {
   return {
     kind: 'conversion',
@@ -148,6 +234,12 @@ export function toDecision(r: Record<string, unknown>): Decision {
     payout: r.payout as number,
     currency: r.currency as string,
     ctitSeconds: r.ctit_seconds as number | null,
+    revision: r.revision as number,
+    previousStatus: (r.previous_status as Decision['previousStatus']) ?? null,
+    resolvedBy: r.resolved_by as Decision['resolvedBy'],
+    holdUntil: r.hold_until ? (r.hold_until as Date).toISOString() : null,
+    note: (r.note as string | null) ?? null,
+    partition: r.partition as number,
     rulesetVersion: r.ruleset_version as string,
     modelVersion: r.model_version as string | null,
     ts: (r.ts as Date).toISOString(),

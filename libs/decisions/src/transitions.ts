@@ -1,0 +1,72 @@
+import { Decision, DecisionStatus, FeedbackEvent, REASON_CODES, Reason, ResolvedBy } from '@app/contracts';
+import type { PolicySettings } from '@app/rules';
+import { riskOf } from './decision-policy';
+
+/** A later revision of a decision: who changed it, to what, why. */
+export function revise(
+  current: Decision,
+  change: { status: DecisionStatus; resolvedBy: ResolvedBy; reasons?: Reason[]; score?: number; note?: string | null },
+  decidedAtMs: number,
+  triggeredAtMs = decidedAtMs,
+): Decision {
+  return {
+    ...current,
+    revision: current.revision + 1,
+    previousStatus: current.status,
+    status: change.status,
+    resolvedBy: change.resolvedBy,
+    reasons: change.reasons ?? current.reasons,
+    score: change.score ?? current.score,
+    note: change.note ?? null,
+    holdUntil: null,
+    decidedAt: new Date(decidedAtMs).toISOString(),
+    latencyMs: Math.max(0, decidedAtMs - triggeredAtMs),
+  };
+}
+
+/**
+ * A hold whose time is up: approved, unless evidence that was not there at the decision has
+ * arrived since (new enforced reasons), which rejects it.
+ */
+export function expireHold(current: Decision, reasonsNow: readonly Reason[], policy: PolicySettings, nowMs: number): Decision {
+  const known = new Set(current.reasons.map((r) => r.code));
+  const fresh = reasonsNow.filter((r) => !known.has(r.code) && !r.monitorOnly);
+  if (fresh.length === 0) return revise(current, { status: 'approved', resolvedBy: 'timer' }, nowMs);
+  const reasons = [...current.reasons, ...fresh];
+  return revise(current, { status: 'rejected', resolvedBy: 'timer', reasons, score: riskOf(reasons, policy).score }, nowMs);
+}
+
+/**
+ * A person's word on a conversion. An advertiser's rejection always applies (it pays); its
+ * approval settles a hold but does not overturn the engine's rejection (that one stays the
+ * network's call, and the label still trains the model). An analyst's decision always applies.
+ * Returns null when nothing changes.
+ */
+export function applyFeedback(current: Decision, feedback: FeedbackEvent, nowMs: number): Decision | null {
+  const at = Date.parse(feedback.receivedAt);
+  const note = feedback.reason ?? null;
+  if (feedback.source === 'analyst') {
+    if (feedback.status === current.status) return null;
+    const evidence = { status: feedback.status, note };
+    const reason = manual('ANALYST_OVERRIDE', evidence);
+    return revise(current, { status: feedback.status, resolvedBy: 'analyst', reasons: [...current.reasons, reason], note }, nowMs, at);
+  }
+  if (feedback.status === 'rejected' && current.status !== 'rejected') {
+    const reason = manual('ADVERTISER_REJECTED', { reason: note });
+    return revise(
+      current,
+      { status: 'rejected', resolvedBy: 'advertiser', reasons: [...current.reasons, reason], score: 1, note },
+      nowMs,
+      at,
+    );
+  }
+  if (feedback.status === 'approved' && current.status === 'hold') {
+    return revise(current, { status: 'approved', resolvedBy: 'advertiser', note }, nowMs, at);
+  }
+  return null;
+}
+
+function manual(code: 'ANALYST_OVERRIDE' | 'ADVERTISER_REJECTED', evidence: Reason['evidence']): Reason {
+  const spec = REASON_CODES[code];
+  return { code, category: spec.category, severity: spec.severity, message: spec.explain(evidence), evidence, monitorOnly: false };
+}

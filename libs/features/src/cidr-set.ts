@@ -1,0 +1,107 @@
+import ipaddr from 'ipaddr.js';
+
+/** Raised for a list entry that is neither an IP address nor a CIDR range. */
+export class CidrError extends Error {
+  constructor(readonly entry: string) {
+    super(`"${entry}" is not an IP address or CIDR range`);
+    this.name = 'CidrError';
+  }
+}
+
+interface Range<T> {
+  start: T;
+  end: T;
+  label: string;
+}
+
+/**
+ * A set of IP ranges (IPv4 and IPv6) answering "which range contains this address" by binary
+ * search over sorted, non-overlapping ranges: O(log n) for lists of tens of thousands of CIDRs.
+ */
+export class CidrSet {
+  private readonly v4: Range<number>[];
+  private readonly v6: Range<bigint>[];
+
+  /** Entries: `"203.0.113.0/24"`, `"2001:db8::/32"`, a plain address, optionally `{cidr, label}`. */
+  constructor(entries: readonly (string | { cidr: string; label?: string })[] = []) {
+    const v4: Range<number>[] = [];
+    const v6: Range<bigint>[] = [];
+    for (const entry of entries) {
+      const cidr = typeof entry === 'string' ? entry : entry.cidr;
+      const label = typeof entry === 'string' ? entry : entry.label ? `${entry.cidr} ${entry.label}` : entry.cidr;
+      const [addr, bits] = parse(cidr);
+      if (addr.kind() === 'ipv4') {
+        const base = v4Number(addr as ipaddr.IPv4);
+        const size = 2 ** (32 - bits);
+        const start = Math.floor(base / size) * size;
+        v4.push({ start, end: start + size - 1, label });
+      } else {
+        const base = v6Number(addr as ipaddr.IPv6);
+        const size = 1n << BigInt(128 - bits);
+        const start = (base / size) * size;
+        v6.push({ start, end: start + size - 1n, label });
+      }
+    }
+    this.v4 = merge(v4, (a, b) => a - b);
+    this.v6 = merge(v6, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  get size(): number {
+    return this.v4.length + this.v6.length;
+  }
+
+  /** The label of the range containing `ip`, or null (also for malformed addresses). */
+  match(ip: string): string | null {
+    if (this.size === 0 || !ipaddr.isValid(ip)) return null;
+    let addr = ipaddr.parse(ip);
+    if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+    return addr.kind() === 'ipv4'
+      ? find(this.v4, v4Number(addr as ipaddr.IPv4), (a, b) => a - b)
+      : find(this.v6, v6Number(addr as ipaddr.IPv6), (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+}
+
+function parse(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
+  try {
+    if (cidr.includes('/')) return ipaddr.parseCIDR(cidr);
+    const addr = ipaddr.parse(cidr);
+    return [addr, addr.kind() === 'ipv4' ? 32 : 128];
+  } catch {
+    throw new CidrError(cidr);
+  }
+}
+
+function v4Number(a: ipaddr.IPv4): number {
+  const [o1, o2, o3, o4] = a.octets;
+  return ((o1 << 24) >>> 0) + (o2 << 16) + (o3 << 8) + o4;
+}
+
+function v6Number(a: ipaddr.IPv6): bigint {
+  return a.parts.reduce((acc, part) => (acc << 16n) + BigInt(part), 0n);
+}
+
+/** Sorts and merges overlapping ranges (the enclosing one's label wins); touching ones stay apart. */
+function merge<T>(ranges: Range<T>[], cmp: (a: T, b: T) => number): Range<T>[] {
+  ranges.sort((a, b) => cmp(a.start, b.start));
+  const out: Range<T>[] = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last && cmp(r.start, last.end) <= 0) {
+      if (cmp(r.end, last.end) > 0) last.end = r.end;
+    } else out.push({ ...r });
+  }
+  return out;
+}
+
+function find<T>(ranges: Range<T>[], x: T, cmp: (a: T, b: T) => number): string | null {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = ranges[mid];
+    if (cmp(x, r.start) < 0) hi = mid - 1;
+    else if (cmp(x, r.end) > 0) lo = mid + 1;
+    else return r.label;
+  }
+  return null;
+}

@@ -1,0 +1,3 @@
+export * from './config-bucket';
+export * from './ruleset.store';
+export * from './ruleset.watcher';
