@@ -3,6 +3,9 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { ConfigError } from '@app/config';
 import { benchCommand } from './commands/bench.command';
+import { evaluateCommand } from './commands/evaluate.command';
+import { replayCommand } from './commands/replay.command';
+import { simulateCommand } from './commands/simulate.command';
 import { migrateCommand } from './commands/migrate.command';
 import { startCommand } from './commands/start.command';
 
@@ -11,6 +14,9 @@ const program = new Command('arbiter')
   .showHelpAfterError()
   .addCommand(startCommand())
   .addCommand(migrateCommand())
+  .addCommand(simulateCommand())
+  .addCommand(replayCommand())
+  .addCommand(evaluateCommand())
   .addCommand(benchCommand());
 
 program.parseAsync(process.argv).catch((e) => {

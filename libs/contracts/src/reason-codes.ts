@@ -119,11 +119,14 @@ const specs = [
     severity: 'medium',
     falsePositiveRisk: 'medium',
     title: 'Country mismatch',
-    description: "IP country outside the offer's allowed countries; conversion country differs from the click's.",
+    description:
+      "IP country outside the offer's allowed countries; declared country differs from the IP's (proxy, VPN); conversion country differs from the click's.",
     explain: (e) =>
       e.allowed
         ? `The visitor was in ${e.country}, but the offer accepts traffic only from ${e.allowed}.`
-        : `The conversion came from ${e.conversionCountry} but the click from ${e.clickCountry}.`,
+        : e.declaredCountry
+          ? `The visitor's device says ${e.declaredCountry} but the IP address is in ${e.ipCountry} (a proxy or VPN).`
+          : `The conversion came from ${e.conversionCountry} but the click from ${e.clickCountry}.`,
   },
   {
     code: 'UNKNOWN_CLICK',

@@ -153,8 +153,8 @@ export class ScoringEngine {
   }
 
   /**
-   * Resolves every hold due at `nowMs`: approved, or rejected when the publisher's conversion
-   * rate or CTIT pattern has become anomalous since the decision.
+   * Resolves every hold due at `nowMs`: rejected when the publisher's conversion rate or CTIT
+   * pattern is anomalous at expiry, approved otherwise.
    */
   expireHolds(nowMs: number): Decision[] {
     return this.holds.due(nowMs).map((held) => {

@@ -25,14 +25,17 @@ export function revise(
 }
 
 /**
- * A hold whose time is up: approved, unless evidence that was not there at the decision has
- * arrived since (new enforced reasons), which rejects it.
+ * A hold whose time is up. `evidenceNow` are the publisher-level reasons (conversion-rate band,
+ * CTIT pattern) as they stand at expiry, over all the traffic seen since the decision. If any
+ * holds, the suspicion is confirmed and the conversion is rejected (with the evidence as it is
+ * now); if none does — a one-off signal such as a traveller's country mismatch, or a publisher
+ * anomaly that has since washed out — it is approved.
  */
-export function expireHold(current: Decision, reasonsNow: readonly Reason[], policy: PolicySettings, nowMs: number): Decision {
-  const known = new Set(current.reasons.map((r) => r.code));
-  const fresh = reasonsNow.filter((r) => !known.has(r.code) && !r.monitorOnly);
-  if (fresh.length === 0) return revise(current, { status: 'approved', resolvedBy: 'timer' }, nowMs);
-  const reasons = [...current.reasons, ...fresh];
+export function expireHold(current: Decision, evidenceNow: readonly Reason[], policy: PolicySettings, nowMs: number): Decision {
+  const confirmed = evidenceNow.filter((r) => !r.monitorOnly);
+  if (confirmed.length === 0) return revise(current, { status: 'approved', resolvedBy: 'timer' }, nowMs);
+  const updated = new Set(confirmed.map((r) => r.code));
+  const reasons = [...current.reasons.filter((r) => !updated.has(r.code)), ...confirmed];
   return revise(current, { status: 'rejected', resolvedBy: 'timer', reasons, score: riskOf(reasons, policy).score }, nowMs);
 }
 

@@ -1,2 +1,3 @@
 export * from './normalizer';
 export * from './geo';
+export * from './ndjson';

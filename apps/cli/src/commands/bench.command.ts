@@ -2,15 +2,10 @@ import { cpus } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { int } from '../output/options';
 import { spawnEngine } from '../bench/engine-process';
 import { ingestScenario } from '../bench/ingest.scenario';
-
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-};
 
 export function benchCommand(): Command {
   return new Command('bench')

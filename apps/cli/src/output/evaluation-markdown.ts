@@ -1,0 +1,49 @@
+import { REASON_CODES, isReasonCode } from '@app/contracts';
+import type { Confusion, EvaluationReport, OfflineSummary } from '@app/evaluation';
+
+const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)} %`);
+const num = (x: number | null) => (x === null ? '–' : x.toFixed(4));
+
+function confusionRow(name: string, c: Confusion) {
+  return `| ${name} | ${pct(c.precision)} | ${pct(c.recall)} | ${pct(c.falsePositiveRate)} | ${c.tp} | ${c.fp} | ${c.fn} | ${c.tn} |`;
+}
+
+/** The evaluation as Markdown tables (what `docs/evaluation.md` holds). */
+export function evaluationMarkdown(
+  report: EvaluationReport,
+  meta: { file: string; summary: OfflineSummary; ruleset: string; model: string | null },
+): string {
+  const { clicks, conversions } = report;
+  const lines = [
+    `Traffic: \`${meta.file}\` — ${meta.summary.clicks} clicks, ${meta.summary.conversions} conversions, ${meta.summary.feedback} feedback events` +
+      ` (${clicks.fraud} fraud clicks, ${conversions.fraud} fraud conversions). Rule set \`${meta.ruleset}\`, model \`${meta.model ?? 'none'}\`.`,
+    '',
+    '### Outcomes against the labels',
+    '',
+    '| outcome | precision | recall | false-positive rate | TP | FP | FN | TN |',
+    '|---|---|---|---|---|---|---|---|',
+    confusionRow('clicks judged invalid', clicks.invalid),
+    confusionRow('conversions rejected at once', conversions.atDecision),
+    confusionRow('conversions rejected after holds resolved (engine alone)', conversions.engine),
+    confusionRow('conversions rejected finally (with advertiser feedback)', conversions.final),
+    '',
+    `${conversions.atDecision.held} conversions were held at first. Risk score ROC-AUC: clicks ${num(clicks.rocAuc)}, conversions ${num(conversions.rocAuc)};` +
+      ` PR-AUC: clicks ${num(clicks.prAuc)}, conversions ${num(conversions.prAuc)}.`,
+    '',
+  ];
+  for (const [side, r] of [
+    ['Clicks', clicks],
+    ['Conversions (engine outcome)', conversions],
+  ] as const) {
+    lines.push(`### ${side}: reason codes`, '', '| code | category | fired on | precision | recall |', '|---|---|---|---|---|');
+    for (const s of r.reasons) {
+      lines.push(
+        `| \`${s.code}\` | ${isReasonCode(s.code) ? REASON_CODES[s.code].category : ''} | ${s.fired} | ${pct(s.precision)} | ${pct(s.recall)} |`,
+      );
+    }
+    lines.push('', `### ${side}: caught by pattern`, '', '| pattern | label | events | flagged |', '|---|---|---|---|');
+    for (const p of r.patterns) lines.push(`| ${p.pattern} | ${p.label} | ${p.events} | ${pct(p.flagged)} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,4 @@
+export * from './metrics';
+export * from './file-catalog';
+export * from './offline-runner';
+export * from './report';

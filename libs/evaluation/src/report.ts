@@ -1,0 +1,142 @@
+import type { ClickVerdict, Decision, Reason } from '@app/contracts';
+import { Confusion, confusion, prAuc, ratio, rocAuc } from './metrics';
+import { OfflineObserver, Truth } from './offline-runner';
+
+export interface ReasonStats {
+  code: string;
+  /** Labelled events it fired on (enforced or monitored). */
+  fired: number;
+  /** Of those, how many were fraud. */
+  precision: number | null;
+  /** Share of all fraud events it fired on. */
+  recall: number | null;
+}
+
+export interface PatternStats {
+  pattern: string;
+  label: string;
+  events: number;
+  /** Share flagged (invalid clicks; rejected conversions). */
+  flagged: number | null;
+}
+
+export interface SideReport {
+  labelled: number;
+  fraud: number;
+  legit: number;
+  rocAuc: number | null;
+  prAuc: number | null;
+  reasons: ReasonStats[];
+  patterns: PatternStats[];
+}
+
+export interface ClickReport extends SideReport {
+  /** Invalid vs fraud. */
+  invalid: Confusion;
+}
+
+export interface ConversionReport extends SideReport {
+  /** Rejected vs fraud, as decided at once (a hold is not a rejection). */
+  atDecision: Confusion & { held: number };
+  /** After the engine's own hold timers resolved (advertiser and analyst feedback left out). */
+  engine: Confusion;
+  /** After feedback too: what the network finally paid. */
+  final: Confusion;
+}
+
+export interface EvaluationReport {
+  clicks: ClickReport;
+  conversions: ConversionReport;
+}
+
+interface Tracked {
+  truth: Truth;
+  initial: Decision;
+  engine: Decision;
+  final: Decision;
+}
+
+/** Collects outcomes against labels and turns them into the evaluation report. */
+export class EvaluationCollector implements OfflineObserver {
+  private readonly clicks: { v: ClickVerdict; truth: Truth }[] = [];
+  private readonly conversions = new Map<string, Tracked>();
+
+  verdict(v: ClickVerdict, truth: Truth): void {
+    if (truth.label) this.clicks.push({ v, truth });
+  }
+
+  decision(d: Decision, truth: Truth): void {
+    if (truth.label) this.conversions.set(d.conversionId, { truth, initial: d, engine: d, final: d });
+  }
+
+  revision(d: Decision): void {
+    const t = this.conversions.get(d.conversionId);
+    if (!t || d.revision <= t.final.revision) return;
+    t.final = d;
+    // The engine's own outcome stops changing at the first human decision.
+    if ((d.resolvedBy === 'timer' || d.resolvedBy === 'engine') && t.engine.revision === d.revision - 1) t.engine = d;
+  }
+
+  report(): EvaluationReport {
+    const clicks = this.clicks.map(({ v, truth }) => ({
+      fraud: truth.label === 'fraud',
+      pattern: truth.pattern,
+      score: v.score,
+      flagged: !v.valid,
+      reasons: v.reasons,
+    }));
+    const conversions = [...this.conversions.values()].map((t) => ({
+      fraud: t.truth.label === 'fraud',
+      pattern: t.truth.pattern,
+      score: t.initial.score,
+      initial: t.initial.status,
+      engine: t.engine.status,
+      final: t.final.status,
+      reasons: t.engine.reasons,
+    }));
+    const atDecision = confusion(conversions.map((c) => ({ flagged: c.initial === 'rejected', fraud: c.fraud })));
+    return {
+      clicks: { ...side(clicks), invalid: confusion(clicks) },
+      conversions: {
+        ...side(conversions.map((c) => ({ ...c, flagged: c.engine === 'rejected' }))),
+        atDecision: { ...atDecision, held: conversions.filter((c) => c.initial === 'hold').length },
+        engine: confusion(conversions.map((c) => ({ flagged: c.engine === 'rejected', fraud: c.fraud }))),
+        final: confusion(conversions.map((c) => ({ flagged: c.final === 'rejected', fraud: c.fraud }))),
+      },
+    };
+  }
+}
+
+function side(items: { fraud: boolean; pattern?: string; score: number; flagged: boolean; reasons: Reason[] }[]): SideReport {
+  const fraud = items.filter((i) => i.fraud).length;
+  const byCode = new Map<string, { fired: number; fraud: number }>();
+  for (const i of items) {
+    for (const code of new Set(i.reasons.map((r) => r.code))) {
+      const s = byCode.get(code) ?? { fired: 0, fraud: 0 };
+      s.fired++;
+      if (i.fraud) s.fraud++;
+      byCode.set(code, s);
+    }
+  }
+  const byPattern = new Map<string, { label: string; events: number; flagged: number }>();
+  for (const i of items) {
+    const key = i.pattern ?? '(none)';
+    const s = byPattern.get(key) ?? { label: i.fraud ? 'fraud' : 'legit', events: 0, flagged: 0 };
+    s.events++;
+    if (i.flagged) s.flagged++;
+    byPattern.set(key, s);
+  }
+  return {
+    labelled: items.length,
+    fraud,
+    legit: items.length - fraud,
+    rocAuc: rocAuc(items),
+    prAuc: prAuc(items),
+    reasons: [...byCode]
+      .map(([code, s]) => ({ code, fired: s.fired, precision: ratio(s.fraud, s.fired), recall: ratio(s.fraud, fraud) }))
+      .sort((a, b) => b.fired - a.fired),
+    patterns: [...byPattern]
+      .map(([pattern, s]) => ({ pattern, label: s.label, events: s.events, flagged: ratio(s.flagged, s.events) }))
+      .sort((a, b) => a.pattern.localeCompare(b.pattern)),
+  };
+}
