@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { ConfigError } from '@app/config';
 import { benchCommand } from './commands/bench.command';
+import { docsCommand } from './commands/docs.command';
 import { evaluateCommand } from './commands/evaluate.command';
 import { replayCommand } from './commands/replay.command';
 import { simulateCommand } from './commands/simulate.command';
@@ -17,7 +18,8 @@ const program = new Command('arbiter')
   .addCommand(simulateCommand())
   .addCommand(replayCommand())
   .addCommand(evaluateCommand())
-  .addCommand(benchCommand());
+  .addCommand(benchCommand())
+  .addCommand(docsCommand());
 
 program.parseAsync(process.argv).catch((e) => {
   process.stderr.write(`arbiter: ${e instanceof ConfigError ? e.message : (e as Error).message}\n`);

@@ -21,6 +21,8 @@ export interface ReasonCodeSpec {
   title: string;
   /** What the code catches, for operators. */
   description: string;
+  /** Evidence as the rule reports it (documentation and tests). */
+  example: Evidence;
   /** The plain publisher-facing explanation, filled from the evidence. */
   explain(e: Evidence): string;
 }
@@ -37,6 +39,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Declared bot or crawler',
     description: 'The user agent declares a crawler, spider or bot (isbot pattern list).',
+    example: { match: 'Googlebot' },
     explain: (e) => `The visitor's browser identifies itself as an automated agent ("${e.match}").`,
   },
   {
@@ -47,6 +50,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Not a browser',
     description: 'Empty user agent, HTTP libraries, command-line tools, headless or automated browsers.',
+    example: { client: 'a Python script' },
     explain: (e) =>
       e.client === 'empty' ? 'The request carried no user agent.' : `The request came from ${e.client}, not a person's browser.`,
   },
@@ -58,6 +62,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Invalid IP address',
     description: 'Malformed, private, loopback, link-local, reserved or otherwise non-routable address.',
+    example: { range: 'private' },
     explain: (e) =>
       `The visitor's IP address is ${e.range === 'malformed' ? 'not a valid address' : `a ${e.range} address that cannot reach the internet`}.`,
   },
@@ -69,6 +74,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Unknown offer',
     description: 'The offer id is not in the catalog.',
+    example: { offerId: 'summer-sale' },
     explain: (e) => `Offer "${e.offerId}" does not exist in the network.`,
   },
   {
@@ -79,6 +85,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Unknown publisher',
     description: 'The publisher id is not in the catalog, or is suspended.',
+    example: { publisherId: 'pub-77', status: 'missing' },
     explain: (e) => `Publisher "${e.publisherId}" is ${e.status === 'missing' ? 'not registered' : e.status} in the network.`,
   },
   {
@@ -89,6 +96,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Offer not running',
     description: 'The offer exists but is paused.',
+    example: { offerId: 'summer-sale', status: 'paused' },
     explain: (e) => `Offer "${e.offerId}" was ${e.status} when this traffic arrived.`,
   },
   {
@@ -99,6 +107,7 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Duplicate click',
     description: 'Same IP, user agent, offer and publisher within the duplicate window.',
+    example: { secondsSincePrevious: 4.2, windowSeconds: 30 },
     explain: (e) =>
       `The same visitor clicked this offer ${n(e.secondsSincePrevious)} s before (one click per ${n(e.windowSeconds)} s counts).`,
   },
@@ -110,6 +119,7 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Too many clicks from one IP',
     description: 'Clicks per IP over sliding windows above the limit.',
+    example: { window: 'minute', count: 37, limit: 20 },
     explain: (e) => `${n(e.count)} clicks came from this IP address in the last ${e.window} (limit ${n(e.limit)}).`,
   },
   {
@@ -121,6 +131,7 @@ const specs = [
     title: 'Country mismatch',
     description:
       "IP country outside the offer's allowed countries; declared country differs from the IP's (proxy, VPN); conversion country differs from the click's.",
+    example: { country: 'BR', allowed: 'US, CA' },
     explain: (e) =>
       e.allowed
         ? `The visitor was in ${e.country}, but the offer accepts traffic only from ${e.allowed}.`
@@ -136,6 +147,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Conversion without a click',
     description: 'The click id was never seen by the engine.',
+    example: { clickId: 'c0.0193e0f2-…' },
     explain: (e) => `No click with id "${e.clickId}" was ever recorded, so the conversion cannot be attributed.`,
   },
   {
@@ -146,6 +158,7 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Conversion too fast after the click',
     description: 'Click-to-conversion time below the minimum for the conversion type: click injection.',
+    example: { type: 'install', ctitSeconds: 3.4, minSeconds: 10 },
     explain: (e) => `The ${e.type} happened ${n(e.ctitSeconds)} s after the click; a real ${e.type} takes at least ${n(e.minSeconds)} s.`,
   },
   {
@@ -156,6 +169,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Conversion outside the attribution window',
     description: 'Click-to-conversion time beyond the attribution window.',
+    example: { ctitDays: 41.5, windowDays: 30 },
     explain: (e) => `The conversion came ${n(e.ctitDays)} days after the click, outside the ${n(e.windowDays)}-day attribution window.`,
   },
   {
@@ -166,6 +180,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Duplicate conversion',
     description: 'Order id already converted for the advertiser, or the click converted more often than allowed.',
+    example: { orderId: 'A-1001', firstConversionId: '0193e0f2-…' },
     explain: (e) =>
       e.orderId !== undefined && e.orderId !== null
         ? `Order "${e.orderId}" was already credited (conversion ${e.firstConversionId}).`
@@ -179,6 +194,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Attributed click was invalid',
     description: 'The click this conversion is attributed to was itself invalid; its reasons are inherited.',
+    example: { clickId: 'c0.0193e0f2-…', clickReasons: 'DATACENTER_IP' },
     explain: (e) => `The click behind this conversion was invalid (${e.clickReasons}).`,
   },
   {
@@ -189,6 +205,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Data-center IP',
     description: 'The IP belongs to a hosting, cloud or proxy range (operator-supplied CIDR lists; a starter list is built in).',
+    example: { range: '104.131.0.0/16 DigitalOcean' },
     explain: (e) => `The visitor's IP address belongs to a data center (${e.range}), where people do not browse from.`,
   },
   {
@@ -199,6 +216,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'On a deny list',
     description: 'IP (or CIDR), device, publisher or sub-id on a deny list of the rule set.',
+    example: { list: 'sub-id', value: 'pub-9:promo' },
     explain: (e) => `The ${e.list} "${e.value}" is on the network's deny list.`,
   },
   {
@@ -209,6 +227,7 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Too many clicks from one device',
     description: 'Clicks per device id over sliding windows above the limit.',
+    example: { window: '24 hours', count: 44, limit: 30 },
     explain: (e) => `${n(e.count)} clicks came from this device in the last ${e.window} (limit ${n(e.limit)}).`,
   },
   {
@@ -219,6 +238,7 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Too many conversions from one IP or device',
     description: 'Conversions per IP or per device over a day above the limit.',
+    example: { key: 'device', count: 5, limit: 3 },
     explain: (e) => `${n(e.count)} conversions came from this ${e.key} in the last 24 hours (limit ${n(e.limit)}).`,
   },
   {
@@ -229,6 +249,7 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Converted on another device',
     description: "The conversion's user agent or device id differs from its click's.",
+    example: { field: 'device id' },
     explain: (e) => `The conversion came from a different ${e.field} than the click it is attributed to.`,
   },
   {
@@ -239,6 +260,15 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Conversion rate out of band',
     description: 'The publisher or sub-id converts far below or above the normal band, over enough clicks to tell.',
+    example: {
+      scope: 'sub-id "rw1" of publisher "pub-31"',
+      window: '7 days',
+      clicks: 412,
+      conversions: 131,
+      conversionRate: 0.318,
+      low: 0.005,
+      high: 0.2,
+    },
     explain: (e) =>
       `Traffic from ${e.scope} converted ${pct(e.conversionRate)} of ${n(e.clicks)} clicks in the last ${e.window}; normal is ${pct(e.low)}–${pct(e.high)}.`,
   },
@@ -251,6 +281,7 @@ const specs = [
     title: 'Click-spamming pattern',
     description:
       "The publisher's click-to-conversion times are long-tailed: many conversions a day or more after the click, as when clicks are fired blindly hoping to claim organic conversions.",
+    example: { lateShare: 0.62, conversions: 80, lateHours: 24, maxLateShare: 0.3 },
     explain: (e) =>
       `${pct(e.lateShare)} of this publisher's last ${n(e.conversions)} conversions came more than ${n(e.lateHours)} hours after the click (expected at most ${pct(e.maxLateShare)}).`,
   },
@@ -262,6 +293,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Rejected by the advertiser',
     description: 'The advertiser reported the conversion as invalid (feedback).',
+    example: { reason: 'failed verification' },
     explain: (e) => `The advertiser rejected this conversion${e.reason ? `: ${e.reason}` : ''}.`,
   },
   {
@@ -272,6 +304,7 @@ const specs = [
     falsePositiveRisk: 'low',
     title: 'Decided by an analyst',
     description: "A risk analyst set the final status; it overrides the engine's.",
+    example: { status: 'rejected', note: 'confirmed reseller traffic' },
     explain: (e) => `A risk analyst ${e.status} this conversion${e.note ? `: ${e.note}` : ''}.`,
   },
 ] as const satisfies readonly ReasonCodeSpec[];

@@ -6,3 +6,4 @@ export * from './lists';
 export * from './ruleset-config';
 export * from './statistics';
 export { userAgentShape } from './conversion/device-mismatch.rule';
+export * from './reason-codes-doc';

@@ -21,6 +21,8 @@ export interface Engine {
   gatewayPort: number;
   apiPort: number;
   adminKey: string;
+  /** Stops the scorer (draining it) and starts a fresh one, as after a crash or a deploy. */
+  restartScorer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -69,19 +71,28 @@ export async function startEngine(env: Record<string, string | undefined>, overr
     for (const [name, create] of [
       ['recorder', createRecorder],
       ['notifier', createNotifier],
-      ['scorer', createScorer],
     ] as const) {
       const app = await create(config);
       apps.push(app);
       await startWorkerApp(app, name, 0, config.HOST);
     }
+    let scorer = await createScorer(config);
+    apps.push(scorer);
+    await startWorkerApp(scorer, 'scorer', 0, config.HOST);
+    const restartScorer = async () => {
+      await scorer.close();
+      const next = await createScorer(config);
+      apps.splice(apps.indexOf(scorer), 1, next);
+      scorer = next;
+      await startWorkerApp(next, 'scorer', 0, config.HOST);
+    };
     const api = await createApi(config);
     apps.push(api);
     const apiPort = await listen(api, 'api', config.API_PORT, config.HOST);
     const gateway = await createGateway(config);
     apps.push(gateway);
     const gatewayPort = await listen(gateway, 'gateway', config.GATEWAY_PORT, config.HOST);
-    return { config, gatewayPort, apiPort, adminKey, stop };
+    return { config, gatewayPort, apiPort, adminKey, restartScorer, stop };
   } catch (e) {
     await stop();
     throw e;
