@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { ConfigError } from '@app/config';
 import { benchCommand } from './commands/bench.command';
+import { demoCommand } from './commands/demo.command';
 import { docsCommand } from './commands/docs.command';
 import { evaluateCommand } from './commands/evaluate.command';
 import { replayCommand } from './commands/replay.command';
@@ -14,6 +15,7 @@ const program = new Command('arbiter')
   .description('Arbiter: real-time fraud detection and partner analytics for affiliate networks')
   .showHelpAfterError()
   .addCommand(startCommand())
+  .addCommand(demoCommand())
   .addCommand(migrateCommand())
   .addCommand(simulateCommand())
   .addCommand(replayCommand())
