@@ -102,6 +102,9 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       ],
       rulesetVersion: 'builtin-1',
       modelVersion: null,
+      modelScore: null,
+      shadowModelVersion: null,
+      shadowScore: null,
       decidedAt: at(10),
       latencyMs: 10,
     };
@@ -138,6 +141,9 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       ],
       rulesetVersion: 'builtin-1',
       modelVersion: null,
+      modelScore: null,
+      shadowModelVersion: null,
+      shadowScore: null,
       decidedAt: at(60_050),
       latencyMs: 50,
     };
@@ -175,6 +181,9 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       partition: 3,
       rulesetVersion: 'v1',
       modelVersion: null,
+      modelScore: null,
+      shadowModelVersion: null,
+      shadowScore: null,
       decidedAt: at(10),
       latencyMs: 10,
     };

@@ -113,8 +113,12 @@ function toRecord(c: StoredClick | undefined): ClickRecord | null {
     userAgent: c.userAgent,
     deviceId: c.deviceId,
     country: c.ipCountry ?? c.country,
+    declaredCountry: c.country,
     // A click whose verdict is not recorded yet is treated as valid; its own rules still ran.
     valid: c.valid ?? true,
+    risk: c.score ?? 0,
+    probability: c.modelScore,
+    referrer: c.referrer,
     reasonCodes: c.reasonCodes,
     conversions: c.conversions,
   };

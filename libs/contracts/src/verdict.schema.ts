@@ -27,6 +27,11 @@ const common = {
   reasons: Type.Array(Reason),
   rulesetVersion: Type.String(),
   modelVersion: Nullable(Type.String()),
+  /** The active model's fraud probability (null without a model). */
+  modelScore: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
+  /** A candidate model scored beside the active one, without deciding. */
+  shadowModelVersion: Nullable(Type.String()),
+  shadowScore: Nullable(Type.Number({ minimum: 0, maximum: 1 })),
   decidedAt: Timestamp,
   /** Event receive time to decision, in milliseconds. */
   latencyMs: Type.Number({ minimum: 0 }),

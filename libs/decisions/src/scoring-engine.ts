@@ -1,7 +1,19 @@
-import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Offer, Outcome, Publisher } from '@app/contracts';
-import { BoundedMap, ClickRecord, ConversionObservation, DEFAULT_FEATURE_OPTIONS, FeatureState, FeatureStateOptions } from '@app/features';
-import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG } from '@app/rules';
-import { decideConversion, judgeClick } from './decision-policy';
+import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Offer, Outcome, Publisher, Reason } from '@app/contracts';
+import {
+  BoundedMap,
+  CLICK_FEATURES,
+  CONVERSION_FEATURES,
+  ClickRecord,
+  ConversionObservation,
+  DEFAULT_FEATURE_OPTIONS,
+  FeatureState,
+  FeatureStateOptions,
+  clickFeatures,
+  conversionFeatures,
+} from '@app/features';
+import type { CompiledForest, ModelRuntime } from '@app/model';
+import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentShape } from '@app/rules';
+import { decideConversion, judgeClick, riskOf } from './decision-policy';
 import { HoldRegistry } from './hold-registry';
 import { applyFeedback, expireHold } from './transitions';
 
@@ -15,7 +27,22 @@ export interface ScoringEngineOptions {
   features?: Partial<FeatureStateOptions>;
   /** How many recent outcomes are kept to answer a redelivered event identically. */
   rememberOutcomes?: number;
+  /** Receives every event's feature vector (training collects them; the buffer is reused: copy it). */
+  featureSink?: (kind: 'click' | 'conversion', id: string, vector: Float64Array) => void;
 }
+
+type Side = 'click' | 'conversion';
+
+/** What the models said about one event. */
+interface ModelOutcome {
+  reasons: Reason[];
+  score: number | null;
+  version: string | null;
+  shadowScore: number | null;
+  shadowVersion: string | null;
+}
+
+const NO_MODEL: ModelOutcome = { reasons: [], score: null, version: null, shadowScore: null, shadowVersion: null };
 
 /**
  * The scoring core: streaming features → rules → decision policy, one event at a time in event
@@ -28,11 +55,40 @@ export class ScoringEngine {
   readonly holds = new HoldRegistry();
   private resolver: RuleSetResolver;
   private readonly outcomes: BoundedMap<string, Outcome>;
+  private model: ModelRuntime | null = null;
+  private shadow: ModelRuntime | null = null;
+  private drivers: Record<Side, string[]> = { click: [], conversion: [] };
+  private readonly vectors = { click: new Float64Array(CLICK_FEATURES.length), conversion: new Float64Array(CONVERSION_FEATURES.length) };
+  private readonly featureSink?: ScoringEngineOptions['featureSink'];
 
   constructor(rules: RuleSetResolver | RuleSet = new RuleSetResolver(EMPTY_RULESET_CONFIG), options: ScoringEngineOptions = {}) {
     this.state = new FeatureState({ ...DEFAULT_FEATURE_OPTIONS, ...options.features });
     this.resolver = toResolver(rules);
     this.outcomes = new BoundedMap(options.rememberOutcomes ?? 100_000);
+    this.featureSink = options.featureSink;
+  }
+
+  /** The model that decides (MODEL_RISK) and a candidate scored beside it; null for none. */
+  useModels(active: ModelRuntime | null, shadow: ModelRuntime | null = null): void {
+    this.model = active;
+    this.shadow = shadow;
+    const top = (importance: Record<string, number> | undefined) =>
+      Object.entries(importance ?? {})
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 3)
+        .map(([name]) => name);
+    this.drivers = {
+      click: top(active?.artifact.card.featureImportance.click),
+      conversion: top(active?.artifact.card.featureImportance.conversion),
+    };
+  }
+
+  get activeModel(): ModelRuntime | null {
+    return this.model;
+  }
+
+  get shadowModel(): ModelRuntime | null {
+    return this.shadow;
   }
 
   get rules(): RuleSetResolver {
@@ -66,7 +122,22 @@ export class ScoringEngine {
     const offer = catalog.offer(e.offerId) ?? null;
     const publisher = catalog.publisher(e.publisherId) ?? null;
     const ruleset = this.resolver.for(offer?.advertiserId, e.offerId);
-    const reasons = RuleEngine.clickReasons(ruleset, { event: e, obs, offer, publisher, lists: ruleset.lists });
+    const ruled = RuleEngine.clickReasons(ruleset, { event: e, obs, offer, publisher, lists: ruleset.lists });
+    const model = this.wantsFeatures
+      ? this.scoreModel('click', e.id, ruleset, () =>
+          clickFeatures(
+            {
+              event: e,
+              obs,
+              offer,
+              datacenter: obs.ip.valid && !!ruleset.lists.datacenter.match(obs.ip.normalized),
+              rulesRisk: riskOf(ruled, ruleset.policy).score,
+            },
+            this.vectors.click,
+          ),
+        )
+      : NO_MODEL;
+    const reasons = model.reasons.length ? [...ruled, ...model.reasons] : ruled;
     const { valid, score, category } = judgeClick(reasons, ruleset.policy);
     this.state.rememberClick({
       id: e.id,
@@ -78,7 +149,11 @@ export class ScoringEngine {
       userAgent: e.userAgent,
       deviceId: e.deviceId ?? null,
       country: e.ipCountry ?? e.country ?? null,
+      declaredCountry: e.country ?? null,
       valid,
+      risk: score,
+      probability: model.score,
+      referrer: !!e.referrer,
       reasonCodes: reasons.filter((r) => !r.monitorOnly).map((r) => r.code),
       conversions: 0,
     });
@@ -95,7 +170,10 @@ export class ScoringEngine {
       category,
       reasons,
       rulesetVersion: ruleset.version,
-      modelVersion: null,
+      modelVersion: model.version,
+      modelScore: model.score,
+      shadowModelVersion: model.shadowVersion,
+      shadowScore: model.shadowScore,
       decidedAt: new Date(decidedAtMs).toISOString(),
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
     };
@@ -116,7 +194,24 @@ export class ScoringEngine {
     const ruleset = this.resolver.for(advertiserId, offerId);
     const obs = this.state.observeConversion(e, advertiserId, storedClick);
     const type = e.type ?? 'sale';
-    const reasons = RuleEngine.conversionReasons(ruleset, { event: e, obs, offer, publisher, advertiserId, type, lists: ruleset.lists });
+    const ruled = RuleEngine.conversionReasons(ruleset, { event: e, obs, offer, publisher, advertiserId, type, lists: ruleset.lists });
+    const payout = e.payout ?? offer?.payout ?? 0;
+    const model = this.wantsFeatures
+      ? this.scoreModel('conversion', e.id, ruleset, () =>
+          conversionFeatures(
+            {
+              event: e,
+              obs,
+              payout,
+              browserDiffers:
+                !!e.userAgent && !!obs.click?.userAgent && userAgentShape(e.userAgent) !== userAgentShape(obs.click.userAgent),
+              rulesRisk: riskOf(ruled, ruleset.policy).score,
+            },
+            this.vectors.conversion,
+          ),
+        )
+      : NO_MODEL;
+    const reasons = model.reasons.length ? [...ruled, ...model.reasons] : ruled;
     const { status, score } = decideConversion(reasons, ruleset.policy, offer);
     if (!reasons.some((r) => r.code === 'DUPLICATE_CONVERSION' && !r.monitorOnly)) {
       this.state.creditConversion(e, advertiserId, obs.click);
@@ -134,7 +229,7 @@ export class ScoringEngine {
       score,
       reasons,
       amount: e.amount,
-      payout: e.payout ?? offer?.payout ?? 0,
+      payout,
       currency: e.currency ?? offer?.currency ?? 'USD',
       ctitSeconds: obs.ctitSeconds === null ? null : Math.round(obs.ctitSeconds * 1000) / 1000,
       revision: 0,
@@ -144,7 +239,10 @@ export class ScoringEngine {
       note: null,
       partition: e.partition,
       rulesetVersion: ruleset.version,
-      modelVersion: null,
+      modelVersion: model.version,
+      modelScore: model.score,
+      shadowModelVersion: model.shadowVersion,
+      shadowScore: model.shadowScore,
       decidedAt: new Date(decidedAtMs).toISOString(),
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
     };
@@ -174,6 +272,42 @@ export class ScoringEngine {
     const current = this.currentDecision(f.conversionId) ?? stored;
     if (!current || (stored && stored.revision > current.revision)) return stored ? this.feedbackOn(stored, f, nowMs) : null;
     return this.feedbackOn(current, f, nowMs);
+  }
+
+  private get wantsFeatures(): boolean {
+    return !!(this.model || this.shadow || this.featureSink);
+  }
+
+  /** Computes the feature vector (once), hands it to the sink, scores it with the models. */
+  private scoreModel(side: Side, id: string, ruleset: RuleSet, features: () => Float64Array): ModelOutcome {
+    const x = features();
+    this.featureSink?.(side, id, x);
+    const forest = (m: ModelRuntime | null): CompiledForest | null => (m ? m[side] : null);
+    const active = forest(this.model);
+    const candidate = forest(this.shadow);
+    const score = active ? active.probability(x) : null;
+    const reasons =
+      score === null
+        ? []
+        : RuleEngine.modelReasons(ruleset, {
+            probability: score,
+            threshold: this.model!.artifact.thresholds[side],
+            version: this.model!.version,
+            drivers: this.describe(side, x),
+          });
+    return {
+      reasons,
+      score,
+      version: active ? this.model!.version : null,
+      shadowScore: candidate ? candidate.probability(x) : null,
+      shadowVersion: candidate ? this.shadow!.version : null,
+    };
+  }
+
+  /** The model's most important features with this event's values: its explanation. */
+  private describe(side: Side, x: Float64Array): string {
+    const names: readonly string[] = side === 'click' ? CLICK_FEATURES : CONVERSION_FEATURES;
+    return this.drivers[side].map((name) => `${name}=${Math.round(x[names.indexOf(name)] * 100) / 100}`).join(', ');
   }
 
   /** Takes over a hold decided before a restart (loaded from the database). */
@@ -210,7 +344,11 @@ export class ScoringEngine {
         userAgent: '',
         deviceId: null,
         country: null,
+        declaredCountry: null,
         valid: true,
+        risk: 0,
+        probability: null,
+        referrer: false,
         reasonCodes: [],
         conversions: 0,
       },

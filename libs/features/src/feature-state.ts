@@ -13,6 +13,8 @@ const w = (name: string, spanMs: number, buckets: number): WindowSpec => ({ name
 
 // Velocity windows: the rules' limits are per minute, hour and day.
 const IP_WINDOWS = [w('1m', MINUTE, 6), w('1h', HOUR, 12), w('24h', DAY, 24)];
+const HOUR_DAY_WINDOWS = [w('1h', HOUR, 12), w('24h', DAY, 24)];
+const HOUR_WINDOW = [w('1h', HOUR, 12)];
 const DEVICE_WINDOWS = [w('1h', HOUR, 12), w('24h', DAY, 24)];
 const DAY_WINDOW = [w('24h', DAY, 24)];
 // Publisher aggregates need volume and must outlast conversion lag: a week in half-days.
@@ -30,7 +32,13 @@ export interface ClickRecord {
   deviceId: string | null;
   /** Country of the click: IP-derived, else declared. */
   country: string | null;
+  /** The country the tracker declared (device locale, headers), if any. */
+  declaredCountry: string | null;
   valid: boolean;
+  /** The click's risk score and model probability, and whether it had a referrer (model inputs). */
+  risk: number;
+  probability: number | null;
+  referrer: boolean;
   reasonCodes: readonly string[];
   /** Conversions credited to this click so far (duplicates excluded). */
   conversions: number;
@@ -54,6 +62,18 @@ export interface ClickObservation {
   deviceClicks: { hour: number; day: number } | null;
   /** Seconds since the same IP + user agent + offer + publisher last clicked; null if not recently. */
   secondsSinceDuplicate: number | null;
+  /** Seconds since the IP's previous click (within the day), or null. */
+  secondsSinceIpPrevious: number | null;
+  /** Clicks of the IP on this offer, and with this user agent, in the last hour (this one included). */
+  ipOfferHour: number;
+  ipUserAgentHour: number;
+  /** Distinct offers and publishers the IP clicked in the last 24 h, distinct IPs of the device. */
+  ipDistinctOffers: number;
+  ipDistinctPublishers: number;
+  deviceDistinctIps: number | null;
+  /** The publisher's and sub-id's last week as of this click. */
+  publisher: PublisherWindow;
+  subId: PublisherWindow | null;
 }
 
 /** Everything the conversion rules (and the model) read about one conversion. */
@@ -103,6 +123,12 @@ export class FeatureState {
   private readonly publisherClicks: SlidingCounts;
   private readonly publisherConversions: SlidingCounts;
   private readonly publisherLate: SlidingCounts;
+  private readonly ipOffer: SlidingCounts;
+  private readonly ipUserAgent: SlidingCounts;
+  private readonly ipPublisher: SlidingCounts;
+  private readonly deviceIp: SlidingCounts;
+  private readonly ipDistinct: SlidingCounts;
+  private readonly deviceDistinct: SlidingCounts;
   private readonly lastDuplicateKey: BoundedMap<string, number>;
   private readonly clicks: BoundedMap<string, ClickRecord>;
   private readonly orders: BoundedMap<string, string>;
@@ -118,6 +144,14 @@ export class FeatureState {
     this.publisherClicks = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
     this.publisherConversions = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
     this.publisherLate = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
+    // Pair counters for the model: (IP, offer), (IP, user agent), (IP, publisher), (device, IP);
+    // a pair seen for the first time in a day adds one to the IP's (device's) distinct count.
+    this.ipOffer = new SlidingCounts(HOUR_DAY_WINDOWS, keys);
+    this.ipUserAgent = new SlidingCounts(HOUR_WINDOW, keys);
+    this.ipPublisher = new SlidingCounts(DAY_WINDOW, keys);
+    this.deviceIp = new SlidingCounts(DAY_WINDOW, keys);
+    this.ipDistinct = new SlidingCounts(DAY_WINDOW, keys);
+    this.deviceDistinct = new SlidingCounts(DAY_WINDOW, keys);
     this.lastDuplicateKey = new BoundedMap(keys);
     this.clicks = new BoundedMap(options.maxClicks);
     this.orders = new BoundedMap(options.maxClicks);
@@ -128,12 +162,21 @@ export class FeatureState {
     const t = Date.parse(e.ts);
     this.advance(t);
     const ip = classifyIp(e.ip);
-    const ipSlot = this.ipClicks.add(ip.normalized, t);
+    const ipKey = ip.normalized;
+    const previousIpClick = this.ipClicks.lastSeenOf(ipKey);
+    const ipSlot = this.ipClicks.add(ipKey, t);
     let deviceClicks: ClickObservation['deviceClicks'] = null;
+    let deviceDistinctIps: number | null = null;
     if (e.deviceId) {
       const slot = this.deviceClicks.add(e.deviceId, t);
       deviceClicks = { hour: this.deviceClicks.countSlot(slot, 0, t), day: this.deviceClicks.countSlot(slot, 1, t) };
+      deviceDistinctIps = this.distinct(this.deviceIp, `${e.deviceId}\u0000${ipKey}`, this.deviceDistinct, e.deviceId, 0, t);
     }
+    const ipOfferSlot = this.ipOffer.add(`${ipKey}\u0000${e.offerId}`, t);
+    const ipOfferHour = this.ipOffer.countSlot(ipOfferSlot, 0, t);
+    if (this.ipOffer.countSlot(ipOfferSlot, 1, t) === 1) this.ipDistinct.add(`o\u0000${ipKey}`, t);
+    const ipUserAgentHour = this.ipUserAgent.countSlot(this.ipUserAgent.add(`${ipKey}\u0000${e.userAgent}`, t), 0, t);
+    const ipDistinctPublishers = this.distinct(this.ipPublisher, `${ipKey}\u0000${e.publisherId}`, this.ipDistinct, `p\u0000${ipKey}`, 0, t);
     this.publisherClicks.add(publisherKey(e.publisherId), t);
     if (e.subId) this.publisherClicks.add(subIdKey(e.publisherId, e.subId), t);
     const dupKey = `${ip.normalized}\u0000${e.userAgent}\u0000${e.offerId}\u0000${e.publisherId}`;
@@ -152,7 +195,22 @@ export class FeatureState {
       deviceClicks,
       secondsSinceDuplicate:
         previous === undefined || t - previous > this.options.duplicateClickWindowMs ? null : Math.max(0, t - previous) / SECOND,
+      secondsSinceIpPrevious: previousIpClick === null || t - previousIpClick > DAY ? null : Math.max(0, t - previousIpClick) / SECOND,
+      ipOfferHour,
+      ipUserAgentHour,
+      ipDistinctOffers: this.ipDistinct.count(`o\u0000${ipKey}`, 0, t),
+      ipDistinctPublishers,
+      deviceDistinctIps,
+      publisher: this.publisherWindow(e.publisherId, null, t),
+      subId: e.subId ? this.publisherWindow(e.publisherId, e.subId, t) : null,
     };
+  }
+
+  /** Counts the pair; if it is new within the day, counts one more distinct value for `owner`. */
+  private distinct(pairs: SlidingCounts, pair: string, owners: SlidingCounts, owner: string, window: number, t: number): number {
+    const slot = pairs.add(pair, t);
+    if (pairs.countSlot(slot, pairs.windows.length - 1, t) === 1) owners.add(owner, t);
+    return owners.count(owner, window, t);
   }
 
   /** Keeps a judged click for attribution. */
@@ -219,14 +277,15 @@ export class FeatureState {
   }
 
   /** Sizes, for metrics and the memory benchmark. */
-  stats(): { clicks: number; ipKeys: number; deviceKeys: number; duplicateKeys: number; orders: number; evictions: number } {
+  stats(): { clicks: number; ipKeys: number; deviceKeys: number; pairKeys: number; duplicateKeys: number; orders: number; evictions: number } {
     return {
       clicks: this.clicks.size,
       ipKeys: this.ipClicks.size,
       deviceKeys: this.deviceClicks.size,
+      pairKeys: this.ipOffer.size + this.ipUserAgent.size + this.ipPublisher.size + this.deviceIp.size,
       duplicateKeys: this.lastDuplicateKey.size,
       orders: this.orders.size,
-      evictions: this.clicks.evictions + this.ipClicks.evictions + this.deviceClicks.evictions,
+      evictions: this.clicks.evictions + this.ipClicks.evictions + this.deviceClicks.evictions + this.ipOffer.evictions + this.ipUserAgent.evictions,
     };
   }
 

@@ -6,3 +6,4 @@ export * from './feature-state';
 export * from './cidr-set';
 export * from './datacenter-ranges';
 export * from './memo';
+export * from './feature-vector';

@@ -72,6 +72,12 @@ export class SlidingCounts {
     return slot;
   }
 
+  /** When `key` last saw an event (ms), or null. */
+  lastSeenOf(key: string): number | null {
+    const slot = this.index.get(key);
+    return slot === undefined ? null : this.lastSeen[slot];
+  }
+
   /** Events of `key` in window `w` ending at time `t`; 0 for an unknown key. */
   count(key: string, w: number, t: number): number {
     const slot = this.index.get(key);

@@ -7,3 +7,4 @@ export * from './ruleset-config';
 export * from './statistics';
 export { userAgentShape } from './conversion/device-mismatch.rule';
 export * from './reason-codes-doc';
+export * from './model-risk.rule';

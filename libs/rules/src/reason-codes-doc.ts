@@ -1,5 +1,6 @@
 import { REASON_CODES, ReasonCode } from '@app/contracts';
 import { CLICK_RULES, CONVERSION_RULES } from './catalogue';
+import { modelRiskRule } from './model-risk.rule';
 import { DEFAULT_POLICY, DEFAULT_RULESET } from './ruleset';
 
 /**
@@ -8,7 +9,7 @@ import { DEFAULT_POLICY, DEFAULT_RULESET } from './ruleset';
  */
 export function reasonCodesMarkdown(): string {
   const codes = Object.keys(REASON_CODES) as ReasonCode[];
-  const configurable = new Set<string>([...CLICK_RULES, ...CONVERSION_RULES].map((r) => r.code));
+  const configurable = new Set<string>([...CLICK_RULES, ...CONVERSION_RULES, modelRiskRule].map((r) => r.code));
   const lines = [
     '# Reason codes',
     '',

@@ -2,6 +2,7 @@ import { REASON_CODES, Reason } from '@app/contracts';
 import { CLICK_RULES, CONVERSION_RULES } from './catalogue';
 import { clickSpamPatternRule } from './conversion/click-spam-pattern.rule';
 import { publisherCrAnomalyRule } from './conversion/publisher-cr-anomaly.rule';
+import { ModelFacts, modelRiskRule } from './model-risk.rule';
 import { ClickFacts, ConversionFacts, Rule } from './rule';
 import { RuleSet } from './ruleset';
 
@@ -16,6 +17,11 @@ export const RuleEngine = {
 
   conversionReasons(ruleset: RuleSet, facts: ConversionFacts): Reason[] {
     return run(ruleset, CONVERSION_RULES, facts);
+  },
+
+  /** MODEL_RISK, from what the model said (evaluated after the other rules: their risk is a model input). */
+  modelReasons(ruleset: RuleSet, facts: ModelFacts): Reason[] {
+    return run(ruleset, [modelRiskRule], facts);
   },
 
   /** Only the publisher-level rules (conversion rate band, CTIT pattern), e.g. when a hold expires. */

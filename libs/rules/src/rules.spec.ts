@@ -140,7 +140,11 @@ describe('conversion rules', () => {
       userAgent: IPHONE_UA,
       deviceId: null,
       country: 'US',
+      declaredCountry: null,
       valid: true,
+      risk: 0,
+      probability: null,
+      referrer: true,
       reasonCodes: [],
       conversions: 0,
     };
@@ -179,7 +183,11 @@ describe('conversion rules', () => {
       userAgent: IPHONE_UA,
       deviceId: null,
       country: 'US',
+      declaredCountry: null,
       valid: true,
+      risk: 0,
+      probability: null,
+      referrer: true,
       reasonCodes: [],
       conversions: 0,
     };

@@ -3,6 +3,7 @@ import { REASON_CODES, ReasonCode, Severity, StringEnum, compiled } from '@app/c
 import { CidrError } from '@app/features';
 import { CLICK_RULES, CONVERSION_RULES } from './catalogue';
 import { CompiledLists, ListsInput } from './lists';
+import { modelRiskRule } from './model-risk.rule';
 import { Mode, Rule } from './rule';
 
 const ModeSchema = StringEnum(['enforce', 'monitor', 'off'] as const);
@@ -36,7 +37,7 @@ export const DEFAULT_POLICY: PolicySettings = {
   holdHours: 24,
 };
 
-const allRules: readonly Rule<unknown, object>[] = [...CLICK_RULES, ...CONVERSION_RULES];
+const allRules: readonly Rule<unknown, object>[] = [...CLICK_RULES, ...CONVERSION_RULES, modelRiskRule as Rule<unknown, object>];
 const codes = [...new Set(allRules.map((r) => r.code))];
 
 function ruleOverrideSchema(code: ReasonCode): TSchema {

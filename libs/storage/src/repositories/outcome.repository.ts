@@ -20,6 +20,9 @@ const verdictInsert = ledgeredInsert<ClickVerdict>('click_verdict', 'click_verdi
   { name: 'ruleset_version', type: 'text', value: (v) => v.rulesetVersion },
   { name: 'model_version', type: 'text', value: (v) => v.modelVersion },
   { name: 'latency_ms', type: 'real', value: (v) => v.latencyMs },
+  { name: 'model_score', type: 'real', value: (v) => v.modelScore },
+  { name: 'shadow_model_version', type: 'text', value: (v) => v.shadowModelVersion },
+  { name: 'shadow_score', type: 'real', value: (v) => v.shadowScore },
 ]);
 
 const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conversion_id', [
@@ -48,6 +51,9 @@ const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conver
   { name: 'hold_until', type: 'timestamptz', value: (d) => d.holdUntil },
   { name: 'note', type: 'text', value: (d) => d.note },
   { name: 'partition', type: 'smallint', value: (d) => d.partition },
+  { name: 'model_score', type: 'real', value: (d) => d.modelScore },
+  { name: 'shadow_model_version', type: 'text', value: (d) => d.shadowModelVersion },
+  { name: 'shadow_score', type: 'real', value: (d) => d.shadowScore },
 ]);
 
 // A later revision replaces the row's outcome (only forwards: an older revision arriving late
@@ -85,6 +91,10 @@ export interface StoredClick {
   country: string | null;
   ipCountry: string | null;
   valid: boolean | null;
+  /** The click's risk score and model probability (null until its verdict is recorded). */
+  score: number | null;
+  modelScore: number | null;
+  referrer: boolean;
   reasonCodes: string[];
   /** Earlier conversions credited to this click (duplicates excluded). */
   conversions: number;
@@ -151,7 +161,7 @@ export class OutcomeRepository {
     if (!clickIds.length) return new Map();
     const { rows } = await this.pool.query(
       `SELECT c.id, c.ts, c.offer_id, c.publisher_id, c.sub_id, c.ip, c.user_agent, c.device_id, c.country, c.ip_country,
-              v.valid, coalesce(v.reason_codes, '{}') AS reason_codes,
+              c.referrer IS NOT NULL AS referrer, v.valid, v.score, v.model_score, coalesce(v.reason_codes, '{}') AS reason_codes,
               (SELECT count(*) FROM decisions d
                 WHERE d.click_id = c.id AND NOT ('DUPLICATE_CONVERSION' = ANY (d.reason_codes))) AS conversions
          FROM clicks c
@@ -176,6 +186,9 @@ function toStoredClick(r: Record<string, any>): StoredClick {
     country: r.country,
     ipCountry: r.ip_country,
     valid: r.valid,
+    score: r.score,
+    modelScore: r.model_score,
+    referrer: r.referrer,
     reasonCodes: r.reason_codes,
     conversions: r.conversions,
   };
@@ -242,6 +255,9 @@ export function toDecision(r: Record<string, unknown>): Decision {
     partition: r.partition as number,
     rulesetVersion: r.ruleset_version as string,
     modelVersion: r.model_version as string | null,
+    modelScore: (r.model_score as number | null) ?? null,
+    shadowModelVersion: (r.shadow_model_version as string | null) ?? null,
+    shadowScore: (r.shadow_score as number | null) ?? null,
     ts: (r.ts as Date).toISOString(),
     decidedAt: (r.decided_at as Date).toISOString(),
     latencyMs: r.latency_ms as number,

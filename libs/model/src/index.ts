@@ -1,0 +1,3 @@
+export * from './compiled-forest';
+export * from './model-artifact';
+export * from './trainer';

@@ -1,0 +1,30 @@
+import { Type } from '@sinclair/typebox';
+import type { Evidence } from '@app/contracts';
+import { Rule } from './rule';
+
+/** What the model said about an event, for MODEL_RISK. */
+export interface ModelFacts {
+  probability: number;
+  /** The model's own threshold (chosen on held-out data when it was trained). */
+  threshold: number;
+  version: string;
+  /** The most important features of the model, for the evidence. */
+  drivers: string;
+}
+
+export interface ModelRiskParams {
+  /** Overrides the model's threshold when set. */
+  threshold?: number;
+}
+
+/** The model's fraud probability is above the threshold. */
+export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
+  code: 'MODEL_RISK',
+  on: 'click',
+  params: Type.Object({ threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })) }, { additionalProperties: false }),
+  defaults: {},
+  evaluate: (m, p): Evidence | null => {
+    const threshold = p.threshold ?? m.threshold;
+    return m.probability >= threshold ? { probability: m.probability, threshold, model: m.version, drivers: m.drivers } : null;
+  },
+};
