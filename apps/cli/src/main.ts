@@ -8,6 +8,7 @@ import { docsCommand } from './commands/docs.command';
 import { evaluateCommand } from './commands/evaluate.command';
 import { replayCommand } from './commands/replay.command';
 import { simulateCommand } from './commands/simulate.command';
+import { trainCommand } from './commands/train.command';
 import { migrateCommand } from './commands/migrate.command';
 import { startCommand } from './commands/start.command';
 
@@ -19,6 +20,7 @@ const program = new Command('arbiter')
   .addCommand(migrateCommand())
   .addCommand(simulateCommand())
   .addCommand(replayCommand())
+  .addCommand(trainCommand())
   .addCommand(evaluateCommand())
   .addCommand(benchCommand())
   .addCommand(docsCommand());

@@ -292,9 +292,16 @@ const specs = [
     severity: 'high',
     falsePositiveRisk: 'medium',
     title: 'High model risk',
-    description: 'The fraud model, trained on labelled history, scores the event above its threshold; the evidence names the model and the features that weighed most.',
-    example: { probability: 0.93, threshold: 0.8, model: 'sim-2026-11', drivers: 'ctit_log_seconds, ip_distinct_offers_24h, has_pixel_data' },
-    explain: (e) => `The fraud model (${e.model}) rates this ${pct(e.probability)} likely fraudulent, above its ${pct(e.threshold)} threshold; it weighed most: ${e.drivers}.`,
+    description:
+      'The fraud model, trained on labelled history, scores the event above its threshold; the evidence names the model and the features that weighed most.',
+    example: {
+      probability: 0.93,
+      threshold: 0.8,
+      model: 'sim-2026-11',
+      drivers: 'ctit_log_seconds, ip_distinct_offers_24h, has_pixel_data',
+    },
+    explain: (e) =>
+      `The fraud model (${e.model}) rates this ${pct(e.probability)} likely fraudulent, above its ${pct(e.threshold)} threshold; it weighed most: ${e.drivers}.`,
   },
   {
     code: 'ADVERTISER_REJECTED',

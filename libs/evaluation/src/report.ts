@@ -20,12 +20,25 @@ export interface PatternStats {
   flagged: number | null;
 }
 
+/** How well a probability ranks fraud above legitimate traffic. */
+export interface Ranking {
+  rocAuc: number | null;
+  prAuc: number | null;
+}
+
 export interface SideReport {
   labelled: number;
   fraud: number;
   legit: number;
+  /**
+   * Ranking quality of the risk score; with a model, of 1 − (1 − risk)(1 − p), the rules' and the
+   * model's evidence combined (the decision itself uses the model through MODEL_RISK).
+   */
   rocAuc: number | null;
   prAuc: number | null;
+  /** The active model's probability alone, and a shadow candidate's (when scored). */
+  model: Ranking | null;
+  shadow: (Ranking & { version: string; agreement: number | null }) | null;
   reasons: ReasonStats[];
   patterns: PatternStats[];
 }
@@ -59,10 +72,12 @@ interface Tracked {
 /** Collects outcomes against labels and turns them into the evaluation report. */
 export class EvaluationCollector implements OfflineObserver {
   private readonly clicks: { v: ClickVerdict; truth: Truth }[] = [];
+  private shadowVersion: string | null = null;
   private readonly conversions = new Map<string, Tracked>();
 
   verdict(v: ClickVerdict, truth: Truth): void {
     if (truth.label) this.clicks.push({ v, truth });
+    this.shadowVersion ??= v.shadowModelVersion;
   }
 
   decision(d: Decision, truth: Truth): void {
@@ -81,14 +96,18 @@ export class EvaluationCollector implements OfflineObserver {
     const clicks = this.clicks.map(({ v, truth }) => ({
       fraud: truth.label === 'fraud',
       pattern: truth.pattern,
-      score: v.score,
+      score: combine(v.score, v.modelScore),
+      modelScore: v.modelScore,
+      shadowScore: v.shadowScore,
       flagged: !v.valid,
       reasons: v.reasons,
     }));
     const conversions = [...this.conversions.values()].map((t) => ({
       fraud: t.truth.label === 'fraud',
       pattern: t.truth.pattern,
-      score: t.initial.score,
+      score: combine(t.initial.score, t.initial.modelScore),
+      modelScore: t.initial.modelScore,
+      shadowScore: t.initial.shadowScore,
       initial: t.initial.status,
       engine: t.engine.status,
       final: t.final.status,
@@ -96,9 +115,12 @@ export class EvaluationCollector implements OfflineObserver {
     }));
     const atDecision = confusion(conversions.map((c) => ({ flagged: c.initial === 'rejected', fraud: c.fraud })));
     return {
-      clicks: { ...side(clicks), invalid: confusion(clicks) },
+      clicks: { ...side(clicks, this.shadowVersion), invalid: confusion(clicks) },
       conversions: {
-        ...side(conversions.map((c) => ({ ...c, flagged: c.engine === 'rejected' }))),
+        ...side(
+          conversions.map((c) => ({ ...c, flagged: c.engine === 'rejected' })),
+          this.shadowVersion,
+        ),
         atDecision: { ...atDecision, held: conversions.filter((c) => c.initial === 'hold').length },
         engine: confusion(conversions.map((c) => ({ flagged: c.engine === 'rejected', fraud: c.fraud }))),
         final: confusion(conversions.map((c) => ({ flagged: c.final === 'rejected', fraud: c.fraud }))),
@@ -107,7 +129,26 @@ export class EvaluationCollector implements OfflineObserver {
   }
 }
 
-function side(items: { fraud: boolean; pattern?: string; score: number; flagged: boolean; reasons: Reason[] }[]): SideReport {
+function combine(risk: number, p: number | null): number {
+  return p === null ? risk : 1 - (1 - risk) * (1 - p);
+}
+
+type Item = {
+  fraud: boolean;
+  pattern?: string;
+  score: number;
+  modelScore: number | null;
+  shadowScore: number | null;
+  flagged: boolean;
+  reasons: Reason[];
+};
+
+function ranking(items: Item[], pick: (i: Item) => number | null): Ranking | null {
+  const scored = items.filter((i) => pick(i) !== null).map((i) => ({ score: pick(i)!, fraud: i.fraud }));
+  return scored.length ? { rocAuc: rocAuc(scored), prAuc: prAuc(scored) } : null;
+}
+
+function side(items: Item[], shadowVersion: string | null): SideReport {
   const fraud = items.filter((i) => i.fraud).length;
   const byCode = new Map<string, { fired: number; fraud: number }>();
   for (const i of items) {
@@ -132,6 +173,18 @@ function side(items: { fraud: boolean; pattern?: string; score: number; flagged:
     legit: items.length - fraud,
     rocAuc: rocAuc(items),
     prAuc: prAuc(items),
+    model: ranking(items, (i) => i.modelScore),
+    shadow: shadowVersion
+      ? {
+          ...ranking(items, (i) => i.shadowScore)!,
+          version: shadowVersion,
+          // How often the two would fall on the same side of 0.5.
+          agreement: ratio(
+            items.filter((i) => i.modelScore !== null && i.shadowScore !== null && i.modelScore >= 0.5 === i.shadowScore >= 0.5).length,
+            items.length,
+          ),
+        }
+      : null,
     reasons: [...byCode]
       .map(([code, s]) => ({ code, fired: s.fired, precision: ratio(s.fraud, s.fired), recall: ratio(s.fraud, fraud) }))
       .sort((a, b) => b.fired - a.fired),

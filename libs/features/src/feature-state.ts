@@ -176,7 +176,14 @@ export class FeatureState {
     const ipOfferHour = this.ipOffer.countSlot(ipOfferSlot, 0, t);
     if (this.ipOffer.countSlot(ipOfferSlot, 1, t) === 1) this.ipDistinct.add(`o\u0000${ipKey}`, t);
     const ipUserAgentHour = this.ipUserAgent.countSlot(this.ipUserAgent.add(`${ipKey}\u0000${e.userAgent}`, t), 0, t);
-    const ipDistinctPublishers = this.distinct(this.ipPublisher, `${ipKey}\u0000${e.publisherId}`, this.ipDistinct, `p\u0000${ipKey}`, 0, t);
+    const ipDistinctPublishers = this.distinct(
+      this.ipPublisher,
+      `${ipKey}\u0000${e.publisherId}`,
+      this.ipDistinct,
+      `p\u0000${ipKey}`,
+      0,
+      t,
+    );
     this.publisherClicks.add(publisherKey(e.publisherId), t);
     if (e.subId) this.publisherClicks.add(subIdKey(e.publisherId, e.subId), t);
     const dupKey = `${ip.normalized}\u0000${e.userAgent}\u0000${e.offerId}\u0000${e.publisherId}`;
@@ -277,7 +284,15 @@ export class FeatureState {
   }
 
   /** Sizes, for metrics and the memory benchmark. */
-  stats(): { clicks: number; ipKeys: number; deviceKeys: number; pairKeys: number; duplicateKeys: number; orders: number; evictions: number } {
+  stats(): {
+    clicks: number;
+    ipKeys: number;
+    deviceKeys: number;
+    pairKeys: number;
+    duplicateKeys: number;
+    orders: number;
+    evictions: number;
+  } {
     return {
       clicks: this.clicks.size,
       ipKeys: this.ipClicks.size,
@@ -285,7 +300,8 @@ export class FeatureState {
       pairKeys: this.ipOffer.size + this.ipUserAgent.size + this.ipPublisher.size + this.deviceIp.size,
       duplicateKeys: this.lastDuplicateKey.size,
       orders: this.orders.size,
-      evictions: this.clicks.evictions + this.ipClicks.evictions + this.deviceClicks.evictions + this.ipOffer.evictions + this.ipUserAgent.evictions,
+      evictions:
+        this.clicks.evictions + this.ipClicks.evictions + this.deviceClicks.evictions + this.ipOffer.evictions + this.ipUserAgent.evictions,
     };
   }
 

@@ -67,7 +67,8 @@ export class CompiledForest {
         nodes[at].leafClass = argMaxFirst(node.distribution[0] ?? []);
         return at;
       }
-      if (node.splitColumn === undefined || node.splitValue === undefined || !node.left || !node.right) throw new Error('malformed tree node');
+      if (node.splitColumn === undefined || node.splitValue === undefined || !node.left || !node.right)
+        throw new Error('malformed tree node');
       // Trees are trained on a column subset: map the tree's column to the feature vector's.
       nodes[at].feature = columns[node.splitColumn];
       nodes[at].threshold = node.splitValue;

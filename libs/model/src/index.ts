@@ -1,3 +1,4 @@
 export * from './compiled-forest';
 export * from './model-artifact';
 export * from './trainer';
+export * from './thresholds';

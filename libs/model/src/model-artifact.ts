@@ -57,6 +57,8 @@ export class ModelError extends Error {
 
 function assertFeatures(side: string, model: readonly string[], engine: readonly string[]): void {
   if (model.length !== engine.length || model.some((f, i) => f !== engine[i])) {
-    throw new ModelError(`the model's ${side} features differ from this engine's (${model.length} vs ${engine.length}): retrain it with this version`);
+    throw new ModelError(
+      `the model's ${side} features differ from this engine's (${model.length} vs ${engine.length}): retrain it with this version`,
+    );
   }
 }

@@ -22,7 +22,7 @@ export interface ForestOptions {
 export const DEFAULT_FOREST_OPTIONS: ForestOptions = {
   trees: 48,
   bags: 8,
-  rowsPerBag: 1500,
+  rowsPerBag: 1200,
   negativesPerPositive: 2,
   maxDepth: 12,
   minNumSamples: 5,
@@ -44,7 +44,12 @@ export interface TrainedForest {
  * majority class makes the forest's probabilities rank well but run high; MODEL_RISK thresholds are
  * therefore chosen on held-out data, not assumed.
  */
-export function trainForest(rows: readonly Float64Array[], labels: readonly number[], options: ForestOptions, onBag?: (done: number) => void): TrainedForest {
+export function trainForest(
+  rows: readonly Float64Array[],
+  labels: readonly number[],
+  options: ForestOptions,
+  onBag?: (done: number) => void,
+): TrainedForest {
   const rng = xoroshiro128plus(options.seed);
   const next = () => uniformFloat64(rng);
   const positives = labels.flatMap((l, i) => (l === 1 ? [i] : []));

@@ -38,6 +38,20 @@ export const PATTERN_SHARES = {
 } as const;
 export type Pattern = keyof typeof PATTERN_SHARES | 'duplicate_orders';
 
+/** Share of each pattern's clicks that carry a referrer (humans: set where they click). */
+const REFERRER_SHARE: Partial<Record<Pattern, number>> = {
+  declared_bot: 0.2,
+  headless: 0.3,
+  datacenter: 0.45,
+  click_flooding: 0.5,
+  click_spamming: 0.6,
+  click_injection: 0.05,
+  device_farm: 0.05,
+  geo_masking: 0.6,
+  incentivized: 0.7,
+  sophisticated: 0.6,
+};
+
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
@@ -179,7 +193,7 @@ export class Simulator {
     );
     const country = offer.trafficCountries.length ? this.rng.pick(offer.trafficCountries) : this.worldCountryFor();
     const user = this.returningOrNewUser(country, offer.type === 'install');
-    const click = this.click(t, 'human', offer, publisher, user, { referrer: this.rng.chance(0.8) ? publisher.site : undefined });
+    const click = this.click(t, 'human', offer, publisher, user, { referrer: this.rng.chance(0.6) ? publisher.site : undefined });
     // A real person sometimes double-clicks a link.
     if (this.rng.chance(0.002)) this.click(t + this.rng.int(1, 20) * SECOND, 'human', offer, publisher, user, { referrer: click.referrer });
     if (this.rng.chance(offer.conversionRate)) {
@@ -343,7 +357,7 @@ export class Simulator {
     const ip = this.rng.pick(this.sophisticatedIps);
     const user: User = { ip, userAgent: browserUserAgent(this.rng), mobile: false, country: 'US' };
     const publisher = this.rng.pick(this.catalog.publishers.slice(30, 36));
-    const click = this.click(t, 'sophisticated', offer, publisher, user, { referrer: undefined });
+    const click = this.click(t, 'sophisticated', offer, publisher, user);
     if (this.rng.chance(0.06)) {
       const min = offer.type === 'sale' ? 16 : 11;
       this.convert(click, offer, null, 'sophisticated', 'fraud', t + this.rng.uniform(min, min + 30) * SECOND);

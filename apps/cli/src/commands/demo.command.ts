@@ -22,12 +22,20 @@ export function demoCommand(): Command {
       process.on('SIGTERM', stop);
       const db = new Pool({ connectionString: engine.config.DATABASE_URL, max: 1 });
       const host = '127.0.0.1';
-      const sim = new Simulator({ seed: o.seed, events: o.events, hours: 24, start: new Date(Date.now() - 24 * 3600_000), partitions: engine.config.ARBITER_PARTITIONS });
+      const sim = new Simulator({
+        seed: o.seed,
+        events: o.events,
+        hours: 24,
+        start: new Date(Date.now() - 24 * 3600_000),
+        partitions: engine.config.ARBITER_PARTITIONS,
+      });
       const replayer = new HttpReplayer(
         { gateway: `http://${host}:${engine.gatewayPort}`, api: `http://${host}:${engine.apiPort}`, adminKey: engine.adminKey },
         { rate: o.rate, batch: Math.max(50, Math.round(o.rate / 4)) },
       );
-      process.stderr.write(`\n  Arbiter demo: gateway http://${host}:${engine.gatewayPort}, api http://${host}:${engine.apiPort}, admin key ${engine.adminKey}\n`);
+      process.stderr.write(
+        `\n  Arbiter demo: gateway http://${host}:${engine.gatewayPort}, api http://${host}:${engine.apiPort}, admin key ${engine.adminKey}\n`,
+      );
       process.stderr.write(`  sending ${o.events} simulated events at ${o.rate}/s…\n\n`);
       await replayer.seed(catalogLine(sim.catalog));
       let sent = 0;
@@ -48,7 +56,9 @@ async function summary(db: Pool, sent: number): Promise<void> {
       `SELECT code, count(*)::int AS n FROM (SELECT unnest(reason_codes) AS code FROM decisions UNION ALL SELECT unnest(reason_codes) FROM click_verdicts) r
         GROUP BY code ORDER BY n DESC LIMIT 5`,
     ),
-    db.query(`SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99 FROM click_verdicts`),
+    db.query(
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99 FROM click_verdicts`,
+    ),
   ]);
   const status = Object.fromEntries(decisions.rows.map((r) => [r.status, r.n]));
   const c = clicks.rows[0];

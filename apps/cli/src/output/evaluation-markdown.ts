@@ -28,7 +28,14 @@ export function evaluationMarkdown(
     confusionRow('conversions rejected finally (with advertiser feedback)', conversions.final),
     '',
     `${conversions.atDecision.held} conversions were held at first. Risk score ROC-AUC: clicks ${num(clicks.rocAuc)}, conversions ${num(conversions.rocAuc)};` +
-      ` PR-AUC: clicks ${num(clicks.prAuc)}, conversions ${num(conversions.prAuc)}.`,
+      ` PR-AUC: clicks ${num(clicks.prAuc)}, conversions ${num(conversions.prAuc)}.` +
+      (clicks.model || conversions.model
+        ? ` Model probability alone: ROC-AUC clicks ${num(clicks.model?.rocAuc ?? null)}, conversions ${num(conversions.model?.rocAuc ?? null)}.`
+        : '') +
+      (clicks.shadow || conversions.shadow
+        ? ` Shadow \`${clicks.shadow?.version ?? conversions.shadow?.version}\`: ROC-AUC clicks ${num(clicks.shadow?.rocAuc ?? null)}, conversions ${num(conversions.shadow?.rocAuc ?? null)};` +
+          ` agrees with the active model on ${pct(clicks.shadow?.agreement ?? null)} of clicks, ${pct(conversions.shadow?.agreement ?? null)} of conversions.`
+        : ''),
     '',
   ];
   for (const [side, r] of [

@@ -1,0 +1,62 @@
+import { Pool } from 'pg';
+import { loadConfig } from '@app/config';
+import { createPool } from '@app/storage';
+
+/**
+ * The database's history as a traffic file: a catalog line, then clicks, conversions and feedback
+ * in time order, labelled where the network knows the truth — a click's stored label (replayed
+ * simulator files), a conversion's final human word (advertiser feedback, analyst decisions), else
+ * its stored label. Unlabelled events still pass through the feature state (warm-up).
+ */
+export async function* databaseEvents(): AsyncGenerator<{ line: number; value?: unknown }> {
+  const config = loadConfig(process.env);
+  if (!config.DATABASE_URL) throw new Error('--from-db needs DATABASE_URL');
+  const pool: Pool = createPool({ url: config.DATABASE_URL, max: 2, applicationName: 'arbiter-train' });
+  try {
+    const [advertisers, offers, publishers] = await Promise.all([
+      pool.query('SELECT id, name, status FROM advertisers'),
+      pool.query(
+        `SELECT id, advertiser_id AS "advertiserId", name, status, payout::float8 AS payout, trim(currency) AS currency,
+                allowed_countries AS "allowedCountries", max_conversions_per_click AS "maxConversionsPerClick" FROM offers`,
+      ),
+      pool.query('SELECT id, name, status FROM publishers'),
+    ]);
+    let line = 0;
+    yield { line: ++line, value: { kind: 'catalog', advertisers: advertisers.rows, offers: offers.rows, publishers: publishers.rows } };
+    let after = { ts: new Date(0), id: '' };
+    for (;;) {
+      const { rows } = await pool.query(
+        `SELECT * FROM (
+           SELECT 'click' AS kind, c.ts, c.id, jsonb_strip_nulls(jsonb_build_object(
+             'id', c.id, 'ts', c.ts, 'offerId', c.offer_id, 'publisherId', c.publisher_id, 'subId', c.sub_id, 'subIds', c.sub_ids,
+             'ip', c.ip, 'userAgent', c.user_agent, 'referrer', c.referrer, 'deviceId', c.device_id, 'country', c.country,
+             'label', c.label)) AS body
+             FROM clicks c WHERE (c.ts, c.id) > ($1, $2)
+           UNION ALL
+           SELECT 'conversion', v.ts, v.id, jsonb_strip_nulls(jsonb_build_object(
+             'id', v.id, 'ts', v.ts, 'clickId', v.click_id, 'offerId', v.offer_id, 'orderId', v.order_id, 'amount', v.amount::float8,
+             'payout', v.payout::float8, 'currency', v.currency, 'type', v.type, 'ip', v.ip, 'userAgent', v.user_agent,
+             'deviceId', v.device_id, 'country', v.country,
+             'label', coalesce((SELECT CASE f.status WHEN 'rejected' THEN 'fraud' ELSE 'legit' END FROM feedback f
+                                 WHERE f.conversion_id = v.id ORDER BY f.ts DESC LIMIT 1), v.label))) AS body
+             FROM conversions v WHERE (v.ts, v.id) > ($1, $2)
+           UNION ALL
+           SELECT 'feedback', f.ts, f.id, jsonb_strip_nulls(jsonb_build_object(
+             'id', f.id, 'ts', f.ts, 'conversionId', f.conversion_id, 'status', f.status, 'reason', f.reason)) AS body
+             FROM feedback f WHERE (f.ts, f.id) > ($1, $2)
+         ) e ORDER BY ts, id LIMIT 5000`,
+        [after.ts, after.id],
+      );
+      if (!rows.length) return;
+      for (const r of rows) {
+        const body = r.body as Record<string, unknown>;
+        if (typeof body.ts !== 'string') body.ts = new Date(body.ts as string).toISOString();
+        yield { line: ++line, value: { kind: r.kind, ...body, ts: new Date(body.ts as string).toISOString() } };
+      }
+      const last = rows[rows.length - 1];
+      after = { ts: last.ts, id: last.id };
+    }
+  } finally {
+    await pool.end();
+  }
+}
