@@ -12,6 +12,7 @@ import { AdminKeySeeder } from './admin-key.seeder';
 import { ApiKeysController } from './admin/api-keys.controller';
 import { CatalogController } from './admin/catalog.controller';
 import { RuleSetsController } from './admin/rulesets.controller';
+import { ModelsController } from './admin/models.controller';
 import { RuleSetStore } from '@app/settings';
 import { DecisionsController } from './decisions.controller';
 
@@ -22,7 +23,7 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('api'), StorageModule.forRoot('arbiter-api'), CatalogModule],
-      controllers: [CatalogController, ApiKeysController, RuleSetsController, DecisionsController, HealthController],
+      controllers: [CatalogController, ApiKeysController, RuleSetsController, ModelsController, DecisionsController, HealthController],
       providers: [
         ApiKeyGuard,
         AdminKeySeeder,

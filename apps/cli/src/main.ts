@@ -9,6 +9,7 @@ import { evaluateCommand } from './commands/evaluate.command';
 import { replayCommand } from './commands/replay.command';
 import { simulateCommand } from './commands/simulate.command';
 import { trainCommand } from './commands/train.command';
+import { modelCommand } from './commands/model.command';
 import { migrateCommand } from './commands/migrate.command';
 import { startCommand } from './commands/start.command';
 
@@ -22,6 +23,7 @@ const program = new Command('arbiter')
   .addCommand(replayCommand())
   .addCommand(trainCommand())
   .addCommand(evaluateCommand())
+  .addCommand(modelCommand())
   .addCommand(benchCommand())
   .addCommand(docsCommand());
 

@@ -5,8 +5,8 @@ import { Topology } from '@app/contracts';
 import { NATS_CONNECTION } from '@app/messaging';
 import { componentLogger } from '@app/observability';
 import { EMPTY_RULESET_CONFIG, RuleSetConfig } from '@app/rules';
-import { RuleSetWatcher } from '@app/settings';
-import { OutcomeRepository, RuleSetRepository } from '@app/storage';
+import { ModelRegistry, ModelWatcher, RuleSetWatcher } from '@app/settings';
+import { ModelRepository, OutcomeRepository, RuleSetRepository } from '@app/storage';
 import { HoldTimerService } from './hold-timer.service';
 import { ScoringService } from './scoring.service';
 import { StateRebuildService } from './state-rebuild.service';
@@ -18,6 +18,7 @@ import { StateRebuildService } from './state-rebuild.service';
 @Injectable()
 export class ScorerBootstrapService implements OnApplicationBootstrap, OnApplicationShutdown {
   private watcher?: RuleSetWatcher;
+  private models?: ModelWatcher;
   private readonly log = componentLogger('scorer');
 
   constructor(
@@ -29,21 +30,35 @@ export class ScorerBootstrapService implements OnApplicationBootstrap, OnApplica
     private readonly holdTimer: HoldTimerService,
     private readonly outcomes: OutcomeRepository,
     private readonly rulesets: RuleSetRepository,
+    private readonly modelVersions: ModelRepository,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     this.watcher = new RuleSetWatcher(this.nc, this.topology, (resolver) => this.scoring.engine.useRules(resolver));
     await this.watcher.start(async () => (await this.rulesets.latest<RuleSetConfig>())?.config ?? EMPTY_RULESET_CONFIG);
+    const registry = new ModelRegistry(this.nc, this.topology, this.modelVersions);
+    this.models = new ModelWatcher(this.nc, this.topology, registry, this.config.ARBITER_DEFAULT_MODEL, (active, shadow) =>
+      this.scoring.engine.useModels(active, shadow),
+    );
+    await this.models.start();
     await this.rebuild.rebuild();
     // Holds re-created by the replay may have been settled since: the database knows.
     this.scoring.engine.holds.clear();
     const holds = await this.outcomes.findOpenHolds(ownedPartitions(this.config));
     for (const h of holds) this.scoring.engine.trackHold(h);
-    this.log.info({ holds: holds.length, ruleSetVersion: this.watcher.current.network.version }, 'ready to score');
+    this.log.info(
+      {
+        holds: holds.length,
+        ruleSetVersion: this.watcher.current.network.version,
+        model: this.scoring.engine.activeModel?.version ?? null,
+      },
+      'ready to score',
+    );
     this.holdTimer.start();
   }
 
   onApplicationShutdown(): void {
     this.watcher?.stop();
+    this.models?.stop();
   }
 }

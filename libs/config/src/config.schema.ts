@@ -45,6 +45,12 @@ export const ConfigSchema = Type.Object({
   /** Where the tracking link sends a visitor whose offer has no URL (unknown or unconfigured). */
   TRACKING_FALLBACK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
 
+  /**
+   * The model scorers use until one is activated through the KV bucket (`arbiter model activate`).
+   * Empty: rules only until then.
+   */
+  ARBITER_DEFAULT_MODEL: Type.String({ default: 'models/default/model.json' }),
+
   /** Seeds (idempotently) an admin API key at start. */
   ARBITER_ADMIN_KEY: Type.Optional(Type.String({ minLength: 16 })),
 

@@ -16,6 +16,8 @@ export class Topology {
   readonly root: string;
   readonly streams: { events: string; verdicts: string; decisions: string; dlq: string };
   readonly configBucket: string;
+  /** NATS object store holding model artifacts (too large for a KV value). */
+  readonly modelsBucket: string;
 
   constructor(
     readonly namespace = '',
@@ -25,6 +27,7 @@ export class Topology {
     const s = namespace ? `${namespace.toUpperCase()}_` : '';
     this.streams = { events: `${s}EVENTS`, verdicts: `${s}VERDICTS`, decisions: `${s}DECISIONS`, dlq: `${s}DLQ` };
     this.configBucket = namespace ? `${namespace}-arbiter-config` : 'arbiter-config';
+    this.modelsBucket = namespace ? `${namespace}-arbiter-models` : 'arbiter-models';
   }
 
   /** `arbiter.events.<kind>.<partition>` */

@@ -66,7 +66,7 @@ export async function provisionStreams(jsm: JetStreamManager, topology: Topology
 /** Deletes every stream of a namespace (benchmarks and tests clean up after themselves). */
 export async function removeNamespaceStreams(jsm: JetStreamManager, topology: Topology): Promise<void> {
   if (!topology.namespace) throw new Error('refusing to delete the streams of the default namespace');
-  for (const name of [...Object.values(topology.streams), `KV_${topology.configBucket}`]) {
+  for (const name of [...Object.values(topology.streams), `KV_${topology.configBucket}`, `OBJ_${topology.modelsBucket}`]) {
     await jsm.streams.delete(name).catch((e: Error) => {
       if (e.name !== 'StreamNotFoundError' && !/stream not found/i.test(e.message)) throw e;
     });

@@ -9,3 +9,4 @@ export * from './repositories/catalog.repository';
 export * from './repositories/api-key.repository';
 export * from './repositories/ruleset.repository';
 export * from './storage.module';
+export * from './repositories/model.repository';

@@ -8,6 +8,7 @@ import { CatalogRepository } from './repositories/catalog.repository';
 import { EventRepository } from './repositories/event.repository';
 import { OutcomeRepository } from './repositories/outcome.repository';
 import { RuleSetRepository } from './repositories/ruleset.repository';
+import { ModelRepository } from './repositories/model.repository';
 
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
 
@@ -24,11 +25,13 @@ class PoolLifecycle implements OnApplicationShutdown {
 @Module({})
 export class StorageModule {
   static forRoot(applicationName: string): DynamicModule {
-    const repositories = [EventRepository, OutcomeRepository, CatalogRepository, ApiKeyRepository, RuleSetRepository].map((R) => ({
-      provide: R,
-      inject: [DATABASE_POOL],
-      useFactory: (pool: Pool) => new R(pool),
-    }));
+    const repositories = [EventRepository, OutcomeRepository, CatalogRepository, ApiKeyRepository, RuleSetRepository, ModelRepository].map(
+      (R) => ({
+        provide: R,
+        inject: [DATABASE_POOL],
+        useFactory: (pool: Pool) => new R(pool),
+      }),
+    );
     return {
       module: StorageModule,
       providers: [

@@ -51,6 +51,8 @@ export async function bootEngine(options: { embedded?: boolean; config?: Partial
       ARBITER_ADMIN_KEY: ADMIN_KEY,
       LOG_LEVEL: (process.env.TEST_LOG_LEVEL as ArbiterConfig['LOG_LEVEL']) ?? 'silent',
       EVENTS_MAX_BYTES: 64 * 1024 ** 2,
+      // Rules only unless a test activates a model: outcomes stay exactly predictable.
+      ARBITER_DEFAULT_MODEL: '',
       ...options.config,
     },
   );
