@@ -40,6 +40,7 @@ export function trainCommand(): Command {
     .option('--seed <n>', 'random seed', int, DEFAULT_FOREST_OPTIONS.seed)
     .option('--validation <share>', 'share of the latest labelled events held out to pick thresholds and report', (v) => Number(v), 0.2)
     .option('--min-precision <p>', 'precision rules + model must keep on held-out data', (v) => Number(v), 0.98)
+    .option('--min-threshold <p>', 'MODEL_RISK never fires below this probability (a majority of trees)', (v) => Number(v), 0.5)
     .action(async (o) => {
       if (!o.events === !o.fromDb) throw new Error('give exactly one of --events FILE or --from-db');
       const started = performance.now();
@@ -94,7 +95,7 @@ export function trainCommand(): Command {
           rulesReject: r.x[risk] >= rulesReject,
           fraud: r.y === 1,
         }));
-        thresholds[side] = chooseThreshold(vrows, o.minPrecision);
+        thresholds[side] = chooseThreshold(vrows, o.minPrecision, o.minThreshold);
       });
       bar.stop();
       const trainingSeconds = Math.round((performance.now() - started) / 100) / 10;
