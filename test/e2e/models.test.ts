@@ -21,7 +21,13 @@ describe('model activation through the KV bucket (services booted)', () => {
 
   async function verdictOf(ids: { offerId: string; publisherId: string }, n: number): Promise<ClickVerdict> {
     const sub = t.nc.subscribe(t.topology.verdict('click'), { timeout: 15_000 });
-    const click = await postJson(`${t.gateway}/v1/clicks`, { offerId: ids.offerId, publisherId: ids.publisherId, ip: `8.8.5.${n}`, userAgent: CHROME_UA, referrer: 'https://blog.example/' });
+    const click = await postJson(`${t.gateway}/v1/clicks`, {
+      offerId: ids.offerId,
+      publisherId: ids.publisherId,
+      ip: `8.8.5.${n}`,
+      userAgent: CHROME_UA,
+      referrer: 'https://blog.example/',
+    });
     for await (const m of sub) {
       const v = m.json<ClickVerdict>();
       if (v.clickId === click.body.id) {
@@ -44,26 +50,58 @@ describe('model activation through the KV bucket (services booted)', () => {
     const listed = (await (await fetch(`${t.api}/v1/admin/models`, { headers: admin })).json()) as { versions: { version: string }[] };
     expect(listed.versions.map((v) => v.version).sort()).toEqual([artifact.version, candidate.version].sort());
 
-    const unknown = await fetch(`${t.api}/v1/admin/models/selection`, { method: 'PUT', headers: admin, body: JSON.stringify({ active: 'nope' }) });
+    const unknown = await fetch(`${t.api}/v1/admin/models/selection`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ active: 'nope' }),
+    });
     expect(unknown.status).toBe(404);
-    const selected = await fetch(`${t.api}/v1/admin/models/selection`, { method: 'PUT', headers: admin, body: JSON.stringify({ active: artifact.version }) });
+    const selected = await fetch(`${t.api}/v1/admin/models/selection`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ active: artifact.version }),
+    });
     expect(selected.status).toBe(200);
 
     let n = 2;
-    const active = await eventually(() => verdictOf(ids, n++), (v) => v.modelVersion === artifact.version);
+    const active = await eventually(
+      () => verdictOf(ids, n++),
+      (v) => v.modelVersion === artifact.version,
+    );
     expect(active.modelScore).toBeGreaterThanOrEqual(0);
     expect(active.modelScore).toBeLessThanOrEqual(1);
     expect(active.shadowModelVersion).toBeNull();
 
-    await fetch(`${t.api}/v1/admin/models/selection`, { method: 'PUT', headers: admin, body: JSON.stringify({ shadow: candidate.version }) });
-    const shadowed = await eventually(() => verdictOf(ids, n++), (v) => v.shadowModelVersion === candidate.version);
+    await fetch(`${t.api}/v1/admin/models/selection`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ shadow: candidate.version }),
+    });
+    const shadowed = await eventually(
+      () => verdictOf(ids, n++),
+      (v) => v.shadowModelVersion === candidate.version,
+    );
     // Same forests under another name: the shadow scores exactly as the active model.
     expect(shadowed.shadowScore).toBe(shadowed.modelScore);
     expect(shadowed.modelVersion).toBe(artifact.version);
-    const stored = await eventually(async () => (await t.db.query(`SELECT model_version, model_score, shadow_model_version FROM click_verdicts WHERE click_id = $1`, [shadowed.clickId])).rows[0]);
+    const stored = await eventually(
+      async () =>
+        (
+          await t.db.query(`SELECT model_version, model_score, shadow_model_version FROM click_verdicts WHERE click_id = $1`, [
+            shadowed.clickId,
+          ])
+        ).rows[0],
+    );
     expect(stored).toEqual({ model_version: artifact.version, model_score: expect.any(Number), shadow_model_version: candidate.version });
 
-    await fetch(`${t.api}/v1/admin/models/selection`, { method: 'PUT', headers: admin, body: JSON.stringify({ active: null, shadow: null }) });
-    await eventually(() => verdictOf(ids, n++), (v) => v.modelVersion === null && v.shadowModelVersion === null);
+    await fetch(`${t.api}/v1/admin/models/selection`, {
+      method: 'PUT',
+      headers: admin,
+      body: JSON.stringify({ active: null, shadow: null }),
+    });
+    await eventually(
+      () => verdictOf(ids, n++),
+      (v) => v.modelVersion === null && v.shadowModelVersion === null,
+    );
   });
 });

@@ -8,10 +8,9 @@ import { createPool } from '@app/storage';
  * simulator files), a conversion's final human word (advertiser feedback, analyst decisions), else
  * its stored label. Unlabelled events still pass through the feature state (warm-up).
  */
-export async function* databaseEvents(): AsyncGenerator<{ line: number; value?: unknown }> {
-  const config = loadConfig(process.env);
-  if (!config.DATABASE_URL) throw new Error('--from-db needs DATABASE_URL');
-  const pool: Pool = createPool({ url: config.DATABASE_URL, max: 2, applicationName: 'arbiter-train' });
+export async function* databaseEvents(url = loadConfig(process.env).DATABASE_URL): AsyncGenerator<{ line: number; value?: unknown }> {
+  if (!url) throw new Error('--from-db needs DATABASE_URL');
+  const pool: Pool = createPool({ url, max: 2, applicationName: 'arbiter-train' });
   try {
     const [advertisers, offers, publishers] = await Promise.all([
       pool.query('SELECT id, name, status FROM advertisers'),
