@@ -8,6 +8,7 @@ import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { EventsConsumer } from './events.consumer';
 import { LedgerPrunerService } from './ledger-pruner.service';
+import { RollupRefresherService } from './rollup-refresher.service';
 import { VerdictsConsumer } from './verdicts.consumer';
 
 /** Writes events, verdicts and decisions to the database in idempotent batches. */
@@ -20,6 +21,7 @@ export class RecorderModule {
       controllers: [EventsConsumer, VerdictsConsumer, HealthController],
       providers: [
         LedgerPrunerService,
+        RollupRefresherService,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],

@@ -67,6 +67,8 @@ export const ConfigSchema = Type.Object({
   SCORER_MAX_CLICKS: Positive(1_000_000),
   RECORDER_BATCH: Positive(1000, { maximum: 20_000 }),
   RECORDER_CONCURRENCY: Positive(2, { maximum: 32 }),
+  /** How often the recorder brings the KPI rollups up to date (seconds; 0: never — TimescaleDB's policies only). */
+  ROLLUP_REFRESH_SECONDS: Type.Integer({ minimum: 0, default: 30 }),
   /** How long the idempotency ledger remembers event ids (days). */
   LEDGER_RETENTION_DAYS: Positive(7),
 });

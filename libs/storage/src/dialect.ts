@@ -1,4 +1,8 @@
 import type { Queryable } from './database';
+import { Rollup, rollupSelect } from './rollups';
+
+const uniqueIndex = (r: Rollup) =>
+  `CREATE UNIQUE INDEX ${r.name}_key ON ${r.name} (bucket, ${r.dimensions.map((d) => `coalesce(${d}, '')`).join(', ')})`;
 
 /**
  * The two storage targets: TimescaleDB (hypertables, continuous aggregates, compression,
@@ -9,6 +13,14 @@ export interface Dialect {
   readonly name: 'timescaledb' | 'postgres';
   /** Statements that turn a freshly created table into a time-partitioned one. */
   hypertable(table: string, timeColumn: string, chunkInterval: string): string[];
+  /** SQL for the start of the `interval` bucket containing `column` (UTC-aligned). */
+  bucket(interval: string, column: string): string;
+  /** Statements creating a rollup (continuous aggregate, or a table the recorder refreshes). */
+  rollup(r: Rollup): string[];
+  /** Statements bringing a rollup up to date from `since` on. */
+  refresh(r: Rollup, since: Date): { sql: string; params: unknown[] }[];
+  /** Compression and retention policies (TimescaleDB only). */
+  lifecycle(table: string, options: { segmentBy: string; compressAfter: string; dropAfter: string }): string[];
 }
 
 export class TimescaleDialect implements Dialect {
@@ -19,6 +31,37 @@ export class TimescaleDialect implements Dialect {
       `SELECT create_hypertable('${table}', '${timeColumn}', chunk_time_interval => INTERVAL '${chunkInterval}', if_not_exists => TRUE)`,
     ];
   }
+
+  bucket(interval: string, column: string): string {
+    return `time_bucket('${interval}', ${column})`;
+  }
+
+  rollup(r: Rollup): string[] {
+    const hourly = r.grain === 'hour';
+    return [
+      `CREATE MATERIALIZED VIEW ${r.name} WITH (timescaledb.continuous) AS ${rollupSelect(r, (i, c) => this.bucket(i, c))} WITH NO DATA`,
+      // Real-time aggregation: queries add the not-yet-materialised tail from the raw rows.
+      `ALTER MATERIALIZED VIEW ${r.name} SET (timescaledb.materialized_only = false)`,
+      hourly
+        ? `SELECT add_continuous_aggregate_policy('${r.name}', start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '5 minutes')`
+        : `SELECT add_continuous_aggregate_policy('${r.name}', start_offset => INTERVAL '30 days', end_offset => INTERVAL '1 day', schedule_interval => INTERVAL '1 hour')`,
+    ];
+  }
+
+  refresh(r: Rollup, since: Date): { sql: string; params: unknown[] }[] {
+    // The window must start on a bucket boundary; NULL end: up to now.
+    const step = r.grain === 'hour' ? 3600_000 : 86_400_000;
+    const start = new Date(Math.floor(since.getTime() / step) * step).toISOString();
+    return [{ sql: `CALL refresh_continuous_aggregate('${r.name}', $1::timestamptz, NULL)`, params: [start] }];
+  }
+
+  lifecycle(table: string, o: { segmentBy: string; compressAfter: string; dropAfter: string }): string[] {
+    return [
+      `ALTER TABLE ${table} SET (timescaledb.compress, timescaledb.compress_segmentby = '${o.segmentBy}', timescaledb.compress_orderby = 'ts DESC')`,
+      `SELECT add_compression_policy('${table}', INTERVAL '${o.compressAfter}', if_not_exists => TRUE)`,
+      `SELECT add_retention_policy('${table}', INTERVAL '${o.dropAfter}', if_not_exists => TRUE)`,
+    ];
+  }
 }
 
 export class PostgresDialect implements Dialect {
@@ -26,6 +69,31 @@ export class PostgresDialect implements Dialect {
   hypertable(table: string, timeColumn: string): string[] {
     // Without chunks, a BRIN index keeps time-range scans cheap on append-mostly tables.
     return [`CREATE INDEX IF NOT EXISTS ${table}_${timeColumn}_brin ON ${table} USING brin (${timeColumn})`];
+  }
+
+  bucket(interval: string, column: string): string {
+    return `date_bin('${interval}', ${column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')`;
+  }
+
+  rollup(r: Rollup): string[] {
+    return [`CREATE TABLE ${r.name} AS ${rollupSelect(r, (i, c) => this.bucket(i, c))} WITH NO DATA`, uniqueIndex(r)];
+  }
+
+  /** Recomputes the buckets from `since` on (late events inside the window are picked up). */
+  refresh(r: Rollup, since: Date): { sql: string; params: unknown[] }[] {
+    const step = r.grain === 'hour' ? 3600_000 : 86_400_000;
+    const start = new Date(Math.floor(since.getTime() / step) * step).toISOString();
+    return [
+      { sql: `DELETE FROM ${r.name} WHERE bucket >= $1::timestamptz`, params: [start] },
+      {
+        sql: `INSERT INTO ${r.name} ${rollupSelect(r, (i, c) => this.bucket(i, c), `WHERE ${r.timeColumn} >= $1::timestamptz`)}`,
+        params: [start],
+      },
+    ];
+  }
+
+  lifecycle(): string[] {
+    return [];
   }
 }
 

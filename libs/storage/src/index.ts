@@ -10,3 +10,5 @@ export * from './repositories/api-key.repository';
 export * from './repositories/ruleset.repository';
 export * from './storage.module';
 export * from './repositories/model.repository';
+export * from './rollups';
+export * from './reason-columns';

@@ -1,8 +1,9 @@
 import { coreSchema } from './0001-core';
 import { holdsAndRuleSets } from './0002-holds-and-rulesets';
 import { modelScores } from './0003-model-scores';
+import { kpiRollups } from './0004-kpi-rollups';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
-export const MIGRATIONS: readonly Migration[] = [coreSchema, holdsAndRuleSets, modelScores];
+export const MIGRATIONS: readonly Migration[] = [coreSchema, holdsAndRuleSets, modelScores, kpiRollups];
 export type { Migration } from './migration';

@@ -1,0 +1,90 @@
+import { CLICK_REASON_CODES, CONVERSION_REASON_CODES } from './reason-columns';
+
+/**
+ * The KPI rollups of DESIGN §7: hourly, and daily on top of hourly, for clicks (from click
+ * verdicts) and conversions (from decisions), by publisher, sub-id, offer and advertiser, with a
+ * column per reason code. One definition, two targets under the same names: a TimescaleDB
+ * continuous aggregate, or on plain PostgreSQL a table refreshed incrementally by the recorder.
+ */
+export interface Rollup {
+  name: string;
+  /** `hour` rollups read a raw hypertable; `day` rollups read their hourly rollup. */
+  grain: 'hour' | 'day';
+  source: string;
+  timeColumn: string;
+  dimensions: string[];
+  /** `expression AS column` for the hourly rollup; the daily one sums them. */
+  measures: [column: string, expression: string][];
+}
+
+export const reasonColumn = (code: string) => `r_${code.toLowerCase()}`;
+
+const DIMENSIONS = ['publisher_id', 'sub_id', 'offer_id', 'advertiser_id'];
+
+const clickMeasures: Rollup['measures'] = [
+  ['clicks', 'count(*)'],
+  // "Unique" clicks in the affiliate sense: gross minus the repeats DUPLICATE_CLICK caught.
+  ['unique_clicks', `count(*) FILTER (WHERE NOT ('DUPLICATE_CLICK' = ANY (reason_codes)))`],
+  ['invalid_clicks', 'count(*) FILTER (WHERE NOT valid)'],
+  ['givt_clicks', `count(*) FILTER (WHERE category = 'GIVT')`],
+  ['sivt_clicks', `count(*) FILTER (WHERE category = 'SIVT')`],
+  ['score_sum', 'sum(score)'],
+  ...CLICK_REASON_CODES.map((c): [string, string] => [reasonColumn(c), `count(*) FILTER (WHERE '${c}' = ANY (reason_codes))`]),
+];
+
+const conversionMeasures: Rollup['measures'] = [
+  ['conversions', 'count(*)'],
+  ['approved', `count(*) FILTER (WHERE status = 'approved')`],
+  ['rejected', `count(*) FILTER (WHERE status = 'rejected')`],
+  ['held', `count(*) FILTER (WHERE status = 'hold')`],
+  ['amount', 'sum(amount)'],
+  ['revenue', `coalesce(sum(amount) FILTER (WHERE status = 'approved'), 0)`],
+  ['payout', `coalesce(sum(payout) FILTER (WHERE status = 'approved'), 0)`],
+  // Payout the network did not pay out because the conversion was rejected.
+  ['saved_payout', `coalesce(sum(payout) FILTER (WHERE status = 'rejected'), 0)`],
+  ['rejected_amount', `coalesce(sum(amount) FILTER (WHERE status = 'rejected'), 0)`],
+  ['ctit_known', 'count(ctit_seconds)'],
+  ['ctit_under_15s', 'count(*) FILTER (WHERE ctit_seconds < 15)'],
+  ['ctit_over_24h', 'count(*) FILTER (WHERE ctit_seconds > 86400)'],
+  ['ctit_sum', 'sum(ctit_seconds)'],
+  ['score_sum', 'sum(score)'],
+  ...CONVERSION_REASON_CODES.map((c): [string, string] => [reasonColumn(c), `count(*) FILTER (WHERE '${c}' = ANY (reason_codes))`]),
+];
+
+export const ROLLUPS: readonly Rollup[] = [
+  { name: 'kpi_clicks_hourly', grain: 'hour', source: 'click_verdicts', timeColumn: 'ts', dimensions: DIMENSIONS, measures: clickMeasures },
+  {
+    name: 'kpi_clicks_daily',
+    grain: 'day',
+    source: 'kpi_clicks_hourly',
+    timeColumn: 'bucket',
+    dimensions: DIMENSIONS,
+    measures: clickMeasures,
+  },
+  {
+    name: 'kpi_conversions_hourly',
+    grain: 'hour',
+    source: 'decisions',
+    timeColumn: 'ts',
+    dimensions: [...DIMENSIONS, 'currency'],
+    measures: conversionMeasures,
+  },
+  {
+    name: 'kpi_conversions_daily',
+    grain: 'day',
+    source: 'kpi_conversions_hourly',
+    timeColumn: 'bucket',
+    dimensions: [...DIMENSIONS, 'currency'],
+    measures: conversionMeasures,
+  },
+];
+
+/** The rollup's SELECT, given how the dialect buckets time (`time_bucket` or `date_bin`). */
+export function rollupSelect(r: Rollup, bucket: (interval: string, column: string) => string, where = ''): string {
+  const interval = r.grain === 'hour' ? '1 hour' : '1 day';
+  const measures = r.grain === 'hour' ? r.measures.map(([c, e]) => `${e} AS ${c}`) : r.measures.map(([c]) => `sum(${c}) AS ${c}`);
+  const dims = r.dimensions.join(', ');
+  return `SELECT ${bucket(interval, r.timeColumn)} AS bucket, ${dims}, ${measures.join(', ')}
+    FROM ${r.source} ${where}
+    GROUP BY 1, ${r.dimensions.map((_, i) => i + 2).join(', ')}`;
+}

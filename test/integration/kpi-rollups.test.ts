@@ -1,0 +1,162 @@
+import { Pool } from 'pg';
+import { ClickVerdict, Decision } from '@app/contracts';
+import { ScoringEngine } from '@app/decisions';
+import { OfflineRunner } from '@app/evaluation';
+import { DEFAULT_RULESET } from '@app/rules';
+import { Simulator, catalogLine } from '@app/simulator';
+import { EmbeddedDatabase, OutcomeRepository, ROLLUPS, createPool, detectDialect, migrate, reasonColumn } from '@app/storage';
+import { createTestDatabase } from '@app/testing';
+
+/**
+ * The KPI rollups against the same numbers computed here, independently, from the outcomes that
+ * were written — on plain PostgreSQL (refreshed tables) and TimescaleDB (continuous aggregates).
+ */
+const targets = [
+  {
+    name: 'PostgreSQL 15',
+    setup: async () => {
+      const db = await createTestDatabase();
+      return { url: db.url, teardown: db.drop };
+    },
+  },
+  {
+    name: 'TimescaleDB (PGlite)',
+    setup: async () => {
+      const db = await EmbeddedDatabase.start();
+      return { url: db.url, teardown: () => db.stop() };
+    },
+  },
+];
+
+describe.each(targets)('KPI rollups on $name', ({ setup }) => {
+  let pool: Pool;
+  let teardown: () => Promise<void>;
+  const verdicts: ClickVerdict[] = [];
+  const decisions = new Map<string, Decision>();
+
+  beforeAll(async () => {
+    const target = await setup();
+    teardown = target.teardown;
+    pool = createPool({ url: target.url, max: 3, applicationName: 'kpi-test' });
+    await migrate(pool);
+    // Realistic outcomes: simulated traffic through the scoring engine, holds and feedback included.
+    const sim = new Simulator({ seed: 3, events: 6000, hours: 30, start: new Date(Date.UTC(2026, 9, 1)), partitions: 1 });
+    const lines = (async function* () {
+      yield { line: 0, value: catalogLine(sim.catalog) };
+      let n = 1;
+      for (const e of sim.events()) yield { line: n++, value: e };
+    })();
+    await new OfflineRunner(new ScoringEngine(DEFAULT_RULESET)).run(lines, {
+      verdict: (v) => verdicts.push(v),
+      decision: (d) => decisions.set(d.conversionId, d),
+      revision: (d) => decisions.set(d.conversionId, d),
+    });
+    const repository = new OutcomeRepository(pool);
+    const all: (ClickVerdict | Decision)[] = [...verdicts, ...decisions.values()];
+    for (let i = 0; i < all.length; i += 2000) await repository.insert(all.slice(i, i + 2000));
+    const dialect = await detectDialect(pool);
+    for (const r of ROLLUPS) for (const step of dialect.refresh(r, new Date(Date.UTC(2026, 8, 1)))) await pool.query(step.sql, step.params);
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await teardown();
+  });
+
+  const hour = (ts: string) => new Date(Math.floor(Date.parse(ts) / 3600_000) * 3600_000).toISOString();
+  const day = (ts: string) => new Date(Math.floor(Date.parse(ts) / 86_400_000) * 86_400_000).toISOString();
+
+  function expectedClicks(bucketOf: (ts: string) => string) {
+    const out = new Map<string, { clicks: number; unique: number; invalid: number; ipVelocity: number }>();
+    for (const v of verdicts) {
+      const key = `${bucketOf(v.ts)}|${v.publisherId}`;
+      const e = out.get(key) ?? { clicks: 0, unique: 0, invalid: 0, ipVelocity: 0 };
+      e.clicks++;
+      if (!v.reasons.some((r) => r.code === 'DUPLICATE_CLICK')) e.unique++;
+      if (!v.valid) e.invalid++;
+      if (v.reasons.some((r) => r.code === 'IP_VELOCITY')) e.ipVelocity++;
+      out.set(key, e);
+    }
+    return out;
+  }
+
+  it.each([
+    ['kpi_clicks_hourly', hour],
+    ['kpi_clicks_daily', day],
+  ] as const)('%s matches the click verdicts', async (view, bucketOf) => {
+    const { rows } = await pool.query(
+      `SELECT bucket, publisher_id, sum(clicks)::int AS clicks, sum(unique_clicks)::int AS unique, sum(invalid_clicks)::int AS invalid,
+              sum(${reasonColumn('IP_VELOCITY')})::int AS ip_velocity
+         FROM ${view} GROUP BY 1, 2`,
+    );
+    const actual = new Map(
+      rows.map((r) => [
+        `${(r.bucket as Date).toISOString()}|${r.publisher_id}`,
+        { clicks: r.clicks, unique: r.unique, invalid: r.invalid, ipVelocity: r.ip_velocity },
+      ]),
+    );
+    expect(actual).toEqual(expectedClicks(bucketOf));
+    expect(verdicts.length).toBeGreaterThan(3000);
+  });
+
+  it.each([
+    ['kpi_conversions_hourly', hour],
+    ['kpi_conversions_daily', day],
+  ] as const)('%s matches the decisions as they finally stand', async (view, bucketOf) => {
+    const { rows } = await pool.query(
+      `SELECT bucket, advertiser_id, sum(conversions)::int AS conversions, sum(approved)::int AS approved, sum(rejected)::int AS rejected, sum(held)::int AS held,
+              round(sum(revenue)::numeric, 2)::float8 AS revenue, round(sum(saved_payout)::numeric, 2)::float8 AS saved,
+              sum(ctit_under_15s)::int AS fast, sum(${reasonColumn('CTIT_TOO_SHORT')})::int AS ctit_short
+         FROM ${view} GROUP BY 1, 2`,
+    );
+    const expected = new Map<
+      string,
+      {
+        conversions: number;
+        approved: number;
+        rejected: number;
+        held: number;
+        revenue: number;
+        saved: number;
+        fast: number;
+        ctitShort: number;
+      }
+    >();
+    for (const d of decisions.values()) {
+      const key = `${bucketOf(d.ts)}|${d.advertiserId}`;
+      const e = expected.get(key) ?? { conversions: 0, approved: 0, rejected: 0, held: 0, revenue: 0, saved: 0, fast: 0, ctitShort: 0 };
+      e.conversions++;
+      if (d.status === 'approved') {
+        e.approved++;
+        e.revenue += d.amount;
+      } else if (d.status === 'rejected') {
+        e.rejected++;
+        e.saved += d.payout;
+      } else e.held++;
+      if (d.ctitSeconds !== null && d.ctitSeconds < 15) e.fast++;
+      if (d.reasons.some((r) => r.code === 'CTIT_TOO_SHORT')) e.ctitShort++;
+      expected.set(key, e);
+    }
+    for (const e of expected.values()) {
+      e.revenue = Math.round(e.revenue * 100) / 100;
+      e.saved = Math.round(e.saved * 100) / 100;
+    }
+    const actual = new Map(
+      rows.map((r) => [
+        `${(r.bucket as Date).toISOString()}|${r.advertiser_id}`,
+        {
+          conversions: r.conversions,
+          approved: r.approved,
+          rejected: r.rejected,
+          held: r.held,
+          revenue: r.revenue,
+          saved: r.saved,
+          fast: r.fast,
+          ctitShort: r.ctit_short,
+        },
+      ]),
+    );
+    expect(actual).toEqual(expected);
+    expect([...decisions.values()].some((d) => d.revision > 0)).toBe(true);
+  });
+});
