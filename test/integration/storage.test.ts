@@ -128,6 +128,7 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       resolvedBy: 'engine',
       holdUntil: null,
       note: null,
+      actor: null,
       partition: 0,
       reasons: [
         {
@@ -178,6 +179,7 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       resolvedBy: 'engine',
       holdUntil: at(86_400_000),
       note: null,
+      actor: null,
       partition: 3,
       rulesetVersion: 'v1',
       modelVersion: null,
@@ -203,6 +205,7 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       status: 'rejected',
       resolvedBy: 'advertiser',
       note: 'chargeback',
+      actor: 'key-7',
       decidedAt: at(90_000_000),
     };
     await sut.insert([base]);

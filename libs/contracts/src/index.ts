@@ -5,3 +5,4 @@ export * from './reason-codes';
 export * from './validation';
 export * from './topology';
 export * from './ids';
+export * from './privacy';

@@ -6,6 +6,7 @@ export enum ConsumerName {
   RecorderEvents = 'recorder-events',
   RecorderVerdicts = 'recorder-verdicts',
   NotifierDecisions = 'notifier-decisions',
+  NotifierWebhooks = 'notifier-webhooks',
 }
 
 /**
@@ -14,7 +15,7 @@ export enum ConsumerName {
  */
 export class Topology {
   readonly root: string;
-  readonly streams: { events: string; verdicts: string; decisions: string; dlq: string };
+  readonly streams: { events: string; verdicts: string; decisions: string; webhooks: string; dlq: string };
   readonly configBucket: string;
   /** NATS object store holding model artifacts (too large for a KV value). */
   readonly modelsBucket: string;
@@ -25,7 +26,7 @@ export class Topology {
   ) {
     this.root = namespace ? `${namespace}.arbiter` : 'arbiter';
     const s = namespace ? `${namespace.toUpperCase()}_` : '';
-    this.streams = { events: `${s}EVENTS`, verdicts: `${s}VERDICTS`, decisions: `${s}DECISIONS`, dlq: `${s}DLQ` };
+    this.streams = { events: `${s}EVENTS`, verdicts: `${s}VERDICTS`, decisions: `${s}DECISIONS`, webhooks: `${s}WEBHOOKS`, dlq: `${s}DLQ` };
     this.configBucket = namespace ? `${namespace}-arbiter-config` : 'arbiter-config';
     this.modelsBucket = namespace ? `${namespace}-arbiter-models` : 'arbiter-models';
   }
@@ -59,6 +60,15 @@ export class Topology {
 
   get allDecisions(): string {
     return `${this.root}.decisions.>`;
+  }
+
+  /** Webhook deliveries waiting for (another) attempt, per advertiser. */
+  webhooks(advertiserId: string | null): string {
+    return `${this.root}.webhooks.${advertiserId ? natsToken(advertiserId) : '_unknown'}`;
+  }
+
+  get allWebhooks(): string {
+    return `${this.root}.webhooks.>`;
   }
 
   dlq(source: string): string {

@@ -77,6 +77,8 @@ export const Decision = Type.Object(
     holdUntil: Nullable(Timestamp),
     /** The analyst's or advertiser's note on a manual change. */
     note: Nullable(Type.String({ maxLength: 1000 })),
+    /** Who made a manual change: the API key id (null for the engine and timers). */
+    actor: Nullable(Type.String({ maxLength: 128 })),
     /** Scorer partition that owns the conversion (of its click). */
     partition: Type.Integer({ minimum: 0 }),
     ...common,

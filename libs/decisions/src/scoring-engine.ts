@@ -237,6 +237,7 @@ export class ScoringEngine {
       resolvedBy: 'engine',
       holdUntil: status === 'hold' ? new Date(decidedAtMs + ruleset.policy.holdHours * 3600_000).toISOString() : null,
       note: null,
+      actor: null,
       partition: e.partition,
       rulesetVersion: ruleset.version,
       modelVersion: model.version,

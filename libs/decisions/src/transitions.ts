@@ -5,7 +5,14 @@ import { riskOf } from './decision-policy';
 /** A later revision of a decision: who changed it, to what, why. */
 export function revise(
   current: Decision,
-  change: { status: DecisionStatus; resolvedBy: ResolvedBy; reasons?: Reason[]; score?: number; note?: string | null },
+  change: {
+    status: DecisionStatus;
+    resolvedBy: ResolvedBy;
+    reasons?: Reason[];
+    score?: number;
+    note?: string | null;
+    actor?: string | null;
+  },
   decidedAtMs: number,
   triggeredAtMs = decidedAtMs,
 ): Decision {
@@ -18,6 +25,7 @@ export function revise(
     reasons: change.reasons ?? current.reasons,
     score: change.score ?? current.score,
     note: change.note ?? null,
+    actor: change.actor ?? null,
     holdUntil: null,
     decidedAt: new Date(decidedAtMs).toISOString(),
     latencyMs: Math.max(0, decidedAtMs - triggeredAtMs),
@@ -48,11 +56,17 @@ export function expireHold(current: Decision, evidenceNow: readonly Reason[], po
 export function applyFeedback(current: Decision, feedback: FeedbackEvent, nowMs: number): Decision | null {
   const at = Date.parse(feedback.receivedAt);
   const note = feedback.reason ?? null;
+  const actor = feedback.actor ?? null;
   if (feedback.source === 'analyst') {
     if (feedback.status === current.status) return null;
     const evidence = { status: feedback.status, note };
     const reason = manual('ANALYST_OVERRIDE', evidence);
-    return revise(current, { status: feedback.status, resolvedBy: 'analyst', reasons: [...current.reasons, reason], note }, nowMs, at);
+    return revise(
+      current,
+      { status: feedback.status, resolvedBy: 'analyst', reasons: [...current.reasons, reason], note, actor },
+      nowMs,
+      at,
+    );
   }
   if (feedback.status === 'rejected' && current.status !== 'rejected') {
     const reason = manual('ADVERTISER_REJECTED', { reason: note });
@@ -64,7 +78,7 @@ export function applyFeedback(current: Decision, feedback: FeedbackEvent, nowMs:
     );
   }
   if (feedback.status === 'approved' && current.status === 'hold') {
-    return revise(current, { status: 'approved', resolvedBy: 'advertiser', note }, nowMs, at);
+    return revise(current, { status: 'approved', resolvedBy: 'advertiser', note, actor }, nowMs, at);
   }
   return null;
 }

@@ -9,6 +9,14 @@ export interface HttpAppOptions {
   trustProxy?: boolean;
 }
 
+export interface RouteInfo {
+  method: string;
+  /** Fastify's form: `/v1/conversions/:id/decision`. */
+  url: string;
+}
+
+const registeredRoutes = new WeakMap<NestFastifyApplication, RouteInfo[]>();
+
 /** A Nest application on Fastify with Arbiter's logging; not listening yet. */
 export async function createHttpApp(module: DynamicModule, options: HttpAppOptions = {}): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
@@ -18,8 +26,18 @@ export async function createHttpApp(module: DynamicModule, options: HttpAppOptio
     forceCloseConnections: 'idle',
     logger: false,
   });
+  const routes: RouteInfo[] = [];
+  adapter.getInstance().addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+  });
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(), bufferLogs: false });
+  registeredRoutes.set(app, routes);
   return app;
+}
+
+/** Every route the application serves (complete once it is initialised), for audits such as the tenancy test. */
+export function routesOf(app: NestFastifyApplication): readonly RouteInfo[] {
+  return registeredRoutes.get(app) ?? [];
 }
 
 /** Starts listening and logs where. */

@@ -17,20 +17,31 @@ export interface LedgeredInsert<T> {
   params(rows: readonly T[]): unknown[][];
 }
 
+/** `SELECT * FROM unnest($1::type[], …) AS t(col, …)` and the parameter arrays for a batch of rows. */
+export function unnestRows<T>(columns: Column<T>[]): { sql: string; params(rows: readonly T[]): unknown[][] } {
+  const unnest = columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ');
+  return {
+    sql: `SELECT * FROM unnest(${unnest}) AS t(${columns.map((c) => c.name).join(', ')})`,
+    params: (rows) => columns.map((c) => rows.map((r) => c.value(r) ?? null)),
+  };
+}
+
+/** Each column's value as selected from the `input` relation (with its conversion, if any). */
+export function selectInput<T>(columns: Column<T>[]): string {
+  return columns.map((c) => (c.select ? c.select.replaceAll('$', `input.${c.name}`) : `input.${c.name}`)).join(', ');
+}
+
 export function ledgeredInsert<T>(kind: string, table: string, idColumn: string, columns: Column<T>[]): LedgeredInsert<T> {
   const names = columns.map((c) => c.name);
-  const unnest = columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ');
-  const selects = columns.map((c) => (c.select ? c.select.replaceAll('$', `input.${c.name}`) : `input.${c.name}`)).join(', ');
-  const sql = `WITH input AS (SELECT * FROM unnest(${unnest}) AS t(${names.join(', ')})),
+  const input = unnestRows(columns);
+  const selects = selectInput(columns);
+  const sql = `WITH input AS (${input.sql}),
      fresh AS (
        INSERT INTO ingest_ledger (kind, id) SELECT '${kind}', ${idColumn} FROM input
        ON CONFLICT DO NOTHING RETURNING id)
    INSERT INTO ${table} (${names.join(', ')})
    SELECT ${selects} FROM input JOIN fresh ON fresh.id = input.${idColumn}`;
-  return {
-    sql,
-    params: (rows) => columns.map((c) => rows.map((r) => c.value(r) ?? null)),
-  };
+  return { sql, params: input.params };
 }
 
 /** Keeps the last row per key: a batch may carry the same event twice (redelivery, re-send). */

@@ -12,3 +12,6 @@ export * from './storage.module';
 export * from './repositories/model.repository';
 export * from './rollups';
 export * from './reason-columns';
+export * from './repositories/query.repository';
+export * from './repositories/review.repository';
+export * from './repositories/webhook.repository';

@@ -9,6 +9,9 @@ import { EventRepository } from './repositories/event.repository';
 import { OutcomeRepository } from './repositories/outcome.repository';
 import { RuleSetRepository } from './repositories/ruleset.repository';
 import { ModelRepository } from './repositories/model.repository';
+import { QueryRepository } from './repositories/query.repository';
+import { ReviewRepository } from './repositories/review.repository';
+import { WebhookRepository } from './repositories/webhook.repository';
 
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
 
@@ -25,13 +28,21 @@ class PoolLifecycle implements OnApplicationShutdown {
 @Module({})
 export class StorageModule {
   static forRoot(applicationName: string): DynamicModule {
-    const repositories = [EventRepository, OutcomeRepository, CatalogRepository, ApiKeyRepository, RuleSetRepository, ModelRepository].map(
-      (R) => ({
-        provide: R,
-        inject: [DATABASE_POOL],
-        useFactory: (pool: Pool) => new R(pool),
-      }),
-    );
+    const repositories = [
+      EventRepository,
+      OutcomeRepository,
+      CatalogRepository,
+      ApiKeyRepository,
+      RuleSetRepository,
+      ModelRepository,
+      QueryRepository,
+      ReviewRepository,
+      WebhookRepository,
+    ].map((R) => ({
+      provide: R,
+      inject: [DATABASE_POOL],
+      useFactory: (pool: Pool) => new R(pool),
+    }));
     return {
       module: StorageModule,
       providers: [

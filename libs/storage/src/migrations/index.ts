@@ -2,8 +2,9 @@ import { coreSchema } from './0001-core';
 import { holdsAndRuleSets } from './0002-holds-and-rulesets';
 import { modelScores } from './0003-model-scores';
 import { kpiRollups } from './0004-kpi-rollups';
+import { reviewAndWebhooks } from './0005-review-and-webhooks';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
-export const MIGRATIONS: readonly Migration[] = [coreSchema, holdsAndRuleSets, modelScores, kpiRollups];
+export const MIGRATIONS: readonly Migration[] = [coreSchema, holdsAndRuleSets, modelScores, kpiRollups, reviewAndWebhooks];
 export type { Migration } from './migration';

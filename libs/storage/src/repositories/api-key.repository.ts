@@ -57,4 +57,21 @@ export class ApiKeyRepository {
     const { rowCount } = await this.pool.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id]);
     return (rowCount ?? 0) > 0;
   }
+
+  /** Keys without their hashes. */
+  async list(): Promise<
+    { id: string; role: Role; subjectId: string | null; label: string | null; createdAt: string; revokedAt: string | null }[]
+  > {
+    const { rows } = await this.pool.query(
+      `SELECT id, role, subject_id, label, created_at, revoked_at FROM api_keys ORDER BY created_at DESC`,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      role: r.role,
+      subjectId: r.subject_id,
+      label: r.label,
+      createdAt: (r.created_at as Date).toISOString(),
+      revokedAt: r.revoked_at ? (r.revoked_at as Date).toISOString() : null,
+    }));
+  }
 }

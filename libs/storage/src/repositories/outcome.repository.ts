@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { ClickVerdict, Decision, Reason } from '@app/contracts';
-import { json, ledgeredInsert, uniqueBy } from '../bulk';
+import { Column, json, ledgeredInsert, selectInput, uniqueBy, unnestRows } from '../bulk';
 import { inTransaction } from '../database';
 
 const verdictInsert = ledgeredInsert<ClickVerdict>('click_verdict', 'click_verdicts', 'click_id', [
@@ -50,6 +50,7 @@ const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conver
   { name: 'resolved_by', type: 'text', value: (d) => d.resolvedBy },
   { name: 'hold_until', type: 'timestamptz', value: (d) => d.holdUntil },
   { name: 'note', type: 'text', value: (d) => d.note },
+  { name: 'actor', type: 'text', value: (d) => d.actor },
   { name: 'partition', type: 'smallint', value: (d) => d.partition },
   { name: 'model_score', type: 'real', value: (d) => d.modelScore },
   { name: 'shadow_model_version', type: 'text', value: (d) => d.shadowModelVersion },
@@ -58,24 +59,52 @@ const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conver
 
 // A later revision replaces the row's outcome (only forwards: an older revision arriving late
 // changes nothing) and is kept in decision_transitions for audit.
+const revisionColumns: Column<Decision>[] = [
+  { name: 'conversion_id', type: 'text', value: (d) => d.conversionId },
+  { name: 'revision', type: 'integer', value: (d) => d.revision },
+  { name: 'status', type: 'text', value: (d) => d.status },
+  { name: 'previous_status', type: 'text', value: (d) => d.previousStatus },
+  { name: 'score', type: 'real', value: (d) => d.score },
+  { name: 'reason_codes', type: 'text', value: (d) => d.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
+  { name: 'reasons', type: 'text', value: (d) => json(d.reasons), select: '$::jsonb' },
+  { name: 'resolved_by', type: 'text', value: (d) => d.resolvedBy },
+  { name: 'note', type: 'text', value: (d) => d.note },
+  { name: 'actor', type: 'text', value: (d) => d.actor },
+  { name: 'hold_until', type: 'timestamptz', value: (d) => d.holdUntil },
+  { name: 'decided_at', type: 'timestamptz', value: (d) => d.decidedAt },
+  { name: 'latency_ms', type: 'real', value: (d) => d.latencyMs },
+  { name: 'ruleset_version', type: 'text', value: (d) => d.rulesetVersion },
+  { name: 'model_version', type: 'text', value: (d) => d.modelVersion },
+  { name: 'model_score', type: 'real', value: (d) => d.modelScore },
+];
+const revise = unnestRows(revisionColumns);
 const REVISE_SQL = `
-  WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::real[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::real[], $13::text[], $14::text[])
-      AS t(conversion_id, revision, status, previous_status, score, reason_codes, reasons, resolved_by, note, hold_until, decided_at, latency_ms, ruleset_version, model_version))
-  UPDATE decisions d SET
-    revision = i.revision, status = i.status, previous_status = i.previous_status, score = i.score,
-    reason_codes = string_to_array(i.reason_codes, ','), reasons = i.reasons::jsonb, resolved_by = i.resolved_by,
-    note = i.note, hold_until = i.hold_until, decided_at = i.decided_at, latency_ms = i.latency_ms,
-    ruleset_version = i.ruleset_version, model_version = i.model_version
-  FROM input i
-  WHERE d.conversion_id = i.conversion_id AND d.revision < i.revision`;
+  WITH input AS (${revise.sql})
+  UPDATE decisions d SET ${revisionColumns
+    .filter((c) => c.name !== 'conversion_id')
+    .map((c) => `${c.name} = ${c.select ? c.select.replaceAll('$', `input.${c.name}`) : `input.${c.name}`}`)
+    .join(', ')}
+  FROM input
+  WHERE d.conversion_id = input.conversion_id AND d.revision < input.revision`;
 
+const transitionColumns: Column<Decision>[] = [
+  { name: 'conversion_id', type: 'text', value: (d) => d.conversionId },
+  { name: 'revision', type: 'integer', value: (d) => d.revision },
+  { name: 'ts', type: 'timestamptz', value: (d) => d.ts },
+  { name: 'from_status', type: 'text', value: (d) => d.previousStatus },
+  { name: 'to_status', type: 'text', value: (d) => d.status },
+  { name: 'resolved_by', type: 'text', value: (d) => d.resolvedBy },
+  { name: 'reason_codes', type: 'text', value: (d) => d.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
+  { name: 'note', type: 'text', value: (d) => d.note },
+  { name: 'actor', type: 'text', value: (d) => d.actor },
+  { name: 'advertiser_id', type: 'text', value: (d) => d.advertiserId },
+  { name: 'publisher_id', type: 'text', value: (d) => d.publisherId },
+  { name: 'decided_at', type: 'timestamptz', value: (d) => d.decidedAt },
+];
+const transitions = unnestRows(transitionColumns);
 const TRANSITIONS_SQL = `
-  INSERT INTO decision_transitions (conversion_id, revision, ts, from_status, to_status, resolved_by, reason_codes, note, advertiser_id, publisher_id, decided_at)
-  SELECT conversion_id, revision, ts, from_status, to_status, resolved_by, string_to_array(reason_codes, ','), note, advertiser_id, publisher_id, decided_at
-    FROM unnest($1::text[], $2::integer[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[])
-      AS t(conversion_id, revision, ts, from_status, to_status, resolved_by, reason_codes, note, advertiser_id, publisher_id, decided_at)
+  INSERT INTO decision_transitions (${transitionColumns.map((c) => c.name).join(', ')})
+  SELECT ${selectInput(transitionColumns)} FROM (${transitions.sql}) AS input
   ON CONFLICT DO NOTHING`;
 
 /** A click as the scorer needs it to attribute a conversion it no longer holds in memory. */
@@ -120,12 +149,12 @@ export class OutcomeRepository {
         const newest = uniqueBy(decisions, (d) => d.conversionId); // last wins: the highest revision
         counts.decisions = (await client.query(decisionInsert.sql, decisionInsert.params(newest))).rowCount ?? 0;
         const revisions = newest.filter((d) => d.revision > 0);
-        if (revisions.length) counts.revisions = (await client.query(REVISE_SQL, reviseParams(revisions))).rowCount ?? 0;
-        const transitions = uniqueBy(
+        if (revisions.length) counts.revisions = (await client.query(REVISE_SQL, revise.params(revisions))).rowCount ?? 0;
+        const changes = uniqueBy(
           decisions.filter((d) => d.revision > 0),
           (d) => `${d.conversionId}:${d.revision}`,
         );
-        if (transitions.length) await client.query(TRANSITIONS_SQL, transitionParams(transitions));
+        if (changes.length) await client.query(TRANSITIONS_SQL, transitions.params(changes));
       }
       return counts;
     });
@@ -194,43 +223,6 @@ function toStoredClick(r: Record<string, any>): StoredClick {
   };
 }
 
-function reviseParams(ds: Decision[]): unknown[][] {
-  const cols: ((d: Decision) => unknown)[] = [
-    (d) => d.conversionId,
-    (d) => d.revision,
-    (d) => d.status,
-    (d) => d.previousStatus,
-    (d) => d.score,
-    (d) => d.reasons.map((r) => r.code).join(','),
-    (d) => json(d.reasons),
-    (d) => d.resolvedBy,
-    (d) => d.note,
-    (d) => d.holdUntil,
-    (d) => d.decidedAt,
-    (d) => d.latencyMs,
-    (d) => d.rulesetVersion,
-    (d) => d.modelVersion,
-  ];
-  return cols.map((c) => ds.map(c));
-}
-
-function transitionParams(ds: Decision[]): unknown[][] {
-  const cols: ((d: Decision) => unknown)[] = [
-    (d) => d.conversionId,
-    (d) => d.revision,
-    (d) => d.ts,
-    (d) => d.previousStatus,
-    (d) => d.status,
-    (d) => d.resolvedBy,
-    (d) => d.reasons.map((r) => r.code).join(','),
-    (d) => d.note,
-    (d) => d.advertiserId,
-    (d) => d.publisherId,
-    (d) => d.decidedAt,
-  ];
-  return cols.map((c) => ds.map(c));
-}
-
 export function toDecision(r: Record<string, unknown>): Decision {
   return {
     kind: 'conversion',
@@ -252,6 +244,7 @@ export function toDecision(r: Record<string, unknown>): Decision {
     resolvedBy: r.resolved_by as Decision['resolvedBy'],
     holdUntil: r.hold_until ? (r.hold_until as Date).toISOString() : null,
     note: (r.note as string | null) ?? null,
+    actor: (r.actor as string | null) ?? null,
     partition: r.partition as number,
     rulesetVersion: r.ruleset_version as string,
     modelVersion: r.model_version as string | null,
