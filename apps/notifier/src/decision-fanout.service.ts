@@ -1,28 +1,33 @@
 import { Injectable } from '@nestjs/common';
+import { CatalogCache } from '@app/catalog';
 import { Decision, Topology } from '@app/contracts';
-import { JetStreamPublisher } from '@app/messaging';
-import { componentLogger } from '@app/observability';
+import { JetStreamPublisher, Outgoing } from '@app/messaging';
+import { deliveryId } from '@app/webhooks';
 
 /**
  * Publishes every decision on `<root>.decisions.<advertiserId>` (kept in the DECISIONS stream, so
- * an advertiser may read it with its own durable consumer). The message id carries the revision, so
- * a later revision (hold → approved) is a new message while a redelivery is dropped as a duplicate.
+ * an advertiser may read it with its own durable consumer) and, when the advertiser has a webhook,
+ * queues its delivery on the WEBHOOKS stream. Message ids carry the revision, so a later change
+ * (hold → approved) is a new message while a redelivery is dropped as a duplicate. Whether an
+ * advertiser has a webhook comes from the catalog cache, which reloads when the API announces a change.
  */
 @Injectable()
 export class DecisionFanoutService {
-  private readonly log = componentLogger('notifier');
-
   constructor(
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
+    private readonly catalog: CatalogCache,
   ) {}
 
   async deliver(decisions: readonly Decision[]): Promise<void> {
-    await this.publisher.publishAll(
-      decisions.map((d) => ({ subject: this.topology.decisions(d.advertiserId), payload: d, msgId: `${d.conversionId}:${d.revision}` })),
-    );
+    await this.catalog.resolve({ advertisers: decisions.flatMap((d) => (d.advertiserId ? [d.advertiserId] : [])) });
+    const out: Outgoing[] = [];
     for (const d of decisions) {
-      this.log.debug({ conversionId: d.conversionId, advertiserId: d.advertiserId, status: d.status }, 'decision published');
+      out.push({ subject: this.topology.decisions(d.advertiserId), payload: d, msgId: `${d.conversionId}:${d.revision}` });
+      if (d.advertiserId && this.catalog.advertiser(d.advertiserId)?.webhookUrl) {
+        out.push({ subject: this.topology.webhooks(d.advertiserId), payload: d, msgId: `webhook:${deliveryId(d)}` });
+      }
     }
+    await this.publisher.publishAll(out);
   }
 }

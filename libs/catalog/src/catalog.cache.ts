@@ -57,7 +57,7 @@ export class CatalogCache implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Looks up ids not in memory (each at most once per few seconds). */
-  async resolve(ids: { offers?: Iterable<string>; publishers?: Iterable<string> }): Promise<void> {
+  async resolve(ids: { offers?: Iterable<string>; publishers?: Iterable<string>; advertisers?: Iterable<string> }): Promise<void> {
     const now = Date.now();
     const wanted = (kind: string, id: string, known: Map<string, unknown>) => {
       if (known.has(id)) return false;
@@ -66,7 +66,13 @@ export class CatalogCache implements OnModuleInit, OnApplicationShutdown {
     };
     const offers = [...new Set(ids.offers ?? [])].filter((id) => wanted('offer', id, this.offers));
     const publishers = [...new Set(ids.publishers ?? [])].filter((id) => wanted('publisher', id, this.publishers));
+    const advertisers = [...new Set(ids.advertisers ?? [])].filter((id) => wanted('advertiser', id, this.advertisers));
     await Promise.all([
+      ...advertisers.map(async (id) => {
+        const found = await this.repository.findAdvertiser(id);
+        if (found) this.advertisers.set(id, found);
+        else this.misses.set(`advertiser:${id}`, now + NEGATIVE_TTL_MS);
+      }),
       ...offers.map(async (id) => {
         const found = await this.repository.findOffer(id);
         if (found) this.offers.set(id, found);

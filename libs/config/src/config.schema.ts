@@ -51,6 +51,17 @@ export const ConfigSchema = Type.Object({
    */
   ARBITER_DEFAULT_MODEL: Type.String({ default: 'models/default/model.json' }),
 
+  /** Requests each API key (or, without one, each client IP) may make per minute; more get 429 with Retry-After. */
+  API_RATE_LIMIT_PER_MINUTE: Positive(1200, { maximum: 1_000_000 }),
+
+  /** Attempts of one webhook delivery before it is dead-lettered (replayable through the API). */
+  WEBHOOK_MAX_ATTEMPTS: Positive(8, { maximum: 50 }),
+  /** Dead-lettered deliveries in a row after which an advertiser's endpoint is parked (until it is set again or replayed). */
+  WEBHOOK_PARK_AFTER: Positive(5),
+  WEBHOOK_TIMEOUT_MS: Positive(10_000, { maximum: 50_000 }),
+  /** First retry delay; each next one is 3× longer (capped at 10 min), ±20 % jitter. */
+  WEBHOOK_RETRY_BASE_MS: Positive(2000),
+
   /** Seeds (idempotently) an admin API key at start. */
   ARBITER_ADMIN_KEY: Type.Optional(Type.String({ minLength: 16 })),
 

@@ -117,5 +117,22 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
         },
       ],
     ],
+    [
+      ConsumerName.NotifierWebhooks,
+      [
+        {
+          // Each delivery waits on an HTTP call: many at once, one message per call.
+          ackWaitMs: 60_000,
+          name: ConsumerName.NotifierWebhooks,
+          stream: topology.streams.webhooks,
+          durable: 'notifier-webhooks',
+          filterSubject: topology.allWebhooks,
+          batch: 1,
+          concurrency: 16,
+          maxAckPending: 1000,
+          decode: jsonDecoder<Decision>(() => Decision),
+        },
+      ],
+    ],
   ]);
 }

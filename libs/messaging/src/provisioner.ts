@@ -37,6 +37,14 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
       max_age: hours(30 * 24),
       max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 4),
     },
+    // Webhook deliveries waiting for an attempt (retries are naks with a delay, not new messages).
+    {
+      ...common,
+      name: topology.streams.webhooks,
+      subjects: [topology.allWebhooks],
+      max_age: hours(7 * 24),
+      max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 8),
+    },
     // Dead letters are kept until someone has looked at them: a month.
     {
       ...common,

@@ -115,6 +115,18 @@ export const metrics = {
         }),
     );
   },
+  get webhookDeliveries() {
+    return once(
+      'arbiter_webhook_deliveries_total',
+      () =>
+        new Counter({
+          name: 'arbiter_webhook_deliveries_total',
+          help: 'Webhook delivery attempts by outcome',
+          labelNames: ['outcome'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get rowsWritten() {
     return once(
       'arbiter_rows_written_total',

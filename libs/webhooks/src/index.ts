@@ -1,0 +1,3 @@
+export * from './signature';
+export * from './webhook-delivery';
+export * from './dead-letter-replay';

@@ -1,0 +1,78 @@
+import type { Decision } from '@app/contracts';
+import type { WebhookEndpoint } from '@app/storage';
+import { ATTEMPT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signWebhook } from './signature';
+
+export interface DeliveryPolicy {
+  /** Attempts before a delivery goes to the dead-letter subject. */
+  maxAttempts: number;
+  /** Dead-lettered deliveries in a row after which an endpoint is parked. */
+  parkAfter: number;
+  timeoutMs: number;
+  /** Delay before the first retry. */
+  retryBaseMs: number;
+}
+
+export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = { maxAttempts: 8, parkAfter: 5, timeoutMs: 10_000, retryBaseMs: 2000 };
+
+export interface AttemptResult {
+  ok: boolean;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/** The idempotency key of a decision's delivery: one per revision, so a change is a new delivery. */
+export function deliveryId(d: Pick<Decision, 'conversionId' | 'revision'>): string {
+  return `${d.conversionId}:${d.revision}`;
+}
+
+/**
+ * Back-off before attempt `n + 1`: base × 3ⁿ⁻¹ (base 2 s by default) capped at 10 minutes, with
+ * ±20 % jitter so that a recovering endpoint is not hit by every retry at once. With the defaults,
+ * eight attempts span about 40 minutes.
+ */
+export function retryDelayMs(attempt: number, baseMs = DEFAULT_DELIVERY_POLICY.retryBaseMs, random: () => number = Math.random): number {
+  const base = Math.min(600_000, baseMs * 3 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.8 + random() * 0.4));
+}
+
+/** POSTs one decision, signed, with its idempotency key; never throws. */
+export async function postDecision(
+  endpoint: WebhookEndpoint & { url: string; secret: string },
+  decision: Decision,
+  attempt: number,
+  timeoutMs: number,
+): Promise<AttemptResult> {
+  const body = JSON.stringify(decision);
+  const started = performance.now();
+  try {
+    const res = await fetch(endpoint.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Arbiter-Webhooks/1',
+        [SIGNATURE_HEADER]: signWebhook(endpoint.secret, body),
+        [IDEMPOTENCY_HEADER]: deliveryId(decision),
+        [ATTEMPT_HEADER]: String(attempt),
+      },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    return {
+      ok: res.status >= 200 && res.status < 300,
+      statusCode: res.status,
+      error: res.ok ? null : `HTTP ${res.status}`,
+      durationMs: performance.now() - started,
+    };
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    return {
+      ok: false,
+      statusCode: null,
+      error: err.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (err.cause?.code ?? err.message),
+      durationMs: performance.now() - started,
+    };
+  }
+}
