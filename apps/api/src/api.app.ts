@@ -2,7 +2,11 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { ArbiterConfig } from '@app/config';
 import { createHttpApp } from '@app/http';
 import { ApiModule } from './api.module';
+import { serveOpenApi } from './openapi';
 
-export function createApi(config: ArbiterConfig): Promise<NestFastifyApplication> {
-  return createHttpApp(ApiModule.forRoot(config));
+/** The api application with its OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`); not listening yet. */
+export async function createApi(config: ArbiterConfig): Promise<NestFastifyApplication> {
+  const app = await createHttpApp(ApiModule.forRoot(config));
+  await serveOpenApi(app, config);
+  return app;
 }

@@ -1,9 +1,10 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { ArbiterConfig } from '@app/config';
 import { ConfigModule } from '@app/config';
-import { ApiKeyGuard } from '@app/auth';
+import { ApiKeyGuard, KeyRateLimitGuard, rateLimitModule } from '@app/auth';
 import { CatalogModule } from '@app/catalog';
+import { FeedbackModule } from '@app/feedback';
 import { EdgeErrorsFilter } from '@app/http';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
 import { HealthController, healthChecks } from '@app/observability';
@@ -15,6 +16,13 @@ import { RuleSetsController } from './admin/rulesets.controller';
 import { ModelsController } from './admin/models.controller';
 import { RuleSetStore } from '@app/settings';
 import { DecisionsController } from './decisions.controller';
+import { OperationsController } from './admin/operations.controller';
+import { AdvertiserController } from './advertiser/advertiser.controller';
+import { PublisherController } from './publisher/publisher.controller';
+import { ReviewController } from './review/review.controller';
+import { KpiRepository } from '@app/kpi';
+import { DATABASE_POOL } from '@app/storage';
+import type { Pool } from 'pg';
 
 /** REST for admins, advertisers and publishers. */
 @Module({})
@@ -22,13 +30,33 @@ export class ApiModule {
   static forRoot(config: ArbiterConfig): DynamicModule {
     return {
       module: ApiModule,
-      imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('api'), StorageModule.forRoot('arbiter-api'), CatalogModule],
-      controllers: [CatalogController, ApiKeysController, RuleSetsController, ModelsController, DecisionsController, HealthController],
+      imports: [
+        ConfigModule.forRoot(config),
+        MessagingModule.forRoot('api'),
+        StorageModule.forRoot('arbiter-api'),
+        CatalogModule,
+        FeedbackModule,
+        rateLimitModule(config.API_RATE_LIMIT_PER_MINUTE),
+      ],
+      controllers: [
+        CatalogController,
+        ApiKeysController,
+        RuleSetsController,
+        ModelsController,
+        OperationsController,
+        PublisherController,
+        AdvertiserController,
+        ReviewController,
+        DecisionsController,
+        HealthController,
+      ],
       providers: [
         ApiKeyGuard,
         AdminKeySeeder,
         RuleSetStore,
+        { provide: KpiRepository, inject: [DATABASE_POOL], useFactory: (pool: Pool) => new KpiRepository(pool) },
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
+        { provide: APP_GUARD, useClass: KeyRateLimitGuard },
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],
     };

@@ -1,8 +1,12 @@
 import { Controller, Get, NotFoundException, Param, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
+import { DECISION_EXAMPLE } from './examples';
 import { OutcomeRepository, Principal } from '@app/storage';
 
 /** The decision on one conversion, for the admin, its advertiser or its publisher. */
+@ApiTags('advertiser')
+@ApiBearerAuth()
 @Controller('v1/conversions')
 @UseGuards(ApiKeyGuard)
 export class DecisionsController {
@@ -10,6 +14,12 @@ export class DecisionsController {
 
   @Get(':id/decision')
   @Roles('admin', 'advertiser', 'publisher')
+  @ApiOperation({
+    summary: 'The current decision on one conversion',
+    description: 'Advertisers and publishers see only their own conversions (others read as 404).',
+  })
+  @ApiResponse({ status: 200, schema: { example: DECISION_EXAMPLE } })
+  @ApiResponse({ status: 404, description: 'Not decided yet, or not yours' })
   async decision(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
     const scope =
       principal.role === 'advertiser'

@@ -7,7 +7,7 @@ import { CatalogModule } from '@app/catalog';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
 import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
-import { FeedbackController } from './feedback.controller';
+import { FeedbackModule } from '@app/feedback';
 import { EdgeErrorsFilter } from '@app/http';
 import { IngestController } from './ingest.controller';
 import { IngestService } from './ingest.service';
@@ -19,8 +19,14 @@ export class GatewayModule {
   static forRoot(config: ArbiterConfig): DynamicModule {
     return {
       module: GatewayModule,
-      imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('gateway'), StorageModule.forRoot('arbiter-gateway'), CatalogModule],
-      controllers: [IngestController, TrackingController, FeedbackController, HealthController],
+      imports: [
+        ConfigModule.forRoot(config),
+        MessagingModule.forRoot('gateway'),
+        StorageModule.forRoot('arbiter-gateway'),
+        CatalogModule,
+        FeedbackModule,
+      ],
+      controllers: [IngestController, TrackingController, HealthController],
       providers: [
         IngestService,
         ApiKeyGuard,

@@ -1,7 +1,9 @@
 import { Body, Controller, HttpStatus, Inject, Post, Res } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { EventKind } from '@app/contracts';
+import { ClickInput, ConversionInput, EventKind } from '@app/contracts';
+import { Type } from '@sinclair/typebox';
 import { IngestService, ItemResult } from './ingest.service';
 
 /**
@@ -12,6 +14,25 @@ import { IngestService, ItemResult } from './ingest.service';
  * are kept: send only the failed ones again), 400 when none were valid, 503 when none could be
  * stored, 413 above the batch limit.
  */
+const batchOf = (schema: object) => Type.Union([schema as never, Type.Array(schema as never, { minItems: 1 })]) as object;
+const BATCH_RESULT = {
+  accepted: 1,
+  rejected: 1,
+  failed: 0,
+  results: [
+    { index: 0, status: 'accepted', id: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc', duplicate: false },
+    { index: 1, status: 'rejected', errors: [{ field: 'publisherId', message: 'is required' }] },
+  ],
+};
+const CLICK = {
+  offerId: 'shoes',
+  publisherId: 'blog',
+  subId: 'spring',
+  ip: '203.0.113.7',
+  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) …',
+};
+
+@ApiTags('ingest')
 @Controller('v1')
 export class IngestController {
   constructor(
@@ -20,11 +41,53 @@ export class IngestController {
   ) {}
 
   @Post('clicks')
+  @ApiOperation({
+    summary: 'Record clicks (one, or an array of up to GATEWAY_MAX_BATCH)',
+    description:
+      'Every well-formed click is stored, even for an unknown offer or publisher (that becomes a reason on its verdict). `id` and `ts` are minted when absent;' +
+      ' re-sending the same `id` is harmless. One click: 202, 400 with field errors, or 503. An array: per-item results; 202 all accepted, 207 some (keep them:' +
+      ' resend only the others), 400 none valid, 413 too many.',
+  })
+  @ApiBody({
+    schema: batchOf(ClickInput),
+    examples: { one: { value: CLICK }, batch: { value: [CLICK, { ...CLICK, ip: '198.51.100.23' }] } },
+  })
+  @ApiResponse({
+    status: 202,
+    description: 'Stored',
+    schema: { example: { id: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc', duplicate: false } },
+  })
+  @ApiResponse({ status: 207, description: 'Some stored, some refused (batch)', schema: { example: BATCH_RESULT } })
+  @ApiResponse({
+    status: 400,
+    description: 'Not valid',
+    schema: { example: { error: 'validation_failed', message: 'ip is required', errors: [{ field: 'ip', message: 'is required' }] } },
+  })
+  @ApiResponse({ status: 413, description: 'Batch or body too large' })
+  @ApiResponse({ status: 503, description: 'The event store is unavailable: send again later' })
   clicks(@Body() body: unknown, @Res() reply: FastifyReply) {
     return this.accept('click', body, reply);
   }
 
   @Post('conversions')
+  @ApiOperation({
+    summary: 'Record conversions (one, or an array)',
+    description:
+      'A conversion names its click (`clickId`), possibly one the engine never saw. Answers as for clicks; its decision follows within milliseconds.',
+  })
+  @ApiBody({
+    schema: batchOf(ConversionInput),
+    examples: { one: { value: { clickId: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc', amount: 80, orderId: 'A-1001', type: 'sale' } } },
+  })
+  @ApiResponse({
+    status: 202,
+    description: 'Stored',
+    schema: { example: { id: '0193e0f2-7b8c-7d9e-8f01-23456789abcd', duplicate: false } },
+  })
+  @ApiResponse({ status: 207, description: 'Some stored, some refused (batch)', schema: { example: BATCH_RESULT } })
+  @ApiResponse({ status: 400, description: 'Not valid' })
+  @ApiResponse({ status: 413, description: 'Batch or body too large' })
+  @ApiResponse({ status: 503, description: 'The event store is unavailable: send again later' })
   conversions(@Body() body: unknown, @Res() reply: FastifyReply) {
     return this.accept('conversion', body, reply);
   }

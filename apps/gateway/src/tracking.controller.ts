@@ -1,4 +1,5 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Inject } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
@@ -28,6 +29,7 @@ const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries
  *   the click (IP and user agent from the request) and redirects to the offer with the click id;
  * - `GET /postback?click_id=…&amount=…` — the advertiser's server-to-server conversion postback.
  */
+@ApiTags('ingest')
 @Controller()
 export class TrackingController {
   constructor(
@@ -37,6 +39,23 @@ export class TrackingController {
   ) {}
 
   @Get('c/:offerId')
+  @ApiOperation({
+    summary: 'Tracking link: record a click and redirect to the offer',
+    description:
+      'IP and user agent come from the request; the redirect carries the click id (`{click_id}` in the offer URL, else `click_id=`).',
+  })
+  @ApiParam({ name: 'offerId', example: 'shoes' })
+  @ApiQuery({ name: 'pub', required: true, description: 'publisher id (also `publisher_id`, `aff_id`)', example: 'blog' })
+  @ApiQuery({ name: 'sub', required: false, description: 'sub-id (also `sub_id`); `sub1`…`sub5`, `device_id` too', example: 'spring' })
+  @ApiResponse({ status: 302, description: 'To the offer, with the click id' })
+  @ApiResponse({
+    status: 404,
+    description: 'The offer has no landing page (the click was recorded)',
+    schema: {
+      example: { error: 'no_destination', message: 'offer "shoes" has no landing page; the click was recorded', clickId: 'c0.0193…' },
+    },
+  })
+  @ApiResponse({ status: 400, description: 'Missing publisher' })
   async click(@Param('offerId') offerId: string, @Query() q: Query, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     const subIds = defined({
       sub1: first(q, 'sub1'),
@@ -68,6 +87,25 @@ export class TrackingController {
   }
 
   @Get('postback')
+  @ApiOperation({
+    summary: 'Server-to-server conversion postback',
+    description: 'For advertiser systems that can only call a URL. Answers 200 on success (postback senders retry on anything else).',
+  })
+  @ApiQuery({ name: 'click_id', required: true, example: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc' })
+  @ApiQuery({ name: 'amount', required: true, example: '80.00', description: 'also `revenue`, `sum`' })
+  @ApiQuery({ name: 'order_id', required: false, description: 'also `transaction_id`, `txn_id`' })
+  @ApiQuery({ name: 'payout', required: false })
+  @ApiQuery({ name: 'currency', required: false, example: 'USD' })
+  @ApiQuery({ name: 'type', required: false, example: 'sale' })
+  @ApiQuery({ name: 'offer_id', required: false })
+  @ApiQuery({ name: 'id', required: false, description: 'conversion id (minted when absent)' })
+  @ApiResponse({ status: 200, schema: { example: { id: '0193e0f2-7b8c-7d9e-8f01-23456789abcd', duplicate: false } } })
+  @ApiResponse({
+    status: 400,
+    schema: {
+      example: { error: 'validation_failed', message: 'amount must be number', errors: [{ field: 'amount', message: 'must be number' }] },
+    },
+  })
   async postback(@Query() q: Query, @Res() reply: FastifyReply) {
     const conversion = defined({
       id: first(q, 'id', 'conversion_id'),

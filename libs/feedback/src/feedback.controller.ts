@@ -1,48 +1,50 @@
-import { Body, Controller, Inject, NotFoundException, Post, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Post, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { partitionOfClickId } from '@app/contracts';
-import { OutcomeRepository, Principal } from '@app/storage';
-import { IngestService } from './ingest.service';
-import { singleBody, singleStatus } from './ingest.controller';
+import { FeedbackInput } from '@app/contracts';
+import { plain } from '@app/http';
+import { Principal } from '@app/storage';
+import { FeedbackService } from './feedback.service';
 
 /**
- * `POST /v1/feedback`: an advertiser's (or, with an admin key, an analyst's) final word on a
- * conversion — approved or rejected. It becomes a labelled event (training data) and, through the
- * scorer that owns the conversion, a new revision of its decision.
+ * `POST /v1/feedback`: an advertiser's final word on one of its conversions (or, with an admin key,
+ * an analyst's), approved or rejected. It revises the decision and becomes a training label.
  */
+@ApiTags('advertiser')
+@ApiBearerAuth()
 @Controller('v1')
 @UseGuards(ApiKeyGuard)
 export class FeedbackController {
-  constructor(
-    private readonly ingest: IngestService,
-    private readonly outcomes: OutcomeRepository,
-    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
-  ) {}
+  constructor(private readonly feedback: FeedbackService) {}
 
   @Post('feedback')
   @Roles('advertiser', 'admin')
-  async feedback(@Body() body: unknown, @CurrentPrincipal() principal: Principal, @Res() reply: FastifyReply) {
-    const conversionId = typeof body === 'object' && body !== null ? (body as { conversionId?: unknown }).conversionId : undefined;
-    let clickId: string | undefined;
-    if (typeof conversionId === 'string') {
-      // Another advertiser's conversion reads as missing: its existence is not ours to reveal.
-      const scope = principal.role === 'advertiser' ? { advertiserId: principal.subjectId ?? '' } : {};
-      const decision = await this.outcomes.findDecision(conversionId, scope);
-      if (!decision)
-        throw new NotFoundException({
-          error: 'not_found',
-          message: `no decided conversion "${conversionId}"${principal.role === 'advertiser' ? ' for this advertiser' : ''}`,
-        });
-      clickId = decision.clickId;
-    }
-    const source = principal.role === 'admin' ? 'analyst' : 'advertiser';
-    const [result] = await this.ingest.ingest('feedback', [body], new Date(), (e) =>
-      e.kind === 'feedback' && clickId
-        ? { ...e, source, actor: principal.keyId, clickId, partition: partitionOfClickId(clickId, this.config.ARBITER_PARTITIONS) }
-        : e,
-    );
-    reply.code(singleStatus(result)).send(singleBody(result));
+  @ApiOperation({
+    summary: 'Approve or reject a decided conversion',
+    description:
+      'An advertiser labels one of its conversions; with an admin key it is an analyst decision. The conversion’s decision is revised' +
+      ' (ADVERTISER_REJECTED / ANALYST_OVERRIDE) and published again; the label trains the model.',
+  })
+  @ApiBody({
+    schema: plain(FeedbackInput),
+    examples: { reject: { value: { conversionId: '0193e0f2-6a7b-7c3d-9e8f-123456789abc', status: 'rejected', reason: 'chargeback' } } },
+  })
+  @ApiResponse({
+    status: 202,
+    description: 'Accepted',
+    schema: { example: { id: '0193e0f2-7b8c-7d9e-8f01-23456789abcd', duplicate: false } },
+  })
+  @ApiResponse({ status: 400, description: 'Field-level errors' })
+  @ApiResponse({ status: 404, description: 'No decided conversion with that id (for this advertiser)' })
+  async submit(@Body() body: unknown, @CurrentPrincipal() principal: Principal, @Res() reply: FastifyReply): Promise<void> {
+    const r = await this.feedback.submit(body, principal);
+    if (r.status === 'accepted') return void reply.code(202).send({ id: r.id, duplicate: r.duplicate });
+    if (r.status === 'rejected')
+      return void reply
+        .code(400)
+        .send({ error: 'validation_failed', message: r.errors.map((e) => `${e.field} ${e.message}`).join('; '), errors: r.errors });
+    if (r.status === 'not_found') return void reply.code(404).send({ error: 'not_found', message: r.message });
+    reply.code(503).send({ error: 'unavailable', message: r.error });
   }
 }

@@ -1,8 +1,9 @@
-import { BadRequestException, Body, Controller, Delete, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Type, Static } from '@sinclair/typebox';
 import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogKey, StringEnum } from '@app/contracts';
-import { SchemaPipe } from '@app/http';
+import { SchemaPipe, plain } from '@app/http';
 import { ApiKeyRepository, CatalogRepository } from '@app/storage';
 
 export const ApiKeyInput = Type.Object(
@@ -17,6 +18,8 @@ export const ApiKeyInput = Type.Object(
 type ApiKeyInput = Static<typeof ApiKeyInput>;
 
 /** API keys: created here and shown once; only their hash is stored. */
+@ApiTags('admin')
+@ApiBearerAuth()
 @Controller('v1/admin/api-keys')
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
@@ -26,7 +29,48 @@ export class ApiKeysController {
     private readonly catalog: CatalogRepository,
   ) {}
 
+  @Get()
+  @ApiOperation({ summary: 'All API keys (never the keys themselves)' })
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: [
+        {
+          id: '0193e0f2-…',
+          role: 'publisher',
+          subjectId: 'blog',
+          label: 'reporting',
+          createdAt: '2026-11-20T10:00:00.000Z',
+          revokedAt: null,
+        },
+      ],
+    },
+  })
+  list() {
+    return this.keys.list();
+  }
+
   @Post()
+  @ApiOperation({
+    summary: 'Create an API key for an admin, an advertiser or a publisher',
+    description: 'The key is in the answer, and only there: only its SHA-256 is stored.',
+  })
+  @ApiBody({
+    schema: plain(ApiKeyInput),
+    examples: { publisher: { value: { role: 'publisher', subjectId: 'blog', label: 'reporting' } } },
+  })
+  @ApiResponse({
+    status: 201,
+    schema: {
+      example: {
+        id: '0193e0f2-…',
+        key: 'arb_pub_N0t4R3alK3y…',
+        role: 'publisher',
+        subjectId: 'blog',
+        note: 'store the key now: it is not shown again',
+      },
+    },
+  })
   async create(@Body(new SchemaPipe(ApiKeyInput)) body: ApiKeyInput) {
     const subjectId = body.role === 'admin' ? null : body.subjectId;
     if (body.role !== 'admin') {
@@ -42,6 +86,9 @@ export class ApiKeysController {
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke an API key (effective within 10 s everywhere)' })
+  @ApiResponse({ status: 204, description: 'Revoked' })
+  @ApiResponse({ status: 404, description: 'No active key with that id' })
   async revoke(@Param('id') id: string): Promise<void> {
     if (!(await this.keys.revoke(id))) throw new NotFoundException({ error: 'not_found', message: `no active API key "${id}"` });
   }

@@ -1,15 +1,35 @@
-import { Body, Controller, Post, Res, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, Post, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogCache } from '@app/catalog';
 import { AdvertiserInput, OfferInput, PublisherInput } from '@app/contracts';
-import { SchemaPipe } from '@app/http';
-import { CatalogRepository } from '@app/storage';
+import { SchemaPipe, plain } from '@app/http';
+import { CatalogRepository, UnknownReferenceError, WebhookRepository } from '@app/storage';
+import { newWebhookSecret } from '@app/webhooks';
+
+const ADVERTISER_EXAMPLE = { id: 'shop', name: 'Shop Inc.', status: 'active', webhookUrl: 'https://shop.example/arbiter' };
+const PUBLISHER_EXAMPLE = { id: 'blog', name: 'A blog', status: 'active' };
+const OFFER_EXAMPLE = {
+  id: 'shoes',
+  advertiserId: 'shop',
+  name: 'Shoes',
+  url: 'https://shop.example/?cid={click_id}',
+  status: 'active',
+  payout: 4.5,
+  currency: 'USD',
+  allowedCountries: ['US', 'CA'],
+  maxConversionsPerClick: 1,
+  holdThreshold: null,
+  rejectThreshold: null,
+};
 
 /**
  * Catalog administration. `POST` creates or updates (by id) and answers 201 or 200; fields left
  * out of an update keep their value. Running scorers and gateways pick changes up at once.
  */
+@ApiTags('admin')
+@ApiBearerAuth()
 @Controller('v1/admin')
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
@@ -17,16 +37,70 @@ export class CatalogController {
   constructor(
     private readonly catalog: CatalogRepository,
     private readonly cache: CatalogCache,
+    private readonly webhooks: WebhookRepository,
   ) {}
 
+  @Get('advertisers')
+  @ApiOperation({ summary: 'Every advertiser' })
+  @ApiResponse({ status: 200, schema: { example: [ADVERTISER_EXAMPLE] } })
+  async advertisers() {
+    return (await this.catalog.snapshot()).advertisers;
+  }
+
+  @Get('publishers')
+  @ApiOperation({ summary: 'Every publisher' })
+  @ApiResponse({ status: 200, schema: { example: [PUBLISHER_EXAMPLE] } })
+  async publishers() {
+    return (await this.catalog.snapshot()).publishers;
+  }
+
+  @Get('offers')
+  @ApiOperation({ summary: 'Every offer' })
+  @ApiResponse({ status: 200, schema: { example: [OFFER_EXAMPLE] } })
+  async offers() {
+    return (await this.catalog.snapshot()).offers;
+  }
+
   @Post('advertisers')
+  @ApiOperation({
+    summary: 'Create or update an advertiser (by id)',
+    description:
+      '201 when created, 200 when updated; fields left out keep their value. Giving a `webhookUrl` to an advertiser without a signing secret' +
+      ' creates one and returns it as `webhookSecret`, once (the advertiser can rotate it with `PUT /v1/advertiser/webhook`).',
+  })
+  @ApiBody({
+    schema: plain(AdvertiserInput),
+    examples: {
+      create: { value: { id: 'shop', name: 'Shop Inc.' } },
+      withWebhook: { value: { id: 'shop', name: 'Shop Inc.', webhookUrl: 'https://shop.example/arbiter' } },
+    },
+  })
+  @ApiResponse({
+    status: 201,
+    schema: {
+      example: { ...ADVERTISER_EXAMPLE, webhookSecret: 'whsec_Xk2…', note: 'store the webhook secret now: it is not shown again' },
+    },
+  })
+  @ApiResponse({ status: 200, description: 'updated', schema: { example: ADVERTISER_EXAMPLE } })
   async advertiser(@Body(new SchemaPipe(AdvertiserInput)) body: AdvertiserInput, @Res() reply: FastifyReply) {
     const { advertiser, created } = await this.catalog.upsertAdvertiser(body);
+    let secret: string | undefined;
+    if (body.webhookUrl !== undefined) {
+      const endpoint = await this.webhooks.endpoint(body.id);
+      secret = body.webhookUrl && !endpoint?.secret ? newWebhookSecret() : undefined;
+      await this.webhooks.configure(body.id, body.webhookUrl, secret);
+    }
     this.cache.announceChange();
-    reply.code(created ? 201 : 200).send(advertiser);
+    reply
+      .code(created ? 201 : 200)
+      .send(secret ? { ...advertiser, webhookSecret: secret, note: 'store the webhook secret now: it is not shown again' } : advertiser);
   }
 
   @Post('publishers')
+  @ApiOperation({ summary: 'Create or update a publisher (by id)', description: '201 when created, 200 when updated.' })
+  @ApiBody({ schema: plain(PublisherInput), examples: { create: { value: { id: 'blog', name: 'A blog' } } } })
+  @ApiResponse({ status: 201, schema: { example: PUBLISHER_EXAMPLE } })
+  @ApiResponse({ status: 200, description: 'updated', schema: { example: PUBLISHER_EXAMPLE } })
   async publisher(@Body(new SchemaPipe(PublisherInput)) body: PublisherInput, @Res() reply: FastifyReply) {
     const { publisher, created } = await this.catalog.upsertPublisher(body);
     this.cache.announceChange();
@@ -34,8 +108,54 @@ export class CatalogController {
   }
 
   @Post('offers')
+  @ApiOperation({
+    summary: 'Create or update an offer (by id)',
+    description:
+      '201 when created, 200 when updated. The advertiser must exist. `{click_id}` in `url` is replaced by the click id on redirect.' +
+      ' `holdThreshold` / `rejectThreshold` override the rule set’s for this offer.',
+  })
+  @ApiBody({
+    schema: plain(OfferInput),
+    examples: {
+      create: {
+        value: {
+          id: 'shoes',
+          advertiserId: 'shop',
+          name: 'Shoes',
+          payout: 4.5,
+          url: 'https://shop.example/?cid={click_id}',
+          allowedCountries: ['US', 'CA'],
+        },
+      },
+    },
+  })
+  @ApiResponse({ status: 201, schema: { example: OFFER_EXAMPLE } })
+  @ApiResponse({ status: 200, description: 'updated', schema: { example: OFFER_EXAMPLE } })
+  @ApiResponse({
+    status: 400,
+    description: 'invalid, or the advertiser does not exist',
+    schema: {
+      example: {
+        error: 'validation_failed',
+        message: 'advertiserId "shop" does not exist',
+        errors: [{ field: 'advertiserId', message: 'does not exist' }],
+      },
+    },
+  })
   async offer(@Body(new SchemaPipe(OfferInput)) body: OfferInput, @Res() reply: FastifyReply) {
-    const { offer, created } = await this.catalog.upsertOffer(body);
+    let result;
+    try {
+      result = await this.catalog.upsertOffer(body);
+    } catch (e) {
+      if (e instanceof UnknownReferenceError)
+        throw new BadRequestException({
+          error: 'validation_failed',
+          message: e.message,
+          errors: [{ field: e.field, message: 'does not exist' }],
+        });
+      throw e;
+    }
+    const { offer, created } = result;
     this.cache.announceChange();
     reply.code(created ? 201 : 200).send(offer);
   }

@@ -1,9 +1,10 @@
 import { BadRequestException, Body, Controller, Get, Inject, NotFoundException, Put, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { Topology } from '@app/contracts';
-import { SchemaPipe } from '@app/http';
+import { SchemaPipe, plain } from '@app/http';
 import { NATS_CONNECTION } from '@app/messaging';
 import { ModelRegistry, UnknownModelError } from '@app/settings';
 import { ModelRepository, Principal } from '@app/storage';
@@ -21,6 +22,8 @@ export const ModelSelectionInput = Type.Object(
 type ModelSelectionInput = Static<typeof ModelSelectionInput>;
 
 /** Published models and which one decides; `npx arbiter model publish` uploads new ones. */
+@ApiTags('admin')
+@ApiBearerAuth()
 @Controller('v1/admin/models')
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
@@ -36,6 +39,29 @@ export class ModelsController {
   }
 
   @Get()
+  @ApiOperation({ summary: 'Published models, their validation figures, and which one is active and which shadows it' })
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        selection: { active: 'sim-default-1', shadow: 'rf-2026-11-20', updatedAt: '2026-11-20T10:00:00.000Z', updatedBy: 'key_01' },
+        versions: [
+          {
+            version: 'rf-2026-11-20',
+            thresholds: { click: 0.5, conversion: 0.5 },
+            sizeBytes: 529113,
+            publishedAt: '2026-11-20T09:58:00.000Z',
+            publishedBy: 'key_01',
+            trainedAt: '2026-11-20T09:40:00.000Z',
+            validation: {
+              click: { rows: 29713, fraud: 8680, rocAuc: { rules: 0.8011, model: 0.9996 }, threshold: 0.5 },
+              conversion: { rows: 1380, fraud: 404, rocAuc: { rules: 0.9671, model: 0.9999 }, threshold: 0.5 },
+            },
+          },
+        ],
+      },
+    },
+  })
   async list() {
     const [selection, versions] = await Promise.all([this.registry.selection(), this.models.list()]);
     return {
@@ -46,6 +72,16 @@ export class ModelsController {
 
   /** Swaps the active and / or shadow model on every running scorer, without restart. */
   @Put('selection')
+  @ApiOperation({ summary: 'Choose the active and / or shadow model; every scorer swaps within a second, without restart' })
+  @ApiBody({
+    schema: plain(ModelSelectionInput),
+    examples: { promote: { value: { active: 'rf-2026-11-20', shadow: null } }, shadow: { value: { shadow: 'rf-2026-11-20' } } },
+  })
+  @ApiResponse({
+    status: 200,
+    schema: { example: { active: 'rf-2026-11-20', shadow: null, updatedAt: '2026-11-20T10:00:00.000Z', updatedBy: 'key_01' } },
+  })
+  @ApiResponse({ status: 404, description: 'no published model has that version' })
   async select(@Body(new SchemaPipe(ModelSelectionInput)) body: ModelSelectionInput, @CurrentPrincipal() who: Principal) {
     if (body.active === undefined && body.shadow === undefined) {
       throw new BadRequestException({

@@ -1,7 +1,10 @@
-import { BadRequestException, Body, Controller, Delete, Get, Param, ParseIntPipe, Put, Query, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, Param, Put, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogKey, compiled } from '@app/contracts';
-import { RuleSetConfig, RuleSetError, RuleSetResolver } from '@app/rules';
+import { ApiQueryFrom, QueryPipe, plain } from '@app/http';
+import { RuleSetConfig, RuleSetError, RuleSetLayer, RuleSetResolver } from '@app/rules';
 import { RuleSetScope, RuleSetStore } from '@app/settings';
 import { Principal } from '@app/storage';
 
@@ -9,6 +12,52 @@ import { Principal } from '@app/storage';
  * Rule sets, layered network → advertiser → offer. Every change is validated, versioned and
  * live on every running scorer within a second, without a restart.
  */
+const HistoryQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) }, { additionalProperties: false });
+const EffectiveQuery = Type.Object(
+  {
+    advertiserId: Type.Optional(Type.String({ ...CatalogKey, description: 'the advertiser layer to apply' })),
+    offerId: Type.Optional(Type.String({ ...CatalogKey, description: 'the offer layer to apply' })),
+  },
+  { additionalProperties: false },
+);
+
+const LAYER_EXAMPLE = {
+  description: 'stricter click-to-install time for game installs',
+  policy: { holdHours: 48 },
+  rules: { CTIT_TOO_SHORT: { mode: 'enforce', minSeconds: { install: 15 } }, GEO_MISMATCH: { mode: 'monitor' } },
+  lists: { denyIps: ['198.51.100.0/24'] },
+};
+const CONFIG_EXAMPLE = {
+  version: 13,
+  network: { policy: { holdThreshold: 0.35, rejectThreshold: 0.7 } },
+  advertisers: { studio: LAYER_EXAMPLE },
+  offers: {},
+  updatedAt: '2026-11-20T09:12:00.000Z',
+  updatedBy: 'key_01',
+};
+const LayerBody = () =>
+  ApiBody({ schema: plain(RuleSetLayer), examples: { layer: { value: LAYER_EXAMPLE } }, description: 'one layer; every field optional' });
+const ChangedResponse = () =>
+  ApiResponse({
+    status: 200,
+    description: 'the new configuration, live on every scorer within a second',
+    schema: { example: CONFIG_EXAMPLE },
+  });
+const InvalidResponse = () =>
+  ApiResponse({
+    status: 400,
+    description: 'the layer is invalid; nothing changed',
+    schema: {
+      example: {
+        error: 'validation_failed',
+        message: 'rules.CTIT_TOO_SHORT.minSeconds.install must be >= 0',
+        errors: [{ field: 'rules.CTIT_TOO_SHORT.minSeconds.install', message: 'must be >= 0' }],
+      },
+    },
+  });
+
+@ApiTags('admin')
+@ApiBearerAuth()
 @Controller('v1/admin/rulesets')
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
@@ -16,20 +65,49 @@ export class RuleSetsController {
   constructor(private readonly store: RuleSetStore) {}
 
   @Get()
+  @ApiOperation({ summary: 'The rule-set configuration in force: every layer, network → advertiser → offer' })
+  @ApiResponse({ status: 200, schema: { example: CONFIG_EXAMPLE } })
   current(): Promise<RuleSetConfig> {
     return this.store.current();
   }
 
   @Get('history')
-  async history(@Query('limit', new ParseIntPipe({ optional: true })) limit?: number) {
-    const versions = await this.store.history(Math.min(Math.max(limit ?? 50, 1), 500));
+  @ApiOperation({ summary: 'Earlier versions of the configuration: who changed which layer, when' })
+  @ApiQueryFrom(HistoryQuery)
+  @ApiResponse({
+    status: 200,
+    schema: { example: [{ version: 13, scope: 'advertiser:studio', changedBy: 'key_01', createdAt: '2026-11-20T09:12:00.000Z' }] },
+  })
+  async history(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>) {
+    const versions = await this.store.history(q.limit);
     return versions.map(({ version, scope, changedBy, createdAt }) => ({ version, scope, changedBy, createdAt }));
   }
 
   /** The rules, thresholds and list sizes that apply to one advertiser / offer. */
   @Get('effective')
-  async effective(@Query('advertiserId') advertiserId?: string, @Query('offerId') offerId?: string) {
-    const rs = new RuleSetResolver(await this.store.current()).for(advertiserId, offerId);
+  @ApiOperation({ summary: 'The rules, thresholds and list sizes that apply to one advertiser and / or offer, layers merged' })
+  @ApiQueryFrom(EffectiveQuery)
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        version: 'v13',
+        policy: {
+          holdThreshold: 0.35,
+          rejectThreshold: 0.7,
+          clickInvalidThreshold: 0.5,
+          weights: { low: 0.15, medium: 0.4, high: 0.75 },
+          holdHours: 48,
+        },
+        rules: {
+          CTIT_TOO_SHORT: { mode: 'enforce', severity: 'high', params: { minSeconds: { default: 15, sale: 15, install: 15, lead: 10 } } },
+        },
+        lists: { denyIps: 1, allowIps: 0, datacenterRanges: 0, denyDevices: 0, denyPublishers: 0, denySubIds: 0 },
+      },
+    },
+  })
+  async effective(@Query(new QueryPipe(EffectiveQuery)) q: Static<typeof EffectiveQuery>) {
+    const rs = new RuleSetResolver(await this.store.current()).for(q.advertiserId, q.offerId);
     const l = rs.lists;
     return {
       version: rs.version,
@@ -47,26 +125,46 @@ export class RuleSetsController {
   }
 
   @Put('network')
+  @ApiOperation({ summary: 'Replace the network layer (the defaults every advertiser and offer inherit)' })
+  @LayerBody()
+  @ChangedResponse()
+  @InvalidResponse()
   network(@Body() layer: unknown, @CurrentPrincipal() who: Principal) {
     return this.change({ kind: 'network' }, layer, who);
   }
 
   @Put('advertisers/:id')
+  @ApiOperation({ summary: 'Replace one advertiser’s layer' })
+  @ApiParam({ name: 'id', description: 'advertiser id', example: 'studio' })
+  @LayerBody()
+  @ChangedResponse()
+  @InvalidResponse()
   advertiser(@Param('id') id: string, @Body() layer: unknown, @CurrentPrincipal() who: Principal) {
     return this.change({ kind: 'advertiser', id: key(id) }, layer, who);
   }
 
   @Put('offers/:id')
+  @ApiOperation({ summary: 'Replace one offer’s layer' })
+  @ApiParam({ name: 'id', description: 'offer id', example: 'game-install' })
+  @LayerBody()
+  @ChangedResponse()
+  @InvalidResponse()
   offer(@Param('id') id: string, @Body() layer: unknown, @CurrentPrincipal() who: Principal) {
     return this.change({ kind: 'offer', id: key(id) }, layer, who);
   }
 
   @Delete('advertisers/:id')
+  @ApiOperation({ summary: 'Remove one advertiser’s layer: it inherits the network’s again' })
+  @ApiParam({ name: 'id', description: 'advertiser id', example: 'studio' })
+  @ChangedResponse()
   removeAdvertiser(@Param('id') id: string, @CurrentPrincipal() who: Principal) {
     return this.change({ kind: 'advertiser', id: key(id) }, null, who);
   }
 
   @Delete('offers/:id')
+  @ApiOperation({ summary: 'Remove one offer’s layer: it inherits its advertiser’s again' })
+  @ApiParam({ name: 'id', description: 'offer id', example: 'game-install' })
+  @ChangedResponse()
   removeOffer(@Param('id') id: string, @CurrentPrincipal() who: Principal) {
     return this.change({ kind: 'offer', id: key(id) }, null, who);
   }

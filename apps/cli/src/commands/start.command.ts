@@ -1,3 +1,4 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -16,13 +17,18 @@ import { createScorer } from '../../../scorer/src/scorer.app';
 import { ensureNats } from '../embedded-nats';
 
 /** A running all-in-one engine. */
+const WORKERS = { recorder: createRecorder, notifier: createNotifier, scorer: createScorer } as const;
+export type WorkerName = keyof typeof WORKERS;
+
 export interface Engine {
   config: ArbiterConfig;
   gatewayPort: number;
   apiPort: number;
   adminKey: string;
-  /** Stops the scorer (draining it) and starts a fresh one, as after a crash or a deploy. */
-  restartScorer(): Promise<void>;
+  /** The HTTP applications, for in-process inspection (routes, OpenAPI). */
+  http: { api: NestFastifyApplication; gateway: NestFastifyApplication };
+  /** Stops one consumer service (draining it) and starts a fresh one, as after a crash or a deploy. */
+  restart(service: WorkerName): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -68,23 +74,20 @@ export async function startEngine(env: Record<string, string | undefined>, overr
     const report = await migrate(pool).finally(() => pool.end());
     log.info(report, 'schema ready');
 
-    for (const [name, create] of [
-      ['recorder', createRecorder],
-      ['notifier', createNotifier],
-    ] as const) {
-      const app = await create(config);
+    const workers = new Map<WorkerName, INestApplication>();
+    for (const name of ['recorder', 'notifier', 'scorer'] as const) {
+      const app = await WORKERS[name](config);
       apps.push(app);
+      workers.set(name, app);
       await startWorkerApp(app, name, 0, config.HOST);
     }
-    let scorer = await createScorer(config);
-    apps.push(scorer);
-    await startWorkerApp(scorer, 'scorer', 0, config.HOST);
-    const restartScorer = async () => {
-      await scorer.close();
-      const next = await createScorer(config);
-      apps.splice(apps.indexOf(scorer), 1, next);
-      scorer = next;
-      await startWorkerApp(next, 'scorer', 0, config.HOST);
+    const restart = async (name: WorkerName) => {
+      const current = workers.get(name)!;
+      await current.close();
+      const next = await WORKERS[name](config);
+      apps.splice(apps.indexOf(current), 1, next);
+      workers.set(name, next);
+      await startWorkerApp(next, name, 0, config.HOST);
     };
     const api = await createApi(config);
     apps.push(api);
@@ -92,7 +95,7 @@ export async function startEngine(env: Record<string, string | undefined>, overr
     const gateway = await createGateway(config);
     apps.push(gateway);
     const gatewayPort = await listen(gateway, 'gateway', config.GATEWAY_PORT, config.HOST);
-    return { config, gatewayPort, apiPort, adminKey, restartScorer, stop };
+    return { config, gatewayPort, apiPort, adminKey, http: { api, gateway }, restart, stop };
   } catch (e) {
     await stop();
     throw e;

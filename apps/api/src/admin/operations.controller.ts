@@ -1,0 +1,76 @@
+import { Body, Controller, Get, HttpCode, Inject, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Static, Type } from '@sinclair/typebox';
+import { ApiKeyGuard, Roles } from '@app/auth';
+import { CatalogKey, Topology } from '@app/contracts';
+import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
+import { Dimension, KpiRepository } from '@app/kpi';
+import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
+import { replayWebhookDeadLetters } from '@app/webhooks';
+import { GROUP_DIMENSIONS, NetworkStatsQuery, range } from '../api-schemas';
+
+const ReplayInput = Type.Object({ advertiserId: Type.Optional(CatalogKey) }, { additionalProperties: false });
+
+/** Network-wide KPIs and webhook dead letters, for the network's own staff. */
+@ApiTags('admin')
+@ApiBearerAuth()
+@Controller('v1/admin')
+@UseGuards(ApiKeyGuard)
+@Roles('admin')
+export class OperationsController {
+  constructor(
+    private readonly kpis: KpiRepository,
+    private readonly topology: Topology,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
+  ) {}
+
+  @Get('stats')
+  @ApiOperation({
+    summary: 'Partner-value KPIs by hour or day, per publisher, offer, advertiser or sub-id',
+    description: 'Every KPI of DESIGN §7, margin included.',
+  })
+  @ApiQueryFrom(NetworkStatsQuery)
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        rows: [
+          {
+            bucket: '2026-11-20T00:00:00.000Z',
+            group: { publisher_id: 'blog' },
+            clicks: 5400,
+            invalidRate: 0.05,
+            conversions: 140,
+            revenue: 9120,
+            payout: 544.5,
+            margin: 8575.5,
+            savedPayout: 61.2,
+            reasons: { IP_VELOCITY: 212 },
+          },
+        ],
+      },
+    },
+  })
+  async stats(@Query(new QueryPipe(NetworkStatsQuery)) q: Static<typeof NetworkStatsQuery>) {
+    return {
+      rows: await this.kpis.query({
+        ...range(q),
+        grain: q.interval ?? 'day',
+        groupBy: [...GROUP_DIMENSIONS[q.groupBy ?? 'none']] as Dimension[],
+        offerId: q.offerId,
+      }),
+    };
+  }
+
+  @Post('webhooks/replay')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Requeue dead-lettered webhook deliveries (all, or one advertiser’s)' })
+  @ApiBody({ schema: plain(ReplayInput), examples: { one: { value: { advertiserId: 'shop' } }, all: { value: {} } } })
+  @ApiResponse({ status: 200, schema: { example: { requeued: 3 } } })
+  async replay(@Body(new SchemaPipe(ReplayInput)) body: Static<typeof ReplayInput>) {
+    return { requeued: await replayWebhookDeadLetters(this.nc, this.jsm, this.topology, body.advertiserId) };
+  }
+}

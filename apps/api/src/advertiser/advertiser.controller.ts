@@ -1,0 +1,169 @@
+import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Static } from '@sinclair/typebox';
+import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
+import { CatalogCache } from '@app/catalog';
+import { Topology } from '@app/contracts';
+import { ApiQueryFrom, QueryPipe, SchemaPipe, decodeCursor, encodeCursor, plain } from '@app/http';
+import { Dimension, KpiRepository } from '@app/kpi';
+import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
+import { Principal, QueryRepository, WebhookRepository } from '@app/storage';
+import { newWebhookSecret, replayWebhookDeadLetters } from '@app/webhooks';
+import { AdvertiserStatsQuery, DecisionsQuery, GROUP_DIMENSIONS, WebhookInput, range } from '../api-schemas';
+import { DECISION_EXAMPLE } from '../examples';
+
+/** An advertiser's decisions, KPIs and webhook. Decisions are also pushed: NATS and the webhook. */
+@ApiTags('advertiser')
+@ApiBearerAuth()
+@Controller('v1/advertiser')
+@UseGuards(ApiKeyGuard)
+@Roles('advertiser')
+export class AdvertiserController {
+  constructor(
+    private readonly queries: QueryRepository,
+    private readonly kpis: KpiRepository,
+    private readonly webhooks: WebhookRepository,
+    private readonly catalog: CatalogCache,
+    private readonly topology: Topology,
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
+  ) {}
+
+  @Get('decisions')
+  @ApiOperation({
+    summary: 'Your conversions’ decisions, newest first',
+    description: 'Current revision of each decision, with reasons and evidence. Page with `cursor`.',
+  })
+  @ApiQueryFrom(DecisionsQuery)
+  @ApiResponse({ status: 200, schema: { example: { items: [DECISION_EXAMPLE], next: null } } })
+  async decisions(@Query(new QueryPipe(DecisionsQuery)) q: Static<typeof DecisionsQuery>, @CurrentPrincipal() me: Principal) {
+    const page = await this.queries.decisions({
+      advertiserId: me.subjectId!,
+      ...range(q),
+      status: q.status,
+      offerId: q.offerId,
+      publisherId: q.publisherId,
+      limit: q.limit,
+      after: decodeCursor(q.cursor),
+    });
+    return { items: page.items, next: encodeCursor(page.next) };
+  }
+
+  @Get('stats')
+  @ApiOperation({
+    summary: 'Your KPIs by hour or day, per offer, publisher or sub-id',
+    description: 'Clicks, conversions by status, revenue, payout, fraud rates and saved payout (DESIGN §7).',
+  })
+  @ApiQueryFrom(AdvertiserStatsQuery)
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        rows: [
+          {
+            bucket: '2026-11-20T00:00:00.000Z',
+            group: { offer_id: 'shoes' },
+            clicks: 5400,
+            conversions: 140,
+            approved: 121,
+            revenue: 9120,
+            payout: 544.5,
+            savedPayout: 61.2,
+          },
+        ],
+      },
+    },
+  })
+  async stats(@Query(new QueryPipe(AdvertiserStatsQuery)) q: Static<typeof AdvertiserStatsQuery>, @CurrentPrincipal() me: Principal) {
+    return {
+      rows: await this.kpis.query({
+        ...range(q),
+        grain: q.interval ?? 'day',
+        groupBy: [...GROUP_DIMENSIONS[q.groupBy ?? 'none']] as Dimension[],
+        advertiserId: me.subjectId!,
+        offerId: q.offerId,
+      }),
+    };
+  }
+
+  @Get('webhook')
+  @ApiOperation({ summary: 'Your webhook: where decisions go, its health, the latest attempts' })
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        url: 'https://shop.example/arbiter',
+        status: 'active',
+        consecutiveFailures: 0,
+        failedDeliveries: 0,
+        parkedAt: null,
+        recentAttempts: [],
+      },
+    },
+  })
+  async webhook(@CurrentPrincipal() me: Principal) {
+    const endpoint = await this.webhooks.endpoint(me.subjectId!);
+    return {
+      url: endpoint?.url ?? null,
+      status: endpoint?.status ?? 'active',
+      consecutiveFailures: endpoint?.consecutiveFailures ?? 0,
+      failedDeliveries: endpoint?.failedDeliveries ?? 0,
+      parkedAt: endpoint?.parkedAt ?? null,
+      recentAttempts: await this.webhooks.attempts(me.subjectId!, 20),
+    };
+  }
+
+  @Put('webhook')
+  @ApiOperation({
+    summary: 'Set (or remove) your webhook',
+    description:
+      'Every decision and every later revision is POSTed there, signed with HMAC-SHA256 (see docs/webhooks.md). The signing secret is returned when it is' +
+      ' created or rotated, and only then. Setting the webhook also un-parks it.',
+  })
+  @ApiBody({
+    schema: plain(WebhookInput),
+    examples: {
+      set: { value: { url: 'https://shop.example/arbiter' } },
+      rotate: { value: { url: 'https://shop.example/arbiter', rotateSecret: true } },
+    },
+  })
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        url: 'https://shop.example/arbiter',
+        status: 'active',
+        secret: 'whsec_Xk2…',
+        note: 'store the secret now: it is not shown again',
+      },
+    },
+  })
+  async setWebhook(@Body(new SchemaPipe(WebhookInput)) body: Static<typeof WebhookInput>, @CurrentPrincipal() me: Principal) {
+    const current = await this.webhooks.endpoint(me.subjectId!);
+    const secret = body.url && (!current?.secret || body.rotateSecret) ? newWebhookSecret() : undefined;
+    await this.webhooks.configure(me.subjectId!, body.url, secret);
+    this.catalog.announceChange();
+    return { url: body.url, status: 'active', ...(secret ? { secret, note: 'store the secret now: it is not shown again' } : {}) };
+  }
+
+  @Post('webhook/replay')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Deliver again what your webhook could not take',
+    description: 'Dead-lettered deliveries go back on the queue; the endpoint is un-parked.',
+  })
+  @ApiResponse({ status: 200, schema: { example: { requeued: 12 } } })
+  async replay(@CurrentPrincipal() me: Principal) {
+    const endpoint = await this.webhooks.endpoint(me.subjectId!);
+    if (!endpoint?.url)
+      throw new BadRequestException({
+        error: 'validation_failed',
+        message: 'set a webhook URL first',
+        errors: [{ field: 'url', message: 'is not set' }],
+      });
+    await this.webhooks.configure(me.subjectId!, endpoint.url, undefined);
+    return { requeued: await replayWebhookDeadLetters(this.nc, this.jsm, this.topology, me.subjectId!) };
+  }
+}

@@ -1,0 +1,43 @@
+import type { Decision } from '@app/contracts';
+
+/** A realistic decision, for the OpenAPI document. */
+export const DECISION_EXAMPLE: Decision = {
+  kind: 'conversion',
+  conversionId: '0193e0f2-7b8c-7d9e-8f01-23456789abcd',
+  clickId: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc',
+  ts: '2026-11-20T14:09:42.000Z',
+  offerId: 'game-install',
+  publisherId: 'pub-39',
+  advertiserId: 'studio',
+  subId: 'banner-3',
+  status: 'rejected',
+  score: 0.75,
+  reasons: [
+    {
+      code: 'CTIT_TOO_SHORT',
+      category: 'SIVT',
+      severity: 'high',
+      message: 'The install happened 3.4 s after the click; a real install takes at least 10 s.',
+      evidence: { type: 'install', ctitSeconds: 3.4, minSeconds: 10 },
+      monitorOnly: false,
+    },
+  ],
+  amount: 4.5,
+  payout: 3,
+  currency: 'USD',
+  ctitSeconds: 3.4,
+  revision: 0,
+  previousStatus: null,
+  resolvedBy: 'engine',
+  holdUntil: null,
+  note: null,
+  actor: null,
+  partition: 0,
+  rulesetVersion: 'v12',
+  modelVersion: 'sim-default-1',
+  modelScore: 0.97,
+  shadowModelVersion: null,
+  shadowScore: null,
+  decidedAt: '2026-11-20T14:09:42.011Z',
+  latencyMs: 11,
+};

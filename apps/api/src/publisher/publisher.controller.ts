@@ -1,0 +1,159 @@
+import { Controller, Get, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Static } from '@sinclair/typebox';
+import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
+import { REASON_CODES, isReasonCode, maskEvidence, maskIp } from '@app/contracts';
+import { ApiQueryFrom, QueryPipe, decodeCursor, encodeCursor } from '@app/http';
+import { Dimension, KpiRepository } from '@app/kpi';
+import { Principal, QueryRepository } from '@app/storage';
+import { GROUP_DIMENSIONS, PublisherStatsQuery, RejectionsQuery, range } from '../api-schemas';
+
+/** What a publisher reads about its own traffic: every rejection and why, and its KPIs. */
+@ApiTags('publisher')
+@ApiBearerAuth()
+@Controller('v1/publisher')
+@UseGuards(ApiKeyGuard)
+@Roles('publisher')
+export class PublisherController {
+  constructor(
+    private readonly queries: QueryRepository,
+    private readonly kpis: KpiRepository,
+  ) {}
+
+  @Get('rejections')
+  @ApiOperation({
+    summary: 'Your rejected clicks and conversions, with reasons',
+    description:
+      'Invalid clicks and rejected conversions of your traffic, newest first, each with every reason code that fired, its evidence and a plain message.' +
+      ' Visitors’ IP addresses are masked (/24, /48). Page with `cursor`.',
+  })
+  @ApiQueryFrom(RejectionsQuery)
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        items: [
+          {
+            kind: 'click',
+            id: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc',
+            ts: '2026-11-20T14:03:11.000Z',
+            offerId: 'shoes',
+            subId: 'spring',
+            status: 'invalid',
+            ip: '203.0.113.x',
+            country: 'US',
+            reasons: [
+              {
+                code: 'IP_VELOCITY',
+                title: 'Too many clicks from one IP',
+                category: 'SIVT',
+                message: '37 clicks came from this IP address in the last minute (limit 20).',
+                evidence: { window: 'minute', count: 37, limit: 20 },
+              },
+            ],
+          },
+        ],
+        next: 'WyIyMDI2LTExLTIwVDE0OjAzOjExLjAwMFoiLCJjMC4wMTkzZTBmMiJd',
+      },
+    },
+  })
+  async rejections(@Query(new QueryPipe(RejectionsQuery)) q: Static<typeof RejectionsQuery>, @CurrentPrincipal() me: Principal) {
+    const page = await this.queries.rejections({
+      publisherId: me.subjectId!,
+      ...range(q),
+      offerId: q.offerId,
+      subId: q.subId,
+      kind: q.kind,
+      limit: q.limit,
+      after: decodeCursor(q.cursor),
+    });
+    return {
+      items: page.items.map((r) => ({
+        kind: r.kind,
+        id: r.id,
+        ts: r.ts,
+        offerId: r.offerId,
+        subId: r.subId,
+        status: r.status,
+        ip: r.ip ? maskIp(r.ip) : null,
+        country: r.country,
+        userAgent: r.userAgent,
+        payout: r.payout,
+        reasons: r.reasons
+          .filter((x) => !x.monitorOnly)
+          .map((x) => ({
+            code: x.code,
+            title: isReasonCode(x.code) ? REASON_CODES[x.code].title : x.code,
+            category: x.category,
+            message: x.message,
+            evidence: maskEvidence(x.evidence),
+          })),
+      })),
+      next: encodeCursor(page.next),
+    };
+  }
+
+  @Get('stats')
+  @ApiOperation({
+    summary: 'Your KPIs by hour or day, per offer or sub-id',
+    description: 'Clicks (gross, unique, invalid), conversions by status, your approved payout, EPC, and rejections by reason.',
+  })
+  @ApiQueryFrom(PublisherStatsQuery)
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        rows: [
+          {
+            bucket: '2026-11-20T00:00:00.000Z',
+            offerId: 'shoes',
+            clicks: 1200,
+            uniqueClicks: 1180,
+            invalidClicks: 64,
+            invalidRate: 0.0533,
+            conversions: 31,
+            approved: 27,
+            rejected: 3,
+            held: 1,
+            conversionRate: 0.0258,
+            approvalRate: 0.871,
+            payout: 121.5,
+            epc: 0.1013,
+            rejectionsByReason: { IP_VELOCITY: 40, CTIT_TOO_SHORT: 2 },
+          },
+        ],
+      },
+    },
+  })
+  async stats(@Query(new QueryPipe(PublisherStatsQuery)) q: Static<typeof PublisherStatsQuery>, @CurrentPrincipal() me: Principal) {
+    const groupBy = [...GROUP_DIMENSIONS[q.groupBy ?? 'none']].filter((d) => d !== 'publisher_id') as Dimension[];
+    const rows = await this.kpis.query({
+      ...range(q),
+      grain: q.interval ?? 'day',
+      groupBy,
+      publisherId: me.subjectId!,
+      offerId: q.offerId,
+    });
+    // A publisher sees its own earnings and quality, not the advertiser's revenue or the network's margin.
+    return {
+      rows: rows.map((r) => ({
+        bucket: r.bucket,
+        ...(r.group.offer_id !== undefined ? { offerId: r.group.offer_id } : {}),
+        ...(r.group.sub_id !== undefined ? { subId: r.group.sub_id } : {}),
+        clicks: r.clicks,
+        uniqueClicks: r.uniqueClicks,
+        invalidClicks: r.invalidClicks,
+        invalidRate: r.invalidRate,
+        conversions: r.conversions,
+        approved: r.approved,
+        rejected: r.rejected,
+        held: r.held,
+        conversionRate: r.conversionRate,
+        approvalRate: r.approvalRate,
+        payout: r.payout,
+        epc: r.epc,
+        rejectionsByReason: r.reasons,
+      })),
+    };
+  }
+}

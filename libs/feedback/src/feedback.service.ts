@@ -1,0 +1,59 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { FeedbackEvent, FieldError, Topology, partitionOfClickId } from '@app/contracts';
+import { EventNormalizer } from '@app/ingest';
+import { JetStreamPublisher } from '@app/messaging';
+import { OutcomeRepository, Principal } from '@app/storage';
+
+export type FeedbackResult =
+  | { status: 'accepted'; id: string; duplicate: boolean }
+  | { status: 'rejected'; errors: FieldError[] }
+  | { status: 'not_found'; message: string }
+  | { status: 'failed'; error: string };
+
+/**
+ * A person's word on a conversion — an advertiser's label, an analyst's review — as a feedback
+ * event on the EVENTS stream, routed to the scorer partition of the conversion's click. That scorer
+ * turns it into a decision revision; the recorder keeps it as a training label.
+ */
+@Injectable()
+export class FeedbackService {
+  private readonly normalizer: EventNormalizer;
+
+  constructor(
+    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
+    private readonly outcomes: OutcomeRepository,
+    private readonly publisher: JetStreamPublisher,
+    private readonly topology: Topology,
+  ) {
+    this.normalizer = new EventNormalizer({
+      partitions: config.ARBITER_PARTITIONS,
+      maxFutureSkewMs: config.GATEWAY_MAX_FUTURE_SKEW_SECONDS * 1000,
+    });
+  }
+
+  async submit(body: unknown, principal: Principal): Promise<FeedbackResult> {
+    const normalized = this.normalizer.normalize('feedback', body, new Date(), principal.role === 'admin' ? 'analyst' : 'advertiser');
+    if (!normalized.ok) return { status: 'rejected', errors: normalized.errors };
+    // Another advertiser's conversion reads as missing: its existence is not ours to reveal.
+    const scope = principal.role === 'advertiser' ? { advertiserId: principal.subjectId ?? '' } : {};
+    const decision = await this.outcomes.findDecision(normalized.event.conversionId, scope);
+    if (!decision)
+      return {
+        status: 'not_found',
+        message: `no decided conversion "${normalized.event.conversionId}"${principal.role === 'advertiser' ? ' for this advertiser' : ''}`,
+      };
+    const event: FeedbackEvent = {
+      ...normalized.event,
+      actor: principal.keyId,
+      clickId: decision.clickId,
+      partition: partitionOfClickId(decision.clickId, this.config.ARBITER_PARTITIONS),
+    };
+    try {
+      const ack = await this.publisher.publish(this.topology.event('feedback', event.partition), event, `feedback:${event.id}`);
+      return { status: 'accepted', id: event.id, duplicate: ack.duplicate };
+    } catch {
+      return { status: 'failed', error: 'the event store is unavailable; send it again later' };
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export * from './feedback.service';
+export * from './feedback.module';
