@@ -5,7 +5,11 @@ const ts = ['ts-jest', { tsconfig: { module: 'commonjs', moduleResolution: 'node
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ts },
-  moduleNameMapper: { '^@app/(.*)$': '<rootDir>/libs/$1/src' },
+  moduleNameMapper: {
+    '^@app/(.*)$': '<rootDir>/libs/$1/src',
+    // ESM-only; see the file.
+    '^content-disposition$': '<rootDir>/test/shims/content-disposition.cjs',
+  },
   moduleFileExtensions: ['ts', 'js', 'json'],
   setupFiles: ['<rootDir>/test/setup-logging.ts'],
 };
@@ -13,7 +17,11 @@ const common = {
 module.exports = {
   testTimeout: 60_000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts', '<rootDir>/dashboards/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts', '<rootDir>/dashboards/**/*.spec.ts'],
+    },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
   ],

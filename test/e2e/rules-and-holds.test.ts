@@ -213,7 +213,7 @@ describe('rule sets, holds and scorer restarts (services booted)', () => {
         ).rows[0].n,
       (n) => n === 15,
     );
-    await t.engine.restartScorer();
+    await t.engine.restart('scorer');
     const second = await postJson(
       `${t.gateway}/v1/clicks`,
       Array.from({ length: 10 }, (_, n) => click(15 + n)),

@@ -1,0 +1,221 @@
+import { createServer, IncomingMessage, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { Decision } from '@app/contracts';
+import { eventually } from '@app/testing';
+import { ATTEMPT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, WEBHOOK_DURABLE, verifyWebhook } from '@app/webhooks';
+import { ADMIN_KEY, TestEngine, bootEngine } from './support/engine';
+import { Tenant, call, seedTenant, sendTraffic } from './support/tenants';
+
+interface Received {
+  path: string;
+  key: string;
+  attempt: number;
+  verified: boolean;
+  body: string;
+  at: number;
+  answered: number;
+}
+
+/**
+ * A webhook receiver as an advertiser would write one (docs/webhooks.md): verify the signature over
+ * "<t>.<raw body>" with the shared secret, use the idempotency key to drop duplicates. Each path
+ * answers as the test tells it to.
+ */
+class Receiver {
+  readonly requests: Received[] = [];
+  readonly secrets = new Map<string, string>();
+  readonly behaviour = new Map<string, (key: string, attempt: number) => number>();
+  private server!: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req).then((status) => res.writeHead(status).end()));
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage): Promise<number> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const path = req.url ?? '/';
+    const key = String(req.headers[IDEMPOTENCY_HEADER]);
+    const attempt = Number(req.headers[ATTEMPT_HEADER]);
+    const verified = verifyWebhook(this.secrets.get(path) ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, body);
+    const answered = verified ? (this.behaviour.get(path)?.(key, attempt) ?? 200) : 401;
+    this.requests.push({ path, key, attempt, verified, body, at: Date.now(), answered });
+    return answered;
+  }
+
+  /** Idempotency keys this path accepted (2xx), with how many times each. */
+  accepted(path: string): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.requests) if (r.path === path && r.answered < 300) out.set(r.key, (out.get(r.key) ?? 0) + 1);
+    return out;
+  }
+}
+
+describe('signed webhooks: retries, idempotency, parking, dead letters and replay (services booted)', () => {
+  let t: TestEngine;
+  const receiver = new Receiver();
+
+  beforeAll(async () => {
+    await receiver.start();
+    t = await bootEngine({ config: { WEBHOOK_RETRY_BASE_MS: 200, WEBHOOK_MAX_ATTEMPTS: 3, WEBHOOK_PARK_AFTER: 2 } });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await receiver.stop();
+  });
+
+  async function subscribe(tenant: Tenant, path: string): Promise<void> {
+    const res = await call(t.api, 'PUT', '/v1/advertiser/webhook', tenant.advertiserKey, { url: `${receiver.url}${path}` });
+    expect(res.status).toBe(200);
+    expect(res.body.secret).toMatch(/^whsec_/);
+    receiver.secrets.set(path, res.body.secret);
+  }
+
+  async function webhookQueueIdle(): Promise<void> {
+    const jsm = await jetstreamManager(t.nc);
+    await eventually(
+      async () => {
+        const c = await jsm.consumers.info(t.topology.streams.webhooks, WEBHOOK_DURABLE);
+        return c.num_pending + c.num_ack_pending;
+      },
+      (n) => n === 0,
+    );
+  }
+
+  let a: Tenant;
+  let firstKeys: string[] = [];
+
+  it('delivers every decision signed, retrying after 500s with back-off, the same idempotency key each time', async () => {
+    a = await seedTenant(t, 'wha');
+    await subscribe(a, '/a');
+    // Fail the first two attempts of every delivery.
+    receiver.behaviour.set('/a', (_key, attempt) => (attempt <= 2 ? 500 : 200));
+    const traffic = await sendTraffic(t, a);
+    const conversions = [traffic.approved.conversionId, traffic.rejected.conversionId, traffic.held.conversionId];
+
+    const accepted = await eventually(
+      async () => receiver.accepted('/a'),
+      (m) => m.size === 3,
+    );
+    firstKeys = [...accepted.keys()];
+    expect(firstKeys.sort()).toEqual(conversions.map((id) => `${id}:0`).sort());
+    const requests = receiver.requests.filter((r) => r.path === '/a');
+    expect(requests.every((r) => r.verified)).toBe(true);
+    for (const key of firstKeys) {
+      const tries = requests.filter((r) => r.key === key);
+      expect(tries.map((r) => [r.attempt, r.answered])).toEqual([
+        [1, 500],
+        [2, 500],
+        [3, 200],
+      ]);
+      // The same signed body every time, and it is the decision.
+      expect(new Set(tries.map((r) => r.body)).size).toBe(1);
+      const decision = JSON.parse(tries[0].body) as Decision;
+      expect(`${decision.conversionId}:${decision.revision}`).toBe(key);
+      expect(decision.advertiserId).toBe(a.advertiserId);
+      // Back-off: at least the base delay less its jitter (200 ms × 0.8), then three times that.
+      expect(tries[1].at - tries[0].at).toBeGreaterThanOrEqual(150);
+      expect(tries[2].at - tries[1].at).toBeGreaterThanOrEqual(450);
+    }
+
+    // Every attempt is recorded, and the advertiser can see them.
+    const rows = (
+      await t.db.query(`SELECT outcome, count(*)::int AS n FROM webhook_attempts WHERE advertiser_id = $1 GROUP BY outcome`, [
+        a.advertiserId,
+      ])
+    ).rows;
+    expect(Object.fromEntries(rows.map((r) => [r.outcome, r.n]))).toEqual({ retry: 6, delivered: 3 });
+    const view = await call(t.api, 'GET', '/v1/advertiser/webhook', a.advertiserKey);
+    expect(view.body).toMatchObject({ url: `${receiver.url}/a`, status: 'active', consecutiveFailures: 0 });
+    expect(view.body.recentAttempts).toHaveLength(9);
+  });
+
+  it('does not deliver twice after a notifier restart or a redelivered job, and delivers a revision as a new key', async () => {
+    receiver.behaviour.set('/a', () => 200);
+    await t.engine.restart('notifier');
+    const traffic = await sendTraffic(t, a);
+    await eventually(
+      async () => receiver.accepted('/a'),
+      (m) => m.size === 6,
+    );
+
+    // A job redelivered after the receiver took it (the notifier died before its ack) is not sent again.
+    const first = receiver.requests.find((r) => r.key === firstKeys[0])!;
+    const js = jetstream(t.nc);
+    await js.publish(t.topology.webhooks(a.advertiserId), first.body, { msgID: `redelivery-probe:${Date.now()}` });
+    await webhookQueueIdle();
+
+    // An analyst's decision on the held conversion is a new revision: a new delivery, a new key.
+    const review = await call(t.api, 'POST', '/v1/review/decisions', ADMIN_KEY, {
+      decisions: [{ conversionId: traffic.held.conversionId, status: 'approved' }],
+      note: 'verified',
+    });
+    expect(review.status).toBe(202);
+    const accepted = await eventually(
+      async () => receiver.accepted('/a'),
+      (m) => m.has(`${traffic.held.conversionId}:1`),
+    );
+    await webhookQueueIdle();
+    expect([...accepted.values()].every((n) => n === 1)).toBe(true);
+    expect(accepted.size).toBe(7);
+  });
+
+  it('parks an endpoint that keeps failing, dead-letters its deliveries, and delivers them on replay', async () => {
+    const b = await seedTenant(t, 'whb');
+    await subscribe(b, '/b');
+    let fixed = false;
+    receiver.behaviour.set('/b', () => (fixed ? 200 : 503));
+    const traffic = await sendTraffic(t, b);
+    const keys = [traffic.approved.conversionId, traffic.rejected.conversionId, traffic.held.conversionId].map((id) => `${id}:0`);
+
+    const jsm = await jetstreamManager(t.nc);
+    const deadLetters = () =>
+      jsm.streams
+        .info(t.topology.streams.dlq, { subjects_filter: t.topology.dlq(WEBHOOK_DURABLE) })
+        .then((i) => i.state.subjects?.[t.topology.dlq(WEBHOOK_DURABLE)] ?? 0);
+    await eventually(deadLetters, (n) => n === 3);
+    const parked = await call(t.api, 'GET', '/v1/advertiser/webhook', b.advertiserKey);
+    expect(parked.body).toMatchObject({ status: 'parked' });
+    expect(parked.body.failedDeliveries).toBeGreaterThanOrEqual(2);
+    expect(parked.body.parkedAt).not.toBeNull();
+    // Two deliveries failed all three attempts and parked it; the third was dead-lettered without
+    // another POST, unless its last attempt was already on the way.
+    const posts = receiver.requests.filter((r) => r.path === '/b').length;
+    expect(posts).toBeGreaterThanOrEqual(8);
+    expect(posts).toBeLessThanOrEqual(9);
+    expect(parked.body.consecutiveFailures).toBe(posts);
+    const outcomes = (
+      await t.db.query(`SELECT outcome, count(*)::int AS n FROM webhook_attempts WHERE advertiser_id = $1 GROUP BY outcome`, [
+        b.advertiserId,
+      ])
+    ).rows;
+    expect(Object.fromEntries(outcomes.map((r) => [r.outcome, r.n]))).toMatchObject({ retry: 6, dead_letter: posts - 6 });
+
+    fixed = true;
+    const replay = await call(t.api, 'POST', '/v1/advertiser/webhook/replay', b.advertiserKey, {});
+    expect(replay.body).toEqual({ requeued: 3 });
+    const accepted = await eventually(
+      async () => receiver.accepted('/b'),
+      (m) => m.size === 3,
+    );
+    expect([...accepted.keys()].sort()).toEqual(keys.sort());
+    expect(await deadLetters()).toBe(0);
+    const active = await call(t.api, 'GET', '/v1/advertiser/webhook', b.advertiserKey);
+    expect(active.body).toMatchObject({ status: 'active', consecutiveFailures: 0, failedDeliveries: 0, parkedAt: null });
+  });
+
+  it('refuses a webhook URL that is not http(s), naming the field', async () => {
+    const res = await call(t.api, 'PUT', '/v1/advertiser/webhook', a.advertiserKey, { url: 'ftp://shop.example/hook' });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].field).toBe('url');
+  });
+});
