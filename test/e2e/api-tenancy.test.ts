@@ -55,6 +55,26 @@ const feedbackIsolation = async (w: World, base: string) => {
   });
   expect(mine.status).toBe(404);
   expect((await w.t.db.query(`SELECT count(*)::int AS n FROM feedback WHERE conversion_id = ANY($1)`, [[theirs]])).rows[0].n).toBe(0);
+  // Idempotency keys are per tenant: A using an id first does not silence B's feedback with the same id.
+  const id = `same-id-${base.slice(-5)}`;
+  const a = await call(base, 'POST', '/v1/feedback', w.a.advertiserKey, {
+    id,
+    conversionId: w.trafficA.held.conversionId,
+    status: 'approved',
+  });
+  const b = await call(base, 'POST', '/v1/feedback', w.b.advertiserKey, {
+    id,
+    conversionId: w.trafficB.held.conversionId,
+    status: 'approved',
+  });
+  expect([a.status, a.body.duplicate, b.status, b.body.duplicate]).toEqual([202, false, 202, false]);
+  expect(a.body.id).not.toBe(b.body.id);
+  const again = await call(base, 'POST', '/v1/feedback', w.b.advertiserKey, {
+    id,
+    conversionId: w.trafficB.held.conversionId,
+    status: 'approved',
+  });
+  expect(again.body).toEqual({ id: b.body.id, duplicate: true });
 };
 
 const ROUTES: Record<string, Access> = {

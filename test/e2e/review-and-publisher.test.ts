@@ -155,6 +155,19 @@ describe('review queue and publisher API (services booted)', () => {
       expect(JSON.stringify(res.body)).not.toMatch(/\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b/);
     });
 
+    it('shows a publisher one decision without the advertiser’s amount, notes, actors or model scores', async () => {
+      const res = await call(t.api, 'GET', `/v1/conversions/${traffic[0].rejected.conversionId}/decision`, p.publisherKey);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ conversionId: traffic[0].rejected.conversionId, status: 'rejected', payout: 4.5 });
+      expect(res.body.reasons[0]).toMatchObject({ code: 'CTIT_TOO_SHORT', title: expect.any(String), message: expect.any(String) });
+      for (const hidden of ['amount', 'note', 'actor', 'modelScore', 'modelVersion', 'shadowScore', 'latencyMs']) {
+        expect(res.body).not.toHaveProperty(hidden);
+      }
+      // The advertiser sees the whole decision.
+      const full = await call(t.api, 'GET', `/v1/conversions/${traffic[0].rejected.conversionId}/decision`, p.advertiserKey);
+      expect(full.body).toMatchObject({ amount: 40, actor: null });
+    });
+
     it('pages with a cursor, newest first, without gaps or repeats', async () => {
       const seen: { id: string; ts: string }[] = [];
       let cursor: string | null = null;

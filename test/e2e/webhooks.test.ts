@@ -80,6 +80,13 @@ describe('signed webhooks: retries, idempotency, parking, dead letters and repla
     receiver.secrets.set(path, res.body.secret);
   }
 
+  async function deadLettersOf(advertiserId: string): Promise<number> {
+    const jsm = await jetstreamManager(t.nc);
+    const subject = t.topology.webhookDeadLetters(advertiserId);
+    const info = await jsm.streams.info(t.topology.streams.webhookDlq, { subjects_filter: subject });
+    return info.state.subjects?.[subject] ?? 0;
+  }
+
   async function webhookQueueIdle(): Promise<void> {
     const jsm = await jetstreamManager(t.nc);
     await eventually(
@@ -177,11 +184,7 @@ describe('signed webhooks: retries, idempotency, parking, dead letters and repla
     const traffic = await sendTraffic(t, b);
     const keys = [traffic.approved.conversionId, traffic.rejected.conversionId, traffic.held.conversionId].map((id) => `${id}:0`);
 
-    const jsm = await jetstreamManager(t.nc);
-    const deadLetters = () =>
-      jsm.streams
-        .info(t.topology.streams.dlq, { subjects_filter: t.topology.dlq(WEBHOOK_DURABLE) })
-        .then((i) => i.state.subjects?.[t.topology.dlq(WEBHOOK_DURABLE)] ?? 0);
+    const deadLetters = () => deadLettersOf(b.advertiserId);
     await eventually(deadLetters, (n) => n === 3);
     const parked = await call(t.api, 'GET', '/v1/advertiser/webhook', b.advertiserKey);
     expect(parked.body).toMatchObject({ status: 'parked' });
@@ -211,6 +214,37 @@ describe('signed webhooks: retries, idempotency, parking, dead letters and repla
     expect(await deadLetters()).toBe(0);
     const active = await call(t.api, 'GET', '/v1/advertiser/webhook', b.advertiserKey);
     expect(active.body).toMatchObject({ status: 'active', consecutiveFailures: 0, failedDeliveries: 0, parkedAt: null });
+    // Attempt numbers go on counting after the replay, and each delivery is recorded as delivered once.
+    const delivered = (
+      await t.db.query(`SELECT delivery_id, attempt FROM webhook_attempts WHERE advertiser_id = $1 AND outcome = 'delivered'`, [
+        b.advertiserId,
+      ])
+    ).rows;
+    expect(delivered.map((r) => r.delivery_id).sort()).toEqual(keys.sort());
+    expect(delivered.every((r) => r.attempt >= 2)).toBe(true);
+    const lastTry = receiver.requests.filter((r) => r.path === '/b' && r.answered === 200);
+    expect(lastTry.every((r) => r.attempt >= 2)).toBe(true);
+  });
+
+  it('lets an admin replay every parked endpoint’s dead letters, un-parking them', async () => {
+    const c = await seedTenant(t, 'whc');
+    await subscribe(c, '/c');
+    let fixed = false;
+    receiver.behaviour.set('/c', () => (fixed ? 200 : 500));
+    await sendTraffic(t, c);
+    await eventually(
+      () => deadLettersOf(c.advertiserId),
+      (n) => n === 3,
+    );
+    expect((await call(t.api, 'GET', '/v1/advertiser/webhook', c.advertiserKey)).body.status).toBe('parked');
+    fixed = true;
+    const replay = await call(t.api, 'POST', '/v1/admin/webhooks/replay', ADMIN_KEY, {});
+    expect(replay.body).toEqual({ requeued: 3, unreadable: 0 });
+    await eventually(
+      async () => receiver.accepted('/c').size,
+      (n) => n === 3,
+    );
+    expect((await call(t.api, 'GET', '/v1/advertiser/webhook', c.advertiserKey)).body.status).toBe('active');
   });
 
   it('refuses a webhook URL that is not http(s), naming the field', async () => {

@@ -106,6 +106,11 @@ export function range(q: { from?: string; to?: string }): { from: Date; to: Date
   return { from, to };
 }
 
+/** A 400 naming one field. */
+export function invalidField(field: string, message: string): BadRequestException {
+  return invalid(field, message);
+}
+
 function invalid(field: string, message: string): BadRequestException {
   return new BadRequestException({ error: 'validation_failed', message: `${field} ${message}`, errors: [{ field, message }] });
 }

@@ -6,7 +6,7 @@ import { serveOpenApi } from './openapi';
 
 /** The api application with its OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`); not listening yet. */
 export async function createApi(config: ArbiterConfig): Promise<NestFastifyApplication> {
-  const app = await createHttpApp(ApiModule.forRoot(config));
+  const app = await createHttpApp(ApiModule.forRoot(config), { trustProxy: config.API_TRUST_PROXY });
   await serveOpenApi(app, config);
   return app;
 }

@@ -36,7 +36,7 @@ export class ApiModule {
         StorageModule.forRoot('arbiter-api'),
         CatalogModule,
         FeedbackModule,
-        rateLimitModule(config.API_RATE_LIMIT_PER_MINUTE),
+        rateLimitModule({ perKey: config.API_RATE_LIMIT_PER_MINUTE, perIp: config.API_RATE_LIMIT_PER_IP_PER_MINUTE }),
       ],
       controllers: [
         CatalogController,

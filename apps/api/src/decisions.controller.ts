@@ -2,6 +2,7 @@ import { Controller, Get, NotFoundException, Param, UseGuards } from '@nestjs/co
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { DECISION_EXAMPLE } from './examples';
+import { publisherDecision } from './publisher/publisher-view';
 import { OutcomeRepository, Principal } from '@app/storage';
 
 /** The decision on one conversion, for the admin, its advertiser or its publisher. */
@@ -16,7 +17,9 @@ export class DecisionsController {
   @Roles('admin', 'advertiser', 'publisher')
   @ApiOperation({
     summary: 'The current decision on one conversion',
-    description: 'Advertisers and publishers see only their own conversions (others read as 404).',
+    description:
+      'Advertisers and publishers see only their own conversions (others read as 404). A publisher sees the outcome, the reasons' +
+      ' (visitors’ addresses masked, monitor-only reasons left out) and its payout; not the advertiser’s amount, notes, actors or model scores.',
   })
   @ApiResponse({ status: 200, schema: { example: DECISION_EXAMPLE } })
   @ApiResponse({ status: 404, description: 'Not decided yet, or not yours' })
@@ -30,6 +33,6 @@ export class DecisionsController {
     const decision = await this.outcomes.findDecision(id, scope);
     // Someone else's conversion reads exactly like a missing one.
     if (!decision) throw new NotFoundException({ error: 'not_found', message: `no decision for conversion "${id}" yet` });
-    return decision;
+    return principal.role === 'publisher' ? publisherDecision(decision) : decision;
   }
 }

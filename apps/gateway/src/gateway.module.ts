@@ -1,8 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { ArbiterConfig } from '@app/config';
 import { ConfigModule } from '@app/config';
-import { ApiKeyGuard } from '@app/auth';
+import { ApiKeyGuard, KeyRateLimitGuard, rateLimitModule } from '@app/auth';
 import { CatalogModule } from '@app/catalog';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
 import { HealthController, healthChecks } from '@app/observability';
@@ -25,12 +25,15 @@ export class GatewayModule {
         StorageModule.forRoot('arbiter-gateway'),
         CatalogModule,
         FeedbackModule,
+        // Authenticated routes (feedback) have the API's per-key budgets; ingest is not limited here.
+        rateLimitModule({ perKey: config.API_RATE_LIMIT_PER_MINUTE, perIp: config.API_RATE_LIMIT_PER_IP_PER_MINUTE }),
       ],
       controllers: [IngestController, TrackingController, HealthController],
       providers: [
         IngestService,
         ApiKeyGuard,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
+        { provide: APP_GUARD, useClass: KeyRateLimitGuard },
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],
     };

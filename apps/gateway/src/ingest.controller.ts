@@ -1,3 +1,4 @@
+import { SkipThrottle } from '@nestjs/throttler';
 import { Body, Controller, HttpStatus, Inject, Post, Res } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
@@ -33,6 +34,8 @@ const CLICK = {
 };
 
 @ApiTags('ingest')
+// Ingest takes whatever traffic partners send: no per-key budget here (GATEWAY_* limits apply).
+@SkipThrottle()
 @Controller('v1')
 export class IngestController {
   constructor(

@@ -1,3 +1,4 @@
+import { SkipThrottle } from '@nestjs/throttler';
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -30,6 +31,8 @@ const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries
  * - `GET /postback?click_id=…&amount=…` — the advertiser's server-to-server conversion postback.
  */
 @ApiTags('ingest')
+// Ingest takes whatever traffic partners send: no per-key budget here (GATEWAY_* limits apply).
+@SkipThrottle()
 @Controller()
 export class TrackingController {
   constructor(

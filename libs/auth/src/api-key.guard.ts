@@ -23,6 +23,7 @@ export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: Execution
 
 // Key lookups are cached briefly: a revoked key stops working within this time.
 const CACHE_MS = 10_000;
+const CACHE_ENTRIES = 10_000;
 
 /**
  * `Authorization: Bearer <key>`. 401 when the key is missing, unknown or revoked; 403 when the
@@ -62,7 +63,10 @@ export class ApiKeyGuard implements CanActivate {
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) return cached.principal;
     const principal = await this.keys.authenticate(key);
-    if (this.cache.size > 10_000) this.cache.clear();
+    // Bounded: the oldest entry makes room (unknown keys are cached too, so a flood of invented
+    // keys costs one lookup each per interval, and the per-IP rate limit bounds the flood).
+    this.cache.delete(hash);
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(hash, { principal, until: now + CACHE_MS });
     return principal;
   }

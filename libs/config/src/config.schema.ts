@@ -53,6 +53,10 @@ export const ConfigSchema = Type.Object({
 
   /** Requests each API key (or, without one, each client IP) may make per minute; more get 429 with Retry-After. */
   API_RATE_LIMIT_PER_MINUTE: Positive(1200, { maximum: 1_000_000 }),
+  /** Requests each client IP may make per minute whatever the keys it sends (invented keys do not get round the per-key limit). */
+  API_RATE_LIMIT_PER_IP_PER_MINUTE: Positive(6000, { maximum: 10_000_000 }),
+  /** Take the client IP from X-Forwarded-For (behind a load balancer); for the API's per-IP limits. */
+  API_TRUST_PROXY: Type.Boolean({ default: false }),
 
   /** Attempts of one webhook delivery before it is dead-lettered (replayable through the API). */
   WEBHOOK_MAX_ATTEMPTS: Positive(8, { maximum: 50 }),
@@ -61,6 +65,11 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_TIMEOUT_MS: Positive(10_000, { maximum: 50_000 }),
   /** First retry delay; each next one is 3× longer (capped at 10 min), ±20 % jitter. */
   WEBHOOK_RETRY_BASE_MS: Positive(2000),
+  /**
+   * Let webhooks reach loopback, private and link-local addresses. Off: an advertiser's URL cannot
+   * make the notifier call services inside the network (tests and closed installations turn it on).
+   */
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
 
   /** Seeds (idempotently) an admin API key at start. */
   ARBITER_ADMIN_KEY: Type.Optional(Type.String({ minLength: 16 })),

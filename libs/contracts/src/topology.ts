@@ -15,7 +15,7 @@ export enum ConsumerName {
  */
 export class Topology {
   readonly root: string;
-  readonly streams: { events: string; verdicts: string; decisions: string; webhooks: string; dlq: string };
+  readonly streams: { events: string; verdicts: string; decisions: string; webhooks: string; dlq: string; webhookDlq: string };
   readonly configBucket: string;
   /** NATS object store holding model artifacts (too large for a KV value). */
   readonly modelsBucket: string;
@@ -26,7 +26,14 @@ export class Topology {
   ) {
     this.root = namespace ? `${namespace}.arbiter` : 'arbiter';
     const s = namespace ? `${namespace.toUpperCase()}_` : '';
-    this.streams = { events: `${s}EVENTS`, verdicts: `${s}VERDICTS`, decisions: `${s}DECISIONS`, webhooks: `${s}WEBHOOKS`, dlq: `${s}DLQ` };
+    this.streams = {
+      events: `${s}EVENTS`,
+      verdicts: `${s}VERDICTS`,
+      decisions: `${s}DECISIONS`,
+      webhooks: `${s}WEBHOOKS`,
+      dlq: `${s}DLQ`,
+      webhookDlq: `${s}WEBHOOK_DLQ`,
+    };
     this.configBucket = namespace ? `${namespace}-arbiter-config` : 'arbiter-config';
     this.modelsBucket = namespace ? `${namespace}-arbiter-models` : 'arbiter-models';
   }
@@ -77,6 +84,15 @@ export class Topology {
 
   get allDlq(): string {
     return `${this.root}.dlq.>`;
+  }
+
+  /** Webhook deliveries that failed for good, per advertiser (their own stream: one tenant cannot crowd out the others' dead letters). */
+  webhookDeadLetters(advertiserToken: string): string {
+    return `${this.root}.webhook-dlq.${natsToken(advertiserToken)}`;
+  }
+
+  get allWebhookDeadLetters(): string {
+    return `${this.root}.webhook-dlq.>`;
   }
 
   /** Core-NATS notification that the catalog changed (caches reload). */

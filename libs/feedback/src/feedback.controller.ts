@@ -24,7 +24,8 @@ export class FeedbackController {
     summary: 'Approve or reject a decided conversion',
     description:
       'An advertiser labels one of its conversions; with an admin key it is an analyst decision. The conversion’s decision is revised' +
-      ' (ADVERTISER_REJECTED / ANALYST_OVERRIDE) and published again; the label trains the model.',
+      ' (ADVERTISER_REJECTED / ANALYST_OVERRIDE) and published again; the label trains the model. An `id` you give is your idempotency' +
+      ' key (sending it again is harmless), scoped to your key’s tenant; the answer’s `id` is the stored event’s.',
   })
   @ApiBody({
     schema: plain(FeedbackInput),

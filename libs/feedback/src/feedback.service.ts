@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { FeedbackEvent, FieldError, Topology, partitionOfClickId } from '@app/contracts';
@@ -45,6 +46,7 @@ export class FeedbackService {
       };
     const event: FeedbackEvent = {
       ...normalized.event,
+      id: scopedId(normalized.event.id, body, principal),
       actor: principal.keyId,
       clickId: decision.clickId,
       partition: partitionOfClickId(decision.clickId, this.config.ARBITER_PARTITIONS),
@@ -56,4 +58,16 @@ export class FeedbackService {
       return { status: 'failed', error: 'the event store is unavailable; send it again later' };
     }
   }
+}
+
+/**
+ * A caller's own feedback id is its idempotency key, and idempotency is per tenant: the stored id
+ * is derived from the tenant and the given id, so one advertiser cannot take (and so silence) an
+ * id another will use. Ids the gateway mints are unique already.
+ */
+function scopedId(id: string, body: unknown, principal: Principal): string {
+  const given = typeof body === 'object' && body !== null && typeof (body as { id?: unknown }).id === 'string';
+  if (!given) return id;
+  const tenant = principal.role === 'admin' ? 'admin' : `${principal.role}:${principal.subjectId}`;
+  return `fb-${createHash('sha256').update(`${tenant}\u0000${id}`).digest('base64url').slice(0, 32)}`;
 }

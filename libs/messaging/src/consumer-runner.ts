@@ -161,7 +161,7 @@ export class ConsumerRunner<T> {
     h.set('Arbiter-Stream-Seq', String(m.info.streamSequence));
     h.set('Arbiter-Deliveries', String(m.info.deliveryCount));
     try {
-      await this.js.publish(this.topology.dlq(this.spec.durable), m.data, { headers: h });
+      await this.js.publish(this.spec.deadLetterSubject?.(m.subject) ?? this.topology.dlq(this.spec.durable), m.data, { headers: h });
     } catch (e) {
       // Never drop it: without a dead-letter copy the message stays on its stream.
       this.log.error({ ...context, err: e }, 'could not dead-letter, will retry');

@@ -17,6 +17,8 @@ export interface ConsumerSpec<T = unknown> {
   ackWaitMs: number;
   maxAckPending: number;
   decode(subject: string, data: Uint8Array): T;
+  /** Where a message that cannot be handled goes; default `<root>.dlq.<durable>`. */
+  deadLetterSubject?(subject: string): string;
 }
 
 const decoder = new TextDecoder();
@@ -131,6 +133,8 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           concurrency: 16,
           maxAckPending: 1000,
           decode: jsonDecoder<Decision>(() => Decision),
+          // `<root>.webhooks.<advertiser>` → `<root>.webhook-dlq.<advertiser>`: replayable per advertiser.
+          deadLetterSubject: (subject) => topology.webhookDeadLetters(subject.slice(subject.lastIndexOf('.') + 1)),
         },
       ],
     ],

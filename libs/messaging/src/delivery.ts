@@ -23,6 +23,9 @@ export class Delivery<T> {
   get deliveryCount(): number {
     return this.msg.info.deliveryCount;
   }
+  header(name: string): string | undefined {
+    return this.msg.headers?.get(name) || undefined;
+  }
   get outcome(): DeliveryOutcome {
     return this.mark;
   }

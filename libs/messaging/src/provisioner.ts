@@ -38,12 +38,25 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
       max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 4),
     },
     // Webhook deliveries waiting for an attempt (retries are naks with a delay, not new messages).
+    // A work queue that refuses new messages when full rather than dropping waiting ones: the
+    // notifier then retries the decision, and nothing is lost.
     {
       ...common,
       name: topology.streams.webhooks,
       subjects: [topology.allWebhooks],
+      retention: RetentionPolicy.Workqueue,
+      discard: DiscardPolicy.New,
       max_age: hours(7 * 24),
       max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 8),
+    },
+    // Webhook deliveries that failed for good, replayable through the API; full means "refuse", not "forget".
+    {
+      ...common,
+      name: topology.streams.webhookDlq,
+      subjects: [topology.allWebhookDeadLetters],
+      discard: DiscardPolicy.New,
+      max_age: hours(30 * 24),
+      max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 16),
     },
     // Dead letters are kept until someone has looked at them: a month.
     {

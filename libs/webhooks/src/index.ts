@@ -1,3 +1,4 @@
 export * from './signature';
 export * from './webhook-delivery';
 export * from './dead-letter-replay';
+export * from './destination';

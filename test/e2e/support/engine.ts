@@ -53,6 +53,8 @@ export async function bootEngine(options: { embedded?: boolean; config?: Partial
       EVENTS_MAX_BYTES: 64 * 1024 ** 2,
       // Rules only unless a test activates a model: outcomes stay exactly predictable.
       ARBITER_DEFAULT_MODEL: '',
+      // Test receivers listen on 127.0.0.1 (test/e2e/api-protection.test.ts checks the default refusal).
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: true,
       ...options.config,
     },
   );

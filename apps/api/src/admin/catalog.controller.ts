@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, Get, Post, Res, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, Inject, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard, Roles } from '@app/auth';
@@ -6,7 +6,9 @@ import { CatalogCache } from '@app/catalog';
 import { AdvertiserInput, OfferInput, PublisherInput } from '@app/contracts';
 import { SchemaPipe, plain } from '@app/http';
 import { CatalogRepository, UnknownReferenceError, WebhookRepository } from '@app/storage';
-import { newWebhookSecret } from '@app/webhooks';
+import { destinationProblem, newWebhookSecret } from '@app/webhooks';
+import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { invalidField } from '../api-schemas';
 
 const ADVERTISER_EXAMPLE = { id: 'shop', name: 'Shop Inc.', status: 'active', webhookUrl: 'https://shop.example/arbiter' };
 const PUBLISHER_EXAMPLE = { id: 'blog', name: 'A blog', status: 'active' };
@@ -38,6 +40,7 @@ export class CatalogController {
     private readonly catalog: CatalogRepository,
     private readonly cache: CatalogCache,
     private readonly webhooks: WebhookRepository,
+    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
   ) {}
 
   @Get('advertisers')
@@ -83,6 +86,8 @@ export class CatalogController {
   })
   @ApiResponse({ status: 200, description: 'updated', schema: { example: ADVERTISER_EXAMPLE } })
   async advertiser(@Body(new SchemaPipe(AdvertiserInput)) body: AdvertiserInput, @Res() reply: FastifyReply) {
+    const problem = body.webhookUrl ? await destinationProblem(body.webhookUrl, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS) : null;
+    if (problem) throw invalidField('webhookUrl', problem);
     const { advertiser, created } = await this.catalog.upsertAdvertiser(body);
     let secret: string | undefined;
     if (body.webhookUrl !== undefined) {

@@ -9,6 +9,7 @@ import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
 import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
 import { replayWebhookDeadLetters } from '@app/webhooks';
+import { WebhookRepository } from '@app/storage';
 import { GROUP_DIMENSIONS, NetworkStatsQuery, range } from '../api-schemas';
 
 const ReplayInput = Type.Object({ advertiserId: Type.Optional(CatalogKey) }, { additionalProperties: false });
@@ -23,6 +24,7 @@ export class OperationsController {
   constructor(
     private readonly kpis: KpiRepository,
     private readonly topology: Topology,
+    private readonly webhooks: WebhookRepository,
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
   ) {}
@@ -67,10 +69,17 @@ export class OperationsController {
 
   @Post('webhooks/replay')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Requeue dead-lettered webhook deliveries (all, or one advertiser’s)' })
+  @ApiOperation({
+    summary: 'Requeue dead-lettered webhook deliveries (all, or one advertiser’s)',
+    description: 'Parked endpoints concerned are un-parked first. Dead letters that cannot be read stay where they are (`unreadable`).',
+  })
   @ApiBody({ schema: plain(ReplayInput), examples: { one: { value: { advertiserId: 'shop' } }, all: { value: {} } } })
-  @ApiResponse({ status: 200, schema: { example: { requeued: 3 } } })
+  @ApiResponse({ status: 200, schema: { example: { requeued: 3, unreadable: 0 } } })
   async replay(@Body(new SchemaPipe(ReplayInput)) body: Static<typeof ReplayInput>) {
-    return { requeued: await replayWebhookDeadLetters(this.nc, this.jsm, this.topology, body.advertiserId) };
+    // Un-park first: a parked endpoint would send the requeued deliveries straight back.
+    if (body.advertiserId) await this.webhooks.unpark(body.advertiserId);
+    else for (const advertiserId of await this.webhooks.parked()) await this.webhooks.unpark(advertiserId);
+    const { requeued, unreadable } = await replayWebhookDeadLetters(this.nc, this.jsm, this.topology, body.advertiserId);
+    return { requeued, unreadable };
   }
 }

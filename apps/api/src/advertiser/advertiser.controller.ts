@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Post, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -10,8 +10,9 @@ import { ApiQueryFrom, QueryPipe, SchemaPipe, decodeCursor, encodeCursor, plain 
 import { Dimension, KpiRepository } from '@app/kpi';
 import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
 import { Principal, QueryRepository, WebhookRepository } from '@app/storage';
-import { newWebhookSecret, replayWebhookDeadLetters } from '@app/webhooks';
-import { AdvertiserStatsQuery, DecisionsQuery, GROUP_DIMENSIONS, WebhookInput, range } from '../api-schemas';
+import { destinationProblem, newWebhookSecret, replayWebhookDeadLetters } from '@app/webhooks';
+import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { AdvertiserStatsQuery, DecisionsQuery, GROUP_DIMENSIONS, WebhookInput, invalidField, range } from '../api-schemas';
 import { DECISION_EXAMPLE } from '../examples';
 
 /** An advertiser's decisions, KPIs and webhook. Decisions are also pushed: NATS and the webhook. */
@@ -29,6 +30,7 @@ export class AdvertiserController {
     private readonly topology: Topology,
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
+    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
   ) {}
 
   @Get('decisions')
@@ -77,15 +79,15 @@ export class AdvertiserController {
     },
   })
   async stats(@Query(new QueryPipe(AdvertiserStatsQuery)) q: Static<typeof AdvertiserStatsQuery>, @CurrentPrincipal() me: Principal) {
-    return {
-      rows: await this.kpis.query({
-        ...range(q),
-        grain: q.interval ?? 'day',
-        groupBy: [...GROUP_DIMENSIONS[q.groupBy ?? 'none']] as Dimension[],
-        advertiserId: me.subjectId!,
-        offerId: q.offerId,
-      }),
-    };
+    const rows = await this.kpis.query({
+      ...range(q),
+      grain: q.interval ?? 'day',
+      groupBy: [...GROUP_DIMENSIONS[q.groupBy ?? 'none']] as Dimension[],
+      advertiserId: me.subjectId!,
+      offerId: q.offerId,
+    });
+    // The network's margin (the advertiser's revenue less the publishers' payout) is the network's business.
+    return { rows: rows.map(({ margin: _margin, marginRate: _marginRate, ...row }) => row) };
   }
 
   @Get('webhook')
@@ -141,6 +143,8 @@ export class AdvertiserController {
     },
   })
   async setWebhook(@Body(new SchemaPipe(WebhookInput)) body: Static<typeof WebhookInput>, @CurrentPrincipal() me: Principal) {
+    const problem = body.url ? await destinationProblem(body.url, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS) : null;
+    if (problem) throw invalidField('url', problem);
     const current = await this.webhooks.endpoint(me.subjectId!);
     const secret = body.url && (!current?.secret || body.rotateSecret) ? newWebhookSecret() : undefined;
     await this.webhooks.configure(me.subjectId!, body.url, secret);
@@ -157,13 +161,9 @@ export class AdvertiserController {
   @ApiResponse({ status: 200, schema: { example: { requeued: 12 } } })
   async replay(@CurrentPrincipal() me: Principal) {
     const endpoint = await this.webhooks.endpoint(me.subjectId!);
-    if (!endpoint?.url)
-      throw new BadRequestException({
-        error: 'validation_failed',
-        message: 'set a webhook URL first',
-        errors: [{ field: 'url', message: 'is not set' }],
-      });
-    await this.webhooks.configure(me.subjectId!, endpoint.url, undefined);
-    return { requeued: await replayWebhookDeadLetters(this.nc, this.jsm, this.topology, me.subjectId!) };
+    if (!endpoint?.url) throw invalidField('url', 'is not set: set a webhook URL first');
+    await this.webhooks.unpark(me.subjectId!);
+    const { requeued } = await replayWebhookDeadLetters(this.nc, this.jsm, this.topology, me.subjectId!);
+    return { requeued };
   }
 }

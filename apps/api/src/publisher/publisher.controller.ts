@@ -2,11 +2,12 @@ import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { REASON_CODES, isReasonCode, maskEvidence, maskIp } from '@app/contracts';
+import { maskIp } from '@app/contracts';
 import { ApiQueryFrom, QueryPipe, decodeCursor, encodeCursor } from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
 import { Principal, QueryRepository } from '@app/storage';
 import { GROUP_DIMENSIONS, PublisherStatsQuery, RejectionsQuery, range } from '../api-schemas';
+import { publisherReasons } from './publisher-view';
 
 /** What a publisher reads about its own traffic: every rejection and why, and its KPIs. */
 @ApiTags('publisher')
@@ -79,15 +80,7 @@ export class PublisherController {
         country: r.country,
         userAgent: r.userAgent,
         payout: r.payout,
-        reasons: r.reasons
-          .filter((x) => !x.monitorOnly)
-          .map((x) => ({
-            code: x.code,
-            title: isReasonCode(x.code) ? REASON_CODES[x.code].title : x.code,
-            category: x.category,
-            message: x.message,
-            evidence: maskEvidence(x.evidence),
-          })),
+        reasons: publisherReasons(r.reasons),
       })),
       next: encodeCursor(page.next),
     };

@@ -29,6 +29,7 @@ export const reviewAndWebhooks: Migration = {
          ADD COLUMN webhook_failed_deliveries integer NOT NULL DEFAULT 0,
          ADD COLUMN webhook_parked_at timestamptz`,
       `CREATE TABLE webhook_attempts (
+         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
          delivery_id text NOT NULL,
          attempt integer NOT NULL,
          advertiser_id text NOT NULL,
@@ -39,9 +40,9 @@ export const reviewAndWebhooks: Migration = {
          status_code integer,
          error text,
          duration_ms real NOT NULL,
-         outcome text NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead_letter', 'parked')),
-         PRIMARY KEY (delivery_id, attempt))`,
-      `CREATE INDEX webhook_attempts_advertiser_idx ON webhook_attempts (advertiser_id, at DESC)`,
+         outcome text NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead_letter', 'parked')))`,
+      `CREATE INDEX webhook_attempts_delivery_idx ON webhook_attempts (delivery_id)`,
+      `CREATE INDEX webhook_attempts_advertiser_idx ON webhook_attempts (advertiser_id, id DESC)`,
     ]);
   },
 };

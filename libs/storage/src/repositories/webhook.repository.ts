@@ -49,6 +49,20 @@ export class WebhookRepository {
     };
   }
 
+  /** Advertisers whose endpoint is parked. */
+  async parked(): Promise<string[]> {
+    return (await this.pool.query(`SELECT id FROM advertisers WHERE webhook_status = 'parked'`)).rows.map((r) => r.id as string);
+  }
+
+  /** Makes a parked endpoint active again, its failure counts cleared (after a replay). */
+  async unpark(advertiserId: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE advertisers SET webhook_status = 'active', webhook_consecutive_failures = 0, webhook_failed_deliveries = 0, webhook_parked_at = NULL
+        WHERE id = $1`,
+      [advertiserId],
+    );
+  }
+
   /** Sets the URL (null: no webhook); a new secret when given. The endpoint is active again. */
   async configure(advertiserId: string, url: string | null, secret: string | undefined): Promise<void> {
     await this.pool.query(
@@ -68,7 +82,7 @@ export class WebhookRepository {
   async record(a: WebhookAttempt, parkAfter: number): Promise<boolean> {
     await this.pool.query(
       `INSERT INTO webhook_attempts (delivery_id, attempt, advertiser_id, conversion_id, revision, url, status_code, error, duration_ms, outcome)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
       [a.deliveryId, a.attempt, a.advertiserId, a.conversionId, a.revision, a.url, a.statusCode, a.error, a.durationMs, a.outcome],
     );
     if (a.outcome === 'parked') return true;
@@ -93,10 +107,10 @@ export class WebhookRepository {
   }
 
   async attempts(advertiserId: string, limit: number): Promise<WebhookAttempt[]> {
-    const { rows } = await this.pool.query(
-      `SELECT * FROM webhook_attempts WHERE advertiser_id = $1 ORDER BY at DESC, attempt DESC LIMIT $2`,
-      [advertiserId, limit],
-    );
+    const { rows } = await this.pool.query(`SELECT * FROM webhook_attempts WHERE advertiser_id = $1 ORDER BY id DESC LIMIT $2`, [
+      advertiserId,
+      limit,
+    ]);
     return rows.map((r) => ({
       deliveryId: r.delivery_id,
       attempt: r.attempt,
