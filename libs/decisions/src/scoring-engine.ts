@@ -42,6 +42,8 @@ interface ModelOutcome {
   shadowVersion: string | null;
 }
 
+const NO_CODES: readonly string[] = Object.freeze([]);
+
 const NO_MODEL: ModelOutcome = { reasons: [], score: null, version: null, shadowScore: null, shadowVersion: null };
 
 /**
@@ -54,7 +56,8 @@ export class ScoringEngine {
   readonly state: FeatureState;
   readonly holds = new HoldRegistry();
   private resolver: RuleSetResolver;
-  private readonly outcomes: BoundedMap<string, Outcome>;
+  private readonly verdicts: BoundedMap<string, ClickVerdict>;
+  private readonly decisions: BoundedMap<string, Decision>;
   private model: ModelRuntime | null = null;
   private shadow: ModelRuntime | null = null;
   private drivers: Record<Side, string[]> = { click: [], conversion: [] };
@@ -64,8 +67,17 @@ export class ScoringEngine {
   constructor(rules: RuleSetResolver | RuleSet = new RuleSetResolver(EMPTY_RULESET_CONFIG), options: ScoringEngineOptions = {}) {
     this.state = new FeatureState({ ...DEFAULT_FEATURE_OPTIONS, ...options.features });
     this.resolver = toResolver(rules);
-    this.outcomes = new BoundedMap(options.rememberOutcomes ?? 100_000);
+    this.verdicts = new BoundedMap(options.rememberOutcomes ?? 100_000);
+    this.decisions = new BoundedMap(options.rememberOutcomes ?? 100_000);
     this.featureSink = options.featureSink;
+  }
+
+  private lastIso = { ms: NaN, text: '' };
+
+  /** ISO time of a decision; events decided within one millisecond share the string. */
+  private iso(ms: number): string {
+    if (ms !== this.lastIso.ms) this.lastIso = { ms, text: new Date(ms).toISOString() };
+    return this.lastIso.text;
   }
 
   /** The model that decides (MODEL_RISK) and a candidate scored beside it; null for none. */
@@ -102,7 +114,7 @@ export class ScoringEngine {
 
   /** The outcome already given for this event id, if still remembered (redelivery). */
   previousOutcome(kind: 'click' | 'conversion', id: string): Outcome | undefined {
-    return this.outcomes.get(`${kind}:${id}`);
+    return kind === 'click' ? this.verdicts.get(id) : this.decisions.get(id);
   }
 
   /** True when the conversion's click is in memory (otherwise look it up before scoring). */
@@ -112,12 +124,12 @@ export class ScoringEngine {
 
   /** The latest decision the engine knows for a conversion (held or recent), if any. */
   currentDecision(conversionId: string): Decision | undefined {
-    return this.holds.get(conversionId) ?? (this.outcomes.get(`conversion:${conversionId}`) as Decision | undefined);
+    return this.holds.get(conversionId) ?? this.decisions.get(conversionId);
   }
 
   scoreClick(e: ClickEvent, catalog: CatalogView, decidedAtMs: number): ClickVerdict {
-    const previous = this.previousOutcome('click', e.id);
-    if (previous) return previous as ClickVerdict;
+    const previous = this.verdicts.get(e.id);
+    if (previous) return previous;
     const obs = this.state.observeClick(e);
     const offer = catalog.offer(e.offerId) ?? null;
     const publisher = catalog.publisher(e.publisherId) ?? null;
@@ -154,7 +166,7 @@ export class ScoringEngine {
       risk: score,
       probability: model.score,
       referrer: !!e.referrer,
-      reasonCodes: reasons.filter((r) => !r.monitorOnly).map((r) => r.code),
+      reasonCodes: reasons.length === 0 ? NO_CODES : reasons.filter((r) => !r.monitorOnly).map((r) => r.code),
       conversions: 0,
     });
     const verdict: ClickVerdict = {
@@ -174,17 +186,17 @@ export class ScoringEngine {
       modelScore: model.score,
       shadowModelVersion: model.shadowVersion,
       shadowScore: model.shadowScore,
-      decidedAt: new Date(decidedAtMs).toISOString(),
+      decidedAt: this.iso(decidedAtMs),
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
     };
-    this.outcomes.set(`click:${e.id}`, verdict);
+    this.verdicts.set(e.id, verdict);
     return verdict;
   }
 
   /** `storedClick`: the click from the database when it is no longer in memory (or null). */
   scoreConversion(e: ConversionEvent, catalog: CatalogView, storedClick: ClickRecord | null, decidedAtMs: number): Decision {
-    const previous = this.previousOutcome('conversion', e.id);
-    if (previous) return previous as Decision;
+    const previous = this.decisions.get(e.id);
+    if (previous) return previous;
     const remembered = this.state.click(e.clickId) ?? storedClick;
     const offerId = e.offerId ?? remembered?.offerId ?? null;
     const offer = offerId ? (catalog.offer(offerId) ?? null) : null;
@@ -244,7 +256,7 @@ export class ScoringEngine {
       modelScore: model.score,
       shadowModelVersion: model.shadowVersion,
       shadowScore: model.shadowScore,
-      decidedAt: new Date(decidedAtMs).toISOString(),
+      decidedAt: this.iso(decidedAtMs),
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
     };
     this.remember(decision);
@@ -294,7 +306,7 @@ export class ScoringEngine {
             probability: score,
             threshold: this.model!.artifact.thresholds[side],
             version: this.model!.version,
-            drivers: this.describe(side, x),
+            drivers: () => this.describe(side, x),
           });
     return {
       reasons,
@@ -325,7 +337,7 @@ export class ScoringEngine {
   }
 
   private remember(decision: Decision): void {
-    this.outcomes.set(`conversion:${decision.conversionId}`, decision);
+    this.decisions.set(decision.conversionId, decision);
     this.holds.track(decision);
   }
 

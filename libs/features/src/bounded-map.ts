@@ -35,12 +35,16 @@ export class BoundedMap<K, V> {
     return this.map.delete(key);
   }
 
-  /** Drops entries from the oldest end while `expired` says so. */
-  dropWhile(expired: (value: V, key: K) => boolean): void {
+  /**
+   * Drops entries from the oldest end while `expired` says so; returns `expiryOf` the oldest entry
+   * left (+Infinity when none), so that a caller can skip calling again until then.
+   */
+  dropWhile(expired: (value: V, key: K) => boolean, expiryOf: (value: V) => number = () => -Infinity): number {
     for (const [k, v] of this.map) {
-      if (!expired(v, k)) return;
+      if (!expired(v, k)) return expiryOf(v);
       this.map.delete(k);
     }
+    return Infinity;
   }
 
   values(): IterableIterator<V> {

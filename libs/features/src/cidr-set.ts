@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { ipv4Number } from './ip';
 
 /** Raised for a list entry that is neither an IP address nor a CIDR range. */
 export class CidrError extends Error {
@@ -52,7 +53,10 @@ export class CidrSet {
 
   /** The label of the range containing `ip`, or null (also for malformed addresses). */
   match(ip: string): string | null {
-    if (this.size === 0 || !ipaddr.isValid(ip)) return null;
+    if (this.size === 0) return null;
+    const v4 = ipv4Number(ip);
+    if (v4 >= 0) return find(this.v4, v4, (a, b) => a - b);
+    if (!ipaddr.isValid(ip)) return null;
     let addr = ipaddr.parse(ip);
     if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
     return addr.kind() === 'ipv4'

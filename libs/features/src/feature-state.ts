@@ -1,7 +1,7 @@
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { BoundedMap } from './bounded-map';
 import { IpClass, classifyIp } from './ip';
-import { SlidingCounts, WindowSpec } from './sliding-counts';
+import { WindowSpec, WindowTable, hashPart, keyHash } from './window-table';
 import { UserAgentClass, classifyUserAgent } from './user-agent';
 
 const SECOND = 1000;
@@ -19,6 +19,16 @@ const DEVICE_WINDOWS = [w('1h', HOUR, 12), w('24h', DAY, 24)];
 const DAY_WINDOW = [w('24h', DAY, 24)];
 // Publisher aggregates need volume and must outlast conversion lag: a week in half-days.
 const WEEK_WINDOW = [w('7d', 7 * DAY, 14)];
+
+// Counters of the per-IP, per-device and per-publisher tables (one key, several counts).
+const IP_CLICKS = 0;
+const IP_OFFERS = 1;
+const IP_PUBLISHERS = 2;
+const DEVICE_CLICKS = 0;
+const DEVICE_IPS = 1;
+const PUB_CLICKS = 0;
+const PUB_CONVERSIONS = 1;
+const PUB_LATE = 2;
 
 /** What the scorer remembers of a click, to attribute and judge its conversions. */
 export interface ClickRecord {
@@ -116,43 +126,43 @@ export const DEFAULT_FEATURE_OPTIONS: FeatureStateOptions = {
  * code path). Every structure is bounded: windows expire keys, maps evict their oldest entries.
  */
 export class FeatureState {
-  private readonly ipClicks: SlidingCounts;
-  private readonly deviceClicks: SlidingCounts;
-  private readonly ipConversions: SlidingCounts;
-  private readonly deviceConversions: SlidingCounts;
-  private readonly publisherClicks: SlidingCounts;
-  private readonly publisherConversions: SlidingCounts;
-  private readonly publisherLate: SlidingCounts;
-  private readonly ipOffer: SlidingCounts;
-  private readonly ipUserAgent: SlidingCounts;
-  private readonly ipPublisher: SlidingCounts;
-  private readonly deviceIp: SlidingCounts;
-  private readonly ipDistinct: SlidingCounts;
-  private readonly deviceDistinct: SlidingCounts;
-  private readonly lastDuplicateKey: BoundedMap<string, number>;
+  /** Per IP: clicks (1 min, 1 h, 24 h), distinct offers and distinct publishers (24 h). */
+  private readonly ips: WindowTable;
+  /** Per device: clicks (1 h, 24 h), distinct IPs (24 h). */
+  private readonly devices: WindowTable;
+  /** Conversions per IP and per device (24 h): few keys, so apart from the click tables. */
+  private readonly ipConversions: WindowTable;
+  private readonly deviceConversions: WindowTable;
+  /** Per publisher (key: publisher, '') and per sub-id (publisher, sub-id): clicks, conversions, late conversions (7 d). */
+  private readonly publishers: WindowTable;
+  /** Pairs: (IP, offer) 1 h and 24 h, (IP, user agent) 1 h, (IP, publisher) 24 h, (device, IP) 24 h. */
+  private readonly ipOffer: WindowTable;
+  private readonly ipUserAgent: WindowTable;
+  private readonly ipPublisher: WindowTable;
+  private readonly deviceIp: WindowTable;
+  /** When each (IP, user agent, offer, publisher) last clicked, for DUPLICATE_CLICK (keys idle past the window are swept). */
+  private readonly lastClick: WindowTable;
   private readonly clicks: BoundedMap<string, ClickRecord>;
   private readonly orders: BoundedMap<string, string>;
   private latest = 0;
+  /** Event time from which `advance` has something to drop (the oldest entry's expiry). */
+  private nextClickExpiry = -Infinity;
 
   constructor(readonly options: FeatureStateOptions = DEFAULT_FEATURE_OPTIONS) {
     const keys = options.maxKeys;
-    this.ipClicks = new SlidingCounts(IP_WINDOWS, keys);
-    this.deviceClicks = new SlidingCounts(DEVICE_WINDOWS, keys);
-    this.ipConversions = new SlidingCounts(DAY_WINDOW, keys);
-    this.deviceConversions = new SlidingCounts(DAY_WINDOW, keys);
+    this.ips = new WindowTable([IP_WINDOWS, DAY_WINDOW, DAY_WINDOW], keys);
+    this.devices = new WindowTable([DEVICE_WINDOWS, DAY_WINDOW], keys);
+    this.ipConversions = new WindowTable([DAY_WINDOW], keys);
+    this.deviceConversions = new WindowTable([DAY_WINDOW], keys);
     // Publishers and their sub-ids are few compared with IPs.
-    this.publisherClicks = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
-    this.publisherConversions = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
-    this.publisherLate = new SlidingCounts(WEEK_WINDOW, Math.min(keys, 200_000));
-    // Pair counters for the model: (IP, offer), (IP, user agent), (IP, publisher), (device, IP);
-    // a pair seen for the first time in a day adds one to the IP's (device's) distinct count.
-    this.ipOffer = new SlidingCounts(HOUR_DAY_WINDOWS, keys);
-    this.ipUserAgent = new SlidingCounts(HOUR_WINDOW, keys);
-    this.ipPublisher = new SlidingCounts(DAY_WINDOW, keys);
-    this.deviceIp = new SlidingCounts(DAY_WINDOW, keys);
-    this.ipDistinct = new SlidingCounts(DAY_WINDOW, keys);
-    this.deviceDistinct = new SlidingCounts(DAY_WINDOW, keys);
-    this.lastDuplicateKey = new BoundedMap(keys);
+    this.publishers = new WindowTable([WEEK_WINDOW, WEEK_WINDOW, WEEK_WINDOW], Math.min(keys, 200_000));
+    // Pair counters for the model; a pair seen for the first time in a day adds one to the IP's
+    // (device's) distinct count.
+    this.ipOffer = new WindowTable([HOUR_DAY_WINDOWS], keys);
+    this.ipUserAgent = new WindowTable([HOUR_WINDOW], keys);
+    this.ipPublisher = new WindowTable([DAY_WINDOW], keys);
+    this.deviceIp = new WindowTable([DAY_WINDOW], keys);
+    this.lastClick = new WindowTable([[w('duplicate', options.duplicateClickWindowMs, 1)]], keys, 1024, 4);
     this.clicks = new BoundedMap(options.maxClicks);
     this.orders = new BoundedMap(options.maxClicks);
   }
@@ -163,41 +173,60 @@ export class FeatureState {
     this.advance(t);
     const ip = classifyIp(e.ip);
     const ipKey = ip.normalized;
-    const previousIpClick = this.ipClicks.lastSeenOf(ipKey);
-    const ipSlot = this.ipClicks.add(ipKey, t);
+    const hIp = ip.hash;
+    const ua = classifyUserAgent(e.userAgent);
+    const hPublisher = hashPart(e.publisherId);
+
+    const ipHash = keyHash(hIp);
+    let ipSlot = this.ips.find(ipHash, ipKey);
+    const previousIpClick = ipSlot < 0 ? null : this.ips.lastSeenOf(ipSlot);
+    if (ipSlot < 0) ipSlot = this.ips.slot(ipHash, ipKey, '', t);
+    this.ips.add(ipSlot, IP_CLICKS, t);
+
     let deviceClicks: ClickObservation['deviceClicks'] = null;
     let deviceDistinctIps: number | null = null;
     if (e.deviceId) {
-      const slot = this.deviceClicks.add(e.deviceId, t);
-      deviceClicks = { hour: this.deviceClicks.countSlot(slot, 0, t), day: this.deviceClicks.countSlot(slot, 1, t) };
-      deviceDistinctIps = this.distinct(this.deviceIp, `${e.deviceId}\u0000${ipKey}`, this.deviceDistinct, e.deviceId, 0, t);
+      const hDevice = hashPart(e.deviceId);
+      const slot = this.devices.slot(keyHash(hDevice), e.deviceId, '', t);
+      this.devices.add(slot, DEVICE_CLICKS, t);
+      deviceClicks = { hour: this.devices.countSlot(slot, DEVICE_CLICKS, 0, t), day: this.devices.countSlot(slot, DEVICE_CLICKS, 1, t) };
+      if (this.firstInDay(this.deviceIp, keyHash(hDevice, hIp), e.deviceId, ipKey, t)) this.devices.add(slot, DEVICE_IPS, t);
+      deviceDistinctIps = this.devices.countSlot(slot, DEVICE_IPS, 0, t);
     }
-    const ipOfferSlot = this.ipOffer.add(`${ipKey}\u0000${e.offerId}`, t);
-    const ipOfferHour = this.ipOffer.countSlot(ipOfferSlot, 0, t);
-    if (this.ipOffer.countSlot(ipOfferSlot, 1, t) === 1) this.ipDistinct.add(`o\u0000${ipKey}`, t);
-    const ipUserAgentHour = this.ipUserAgent.countSlot(this.ipUserAgent.add(`${ipKey}\u0000${e.userAgent}`, t), 0, t);
-    const ipDistinctPublishers = this.distinct(
-      this.ipPublisher,
-      `${ipKey}\u0000${e.publisherId}`,
-      this.ipDistinct,
-      `p\u0000${ipKey}`,
-      0,
-      t,
-    );
-    this.publisherClicks.add(publisherKey(e.publisherId), t);
-    if (e.subId) this.publisherClicks.add(subIdKey(e.publisherId, e.subId), t);
-    const dupKey = `${ip.normalized}\u0000${e.userAgent}\u0000${e.offerId}\u0000${e.publisherId}`;
-    const previous = this.lastDuplicateKey.get(dupKey);
-    this.lastDuplicateKey.delete(dupKey); // re-insert: keeps insertion order ≈ recency
-    this.lastDuplicateKey.set(dupKey, previous === undefined ? t : Math.max(previous, t));
+
+    const hOffer = hashPart(e.offerId);
+    const hUserAgent = ua.hash;
+    const ipOfferSlot = this.ipOffer.slot(keyHash(hIp, hOffer), ipKey, e.offerId, t);
+    this.ipOffer.add(ipOfferSlot, 0, t);
+    const ipOfferHour = this.ipOffer.countSlot(ipOfferSlot, 0, 0, t);
+    if (this.ipOffer.countSlot(ipOfferSlot, 0, 1, t) === 1) this.ips.add(ipSlot, IP_OFFERS, t);
+    const ipUserAgentSlot = this.ipUserAgent.slot(keyHash(hIp, hUserAgent), ipKey, e.userAgent, t);
+    this.ipUserAgent.add(ipUserAgentSlot, 0, t);
+    const ipUserAgentHour = this.ipUserAgent.countSlot(ipUserAgentSlot, 0, 0, t);
+    if (this.firstInDay(this.ipPublisher, keyHash(hIp, hPublisher), ipKey, e.publisherId, t)) this.ips.add(ipSlot, IP_PUBLISHERS, t);
+
+    const publisherSlot = this.publishers.slot(keyHash(hPublisher), e.publisherId, '', t);
+    this.publishers.add(publisherSlot, PUB_CLICKS, t);
+    let subIdSlot = -1;
+    if (e.subId) {
+      subIdSlot = this.publishers.slot(keyHash(hPublisher, hashPart(e.subId)), e.publisherId, e.subId, t);
+      this.publishers.add(subIdSlot, PUB_CLICKS, t);
+    }
+    const duplicateHash = keyHash(keyHash(hIp, hUserAgent), keyHash(hOffer, hPublisher));
+    let duplicateSlot = this.lastClick.find(duplicateHash, ipKey, e.userAgent, e.offerId, e.publisherId);
+    // A key whose last click is out of the window as of the newest event counts as forgotten.
+    const lastSeen = duplicateSlot < 0 ? -Infinity : this.lastClick.lastSeenOf(duplicateSlot);
+    const previous = lastSeen < this.latest - this.options.duplicateClickWindowMs ? undefined : lastSeen;
+    if (duplicateSlot < 0) duplicateSlot = this.lastClick.slot(duplicateHash, ipKey, e.userAgent, t, e.offerId, e.publisherId);
+    this.lastClick.add(duplicateSlot, 0, t);
     return {
       t,
       ip,
-      ua: classifyUserAgent(e.userAgent),
+      ua,
       ipClicks: {
-        minute: this.ipClicks.countSlot(ipSlot, 0, t),
-        hour: this.ipClicks.countSlot(ipSlot, 1, t),
-        day: this.ipClicks.countSlot(ipSlot, 2, t),
+        minute: this.ips.countSlot(ipSlot, IP_CLICKS, 0, t),
+        hour: this.ips.countSlot(ipSlot, IP_CLICKS, 1, t),
+        day: this.ips.countSlot(ipSlot, IP_CLICKS, 2, t),
       },
       deviceClicks,
       secondsSinceDuplicate:
@@ -205,23 +234,24 @@ export class FeatureState {
       secondsSinceIpPrevious: previousIpClick === null || t - previousIpClick > DAY ? null : Math.max(0, t - previousIpClick) / SECOND,
       ipOfferHour,
       ipUserAgentHour,
-      ipDistinctOffers: this.ipDistinct.count(`o\u0000${ipKey}`, 0, t),
-      ipDistinctPublishers,
+      ipDistinctOffers: this.ips.countSlot(ipSlot, IP_OFFERS, 0, t),
+      ipDistinctPublishers: this.ips.countSlot(ipSlot, IP_PUBLISHERS, 0, t),
       deviceDistinctIps,
-      publisher: this.publisherWindow(e.publisherId, null, t),
-      subId: e.subId ? this.publisherWindow(e.publisherId, e.subId, t) : null,
+      publisher: this.windowOf(publisherSlot, t),
+      subId: subIdSlot >= 0 ? this.windowOf(subIdSlot, t) : null,
     };
   }
 
-  /** Counts the pair; if it is new within the day, counts one more distinct value for `owner`. */
-  private distinct(pairs: SlidingCounts, pair: string, owners: SlidingCounts, owner: string, window: number, t: number): number {
-    const slot = pairs.add(pair, t);
-    if (pairs.countSlot(slot, pairs.windows.length - 1, t) === 1) owners.add(owner, t);
-    return owners.count(owner, window, t);
+  /** Counts a pair; true when it is the pair's first event within its (single, 24 h) window. */
+  private firstInDay(pairs: WindowTable, h: number, a: string, b: string, t: number): boolean {
+    const slot = pairs.slot(h, a, b, t);
+    pairs.add(slot, 0, t);
+    return pairs.countSlot(slot, 0, 0, t) === 1;
   }
 
   /** Keeps a judged click for attribution. */
   rememberClick(record: ClickRecord): void {
+    if (this.clicks.size === 0) this.nextClickExpiry = record.t + this.options.attributionWindowMs;
     this.clicks.set(record.id, record);
   }
 
@@ -246,16 +276,23 @@ export class FeatureState {
     let subId: PublisherWindow | null = null;
     if (click) {
       const late = ctit !== null && ctit > this.options.lateAfterMs;
-      publisher = this.countPublisher(publisherKey(click.publisherId), t, late);
-      if (click.subId) subId = this.countPublisher(subIdKey(click.publisherId, click.subId), t, late);
+      const hPublisher = hashPart(click.publisherId);
+      publisher = this.countPublisher(this.publishers.slot(keyHash(hPublisher), click.publisherId, '', t), t, late);
+      if (click.subId) {
+        subId = this.countPublisher(
+          this.publishers.slot(keyHash(hPublisher, hashPart(click.subId)), click.publisherId, click.subId, t),
+          t,
+          late,
+        );
+      }
     }
     return {
       t,
       click,
       ctitSeconds: ctit === null ? null : ctit / SECOND,
       duplicateOrderOf: first !== undefined && first !== e.id ? first : null,
-      ipConversions: ip ? this.ipConversions.countSlot(this.ipConversions.add(ip, t), 0, t) : null,
-      deviceConversions: device ? this.deviceConversions.countSlot(this.deviceConversions.add(device, t), 0, t) : null,
+      ipConversions: ip ? countOne(this.ipConversions, ip, t) : null,
+      deviceConversions: device ? countOne(this.deviceConversions, device, t) : null,
       publisher,
       subId,
     };
@@ -263,12 +300,10 @@ export class FeatureState {
 
   /** The publisher's (or sub-id's) last week as of time `t`, without counting anything. */
   publisherWindow(publisherId: string, subId: string | null, t: number): PublisherWindow {
-    const key = subId ? subIdKey(publisherId, subId) : publisherKey(publisherId);
-    return {
-      clicks: this.publisherClicks.count(key, 0, t),
-      conversions: this.publisherConversions.count(key, 0, t),
-      lateConversions: this.publisherLate.count(key, 0, t),
-    };
+    const hPublisher = hashPart(publisherId);
+    const h = subId ? keyHash(hPublisher, hashPart(subId)) : keyHash(hPublisher);
+    const slot = this.publishers.find(h, publisherId, subId ?? '');
+    return slot < 0 ? { clicks: 0, conversions: 0, lateConversions: 0 } : this.windowOf(slot, t);
   }
 
   /** Records a conversion that was credited (not a duplicate) against its click and order id. */
@@ -279,7 +314,7 @@ export class FeatureState {
     }
     if (click) {
       click.conversions++;
-      if (!this.clicks.has(click.id)) this.clicks.set(click.id, click);
+      if (!this.clicks.has(click.id)) this.rememberClick(click);
     }
   }
 
@@ -295,13 +330,12 @@ export class FeatureState {
   } {
     return {
       clicks: this.clicks.size,
-      ipKeys: this.ipClicks.size,
-      deviceKeys: this.deviceClicks.size,
+      ipKeys: this.ips.size,
+      deviceKeys: this.devices.size,
       pairKeys: this.ipOffer.size + this.ipUserAgent.size + this.ipPublisher.size + this.deviceIp.size,
-      duplicateKeys: this.lastDuplicateKey.size,
+      duplicateKeys: this.lastClick.size,
       orders: this.orders.size,
-      evictions:
-        this.clicks.evictions + this.ipClicks.evictions + this.deviceClicks.evictions + this.ipOffer.evictions + this.ipUserAgent.evictions,
+      evictions: this.clicks.evictions + this.ips.evictions + this.devices.evictions + this.ipOffer.evictions + this.ipUserAgent.evictions,
     };
   }
 
@@ -310,28 +344,44 @@ export class FeatureState {
     return this.latest;
   }
 
-  private countPublisher(key: string, t: number, late: boolean): PublisherWindow {
-    const conversions = this.publisherConversions.countSlot(this.publisherConversions.add(key, t), 0, t);
-    const lateConversions = late ? this.publisherLate.countSlot(this.publisherLate.add(key, t), 0, t) : this.publisherLate.count(key, 0, t);
-    return { clicks: this.publisherClicks.count(key, 0, t), conversions, lateConversions };
+  private windowOf(slot: number, t: number): PublisherWindow {
+    return {
+      clicks: this.publishers.countSlot(slot, PUB_CLICKS, 0, t),
+      conversions: this.publishers.countSlot(slot, PUB_CONVERSIONS, 0, t),
+      lateConversions: this.publishers.countSlot(slot, PUB_LATE, 0, t),
+    };
   }
 
+  private countPublisher(slot: number, t: number, late: boolean): PublisherWindow {
+    this.publishers.add(slot, PUB_CONVERSIONS, t);
+    if (late) this.publishers.add(slot, PUB_LATE, t);
+    return this.windowOf(slot, t);
+  }
+
+  /**
+   * Forgets clicks past the attribution window. Insertion order is (about) time order, so only the
+   * oldest end is looked at — and only once something there can have expired, not on every event.
+   */
   private advance(t: number): void {
     if (t <= this.latest) return;
     this.latest = t;
-    const attribution = t - this.options.attributionWindowMs;
-    this.clicks.dropWhile((c) => c.t < attribution);
-    const duplicates = t - this.options.duplicateClickWindowMs;
-    this.lastDuplicateKey.dropWhile((seen) => seen < duplicates);
+    if (t >= this.nextClickExpiry) {
+      const attribution = t - this.options.attributionWindowMs;
+      this.nextClickExpiry = this.clicks.dropWhile(
+        (c) => c.t < attribution,
+        (c) => c.t + this.options.attributionWindowMs,
+      );
+    }
   }
+}
+
+/** Counts one event for a single-part key of a one-counter, one-window table and returns the count. */
+function countOne(table: WindowTable, key: string, t: number): number {
+  const slot = table.slot(keyHash(hashPart(key)), key, '', t);
+  table.add(slot, 0, t);
+  return table.countSlot(slot, 0, 0, t);
 }
 
 function orderKey(advertiserId: string, orderId: string): string {
   return `${advertiserId}\u0000${orderId}`;
-}
-function publisherKey(publisherId: string): string {
-  return publisherId;
-}
-function subIdKey(publisherId: string, subId: string): string {
-  return `${publisherId}\u0000${subId}`;
 }

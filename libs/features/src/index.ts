@@ -1,4 +1,4 @@
-export * from './sliding-counts';
+export * from './window-table';
 export * from './bounded-map';
 export * from './ip';
 export * from './user-agent';

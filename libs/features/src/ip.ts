@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { memoize } from './memo';
+import { hashPart } from './window-table';
 
 /** What an IP address is, for INVALID_IP and as a model feature. */
 export interface IpClass {
@@ -9,19 +10,57 @@ export interface IpClass {
   range: string;
   /** Normalised text form (IPv4-mapped IPv6 reduced to IPv4); the raw input when malformed. */
   normalized: string;
+  /** `hashPart` of the normalised form, for the feature tables. */
+  hash: number;
 }
 
 /** Classifies an address; cached, since traffic repeats addresses. */
 export const classifyIp: (ip: string) => IpClass = memoize(classify, 100_000);
 
+/**
+ * The address as a 32-bit number when it is an IPv4 address written the canonical way (four
+ * decimal parts, no leading zeros), else -1. The common case of every click, without a regex or
+ * ipaddr.js's general parser.
+ */
+export function ipv4Number(ip: string): number {
+  const n = ip.length;
+  if (n < 7 || n > 15) return -1;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? ip.charCodeAt(i) : 46; // a final '.' closes the last part
+    if (c === 46) {
+      if (digits === 0 || part > 255 || ++parts > 4) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && part === 0) return -1; // leading zero
+      part = part * 10 + (c - 48);
+      digits++;
+    } else {
+      return -1;
+    }
+  }
+  return parts === 4 ? value : -1;
+}
+
 function classify(ip: string): IpClass {
-  if (!ipaddr.isValid(ip)) return { valid: false, version: null, range: 'malformed', normalized: ip };
+  const v4 = ipv4Number(ip);
+  if (v4 >= 0) {
+    const range = new ipaddr.IPv4([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]).range();
+    return { valid: range === 'unicast', version: 4, range, normalized: ip, hash: hashPart(ip) };
+  }
+  if (!ipaddr.isValid(ip)) return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip) };
   let addr = ipaddr.parse(ip);
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
   // `ipaddr.isValid` accepts shorthand like "10.1" or "0x7f.1"; only the canonical forms are real client addresses.
   if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(ip) && !ip.includes(':')) {
-    return { valid: false, version: null, range: 'malformed', normalized: ip };
+    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip) };
   }
   const range = addr.range();
-  return { valid: range === 'unicast', version: addr.kind() === 'ipv4' ? 4 : 6, range, normalized: addr.toString() };
+  const normalized = addr.toString();
+  return { valid: range === 'unicast', version: addr.kind() === 'ipv4' ? 4 : 6, range, normalized, hash: hashPart(normalized) };
 }

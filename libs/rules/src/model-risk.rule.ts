@@ -8,8 +8,8 @@ export interface ModelFacts {
   /** The model's own threshold (chosen on held-out data when it was trained). */
   threshold: number;
   version: string;
-  /** The most important features of the model, for the evidence. */
-  drivers: string;
+  /** The most important features of the model with this event's values, for the evidence (written only when the rule fires). */
+  drivers(): string;
 }
 
 export interface ModelRiskParams {
@@ -25,6 +25,6 @@ export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
   defaults: {},
   evaluate: (m, p): Evidence | null => {
     const threshold = p.threshold ?? m.threshold;
-    return m.probability >= threshold ? { probability: m.probability, threshold, model: m.version, drivers: m.drivers } : null;
+    return m.probability >= threshold ? { probability: m.probability, threshold, model: m.version, drivers: m.drivers() } : null;
   },
 };
