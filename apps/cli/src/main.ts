@@ -5,6 +5,7 @@ import { ConfigError } from '@app/config';
 import { benchCommand } from './commands/bench.command';
 import { demoCommand } from './commands/demo.command';
 import { docsCommand } from './commands/docs.command';
+import { dashboardsCommand } from './commands/dashboards.command';
 import { evaluateCommand } from './commands/evaluate.command';
 import { replayCommand } from './commands/replay.command';
 import { simulateCommand } from './commands/simulate.command';
@@ -25,7 +26,8 @@ const program = new Command('arbiter')
   .addCommand(evaluateCommand())
   .addCommand(modelCommand())
   .addCommand(benchCommand())
-  .addCommand(docsCommand());
+  .addCommand(docsCommand())
+  .addCommand(dashboardsCommand());
 
 program.parseAsync(process.argv).catch((e) => {
   process.stderr.write(`arbiter: ${e instanceof ConfigError ? e.message : (e as Error).message}\n`);

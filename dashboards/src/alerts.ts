@@ -1,0 +1,227 @@
+import { QueryBuilder, RuleBuilder } from '@grafana/grafana-foundation-sdk/alerting';
+import type { Builder, Dataquery } from '@grafana/grafana-foundation-sdk/cog';
+import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import { TypeReduceBuilder, TypeThresholdBuilder } from '@grafana/grafana-foundation-sdk/expr';
+import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
+import { DASHBOARD_UIDS, EXPRESSIONS, PROMETHEUS, TIMESCALEDB } from './datasources';
+import { LATENCY_TARGET_SECONDS } from './engine-health';
+import { tableSql } from './sql-target';
+
+/** Where the rules live in Grafana: the same folder as the dashboards. */
+export const ALERT_FOLDER = 'Arbiter';
+
+/**
+ * Thresholds of the alert rules. A jump is in rate points: 0.2 is a publisher going from 5 % to
+ * 25 % invalid. The minimum volumes keep a handful of events from paging anyone.
+ */
+export const ALERT_THRESHOLDS = {
+  fraudRateJump: 0.2,
+  fraudRecentHours: 2,
+  fraudBaselineDays: 7,
+  minRecentClicks: 50,
+  minRecentConversions: 10,
+  ingestionStalledSeconds: 600,
+  holdQueueGrowthPerHour: 100,
+  latencyP99Seconds: LATENCY_TARGET_SECONDS,
+};
+const T = ALERT_THRESHOLDS;
+
+/**
+ * Per publisher and measure: the rate over the last hours minus the rate over the baseline days
+ * before them. Rows are labelled by publisher and measure; Grafana alerts per row.
+ */
+export const FRAUD_RATE_JUMP_SQL = `
+  WITH split AS (SELECT $__timeTo()::timestamptz - interval '${T.fraudRecentHours} hours' AS at),
+  c AS (
+    SELECT publisher_id,
+           sum(clicks) FILTER (WHERE bucket + interval '1 hour' > split.at)::float8 AS recent,
+           sum(invalid_clicks) FILTER (WHERE bucket + interval '1 hour' > split.at)::float8 AS recent_bad,
+           sum(clicks) FILTER (WHERE bucket + interval '1 hour' <= split.at)::float8 AS base,
+           sum(invalid_clicks) FILTER (WHERE bucket + interval '1 hour' <= split.at)::float8 AS base_bad
+      FROM kpi_clicks_hourly, split
+     WHERE $__timeFilter(bucket)
+     GROUP BY publisher_id
+  ), v AS (
+    SELECT publisher_id,
+           sum(conversions) FILTER (WHERE bucket + interval '1 hour' > split.at)::float8 AS recent,
+           sum(rejected) FILTER (WHERE bucket + interval '1 hour' > split.at)::float8 AS recent_bad,
+           sum(conversions) FILTER (WHERE bucket + interval '1 hour' <= split.at)::float8 AS base,
+           sum(rejected) FILTER (WHERE bucket + interval '1 hour' <= split.at)::float8 AS base_bad
+      FROM kpi_conversions_hourly, split
+     WHERE $__timeFilter(bucket) AND publisher_id IS NOT NULL
+     GROUP BY publisher_id
+  )
+  SELECT publisher_id, 'invalid click rate' AS measure, recent_bad / recent - coalesce(base_bad / nullif(base, 0), 0) AS jump
+    FROM c WHERE recent >= ${T.minRecentClicks}
+  UNION ALL
+  SELECT publisher_id, 'conversion rejection rate', recent_bad / recent - coalesce(base_bad / nullif(base, 0), 0)
+    FROM v WHERE recent >= ${T.minRecentConversions}`;
+
+/** Seconds since the recorder stored the latest click or conversion (a huge number when none ever was). */
+export const INGESTION_STALLED_SQL = `
+  SELECT coalesce(extract(epoch FROM now() - max(recorded_at))::float8, 1e9) AS seconds_since_last_event
+    FROM ingest_ledger
+   WHERE kind IN ('click', 'conversion')`;
+
+/**
+ * Net growth of the hold queue over the last hour: holds opened (decisions first made `hold`)
+ * minus holds closed (their transition out of `hold`).
+ */
+export const HOLD_QUEUE_GROWTH_SQL = `
+  WITH since AS (SELECT $__timeTo()::timestamptz - interval '1 hour' AS at)
+  SELECT ((SELECT count(*) FROM decisions, since WHERE status = 'hold' AND ts >= since.at)
+        + (SELECT count(*) FROM decision_transitions x JOIN decisions d ON d.conversion_id = x.conversion_id, since
+            WHERE x.from_status = 'hold' AND x.decided_at >= since.at AND d.ts >= since.at)
+        - (SELECT count(*) FROM decision_transitions x, since WHERE x.from_status = 'hold' AND x.decided_at >= since.at)
+         )::float8 AS hold_queue_growth`;
+
+interface RuleSpec {
+  uid: string;
+  title: string;
+  query: { datasourceUid: string; model: Builder<Dataquery>; seconds: number };
+  above: number;
+  for: string;
+  noData: 'OK' | 'Alerting' | 'NoData';
+  labels: Record<string, string>;
+  summary: string;
+  description: string;
+  panel: { dashboardUid: string; title: string };
+}
+
+const sqlModel = (sql: string) => {
+  const target = tableSql(sql);
+  return { build: () => ({ ...target.build(), intervalMs: 60_000, maxDataPoints: 43_200 }) } as Builder<Dataquery>;
+};
+const promModel = (expr: string) =>
+  new DataqueryBuilder().expr(expr).instant().refId('A').datasource(PROMETHEUS).intervalMs(60_000).maxDataPoints(43_200);
+
+const RULES: RuleSpec[] = [
+  {
+    uid: 'arbiter-publisher-fraud-jump',
+    title: 'Publisher fraud rate jumped',
+    query: { datasourceUid: TIMESCALEDB.uid, model: sqlModel(FRAUD_RATE_JUMP_SQL), seconds: T.fraudBaselineDays * 86_400 },
+    above: T.fraudRateJump,
+    for: '15m',
+    noData: 'OK',
+    labels: { severity: 'warning', team: 'risk' },
+    summary: 'Publisher {{ $labels.publisher_id }}: {{ $labels.measure }} up {{ humanizePercentage $values.B.Value }}',
+    description: `Over the last ${T.fraudRecentHours} h the {{ $labels.measure }} of publisher {{ $labels.publisher_id }} is ${T.fraudRateJump * 100} points or more above its previous ${T.fraudBaselineDays} days. Check its sub-ids and reason codes on the Partner value dashboard.`,
+    panel: { dashboardUid: DASHBOARD_UIDS.riskOverview, title: 'Riskiest publishers' },
+  },
+  {
+    uid: 'arbiter-ingestion-stalled',
+    title: 'Ingestion stalled',
+    query: { datasourceUid: TIMESCALEDB.uid, model: sqlModel(INGESTION_STALLED_SQL), seconds: 600 },
+    above: T.ingestionStalledSeconds,
+    for: '5m',
+    noData: 'Alerting',
+    labels: { severity: 'critical', team: 'ops' },
+    summary: 'No click or conversion stored for {{ humanizeDuration $values.B.Value }}',
+    description:
+      'The recorder has stored no click or conversion for over 10 minutes. Check the gateway (events in), the recorder’s consumer lag and the database on the Engine health dashboard.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Since last event stored' },
+  },
+  {
+    uid: 'arbiter-hold-queue-growing',
+    title: 'Hold queue growing',
+    query: { datasourceUid: TIMESCALEDB.uid, model: sqlModel(HOLD_QUEUE_GROWTH_SQL), seconds: 3600 },
+    above: T.holdQueueGrowthPerHour,
+    for: '30m',
+    noData: 'OK',
+    labels: { severity: 'warning', team: 'risk' },
+    summary: 'The hold queue grew by {{ $values.B.Value }} in the last hour',
+    description: `More than ${T.holdQueueGrowthPerHour} conversions a hour go on hold than leave it. Review the queue (GET /v1/review/queue) and check for overdue holds on the Risk overview.`,
+    panel: { dashboardUid: DASHBOARD_UIDS.riskOverview, title: 'Hold queue size' },
+  },
+  {
+    uid: 'arbiter-dlq-not-empty',
+    title: 'Messages dead-lettered',
+    query: { datasourceUid: PROMETHEUS.uid, model: promModel('sum(increase(arbiter_dlq_messages_total[15m]))'), seconds: 900 },
+    above: 0,
+    for: '0s',
+    noData: 'OK',
+    labels: { severity: 'critical', team: 'ops' },
+    summary: '{{ $values.B.Value }} messages went to the dead-letter subjects in 15 minutes',
+    description:
+      'Messages that can never be processed were parked on arbiter.dlq.<consumer> with their error. Inspect them there (each carries its error in headers); webhook dead letters replay with POST /v1/admin/webhooks/replay once the endpoint is fixed.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Dead-lettered messages' },
+  },
+  {
+    uid: 'arbiter-decision-latency',
+    title: 'Decision latency above target',
+    query: {
+      datasourceUid: PROMETHEUS.uid,
+      model: promModel('histogram_quantile(0.99, sum by (le) (rate(arbiter_decision_latency_seconds_bucket[5m])))'),
+      seconds: 300,
+    },
+    above: T.latencyP99Seconds,
+    for: '10m',
+    noData: 'OK',
+    labels: { severity: 'warning', team: 'ops' },
+    summary: 'Decision latency p99 is {{ humanizeDuration $values.B.Value }}',
+    description:
+      'The 99th percentile from event receipt to verdict or decision is above 50 ms (DESIGN §10). Look at consumer lag and CPU on Engine health.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Decision latency' },
+  },
+];
+
+/** A rule as the SDK builds it: query A, B = last value of A, C = B above the threshold. */
+function build(spec: RuleSpec) {
+  const range = { from: spec.query.seconds, to: 0 };
+  return new RuleBuilder(spec.title)
+    .uid(spec.uid)
+    .condition('C')
+    .withQuery(new QueryBuilder('A').datasourceUid(spec.query.datasourceUid).relativeTimeRange(range).model(spec.query.model))
+    .withQuery(
+      new QueryBuilder('B')
+        .datasourceUid(EXPRESSIONS.uid)
+        .relativeTimeRange(range)
+        .model(new TypeReduceBuilder().refId('B').datasource(EXPRESSIONS).expression('A').reducer('last').settings({ mode: 'dropNN' })),
+    )
+    .withQuery(
+      new QueryBuilder('C')
+        .datasourceUid(EXPRESSIONS.uid)
+        .relativeTimeRange(range)
+        .model(
+          new TypeThresholdBuilder()
+            .refId('C')
+            .datasource(EXPRESSIONS)
+            .expression('B')
+            .conditions([{ evaluator: { type: 'gt', params: [spec.above] } }]),
+        ),
+    )
+    .forDuration(spec.for)
+    .noDataState(spec.noData)
+    .execErrState('Error')
+    .labels(spec.labels)
+    .annotations({ summary: spec.summary, description: spec.description })
+    .build();
+}
+
+/**
+ * The alert rules in Grafana's file-provisioning format (`provisioning/alerting/*.yaml`), each
+ * linked to the dashboard panel that explains it.
+ */
+export function alertRules(dashboards: Dashboard[]) {
+  const rules = RULES.map((spec) => {
+    const rule = JSON.parse(JSON.stringify(build(spec)));
+    const dashboard = dashboards.find((d) => d.uid === spec.panel.dashboardUid);
+    const panel = dashboard?.panels?.find((p) => p.title === spec.panel.title);
+    if (!dashboard || !panel) throw new Error(`alert ${spec.uid}: no panel "${spec.panel.title}" on ${spec.panel.dashboardUid}`);
+    return {
+      uid: rule.uid,
+      title: rule.title,
+      condition: rule.condition,
+      data: rule.data,
+      dashboardUid: dashboard.uid,
+      panelId: (panel as { id: number }).id,
+      noDataState: rule.noDataState,
+      execErrState: rule.execErrState,
+      for: rule.for,
+      labels: rule.labels,
+      annotations: rule.annotations,
+      isPaused: false,
+    };
+  });
+  return { apiVersion: 1, groups: [{ orgId: 1, name: 'arbiter', folder: ALERT_FOLDER, interval: '1m', rules }] };
+}

@@ -1,0 +1,296 @@
+import { GraphThresholdsStyleConfigBuilder, GraphThresholdsStyleMode } from '@grafana/grafana-foundation-sdk/common';
+import { Dashboard, DashboardBuilder, DashboardCursorSync, MappingType, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
+import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
+import { DASHBOARD_UIDS, PROMETHEUS } from './datasources';
+import { arbiterLinks, finish, seriesPanel, statPanel, tablePanel } from './panels';
+import { tableSql } from './sql-target';
+
+/**
+ * PromQL over the metrics the services export (`libs/observability/src/metrics.ts`); the scrape
+ * configuration (`dashboards/prometheus/prometheus.yml`) labels each target with its `service`.
+ */
+const prom = (expr: string, legend: string, refId = 'A') =>
+  new DataqueryBuilder().expr(expr).legendFormat(legend).range().refId(refId).datasource(PROMETHEUS);
+const promNow = (expr: string, legend: string) =>
+  new DataqueryBuilder().expr(expr).legendFormat(legend).instant().refId('A').datasource(PROMETHEUS);
+
+const rate = (metric: string, by: string, selector = '') => `sum by (${by}) (rate(${metric}${selector}[$__rate_interval]))`;
+const quantile = (q: number, metric: string, by: string) =>
+  `histogram_quantile(${q}, sum by (le, ${by}) (rate(${metric}_bucket[$__rate_interval])))`;
+
+/** DESIGN §10: decision latency p99 ≤ 50 ms at 2,000 events/s. */
+export const LATENCY_TARGET_SECONDS = 0.05;
+
+/** Seconds since the recorder last stored an event of each kind (the idempotency ledger is written in the same transaction). */
+export const FRESHNESS_KINDS = ['click', 'conversion', 'click_verdict', 'decision'];
+
+/** Engine health: throughput, decision latency, consumer lag, dead letters, webhooks, processes; and how fresh the stored data is. */
+export function engineHealth(): Dashboard {
+  const prometheus = { datasource: PROMETHEUS };
+  const builder = new DashboardBuilder('Arbiter — Engine health')
+    .uid(DASHBOARD_UIDS.engineHealth)
+    .description('The services through their Prometheus metrics, and the freshness of what reaches the database.')
+    .tags(['arbiter', 'operations'])
+    .time({ from: 'now-3h', to: 'now' })
+    .refresh('30s')
+    .timezone('browser')
+    .tooltip(DashboardCursorSync.Crosshair)
+    .link(arbiterLinks())
+
+    .withPanel(
+      statPanel('Services up', promNow('up{job="arbiter"}', '{{service}}'), {
+        ...prometheus,
+        w: 6,
+        thresholds: [
+          { value: null, color: 'red' },
+          { value: 1, color: 'green' },
+        ],
+        description: 'Prometheus’ scrape of each service’s /metrics.',
+      }).mappings([
+        {
+          type: MappingType.ValueToText,
+          options: { '0': { text: 'down', color: 'red', index: 0 }, '1': { text: 'up', color: 'green', index: 1 } },
+        },
+      ]),
+    )
+    .withPanel(
+      statPanel('Events in', promNow(`sum(rate(arbiter_events_ingested_total{duplicate="false"}[5m]))`, 'events/s'), {
+        ...prometheus,
+        unit: 'cps',
+        decimals: 0,
+        w: 4,
+        description: 'New events the gateway accepted per second (5-minute rate).',
+      }),
+    )
+    .withPanel(
+      statPanel(
+        'Decision latency p99',
+        promNow(`histogram_quantile(0.99, sum by (le) (rate(arbiter_decision_latency_seconds_bucket[5m])))`, 'p99'),
+        {
+          ...prometheus,
+          unit: 's',
+          w: 4,
+          thresholds: [
+            { value: null, color: 'green' },
+            { value: LATENCY_TARGET_SECONDS, color: 'red' },
+          ],
+          description: 'Event receive to verdict or decision, 99th percentile over 5 minutes; the target is 50 ms.',
+        },
+      ),
+    )
+    .withPanel(
+      statPanel('Consumer lag', promNow('sum(arbiter_consumer_pending)', 'pending'), {
+        ...prometheus,
+        decimals: 0,
+        w: 3,
+        thresholds: [
+          { value: null, color: 'green' },
+          { value: 10000, color: 'orange' },
+          { value: 100000, color: 'red' },
+        ],
+        description: 'Messages not yet delivered or not yet acknowledged, over all durable consumers.',
+      }),
+    )
+    .withPanel(
+      statPanel('Dead-lettered', promNow('sum(increase(arbiter_dlq_messages_total[$__range]))', 'messages'), {
+        ...prometheus,
+        decimals: 0,
+        w: 3,
+        thresholds: [
+          { value: null, color: 'green' },
+          { value: 1, color: 'red' },
+        ],
+        description: 'Messages parked on the dead-letter subjects in the time range (inspect and replay them from there).',
+      }),
+    )
+    .withPanel(
+      statPanel(
+        'Since last event stored',
+        tableSql(`
+          SELECT extract(epoch FROM now() - max(recorded_at))::float8 AS "Since last event stored"
+            FROM ingest_ledger
+           WHERE kind IN ('click', 'conversion')`),
+        {
+          unit: 's',
+          w: 4,
+          thresholds: [
+            { value: null, color: 'green' },
+            { value: 60, color: 'orange' },
+            { value: 600, color: 'red' },
+          ],
+          description: 'From the database: how long ago the recorder stored the latest click or conversion.',
+        },
+      ),
+    )
+
+    .withRow(new RowBuilder('Throughput'))
+    .withPanel(
+      seriesPanel(
+        'Events in (gateway)',
+        [
+          prom(rate('arbiter_events_ingested_total', 'kind', '{duplicate="false"}'), '{{kind}}'),
+          prom(rate('arbiter_events_ingested_total', 'kind', '{duplicate="true"}'), '{{kind}} re-sent', 'B'),
+          prom(rate('arbiter_events_rejected_total', 'kind'), '{{kind}} refused', 'C'),
+        ],
+        {
+          ...prometheus,
+          unit: 'cps',
+          description: 'Accepted events per second by kind; re-sent duplicates and refused (invalid) ones apart.',
+        },
+      ),
+    )
+    .withPanel(
+      seriesPanel('Verdicts and decisions out (scorer)', [prom(rate('arbiter_outcomes_total', 'kind, outcome'), '{{kind}} {{outcome}}')], {
+        ...prometheus,
+        unit: 'cps',
+        stacked: true,
+        description: 'Click verdicts (valid / invalid) and conversion decisions (approved / hold / rejected) per second.',
+      }),
+    )
+    .withPanel(
+      seriesPanel(
+        'Messages handled by consumer',
+        [prom(rate('arbiter_messages_processed_total', 'consumer, outcome'), '{{consumer}} {{outcome}}')],
+        {
+          ...prometheus,
+          unit: 'cps',
+          description: 'JetStream messages each durable consumer settled: ok, retry (nak with back-off), dead_letter.',
+        },
+      ),
+    )
+    .withPanel(
+      seriesPanel('Rows written (recorder)', [prom(rate('arbiter_rows_written_total', 'table'), '{{table}}')], {
+        ...prometheus,
+        unit: 'cps',
+        stacked: true,
+        description: 'Rows inserted per second by table, after de-duplication.',
+      }),
+    )
+
+    .withRow(new RowBuilder('Latency and lag'))
+    .withPanel(
+      seriesPanel(
+        'Decision latency',
+        [
+          prom(quantile(0.5, 'arbiter_decision_latency_seconds', 'kind'), 'p50 {{kind}}'),
+          prom(quantile(0.95, 'arbiter_decision_latency_seconds', 'kind'), 'p95 {{kind}}', 'B'),
+          prom(quantile(0.99, 'arbiter_decision_latency_seconds', 'kind'), 'p99 {{kind}}', 'C'),
+        ],
+        {
+          ...prometheus,
+          unit: 's',
+          w: 8,
+          thresholds: [
+            { value: null, color: 'transparent' },
+            { value: LATENCY_TARGET_SECONDS, color: 'red' },
+          ],
+          description: 'Event receive time to verdict or decision, from the histogram. The red line is the 50 ms p99 target.',
+        },
+      ).thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed)),
+    )
+    .withPanel(
+      seriesPanel('Consumer lag', [prom('max by (consumer) (arbiter_consumer_pending)', '{{consumer}}')], {
+        ...prometheus,
+        decimals: 0,
+        w: 8,
+        description: 'Pending plus unacknowledged messages per durable consumer, sampled every 5 s by the consumers themselves.',
+      }),
+    )
+    .withPanel(
+      seriesPanel(
+        'Batch size',
+        [
+          prom(
+            `sum by (consumer) (rate(arbiter_batch_size_sum[$__rate_interval])) / sum by (consumer) (rate(arbiter_batch_size_count[$__rate_interval]))`,
+            'mean {{consumer}}',
+          ),
+          prom(quantile(0.95, 'arbiter_batch_size', 'consumer'), 'p95 {{consumer}}', 'B'),
+        ],
+        {
+          ...prometheus,
+          decimals: 0,
+          w: 8,
+          description: 'Messages per handled batch: small batches under load mean the consumers keep up.',
+        },
+      ),
+    )
+
+    .withRow(new RowBuilder('Dead letters and webhooks'))
+    .withPanel(
+      seriesPanel(
+        'Dead-lettered messages',
+        [prom('sum by (source) (increase(arbiter_dlq_messages_total[$__rate_interval]))', '{{source}}')],
+        {
+          ...prometheus,
+          bars: true,
+          stacked: true,
+          decimals: 0,
+          description: 'Messages that can never be processed, parked on `arbiter.dlq.<consumer>` with their error.',
+        },
+      ),
+    )
+    .withPanel(
+      seriesPanel('Webhook deliveries', [prom(rate('arbiter_webhook_deliveries_total', 'outcome'), '{{outcome}}')], {
+        ...prometheus,
+        unit: 'cps',
+        stacked: true,
+        description: 'Advertiser webhook attempts by outcome: delivered, retry, dead_letter, parked.',
+      }),
+    )
+
+    .withRow(new RowBuilder('Freshness and processes'))
+    .withPanel(
+      tablePanel(
+        'Last row stored, by kind',
+        tableSql(`
+          SELECT k.kind, l.recorded_at AS last_stored, extract(epoch FROM now() - l.recorded_at)::float8 AS seconds_ago
+            FROM (VALUES ${FRESHNESS_KINDS.map((k) => `('${k}')`).join(', ')}) AS k(kind)
+            LEFT JOIN LATERAL (
+              -- Bounded: a kind that has not been seen for a day is shown as never seen.
+              SELECT recorded_at FROM ingest_ledger
+               WHERE kind = k.kind AND recorded_at > now() - interval '1 day'
+               ORDER BY recorded_at DESC
+               LIMIT 1
+            ) l ON true
+           ORDER BY k.kind`),
+        {
+          kind: { title: 'Kind' },
+          last_stored: { title: 'Last stored', unit: 'dateTimeAsIso' },
+          seconds_ago: {
+            title: 'Seconds ago',
+            decimals: 0,
+            thresholds: [
+              { value: null, color: 'green' },
+              { value: 60, color: 'orange' },
+              { value: 600, color: 'red' },
+            ],
+          },
+        },
+        { w: 6, h: 8, description: 'From the idempotency ledger, written in the same transaction as the rows.' },
+      ),
+    )
+    .withPanel(
+      seriesPanel('Memory (resident)', [prom('sum by (service) (arbiter_process_process_resident_memory_bytes)', '{{service}}')], {
+        ...prometheus,
+        unit: 'bytes',
+        w: 6,
+      }),
+    )
+    .withPanel(
+      seriesPanel('CPU', [prom('sum by (service) (rate(arbiter_process_process_cpu_seconds_total[$__rate_interval]))', '{{service}}')], {
+        ...prometheus,
+        unit: 'percentunit',
+        w: 6,
+        description: 'CPU seconds per second (1 = one core).',
+      }),
+    )
+    .withPanel(
+      seriesPanel('Event loop lag p99', [prom('max by (service) (arbiter_process_nodejs_eventloop_lag_p99_seconds)', '{{service}}')], {
+        ...prometheus,
+        unit: 's',
+        w: 6,
+        description: 'A blocked event loop delays every message and request of the service.',
+      }),
+    );
+  return finish(builder);
+}

@@ -1,0 +1,275 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FieldDef, Pool, QueryResult } from 'pg';
+import { parse } from 'yaml';
+import type { ClickEvent, ClickVerdict, ConversionEvent, Decision } from '@app/contracts';
+import { ScoringEngine } from '@app/decisions';
+import { OfflineRunner } from '@app/evaluation';
+import { EventNormalizer } from '@app/ingest';
+import { DEFAULT_RULESET } from '@app/rules';
+import { Simulator, catalogLine } from '@app/simulator';
+import {
+  CatalogRepository,
+  EmbeddedDatabase,
+  EventRepository,
+  OutcomeRepository,
+  ROLLUPS,
+  createPool,
+  detectDialect,
+  migrate,
+} from '@app/storage';
+import { createTestDatabase } from '@app/testing';
+import { ALERT_RULES_FILE, TIMESCALEDB, dashboards as generatedDashboards } from '../../dashboards/src';
+import { TemplateVariable, TimeRange, alertQuery, panelQuery } from '../../dashboards/testing/grafana-sql';
+
+/**
+ * Every SQL query the dashboards and alert rules ship — read from the committed files, expanded the
+ * way Grafana expands them (template variables, interval, macros; `time_bucket` with TimescaleDB
+ * enabled, epoch arithmetic without) — runs against a database holding simulated traffic that ends
+ * now, on TimescaleDB (PGlite) and on plain PostgreSQL, and returns the columns its panel reads,
+ * with data in each of them.
+ */
+
+const DASHBOARDS_DIR = join(__dirname, '../../dashboards');
+const committed = generatedDashboards().map(({ file }) => JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8')));
+const alertProvisioning = parse(readFileSync(join(DASHBOARDS_DIR, ALERT_RULES_FILE), 'utf8'));
+
+type Json = Record<string, any>;
+
+/** One panel under one selection of the dashboard's variables: All, or a single real value of one. */
+interface PanelCase {
+  dashboard: Json;
+  panel: Json;
+  selection: string | null;
+}
+
+const sqlTargets = (panel: Json): Json[] =>
+  (panel.targets ?? []).filter((t: Json) => (t.datasource ?? panel.datasource)?.uid === TIMESCALEDB.uid);
+
+const panelCases: [string, PanelCase][] = committed.flatMap((dashboard) => {
+  const variables: string[] = dashboard.templating.list.map((v: Json) => v.name);
+  return (dashboard.panels as Json[])
+    .filter((p) => p.type !== 'row' && sqlTargets(p).length > 0)
+    .flatMap((panel) =>
+      [null, ...variables].map((selection): [string, PanelCase] => [
+        `${dashboard.title} › ${panel.title}${variables.length ? ` (${selection ? `one ${selection}` : 'All'})` : ''}`,
+        { dashboard, panel, selection },
+      ]),
+    );
+});
+
+const variableCases: [string, Json, Json][] = committed.flatMap((d) =>
+  d.templating.list.map((v: Json): [string, Json, Json] => [`${d.title} › $${v.name}`, d, v]),
+);
+
+const alertCases: [string, Json, Json][] = alertProvisioning.groups.flatMap((g: Json) =>
+  g.rules.flatMap((rule: Json) =>
+    rule.data
+      .filter((q: Json) => q.datasourceUid === TIMESCALEDB.uid)
+      .map((q: Json): [string, Json, Json] => [`${rule.title} (${q.refId})`, rule, q]),
+  ),
+);
+
+const NUMERIC = new Set([20, 21, 23, 700, 701, 1700]);
+const TIME = new Set([1082, 1114, 1184]);
+const TEXT = new Set([19, 25, 1042, 1043]);
+type Kind = 'number' | 'time' | 'text' | 'other';
+const kindOf = (f: FieldDef): Kind =>
+  NUMERIC.has(f.dataTypeID) ? 'number' : TIME.has(f.dataTypeID) ? 'time' : TEXT.has(f.dataTypeID) ? 'text' : 'other';
+
+/** What Grafana needs from a target's result, given the panel that shows it; returns what is wrong. */
+function shapeProblems(panel: Json, target: Json, result: QueryResult): string[] {
+  const problems: string[] = [];
+  const columns = result.fields.map((f) => ({ name: f.name, kind: kindOf(f) }));
+  const numeric = columns.filter((c) => c.kind === 'number');
+  if (result.rows.length === 0) return [`${target.refId}: no rows`];
+  for (const c of columns) if (result.rows.every((r) => r[c.name] === null)) problems.push(`${target.refId}: column "${c.name}" is empty`);
+  if (numeric.length === 0) problems.push(`${target.refId}: no numeric column`);
+  if (target.format === 'time_series') {
+    const time = columns.find((c) => c.name === 'time');
+    if (!time || (time.kind !== 'time' && time.kind !== 'number')) problems.push(`${target.refId}: no "time" column`);
+    for (const c of columns) {
+      if (c.name !== 'time' && !(c.name === 'metric' && c.kind === 'text') && c.kind !== 'number')
+        problems.push(`${target.refId}: "${c.name}" is ${c.kind}`);
+    }
+    const times = result.rows.map((r) => Number(r.time instanceof Date ? r.time.getTime() : r.time));
+    if (times.some((t, i) => i > 0 && t < times[i - 1])) problems.push(`${target.refId}: not sorted by time`);
+  } else if (panel.type === 'stat') {
+    for (const c of columns) if (c.kind !== 'number') problems.push(`${target.refId}: stat column "${c.name}" is ${c.kind}`);
+  } else if (panel.type === 'barchart') {
+    const x = columns.find((c) => c.name === panel.options.xField);
+    if (x?.kind !== 'text') problems.push(`${target.refId}: no text x field "${panel.options.xField}"`);
+    for (const c of columns) if (c !== x && c.kind !== 'number') problems.push(`${target.refId}: bar "${c.name}" is ${c.kind}`);
+  }
+  return problems;
+}
+
+/** Fields the panel's overrides name (display names, units, links) must come out of its queries. */
+function overrideProblems(panel: Json, produced: Set<string>): string[] {
+  return (panel.fieldConfig?.overrides ?? [])
+    .filter((o: Json) => o.matcher.id === 'byName' && !produced.has(o.matcher.options))
+    .map((o: Json) => `override names "${o.matcher.options}", which no query returns`);
+}
+
+const targets = [
+  {
+    name: 'PostgreSQL 15',
+    timescaledb: false,
+    setup: async () => {
+      const db = await createTestDatabase();
+      return { url: db.url, teardown: db.drop };
+    },
+  },
+  {
+    name: 'TimescaleDB (PGlite)',
+    timescaledb: true,
+    setup: async () => {
+      const db = await EmbeddedDatabase.start();
+      return { url: db.url, teardown: () => db.stop() };
+    },
+  },
+];
+
+describe.each(targets)('dashboard and alert SQL on $name', ({ setup, timescaledb }) => {
+  let pool: Pool;
+  let teardown: () => Promise<void>;
+  let range: TimeRange;
+  /** The busiest real value of each partner variable (by conversions, so every KPI has data). */
+  const busiest: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const target = await setup();
+    teardown = target.teardown;
+    pool = createPool({ url: target.url, max: 3, applicationName: 'dashboards-test' });
+    await migrate(pool);
+    const dialect = await detectDialect(pool);
+    expect(dialect.name).toBe(timescaledb ? 'timescaledb' : 'postgres');
+
+    // Thirty hours of simulated traffic ending now, so "now"-relative panels (hold queue, freshness) see it.
+    const now = Math.floor(Date.now() / 60_000) * 60_000;
+    const hours = 30;
+    const start = new Date(now - hours * 3_600_000);
+    range = { from: new Date(start.getTime() - 3_600_000), to: new Date(now + 60_000) };
+    const sim = new Simulator({ seed: 17, events: 24_000, hours, start, partitions: 1 });
+    const catalog = catalogLine(sim.catalog);
+    const catalogRepository = new CatalogRepository(pool);
+    for (const a of catalog.advertisers) await catalogRepository.upsertAdvertiser(a);
+    for (const o of catalog.offers) await catalogRepository.upsertOffer(o);
+    for (const p of catalog.publishers) await catalogRepository.upsertPublisher(p);
+
+    // Raw events, normalised as the gateway (and the offline runner) would.
+    const normalizer = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 0 });
+    const events: (ClickEvent | ConversionEvent)[] = [];
+    const outcomes: (ClickVerdict | Decision)[] = [];
+    const lines = (async function* () {
+      yield { line: 0, value: catalog };
+      let n = 1;
+      for (const e of sim.events()) {
+        if (e.kind !== 'feedback') {
+          const { kind, ...raw } = e;
+          const normalized = normalizer.normalize(kind, raw, new Date(e.ts));
+          if (normalized.ok) events.push(normalized.event as ClickEvent | ConversionEvent);
+        }
+        yield { line: n++, value: e };
+      }
+    })();
+    await new OfflineRunner(new ScoringEngine(DEFAULT_RULESET)).run(lines, {
+      verdict: (v) => outcomes.push(v),
+      decision: (d) => outcomes.push(d),
+      // The runner settles the holds still open at the end of the file "in the future": those stay open here.
+      revision: (d) => {
+        if (Date.parse(d.decidedAt) <= now) outcomes.push(d);
+      },
+    });
+    const eventRepository = new EventRepository(pool);
+    for (let i = 0; i < events.length; i += 2000) await eventRepository.insert(events.slice(i, i + 2000));
+    const outcomeRepository = new OutcomeRepository(pool);
+    for (let i = 0; i < outcomes.length; i += 2000) await outcomeRepository.insert(outcomes.slice(i, i + 2000));
+    for (const r of ROLLUPS)
+      for (const step of dialect.refresh(r, new Date(start.getTime() - 86_400_000))) await pool.query(step.sql, step.params);
+
+    for (const column of ['publisher_id', 'offer_id', 'advertiser_id']) {
+      const { rows } = await pool.query(
+        `SELECT ${column} AS id FROM kpi_conversions_hourly WHERE ${column} IS NOT NULL GROUP BY 1 ORDER BY sum(conversions) DESC, 1 LIMIT 1`,
+      );
+      busiest[column.replace('_id', '')] = rows[0].id;
+    }
+    // The seed has what the panels are about: open holds, resolved holds, rejections.
+    const { rows } = await pool.query(
+      `SELECT (SELECT count(*) FROM decisions WHERE status = 'hold')::int AS open,
+              (SELECT count(*) FROM decision_transitions WHERE from_status = 'hold')::int AS resolved,
+              (SELECT count(*) FROM decisions WHERE status = 'rejected')::int AS rejected`,
+    );
+    expect(rows[0]).toEqual({ open: expect.any(Number), resolved: expect.any(Number), rejected: expect.any(Number) });
+    expect(Math.min(rows[0].open, rows[0].resolved, rows[0].rejected)).toBeGreaterThan(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    await pool?.end();
+    await teardown?.();
+  });
+
+  /** The dashboard's variables: All, except the selected one set to its busiest real value. */
+  function selection(dashboard: Json, selected: string | null): TemplateVariable[] {
+    return dashboard.templating.list.map((v: Json) => ({
+      name: v.name,
+      multi: v.multi,
+      includeAll: v.includeAll,
+      allValue: v.allValue,
+      current: v.name === selected ? [busiest[v.name]] : '$__all',
+    }));
+  }
+
+  it.each(panelCases)('%s', async (_, { dashboard, panel, selection: selected }) => {
+    const problems: string[] = [];
+    const produced = new Set<string>();
+    for (const target of sqlTargets(panel)) {
+      const sql = panelQuery(target.rawSql, {
+        range,
+        timescaledb,
+        variables: selection(dashboard, selected),
+        minInterval: panel.interval,
+        maxDataPoints: panel.maxDataPoints,
+      });
+      expect(sql).not.toMatch(/\$__|\$\{|\$(publisher|offer|advertiser)\b/);
+      const result = await pool.query(sql);
+      result.fields.forEach((f) => produced.add(f.name));
+      problems.push(...shapeProblems(panel, target, result));
+    }
+    problems.push(...overrideProblems(panel, produced));
+    expect(problems).toEqual([]);
+  });
+
+  it.each(variableCases)('%s lists the catalog, the busiest partner included', async (_, dashboard, variable) => {
+    const sql = panelQuery(variable.query, { range, timescaledb, variables: selection(dashboard, null) });
+    const { rows, fields } = await pool.query(sql);
+    expect(fields.map((f) => [f.name, kindOf(f)])).toEqual([
+      ['__value', 'text'],
+      ['__text', 'text'],
+    ]);
+    expect(rows.map((r) => r.__value)).toContain(busiest[variable.name]);
+  });
+
+  it('narrows offers to the selected advertiser', async () => {
+    const dashboard = committed.find((d) => d.templating.list.some((v: Json) => v.name === 'offer'))!;
+    const offer = dashboard.templating.list.find((v: Json) => v.name === 'offer');
+    const { rows } = await pool.query(panelQuery(offer.query, { range, timescaledb, variables: selection(dashboard, 'advertiser') }));
+    const { rows: expected } = await pool.query(`SELECT id FROM offers WHERE advertiser_id = $1 ORDER BY id`, [busiest.advertiser]);
+    expect(rows.map((r) => r.__value).sort()).toEqual(expected.map((r) => r.id));
+  });
+
+  it.each(alertCases)('alert rule %s returns labelled values Grafana can evaluate', async (_, rule, query) => {
+    const now = Date.now();
+    const alertRange = { from: new Date(now - query.relativeTimeRange.from * 1000), to: new Date(now - query.relativeTimeRange.to * 1000) };
+    const sql = alertQuery(query.model.rawSql, { range: alertRange, timescaledb, intervalMs: query.model.intervalMs });
+    const result = await pool.query(sql);
+    expect(result.rows.length).toBeGreaterThan(0);
+    // A table result becomes one alert instance per row: exactly one number, the rest labels.
+    const kinds = result.fields.map(kindOf);
+    expect(kinds.filter((k) => k === 'number')).toHaveLength(1);
+    expect(kinds.filter((k) => k !== 'number').every((k) => k === 'text')).toBe(true);
+    const value = result.fields.find((f) => kindOf(f) === 'number')!.name;
+    expect(result.rows.every((r) => typeof r[value] === 'number' && Number.isFinite(r[value]))).toBe(true);
+    expect(rule.condition).toBe('C');
+  });
+});
