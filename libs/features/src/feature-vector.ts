@@ -91,9 +91,13 @@ function lateShare(w: PublisherWindow | null): number {
   return w && w.conversions > 0 ? w.lateConversions / w.conversions : 0;
 }
 
-function hourAngle(t: number): number {
-  const d = new Date(t);
-  return ((d.getUTCHours() + d.getUTCMinutes() / 60) / 24) * 2 * Math.PI;
+const MINUTE_MS = 60_000;
+
+/** The UTC time of day (hours and whole minutes) as an angle; the same arithmetic as Date's getters, without a Date. */
+export function hourAngle(t: number): number {
+  const minuteOfDay = Math.floor(t / MINUTE_MS) % 1440;
+  const m = minuteOfDay < 0 ? minuteOfDay + 1440 : minuteOfDay;
+  return ((Math.floor(m / 60) + (m % 60) / 60) / 24) * 2 * Math.PI;
 }
 
 export interface ClickFeatureInput {
