@@ -135,16 +135,17 @@ const RULES: RuleSpec[] = [
   },
   {
     uid: 'arbiter-dlq-not-empty',
-    title: 'Messages dead-lettered',
-    query: { datasourceUid: PROMETHEUS.uid, model: promModel('sum(increase(arbiter_dlq_messages_total[15m]))'), seconds: 900 },
+    title: 'Dead letters waiting',
+    // Every service exports the depth it reads from JetStream: the same number, hence max.
+    query: { datasourceUid: PROMETHEUS.uid, model: promModel('max by (stream) (arbiter_dead_letters)'), seconds: 300 },
     above: 0,
     for: '0s',
     noData: 'OK',
     labels: { severity: 'critical', team: 'ops' },
-    summary: '{{ $values.B.Value }} messages went to the dead-letter subjects in 15 minutes',
+    summary: '{{ $values.B.Value }} dead letters waiting in the {{ $labels.stream }} stream',
     description:
-      'Messages that can never be processed were parked on arbiter.dlq.<consumer> with their error. Inspect them there (each carries its error in headers); webhook dead letters replay with POST /v1/admin/webhooks/replay once the endpoint is fixed.',
-    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Dead-lettered messages' },
+      'Messages that could not be processed wait in the {{ $labels.stream }} stream, each with its error in headers. WEBHOOK_DLQ holds webhook deliveries that failed every attempt (arbiter.webhook-dlq.<advertiser>): fix the endpoint, then POST /v1/admin/webhooks/replay requeues them and empties the stream. DLQ holds poison events and verdicts (arbiter.dlq.<consumer>): inspect them with `nats stream view DLQ` (stream names carry the namespace prefix when ARBITER_NAMESPACE is set), fix the cause, then remove them. The alert resolves when both streams are empty.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Dead letters waiting' },
   },
   {
     uid: 'arbiter-decision-latency',

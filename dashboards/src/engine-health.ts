@@ -24,7 +24,7 @@ export const LATENCY_TARGET_SECONDS = 0.05;
 /** Seconds since the recorder last stored an event of each kind (the idempotency ledger is written in the same transaction). */
 export const FRESHNESS_KINDS = ['click', 'conversion', 'click_verdict', 'decision'];
 
-/** Engine health: throughput, decision latency, consumer lag, dead letters, webhooks, processes; and how fresh the stored data is. */
+/** Engine health: throughput, decision latency, consumer lag, dead letters (rate and waiting), webhooks, processes; and how fresh the stored data is. */
 export function engineHealth(): Dashboard {
   const prometheus = { datasource: PROMETHEUS };
   const builder = new DashboardBuilder('Arbiter — Engine health')
@@ -92,7 +92,7 @@ export function engineHealth(): Dashboard {
       }),
     )
     .withPanel(
-      statPanel('Dead-lettered', promNow('sum(increase(arbiter_dlq_messages_total[$__range]))', 'messages'), {
+      statPanel('Dead letters waiting', promNow('sum(max by (stream) (arbiter_dead_letters))', 'messages'), {
         ...prometheus,
         decimals: 0,
         w: 3,
@@ -225,15 +225,28 @@ export function engineHealth(): Dashboard {
           bars: true,
           stacked: true,
           decimals: 0,
+          w: 8,
           description: 'Messages that can never be processed, parked on `arbiter.dlq.<consumer>` with their error.',
         },
       ),
+    )
+    .withPanel(
+      // Every service reads the same depth from JetStream: max, not sum.
+      seriesPanel('Dead letters waiting', [prom('max by (stream) (arbiter_dead_letters)', '{{stream}}')], {
+        ...prometheus,
+        decimals: 0,
+        stepped: true,
+        w: 8,
+        description:
+          'Messages in the dead-letter streams now, read from JetStream every 15 s. DLQ: poison events and verdicts (inspect with `nats stream view DLQ`, remove once handled). WEBHOOK_DLQ: webhook deliveries that failed for good (replay with POST /v1/admin/webhooks/replay). Above 0 fires the "Dead letters waiting" alert.',
+      }),
     )
     .withPanel(
       seriesPanel('Webhook deliveries', [prom(rate('arbiter_webhook_deliveries_total', 'outcome'), '{{outcome}}')], {
         ...prometheus,
         unit: 'cps',
         stacked: true,
+        w: 8,
         description: 'Advertiser webhook attempts by outcome: delivered, retry, dead_letter, parked.',
       }),
     )

@@ -3,6 +3,7 @@ export * from './delivery';
 export * from './consumer-spec';
 export * from './consumer-runner';
 export * from './publisher';
+export * from './dead-letter-gauge';
 export * from './provisioner';
 export * from './nats-connection';
 export * from './jetstream.transport';

@@ -4,6 +4,7 @@ import { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { Topology } from '@app/contracts';
 import { connectNats, drainNats } from './nats-connection';
+import { DeadLetterGauge } from './dead-letter-gauge';
 import { JetStreamPublisher } from './publisher';
 import { provisionStreams } from './provisioner';
 
@@ -19,7 +20,7 @@ class NatsLifecycle implements OnApplicationShutdown {
   }
 }
 
-/** The NATS connection of one service, its JetStream publisher and the topology. */
+/** The NATS connection of one service, its JetStream publisher, the topology and the dead-letter gauge. */
 @Global()
 @Module({})
 export class MessagingModule {
@@ -51,6 +52,11 @@ export class MessagingModule {
           provide: JetStreamPublisher,
           inject: [NATS_CONNECTION],
           useFactory: (nc: NatsConnection) => new JetStreamPublisher(jetstream(nc) as JetStreamClient),
+        },
+        {
+          provide: DeadLetterGauge,
+          inject: [JETSTREAM_MANAGER, Topology],
+          useFactory: (jsm: JetStreamManager, topology: Topology) => new DeadLetterGauge(jsm, topology),
         },
         NatsLifecycle,
       ],

@@ -78,6 +78,18 @@ export const metrics = {
         }),
     );
   },
+  get deadLetters() {
+    return once(
+      'arbiter_dead_letters',
+      () =>
+        new Gauge({
+          name: 'arbiter_dead_letters',
+          help: 'Messages waiting in a dead-letter stream (DLQ, WEBHOOK_DLQ); every service reports it, aggregate with max',
+          labelNames: ['stream'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get consumerPending() {
     return once(
       'arbiter_consumer_pending',
