@@ -8,6 +8,7 @@ import {
   DEFAULT_FEATURE_OPTIONS,
   FeatureState,
   FeatureStateOptions,
+  intern,
   clickFeatures,
   conversionFeatures,
 } from '@app/features';
@@ -67,8 +68,8 @@ export class ScoringEngine {
   constructor(rules: RuleSetResolver | RuleSet = new RuleSetResolver(EMPTY_RULESET_CONFIG), options: ScoringEngineOptions = {}) {
     this.state = new FeatureState({ ...DEFAULT_FEATURE_OPTIONS, ...options.features });
     this.resolver = toResolver(rules);
-    this.verdicts = new BoundedMap(options.rememberOutcomes ?? 100_000);
-    this.decisions = new BoundedMap(options.rememberOutcomes ?? 100_000);
+    this.verdicts = new BoundedMap(options.rememberOutcomes ?? 50_000);
+    this.decisions = new BoundedMap(options.rememberOutcomes ?? 50_000);
     this.featureSink = options.featureSink;
   }
 
@@ -151,17 +152,18 @@ export class ScoringEngine {
       : NO_MODEL;
     const reasons = model.reasons.length ? [...ruled, ...model.reasons] : ruled;
     const { valid, score, category } = judgeClick(reasons, ruleset.policy);
+    const country = e.ipCountry ?? e.country;
     this.state.rememberClick({
       id: e.id,
       t: obs.t,
-      offerId: e.offerId,
-      publisherId: e.publisherId,
-      subId: e.subId ?? null,
+      offerId: obs.offerId,
+      publisherId: obs.publisherId,
+      subId: obs.subIdText,
       ip: obs.ip.normalized,
-      userAgent: e.userAgent,
+      userAgent: obs.ua.text,
       deviceId: e.deviceId ?? null,
-      country: e.ipCountry ?? e.country ?? null,
-      declaredCountry: e.country ?? null,
+      country: country ? intern(country) : null,
+      declaredCountry: e.country ? intern(e.country) : null,
       valid,
       risk: score,
       probability: model.score,

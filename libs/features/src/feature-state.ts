@@ -3,6 +3,8 @@ import { BoundedMap } from './bounded-map';
 import { IpClass, classifyIp } from './ip';
 import { WindowSpec, WindowTable, hashPart, keyHash } from './window-table';
 import { UserAgentClass, classifyUserAgent } from './user-agent';
+import { intern } from './memo';
+import { ClickStore } from './click-store';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -13,12 +15,23 @@ const w = (name: string, spanMs: number, buckets: number): WindowSpec => ({ name
 
 // Velocity windows: the rules' limits are per minute, hour and day.
 const IP_WINDOWS = [w('1m', MINUTE, 6), w('1h', HOUR, 12), w('24h', DAY, 24)];
-const HOUR_DAY_WINDOWS = [w('1h', HOUR, 12), w('24h', DAY, 24)];
 const HOUR_WINDOW = [w('1h', HOUR, 12)];
 const DEVICE_WINDOWS = [w('1h', HOUR, 12), w('24h', DAY, 24)];
 const DAY_WINDOW = [w('24h', DAY, 24)];
 // Publisher aggregates need volume and must outlast conversion lag: a week in half-days.
 const WEEK_WINDOW = [w('7d', 7 * DAY, 14)];
+
+// For pairs whose only question is "seen within the day?": one bucket, just to be swept after a day.
+const PRESENCE_WINDOW = [w('24h', DAY, 1)];
+
+/**
+ * Whether a pair last seen at `previous` was seen within the day of `t`, as a 24-bucket (hourly)
+ * day window counts it: in the same or one of the 23 hours before (or, for an event that arrives
+ * late, after) the hour of `t`.
+ */
+function sameDay(previous: number, t: number): boolean {
+  return Math.abs(Math.floor(t / HOUR) - Math.floor(previous / HOUR)) < 24;
+}
 
 // Counters of the per-IP, per-device and per-publisher tables (one key, several counts).
 const IP_CLICKS = 0;
@@ -65,6 +78,10 @@ export interface PublisherWindow {
 /** Everything the click rules (and the model) read about one click. */
 export interface ClickObservation {
   t: number;
+  /** The click's ids, one shared copy per distinct value (keep these rather than the event's). */
+  offerId: string;
+  publisherId: string;
+  subIdText: string | null;
   ip: IpClass;
   ua: UserAgentClass;
   ipClicks: { minute: number; hour: number; day: number };
@@ -142,7 +159,7 @@ export class FeatureState {
   private readonly deviceIp: WindowTable;
   /** When each (IP, user agent, offer, publisher) last clicked, for DUPLICATE_CLICK (keys idle past the window are swept). */
   private readonly lastClick: WindowTable;
-  private readonly clicks: BoundedMap<string, ClickRecord>;
+  private readonly clicks: ClickStore;
   private readonly orders: BoundedMap<string, string>;
   private latest = 0;
   /** Event time from which `advance` has something to drop (the oldest entry's expiry). */
@@ -158,12 +175,14 @@ export class FeatureState {
     this.publishers = new WindowTable([WEEK_WINDOW, WEEK_WINDOW, WEEK_WINDOW], Math.min(keys, 200_000));
     // Pair counters for the model; a pair seen for the first time in a day adds one to the IP's
     // (device's) distinct count.
-    this.ipOffer = new WindowTable([HOUR_DAY_WINDOWS], keys);
+    // Whether a pair is new within the day needs only when it was last seen: its tables keep a
+    // one-bucket day (for sweeping) and no per-hour counts, except (IP, offer)'s hour.
+    this.ipOffer = new WindowTable([HOUR_WINDOW, PRESENCE_WINDOW], keys);
     this.ipUserAgent = new WindowTable([HOUR_WINDOW], keys);
-    this.ipPublisher = new WindowTable([DAY_WINDOW], keys);
-    this.deviceIp = new WindowTable([DAY_WINDOW], keys);
+    this.ipPublisher = new WindowTable([PRESENCE_WINDOW], keys);
+    this.deviceIp = new WindowTable([PRESENCE_WINDOW], keys);
     this.lastClick = new WindowTable([[w('duplicate', options.duplicateClickWindowMs, 1)]], keys, 1024, 4);
-    this.clicks = new BoundedMap(options.maxClicks);
+    this.clicks = new ClickStore(options.maxClicks);
     this.orders = new BoundedMap(options.maxClicks);
   }
 
@@ -175,6 +194,10 @@ export class FeatureState {
     const ipKey = ip.normalized;
     const hIp = ip.hash;
     const ua = classifyUserAgent(e.userAgent);
+    // Keys and kept values share one copy of each id (a million clicks are kept).
+    const userAgent = ua.text;
+    const offerId = intern(e.offerId);
+    const publisherId = intern(e.publisherId);
     const hPublisher = hashPart(e.publisherId);
 
     const ipHash = keyHash(hIp);
@@ -196,31 +219,38 @@ export class FeatureState {
 
     const hOffer = hashPart(e.offerId);
     const hUserAgent = ua.hash;
-    const ipOfferSlot = this.ipOffer.slot(keyHash(hIp, hOffer), ipKey, e.offerId, t);
+    const ipOfferHash = keyHash(hIp, hOffer);
+    let ipOfferSlot = this.ipOffer.find(ipOfferHash, ipKey, offerId);
+    const offerNewToday = ipOfferSlot < 0 || !sameDay(this.ipOffer.lastSeenOf(ipOfferSlot), t);
+    if (ipOfferSlot < 0) ipOfferSlot = this.ipOffer.slot(ipOfferHash, ipKey, offerId, t);
     this.ipOffer.add(ipOfferSlot, 0, t);
     const ipOfferHour = this.ipOffer.countSlot(ipOfferSlot, 0, 0, t);
-    if (this.ipOffer.countSlot(ipOfferSlot, 0, 1, t) === 1) this.ips.add(ipSlot, IP_OFFERS, t);
-    const ipUserAgentSlot = this.ipUserAgent.slot(keyHash(hIp, hUserAgent), ipKey, e.userAgent, t);
+    if (offerNewToday) this.ips.add(ipSlot, IP_OFFERS, t);
+    const ipUserAgentSlot = this.ipUserAgent.slot(keyHash(hIp, hUserAgent), ipKey, userAgent, t);
     this.ipUserAgent.add(ipUserAgentSlot, 0, t);
     const ipUserAgentHour = this.ipUserAgent.countSlot(ipUserAgentSlot, 0, 0, t);
-    if (this.firstInDay(this.ipPublisher, keyHash(hIp, hPublisher), ipKey, e.publisherId, t)) this.ips.add(ipSlot, IP_PUBLISHERS, t);
+    if (this.firstInDay(this.ipPublisher, keyHash(hIp, hPublisher), ipKey, publisherId, t)) this.ips.add(ipSlot, IP_PUBLISHERS, t);
 
-    const publisherSlot = this.publishers.slot(keyHash(hPublisher), e.publisherId, '', t);
+    const publisherSlot = this.publishers.slot(keyHash(hPublisher), publisherId, '', t);
     this.publishers.add(publisherSlot, PUB_CLICKS, t);
     let subIdSlot = -1;
-    if (e.subId) {
-      subIdSlot = this.publishers.slot(keyHash(hPublisher, hashPart(e.subId)), e.publisherId, e.subId, t);
+    const subId = e.subId ? intern(e.subId) : (e.subId ?? null);
+    if (subId) {
+      subIdSlot = this.publishers.slot(keyHash(hPublisher, hashPart(subId)), publisherId, subId, t);
       this.publishers.add(subIdSlot, PUB_CLICKS, t);
     }
     const duplicateHash = keyHash(keyHash(hIp, hUserAgent), keyHash(hOffer, hPublisher));
-    let duplicateSlot = this.lastClick.find(duplicateHash, ipKey, e.userAgent, e.offerId, e.publisherId);
+    let duplicateSlot = this.lastClick.find(duplicateHash, ipKey, userAgent, offerId, publisherId);
     // A key whose last click is out of the window as of the newest event counts as forgotten.
     const lastSeen = duplicateSlot < 0 ? -Infinity : this.lastClick.lastSeenOf(duplicateSlot);
     const previous = lastSeen < this.latest - this.options.duplicateClickWindowMs ? undefined : lastSeen;
-    if (duplicateSlot < 0) duplicateSlot = this.lastClick.slot(duplicateHash, ipKey, e.userAgent, t, e.offerId, e.publisherId);
+    if (duplicateSlot < 0) duplicateSlot = this.lastClick.slot(duplicateHash, ipKey, userAgent, t, offerId, publisherId);
     this.lastClick.add(duplicateSlot, 0, t);
     return {
       t,
+      offerId,
+      publisherId,
+      subIdText: subId,
       ip,
       ua,
       ipClicks: {
@@ -242,17 +272,19 @@ export class FeatureState {
     };
   }
 
-  /** Counts a pair; true when it is the pair's first event within its (single, 24 h) window. */
+  /** Notes a pair; true when it was not seen within the day (24 hour buckets) before this event. */
   private firstInDay(pairs: WindowTable, h: number, a: string, b: string, t: number): boolean {
-    const slot = pairs.slot(h, a, b, t);
+    let slot = pairs.find(h, a, b);
+    const first = slot < 0 || !sameDay(pairs.lastSeenOf(slot), t);
+    if (slot < 0) slot = pairs.slot(h, a, b, t);
     pairs.add(slot, 0, t);
-    return pairs.countSlot(slot, 0, 0, t) === 1;
+    return first;
   }
 
   /** Keeps a judged click for attribution. */
   rememberClick(record: ClickRecord): void {
     if (this.clicks.size === 0) this.nextClickExpiry = record.t + this.options.attributionWindowMs;
-    this.clicks.set(record.id, record);
+    this.clicks.put(record);
   }
 
   /** A click still in memory. */
@@ -314,7 +346,7 @@ export class FeatureState {
     }
     if (click) {
       click.conversions++;
-      if (!this.clicks.has(click.id)) this.rememberClick(click);
+      if (!this.clicks.credit(click.id)) this.rememberClick(click);
     }
   }
 
@@ -367,10 +399,7 @@ export class FeatureState {
     this.latest = t;
     if (t >= this.nextClickExpiry) {
       const attribution = t - this.options.attributionWindowMs;
-      this.nextClickExpiry = this.clicks.dropWhile(
-        (c) => c.t < attribution,
-        (c) => c.t + this.options.attributionWindowMs,
-      );
+      this.nextClickExpiry = this.clicks.dropOlderThan(attribution, this.options.attributionWindowMs);
     }
   }
 }

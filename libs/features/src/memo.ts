@@ -14,3 +14,19 @@ export function memoize<T>(fn: (key: string) => T, max: number): (key: string) =
     return found;
   };
 }
+
+/**
+ * One shared instance per distinct string (offer, publisher and sub-ids, countries): the scorer
+ * keeps a million clicks, and the same ids parsed from a million messages would otherwise be a
+ * million copies. Bounded like `memoize`; clearing only stops the sharing of what is kept.
+ */
+export const intern: (s: string) => string = (() => {
+  const pool = new Map<string, string>();
+  return (s: string) => {
+    const found = pool.get(s);
+    if (found !== undefined) return found;
+    if (pool.size >= 200_000) pool.clear();
+    pool.set(s, s);
+    return s;
+  };
+})();

@@ -1,3 +1,5 @@
+import { KeyIndex } from './key-index';
+
 /** One sliding window: `span` milliseconds approximated by `buckets` equal buckets. */
 export interface WindowSpec {
   name: string;
@@ -5,21 +7,7 @@ export interface WindowSpec {
   buckets: number;
 }
 
-const EMPTY_PART_HASH = hashPart('');
-
-/** FNV-1a hash of one key part; callers hash each part (IP, offer, user agent, …) once per event. */
-export function hashPart(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 0;
-}
-
-/** The hash of a key of two parts, from the parts' hashes (a single-part key has `b` = ''). */
-export function keyHash(ha: number, hb: number = EMPTY_PART_HASH): number {
-  let h = Math.imul(ha ^ 0x9e3779b9, 0x85ebca6b) ^ hb;
-  h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
-  return (h ^ (h >>> 13)) | 0;
-}
+export { hashPart, keyHash } from './key-index';
 
 /**
  * Event counts per key over sliding windows, for several counters per key (a key's clicks, the
@@ -37,18 +25,8 @@ export function keyHash(ha: number, hb: number = EMPTY_PART_HASH): number {
  * the least recently seen keys are dropped first.
  */
 export class WindowTable {
-  // Index: pairs (hash, slot + 1) in one array (0 in the second: empty), so a probe that does
-  // not match never leaves it; slot → its position in the index, key parts.
-  private table: Int32Array;
-  private mask: number;
-  private positions: Int32Array;
+  private readonly index: KeyIndex;
   private live: Uint8Array;
-  private keysA: string[] = [];
-  private keysB: string[] = [];
-  // Third and fourth key parts, in tables made with `parts: 4` only.
-  private keysC: string[] = [];
-  private keysD: string[] = [];
-  private readonly wide: boolean;
   private readonly free: number[] = [];
   private capacity: number;
   private used = 0;
@@ -76,7 +54,6 @@ export class WindowTable {
     initialCapacity = 1024,
     parts: 2 | 4 = 2,
   ) {
-    this.wide = parts === 4;
     let offset = 0;
     for (const windows of counters) {
       this.first.push(this.buckets.length);
@@ -91,13 +68,11 @@ export class WindowTable {
     }
     this.stride = offset;
     this.capacity = Math.max(2, Math.min(initialCapacity, maxKeys));
+    this.index = new KeyIndex(this.capacity, parts);
     this.counts = new Uint16Array(this.capacity * this.stride);
     this.heads = new Int32Array(this.capacity * this.buckets.length).fill(NO_HEAD);
     this.lastSeen = new Float64Array(this.capacity);
-    this.positions = new Int32Array(this.capacity);
     this.live = new Uint8Array(this.capacity);
-    this.table = new Int32Array(2 * tableSizeFor(this.capacity));
-    this.mask = this.table.length / 2 - 1;
     this.longestMs = Math.max(...counters.flat().map((w) => w.spanMs));
   }
 
@@ -105,24 +80,20 @@ export class WindowTable {
     return this.count;
   }
 
+  /** Bytes held in typed arrays (counts, heads, index). */
+  get bytes(): number {
+    return this.counts.byteLength + this.heads.byteLength + this.lastSeen.byteLength + this.live.byteLength + this.index.bytes;
+  }
+
   /** The key's slot, or -1. Parts `c` and `d` count in tables of four-part keys only. */
   find(h: number, a: string, b = '', c = '', d = ''): number {
-    const table = this.table;
-    for (let p = h & this.mask; ; p = (p + 1) & this.mask) {
-      const entry = table[2 * p + 1];
-      if (entry === 0) return -1;
-      if (table[2 * p] !== h) continue;
-      const slot = entry - 1;
-      if (this.keysA[slot] === a && this.keysB[slot] === b && (!this.wide || (this.keysC[slot] === c && this.keysD[slot] === d))) {
-        return slot;
-      }
-    }
+    return this.index.find(h, a, b, c, d);
   }
 
   /** The key's slot, created (all counts zero, last seen at `t`) if it has none. */
   slot(h: number, a: string, b: string, t: number, c = '', d = ''): number {
     if (t > this.latest) this.latest = t;
-    const found = this.find(h, a, b, c, d);
+    const found = this.index.find(h, a, b, c, d);
     return found >= 0 ? found : this.insert(h, a, b, c, d, t);
   }
 
@@ -170,7 +141,7 @@ export class WindowTable {
 
   /** Like `countSlot`, by key; 0 for an unknown key. */
   countKey(h: number, a: string, b: string, c: number, w: number, t: number): number {
-    const slot = this.find(h, a, b);
+    const slot = this.index.find(h, a, b);
     return slot < 0 ? 0 : this.countSlot(slot, c, w, t);
   }
 
@@ -200,24 +171,10 @@ export class WindowTable {
     // Counts need no clearing: a window whose head is NO_HEAD clears its ring on the first event.
     this.heads.fill(NO_HEAD, slot * this.buckets.length, (slot + 1) * this.buckets.length);
     this.lastSeen[slot] = t;
-    this.keysA[slot] = a;
-    this.keysB[slot] = b;
-    if (this.wide) {
-      this.keysC[slot] = c;
-      this.keysD[slot] = d;
-    }
     this.live[slot] = 1;
     this.count++;
-    this.place(slot, h);
+    this.index.add(slot, h, a, b, c, d);
     return slot;
-  }
-
-  private place(slot: number, h: number): void {
-    let p = h & this.mask;
-    while (this.table[2 * p + 1] !== 0) p = (p + 1) & this.mask;
-    this.table[2 * p] = h;
-    this.table[2 * p + 1] = slot + 1;
-    this.positions[slot] = p;
   }
 
   /** Drops about `n` of the least recently seen keys, finding the cut-off from a sample (O(keys), no sort of all keys). */
@@ -238,64 +195,35 @@ export class WindowTable {
     this.evictions += dropped;
   }
 
-  /** Removes a key: its index entry (shifting back the entries that probed past it) and its slot. */
   private release(slot: number): void {
-    const table = this.table;
-    const mask = this.mask;
-    let hole = this.positions[slot];
-    table[2 * hole] = 0;
-    table[2 * hole + 1] = 0;
-    for (let p = (hole + 1) & mask; table[2 * p + 1] !== 0; p = (p + 1) & mask) {
-      const home = table[2 * p] & mask;
-      // The entry at p may move into the hole unless its home lies cyclically in (hole, p].
-      const stays = hole <= p ? hole < home && home <= p : hole < home || home <= p;
-      if (stays) continue;
-      table[2 * hole] = table[2 * p];
-      table[2 * hole + 1] = table[2 * p + 1];
-      this.positions[table[2 * p + 1] - 1] = hole;
-      table[2 * p] = 0;
-      table[2 * p + 1] = 0;
-      hole = p;
-    }
+    this.index.remove(slot);
     this.live[slot] = 0;
-    this.keysA[slot] = '';
-    this.keysB[slot] = '';
-    if (this.wide) {
-      this.keysC[slot] = '';
-      this.keysD[slot] = '';
-    }
     this.free.push(slot);
     this.count--;
   }
 
   private grow(): void {
-    const next = Math.min(this.capacity * 2, this.maxKeys);
-    const widen = <A extends Float64Array | Int32Array | Uint16Array | Uint8Array>(a: A, make: (n: number) => A, per = 1): A => {
-      const bigger = make(next * per);
-      bigger.set(a);
-      return bigger;
-    };
-    this.counts = widen(this.counts, (n) => new Uint16Array(n), this.stride);
-    this.heads = widen(this.heads, (n) => new Int32Array(n).fill(NO_HEAD), this.buckets.length);
-    this.lastSeen = widen(this.lastSeen, (n) => new Float64Array(n));
-    this.positions = widen(this.positions, (n) => new Int32Array(n));
-    this.live = widen(this.live, (n) => new Uint8Array(n));
+    // ×1.5 rather than ×2: at a million keys, the slack is what decides the footprint.
+    const next = Math.min(Math.ceil(this.capacity * 1.5), this.maxKeys);
+    this.counts = widen(this.counts, next * this.stride, (n) => new Uint16Array(n));
+    this.heads = widen(this.heads, next * this.buckets.length, (n) => new Int32Array(n).fill(NO_HEAD));
+    this.lastSeen = widen(this.lastSeen, next, (n) => new Float64Array(n));
+    this.live = widen(this.live, next, (n) => new Uint8Array(n));
+    this.index.grow(next);
     this.capacity = next;
-    if (2 * tableSizeFor(next) > this.table.length) {
-      const old = this.table;
-      this.table = new Int32Array(2 * tableSizeFor(next));
-      this.mask = this.table.length / 2 - 1;
-      for (let p = 0; p < old.length / 2; p++) if (old[2 * p + 1] !== 0) this.place(old[2 * p + 1] - 1, old[2 * p]);
-    }
   }
+}
+
+/** A copy of `a` in a longer array of the same kind. */
+export function widen<A extends Float64Array | Float32Array | Int32Array | Uint16Array | Uint8Array>(
+  a: A,
+  length: number,
+  make: (n: number) => A,
+): A {
+  const bigger = make(length);
+  bigger.set(a);
+  return bigger;
 }
 
 /** The head of a window that has counted nothing yet (its ring is cleared on its first event). */
 const NO_HEAD = -0x80000000;
-
-/** A power of two at least twice the capacity: linear probing stays short below half full. */
-function tableSizeFor(capacity: number): number {
-  let size = 16;
-  while (size < capacity * 2) size *= 2;
-  return size;
-}
