@@ -1,0 +1,4 @@
+/** The fault-injection harness: services as child processes, traffic, accounting (see each file's header). */
+export * from './cluster';
+export * from './traffic';
+export * from './accounting';
