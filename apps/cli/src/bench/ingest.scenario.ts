@@ -10,8 +10,24 @@ const AGENTS = [
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
 ];
 
+export interface IngestOptions {
+  /** Clicks to send; with `seconds`, the most to send. */
+  events: number;
+  /** Keep sending for this long (sustained load), stopping early at `events`. */
+  seconds?: number;
+  batch: number;
+  concurrency: number;
+  /** Offered events/s (paced); as fast as the gateway takes them when absent. */
+  rate?: number;
+  /** Distinguishes runs on one engine (each run has its own offer). */
+  label?: string;
+  progress?: (done: number) => void;
+}
+
 export interface IngestResult {
   events: number;
+  /** How long traffic was offered. */
+  sendSeconds: number;
   batch: number;
   concurrency: number;
   /** Offered rate (events/s) when paced; null when sent as fast as the gateway takes them. */
@@ -26,27 +42,28 @@ export interface IngestResult {
 }
 
 /** Sends `events` clicks over HTTP in batches and waits until every one is decided and stored. */
-export async function ingestScenario(
-  engine: EngineProcess,
-  options: { events: number; batch: number; concurrency: number; rate?: number; progress?: (done: number) => void },
-): Promise<IngestResult> {
-  const offerId = `bench-offer-${engine.namespace}`;
-  const publisherId = `bench-pub-${engine.namespace}`;
-  await seed(engine, offerId, publisherId);
+export async function ingestScenario(engine: EngineProcess, options: IngestOptions): Promise<IngestResult> {
+  const run = `${engine.namespace}${options.label ? `-${options.label}` : ''}`;
+  const offerId = `bench-offer-${run}`;
+  const publisherId = `bench-pub-${run}`;
+  await seed(engine, run, offerId, publisherId);
   const db = new Pool({ connectionString: engine.databaseUrl, max: 2 });
   try {
-    const batches: unknown[][] = [];
-    for (let i = 0; i < options.events; i += options.batch) {
-      batches.push(Array.from({ length: Math.min(options.batch, options.events - i) }, (_, j) => click(offerId, publisherId, i + j)));
-    }
+    const batches = Math.ceil(options.events / options.batch);
+    // Built per request (not up front): a sustained run's upper bound can be large.
+    const batch = (index: number) =>
+      Array.from({ length: Math.min(options.batch, options.events - index * options.batch) }, (_, j) =>
+        click(offerId, publisherId, index * options.batch + j),
+      );
     const started = performance.now();
+    const deadline = options.seconds ? started + options.seconds * 1000 : Infinity;
     let next = 0;
     let accepted = 0;
     await Promise.all(
       Array.from({ length: options.concurrency }, async () => {
-        while (next < batches.length) {
+        while (next < batches && performance.now() < deadline) {
           const index = next++;
-          const body = batches[index];
+          const body = batch(index);
           if (options.rate) {
             // Paced: batch i leaves at i·batch/rate seconds, whatever the previous answers took.
             const due = started + ((index * options.batch) / options.rate) * 1000;
@@ -66,6 +83,7 @@ export async function ingestScenario(
       }),
     );
     const ingestSeconds = (performance.now() - started) / 1000;
+    if (accepted === 0) throw new Error('the gateway accepted no events');
     for (;;) {
       const { rows } = await db.query(
         `SELECT (SELECT count(*) FROM click_verdicts WHERE offer_id = $1)::int AS verdicts, (SELECT count(*) FROM clicks WHERE offer_id = $1)::int AS clicks`,
@@ -82,6 +100,7 @@ export async function ingestScenario(
     );
     return {
       events: accepted,
+      sendSeconds: Math.round(ingestSeconds * 100) / 100,
       batch: options.batch,
       concurrency: options.concurrency,
       offeredRate: options.rate ?? null,
@@ -95,8 +114,8 @@ export async function ingestScenario(
   }
 }
 
-async function seed(engine: EngineProcess, offerId: string, publisherId: string) {
-  const advertiserId = `bench-adv-${engine.namespace}`;
+async function seed(engine: EngineProcess, run: string, offerId: string, publisherId: string) {
+  const advertiserId = `bench-adv-${run}`;
   for (const [path, body] of [
     ['advertisers', { id: advertiserId, name: 'Bench advertiser' }],
     ['offers', { id: offerId, advertiserId, name: 'Bench offer', payout: 2 }],
@@ -111,7 +130,7 @@ async function seed(engine: EngineProcess, offerId: string, publisherId: string)
   }
 }
 
-function click(offerId: string, publisherId: string, i: number) {
+export function click(offerId: string, publisherId: string, i: number) {
   // 20,000 distinct addresses: realistic repetition without tripping velocity rules wholesale.
   const n = (i * 2654435761) % 20_000;
   const ip = `${PUBLIC_PREFIXES[n % PUBLIC_PREFIXES.length]}.${(n >> 4) & 255}.${(n >> 8) & 255}.${(n % 250) + 1}`;

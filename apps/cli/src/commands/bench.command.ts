@@ -2,20 +2,34 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { rootLogger } from '@app/observability';
 import { spawnEngine } from '../bench/engine-process';
-import { ingestScenario } from '../bench/ingest.scenario';
+import { IngestResult, ingestScenario } from '../bench/ingest.scenario';
+import { jetStreamBaseline } from '../bench/jetstream.scenario';
+import { memoryScenario } from '../bench/memory.scenario';
 import { modelScenario } from '../bench/model.scenario';
+import { recorderScenario } from '../bench/recorder.scenario';
+import { Figure, atLeast, atMost, medianOfRuns, ratio, renderTable } from '../bench/report';
+import { scoringScenario } from '../bench/scoring.scenario';
 import { int } from '../output/options';
 
-const SCENARIOS = ['model', 'endToEnd'] as const;
+const SCENARIOS = ['endToEnd', 'scoring', 'model', 'recorder', 'memory', 'baselines'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 interface BenchOptions {
   scenarios: string;
+  repeat: number;
   model: string;
+  seconds: number;
   events: number;
   batch: number;
   concurrency: number;
-  rate?: number;
+  latencyRate: number;
+  latencySeconds: number;
+  scoringEvents: number;
+  recorderRows: number;
+  memoryClicks: number;
+  baselineMessages: number;
   databaseUrl?: string;
   natsUrl: string;
   json?: boolean;
@@ -23,49 +37,201 @@ interface BenchOptions {
 
 export function benchCommand(): Command {
   return new Command('bench')
-    .description('measure the engine on this machine and print the figures as one JSON object')
+    .description(
+      'measure the engine on this machine against the performance targets (DESIGN §10) and their raw baselines; ' +
+        'prints one JSON object (a table instead on a terminal, unless --json)',
+    )
     .option('--scenarios <list>', `comma-separated: ${SCENARIOS.join(', ')}`, SCENARIOS.join(','))
-    .option('--model <file>', 'model for the inference measurement', 'models/default/model.json')
-    .option('--events <n>', 'end to end: clicks to send over HTTP', int, 50_000)
+    .option('--repeat <n>', 'run every scenario this many times and report the median of each figure', int, 1)
+    .option('--model <file>', 'model for the scoring, inference and memory measurements', 'models/default/model.json')
+    .option('--seconds <n>', 'end to end: offer clicks as fast as the gateway takes them for this long', int, 60)
+    .option('--events <n>', 'end to end: at most this many clicks in the sustained run', int, 2_000_000)
     .option('--batch <n>', 'end to end: clicks per request', int, 500)
     .option('--concurrency <n>', 'end to end: requests in flight', int, 4)
-    .option('--rate <n>', 'end to end: offer this many events/s instead of as fast as possible', int)
-    .option('--database-url <url>', 'end to end: database for the engine under test (default: its embedded one)')
-    .option('--nats-url <url>', 'end to end: NATS for the engine under test', 'nats://127.0.0.1:4222')
+    .option('--latency-rate <n>', 'end to end: the fixed offered rate (events/s) for the latency run', int, 2000)
+    .option('--latency-seconds <n>', 'end to end: how long the fixed-rate run lasts', int, 30)
+    .option('--scoring-events <n>', 'scoring: simulated events through the hot path', int, 100_000)
+    .option('--recorder-rows <n>', 'recorder: rows written through the recorder path and the raw baseline', int, 100_000)
+    .option('--memory-clicks <n>', 'memory: clicks in attribution state', int, 1_000_000)
+    .option('--baseline-messages <n>', 'baselines: acked JetStream publishes to time', int, 100_000)
+    .option('--database-url <url>', 'end to end and recorder: database to use (default: an embedded one)')
+    .option('--nats-url <url>', 'end to end and baselines: NATS to use', 'nats://127.0.0.1:4222')
     .option('--json', 'print only the JSON object, on one line')
     .action(async (o: BenchOptions) => {
       const wanted = new Set(o.scenarios.split(',').map((s) => s.trim()));
       const unknown = [...wanted].filter((s) => !(SCENARIOS as readonly string[]).includes(s));
       if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(', ')}`);
-      const tty = process.stderr.isTTY && !o.json;
+      // stdout carries the result: this process's own logs (embedded database, migrations) only when they matter.
+      rootLogger(process.env.LOG_LEVEL ?? 'warn');
+      const say = process.stderr.isTTY ? (s: string) => process.stderr.write(`${s}\n`) : () => undefined;
       const result: Record<string, unknown> = {
         machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
         at: new Date().toISOString(),
+        repeat: o.repeat,
       };
-      if (wanted.has('model')) {
-        if (tty) process.stderr.write('  model inference…\n');
-        result.model = modelScenario(o.model);
-      }
-      if (wanted.has('endToEnd')) {
-        const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
-        const engine = await spawnEngine({ databaseUrl: o.databaseUrl, natsUrl: o.natsUrl, dataDir });
-        try {
-          result.endToEnd = {
-            database: o.databaseUrl ? 'external' : 'embedded',
-            ...(await ingestScenario(engine, {
-              events: o.events,
-              batch: o.batch,
-              concurrency: o.concurrency,
-              rate: o.rate,
-              progress: tty ? (n) => process.stderr.write(`\r  end to end: sent ${n} / ${o.events}`) : undefined,
-            })),
-          };
-          if (tty) process.stderr.write('\n');
-        } finally {
-          await engine.stop();
-          rmSync(dataDir, { recursive: true, force: true });
+      const repeated = async <T>(name: Scenario, run: (i: number) => Promise<T> | T): Promise<T | undefined> => {
+        if (!wanted.has(name)) return undefined;
+        const runs: T[] = [];
+        for (let i = 0; i < o.repeat; i++) {
+          say(`  ${name} ${o.repeat > 1 ? `(run ${i + 1} of ${o.repeat}) ` : ''}…`);
+          runs.push(await run(i));
         }
+        const median = medianOfRuns(runs);
+        result[name] = median;
+        return median;
+      };
+
+      const baselines = await repeated('baselines', () =>
+        jetStreamBaseline({ natsUrl: o.natsUrl, messages: o.baselineMessages, inFlight: o.batch * o.concurrency }),
+      );
+      const endToEnd = await repeated('endToEnd', () => endToEndRun(o, say));
+      const scoring = await repeated('scoring', () => scoringScenario({ events: o.scoringEvents, model: o.model }));
+      const model = await repeated('model', () => modelScenario(o.model));
+      const recorder = await repeated('recorder', () =>
+        recorderScenario({ databaseUrl: o.databaseUrl, rows: o.recorderRows, batch: 1000, concurrency: 2 }),
+      );
+      const memory = await repeated('memory', () => memoryScenario({ clicks: o.memoryClicks, model: o.model }));
+
+      const figures: Figure[] = [];
+      const publishRate = baselines?.publishesPerSecond ?? null;
+      if (endToEnd) {
+        const e2e = endToEnd.sustained.endToEndEventsPerSecond;
+        const ingest = endToEnd.sustained.ingestEventsPerSecond;
+        const jsBaseline = publishRate != null ? { baseline: 'JetStream acked publishes/s', baselineValue: publishRate } : {};
+        figures.push(
+          {
+            figure: `end to end, sustained ${o.seconds} s`,
+            value: e2e,
+            unit: 'events/s',
+            target: '≥ 10,000',
+            met: atLeast(e2e, 10_000),
+            ...jsBaseline,
+            ratio: ratio(e2e, publishRate),
+          },
+          {
+            figure: 'gateway ingest (accepted)',
+            value: ingest,
+            unit: 'events/s',
+            target: '',
+            met: null,
+            ...jsBaseline,
+            ratio: ratio(ingest, publishRate),
+          },
+          {
+            figure: `decision latency p50 at ${o.latencyRate}/s`,
+            value: endToEnd.paced.decisionLatencyMs.p50,
+            unit: 'ms',
+            target: '',
+            met: null,
+          },
+          {
+            figure: `decision latency p99 at ${o.latencyRate}/s`,
+            value: endToEnd.paced.decisionLatencyMs.p99,
+            unit: 'ms',
+            target: '≤ 50',
+            met: atMost(endToEnd.paced.decisionLatencyMs.p99, 50),
+          },
+          {
+            figure: `decision latency max at ${o.latencyRate}/s`,
+            value: endToEnd.paced.decisionLatencyMs.max,
+            unit: 'ms',
+            target: '',
+            met: null,
+          },
+          {
+            figure: 'decision latency p99 at max rate',
+            value: endToEnd.sustained.decisionLatencyMs.p99,
+            unit: 'ms',
+            target: '',
+            met: null,
+          },
+        );
       }
-      process.stdout.write(`${JSON.stringify(result, null, o.json ? undefined : 2)}\n`);
+      if (scoring)
+        figures.push({
+          figure: 'scoring hot path, one core',
+          value: scoring.eventsPerSecond,
+          unit: 'events/s',
+          target: '≥ 100,000',
+          met: atLeast(scoring.eventsPerSecond, 100_000),
+          baseline: 'rules only',
+          baselineValue: scoring.rulesOnlyEventsPerSecond,
+          ratio: ratio(scoring.eventsPerSecond, scoring.rulesOnlyEventsPerSecond),
+        });
+      if (model)
+        figures.push({
+          figure: 'model predictions, one core',
+          value: model.predictionsPerSecond,
+          unit: '/s',
+          target: '≥ 1,000,000',
+          met: atLeast(model.predictionsPerSecond, 1_000_000),
+          baseline: 'ml-random-forest',
+          baselineValue: model.libraryPredictionsPerSecond,
+          ratio: model.ratioToLibrary,
+        });
+      if (recorder)
+        figures.push({
+          figure: `recorder writes (${recorder.database} db)`,
+          value: recorder.rowsPerSecond,
+          unit: 'rows/s',
+          target: '≥ 50,000',
+          met: atLeast(recorder.rowsPerSecond, 50_000),
+          baseline: 'raw unnest insert',
+          baselineValue: recorder.rawUnnestRowsPerSecond,
+          ratio: recorder.ratioToRaw,
+        });
+      if (memory)
+        figures.push({
+          figure: `scorer memory, ${memory.clicksInState.toLocaleString('en-US')} clicks`,
+          value: memory.rssMiB,
+          unit: 'MiB RSS',
+          target: '≤ 1,024',
+          met: atMost(memory.rssMiB, 1024),
+          baseline: 'empty process',
+          baselineValue: memory.baselineRssMiB,
+          ratio: ratio(memory.rssMiB, memory.baselineRssMiB),
+        });
+      if (baselines)
+        figures.push({
+          figure: 'JetStream acked publishes (baseline)',
+          value: baselines.publishesPerSecond,
+          unit: '/s',
+          target: '',
+          met: null,
+        });
+      result.figures = figures;
+
+      if (process.stdout.isTTY && !o.json) process.stdout.write(`${renderTable(figures)}\n\n(--json for every figure)\n`);
+      else process.stdout.write(`${JSON.stringify(result, null, o.json ? undefined : 2)}\n`);
     });
+}
+
+/** A fresh engine (child process): the sustained run at full speed, then the fixed-rate latency run. */
+async function endToEndRun(
+  o: BenchOptions,
+  say: (s: string) => void,
+): Promise<{ database: string; sustained: IngestResult; paced: IngestResult }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
+  const engine = await spawnEngine({ databaseUrl: o.databaseUrl, natsUrl: o.natsUrl, dataDir });
+  try {
+    const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\r    accepted ${n}`) : undefined;
+    const common = { batch: o.batch, concurrency: o.concurrency, progress };
+    say(`    sustained: as fast as accepted for ${o.seconds} s, then until all is stored`);
+    const sustained = await ingestScenario(engine, { ...common, events: o.events, seconds: o.seconds, label: 'max' });
+    say(`\n    fixed rate: ${o.latencyRate}/s for ${o.latencySeconds} s`);
+    const paced = await ingestScenario(engine, {
+      ...common,
+      // Small batches at a fixed rate: latency is measured per event, not per large request.
+      batch: Math.max(1, Math.round(o.latencyRate / 100)),
+      concurrency: 16,
+      events: o.latencyRate * o.latencySeconds,
+      rate: o.latencyRate,
+      label: 'paced',
+    });
+    say('');
+    return { database: o.databaseUrl ? 'external' : 'embedded', sustained, paced };
+  } finally {
+    await engine.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }

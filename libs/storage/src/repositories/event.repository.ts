@@ -1,9 +1,9 @@
 import type { Pool } from 'pg';
 import type { ClickEvent, ConversionEvent, FeedbackEvent } from '@app/contracts';
-import { json, ledgeredInsert, uniqueBy } from '../bulk';
+import { Column, json, ledgeredInsert, selectInput, uniqueBy, unnestRows } from '../bulk';
 import { inTransaction } from '../database';
 
-const clickInsert = ledgeredInsert<ClickEvent>('click', 'clicks', 'id', [
+const CLICK_COLUMNS: Column<ClickEvent>[] = [
   { name: 'id', type: 'text', value: (e) => e.id },
   { name: 'ts', type: 'timestamptz', value: (e) => e.ts },
   { name: 'received_at', type: 'timestamptz', value: (e) => e.receivedAt },
@@ -19,7 +19,21 @@ const clickInsert = ledgeredInsert<ClickEvent>('click', 'clicks', 'id', [
   { name: 'ip_country', type: 'text', value: (e) => e.ipCountry },
   { name: 'partition', type: 'smallint', value: (e) => e.partition },
   { name: 'label', type: 'text', value: (e) => e.label },
-]);
+];
+
+const clickInsert = ledgeredInsert<ClickEvent>('click', 'clicks', 'id', CLICK_COLUMNS);
+
+/**
+ * The same click rows as a bare `INSERT … SELECT FROM unnest(…)` into `table` (no ledger, no
+ * deduplication): the database's raw batch-insert rate, the baseline `arbiter bench` compares with.
+ */
+export function rawClickInsert(table: string): { sql: string; params(rows: readonly ClickEvent[]): unknown[][] } {
+  const input = unnestRows(CLICK_COLUMNS);
+  return {
+    sql: `INSERT INTO ${table} (${CLICK_COLUMNS.map((c) => c.name).join(', ')}) SELECT ${selectInput(CLICK_COLUMNS)} FROM (${input.sql}) AS input`,
+    params: input.params,
+  };
+}
 
 const conversionInsert = ledgeredInsert<ConversionEvent>('conversion', 'conversions', 'id', [
   { name: 'id', type: 'text', value: (e) => e.id },

@@ -1,0 +1,75 @@
+import { Pool } from 'pg';
+import { TEST_NATS_URL, createTestDatabase } from '@app/testing';
+import { benchCommand } from '../../apps/cli/src/commands/bench.command';
+
+/** `arbiter bench --json` with small sizes: one JSON object, every figure present, nothing left behind. */
+describe('arbiter bench', () => {
+  let db: { url: string; drop(): Promise<void> };
+  beforeAll(async () => (db = await createTestDatabase()));
+  afterAll(() => db.drop());
+
+  it('prints the figures, their targets and same-run baselines as one JSON object and cleans up', async () => {
+    let out = '';
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out += chunk.toString();
+      return true;
+    });
+    try {
+      await benchCommand().parseAsync(
+        [
+          '--json',
+          '--scenarios',
+          'baselines,scoring,model,recorder',
+          '--baseline-messages',
+          '2000',
+          '--scoring-events',
+          '3000',
+          '--recorder-rows',
+          '3000',
+          '--repeat',
+          '2',
+          '--database-url',
+          db.url,
+          '--nats-url',
+          TEST_NATS_URL,
+        ],
+        { from: 'user' },
+      );
+    } finally {
+      write.mockRestore();
+    }
+    expect(out.trim().split('\n')).toHaveLength(1);
+    const result = JSON.parse(out);
+    expect(result.repeat).toBe(2);
+    expect(result.baselines.publishesPerSecond).toBeGreaterThan(0);
+    expect(result.recorder).toMatchObject({ database: 'external', rows: 3000 });
+    expect(result.recorder.rowsPerSecond).toBeGreaterThan(0);
+    expect(result.recorder.rawUnnestRowsPerSecond).toBeGreaterThan(0);
+    expect(result.model.identical).toBe(result.model.compared);
+    expect(result.scoring.events).toBeGreaterThan(2000);
+    const figures = Object.fromEntries(result.figures.map((f: { figure: string }) => [f.figure, f]));
+    expect(figures['recorder writes (external db)']).toMatchObject({ target: '≥ 50,000', baseline: 'raw unnest insert' });
+    expect(figures['recorder writes (external db)'].ratio).toBeCloseTo(
+      result.recorder.rowsPerSecond / result.recorder.rawUnnestRowsPerSecond,
+      1,
+    );
+    expect(figures['scoring hot path, one core'].met).toBe(result.scoring.eventsPerSecond >= 100_000);
+    expect(figures['model predictions, one core'].baseline).toBe('ml-random-forest');
+
+    // The recorder's rows and ledger entries and the scratch table are gone.
+    const pool = new Pool({ connectionString: db.url });
+    try {
+      const { rows } = await pool.query(
+        `SELECT (SELECT count(*) FROM clicks)::int AS clicks, (SELECT count(*) FROM ingest_ledger)::int AS ledger,
+                (SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench_raw_%')::int AS scratch`,
+      );
+      expect(rows[0]).toEqual({ clicks: 0, ledger: 0, scratch: 0 });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('refuses an unknown scenario', async () => {
+    await expect(benchCommand().parseAsync(['--scenarios', 'warp'], { from: 'user' })).rejects.toThrow('unknown scenario(s): warp');
+  });
+});
