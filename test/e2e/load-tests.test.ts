@@ -107,7 +107,7 @@ describe('k6 load tests', () => {
     const ids = module.setup() as { offerId: string };
     module.default(ids);
     module.default(ids);
-    const answers = [];
+    const answers: { status: number; body: Record<string, unknown> }[] = [];
     for (const r of requests) {
       const res = await fetch(r.url, { method: r.method, headers: r.headers, body: r.body });
       answers.push({ status: res.status, body: await res.json() });
