@@ -110,7 +110,7 @@ describe('k6 load tests', () => {
     const answers: { status: number; body: Record<string, unknown> }[] = [];
     for (const r of requests) {
       const res = await fetch(r.url, { method: r.method, headers: r.headers, body: r.body });
-      answers.push({ status: res.status, body: await res.json() });
+      answers.push({ status: res.status, body: (await res.json()) as Record<string, unknown> });
     }
     expect(answers.slice(0, 3).map((a) => a.status)).toEqual([201, 201, 201]);
     expect(checks).toHaveLength(2);
