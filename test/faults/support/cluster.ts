@@ -65,6 +65,12 @@ interface Running {
   exited: Promise<number | null>;
 }
 
+/** How a service's process ended: its exit code, or the signal that ended it. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export class Cluster {
   readonly gateway: string;
   readonly api: string;
@@ -72,6 +78,7 @@ export class Cluster {
   readonly adminKey = FAULT_ADMIN_KEY;
   private readonly running = new Map<ServiceName, Running>();
   private readonly logs = new Map<ServiceName, WriteStream>();
+  private readonly exits = new Map<ServiceName, Exit>();
 
   private constructor(
     readonly namespace: string,
@@ -166,6 +173,14 @@ export class Cluster {
     return this.running.get(service)?.child.pid;
   }
 
+  /**
+   * How a service's last run ended. Nest's shutdown hooks re-raise the signal once they are done,
+   * so a graceful stop on SIGTERM reads `{ code: null, signal: 'SIGTERM' }` too: look at the log.
+   */
+  lastExit(service: ServiceName): Exit | undefined {
+    return this.exits.get(service);
+  }
+
   /** (Re)starts a service that is not running and waits for its /health. */
   async restart(service: ServiceName): Promise<void> {
     if (this.isRunning(service)) throw new Error(`${service} is already running`);
@@ -183,6 +198,7 @@ export class Cluster {
     const exited = new Promise<number | null>((done) =>
       child.once('exit', (code, signal) => {
         log!.write(`\n=== ${new Date().toISOString()} ${service} exited (code ${code}, signal ${signal})\n`);
+        this.exits.set(service, { code, signal });
         done(code);
       }),
     );

@@ -1,0 +1,45 @@
+import { Cluster, Sender, appendReport, seedCatalog, settleAndAccount, simulate } from './support';
+
+/**
+ * The recorder is SIGKILLed twice while it writes batches (events and verdicts, two batches in
+ * flight each), and restarted each time: a batch whose transaction committed but whose acks never
+ * left is redelivered and must be recognised by the idempotency ledger; one that did not commit
+ * is redelivered and written once.
+ */
+describe('fault: recorder SIGKILL mid-batch, restarted', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    // Smaller batches: more of them in flight when the signal lands.
+    cluster = await Cluster.start({ fault: 'recorder-kill', env: { RECORDER_BATCH: '200' } });
+  });
+  afterAll(() => cluster?.close());
+
+  it('stores and decides every accepted event exactly once', async () => {
+    const started = Date.now();
+    const { catalog, events } = simulate({ seed: 202, events: 3000 });
+    await seedCatalog(cluster, catalog);
+    const sender = new Sender(cluster.gateway);
+    const batches = Math.ceil(events.length / 100);
+    const killAt = [Math.floor(batches / 4), Math.floor((batches * 2) / 3)];
+    await sender.send(events, {
+      batch: 100,
+      pauseMs: 20,
+      onBatch: async (n) => {
+        if (killAt.includes(n)) {
+          // Let the batch just sent reach the recorder's transaction, then pull the plug.
+          await new Promise((r) => setTimeout(r, 15));
+          await cluster.kill('recorder', 'SIGKILL');
+        }
+        if (killAt.map((k) => k + 4).includes(n)) await cluster.restart('recorder');
+      },
+    });
+
+    const row = await settleAndAccount(cluster, 'recorder SIGKILL ×2 + restart', sender);
+    row.seconds = Math.round((Date.now() - started) / 1000);
+    appendReport(row);
+    expect(row.accepted).toBe(events.length);
+    expect(row).toMatchObject({ lost: 0, duplicated: 0, stored: row.accepted, decided: row.accepted });
+    expect(row.published).toBe(row.conversionsDecided);
+    expect(row.examples).toEqual({ notStored: [], notDecided: [], notPublished: [], duplicated: [] });
+  });
+});
