@@ -37,6 +37,8 @@ export async function spawnEngine(options: {
   natsUrl: string;
   dataDir: string;
   env?: Record<string, string>;
+  /** Node flags for the engine, e.g. `--cpu-prof` (the profile is written when it stops). */
+  nodeArgs?: string[];
 }): Promise<EngineProcess> {
   const [gatewayPort, apiPort, dbPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const namespace = `bench${randomBytes(4).toString('hex')}`;
@@ -59,7 +61,7 @@ export async function spawnEngine(options: {
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
   else delete env.DATABASE_URL;
   const main = resolve(__dirname, '..', 'main.js');
-  const child = spawn(process.execPath, [main, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const keep = (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000));
   child.stdout!.on('data', keep);

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { rootLogger } from '@app/observability';
 import { spawnEngine } from '../bench/engine-process';
@@ -33,6 +33,7 @@ interface BenchOptions {
   databaseUrl?: string;
   natsUrl: string;
   json?: boolean;
+  profile?: string;
 }
 
 export function benchCommand(): Command {
@@ -56,6 +57,7 @@ export function benchCommand(): Command {
     .option('--baseline-messages <n>', 'baselines: acked JetStream publishes to time', int, 100_000)
     .option('--database-url <url>', 'end to end and recorder: database to use (default: an embedded one)')
     .option('--nats-url <url>', 'end to end and baselines: NATS to use', 'nats://127.0.0.1:4222')
+    .option('--profile <dir>', 'end to end: write a CPU profile of the engine under test (node --cpu-prof) into this directory')
     .option('--json', 'print only the JSON object, on one line')
     .action(async (o: BenchOptions) => {
       const wanted = new Set(o.scenarios.split(',').map((s) => s.trim()));
@@ -212,7 +214,12 @@ async function endToEndRun(
   say: (s: string) => void,
 ): Promise<{ database: string; sustained: IngestResult; paced: IngestResult }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
-  const engine = await spawnEngine({ databaseUrl: o.databaseUrl, natsUrl: o.natsUrl, dataDir });
+  const engine = await spawnEngine({
+    databaseUrl: o.databaseUrl,
+    natsUrl: o.natsUrl,
+    dataDir,
+    nodeArgs: o.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.profile)}`] : [],
+  });
   try {
     const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\r    accepted ${n}`) : undefined;
     const common = { batch: o.batch, concurrency: o.concurrency, progress };
