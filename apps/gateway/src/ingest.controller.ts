@@ -116,8 +116,27 @@ export class IngestController {
     const results = await this.ingest.ingest(kind, body, receivedAt);
     const count = (s: ItemResult['status']) => results.filter((r) => r.status === s).length;
     const summary = { accepted: count('accepted'), rejected: count('rejected'), failed: count('failed') };
-    reply.code(batchStatus(summary)).send({ ...summary, results });
+    const status = batchStatus(summary);
+    reply.code(status).send({ ...batchRefusal(status, results), ...summary, results });
   }
+}
+
+/**
+ * A batch of which nothing was accepted is an error answer like any other: `error` and `message`
+ * (and, for 400, every item's field errors with the item's index) next to the per-item results,
+ * so a client that only knows the one error shape still learns what is wrong.
+ */
+function batchRefusal(status: number, results: ItemResult[]) {
+  if (status === HttpStatus.BAD_REQUEST) {
+    const errors = results.flatMap((r) =>
+      r.status === 'rejected' ? r.errors.map((e) => ({ field: `[${r.index}]${e.field ? `.${e.field}` : ''}`, message: e.message })) : [],
+    );
+    return { error: 'validation_failed', message: `no event of the batch is valid: ${describe(errors)}`.slice(0, 2000), errors };
+  }
+  if (status === HttpStatus.SERVICE_UNAVAILABLE) {
+    return { error: 'unavailable', message: 'the event store is unavailable: no event of the batch was stored, send it again later' };
+  }
+  return {};
 }
 
 export function singleStatus(result: ItemResult): number {
