@@ -31,6 +31,12 @@ export function createPool(options: PoolOptions): Pool {
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let failure: Error | undefined;
+  // A checked-out client is no longer watched by the pool: if the database goes away between two
+  // statements, the client emits 'error', and without a listener that kills the process (the
+  // recorder died this way when PostgreSQL restarted). Keep the error; the next statement fails,
+  // the caller naks, and the client is discarded below.
+  const onError = (e: Error) => (failure ??= e);
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -42,6 +48,7 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
     throw e;
   } finally {
     // A client that failed may have lost its connection: discard it rather than pool it.
+    client.off('error', onError);
     client.release(failure);
   }
 }
