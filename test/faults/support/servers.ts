@@ -249,16 +249,16 @@ export class NatsCluster {
     return new NatsCluster(nodes);
   }
 
-  /** Waits until every JetStream stream whose name starts with `prefix` has all its replicas current. */
-  async replicasCurrent(prefix: string, replicas: number, timeoutMs = 30_000): Promise<void> {
+  /** Waits until every JetStream stream whose name holds `namespace` (any case: streams, KV and object buckets) has `replicas` replicas, all current. */
+  async replicasCurrent(namespace: string, replicas: number, timeoutMs = 30_000): Promise<void> {
     await until(
-      `replicas of ${prefix}*`,
+      `replicas of ${namespace}`,
       async () => {
         const nc = await connect({ servers: this.urls.filter((_, i) => this.nodes[i].running), reconnect: false });
         try {
           const jsm = await jetstreamManager(nc);
           for await (const s of jsm.streams.list()) {
-            if (!s.config.name.startsWith(prefix)) continue;
+            if (!s.config.name.toUpperCase().includes(namespace.toUpperCase())) continue;
             const peers = s.cluster?.replicas ?? [];
             if (s.config.num_replicas !== replicas || peers.length !== replicas - 1 || peers.some((p) => !p.current || p.offline))
               return false;
