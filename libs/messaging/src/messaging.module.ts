@@ -1,5 +1,5 @@
 import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
-import { JetStreamClient, JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { Topology } from '@app/contracts';
@@ -51,7 +51,7 @@ export class MessagingModule {
         {
           provide: JetStreamPublisher,
           inject: [NATS_CONNECTION],
-          useFactory: (nc: NatsConnection) => new JetStreamPublisher(jetstream(nc) as JetStreamClient),
+          useFactory: (nc: NatsConnection) => new JetStreamPublisher(nc),
         },
         {
           provide: DeadLetterGauge,
