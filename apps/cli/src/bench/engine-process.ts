@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Topology } from '@app/contracts';
 import { connectNats, drainNats, removeNamespaceStreams } from '@app/messaging';
@@ -24,23 +24,33 @@ export interface EngineProcess {
   databaseUrl: string;
   namespace: string;
   adminKey: string;
-  child: ChildProcess;
+  /** One process (`arbiter start`), or one per service. */
+  children: ChildProcess[];
   stop(): Promise<void>;
 }
 
+/** Services in the order they start in when each runs as its own process: the recorder migrates first. */
+const SERVICES = ['recorder', 'scorer', 'notifier', 'api', 'gateway'] as const;
+
 /**
- * Runs `arbiter start` as a child process, isolated by a fresh NATS namespace (and its own
- * database when none is given), so the load generator never shares the engine's event loop.
+ * Runs the engine under test in child processes, isolated by a fresh NATS namespace (and its own
+ * embedded database when none is given), so the load generator never shares its event loop:
+ * `arbiter start` (all services in one process) or, with `split`, each service as its own process
+ * as in production (then a database URL is required: the embedded one lives in `arbiter start`).
  */
 export async function spawnEngine(options: {
   databaseUrl?: string;
   natsUrl: string;
   dataDir: string;
+  split?: boolean;
   env?: Record<string, string>;
-  /** Node flags for the engine, e.g. `--cpu-prof` (the profile is written when it stops). */
+  /** Node flags for the engine's processes, e.g. `--cpu-prof` (profiles are written when they stop). */
   nodeArgs?: string[];
 }): Promise<EngineProcess> {
-  const [gatewayPort, apiPort, dbPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  if (options.split && !options.databaseUrl) throw new Error('services in separate processes need --database-url');
+  const [gatewayPort, apiPort, dbPort, scorerPort, recorderPort, notifierPort] = await Promise.all(
+    Array.from({ length: 6 }, () => freePort()),
+  );
   const namespace = `bench${randomBytes(4).toString('hex')}`;
   const adminKey = `bench-${randomBytes(16).toString('hex')}`;
   const env: Record<string, string> = {
@@ -51,6 +61,9 @@ export async function spawnEngine(options: {
     HOST: '127.0.0.1',
     GATEWAY_PORT: String(gatewayPort),
     API_PORT: String(apiPort),
+    SCORER_PORT: String(scorerPort),
+    RECORDER_PORT: String(recorderPort),
+    NOTIFIER_PORT: String(notifierPort),
     EMBEDDED_DB_PORT: String(dbPort),
     ARBITER_DATA_DIR: options.dataDir,
     ARBITER_ADMIN_KEY: adminKey,
@@ -60,45 +73,73 @@ export async function spawnEngine(options: {
   };
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
   else delete env.DATABASE_URL;
-  const main = resolve(__dirname, '..', 'main.js');
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const keep = (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const gateway = `http://127.0.0.1:${gatewayPort}`;
-  const api = `http://127.0.0.1:${apiPort}`;
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`engine exited (${child.exitCode}):\n${stderr}`);
-    const up = await fetch(`${gateway}/health`).then(
-      (r) => r.ok,
-      () => false,
+  // <dist>/apps/cli/src/bench → <dist>/apps
+  const apps = resolve(__dirname, '..', '..', '..');
+  const children: ChildProcess[] = [];
+  let output = '';
+  const launch = async (script: string, args: string[], health: string) => {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}):\n${output}`);
+      const up = await fetch(health).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (up) return;
+      if (i > 600) throw new Error(`${script} did not become healthy within 60 s:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const ports: Record<(typeof SERVICES)[number], number> = {
+    recorder: recorderPort,
+    scorer: scorerPort,
+    notifier: notifierPort,
+    api: apiPort,
+    gateway: gatewayPort,
+  };
+  const stopAll = async () => {
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+          }),
+      ),
     );
-    if (up) break;
-    if (i > 600) throw new Error(`engine did not become healthy within 60 s:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
+    // The streams reserve disk on the NATS server: give it back.
+    const nc = await connectNats(options.natsUrl, 'arbiter-bench');
+    try {
+      await removeNamespaceStreams(await jetstreamManager(nc), new Topology(namespace));
+    } finally {
+      await drainNats(nc);
+    }
+  };
+  try {
+    if (options.split) {
+      for (const service of SERVICES) {
+        await launch(join(apps, service, 'src', 'main.js'), [], `http://127.0.0.1:${ports[service]}/health`);
+      }
+    } else {
+      await launch(join(apps, 'cli', 'src', 'main.js'), ['start'], `http://127.0.0.1:${gatewayPort}/health`);
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
   }
   return {
-    gateway,
-    api,
+    gateway: `http://127.0.0.1:${gatewayPort}`,
+    api: `http://127.0.0.1:${apiPort}`,
     databaseUrl: options.databaseUrl ?? `postgres://postgres@127.0.0.1:${dbPort}/postgres`,
     namespace,
     adminKey,
-    child,
-    stop: async () => {
-      await new Promise<void>((done) => {
-        if (child.exitCode !== null) return done();
-        child.once('exit', () => done());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
-      });
-      // The streams reserve disk on the NATS server: give it back.
-      const nc = await connectNats(options.natsUrl, 'arbiter-bench');
-      try {
-        await removeNamespaceStreams(await jetstreamManager(nc), new Topology(namespace));
-      } finally {
-        await drainNats(nc);
-      }
-    },
+    children,
+    stop: stopAll,
   };
 }

@@ -34,6 +34,7 @@ interface BenchOptions {
   natsUrl: string;
   json?: boolean;
   profile?: string;
+  split?: boolean;
 }
 
 export function benchCommand(): Command {
@@ -57,6 +58,7 @@ export function benchCommand(): Command {
     .option('--baseline-messages <n>', 'baselines: acked JetStream publishes to time', int, 100_000)
     .option('--database-url <url>', 'end to end and recorder: database to use (default: an embedded one)')
     .option('--nats-url <url>', 'end to end and baselines: NATS to use', 'nats://127.0.0.1:4222')
+    .option('--split', 'end to end: every service in its own process, as in production (needs --database-url)')
     .option('--profile <dir>', 'end to end: write a CPU profile of the engine under test (node --cpu-prof) into this directory')
     .option('--json', 'print only the JSON object, on one line')
     .action(async (o: BenchOptions) => {
@@ -212,12 +214,13 @@ export function benchCommand(): Command {
 async function endToEndRun(
   o: BenchOptions,
   say: (s: string) => void,
-): Promise<{ database: string; sustained: IngestResult; paced: IngestResult }> {
+): Promise<{ database: string; processes: number; sustained: IngestResult; paced: IngestResult }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
   const engine = await spawnEngine({
     databaseUrl: o.databaseUrl,
     natsUrl: o.natsUrl,
     dataDir,
+    split: o.split,
     nodeArgs: o.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.profile)}`] : [],
   });
   try {
@@ -236,7 +239,7 @@ async function endToEndRun(
       label: 'paced',
     });
     say('');
-    return { database: o.databaseUrl ? 'external' : 'embedded', sustained, paced };
+    return { database: o.databaseUrl ? 'external' : 'embedded', processes: engine.children.length, sustained, paced };
   } finally {
     await engine.stop();
     rmSync(dataDir, { recursive: true, force: true });
