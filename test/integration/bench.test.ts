@@ -42,6 +42,7 @@ describe('arbiter bench', () => {
     const result = JSON.parse(out);
     expect(result.repeat).toBe(2);
     expect(result.baselines.publishesPerSecond).toBeGreaterThan(0);
+    expect(result.baselines.enginePublisherPerSecond).toBeGreaterThan(0);
     expect(result.recorder).toMatchObject({ database: 'external', rows: 3000 });
     expect(result.recorder.rowsPerSecond).toBeGreaterThan(0);
     expect(result.recorder.rawUnnestRowsPerSecond).toBeGreaterThan(0);

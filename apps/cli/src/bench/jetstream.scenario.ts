@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { DiscardPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connectNats, drainNats } from '@app/messaging';
+import { JetStreamPublisher, connectNats, drainNats } from '@app/messaging';
 
 export interface JetStreamBaselineResult {
   messages: number;
   bytesPerMessage: number;
   /** Publishes in flight at once (as the gateway does: a batch at a time, several batches). */
   inFlight: number;
-  /** Acknowledged (stored on file) publishes per second from this Node process. */
+  /** Acknowledged (stored on file) publishes per second from this Node process, with the client library's `js.publish`. */
   publishesPerSecond: number;
+  /** The same through the engine's own pipelined publisher (what the gateway and scorer use). */
+  enginePublisherPerSecond: number;
+  enginePublisherRatio: number;
 }
 
 /**
@@ -51,22 +54,28 @@ export async function jetStreamBaseline(options: {
         partition: 0,
       }),
     );
-    let next = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: options.inFlight }, async () => {
-        while (next < options.messages) {
-          const i = next++;
-          await js.publish(subject, payload, { msgID: `m${i}` });
-        }
-      }),
-    );
-    const seconds = (performance.now() - started) / 1000;
+    const timed = async (publish: (i: number) => Promise<unknown>) => {
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: options.inFlight }, async () => {
+          while (next < options.messages) await publish(next++);
+        }),
+      );
+      return options.messages / ((performance.now() - started) / 1000);
+    };
+    const library = await timed((i) => js.publish(subject, payload, { msgID: `m${i}` }));
+    const publisher = new JetStreamPublisher(nc);
+    const event = JSON.parse(new TextDecoder().decode(payload));
+    const engine = await timed((i) => publisher.publish(subject, event, `e${i}`));
+    publisher.close();
     return {
       messages: options.messages,
       bytesPerMessage: payload.length,
       inFlight: options.inFlight,
-      publishesPerSecond: Math.round(options.messages / seconds),
+      publishesPerSecond: Math.round(library),
+      enginePublisherPerSecond: Math.round(engine),
+      enginePublisherRatio: Math.round((engine / library) * 100) / 100,
     };
   } finally {
     await jsm.streams.delete(name).catch(() => undefined);
