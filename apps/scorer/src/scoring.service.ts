@@ -11,6 +11,8 @@ import { OutcomeRepository, StoredClick } from '@app/storage';
 interface Prepared {
   clicks: Map<string, StoredClick>;
   decisions: Map<string, Decision>;
+  /** Conversions of the batch that were decided before (re-sent, or redelivered). */
+  decided: Set<string>;
 }
 
 /**
@@ -40,9 +42,14 @@ export class ScoringService {
     for (const e of events) {
       const now = Date.now();
       if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
-      else if (e.kind === 'conversion')
+      else if (e.kind === 'conversion') {
+        // Decided already: the conversion was sent again after JetStream's de-duplication window
+        // (or redelivered that late). Deciding it again would publish a second revision-0 decision,
+        // possibly a different one, to the advertiser (the DECISIONS stream and its webhook no
+        // longer drop it as a duplicate by then); the recorded decision stands.
+        if (prepared.decided.has(e.id)) continue;
         out.push(this.engine.scoreConversion(e, this.catalog, toRecord(prepared.clicks.get(e.clickId)), now));
-      else {
+      } else {
         const revised = this.engine.applyFeedback(e, prepared.decisions.get(e.conversionId) ?? null, now);
         if (revised) out.push(revised);
       }
@@ -78,11 +85,12 @@ export class ScoringService {
     const conversions = events.filter((e): e is ConversionEvent => e.kind === 'conversion');
     const missing = conversions.map((c) => c.clickId).filter((id) => !clicksHere.has(id) && !this.engine.holdsClick(id));
     const feedback = events.filter((e): e is FeedbackEvent => e.kind === 'feedback');
-    const [clicks, decisions] = await Promise.all([
+    const [clicks, decisions, decided] = await Promise.all([
       this.outcomes.findClicks([...new Set(missing)]),
       Promise.all(feedback.map((f) => this.outcomes.findDecision(f.conversionId))).then(
         (found) => new Map(found.filter((d): d is Decision => !!d).map((d) => [d.conversionId, d])),
       ),
+      this.outcomes.decidedConversions(conversions.map((c) => c.id)),
     ]);
     const offers: string[] = [];
     const publishers: string[] = [];
@@ -97,7 +105,7 @@ export class ScoringService {
       publishers.push(c.publisherId);
     }
     await this.catalog.resolve({ offers, publishers });
-    return { clicks, decisions };
+    return { clicks, decisions, decided };
   }
 }
 

@@ -181,6 +181,16 @@ export class OutcomeRepository {
     return rows.length ? toDecision(rows[0]) : null;
   }
 
+  /** Which of these conversions already have a decision (of any revision). */
+  async decidedConversions(conversionIds: readonly string[]): Promise<Set<string>> {
+    if (conversionIds.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ conversion_id: string }>(
+      `SELECT DISTINCT conversion_id FROM decisions WHERE conversion_id = ANY($1::text[])`,
+      [conversionIds],
+    );
+    return new Set(rows.map((r) => r.conversion_id));
+  }
+
   async findClick(clickId: string): Promise<StoredClick | null> {
     return (await this.findClicks([clickId])).get(clickId) ?? null;
   }
