@@ -18,7 +18,9 @@ export const CatalogId = Type.String({ minLength: 1, maxLength: 64 });
 export const Label = StringEnum(['fraud', 'legit'] as const, 'ground truth, only in training and evaluation files');
 /** The simulator's name for how an event was generated (`human`, `click_flooding`, …); files only. */
 export const Pattern = Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$', description: 'generator pattern, only in simulator files' });
-const Money = Type.Number({ minimum: 0, maximum: 1e12 });
+// Amounts are stored as numeric(16, 4): at most 12 integer digits. 1e12 itself has 13, so an
+// event carrying it was accepted and then could never be written (dead-lettered: accepted, lost).
+const Money = Type.Number({ minimum: 0, exclusiveMaximum: 1e12 });
 const Text = (max: number) => Type.String({ maxLength: max });
 
 export const SubIds = Type.Object(

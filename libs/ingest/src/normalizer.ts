@@ -106,7 +106,11 @@ export class EventNormalizer {
 
   private checkTime(input: { ts?: string }, receivedAt: Date): FieldError | null {
     if (input.ts === undefined) return null;
-    const skew = Date.parse(input.ts) - receivedAt.getTime();
+    const at = Date.parse(input.ts);
+    // RFC 3339 (and the schema's date-time format) allows a leap second, `23:59:60`, which no
+    // JavaScript Date can hold: refused here, rather than a 500 from an invalid Date further on.
+    if (Number.isNaN(at)) return { field: 'ts', message: 'is not a representable time (leap seconds are not accepted)' };
+    const skew = at - receivedAt.getTime();
     if (skew > this.options.maxFutureSkewMs) {
       return {
         field: 'ts',

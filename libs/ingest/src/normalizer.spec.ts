@@ -1,0 +1,25 @@
+import { EventNormalizer } from './normalizer';
+
+/** Values the schema lets through but the engine could never store or represent (found by test/faults/poison.test.ts). */
+describe('EventNormalizer: values at the edge of what can be stored', () => {
+  const sut = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 300_000, geo: () => null });
+  const receivedAt = new Date('2026-06-01T12:00:00Z');
+  const click = { offerId: 'o', publisherId: 'p', ip: '203.0.113.7', userAgent: 'Mozilla/5.0' };
+  const conversion = { clickId: 'c0.x', amount: 10 };
+
+  it.each([
+    ['a leap second', '2016-12-31T23:59:60Z', false],
+    ['an ordinary time', '2016-12-31T23:59:59Z', true],
+  ])('ts on %s', (_name, ts, ok) => {
+    const result = sut.normalize('click', { ...click, ts }, receivedAt);
+    expect(result.ok).toBe(ok);
+    if (!result.ok) expect(result.errors[0].field).toBe('ts');
+  });
+
+  it.each([
+    [999_999_999_999.99, true],
+    [1e12, false],
+  ])('amount %d (numeric(16, 4) holds 12 integer digits)', (amount, ok) => {
+    expect(sut.normalize('conversion', { ...conversion, amount }, receivedAt).ok).toBe(ok);
+  });
+});
