@@ -152,7 +152,10 @@ export class ConsumerRunner<T> {
       eventId: m.headers?.get('Nats-Msg-Id'),
     };
     const h = headers();
-    h.set('Nats-Msg-Id', `${this.spec.stream}:${m.info.streamSequence}`);
+    // One dead letter per consumer and message: a redelivered copy is dropped, but when two
+    // consumers of a stream (the recorder and the scorer on EVENTS) both reject a message, each
+    // parks its own (a key without the durable made the second a "duplicate" the DLQ dropped).
+    h.set('Nats-Msg-Id', `${this.spec.durable}:${this.spec.stream}:${m.info.streamSequence}`);
     h.set('Arbiter-Error', oneLine(error.message));
     h.set('Arbiter-Error-Type', error.name);
     h.set('Arbiter-Source', this.spec.durable);
