@@ -37,9 +37,9 @@ describe('fault: recorder SIGKILL mid-batch, restarted', () => {
     const row = await settleAndAccount(cluster, 'recorder SIGKILL ×2 + restart', sender);
     row.seconds = Math.round((Date.now() - started) / 1000);
     appendReport(row);
+    expect(row.examples).toEqual({ notStored: [], notDecided: [], notPublished: [], duplicated: [] });
     expect(row.accepted).toBe(events.length);
     expect(row).toMatchObject({ lost: 0, duplicated: 0, stored: row.accepted, decided: row.accepted });
     expect(row.published).toBe(row.conversionsDecided);
-    expect(row.examples).toEqual({ notStored: [], notDecided: [], notPublished: [], duplicated: [] });
   });
 });

@@ -32,10 +32,10 @@ describe('fault: scorer SIGKILL mid-stream, restarted', () => {
     const row = await settleAndAccount(cluster, 'scorer SIGKILL + restart', sender);
     row.seconds = Math.round((Date.now() - started) / 1000);
     appendReport(row);
+    expect(row.examples).toEqual({ notStored: [], notDecided: [], notPublished: [], duplicated: [] });
     expect(row.accepted).toBe(events.length);
     expect(row).toMatchObject({ lost: 0, duplicated: 0, stored: row.accepted, decided: row.accepted });
     expect(row.published).toBe(row.conversionsDecided);
-    expect(row.examples).toEqual({ notStored: [], notDecided: [], notPublished: [], duplicated: [] });
 
     // The restarted scorer replayed what its predecessor had acknowledged into its windows.
     const rebuilt = cluster

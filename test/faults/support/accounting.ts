@@ -77,7 +77,7 @@ export async function readStream(nc: NatsConnection, stream: string, filterSubje
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(stream);
   if (info.state.messages === 0) return [];
-  const consumer = await jetstream(nc).consumers.get(stream, filterSubject ? { filter_subjects: [filterSubject] } : {});
+  const consumer = await jetstream(nc).consumers.get(stream, filterSubject ? { filter_subjects: filterSubject } : {});
   const out: StreamMessage[] = [];
   for (;;) {
     let got = 0;
@@ -89,6 +89,8 @@ export async function readStream(nc: NatsConnection, stream: string, filterSubje
     }
     if (got === 0 || pending === 0) break;
   }
+  // An ordered consumer is ephemeral but lingers a while; it must not count as outstanding work.
+  await consumer.delete().catch(() => undefined);
   return out;
 }
 

@@ -261,12 +261,12 @@ export class Cluster {
     return res.json();
   }
 
-  /** Messages not yet acknowledged by each durable consumer of the EVENTS and VERDICTS streams. */
+  /** Messages not yet acknowledged by the engine's durable consumers of the EVENTS and VERDICTS streams. */
   async outstanding(): Promise<number> {
     const jsm = await jetstreamManager(this.nc);
     let n = 0;
     for (const stream of [this.topology.streams.events, this.topology.streams.verdicts]) {
-      for await (const c of jsm.consumers.list(stream)) n += c.num_pending + c.num_ack_pending;
+      for await (const c of jsm.consumers.list(stream)) if (c.config.durable_name) n += c.num_pending + c.num_ack_pending;
     }
     return n;
   }
