@@ -77,6 +77,11 @@ export const ConfigSchema = Type.Object({
   EVENTS_MAX_AGE_HOURS: Positive(7 * 24),
   /** Size bound of the EVENTS and VERDICTS streams each (JetStream reserves it on the server). */
   EVENTS_MAX_BYTES: Positive(4 * 1024 ** 3, { maximum: Number.MAX_SAFE_INTEGER }),
+  /**
+   * Replicas of every stream and bucket the engine creates (1, or 3 / 5 on a JetStream cluster: a
+   * node can then be lost without losing or refusing anything). Applied at start to existing streams too.
+   */
+  NATS_REPLICAS: Positive(1, { maximum: 5 }),
   /** JetStream de-duplication window for Nats-Msg-Id (seconds; DESIGN asks for at least 2 min). */
   DUPLICATE_WINDOW_SECONDS: Positive(120, { minimum: 120 }),
 

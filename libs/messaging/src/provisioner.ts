@@ -1,6 +1,7 @@
 import { DiscardPolicy, JetStreamManager, RetentionPolicy, StorageType, StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
 import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
 import type { ArbiterConfig } from '@app/config';
 import type { Topology } from '@app/contracts';
 
@@ -12,7 +13,7 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     duplicate_window: nanos(config.DUPLICATE_WINDOW_SECONDS * 1000),
-    num_replicas: 1,
+    num_replicas: config.NATS_REPLICAS,
   };
   return [
     {
@@ -80,8 +81,10 @@ export async function provisionStreams(jsm: JetStreamManager, topology: Topology
       await jsm.streams.add(cfg);
     }
   }
-  // The configuration bucket: active rule sets and model; a little history for forensics.
-  await new Kvm(jsm.jetstream()).create(topology.configBucket, { history: 10 });
+  // The configuration bucket: active rule sets and model; a little history for forensics. Both
+  // buckets are created here, where the replica count is known (later opens find them).
+  await new Kvm(jsm.jetstream()).create(topology.configBucket, { history: 10, replicas: config.NATS_REPLICAS });
+  await new Objm(jsm.jetstream()).create(topology.modelsBucket, { replicas: config.NATS_REPLICAS });
 }
 
 /** Deletes every stream of a namespace (benchmarks and tests clean up after themselves). */
