@@ -96,6 +96,8 @@ export function benchCommand(): Command {
       );
       const memory = await repeated('memory', () => memoryScenario({ clicks: o.memoryClicks, model: o.model }));
 
+      // Each figure and its baseline are medians over the runs, and the ratio is theirs (a scenario's own
+      // ratio field is the median of the per-run ratios).
       const figures: Figure[] = [];
       const publishRate = baselines?.publishesPerSecond ?? null;
       if (endToEnd) {
@@ -171,7 +173,7 @@ export function benchCommand(): Command {
           met: atLeast(model.predictionsPerSecond, 1_000_000),
           baseline: 'ml-random-forest',
           baselineValue: model.libraryPredictionsPerSecond,
-          ratio: model.ratioToLibrary,
+          ratio: ratio(model.predictionsPerSecond, model.libraryPredictionsPerSecond),
         });
       if (recorder)
         figures.push({
@@ -182,7 +184,7 @@ export function benchCommand(): Command {
           met: atLeast(recorder.rowsPerSecond, 50_000),
           baseline: 'raw unnest insert',
           baselineValue: recorder.rawUnnestRowsPerSecond,
-          ratio: recorder.ratioToRaw,
+          ratio: ratio(recorder.rowsPerSecond, recorder.rawUnnestRowsPerSecond),
         });
       if (memory)
         figures.push({
