@@ -8,9 +8,19 @@ export interface Outgoing {
   msgId: string;
 }
 
-/** A publish the stream refused or did not acknowledge in time. */
+/**
+ * A publish the stream refused or did not acknowledge in time. `transient` when trying again later
+ * can succeed (no ack in time, nobody answering, connection gone: NATS restarting or a cluster
+ * electing a leader); the consumers then nak instead of dead-lettering the message they handle.
+ */
 export class PublishError extends Error {
   override readonly name = 'PublishError';
+  constructor(
+    message: string,
+    readonly transient = false,
+  ) {
+    super(message);
+  }
 }
 
 interface Waiting {
@@ -50,7 +60,7 @@ export class JetStreamPublisher {
         if (!waiting) return; // answered after its deadline: already rejected
         this.waiting.delete(msg.subject.slice(this.prefix.length));
         if (msg.headers?.code === 503) {
-          return waiting.reject(new PublishError(`no stream takes ${waiting.subject} (JetStream answered 503: no responders)`));
+          return waiting.reject(new PublishError(`no stream takes ${waiting.subject} (JetStream answered 503: no responders)`, true));
         }
         let ack: {
           stream?: string;
@@ -108,7 +118,7 @@ export class JetStreamPublisher {
   close(): void {
     clearInterval(this.sweeper);
     if (!this.subscription.isClosed()) this.subscription.unsubscribe();
-    this.failAll(new PublishError('the NATS connection closed before JetStream acknowledged'));
+    this.failAll(new PublishError('the NATS connection closed before JetStream acknowledged', true));
   }
 
   private expire(now: number): void {
@@ -116,7 +126,7 @@ export class JetStreamPublisher {
     for (const [token, w] of this.waiting) {
       if (w.deadline > now) break;
       this.waiting.delete(token);
-      w.reject(new PublishError(`no JetStream ack for ${w.subject} within ${this.timeoutMs} ms`));
+      w.reject(new PublishError(`no JetStream ack for ${w.subject} within ${this.timeoutMs} ms`, true));
     }
   }
 
