@@ -76,6 +76,8 @@ describe('fault: a node of a three-node NATS cluster killed mid-traffic (R3 stre
     expect(row.published).toBe(row.conversionsDecided);
     expect(row.examples).toEqual({ notStored: [], notDecided: [], notPublished: [], duplicated: [] });
     for (const s of cluster.services) expect({ service: s, running: cluster.isRunning(s) }).toEqual({ service: s, running: true });
+    // Nothing was dead-lettered for a node that was merely lost.
+    expect((await jsm.streams.info(cluster.topology.streams.dlq)).state.messages).toBe(0);
     const after = await jsm.streams.info(cluster.topology.streams.events);
     expect(after.cluster?.leader).not.toBe(leader);
 
