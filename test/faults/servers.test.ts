@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { eventually } from '@app/testing';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsCluster, NatsServer, PostgresServer, stopAll } from './support/servers';
@@ -27,10 +28,25 @@ test('an R3 stream in the three-node cluster takes writes with one node killed, 
   await jsm.streams.add({ name: 'pfxY', subjects: ['y.>'], num_replicas: 3 });
   await c.replicasCurrent('pfx', 3);
   await jsm.jetstream().publish('y.1', 'a');
-  await c.nodes[0].crash();
-  await jsm.jetstream().publish('y.2', 'a');
+  const leader = (await jsm.streams.info('pfxY')).cluster?.leader;
+  const victim = c.nodes.find((n) => n.name === leader)!;
+  await victim.crash();
+  // Writes resume once the two survivors have elected a new leader.
+  await eventually(
+    () =>
+      jsm
+        .jetstream()
+        .publish('y.2', 'a', { msgID: 'y.2' })
+        .then(
+          () => true,
+          () => false,
+        ),
+    Boolean,
+    30_000,
+    500,
+  );
   expect((await jsm.streams.info('pfxY')).state.messages).toBe(2);
-  await c.nodes[0].start({ jetstream: false });
+  await victim.start({ jetstream: false });
   await c.replicasCurrent('pfx', 3);
   await nc.close();
 });
