@@ -1,4 +1,4 @@
-import { nulFields } from './nul-characters';
+import { hasNul, nulFields } from './nul-characters';
 
 describe('nulFields', () => {
   it.each([
@@ -9,11 +9,13 @@ describe('nulFields', () => {
     ['a bare string', '\u0000', ['']],
   ])('finds NULs in %s', (_, value, fields) => {
     expect(nulFields(value, '').map((e) => e.field)).toEqual(fields);
+    expect(hasNul(value)).toBe(fields.length > 0);
   });
 
   it('walks bodies nested far deeper than the call stack', () => {
     let deep: unknown = '\u0000';
     for (let i = 0; i < 200_000; i++) deep = [deep];
     expect(nulFields(deep, '')).toHaveLength(1);
+    expect(hasNul(deep)).toBe(true);
   });
 });

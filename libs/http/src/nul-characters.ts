@@ -8,8 +8,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
  */
 export function refuseNulCharacters(fastify: FastifyInstance): void {
   fastify.addHook('preValidation', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    // The common case (no NUL anywhere) walks the values without building a single field path:
+    // the gateway sees batches of a thousand events.
+    if (!hasNul(request.params) && !hasNul(request.query) && !hasNul(request.body)) return done();
     const errors = [...nulFields(request.params, ''), ...nulFields(request.query, ''), ...nulFields(request.body, '')];
-    if (!errors.length) return done();
     void reply.code(400).send({
       error: 'validation_failed',
       message: errors.map((e) => `${e.field || 'body'} ${e.message}`).join('; '),
@@ -19,6 +21,26 @@ export function refuseNulCharacters(fastify: FastifyInstance): void {
 }
 
 const MESSAGE = 'must not contain the NUL character (U+0000)';
+
+/** Whether `value` holds a NUL in any string or key (iterative, like `nulFields`). */
+export function hasNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return true;
+    } else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push(v[i]);
+    } else if (v && typeof v === 'object') {
+      for (const key in v) {
+        if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
+        if (key.includes('\u0000')) return true;
+        stack.push((v as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
+}
 
 /**
  * Where `value` holds a NUL in a string or a key, as field paths like the validators' (`[0].offerId`).
