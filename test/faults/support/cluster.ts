@@ -20,7 +20,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../../apps/cli/src/bench/engine-process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -48,17 +48,8 @@ export interface ClusterOptions {
   fault?: string;
 }
 
-/** A free TCP port on loopback (asked of the OS, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+/** A free TCP port on loopback (shared with `arbiter bench`). */
+export { freePort };
 
 interface Running {
   child: ChildProcess;

@@ -1,0 +1,15 @@
+/** What every jest configuration shares (jest.config.js, jest.faults.config.js). */
+// Transpile only (fast); `npm test` type-checks the whole tree with tsc first.
+const ts = ['ts-jest', { tsconfig: { module: 'commonjs', moduleResolution: 'node', isolatedModules: true } }];
+
+module.exports = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ts },
+  moduleNameMapper: {
+    '^@app/(.*)$': '<rootDir>/libs/$1/src',
+    // ESM-only; see the file.
+    '^content-disposition$': '<rootDir>/test/shims/content-disposition.cjs',
+  },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  setupFiles: ['<rootDir>/test/setup-logging.ts'],
+};
