@@ -56,6 +56,10 @@ describe('arbiter bench', () => {
     );
     expect(figures['scoring hot path, one core'].met).toBe(result.scoring.eventsPerSecond >= 100_000);
     expect(figures['model predictions, one core'].baseline).toBe('ml-random-forest');
+    expect(figures["JetStream acked publishes, engine's publisher"]).toMatchObject({
+      value: result.baselines.enginePublisherPerSecond,
+      baselineValue: result.baselines.publishesPerSecond,
+    });
 
     // The recorder's rows and ledger entries and the scratch table are gone.
     const pool = new Pool({ connectionString: db.url });

@@ -199,11 +199,14 @@ export function benchCommand(): Command {
         });
       if (baselines)
         figures.push({
-          figure: 'JetStream acked publishes (baseline)',
-          value: baselines.publishesPerSecond,
+          figure: "JetStream acked publishes, engine's publisher",
+          value: baselines.enginePublisherPerSecond,
           unit: '/s',
           target: '',
           met: null,
+          baseline: 'client js.publish',
+          baselineValue: baselines.publishesPerSecond,
+          ratio: ratio(baselines.enginePublisherPerSecond, baselines.publishesPerSecond),
         });
       result.figures = figures;
 
