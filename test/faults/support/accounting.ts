@@ -197,3 +197,16 @@ export function reportTable(file = REPORT_FILE): string {
   const line = (cells: unknown[]) => `| ${cells.map((c) => (c === undefined ? '' : String(c))).join(' | ')} |`;
   return [line(cols), line(cols.map(() => '---')), ...rows.map((r) => line(cols.map((c) => r[c])))].join('\n');
 }
+
+/**
+ * Every fault's verdict: the row goes into the report (with how long the fault took), then every
+ * accepted event must be stored once, decided once and, for conversions, published once.
+ */
+export function reportExactlyOnce(row: Accounting, expected: { accepted: number; startedAt: number }): void {
+  row.seconds = Math.round((Date.now() - expected.startedAt) / 1000);
+  appendReport(row);
+  expect(row.examples).toEqual({ notStored: [], notDecided: [], notPublished: [], duplicated: [] });
+  expect(row.accepted).toBe(expected.accepted);
+  expect(row).toMatchObject({ lost: 0, duplicated: 0, stored: row.accepted, decided: row.accepted });
+  expect(row.published).toBe(row.conversionsDecided);
+}
