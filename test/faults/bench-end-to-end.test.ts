@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { createTestDatabase } from '@app/testing';
+
+/**
+ * `arbiter bench`'s end-to-end scenario, from dist/ as a user runs it (it spawns the engine under
+ * test from there, which is why it lives with the suite that builds first): one process per
+ * service on PostgreSQL with CPU profiles, and the all-in-one engine on its embedded database.
+ * Short runs: the shape and the accounting are checked, never a speed.
+ */
+const CLI = resolve(__dirname, '..', '..', 'dist', 'apps', 'cli', 'src', 'main.js');
+const run = promisify(execFile);
+
+async function bench(args: string[]) {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      CLI,
+      'bench',
+      '--json',
+      '--scenarios',
+      'endToEnd',
+      '--seconds',
+      '2',
+      '--events',
+      '3000',
+      '--latency-rate',
+      '200',
+      '--latency-seconds',
+      '2',
+      ...args,
+    ],
+    { timeout: 180_000, maxBuffer: 16 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout);
+}
+
+describe('arbiter bench end to end', () => {
+  it('runs every service in its own process on PostgreSQL, counts every click through to its stored verdict, and profiles them', async () => {
+    const db = await createTestDatabase();
+    const profiles = mkdtempSync(join(tmpdir(), 'arbiter-bench-prof-'));
+    try {
+      const result = await bench(['--split', '--database-url', db.url, '--profile', profiles]);
+      const { sustained, paced, processes, database } = result.endToEnd;
+      expect({ processes, database }).toEqual({ processes: 5, database: 'external' });
+      expect(sustained.events).toBeGreaterThan(0);
+      expect(sustained.decisionLatencyMs.count).toBe(sustained.events);
+      // The fixed-rate run offers exactly rate × seconds, in requests of rate / 100.
+      expect(paced).toMatchObject({ events: 400, batch: 2, offeredRate: 200 });
+      expect(paced.decisionLatencyMs.count).toBe(400);
+      expect(result.figures.map((f: { figure: string }) => f.figure)).toEqual(
+        expect.arrayContaining(['end to end, sustained 2 s', 'decision latency p99 at 200/s']),
+      );
+      expect(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile'))).toHaveLength(5);
+    } finally {
+      rmSync(profiles, { recursive: true, force: true });
+      await db.drop();
+    }
+  });
+
+  it('runs the all-in-one engine on its embedded database, and refuses --split without a database', async () => {
+    const result = await bench([]);
+    expect(result.endToEnd).toMatchObject({ processes: 1, database: 'embedded', paced: { events: 400 } });
+    await expect(bench(['--split'])).rejects.toMatchObject({
+      stderr: expect.stringContaining('services in separate processes need --database-url'),
+    });
+  });
+});
