@@ -79,6 +79,21 @@ describe('WindowTable', () => {
     expect(count('a', 0, T0 + 2)).toBe(0);
   });
 
+  it('never releases the slot it just handed out while a second key of the same event is made', () => {
+    // A late event (its time behind everything else) for a new publisher, then its sub-id, in a full
+    // table: making the sub-id's slot must not evict or sweep the publisher's slot the caller holds.
+    const sut = new WindowTable([windows], 3, 4);
+    const h = (k: string) => keyHash(hashPart(k));
+    for (const [i, k] of ['x', 'y', 'z'].entries()) sut.add(sut.slot(h(k), k, '', T0 + 3 * 60 * MIN + i), 0, T0 + 3 * 60 * MIN + i);
+    const late = T0;
+    const publisher = sut.slot(h('pub'), 'pub', '', late);
+    sut.add(publisher, 0, late);
+    const subId = sut.slot(keyHash(hashPart('pub'), hashPart('s1')), 'pub', 's1', late);
+    expect(subId).not.toBe(publisher);
+    expect(sut.find(h('pub'), 'pub')).toBe(publisher);
+    expect(sut.countSlot(publisher, 0, 1, late)).toBe(1);
+  });
+
   it('keeps several counters per key apart', () => {
     const sut = new WindowTable([windows, [windows[1]]]);
     const slot = sut.slot(keyHash(hashPart('ip')), 'ip', '', T0);

@@ -45,6 +45,11 @@ export class WindowTable {
   private readonly longestMs: number;
   private latest = -Infinity;
   private nextSweep = -Infinity;
+  /**
+   * The slot `slot()` handed out last: a caller may still hold it while it asks for a second key
+   * of the same event (a publisher, then its sub-id), so sweeping and eviction never release it.
+   */
+  private held = -1;
   /** Keys dropped under memory pressure before they expired (a sign maxKeys is too low). */
   evictions = 0;
 
@@ -94,7 +99,8 @@ export class WindowTable {
   slot(h: number, a: string, b: string, t: number, c = '', d = ''): number {
     if (t > this.latest) this.latest = t;
     const found = this.index.find(h, a, b, c, d);
-    return found >= 0 ? found : this.insert(h, a, b, c, d, t);
+    this.held = found >= 0 ? found : this.insert(h, a, b, c, d, t);
+    return this.held;
   }
 
   /** Counts one event at time `t` (ms) in every window of counter `c`. */
@@ -154,7 +160,7 @@ export class WindowTable {
   sweep(): void {
     const horizon = this.latest - this.longestMs;
     for (let slot = 0; slot < this.used; slot++) {
-      if (this.live[slot] && this.lastSeen[slot] < horizon) this.release(slot);
+      if (this.live[slot] && this.lastSeen[slot] < horizon && slot !== this.held) this.release(slot);
     }
     // Sweeping costs O(keys): do it at most every tenth of the longest window of event time.
     this.nextSweep = this.latest + this.longestMs / 10;
@@ -187,7 +193,7 @@ export class WindowTable {
     const cutoff = sample[Math.min(sample.length - 1, Math.floor((n / this.count) * sample.length))];
     let dropped = 0;
     for (let slot = 0; slot < this.used && dropped < n; slot++) {
-      if (this.live[slot] && this.lastSeen[slot] <= cutoff) {
+      if (this.live[slot] && this.lastSeen[slot] <= cutoff && slot !== this.held) {
         this.release(slot);
         dropped++;
       }
