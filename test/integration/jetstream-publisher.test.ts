@@ -3,6 +3,7 @@ import { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { JetStreamPublisher, PublishError } from '@app/messaging';
 import { TEST_NATS_URL, testNamespace } from '@app/testing';
+import { NatsServer, stopAll } from '../faults/support/servers';
 
 /** The pipelined publisher against the real NATS: acks, deduplication, refusals, timeouts, closing. */
 describe('JetStreamPublisher', () => {
@@ -56,6 +57,8 @@ describe('JetStreamPublisher', () => {
     for (const r of refused) {
       expect(r.reason).toBeInstanceOf(PublishError);
       expect(r.reason.message).toMatch(/maximum messages exceeded/i);
+      // Not a poison message: the stream may have room later, so consumers retry instead of dead-lettering.
+      expect(r.reason.transient).toBe(true);
     }
     publisher.close();
   });
@@ -70,6 +73,29 @@ describe('JetStreamPublisher', () => {
     const pending = slow.publish(`${stream}-silent.y`, {}, 's2');
     slow.close();
     await expect(pending).rejects.toThrow(/closed before JetStream acknowledged/);
+    // A closed publisher refuses at once instead of waiting for an ack nobody listens for.
+    await expect(slow.publish(`${stream}.a`, {}, 's3')).rejects.toMatchObject({ message: 'the publisher is closed', transient: true });
     silent.unsubscribe();
+  });
+
+  it('fails what waits as soon as the connection drops, not at the timeout', async () => {
+    const server = await NatsServer.single('publisher');
+    const own = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    try {
+      // A subscriber that answers nothing: the publish waits for an ack until the server goes away.
+      own.subscribe('silent.>', { callback: () => undefined });
+      await own.flush();
+      const publisher = new JetStreamPublisher(own, 60_000);
+      const pending = publisher.publish('silent.x', {}, 'd1');
+      const refused = expect(pending).rejects.toMatchObject({ transient: true, message: expect.stringMatching(/dropped/) });
+      const started = Date.now();
+      await server.crash();
+      await refused;
+      expect(Date.now() - started).toBeLessThan(30_000);
+      publisher.close();
+    } finally {
+      await own.close();
+      await stopAll();
+    }
   });
 });

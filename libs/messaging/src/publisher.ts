@@ -48,6 +48,7 @@ export class JetStreamPublisher {
   private readonly subscription: Subscription;
   private readonly sweeper: NodeJS.Timeout;
   private sequence = 0;
+  private closed = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -55,7 +56,8 @@ export class JetStreamPublisher {
   ) {
     this.subscription = nc.subscribe(`${this.prefix}*`, {
       callback: (err, msg) => {
-        if (err) return this.failAll(err);
+        // The reply subscription is gone (e.g. a permission error): no ack can come any more.
+        if (err) return this.close(new PublishError(`JetStream acks cannot be received: ${err.message}`, true));
         const waiting = this.waiting.get(msg.subject.slice(this.prefix.length));
         if (!waiting) return; // answered after its deadline: already rejected
         this.waiting.delete(msg.subject.slice(this.prefix.length));
@@ -74,7 +76,11 @@ export class JetStreamPublisher {
         } catch {
           return waiting.reject(new PublishError(`unreadable JetStream ack for ${waiting.subject}`));
         }
-        if (ack.error) return waiting.reject(new PublishError(`${ack.error.description} (${ack.error.err_code ?? ack.error.code})`));
+        // 503: the stream could not store it now (full with discard-new, JetStream unavailable): try again later.
+        if (ack.error)
+          return waiting.reject(
+            new PublishError(`${ack.error.description} (${ack.error.err_code ?? ack.error.code})`, ack.error.code === 503),
+          );
         if (!ack.stream || typeof ack.seq !== 'number')
           return waiting.reject(new PublishError(`invalid JetStream ack for ${waiting.subject}`));
         waiting.resolve({ stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate ?? false, domain: ack.domain } as PubAck);
@@ -82,12 +88,20 @@ export class JetStreamPublisher {
     });
     this.sweeper = setInterval(() => this.expire(Date.now()), 250);
     this.sweeper.unref();
-    // A closed connection answers nothing more: fail what waits instead of letting it time out.
+    // A closed connection answers nothing more, and replies sent while disconnected are lost: fail
+    // what waits (transient: sent again, its Nats-Msg-Id makes a stored copy harmless) instead of
+    // holding it until the timeout.
     void nc.closed().then(() => this.close());
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.failAll(new PublishError('the NATS connection dropped before JetStream acknowledged', true));
+      }
+    })();
   }
 
   publish(subject: string, payload: unknown, msgId: string): Promise<PubAck> {
     return new Promise<PubAck>((resolve, reject) => {
+      if (this.closed) return reject(new PublishError('the publisher is closed', true));
       const token = (++this.sequence).toString(36);
       const h = headers();
       h.set('Nats-Msg-Id', msgId);
@@ -95,8 +109,9 @@ export class JetStreamPublisher {
       try {
         this.nc.publish(subject, encoder.encode(JSON.stringify(payload)), { reply: this.prefix + token, headers: h });
       } catch (e) {
+        // Closed or draining connection, or a bad subject: the publish never left.
         this.waiting.delete(token);
-        reject(e as Error);
+        reject(new PublishError(`could not publish to ${subject}: ${(e as Error).message}`, this.nc.isClosed() || this.nc.isDraining()));
       }
     });
   }
@@ -114,11 +129,12 @@ export class JetStreamPublisher {
     return Promise.allSettled(items.map((i) => this.publish(i.subject, i.payload, i.msgId)));
   }
 
-  /** Stops listening for acks; whatever still waits is rejected. */
-  close(): void {
+  /** Stops listening for acks; whatever still waits is rejected, and so is every later publish. */
+  close(reason = new PublishError('the NATS connection closed before JetStream acknowledged', true)): void {
+    this.closed = true;
     clearInterval(this.sweeper);
     if (!this.subscription.isClosed()) this.subscription.unsubscribe();
-    this.failAll(new PublishError('the NATS connection closed before JetStream acknowledged', true));
+    this.failAll(reason);
   }
 
   private expire(now: number): void {
