@@ -204,6 +204,10 @@ describe('review queue and publisher API (services booted)', () => {
       ['?from=yesterday', 'from'],
       [`?from=${new Date().toISOString()}&to=${new Date(Date.now() - 86_400_000).toISOString()}`, 'from'],
       ['?cursor=not-a-cursor', 'cursor'],
+      // Valid-looking, but PostgreSQL was given instants it cannot hold (these answered 500).
+      ['?from=2016-12-31T23:59:60Z', 'from'],
+      ['?to=0000-01-01T00:00:00Z', 'to'],
+      [`?cursor=${Buffer.from(JSON.stringify(['2026-02-30T00:00:00.000Z', 'c1'])).toString('base64url')}`, 'cursor'],
       ['?offerId=has%20space', 'offerId'],
     ])('refuses %s, naming %s', async (query, field) => {
       const res = await rejections(query);

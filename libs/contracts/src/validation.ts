@@ -1,5 +1,6 @@
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { fullFormats } from 'ajv-formats/dist/formats';
 import { Static, TSchema } from '@sinclair/typebox';
 
 /** One problem with one field, as an API client or a DLQ reader sees it. */
@@ -11,8 +12,29 @@ export interface FieldError {
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-addFormats(ajv, ['date-time', 'uri']);
+/**
+ * The string formats of every validator in the engine (events, API bodies, query strings): those of
+ * ajv-formats, but a `date-time` must also be an instant a JavaScript Date and PostgreSQL can hold.
+ * RFC 3339 allows a leap second (`23:59:60`), which no Date can, and year 0000, which PostgreSQL has
+ * not: passed on, they became 500s or events accepted and never stored.
+ */
+export function addFormatsTo(target: Ajv, names: ('date-time' | 'uri')[]): Ajv {
+  addFormats(
+    target,
+    names.filter((n) => n !== 'date-time'),
+  );
+  if (names.includes('date-time')) {
+    const rfc3339 = fullFormats['date-time'] as { validate: (s: string) => boolean; compare: (a: string, b: string) => number | undefined };
+    target.addFormat('date-time', {
+      type: 'string',
+      validate: (s: string) => rfc3339.validate(s) && !s.startsWith('0000') && !Number.isNaN(Date.parse(s)),
+      compare: rfc3339.compare,
+    });
+  }
+  return target;
+}
+
+const ajv = addFormatsTo(new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }), ['date-time', 'uri']);
 
 /** A schema compiled once; `check` answers with the typed value or field-level errors. */
 export class CompiledSchema<S extends TSchema> {

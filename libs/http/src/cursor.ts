@@ -1,18 +1,22 @@
 import { BadRequestException } from '@nestjs/common';
 
-// What `Date.prototype.toISOString()` writes; nothing else came from this API.
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
 /** Opaque pagination cursors: the last item's keyset position, base64url-encoded JSON. */
 export function encodeCursor(position: { ts: string; id: string } | null): string | null {
   return position ? Buffer.from(JSON.stringify([position.ts, position.id])).toString('base64url') : null;
+}
+
+/** What `Date.prototype.toISOString()` writes for this very instant: nothing else came from this API. */
+function sameInstant(ts: string): boolean {
+  const at = new Date(ts);
+  return !Number.isNaN(at.getTime()) && at.toISOString() === ts;
 }
 
 export function decodeCursor(cursor: string | undefined): { ts: string; id: string } | undefined {
   if (!cursor) return undefined;
   try {
     const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    if (typeof ts === 'string' && typeof id === 'string' && ISO_INSTANT.test(ts) && !Number.isNaN(Date.parse(ts))) return { ts, id };
+    // An ISO instant that reads back exactly (no 2026-02-30 rolled over, no leap second), of a year PostgreSQL has.
+    if (typeof ts === 'string' && typeof id === 'string' && !ts.startsWith('0000') && sameInstant(ts)) return { ts, id };
   } catch {
     // fall through
   }

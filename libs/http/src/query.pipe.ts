@@ -1,12 +1,10 @@
 import { BadRequestException, Injectable, PipeTransform } from '@nestjs/common';
 import type { Static, TSchema } from '@sinclair/typebox';
 import Ajv, { ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
-import { toFieldErrors } from '@app/contracts';
+import { addFormatsTo, toFieldErrors } from '@app/contracts';
 
 // Query strings are all text: this validator converts "50" to 50 and fills in defaults.
-const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, allowUnionTypes: true });
-addFormats(ajv, ['date-time']);
+const ajv = addFormatsTo(new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, allowUnionTypes: true }), ['date-time']);
 const compiledQueries = new WeakMap<TSchema, ValidateFunction>();
 
 /** Validates and converts a query string against a schema; 400 with field-level errors otherwise. */
