@@ -111,6 +111,8 @@ describe('review queue and publisher API (services booted)', () => {
       [{ decisions: [] }, 'decisions'],
       [{ decisions: [{ conversionId: 'x', status: 'maybe' }] }, 'decisions[0].status'],
       [{ decisions: [{ conversionId: 'x', status: 'approved' }], note: 7 }, 'note'],
+      // Longer than a feedback reason: it used to be audited, then refused item by item without a reason.
+      [{ decisions: [{ conversionId: 'x', status: 'approved' }], note: 'n'.repeat(501) }, 'note'],
     ])('refuses %j, naming %s', async (body, field) => {
       const res = await call(t.api, 'POST', '/v1/review/decisions', ADMIN_KEY, body);
       expect(res.status).toBe(400);

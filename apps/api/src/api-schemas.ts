@@ -1,6 +1,6 @@
 import { BadRequestException } from '@nestjs/common';
 import { Type } from '@sinclair/typebox';
-import { CatalogKey, StringEnum } from '@app/contracts';
+import { CatalogKey, FeedbackInput, StringEnum } from '@app/contracts';
 
 /** Query-string schemas of the API (coerced: `?limit=50` is a number). */
 const Range = {
@@ -80,7 +80,8 @@ export const ReviewInput = Type.Object(
       ),
       { minItems: 1, maxItems: 500 },
     ),
-    note: Type.Optional(Type.String({ maxLength: 1000 })),
+    // It becomes each decision's feedback reason: the same limit, or the note would be audited and then refused.
+    note: Type.Optional(FeedbackInput.properties.reason),
   },
   { additionalProperties: false },
 );

@@ -110,7 +110,9 @@ export class ReviewController {
         { conversionId: item.conversionId, status: item.status, ...(body.note ? { reason: body.note } : {}) },
         me,
       );
-      results.push({ conversionId: item.conversionId, result: r.status, previousStatus: current.status });
+      // A refusal says why (its field errors or message), not only that it was refused.
+      const { status: result, ...why } = r;
+      results.push({ conversionId: item.conversionId, result, previousStatus: current.status, ...(result === 'accepted' ? {} : why) });
     }
     return { results };
   }
