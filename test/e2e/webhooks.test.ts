@@ -247,6 +247,46 @@ describe('signed webhooks: retries, idempotency, parking, dead letters and repla
     expect((await call(t.api, 'GET', '/v1/advertiser/webhook', c.advertiserKey)).body.status).toBe('active');
   });
 
+  it('shows a signing secret once: when the first URL is set, again only when rotated, for the admin path too', async () => {
+    const c = await seedTenant(t, 'whsecret');
+    const put = (body: object) => call(t.api, 'PUT', '/v1/advertiser/webhook', c.advertiserKey, body);
+    const stored = async () =>
+      (await t.db.query(`SELECT webhook_url, webhook_secret FROM advertisers WHERE id = $1`, [c.advertiserId])).rows[0];
+    const first = await put({ url: 'https://shop.example/one' });
+    expect(first.body.secret).toMatch(/^whsec_/);
+    expect(await stored()).toEqual({ webhook_url: 'https://shop.example/one', webhook_secret: first.body.secret });
+    const moved = await put({ url: 'https://shop.example/two' });
+    expect(moved.body.secret).toBeUndefined();
+    expect(await stored()).toEqual({ webhook_url: 'https://shop.example/two', webhook_secret: first.body.secret });
+    const rotated = await put({ url: 'https://shop.example/two', rotateSecret: true });
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+    expect(rotated.body.secret).not.toBe(first.body.secret);
+    expect((await stored()).webhook_secret).toBe(rotated.body.secret);
+    // Removing the webhook keeps no URL; rotating without one makes no secret.
+    expect((await put({ url: null, rotateSecret: true })).body.secret).toBeUndefined();
+    expect(await stored()).toEqual({ webhook_url: null, webhook_secret: rotated.body.secret });
+
+    // An admin creating an advertiser with a URL gets its secret, once, and the URL back.
+    const created = await t.admin('/v1/admin/advertisers', {
+      id: 'adv-whsecret-admin',
+      name: 'Shop',
+      webhookUrl: 'https://shop.example/adm',
+    });
+    const body = (await created.json()) as { webhookSecret?: string };
+    expect(created.status).toBe(201);
+    expect(body).toMatchObject({ webhookUrl: 'https://shop.example/adm', webhookSecret: expect.stringMatching(/^whsec_/) });
+    const updated = await t.admin('/v1/admin/advertisers', {
+      id: 'adv-whsecret-admin',
+      name: 'Shop',
+      webhookUrl: 'https://shop.example/adm2',
+    });
+    const again = (await updated.json()) as { webhookSecret?: string };
+    expect(again).toMatchObject({ webhookUrl: 'https://shop.example/adm2' });
+    expect(again.webhookSecret).toBeUndefined();
+    const row = (await t.db.query(`SELECT webhook_url, webhook_secret FROM advertisers WHERE id = 'adv-whsecret-admin'`)).rows[0];
+    expect(row).toEqual({ webhook_url: 'https://shop.example/adm2', webhook_secret: body.webhookSecret });
+  });
+
   it('refuses a webhook URL that is not http(s), naming the field', async () => {
     const res = await call(t.api, 'PUT', '/v1/advertiser/webhook', a.advertiserKey, { url: 'ftp://shop.example/hook' });
     expect(res.status).toBe(400);

@@ -88,12 +88,13 @@ export class CatalogController {
   async advertiser(@Body(new SchemaPipe(AdvertiserInput)) body: AdvertiserInput, @Res() reply: FastifyReply) {
     const problem = body.webhookUrl ? await destinationProblem(body.webhookUrl, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS) : null;
     if (problem) throw invalidField('webhookUrl', problem);
-    const { advertiser, created } = await this.catalog.upsertAdvertiser(body);
+    // The URL is set with its secret, in one statement, not by the upsert.
+    const { webhookUrl, ...fields } = body;
+    const { advertiser, created } = await this.catalog.upsertAdvertiser(fields);
     let secret: string | undefined;
-    if (body.webhookUrl !== undefined) {
-      const endpoint = await this.webhooks.endpoint(body.id);
-      secret = body.webhookUrl && !endpoint?.secret ? newWebhookSecret() : undefined;
-      await this.webhooks.configure(body.id, body.webhookUrl, secret);
+    if (webhookUrl !== undefined) {
+      secret = await this.webhooks.configure(body.id, webhookUrl, newWebhookSecret());
+      advertiser.webhookUrl = webhookUrl;
     }
     this.cache.announceChange();
     reply

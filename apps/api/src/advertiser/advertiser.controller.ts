@@ -145,9 +145,7 @@ export class AdvertiserController {
   async setWebhook(@Body(new SchemaPipe(WebhookInput)) body: Static<typeof WebhookInput>, @CurrentPrincipal() me: Principal) {
     const problem = body.url ? await destinationProblem(body.url, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS) : null;
     if (problem) throw invalidField('url', problem);
-    const current = await this.webhooks.endpoint(me.subjectId!);
-    const secret = body.url && (!current?.secret || body.rotateSecret) ? newWebhookSecret() : undefined;
-    await this.webhooks.configure(me.subjectId!, body.url, secret);
+    const secret = await this.webhooks.configure(me.subjectId!, body.url, newWebhookSecret(), body.rotateSecret);
     this.catalog.announceChange();
     return { url: body.url, status: 'active', ...(secret ? { secret, note: 'store the secret now: it is not shown again' } : {}) };
   }

@@ -63,14 +63,23 @@ export class WebhookRepository {
     );
   }
 
-  /** Sets the URL (null: no webhook); a new secret when given. The endpoint is active again. */
-  async configure(advertiserId: string, url: string | null, secret: string | undefined): Promise<void> {
-    await this.pool.query(
-      `UPDATE advertisers SET webhook_url = $2, webhook_secret = coalesce($3, webhook_secret), webhook_status = 'active',
-              webhook_consecutive_failures = 0, webhook_failed_deliveries = 0, webhook_parked_at = NULL, updated_at = now()
-        WHERE id = $1`,
-      [advertiserId, url, secret ?? null],
+  /**
+   * Sets the URL (null: no webhook) and makes the endpoint active again, in one statement. With a
+   * URL, `candidateSecret` becomes the signing secret when there is none yet or `rotate` asks for a
+   * new one; returns that secret when it was taken (to be shown once), undefined otherwise. One
+   * statement: no moment where a URL is stored without a secret to sign its deliveries.
+   */
+  async configure(advertiserId: string, url: string | null, candidateSecret: string, rotate = false): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ fresh: boolean }>(
+      `UPDATE advertisers SET webhook_url = $2,
+              webhook_secret = CASE WHEN $2::text IS NOT NULL AND (webhook_secret IS NULL OR $4) THEN $3 ELSE webhook_secret END,
+              webhook_status = 'active', webhook_consecutive_failures = 0, webhook_failed_deliveries = 0, webhook_parked_at = NULL,
+              updated_at = now()
+        WHERE id = $1
+        RETURNING webhook_secret IS NOT DISTINCT FROM $3 AS fresh`,
+      [advertiserId, url, candidateSecret, rotate],
     );
+    return rows[0]?.fresh ? candidateSecret : undefined;
   }
 
   /**
