@@ -25,6 +25,7 @@ export class EmbeddedDatabase {
       mkdirSync(dataDir, { recursive: true });
     }
     const db = await PGlite.create(dataDir ?? 'memory://', { extensions: { timescaledb } });
+    await loadTimescaleLoader(db);
     const server = new PGliteServer(db);
     const port = await server.listen(options.port ?? 0);
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -36,4 +37,19 @@ export class EmbeddedDatabase {
     await this.server.close();
     await this.db.close();
   }
+}
+
+/**
+ * TimescaleDB expects its loader library (`timescaledb.so`) in `shared_preload_libraries`: the
+ * loader installs the planner and utility hooks and, through the `timescaledb.license` GUC, loads
+ * the TSL module that continuous aggregates and compression live in. PGlite ignores
+ * `shared_preload_libraries`. On the first start `CREATE EXTENSION` loads the versioned library
+ * itself, which hides the gap; on every later start of the same data directory the versioned
+ * library was loaded lazily by the first trigger or function call, without the loader: inserts
+ * into hypertables reached the root table ("invalid INSERT on the root table") and every TSL
+ * function failed with "not supported under the current \"timescale\" license". Loading the
+ * loader first, before any statement, is what a server's preload does.
+ */
+async function loadTimescaleLoader(db: PGlite): Promise<void> {
+  await db.exec(`LOAD 'timescaledb'`);
 }
