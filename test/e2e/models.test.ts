@@ -105,3 +105,49 @@ describe('model activation through the KV bucket (services booted)', () => {
     );
   });
 });
+
+/** Issue 14: choosing a shadow keeps the deciding model; promoting the shadow ends its shadow run. */
+describe('shadow selection beside the default model (services booted)', () => {
+  let t: TestEngine;
+  const artifact = JSON.parse(readFileSync('models/default/model.json', 'utf8')) as ModelArtifact;
+
+  beforeAll(async () => {
+    t = await bootEngine({ config: { ARBITER_DEFAULT_MODEL: 'models/default/model.json' } });
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('keeps the default model deciding when only a shadow is chosen, and clears the shadow when it is activated', async () => {
+    const ids = await seedCatalog(t, uid('shadow'));
+    const registry = new ModelRegistry(t.nc, t.topology, new ModelRepository(t.db));
+    const candidate: ModelArtifact = { ...artifact, version: `${artifact.version}-${uid('cand')}` };
+    await registry.publish(candidate, 'test');
+    let n = 1;
+    const verdict = async () => {
+      const sub = t.nc.subscribe(t.topology.verdict('click'), { timeout: 15_000 });
+      const click = await postJson(`${t.gateway}/v1/clicks`, {
+        offerId: ids.offerId,
+        publisherId: ids.publisherId,
+        ip: `8.8.6.${n++}`,
+        userAgent: CHROME_UA,
+      });
+      for await (const m of sub) {
+        const v = m.json<ClickVerdict>();
+        if (v.clickId === click.body.id) {
+          sub.unsubscribe();
+          return v;
+        }
+      }
+      throw new Error('no verdict');
+    };
+    expect(await verdict()).toMatchObject({ modelVersion: artifact.version, shadowModelVersion: null });
+
+    expect(await registry.select({ shadow: candidate.version }, 'test')).toMatchObject({ active: 'default', shadow: candidate.version });
+    const shadowed = await eventually(verdict, (v) => v.shadowModelVersion === candidate.version);
+    expect(shadowed.modelVersion).toBe(artifact.version);
+
+    expect(await registry.select({ active: candidate.version }, 'test')).toMatchObject({ active: candidate.version, shadow: null });
+    await eventually(verdict, (v) => v.modelVersion === candidate.version && v.shadowModelVersion === null);
+  });
+});

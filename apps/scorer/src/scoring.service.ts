@@ -32,7 +32,10 @@ export class ScoringService {
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
   ) {
-    this.engine = new ScoringEngine(undefined, { features: { maxClicks: config.SCORER_MAX_CLICKS } });
+    this.engine = new ScoringEngine(undefined, {
+      features: { maxClicks: config.SCORER_MAX_CLICKS },
+      modelFloors: { minPrecision: config.MODEL_MIN_PRECISION, maxFalsePositiveRate: config.MODEL_MAX_FALSE_POSITIVE_RATE },
+    });
   }
 
   async process(batch: readonly Delivery<StoredEvent>[]): Promise<void> {

@@ -50,6 +50,13 @@ export const ConfigSchema = Type.Object({
    * Empty: rules only until then.
    */
   ARBITER_DEFAULT_MODEL: Type.String({ default: 'models/default/model.json' }),
+  /**
+   * What a model trained on this network's labels must have shown on held-out data (the model alone
+   * at its threshold, as written in its card) before MODEL_RISK may reject or invalidate on its own;
+   * short of it, and always for the simulator-trained default, the model is advisory (holds, flags).
+   */
+  MODEL_MIN_PRECISION: Type.Number({ minimum: 0.5, maximum: 1, default: 0.98 }),
+  MODEL_MAX_FALSE_POSITIVE_RATE: Type.Number({ minimum: 0, maximum: 0.5, default: 0.005 }),
 
   /** Requests each API key (or, without one, each client IP) may make per minute; more get 429 with Retry-After. */
   API_RATE_LIMIT_PER_MINUTE: Positive(1200, { maximum: 1_000_000 }),

@@ -293,15 +293,20 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'High model risk',
     description:
-      'The fraud model, trained on labelled history, scores the event above its threshold; the evidence names the model and the features that weighed most.',
+      "The fraud model, trained on labelled history, scores the event above its threshold; the evidence names the model, the features that weighed most, and its authority: `advisory` (the simulator-trained default, or a model short of the operator's held-out precision and false-positive floors) only holds a conversion or flags a click for review, never rejects or invalidates on its own; `deciding` counts like any rule.",
     example: {
       probability: 0.93,
       threshold: 0.8,
       model: 'sim-2026-11',
+      authority: 'advisory',
+      basis: "trained on simulated traffic, not this network's labels",
       drivers: 'ctit_log_seconds, ip_distinct_offers_24h, has_pixel_data',
     },
     explain: (e) =>
-      `The fraud model (${e.model}) rates this ${pct(e.probability)} likely fraudulent, above its ${pct(e.threshold)} threshold; it weighed most: ${e.drivers}.`,
+      `The fraud model (${e.model}) rates this ${pct(e.probability)} likely fraudulent, above its ${pct(e.threshold)} threshold; it weighed most: ${e.drivers}. ` +
+      (e.authority === 'deciding'
+        ? `It decides (${e.basis}).`
+        : `It is advisory (${e.basis}): on its own it holds for review, it does not reject.`),
   },
   {
     code: 'ADVERTISER_REJECTED',

@@ -39,16 +39,22 @@ export interface Thresholds {
   rejectThreshold: number;
 }
 
-/** Maps a conversion's risk to approved / hold / rejected; the offer may override the thresholds. */
+/**
+ * Maps a conversion's risk to approved / hold / rejected; the offer may override the thresholds.
+ * `advisory`: reasons of a model that has not earned the power to decide (DESIGN §5): they add no
+ * risk, and when one of them is enforced a conversion the other reasons approve is held for review.
+ */
 export function decideConversion(
   reasons: readonly Reason[],
   policy: PolicySettings,
   offer?: { holdThreshold: number | null; rejectThreshold: number | null } | null,
+  advisory: readonly Reason[] = [],
 ): { status: DecisionStatus; score: number } {
   const risk = riskOf(reasons, policy);
   const reject = offer?.rejectThreshold ?? policy.rejectThreshold;
   const hold = Math.min(offer?.holdThreshold ?? policy.holdThreshold, reject);
   const status: DecisionStatus = risk.critical || risk.score >= reject ? 'rejected' : risk.score >= hold ? 'hold' : 'approved';
+  if (status === 'approved' && advisory.some((r) => !r.monitorOnly)) return { status: 'hold', score: risk.score };
   return { status, score: risk.score };
 }
 

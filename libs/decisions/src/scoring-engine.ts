@@ -12,6 +12,7 @@ import {
   clickFeatures,
   conversionFeatures,
 } from '@app/features';
+import { DEFAULT_MODEL_FLOORS, ModelAuthority, ModelFloors, authorityOf } from '@app/model';
 import type { CompiledForest, ModelRuntime } from '@app/model';
 import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentShape } from '@app/rules';
 import { decideConversion, judgeClick, riskOf } from './decision-policy';
@@ -30,6 +31,8 @@ export interface ScoringEngineOptions {
   rememberOutcomes?: number;
   /** Receives every event's feature vector (training collects them; the buffer is reused: copy it). */
   featureSink?: (kind: 'click' | 'conversion', id: string, vector: Float64Array) => void;
+  /** What a model trained on the operator's labels must have shown before it decides alone (config). */
+  modelFloors?: ModelFloors;
 }
 
 type Side = 'click' | 'conversion';
@@ -37,6 +40,8 @@ type Side = 'click' | 'conversion';
 /** What the models said about one event. */
 interface ModelOutcome {
   reasons: Reason[];
+  /** The active model decides on this side; otherwise its reasons are advisory (hold, flag for review). */
+  deciding: boolean;
   score: number | null;
   version: string | null;
   shadowScore: number | null;
@@ -45,7 +50,7 @@ interface ModelOutcome {
 
 const NO_CODES: readonly string[] = Object.freeze([]);
 
-const NO_MODEL: ModelOutcome = { reasons: [], score: null, version: null, shadowScore: null, shadowVersion: null };
+const NO_MODEL: ModelOutcome = { reasons: [], deciding: false, score: null, version: null, shadowScore: null, shadowVersion: null };
 
 /**
  * The scoring core: streaming features → rules → decision policy, one event at a time in event
@@ -62,6 +67,8 @@ export class ScoringEngine {
   private model: ModelRuntime | null = null;
   private shadow: ModelRuntime | null = null;
   private drivers: Record<Side, string[]> = { click: [], conversion: [] };
+  private authority: Record<Side, ModelAuthority> | null = null;
+  private readonly floors: ModelFloors;
   private readonly vectors = { click: new Float64Array(CLICK_FEATURES.length), conversion: new Float64Array(CONVERSION_FEATURES.length) };
   private readonly featureSink?: ScoringEngineOptions['featureSink'];
 
@@ -71,6 +78,7 @@ export class ScoringEngine {
     this.verdicts = new BoundedMap(options.rememberOutcomes ?? 50_000);
     this.decisions = new BoundedMap(options.rememberOutcomes ?? 50_000);
     this.featureSink = options.featureSink;
+    this.floors = options.modelFloors ?? DEFAULT_MODEL_FLOORS;
   }
 
   private lastIso = { ms: NaN, text: '' };
@@ -85,6 +93,9 @@ export class ScoringEngine {
   useModels(active: ModelRuntime | null, shadow: ModelRuntime | null = null): void {
     this.model = active;
     this.shadow = shadow;
+    this.authority = active
+      ? { click: authorityOf(active.artifact, 'click', this.floors), conversion: authorityOf(active.artifact, 'conversion', this.floors) }
+      : null;
     const top = (importance: Record<string, number> | undefined) =>
       Object.entries(importance ?? {})
         .sort((a, b) => b[1] - a[1])
@@ -98,6 +109,11 @@ export class ScoringEngine {
 
   get activeModel(): ModelRuntime | null {
     return this.model;
+  }
+
+  /** Whether the active model decides or only advises, per side (null: no model). */
+  get modelAuthority(): Record<Side, ModelAuthority> | null {
+    return this.authority;
   }
 
   get shadowModel(): ModelRuntime | null {
@@ -151,7 +167,8 @@ export class ScoringEngine {
         )
       : NO_MODEL;
     const reasons = model.reasons.length ? [...ruled, ...model.reasons] : ruled;
-    const { valid, score, category } = judgeClick(reasons, ruleset.policy);
+    // An advisory model's MODEL_RISK flags the click for review: recorded, never what makes it invalid.
+    const { valid, score, category } = judgeClick(model.deciding ? reasons : ruled, ruleset.policy);
     const country = e.ipCountry ?? e.country;
     this.state.rememberClick({
       id: e.id,
@@ -226,7 +243,9 @@ export class ScoringEngine {
         )
       : NO_MODEL;
     const reasons = model.reasons.length ? [...ruled, ...model.reasons] : ruled;
-    const { status, score } = decideConversion(reasons, ruleset.policy, offer);
+    const { status, score } = model.deciding
+      ? decideConversion(reasons, ruleset.policy, offer)
+      : decideConversion(ruled, ruleset.policy, offer, model.reasons);
     if (!reasons.some((r) => r.code === 'DUPLICATE_CONVERSION' && !r.monitorOnly)) {
       this.state.creditConversion(e, advertiserId, obs.click);
     }
@@ -301,17 +320,21 @@ export class ScoringEngine {
     const active = forest(this.model);
     const candidate = forest(this.shadow);
     const score = active ? active.probability(x) : null;
+    const authority = this.authority?.[side];
     const reasons =
-      score === null
+      score === null || !authority
         ? []
         : RuleEngine.modelReasons(ruleset, {
             probability: score,
             threshold: this.model!.artifact.thresholds[side],
             version: this.model!.version,
+            authority: authority.authority,
+            basis: authority.basis,
             drivers: () => this.describe(side, x),
           });
     return {
       reasons,
+      deciding: authority?.authority === 'deciding',
       score,
       version: active ? this.model!.version : null,
       shadowScore: candidate ? candidate.probability(x) : null,

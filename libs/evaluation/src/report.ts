@@ -46,11 +46,15 @@ export interface SideReport {
 export interface ClickReport extends SideReport {
   /** Invalid vs fraud. */
   invalid: Confusion;
+  /** Invalid, or flagged for review by an advisory MODEL_RISK, vs fraud. */
+  flagged: Confusion;
 }
 
 export interface ConversionReport extends SideReport {
   /** Rejected vs fraud, as decided at once (a hold is not a rejection). */
   atDecision: Confusion & { held: number };
+  /** Held or rejected at once vs fraud: what the engine did not approve straight away. */
+  heldOrRejected: Confusion;
   /** After the engine's own hold timers resolved (advertiser and analyst feedback left out). */
   engine: Confusion;
   /** After feedback too: what the network finally paid. */
@@ -115,13 +119,20 @@ export class EvaluationCollector implements OfflineObserver {
     }));
     const atDecision = confusion(conversions.map((c) => ({ flagged: c.initial === 'rejected', fraud: c.fraud })));
     return {
-      clicks: { ...side(clicks, this.shadowVersion), invalid: confusion(clicks) },
+      clicks: {
+        ...side(clicks, this.shadowVersion),
+        invalid: confusion(clicks),
+        flagged: confusion(
+          clicks.map((c) => ({ fraud: c.fraud, flagged: c.flagged || c.reasons.some((r) => r.code === 'MODEL_RISK' && !r.monitorOnly) })),
+        ),
+      },
       conversions: {
         ...side(
           conversions.map((c) => ({ ...c, flagged: c.engine === 'rejected' })),
           this.shadowVersion,
         ),
         atDecision: { ...atDecision, held: conversions.filter((c) => c.initial === 'hold').length },
+        heldOrRejected: confusion(conversions.map((c) => ({ flagged: c.initial !== 'approved', fraud: c.fraud }))),
         engine: confusion(conversions.map((c) => ({ flagged: c.engine === 'rejected', fraud: c.fraud }))),
         final: confusion(conversions.map((c) => ({ flagged: c.final === 'rejected', fraud: c.fraud }))),
       },

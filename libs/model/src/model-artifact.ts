@@ -12,6 +12,43 @@ export interface ModelCard {
   options: Record<string, unknown>;
   featureImportance: { click: Record<string, number>; conversion: Record<string, number> };
   validation?: Record<string, unknown>;
+  /**
+   * Whose labels trained it: `operator` (this network's own history or files) may earn the power to
+   * decide; `simulator` (someone else's traffic) stays advisory. Missing on older cards: advisory.
+   */
+  origin?: 'operator' | 'simulator';
+  /** The model alone at its threshold on held-out data, per side: what the scorer checks against the floors. */
+  heldOut?: Partial<Record<'click' | 'conversion', HeldOutFigures>>;
+  /** Per side: trained here, kept from another model (its version) when this training had no labels for it, or none. */
+  forests?: Record<'click' | 'conversion', ForestProvenance>;
+  /** False-positive rates on legitimate traffic of simulator profiles the model was not trained on (the default model). */
+  crossProfile?: CrossProfileFigures[];
+}
+
+/** Precision and false-positive rate of MODEL_RISK alone on held-out rows. */
+export interface HeldOutFigures {
+  rows: number;
+  fraud: number;
+  legit: number;
+  precision: number | null;
+  falsePositiveRate: number | null;
+}
+
+export type ForestProvenance =
+  { source: 'trained' } | { source: 'kept'; from: string; origin: 'operator' | 'simulator' | 'unknown' } | { source: 'none' };
+
+/** How a model did on one simulator profile it never saw. */
+export interface CrossProfileFigures {
+  profile: string;
+  legitClicks: number;
+  legitConversions: number;
+  /** Legitimate clicks on which MODEL_RISK fired (advisory: flagged for review), and the engine's invalid share. */
+  clicksFlagged: number | null;
+  clicksInvalid: number | null;
+  /** Legitimate conversions on which MODEL_RISK fired, held at first, and rejected by the engine. */
+  conversionsFlagged: number | null;
+  conversionsHeld: number | null;
+  conversionsRejected: number | null;
 }
 
 /** A model as stored in `models/` and in the object store: two forests and their contract. */

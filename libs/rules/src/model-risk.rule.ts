@@ -8,6 +8,10 @@ export interface ModelFacts {
   /** The model's own threshold (chosen on held-out data when it was trained). */
   threshold: number;
   version: string;
+  /** `deciding`: counts like any rule; `advisory`: may hold or flag for review, never reject alone. */
+  authority: 'deciding' | 'advisory';
+  /** Why that authority (the card's held-out figures against the operator's floors, or where it was trained). */
+  basis: string;
   /** The most important features of the model with this event's values, for the evidence (written only when the rule fires). */
   drivers(): string;
 }
@@ -25,6 +29,8 @@ export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
   defaults: {},
   evaluate: (m, p): Evidence | null => {
     const threshold = p.threshold ?? m.threshold;
-    return m.probability >= threshold ? { probability: m.probability, threshold, model: m.version, drivers: m.drivers() } : null;
+    return m.probability >= threshold
+      ? { probability: m.probability, threshold, model: m.version, authority: m.authority, basis: m.basis, drivers: m.drivers() }
+      : null;
   },
 };

@@ -5,7 +5,10 @@ import { ModelArtifact, ModelRuntime } from '@app/model';
 import { ModelRepository } from '@app/storage';
 import { ConfigKey, openConfigBucket } from './config-bucket';
 
-/** Which model decides and which one runs beside it, as the KV bucket holds it. */
+/** The selection's name for the model scorers load from disk (ARBITER_DEFAULT_MODEL). */
+export const DEFAULT_MODEL_SELECTION = 'default';
+
+/** Which model decides and which one runs beside it, as the KV bucket holds it (`default`: the model from disk). */
 export interface ModelSelection {
   active: string | null;
   shadow: string | null;
@@ -60,15 +63,21 @@ export class ModelRegistry {
     return entry && entry.operation === 'PUT' ? entry.json<ModelSelection>() : null;
   }
 
-  /** Changes the active and / or shadow model (null: none; undefined: unchanged). */
+  /**
+   * Changes the active and / or shadow model (null: none; undefined: unchanged). Before any
+   * selection the default model from disk is the active one, and stays so when only a shadow is
+   * chosen; activating the model that runs in shadow ends its shadow run.
+   */
   async select(change: { active?: string | null; shadow?: string | null }, actor: string | null): Promise<ModelSelection> {
     for (const version of [change.active, change.shadow]) {
-      if (version && !(await this.repository.exists(version))) throw new UnknownModelError(version);
+      if (version && version !== DEFAULT_MODEL_SELECTION && !(await this.repository.exists(version))) throw new UnknownModelError(version);
     }
-    const current = (await this.selection()) ?? { active: null, shadow: null };
+    const current = (await this.selection()) ?? { active: DEFAULT_MODEL_SELECTION, shadow: null };
+    const active = change.active === undefined ? current.active : change.active;
+    const shadow = change.shadow === undefined ? current.shadow : change.shadow;
     const next: ModelSelection = {
-      active: change.active === undefined ? current.active : change.active,
-      shadow: change.shadow === undefined ? current.shadow : change.shadow,
+      active,
+      shadow: shadow !== null && shadow === active ? null : shadow,
       updatedAt: new Date().toISOString(),
       updatedBy: actor,
     };

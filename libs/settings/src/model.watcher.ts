@@ -5,7 +5,7 @@ import type { Topology } from '@app/contracts';
 import { ModelRuntime } from '@app/model';
 import { componentLogger } from '@app/observability';
 import { ConfigKey, openConfigBucket } from './config-bucket';
-import { ModelRegistry, ModelSelection } from './model-registry';
+import { DEFAULT_MODEL_SELECTION, ModelRegistry, ModelSelection } from './model-registry';
 
 /**
  * The scorer side of models: follows the `model` key of the KV bucket, loads the selected active
@@ -57,6 +57,7 @@ export class ModelWatcher {
 
   private async load(version: string | null): Promise<ModelRuntime | null> {
     if (!version) return null;
+    if (version === DEFAULT_MODEL_SELECTION) return this.defaultModel();
     let found = this.cache.get(version);
     if (!found) {
       found = new ModelRuntime(await this.registry.artifact(version));

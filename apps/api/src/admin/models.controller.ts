@@ -6,7 +6,7 @@ import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { Topology } from '@app/contracts';
 import { SchemaPipe, plain } from '@app/http';
 import { NATS_CONNECTION } from '@app/messaging';
-import { ModelRegistry, UnknownModelError } from '@app/settings';
+import { DEFAULT_MODEL_SELECTION, ModelRegistry, UnknownModelError } from '@app/settings';
 import { ModelRepository, Principal } from '@app/storage';
 
 const Version = Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()]);
@@ -65,7 +65,7 @@ export class ModelsController {
   async list() {
     const [selection, versions] = await Promise.all([this.registry.selection(), this.models.list()]);
     return {
-      selection: selection ?? { active: 'default (from disk)', shadow: null },
+      selection: selection ?? { active: DEFAULT_MODEL_SELECTION, shadow: null },
       versions: versions.map(({ card, ...v }) => ({ ...v, trainedAt: card.trainedAt, validation: card.validation })),
     };
   }

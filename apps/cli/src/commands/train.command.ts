@@ -1,6 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { loadConfig } from '@app/config';
 import { ScoringEngine } from '@app/decisions';
 import { OfflineRunner, confusion, prAuc, rocAuc } from '@app/evaluation';
 import { CLICK_FEATURES, CONVERSION_FEATURES } from '@app/features';
@@ -9,7 +10,10 @@ import {
   CompiledForest,
   DEFAULT_FOREST_OPTIONS,
   ForestOptions,
+  ForestProvenance,
+  HeldOutFigures,
   ModelArtifact,
+  ModelRuntime,
   ValidationRow,
   chooseThreshold,
   trainForest,
@@ -41,8 +45,18 @@ export function trainCommand(): Command {
     .option('--validation <share>', 'share of the latest labelled events held out to pick thresholds and report', (v) => Number(v), 0.2)
     .option('--min-precision <p>', 'precision rules + model must keep on held-out data', (v) => Number(v), 0.98)
     .option('--min-threshold <p>', 'MODEL_RISK never fires below this probability (a majority of trees)', (v) => Number(v), 0.5)
+    .option(
+      '--origin <who>',
+      "whose labels these are: `operator` (this network's: the model may decide once it meets MODEL_MIN_PRECISION / MODEL_MAX_FALSE_POSITIVE_RATE) or `simulator` (always advisory)",
+      'operator',
+    )
+    .option(
+      '--keep-from <model>',
+      'model.json whose forest a side without labels keeps (default: ARBITER_DEFAULT_MODEL; `none`: that side gets no forest)',
+    )
     .action(async (o) => {
       if (!o.events === !o.fromDb) throw new Error('give exactly one of --events FILE or --from-db');
+      if (o.origin !== 'operator' && o.origin !== 'simulator') throw new Error('--origin is operator or simulator');
       const started = performance.now();
       const rows: Record<Side, Row[]> = { click: [], conversion: [] };
       const pending: Record<Side, Float64Array | null> = { click: null, conversion: null };
@@ -70,11 +84,18 @@ export function trainCommand(): Command {
         maxDepth: o.maxDepth,
         seed: o.seed,
       };
-      const bar = progress('train', options.bags * 2);
-      const trained = {} as Record<Side, ReturnType<typeof trainForest>>;
+      // A side trains only with both kinds of label; the other keeps another model's forest (or none).
+      const trainable = (side: Side) => rows[side].some((r) => r.y === 1) && rows[side].some((r) => r.y === 0);
+      const sides = (['click', 'conversion'] as const).filter(trainable);
+      if (!sides.length) throw new Error('no side has both fraud and legitimate labels: nothing to train');
+      const keepPath = o.keepFrom ?? loadConfig(process.env).ARBITER_DEFAULT_MODEL;
+      const kept = sides.length < 2 && keepPath && keepPath !== 'none' && existsSync(keepPath) ? ModelRuntime.fromFile(keepPath) : null;
+      if (o.keepFrom && o.keepFrom !== 'none' && !kept && sides.length < 2) throw new Error(`--keep-from ${o.keepFrom}: no such model`);
+      const bar = progress('train', options.bags * sides.length);
+      const trained = {} as Partial<Record<Side, ReturnType<typeof trainForest>>>;
       const validation = {} as Record<Side, { rows: Row[]; probabilities: number[] }>;
-      const thresholds = {} as Record<Side, number>;
-      (['click', 'conversion'] as const).forEach((side, s) => {
+      const thresholds = { click: 1, conversion: 1 } as Record<Side, number>;
+      sides.forEach((side, s) => {
         const all = rows[side];
         const cut = Math.floor(all.length * (1 - o.validation));
         const train = all.slice(0, cut);
@@ -85,7 +106,7 @@ export function trainCommand(): Command {
           options,
           (done) => bar.update(s * options.bags + done),
         );
-        const forest = CompiledForest.fromJSON(trained[side].json);
+        const forest = CompiledForest.fromJSON(trained[side]!.json);
         const probabilities = held.map((r) => forest.probability(r.x));
         validation[side] = { rows: held, probabilities };
         const risk = side === 'click' ? CLICK_FEATURES.indexOf('rules_risk') : CONVERSION_FEATURES.indexOf('rules_risk');
@@ -101,6 +122,7 @@ export function trainCommand(): Command {
       const trainingSeconds = Math.round((performance.now() - started) / 100) / 10;
 
       const report = (side: Side) => {
+        if (!validation[side]) return undefined;
         const { rows: held, probabilities } = validation[side];
         const risk = side === 'click' ? CLICK_FEATURES.indexOf('rules_risk') : CONVERSION_FEATURES.indexOf('rules_risk');
         const rulesReject = side === 'click' ? DEFAULT_POLICY.clickInvalidThreshold : DEFAULT_POLICY.rejectThreshold;
@@ -118,10 +140,36 @@ export function trainCommand(): Command {
           ),
         };
       };
-      const importance = (side: Side, names: readonly string[]) =>
-        Object.fromEntries(
-          names.map((n, i) => [n, Math.round(trained[side].importance[i] * 10_000) / 10_000] as const).sort((a, b) => b[1] - a[1]),
+      // What the scorer checks against the operator's floors: MODEL_RISK alone, at its threshold.
+      const heldOut = (side: Side): HeldOutFigures | undefined => {
+        if (!validation[side]) return undefined;
+        const { rows: held, probabilities } = validation[side];
+        const c = confusion(held.map((r, i) => ({ flagged: probabilities[i] >= thresholds[side], fraud: r.y === 1 })));
+        return {
+          rows: held.length,
+          fraud: c.tp + c.fn,
+          legit: c.fp + c.tn,
+          precision: c.precision,
+          falsePositiveRate: c.falsePositiveRate,
+        };
+      };
+      const importance = (side: Side, names: readonly string[]) => {
+        const forest = trained[side];
+        if (!forest) return kept?.artifact.card.featureImportance[side] ?? {};
+        return Object.fromEntries(
+          names.map((n, i) => [n, Math.round(forest.importance[i] * 10_000) / 10_000] as const).sort((a, b) => b[1] - a[1]),
         );
+      };
+      const keptOrigin = (): 'operator' | 'simulator' | 'unknown' => kept?.artifact.card.origin ?? 'unknown';
+      const provenance = (side: Side): ForestProvenance =>
+        trained[side]
+          ? { source: 'trained' }
+          : kept?.[side]
+            ? { source: 'kept', from: kept.version, origin: keptOrigin() }
+            : { source: 'none' };
+      for (const side of ['click', 'conversion'] as const) if (!trained[side] && kept) thresholds[side] = kept.artifact.thresholds[side];
+      // Held-out figures of a kept forest count only when the model it came from was trained on the operator's labels.
+      const keptHeldOut = (side: Side) => (kept && keptOrigin() === 'operator' ? kept.artifact.card.heldOut?.[side] : undefined);
       const count = (side: Side) => ({
         fraud: rows[side].filter((r) => r.y === 1).length,
         legit: rows[side].filter((r) => r.y === 0).length,
@@ -131,14 +179,14 @@ export function trainCommand(): Command {
         version: o.version ?? `m-${new Date().toISOString().slice(0, 10)}-${o.seed}`,
         features: { click: [...CLICK_FEATURES], conversion: [...CONVERSION_FEATURES] },
         thresholds,
-        click: trained.click.json,
-        conversion: trained.conversion.json,
+        click: trained.click?.json ?? kept?.artifact.click ?? null,
+        conversion: trained.conversion?.json ?? kept?.artifact.conversion ?? null,
         card: {
           trainedAt: new Date().toISOString(),
           trainingSeconds,
           source: o.fromDb ? 'database' : o.events,
           rows: { clicks: count('click'), conversions: count('conversion') },
-          sampledPerForest: { clicks: trained.click.sampledRows, conversions: trained.conversion.sampledRows },
+          sampledPerForest: { clicks: trained.click?.sampledRows ?? 0, conversions: trained.conversion?.sampledRows ?? 0 },
           options: {
             ...options,
             validationShare: o.validation,
@@ -148,13 +196,24 @@ export function trainCommand(): Command {
           },
           featureImportance: { click: importance('click', CLICK_FEATURES), conversion: importance('conversion', CONVERSION_FEATURES) },
           validation: { click: report('click'), conversion: report('conversion') },
+          origin: o.origin,
+          heldOut: { click: heldOut('click') ?? keptHeldOut('click'), conversion: heldOut('conversion') ?? keptHeldOut('conversion') },
+          forests: { click: provenance('click'), conversion: provenance('conversion') },
         },
       };
       mkdirSync(o.out, { recursive: true });
       writeFileSync(join(o.out, 'model.json'), JSON.stringify(artifact));
       writeFileSync(join(o.out, 'README.md'), modelCardMarkdown(artifact));
       process.stdout.write(
-        `${JSON.stringify({ version: artifact.version, out: o.out, trainingSeconds, thresholds, validation: artifact.card.validation })}\n`,
+        `${JSON.stringify({
+          version: artifact.version,
+          out: o.out,
+          trainingSeconds,
+          thresholds,
+          forests: artifact.card.forests,
+          heldOut: artifact.card.heldOut,
+          validation: artifact.card.validation,
+        })}\n`,
       );
     });
 }

@@ -5,24 +5,37 @@ const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)}
 const num = (x: number | null) => (x === null ? '–' : x.toFixed(4));
 
 function confusionRow(name: string, c: Confusion) {
-  return `| ${name} | ${pct(c.precision)} | ${pct(c.recall)} | ${pct(c.falsePositiveRate)} | ${c.tp} | ${c.fp} | ${c.fn} | ${c.tn} |`;
+  return `| ${name} | ${pct(c.falsePositiveRate)} | ${pct(c.precision)} | ${pct(c.recall)} | ${c.tp} | ${c.fp} | ${c.fn} | ${c.tn} |`;
 }
 
 /** The evaluation as Markdown tables (what `docs/evaluation.md` holds). */
 export function evaluationMarkdown(
   report: EvaluationReport,
-  meta: { file: string; summary: OfflineSummary; ruleset: string; model: string | null },
+  meta: {
+    file: string;
+    summary: OfflineSummary;
+    ruleset: string;
+    model: string | null;
+    authority?: Record<'click' | 'conversion', { authority: string; basis: string }> | null;
+  },
 ): string {
   const { clicks, conversions } = report;
   const lines = [
     `Traffic: \`${meta.file}\` — ${meta.summary.clicks} clicks, ${meta.summary.conversions} conversions, ${meta.summary.feedback} feedback events` +
-      ` (${clicks.fraud} fraud clicks, ${conversions.fraud} fraud conversions). Rule set \`${meta.ruleset}\`, model \`${meta.model ?? 'none'}\`.`,
+      ` (${clicks.fraud} fraud clicks, ${conversions.fraud} fraud conversions). Rule set \`${meta.ruleset}\`, model \`${meta.model ?? 'none'}\`` +
+      (meta.authority
+        ? ` (clicks: ${meta.authority.click.authority}, conversions: ${meta.authority.conversion.authority}; ${meta.authority.conversion.basis}).`
+        : '.'),
     '',
     '### Outcomes against the labels',
     '',
-    '| outcome | precision | recall | false-positive rate | TP | FP | FN | TN |',
+    'False-positive rate first: the share of legitimate events the engine acted against.',
+    '',
+    '| outcome | false-positive rate | precision | recall | TP | FP | FN | TN |',
     '|---|---|---|---|---|---|---|---|',
     confusionRow('clicks judged invalid', clicks.invalid),
+    confusionRow('clicks invalid or flagged for review (advisory MODEL_RISK)', clicks.flagged),
+    confusionRow('conversions held or rejected at once', conversions.heldOrRejected),
     confusionRow('conversions rejected at once', conversions.atDecision),
     confusionRow('conversions rejected after holds resolved (engine alone)', conversions.engine),
     confusionRow('conversions rejected finally (with advertiser feedback)', conversions.final),

@@ -1,4 +1,4 @@
-import type { ModelArtifact } from '@app/model';
+import { DEFAULT_MODEL_FLOORS, ModelArtifact, authorityOf } from '@app/model';
 
 const pct = (x: unknown) => (typeof x === 'number' ? `${(x * 100).toFixed(1)} %` : '–');
 const num = (x: unknown) => (typeof x === 'number' ? x.toFixed(4) : '–');
@@ -11,6 +11,25 @@ export function modelCardMarkdown(m: ModelArtifact): string {
     `# Model \`${m.version}\``,
     '',
     `Two random forests (ml-random-forest): one scores clicks, one conversions. Trained ${c.trainedAt} on \`${c.source}\` in ${c.trainingSeconds} s.`,
+    '',
+    '## Authority',
+    '',
+    c.origin === 'operator'
+      ? "Trained on this network's own labels: on each side MODEL_RISK decides (rejects, invalidates) only while the held-out figures below meet the" +
+        ` operator's floors (\`MODEL_MIN_PRECISION\`, \`MODEL_MAX_FALSE_POSITIVE_RATE\`; defaults ${pct(DEFAULT_MODEL_FLOORS.minPrecision)} / ${pct(DEFAULT_MODEL_FLOORS.maxFalsePositiveRate)}); otherwise it is advisory.`
+      : 'Trained on simulated traffic, not on the labels of the network it runs in: **advisory** everywhere. On its own MODEL_RISK holds a conversion' +
+        ' for review or flags a click, it never rejects or invalidates; the rules decide.',
+    '',
+    '| side | forest | MODEL_RISK alone on held-out data: precision / false-positive rate | with the default floors |',
+    '|---|---|---|---|',
+    ...(['click', 'conversion'] as const).map((side) => {
+      const f = c.forests?.[side] ?? { source: 'trained' };
+      const forest =
+        f.source === 'kept' ? `kept from \`${f.from}\` (no labels for this side)` : f.source === 'none' ? 'none (no labels)' : 'trained';
+      const h = c.heldOut?.[side];
+      const figures = h ? `${pct(h.precision)} / ${pct(h.falsePositiveRate)} (${h.rows} rows, ${h.legit} legitimate)` : '–';
+      return `| ${side}s | ${forest} | ${figures} | ${authorityOf(m, side, DEFAULT_MODEL_FLOORS).authority} |`;
+    }),
     '',
     '## Training data',
     '',
@@ -43,6 +62,22 @@ export function modelCardMarkdown(m: ModelArtifact): string {
       const cm = r.rulesAndModel;
       lines.push('', `Confusion matrix, ${side}s, rules + model: TP ${cm.tp}, FP ${cm.fp}, FN ${cm.fn}, TN ${cm.tn}.`);
     }
+  }
+  if (c.crossProfile?.length) {
+    lines.push(
+      '',
+      '## Legitimate traffic of simulator profiles it was not trained on',
+      '',
+      'Share of legitimate events, out of the box (this model advisory, the built-in rule set). "MODEL_RISK fired" is what an analyst',
+      'would see flagged for review; "invalid" and "rejected" are what the engine decided (after hold timers).',
+      '',
+      '| profile | legitimate clicks | MODEL_RISK fired | invalid | legitimate conversions | MODEL_RISK fired | held at first | rejected |',
+      '|---|---|---|---|---|---|---|---|',
+      ...c.crossProfile.map(
+        (p) =>
+          `| ${p.profile} | ${p.legitClicks} | ${pct(p.clicksFlagged)} | ${pct(p.clicksInvalid)} | ${p.legitConversions} | ${pct(p.conversionsFlagged)} | ${pct(p.conversionsHeld)} | ${pct(p.conversionsRejected)} |`,
+      ),
+    );
   }
   lines.push('', '## Feature importance (mean decrease in impurity)', '');
   for (const side of ['click', 'conversion'] as const) {
