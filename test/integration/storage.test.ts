@@ -49,7 +49,7 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
   });
 
   it(dialect === 'timescaledb' ? 'makes the event and outcome tables hypertables' : 'keeps plain tables under the same names', async () => {
-    const tables = ['clicks', 'conversions', 'feedback', 'click_verdicts', 'decisions'];
+    const tables = ['clicks', 'conversions', 'feedback', 'click_verdicts', 'decisions', 'shadow_outcomes'];
     const { rows } = await pool.query(`SELECT tablename FROM pg_tables WHERE tablename = ANY ($1)`, [tables]);
     expect(rows.map((r) => r.tablename).sort()).toEqual([...tables].sort());
     if (dialect === 'timescaledb') {

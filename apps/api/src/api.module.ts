@@ -13,8 +13,16 @@ import { AdminKeySeeder } from './admin-key.seeder';
 import { ApiKeysController } from './admin/api-keys.controller';
 import { CatalogController } from './admin/catalog.controller';
 import { RuleSetsController } from './admin/rulesets.controller';
+import { BacktestController } from './admin/backtest.controller';
+import { ACTIVE_MODEL, BacktestService } from './admin/backtest.service';
 import { ModelsController } from './admin/models.controller';
-import { RuleSetStore } from '@app/settings';
+import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/settings';
+import { Backtester } from '@app/backtest';
+import { CatalogCache } from '@app/catalog';
+import { Topology } from '@app/contracts';
+import { NATS_CONNECTION } from '@app/messaging';
+import { EventHistoryRepository, ModelRepository, OutcomeRepository } from '@app/storage';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { DecisionsController } from './decisions.controller';
 import { OperationsController } from './admin/operations.controller';
 import { AdvertiserController } from './advertiser/advertiser.controller';
@@ -42,6 +50,7 @@ export class ApiModule {
         CatalogController,
         ApiKeysController,
         RuleSetsController,
+        BacktestController,
         ModelsController,
         OperationsController,
         PublisherController,
@@ -54,6 +63,19 @@ export class ApiModule {
         ApiKeyGuard,
         AdminKeySeeder,
         RuleSetStore,
+        BacktestService,
+        {
+          provide: Backtester,
+          inject: [EventHistoryRepository, OutcomeRepository, CatalogCache],
+          useFactory: (history: EventHistoryRepository, outcomes: OutcomeRepository, catalog: CatalogCache) =>
+            new Backtester(history, outcomes, catalog),
+        },
+        {
+          provide: ACTIVE_MODEL,
+          inject: [NATS_CONNECTION, Topology, ModelRepository],
+          useFactory: (nc: NatsConnection, topology: Topology, models: ModelRepository) => () =>
+            loadActiveModel(new ModelRegistry(nc, topology, models), config.ARBITER_DEFAULT_MODEL),
+        },
         { provide: KpiRepository, inject: [DATABASE_POOL], useFactory: (pool: Pool) => new KpiRepository(pool) },
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_GUARD, useClass: KeyRateLimitGuard },

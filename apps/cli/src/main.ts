@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { ConfigError } from '@app/config';
+import { backtestCommand } from './commands/backtest.command';
 import { benchCommand } from './commands/bench.command';
 import { demoCommand } from './commands/demo.command';
 import { docsCommand } from './commands/docs.command';
@@ -24,6 +25,7 @@ const program = new Command('arbiter')
   .addCommand(replayCommand())
   .addCommand(trainCommand())
   .addCommand(evaluateCommand())
+  .addCommand(backtestCommand())
   .addCommand(modelCommand())
   .addCommand(benchCommand())
   .addCommand(docsCommand())

@@ -5,6 +5,8 @@ import type { Topology } from '@app/contracts';
 /** Keys of the `arbiter-config` bucket. */
 export const ConfigKey = {
   RuleSets: 'rulesets',
+  /** A candidate rule set the scorers run beside the active one (JSON `null`: none). */
+  ShadowRuleSet: 'rulesets-shadow',
   Model: 'model',
 } as const;
 

@@ -76,3 +76,12 @@ export class ModelWatcher {
     return ModelRuntime.fromFile(path);
   }
 }
+
+/** The model deciding right now, as a scorer would load it: the KV selection, else the default file (null: rules only). */
+export async function loadActiveModel(registry: ModelRegistry, defaultModelPath: string): Promise<ModelRuntime | null> {
+  const selection = await registry.selection();
+  if (selection) return selection.active ? new ModelRuntime(await registry.artifact(selection.active)) : null;
+  if (!defaultModelPath) return null;
+  const path = resolve(defaultModelPath);
+  return existsSync(path) ? ModelRuntime.fromFile(path) : null;
+}

@@ -6,6 +6,8 @@ import { migrate } from './migrator';
 import { ApiKeyRepository } from './repositories/api-key.repository';
 import { CatalogRepository } from './repositories/catalog.repository';
 import { EventRepository } from './repositories/event.repository';
+import { EventHistoryRepository } from './repositories/history.repository';
+import { BacktestJobRepository } from './repositories/backtest-job.repository';
 import { OutcomeRepository } from './repositories/outcome.repository';
 import { RuleSetRepository } from './repositories/ruleset.repository';
 import { ModelRepository } from './repositories/model.repository';
@@ -30,6 +32,8 @@ export class StorageModule {
   static forRoot(applicationName: string): DynamicModule {
     const repositories = [
       EventRepository,
+      EventHistoryRepository,
+      BacktestJobRepository,
       OutcomeRepository,
       CatalogRepository,
       ApiKeyRepository,

@@ -1,4 +1,4 @@
-import { BadRequestException, Body, Controller, Delete, Get, Param, Put, Query, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, NotFoundException, Param, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
@@ -12,7 +12,23 @@ import { Principal } from '@app/storage';
  * Rule sets, layered network → advertiser → offer. Every change is validated, versioned and
  * live on every running scorer within a second, without a restart.
  */
-const HistoryQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) }, { additionalProperties: false });
+const HistoryQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    before: Type.Optional(Type.Integer({ minimum: 1, description: 'versions older than this one (the next page)' })),
+  },
+  { additionalProperties: false },
+);
+const HISTORY_EXAMPLE = {
+  version: 13,
+  scope: 'advertiser:studio',
+  changedBy: { keyId: '0193a5b2-0d1e-7c3a-9f00-6a1b2c3d4e5f', label: 'risk-team' },
+  createdAt: '2026-11-20T09:12:00.000Z',
+  diff: [
+    { path: 'advertisers.studio.rules.CTIT_TOO_SHORT.minSeconds.install', op: 'changed', from: 10, to: 15 },
+    { path: 'advertisers.studio.lists.denyIps', op: 'list', added: ['198.51.100.0/24'], removed: [] },
+  ],
+};
 const EffectiveQuery = Type.Object(
   {
     advertiserId: Type.Optional(Type.String({ ...CatalogKey, description: 'the advertiser layer to apply' })),
@@ -72,15 +88,24 @@ export class RuleSetsController {
   }
 
   @Get('history')
-  @ApiOperation({ summary: 'Earlier versions of the configuration: who changed which layer, when' })
-  @ApiQueryFrom(HistoryQuery)
-  @ApiResponse({
-    status: 200,
-    schema: { example: [{ version: 13, scope: 'advertiser:studio', changedBy: 'key_01', createdAt: '2026-11-20T09:12:00.000Z' }] },
+  @ApiOperation({
+    summary: 'Earlier versions of the configuration, newest first: what changed (a structured diff), which layer, who (key label), when',
   })
-  async history(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>) {
-    const versions = await this.store.history(q.limit);
-    return versions.map(({ version, scope, changedBy, createdAt }) => ({ version, scope, changedBy, createdAt }));
+  @ApiQueryFrom(HistoryQuery)
+  @ApiResponse({ status: 200, schema: { example: [HISTORY_EXAMPLE] } })
+  history(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>) {
+    return this.store.history(q.limit, q.before);
+  }
+
+  @Get('history/:version')
+  @ApiOperation({ summary: 'One version: its whole configuration, its diff from the version before, who made it' })
+  @ApiParam({ name: 'version', example: 13 })
+  @ApiResponse({ status: 200, schema: { example: { ...HISTORY_EXAMPLE, config: CONFIG_EXAMPLE } } })
+  @ApiResponse({ status: 404 })
+  async version(@Param('version') version: string) {
+    const found = /^[1-9][0-9]{0,8}$/.test(version) ? await this.store.version(Number(version)) : null;
+    if (!found) throw new NotFoundException({ error: 'not_found', message: `no rule-set version ${version}` });
+    return found;
   }
 
   /** The rules, thresholds and list sizes that apply to one advertiser / offer. */

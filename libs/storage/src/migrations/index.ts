@@ -3,8 +3,9 @@ import { holdsAndRuleSets } from './0002-holds-and-rulesets';
 import { modelScores } from './0003-model-scores';
 import { kpiRollups } from './0004-kpi-rollups';
 import { reviewAndWebhooks } from './0005-review-and-webhooks';
+import { safeChanges } from './0006-safe-changes';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
-export const MIGRATIONS: readonly Migration[] = [coreSchema, holdsAndRuleSets, modelScores, kpiRollups, reviewAndWebhooks];
+export const MIGRATIONS: readonly Migration[] = [coreSchema, holdsAndRuleSets, modelScores, kpiRollups, reviewAndWebhooks, safeChanges];
 export type { Migration } from './migration';

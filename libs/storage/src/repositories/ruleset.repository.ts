@@ -5,7 +5,11 @@ export interface StoredRuleSetVersion<C> {
   version: number;
   config: C;
   scope: string;
+  /** The API key that made the change, and its label as it was then. */
   changedBy: string | null;
+  changedByLabel: string | null;
+  /** The structured difference from the version before (null for rows written before it was kept). */
+  diff: unknown[] | null;
   createdAt: string;
 }
 
@@ -21,27 +25,42 @@ export class RuleSetRepository {
     return rows.length ? toVersion<C>(rows[0]) : null;
   }
 
-  async history<C>(limit: number): Promise<StoredRuleSetVersion<C>[]> {
-    const { rows } = await this.pool.query(`SELECT * FROM ruleset_versions ORDER BY version DESC LIMIT $1`, [limit]);
+  /** The newest `limit` versions, newest first; `before` pages further back. */
+  async history<C>(limit: number, before?: number): Promise<StoredRuleSetVersion<C>[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM ruleset_versions WHERE ($2::integer IS NULL OR version < $2) ORDER BY version DESC LIMIT $1`,
+      [limit, before ?? null],
+    );
     return rows.map((r) => toVersion<C>(r));
+  }
+
+  async find<C>(version: number): Promise<StoredRuleSetVersion<C> | null> {
+    const { rows } = await this.pool.query(`SELECT * FROM ruleset_versions WHERE version = $1`, [version]);
+    return rows.length ? toVersion<C>(rows[0]) : null;
   }
 
   /**
    * Applies `change` to the latest configuration and stores the result as the next version, one
    * change at a time (transaction-scoped advisory lock), so concurrent edits never lose each other.
+   * `diff` describes the change for the audit; the actor's key label is kept beside its id.
    */
-  async append<C extends { version: number }>(empty: C, scope: string, changedBy: string | null, change: (current: C) => C): Promise<C> {
+  async append<C extends { version: number }>(
+    empty: C,
+    scope: string,
+    changedBy: string | null,
+    change: (current: C) => C,
+    diff: (current: C, next: C) => unknown[],
+  ): Promise<C> {
     return inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [RULESET_LOCK]);
       const { rows } = await client.query(`SELECT config FROM ruleset_versions ORDER BY version DESC LIMIT 1`);
       const current = rows.length ? (rows[0].config as C) : empty;
       const next = { ...change(current), version: current.version + 1 };
-      await client.query(`INSERT INTO ruleset_versions (version, config, scope, changed_by) VALUES ($1, $2, $3, $4)`, [
-        next.version,
-        next,
-        scope,
-        changedBy,
-      ]);
+      await client.query(
+        `INSERT INTO ruleset_versions (version, config, scope, changed_by, changed_by_label, diff)
+         VALUES ($1, $2, $3, $4, (SELECT label FROM api_keys WHERE id = $4), $5)`,
+        [next.version, next, scope, changedBy, JSON.stringify(diff(current, next))],
+      );
       return next;
     });
   }
@@ -53,6 +72,8 @@ function toVersion<C>(r: Record<string, unknown>): StoredRuleSetVersion<C> {
     config: r.config as C,
     scope: r.scope as string,
     changedBy: (r.changed_by as string | null) ?? null,
+    changedByLabel: (r.changed_by_label as string | null) ?? null,
+    diff: (r.diff as unknown[] | null) ?? null,
     createdAt: (r.created_at as Date).toISOString(),
   };
 }

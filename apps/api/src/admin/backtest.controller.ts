@@ -1,0 +1,197 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpException,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Static, Type } from '@sinclair/typebox';
+import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
+import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
+import { RuleSetError } from '@app/rules';
+import { CandidateSpec, parseScope } from '@app/settings';
+import { Principal } from '@app/storage';
+import { BacktestBusyError, BacktestRangeError, BacktestService } from './backtest.service';
+
+/** A rule set to try: `ruleset` is one layer when `scope` is given, else a whole configuration. */
+export const CandidateInput = {
+  scope: Type.Optional(
+    Type.String({
+      pattern: '^(network|(advertiser|offer):[A-Za-z0-9_-]{1,64})$',
+      description: '`network`, `advertiser:ID` or `offer:ID`: `ruleset` replaces that layer of the active configuration',
+    }),
+  ),
+  ruleset: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
+    description: 'a layer (with `scope`; null removes the layer) or a whole configuration as GET /v1/admin/rulesets returns it',
+  }),
+};
+
+const BacktestInput = Type.Object(
+  {
+    from: Type.String({ format: 'date-time', description: 'start of the range (inclusive), by event time' }),
+    to: Type.String({ format: 'date-time', description: 'end of the range (exclusive)' }),
+    warmupHours: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 744,
+        description: 'hours before `from` replayed to rebuild the windows; default SCORER_REPLAY_HOURS',
+      }),
+    ),
+    ...CandidateInput,
+  },
+  { additionalProperties: false },
+);
+const ListQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }) }, { additionalProperties: false });
+
+const JOB_EXAMPLE = {
+  id: 'bt_4f1c2a9e0b7d3a55',
+  status: 'done',
+  request: {
+    from: '2026-11-19T00:00:00.000Z',
+    to: '2026-11-20T00:00:00.000Z',
+    warmupHours: 24,
+    activeVersion: 12,
+    candidate: 'offer:game-install',
+    changes: [{ path: 'offers.game-install.rules.CTIT_TOO_SHORT.minSeconds.install', op: 'changed', from: 10, to: 15 }],
+  },
+  progress: { done: 182344, total: 182344 },
+  result: {
+    activeVersion: 'v12',
+    candidateVersion: 'v13',
+    events: { warmup: 90211, clicks: 88790, conversions: 3343 },
+    conversions: {
+      active: { approved: 3120, hold: 141, rejected: 82 },
+      candidate: { approved: 3071, hold: 141, rejected: 131 },
+      changed: 49,
+      transitions: { 'approved→rejected': 49 },
+      byReason: { CTIT_TOO_SHORT: { added: 49, removed: 0 } },
+      byPublisher: [{ id: 'blog', changed: 31, payoutWithheld: 139.5, payoutReleased: 0, revenueWithheld: 620, revenueReleased: 0 }],
+      byOffer: [{ id: 'game-install', changed: 49, payoutWithheld: 220.5, payoutReleased: 0, revenueWithheld: 980, revenueReleased: 0 }],
+      money: { payoutWithheld: 220.5, payoutReleased: 0, revenueWithheld: 980, revenueReleased: 0 },
+      quality: {
+        active: { labelled: 410, truePositives: 51, falsePositives: 3, falseNegatives: 40, precision: 0.9444, recall: 0.5604 },
+        candidate: { labelled: 410, truePositives: 86, falsePositives: 5, falseNegatives: 5, precision: 0.9451, recall: 0.9451 },
+      },
+      examples: [
+        {
+          conversionId: '0193a5b2-0d1e-7c3a-9f00-6a1b2c3d4e5f',
+          publisherId: 'blog',
+          offerId: 'game-install',
+          from: 'approved',
+          to: 'rejected',
+          added: ['CTIT_TOO_SHORT'],
+          removed: [],
+        },
+      ],
+    },
+    clicks: { active: { valid: 80211, invalid: 8579 }, candidate: { valid: 80211, invalid: 8579 }, changed: 0 },
+    recorded: { compared: 92133, activeSame: 92133, candidateSame: 92084 },
+    seconds: 3.9,
+    eventsPerSecond: 46754,
+  },
+  error: null,
+  createdBy: { keyId: '0193a5b2-…', label: 'risk-team' },
+};
+
+/**
+ * Backtests: what a rule-set change would have decided on stored traffic, replayed through the
+ * scorer's own engine beside the active rules. A job; poll it for progress and the answer.
+ */
+@ApiTags('admin')
+@ApiBearerAuth()
+@Controller('v1/admin/rulesets/backtest')
+@UseGuards(ApiKeyGuard)
+@Roles('admin')
+export class BacktestController {
+  constructor(private readonly backtests: BacktestService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Backtest a candidate rule set on stored events of a range (starts a job)',
+    description:
+      'Events of the range are replayed in the order the scorer consumed them, through the engine with the active rule set and the ' +
+      'candidate side by side, each with windows rebuilt from `warmupHours` before the range. The answer: decisions that would change ' +
+      '(by status, reason code, publisher and offer), the payout and revenue withheld or released, precision and recall where labels exist ' +
+      '(advertiser feedback, analyst decisions, stored labels), and how both sides compare with what was recorded.',
+  })
+  @ApiBody({
+    schema: plain(BacktestInput),
+    examples: {
+      layer: {
+        value: {
+          from: '2026-11-19T00:00:00Z',
+          to: '2026-11-20T00:00:00Z',
+          scope: 'offer:game-install',
+          ruleset: { rules: { CTIT_TOO_SHORT: { minSeconds: { install: 15 } } } },
+        },
+      },
+    },
+  })
+  @ApiResponse({
+    status: 202,
+    description: 'the job, running; poll GET /v1/admin/rulesets/backtest/{id}',
+    schema: { example: { ...JOB_EXAMPLE, status: 'running', result: null } },
+  })
+  @ApiResponse({ status: 400, description: 'invalid range or rule set' })
+  @ApiResponse({ status: 429, description: 'too many backtests running' })
+  async start(@Body(new SchemaPipe(BacktestInput)) body: Static<typeof BacktestInput>, @CurrentPrincipal() who: Principal) {
+    try {
+      return await this.backtests.start(
+        { from: new Date(body.from), to: new Date(body.to), warmupHours: body.warmupHours, candidate: candidateOf(body) },
+        who.keyId,
+      );
+    } catch (e) {
+      throw trialError(e);
+    }
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'Recent backtest jobs, newest first (without their answers)' })
+  @ApiQueryFrom(ListQuery)
+  @ApiResponse({ status: 200, schema: { example: [{ ...JOB_EXAMPLE, result: null }] } })
+  async list(@Query(new QueryPipe(ListQuery)) q: Static<typeof ListQuery>) {
+    return this.backtests.list(q.limit);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One backtest job: its progress, and its answer once done' })
+  @ApiParam({ name: 'id', example: 'bt_4f1c2a9e0b7d3a55' })
+  @ApiResponse({ status: 200, schema: { example: JOB_EXAMPLE } })
+  @ApiResponse({ status: 404 })
+  async find(@Param('id') id: string) {
+    const job = /^bt_[0-9a-f]{16}$/.test(id) ? await this.backtests.find(id) : null;
+    if (!job) throw new NotFoundException({ error: 'not_found', message: `no backtest ${id}` });
+    return job;
+  }
+}
+
+/** The candidate a request describes (scope + layer, or a whole configuration). */
+export function candidateOf(body: { scope?: string; ruleset: Record<string, unknown> | null }): CandidateSpec {
+  if (body.scope === undefined) {
+    if (body.ruleset === null)
+      throw new BadRequestException({
+        error: 'validation_failed',
+        message: 'ruleset: a whole configuration cannot be null',
+        errors: [{ field: 'ruleset', message: 'must be an object without scope' }],
+      });
+    return { config: body.ruleset };
+  }
+  return { scope: parseScope(body.scope)!, layer: body.ruleset };
+}
+
+/** Domain errors of backtests and shadows, as HTTP answers. */
+export function trialError(e: unknown): unknown {
+  if (e instanceof RuleSetError) return new BadRequestException({ error: 'validation_failed', message: e.message, errors: e.errors });
+  if (e instanceof BacktestRangeError)
+    return new BadRequestException({ error: 'validation_failed', message: e.message, errors: [{ field: 'to', message: e.message }] });
+  if (e instanceof BacktestBusyError) return new HttpException({ error: 'rate_limited', message: e.message }, 429);
+  return e;
+}

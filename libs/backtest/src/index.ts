@@ -1,0 +1,2 @@
+export * from './backtest-report';
+export * from './backtester';
