@@ -153,9 +153,7 @@ describe('JetStream consumer runner', () => {
   it('loses nothing when a consumer stops mid-stream and another takes over the durable', async () => {
     const total = 300;
     const processed = new Set<number>();
-    // Messages the server had already sent to the stopped client come back after ack_wait:
-    // a short one keeps the test quick (production uses 30 s).
-    const ackWaitMs = 2000;
+    const ackWaitMs = 30_000;
     const first = await run(
       async (batch) => {
         await new Promise((r) => setTimeout(r, 5));
@@ -172,14 +170,76 @@ describe('JetStream consumer runner', () => {
     runners.splice(runners.indexOf(first as ConsumerRunner<unknown>), 1);
     const afterStop = processed.size;
     expect(afterStop).toBeLessThan(total);
+    // Everything the stopped runner had received and not settled was handed back at once (the
+    // last pull's messages included): the next runner gets it all well before the 30 s ack_wait
+    // would have released it.
     await run(async (batch) => void batch.forEach((d) => processed.add(d.data.n)), { ackWaitMs });
     await eventually(
       async () => processed.size,
       (n) => n === total,
+      ackWaitMs / 2,
     );
     await eventually(
       () => pending(),
       (n) => n === 0,
     );
+  });
+
+  it('recreates a durable deleted under it and goes on from where it was, losing nothing', async () => {
+    const processed = new Set<number>();
+    await run(async (batch) => void batch.forEach((d) => processed.add(d.data.n)));
+    await publish(...Array.from({ length: 50 }, (_, n) => ({ n })));
+    await eventually(
+      async () => processed.size,
+      (n) => n === 50,
+    );
+    // Let the runner see its ack floor, then delete the durable from under it.
+    await eventually(
+      async () => (await jsm.consumers.info(topology.streams.events, 'test-durable')).ack_floor.stream_seq,
+      (n) => n === 50,
+    );
+    await new Promise((r) => setTimeout(r, 6_000));
+    await jsm.consumers.delete(topology.streams.events, 'test-durable');
+    await publish(...Array.from({ length: 50 }, (_, n) => ({ n: 50 + n })));
+    await eventually(
+      async () => processed.size,
+      (n) => n === 100,
+      30_000,
+    );
+    // Recreated from the ack floor, not from the start of the stream.
+    const info = await jsm.consumers.info(topology.streams.events, 'test-durable');
+    expect(info.config.opt_start_seq).toBe(51);
+    await eventually(
+      () => pending(),
+      (n) => n === 0,
+    );
+  });
+
+  it('keeps messages the database refuses (not their fault), reports degraded, and resumes by itself', async () => {
+    const { degradations } = await import('@app/observability');
+    let broken = true;
+    const done: number[] = [];
+    await run(async (batch) => {
+      if (broken) throw Object.assign(new Error('permission denied for table clicks'), { code: '42501' });
+      done.push(...batch.map((d) => d.data.n));
+    });
+    await publish({ n: 1 }, { n: 2 }, { n: 3 });
+    await eventually(
+      async () => degradations.list().find((d) => d.component === 'consumer test-durable'),
+      (d) => !!d && d.failures >= 3,
+    );
+    expect(degradations.list().find((d) => d.component === 'consumer test-durable')).toMatchObject({
+      cause: 'database',
+      reason: 'database 42501 insufficient_privilege',
+    });
+    broken = false;
+    await eventually(
+      async () => done.length,
+      (n) => n === 3,
+      60_000,
+    );
+    expect(done.sort()).toEqual([1, 2, 3]);
+    expect(degradations.list().find((d) => d.component === 'consumer test-durable')).toBeUndefined();
+    expect((await jsm.streams.info(topology.streams.dlq)).state.messages).toBe(0);
   });
 });

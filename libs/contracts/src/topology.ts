@@ -15,7 +15,15 @@ export enum ConsumerName {
  */
 export class Topology {
   readonly root: string;
-  readonly streams: { events: string; verdicts: string; decisions: string; webhooks: string; dlq: string; webhookDlq: string };
+  readonly streams: {
+    events: string;
+    verdicts: string;
+    decisions: string;
+    webhooks: string;
+    dlq: string;
+    webhookDlq: string;
+    replay: string;
+  };
   readonly configBucket: string;
   /** NATS object store holding model artifacts (too large for a KV value). */
   readonly modelsBucket: string;
@@ -33,6 +41,7 @@ export class Topology {
       webhooks: `${s}WEBHOOKS`,
       dlq: `${s}DLQ`,
       webhookDlq: `${s}WEBHOOK_DLQ`,
+      replay: `${s}REPLAY`,
     };
     this.configBucket = namespace ? `${namespace}-arbiter-config` : 'arbiter-config';
     this.modelsBucket = namespace ? `${namespace}-arbiter-models` : 'arbiter-models';
@@ -84,6 +93,15 @@ export class Topology {
 
   get allDlq(): string {
     return `${this.root}.dlq.>`;
+  }
+
+  /** Dead letters handed back to the one durable consumer that parked them (`arbiter dlq replay`). */
+  replay(durable: string): string {
+    return `${this.root}.replay.${natsToken(durable)}`;
+  }
+
+  get allReplay(): string {
+    return `${this.root}.replay.>`;
   }
 
   /** Webhook deliveries that failed for good, per advertiser (their own stream: one tenant cannot crowd out the others' dead letters). */

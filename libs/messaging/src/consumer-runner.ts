@@ -1,26 +1,62 @@
 import { AckPolicy, ConsumerMessages, DeliverPolicy, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { headers, nanos } from '@nats-io/nats-core';
-import { Logger, componentLogger, metrics } from '@app/observability';
+import { headers, nanos, type Subscription } from '@nats-io/nats-core';
+import { Logger, componentLogger, degradations, metrics } from '@app/observability';
 import type { Topology } from '@app/contracts';
 import { ConsumerSpec } from './consumer-spec';
+import { DEAD_LETTER_HEADERS } from './dead-letter-headers';
 import { Delivery } from './delivery';
-import { backoffMs, isTransient } from './errors';
+import { FailureClass, backoffMs, classifyFailure } from './errors';
 
 export type BatchHandler<T> = (batch: Delivery<T>[]) => Promise<void>;
 
+/** One error log per consumer and reason at most this often while it keeps failing. */
+const FAILURE_LOG_INTERVAL_MS = 30_000;
+/** How often the consumer is looked at on the server: lag, ack floor, and whether it still exists. */
+const WATCH_MS = 5_000;
+/** Deliveries an unexplained failure needs, other messages succeeding meanwhile, before it counts as the message's fault. */
+const UNEXPLAINED_DELIVERIES = 3;
+/** Pull requests expire after this; heartbeats come at half of it, two missed ones mean a stalled subscription. */
+const PULL_EXPIRES_MS = 10_000;
+
+/** One pull subscription of the runner: the durable on its stream, or its replay companion. */
+interface Feed {
+  stream: string;
+  durable: string;
+  filterSubject: string;
+  replay: boolean;
+  messages?: ConsumerMessages;
+  /** The server's ack floor as last seen: where a recreated durable starts again. */
+  ackFloor?: number;
+  healing?: Promise<void>;
+}
+
 /**
  * Runs one durable pull consumer: pulls, decodes, hands batches to the handler and settles every
- * message only after the handler's work is durable. Transient failures nak with back-off (the
- * stream keeps the message); a message that can never succeed is isolated from its batch and
- * parked on `<root>.dlq.<durable>` with its error, so it never blocks the stream.
+ * message only after the handler's work is durable.
+ *
+ * Failures are classified in one place (`classifyFailure`): only poison — a message that breaks
+ * its contract or whose own values are refused — is isolated from its batch and parked on
+ * `<root>.dlq.<durable>` with its error. Anything else (the database, the broker, the
+ * configuration) keeps the messages (nak with back-off), reports the consumer degraded in
+ * `/health` with the cause, counts it and logs it (rate-limited), and clears by itself at the next
+ * success. Dead letters handed back by `arbiter dlq replay` arrive on a companion durable
+ * (`<durable>-replay` on the REPLAY stream) and go through the same handler.
+ *
+ * A durable deleted under it or a subscription that stops receiving heartbeats is recreated from
+ * the last ack floor seen; at stop, every message received and not handled is nak'ed at once.
  */
 export class ConsumerRunner<T> {
-  private messages?: ConsumerMessages;
-  private readonly queue: JsMsg[] = [];
+  private readonly feeds: Feed[];
+  private readonly queue: { m: JsMsg; feed: Feed }[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private stopping = false;
-  private lagTimer?: NodeJS.Timeout;
+  private watchTimer?: NodeJS.Timeout;
   private readonly log: Logger;
+  private readonly component: string;
+  private lastFailureLog = { reason: '', at: 0, suppressed: 0 };
+  private lastSuccessAt = 0;
+  /** Messages failing with an unexplained error → when they first failed. */
+  private readonly unexplained = new Map<string, number>();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -30,40 +66,117 @@ export class ConsumerRunner<T> {
     private readonly handler: BatchHandler<T>,
   ) {
     this.log = componentLogger('consumer', { consumer: spec.durable, stream: spec.stream });
+    this.component = `consumer ${spec.durable}`;
+    this.feeds = [
+      { stream: spec.stream, durable: spec.durable, filterSubject: spec.filterSubject, replay: false },
+      { stream: topology.streams.replay, durable: replayDurable(spec.durable), filterSubject: topology.replay(spec.durable), replay: true },
+    ];
   }
 
   async start(): Promise<void> {
-    await ensureDurable(this.jsm, this.spec, this.log);
-    const consumer = await this.js.consumers.get(this.spec.stream, this.spec.durable);
-    // Callback mode feeds our own queue: batches form from whatever has arrived, with no wait
-    // when traffic is quiet. The consumer's max_ack_pending bounds how much can queue up here.
-    this.messages = await consumer.consume({
-      max_messages: this.spec.batch * 2,
-      callback: (m) => {
-        this.queue.push(m);
-        this.pump();
-      },
-    });
+    for (const feed of this.feeds) await this.open(feed);
     const lag = metrics.consumerPending.labels(this.spec.durable);
-    this.lagTimer = setInterval(() => {
-      consumer.info(false).then(
-        (i) => lag.set(i.num_pending + i.num_ack_pending),
-        () => undefined,
-      );
-    }, 5_000);
-    this.lagTimer.unref();
+    this.watchTimer = setInterval(() => void this.watch(lag), WATCH_MS);
+    this.watchTimer.unref();
     this.log.info({ filter: this.spec.filterSubject }, 'consuming');
   }
 
-  /** Stops pulling, finishes the batches in flight (they ack or nak), then returns. */
+  /**
+   * Stops pulling, hands back at once what was received and not started (nak), lets the batches
+   * in flight finish and settle, then returns.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.lagTimer) clearInterval(this.lagTimer);
-    await this.messages?.close();
-    // Received but not started: give them back at once rather than after ack_wait.
-    for (const m of this.queue.splice(0)) m.nak();
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    await Promise.all(this.feeds.map((f) => this.close(f)));
+    for (const { m } of this.queue.splice(0)) m.nak();
     while (this.inflight.size) await Promise.allSettled([...this.inflight]);
     this.log.info('drained');
+  }
+
+  private async open(feed: Feed, startAfter?: number): Promise<void> {
+    await ensureDurable(
+      this.jsm,
+      { ...this.spec, stream: feed.stream, durable: feed.durable, filterSubject: feed.filterSubject },
+      this.log,
+      startAfter,
+    );
+    const consumer = await this.js.consumers.get(feed.stream, feed.durable);
+    // Callback mode feeds our own queue: batches form from whatever has arrived, with no wait
+    // when traffic is quiet. The consumer's max_ack_pending bounds how much can queue up here.
+    const messages = await consumer.consume({
+      max_messages: this.spec.batch * 2,
+      expires: PULL_EXPIRES_MS,
+      callback: (m) => {
+        // Arrived while stopping (the last pull's messages): straight back to the stream.
+        if (this.stopping) return void m.nak();
+        this.queue.push({ m, feed });
+        this.pump();
+      },
+    });
+    feed.messages = messages;
+    void this.listen(feed, messages);
+  }
+
+  /** Heals the subscription when nats.js reports the durable gone or the heartbeats missing. */
+  private async listen(feed: Feed, messages: ConsumerMessages): Promise<void> {
+    for await (const s of messages.status()) {
+      if (this.stopping || feed.messages !== messages) return;
+      if (s.type === 'consumer_deleted' || s.type === 'consumer_not_found') return this.heal(feed, s.type);
+      if (s.type === 'heartbeats_missed' && s.count >= 2) return this.heal(feed, 'heartbeats missed');
+    }
+  }
+
+  /**
+   * Closes the subscription without losing what the server already sent: the inbox is drained
+   * (unsubscribe, then a round trip that brings in everything sent before it), so the last pull's
+   * messages reach the callback, which naks them while stopping. A plain unsubscribe drops them
+   * and they stay pending on the server for a whole ack_wait.
+   */
+  private async close(feed: Feed): Promise<void> {
+    const messages = feed.messages;
+    if (!messages) return;
+    feed.messages = undefined;
+    // nats.js keeps the pull's inbox subscription private and only unsubscribes it at close.
+    const sub = (messages as unknown as { sub?: Subscription }).sub;
+    if (sub && !sub.isClosed()) await sub.drain().catch(() => undefined);
+    await messages.close().catch(() => undefined);
+  }
+
+  private heal(feed: Feed, why: string): Promise<void> {
+    feed.healing ??= (async () => {
+      this.log.warn({ durable: feed.durable, why, ackFloor: feed.ackFloor }, 'consumer subscription lost; recreating it');
+      await this.close(feed);
+      for (let attempt = 1; !this.stopping; attempt++) {
+        try {
+          // A recreated durable starts after the last ack floor seen: what was acked since is
+          // delivered again (handlers are idempotent), nothing after it is skipped.
+          await this.open(feed, feed.replay ? undefined : feed.ackFloor);
+          this.log.warn({ durable: feed.durable }, 'consumer subscription recreated; consuming again');
+          return;
+        } catch (e) {
+          this.log.warn({ err: e, durable: feed.durable, attempt }, 'could not recreate the consumer yet');
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * attempt)));
+        }
+      }
+    })().finally(() => (feed.healing = undefined));
+    return feed.healing;
+  }
+
+  /** Lag for the metric, the ack floor for healing, and a durable deleted while idle. */
+  private async watch(lag: { set(v: number): void }): Promise<void> {
+    let pending = 0;
+    for (const feed of this.feeds) {
+      if (feed.healing || !feed.messages) continue;
+      try {
+        const info = await this.jsm.consumers.info(feed.stream, feed.durable);
+        feed.ackFloor = info.ack_floor.stream_seq;
+        if (!feed.replay) pending = info.num_pending + info.num_ack_pending;
+      } catch (e) {
+        if (!this.stopping && isConsumerNotFound(e)) void this.heal(feed, 'consumer not found');
+      }
+    }
+    lag.set(pending);
   }
 
   /** Starts batches while there is work queued and room for another batch in flight. */
@@ -80,13 +193,15 @@ export class ConsumerRunner<T> {
     }
   }
 
-  private async process(batch: JsMsg[]): Promise<void> {
+  private async process(batch: { m: JsMsg; feed: Feed }[]): Promise<void> {
     const deliveries: Delivery<T>[] = [];
-    for (const m of batch) {
+    for (const { m, feed } of batch) {
+      const subject = feed.replay ? (m.headers?.get(DEAD_LETTER_HEADERS.subject) ?? m.subject) : m.subject;
       try {
-        deliveries.push(new Delivery(this.spec.decode(m.subject, m.data), m));
+        deliveries.push(new Delivery(this.spec.decode(subject, m.data), m, subject));
       } catch (e) {
-        await this.deadLetter(m, e as Error);
+        // Decoding depends on nothing but the message: whatever it throws, the message is poison.
+        await this.deadLetter(m, subject, asError(e));
       }
     }
     if (deliveries.length === 0) return;
@@ -94,40 +209,111 @@ export class ConsumerRunner<T> {
     await this.handle(deliveries);
   }
 
-  private async handle(deliveries: Delivery<T>[]): Promise<void> {
+  /** Runs the handler; resolves with its error, or null once it succeeded. */
+  private async attempt(deliveries: Delivery<T>[]): Promise<unknown> {
     // Long handler calls (a slow database) must not let ack_wait expire and cause redelivery.
     const keepAlive = setInterval(() => deliveries.forEach((d) => d.msg.working()), this.spec.ackWaitMs / 3);
     try {
       await this.handler(deliveries);
+      return null;
     } catch (error) {
-      clearInterval(keepAlive);
-      if (isTransient(error)) {
-        const delay = backoffMs(deliveries[0].deliveryCount);
-        this.log.warn(
-          { err: error, messages: deliveries.length, delayMs: delay, deliveries: deliveries[0].deliveryCount },
-          'transient failure, will retry',
-        );
-        metrics.messagesProcessed.labels(this.spec.durable, 'retry').inc(deliveries.length);
-        for (const d of deliveries) d.msg.nak(delay);
-        return;
-      }
-      if (deliveries.length > 1) {
-        // Find the message that fails: handle the batch one message at a time.
-        for (const d of deliveries) {
-          d.resetOutcome();
-          await this.handle([d]);
-        }
-        return;
-      }
-      await this.deadLetter(deliveries[0].msg, error as Error);
-      return;
+      return error ?? new Error('handler failed without an error');
     } finally {
       clearInterval(keepAlive);
     }
-    await this.settle(deliveries);
+  }
+
+  private async handle(deliveries: Delivery<T>[]): Promise<void> {
+    const error = await this.attempt(deliveries);
+    if (error === null) return this.settle(deliveries);
+    const failure = classifyFailure(error);
+    // The database, broker or configuration: every message of the batch would fail the same way.
+    if (!failure.poison && failure.cause !== 'unknown') return this.keep(deliveries, failure, error);
+    if (deliveries.length === 1) return this.failed(deliveries, error);
+    // Find the message that fails: handle the batch one message at a time. An error nobody
+    // explains is blamed on a message only when its batch-mates went through the same code.
+    const unexplained: [Delivery<T>, unknown][] = [];
+    let someSucceeded = false;
+    for (const d of deliveries) {
+      d.resetOutcome();
+      const e = await this.attempt([d]);
+      if (e === null) {
+        someSucceeded = true;
+        await this.settle([d]);
+      } else if (classifyFailure(e).cause === 'unknown') unexplained.push([d, e]);
+      else await this.failed([d], e);
+    }
+    for (const [d, e] of unexplained) {
+      if (someSucceeded) await this.deadLetter(d.msg, d.subject, asError(e));
+      else await this.failed([d], e);
+    }
+  }
+
+  /**
+   * Dead-letters poison; keeps (nak with back-off) anything else. An error nobody explains (not
+   * the database's, the broker's or the contract's) is blamed on the message only with evidence:
+   * it failed UNEXPLAINED_DELIVERIES times while other messages went through the same handler.
+   */
+  private async failed(deliveries: Delivery<T>[], error: unknown): Promise<void> {
+    const failure = classifyFailure(error);
+    if (failure.poison) {
+      for (const d of deliveries) await this.deadLetter(d.msg, d.subject, asError(error));
+      return;
+    }
+    if (failure.cause === 'unknown' && deliveries.length === 1) {
+      const d = deliveries[0];
+      const key = `${d.msg.info.stream}:${d.msg.info.streamSequence}`;
+      const first = this.unexplained.get(key) ?? Date.now();
+      if (d.deliveryCount >= UNEXPLAINED_DELIVERIES && this.lastSuccessAt > first) {
+        this.unexplained.delete(key);
+        return this.deadLetter(d.msg, d.subject, asError(error));
+      }
+      if (this.unexplained.size >= 10_000) this.unexplained.clear();
+      this.unexplained.set(key, first);
+    }
+    this.keep(deliveries, failure, error);
+  }
+
+  /** Not the messages' fault: they stay on the stream, and the consumer says loudly why it is stuck. */
+  private keep(deliveries: Delivery<T>[], failure: FailureClass, error: unknown): void {
+    const delay = backoffMs(Math.min(...deliveries.map((d) => d.deliveryCount)));
+    for (const d of deliveries) d.msg.nak(delay);
+    metrics.messagesProcessed.labels(this.spec.durable, 'retry').inc(deliveries.length);
+    metrics.consumerFailures.labels(this.spec.durable, failure.cause).inc(deliveries.length);
+    metrics.consumerDegraded.labels(this.spec.durable).set(1);
+    const err = asError(error);
+    const state = degradations.report(this.component, failure.cause, failure.reason, err.message);
+    const now = Date.now();
+    const last = this.lastFailureLog;
+    if (last.reason !== failure.reason || now - last.at >= FAILURE_LOG_INTERVAL_MS) {
+      this.log.error(
+        {
+          err,
+          cause: failure.cause,
+          reason: failure.reason,
+          messages: deliveries.length,
+          delayMs: delay,
+          deliveries: deliveries[0].deliveryCount,
+          since: state.since,
+          similarFailuresNotLogged: last.suppressed,
+        },
+        'consumer degraded: messages kept for a retry (not their fault)',
+      );
+      this.lastFailureLog = { reason: failure.reason, at: now, suppressed: 0 };
+    } else last.suppressed++;
+  }
+
+  private recovered(): void {
+    if (!degradations.clear(this.component)) return;
+    metrics.consumerDegraded.labels(this.spec.durable).set(0);
+    this.lastFailureLog = { reason: '', at: 0, suppressed: 0 };
+    this.log.warn('consumer recovered: processing again');
   }
 
   private async settle(deliveries: Delivery<T>[]): Promise<void> {
+    this.lastSuccessAt = Date.now();
+    for (const d of deliveries) if (this.unexplained.size) this.unexplained.delete(`${d.msg.info.stream}:${d.msg.info.streamSequence}`);
+    this.recovered();
     let acked = 0;
     for (const d of deliveries) {
       const outcome = d.outcome;
@@ -138,33 +324,39 @@ export class ConsumerRunner<T> {
         d.msg.nak(outcome.delayMs ?? backoffMs(d.deliveryCount));
         metrics.messagesProcessed.labels(this.spec.durable, 'retry').inc();
       } else {
-        await this.deadLetter(d.msg, outcome.error);
+        await this.deadLetter(d.msg, d.subject, outcome.error);
       }
     }
     metrics.messagesProcessed.labels(this.spec.durable, 'ok').inc(acked);
   }
 
-  private async deadLetter(m: JsMsg, error: Error): Promise<void> {
-    const context = {
-      subject: m.subject,
-      seq: m.info.streamSequence,
-      deliveries: m.info.deliveryCount,
-      eventId: m.headers?.get('Nats-Msg-Id'),
-    };
+  private async deadLetter(m: JsMsg, subject: string, error: Error): Promise<void> {
+    const replayed = m.info.stream === this.topology.streams.replay;
+    // A replayed message keeps where it first came from.
+    const stream = (replayed && m.headers?.get(DEAD_LETTER_HEADERS.stream)) || this.spec.stream;
+    const seq = (replayed && m.headers?.get(DEAD_LETTER_HEADERS.streamSeq)) || String(m.info.streamSequence);
+    const context = { subject, seq, deliveries: m.info.deliveryCount, eventId: m.headers?.get('Nats-Msg-Id') };
     const h = headers();
     // One dead letter per consumer and message: a redelivered copy is dropped, but when two
     // consumers of a stream (the recorder and the scorer on EVENTS) both reject a message, each
     // parks its own (a key without the durable made the second a "duplicate" the DLQ dropped).
-    h.set('Nats-Msg-Id', `${this.spec.durable}:${this.spec.stream}:${m.info.streamSequence}`);
-    h.set('Arbiter-Error', oneLine(error.message));
-    h.set('Arbiter-Error-Type', error.name);
-    h.set('Arbiter-Source', this.spec.durable);
-    h.set('Arbiter-Subject', m.subject);
-    h.set('Arbiter-Stream', this.spec.stream);
-    h.set('Arbiter-Stream-Seq', String(m.info.streamSequence));
-    h.set('Arbiter-Deliveries', String(m.info.deliveryCount));
+    // A replay that fails again is a new dead letter (its REPLAY sequence is in the key).
+    h.set('Nats-Msg-Id', `${this.spec.durable}:${m.info.stream}:${m.info.streamSequence}`);
+    h.set(DEAD_LETTER_HEADERS.error, oneLine(error.message));
+    h.set(DEAD_LETTER_HEADERS.errorType, error.name);
+    h.set(DEAD_LETTER_HEADERS.source, this.spec.durable);
+    h.set(DEAD_LETTER_HEADERS.subject, subject);
+    h.set(DEAD_LETTER_HEADERS.stream, stream);
+    h.set(DEAD_LETTER_HEADERS.streamSeq, seq);
+    h.set(DEAD_LETTER_HEADERS.deliveries, String(m.info.deliveryCount));
+    const eventId = m.headers?.get(DEAD_LETTER_HEADERS.eventId) || m.headers?.get('Nats-Msg-Id');
+    if (eventId) h.set(DEAD_LETTER_HEADERS.eventId, eventId);
+    for (const carried of [DEAD_LETTER_HEADERS.priorAttempts, DEAD_LETTER_HEADERS.replays]) {
+      const v = m.headers?.get(carried);
+      if (v) h.set(carried, v);
+    }
     try {
-      await this.js.publish(this.spec.deadLetterSubject?.(m.subject) ?? this.topology.dlq(this.spec.durable), m.data, { headers: h });
+      await this.js.publish(this.spec.deadLetterSubject?.(subject) ?? this.topology.dlq(this.spec.durable), m.data, { headers: h });
     } catch (e) {
       // Never drop it: without a dead-letter copy the message stays on its stream.
       this.log.error({ ...context, err: e }, 'could not dead-letter, will retry');
@@ -179,12 +371,31 @@ export class ConsumerRunner<T> {
   }
 }
 
+/** The companion durable that receives this consumer's replayed dead letters. */
+export function replayDurable(durable: string): string {
+  return `${durable}-replay`;
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
 function oneLine(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').slice(0, 1000);
 }
 
-/** Creates the durable consumer, or updates what may change on an existing one. */
-export async function ensureDurable(jsm: JetStreamManager, spec: ConsumerSpec<unknown>, log?: Logger): Promise<void> {
+function isConsumerNotFound(e: unknown): boolean {
+  return (e as Error)?.name === 'ConsumerNotFoundError' || /consumer not found/i.test((e as Error)?.message ?? '');
+}
+
+type DurableSpec = Pick<ConsumerSpec<unknown>, 'stream' | 'durable' | 'filterSubject' | 'ackWaitMs' | 'maxAckPending'>;
+
+/**
+ * Creates the durable consumer, or updates what may change on an existing one. A durable that is
+ * recreated (it was deleted under a running consumer) starts after `startAfter`, the last ack
+ * floor seen; a new one reads its stream from the start.
+ */
+export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, log?: Logger, startAfter?: number): Promise<void> {
   const mutable = { ack_wait: nanos(spec.ackWaitMs), max_ack_pending: spec.maxAckPending, max_deliver: -1 };
   try {
     const info = await jsm.consumers.info(spec.stream, spec.durable);
@@ -195,11 +406,13 @@ export async function ensureDurable(jsm: JetStreamManager, spec: ConsumerSpec<un
       await jsm.consumers.update(spec.stream, spec.durable, mutable);
     }
   } catch (e) {
-    if ((e as Error).name !== 'ConsumerNotFoundError' && !/consumer not found/i.test((e as Error).message)) throw e;
+    if (!isConsumerNotFound(e)) throw e;
     await jsm.consumers.add(spec.stream, {
       durable_name: spec.durable,
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      ...(startAfter
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startAfter + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
       filter_subject: spec.filterSubject,
       ...mutable,
     });

@@ -12,11 +12,10 @@ export class Delivery<T> {
   constructor(
     readonly data: T,
     readonly msg: JsMsg,
+    /** The subject it was published on (a replayed dead letter arrives on another). */
+    readonly subject: string = msg.subject,
   ) {}
 
-  get subject(): string {
-    return this.msg.subject;
-  }
   get streamSequence(): number {
     return this.msg.info.streamSequence;
   }

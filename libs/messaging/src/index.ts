@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './dead-letter-headers';
 export * from './delivery';
 export * from './consumer-spec';
 export * from './consumer-runner';

@@ -59,6 +59,17 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
       max_age: hours(30 * 24),
       max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 16),
     },
+    // Dead letters being replayed: each waits for the one durable consumer that parked it (its
+    // `<durable>-replay` companion), and goes once that consumer acked it.
+    {
+      ...common,
+      name: topology.streams.replay,
+      subjects: [topology.allReplay],
+      retention: RetentionPolicy.Workqueue,
+      discard: DiscardPolicy.New,
+      max_age: hours(30 * 24),
+      max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 16),
+    },
     // Dead letters are kept until someone has looked at them: a month.
     {
       ...common,

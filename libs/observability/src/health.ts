@@ -1,6 +1,7 @@
 import { Controller, FactoryProvider, Get, Header, Inject, Optional, Provider, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
+import { degradations } from './degradation';
 import { metricsRegistry } from './metrics';
 
 /** A dependency a service needs to do its work (NATS, the database). */
@@ -14,7 +15,12 @@ export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
 
 const TIMEOUT_MS = 2_000;
 
-/** `GET /health` (200 or 503 with each check's state) and `GET /metrics` (Prometheus); never rate-limited. */
+/**
+ * `GET /health` and `GET /metrics` (Prometheus); never rate-limited. Health is 503 `down` when a
+ * dependency check fails, 200 `degraded` when a consumer keeps failing for a cause that is not its
+ * messages' fault (they stay on their stream until it is fixed; `degraded` says which and why),
+ * 200 `up` otherwise.
+ */
 @ApiTags('operations')
 @SkipThrottle()
 @Controller()
@@ -23,7 +29,26 @@ export class HealthController {
 
   @Get('health')
   @ApiOperation({ summary: 'Is this service able to work (NATS, database)?' })
-  @ApiResponse({ status: 200, schema: { example: { status: 'up', checks: { nats: { status: 'up' }, database: { status: 'up' } } } } })
+  @ApiResponse({
+    status: 200,
+    description: '`up`, or `degraded` with the components that keep failing and why (their messages are kept and retried)',
+    schema: {
+      example: {
+        status: 'degraded',
+        checks: { nats: { status: 'up' }, database: { status: 'up' } },
+        degraded: [
+          {
+            component: 'consumer recorder-verdicts',
+            cause: 'database',
+            reason: 'database 42501 insufficient_privilege',
+            error: 'permission denied for table decisions',
+            since: '2026-12-01T21:00:00.000Z',
+            failures: 12,
+          },
+        ],
+      },
+    },
+  })
   @ApiResponse({ status: 503, description: 'A dependency is down (which one is in the body)' })
   async health() {
     const results = await Promise.all(
@@ -36,8 +61,14 @@ export class HealthController {
         }
       }),
     );
-    const body = { status: results.every(([, r]) => r.status === 'up') ? 'up' : 'down', checks: Object.fromEntries(results) };
-    if (body.status !== 'up') throw new ServiceUnavailableException(body);
+    const degraded = degradations.list();
+    const up = results.every(([, r]) => r.status === 'up');
+    const body = {
+      status: !up ? 'down' : degraded.length ? 'degraded' : 'up',
+      checks: Object.fromEntries(results),
+      ...(degraded.length ? { degraded } : {}),
+    };
+    if (!up) throw new ServiceUnavailableException(body);
     return body;
   }
 

@@ -90,6 +90,42 @@ export const metrics = {
         }),
     );
   },
+  get consumerFailures() {
+    return once(
+      'arbiter_consumer_failures_total',
+      () =>
+        new Counter({
+          name: 'arbiter_consumer_failures_total',
+          help: 'Messages a consumer kept for a retry because of a failure that is not theirs, by cause (database, broker, configuration, unknown)',
+          labelNames: ['consumer', 'cause'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
+  get consumerDegraded() {
+    return once(
+      'arbiter_consumer_degraded',
+      () =>
+        new Gauge({
+          name: 'arbiter_consumer_degraded',
+          help: '1 while a consumer keeps failing for a cause that is not its messages (health says why), else 0',
+          labelNames: ['consumer'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
+  get deadLettersReplayed() {
+    return once(
+      'arbiter_dead_letters_replayed_total',
+      () =>
+        new Counter({
+          name: 'arbiter_dead_letters_replayed_total',
+          help: 'Dead letters handed back to the consumer that parked them, by consumer',
+          labelNames: ['consumer'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get consumerPending() {
     return once(
       'arbiter_consumer_pending',
