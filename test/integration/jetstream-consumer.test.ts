@@ -4,6 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import { ConsumerName, Topology } from '@app/contracts';
 import { loadConfig } from '@app/config';
 import { ConsumerRunner, ConsumerSpec, Delivery, PoisonMessageError, TransientError, provisionStreams } from '@app/messaging';
+import { degradations } from '@app/observability';
 import { TEST_NATS_URL, deleteNamespace, eventually, testNamespace } from '@app/testing';
 
 /**
@@ -216,7 +217,6 @@ describe('JetStream consumer runner', () => {
   });
 
   it('keeps messages the database refuses (not their fault), reports degraded, and resumes by itself', async () => {
-    const { degradations } = await import('@app/observability');
     let broken = true;
     const done: number[] = [];
     await run(async (batch) => {
