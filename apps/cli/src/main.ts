@@ -14,6 +14,7 @@ import { trainCommand } from './commands/train.command';
 import { modelCommand } from './commands/model.command';
 import { migrateCommand } from './commands/migrate.command';
 import { startCommand } from './commands/start.command';
+import { rangesCommand } from './commands/ranges.command';
 
 const program = new Command('arbiter')
   .description('Arbiter: real-time fraud detection and partner analytics for affiliate networks')
@@ -28,6 +29,7 @@ const program = new Command('arbiter')
   .addCommand(backtestCommand())
   .addCommand(modelCommand())
   .addCommand(benchCommand())
+  .addCommand(rangesCommand())
   .addCommand(docsCommand())
   .addCommand(dashboardsCommand());
 

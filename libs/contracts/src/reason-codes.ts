@@ -38,9 +38,10 @@ const specs = [
     severity: 'critical',
     falsePositiveRisk: 'low',
     title: 'Declared bot or crawler',
-    description: 'The user agent declares a crawler, spider or bot (isbot pattern list).',
-    example: { match: 'Googlebot' },
-    explain: (e) => `The visitor's browser identifies itself as an automated agent ("${e.match}").`,
+    description:
+      'The user agent declares a crawler, spider or bot (isbot pattern list); the evidence names it and its operator (Matomo bot list).',
+    example: { bot: 'Googlebot', operator: 'Google Inc.', kind: 'Search bot', match: 'Google' },
+    explain: (e) => `The visitor's browser identifies itself as an automated agent: ${e.bot}${e.operator ? ` (${e.operator})` : ''}.`,
   },
   {
     code: 'NON_BROWSER_CLIENT',
@@ -204,9 +205,10 @@ const specs = [
     severity: 'high',
     falsePositiveRisk: 'low',
     title: 'Data-center IP',
-    description: 'The IP belongs to a hosting, cloud or proxy range (operator-supplied CIDR lists; a starter list is built in).',
-    example: { range: '104.131.0.0/16 DigitalOcean' },
-    explain: (e) => `The visitor's IP address belongs to a data center (${e.range}), where people do not browse from.`,
+    description:
+      "The IP belongs to a hosting, cloud or proxy range: a built-in starter list of the large clouds (IPv4 and IPv6) and the providers' published lists an operator loads; the evidence names the provider.",
+    example: { provider: 'DigitalOcean', range: '104.131.0.0/16' },
+    explain: (e) => `The visitor's IP address belongs to a data center (${e.provider}, ${e.range}), where people do not browse from.`,
   },
   {
     code: 'DENY_LISTED',

@@ -1,4 +1,4 @@
-import { CidrError, CidrSet } from './cidr-set';
+import { CidrError, CidrSet, CidrSetChain } from './cidr-set';
 
 describe('CidrSet', () => {
   const sut = new CidrSet([
@@ -37,5 +37,34 @@ describe('CidrSet', () => {
     expect(big.match('5.17.9.9')).toBe('5.17.0.0/16');
     expect(big.match('5.16.255.255')).toBe('5.16.0.0/16');
     expect(big.size).toBe(50_000);
+  });
+
+  it('answers the range and its label separately', () => {
+    expect(sut.lookup('104.131.25.9')).toEqual({ cidr: '104.131.0.0/16', label: 'DigitalOcean' });
+    expect(sut.lookup('10.1.2.3')).toEqual({ cidr: '10.0.0.0/8', label: null });
+    expect(sut.lookup('192.0.2.1')).toBeNull();
+  });
+
+  it('an enclosing range wins over one that starts at the same address', () => {
+    const set = new CidrSet([
+      { cidr: '198.51.100.0/25', label: 'small' },
+      { cidr: '198.51.100.0/24', label: 'large' },
+    ]);
+    expect(set.lookup('198.51.100.200')).toEqual({ cidr: '198.51.100.0/24', label: 'large' });
+    expect(set.lookup('198.51.100.1')).toEqual({ cidr: '198.51.100.0/24', label: 'large' });
+  });
+});
+
+describe('CidrSetChain', () => {
+  it('answers from the first set that holds the address', () => {
+    const sut = new CidrSetChain([
+      new CidrSet([{ cidr: '198.51.100.0/24', label: 'operator' }]),
+      new CidrSet([{ cidr: '198.51.0.0/16', label: 'starter' }]),
+    ]);
+    expect(sut.lookup('198.51.100.7')?.label).toBe('operator');
+    expect(sut.lookup('198.51.7.7')?.label).toBe('starter');
+    expect(sut.match('198.51.7.7')).toBe('198.51.0.0/16 starter');
+    expect(sut.lookup('203.0.113.1')).toBeNull();
+    expect(sut.size).toBe(2);
   });
 });

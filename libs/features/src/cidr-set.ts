@@ -12,7 +12,13 @@ export class CidrError extends Error {
 interface Range<T> {
   start: T;
   end: T;
-  label: string;
+  hit: CidrHit;
+}
+
+/** The range that contains an address: the entry as written, and its label when it has one. */
+export interface CidrHit {
+  cidr: string;
+  label: string | null;
 }
 
 /**
@@ -29,18 +35,18 @@ export class CidrSet {
     const v6: Range<bigint>[] = [];
     for (const entry of entries) {
       const cidr = typeof entry === 'string' ? entry : entry.cidr;
-      const label = typeof entry === 'string' ? entry : entry.label ? `${entry.cidr} ${entry.label}` : entry.cidr;
+      const hit: CidrHit = { cidr, label: typeof entry === 'string' ? null : (entry.label ?? null) };
       const [addr, bits] = parse(cidr);
       if (addr.kind() === 'ipv4') {
         const base = v4Number(addr as ipaddr.IPv4);
         const size = 2 ** (32 - bits);
         const start = Math.floor(base / size) * size;
-        v4.push({ start, end: start + size - 1, label });
+        v4.push({ start, end: start + size - 1, hit });
       } else {
         const base = v6Number(addr as ipaddr.IPv6);
         const size = 1n << BigInt(128 - bits);
         const start = (base / size) * size;
-        v6.push({ start, end: start + size - 1n, label });
+        v6.push({ start, end: start + size - 1n, hit });
       }
     }
     this.v4 = merge(v4, (a, b) => a - b);
@@ -51,8 +57,14 @@ export class CidrSet {
     return this.v4.length + this.v6.length;
   }
 
-  /** The label of the range containing `ip`, or null (also for malformed addresses). */
+  /** The range containing `ip` as `"cidr label"` (or the bare entry), or null (also for malformed addresses). */
   match(ip: string): string | null {
+    const hit = this.lookup(ip);
+    return hit === null ? null : hit.label ? `${hit.cidr} ${hit.label}` : hit.cidr;
+  }
+
+  /** The range containing `ip` and its label, or null (also for malformed addresses). */
+  lookup(ip: string): CidrHit | null {
     if (this.size === 0) return null;
     const v4 = ipv4Number(ip);
     if (v4 >= 0) return find(this.v4, v4, (a, b) => a - b);
@@ -62,6 +74,36 @@ export class CidrSet {
     return addr.kind() === 'ipv4'
       ? find(this.v4, v4Number(addr as ipaddr.IPv4), (a, b) => a - b)
       : find(this.v6, v6Number(addr as ipaddr.IPv6), (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+}
+
+/**
+ * Several sets searched in order, the first hit winning: an operator's lists before a large built-in
+ * list that is compiled once and shared by every rule set rather than rebuilt for each.
+ */
+export class CidrSetChain {
+  constructor(private readonly sets: readonly CidrSet[]) {}
+
+  get size(): number {
+    return this.sets.reduce((n, s) => n + s.size, 0);
+  }
+
+  /** As `CidrSet.match`, from the first set that contains `ip`. */
+  match(ip: string): string | null {
+    for (const set of this.sets) {
+      const found = set.match(ip);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+
+  /** As `CidrSet.lookup`, from the first set that contains `ip`. */
+  lookup(ip: string): CidrHit | null {
+    for (const set of this.sets) {
+      const found = set.lookup(ip);
+      if (found !== null) return found;
+    }
+    return null;
   }
 }
 
@@ -86,7 +128,7 @@ function v6Number(a: ipaddr.IPv6): bigint {
 
 /** Sorts and merges overlapping ranges (the enclosing one's label wins); touching ones stay apart. */
 function merge<T>(ranges: Range<T>[], cmp: (a: T, b: T) => number): Range<T>[] {
-  ranges.sort((a, b) => cmp(a.start, b.start));
+  ranges.sort((a, b) => cmp(a.start, b.start) || cmp(b.end, a.end));
   const out: Range<T>[] = [];
   for (const r of ranges) {
     const last = out[out.length - 1];
@@ -97,7 +139,7 @@ function merge<T>(ranges: Range<T>[], cmp: (a: T, b: T) => number): Range<T>[] {
   return out;
 }
 
-function find<T>(ranges: Range<T>[], x: T, cmp: (a: T, b: T) => number): string | null {
+function find<T>(ranges: Range<T>[], x: T, cmp: (a: T, b: T) => number): CidrHit | null {
   let lo = 0;
   let hi = ranges.length - 1;
   while (lo <= hi) {
@@ -105,7 +147,7 @@ function find<T>(ranges: Range<T>[], x: T, cmp: (a: T, b: T) => number): string 
     const r = ranges[mid];
     if (cmp(x, r.start) < 0) hi = mid - 1;
     else if (cmp(x, r.end) > 0) lo = mid + 1;
-    else return r.label;
+    else return r.hit;
   }
   return null;
 }

@@ -7,3 +7,4 @@ export * from './cidr-set';
 export * from './datacenter-ranges';
 export * from './memo';
 export * from './feature-vector';
+export * from './published-ranges';

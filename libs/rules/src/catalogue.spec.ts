@@ -17,22 +17,135 @@ function clicks(sut: ScoringEngine, events: ClickEvent[]) {
 }
 
 describe('DATACENTER_IP', () => {
-  it('fires for an address in the starter hosting list, naming the range', () => {
-    const [sut] = clicks(new ScoringEngine(DEFAULT_RULESET), [aClick({ ip: '104.131.7.9' })]);
-    expect(sut.reasons.map((r) => [r.code, r.evidence])).toEqual([['DATACENTER_IP', { range: '104.131.0.0/16 DigitalOcean' }]]);
+  const score = (ip: string, ruleset = DEFAULT_RULESET) => clicks(new ScoringEngine(ruleset), [aClick({ ip })])[0];
+
+  // Real addresses: each provider's own hosts (documented endpoints and published ranges), IPv4 and IPv6.
+  it.each([
+    ['Amazon Web Services', '52.95.110.1'], // S3 in us-east-1
+    ['Amazon Web Services', '2600:1f18:4a3:6901::1'], // EC2 us-east-1 (2600:1f18::/33)
+    ['Amazon Web Services', '2a05:d018::1'], // EC2 eu-west-1
+    ['Google Cloud', '34.80.0.1'],
+    ['Google Cloud', '35.190.0.1'],
+    ['Google Cloud', '2600:1900:4000::1'],
+    ['Microsoft Azure', '20.42.0.1'],
+    ['Microsoft Azure', '40.112.72.205'],
+    ['Microsoft Azure', '2603:1030:20e:3::1'],
+    ['Oracle Cloud', '129.146.1.1'],
+    ['Oracle Cloud', '2603:c020::1'],
+    ['DigitalOcean', '167.99.1.1'],
+    ['DigitalOcean', '2604:a880:400:d0::1'],
+    ['DigitalOcean', '2a03:b0c0:3:d0::1'],
+    ['Hetzner', '95.216.1.1'],
+    ['Hetzner', '2a01:4f8:c17::1'],
+    ['OVHcloud', '51.38.1.1'],
+    ['OVHcloud', '2001:41d0:303::1'],
+    ['Linode / Akamai Cloud', '45.33.1.1'],
+    ['Linode / Akamai Cloud', '2600:3c00::f03c:91ff:fe00:1'],
+    ['Alibaba Cloud', '47.88.1.1'],
+    ['Alibaba Cloud', '2401:b180::1'],
+    ['Tencent Cloud', '43.128.1.1'],
+    ['Tencent Cloud', '240d:c000:1::1'],
+    ['Vultr', '45.76.1.1'],
+    ['Vultr', '2001:19f0:5:1::1'],
+    ['Scaleway', '51.15.1.1'],
+    ['Scaleway', '2001:bc8:1::1'],
+  ])('%s: %s is a data-centre address, and the evidence names the provider', (provider, ip) => {
+    const sut = score(ip);
+    const reason = sut.reasons.find((r) => r.code === 'DATACENTER_IP');
+    expect(reason?.evidence).toEqual({ provider, range: expect.stringContaining('/') });
+    expect(reason?.message).toContain(provider);
     expect(sut).toMatchObject({ valid: false, category: 'GIVT' });
   });
 
-  it('uses operator ranges, honours allow lists and can drop the starter list', () => {
-    const ruleset = resolveRuleSet({ version: 't', lists: { datacenterCidrs: ['81.2.69.0/24'], allowIps: ['104.131.7.0/24'] } });
+  // Real residential and mobile access networks: never in the list.
+  it.each([
+    ['Comcast', '73.15.1.1'],
+    ['Comcast', '2601:600:8f00::1'],
+    ['Deutsche Telekom', '91.40.1.1'],
+    ['Deutsche Telekom', '2003:e0:1::1'],
+    ['BT', '86.150.1.1'],
+    ['Orange France', '90.10.1.1'],
+    ['Orange France', '2a01:cb00:1::1'],
+    ['Verizon Fios', '71.250.1.1'],
+    ['Verizon Fios', '2600:4040:1::1'],
+    ['AT&T', '99.100.1.1'],
+    ['AT&T', '2600:1700:1::1'],
+    ['Reliance Jio', '49.36.1.1'],
+    ['Reliance Jio', '2405:201:1::1'],
+    ['Sky UK', '2a02:c7c:1::1'],
+    ['EE mobile', '82.132.1.1'],
+  ])('%s: %s is not a data-centre address', (_isp, ip) => {
+    expect(codes(score(ip).reasons)).not.toContain('DATACENTER_IP');
+  });
+
+  it('names an operator-loaded provider, uses bare operator ranges, honours allow lists and can drop the starter list', () => {
+    const ruleset = resolveRuleSet({
+      version: 't',
+      lists: {
+        datacenterRanges: [{ provider: 'Example Hosting', cidrs: ['185.199.108.0/22', '2a04:4e42::/32'] }],
+        datacenterCidrs: ['81.2.69.0/24'],
+        allowIps: ['104.131.7.0/24'],
+      },
+    });
     const out = clicks(new ScoringEngine(ruleset), [
+      aClick({ ip: '185.199.109.153' }),
+      aClick({ ip: '2a04:4e42:200::5' }),
       aClick({ ip: '81.2.69.10' }),
       aClick({ ip: '104.131.7.9' }),
       aClick({ ip: '104.131.8.9' }),
     ]);
-    expect(out.map((v) => codes(v.reasons))).toEqual([['DATACENTER_IP'], [], ['DATACENTER_IP']]);
+    expect(out.map((v) => v.reasons.find((r) => r.code === 'DATACENTER_IP')?.evidence ?? null)).toEqual([
+      { provider: 'Example Hosting', range: '185.199.108.0/22' },
+      { provider: 'Example Hosting', range: '2a04:4e42::/32' },
+      { provider: 'operator list', range: '81.2.69.0/24' },
+      null,
+      { provider: 'DigitalOcean', range: '104.131.0.0/16' },
+    ]);
     const none = resolveRuleSet({ version: 't', lists: { useStarterDatacenterList: false } });
-    expect(codes(clicks(new ScoringEngine(none), [aClick({ ip: '104.131.7.9' })])[0].reasons)).toEqual([]);
+    expect(codes(score('104.131.7.9', none).reasons)).toEqual([]);
+  });
+
+  it('refuses a provider list with something that is not a range', () => {
+    expect(() => resolveRuleSet({ version: 't', lists: { datacenterRanges: [{ provider: 'X', cidrs: ['10.0.0.0/33'] }] } })).toThrow(
+      RuleSetError,
+    );
+  });
+});
+
+describe('BOT_USER_AGENT', () => {
+  it.each([
+    ['Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', 'Googlebot', 'Google Inc.'],
+    [
+      'Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.126 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+      'Googlebot',
+      'Google Inc.',
+    ],
+    ['Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)', 'BingBot', 'Microsoft Corporation'],
+    ['Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)', 'YandexBot', 'Yandex LLC'],
+    ['facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)', 'Facebook Crawler', 'Meta Platforms, Inc.'],
+    ['Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)', 'aHrefs Bot', 'Ahrefs Pte Ltd'],
+    [
+      'Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)',
+      'GPTBot',
+      'OpenAI OpCo, LLC',
+    ],
+    // a crawler no list names: its own product token, no operator
+    ['Mozilla/5.0 (compatible; ZqxwvCrawler/0.9)', 'ZqxwvCrawler', null],
+    ['Mozilla/5.0 (compatible; Zqxwv-spider/1.0; +http://zq.example/)', 'Zqxwv-spider', null],
+  ])('%s is %s of %s', (userAgent, bot, operator) => {
+    const [sut] = clicks(new ScoringEngine(DEFAULT_RULESET), [aClick({ userAgent })]);
+    const reason = sut.reasons.find((r) => r.code === 'BOT_USER_AGENT');
+    expect(reason?.evidence).toMatchObject({ bot, operator });
+    expect(reason?.message).toContain(bot);
+    if (operator) expect(reason?.message).toContain(operator);
+    expect(sut).toMatchObject({ valid: false, category: 'GIVT' });
+  });
+
+  it("Googlebot's evidence says Google", () => {
+    const [sut] = clicks(new ScoringEngine(DEFAULT_RULESET), [
+      aClick({ userAgent: 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' }),
+    ]);
+    expect(sut.reasons[0].message).toBe("The visitor's browser identifies itself as an automated agent: Googlebot (Google Inc.).");
   });
 });
 

@@ -3,6 +3,8 @@ import { CidrSet, STARTER_DATACENTER_RANGES, classifyIp } from '@app/features';
 import { Random } from './random';
 
 const datacenter = new CidrSet(STARTER_DATACENTER_RANGES);
+// The simulator's addresses are IPv4: its data-center traffic comes from the starter list's IPv4 blocks.
+const DATACENTER_V4 = STARTER_DATACENTER_RANGES.filter((r) => !r.cidr.includes(':'));
 
 /**
  * Public residential-looking IPv4 addresses grouped by their real GeoLite2 country, found by
@@ -44,7 +46,7 @@ export class IpPools {
 
   /** An address from a data-center range of the starter list. */
   static datacenter(rng: Random): string {
-    const { cidr } = rng.pick(STARTER_DATACENTER_RANGES);
+    const { cidr } = rng.pick(DATACENTER_V4);
     const [base, bits] = cidr.split('/');
     const octets = base.split('.').map(Number);
     const span = 2 ** (32 - Number(bits));
