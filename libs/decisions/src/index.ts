@@ -2,3 +2,4 @@ export * from './decision-policy';
 export * from './scoring-engine';
 export * from './transitions';
 export * from './hold-registry';
+export * from './shadow-rules';

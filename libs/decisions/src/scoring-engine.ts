@@ -18,6 +18,7 @@ import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentSh
 import { decideConversion, judgeClick, riskOf } from './decision-policy';
 import { HoldRegistry } from './hold-registry';
 import { applyFeedback, expireHold } from './transitions';
+import { ShadowOutcome, ShadowRules } from './shadow-rules';
 
 /** Catalog lookups the engine needs; the caller resolves misses before scoring. */
 export interface CatalogView {
@@ -71,6 +72,7 @@ export class ScoringEngine {
   private readonly floors: ModelFloors;
   private readonly vectors = { click: new Float64Array(CLICK_FEATURES.length), conversion: new Float64Array(CONVERSION_FEATURES.length) };
   private readonly featureSink?: ScoringEngineOptions['featureSink'];
+  private shadowRules: { rules: ShadowRules; sink: (o: ShadowOutcome) => void } | null = null;
 
   constructor(rules: RuleSetResolver | RuleSet = new RuleSetResolver(EMPTY_RULESET_CONFIG), options: ScoringEngineOptions = {}) {
     this.state = new FeatureState({ ...DEFAULT_FEATURE_OPTIONS, ...options.features });
@@ -127,6 +129,18 @@ export class ScoringEngine {
   /** Takes effect from the next event; windows and holds are kept. */
   useRules(rules: RuleSetResolver | RuleSet): void {
     this.resolver = toResolver(rules);
+  }
+
+  /**
+   * A candidate rule set judging every event beside the active one, its outcomes handed to `sink`
+   * (recorded, never acted on); null stops it.
+   */
+  useShadowRules(rules: ShadowRules | null, sink: (o: ShadowOutcome) => void = () => undefined): void {
+    this.shadowRules = rules ? { rules, sink } : null;
+  }
+
+  get shadowRuleSet(): ShadowRules | null {
+    return this.shadowRules?.rules ?? null;
   }
 
   /** The outcome already given for this event id, if still remembered (redelivery). */
@@ -209,6 +223,8 @@ export class ScoringEngine {
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
     };
     this.verdicts.set(e.id, verdict);
+    if (this.shadowRules)
+      this.shadowRules.sink(this.shadowRules.rules.click({ event: e, obs, offer, publisher, lists: ruleset.lists }, model, verdict));
     return verdict;
   }
 
@@ -246,6 +262,12 @@ export class ScoringEngine {
     const { status, score } = model.deciding
       ? decideConversion(reasons, ruleset.policy, offer)
       : decideConversion(ruled, ruleset.policy, offer, model.reasons);
+    // The shadow judges before the conversion is credited to its click (crediting changes the click).
+    const shadow = this.shadowRules?.rules.judgeConversion(
+      { event: e, obs, offer, publisher, advertiserId, type, lists: ruleset.lists },
+      offerId,
+      model,
+    );
     if (!reasons.some((r) => r.code === 'DUPLICATE_CONVERSION' && !r.monitorOnly)) {
       this.state.creditConversion(e, advertiserId, obs.click);
     }
@@ -281,6 +303,7 @@ export class ScoringEngine {
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
     };
     this.remember(decision);
+    if (shadow) this.shadowRules!.sink(this.shadowRules!.rules.conversion(shadow, decision));
     return decision;
   }
 
