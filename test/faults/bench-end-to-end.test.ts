@@ -61,6 +61,29 @@ describe('arbiter bench end to end', () => {
     }
   });
 
+  it('scales out: one scorer process per partition and several recorders, every click still counted once', async () => {
+    const db = await createTestDatabase();
+    try {
+      const result = await bench(['--split', '--database-url', db.url, '--partitions', '2', '--recorders', '2']);
+      const { sustained, paced, processes, partitions } = result.endToEnd;
+      // recorder ×2, scorer ×2, notifier, api, gateway
+      expect({ processes, partitions }).toEqual({ processes: 7, partitions: 2 });
+      expect(sustained.decisionLatencyMs.count).toBe(sustained.events);
+      expect(paced.decisionLatencyMs.count).toBe(400);
+      // Both partitions scored: the clicks' addresses spread over them.
+      const { Pool } = await import('pg');
+      const pool = new Pool({ connectionString: db.url, max: 1 });
+      try {
+        const { rows } = await pool.query('SELECT partition, count(*)::int AS n FROM clicks GROUP BY partition ORDER BY partition');
+        expect(rows.map((r) => r.partition)).toEqual([0, 1]);
+      } finally {
+        await pool.end();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('runs the all-in-one engine on its embedded database, and refuses --split without a database', async () => {
     const result = await bench([]);
     expect(result.endToEnd).toMatchObject({ processes: 1, database: 'embedded', paced: { events: 400 } });

@@ -9,10 +9,16 @@
  *   await cluster.startAll();
  *   await cluster.close();                 // stops everything, deletes the namespace's streams, drops the database
  *
+ *   // Scale-out: several processes of a service, each with its own environment and health port.
+ *   const c = await Cluster.start({ env: { ARBITER_PARTITIONS: '4' },
+ *     instances: { scorer: [{ SCORER_PARTITIONS: '0,1' }, { SCORER_PARTITIONS: '2,3' }], recorder: [{}, {}] } });
+ *   await c.kill('scorer.2');              // the second scorer process; 'scorer' is the first
+ *
  * Options (all optional): `natsUrl` (default TEST_NATS_URL), `databaseUrl` (default: a fresh database
  * from createTestDatabase(), dropped by close(); a given one is left alone), `namespace` (default:
  * testNamespace()), `services` (default gateway, scorer, recorder, notifier, api), `env` (extra
- * environment for every service, e.g. `{ RECORDER_BATCH: '200' }`), `serviceEnv` (per service).
+ * environment for every service, e.g. `{ RECORDER_BATCH: '200' }`), `serviceEnv` (per service),
+ * `instances` (per service, one environment per process: `scorer`, `scorer.2`, …).
  *
  * Needs `npm run build` first (the services run from dist/). Each service's output goes to
  * `<logDir>/<service>.log` (a temp dir; the path is printed when a start fails). `cluster.db` is a
@@ -32,6 +38,13 @@ import { TEST_NATS_URL, createTestDatabase, deleteNamespace, eventually, testNam
 
 export type ServiceName = 'gateway' | 'scorer' | 'recorder' | 'notifier' | 'api';
 export const ALL_SERVICES: readonly ServiceName[] = ['recorder', 'notifier', 'scorer', 'api', 'gateway'];
+/** One process of a service: the service's name for its first process, `<service>.<n>` for the n-th (n ≥ 2). */
+export type InstanceName = ServiceName | `${ServiceName}.${number}`;
+
+/** The service an instance name belongs to. */
+export function serviceOf(instance: InstanceName): ServiceName {
+  return instance.split('.')[0] as ServiceName;
+}
 
 export const FAULT_ADMIN_KEY = 'faults-admin-key-0123456789abcdef';
 const DIST = resolve(__dirname, '..', '..', '..', 'dist', 'apps');
@@ -44,6 +57,12 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Extra environment for one service only, e.g. `{ scorer: { LOG_LEVEL: 'info' } }`. */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /**
+   * Several processes of a service (scale-out), one environment each (on top of `env` and
+   * `serviceEnv`): the first is named like the service, the others `<service>.2`, `<service>.3`, …
+   * Each gets its own health port.
+   */
+  instances?: Partial<Record<ServiceName, Record<string, string>[]>>;
   /** Label for log directory names. */
   fault?: string;
 }
@@ -67,9 +86,9 @@ export class Cluster {
   readonly api: string;
   readonly topology: Topology;
   readonly adminKey = FAULT_ADMIN_KEY;
-  private readonly running = new Map<ServiceName, Running>();
-  private readonly logs = new Map<ServiceName, WriteStream>();
-  private readonly exits = new Map<ServiceName, Exit>();
+  private readonly running = new Map<InstanceName, Running>();
+  private readonly logs = new Map<InstanceName, WriteStream>();
+  private readonly exits = new Map<InstanceName, Exit>();
 
   private constructor(
     readonly namespace: string,
@@ -80,6 +99,8 @@ export class Cluster {
     readonly logDir: string,
     private readonly env: Record<string, string>,
     private readonly serviceEnv: Partial<Record<ServiceName, Record<string, string>>>,
+    /** Every process, in start order (a service's instances together), with its own environment and health port. */
+    private readonly instanceSpecs: ReadonlyMap<InstanceName, { env: Record<string, string>; port: number }>,
     /** Direct database access for assertions. */
     readonly db: Pool,
     /** The test's own NATS connection (subscriptions, direct publishes). */
@@ -88,7 +109,12 @@ export class Cluster {
   ) {
     this.gateway = `http://127.0.0.1:${ports.gateway}`;
     this.api = `http://127.0.0.1:${ports.api}`;
-    this.topology = new Topology(namespace);
+    this.topology = new Topology(namespace, Number(env.ARBITER_PARTITIONS ?? 1));
+  }
+
+  /** Every process of the cluster, in start order: `recorder`, `recorder.2`, `scorer`, … */
+  get instances(): InstanceName[] {
+    return [...this.instanceSpecs.keys()];
   }
 
   /** Creates the namespace (and database unless given) and starts every service; resolves when all are healthy. */
@@ -127,6 +153,17 @@ export class Cluster {
       API_RATE_LIMIT_PER_IP_PER_MINUTE: '10000000',
       ...options.env,
     };
+    const instanceSpecs = new Map<InstanceName, { env: Record<string, string>; port: number }>();
+    for (const s of services) {
+      const envs = options.instances?.[s] ?? [{}];
+      for (let i = 0; i < envs.length; i++) {
+        const port = i === 0 ? ports[s] : await freePort();
+        instanceSpecs.set(i === 0 ? s : `${s}.${i + 1}`, {
+          env: { ...envs[i], [`${s.toUpperCase()}_PORT`]: String(port) },
+          port,
+        });
+      }
+    }
     const db = new Pool({ connectionString: databaseUrl, max: 2 });
     const nc = await connect({ servers: natsUrl });
     const cluster = new Cluster(
@@ -138,6 +175,7 @@ export class Cluster {
       logDir,
       env,
       options.serviceEnv ?? {},
+      instanceSpecs,
       db,
       nc,
       created?.drop,
@@ -145,7 +183,7 @@ export class Cluster {
     try {
       // The recorder first: its migration runs alone (the others then find nothing to do).
       await cluster.restart(services[0]);
-      await Promise.all(services.slice(1).map((s) => cluster.restart(s)));
+      await Promise.all(cluster.instances.slice(1).map((s) => cluster.restart(s)));
     } catch (e) {
       await cluster.close();
       throw e;
@@ -153,14 +191,21 @@ export class Cluster {
     return cluster;
   }
 
-  /** Whether a service's process is alive. */
-  isRunning(service: ServiceName): boolean {
+  /** Whether a service's process (or one instance's) is alive. */
+  isRunning(service: InstanceName): boolean {
     const r = this.running.get(service);
     return !!r && r.child.exitCode === null && r.child.signalCode === null;
   }
 
+  /** The health / metrics port of a service's process. */
+  portOf(service: InstanceName): number {
+    const spec = this.instanceSpecs.get(service);
+    if (!spec) throw new Error(`${service} is not a process of this cluster`);
+    return spec.port;
+  }
+
   /** The pid of a running service. */
-  pid(service: ServiceName): number | undefined {
+  pid(service: InstanceName): number | undefined {
     return this.running.get(service)?.child.pid;
   }
 
@@ -168,14 +213,16 @@ export class Cluster {
    * How a service's last run ended. Nest's shutdown hooks re-raise the signal once they are done,
    * so a graceful stop on SIGTERM reads `{ code: null, signal: 'SIGTERM' }` too: look at the log.
    */
-  lastExit(service: ServiceName): Exit | undefined {
+  lastExit(service: InstanceName): Exit | undefined {
     return this.exits.get(service);
   }
 
   /** (Re)starts a service that is not running and waits for its /health. */
-  async restart(service: ServiceName): Promise<void> {
+  async restart(service: InstanceName): Promise<void> {
     if (this.isRunning(service)) throw new Error(`${service} is already running`);
-    const main = join(DIST, service, 'src', 'main.js');
+    const spec = this.instanceSpecs.get(service);
+    if (!spec) throw new Error(`${service} is not a process of this cluster (${this.instances.join(', ')})`);
+    const main = join(DIST, serviceOf(service), 'src', 'main.js');
     if (!existsSync(main)) throw new Error(`${main} not found: run \`npm run build\` first`);
     let log = this.logs.get(service);
     if (!log) {
@@ -183,7 +230,10 @@ export class Cluster {
       this.logs.set(service, log);
     }
     log.write(`\n=== ${new Date().toISOString()} start ${service}\n`);
-    const child = spawn(process.execPath, [main], { env: { ...this.env, ...this.serviceEnv[service] }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [main], {
+      env: { ...this.env, ...this.serviceEnv[serviceOf(service)], ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     const exited = new Promise<number | null>((done) =>
@@ -194,7 +244,7 @@ export class Cluster {
       }),
     );
     this.running.set(service, { child, exited });
-    const url = `http://127.0.0.1:${this.ports[service]}/health`;
+    const url = `http://127.0.0.1:${spec.port}/health`;
     await eventually(
       async () => {
         if (child.exitCode !== null)
@@ -211,7 +261,7 @@ export class Cluster {
   }
 
   /** Sends a signal (default SIGKILL) to a service and resolves with its exit code once it has exited. */
-  async kill(service: ServiceName, signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 60_000): Promise<number | null> {
+  async kill(service: InstanceName, signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 60_000): Promise<number | null> {
     const r = this.running.get(service);
     if (!r || !this.isRunning(service)) return r?.child.exitCode ?? null;
     r.child.kill(signal);
@@ -224,19 +274,19 @@ export class Cluster {
   }
 
   /** Signals every running service at once and waits for all to exit; resolves with each exit code. */
-  async stopAll(signal: NodeJS.Signals = 'SIGTERM'): Promise<Partial<Record<ServiceName, number | null>>> {
-    const names = this.services.filter((s) => this.isRunning(s));
+  async stopAll(signal: NodeJS.Signals = 'SIGTERM'): Promise<Partial<Record<InstanceName, number | null>>> {
+    const names = this.instances.filter((s) => this.isRunning(s));
     const codes = await Promise.all(names.map((s) => this.kill(s, signal)));
     return Object.fromEntries(names.map((s, i) => [s, codes[i]]));
   }
 
   /** Starts every service that is not running (recorder first). */
   async startAll(): Promise<void> {
-    for (const s of this.services) if (!this.isRunning(s)) await this.restart(s);
+    for (const s of this.instances) if (!this.isRunning(s)) await this.restart(s);
   }
 
   /** A service's output so far (all its runs). */
-  logOf(service: ServiceName): string {
+  logOf(service: InstanceName): string {
     const file = join(this.logDir, `${service}.log`);
     return existsSync(file) ? readFileSync(file, 'utf8') : '';
   }
@@ -264,7 +314,7 @@ export class Cluster {
 
   /** Stops every service (SIGTERM, then SIGKILL after 30 s), removes the namespace's streams and the database it created. */
   async close(): Promise<void> {
-    await Promise.all(this.services.map((s) => this.kill(s, 'SIGTERM', 30_000)));
+    await Promise.all(this.instances.map((s) => this.kill(s, 'SIGTERM', 30_000)));
     await this.db.end().catch(() => undefined);
     await this.nc.close().catch(() => undefined);
     await deleteNamespace(this.namespace, this.natsUrl).catch(() => undefined);

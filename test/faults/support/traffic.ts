@@ -16,11 +16,15 @@ import { CatalogLine, SimClick, SimConversion, Simulator, catalogLine } from '@a
 
 export type SimTraffic = SimClick | SimConversion;
 
-/** Deterministic labelled traffic ending now (timestamps within the last `hours`). */
-export function simulate(o: { seed: number; events: number; hours?: number; end?: Date }): { catalog: CatalogLine; events: SimTraffic[] } {
+/** Deterministic labelled traffic ending now (timestamps within the last `hours`); click ids minted for `partitions` (1). */
+export function simulate(o: { seed: number; events: number; hours?: number; end?: Date; partitions?: number }): {
+  catalog: CatalogLine;
+  events: SimTraffic[];
+} {
   const hours = o.hours ?? 1;
   const end = o.end ?? new Date();
-  const sim = new Simulator({ seed: o.seed, events: o.events, hours, start: new Date(end.getTime() - hours * 3600_000), partitions: 1 });
+  const start = new Date(end.getTime() - hours * 3600_000);
+  const sim = new Simulator({ seed: o.seed, events: o.events, hours, start, partitions: o.partitions ?? 1 });
   const events = [...sim.events()].filter((e): e is SimTraffic => e.kind === 'click' || e.kind === 'conversion');
   return { catalog: catalogLine(sim.catalog), events };
 }

@@ -46,6 +46,10 @@ export async function spawnEngine(options: {
   env?: Record<string, string>;
   /** Node flags for the engine's processes, e.g. `--cpu-prof` (profiles are written when they stop). */
   nodeArgs?: string[];
+  /** Scorer partitions (ARBITER_PARTITIONS); split, each partition gets its own scorer process. */
+  partitions?: number;
+  /** Split: recorder processes sharing the recorder's durables (default 1). */
+  recorders?: number;
 }): Promise<EngineProcess> {
   if (options.split && !options.databaseUrl) throw new Error('services in separate processes need --database-url');
   const [gatewayPort, apiPort, dbPort, scorerPort, recorderPort, notifierPort] = await Promise.all(
@@ -69,6 +73,7 @@ export async function spawnEngine(options: {
     ARBITER_ADMIN_KEY: adminKey,
     LOG_LEVEL: 'warn',
     EVENTS_MAX_BYTES: String(1024 ** 3),
+    ARBITER_PARTITIONS: String(options.partitions ?? 1),
     ...options.env,
   };
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
@@ -77,8 +82,11 @@ export async function spawnEngine(options: {
   const apps = resolve(__dirname, '..', '..', '..');
   const children: ChildProcess[] = [];
   let output = '';
-  const launch = async (script: string, args: string[], health: string) => {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const launch = async (script: string, args: string[], health: string, extra: Record<string, string> = {}) => {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
+      env: { ...env, ...extra },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(child);
     const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
     child.stdout!.on('data', keep);
@@ -124,7 +132,20 @@ export async function spawnEngine(options: {
   try {
     if (options.split) {
       for (const service of SERVICES) {
-        await launch(join(apps, service, 'src', 'main.js'), [], `http://127.0.0.1:${ports[service]}/health`);
+        const main = join(apps, service, 'src', 'main.js');
+        // Scale-out: one scorer process per partition, and as many recorders as asked (DESIGN §2).
+        const instances =
+          service === 'scorer'
+            ? Array.from({ length: options.partitions ?? 1 }, (_, p) => ({ SCORER_PARTITIONS: String(p) }))
+            : service === 'recorder'
+              ? Array.from({ length: options.recorders ?? 1 }, () => ({}))
+              : [{}];
+        await Promise.all(
+          instances.map(async (extra, i) => {
+            const port = i === 0 ? ports[service] : await freePort();
+            await launch(main, [], `http://127.0.0.1:${port}/health`, { ...extra, [`${service.toUpperCase()}_PORT`]: String(port) });
+          }),
+        );
       }
     } else {
       await launch(join(apps, 'cli', 'src', 'main.js'), ['start'], `http://127.0.0.1:${gatewayPort}/health`);

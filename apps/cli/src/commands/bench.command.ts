@@ -35,6 +35,8 @@ interface BenchOptions {
   json?: boolean;
   profile?: string;
   split?: boolean;
+  partitions: number;
+  recorders: number;
 }
 
 export function benchCommand(): Command {
@@ -59,6 +61,8 @@ export function benchCommand(): Command {
     .option('--database-url <url>', 'end to end and recorder: database to use (default: an embedded one)')
     .option('--nats-url <url>', 'end to end and baselines: NATS to use', 'nats://127.0.0.1:4222')
     .option('--split', 'end to end: every service in its own process, as in production (needs --database-url)')
+    .option('--partitions <n>', 'end to end: scorer partitions; with --split one scorer process per partition', int, 1)
+    .option('--recorders <n>', 'end to end, with --split: recorder processes sharing the work', int, 1)
     .option('--profile <dir>', 'end to end: write a CPU profile of the engine under test (node --cpu-prof) into this directory')
     .option('--json', 'print only the JSON object, on one line')
     .action(async (o: BenchOptions) => {
@@ -219,13 +223,15 @@ export function benchCommand(): Command {
 async function endToEndRun(
   o: BenchOptions,
   say: (s: string) => void,
-): Promise<{ database: string; processes: number; sustained: IngestResult; paced: IngestResult }> {
+): Promise<{ database: string; processes: number; partitions: number; sustained: IngestResult; paced: IngestResult }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
   const engine = await spawnEngine({
     databaseUrl: o.databaseUrl,
     natsUrl: o.natsUrl,
     dataDir,
     split: o.split,
+    partitions: o.partitions,
+    recorders: o.recorders,
     nodeArgs: o.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.profile)}`] : [],
   });
   try {
@@ -244,7 +250,13 @@ async function endToEndRun(
       label: 'paced',
     });
     say('');
-    return { database: o.databaseUrl ? 'external' : 'embedded', processes: engine.children.length, sustained, paced };
+    return {
+      database: o.databaseUrl ? 'external' : 'embedded',
+      processes: engine.children.length,
+      partitions: o.partitions,
+      sustained,
+      paced,
+    };
   } finally {
     await engine.stop();
     rmSync(dataDir, { recursive: true, force: true });
