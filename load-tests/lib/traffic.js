@@ -61,10 +61,10 @@ export function clickBatch(ids, n) {
   return clicks;
 }
 
-/** Posts a batch of clicks; every one must be accepted (202, per-item results). */
+/** Posts a batch of clicks (with the admin key: JSON clicks need a publisher or admin key); every one must be accepted (202, per-item results). */
 export function sendClicks(ids, n) {
   const res = http.post(`${GATEWAY_URL}/v1/clicks`, JSON.stringify(clickBatch(ids, n)), {
-    headers: { 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
     tags: { name: 'ingest' },
   });
   check(res, {

@@ -90,7 +90,8 @@ const ROUTES: Record<string, Access> = {
   'GET /docs/swagger-ui-init.js': { kind: 'public' },
   'GET /docs/docs/swagger-ui-init.js': { kind: 'public' },
 
-  // Ingest (gateway): tracking links and postbacks carry no key by design.
+  // Ingest (gateway): partners' own credentials (publisher keys, advertiser keys and postback
+  // tokens, open pixels): test/e2e/ingest-trust.test.ts; the tracking link is public by design.
   'POST /v1/clicks': { kind: 'ingest' },
   'POST /v1/conversions': { kind: 'ingest' },
   'GET /c/:offerId': { kind: 'ingest' },
@@ -106,6 +107,7 @@ const ROUTES: Record<string, Access> = {
   'GET /v1/admin/api-keys': { kind: 'admin' },
   'POST /v1/admin/api-keys': { kind: 'admin' },
   'DELETE /v1/admin/api-keys/:id': { kind: 'admin' },
+  'POST /v1/admin/api-keys/postback-tokens': { kind: 'admin' },
   'GET /v1/admin/rulesets': { kind: 'admin' },
   'GET /v1/admin/rulesets/history': { kind: 'admin' },
   'GET /v1/admin/rulesets/effective': { kind: 'admin' },
@@ -208,6 +210,23 @@ const ROUTES: Record<string, Access> = {
         advertiserId: b.advertiserId,
       });
       expect(forged.status).toBe(400);
+    },
+  },
+  'POST /v1/advertiser/postback-token': {
+    kind: 'tenant',
+    roles: ['advertiser'],
+    isolation: async ({ t, a, b }) => {
+      const before = (
+        await t.db.query(`SELECT count(*)::int AS n FROM api_keys WHERE subject_id = $1 AND revoked_at IS NULL`, [b.advertiserId])
+      ).rows[0].n;
+      const res = await ok(call(t.api, 'POST', '/v1/advertiser/postback-token', a.advertiserKey, { advertiserId: b.advertiserId }));
+      expect(res.token).toMatch(/^arb_pbt_/);
+      const owner = (await t.db.query(`SELECT subject_id FROM api_keys WHERE id = $1`, [res.id])).rows[0].subject_id;
+      expect(owner).toBe(a.advertiserId);
+      const after = (
+        await t.db.query(`SELECT count(*)::int AS n FROM api_keys WHERE subject_id = $1 AND revoked_at IS NULL`, [b.advertiserId])
+      ).rows[0].n;
+      expect(after).toBe(before);
     },
   },
   'POST /v1/advertiser/webhook/replay': {

@@ -180,14 +180,15 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
   it('accepts an S2S postback for that click and decides it', async () => {
     const ids = await seedCatalog(t, uid('s2s'));
     const click = await postJson(`${t.gateway}/v1/clicks`, clickBody(ids));
-    const res = await fetch(`${t.gateway}/postback?click_id=${encodeURIComponent(click.body.id)}&amount=25.5&order_id=A-1&type=sale`);
+    const admin = { headers: { authorization: `Bearer ${ADMIN_KEY}` } };
+    const res = await fetch(`${t.gateway}/postback?click_id=${encodeURIComponent(click.body.id)}&amount=25.5&order_id=A-1&type=sale`, admin);
     expect(res.status).toBe(200);
     const { id } = (await res.json()) as { id: string };
     const decision = await eventually(
       async () => (await t.db.query(`SELECT status, amount::float AS amount FROM decisions WHERE conversion_id = $1`, [id])).rows[0],
     );
     expect(decision).toEqual({ status: 'approved', amount: 25.5 });
-    const bad = await fetch(`${t.gateway}/postback?click_id=x&amount=lots`);
+    const bad = await fetch(`${t.gateway}/postback?click_id=x&amount=lots`, admin);
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { errors: unknown[] }).errors).toEqual([{ field: 'amount', message: 'must be number' }]);
   });

@@ -189,13 +189,13 @@ describe('HTTP edges under fuzzing (engine in-process)', () => {
       ...routesOf(t.engine.http.gateway).map((r) => ({ base: t.gateway, service: 'gateway' as const, ...r })),
     ].filter((r) => !r.url.startsWith('/docs'));
     // A real conversion, so that path and body parameters can name one that exists.
-    const click = await call(t.gateway, 'POST', '/v1/clicks', undefined, {
+    const click = await call(t.gateway, 'POST', '/v1/clicks', ADMIN_KEY, {
       offerId: tenant.offerId,
       publisherId: tenant.publisherId,
       ip: '8.8.4.4',
       userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
     });
-    const conversion = await call(t.gateway, 'POST', '/v1/conversions', undefined, { clickId: click.body.id, amount: 10 });
+    const conversion = await call(t.gateway, 'POST', '/v1/conversions', ADMIN_KEY, { clickId: click.body.id, amount: 10 });
     conversionId = conversion.body.id;
   }, 120_000);
 

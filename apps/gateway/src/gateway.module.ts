@@ -10,6 +10,7 @@ import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { FeedbackModule } from '@app/feedback';
 import { EdgeErrorsFilter } from '@app/http';
 import { IngestController } from './ingest.controller';
+import { IngestAuthenticator } from './ingest-auth.service';
 import { IngestService } from './ingest.service';
 import { TrackingController } from './tracking.controller';
 
@@ -31,6 +32,7 @@ export class GatewayModule {
       controllers: [IngestController, TrackingController, HealthController],
       providers: [
         IngestService,
+        IngestAuthenticator,
         ApiKeyGuard,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_GUARD, useClass: KeyRateLimitGuard },

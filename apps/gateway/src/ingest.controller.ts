@@ -1,10 +1,12 @@
 import { SkipThrottle } from '@nestjs/throttler';
-import { Body, Controller, HttpStatus, Inject, Post, Res } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import { Body, Controller, HttpStatus, Inject, Post, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { ClickInput, ConversionInput, EventKind } from '@app/contracts';
+import { ClickInput, ConversionInput } from '@app/contracts';
+import type { SenderIdentity } from '@app/ingest';
 import { Type } from '@sinclair/typebox';
+import { IngestAuthenticator } from './ingest-auth.service';
 import { IngestService, ItemResult } from './ingest.service';
 
 /**
@@ -40,16 +42,20 @@ const CLICK = {
 export class IngestController {
   constructor(
     private readonly ingest: IngestService,
+    private readonly auth: IngestAuthenticator,
     @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
   ) {}
 
   @Post('clicks')
+  @ApiBearerAuth()
   @ApiOperation({
     summary: 'Record clicks (one, or an array of up to GATEWAY_MAX_BATCH)',
     description:
-      'Every well-formed click is stored, even for an unknown offer or publisher (that becomes a reason on its verdict). `id` and `ts` are minted when absent;' +
-      ' re-sending the same `id` is harmless. One click: 202, 400 with field errors, or 503. An array: per-item results; 202 all accepted, 207 some (keep them:' +
-      ' resend only the others), 400 none valid, 413 too many.',
+      'Server-to-server clicks of a publisher: send its publisher key (`Authorization: Bearer`); every click must name that publisher. The admin key may send any' +
+      ' (backfill). Every well-formed click is stored, even for an unknown offer or publisher (that becomes a reason on its verdict). `id` is minted when absent;' +
+      ' re-sending the same `id` is harmless. Live rules use the receipt time: a `ts` you report (at most GATEWAY_MAX_REPORTED_AGE_SECONDS in the past) is' +
+      ' kept as `reportedTs`. `label` and `pattern` are for admin files only. One click: 202, 400 with field errors, 401 / 403 without the right key, or 503.' +
+      ' An array: per-item results; 202 all accepted, 207 some (keep them: resend only the others), 400 none valid, 413 too many.',
   })
   @ApiBody({
     schema: batchOf(ClickInput),
@@ -66,17 +72,25 @@ export class IngestController {
     description: 'Not valid',
     schema: { example: { error: 'validation_failed', message: 'ip is required', errors: [{ field: 'ip', message: 'is required' }] } },
   })
+  @ApiResponse({ status: 401, description: 'No key, or an unknown or revoked one' })
+  @ApiResponse({ status: 403, description: 'Not a publisher or admin key' })
   @ApiResponse({ status: 413, description: 'Batch or body too large' })
   @ApiResponse({ status: 503, description: 'The event store is unavailable: send again later' })
-  clicks(@Body() body: unknown, @Res() reply: FastifyReply) {
-    return this.accept('click', body, reply);
+  async clicks(@Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
+    return this.accept('click', body, await this.auth.clickSender(request), reply);
   }
 
   @Post('conversions')
+  @ApiBearerAuth()
+  @ApiHeader({ name: 'X-Postback-Token', required: false, description: "the advertiser's postback token, instead of an advertiser key" })
   @ApiOperation({
     summary: 'Record conversions (one, or an array)',
     description:
-      'A conversion names its click (`clickId`), possibly one the engine never saw. Answers as for clicks; its decision follows within milliseconds.',
+      "Send the advertiser's key (`Authorization: Bearer`) or its postback token (`X-Postback-Token`); from an address on the advertiser's allow-list when" +
+      ' it has one. Without either, only offers set to accept open (pixel) conversions take it (`offerId` required; the decision carries UNVERIFIED_SOURCE).' +
+      " A conversion names its click (`clickId`), possibly one the engine never saw; an `offerId` must be one of the sender's offers and its click's" +
+      ' (otherwise OFFER_MISMATCH). The payout is computed by the network: `payout`, `label` and `pattern` are for the admin key (backfill) only. A reported' +
+      ' `ts` later than the receipt counts as the receipt. Answers as for clicks; its decision follows within milliseconds.',
   })
   @ApiBody({
     schema: batchOf(ConversionInput),
@@ -89,16 +103,19 @@ export class IngestController {
   })
   @ApiResponse({ status: 207, description: 'Some stored, some refused (batch)', schema: { example: BATCH_RESULT } })
   @ApiResponse({ status: 400, description: 'Not valid' })
+  @ApiResponse({ status: 401, description: 'An unknown or revoked key or token' })
+  @ApiResponse({ status: 403, description: "Not an advertiser key, token or admin key, or not from the advertiser's allowed addresses" })
   @ApiResponse({ status: 413, description: 'Batch or body too large' })
   @ApiResponse({ status: 503, description: 'The event store is unavailable: send again later' })
-  conversions(@Body() body: unknown, @Res() reply: FastifyReply) {
-    return this.accept('conversion', body, reply);
+  async conversions(@Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
+    const offerIds = (Array.isArray(body) ? body : [body]).map((item) => (item as { offerId?: unknown } | null)?.offerId);
+    return this.accept('conversion', body, await this.auth.conversionSender(request, offerIds), reply);
   }
 
-  private async accept(kind: EventKind, body: unknown, reply: FastifyReply): Promise<void> {
+  private async accept(kind: 'click' | 'conversion', body: unknown, from: SenderIdentity, reply: FastifyReply): Promise<void> {
     const receivedAt = new Date();
     if (!Array.isArray(body)) {
-      const [result] = await this.ingest.ingest(kind, [body], receivedAt);
+      const [result] = await this.ingest.ingest(kind, [body], receivedAt, from);
       return void reply.code(singleStatus(result)).send(singleBody(result));
     }
     if (body.length === 0) {
@@ -113,7 +130,7 @@ export class IngestController {
         .code(413)
         .send({ error: 'batch_too_large', message: `at most ${this.config.GATEWAY_MAX_BATCH} events per request (got ${body.length})` });
     }
-    const results = await this.ingest.ingest(kind, body, receivedAt);
+    const results = await this.ingest.ingest(kind, body, receivedAt, from);
     const count = (s: ItemResult['status']) => results.filter((r) => r.status === s).length;
     const summary = { accepted: count('accepted'), rejected: count('rejected'), failed: count('failed') };
     const status = batchStatus(summary);

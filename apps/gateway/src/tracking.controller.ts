@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Inject } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
+import { IngestAuthenticator } from './ingest-auth.service';
 import { IngestService } from './ingest.service';
 import { singleBody, singleStatus } from './ingest.controller';
 
@@ -37,6 +38,7 @@ const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries
 export class TrackingController {
   constructor(
     private readonly ingest: IngestService,
+    private readonly auth: IngestAuthenticator,
     private readonly catalog: CatalogCache,
     @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
   ) {}
@@ -77,7 +79,7 @@ export class TrackingController {
       userAgent: request.headers['user-agent'] ?? '',
       referrer: request.headers.referer,
     });
-    const [result] = await this.ingest.ingest('click', [click], new Date());
+    const [result] = await this.ingest.ingest('click', [click], new Date(), { sender: 'link' });
     if (result.status !== 'accepted') return void reply.code(singleStatus(result)).send(singleBody(result));
     await this.catalog.resolve({ offers: [offerId] });
     const target = this.catalog.offer(offerId)?.url ?? this.config.TRACKING_FALLBACK_URL;
@@ -92,12 +94,19 @@ export class TrackingController {
   @Get('postback')
   @ApiOperation({
     summary: 'Server-to-server conversion postback',
-    description: 'For advertiser systems that can only call a URL. Answers 200 on success (postback senders retry on anything else).',
+    description:
+      "For advertiser systems that can only call a URL: authenticate with the advertiser's postback token (`token=`) or key. Without one, only offers open" +
+      ' to pixel conversions take it (`offer_id` required). Answers 200 on success (postback senders retry on anything else), 401 / 403 for a bad credential.',
   })
   @ApiQuery({ name: 'click_id', required: true, example: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc' })
   @ApiQuery({ name: 'amount', required: true, example: '80.00', description: 'also `revenue`, `sum`' })
   @ApiQuery({ name: 'order_id', required: false, description: 'also `transaction_id`, `txn_id`' })
-  @ApiQuery({ name: 'payout', required: false })
+  @ApiQuery({ name: 'token', required: false, description: "the advertiser's postback token (or `Authorization: Bearer` with its key)" })
+  @ApiQuery({
+    name: 'payout',
+    required: false,
+    description: 'admin key only (backfill); otherwise ignored: the network computes the payout',
+  })
   @ApiQuery({ name: 'currency', required: false, example: 'USD' })
   @ApiQuery({ name: 'type', required: false, example: 'sale' })
   @ApiQuery({ name: 'offer_id', required: false })
@@ -109,7 +118,8 @@ export class TrackingController {
       example: { error: 'validation_failed', message: 'amount must be number', errors: [{ field: 'amount', message: 'must be number' }] },
     },
   })
-  async postback(@Query() q: Query, @Res() reply: FastifyReply) {
+  async postback(@Query() q: Query, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
+    const from = await this.auth.conversionSender(request, [first(q, 'offer_id')]);
     const conversion = defined({
       id: first(q, 'id', 'conversion_id'),
       ts: first(q, 'ts'),
@@ -117,7 +127,8 @@ export class TrackingController {
       offerId: first(q, 'offer_id'),
       orderId: first(q, 'order_id', 'transaction_id', 'txn_id'),
       amount: numeric(first(q, 'amount', 'revenue', 'sum')),
-      payout: numeric(first(q, 'payout')),
+      // Postback templates often carry a payout macro; only the admin's is read (the network computes it).
+      payout: from.sender === 'admin' ? numeric(first(q, 'payout')) : undefined,
       currency: first(q, 'currency'),
       type: first(q, 'type', 'event'),
       // The postback comes from the advertiser's server: its own address says nothing of the user.
@@ -126,7 +137,7 @@ export class TrackingController {
       deviceId: first(q, 'device_id'),
       country: first(q, 'country'),
     });
-    const [result] = await this.ingest.ingest('conversion', [conversion], new Date());
+    const [result] = await this.ingest.ingest('conversion', [conversion], new Date(), from);
     // Postback senders retry on anything but 2xx, so success is a plain 200.
     reply.code(result.status === 'accepted' ? 200 : singleStatus(result)).send(singleBody(result));
   }

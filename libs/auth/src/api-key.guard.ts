@@ -46,7 +46,8 @@ export class ApiKeyGuard implements CanActivate {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) throw new UnauthorizedException({ error: 'unauthorized', message: 'send an API key as "Authorization: Bearer <key>"' });
     const principal = await this.authenticate(match[1]);
-    if (!principal) throw new UnauthorizedException({ error: 'unauthorized', message: 'the API key is unknown or revoked' });
+    // A postback token travels in URLs: it sends conversions (the gateway's own check) and reads nothing.
+    if (!principal || principal.scope !== 'api') throw new UnauthorizedException({ error: 'unauthorized', message: 'the API key is unknown or revoked' });
     if (!roles.includes(principal.role)) {
       throw new ForbiddenException({
         error: 'forbidden',
@@ -57,7 +58,8 @@ export class ApiKeyGuard implements CanActivate {
     return true;
   }
 
-  private async authenticate(key: string): Promise<Principal | null> {
+  /** The key's principal (any scope), cached briefly; null when unknown or revoked. */
+  async authenticate(key: string): Promise<Principal | null> {
     const hash = hashKey(key);
     const now = Date.now();
     const cached = this.cache.get(hash);

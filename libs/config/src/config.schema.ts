@@ -41,6 +41,12 @@ export const ConfigSchema = Type.Object({
   GATEWAY_MAX_BATCH: Positive(1000, { maximum: 10_000 }),
   /** Accept event timestamps at most this far ahead of the receive time (clock skew). */
   GATEWAY_MAX_FUTURE_SKEW_SECONDS: Positive(300),
+  /**
+   * How far in the past a publisher or advertiser may report an event's time (default 7 days).
+   * Older is refused (400). A click's reported time is kept beside its receipt, which live rules
+   * use; a conversion's may only shorten its CTIT. The admin key (backfill, replay) is not bound.
+   */
+  GATEWAY_MAX_REPORTED_AGE_SECONDS: Positive(7 * 86_400),
   GATEWAY_TRUST_PROXY: Type.Boolean({ default: false }),
   /** Where the tracking link sends a visitor whose offer has no URL (unknown or unconfigured). */
   TRACKING_FALLBACK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),

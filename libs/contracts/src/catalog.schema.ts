@@ -5,6 +5,8 @@ import { CountryCode, StringEnum } from './events.schema';
 export const CatalogKey = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
 const Name = Type.String({ minLength: 1, maxLength: 200 });
 const Threshold = Type.Number({ minimum: 0, maximum: 1 });
+/** An IPv4 / IPv6 address or CIDR range (`203.0.113.0/24`, `2001:db8::/32`); checked further by the API. */
+export const IpRange = Type.String({ pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$', maxLength: 64 });
 
 export const AdvertiserInput = Type.Object(
   {
@@ -12,6 +14,8 @@ export const AdvertiserInput = Type.Object(
     name: Name,
     status: Type.Optional(StringEnum(['active', 'paused'] as const)),
     webhookUrl: Type.Optional(Type.Union([Type.String({ pattern: '^https?://', maxLength: 2048 }), Type.Null()])),
+    /** Addresses (CIDR ranges or single IPs) the advertiser's key and postback token work from; empty: any. */
+    postbackAllowedIps: Type.Optional(Type.Array(IpRange, { maxItems: 100, uniqueItems: true })),
   },
   { additionalProperties: false },
 );
@@ -42,6 +46,11 @@ export const OfferInput = Type.Object(
     holdThreshold: Type.Optional(Type.Union([Threshold, Type.Null()])),
     /** Risk score from which a conversion is rejected (default from the rule set). */
     rejectThreshold: Type.Optional(Type.Union([Threshold, Type.Null()])),
+    /**
+     * Accept conversions without an advertiser key or postback token (a browser pixel); each one
+     * carries the UNVERIFIED_SOURCE reason. Off by default.
+     */
+    openConversions: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -55,6 +64,7 @@ export interface Advertiser {
   name: string;
   status: 'active' | 'paused';
   webhookUrl: string | null;
+  postbackAllowedIps: string[];
 }
 
 export interface Publisher {
@@ -75,4 +85,5 @@ export interface Offer {
   maxConversionsPerClick: number;
   holdThreshold: number | null;
   rejectThreshold: number | null;
+  openConversions: boolean;
 }

@@ -14,7 +14,16 @@ export function StringEnum<const T extends readonly string[]>(values: T, descrip
 export const EventId = Type.String({ pattern: '^[\\x21-\\x7E]{1,64}$', description: 'at most 64 printable ASCII characters, no spaces' });
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 with a time zone' });
 export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' });
-export const CatalogId = Type.String({ minLength: 1, maxLength: 64 });
+/** No control characters (CR/LF would split a header, a log line or a CSV row): ids become stats groups. */
+export const CatalogId = Type.String({
+  pattern: '^[^\\x00-\\x1F\\x7F]{1,64}$',
+  description: 'at most 64 characters, no control characters',
+});
+/** Who sent an event, as the gateway authenticated it (DESIGN §3a); absent in files (trusted like the admin). */
+export const Sender = StringEnum(
+  ['admin', 'publisher', 'advertiser', 'link', 'pixel'] as const,
+  'who sent the event: admin key, publisher key, advertiser key or postback token, the public tracking link, an open pixel',
+);
 export const Label = StringEnum(['fraud', 'legit'] as const, 'ground truth, only in training and evaluation files');
 /** The simulator's name for how an event was generated (`human`, `click_flooding`, …); files only. */
 export const Pattern = Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$', description: 'generator pattern, only in simulator files' });
@@ -22,14 +31,16 @@ export const Pattern = Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$', descript
 // event carrying it was accepted and then could never be written (dead-lettered: accepted, lost).
 const Money = Type.Number({ minimum: 0, exclusiveMaximum: 1e12 });
 const Text = (max: number) => Type.String({ maxLength: max });
+/** Text that becomes a grouping key (sub-ids, order ids): no control characters. */
+const Plain = (max: number) => Type.String({ maxLength: max, pattern: '^[^\\x00-\\x1F\\x7F]*$' });
 
 export const SubIds = Type.Object(
   {
-    sub1: Type.Optional(Text(256)),
-    sub2: Type.Optional(Text(256)),
-    sub3: Type.Optional(Text(256)),
-    sub4: Type.Optional(Text(256)),
-    sub5: Type.Optional(Text(256)),
+    sub1: Type.Optional(Plain(256)),
+    sub2: Type.Optional(Plain(256)),
+    sub3: Type.Optional(Plain(256)),
+    sub4: Type.Optional(Plain(256)),
+    sub5: Type.Optional(Plain(256)),
   },
   { additionalProperties: false },
 );
@@ -39,14 +50,14 @@ const clickFields = {
   ts: Type.Optional(Timestamp),
   offerId: CatalogId,
   publisherId: CatalogId,
-  subId: Type.Optional(Text(256)),
+  subId: Type.Optional(Plain(256)),
   subIds: Type.Optional(SubIds),
   /** Any string: malformed or private addresses are accepted and flagged by INVALID_IP. */
   ip: Text(64),
   /** Any string: an empty one is accepted and flagged by NON_BROWSER_CLIENT. */
   userAgent: Text(2048),
   referrer: Type.Optional(Text(2048)),
-  deviceId: Type.Optional(Text(128)),
+  deviceId: Type.Optional(Plain(128)),
   country: Type.Optional(CountryCode),
   label: Type.Optional(Label),
   pattern: Type.Optional(Pattern),
@@ -57,14 +68,14 @@ const conversionFields = {
   ts: Type.Optional(Timestamp),
   clickId: EventId,
   offerId: Type.Optional(CatalogId),
-  orderId: Type.Optional(Text(128)),
+  orderId: Type.Optional(Plain(128)),
   amount: Money,
   payout: Type.Optional(Money),
   currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$' })),
   type: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}$', description: 'sale, lead, install, …' })),
   ip: Type.Optional(Text(64)),
   userAgent: Type.Optional(Text(2048)),
-  deviceId: Type.Optional(Text(128)),
+  deviceId: Type.Optional(Plain(128)),
   country: Type.Optional(CountryCode),
   label: Type.Optional(Label),
   pattern: Type.Optional(Pattern),
@@ -93,13 +104,28 @@ const envelope = {
   partition: Type.Integer({ minimum: 0 }),
 };
 
+/** Who sent it (the gateway sets it; absent in files, which only an admin replays). */
+const provenance = {
+  sender: Type.Optional(Sender),
+  /** The publisher or advertiser whose key or token sent the event. */
+  senderId: Type.Optional(CatalogId),
+};
+
 /** A click as stored on the EVENTS stream: id, time and partition assigned, IP country derived. */
 export const ClickEvent = Type.Object(
-  { ...clickFields, ...envelope, kind: Type.Literal('click'), ipCountry: Type.Union([CountryCode, Type.Null()]) },
+  {
+    ...clickFields,
+    ...envelope,
+    ...provenance,
+    /** The time a publisher reported, when it is not the engine's: live rules use the receipt (`ts`). */
+    reportedTs: Type.Optional(Timestamp),
+    kind: Type.Literal('click'),
+    ipCountry: Type.Union([CountryCode, Type.Null()]),
+  },
   { additionalProperties: false },
 );
 export const ConversionEvent = Type.Object(
-  { ...conversionFields, ...envelope, kind: Type.Literal('conversion'), ipCountry: Type.Union([CountryCode, Type.Null()]) },
+  { ...conversionFields, ...envelope, ...provenance, kind: Type.Literal('conversion'), ipCountry: Type.Union([CountryCode, Type.Null()]) },
   { additionalProperties: false },
 );
 export const FeedbackEvent = Type.Object(
@@ -125,6 +151,7 @@ export type FeedbackEvent = Static<typeof FeedbackEvent>;
 export type ArbiterEvent = Static<typeof ArbiterEvent>;
 export type EventKind = ArbiterEvent['kind'];
 export type Label = Static<typeof Label>;
+export type Sender = Static<typeof Sender>;
 
 /** Input schema per kind, for endpoints and files that say the kind separately. */
 export const inputSchemas: Record<EventKind, TSchema> = {

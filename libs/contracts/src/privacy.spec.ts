@@ -1,4 +1,4 @@
-import { maskEvidence, maskIp } from './privacy';
+import { maskEvidence, maskIp, publisherReason } from './privacy';
 
 describe('maskIp', () => {
   it.each([
@@ -16,5 +16,37 @@ describe('maskIp', () => {
       count: 3,
       range: '104.131.0.0/16 DigitalOcean',
     });
+  });
+});
+
+describe('publisherReason: what a publisher may read', () => {
+  it('rebuilds the message from masked evidence (the stored one quotes the full address)', () => {
+    const sut = publisherReason({
+      code: 'DENY_LISTED',
+      evidence: { list: 'IP address', value: '81.2.69.99' },
+      message: 'The IP address "81.2.69.99" is on the network\'s deny list.',
+    });
+    expect(sut).toEqual({
+      message: 'The IP address "81.2.69.x" is on the network\'s deny list.',
+      evidence: { list: 'IP address', value: '81.2.69.x' },
+    });
+  });
+
+  it('gives no model numbers', () => {
+    const sut = publisherReason({
+      code: 'MODEL_RISK',
+      evidence: { probability: 0.93, threshold: 0.8, model: 'sim-1', drivers: 'ctit_log_seconds=0.3' },
+      message: 'The fraud model (sim-1) rates this 93.0 % likely fraudulent…',
+    });
+    expect(sut).toEqual({ message: "The network's fraud model rates this traffic as likely fraudulent.", evidence: {} });
+  });
+
+  it("gives no analyst's note", () => {
+    const sut = publisherReason({
+      code: 'ANALYST_OVERRIDE',
+      evidence: { status: 'rejected', note: 'reseller: see ticket 42' },
+      message: '',
+    });
+    expect(sut).toEqual({ message: 'A risk analyst rejected this conversion.', evidence: { status: 'rejected' } });
   });
 });

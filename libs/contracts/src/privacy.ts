@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js';
-import type { Evidence } from './reason-codes';
+import { Evidence, REASON_CODES, isReasonCode } from './reason-codes';
+import type { Reason } from './verdict.schema';
 
 /**
  * An end-user IP as a publisher may see it: IPv4 to its /24 (`203.0.113.x`), IPv6 to its /48.
@@ -22,4 +23,23 @@ export function maskEvidence(evidence: Evidence): Evidence {
   const out: Evidence = {};
   for (const [k, v] of Object.entries(evidence)) out[k] = typeof v === 'string' ? maskIp(v) : v;
   return out;
+}
+
+/**
+ * A reason as a publisher may see it (DESIGN §3a): the message is rebuilt from the masked
+ * evidence (a stored message may quote a visitor's full address), and model numbers and analysts'
+ * notes are left out of both.
+ */
+export function publisherReason(reason: Pick<Reason, 'code' | 'evidence' | 'message'>): { message: string; evidence: Evidence } {
+  const evidence = maskEvidence(reason.evidence ?? {});
+  if (!isReasonCode(reason.code)) return { message: maskText(reason.message), evidence };
+  const spec = REASON_CODES[reason.code];
+  if (!spec.forPublishers) return { message: spec.explain(evidence), evidence };
+  for (const key of spec.forPublishers.hide) delete evidence[key];
+  return { message: spec.forPublishers.explain(evidence), evidence };
+}
+
+/** Masks every IPv4 address and every IPv6-looking token in free text. */
+function maskText(text: string): string {
+  return text.replace(/[0-9A-Fa-f:.]*[:.][0-9A-Fa-f:.]+/g, (token) => maskIp(token));
 }

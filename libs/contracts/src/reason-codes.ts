@@ -23,8 +23,13 @@ export interface ReasonCodeSpec {
   description: string;
   /** Evidence as the rule reports it (documentation and tests). */
   example: Evidence;
-  /** The plain publisher-facing explanation, filled from the evidence. */
+  /** The plain explanation, filled from the evidence (advertisers and the network see this one). */
   explain(e: Evidence): string;
+  /**
+   * Evidence keys a publisher never sees (model numbers, analysts' notes), and the message built
+   * without them; codes without it show publishers their masked evidence and the same message.
+   */
+  forPublishers?: { hide: readonly string[]; explain(e: Evidence): string };
 }
 
 const pct = (v: unknown) => (typeof v === 'number' ? `${(v * 100).toFixed(v < 0.01 ? 2 : 1)} %` : String(v));
@@ -309,6 +314,11 @@ const specs = [
       (e.authority === 'deciding'
         ? `It decides (${e.basis}).`
         : `It is advisory (${e.basis}): on its own it holds for review, it does not reject.`),
+    // Scores, thresholds, features and authority would teach a fraudster where the line is.
+    forPublishers: {
+      hide: ['probability', 'threshold', 'model', 'drivers', 'authority', 'basis'],
+      explain: () => "The network's fraud model rates this traffic as likely fraudulent.",
+    },
   },
   {
     code: 'ADVERTISER_REJECTED',
@@ -331,6 +341,34 @@ const specs = [
     description: "A risk analyst set the final status; it overrides the engine's.",
     example: { status: 'rejected', note: 'confirmed reseller traffic' },
     explain: (e) => `A risk analyst ${e.status} this conversion${e.note ? `: ${e.note}` : ''}.`,
+    forPublishers: { hide: ['note'], explain: (e) => `A risk analyst ${e.status} this conversion.` },
+  },
+  {
+    code: 'UNVERIFIED_SOURCE',
+    on: ['conversion'],
+    category: 'GIVT',
+    severity: 'low',
+    falsePositiveRisk: 'high',
+    title: 'Unverified conversion source',
+    description:
+      'The conversion came through an open pixel (an offer set to accept conversions without an advertiser key or postback token): anyone who knows a click id could have sent it.',
+    example: { sender: 'pixel', offerId: 'summer-sale' },
+    explain: (e) => `The conversion was reported by an unauthenticated pixel for offer "${e.offerId}", not by the advertiser's server.`,
+  },
+  {
+    code: 'OFFER_MISMATCH',
+    on: ['conversion'],
+    category: 'GIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'low',
+    title: 'Conversion for a different offer',
+    description:
+      "The conversion names an offer other than its click's, or was sent by an advertiser (key, postback token or open pixel) to whom the click's offer does not belong.",
+    example: { clickOfferId: 'summer-sale', offerId: 'winter-sale', senderId: 'shop-b' },
+    explain: (e) =>
+      e.offerId !== undefined && e.offerId !== e.clickOfferId
+        ? `The conversion names offer "${e.offerId}" but its click was on offer "${e.clickOfferId}".`
+        : `The conversion was reported by advertiser "${e.senderId}", who does not own offer "${e.clickOfferId}" of its click.`,
   },
 ] as const satisfies readonly ReasonCodeSpec[];
 

@@ -3,3 +3,4 @@ export * from './scoring-engine';
 export * from './transitions';
 export * from './hold-registry';
 export * from './shadow-rules';
+export * from './payout';

@@ -17,6 +17,7 @@ import type { CompiledForest, ModelRuntime } from '@app/model';
 import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentShape } from '@app/rules';
 import { decideConversion, judgeClick, riskOf } from './decision-policy';
 import { HoldRegistry } from './hold-registry';
+import { payoutOf } from './payout';
 import { applyFeedback, expireHold } from './transitions';
 import { ShadowOutcome, ShadowRules } from './shadow-rules';
 
@@ -233,7 +234,9 @@ export class ScoringEngine {
     const previous = this.decisions.get(e.id);
     if (previous) return previous;
     const remembered = this.state.click(e.clickId) ?? storedClick;
-    const offerId = e.offerId ?? remembered?.offerId ?? null;
+    // The click's offer decides whose conversion it is; a different one named by the sender is
+    // OFFER_MISMATCH, never a way to move it to another offer or advertiser.
+    const offerId = remembered?.offerId ?? e.offerId ?? null;
     const offer = offerId ? (catalog.offer(offerId) ?? null) : null;
     const advertiserId = offer?.advertiserId ?? null;
     const publisherId = remembered?.publisherId ?? null;
@@ -242,7 +245,7 @@ export class ScoringEngine {
     const obs = this.state.observeConversion(e, advertiserId, storedClick);
     const type = e.type ?? 'sale';
     const ruled = RuleEngine.conversionReasons(ruleset, { event: e, obs, offer, publisher, advertiserId, type, lists: ruleset.lists });
-    const payout = e.payout ?? offer?.payout ?? 0;
+    const payout = payoutOf(e, offer);
     const model = this.wantsFeatures
       ? this.scoreModel('conversion', e.id, ruleset, () =>
           conversionFeatures(

@@ -1,3 +1,4 @@
 export * from './normalizer';
 export * from './geo';
 export * from './ndjson';
+export * from './trust';

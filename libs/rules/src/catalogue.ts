@@ -10,6 +10,7 @@ import { duplicateConversionRule } from './conversion/duplicate-conversion.rule'
 import { geoMismatchConversionRule } from './conversion/geo-mismatch-conversion.rule';
 import { invalidSourceClickRule } from './conversion/invalid-source-click.rule';
 import { unknownClickRule } from './conversion/unknown-click.rule';
+import { offerMismatchRule, unverifiedSourceRule } from './conversion/source.rules';
 import { datacenterIpRule } from './click/datacenter-ip.rule';
 import { deviceVelocityRule } from './click/device-velocity.rule';
 import { clickSpamPatternRule } from './conversion/click-spam-pattern.rule';
@@ -38,6 +39,8 @@ export const CLICK_RULES: readonly ClickRule<any>[] = [
 /** Every conversion rule, in the order their reasons are listed. */
 export const CONVERSION_RULES: readonly ConversionRule<any>[] = [
   unknownClickRule,
+  offerMismatchRule,
+  unverifiedSourceRule,
   unknownOfferRule<ConversionFacts>('conversion'),
   unknownPublisherRule<ConversionFacts>('conversion'),
   inactiveOfferRule<ConversionFacts>('conversion'),

@@ -251,11 +251,22 @@ describe('conversion rules', () => {
     expect(sut.status).toBe('rejected');
   });
 
-  it('UNKNOWN_OFFER and INACTIVE_OFFER apply to the offer the conversion names', () => {
+  it('UNKNOWN_OFFER and INACTIVE_OFFER apply to the click’s offer, or the one an unattributed conversion names', () => {
+    expect(codes(scoreConversion(null, aConversion(null, { offerId: 'gone' })).reasons)).toContain('UNKNOWN_OFFER');
+    const click = aClick({ ip: '8.8.8.9', offerId: 'offer-paused' });
+    expect(codes(scoreConversion(click, aConversion(click)).reasons)).toContain('INACTIVE_OFFER');
+  });
+
+  it('OFFER_MISMATCH: a conversion stays on its click’s offer and advertiser', () => {
     const click = aClick();
-    expect(codes(scoreConversion(click, aConversion(click, { offerId: 'gone' })).reasons)).toContain('UNKNOWN_OFFER');
-    const click2 = aClick({ ip: '8.8.8.9' });
-    expect(codes(scoreConversion(click2, aConversion(click2, { offerId: 'offer-paused' })).reasons)).toContain('INACTIVE_OFFER');
+    const named = scoreConversion(click, aConversion(click, { offerId: 'offer-paused', ts: at(300_000) }));
+    expect([named.offerId, named.status, codes(named.reasons)]).toEqual(['offer-1', 'rejected', ['OFFER_MISMATCH']]);
+    const click2 = aClick({ ip: '8.8.8.10' });
+    const foreign = scoreConversion(click2, aConversion(click2, { sender: 'advertiser', senderId: 'adv-2', ts: at(300_000) }));
+    expect(codes(foreign.reasons)).toEqual(['OFFER_MISMATCH']);
+    const click3 = aClick({ ip: '8.8.8.11' });
+    const own = scoreConversion(click3, aConversion(click3, { sender: 'advertiser', senderId: 'adv-1', ts: at(300_000) }));
+    expect(codes(own.reasons)).toEqual([]);
   });
 });
 

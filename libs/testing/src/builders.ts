@@ -50,7 +50,7 @@ export function aConversion(click: Pick<ClickEvent, 'id'> | null, overrides: Par
 }
 
 export function anAdvertiser(overrides: Partial<Advertiser> = {}): Advertiser {
-  return { id: 'adv-1', name: 'Advertiser One', status: 'active', webhookUrl: null, ...overrides };
+  return { id: 'adv-1', name: 'Advertiser One', status: 'active', webhookUrl: null, postbackAllowedIps: [], ...overrides };
 }
 
 export function anOffer(overrides: Partial<Offer> = {}): Offer {
@@ -66,6 +66,7 @@ export function anOffer(overrides: Partial<Offer> = {}): Offer {
     maxConversionsPerClick: 1,
     holdThreshold: null,
     rejectThreshold: null,
+    openConversions: false,
     ...overrides,
   };
 }

@@ -125,7 +125,26 @@ export async function seedCatalog(t: TestEngine, suffix: string, offer: Record<s
   return ids;
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+/**
+ * POSTs JSON. Ingest (`/v1/clicks`, `/v1/conversions`) is sent with the admin key unless the
+ * caller gives its own `authorization` (or `anonymous: true`): most tests drive traffic as a
+ * backfill would; the trust tests (ingest-trust.test.ts) send as partners do.
+ */
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  options: { anonymous?: boolean } = {},
+): Promise<{ status: number; body: any }> {
+  const ingest = /\/v1\/(clicks|conversions)$/.test(new URL(url).pathname);
+  const auth: Record<string, string> =
+    ingest && !options.anonymous && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')
+      ? { authorization: `Bearer ${ADMIN_KEY}` }
+      : {};
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...auth, ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json() };
 }

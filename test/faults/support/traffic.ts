@@ -13,6 +13,7 @@
  * the ones the gateway said it stored.
  */
 import { CatalogLine, SimClick, SimConversion, Simulator, catalogLine } from '@app/simulator';
+import { FAULT_ADMIN_KEY } from './cluster';
 
 export type SimTraffic = SimClick | SimConversion;
 
@@ -56,7 +57,8 @@ export class Sender {
 
   constructor(
     private readonly gateway: string,
-    private readonly options: { retryForMs?: number } = {},
+    /** `key`: the admin key by default (simulator traffic is a backfill of every publisher and advertiser). */
+    private readonly options: { retryForMs?: number; key?: string } = {},
   ) {}
 
   get acceptedCount(): number {
@@ -93,7 +95,7 @@ export class Sender {
     for (;;) {
       const res = await fetch(`${this.gateway}/v1/${kind}s`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.key ?? FAULT_ADMIN_KEY}` },
         body,
       }).catch(() => null);
       if (res && res.status !== 503) {

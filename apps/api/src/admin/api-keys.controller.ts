@@ -17,6 +17,8 @@ export const ApiKeyInput = Type.Object(
 );
 type ApiKeyInput = Static<typeof ApiKeyInput>;
 
+export const PostbackTokenInput = Type.Object({ advertiserId: CatalogKey }, { additionalProperties: false });
+
 /** API keys: created here and shown once; only their hash is stored. */
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -82,6 +84,33 @@ export class ApiKeysController {
     }
     const { id, key } = await this.keys.create(body.role, subjectId ?? null, body.label);
     return { id, key, role: body.role, subjectId: subjectId ?? null, note: 'store the key now: it is not shown again' };
+  }
+
+  @Post('postback-tokens')
+  @ApiOperation({
+    summary: "Create (rotate) an advertiser's postback token",
+    description:
+      'A credential that only sends conversions (`token=` on `GET /postback`, `X-Postback-Token` on `POST /v1/conversions`); it revokes the' +
+      " advertiser's previous token. Shown once; only its hash is stored.",
+  })
+  @ApiBody({ schema: plain(PostbackTokenInput), examples: { one: { value: { advertiserId: 'shop' } } } })
+  @ApiResponse({
+    status: 201,
+    schema: {
+      example: {
+        id: '0193e0f2-…',
+        token: 'arb_pbt_N0t4R3alT0k3n…',
+        advertiserId: 'shop',
+        revokedPrevious: 0,
+        note: 'store the token now: it is not shown again',
+      },
+    },
+  })
+  async postbackToken(@Body(new SchemaPipe(PostbackTokenInput)) body: Static<typeof PostbackTokenInput>) {
+    if (!(await this.catalog.findAdvertiser(body.advertiserId)))
+      throw badRequest('advertiserId', `advertiser "${body.advertiserId}" does not exist`);
+    const { id, token, revoked } = await this.keys.rotatePostbackToken(body.advertiserId);
+    return { id, token, advertiserId: body.advertiserId, revokedPrevious: revoked, note: 'store the token now: it is not shown again' };
   }
 
   @Delete(':id')

@@ -9,7 +9,7 @@ import { Topology } from '@app/contracts';
 import { ApiQueryFrom, QueryPipe, SchemaPipe, decodeCursor, encodeCursor, plain } from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
 import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
-import { Principal, QueryRepository, WebhookRepository } from '@app/storage';
+import { ApiKeyRepository, Principal, QueryRepository, WebhookRepository } from '@app/storage';
 import { destinationProblem, newWebhookSecret, replayWebhookDeadLetters } from '@app/webhooks';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { AdvertiserStatsQuery, DecisionsQuery, GROUP_DIMENSIONS, WebhookInput, invalidField, range } from '../api-schemas';
@@ -26,6 +26,7 @@ export class AdvertiserController {
     private readonly queries: QueryRepository,
     private readonly kpis: KpiRepository,
     private readonly webhooks: WebhookRepository,
+    private readonly keys: ApiKeyRepository,
     private readonly catalog: CatalogCache,
     private readonly topology: Topology,
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
@@ -148,6 +149,30 @@ export class AdvertiserController {
     const secret = await this.webhooks.configure(me.subjectId!, body.url, newWebhookSecret(), body.rotateSecret);
     this.catalog.announceChange();
     return { url: body.url, status: 'active', ...(secret ? { secret, note: 'store the secret now: it is not shown again' } : {}) };
+  }
+
+  @Post('postback-token')
+  @HttpCode(201)
+  @ApiOperation({
+    summary: 'Create (rotate) your postback token',
+    description:
+      'A credential that only sends conversions: `token=` on `GET /postback`, or the `X-Postback-Token` header on `POST /v1/conversions`. A new token revokes' +
+      ' the previous one (effective within 10 s). Shown once; only its hash is stored.',
+  })
+  @ApiResponse({
+    status: 201,
+    schema: {
+      example: {
+        id: '0193e0f2-…',
+        token: 'arb_pbt_N0t4R3alT0k3n…',
+        revokedPrevious: 1,
+        note: 'store the token now: it is not shown again',
+      },
+    },
+  })
+  async rotatePostbackToken(@CurrentPrincipal() me: Principal) {
+    const { id, token, revoked } = await this.keys.rotatePostbackToken(me.subjectId!);
+    return { id, token, revokedPrevious: revoked, note: 'store the token now: it is not shown again' };
   }
 
   @Post('webhook/replay')

@@ -1,8 +1,9 @@
-import { Decision, REASON_CODES, Reason, isReasonCode, maskEvidence } from '@app/contracts';
+import { Decision, REASON_CODES, Reason, isReasonCode, publisherReason } from '@app/contracts';
 
 /**
- * A reason as a publisher sees it: the code, its title, the plain message and the evidence with
- * visitors' addresses masked. Monitor-only reasons are left out: they do not count against the
+ * A reason as a publisher sees it: the code, its title, and a plain message built from the
+ * evidence with visitors' addresses masked and model numbers and analysts' notes left out (the
+ * stored message may quote a full address: it is never passed on). Monitor-only reasons are left out: they do not count against the
  * publisher, and they would show how detection is tuned.
  */
 export function publisherReasons(reasons: readonly Reason[]) {
@@ -12,8 +13,7 @@ export function publisherReasons(reasons: readonly Reason[]) {
       code: r.code,
       title: isReasonCode(r.code) ? REASON_CODES[r.code].title : r.code,
       category: r.category,
-      message: r.message,
-      evidence: maskEvidence(r.evidence),
+      ...publisherReason(r),
     }));
 }
 

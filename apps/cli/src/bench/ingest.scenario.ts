@@ -72,7 +72,7 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
           }
           const res = await fetch(`${engine.gateway}/v1/clicks`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${engine.adminKey}` },
             body: JSON.stringify(body),
           });
           const out = (await res.json()) as { accepted?: number };

@@ -34,7 +34,7 @@ export function demoCommand(): Command {
         { rate: o.rate, batch: Math.max(50, Math.round(o.rate / 4)) },
       );
       process.stderr.write(
-        `\n  Arbiter demo: gateway http://${host}:${engine.gatewayPort}, api http://${host}:${engine.apiPort}, admin key ${engine.adminKey}\n`,
+        `\n  Arbiter demo: gateway http://${host}:${engine.gatewayPort}, api http://${host}:${engine.apiPort}, admin key ${engine.adminKeyHint}\n`,
       );
       process.stderr.write(`  sending ${o.events} simulated events at ${o.rate}/s…\n\n`);
       await replayer.seed(catalogLine(sim.catalog));

@@ -25,6 +25,8 @@ export interface Engine {
   gatewayPort: number;
   apiPort: number;
   adminKey: string;
+  /** Where an operator finds the admin key, for banners: never the key itself (it would end up in logs). */
+  adminKeyHint: string;
   /** The HTTP applications, for in-process inspection (routes, OpenAPI). */
   http: { api: NestFastifyApplication; gateway: NestFastifyApplication };
   /** Stops one consumer service (draining it) and starts a fresh one, as after a crash or a deploy. */
@@ -58,6 +60,7 @@ export async function startEngine(env: Record<string, string | undefined>, overr
     if (!base.DATABASE_URL) db = await EmbeddedDatabase.start({ dataDir: resolve(dataDir, 'pglite'), port: base.EMBEDDED_DB_PORT });
     nats = await ensureNats(base.NATS_URL, dataDir, base.NATS_SPAWN === 'auto');
     const adminKey = base.ARBITER_ADMIN_KEY ?? persistedAdminKey(dataDir);
+    const adminKeyHint = base.ARBITER_ADMIN_KEY ? 'ARBITER_ADMIN_KEY' : `in ${resolve(dataDir, 'admin-key')}`;
     const config: ArbiterConfig = {
       ...base,
       DATABASE_URL: base.DATABASE_URL ?? db!.url,
@@ -95,7 +98,7 @@ export async function startEngine(env: Record<string, string | undefined>, overr
     const gateway = await createGateway(config);
     apps.push(gateway);
     const gatewayPort = await listen(gateway, 'gateway', config.GATEWAY_PORT, config.HOST);
-    return { config, gatewayPort, apiPort, adminKey, http: { api, gateway }, restart, stop };
+    return { config, gatewayPort, apiPort, adminKey, adminKeyHint, http: { api, gateway }, restart, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -122,7 +125,7 @@ export function startCommand(): Command {
           '',
           `  Arbiter is running.`,
           `  gateway  http://${host}:${engine.gatewayPort}   (POST /v1/clicks, /v1/conversions; GET /c/:offerId, /postback)`,
-          `  api      http://${host}:${engine.apiPort}   (admin key: ${engine.config.ARBITER_ADMIN_KEY === process.env.ARBITER_ADMIN_KEY ? 'ARBITER_ADMIN_KEY' : engine.adminKey})`,
+          `  api      http://${host}:${engine.apiPort}   (admin key: ${engine.adminKeyHint})`,
           `  health   /health and /metrics on both`,
           '',
         ].join('\n') + '\n',

@@ -137,7 +137,12 @@ export class HttpReplayer {
     if (!items.length) return;
     const body = JSON.stringify(items.map(({ kind: _k, ...rest }) => rest));
     for (let attempt = 0; ; attempt++) {
-      const res = await fetch(`${this.target.gateway}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      // The admin key: a file's times, labels and payouts are the admin's to assert (DESIGN §3a).
+      const res = await fetch(`${this.target.gateway}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.target.adminKey}` },
+        body,
+      });
       const out = (await res.json()) as { results?: { status: string; duplicate?: boolean; errors?: unknown }[] };
       if (res.status === 503 && attempt < 5) {
         await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));

@@ -4,8 +4,17 @@ import { modelScores } from './0003-model-scores';
 import { kpiRollups } from './0004-kpi-rollups';
 import { reviewAndWebhooks } from './0005-review-and-webhooks';
 import { safeChanges } from './0006-safe-changes';
+import { ingestTrust } from './0007-ingest-trust';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
-export const MIGRATIONS: readonly Migration[] = [coreSchema, holdsAndRuleSets, modelScores, kpiRollups, reviewAndWebhooks, safeChanges];
+export const MIGRATIONS: readonly Migration[] = [
+  coreSchema,
+  holdsAndRuleSets,
+  modelScores,
+  kpiRollups,
+  reviewAndWebhooks,
+  safeChanges,
+  ingestTrust,
+];
 export type { Migration } from './migration';

@@ -18,7 +18,8 @@ export interface CatalogSnapshot {
   publishers: Publisher[];
 }
 
-const offerColumns = `id, advertiser_id, name, url, status, payout, currency, allowed_countries, max_conversions_per_click, hold_threshold, reject_threshold`;
+const offerColumns = `id, advertiser_id, name, url, status, payout, currency, allowed_countries, max_conversions_per_click, hold_threshold, reject_threshold, open_conversions`;
+const advertiserColumns = `id, name, status, webhook_url, postback_allowed_ips`;
 
 /** Advertisers, offers and publishers. Upserts change only the fields a request names. */
 export class CatalogRepository {
@@ -26,15 +27,23 @@ export class CatalogRepository {
 
   async upsertAdvertiser(input: AdvertiserInput): Promise<{ advertiser: Advertiser; created: boolean }> {
     const { rows } = await this.pool.query(
-      `INSERT INTO advertisers (id, name, status, webhook_url)
-       VALUES ($1, $2, coalesce($3::text, 'active'), $4)
+      `INSERT INTO advertisers (id, name, status, webhook_url, postback_allowed_ips)
+       VALUES ($1, $2, coalesce($3::text, 'active'), $4, coalesce($6::text[], '{}'))
        ON CONFLICT (id) DO UPDATE SET
          name = EXCLUDED.name,
          status = coalesce($3::text, advertisers.status),
          webhook_url = CASE WHEN $5 THEN EXCLUDED.webhook_url ELSE advertisers.webhook_url END,
+         postback_allowed_ips = coalesce($6::text[], advertisers.postback_allowed_ips),
          updated_at = now()
-       RETURNING id, name, status, webhook_url, (xmax = 0) AS created`,
-      [input.id, input.name, input.status ?? null, input.webhookUrl ?? null, input.webhookUrl !== undefined],
+       RETURNING ${advertiserColumns}, (xmax = 0) AS created`,
+      [
+        input.id,
+        input.name,
+        input.status ?? null,
+        input.webhookUrl ?? null,
+        input.webhookUrl !== undefined,
+        input.postbackAllowedIps ?? null,
+      ],
     );
     return { advertiser: toAdvertiser(rows[0]), created: rows[0].created };
   }
@@ -55,9 +64,9 @@ export class CatalogRepository {
     try {
       const { rows } = await this.pool.query(
         `INSERT INTO offers (id, advertiser_id, name, url, status, payout, currency, allowed_countries,
-                             max_conversions_per_click, hold_threshold, reject_threshold)
+                             max_conversions_per_click, hold_threshold, reject_threshold, open_conversions)
          VALUES ($1, $2, $3, $4, coalesce($5::text, 'active'), coalesce($6::numeric, 0), coalesce($7::text, 'USD'),
-                 coalesce($8::text[], '{}'), coalesce($9::integer, 1), $10::real, $11::real)
+                 coalesce($8::text[], '{}'), coalesce($9::integer, 1), $10::real, $11::real, coalesce($15::boolean, false))
          ON CONFLICT (id) DO UPDATE SET
            advertiser_id = EXCLUDED.advertiser_id,
            name = EXCLUDED.name,
@@ -69,6 +78,7 @@ export class CatalogRepository {
            max_conversions_per_click = coalesce($9::integer, offers.max_conversions_per_click),
            hold_threshold = CASE WHEN $13 THEN EXCLUDED.hold_threshold ELSE offers.hold_threshold END,
            reject_threshold = CASE WHEN $14 THEN EXCLUDED.reject_threshold ELSE offers.reject_threshold END,
+           open_conversions = coalesce($15::boolean, offers.open_conversions),
            updated_at = now()
          RETURNING ${offerColumns}, (xmax = 0) AS created`,
         [
@@ -86,6 +96,7 @@ export class CatalogRepository {
           has('url'),
           has('holdThreshold'),
           has('rejectThreshold'),
+          input.openConversions ?? null,
         ],
       );
       return { offer: toOffer(rows[0]), created: rows[0].created };
@@ -97,7 +108,7 @@ export class CatalogRepository {
 
   async snapshot(): Promise<CatalogSnapshot> {
     const [a, o, p] = await Promise.all([
-      this.pool.query('SELECT id, name, status, webhook_url FROM advertisers'),
+      this.pool.query(`SELECT ${advertiserColumns} FROM advertisers`),
       this.pool.query(`SELECT ${offerColumns} FROM offers`),
       this.pool.query('SELECT id, name, status FROM publishers'),
     ]);
@@ -115,7 +126,7 @@ export class CatalogRepository {
   }
 
   async findAdvertiser(id: string): Promise<Advertiser | null> {
-    const { rows } = await this.pool.query('SELECT id, name, status, webhook_url FROM advertisers WHERE id = $1', [id]);
+    const { rows } = await this.pool.query(`SELECT ${advertiserColumns} FROM advertisers WHERE id = $1`, [id]);
     return rows.length ? toAdvertiser(rows[0]) : null;
   }
 }
@@ -126,6 +137,7 @@ function toAdvertiser(r: Record<string, unknown>): Advertiser {
     name: r.name as string,
     status: r.status as Advertiser['status'],
     webhookUrl: (r.webhook_url as string) ?? null,
+    postbackAllowedIps: (r.postback_allowed_ips as string[]) ?? [],
   };
 }
 
@@ -142,5 +154,6 @@ function toOffer(r: Record<string, unknown>): Offer {
     maxConversionsPerClick: r.max_conversions_per_click as number,
     holdThreshold: (r.hold_threshold as number) ?? null,
     rejectThreshold: (r.reject_threshold as number) ?? null,
+    openConversions: (r.open_conversions as boolean) ?? false,
   };
 }

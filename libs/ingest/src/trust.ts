@@ -1,0 +1,73 @@
+import type { ClickEvent, ConversionEvent, FieldError, Offer, Sender } from '@app/contracts';
+
+/** Who the gateway authenticated as the sender of a request (DESIGN §3a). */
+export interface SenderIdentity {
+  sender: Sender;
+  /** The publisher (publisher key) or advertiser (advertiser key, postback token) it speaks for. */
+  id?: string;
+}
+
+export interface TrustOptions {
+  /** How far in the past a partner may report an event's time. */
+  maxReportedAgeMs: number;
+}
+
+export type TrustResult<T> = { ok: true; event: T } | { ok: false; errors: FieldError[] };
+
+/**
+ * Applies the trust table of DESIGN §3a to a normalized event: whatever the sender may not assert
+ * is refused (labels, patterns, payout, another publisher, another advertiser's offer) and the
+ * engine's clock replaces the sender's where live rules need it. The admin (backfill, replay) may
+ * assert anything. `reported`: whether the sender gave `ts` itself.
+ */
+export function applyTrust<T extends ClickEvent | ConversionEvent>(
+  event: T,
+  from: SenderIdentity,
+  reported: boolean,
+  options: TrustOptions,
+  offer: (id: string) => Offer | undefined,
+): TrustResult<T> {
+  if (from.sender === 'admin') return { ok: true, event: { ...event, sender: 'admin' } };
+  const errors: FieldError[] = [];
+  if (event.label !== undefined) errors.push({ field: 'label', message: 'comes only from feedback, review or an admin file' });
+  if (event.pattern !== undefined) errors.push({ field: 'pattern', message: 'comes only from an admin file' });
+  const receivedMs = Date.parse(event.receivedAt);
+  const reportedMs = Date.parse(event.ts);
+  if (reported && receivedMs - reportedMs > options.maxReportedAgeMs) {
+    errors.push({
+      field: 'ts',
+      message: `is more than ${Math.round(options.maxReportedAgeMs / 1000)} s before its receipt (GATEWAY_MAX_REPORTED_AGE_SECONDS)`,
+    });
+  }
+  const provenance = { sender: from.sender, ...(from.id !== undefined ? { senderId: from.id } : {}) };
+
+  if (event.kind === 'click') {
+    if (from.sender === 'publisher' && event.publisherId !== from.id) {
+      errors.push({ field: 'publisherId', message: `is not this key's publisher ("${from.id}")` });
+    }
+    if (errors.length) return { ok: false, errors };
+    // Live rules run on the receipt: a back-dated click would stretch every CTIT measured from it.
+    const click: ClickEvent = { ...event, ...provenance, ts: event.receivedAt };
+    if (reported && event.ts !== event.receivedAt) click.reportedTs = event.ts;
+    return { ok: true, event: click as T };
+  }
+
+  if (event.payout !== undefined) errors.push({ field: 'payout', message: 'is computed by the network from the offer' });
+  if (event.offerId !== undefined && from.sender === 'advertiser') {
+    const named = offer(event.offerId);
+    if (named && named.advertiserId !== from.id) errors.push({ field: 'offerId', message: `is not an offer of advertiser "${from.id}"` });
+  }
+  if (from.sender === 'pixel') {
+    const named = event.offerId === undefined ? undefined : offer(event.offerId);
+    if (!named?.openConversions) {
+      errors.push({
+        field: 'offerId',
+        message: 'must name an offer open to pixel conversions; otherwise send an advertiser key or postback token',
+      });
+    }
+  }
+  if (errors.length) return { ok: false, errors };
+  // A reported time may make a CTIT shorter, never longer: it is never after the receipt.
+  const ts = reportedMs > receivedMs ? event.receivedAt : event.ts;
+  return { ok: true, event: { ...event, ...provenance, ts } as T };
+}
