@@ -181,7 +181,10 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     const ids = await seedCatalog(t, uid('s2s'));
     const click = await postJson(`${t.gateway}/v1/clicks`, clickBody(ids));
     const admin = { headers: { authorization: `Bearer ${ADMIN_KEY}` } };
-    const res = await fetch(`${t.gateway}/postback?click_id=${encodeURIComponent(click.body.id)}&amount=25.5&order_id=A-1&type=sale`, admin);
+    const res = await fetch(
+      `${t.gateway}/postback?click_id=${encodeURIComponent(click.body.id)}&amount=25.5&order_id=A-1&type=sale`,
+      admin,
+    );
     expect(res.status).toBe(200);
     const { id } = (await res.json()) as { id: string };
     const decision = await eventually(

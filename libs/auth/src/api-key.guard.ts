@@ -47,7 +47,8 @@ export class ApiKeyGuard implements CanActivate {
     if (!match) throw new UnauthorizedException({ error: 'unauthorized', message: 'send an API key as "Authorization: Bearer <key>"' });
     const principal = await this.authenticate(match[1]);
     // A postback token travels in URLs: it sends conversions (the gateway's own check) and reads nothing.
-    if (!principal || principal.scope !== 'api') throw new UnauthorizedException({ error: 'unauthorized', message: 'the API key is unknown or revoked' });
+    if (!principal || principal.scope !== 'api')
+      throw new UnauthorizedException({ error: 'unauthorized', message: 'the API key is unknown or revoked' });
     if (!roles.includes(principal.role)) {
       throw new ForbiddenException({
         error: 'forbidden',

@@ -15,7 +15,13 @@ export class FileCatalog implements CatalogView {
   load(line: { advertisers?: AdvertiserInput[]; offers?: OfferInput[]; publishers?: PublisherInput[] }): void {
     this.open = false;
     for (const a of line.advertisers ?? [])
-      this.advertisers.set(a.id, { id: a.id, name: a.name, status: a.status ?? 'active', webhookUrl: a.webhookUrl ?? null, postbackAllowedIps: [] });
+      this.advertisers.set(a.id, {
+        id: a.id,
+        name: a.name,
+        status: a.status ?? 'active',
+        webhookUrl: a.webhookUrl ?? null,
+        postbackAllowedIps: [],
+      });
     for (const p of line.publishers ?? []) this.publishers.set(p.id, { id: p.id, name: p.name, status: p.status ?? 'active' });
     for (const o of line.offers ?? []) {
       this.offers.set(o.id, {
