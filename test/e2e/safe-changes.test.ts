@@ -189,6 +189,104 @@ describe('safe rule-set changes (services booted)', () => {
     expect(printed.result.recorded).toEqual(r.recorded);
   });
 
+  it('runs a candidate in shadow on live traffic: disagreements recorded and readable, nothing acted on; one call promotes it', async () => {
+    const ids = await seedCatalog(t, uid('sh'));
+    const started = await call('PUT', '/v1/admin/rulesets/shadow', {
+      scope: `offer:${ids.offerId}`,
+      ruleset: { rules: { IP_VELOCITY: { perMinute: 2 } } },
+    });
+    expect(started.status).toBe(200);
+    const label = started.body.label as string;
+    expect(started.body.diff).toEqual([{ path: `offers.${ids.offerId}`, op: 'added', to: { rules: { IP_VELOCITY: { perMinute: 2 } } } }]);
+    // Scorers follow the bucket: probe with one-off visitors until the shadow's outcomes appear.
+    let probe = 0;
+    await eventually(
+      async () => {
+        await postJson(
+          `${t.gateway}/v1/clicks`,
+          { offerId: ids.offerId, publisherId: ids.publisherId, ip: `81.2.70.${++probe}`, userAgent: CHROME_UA },
+          admin,
+        );
+        return (await call('GET', '/v1/admin/rulesets/shadow')).body.summary?.events ?? 0;
+      },
+      (n) => n > 0,
+    );
+
+    const ip = '81.2.71.9';
+    const clickIds: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await postJson(
+        `${t.gateway}/v1/clicks`,
+        {
+          offerId: ids.offerId,
+          publisherId: ids.publisherId,
+          ip,
+          userAgent: `${CHROME_UA} ${i}`,
+          ts: new Date(Date.now() - 600_000 + i * 100).toISOString(),
+        },
+        admin,
+      );
+      clickIds.push(r.body.id);
+    }
+    const conversionIds: string[] = [];
+    for (const clickId of clickIds)
+      conversionIds.push((await postJson(`${t.gateway}/v1/conversions`, { clickId, amount: 30, orderId: uid('o') }, admin)).body.id);
+
+    // The disagreements are readable as soon as the scorer has recorded them.
+    const shadow = await eventually(
+      async () => (await call('GET', '/v1/admin/rulesets/shadow?examples=50')).body,
+      (b) => b.examples.filter((e: { eventId: string }) => conversionIds.includes(e.eventId)).length === 2,
+    );
+    const mine = (shadow.examples as { eventId: string; kind: string; activeStatus: string; shadowStatus: string; shadowCodes: string[] }[])
+      .filter((e) => clickIds.includes(e.eventId) || conversionIds.includes(e.eventId))
+      .map((e) => [e.eventId, e.activeStatus, e.shadowStatus]);
+    expect(mine.sort()).toEqual(
+      [
+        [clickIds[2], 'valid', 'invalid'],
+        [clickIds[3], 'valid', 'invalid'],
+        [conversionIds[2], 'approved', 'rejected'],
+        [conversionIds[3], 'approved', 'rejected'],
+      ].sort(),
+    );
+    expect(shadow.summary.disagreements).toBe(4);
+    expect(shadow.summary.events).toBeGreaterThanOrEqual(8);
+    expect(shadow.summary.disagreementRate).toBeCloseTo(4 / shadow.summary.events, 4);
+    expect(shadow.summary.transitions).toEqual({ 'valid→invalid': 2, 'approved→rejected': 2 });
+    expect(shadow.summary.payoutWithheld).toBe(9);
+    // Nothing the shadow said was acted on.
+    const live = await eventually(
+      async () => (await t.db.query(`SELECT status FROM decisions WHERE conversion_id = ANY ($1)`, [conversionIds])).rows,
+      (rows) => rows.length === 4,
+    );
+    expect(live.map((r) => r.status)).toEqual(['approved', 'approved', 'approved', 'approved']);
+
+    const promoted = await call('POST', '/v1/admin/rulesets/shadow/promote');
+    expect(promoted.status).toBe(200);
+    expect(promoted.body.promoted).toBe(label);
+    expect(promoted.body.config.offers[ids.offerId]).toEqual({ rules: { IP_VELOCITY: { perMinute: 2 } } });
+    expect((await call('GET', '/v1/admin/rulesets/shadow')).body.shadow).toBeNull();
+    expect((await call('POST', '/v1/admin/rulesets/shadow/promote')).status).toBe(404);
+    const history = await call('GET', '/v1/admin/rulesets/history?limit=1');
+    expect(history.body[0]).toMatchObject({ version: promoted.body.config.version, scope: `promote:${label}` });
+    await activeVersion(ids.offerId, promoted.body.config.version, ids);
+    // The next click from the busy visitor is decided by the promoted rule.
+    const next = await postJson(
+      `${t.gateway}/v1/clicks`,
+      {
+        offerId: ids.offerId,
+        publisherId: ids.publisherId,
+        ip,
+        userAgent: `${CHROME_UA} 5`,
+        ts: new Date(Date.now() - 599_000).toISOString(),
+      },
+      admin,
+    );
+    const verdict = await eventually(
+      async () => (await t.db.query(`SELECT valid, reason_codes FROM click_verdicts WHERE click_id = $1`, [next.body.id])).rows[0],
+    );
+    expect(verdict).toEqual({ valid: false, reason_codes: ['IP_VELOCITY'] });
+  });
+
   it('refuses an invalid candidate or range with field errors, and an unknown job with 404', async () => {
     const bad = await call('POST', '/v1/admin/rulesets/backtest', {
       from: '2026-11-19T00:00:00Z',

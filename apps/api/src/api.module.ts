@@ -14,6 +14,7 @@ import { ApiKeysController } from './admin/api-keys.controller';
 import { CatalogController } from './admin/catalog.controller';
 import { RuleSetsController } from './admin/rulesets.controller';
 import { BacktestController } from './admin/backtest.controller';
+import { ShadowController } from './admin/shadow.controller';
 import { ACTIVE_MODEL, BacktestService } from './admin/backtest.service';
 import { ModelsController } from './admin/models.controller';
 import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/settings';
@@ -51,6 +52,7 @@ export class ApiModule {
         ApiKeysController,
         RuleSetsController,
         BacktestController,
+        ShadowController,
         ModelsController,
         OperationsController,
         PublisherController,

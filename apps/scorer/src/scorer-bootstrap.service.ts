@@ -34,7 +34,12 @@ export class ScorerBootstrapService implements OnApplicationBootstrap, OnApplica
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.watcher = new RuleSetWatcher(this.nc, this.topology, (resolver) => this.scoring.engine.useRules(resolver));
+    this.watcher = new RuleSetWatcher(
+      this.nc,
+      this.topology,
+      (resolver) => this.scoring.engine.useRules(resolver),
+      (shadow) => this.scoring.useShadow(shadow),
+    );
     await this.watcher.start(async () => (await this.rulesets.latest<RuleSetConfig>())?.config ?? EMPTY_RULESET_CONFIG);
     const registry = new ModelRegistry(this.nc, this.topology, this.modelVersions);
     this.models = new ModelWatcher(this.nc, this.topology, registry, this.config.ARBITER_DEFAULT_MODEL, (active, shadow) =>

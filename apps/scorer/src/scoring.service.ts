@@ -2,11 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
 import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology } from '@app/contracts';
-import { ScoringEngine } from '@app/decisions';
+import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import { ClickRecord } from '@app/features';
 import { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import { metrics } from '@app/observability';
-import { OutcomeRepository, StoredClick } from '@app/storage';
+import { OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
+import type { ActiveShadow } from '@app/settings';
 
 interface Prepared {
   clicks: Map<string, StoredClick>;
@@ -24,6 +25,8 @@ interface Prepared {
 @Injectable()
 export class ScoringService {
   readonly engine: ScoringEngine;
+  /** Shadow outcomes of the batch in hand, written once its outcomes are published. */
+  private shadowOutcomes: ShadowOutcome[] = [];
 
   constructor(
     @Inject(ARBITER_CONFIG) config: ArbiterConfig,
@@ -31,6 +34,7 @@ export class ScoringService {
     private readonly outcomes: OutcomeRepository,
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
+    private readonly shadows: ShadowOutcomeRepository,
   ) {
     this.engine = new ScoringEngine(undefined, {
       features: { maxClicks: config.SCORER_MAX_CLICKS },
@@ -40,6 +44,7 @@ export class ScoringService {
 
   async process(batch: readonly Delivery<StoredEvent>[]): Promise<void> {
     const events = batch.map((d) => d.data);
+    this.shadowOutcomes = [];
     const prepared = await this.prepare(events);
     const out: Outcome[] = [];
     for (const e of events) {
@@ -58,6 +63,15 @@ export class ScoringService {
       }
     }
     await this.publish(out);
+    // Recorded, never acted on; a failure naks the batch like any other and the redelivery
+    // rewrites the same rows (idempotent per event).
+    if (this.shadowOutcomes.length) await this.shadows.insert(this.shadowOutcomes.splice(0));
+  }
+
+  /** Starts, replaces or (null) stops the shadow rule set judging live events beside the active one. */
+  useShadow(shadow: ActiveShadow | null): void {
+    this.shadowOutcomes = [];
+    this.engine.useShadowRules(shadow ? new ShadowRules(shadow.resolver, shadow.label) : null, (o) => this.shadowOutcomes.push(o));
   }
 
   /** Publishes outcomes (pipelined) and counts them; rejects if any publish failed. */
@@ -74,6 +88,7 @@ export class ScoringService {
     const at = Date.parse(e.receivedAt);
     if (e.kind === 'click') this.engine.scoreClick(e, this.catalog, at);
     else if (e.kind === 'conversion') this.engine.scoreConversion(e, this.catalog, null, at);
+    this.shadowOutcomes = []; // the past was recorded when it was live
   }
 
   private outgoing(o: Outcome): Outgoing {

@@ -83,31 +83,44 @@ export class Backtester {
     const from = input.from.getTime();
     let done = 0;
     let now = -Infinity;
-    for await (const page of this.history.stream({ from: input.warmupFrom, to: input.to })) {
-      if (cancelled()) throw new BacktestCancelled();
-      const stored = await this.prepare(page, engines);
-      for (const { event, label, recorded } of page) {
-        const t = Date.parse(event.receivedAt);
-        if (t > now) {
-          now = t;
-          // Holds resolve as time passes (their revisions are not compared); keeps memory bounded.
-          for (const e of engines) e.expireHolds(now);
+    const pages = this.history.stream({ from: input.warmupFrom, to: input.to })[Symbol.asyncIterator]();
+    // One page read ahead: the database reads the next page while this one is scored.
+    let ahead = pages.next();
+    try {
+      for (;;) {
+        const next = await ahead;
+        if (next.done) break;
+        const page = next.value;
+        ahead = pages.next();
+        if (cancelled()) throw new BacktestCancelled();
+        const stored = await this.prepare(page, engines);
+        for (const { event, label, recorded } of page) {
+          const t = Date.parse(event.receivedAt);
+          if (t > now) {
+            now = t;
+            // Holds resolve as time passes (their revisions are not compared); keeps memory bounded.
+            for (const e of engines) e.expireHolds(now);
+          }
+          const warmup = Date.parse(event.ts) < from;
+          if (event.kind === 'click') {
+            const a = active.scoreClick(event, this.catalog, t);
+            const c = candidate.scoreClick(event, this.catalog, t);
+            if (warmup) report.warmup();
+            else report.click(a, c, label, recorded);
+          } else {
+            const a = active.scoreConversion(event, this.catalog, clickFor(active, event, stored), t);
+            const c = candidate.scoreConversion(event, this.catalog, clickFor(candidate, event, stored), t);
+            if (warmup) report.warmup();
+            else report.conversion(a, c, label, recorded);
+          }
         }
-        const warmup = Date.parse(event.ts) < from;
-        if (event.kind === 'click') {
-          const a = active.scoreClick(event, this.catalog, t);
-          const c = candidate.scoreClick(event, this.catalog, t);
-          if (warmup) report.warmup();
-          else report.click(a, c, label, recorded);
-        } else {
-          const a = active.scoreConversion(event, this.catalog, clickFor(active, event, stored), t);
-          const c = candidate.scoreConversion(event, this.catalog, clickFor(candidate, event, stored), t);
-          if (warmup) report.warmup();
-          else report.conversion(a, c, label, recorded);
-        }
+        done += page.length;
+        progress?.(done);
       }
-      done += page.length;
-      progress?.(done);
+    } finally {
+      // Stopped early (cancelled, failed): let the page in flight land, then close the cursor.
+      await ahead.catch(() => undefined);
+      await pages.return?.(undefined);
     }
     const seconds = (performance.now() - started) / 1000;
     return {

@@ -4,15 +4,23 @@ import type { Topology } from '@app/contracts';
 import { componentLogger } from '@app/observability';
 import { EMPTY_RULESET_CONFIG, RuleSetConfig, RuleSetResolver, validateConfig } from '@app/rules';
 import { ConfigKey, openConfigBucket } from './config-bucket';
+import type { ShadowRuleSet } from './ruleset.store';
+
+/** A shadow candidate as a scorer runs it. */
+export interface ActiveShadow {
+  label: string;
+  resolver: RuleSetResolver;
+}
 
 /**
  * The scorer side of rule sets: reads the active configuration from the KV bucket and follows
  * every change, handing each valid one to `onChange`. An invalid document is logged and ignored
- * (the scorer keeps the rules it has rather than scoring with none).
+ * (the scorer keeps the rules it has rather than scoring with none). With `onShadow`, it follows
+ * the shadow candidate too (null: none).
  */
 export class RuleSetWatcher {
   private kv?: KV;
-  private stopWatching?: () => void;
+  private readonly stops: (() => void)[] = [];
   private readonly log = componentLogger('ruleset-watcher');
   current: RuleSetResolver = new RuleSetResolver(EMPTY_RULESET_CONFIG);
 
@@ -20,6 +28,7 @@ export class RuleSetWatcher {
     private readonly nc: NatsConnection,
     private readonly topology: Topology,
     private readonly onChange: (resolver: RuleSetResolver) => void,
+    private readonly onShadow?: (shadow: ActiveShadow | null) => void,
   ) {}
 
   /** Loads the current configuration (or `fallback` when the bucket has none) and starts following. */
@@ -27,15 +36,24 @@ export class RuleSetWatcher {
     this.kv = await openConfigBucket(this.nc, this.topology);
     const entry = await this.kv.get(ConfigKey.RuleSets);
     this.apply(entry && entry.operation === 'PUT' ? entry.json() : await fallback());
-    const watch = await this.kv.watch({ key: ConfigKey.RuleSets, include: 'updates' });
-    this.stopWatching = () => watch.stop();
-    void (async () => {
-      for await (const e of watch) if (e.operation === 'PUT') this.apply(e.json());
-    })().catch((err) => this.log.error({ err }, 'rule-set watch ended'));
+    await this.follow(ConfigKey.RuleSets, (document) => this.apply(document));
+    if (this.onShadow) {
+      const shadow = await this.kv.get(ConfigKey.ShadowRuleSet);
+      this.applyShadow(shadow && shadow.operation === 'PUT' && shadow.length ? shadow.json() : null);
+      await this.follow(ConfigKey.ShadowRuleSet, (document) => this.applyShadow(document));
+    }
   }
 
   stop(): void {
-    this.stopWatching?.();
+    for (const stop of this.stops) stop();
+  }
+
+  private async follow(key: string, apply: (document: unknown) => void): Promise<void> {
+    const watch = await this.kv!.watch({ key, include: 'updates' });
+    this.stops.push(() => watch.stop());
+    void (async () => {
+      for await (const e of watch) if (e.operation === 'PUT') apply(e.length ? e.json() : null);
+    })().catch((err) => this.log.error({ err, key }, 'rule-set watch ended'));
   }
 
   private apply(document: unknown): void {
@@ -47,6 +65,24 @@ export class RuleSetWatcher {
       this.log.info({ version: config.version }, 'rule sets active');
     } catch (e) {
       this.log.error({ err: e }, 'ignoring an invalid rule-set configuration');
+    }
+  }
+
+  private applyShadow(document: unknown): void {
+    if (document === null) {
+      this.onShadow!(null);
+      this.log.info('no shadow rule set');
+      return;
+    }
+    try {
+      const shadow = document as ShadowRuleSet;
+      const resolver = new RuleSetResolver(validateConfig(shadow.config));
+      this.onShadow!({ label: String(shadow.label), resolver });
+      this.log.info({ shadow: shadow.label }, 'shadow rule set running');
+    } catch (e) {
+      // An unreadable shadow stops shadowing; the active rules are untouched either way.
+      this.onShadow!(null);
+      this.log.error({ err: e }, 'ignoring an invalid shadow rule set');
     }
   }
 }

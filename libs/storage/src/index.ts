@@ -17,3 +17,4 @@ export * from './repositories/review.repository';
 export * from './repositories/webhook.repository';
 export * from './repositories/history.repository';
 export * from './repositories/backtest-job.repository';
+export * from './repositories/shadow-outcome.repository';

@@ -8,6 +8,7 @@ import { CatalogRepository } from './repositories/catalog.repository';
 import { EventRepository } from './repositories/event.repository';
 import { EventHistoryRepository } from './repositories/history.repository';
 import { BacktestJobRepository } from './repositories/backtest-job.repository';
+import { ShadowOutcomeRepository } from './repositories/shadow-outcome.repository';
 import { OutcomeRepository } from './repositories/outcome.repository';
 import { RuleSetRepository } from './repositories/ruleset.repository';
 import { ModelRepository } from './repositories/model.repository';
@@ -34,6 +35,7 @@ export class StorageModule {
       EventRepository,
       EventHistoryRepository,
       BacktestJobRepository,
+      ShadowOutcomeRepository,
       OutcomeRepository,
       CatalogRepository,
       ApiKeyRepository,

@@ -5,6 +5,7 @@ import { kpiRollups } from './0004-kpi-rollups';
 import { reviewAndWebhooks } from './0005-review-and-webhooks';
 import { safeChanges } from './0006-safe-changes';
 import { ingestTrust } from './0007-ingest-trust';
+import { shadowIdempotent } from './0008-shadow-idempotent';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -16,5 +17,6 @@ export const MIGRATIONS: readonly Migration[] = [
   reviewAndWebhooks,
   safeChanges,
   ingestTrust,
+  shadowIdempotent,
 ];
 export type { Migration } from './migration';
