@@ -46,7 +46,13 @@ describe('API protection (services booted)', () => {
   });
 
   it('refuses webhook URLs that point at loopback, private or link-local addresses, naming the field', async () => {
-    for (const url of ['http://127.0.0.1:9/hook', 'http://10.1.2.3/hook', 'http://169.254.169.254/latest/meta-data', 'http://[::1]/hook']) {
+    for (const url of [
+      'http://127.0.0.1:9/hook',
+      'http://10.1.2.3/hook',
+      'http://169.254.169.254/latest/meta-data',
+      'http://[::1]/hook',
+      'http://[::127.0.0.1]/',
+    ]) {
       const res = await call(t.api, 'PUT', '/v1/advertiser/webhook', tenant.advertiserKey, { url });
       expect({ url, status: res.status }).toEqual({ url, status: 400 });
       expect(res.body.errors[0]).toEqual({ field: 'url', message: expect.stringContaining('private or reserved address') });

@@ -260,6 +260,26 @@ describe('ingest trust (DESIGN §3a): who may assert what', () => {
     });
   });
 
+  it('answers a forged cursor with 400, not 500', async () => {
+    const forged = Buffer.from(JSON.stringify(['+275760-09-13T00:00:00.000Z', ''])).toString('base64url');
+    const res = await call(t.api, 'GET', `/v1/publisher/rejections?cursor=${forged}`, a.publisherKey);
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ field: 'cursor', message: 'is invalid' }]);
+  });
+
+  it('answers a huge body of unknown keys with a small 400', async () => {
+    const body = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`unknown_field_${i}`, i]));
+    const res = await fetch(`${t.gateway}/v1/clicks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text.length).toBeLessThan(10_000);
+    expect((JSON.parse(text) as { errors: unknown[] }).errors).toHaveLength(21);
+  });
+
   it('keeps a revoked ARBITER_ADMIN_KEY revoked after the API restarts', async () => {
     const spare = (await call(t.api, 'POST', '/v1/admin/api-keys', ADMIN_KEY, { role: 'admin', label: 'spare' })).body.key as string;
     const keys = (await call(t.api, 'GET', '/v1/admin/api-keys', spare)).body as { id: string; label: string }[];

@@ -180,7 +180,14 @@ describe('HTTP edges under fuzzing (engine in-process)', () => {
 
   beforeAll(async () => {
     // Rate limits out of the way: the fuzzer is one client sending thousands of requests.
-    t = await bootEngine({ config: { API_RATE_LIMIT_PER_MINUTE: 1_000_000, API_RATE_LIMIT_PER_IP_PER_MINUTE: 10_000_000 } });
+    t = await bootEngine({
+      config: {
+        API_RATE_LIMIT_PER_MINUTE: 1_000_000,
+        API_RATE_LIMIT_PER_IP_PER_MINUTE: 10_000_000,
+        GATEWAY_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: 10_000_000,
+        GATEWAY_RATE_LIMIT_PER_KEY_PER_MINUTE: 10_000_000,
+      },
+    });
     tenant = await seedTenant(t, 'fuzz');
     const doc = await call(t.api, 'GET', '/openapi.json');
     operations = doc.body.paths;

@@ -46,13 +46,13 @@ describe('fault: poison messages', () => {
     for (const [name, path, body] of impossible) {
       const res = await fetch(`${cluster.gateway}/v1/${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${cluster.adminKey}` },
         body: JSON.stringify(body),
       });
       answers[name] = res.status;
       const batch = await fetch(`${cluster.gateway}/v1/${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${cluster.adminKey}` },
         body: JSON.stringify([body]),
       });
       answers[`${name} (in a batch)`] = batch.status;

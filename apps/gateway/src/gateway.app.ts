@@ -1,5 +1,5 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { ArbiterConfig } from '@app/config';
+import { ArbiterConfig, trustProxySetting } from '@app/config';
 import { createHttpApp } from '@app/http';
 import { GatewayModule } from './gateway.module';
 
@@ -7,6 +7,6 @@ import { GatewayModule } from './gateway.module';
 export function createGateway(config: ArbiterConfig): Promise<NestFastifyApplication> {
   return createHttpApp(GatewayModule.forRoot(config), {
     bodyLimit: config.GATEWAY_BODY_LIMIT_BYTES,
-    trustProxy: config.GATEWAY_TRUST_PROXY,
+    trustProxy: trustProxySetting(config.GATEWAY_TRUST_PROXY),
   });
 }

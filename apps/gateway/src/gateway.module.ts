@@ -11,6 +11,7 @@ import { FeedbackModule } from '@app/feedback';
 import { EdgeErrorsFilter } from '@app/http';
 import { IngestController } from './ingest.controller';
 import { IngestAuthenticator } from './ingest-auth.service';
+import { IngestLimiter } from './ingest-limiter';
 import { IngestService } from './ingest.service';
 import { TrackingController } from './tracking.controller';
 
@@ -26,13 +27,14 @@ export class GatewayModule {
         StorageModule.forRoot('arbiter-gateway'),
         CatalogModule,
         FeedbackModule,
-        // Authenticated routes (feedback) have the API's per-key budgets; ingest is not limited here.
+        // Feedback has the API's budgets; ingest has its own (IngestLimiter); health and metrics none.
         rateLimitModule({ perKey: config.API_RATE_LIMIT_PER_MINUTE, perIp: config.API_RATE_LIMIT_PER_IP_PER_MINUTE }),
       ],
       controllers: [IngestController, TrackingController, HealthController],
       providers: [
         IngestService,
         IngestAuthenticator,
+        IngestLimiter,
         ApiKeyGuard,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_GUARD, useClass: KeyRateLimitGuard },

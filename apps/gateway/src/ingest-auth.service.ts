@@ -40,7 +40,9 @@ export class IngestAuthenticator {
     const principal = await this.keys.authenticate(credential);
     if (!principal) throw unauthorized('the key is unknown or revoked');
     if (principal.role === 'admin' && principal.scope === 'api') return { sender: 'admin' };
-    if (principal.role === 'publisher' && principal.scope === 'api') return { sender: 'publisher', id: principal.subjectId! };
+    if (principal.role === 'publisher' && principal.scope === 'api') {
+      return { sender: 'publisher', id: principal.subjectId!, keyId: principal.keyId };
+    }
     throw forbidden(`JSON clicks are sent with a publisher key or the admin key; this is ${describe(principal)}`);
   }
 
@@ -63,7 +65,7 @@ export class IngestAuthenticator {
     if (allowed.length && !inRanges(request.ip, allowed)) {
       throw forbidden(`advertiser "${advertiserId}" sends conversions only from its allowed addresses`);
     }
-    return { sender: 'advertiser', id: advertiserId };
+    return { sender: 'advertiser', id: advertiserId, keyId: principal.keyId };
   }
 }
 

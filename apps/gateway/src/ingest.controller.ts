@@ -7,6 +7,7 @@ import { ClickInput, ConversionInput } from '@app/contracts';
 import type { SenderIdentity } from '@app/ingest';
 import { Type } from '@sinclair/typebox';
 import { IngestAuthenticator } from './ingest-auth.service';
+import { IngestLimiter } from './ingest-limiter';
 import { IngestService, ItemResult } from './ingest.service';
 
 /**
@@ -36,13 +37,14 @@ const CLICK = {
 };
 
 @ApiTags('ingest')
-// Ingest takes whatever traffic partners send: no per-key budget here (GATEWAY_* limits apply).
-@SkipThrottle()
+// Not the API's budgets (neither per key nor per address): ingest has its own (IngestLimiter, GATEWAY_RATE_LIMIT_*).
+@SkipThrottle({ default: true, ip: true })
 @Controller('v1')
 export class IngestController {
   constructor(
     private readonly ingest: IngestService,
     private readonly auth: IngestAuthenticator,
+    private readonly limiter: IngestLimiter,
     @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
   ) {}
 
@@ -77,7 +79,7 @@ export class IngestController {
   @ApiResponse({ status: 413, description: 'Batch or body too large' })
   @ApiResponse({ status: 503, description: 'The event store is unavailable: send again later' })
   async clicks(@Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
-    return this.accept('click', body, await this.auth.clickSender(request), reply);
+    return this.accept('click', body, await this.auth.clickSender(request), request, reply);
   }
 
   @Post('conversions')
@@ -109,11 +111,20 @@ export class IngestController {
   @ApiResponse({ status: 503, description: 'The event store is unavailable: send again later' })
   async conversions(@Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     const offerIds = (Array.isArray(body) ? body : [body]).map((item) => (item as { offerId?: unknown } | null)?.offerId);
-    return this.accept('conversion', body, await this.auth.conversionSender(request, offerIds), reply);
+    return this.accept('conversion', body, await this.auth.conversionSender(request, offerIds), request, reply);
   }
 
-  private async accept(kind: 'click' | 'conversion', body: unknown, from: SenderIdentity, reply: FastifyReply): Promise<void> {
+  private async accept(
+    kind: 'click' | 'conversion',
+    body: unknown,
+    from: SenderIdentity,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<void> {
     const receivedAt = new Date();
+    if (!Array.isArray(body) || body.length <= this.config.GATEWAY_MAX_BATCH) {
+      this.limiter.take(IngestLimiter.budgetsOf(from, request.ip), Array.isArray(body) ? Math.max(1, body.length) : 1, reply);
+    }
     if (!Array.isArray(body)) {
       const [result] = await this.ingest.ingest(kind, [body], receivedAt, from);
       return void reply.code(singleStatus(result)).send(singleBody(result));
@@ -148,7 +159,10 @@ function batchRefusal(status: number, results: ItemResult[]) {
     const errors = results.flatMap((r) =>
       r.status === 'rejected' ? r.errors.map((e) => ({ field: `[${r.index}]${e.field ? `.${e.field}` : ''}`, message: e.message })) : [],
     );
-    return { error: 'validation_failed', message: `no event of the batch is valid: ${describe(errors)}`.slice(0, 2000), errors };
+    // Capped like each item's list: a batch of a thousand bad events still gets a small answer.
+    const shown =
+      errors.length > 100 ? [...errors.slice(0, 100), { field: '', message: `and ${errors.length - 100} more errors` }] : errors;
+    return { error: 'validation_failed', message: `no event of the batch is valid: ${describe(shown)}`.slice(0, 2000), errors: shown };
   }
   if (status === HttpStatus.SERVICE_UNAVAILABLE) {
     return { error: 'unavailable', message: 'the event store is unavailable: no event of the batch was stored, send it again later' };

@@ -6,6 +6,7 @@ import { Inject } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
 import { IngestAuthenticator } from './ingest-auth.service';
+import { IngestLimiter } from './ingest-limiter';
 import { IngestService } from './ingest.service';
 import { singleBody, singleStatus } from './ingest.controller';
 
@@ -32,13 +33,14 @@ const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries
  * - `GET /postback?click_id=…&amount=…` — the advertiser's server-to-server conversion postback.
  */
 @ApiTags('ingest')
-// Ingest takes whatever traffic partners send: no per-key budget here (GATEWAY_* limits apply).
-@SkipThrottle()
+// Not the API's budgets (neither per key nor per address): ingest has its own (IngestLimiter, GATEWAY_RATE_LIMIT_*).
+@SkipThrottle({ default: true, ip: true })
 @Controller()
 export class TrackingController {
   constructor(
     private readonly ingest: IngestService,
     private readonly auth: IngestAuthenticator,
+    private readonly limiter: IngestLimiter,
     private readonly catalog: CatalogCache,
     @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
   ) {}
@@ -79,6 +81,7 @@ export class TrackingController {
       userAgent: request.headers['user-agent'] ?? '',
       referrer: request.headers.referer,
     });
+    this.limiter.take(IngestLimiter.budgetsOf({ sender: 'link' }, request.ip), 1, reply);
     const [result] = await this.ingest.ingest('click', [click], new Date(), { sender: 'link' });
     if (result.status !== 'accepted') return void reply.code(singleStatus(result)).send(singleBody(result));
     await this.catalog.resolve({ offers: [offerId] });
@@ -120,6 +123,7 @@ export class TrackingController {
   })
   async postback(@Query() q: Query, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     const from = await this.auth.conversionSender(request, [first(q, 'offer_id')]);
+    this.limiter.take(IngestLimiter.budgetsOf(from, request.ip), 1, reply);
     const conversion = defined({
       id: first(q, 'id', 'conversion_id'),
       ts: first(q, 'ts'),

@@ -18,6 +18,7 @@ import { DeliveryPolicy, PRIOR_ATTEMPTS_HEADER, deliveryAgent, deliveryId, postD
 export class WebhookDeliveryConsumer implements OnApplicationShutdown {
   private readonly policy: DeliveryPolicy;
   private readonly agent: Dispatcher;
+  private readonly allowPrivateNetworks: boolean;
   private readonly log = componentLogger('webhooks');
 
   constructor(
@@ -31,6 +32,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
       retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
     };
     this.agent = deliveryAgent(config.WEBHOOK_ALLOW_PRIVATE_NETWORKS);
+    this.allowPrivateNetworks = config.WEBHOOK_ALLOW_PRIVATE_NETWORKS;
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -72,6 +74,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     const result = await postDecision({ ...endpoint, url: endpoint.url, secret: endpoint.secret }, decision, attempt, {
       timeoutMs: this.policy.timeoutMs,
       dispatcher: this.agent,
+      allowPrivateNetworks: this.allowPrivateNetworks,
     });
     if (result.ok) {
       await this.webhooks.record({ ...base, ...result, outcome: 'delivered' }, this.policy.parkAfter);

@@ -2,6 +2,12 @@ import { Static, Type } from '@sinclair/typebox';
 
 const Port = (def: number) => Type.Integer({ minimum: 0, maximum: 65535, default: def });
 const Positive = (def: number, extra: object = {}) => Type.Integer({ minimum: 1, default: def, ...extra });
+/** Empty or `false` (no proxy), a hop count (`1`), or proxies' addresses / CIDR ranges (`10.0.0.0/8,fd00::/8`); never `true`. */
+const TrustProxy = Type.String({
+  default: '',
+  pattern: '^(|false|[0-9]{1,2}|[0-9A-Fa-f:.]+(/[0-9]{1,3})?( *, *[0-9A-Fa-f:.]+(/[0-9]{1,3})?)*)$',
+  description: 'a hop count or a comma list of proxy addresses / CIDR ranges; `true` (any X-Forwarded-For) is refused',
+});
 
 /**
  * Every environment variable Arbiter reads, with its default. The names are the environment
@@ -47,7 +53,19 @@ export const ConfigSchema = Type.Object({
    * use; a conversion's may only shorten its CTIT. The admin key (backfill, replay) is not bound.
    */
   GATEWAY_MAX_REPORTED_AGE_SECONDS: Positive(7 * 86_400),
-  GATEWAY_TRUST_PROXY: Type.Boolean({ default: false }),
+  /**
+   * Proxies in front of the gateway: empty (none: the peer address is the client), a hop count
+   * (`1`: one load balancer, whose X-Forwarded-For entry is the client), or a comma list of the
+   * proxies' addresses / CIDR ranges. Never "any X-Forwarded-For" (that lets a client pick its
+   * address, dodge limits and forge click IPs): `true` is refused.
+   */
+  GATEWAY_TRUST_PROXY: TrustProxy,
+  /** Events per minute each partner key (publisher key, advertiser key, postback token) may send; over it 429 with Retry-After. The admin key is not limited. */
+  GATEWAY_RATE_LIMIT_PER_KEY_PER_MINUTE: Positive(600_000, { maximum: 100_000_000 }),
+  /** Events per minute per publisher, whatever keys send them. */
+  GATEWAY_RATE_LIMIT_PER_PUBLISHER_PER_MINUTE: Positive(600_000, { maximum: 100_000_000 }),
+  /** Requests per minute per source address on the doors without a credential (tracking link, open pixel). */
+  GATEWAY_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: Positive(1200, { maximum: 100_000_000 }),
   /** Where the tracking link sends a visitor whose offer has no URL (unknown or unconfigured). */
   TRACKING_FALLBACK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
 
@@ -68,8 +86,8 @@ export const ConfigSchema = Type.Object({
   API_RATE_LIMIT_PER_MINUTE: Positive(1200, { maximum: 1_000_000 }),
   /** Requests each client IP may make per minute whatever the keys it sends (invented keys do not get round the per-key limit). */
   API_RATE_LIMIT_PER_IP_PER_MINUTE: Positive(6000, { maximum: 10_000_000 }),
-  /** Take the client IP from X-Forwarded-For (behind a load balancer); for the API's per-IP limits. */
-  API_TRUST_PROXY: Type.Boolean({ default: false }),
+  /** Proxies in front of the API, as GATEWAY_TRUST_PROXY (hop count or ranges); for the API's per-IP limits. */
+  API_TRUST_PROXY: TrustProxy,
 
   /** Attempts of one webhook delivery before it is dead-lettered (replayable through the API). */
   WEBHOOK_MAX_ATTEMPTS: Positive(8, { maximum: 50 }),

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, ownedPartitions } from './load-config';
+import { ConfigError, loadConfig, ownedPartitions, trustProxySetting } from './load-config';
 
 describe('loadConfig', () => {
   it('applies defaults to an empty environment', () => {
@@ -10,9 +10,9 @@ describe('loadConfig', () => {
   });
 
   it('converts strings from the environment to typed values', () => {
-    const sut = loadConfig({ GATEWAY_PORT: '9000', GATEWAY_TRUST_PROXY: 'true', SCORER_REPLAY_HOURS: '0.5' });
+    const sut = loadConfig({ GATEWAY_PORT: '9000', GATEWAY_TRUST_PROXY: '1', SCORER_REPLAY_HOURS: '0.5' });
     expect(sut.GATEWAY_PORT).toBe(9000);
-    expect(sut.GATEWAY_TRUST_PROXY).toBe(true);
+    expect(trustProxySetting(sut.GATEWAY_TRUST_PROXY)).toBe(1);
     expect(sut.SCORER_REPLAY_HOURS).toBe(0.5);
   });
 
@@ -45,5 +45,19 @@ describe('ownedPartitions', () => {
   });
   it('refuses a partition that does not exist', () => {
     expect(() => ownedPartitions(loadConfig({ ARBITER_PARTITIONS: '2', SCORER_PARTITIONS: '2' }))).toThrow(ConfigError);
+  });
+
+  it.each([
+    ['', false],
+    ['false', false],
+    ['2', 2],
+    ['10.0.0.0/8, 192.168.1.7', '10.0.0.0/8, 192.168.1.7'],
+  ])('trusts proxies only as told: %j', (value, expected) => {
+    expect(trustProxySetting(loadConfig({}, { GATEWAY_TRUST_PROXY: value }).GATEWAY_TRUST_PROXY)).toEqual(expected);
+  });
+
+  it('refuses to trust any X-Forwarded-For', () => {
+    expect(() => loadConfig({ GATEWAY_TRUST_PROXY: 'true' })).toThrow(/GATEWAY_TRUST_PROXY/);
+    expect(() => loadConfig({ API_TRUST_PROXY: 'true' })).toThrow(/API_TRUST_PROXY/);
   });
 });

@@ -42,3 +42,14 @@ export function ownedPartitions(config: ArbiterConfig): number[] {
   }
   return owned;
 }
+
+/**
+ * GATEWAY_TRUST_PROXY / API_TRUST_PROXY as Fastify takes it: false (the peer is the client), a
+ * number of trusted hops, or the trusted proxies' addresses and ranges.
+ */
+export function trustProxySetting(value: string): false | number | string {
+  const v = value.trim();
+  if (v === '' || v === 'false') return false;
+  if (/^[0-9]+$/.test(v)) return Number(v) || false;
+  return v;
+}

@@ -70,8 +70,18 @@ function pointerToField(pointer: string): string {
     .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
 }
 
-/** Turns ajv's errors into one readable error per field, dropping union noise. */
+/** At most this many field errors per value, fields named in at most this many characters: a body of a million unknown keys gets a small 400. */
+export const MAX_FIELD_ERRORS = 20;
+const MAX_FIELD_CHARS = 100;
+
+/** Turns ajv's errors into one readable error per field, dropping union noise; capped (`MAX_FIELD_ERRORS`). */
 export function toFieldErrors(errors: ErrorObject[]): FieldError[] {
+  const all = fieldErrors(errors);
+  if (all.length <= MAX_FIELD_ERRORS) return all;
+  return [...all.slice(0, MAX_FIELD_ERRORS), { field: '', message: `and ${all.length - MAX_FIELD_ERRORS} more errors` }];
+}
+
+function fieldErrors(errors: ErrorObject[]): FieldError[] {
   const seen = new Map<string, string>();
   for (const e of errors) {
     let field = pointerToField(e.instancePath);
@@ -94,5 +104,8 @@ export function toFieldErrors(errors: ErrorObject[]): FieldError[] {
     if (!previous || previous === 'does not match any allowed form') seen.set(field, message);
     else if (!previous.includes(message)) seen.set(field, `${previous}; ${message}`);
   }
-  return [...seen].map(([field, message]) => ({ field, message }));
+  return [...seen].map(([field, message]) => ({
+    field: field.length > MAX_FIELD_CHARS ? `${field.slice(0, MAX_FIELD_CHARS)}…` : field,
+    message,
+  }));
 }

@@ -14,6 +14,7 @@ describe('pagination cursors', () => {
     ['a day that does not exist (rolled over by Date.parse)', forge('2026-02-30T00:00:00.000Z')],
     ['a leap second', forge('2016-12-31T23:59:60.000Z')],
     ['year 0000, which PostgreSQL has not', forge('0000-01-01T00:00:00.000Z')],
+    ['year 275760, which a Date holds and PostgreSQL has not', forge('+275760-09-13T00:00:00.000Z', '')],
     ['another spelling of an instant', forge('2026-11-20T14:03:11Z')],
     ['a number for the id', forge('2026-11-20T14:03:11.000Z', 7)],
     ['not base64 JSON', '%%%'],

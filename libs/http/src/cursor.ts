@@ -16,7 +16,9 @@ export function decodeCursor(cursor: string | undefined): { ts: string; id: stri
   try {
     const [ts, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     // An ISO instant that reads back exactly (no 2026-02-30 rolled over, no leap second), of a year PostgreSQL has.
-    if (typeof ts === 'string' && typeof id === 'string' && !ts.startsWith('0000') && sameInstant(ts)) return { ts, id };
+    // Four-digit years only: `+275760-09-13T…` is an instant a Date holds but PostgreSQL does not (a 500).
+    if (typeof ts === 'string' && typeof id === 'string' && /^\d{4}-/.test(ts) && !ts.startsWith('0000') && sameInstant(ts))
+      return { ts, id };
   } catch {
     // fall through
   }

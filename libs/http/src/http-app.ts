@@ -7,7 +7,8 @@ import { refuseNulCharacters } from './nul-characters';
 
 export interface HttpAppOptions {
   bodyLimit?: number;
-  trustProxy?: boolean;
+  /** Fastify's: false, a hop count, or the trusted proxies' addresses and ranges (see `trustProxySetting`). */
+  trustProxy?: false | number | string;
 }
 
 export interface RouteInfo {

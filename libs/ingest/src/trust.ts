@@ -5,6 +5,8 @@ export interface SenderIdentity {
   sender: Sender;
   /** The publisher (publisher key) or advertiser (advertiser key, postback token) it speaks for. */
   id?: string;
+  /** The key or token used (its budget: GATEWAY_RATE_LIMIT_PER_KEY_PER_MINUTE). */
+  keyId?: string;
 }
 
 export interface TrustOptions {

@@ -22,7 +22,9 @@ const TIMEOUT_MS = 2_000;
  * 200 `up` otherwise.
  */
 @ApiTags('operations')
-@SkipThrottle()
+// Every throttler by name: `@SkipThrottle()` alone skips only `default`, and the per-address one
+// limited health probes (behind a load balancer every probe comes from one address).
+@SkipThrottle({ default: true, ip: true })
 @Controller()
 export class HealthController {
   constructor(@Optional() @Inject(HEALTH_CHECKS) private readonly checks: HealthCheck[] = []) {}

@@ -12,7 +12,27 @@ export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
   let parsed = ipaddr.parse(address);
   if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-  return parsed.range() === 'unicast';
+  if (parsed.range() !== 'unicast') return false;
+  // IPv6: global unicast (2000::/3) only. ipaddr.js calls "unicast" whatever it has no name for,
+  // such as the deprecated IPv4-compatible ::a.b.c.d (`http://[::127.0.0.1]/` reached loopback).
+  return parsed.kind() === 'ipv4' || parsed.match(GLOBAL_UNICAST_V6);
+}
+
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
+
+/**
+ * The connect-time check for a URL whose host is an address: no DNS lookup happens for it, so
+ * `publicOnlyLookup` never sees it. Null when it may be called.
+ */
+export function literalAddressProblem(url: string, allowPrivate: boolean): string | null {
+  if (allowPrivate) return null;
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return 'is not a URL';
+  }
+  return ipaddr.isValid(host) && !isPublicAddress(host) ? `${host} is not a public address` : null;
 }
 
 /** Why a URL may not be a webhook, or null when it may. Resolves the host name. */

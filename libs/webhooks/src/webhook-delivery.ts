@@ -1,7 +1,7 @@
 import { Agent, Dispatcher, request } from 'undici';
 import type { Decision } from '@app/contracts';
 import type { WebhookEndpoint } from '@app/storage';
-import { publicOnlyLookup } from './destination';
+import { literalAddressProblem, publicOnlyLookup } from './destination';
 import { ATTEMPT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signWebhook } from './signature';
 
 export interface DeliveryPolicy {
@@ -48,10 +48,13 @@ export async function postDecision(
   endpoint: WebhookEndpoint & { url: string; secret: string },
   decision: Decision,
   attempt: number,
-  options: { timeoutMs: number; dispatcher: Dispatcher },
+  options: { timeoutMs: number; dispatcher: Dispatcher; allowPrivateNetworks: boolean },
 ): Promise<AttemptResult> {
   const body = JSON.stringify(decision);
   const started = performance.now();
+  // An address in the URL is connected to without a lookup: the agent's check never sees it.
+  const literal = literalAddressProblem(endpoint.url, options.allowPrivateNetworks);
+  if (literal) return { ok: false, statusCode: null, error: `refused: ${literal}`, durationMs: 0 };
   try {
     const res = await request(endpoint.url, {
       method: 'POST',
