@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiQuery } from '@nestjs/swagger';
+import { ApiQuery, ApiResponse } from '@nestjs/swagger';
 import type { TObject, TSchema } from '@sinclair/typebox';
 
 /**
@@ -23,4 +23,20 @@ export function ApiQueryFrom(schema: TObject): MethodDecorator {
 /** A TypeBox schema as plain JSON Schema (TypeBox marks its schemas with symbol keys). */
 export function plain(schema: TSchema): Record<string, unknown> {
   return JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+}
+
+/**
+ * The 200 answer of a list that is also CSV: the JSON example, and with `Accept: text/csv` every row
+ * matching the filters streamed as CSV (the CSV example shows its header and a row).
+ */
+export function ApiListResponse(jsonExample: unknown, csvExample: string): MethodDecorator {
+  return ApiResponse({
+    status: 200,
+    description:
+      "JSON by default. With `Accept: text/csv`: every row matching the filters (not one page: `limit` does not apply, a `cursor` starts after it), streamed as CSV with a header line; cells a spreadsheet would read as a formula are prefixed with `'`.",
+    content: {
+      'application/json': { schema: { example: jsonExample } },
+      'text/csv': { schema: { type: 'string' }, example: csvExample },
+    },
+  });
 }

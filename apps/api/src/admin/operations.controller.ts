@@ -1,11 +1,11 @@
-import { Body, Controller, Get, HttpCode, Inject, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogKey, Topology } from '@app/contracts';
-import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, fieldColumns, fieldsOf, plain, prefersCsv } from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
 import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
 import { replayWebhookDeadLetters } from '@app/webhooks';
@@ -15,6 +15,23 @@ import { GROUP_DIMENSIONS, NetworkStatsQuery, range } from '../api-schemas';
 const ReplayInput = Type.Object({ advertiserId: Type.Optional(CatalogKey) }, { additionalProperties: false });
 
 /** Network-wide KPIs and webhook dead letters, for the network's own staff. */
+const STATS_EXAMPLE = {
+  rows: [
+    {
+      bucket: '2026-11-20T00:00:00.000Z',
+      group: { publisher_id: 'blog' },
+      clicks: 5400,
+      invalidRate: 0.05,
+      conversions: 140,
+      revenue: 9120,
+      payout: 544.5,
+      margin: 8575.5,
+      savedPayout: 61.2,
+      reasons: { IP_VELOCITY: 212 },
+    },
+  ],
+};
+
 @ApiTags('admin')
 @ApiBearerAuth()
 @Controller('v1/admin')
@@ -35,36 +52,19 @@ export class OperationsController {
     description: 'Every KPI of DESIGN §7, margin included.',
   })
   @ApiQueryFrom(NetworkStatsQuery)
-  @ApiResponse({
-    status: 200,
-    schema: {
-      example: {
-        rows: [
-          {
-            bucket: '2026-11-20T00:00:00.000Z',
-            group: { publisher_id: 'blog' },
-            clicks: 5400,
-            invalidRate: 0.05,
-            conversions: 140,
-            revenue: 9120,
-            payout: 544.5,
-            margin: 8575.5,
-            savedPayout: 61.2,
-            reasons: { IP_VELOCITY: 212 },
-          },
-        ],
-      },
-    },
-  })
-  async stats(@Query(new QueryPipe(NetworkStatsQuery)) q: Static<typeof NetworkStatsQuery>) {
-    return {
-      rows: await this.kpis.query({
-        ...range(q),
-        grain: q.interval ?? 'day',
-        groupBy: [...GROUP_DIMENSIONS[q.groupBy ?? 'none']] as Dimension[],
-        offerId: q.offerId,
-      }),
-    };
+  @ApiListResponse(
+    STATS_EXAMPLE,
+    'bucket,group.publisher_id,clicks,invalidRate,conversions,revenue,payout,margin,savedPayout,reasons\n2026-11-20T00:00:00.000Z,blog,5400,0.05,140,9120,544.5,8575.5,61.2,"{""IP_VELOCITY"":212}"\n',
+  )
+  async stats(@Query(new QueryPipe(NetworkStatsQuery)) q: Static<typeof NetworkStatsQuery>, @Headers('accept') accept?: string) {
+    const rows = await this.kpis.query({
+      ...range(q),
+      grain: q.interval ?? 'day',
+      groupBy: [...GROUP_DIMENSIONS[q.groupBy ?? 'none']] as Dimension[],
+      offerId: q.offerId,
+    });
+    if (prefersCsv(accept)) return csvFile(rows, fieldColumns(fieldsOf(rows, ['group'], STATS_EXAMPLE.rows[0])), 'stats.csv');
+    return { rows };
   }
 
   @Post('webhooks/replay')

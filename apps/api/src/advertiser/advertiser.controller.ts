@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Inject, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -6,7 +6,21 @@ import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogCache } from '@app/catalog';
 import { Topology } from '@app/contracts';
-import { ApiQueryFrom, QueryPipe, SchemaPipe, decodeCursor, encodeCursor, plain } from '@app/http';
+import {
+  ApiListResponse,
+  ApiQueryFrom,
+  CSV_PAGE_SIZE,
+  QueryPipe,
+  SchemaPipe,
+  allPages,
+  csvFile,
+  decodeCursor,
+  encodeCursor,
+  fieldColumns,
+  fieldsOf,
+  plain,
+  prefersCsv,
+} from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
 import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
 import { ApiKeyRepository, Principal, QueryRepository, WebhookRepository } from '@app/storage';
@@ -14,8 +28,24 @@ import { destinationProblem, newWebhookSecret, replayWebhookDeadLetters } from '
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { AdvertiserStatsQuery, DecisionsQuery, GROUP_DIMENSIONS, WebhookInput, invalidField, range } from '../api-schemas';
 import { DECISION_EXAMPLE } from '../examples';
+import { DECISION_CSV, DECISION_CSV_EXAMPLE } from '../csv-views';
 
 /** An advertiser's decisions, KPIs and webhook. Decisions are also pushed: NATS and the webhook. */
+const STATS_EXAMPLE = {
+  rows: [
+    {
+      bucket: '2026-11-20T00:00:00.000Z',
+      group: { offer_id: 'shoes' },
+      clicks: 5400,
+      conversions: 140,
+      approved: 121,
+      revenue: 9120,
+      payout: 544.5,
+      savedPayout: 61.2,
+    },
+  ],
+};
+
 @ApiTags('advertiser')
 @ApiBearerAuth()
 @Controller('v1/advertiser')
@@ -40,17 +70,19 @@ export class AdvertiserController {
     description: 'Current revision of each decision, with reasons and evidence. Page with `cursor`.',
   })
   @ApiQueryFrom(DecisionsQuery)
-  @ApiResponse({ status: 200, schema: { example: { items: [DECISION_EXAMPLE], next: null } } })
-  async decisions(@Query(new QueryPipe(DecisionsQuery)) q: Static<typeof DecisionsQuery>, @CurrentPrincipal() me: Principal) {
-    const page = await this.queries.decisions({
-      advertiserId: me.subjectId!,
-      ...range(q),
-      status: q.status,
-      offerId: q.offerId,
-      publisherId: q.publisherId,
-      limit: q.limit,
-      after: decodeCursor(q.cursor),
-    });
+  @ApiListResponse({ items: [DECISION_EXAMPLE], next: null }, DECISION_CSV_EXAMPLE)
+  async decisions(
+    @Query(new QueryPipe(DecisionsQuery)) q: Static<typeof DecisionsQuery>,
+    @CurrentPrincipal() me: Principal,
+    @Headers('accept') accept?: string,
+  ) {
+    const filter = { advertiserId: me.subjectId!, ...range(q), status: q.status, offerId: q.offerId, publisherId: q.publisherId };
+    const after = decodeCursor(q.cursor);
+    if (prefersCsv(accept)) {
+      const rows = allPages((next) => this.queries.decisions({ ...filter, limit: CSV_PAGE_SIZE, after: next }), after);
+      return csvFile(rows, DECISION_CSV, 'decisions.csv');
+    }
+    const page = await this.queries.decisions({ ...filter, limit: q.limit, after });
     return { items: page.items, next: encodeCursor(page.next) };
   }
 
@@ -60,26 +92,15 @@ export class AdvertiserController {
     description: 'Clicks, conversions by status, revenue, payout, fraud rates and saved payout (DESIGN §7).',
   })
   @ApiQueryFrom(AdvertiserStatsQuery)
-  @ApiResponse({
-    status: 200,
-    schema: {
-      example: {
-        rows: [
-          {
-            bucket: '2026-11-20T00:00:00.000Z',
-            group: { offer_id: 'shoes' },
-            clicks: 5400,
-            conversions: 140,
-            approved: 121,
-            revenue: 9120,
-            payout: 544.5,
-            savedPayout: 61.2,
-          },
-        ],
-      },
-    },
-  })
-  async stats(@Query(new QueryPipe(AdvertiserStatsQuery)) q: Static<typeof AdvertiserStatsQuery>, @CurrentPrincipal() me: Principal) {
+  @ApiListResponse(
+    STATS_EXAMPLE,
+    'bucket,group.offer_id,clicks,conversions,approved,revenue,payout,savedPayout\n2026-11-20T00:00:00.000Z,shoes,5400,140,121,9120,544.5,61.2\n',
+  )
+  async stats(
+    @Query(new QueryPipe(AdvertiserStatsQuery)) q: Static<typeof AdvertiserStatsQuery>,
+    @CurrentPrincipal() me: Principal,
+    @Headers('accept') accept?: string,
+  ) {
     const rows = await this.kpis.query({
       ...range(q),
       grain: q.interval ?? 'day',
@@ -88,7 +109,9 @@ export class AdvertiserController {
       offerId: q.offerId,
     });
     // The network's margin (the advertiser's revenue less the publishers' payout) is the network's business.
-    return { rows: rows.map(({ margin: _margin, marginRate: _marginRate, ...row }) => row) };
+    const view = rows.map(({ margin: _margin, marginRate: _marginRate, ...row }) => row);
+    if (prefersCsv(accept)) return csvFile(view, fieldColumns(fieldsOf(view, ['group'], STATS_EXAMPLE.rows[0])), 'stats.csv');
+    return { rows: view };
   }
 
   @Get('webhook')

@@ -1,4 +1,6 @@
-import { Decision, REASON_CODES, Reason, isReasonCode, publisherReason } from '@app/contracts';
+import { Decision, REASON_CODES, Reason, isReasonCode, maskIp, publisherReason } from '@app/contracts';
+import { CsvColumn, fieldColumns } from '@app/http';
+import type { Rejection } from '@app/storage';
 
 /**
  * A reason as a publisher sees it: the code, its title, and a plain message built from the
@@ -41,3 +43,36 @@ export function publisherDecision(d: Decision) {
     decidedAt: d.decidedAt,
   };
 }
+
+/** A rejected click or conversion as its publisher sees it (the JSON list and the CSV export alike). */
+export function publisherRejection(r: Rejection) {
+  return {
+    kind: r.kind,
+    id: r.id,
+    ts: r.ts,
+    offerId: r.offerId,
+    subId: r.subId,
+    status: r.status,
+    ip: r.ip ? maskIp(r.ip) : null,
+    country: r.country,
+    userAgent: r.userAgent,
+    payout: r.payout,
+    reasons: publisherReasons(r.reasons),
+  };
+}
+export type PublisherRejection = ReturnType<typeof publisherRejection>;
+
+/** Reasons in two readable cells beside their JSON: the codes, and the plain messages. */
+export function reasonColumns<T extends { reasons: readonly { code: string; message: string }[] }>(): CsvColumn<T>[] {
+  return [
+    { header: 'reasonCodes', value: (row) => row.reasons.map((r) => r.code).join(' ') },
+    { header: 'messages', value: (row) => row.reasons.map((r) => r.message).join(' | ') },
+  ];
+}
+
+/** The CSV export of a publisher's rejections: the fields of `publisherRejection`, nothing more. */
+export const PUBLISHER_REJECTION_CSV: CsvColumn<PublisherRejection>[] = [
+  ...fieldColumns<PublisherRejection>(['kind', 'id', 'ts', 'offerId', 'subId', 'status', 'ip', 'country', 'userAgent', 'payout']),
+  ...reasonColumns<PublisherRejection>(),
+  ...fieldColumns<PublisherRejection>(['reasons']),
+];

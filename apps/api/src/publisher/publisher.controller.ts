@@ -1,15 +1,48 @@
-import { Controller, Get, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Headers, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { maskIp } from '@app/contracts';
-import { ApiQueryFrom, QueryPipe, decodeCursor, encodeCursor } from '@app/http';
+import {
+  ApiListResponse,
+  ApiQueryFrom,
+  CSV_PAGE_SIZE,
+  QueryPipe,
+  allPages,
+  csvFile,
+  decodeCursor,
+  encodeCursor,
+  fieldColumns,
+  fieldsOf,
+  prefersCsv,
+} from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
 import { Principal, QueryRepository } from '@app/storage';
 import { GROUP_DIMENSIONS, PublisherStatsQuery, RejectionsQuery, range } from '../api-schemas';
-import { publisherReasons } from './publisher-view';
+import { PUBLISHER_REJECTION_CSV, publisherRejection } from './publisher-view';
 
 /** What a publisher reads about its own traffic: every rejection and why, and its KPIs. */
+const STATS_EXAMPLE = {
+  rows: [
+    {
+      bucket: '2026-11-20T00:00:00.000Z',
+      offerId: 'shoes',
+      clicks: 1200,
+      uniqueClicks: 1180,
+      invalidClicks: 64,
+      invalidRate: 0.0533,
+      conversions: 31,
+      approved: 27,
+      rejected: 3,
+      held: 1,
+      conversionRate: 0.0258,
+      approvalRate: 0.871,
+      payout: 121.5,
+      epc: 0.1013,
+      rejectionsByReason: { IP_VELOCITY: 40, CTIT_TOO_SHORT: 2 },
+    },
+  ],
+};
+
 @ApiTags('publisher')
 @ApiBearerAuth()
 @Controller('v1/publisher')
@@ -29,61 +62,49 @@ export class PublisherController {
       ' Visitors’ IP addresses are masked (/24, /48). Page with `cursor`.',
   })
   @ApiQueryFrom(RejectionsQuery)
-  @ApiResponse({
-    status: 200,
-    schema: {
-      example: {
-        items: [
-          {
-            kind: 'click',
-            id: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc',
-            ts: '2026-11-20T14:03:11.000Z',
-            offerId: 'shoes',
-            subId: 'spring',
-            status: 'invalid',
-            ip: '203.0.113.x',
-            country: 'US',
-            reasons: [
-              {
-                code: 'IP_VELOCITY',
-                title: 'Too many clicks from one IP',
-                category: 'SIVT',
-                message: '37 clicks came from this IP address in the last minute (limit 20).',
-                evidence: { window: 'minute', count: 37, limit: 20 },
-              },
-            ],
-          },
-        ],
-        next: 'WyIyMDI2LTExLTIwVDE0OjAzOjExLjAwMFoiLCJjMC4wMTkzZTBmMiJd',
-      },
+  @ApiListResponse(
+    {
+      items: [
+        {
+          kind: 'click',
+          id: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc',
+          ts: '2026-11-20T14:03:11.000Z',
+          offerId: 'shoes',
+          subId: 'spring',
+          status: 'invalid',
+          ip: '203.0.113.x',
+          country: 'US',
+          reasons: [
+            {
+              code: 'IP_VELOCITY',
+              title: 'Too many clicks from one IP',
+              category: 'SIVT',
+              message: '37 clicks came from this IP address in the last minute (limit 20).',
+              evidence: { window: 'minute', count: 37, limit: 20 },
+            },
+          ],
+        },
+      ],
+      next: 'WyIyMDI2LTExLTIwVDE0OjAzOjExLjAwMFoiLCJjMC4wMTkzZTBmMiJd',
     },
-  })
-  async rejections(@Query(new QueryPipe(RejectionsQuery)) q: Static<typeof RejectionsQuery>, @CurrentPrincipal() me: Principal) {
-    const page = await this.queries.rejections({
-      publisherId: me.subjectId!,
-      ...range(q),
-      offerId: q.offerId,
-      subId: q.subId,
-      kind: q.kind,
-      limit: q.limit,
-      after: decodeCursor(q.cursor),
-    });
-    return {
-      items: page.items.map((r) => ({
-        kind: r.kind,
-        id: r.id,
-        ts: r.ts,
-        offerId: r.offerId,
-        subId: r.subId,
-        status: r.status,
-        ip: r.ip ? maskIp(r.ip) : null,
-        country: r.country,
-        userAgent: r.userAgent,
-        payout: r.payout,
-        reasons: publisherReasons(r.reasons),
-      })),
-      next: encodeCursor(page.next),
-    };
+    'kind,id,ts,offerId,subId,status,ip,country,userAgent,payout,reasonCodes,messages,reasons\nclick,c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc,2026-11-20T14:03:11.000Z,shoes,spring,invalid,203.0.113.x,US,Mozilla/5.0 …,,IP_VELOCITY,37 clicks came from this IP address in the last minute (limit 20).,"[{""code"":""IP_VELOCITY"",…}]"\n',
+  )
+  async rejections(
+    @Query(new QueryPipe(RejectionsQuery)) q: Static<typeof RejectionsQuery>,
+    @CurrentPrincipal() me: Principal,
+    @Headers('accept') accept?: string,
+  ) {
+    const filter = { publisherId: me.subjectId!, ...range(q), offerId: q.offerId, subId: q.subId, kind: q.kind };
+    const after = decodeCursor(q.cursor);
+    if (prefersCsv(accept)) {
+      const rows = allPages(async (next) => {
+        const page = await this.queries.rejections({ ...filter, limit: CSV_PAGE_SIZE, after: next });
+        return { items: page.items.map(publisherRejection), next: page.next };
+      }, after);
+      return csvFile(rows, PUBLISHER_REJECTION_CSV, 'rejections.csv');
+    }
+    const page = await this.queries.rejections({ ...filter, limit: q.limit, after });
+    return { items: page.items.map(publisherRejection), next: encodeCursor(page.next) };
   }
 
   @Get('stats')
@@ -92,33 +113,15 @@ export class PublisherController {
     description: 'Clicks (gross, unique, invalid), conversions by status, your approved payout, EPC, and rejections by reason.',
   })
   @ApiQueryFrom(PublisherStatsQuery)
-  @ApiResponse({
-    status: 200,
-    schema: {
-      example: {
-        rows: [
-          {
-            bucket: '2026-11-20T00:00:00.000Z',
-            offerId: 'shoes',
-            clicks: 1200,
-            uniqueClicks: 1180,
-            invalidClicks: 64,
-            invalidRate: 0.0533,
-            conversions: 31,
-            approved: 27,
-            rejected: 3,
-            held: 1,
-            conversionRate: 0.0258,
-            approvalRate: 0.871,
-            payout: 121.5,
-            epc: 0.1013,
-            rejectionsByReason: { IP_VELOCITY: 40, CTIT_TOO_SHORT: 2 },
-          },
-        ],
-      },
-    },
-  })
-  async stats(@Query(new QueryPipe(PublisherStatsQuery)) q: Static<typeof PublisherStatsQuery>, @CurrentPrincipal() me: Principal) {
+  @ApiListResponse(
+    STATS_EXAMPLE,
+    'bucket,offerId,clicks,uniqueClicks,invalidClicks,invalidRate,conversions,approved,rejected,held,conversionRate,approvalRate,payout,epc,rejectionsByReason\n2026-11-20T00:00:00.000Z,shoes,1200,1180,64,0.0533,31,27,3,1,0.0258,0.871,121.5,0.1013,"{""IP_VELOCITY"":40,""CTIT_TOO_SHORT"":2}"\n',
+  )
+  async stats(
+    @Query(new QueryPipe(PublisherStatsQuery)) q: Static<typeof PublisherStatsQuery>,
+    @CurrentPrincipal() me: Principal,
+    @Headers('accept') accept?: string,
+  ) {
     const groupBy = [...GROUP_DIMENSIONS[q.groupBy ?? 'none']].filter((d) => d !== 'publisher_id') as Dimension[];
     const rows = await this.kpis.query({
       ...range(q),
@@ -128,25 +131,26 @@ export class PublisherController {
       offerId: q.offerId,
     });
     // A publisher sees its own earnings and quality, not the advertiser's revenue or the network's margin.
-    return {
-      rows: rows.map((r) => ({
-        bucket: r.bucket,
-        ...(r.group.offer_id !== undefined ? { offerId: r.group.offer_id } : {}),
-        ...(r.group.sub_id !== undefined ? { subId: r.group.sub_id } : {}),
-        clicks: r.clicks,
-        uniqueClicks: r.uniqueClicks,
-        invalidClicks: r.invalidClicks,
-        invalidRate: r.invalidRate,
-        conversions: r.conversions,
-        approved: r.approved,
-        rejected: r.rejected,
-        held: r.held,
-        conversionRate: r.conversionRate,
-        approvalRate: r.approvalRate,
-        payout: r.payout,
-        epc: r.epc,
-        rejectionsByReason: r.reasons,
-      })),
-    };
+    const view = rows.map((r) => ({
+      bucket: r.bucket,
+      ...(r.group.offer_id !== undefined ? { offerId: r.group.offer_id } : {}),
+      ...(r.group.sub_id !== undefined ? { subId: r.group.sub_id } : {}),
+      clicks: r.clicks,
+      uniqueClicks: r.uniqueClicks,
+      invalidClicks: r.invalidClicks,
+      invalidRate: r.invalidRate,
+      conversions: r.conversions,
+      approved: r.approved,
+      rejected: r.rejected,
+      held: r.held,
+      conversionRate: r.conversionRate,
+      approvalRate: r.approvalRate,
+      payout: r.payout,
+      epc: r.epc,
+      rejectionsByReason: r.reasons,
+    }));
+    // Aggregates (one row per bucket and group) come from the KPI views in one query; the CSV is written as it streams out.
+    if (prefersCsv(accept)) return csvFile(view, fieldColumns(fieldsOf(view, [], STATS_EXAMPLE.rows[0])), 'stats.csv');
+    return { rows: view };
   }
 }

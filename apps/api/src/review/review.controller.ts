@@ -1,12 +1,37 @@
-import { Body, Controller, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { FeedbackService } from '@app/feedback';
-import { ApiQueryFrom, QueryPipe, SchemaPipe, decodeCursor, encodeCursor, plain } from '@app/http';
+import {
+  ApiListResponse,
+  ApiQueryFrom,
+  CSV_PAGE_SIZE,
+  QueryPipe,
+  SchemaPipe,
+  allPages,
+  csvFile,
+  csvText,
+  decodeCursor,
+  encodeCursor,
+  plain,
+  prefersCsv,
+} from '@app/http';
 import { OutcomeRepository, Principal, QueryRepository, ReviewRepository } from '@app/storage';
 import { QueueQuery, ReviewActionsQuery, ReviewInput } from '../api-schemas';
 import { DECISION_EXAMPLE } from '../examples';
+import { DECISION_CSV, REVIEW_ACTION_CSV } from '../csv-views';
+
+const HOLD_EXAMPLE = { ...DECISION_EXAMPLE, status: 'hold' as const, holdUntil: '2026-11-21T14:09:42.011Z' };
+const ACTION_EXAMPLE = {
+  id: '0193e0f2-8c9d-7e0f-9a1b-23456789abcd',
+  at: '2026-11-20T15:00:00.000Z',
+  actor: 'key_01',
+  conversionId: DECISION_EXAMPLE.conversionId,
+  previousStatus: 'hold' as const,
+  requestedStatus: 'approved' as const,
+  note: 'customer verified by phone',
+};
 
 /**
  * The analysts' review queue: conversions on hold, with their evidence, and the decisions that
@@ -29,17 +54,15 @@ export class ReviewController {
   @Get('queue')
   @ApiOperation({ summary: 'Conversions on hold, the ones resolving soonest first' })
   @ApiQueryFrom(QueueQuery)
-  @ApiResponse({
-    status: 200,
-    schema: { example: { items: [{ ...DECISION_EXAMPLE, status: 'hold', holdUntil: '2026-11-21T14:09:42.011Z' }], next: null } },
-  })
-  async queue(@Query(new QueryPipe(QueueQuery)) q: Static<typeof QueueQuery>) {
-    const page = await this.queries.openHolds({
-      advertiserId: q.advertiserId,
-      publisherId: q.publisherId,
-      limit: q.limit,
-      after: decodeCursor(q.cursor),
-    });
+  @ApiListResponse({ items: [HOLD_EXAMPLE], next: null }, csvText([HOLD_EXAMPLE], DECISION_CSV))
+  async queue(@Query(new QueryPipe(QueueQuery)) q: Static<typeof QueueQuery>, @Headers('accept') accept?: string) {
+    const filter = { advertiserId: q.advertiserId, publisherId: q.publisherId };
+    const after = decodeCursor(q.cursor);
+    if (prefersCsv(accept)) {
+      const rows = allPages((next) => this.queries.openHolds({ ...filter, limit: CSV_PAGE_SIZE, after: next }), after);
+      return csvFile(rows, DECISION_CSV, 'review-queue.csv');
+    }
+    const page = await this.queries.openHolds({ ...filter, limit: q.limit, after });
     return { items: page.items, next: encodeCursor(page.next) };
   }
 
@@ -49,27 +72,15 @@ export class ReviewController {
     description: 'Newest first. The resulting decision revisions (with the same actor) are in the decision history.',
   })
   @ApiQueryFrom(ReviewActionsQuery)
-  @ApiResponse({
-    status: 200,
-    schema: {
-      example: {
-        items: [
-          {
-            id: '0193e0f2-8c9d-7e0f-9a1b-23456789abcd',
-            at: '2026-11-20T15:00:00.000Z',
-            actor: 'key_01',
-            conversionId: DECISION_EXAMPLE.conversionId,
-            previousStatus: 'hold',
-            requestedStatus: 'approved',
-            note: 'customer verified by phone',
-          },
-        ],
-        next: null,
-      },
-    },
-  })
-  async actions(@Query(new QueryPipe(ReviewActionsQuery)) q: Static<typeof ReviewActionsQuery>) {
-    const page = await this.reviews.list({ conversionId: q.conversionId, actor: q.actor, limit: q.limit, after: decodeCursor(q.cursor) });
+  @ApiListResponse({ items: [ACTION_EXAMPLE], next: null }, csvText([ACTION_EXAMPLE], REVIEW_ACTION_CSV))
+  async actions(@Query(new QueryPipe(ReviewActionsQuery)) q: Static<typeof ReviewActionsQuery>, @Headers('accept') accept?: string) {
+    const filter = { conversionId: q.conversionId, actor: q.actor };
+    const after = decodeCursor(q.cursor);
+    if (prefersCsv(accept)) {
+      const rows = allPages((next) => this.reviews.list({ ...filter, limit: CSV_PAGE_SIZE, after: next }), after);
+      return csvFile(rows, REVIEW_ACTION_CSV, 'review-actions.csv');
+    }
+    const page = await this.reviews.list({ ...filter, limit: q.limit, after });
     return { items: page.items, next: encodeCursor(page.next) };
   }
 

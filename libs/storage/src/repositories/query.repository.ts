@@ -61,20 +61,25 @@ export class QueryRepository {
   async rejections(f: RejectionFilter): Promise<Page<Rejection>> {
     const after = f.after ?? FAR;
     const { rows } = await this.pool.query(
+      // Each branch is ordered and limited on its own and bounded by the cursor's time (`ts <=`, which the
+      // row comparison alone does not give the planner), so that it walks its (publisher, ts) index from the
+      // cursor and stops after one page instead of sorting the publisher's whole range for every page.
       `SELECT * FROM (
-         SELECT 'click' AS kind, v.click_id AS id, v.ts, v.offer_id, v.sub_id, 'invalid' AS status, v.reasons,
-                c.ip, coalesce(c.ip_country, c.country) AS country, c.user_agent, NULL::float8 AS payout
-           FROM click_verdicts v LEFT JOIN clicks c ON c.id = v.click_id AND c.ts = v.ts
-          WHERE v.publisher_id = $1 AND NOT v.valid AND v.ts >= $2 AND v.ts < $3
-            AND ($4::text IS NULL OR v.offer_id = $4) AND ($5::text IS NULL OR v.sub_id = $5)
-            AND ($6::text IS NULL OR $6 = 'click') AND (v.ts, v.click_id) < ($7::timestamptz, $8)
+         (SELECT 'click' AS kind, v.click_id AS id, v.ts, v.offer_id, v.sub_id, 'invalid' AS status, v.reasons,
+                 c.ip, coalesce(c.ip_country, c.country) AS country, c.user_agent, NULL::float8 AS payout
+            FROM click_verdicts v LEFT JOIN clicks c ON c.id = v.click_id AND c.ts = v.ts
+           WHERE v.publisher_id = $1 AND NOT v.valid AND v.ts >= $2 AND v.ts < $3
+             AND ($4::text IS NULL OR v.offer_id = $4) AND ($5::text IS NULL OR v.sub_id = $5)
+             AND ($6::text IS NULL OR $6 = 'click') AND v.ts <= $7::timestamptz AND (v.ts, v.click_id) < ($7::timestamptz, $8)
+           ORDER BY v.ts DESC, v.click_id DESC LIMIT $9)
          UNION ALL
-         SELECT 'conversion', d.conversion_id, d.ts, d.offer_id, d.sub_id, d.status, d.reasons,
-                cv.ip, coalesce(cv.ip_country, cv.country), cv.user_agent, d.payout::float8
-           FROM decisions d LEFT JOIN conversions cv ON cv.id = d.conversion_id AND cv.ts = d.ts
-          WHERE d.publisher_id = $1 AND d.status = 'rejected' AND d.ts >= $2 AND d.ts < $3
-            AND ($4::text IS NULL OR d.offer_id = $4) AND ($5::text IS NULL OR d.sub_id = $5)
-            AND ($6::text IS NULL OR $6 = 'conversion') AND (d.ts, d.conversion_id) < ($7::timestamptz, $8)
+         (SELECT 'conversion', d.conversion_id, d.ts, d.offer_id, d.sub_id, d.status, d.reasons,
+                 cv.ip, coalesce(cv.ip_country, cv.country), cv.user_agent, d.payout::float8
+            FROM decisions d LEFT JOIN conversions cv ON cv.id = d.conversion_id AND cv.ts = d.ts
+           WHERE d.publisher_id = $1 AND d.status = 'rejected' AND d.ts >= $2 AND d.ts < $3
+             AND ($4::text IS NULL OR d.offer_id = $4) AND ($5::text IS NULL OR d.sub_id = $5)
+             AND ($6::text IS NULL OR $6 = 'conversion') AND d.ts <= $7::timestamptz AND (d.ts, d.conversion_id) < ($7::timestamptz, $8)
+           ORDER BY d.ts DESC, d.conversion_id DESC LIMIT $9)
        ) r ORDER BY ts DESC, id DESC LIMIT $9`,
       [f.publisherId, f.from, f.to, f.offerId ?? null, f.subId ?? null, f.kind ?? null, after.ts, after.id, f.limit + 1],
     );
