@@ -5,11 +5,7 @@ const ts = ['ts-jest', { tsconfig: { module: 'commonjs', moduleResolution: 'node
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ts },
-  moduleNameMapper: {
-    '^@app/(.*)$': '<rootDir>/libs/$1/src',
-    // ESM-only; see the file.
-    '^content-disposition$': '<rootDir>/test/shims/content-disposition.cjs',
-  },
+  moduleNameMapper: { '^@app/(.*)$': '<rootDir>/libs/$1/src' },
   moduleFileExtensions: ['ts', 'js', 'json'],
   setupFiles: ['<rootDir>/test/setup-logging.ts'],
 };
