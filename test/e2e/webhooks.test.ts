@@ -134,12 +134,16 @@ describe('signed webhooks: retries, idempotency, parking, dead letters and repla
       expect(tries[2].at - tries[1].at).toBeGreaterThanOrEqual(450);
     }
 
-    // Every attempt is recorded, and the advertiser can see them.
-    const rows = (
-      await t.db.query(`SELECT outcome, count(*)::int AS n FROM webhook_attempts WHERE advertiser_id = $1 GROUP BY outcome`, [
-        a.advertiserId,
-      ])
-    ).rows;
+    // Every attempt is recorded (the last one just after the receiver answered), and the advertiser can see them.
+    const rows = await eventually(
+      async () =>
+        (
+          await t.db.query(`SELECT outcome, count(*)::int AS n FROM webhook_attempts WHERE advertiser_id = $1 GROUP BY outcome`, [
+            a.advertiserId,
+          ])
+        ).rows as { outcome: string; n: number }[],
+      (r) => r.reduce((sum, x) => sum + x.n, 0) >= 9,
+    );
     expect(Object.fromEntries(rows.map((r) => [r.outcome, r.n]))).toEqual({ retry: 6, delivered: 3 });
     const view = await call(t.api, 'GET', '/v1/advertiser/webhook', a.advertiserKey);
     expect(view.body).toMatchObject({ url: `${receiver.url}/a`, status: 'active', consecutiveFailures: 0 });

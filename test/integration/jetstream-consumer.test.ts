@@ -3,7 +3,7 @@ import { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { ConsumerName, Topology } from '@app/contracts';
 import { loadConfig } from '@app/config';
-import { ConsumerRunner, ConsumerSpec, Delivery, PoisonMessageError, TransientError, provisionStreams } from '@app/messaging';
+import { ConsumerRunner, ConsumerSpec, DeadLetters, Delivery, PoisonMessageError, TransientError, provisionStreams } from '@app/messaging';
 import { degradations } from '@app/observability';
 import { TEST_NATS_URL, deleteNamespace, eventually, testNamespace } from '@app/testing';
 
@@ -241,5 +241,42 @@ describe('JetStream consumer runner', () => {
     expect(done.sort()).toEqual([1, 2, 3]);
     expect(degradations.list().find((d) => d.component === 'consumer test-durable')).toBeUndefined();
     expect((await jsm.streams.info(topology.streams.dlq)).state.messages).toBe(0);
+  });
+
+  it('replays a dead letter to the consumer that parked it only, once, through the same handler', async () => {
+    let refuse = true;
+    const done: number[] = [];
+    await run(async (batch) => {
+      for (const d of batch) {
+        if (d.data.n === 13 && refuse) d.reject(new Error('thirteen is not allowed today'));
+        else done.push(d.data.n);
+      }
+    });
+    // Another durable on the same stream, which took 13 without complaint: it must not see it again.
+    const other: number[] = [];
+    await run(async (batch) => void other.push(...batch.map((d) => d.data.n)), { durable: 'other-durable' });
+    await publish({ n: 12 }, { n: 13 });
+    const letters = new DeadLetters(nc, jsm, topology);
+    const parked = await eventually(
+      () => letters.list({ consumer: 'test-durable' }),
+      (l) => l.items.length === 1,
+    );
+    expect(parked.items[0]).toMatchObject({ consumer: 'test-durable', error: 'thirteen is not allowed today', replays: 0 });
+    refuse = false;
+    const durables = new Set(['test-durable', 'other-durable']);
+    const first = await letters.replay({ ids: [parked.items[0].id] }, durables);
+    expect(first).toMatchObject({ replayed: 1, byConsumer: { 'test-durable': 1 }, missing: [] });
+    await eventually(
+      async () => done,
+      (d) => d.includes(13),
+    );
+    expect((await letters.replay({ ids: [parked.items[0].id] }, durables)).missing).toEqual([parked.items[0].id]);
+    expect((await letters.list({})).items).toEqual([]);
+    await eventually(
+      () => pending('other-durable'),
+      (n) => n === 0,
+    );
+    expect(other.sort()).toEqual([12, 13]);
+    expect(done.sort()).toEqual([12, 13]);
   });
 });

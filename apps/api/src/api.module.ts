@@ -26,6 +26,8 @@ import { EventHistoryRepository, ModelRepository, OutcomeRepository } from '@app
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DecisionsController } from './decisions.controller';
 import { OperationsController } from './admin/operations.controller';
+import { DeadLettersController } from './admin/dead-letters.controller';
+import { DeadLettersService } from './admin/dead-letters.service';
 import { AdvertiserController } from './advertiser/advertiser.controller';
 import { PublisherController } from './publisher/publisher.controller';
 import { ReviewController } from './review/review.controller';
@@ -55,6 +57,7 @@ export class ApiModule {
         ShadowController,
         ModelsController,
         OperationsController,
+        DeadLettersController,
         PublisherController,
         AdvertiserController,
         ReviewController,
@@ -66,6 +69,7 @@ export class ApiModule {
         AdminKeySeeder,
         RuleSetStore,
         BacktestService,
+        DeadLettersService,
         {
           provide: Backtester,
           inject: [EventHistoryRepository, OutcomeRepository, CatalogCache],

@@ -6,6 +6,7 @@ import { backtestCommand } from './commands/backtest.command';
 import { benchCommand } from './commands/bench.command';
 import { demoCommand } from './commands/demo.command';
 import { docsCommand } from './commands/docs.command';
+import { dlqCommand } from './commands/dlq.command';
 import { dashboardsCommand } from './commands/dashboards.command';
 import { evaluateCommand } from './commands/evaluate.command';
 import { replayCommand } from './commands/replay.command';
@@ -30,6 +31,7 @@ const program = new Command('arbiter')
   .addCommand(modelCommand())
   .addCommand(benchCommand())
   .addCommand(rangesCommand())
+  .addCommand(dlqCommand())
   .addCommand(docsCommand())
   .addCommand(dashboardsCommand());
 

@@ -89,6 +89,10 @@ export class ConsumerRunner<T> {
     this.stopping = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
     await Promise.all(this.feeds.map((f) => this.close(f)));
+    // The server keeps our last pull requests after the unsubscribe and may hand a nak'ed message
+    // straight back to one of them (nats-server 2.9 did, for the first one nak'ed); reading the
+    // consumer's info makes it drop the requests nobody listens to any more.
+    await Promise.all(this.feeds.map((f) => this.jsm.consumers.info(f.stream, f.durable).catch(() => undefined)));
     for (const { m } of this.queue.splice(0)) m.nak();
     while (this.inflight.size) await Promise.allSettled([...this.inflight]);
     this.log.info('drained');
@@ -108,8 +112,8 @@ export class ConsumerRunner<T> {
       max_messages: this.spec.batch * 2,
       expires: PULL_EXPIRES_MS,
       callback: (m) => {
-        // Arrived while stopping (the last pull's messages): straight back to the stream.
-        if (this.stopping) return void m.nak();
+        // Arriving while stopping (the last pull's messages): kept with the queue and nak'ed with
+        // it once the inbox is closed (a nak now would be redelivered into this closing inbox).
         this.queue.push({ m, feed });
         this.pump();
       },
@@ -130,8 +134,8 @@ export class ConsumerRunner<T> {
   /**
    * Closes the subscription without losing what the server already sent: the inbox is drained
    * (unsubscribe, then a round trip that brings in everything sent before it), so the last pull's
-   * messages reach the callback, which naks them while stopping. A plain unsubscribe drops them
-   * and they stay pending on the server for a whole ack_wait.
+   * messages reach the queue, which `stop` naks once no pull of ours can receive them again. A
+   * plain unsubscribe drops them and they stay pending on the server for a whole ack_wait.
    */
   private async close(feed: Feed): Promise<void> {
     const messages = feed.messages;

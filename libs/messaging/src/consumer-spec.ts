@@ -140,3 +140,9 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
     ],
   ]);
 }
+
+/** Every durable consumer of the engine (all scorer partitions, whoever owns them): the consumers a dead letter can be replayed to. */
+export function engineDurables(topology: Topology, config: ArbiterConfig): Set<string> {
+  const all = consumerSpecs(topology, { ...config, SCORER_PARTITIONS: 'all' });
+  return new Set([...all.values()].flat().map((s) => s.durable));
+}

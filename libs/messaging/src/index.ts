@@ -5,6 +5,7 @@ export * from './consumer-spec';
 export * from './consumer-runner';
 export * from './publisher';
 export * from './dead-letter-gauge';
+export * from './dead-letters';
 export * from './provisioner';
 export * from './nats-connection';
 export * from './jetstream.transport';

@@ -18,3 +18,4 @@ export * from './repositories/webhook.repository';
 export * from './repositories/history.repository';
 export * from './repositories/backtest-job.repository';
 export * from './repositories/shadow-outcome.repository';
+export * from './repositories/dead-letter-replay.repository';

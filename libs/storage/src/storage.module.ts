@@ -15,6 +15,7 @@ import { ModelRepository } from './repositories/model.repository';
 import { QueryRepository } from './repositories/query.repository';
 import { ReviewRepository } from './repositories/review.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
+import { DeadLetterReplayRepository } from './repositories/dead-letter-replay.repository';
 
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
 
@@ -44,6 +45,7 @@ export class StorageModule {
       QueryRepository,
       ReviewRepository,
       WebhookRepository,
+      DeadLetterReplayRepository,
     ].map((R) => ({
       provide: R,
       inject: [DATABASE_POOL],

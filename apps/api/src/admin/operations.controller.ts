@@ -1,15 +1,12 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
 import { Static, Type } from '@sinclair/typebox';
-import { ApiKeyGuard, Roles } from '@app/auth';
-import { CatalogKey, Topology } from '@app/contracts';
+import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
+import { CatalogKey } from '@app/contracts';
 import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, fieldColumns, fieldsOf, plain, prefersCsv } from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
-import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
-import { replayWebhookDeadLetters } from '@app/webhooks';
-import { WebhookRepository } from '@app/storage';
+import { Principal, WebhookRepository } from '@app/storage';
+import { DeadLettersService } from './dead-letters.service';
 import { GROUP_DIMENSIONS, NetworkStatsQuery, range } from '../api-schemas';
 
 const ReplayInput = Type.Object({ advertiserId: Type.Optional(CatalogKey) }, { additionalProperties: false });
@@ -40,10 +37,8 @@ const STATS_EXAMPLE = {
 export class OperationsController {
   constructor(
     private readonly kpis: KpiRepository,
-    private readonly topology: Topology,
     private readonly webhooks: WebhookRepository,
-    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
-    @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
+    private readonly deadLetters: DeadLettersService,
   ) {}
 
   @Get('stats')
@@ -71,15 +66,15 @@ export class OperationsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Requeue dead-lettered webhook deliveries (all, or one advertiser’s)',
-    description: 'Parked endpoints concerned are un-parked first. Dead letters that cannot be read stay where they are (`unreadable`).',
+    description:
+      'Parked endpoints concerned are un-parked first. The same audited replay as `POST /v1/admin/dead-letters/replay` narrowed to webhook deliveries.',
   })
   @ApiBody({ schema: plain(ReplayInput), examples: { one: { value: { advertiserId: 'shop' } }, all: { value: {} } } })
   @ApiResponse({ status: 200, schema: { example: { requeued: 3, unreadable: 0 } } })
-  async replay(@Body(new SchemaPipe(ReplayInput)) body: Static<typeof ReplayInput>) {
+  async replay(@Body(new SchemaPipe(ReplayInput)) body: Static<typeof ReplayInput>, @CurrentPrincipal() me: Principal) {
     // Un-park first: a parked endpoint would send the requeued deliveries straight back.
     if (body.advertiserId) await this.webhooks.unpark(body.advertiserId);
     else for (const advertiserId of await this.webhooks.parked()) await this.webhooks.unpark(advertiserId);
-    const { requeued, unreadable } = await replayWebhookDeadLetters(this.nc, this.jsm, this.topology, body.advertiserId);
-    return { requeued, unreadable };
+    return this.deadLetters.replayWebhooks(body.advertiserId, me.keyId);
   }
 }

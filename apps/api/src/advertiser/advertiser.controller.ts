@@ -24,7 +24,8 @@ import {
 import { Dimension, KpiRepository } from '@app/kpi';
 import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
 import { ApiKeyRepository, Principal, QueryRepository, WebhookRepository } from '@app/storage';
-import { destinationProblem, newWebhookSecret, replayWebhookDeadLetters } from '@app/webhooks';
+import { destinationProblem, newWebhookSecret } from '@app/webhooks';
+import { DeadLettersService } from '../admin/dead-letters.service';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { AdvertiserStatsQuery, DecisionsQuery, GROUP_DIMENSIONS, WebhookInput, invalidField, range } from '../api-schemas';
 import { DECISION_EXAMPLE } from '../examples';
@@ -62,6 +63,7 @@ export class AdvertiserController {
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
     @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
+    private readonly deadLetters: DeadLettersService,
   ) {}
 
   @Get('decisions')
@@ -209,7 +211,7 @@ export class AdvertiserController {
     const endpoint = await this.webhooks.endpoint(me.subjectId!);
     if (!endpoint?.url) throw invalidField('url', 'is not set: set a webhook URL first');
     await this.webhooks.unpark(me.subjectId!);
-    const { requeued } = await replayWebhookDeadLetters(this.nc, this.jsm, this.topology, me.subjectId!);
+    const { requeued } = await this.deadLetters.replayWebhooks(me.subjectId!, me.keyId);
     return { requeued };
   }
 }

@@ -6,6 +6,7 @@ import { reviewAndWebhooks } from './0005-review-and-webhooks';
 import { safeChanges } from './0006-safe-changes';
 import { ingestTrust } from './0007-ingest-trust';
 import { shadowIdempotent } from './0008-shadow-idempotent';
+import { deadLetterReplays } from './0009-dead-letter-replays';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -18,5 +19,6 @@ export const MIGRATIONS: readonly Migration[] = [
   safeChanges,
   ingestTrust,
   shadowIdempotent,
+  deadLetterReplays,
 ];
 export type { Migration } from './migration';

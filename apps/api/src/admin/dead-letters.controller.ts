@@ -1,0 +1,140 @@
+import { BadRequestException, Body, Controller, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Static, Type } from '@sinclair/typebox';
+import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
+import { StringEnum } from '@app/contracts';
+import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
+import type { DeadLetterFilter } from '@app/messaging';
+import type { Principal } from '@app/storage';
+import { DeadLettersService } from './dead-letters.service';
+
+const Durable = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9_-]+$',
+  description: 'a durable consumer, e.g. recorder-verdicts',
+});
+const Instant = (description: string) => Type.String({ format: 'date-time', description });
+const Criteria = {
+  consumer: Type.Optional(Durable),
+  from: Type.Optional(Instant('dead-lettered at or after, ISO-8601')),
+  to: Type.Optional(Instant('dead-lettered before, ISO-8601')),
+  stream: Type.Optional(StringEnum(['DLQ', 'WEBHOOK_DLQ'] as const)),
+};
+const ListQuery = Type.Object(
+  { ...Criteria, limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) },
+  { additionalProperties: false },
+);
+const ReplayInput = Type.Object(
+  {
+    ...Criteria,
+    ids: Type.Optional(
+      Type.Array(Type.String({ pattern: '^(DLQ|WEBHOOK_DLQ):[1-9][0-9]{0,15}$', description: '`<stream>:<sequence>` as listed' }), {
+        minItems: 1,
+        maxItems: 1000,
+      }),
+    ),
+    all: Type.Optional(Type.Boolean({ description: 'replay every dead letter (needed when no other criterion is given)' })),
+  },
+  { additionalProperties: false },
+);
+const HistoryQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) }, { additionalProperties: false });
+
+const LETTER_EXAMPLE = {
+  id: 'DLQ:42',
+  stream: 'DLQ',
+  seq: 42,
+  at: '2026-12-01T21:40:00.000Z',
+  consumer: 'recorder-verdicts',
+  subject: 'arbiter.verdicts.conversion',
+  sourceStream: 'VERDICTS',
+  sourceSeq: 1834,
+  eventId: 'dec_0193e0f2',
+  error: 'contract violation: decision/score must be <= 1',
+  errorType: 'PoisonMessageError',
+  deliveries: 1,
+  replays: 0,
+  bytes: 812,
+};
+
+const REPLAY_EXAMPLE = {
+  id: '0193e0f2-8c9d-7e0f-9a1b-23456789abcd',
+  at: '2026-12-01T21:45:00.000Z',
+  actor: 'key_01',
+  filter: { ids: ['DLQ:42', 'DLQ:43'] },
+  replayed: 1,
+  byConsumer: { 'recorder-verdicts': 1 },
+  deadLetters: ['DLQ:42'],
+  missing: ['DLQ:43'],
+  skipped: [],
+};
+
+function filterOf(q: { consumer?: string; from?: string; to?: string; stream?: 'DLQ' | 'WEBHOOK_DLQ'; ids?: string[] }): DeadLetterFilter {
+  const f: DeadLetterFilter = { consumer: q.consumer, stream: q.stream, ids: q.ids };
+  if (q.from) f.since = new Date(q.from);
+  if (q.to) f.until = new Date(q.to);
+  if (f.since && f.until && f.since >= f.until)
+    throw new BadRequestException({ error: 'invalid', details: [{ field: 'to', message: 'must be after from' }] });
+  return f;
+}
+
+/**
+ * The dead letters of every stream (events, verdicts, decisions, webhooks) for the network's own
+ * staff: see why each was parked, and hand them back to the consumer that parked them.
+ */
+@ApiTags('admin')
+@ApiBearerAuth()
+@Controller('v1/admin/dead-letters')
+@UseGuards(ApiKeyGuard)
+@Roles('admin')
+export class DeadLettersController {
+  constructor(private readonly deadLetters: DeadLettersService) {}
+
+  @Get()
+  @ApiOperation({
+    summary: 'Dead letters of every stream, oldest first: which consumer parked them, when, and why',
+    description: 'Payloads are not shown (they carry end-user IPs). `more` says that others match beyond `limit`.',
+  })
+  @ApiQueryFrom(ListQuery)
+  @ApiResponse({ status: 200, schema: { example: { items: [LETTER_EXAMPLE], more: false } } })
+  list(@Query(new QueryPipe(ListQuery)) q: Static<typeof ListQuery>) {
+    return this.deadLetters.list(filterOf(q), q.limit);
+  }
+
+  @Post('replay')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Hand dead letters back to the consumer that parked them (by consumer, time range or ids)',
+    description:
+      'Each goes to its own consumer only (another consumer of the same stream does not see it twice) and leaves the dead letters; ' +
+      'replaying again finds nothing (`missing` for ids). One that fails again is dead-lettered again. Every replay is audited ' +
+      '(`GET /v1/admin/dead-letters/replays`). Webhook deliveries replayed here are not un-parked: use `POST /v1/admin/webhooks/replay` for that.',
+  })
+  @ApiBody({
+    schema: plain(ReplayInput),
+    examples: {
+      consumer: { value: { consumer: 'recorder-verdicts', from: '2026-12-01T00:00:00Z' } },
+      ids: { value: { ids: ['DLQ:42', 'DLQ:43'] } },
+      all: { value: { all: true } },
+    },
+  })
+  @ApiResponse({ status: 200, schema: { example: REPLAY_EXAMPLE } })
+  replay(@Body(new SchemaPipe(ReplayInput)) body: Static<typeof ReplayInput>, @CurrentPrincipal() me: Principal) {
+    const { all, ...criteria } = body;
+    if (!all && !Object.values(criteria).some((v) => v !== undefined)) {
+      throw new BadRequestException({
+        error: 'invalid',
+        details: [{ field: '(body)', message: 'give consumer, from, to, ids or stream — or all: true' }],
+      });
+    }
+    return this.deadLetters.replay(filterOf(criteria), me.keyId);
+  }
+
+  @Get('replays')
+  @ApiOperation({ summary: 'The audit of dead-letter replays, newest first: who, when, with which criteria, what came of it' })
+  @ApiQueryFrom(HistoryQuery)
+  @ApiResponse({ status: 200, schema: { example: { items: [REPLAY_EXAMPLE] } } })
+  async replays(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>) {
+    return { items: await this.deadLetters.history(q.limit) };
+  }
+}

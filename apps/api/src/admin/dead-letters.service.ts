@@ -1,0 +1,58 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { Topology, natsToken } from '@app/contracts';
+import { DeadLetterFilter, DeadLetters, JETSTREAM_MANAGER, NATS_CONNECTION, engineDurables } from '@app/messaging';
+import { DeadLetterReplayRecord, DeadLetterReplayRepository } from '@app/storage';
+import { componentLogger } from '@app/observability';
+
+/** Lists and replays the dead letters of every stream; every replay is audited (who, when, which, what came of it). */
+@Injectable()
+export class DeadLettersService {
+  private readonly letters: DeadLetters;
+  private readonly durables: Set<string>;
+  private readonly log = componentLogger('dead-letters');
+
+  constructor(
+    @Inject(NATS_CONNECTION) nc: NatsConnection,
+    @Inject(JETSTREAM_MANAGER) jsm: JetStreamManager,
+    @Inject(ARBITER_CONFIG) config: ArbiterConfig,
+    private readonly topology: Topology,
+    private readonly audit: DeadLetterReplayRepository,
+  ) {
+    this.letters = new DeadLetters(nc, jsm, topology);
+    this.durables = engineDurables(topology, config);
+  }
+
+  list(filter: DeadLetterFilter, limit: number) {
+    return this.letters.list(filter, limit);
+  }
+
+  /** Replays and records who did it; the audit row is written even when nothing matched. */
+  async replay(filter: DeadLetterFilter, actor: string): Promise<Omit<DeadLetterReplayRecord, 'filter'> & { filter: DeadLetterFilter }> {
+    const outcome = await this.letters.replay(filter, this.durables);
+    const record = await this.audit.record({
+      actor,
+      filter: { ...filter, since: filter.since?.toISOString(), until: filter.until?.toISOString() },
+      replayed: outcome.replayed,
+      byConsumer: outcome.byConsumer,
+      deadLetters: outcome.items.map((i) => i.id),
+      missing: outcome.missing,
+      skipped: outcome.skipped,
+    });
+    this.log.info({ actor, auditId: record.id, replayed: outcome.replayed, byConsumer: outcome.byConsumer }, 'dead letters replayed');
+    return { ...record, filter };
+  }
+
+  /** One advertiser's webhook dead letters (or every advertiser's), for the webhook replay endpoints. */
+  async replayWebhooks(advertiserId: string | undefined, actor: string): Promise<{ requeued: number; unreadable: number }> {
+    const subject = advertiserId ? this.topology.webhookDeadLetters(natsToken(advertiserId)) : undefined;
+    const r = await this.replay({ stream: 'WEBHOOK_DLQ', subject }, actor);
+    return { requeued: r.replayed, unreadable: r.skipped.length };
+  }
+
+  history(limit: number) {
+    return this.audit.list(limit);
+  }
+}
