@@ -13,6 +13,7 @@ interface Received {
   attempt: number;
   verified: boolean;
   body: string;
+  signature: string;
   at: number;
   answered: number;
 }
@@ -48,7 +49,8 @@ class Receiver {
     const attempt = Number(req.headers[ATTEMPT_HEADER]);
     const verified = verifyWebhook(this.secrets.get(path) ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, body);
     const answered = verified ? (this.behaviour.get(path)?.(key, attempt) ?? 200) : 401;
-    this.requests.push({ path, key, attempt, verified, body, at: Date.now(), answered });
+    const signature = String(req.headers[SIGNATURE_HEADER] ?? '');
+    this.requests.push({ path, key, attempt, verified, body, signature, at: Date.now(), answered });
     return answered;
   }
 
@@ -249,6 +251,25 @@ describe('signed webhooks: retries, idempotency, parking, dead letters and repla
       (n) => n === 3,
     );
     expect((await call(t.api, 'GET', '/v1/advertiser/webhook', c.advertiserKey)).body.status).toBe('active');
+  });
+
+  it('signs with the previous secret too while a rotation overlaps, so a receiver switches at its own pace', async () => {
+    const c = await seedTenant(t, 'whrot');
+    await subscribe(c, '/rot');
+    const previous = receiver.secrets.get('/rot')!;
+    const rotated = await call(t.api, 'PUT', '/v1/advertiser/webhook', c.advertiserKey, { url: `${receiver.url}/rot`, rotateSecret: true });
+    expect(rotated.body.secret).toMatch(/^whsec_/);
+    // The receiver still verifies with the previous secret: nothing is refused.
+    await sendTraffic(t, c);
+    const signed = await eventually(
+      async () => receiver.requests.filter((r) => r.path === '/rot'),
+      (rs) => rs.length >= 3,
+    );
+    expect(signed.every((r) => r.verified)).toBe(true);
+    for (const r of signed) {
+      expect(verifyWebhook(rotated.body.secret, r.signature, r.body)).toBe(true);
+      expect(verifyWebhook(previous, r.signature, r.body)).toBe(true);
+    }
   });
 
   it('shows a signing secret once: when the first URL is set, again only when rotated, for the admin path too', async () => {

@@ -25,4 +25,13 @@ describe('webhook signatures', () => {
   it('uses a different secret per advertiser', () => {
     expect(verifyWebhook(newWebhookSecret(), signWebhook(secret, body), body)).toBe(false);
   });
+
+  it('signs with both secrets during a rotation, and either verifies', () => {
+    const previous = newWebhookSecret();
+    const header = signWebhook(secret, body, 1_700_000_000, previous);
+    expect(header.split(',').filter((p) => p.startsWith('v1='))).toHaveLength(2);
+    expect(verifyWebhook(secret, header, body, 300, 1_700_000_000)).toBe(true);
+    expect(verifyWebhook(previous, header, body, 300, 1_700_000_000)).toBe(true);
+    expect(verifyWebhook(newWebhookSecret(), header, body, 300, 1_700_000_000)).toBe(false);
+  });
 });

@@ -10,10 +10,14 @@ export function newWebhookSecret(): string {
   return `whsec_${randomBytes(32).toString('base64url')}`;
 }
 
-/** The signature header for a body sent at `timestamp` (seconds). */
-export function signWebhook(secret: string, body: string, timestamp = Math.floor(Date.now() / 1000)): string {
-  const mac = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
-  return `t=${timestamp},v1=${mac}`;
+/**
+ * The signature header for a body sent at `timestamp` (seconds). During a rotation's overlap the
+ * previous secret signs too: `t=…,v1=<current>,v1=<previous>` (a receiver accepts any `v1` it can
+ * verify, so it can switch secrets at its own pace).
+ */
+export function signWebhook(secret: string, body: string, timestamp = Math.floor(Date.now() / 1000), previous?: string | null): string {
+  const mac = (key: string) => createHmac('sha256', key).update(`${timestamp}.${body}`).digest('hex');
+  return `t=${timestamp},v1=${mac(secret)}${previous ? `,v1=${mac(previous)}` : ''}`;
 }
 
 /**
@@ -28,10 +32,10 @@ export function verifyWebhook(
   now = Math.floor(Date.now() / 1000),
 ): boolean {
   if (!header) return false;
-  const parts = Object.fromEntries(header.split(',').map((p) => p.trim().split('=', 2) as [string, string]));
-  const t = Number(parts.t);
-  if (!Number.isInteger(t) || !parts.v1 || Math.abs(now - t) > toleranceSeconds) return false;
+  const parts = header.split(',').map((p) => p.trim().split('=', 2) as [string, string]);
+  const t = Number(parts.find(([k]) => k === 't')?.[1]);
+  const signatures = parts.filter(([k]) => k === 'v1').map(([, v]) => Buffer.from(v ?? ''));
+  if (!Number.isInteger(t) || !signatures.length || Math.abs(now - t) > toleranceSeconds) return false;
   const expected = Buffer.from(createHmac('sha256', secret).update(`${t}.${body}`).digest('hex'));
-  const given = Buffer.from(parts.v1);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  return signatures.some((given) => expected.length === given.length && timingSafeEqual(expected, given));
 }

@@ -61,7 +61,7 @@ export async function postDecision(
       headers: {
         'content-type': 'application/json',
         'user-agent': 'Arbiter-Webhooks/1',
-        [SIGNATURE_HEADER]: signWebhook(endpoint.secret, body),
+        [SIGNATURE_HEADER]: signWebhook(endpoint.secret, body, undefined, endpoint.previousSecret),
         [IDEMPOTENCY_HEADER]: deliveryId(decision),
         [ATTEMPT_HEADER]: String(attempt),
       },

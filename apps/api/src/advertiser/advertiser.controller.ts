@@ -171,7 +171,8 @@ export class AdvertiserController {
   async setWebhook(@Body(new SchemaPipe(WebhookInput)) body: Static<typeof WebhookInput>, @CurrentPrincipal() me: Principal) {
     const problem = body.url ? await destinationProblem(body.url, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS) : null;
     if (problem) throw invalidField('url', problem);
-    const secret = await this.webhooks.configure(me.subjectId!, body.url, newWebhookSecret(), body.rotateSecret);
+    const overlap = this.config.WEBHOOK_SECRET_OVERLAP_HOURS * 3600;
+    const secret = await this.webhooks.configure(me.subjectId!, body.url, newWebhookSecret(), body.rotateSecret, overlap);
     this.catalog.announceChange();
     return { url: body.url, status: 'active', ...(secret ? { secret, note: 'store the secret now: it is not shown again' } : {}) };
   }

@@ -7,6 +7,7 @@ import { safeChanges } from './0006-safe-changes';
 import { ingestTrust } from './0007-ingest-trust';
 import { shadowIdempotent } from './0008-shadow-idempotent';
 import { deadLetterReplays } from './0009-dead-letter-replays';
+import { webhookSecretOverlap } from './0010-webhook-secret-overlap';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -20,5 +21,6 @@ export const MIGRATIONS: readonly Migration[] = [
   ingestTrust,
   shadowIdempotent,
   deadLetterReplays,
+  webhookSecretOverlap,
 ];
 export type { Migration } from './migration';

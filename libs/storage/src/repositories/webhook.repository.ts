@@ -4,6 +4,8 @@ export interface WebhookEndpoint {
   advertiserId: string;
   url: string | null;
   secret: string | null;
+  /** The secret before the last rotation, while it still signs (WEBHOOK_SECRET_OVERLAP_HOURS); else null. */
+  previousSecret: string | null;
   status: 'active' | 'parked';
   /** Failed attempts in a row (any delivery). */
   consecutiveFailures: number;
@@ -32,7 +34,8 @@ export class WebhookRepository {
 
   async endpoint(advertiserId: string): Promise<WebhookEndpoint | null> {
     const { rows } = await this.pool.query(
-      `SELECT id, webhook_url, webhook_secret, webhook_status, webhook_consecutive_failures, webhook_failed_deliveries, webhook_parked_at
+      `SELECT id, webhook_url, webhook_secret, webhook_status, webhook_consecutive_failures, webhook_failed_deliveries, webhook_parked_at,
+              CASE WHEN webhook_previous_secret_until > now() THEN webhook_previous_secret END AS previous_secret
          FROM advertisers WHERE id = $1`,
       [advertiserId],
     );
@@ -42,6 +45,7 @@ export class WebhookRepository {
       advertiserId: r.id,
       url: r.webhook_url,
       secret: r.webhook_secret,
+      previousSecret: r.previous_secret ?? null,
       status: r.webhook_status,
       consecutiveFailures: r.webhook_consecutive_failures,
       failedDeliveries: r.webhook_failed_deliveries,
@@ -67,17 +71,29 @@ export class WebhookRepository {
    * Sets the URL (null: no webhook) and makes the endpoint active again, in one statement. With a
    * URL, `candidateSecret` becomes the signing secret when there is none yet or `rotate` asks for a
    * new one; returns that secret when it was taken (to be shown once), undefined otherwise. One
-   * statement: no moment where a URL is stored without a secret to sign its deliveries.
+   * statement: no moment where a URL is stored without a secret to sign its deliveries. A rotated
+   * secret keeps signing beside the new one for `overlapSeconds`.
    */
-  async configure(advertiserId: string, url: string | null, candidateSecret: string, rotate = false): Promise<string | undefined> {
+  async configure(
+    advertiserId: string,
+    url: string | null,
+    candidateSecret: string,
+    rotate = false,
+    overlapSeconds = 0,
+  ): Promise<string | undefined> {
     const { rows } = await this.pool.query<{ fresh: boolean }>(
+      // Every SET expression reads the row as it was: the previous secret is the one being replaced.
       `UPDATE advertisers SET webhook_url = $2,
               webhook_secret = CASE WHEN $2::text IS NOT NULL AND (webhook_secret IS NULL OR $4) THEN $3 ELSE webhook_secret END,
+              webhook_previous_secret = CASE WHEN $2::text IS NOT NULL AND webhook_secret IS NOT NULL AND $4 THEN webhook_secret
+                                             ELSE webhook_previous_secret END,
+              webhook_previous_secret_until = CASE WHEN $2::text IS NOT NULL AND webhook_secret IS NOT NULL AND $4
+                                                   THEN now() + make_interval(secs => $5) ELSE webhook_previous_secret_until END,
               webhook_status = 'active', webhook_consecutive_failures = 0, webhook_failed_deliveries = 0, webhook_parked_at = NULL,
               updated_at = now()
         WHERE id = $1
         RETURNING webhook_secret IS NOT DISTINCT FROM $3 AS fresh`,
-      [advertiserId, url, candidateSecret, rotate],
+      [advertiserId, url, candidateSecret, rotate, overlapSeconds],
     );
     return rows[0]?.fresh ? candidateSecret : undefined;
   }
