@@ -60,7 +60,7 @@ describe('docker-compose.yml', () => {
   it('gives Grafana the provisioning directory and the generated dashboards', () => {
     expect(services.grafana.image).toMatch(/^grafana\/grafana:(1[1-9]|[2-9]\d)\./);
     expect(hostPath(services.grafana, '/etc/grafana/provisioning')).toBe(join(DIR, 'provisioning'));
-    expect(services.grafana.depends_on).toEqual(expect.arrayContaining(['timescaledb', 'prometheus']));
+    expect(Object.keys(services.grafana.depends_on)).toEqual(expect.arrayContaining(['timescaledb', 'prometheus']));
   });
 
   it('gives Prometheus the scrape configuration its command names', () => {
