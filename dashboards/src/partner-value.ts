@@ -110,7 +110,8 @@ function breakdownSql(keys: string[], o: { names?: boolean; topReason?: boolean;
            ${ratio('coalesce(v.payout, 0)', 'c.clicks')} AS epc,
            ${ratio('coalesce(v.revenue, 0)', 'c.clicks')} AS rpc,
            ${ratio('v.rejected', 'v.conversions')} AS fraud_rate,
-           coalesce(v.saved_payout, 0) AS saved_payout
+           coalesce(v.saved_payout, 0) AS saved_payout,
+           coalesce(v.saved_cost, 0) AS saved_cost
       FROM c FULL JOIN v ON ${on}
       ${o.names ? 'LEFT JOIN publishers p ON p.id = coalesce(c.publisher_id, v.publisher_id) LEFT JOIN offers o ON o.id = coalesce(c.offer_id, v.offer_id)' : ''}
       ${
@@ -139,6 +140,7 @@ const kpiColumns: Record<string, ColumnOptions> = {
   rpc: { title: 'RPC', decimals: 4 },
   fraud_rate: { title: 'Rejected', unit: 'percentunit', decimals: 1, thresholds: RATE_COLOURS },
   saved_payout: { title: 'Saved payout', decimals: 2 },
+  saved_cost: { title: 'Saved adv. cost', decimals: 2 },
 };
 
 const here = (vars: Record<string, string>) => dashboardUrl(DASHBOARD_UIDS.partnerValue, 'partner-value', vars);
@@ -211,10 +213,32 @@ export function partnerValue(): Dashboard {
     .withPanel(
       stat('Saved payout', `v.saved_payout AS "Saved payout"`, { decimals: 2, description: 'Payout withheld on rejected conversions.' }),
     )
+    .withPanel(
+      stat('Saved advertiser cost', `v.saved_cost AS "Saved advertiser cost"`, {
+        decimals: 2,
+        description: 'Revenue not billed to advertisers because their conversions were rejected.',
+      }),
+    )
     .withRow(new RowBuilder('Money'))
-    .withPanel(stat('Revenue', `v.revenue AS "Revenue"`, { decimals: 2, description: 'Advertiser amount of approved conversions.' }))
-    .withPanel(stat('Payout', `v.payout AS "Payout"`, { decimals: 2, description: 'Publisher payout of approved conversions.' }))
-    .withPanel(stat('Margin', `v.revenue - v.payout AS "Margin"`, { decimals: 2 }))
+    .withPanel(
+      stat('Sale amount', `v.sale_amount AS "Sale amount"`, {
+        decimals: 2,
+        description: 'What shoppers paid advertisers, on approved conversions.',
+      }),
+    )
+    .withPanel(
+      stat('Revenue', `v.revenue AS "Revenue"`, {
+        decimals: 2,
+        description: 'What advertisers owe the network for approved conversions (each offer’s revenue model: fixed CPA or % of sale).',
+      }),
+    )
+    .withPanel(
+      stat('Payout', `v.payout AS "Payout"`, {
+        decimals: 2,
+        description: 'What the network owes publishers for approved conversions (offer or publisher payout: fixed or % of sale).',
+      }),
+    )
+    .withPanel(stat('Margin', `v.revenue - v.payout AS "Margin"`, { decimals: 2, description: 'Revenue − payout.' }))
     .withPanel(stat('Margin %', `${ratio('v.revenue - v.payout', 'v.revenue')} AS "Margin %"`, { unit: 'percentunit', decimals: 1 }))
     .withPanel(stat('EPC', `${ratio('v.payout', 'c.clicks')} AS "EPC"`, { decimals: 4, description: 'Earnings (payout) per click.' }))
     .withPanel(stat('RPC', `${ratio('v.revenue', 'c.clicks')} AS "RPC"`, { decimals: 4, description: 'Revenue per click.' }))
@@ -246,7 +270,7 @@ export function partnerValue(): Dashboard {
         [
           seriesSql(
             seriesOverTimeSql(
-              `coalesce(v.revenue, 0) AS revenue, coalesce(v.payout, 0) AS payout, coalesce(v.revenue, 0) - coalesce(v.payout, 0) AS margin, coalesce(v.saved_payout, 0) AS "saved payout"`,
+              `coalesce(v.revenue, 0) AS revenue, coalesce(v.payout, 0) AS payout, coalesce(v.revenue, 0) - coalesce(v.payout, 0) AS margin, coalesce(v.saved_payout, 0) AS "saved payout", coalesce(v.saved_cost, 0) AS "saved advertiser cost"`,
             ),
           ),
         ],

@@ -68,6 +68,7 @@ function riskiestSql(keys: string[], limit: number): string {
            ${ratio('v.rejected', 'v.conversions')} AS fraud_rate,
            ${ratio('v.rejected_amount', 'v.amount')} AS fraud_rate_amount,
            coalesce(v.saved_payout, 0) AS saved_payout,
+           coalesce(v.saved_cost, 0) AS saved_cost,
            ${ratio('c.click_score_sum', 'c.clicks')} AS avg_click_score,
            top.code AS top_reason
       FROM c
@@ -96,6 +97,7 @@ const riskColumns = {
   fraud_rate: { title: 'Rejected conv.', unit: 'percentunit', decimals: 1, thresholds: RATE_COLOURS },
   fraud_rate_amount: { title: 'Rejected amount', unit: 'percentunit', decimals: 1 },
   saved_payout: { title: 'Saved payout', decimals: 2 },
+  saved_cost: { title: 'Saved adv. cost', decimals: 2 },
   avg_click_score: { title: 'Avg click risk', decimals: 2 },
   top_reason: { title: 'Top reason' },
 };
@@ -292,13 +294,19 @@ export function riskOverview(): Dashboard {
     .withRow(new RowBuilder('Money and behaviour'))
     .withPanel(
       seriesPanel(
-        'Payout paid and saved',
+        'Payout paid and saved, advertiser cost saved',
         [
           seriesSql(`
-            SELECT $__timeGroupAlias(bucket, $__interval), sum(payout)::float8 AS "payout (approved)", sum(saved_payout)::float8 AS "saved payout (rejected)"
+            SELECT $__timeGroupAlias(bucket, $__interval), sum(payout)::float8 AS "payout (approved)", sum(saved_payout)::float8 AS "saved payout (rejected)", sum(saved_cost)::float8 AS "saved advertiser cost (rejected)"
               FROM kpi_conversions_hourly WHERE $__timeFilter(bucket) GROUP BY 1 ORDER BY 1`),
         ],
-        { ...hourly, bars: true, decimals: 2, w: 8, description: 'Payout on approved conversions and payout withheld on rejected ones.' },
+        {
+          ...hourly,
+          bars: true,
+          decimals: 2,
+          w: 8,
+          description: 'Payout on approved conversions; payout withheld and advertiser revenue not billed on rejected ones.',
+        },
       ),
     )
     .withPanel(

@@ -104,6 +104,8 @@ const ROUTES: Record<string, Access> = {
   'POST /v1/admin/advertisers': { kind: 'admin' },
   'POST /v1/admin/publishers': { kind: 'admin' },
   'POST /v1/admin/offers': { kind: 'admin' },
+  'PUT /v1/admin/offers/:offerId/payouts/:publisherId': { kind: 'admin' },
+  'DELETE /v1/admin/offers/:offerId/payouts/:publisherId': { kind: 'admin' },
   'GET /v1/admin/api-keys': { kind: 'admin' },
   'POST /v1/admin/api-keys': { kind: 'admin' },
   'DELETE /v1/admin/api-keys/:id': { kind: 'admin' },
@@ -271,7 +273,11 @@ const ROUTES: Record<string, Access> = {
 
 /** A concrete URL for a route pattern. */
 function concrete(url: string, w: World): string {
-  return url.replace(':offerId', w.a.offerId).replace(':id', 'no-such-id').replace('*', 'swagger-ui.css');
+  return url
+    .replace(':offerId', w.a.offerId)
+    .replace(':publisherId', w.a.publisherId)
+    .replace(':id', 'no-such-id')
+    .replace('*', 'swagger-ui.css');
 }
 
 describe('API access and tenant isolation (services booted)', () => {

@@ -4,7 +4,17 @@ import { ScoringEngine } from '@app/decisions';
 import { OfflineRunner } from '@app/evaluation';
 import { DEFAULT_RULESET } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
-import { EmbeddedDatabase, OutcomeRepository, ROLLUPS, createPool, detectDialect, migrate, reasonColumn } from '@app/storage';
+import {
+  CatalogRepository,
+  EmbeddedDatabase,
+  MIGRATIONS,
+  OutcomeRepository,
+  ROLLUPS,
+  createPool,
+  detectDialect,
+  migrate,
+  reasonColumn,
+} from '@app/storage';
 import { createTestDatabase } from '@app/testing';
 
 /**
@@ -105,7 +115,9 @@ describe.each(targets)('KPI rollups on $name', ({ setup }) => {
   ] as const)('%s matches the decisions as they finally stand', async (view, bucketOf) => {
     const { rows } = await pool.query(
       `SELECT bucket, advertiser_id, sum(conversions)::int AS conversions, sum(approved)::int AS approved, sum(rejected)::int AS rejected, sum(held)::int AS held,
-              round(sum(revenue)::numeric, 2)::float8 AS revenue, round(sum(saved_payout)::numeric, 2)::float8 AS saved,
+              round(sum(sale_amount)::numeric, 2)::float8 AS sale, round(sum(revenue)::numeric, 2)::float8 AS revenue,
+              round(sum(payout)::numeric, 2)::float8 AS payout, round(sum(saved_payout)::numeric, 2)::float8 AS saved,
+              round(sum(saved_cost)::numeric, 2)::float8 AS saved_cost,
               sum(ctit_under_15s)::int AS fast, sum(${reasonColumn('CTIT_TOO_SHORT')})::int AS ctit_short
          FROM ${view} GROUP BY 1, 2`,
     );
@@ -116,31 +128,48 @@ describe.each(targets)('KPI rollups on $name', ({ setup }) => {
         approved: number;
         rejected: number;
         held: number;
+        sale: number;
         revenue: number;
+        payout: number;
         saved: number;
+        savedCost: number;
         fast: number;
         ctitShort: number;
       }
     >();
     for (const d of decisions.values()) {
       const key = `${bucketOf(d.ts)}|${d.advertiserId}`;
-      const e = expected.get(key) ?? { conversions: 0, approved: 0, rejected: 0, held: 0, revenue: 0, saved: 0, fast: 0, ctitShort: 0 };
+      const e = expected.get(key) ?? {
+        conversions: 0,
+        approved: 0,
+        rejected: 0,
+        held: 0,
+        sale: 0,
+        revenue: 0,
+        payout: 0,
+        saved: 0,
+        savedCost: 0,
+        fast: 0,
+        ctitShort: 0,
+      };
       e.conversions++;
       if (d.status === 'approved') {
         e.approved++;
-        e.revenue += d.amount;
+        e.sale += d.amount;
+        e.revenue += d.revenue;
+        e.payout += d.payout;
       } else if (d.status === 'rejected') {
         e.rejected++;
         e.saved += d.payout;
+        e.savedCost += d.revenue;
       } else e.held++;
       if (d.ctitSeconds !== null && d.ctitSeconds < 15) e.fast++;
       if (d.reasons.some((r) => r.code === 'CTIT_TOO_SHORT')) e.ctitShort++;
       expected.set(key, e);
     }
-    for (const e of expected.values()) {
-      e.revenue = Math.round(e.revenue * 100) / 100;
-      e.saved = Math.round(e.saved * 100) / 100;
-    }
+    const cents = (x: number) => Math.round(x * 100) / 100;
+    for (const e of expected.values()) Object.assign(e, { sale: cents(e.sale), revenue: cents(e.revenue), payout: cents(e.payout) });
+    for (const e of expected.values()) Object.assign(e, { saved: cents(e.saved), savedCost: cents(e.savedCost) });
     const actual = new Map(
       rows.map((r) => [
         `${(r.bucket as Date).toISOString()}|${r.advertiser_id}`,
@@ -149,8 +178,11 @@ describe.each(targets)('KPI rollups on $name', ({ setup }) => {
           approved: r.approved,
           rejected: r.rejected,
           held: r.held,
+          sale: r.sale,
           revenue: r.revenue,
+          payout: r.payout,
           saved: r.saved,
+          savedCost: r.saved_cost,
           fast: r.fast,
           ctitShort: r.ctit_short,
         },
@@ -158,5 +190,54 @@ describe.each(targets)('KPI rollups on $name', ({ setup }) => {
     );
     expect(actual).toEqual(expected);
     expect([...decisions.values()].some((d) => d.revision > 0)).toBe(true);
+    // Three different figures: the network's revenue is neither the sale amount nor the payout.
+    const approved = [...decisions.values()].filter((d) => d.status === 'approved');
+    const total = (f: (d: Decision) => number) => approved.reduce((sum, d) => sum + f(d), 0);
+    expect(total((d) => d.revenue)).toBeGreaterThan(total((d) => d.payout));
+    expect(approved.filter((d) => d.revenue === d.amount)).toEqual([]);
+  });
+});
+
+describe.each(targets)('Money migration on $name: existing rows move forward', ({ setup }) => {
+  let pool: Pool;
+  let teardown: () => Promise<void>;
+
+  beforeAll(async () => {
+    const target = await setup();
+    teardown = target.teardown;
+    pool = createPool({ url: target.url, max: 2, applicationName: 'kpi-migration-test' });
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await teardown();
+  });
+
+  it('keeps the meaning old rows had: the sale amount was the revenue', async () => {
+    const before = MIGRATIONS.findIndex((m) => m.id.endsWith('-money'));
+    await migrate(pool, MIGRATIONS.slice(0, before));
+    await pool.query(`INSERT INTO advertisers (id, name) VALUES ('adv', 'A')`);
+    await pool.query(`INSERT INTO offers (id, advertiser_id, name, payout) VALUES ('old-offer', 'adv', 'O', 4)`);
+    await pool.query(
+      `INSERT INTO decisions (conversion_id, ts, click_id, offer_id, publisher_id, advertiser_id, status, score, reason_codes, reasons,
+                              amount, payout, currency, ruleset_version, decided_at, latency_ms)
+       VALUES ('old-conversion', '2026-10-02T10:30:00Z', 'c', 'old-offer', 'pub', 'adv', 'approved', 0.1, '{}', '[]', 80, 4, 'USD', 'v1', now(), 1)`,
+    );
+
+    await migrate(pool);
+
+    const offer = await new CatalogRepository(pool).findOffer('old-offer');
+    expect(offer).toMatchObject({ revenueModel: 'percent', revenue: 100, payoutModel: 'fixed', payout: 4, publisherPayouts: {} });
+    const { rows } = await pool.query(`SELECT revenue::float8 AS revenue FROM decisions WHERE conversion_id = 'old-conversion'`);
+    expect(rows).toEqual([{ revenue: 80 }]);
+    const rollup = await pool.query(
+      `SELECT sum(revenue)::float8 AS revenue, sum(payout)::float8 AS payout, sum(sale_amount)::float8 AS sale FROM kpi_conversions_hourly`,
+    );
+    expect(rollup.rows).toEqual([{ revenue: 80, payout: 4, sale: 80 }]);
+    // TimescaleDB: the rebuilt continuous aggregates are recomputed by the recorder from the oldest row on.
+    const backfills = await pool.query(`SELECT rollup, since FROM rollup_backfills ORDER BY rollup`);
+    const dialect = await detectDialect(pool);
+    expect(backfills.rows.length).toBe(dialect.name === 'timescaledb' ? ROLLUPS.length : 0);
+    for (const b of backfills.rows) expect((b.since as Date).toISOString()).toBe('2026-10-02T10:30:00.000Z');
   });
 });

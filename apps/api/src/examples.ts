@@ -23,6 +23,7 @@ export const DECISION_EXAMPLE: Decision = {
     },
   ],
   amount: 4.5,
+  revenue: 4.5,
   payout: 3,
   currency: 'USD',
   ctitSeconds: 3.4,

@@ -20,6 +20,7 @@ const MAX_WINDOW_MS = 400 * 86_400_000;
 @Injectable()
 export class RollupRefresherService implements OnApplicationBootstrap, OnApplicationShutdown {
   private dirtySince: number | null = Date.now() - STARTUP_WINDOW_MS;
+  private backfillSince: number | null = null;
   private dialect?: Dialect;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -32,6 +33,10 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
 
   async onApplicationBootstrap(): Promise<void> {
     this.dialect = await detectDialect(this.pool);
+    // A migration that rebuilt a rollup asks for its history to be recomputed from a point on.
+    const { rows } = await this.pool.query<{ since: Date | null }>('SELECT min(since) AS since FROM rollup_backfills');
+    if (rows[0].since) this.backfillSince = rows[0].since.getTime();
+    if (this.backfillSince !== null) this.dirtySince = Math.min(this.dirtySince ?? Infinity, this.backfillSince);
     if (this.config.ROLLUP_REFRESH_SECONDS <= 0) return;
     this.timer = setInterval(() => void this.refresh(), this.config.ROLLUP_REFRESH_SECONDS * 1000);
     this.timer.unref();
@@ -58,12 +63,18 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
 
   private async refreshOnce(): Promise<void> {
     if (this.dirtySince === null || !this.dialect) return;
-    const since = new Date(Math.max(this.dirtySince, Date.now() - MAX_WINDOW_MS));
+    const backfill = this.backfillSince !== null && this.dirtySince <= this.backfillSince;
+    const since = new Date(backfill ? this.dirtySince : Math.max(this.dirtySince, Date.now() - MAX_WINDOW_MS));
     this.dirtySince = null;
     const started = Date.now();
     try {
       for (const r of ROLLUPS) {
         for (const step of this.dialect.refresh(r, since)) await this.pool.query(step.sql, step.params);
+      }
+      if (backfill) {
+        await this.pool.query('DELETE FROM rollup_backfills WHERE since >= $1', [since]);
+        this.backfillSince = null;
+        this.log.info({ since: since.toISOString(), ms: Date.now() - started }, 'rebuilt rollups backfilled');
       }
       this.log.debug({ since: since.toISOString(), ms: Date.now() - started }, 'rollups refreshed');
     } catch (e) {

@@ -276,10 +276,9 @@ function tally(into: Record<string, { added: number; removed: number }>, added: 
   for (const code of removed) (into[code] ??= { added: 0, removed: 0 }).removed++;
 }
 
-/** The network's revenue on a conversion: its own figure when the engine computes one, else the sale amount (as the KPIs). */
+/** The network's revenue on a conversion (what the advertiser owes it), as the engine computed it. */
 function revenueOf(d: Decision): number {
-  const revenue = (d as { revenue?: unknown }).revenue;
-  return typeof revenue === 'number' ? revenue : d.amount;
+  return d.revenue;
 }
 
 function moneyMoved(active: Decision, candidate: Decision): MoneyMoved {

@@ -63,7 +63,11 @@ export const Decision = Type.Object(
     offerId: Nullable(Type.String()),
     publisherId: Nullable(Type.String()),
     status: DecisionStatus,
+    /** The sale amount the advertiser reported. */
     amount: Type.Number(),
+    /** What the advertiser owes the network for it, computed by the network from the offer (DESIGN §7). */
+    revenue: Type.Number(),
+    /** What the network owes the publisher for it, computed by the network (offer or publisher terms). */
     payout: Type.Number(),
     currency: Type.String(),
     /** Click-to-install/conversion time in seconds; null when the click is unknown. */

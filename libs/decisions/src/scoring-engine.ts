@@ -17,7 +17,7 @@ import type { CompiledForest, ModelRuntime } from '@app/model';
 import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentShape } from '@app/rules';
 import { decideConversion, judgeClick, riskOf } from './decision-policy';
 import { HoldRegistry } from './hold-registry';
-import { payoutOf } from './payout';
+import { moneyOf } from './payout';
 import { applyFeedback, expireHold } from './transitions';
 import { ShadowOutcome, ShadowRules } from './shadow-rules';
 
@@ -245,7 +245,7 @@ export class ScoringEngine {
     const obs = this.state.observeConversion(e, advertiserId, storedClick);
     const type = e.type ?? 'sale';
     const ruled = RuleEngine.conversionReasons(ruleset, { event: e, obs, offer, publisher, advertiserId, type, lists: ruleset.lists });
-    const payout = payoutOf(e, offer);
+    const { revenue, payout } = moneyOf(e, offer, publisherId);
     const model = this.wantsFeatures
       ? this.scoreModel('conversion', e.id, ruleset, () =>
           conversionFeatures(
@@ -287,6 +287,7 @@ export class ScoringEngine {
       score,
       reasons,
       amount: e.amount,
+      revenue,
       payout,
       currency: e.currency ?? offer?.currency ?? 'USD',
       ctitSeconds: obs.ctitSeconds === null ? null : Math.round(obs.ctitSeconds * 1000) / 1000,

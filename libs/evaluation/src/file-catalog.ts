@@ -1,3 +1,4 @@
+import { offerFromInput } from '@app/contracts';
 import type { Advertiser, AdvertiserInput, Offer, OfferInput, Publisher, PublisherInput } from '@app/contracts';
 import type { CatalogView } from '@app/decisions';
 
@@ -24,20 +25,7 @@ export class FileCatalog implements CatalogView {
       });
     for (const p of line.publishers ?? []) this.publishers.set(p.id, { id: p.id, name: p.name, status: p.status ?? 'active' });
     for (const o of line.offers ?? []) {
-      this.offers.set(o.id, {
-        id: o.id,
-        advertiserId: o.advertiserId,
-        name: o.name,
-        url: o.url ?? null,
-        status: o.status ?? 'active',
-        payout: o.payout ?? 0,
-        currency: o.currency ?? 'USD',
-        allowedCountries: o.allowedCountries ?? [],
-        maxConversionsPerClick: o.maxConversionsPerClick ?? 1,
-        holdThreshold: o.holdThreshold ?? null,
-        rejectThreshold: o.rejectThreshold ?? null,
-        openConversions: o.openConversions ?? false,
-      });
+      this.offers.set(o.id, offerFromInput(o));
     }
   }
 
@@ -48,20 +36,7 @@ export class FileCatalog implements CatalogView {
   offer(id: string): Offer | undefined {
     const found = this.offers.get(id);
     if (found || !this.open) return found;
-    const made: Offer = {
-      id,
-      advertiserId: 'unknown',
-      name: id,
-      url: null,
-      status: 'active',
-      payout: 0,
-      currency: 'USD',
-      allowedCountries: [],
-      maxConversionsPerClick: 1,
-      holdThreshold: null,
-      rejectThreshold: null,
-      openConversions: false,
-    };
+    const made: Offer = offerFromInput({ id, advertiserId: 'unknown', name: id });
     this.offers.set(id, made);
     return made;
   }

@@ -30,8 +30,13 @@ export interface KpiRow {
   conversionRate: number | null;
   approvalRate: number | null;
   rejectionRate: number | null;
+  /** Sale amount of approved conversions (what shoppers paid the advertisers). */
+  saleAmount: number;
+  /** What advertisers owe the network for approved conversions. */
   revenue: number;
+  /** What the network owes publishers for approved conversions. */
   payout: number;
+  /** Revenue − payout. */
   margin: number;
   marginRate: number | null;
   /** Earnings (payout) per click, revenue per click. */
@@ -39,7 +44,10 @@ export interface KpiRow {
   rpc: number | null;
   fraudRateByCount: number | null;
   fraudRateByAmount: number | null;
+  /** Payout withheld on rejected conversions. */
   savedPayout: number;
+  /** Revenue not billed to advertisers on rejected conversions. */
+  savedAdvertiserCost: number;
   ctitUnder15sShare: number | null;
   ctitOver24hShare: number | null;
   averageClickScore: number | null;
@@ -58,9 +66,11 @@ const conversionSums = [
   'rejected',
   'held',
   'amount',
+  'sale_amount',
   'revenue',
   'payout',
   'saved_payout',
+  'saved_cost',
   'rejected_amount',
   'ctit_known',
   'ctit_under_15s',
@@ -116,6 +126,7 @@ function toKpi(r: Record<string, any>, dims: Dimension[]): KpiRow {
     conversionRate: ratio(v('conversions'), clicks),
     approvalRate: ratio(v('approved'), v('conversions')),
     rejectionRate: ratio(v('rejected'), v('conversions')),
+    saleAmount: money(v('sale_amount')),
     revenue: money(revenue),
     payout: money(payout),
     margin: money(revenue - payout),
@@ -125,6 +136,7 @@ function toKpi(r: Record<string, any>, dims: Dimension[]): KpiRow {
     fraudRateByCount: ratio(v('rejected'), v('conversions')),
     fraudRateByAmount: ratio(v('rejected_amount'), v('amount')),
     savedPayout: money(v('saved_payout')),
+    savedAdvertiserCost: money(v('saved_cost')),
     ctitUnder15sShare: ratio(v('ctit_under_15s'), v('ctit_known')),
     ctitOver24hShare: ratio(v('ctit_over_24h'), v('ctit_known')),
     averageClickScore: ratio(c('score_sum'), clicks),

@@ -62,6 +62,12 @@ export function generateCatalog(rng: Random, sizes = { advertisers: 8, offers: 2
       advertiserId: advertisers[i % advertisers.length].id,
       name: `${v.name} ${Math.floor(i / VERTICALS.length) + 1}`,
       url: `https://adv${(i % advertisers.length) + 1}.example/landing/${i + 1}?click_id={click_id}`,
+      // What the advertiser pays the network, about a quarter above the publisher's payout: a share
+      // of the sale for shops, a fixed CPA for leads and installs. No random draw, so the traffic a
+      // seed generates is the same as before offers had revenue terms.
+      ...(v.type === 'sale'
+        ? { revenueModel: 'percent' as const, revenue: Math.round((payout / amount) * 12_500) / 100 }
+        : { revenueModel: 'fixed' as const, revenue: Math.round(payout * 125) / 100 }),
       payout,
       currency: 'USD',
       allowedCountries: allowed,

@@ -1,4 +1,4 @@
-import { CLICK_REASON_CODES, CONVERSION_REASON_CODES } from './reason-columns';
+import { CLICK_REASON_CODES, CLICK_REASON_CODES_0004, CONVERSION_REASON_CODES, CONVERSION_REASON_CODES_0004 } from './reason-columns';
 
 /**
  * The KPI rollups of DESIGN §7: hourly, and daily on top of hourly, for clicks (from click
@@ -21,7 +21,10 @@ export const reasonColumn = (code: string) => `r_${code.toLowerCase()}`;
 
 const DIMENSIONS = ['publisher_id', 'sub_id', 'offer_id', 'advertiser_id'];
 
-const clickMeasures: Rollup['measures'] = [
+const reasonMeasures = (codes: readonly string[]): Rollup['measures'] =>
+  codes.map((c) => [reasonColumn(c), `count(*) FILTER (WHERE '${c}' = ANY (reason_codes))`]);
+
+const clickBase: Rollup['measures'] = [
   ['clicks', 'count(*)'],
   // "Unique" clicks in the affiliate sense: gross minus the repeats DUPLICATE_CLICK caught.
   ['unique_clicks', `count(*) FILTER (WHERE NOT ('DUPLICATE_CLICK' = ANY (reason_codes)))`],
@@ -29,27 +32,34 @@ const clickMeasures: Rollup['measures'] = [
   ['givt_clicks', `count(*) FILTER (WHERE category = 'GIVT')`],
   ['sivt_clicks', `count(*) FILTER (WHERE category = 'SIVT')`],
   ['score_sum', 'sum(score)'],
-  ...CLICK_REASON_CODES.map((c): [string, string] => [reasonColumn(c), `count(*) FILTER (WHERE '${c}' = ANY (reason_codes))`]),
 ];
+const clickMeasures = [...clickBase, ...reasonMeasures(CLICK_REASON_CODES)];
 
-const conversionMeasures: Rollup['measures'] = [
+// Money has three figures (DESIGN §7): the sale amount the advertiser reported, the network's
+// revenue (what the advertiser owes it) and the publisher's payout, both computed by the network
+// when it decided. Revenue, payout and sale count on approved conversions; what a rejection
+// withheld is saved.
+const conversionBase: Rollup['measures'] = [
   ['conversions', 'count(*)'],
   ['approved', `count(*) FILTER (WHERE status = 'approved')`],
   ['rejected', `count(*) FILTER (WHERE status = 'rejected')`],
   ['held', `count(*) FILTER (WHERE status = 'hold')`],
   ['amount', 'sum(amount)'],
-  ['revenue', `coalesce(sum(amount) FILTER (WHERE status = 'approved'), 0)`],
+  ['sale_amount', `coalesce(sum(amount) FILTER (WHERE status = 'approved'), 0)`],
+  ['revenue', `coalesce(sum(revenue) FILTER (WHERE status = 'approved'), 0)`],
   ['payout', `coalesce(sum(payout) FILTER (WHERE status = 'approved'), 0)`],
   // Payout the network did not pay out because the conversion was rejected.
   ['saved_payout', `coalesce(sum(payout) FILTER (WHERE status = 'rejected'), 0)`],
+  // What the advertiser was not billed because the conversion was rejected.
+  ['saved_cost', `coalesce(sum(revenue) FILTER (WHERE status = 'rejected'), 0)`],
   ['rejected_amount', `coalesce(sum(amount) FILTER (WHERE status = 'rejected'), 0)`],
   ['ctit_known', 'count(ctit_seconds)'],
   ['ctit_under_15s', 'count(*) FILTER (WHERE ctit_seconds < 15)'],
   ['ctit_over_24h', 'count(*) FILTER (WHERE ctit_seconds > 86400)'],
   ['ctit_sum', 'sum(ctit_seconds)'],
   ['score_sum', 'sum(score)'],
-  ...CONVERSION_REASON_CODES.map((c): [string, string] => [reasonColumn(c), `count(*) FILTER (WHERE '${c}' = ANY (reason_codes))`]),
 ];
+const conversionMeasures = [...conversionBase, ...reasonMeasures(CONVERSION_REASON_CODES)];
 
 export const ROLLUPS: readonly Rollup[] = [
   { name: 'kpi_clicks_hourly', grain: 'hour', source: 'click_verdicts', timeColumn: 'ts', dimensions: DIMENSIONS, measures: clickMeasures },
@@ -88,3 +98,33 @@ export function rollupSelect(r: Rollup, bucket: (interval: string, column: strin
     FROM ${r.source} ${where}
     GROUP BY 1, ${r.dimensions.map((_, i) => i + 2).join(', ')}`;
 }
+
+/** The conversion measures as migration 0004 created them (revenue was the sale amount); frozen. */
+const conversionMeasuresV1: Rollup['measures'] = [
+  ['conversions', 'count(*)'],
+  ['approved', `count(*) FILTER (WHERE status = 'approved')`],
+  ['rejected', `count(*) FILTER (WHERE status = 'rejected')`],
+  ['held', `count(*) FILTER (WHERE status = 'hold')`],
+  ['amount', 'sum(amount)'],
+  ['revenue', `coalesce(sum(amount) FILTER (WHERE status = 'approved'), 0)`],
+  ['payout', `coalesce(sum(payout) FILTER (WHERE status = 'approved'), 0)`],
+  // Payout the network did not pay out because the conversion was rejected.
+  ['saved_payout', `coalesce(sum(payout) FILTER (WHERE status = 'rejected'), 0)`],
+  ['rejected_amount', `coalesce(sum(amount) FILTER (WHERE status = 'rejected'), 0)`],
+  ['ctit_known', 'count(ctit_seconds)'],
+  ['ctit_under_15s', 'count(*) FILTER (WHERE ctit_seconds < 15)'],
+  ['ctit_over_24h', 'count(*) FILTER (WHERE ctit_seconds > 86400)'],
+  ['ctit_sum', 'sum(ctit_seconds)'],
+  ['score_sum', 'sum(score)'],
+  ...reasonMeasures(CONVERSION_REASON_CODES_0004),
+];
+
+/**
+ * The rollups exactly as migration 0004 created them, before decisions carried a revenue column:
+ * applied migrations never change, so 0004 keeps building these and 0011 replaces every rollup with
+ * the current definitions.
+ */
+export const ROLLUPS_V1: readonly Rollup[] = ROLLUPS.map((r) => ({
+  ...r,
+  measures: r.measures === conversionMeasures ? conversionMeasuresV1 : [...clickBase, ...reasonMeasures(CLICK_REASON_CODES_0004)],
+}));

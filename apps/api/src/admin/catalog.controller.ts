@@ -1,11 +1,25 @@
-import { BadRequestException, Body, Controller, Get, Inject, Post, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Post,
+  Put,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogCache } from '@app/catalog';
-import { AdvertiserInput, OfferInput, PublisherInput } from '@app/contracts';
+import { AdvertiserInput, OfferInput, PublisherInput, PublisherPayoutInput } from '@app/contracts';
 import { SchemaPipe, plain } from '@app/http';
-import { CatalogRepository, UnknownReferenceError, WebhookRepository } from '@app/storage';
+import { CatalogRepository, InvalidTermsError, UnknownReferenceError, WebhookRepository } from '@app/storage';
 import { destinationProblem, newWebhookSecret } from '@app/webhooks';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { invalidField } from '../api-schemas';
@@ -18,7 +32,11 @@ const OFFER_EXAMPLE = {
   name: 'Shoes',
   url: 'https://shop.example/?cid={click_id}',
   status: 'active',
+  revenueModel: 'percent',
+  revenue: 8,
+  payoutModel: 'fixed',
   payout: 4.5,
+  publisherPayouts: { blog: { payoutModel: 'fixed', payout: 5 } },
   currency: 'USD',
   allowedCountries: ['US', 'CA'],
   maxConversionsPerClick: 1,
@@ -118,7 +136,11 @@ export class CatalogController {
     summary: 'Create or update an offer (by id)',
     description:
       '201 when created, 200 when updated. The advertiser must exist. `{click_id}` in `url` is replaced by the click id on redirect.' +
-      ' `holdThreshold` / `rejectThreshold` override the rule set’s for this offer.',
+      ' `holdThreshold` / `rejectThreshold` override the rule set’s for this offer.' +
+      ' Money (DESIGN §7): `revenueModel` + `revenue` is what the advertiser owes the network per approved conversion (`fixed`: an amount;' +
+      ' `percent`: of the sale amount, default 100 %), `payoutModel` + `payout` what the network owes the publisher (default `fixed`);' +
+      ' a publisher may have its own payout (`PUT /v1/admin/offers/{offerId}/payouts/{publisherId}`). Both are computed by the network' +
+      ' when it decides, never taken from the advertiser.',
   })
   @ApiBody({
     schema: plain(OfferInput),
@@ -128,6 +150,8 @@ export class CatalogController {
           id: 'shoes',
           advertiserId: 'shop',
           name: 'Shoes',
+          revenueModel: 'percent',
+          revenue: 8,
           payout: 4.5,
           url: 'https://shop.example/?cid={click_id}',
           allowedCountries: ['US', 'CA'],
@@ -159,10 +183,57 @@ export class CatalogController {
           message: e.message,
           errors: [{ field: e.field, message: 'does not exist' }],
         });
+      if (e instanceof InvalidTermsError) throw invalidField(e.field, 'a percentage of the sale is at most 100');
       throw e;
     }
     const { offer, created } = result;
     this.cache.announceChange();
     reply.code(created ? 201 : 200).send(offer);
+  }
+
+  @Put('offers/:offerId/payouts/:publisherId')
+  @ApiOperation({
+    summary: 'Give a publisher its own payout on an offer',
+    description:
+      'Overrides the offer’s payout for this publisher’s conversions from now on (decisions already made keep theirs):' +
+      ' `fixed` (an amount, the default) or `percent` of the sale amount. 404 when the offer or the publisher does not exist.',
+  })
+  @ApiParam({ name: 'offerId' })
+  @ApiParam({ name: 'publisherId' })
+  @ApiBody({
+    schema: plain(PublisherPayoutInput),
+    examples: { fixed: { value: { payout: 5 } }, percent: { value: { payoutModel: 'percent', payout: 12 } } },
+  })
+  @ApiResponse({ status: 200, schema: { example: { offerId: 'shoes', publisherId: 'blog', payoutModel: 'fixed', payout: 5 } } })
+  @ApiResponse({ status: 404, description: 'no such offer or publisher' })
+  async setPublisherPayout(
+    @Param('offerId') offerId: string,
+    @Param('publisherId') publisherId: string,
+    @Body(new SchemaPipe(PublisherPayoutInput)) body: PublisherPayoutInput,
+  ) {
+    const terms = { payoutModel: body.payoutModel ?? 'fixed', payout: body.payout } as const;
+    let found;
+    try {
+      found = await this.catalog.setPublisherPayout(offerId, publisherId, terms);
+    } catch (e) {
+      if (e instanceof InvalidTermsError) throw invalidField(e.field, 'a percentage of the sale is at most 100');
+      throw e;
+    }
+    if (!found) throw new NotFoundException({ error: 'not_found', message: 'no such offer or publisher' });
+    this.cache.announceChange();
+    return { offerId, publisherId, ...terms };
+  }
+
+  @Delete('offers/:offerId/payouts/:publisherId')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Remove a publisher’s own payout on an offer (the offer’s applies again)' })
+  @ApiParam({ name: 'offerId' })
+  @ApiParam({ name: 'publisherId' })
+  @ApiResponse({ status: 204, description: 'removed' })
+  @ApiResponse({ status: 404, description: 'the publisher had no payout of its own on this offer' })
+  async removePublisherPayout(@Param('offerId') offerId: string, @Param('publisherId') publisherId: string): Promise<void> {
+    if (!(await this.catalog.removePublisherPayout(offerId, publisherId)))
+      throw new NotFoundException({ error: 'not_found', message: 'the publisher has no payout of its own on this offer' });
+    this.cache.announceChange();
   }
 }

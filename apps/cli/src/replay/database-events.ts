@@ -15,7 +15,8 @@ export async function* databaseEvents(url = loadConfig(process.env).DATABASE_URL
     const [advertisers, offers, publishers] = await Promise.all([
       pool.query('SELECT id, name, status FROM advertisers'),
       pool.query(
-        `SELECT id, advertiser_id AS "advertiserId", name, status, payout::float8 AS payout, trim(currency) AS currency,
+        `SELECT id, advertiser_id AS "advertiserId", name, status, revenue_model AS "revenueModel", revenue::float8 AS revenue,
+                payout_model AS "payoutModel", payout::float8 AS payout, trim(currency) AS currency,
                 allowed_countries AS "allowedCountries", max_conversions_per_click AS "maxConversionsPerClick" FROM offers`,
       ),
       pool.query('SELECT id, name, status FROM publishers'),

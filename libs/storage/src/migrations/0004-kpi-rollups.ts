@@ -1,4 +1,4 @@
-import { ROLLUPS } from '../rollups';
+import { ROLLUPS_V1 as ROLLUPS } from '../rollups';
 import { Migration, run } from './migration';
 
 /**

@@ -8,6 +8,7 @@ import { ingestTrust } from './0007-ingest-trust';
 import { shadowIdempotent } from './0008-shadow-idempotent';
 import { deadLetterReplays } from './0009-dead-letter-replays';
 import { webhookSecretOverlap } from './0010-webhook-secret-overlap';
+import { money } from './0011-money';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -22,5 +23,6 @@ export const MIGRATIONS: readonly Migration[] = [
   shadowIdempotent,
   deadLetterReplays,
   webhookSecretOverlap,
+  money,
 ];
 export type { Migration } from './migration';

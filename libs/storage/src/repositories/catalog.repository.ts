@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Advertiser, AdvertiserInput, Offer, OfferInput, Publisher, PublisherInput } from '@app/contracts';
+import type { Advertiser, AdvertiserInput, Offer, OfferInput, Publisher, PublisherInput, PublisherPayout } from '@app/contracts';
 
 /** Raised when an offer names an advertiser that does not exist. */
 export class UnknownReferenceError extends Error {
@@ -12,14 +12,37 @@ export class UnknownReferenceError extends Error {
   }
 }
 
+/** Raised when money terms are out of range (a percentage above 100). */
+export class InvalidTermsError extends Error {
+  constructor(readonly field: string) {
+    super(`${field}: a percentage of the sale is at most 100`);
+    this.name = 'InvalidTermsError';
+  }
+}
+
+/** Maps the offers' and offer_payouts' percentage checks to the field they guard. */
+function termsViolation(e: unknown): InvalidTermsError | null {
+  const { code, constraint } = e as { code?: string; constraint?: string };
+  if (code !== '23514') return null;
+  if (constraint === 'offers_revenue_percent') return new InvalidTermsError('revenue');
+  if (constraint === 'offers_payout_percent' || constraint === 'offer_payouts_percent') return new InvalidTermsError('payout');
+  return null;
+}
+
 export interface CatalogSnapshot {
   advertisers: Advertiser[];
   offers: Offer[];
   publishers: Publisher[];
 }
 
-const offerColumns = `id, advertiser_id, name, url, status, payout, currency, allowed_countries, max_conversions_per_click, hold_threshold, reject_threshold, open_conversions`;
+const offerColumns = `id, advertiser_id, name, url, status, revenue_model, revenue, payout_model, payout, currency, allowed_countries,
+  max_conversions_per_click, hold_threshold, reject_threshold, open_conversions`;
 const advertiserColumns = `id, name, status, webhook_url, postback_allowed_ips`;
+// Every offer row carries its publishers' own payouts, so the scorer has all the terms in one read.
+const offerSelect = `SELECT ${offerColumns},
+  (SELECT coalesce(jsonb_object_agg(p.publisher_id, jsonb_build_object('payoutModel', p.payout_model, 'payout', p.payout::float8)), '{}')
+     FROM offer_payouts p WHERE p.offer_id = offers.id) AS publisher_payouts
+  FROM offers`;
 
 /** Advertisers, offers and publishers. Upserts change only the fields a request names. */
 export class CatalogRepository {
@@ -64,9 +87,11 @@ export class CatalogRepository {
     try {
       const { rows } = await this.pool.query(
         `INSERT INTO offers (id, advertiser_id, name, url, status, payout, currency, allowed_countries,
-                             max_conversions_per_click, hold_threshold, reject_threshold, open_conversions)
+                             max_conversions_per_click, hold_threshold, reject_threshold, open_conversions,
+                             revenue_model, revenue, payout_model)
          VALUES ($1, $2, $3, $4, coalesce($5::text, 'active'), coalesce($6::numeric, 0), coalesce($7::text, 'USD'),
-                 coalesce($8::text[], '{}'), coalesce($9::integer, 1), $10::real, $11::real, coalesce($15::boolean, false))
+                 coalesce($8::text[], '{}'), coalesce($9::integer, 1), $10::real, $11::real, coalesce($15::boolean, false),
+                 coalesce($16::text, 'percent'), coalesce($17::numeric, 100), coalesce($18::text, 'fixed'))
          ON CONFLICT (id) DO UPDATE SET
            advertiser_id = EXCLUDED.advertiser_id,
            name = EXCLUDED.name,
@@ -79,8 +104,11 @@ export class CatalogRepository {
            hold_threshold = CASE WHEN $13 THEN EXCLUDED.hold_threshold ELSE offers.hold_threshold END,
            reject_threshold = CASE WHEN $14 THEN EXCLUDED.reject_threshold ELSE offers.reject_threshold END,
            open_conversions = coalesce($15::boolean, offers.open_conversions),
+           revenue_model = coalesce($16::text, offers.revenue_model),
+           revenue = coalesce($17::numeric, offers.revenue),
+           payout_model = coalesce($18::text, offers.payout_model),
            updated_at = now()
-         RETURNING ${offerColumns}, (xmax = 0) AS created`,
+         RETURNING id, (xmax = 0) AS created`,
         [
           input.id,
           input.advertiserId,
@@ -97,27 +125,54 @@ export class CatalogRepository {
           has('holdThreshold'),
           has('rejectThreshold'),
           input.openConversions ?? null,
+          input.revenueModel ?? null,
+          input.revenue ?? null,
+          input.payoutModel ?? null,
         ],
       );
-      return { offer: toOffer(rows[0]), created: rows[0].created };
+      return { offer: (await this.findOffer(input.id))!, created: rows[0].created };
     } catch (e) {
       if ((e as { code?: string }).code === '23503') throw new UnknownReferenceError('advertiserId', input.advertiserId);
-      throw e;
+      throw termsViolation(e) ?? e;
     }
   }
 
   async snapshot(): Promise<CatalogSnapshot> {
     const [a, o, p] = await Promise.all([
       this.pool.query(`SELECT ${advertiserColumns} FROM advertisers`),
-      this.pool.query(`SELECT ${offerColumns} FROM offers`),
+      this.pool.query(offerSelect),
       this.pool.query('SELECT id, name, status FROM publishers'),
     ]);
     return { advertisers: a.rows.map(toAdvertiser), offers: o.rows.map(toOffer), publishers: p.rows as Publisher[] };
   }
 
   async findOffer(id: string): Promise<Offer | null> {
-    const { rows } = await this.pool.query(`SELECT ${offerColumns} FROM offers WHERE id = $1`, [id]);
+    const { rows } = await this.pool.query(`${offerSelect} WHERE id = $1`, [id]);
     return rows.length ? toOffer(rows[0]) : null;
+  }
+
+  /** Sets a publisher's own payout on an offer; false when the offer or the publisher does not exist. */
+  async setPublisherPayout(offerId: string, publisherId: string, terms: PublisherPayout): Promise<boolean> {
+    try {
+      await this.pool.query(
+        `INSERT INTO offer_payouts (offer_id, publisher_id, payout_model, payout) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (offer_id, publisher_id) DO UPDATE SET payout_model = EXCLUDED.payout_model, payout = EXCLUDED.payout, updated_at = now()`,
+        [offerId, publisherId, terms.payoutModel, terms.payout],
+      );
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code === '23503') return false;
+      throw termsViolation(e) ?? e;
+    }
+  }
+
+  /** Removes a publisher's own payout on an offer (the offer's applies again); false when there was none. */
+  async removePublisherPayout(offerId: string, publisherId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('DELETE FROM offer_payouts WHERE offer_id = $1 AND publisher_id = $2', [
+      offerId,
+      publisherId,
+    ]);
+    return (rowCount ?? 0) > 0;
   }
 
   async findPublisher(id: string): Promise<Publisher | null> {
@@ -148,7 +203,11 @@ function toOffer(r: Record<string, unknown>): Offer {
     name: r.name as string,
     url: (r.url as string) ?? null,
     status: r.status as Offer['status'],
+    revenueModel: r.revenue_model as Offer['revenueModel'],
+    revenue: r.revenue as number,
+    payoutModel: r.payout_model as Offer['payoutModel'],
     payout: r.payout as number,
+    publisherPayouts: (r.publisher_payouts as Offer['publisherPayouts']) ?? {},
     currency: (r.currency as string).trim(),
     allowedCountries: r.allowed_countries as string[],
     maxConversionsPerClick: r.max_conversions_per_click as number,

@@ -38,6 +38,7 @@ const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conver
   { name: 'reason_codes', type: 'text', value: (d) => d.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
   { name: 'reasons', type: 'text', value: (d) => json(d.reasons), select: '$::jsonb' },
   { name: 'amount', type: 'numeric', value: (d) => d.amount },
+  { name: 'revenue', type: 'numeric', value: (d) => d.revenue },
   { name: 'payout', type: 'numeric', value: (d) => d.payout },
   { name: 'currency', type: 'text', value: (d) => d.currency },
   { name: 'ctit_seconds', type: 'float8', value: (d) => d.ctitSeconds },
@@ -246,6 +247,8 @@ export function toDecision(r: Record<string, unknown>): Decision {
     score: r.score as number,
     reasons: r.reasons as Reason[],
     amount: r.amount as number,
+    // Rows from before migration 0011 had their sale amount counted as revenue.
+    revenue: (r.revenue as number | null) ?? (r.amount as number),
     payout: r.payout as number,
     currency: r.currency as string,
     ctitSeconds: r.ctit_seconds as number | null,
