@@ -2,3 +2,4 @@
 export * from './cluster';
 export * from './traffic';
 export * from './accounting';
+export * from './embedded';
