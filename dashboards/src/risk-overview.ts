@@ -15,6 +15,13 @@ import {
   scoreDistributionSql,
 } from './sql';
 
+/** Precision below these turns a cell orange, then red. */
+const PRECISION_COLOURS = [
+  { value: null, color: 'red' },
+  { value: 0.5, color: 'orange' },
+  { value: 0.8, color: 'green' },
+];
+
 /** Rates above these turn a cell orange, then red (share of clicks or conversions). */
 const RATE_COLOURS = traffic(0.1, 0.25);
 
@@ -129,6 +136,52 @@ const HOLD_QUEUE_SQL = `
   SELECT "time", sum(delta) OVER (ORDER BY "time") AS "open holds"
     FROM (SELECT $__timeGroupAlias(at, $__interval), sum(delta) AS delta FROM changes GROUP BY 1) s
    ORDER BY 1`;
+
+/**
+ * Labelled outcomes of the range, one row per labelled click or conversion with the codes that fired:
+ * a conversion's truth is its latest feedback (advertiser or analyst), else its stored label (admin
+ * files); a click's is its stored label. The same rule as GET /v1/admin/rulesets/quality.
+ */
+const LABELLED = `
+  SELECT * FROM (
+    SELECT 'conversion' AS kind, d.ts, d.reason_codes,
+           coalesce((SELECT CASE f.status WHEN 'rejected' THEN 'fraud' ELSE 'legit' END FROM feedback f
+                      WHERE f.conversion_id = d.conversion_id ORDER BY f.ts DESC, f.received_at DESC LIMIT 1), c.label) AS label
+      FROM decisions d LEFT JOIN conversions c ON c.id = d.conversion_id AND c.ts = d.ts
+     WHERE $__timeFilter(d.ts)
+    UNION ALL
+    SELECT 'click', c.ts, v.reason_codes, c.label
+      FROM clicks c JOIN click_verdicts v ON v.click_id = c.id AND v.ts = c.ts
+     WHERE $__timeFilter(c.ts) AND c.label IS NOT NULL
+  ) o WHERE label IN ('fraud', 'legit')`;
+
+/** Codes that are the human verdict itself, not a detector. */
+const HUMAN_CODES = `('ANALYST_OVERRIDE', 'ADVERTISER_REJECTED')`;
+
+const RULE_QUALITY_SQL = `
+  WITH l AS (${LABELLED}),
+       fraud AS (SELECT kind, count(*) FILTER (WHERE label = 'fraud') AS n FROM l GROUP BY 1)
+  SELECT l.kind, r.code, count(*)::float8 AS fired,
+         (count(*) FILTER (WHERE l.label = 'fraud'))::float8 AS true_positives,
+         (count(*) FILTER (WHERE l.label = 'fraud'))::float8 / count(*) AS precision,
+         (count(*) FILTER (WHERE l.label = 'fraud'))::float8 / nullif(min(fraud.n), 0) AS recall
+    FROM l
+   CROSS JOIN LATERAL unnest(l.reason_codes) AS r(code)
+    JOIN fraud ON fraud.kind = l.kind
+   WHERE r.code NOT IN ${HUMAN_CODES}
+   GROUP BY 1, 2
+   ORDER BY 1, 3 DESC, 2
+   LIMIT 60`;
+
+const RULE_PRECISION_SQL = `
+  WITH l AS (${LABELLED})
+  SELECT $__timeGroupAlias(l.ts, $__interval), r.code AS metric,
+         (count(*) FILTER (WHERE l.label = 'fraud'))::float8 / count(*) AS value
+    FROM l
+   CROSS JOIN LATERAL unnest(l.reason_codes) AS r(code)
+   WHERE l.kind = 'conversion' AND r.code NOT IN ${HUMAN_CODES}
+   GROUP BY 1, 2
+   ORDER BY 1, 2`;
 
 /** Risk overview: the whole network's traffic quality, who drives it, what it saves, what waits. */
 export function riskOverview(): Dashboard {
@@ -325,6 +378,85 @@ export function riskOverview(): Dashboard {
         w: 8,
         description: 'Share of clicks and of conversions in each 0.05 band of the risk score.',
       }),
+    )
+
+    .withRow(new RowBuilder('Rules: quality and shadow'))
+    .withPanel(
+      tablePanel(
+        'Rule precision and recall',
+        tableSql(RULE_QUALITY_SQL),
+        {
+          kind: { title: 'On', width: 100 },
+          code: { title: 'Reason code' },
+          fired: { title: 'Fired on labelled', decimals: 0 },
+          true_positives: { title: 'On fraud', decimals: 0 },
+          precision: { title: 'Precision', unit: 'percentunit', decimals: 1, thresholds: PRECISION_COLOURS },
+          recall: { title: 'Recall', unit: 'percentunit', decimals: 1 },
+        },
+        {
+          description:
+            'Each reason code on labelled traffic of the range (advertiser feedback, analyst decisions, admin labels): precision = share of the labelled events it fired on that were fraud; recall = share of the labelled fraud it fired on. Monitor-only firings count: this is how a rule earns enforcement. API: GET /v1/admin/rulesets/quality.',
+        },
+      ),
+    )
+    .withPanel(
+      seriesPanel('Rule precision over time (conversions)', [seriesSql(RULE_PRECISION_SQL)], {
+        interval: '1h',
+        unit: 'percentunit',
+        decimals: 1,
+        description: 'Per reason code, the share of labelled conversions it fired on that were fraud, per interval.',
+      }),
+    )
+    .withPanel(
+      seriesPanel(
+        'Shadow rule set: disagreement rate',
+        [
+          seriesSql(`
+            SELECT $__timeGroupAlias(decided_at, $__interval), shadow_version AS metric,
+                   avg(CASE WHEN agree THEN 0 ELSE 1 END)::float8 AS value
+              FROM shadow_outcomes
+             WHERE $__timeFilter(decided_at)
+             GROUP BY 1, 2
+             ORDER BY 1, 2`),
+        ],
+        {
+          interval: '5m',
+          unit: 'percentunit',
+          decimals: 2,
+          description:
+            'Share of live clicks and conversions a shadow rule set would have judged differently from the active one (PUT /v1/admin/rulesets/shadow; promote with POST /v1/admin/rulesets/shadow/promote).',
+        },
+      ),
+    )
+    .withPanel(
+      tablePanel(
+        'Shadow rule set: latest disagreements',
+        tableSql(`
+          SELECT decided_at, shadow_version, kind, event_id, publisher_id, offer_id, active_status, shadow_status,
+                 array_to_string(active_codes, ', ') AS active_reasons, array_to_string(shadow_codes, ', ') AS shadow_reasons,
+                 coalesce(payout, 0)::float8 AS payout
+            FROM shadow_outcomes
+           WHERE $__timeFilter(decided_at) AND NOT agree
+           ORDER BY decided_at DESC, event_id
+           LIMIT 50`),
+        {
+          decided_at: { title: 'Decided', unit: 'dateTimeAsIso' },
+          shadow_version: { title: 'Shadow' },
+          kind: { title: 'On' },
+          event_id: { title: 'Event' },
+          publisher_id: { title: 'Publisher', link: toPartner },
+          offer_id: { title: 'Offer' },
+          active_status: { title: 'Active' },
+          shadow_status: { title: 'Shadow would' },
+          active_reasons: { title: 'Active reasons' },
+          shadow_reasons: { title: 'Shadow reasons' },
+          payout: { title: 'Payout (0 on clicks)', decimals: 2 },
+        },
+        {
+          description:
+            'What the shadow rule set would have changed, newest first. Recorded only: nothing here reached an advertiser or a publisher.',
+        },
+      ),
     )
 
     .withRow(new RowBuilder('Hold queue'))

@@ -117,6 +117,7 @@ const ROUTES: Record<string, Access> = {
   'GET /v1/admin/rulesets/backtest': { kind: 'admin' },
   'GET /v1/admin/rulesets/backtest/:id': { kind: 'admin' },
   'GET /v1/admin/rulesets/shadow': { kind: 'admin' },
+  'GET /v1/admin/rulesets/quality': { kind: 'admin' },
   'PUT /v1/admin/rulesets/shadow': { kind: 'admin' },
   'DELETE /v1/admin/rulesets/shadow': { kind: 'admin' },
   'POST /v1/admin/rulesets/shadow/promote': { kind: 'admin' },

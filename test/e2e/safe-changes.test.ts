@@ -166,6 +166,24 @@ describe('safe rule-set changes (services booted)', () => {
     expect(r.conversions.quality.candidate).toMatchObject({ labelled: 2, truePositives: 1, falsePositives: 0, precision: 1, recall: 1 });
     expect(r.conversions.quality.active).toMatchObject({ labelled: 2, truePositives: 0, falseNegatives: 1, recall: 0 });
 
+    // Per-rule quality from the same labels: the code that fired on the fraud, none on the legit one.
+    const quality = await call('GET', `/v1/admin/rulesets/quality?from=${from}&to=${to}&interval=hour`);
+    expect(quality.status).toBe(200);
+    expect(quality.body.labelled.conversion).toEqual({ labelled: 2, fraud: 1 });
+    expect(quality.body.rules.filter((q: { kind: string }) => q.kind === 'conversion')).toEqual([
+      {
+        kind: 'conversion',
+        code: 'INVALID_SOURCE_CLICK',
+        fired: 1,
+        truePositives: 1,
+        falsePositives: 0,
+        falseNegatives: 0,
+        precision: 1,
+        recall: 1,
+      },
+    ]);
+    expect(quality.body.buckets.length).toBeGreaterThan(0);
+
     // The CLI drives the same job and prints the same answer.
     const dir = mkdtempSync(join(tmpdir(), 'arbiter-bt-'));
     const written: string[] = [];

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import type { FieldDef, Pool, QueryResult } from 'pg';
 import { parse } from 'yaml';
 import type { ClickEvent, ClickVerdict, ConversionEvent, Decision } from '@app/contracts';
-import { ScoringEngine } from '@app/decisions';
+import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import { OfflineRunner } from '@app/evaluation';
 import { EventNormalizer } from '@app/ingest';
-import { DEFAULT_RULESET } from '@app/rules';
+import { DEFAULT_RULESET, EMPTY_RULESET_CONFIG, RuleSetResolver } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
 import {
   CatalogRepository,
@@ -14,6 +14,7 @@ import {
   EventRepository,
   OutcomeRepository,
   ROLLUPS,
+  ShadowOutcomeRepository,
   createPool,
   detectDialect,
   migrate,
@@ -173,7 +174,17 @@ describe.each(targets)('dashboard and alert SQL on $name', ({ setup, timescaledb
         yield { line: n++, value: e };
       }
     })();
-    await new OfflineRunner(new ScoringEngine(DEFAULT_RULESET)).run(lines, {
+    // A shadow rule set with a tighter IP velocity runs beside the active rules: its outcomes are seeded too.
+    const engine = new ScoringEngine(DEFAULT_RULESET);
+    const shadowOutcomes: ShadowOutcome[] = [];
+    engine.useShadowRules(
+      new ShadowRules(
+        new RuleSetResolver({ ...EMPTY_RULESET_CONFIG, version: 1, network: { rules: { IP_VELOCITY: { perMinute: 3 } } } }),
+        'shadow-seed',
+      ),
+      (o) => shadowOutcomes.push(o),
+    );
+    await new OfflineRunner(engine).run(lines, {
       verdict: (v) => outcomes.push(v),
       decision: (d) => outcomes.push(d),
       // The runner settles the holds still open at the end of the file "in the future": those stay open here.
@@ -185,6 +196,9 @@ describe.each(targets)('dashboard and alert SQL on $name', ({ setup, timescaledb
     for (let i = 0; i < events.length; i += 2000) await eventRepository.insert(events.slice(i, i + 2000));
     const outcomeRepository = new OutcomeRepository(pool);
     for (let i = 0; i < outcomes.length; i += 2000) await outcomeRepository.insert(outcomes.slice(i, i + 2000));
+    const shadowRepository = new ShadowOutcomeRepository(pool);
+    for (let i = 0; i < shadowOutcomes.length; i += 2000) await shadowRepository.insert(shadowOutcomes.slice(i, i + 2000));
+    expect(shadowOutcomes.some((o) => !o.agree)).toBe(true);
     for (const r of ROLLUPS)
       for (const step of dialect.refresh(r, new Date(start.getTime() - 86_400_000))) await pool.query(step.sql, step.params);
 

@@ -19,3 +19,4 @@ export * from './repositories/history.repository';
 export * from './repositories/backtest-job.repository';
 export * from './repositories/shadow-outcome.repository';
 export * from './repositories/dead-letter-replay.repository';
+export * from './repositories/rule-quality.repository';

@@ -9,6 +9,7 @@ import { EventRepository } from './repositories/event.repository';
 import { EventHistoryRepository } from './repositories/history.repository';
 import { BacktestJobRepository } from './repositories/backtest-job.repository';
 import { ShadowOutcomeRepository } from './repositories/shadow-outcome.repository';
+import { RuleQualityRepository } from './repositories/rule-quality.repository';
 import { OutcomeRepository } from './repositories/outcome.repository';
 import { RuleSetRepository } from './repositories/ruleset.repository';
 import { ModelRepository } from './repositories/model.repository';
@@ -37,6 +38,7 @@ export class StorageModule {
       EventHistoryRepository,
       BacktestJobRepository,
       ShadowOutcomeRepository,
+      RuleQualityRepository,
       OutcomeRepository,
       CatalogRepository,
       ApiKeyRepository,

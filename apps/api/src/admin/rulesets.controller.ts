@@ -2,11 +2,12 @@ import { BadRequestException, Body, Controller, Delete, Get, NotFoundException, 
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { CatalogKey, compiled } from '@app/contracts';
+import { CatalogKey, StringEnum, compiled } from '@app/contracts';
 import { ApiQueryFrom, QueryPipe, plain } from '@app/http';
 import { RuleSetConfig, RuleSetError, RuleSetLayer, RuleSetResolver } from '@app/rules';
 import { RuleSetScope, RuleSetStore } from '@app/settings';
-import { Principal } from '@app/storage';
+import { Principal, RuleQualityRepository } from '@app/storage';
+import { range } from '../api-schemas';
 
 /**
  * Rule sets, layered network → advertiser → offer. Every change is validated, versioned and
@@ -19,6 +20,24 @@ const HistoryQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+const QualityQuery = Type.Object(
+  {
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'start (inclusive), ISO-8601; default: 7 days ago' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'end (exclusive), ISO-8601; default: now' })),
+    interval: Type.Optional(StringEnum(['hour', 'day'] as const, 'bucket size of `buckets`; default day')),
+  },
+  { additionalProperties: false },
+);
+const QUALITY_EXAMPLE = {
+  kind: 'conversion',
+  code: 'CTIT_TOO_SHORT',
+  fired: 120,
+  truePositives: 111,
+  falsePositives: 9,
+  falseNegatives: 240,
+  precision: 0.925,
+  recall: 0.3162,
+};
 const HISTORY_EXAMPLE = {
   version: 13,
   scope: 'advertiser:studio',
@@ -78,7 +97,10 @@ const InvalidResponse = () =>
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
 export class RuleSetsController {
-  constructor(private readonly store: RuleSetStore) {}
+  constructor(
+    private readonly store: RuleSetStore,
+    private readonly quality: RuleQualityRepository,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'The rule-set configuration in force: every layer, network → advertiser → offer' })
@@ -106,6 +128,31 @@ export class RuleSetsController {
     const found = /^[1-9][0-9]{0,8}$/.test(version) ? await this.store.version(Number(version)) : null;
     if (!found) throw new NotFoundException({ error: 'not_found', message: `no rule-set version ${version}` });
     return found;
+  }
+
+  @Get('quality')
+  @ApiOperation({
+    summary: 'Precision and recall of each reason code, from labelled outcomes (advertiser feedback, analyst decisions, admin labels)',
+    description:
+      'A code counts where it fired (enforced or monitor-only) on a labelled click or conversion: precision is the share of those that were fraud, ' +
+      'recall the share of the labelled fraud it fired on. Over the range (`rules`) and per hour or day (`buckets`).',
+  })
+  @ApiQueryFrom(QualityQuery)
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: {
+        from: '2026-11-13T00:00:00.000Z',
+        to: '2026-11-20T00:00:00.000Z',
+        labelled: { click: { labelled: 0, fraud: 0 }, conversion: { labelled: 1204, fraud: 351 } },
+        rules: [QUALITY_EXAMPLE],
+        buckets: [{ bucket: '2026-11-19T00:00:00.000Z', rules: [{ ...QUALITY_EXAMPLE, fired: 17, truePositives: 16, falsePositives: 1 }] }],
+      },
+    },
+  })
+  async ruleQuality(@Query(new QueryPipe(QualityQuery)) q: Static<typeof QualityQuery>) {
+    const r = range(q);
+    return { from: r.from.toISOString(), to: r.to.toISOString(), ...(await this.quality.quality(r, q.interval ?? 'day')) };
   }
 
   /** The rules, thresholds and list sizes that apply to one advertiser / offer. */
