@@ -9,6 +9,7 @@ import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { FeedbackModule } from '@app/feedback';
 import { EdgeErrorsFilter } from '@app/http';
+import { ClickGuard } from './click-guard.service';
 import { IngestController } from './ingest.controller';
 import { IngestAuthenticator } from './ingest-auth.service';
 import { IngestLimiter } from './ingest-limiter';
@@ -34,6 +35,7 @@ export class GatewayModule {
       providers: [
         IngestService,
         IngestAuthenticator,
+        ClickGuard,
         IngestLimiter,
         ApiKeyGuard,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),

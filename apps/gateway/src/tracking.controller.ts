@@ -5,6 +5,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Inject } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
+import type { ClickEvent } from '@app/contracts';
+import { metrics } from '@app/observability';
+import { ClickGuard } from './click-guard.service';
 import { IngestAuthenticator } from './ingest-auth.service';
 import { IngestLimiter } from './ingest-limiter';
 import { IngestService } from './ingest.service';
@@ -42,6 +45,7 @@ export class TrackingController {
     private readonly auth: IngestAuthenticator,
     private readonly limiter: IngestLimiter,
     private readonly catalog: CatalogCache,
+    private readonly guard: ClickGuard,
     @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
   ) {}
 
@@ -49,12 +53,15 @@ export class TrackingController {
   @ApiOperation({
     summary: 'Tracking link: record a click and redirect to the offer',
     description:
-      'IP and user agent come from the request; the redirect carries the click id (`{click_id}` in the offer URL, else `click_id=`).',
+      'IP and user agent come from the request; the redirect carries the click id (`{click_id}` in the offer URL, else `click_id=`).' +
+      ' When the rule set of the offer says `clickBlocking.mode: fallback`, a click the click-time checks find invalid (declared bot,' +
+      ' script, data-centre or invalid address, deny list, suspended publisher) goes to the rule set’s fallback URL instead (or' +
+      ' TRACKING_FALLBACK_URL), never to the advertiser; it is recorded and scored either way.',
   })
   @ApiParam({ name: 'offerId', example: 'shoes' })
   @ApiQuery({ name: 'pub', required: true, description: 'publisher id (also `publisher_id`, `aff_id`)', example: 'blog' })
   @ApiQuery({ name: 'sub', required: false, description: 'sub-id (also `sub_id`); `sub1`…`sub5`, `device_id` too', example: 'spring' })
-  @ApiResponse({ status: 302, description: 'To the offer, with the click id' })
+  @ApiResponse({ status: 302, description: 'To the offer, with the click id (or to the fallback URL for a blocked click)' })
   @ApiResponse({
     status: 404,
     description: 'The offer has no landing page (the click was recorded)',
@@ -84,8 +91,17 @@ export class TrackingController {
     this.limiter.take(IngestLimiter.budgetsOf({ sender: 'link' }, request.ip), 1, reply);
     const [result] = await this.ingest.ingest('click', [click], new Date(), { sender: 'link' });
     if (result.status !== 'accepted') return void reply.code(singleStatus(result)).send(singleBody(result));
-    await this.catalog.resolve({ offers: [offerId] });
-    const target = this.catalog.offer(offerId)?.url ?? this.config.TRACKING_FALLBACK_URL;
+    await this.catalog.resolve({ offers: [offerId], publishers: click.publisherId ? [click.publisherId] : [] });
+    const offer = this.catalog.offer(offerId) ?? null;
+    // The click is recorded either way (the scorer gives it the same reasons, and its verdict); an
+    // invalid one under a `fallback` rule set never reaches the advertiser.
+    const { blocked, fallbackUrl } = this.guard.check(
+      { ...click, kind: 'click', id: result.id } as ClickEvent,
+      offer,
+      this.catalog.publisher(click.publisherId ?? '') ?? null,
+    );
+    if (blocked) metrics.clicksBlocked.inc();
+    const target = blocked ? (fallbackUrl ?? this.config.TRACKING_FALLBACK_URL) : (offer?.url ?? this.config.TRACKING_FALLBACK_URL);
     if (!target) {
       return void reply
         .code(404)

@@ -4,3 +4,4 @@ export * from './transitions';
 export * from './hold-registry';
 export * from './shadow-rules';
 export * from './payout';
+export * from './click-time';

@@ -29,6 +29,17 @@ export const metrics = {
         }),
     );
   },
+  get clicksBlocked() {
+    return once(
+      'arbiter_clicks_blocked_total',
+      () =>
+        new Counter({
+          name: 'arbiter_clicks_blocked_total',
+          help: 'Tracking-link clicks sent to the fallback URL by the click-time checks',
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get eventsRejected() {
     return once(
       'arbiter_events_rejected_total',

@@ -8,3 +8,4 @@ export * from './statistics';
 export { userAgentShape } from './conversion/device-mismatch.rule';
 export * from './reason-codes-doc';
 export * from './model-risk.rule';
+export * from './click-time';

@@ -12,25 +12,26 @@ const PUBLISHER_RULES = [clickSpamPatternRule, publisherCrAnomalyRule];
 /** Runs the rules of a rule set over one event and returns the reasons that fired. */
 export const RuleEngine = {
   clickReasons(ruleset: RuleSet, facts: ClickFacts): Reason[] {
-    return run(ruleset, CLICK_RULES, facts);
+    return runRules(ruleset, CLICK_RULES, facts);
   },
 
   conversionReasons(ruleset: RuleSet, facts: ConversionFacts): Reason[] {
-    return run(ruleset, CONVERSION_RULES, facts);
+    return runRules(ruleset, CONVERSION_RULES, facts);
   },
 
   /** MODEL_RISK, from what the model said (evaluated after the other rules: their risk is a model input). */
   modelReasons(ruleset: RuleSet, facts: ModelFacts): Reason[] {
-    return run(ruleset, [modelRiskRule], facts);
+    return runRules(ruleset, [modelRiskRule], facts);
   },
 
   /** Only the publisher-level rules (conversion rate band, CTIT pattern), e.g. when a hold expires. */
   publisherReasons(ruleset: RuleSet, facts: ConversionFacts): Reason[] {
-    return run(ruleset, PUBLISHER_RULES, facts);
+    return runRules(ruleset, PUBLISHER_RULES, facts);
   },
 };
 
-function run<F>(ruleset: RuleSet, rules: readonly Rule<F, any>[], facts: F): Reason[] {
+/** Runs these rules of a rule set (its modes, severities and parameters) over one set of facts. */
+export function runRules<F>(ruleset: RuleSet, rules: readonly Rule<F, any>[], facts: F): Reason[] {
   const reasons: Reason[] = [];
   for (const rule of rules) {
     const settings = ruleset.rules[rule.code];

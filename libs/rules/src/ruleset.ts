@@ -53,6 +53,26 @@ function ruleOverrideSchema(code: ReasonCode): TSchema {
   );
 }
 
+/**
+ * What the tracking link does with a click its click-time checks find invalid (DESIGN §12):
+ * `score` (default) redirects it to the offer like any other and lets the scorer judge it;
+ * `fallback` sends it to `fallbackUrl` (the network's page, never the advertiser's).
+ */
+export const ClickBlockingSettings = Type.Object(
+  {
+    mode: Type.Optional(StringEnum(['score', 'fallback'] as const)),
+    fallbackUrl: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),
+  },
+  { additionalProperties: false },
+);
+
+/** The effective click blocking of a rule set. */
+export interface ClickBlocking {
+  mode: 'score' | 'fallback';
+  /** Null: the gateway's TRACKING_FALLBACK_URL. */
+  fallbackUrl: string | null;
+}
+
 /** One layer of a rule set (network, advertiser or offer), as an operator writes it: all optional. */
 export const RuleSetLayer = Type.Object(
   {
@@ -62,6 +82,7 @@ export const RuleSetLayer = Type.Object(
       Type.Object(Object.fromEntries(codes.map((c) => [c, Type.Optional(ruleOverrideSchema(c))])), { additionalProperties: false }),
     ),
     lists: Type.Optional(ListsInput),
+    clickBlocking: Type.Optional(ClickBlockingSettings),
   },
   { additionalProperties: false },
 );
@@ -86,6 +107,7 @@ export interface RuleSet {
   policy: PolicySettings;
   rules: Record<ReasonCode, ResolvedRule>;
   lists: CompiledLists;
+  clickBlocking: ClickBlocking;
 }
 
 export class RuleSetError extends Error {
@@ -135,7 +157,9 @@ export function combineLayers(version: string, layers: readonly (RuleSetLayer | 
   }
   let policy = DEFAULT_POLICY;
   for (const layer of present) policy = { ...policy, ...layer.policy, weights: { ...policy.weights, ...layer.policy?.weights } };
-  return { version, policy, rules: resolved, lists: new CompiledLists(present.map((l) => l.lists)) };
+  let clickBlocking: ClickBlocking = { mode: 'score', fallbackUrl: null };
+  for (const layer of present) clickBlocking = { ...clickBlocking, ...layer.clickBlocking };
+  return { version, policy, rules: resolved, lists: new CompiledLists(present.map((l) => l.lists)), clickBlocking };
 }
 
 /** Validates a standalone rule set and fills in every default. */

@@ -7,13 +7,14 @@ import { spawnEngine } from '../bench/engine-process';
 import { IngestResult, ingestScenario } from '../bench/ingest.scenario';
 import { jetStreamBaseline } from '../bench/jetstream.scenario';
 import { memoryScenario } from '../bench/memory.scenario';
+import { clickCheckScenario } from '../bench/click-check.scenario';
 import { modelScenario } from '../bench/model.scenario';
 import { recorderScenario } from '../bench/recorder.scenario';
 import { Figure, atLeast, atMost, medianOfRuns, ratio, renderTable } from '../bench/report';
 import { scoringScenario } from '../bench/scoring.scenario';
 import { int } from '../output/options';
 
-const SCENARIOS = ['endToEnd', 'scoring', 'model', 'recorder', 'memory', 'baselines'] as const;
+const SCENARIOS = ['endToEnd', 'scoring', 'clickCheck', 'model', 'recorder', 'memory', 'baselines'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface BenchOptions {
@@ -27,6 +28,7 @@ interface BenchOptions {
   latencyRate: number;
   latencySeconds: number;
   scoringEvents: number;
+  clickChecks: number;
   recorderRows: number;
   memoryClicks: number;
   baselineMessages: number;
@@ -55,6 +57,7 @@ export function benchCommand(): Command {
     .option('--latency-rate <n>', 'end to end: the fixed offered rate (events/s) for the latency run', int, 2000)
     .option('--latency-seconds <n>', 'end to end: how long the fixed-rate run lasts', int, 30)
     .option('--scoring-events <n>', 'scoring: simulated events through the hot path', int, 100_000)
+    .option('--click-checks <n>', 'clickCheck: simulated clicks through the tracking link’s click-time checks', int, 100_000)
     .option('--recorder-rows <n>', 'recorder: rows written through the recorder path and the raw baseline', int, 100_000)
     .option('--memory-clicks <n>', 'memory: clicks in attribution state', int, 1_000_000)
     .option('--baseline-messages <n>', 'baselines: acked JetStream publishes to time', int, 100_000)
@@ -94,6 +97,7 @@ export function benchCommand(): Command {
       );
       const endToEnd = await repeated('endToEnd', () => endToEndRun(o, say));
       const scoring = await repeated('scoring', () => scoringScenario({ events: o.scoringEvents, model: o.model }));
+      const clickCheck = await repeated('clickCheck', () => clickCheckScenario({ clicks: o.clickChecks }));
       const model = await repeated('model', () => modelScenario(o.model));
       const recorder = await repeated('recorder', () =>
         recorderScenario({ databaseUrl: o.databaseUrl, rows: o.recorderRows, batch: 1000, concurrency: 2 }),
@@ -167,6 +171,14 @@ export function benchCommand(): Command {
           baseline: 'rules only',
           baselineValue: scoring.rulesOnlyEventsPerSecond,
           ratio: ratio(scoring.eventsPerSecond, scoring.rulesOnlyEventsPerSecond),
+        });
+      if (clickCheck)
+        figures.push({
+          figure: 'click-time checks on the tracking link, p99 added',
+          value: clickCheck.latency.p99,
+          unit: 'ms',
+          target: '≤ 1',
+          met: atMost(clickCheck.latency.p99, 1),
         });
       if (model)
         figures.push({
