@@ -4,6 +4,7 @@ import {
   Controller,
   Delete,
   Get,
+  Headers,
   HttpCode,
   Inject,
   NotFoundException,
@@ -18,7 +19,7 @@ import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogCache } from '@app/catalog';
 import { AdvertiserInput, OfferInput, PublisherInput, PublisherPayoutInput } from '@app/contracts';
-import { SchemaPipe, plain } from '@app/http';
+import { ApiListResponse, SchemaPipe, csvFile, csvText, fieldColumns, fieldsOf, plain, prefersCsv } from '@app/http';
 import { CatalogRepository, InvalidTermsError, UnknownReferenceError, WebhookRepository } from '@app/storage';
 import { destinationProblem, newWebhookSecret } from '@app/webhooks';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
@@ -63,23 +64,29 @@ export class CatalogController {
 
   @Get('advertisers')
   @ApiOperation({ summary: 'Every advertiser' })
-  @ApiResponse({ status: 200, schema: { example: [ADVERTISER_EXAMPLE] } })
-  async advertisers() {
-    return (await this.catalog.snapshot()).advertisers;
+  @ApiListResponse([ADVERTISER_EXAMPLE], csvText([ADVERTISER_EXAMPLE], fieldColumns(fieldsOf([ADVERTISER_EXAMPLE]))))
+  async advertisers(@Headers('accept') accept?: string) {
+    const rows = (await this.catalog.snapshot()).advertisers;
+    // The whole catalog table is in memory for the JSON answer too; the CSV is written from it.
+    return prefersCsv(accept) ? csvFile(rows, fieldColumns(fieldsOf(rows, [], ADVERTISER_EXAMPLE)), 'advertisers.csv') : rows;
   }
 
   @Get('publishers')
   @ApiOperation({ summary: 'Every publisher' })
-  @ApiResponse({ status: 200, schema: { example: [PUBLISHER_EXAMPLE] } })
-  async publishers() {
-    return (await this.catalog.snapshot()).publishers;
+  @ApiListResponse([PUBLISHER_EXAMPLE], csvText([PUBLISHER_EXAMPLE], fieldColumns(fieldsOf([PUBLISHER_EXAMPLE]))))
+  async publishers(@Headers('accept') accept?: string) {
+    const rows = (await this.catalog.snapshot()).publishers;
+    // The whole catalog table is in memory for the JSON answer too; the CSV is written from it.
+    return prefersCsv(accept) ? csvFile(rows, fieldColumns(fieldsOf(rows, [], PUBLISHER_EXAMPLE)), 'publishers.csv') : rows;
   }
 
   @Get('offers')
   @ApiOperation({ summary: 'Every offer' })
-  @ApiResponse({ status: 200, schema: { example: [OFFER_EXAMPLE] } })
-  async offers() {
-    return (await this.catalog.snapshot()).offers;
+  @ApiListResponse([OFFER_EXAMPLE], csvText([OFFER_EXAMPLE], fieldColumns(fieldsOf([OFFER_EXAMPLE]))))
+  async offers(@Headers('accept') accept?: string) {
+    const rows = (await this.catalog.snapshot()).offers;
+    // The whole catalog table is in memory for the JSON answer too; the CSV is written from it.
+    return prefersCsv(accept) ? csvFile(rows, fieldColumns(fieldsOf(rows, [], OFFER_EXAMPLE)), 'offers.csv') : rows;
   }
 
   @Post('advertisers')
