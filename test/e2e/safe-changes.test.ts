@@ -303,6 +303,18 @@ describe('safe rule-set changes (services booted)', () => {
       async () => (await t.db.query(`SELECT valid, reason_codes FROM click_verdicts WHERE click_id = $1`, [next.body.id])).rows[0],
     );
     expect(verdict).toEqual({ valid: false, reason_codes: ['IP_VELOCITY'] });
+
+    // A shadow built on rules that changed since is not promoted over that change.
+    const again = await call('PUT', '/v1/admin/rulesets/shadow', {
+      scope: `offer:${ids.offerId}`,
+      ruleset: { rules: { IP_VELOCITY: { perMinute: 1 } } },
+    });
+    expect(again.status).toBe(200);
+    expect((await call('PUT', `/v1/admin/rulesets/advertisers/${ids.advertiserId}`, { policy: { holdHours: 48 } })).status).toBe(200);
+    const stale = await call('POST', '/v1/admin/rulesets/shadow/promote');
+    expect(stale.status).toBe(409);
+    expect((await call('GET', '/v1/admin/rulesets')).body.offers[ids.offerId]).toEqual({ rules: { IP_VELOCITY: { perMinute: 2 } } });
+    expect((await call('DELETE', '/v1/admin/rulesets/shadow')).status).toBe(200);
   });
 
   it('refuses an invalid candidate or range with field errors, and an unknown job with 404', async () => {

@@ -34,6 +34,17 @@ export interface RuleSetHistoryEntry {
   diff: RuleSetChange[];
 }
 
+/** The active rule set changed after the shadow was built on it: promoting would silently undo that change. */
+export class StaleShadowError extends Error {
+  constructor(
+    readonly basedOn: number,
+    readonly active: number,
+  ) {
+    super(`the shadow was built on version ${basedOn}, the active version is now ${active}: start the shadow again on the current rules`);
+    this.name = 'StaleShadowError';
+  }
+}
+
 export class NoShadowError extends Error {
   constructor() {
     super('no shadow rule set is running');
@@ -162,13 +173,17 @@ export class RuleSetStore implements OnApplicationBootstrap {
 
   /**
    * Makes the shadow candidate the active configuration (a new version, audited like any change)
-   * and stops shadowing. Layers changed since the shadow was set are replaced by the shadow's.
+   * and stops shadowing. Refused (StaleShadowError) when the active rules changed since the shadow was
+   * built on them: its layers would overwrite that change.
    */
   async promoteShadow(actor: string | null): Promise<{ config: RuleSetConfig; promoted: string }> {
     const shadow = await this.shadow();
     if (!shadow) throw new NoShadowError();
     const { version: _v, updatedAt: _u, updatedBy: _b, ...layers } = shadow.config;
-    const config = await this.commit(`promote:${shadow.label}`, actor, (current) => ({ ...current, ...layers }));
+    const config = await this.commit(`promote:${shadow.label}`, actor, (current) => {
+      if (current.version !== shadow.basedOn) throw new StaleShadowError(shadow.basedOn, current.version);
+      return { ...current, ...layers };
+    });
     await this.clearShadow(actor);
     return { config, promoted: shadow.label };
   }

@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, NotFoundException, Post, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
-import { NoShadowError, RuleSetStore } from '@app/settings';
+import { NoShadowError, RuleSetStore, StaleShadowError } from '@app/settings';
 import { Principal, ShadowOutcomeRepository } from '@app/storage';
 import { CandidateInput, candidateOf, trialError } from './backtest.controller';
 
@@ -120,11 +120,13 @@ export class ShadowController {
     schema: { example: { promoted: 'shadow-9c1f02ab', config: { version: 13, network: {}, advertisers: {}, offers: {} } } },
   })
   @ApiResponse({ status: 404, description: 'no shadow rule set is running' })
+  @ApiResponse({ status: 409, description: 'the active rules changed since the shadow was started on them; nothing changed' })
   async promote(@CurrentPrincipal() who: Principal) {
     try {
       return await this.store.promoteShadow(who.keyId);
     } catch (e) {
       if (e instanceof NoShadowError) throw new NotFoundException({ error: 'not_found', message: e.message });
+      if (e instanceof StaleShadowError) throw new ConflictException({ error: 'conflict', message: e.message });
       throw trialError(e);
     }
   }
