@@ -27,6 +27,6 @@ describe('embedded mode (TimescaleDB PGlite served by the engine)', () => {
     );
     expect(decision).toEqual({ status: 'approved' });
     const { rows } = await t.db.query(`SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1`);
-    expect(rows.map((r) => r.hypertable_name)).toEqual(['click_verdicts', 'clicks', 'conversions', 'decisions', 'feedback']);
+    expect(rows.map((r) => r.hypertable_name)).toEqual(['click_verdicts', 'clicks', 'conversions', 'decisions', 'feedback', 'shadow_outcomes']);
   });
 });
