@@ -307,7 +307,7 @@ const specs = [
       model: 'sim-2026-11',
       authority: 'advisory',
       basis: "trained on simulated traffic, not this network's labels",
-      drivers: 'ctit_log_seconds, ip_distinct_offers_24h, has_pixel_data',
+      drivers: 'ctit_log_seconds, ip_distinct_offers_24h, click_risk',
     },
     explain: (e) =>
       `The fraud model (${e.model}) rates this ${pct(e.probability)} likely fraudulent, above its ${pct(e.threshold)} threshold; it weighed most: ${e.drivers}. ` +

@@ -423,6 +423,7 @@ export class ScoringEngine {
       deviceConversions: null,
       publisher: this.state.publisherWindow(publisherId, null, t),
       subId: held.subId ? this.state.publisherWindow(publisherId, held.subId, t) : null,
+      network: this.state.networkWindow(t),
     };
     const event = {
       kind: 'conversion',

@@ -101,6 +101,8 @@ export interface ClickObservation {
   /** The publisher's and sub-id's last week as of this click. */
   publisher: PublisherWindow;
   subId: PublisherWindow | null;
+  /** The whole network's last week: what a publisher's rates are compared with. */
+  network: PublisherWindow;
 }
 
 /** Everything the conversion rules (and the model) read about one conversion. */
@@ -116,7 +118,12 @@ export interface ConversionObservation {
   /** The attributed publisher's and sub-id's last week, this conversion included. */
   publisher: PublisherWindow | null;
   subId: PublisherWindow | null;
+  /** The whole network's last week (this conversion included when attributed). */
+  network: PublisherWindow;
 }
+
+/** The publishers table's key for the whole network (no publisher id contains a NUL). */
+const NETWORK_KEY = '\u0000network';
 
 export interface FeatureStateOptions {
   maxClicks: number;
@@ -233,6 +240,8 @@ export class FeatureState {
 
     const publisherSlot = this.publishers.slot(keyHash(hPublisher), publisherId, '', t);
     this.publishers.add(publisherSlot, PUB_CLICKS, t);
+    const networkSlot = this.networkSlot(t);
+    this.publishers.add(networkSlot, PUB_CLICKS, t);
     let subIdSlot = -1;
     const subId = e.subId ? intern(e.subId) : (e.subId ?? null);
     if (subId) {
@@ -269,7 +278,17 @@ export class FeatureState {
       deviceDistinctIps,
       publisher: this.windowOf(publisherSlot, t),
       subId: subIdSlot >= 0 ? this.windowOf(subIdSlot, t) : null,
+      network: this.windowOf(networkSlot, t),
     };
+  }
+
+  private networkSlot(t: number): number {
+    return this.publishers.slot(keyHash(hashPart(NETWORK_KEY)), NETWORK_KEY, '', t);
+  }
+
+  /** The whole network's last week as of time `t`, without counting anything. */
+  networkWindow(t: number): PublisherWindow {
+    return this.windowOf(this.networkSlot(t), t);
   }
 
   /** Notes a pair; true when it was not seen within the day (24 hour buckets) before this event. */
@@ -306,8 +325,10 @@ export class FeatureState {
     const device = e.deviceId ?? click?.deviceId ?? null;
     let publisher: PublisherWindow | null = null;
     let subId: PublisherWindow | null = null;
+    const networkSlot = this.networkSlot(t);
     if (click) {
       const late = ctit !== null && ctit > this.options.lateAfterMs;
+      this.countPublisher(networkSlot, t, late);
       const hPublisher = hashPart(click.publisherId);
       publisher = this.countPublisher(this.publishers.slot(keyHash(hPublisher), click.publisherId, '', t), t, late);
       if (click.subId) {
@@ -327,6 +348,7 @@ export class FeatureState {
       deviceConversions: device ? countOne(this.deviceConversions, device, t) : null,
       publisher,
       subId,
+      network: this.windowOf(networkSlot, t),
     };
   }
 

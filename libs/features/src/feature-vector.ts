@@ -6,6 +6,14 @@ import type { ClickObservation, ConversionObservation, PublisherWindow } from '.
  * the rules, causal only (nothing after the event), identical in live scoring, replays, training
  * and evaluation. Names are part of a model's contract: a model records the list it was trained
  * on and the engine refuses one whose list differs.
+ *
+ * Left out on purpose (issue 14): whether a click has a referrer, a pixel or an order id, the time
+ * of day, raw publisher volumes — habits of the simulator's traffic, not signs of fraud (S2S feeds
+ * and apps send no referrer, every publisher starts small). A publisher's conversion rate and late
+ * share are compared with the whole network's over the same week (a shop network converts less and
+ * later than an app network; what stands out is a publisher unlike its peers). Over a publisher or
+ * sub-id with too little history they are *unknown*: the `_known` flag is 0 and the comparison
+ * reads "like the network", so a new publisher never reads like one that converts nothing.
  */
 export const CLICK_FEATURES = [
   'ip_clicks_1m',
@@ -21,11 +29,11 @@ export const CLICK_FEATURES = [
   'device_clicks_1h',
   'device_clicks_24h',
   'device_distinct_ips_24h',
-  'publisher_clicks_7d',
-  'publisher_conversion_rate_7d',
-  'publisher_late_share_7d',
-  'sub_id_clicks_7d',
-  'sub_id_conversion_rate_7d',
+  'publisher_known',
+  'publisher_cr_vs_network_7d',
+  'publisher_late_vs_network_7d',
+  'sub_id_known',
+  'sub_id_cr_vs_network_7d',
   'ua_bot',
   'ua_non_browser',
   'ua_mobile',
@@ -33,13 +41,8 @@ export const CLICK_FEATURES = [
   'ua_app',
   'ip_invalid',
   'ip_datacenter',
-  'ip_v6',
   'geo_outside_offer',
   'geo_declared_mismatch',
-  'has_declared_country',
-  'has_referrer',
-  'hour_sin',
-  'hour_cos',
   'rules_risk',
 ] as const;
 
@@ -48,7 +51,6 @@ export const CONVERSION_FEATURES = [
   'ctit_log_seconds',
   'click_valid',
   'click_risk',
-  'click_has_referrer',
   'click_declared_mismatch',
   'click_previous_conversions',
   'ip_conversions_24h',
@@ -57,23 +59,25 @@ export const CONVERSION_FEATURES = [
   'country_matches_click_declared',
   'device_id_differs',
   'browser_differs',
-  'has_pixel_data',
-  'has_order_id',
   'duplicate_order',
-  'amount_log',
   'payout_share',
   'type_sale',
   'type_lead',
   'type_install',
-  'publisher_conversions_7d',
-  'publisher_conversion_rate_7d',
-  'publisher_late_share_7d',
-  'sub_id_clicks_7d',
-  'sub_id_conversion_rate_7d',
-  'hour_sin',
-  'hour_cos',
+  'publisher_known',
+  'publisher_cr_vs_network_7d',
+  'publisher_late_vs_network_7d',
+  'sub_id_known',
+  'sub_id_cr_vs_network_7d',
   'rules_risk',
 ] as const;
+
+/**
+ * Clicks a publisher (or sub-id) needs in the last week before its conversion rate and late share
+ * count as known: PUBLISHER_CR_ANOMALY's default minimum sample. The network needs ten times that.
+ */
+export const MIN_KNOWN_CLICKS = 100;
+const MIN_NETWORK_CLICKS = 10 * MIN_KNOWN_CLICKS;
 
 export type ClickFeature = (typeof CLICK_FEATURES)[number];
 export type ConversionFeature = (typeof CONVERSION_FEATURES)[number];
@@ -83,21 +87,22 @@ const flag = (b: boolean) => (b ? 1 : 0);
 // "Never / not within a day" is encoded as a day: later than anything observed.
 const sinceLog = (seconds: number | null) => log(seconds ?? 86_400);
 
-function rate(w: PublisherWindow | null): number {
-  return w && w.clicks > 0 ? Math.min(1, w.conversions / w.clicks) : 0;
+const known = (w: PublisherWindow | null): w is PublisherWindow => !!w && w.clicks >= MIN_KNOWN_CLICKS;
+
+// Smoothed by half a conversion, so that "no conversions yet" is a finite ratio.
+const rateOf = (w: PublisherWindow) => (Math.min(w.conversions, w.clicks) + 0.5) / (w.clicks + 1);
+const lateOf = (w: PublisherWindow) => (w.conversions > 0 ? w.lateConversions / w.conversions : 0);
+
+/** log(publisher rate / network rate), clipped to ±5; 0 (like the network) when either is unknown. */
+function crVsNetwork(w: PublisherWindow | null, network: PublisherWindow): number {
+  if (!known(w) || network.clicks < MIN_NETWORK_CLICKS) return 0;
+  return Math.max(-5, Math.min(5, Math.log(rateOf(w) / rateOf(network))));
 }
 
-function lateShare(w: PublisherWindow | null): number {
-  return w && w.conversions > 0 ? w.lateConversions / w.conversions : 0;
-}
-
-const MINUTE_MS = 60_000;
-
-/** The UTC time of day (hours and whole minutes) as an angle; the same arithmetic as Date's getters, without a Date. */
-export function hourAngle(t: number): number {
-  const minuteOfDay = Math.floor(t / MINUTE_MS) % 1440;
-  const m = minuteOfDay < 0 ? minuteOfDay + 1440 : minuteOfDay;
-  return ((Math.floor(m / 60) + (m % 60) / 60) / 24) * 2 * Math.PI;
+/** Publisher's late share minus the network's; 0 when unknown or without conversions. */
+function lateVsNetwork(w: PublisherWindow | null, network: PublisherWindow): number {
+  if (!known(w) || w.conversions === 0 || network.clicks < MIN_NETWORK_CLICKS) return 0;
+  return lateOf(w) - lateOf(network);
 }
 
 export interface ClickFeatureInput {
@@ -113,7 +118,6 @@ export function clickFeatures(f: ClickFeatureInput, out: Float64Array): Float64A
   const { event: e, obs: o } = f;
   const allowed = f.offer?.allowedCountries ?? [];
   const country = e.ipCountry ?? e.country ?? null;
-  const angle = hourAngle(o.t);
   let i = 0;
   out[i++] = log(o.ipClicks.minute);
   out[i++] = log(o.ipClicks.hour);
@@ -128,11 +132,11 @@ export function clickFeatures(f: ClickFeatureInput, out: Float64Array): Float64A
   out[i++] = log(o.deviceClicks?.hour ?? 0);
   out[i++] = log(o.deviceClicks?.day ?? 0);
   out[i++] = log(o.deviceDistinctIps ?? 0);
-  out[i++] = log(o.publisher.clicks);
-  out[i++] = rate(o.publisher);
-  out[i++] = lateShare(o.publisher);
-  out[i++] = log(o.subId?.clicks ?? 0);
-  out[i++] = rate(o.subId);
+  out[i++] = flag(known(o.publisher));
+  out[i++] = crVsNetwork(o.publisher, o.network);
+  out[i++] = lateVsNetwork(o.publisher, o.network);
+  out[i++] = flag(known(o.subId));
+  out[i++] = crVsNetwork(o.subId, o.network);
   out[i++] = flag(!!o.ua.bot);
   out[i++] = flag(!!o.ua.nonBrowser);
   out[i++] = flag(o.ua.family === 'mobile' || o.ua.family === 'tablet');
@@ -140,13 +144,8 @@ export function clickFeatures(f: ClickFeatureInput, out: Float64Array): Float64A
   out[i++] = flag(o.ua.family === 'app');
   out[i++] = flag(!o.ip.valid);
   out[i++] = flag(f.datacenter);
-  out[i++] = flag(o.ip.version === 6);
   out[i++] = flag(allowed.length > 0 && !!country && !allowed.includes(country));
   out[i++] = flag(!!e.country && !!e.ipCountry && e.country !== e.ipCountry);
-  out[i++] = flag(!!e.country);
-  out[i++] = flag(!!e.referrer);
-  out[i++] = Math.sin(angle);
-  out[i++] = Math.cos(angle);
   out[i++] = f.rulesRisk;
   return out;
 }
@@ -165,13 +164,11 @@ export function conversionFeatures(f: ConversionFeatureInput, out: Float64Array)
   const click = o.click;
   const country = e.ipCountry ?? e.country ?? null;
   const type = e.type ?? 'sale';
-  const angle = hourAngle(o.t);
   let i = 0;
   out[i++] = flag(!!click);
   out[i++] = o.ctitSeconds === null ? -1 : Math.log1p(Math.max(0, o.ctitSeconds));
   out[i++] = flag(!!click?.valid);
   out[i++] = click?.risk ?? 1;
-  out[i++] = flag(!!click?.referrer);
   out[i++] = flag(!!click?.declaredCountry && !!click.country && click.declaredCountry !== click.country);
   out[i++] = log(click?.conversions ?? 0);
   out[i++] = log(o.ipConversions ?? 0);
@@ -180,21 +177,16 @@ export function conversionFeatures(f: ConversionFeatureInput, out: Float64Array)
   out[i++] = flag(!!country && !!click?.declaredCountry && country === click.declaredCountry && click.declaredCountry !== click.country);
   out[i++] = flag(!!e.deviceId && !!click?.deviceId && e.deviceId !== click.deviceId);
   out[i++] = flag(f.browserDiffers);
-  out[i++] = flag(!!(e.ip || e.userAgent || e.deviceId));
-  out[i++] = flag(!!e.orderId);
   out[i++] = flag(!!o.duplicateOrderOf);
-  out[i++] = log(e.amount);
   out[i++] = e.amount > 0 ? Math.min(1, f.payout / e.amount) : 0;
   out[i++] = flag(type === 'sale');
   out[i++] = flag(type === 'lead');
   out[i++] = flag(type === 'install');
-  out[i++] = log(o.publisher?.conversions ?? 0);
-  out[i++] = rate(o.publisher);
-  out[i++] = lateShare(o.publisher);
-  out[i++] = log(o.subId?.clicks ?? 0);
-  out[i++] = rate(o.subId);
-  out[i++] = Math.sin(angle);
-  out[i++] = Math.cos(angle);
+  out[i++] = flag(known(o.publisher));
+  out[i++] = crVsNetwork(o.publisher, o.network);
+  out[i++] = lateVsNetwork(o.publisher, o.network);
+  out[i++] = flag(known(o.subId));
+  out[i++] = crVsNetwork(o.subId, o.network);
   out[i++] = f.rulesRisk;
   return out;
 }

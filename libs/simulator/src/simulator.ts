@@ -4,6 +4,7 @@ import { COUNTRIES, ConversionType, SimCatalog, SimOffer, SimPublisher, generate
 import { IpPools } from './ip-pools';
 import { Random } from './random';
 import { SimClick, SimConversion, SimEvent } from './sim-events';
+import { APP_USER_AGENTS, TrafficProfile } from './profiles';
 import { CRAWLER_USER_AGENTS, SCRIPT_USER_AGENTS, browserUserAgent } from './user-agents';
 
 export interface SimulatorOptions {
@@ -20,6 +21,8 @@ export interface SimulatorOptions {
    * them fill the windows (as a running engine's would be) without counting them (DESIGN §3).
    */
   warmupHours?: number;
+  /** How the legitimate traffic looks (default `network`); the fraud is the same in every profile. */
+  profile?: TrafficProfile;
 }
 
 /** Share of all clicks each pattern produces; `human` is the legitimate traffic. */
@@ -84,6 +87,11 @@ export class Simulator {
   private readonly floodIps: { ip: string; agents: string[] }[];
   private readonly farms: { ip: string; devices: string[]; country: string }[];
   private readonly sophisticatedIps: string[];
+  private readonly profile: TrafficProfile;
+  /** `new-publishers`: publishers joining during the period, each from its start time on. */
+  private readonly newcomers: { publisher: SimPublisher; from: number }[] = [];
+  /** `shared-address`: households and offices, each one address with its people. */
+  private readonly sharedAddresses: { ip: string; country: string; users: User[] }[] = [];
   private readonly end: number;
   private readonly warmupEnd: number;
 
@@ -107,6 +115,33 @@ export class Simulator {
     this.sophisticatedIps = Array.from({ length: 300 }, () => this.pools.fresh(this.rng, this.rng.pick(['US', 'GB', 'DE', 'CA'])));
     this.end = options.start.getTime() + options.hours * HOUR;
     this.warmupEnd = options.start.getTime() + (options.warmupHours ?? 0) * HOUR;
+    this.profile = options.profile ?? 'network';
+    if (this.profile === 'new-publishers') {
+      for (let i = 0; i < 60; i++) {
+        const publisher: SimPublisher = {
+          id: `pub-new-${String(i + 1).padStart(2, '0')}`,
+          name: `New publisher ${i + 1}`,
+          subIds: Array.from({ length: this.rng.int(1, 4) }, (_, j) => `n${j + 1}`),
+          weight: this.rng.logNormal(1, 0.8),
+          site: `https://new${i + 1}.example/`,
+        };
+        this.catalog.publishers.push(publisher);
+        // Spread over the whole period, warm-up included: some are days old at the end, some minutes.
+        this.newcomers.push({ publisher, from: options.start.getTime() + this.rng.uniform(0, options.hours) * HOUR });
+      }
+    }
+    if (this.profile === 'shared-address') {
+      for (let i = 0; i < 400; i++) {
+        const office = this.rng.chance(0.2);
+        const country = worldCountry(this.rng);
+        const ip = this.pools.fresh(this.rng, country);
+        const users = Array.from({ length: office ? this.rng.int(20, 80) : this.rng.int(2, 6) }, () => {
+          const mobile = this.rng.chance(office ? 0.3 : 0.6);
+          return { ip, country, mobile, userAgent: browserUserAgent(this.rng, mobile ? 'mobile' : 'desktop') };
+        });
+        this.sharedAddresses.push({ ip, country, users });
+      }
+    }
   }
 
   /** Every event, in time order. */
@@ -186,14 +221,46 @@ export class Simulator {
   // ---- legitimate traffic ----------------------------------------------------------------------
 
   private human(t: number): void {
-    const offer = this.rng.pick(this.catalog.offers);
-    const publisher = this.rng.weighted(
+    const p = this.profile;
+    if (p === 'newsletter' && this.rng.chance(1 / 8000)) this.newsletter(t);
+    // A household or office first: its people click offers open to their country.
+    const home = p === 'shared-address' ? this.rng.pick(this.sharedAddresses) : null;
+    const offers = home
+      ? this.catalog.offers.filter((o) => !o.trafficCountries.length || o.trafficCountries.includes(home.country))
+      : p === 'app-s2s'
+        ? this.catalog.offers.filter((o) => o.type === 'install')
+        : p === 'shop'
+          ? this.catalog.offers.filter((o) => o.type === 'sale')
+          : this.catalog.offers;
+    const offer = this.rng.pick(offers);
+    let publisher = this.rng.weighted(
       this.honestPublishers,
-      this.honestPublishers.map((p, i) => (i >= 30 ? p.weight * 0.3 : p.weight)),
+      this.honestPublishers.map((pub, i) => (i >= 30 ? pub.weight * 0.3 : pub.weight)),
     );
+    let referrerShare = p === 'app-s2s' ? 0 : p === 'shop' ? 0.8 : 0.6;
+    if (p === 'new-publishers' && this.rng.chance(0.5)) {
+      const joined = this.newcomers.filter((n) => n.from <= t);
+      if (joined.length) {
+        publisher = this.rng.weighted(
+          joined.map((n) => n.publisher),
+          joined.map((n) => n.publisher.weight),
+        );
+        referrerShare = 0.5;
+      }
+    }
     const country = offer.trafficCountries.length ? this.rng.pick(offer.trafficCountries) : this.worldCountryFor();
-    const user = this.returningOrNewUser(country, offer.type === 'install');
-    const click = this.click(t, 'human', offer, publisher, user, { referrer: this.rng.chance(0.6) ? publisher.site : undefined });
+    let user = this.returningOrNewUser(country, offer.type === 'install');
+    if (p === 'app-s2s') {
+      user = {
+        ...user,
+        mobile: true,
+        deviceId: user.deviceId ?? this.deviceId(),
+        userAgent: this.rng.chance(0.5) ? this.rng.pick(APP_USER_AGENTS) : user.userAgent,
+      };
+    } else if (home) {
+      user = this.rng.pick(home.users);
+    }
+    const click = this.click(t, 'human', offer, publisher, user, { referrer: this.rng.chance(referrerShare) ? publisher.site : undefined });
     // A real person sometimes double-clicks a link.
     if (this.rng.chance(0.002)) this.click(t + this.rng.int(1, 20) * SECOND, 'human', offer, publisher, user, { referrer: click.referrer });
     if (this.rng.chance(offer.conversionRate)) {
@@ -211,10 +278,28 @@ export class Simulator {
     }
   }
 
+  /** A newsletter drop: an honest publisher mails its readers one offer; they click within minutes, without a referrer. */
+  private newsletter(t: number): void {
+    const offer = this.rng.pick(this.catalog.offers.filter((o) => o.trafficCountries.length === 0));
+    const publisher = this.rng.pick(this.honestPublishers.slice(0, 30));
+    const readers = this.rng.int(1000, 3000);
+    for (let i = 0; i < readers; i++) {
+      // Most readers open the mail in the first minutes, the rest over the next hour.
+      const at = t + Math.floor(this.rng.chance(0.7) ? this.rng.uniform(0, 10) * MINUTE : this.rng.uniform(10, 60) * MINUTE);
+      const user = this.returningOrNewUser(this.worldCountryFor(), false);
+      const click = this.click(at, 'human', offer, publisher, user);
+      if (this.rng.chance(offer.conversionRate)) this.convert(click, offer, user, 'human', 'legit', at + this.humanCtit(offer.type));
+    }
+  }
+
   private humanCtit(type: ConversionType): number {
     if (type === 'install') return Math.max(12 * SECOND, this.rng.logNormal(3 * MINUTE, 0.8));
     if (type === 'lead') return Math.max(14 * SECOND, this.rng.logNormal(6 * MINUTE, 0.9));
-    // Shoppers mostly buy in the session, some come back days later.
+    // Shoppers mostly buy in the session, some come back days later (in the `shop` profile, many do).
+    if (this.profile === 'shop') {
+      if (this.rng.chance(0.2)) return this.rng.uniform(24, 10 * 24) * HOUR;
+      if (this.rng.chance(0.3)) return this.rng.uniform(1, 24) * HOUR;
+    }
     if (this.rng.chance(0.07)) return this.rng.uniform(24, 7 * 24) * HOUR;
     return Math.max(20 * SECOND, this.rng.logNormal(20 * MINUTE, 1.2));
   }

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Command } from 'commander';
-import { Simulator, catalogLine } from '@app/simulator';
+import { Simulator, TRAFFIC_PROFILES, catalogLine, isTrafficProfile, userAgentListTraffic } from '@app/simulator';
 import { progress } from '../output/progress';
 import { int } from '../output/options';
 import { HttpReplayer, replayTargetOptions, resolveReplayTarget } from '../replay/http-replayer';
@@ -18,9 +18,21 @@ export function simulateCommand(): Command {
       .option('--hours <n>', 'hours of traffic', int, 72)
       .option('--warmup-hours <n>', 'leading hours whose events carry no label (they warm the windows up)', (v) => Number(v), 12)
       .option('--start <iso>', 'time of the first event (default: --hours before now)')
-      .option('--partitions <n>', 'scorer partitions the click ids are minted for', int, 1),
+      .option('--partitions <n>', 'scorer partitions the click ids are minted for', int, 1)
+      .option(
+        '--profile <name>',
+        `how the legitimate traffic looks: ${Object.entries(TRAFFIC_PROFILES)
+          .map(([name, text]) => `${name} (${text})`)
+          .join('; ')}`,
+        'network',
+      )
+      .option(
+        '--user-agent-lists',
+        'instead: one click per declared crawler of the public crawler-user-agents list (fraud) and per browser of the user-agents package (legitimate), residential addresses, no referrer, no catalog line (with --out)',
+      ),
   ).action(async (o) => {
     if (!o.out === !o.publish) throw new Error('give exactly one of --out FILE or --publish');
+    if (!isTrafficProfile(o.profile)) throw new Error(`--profile is one of ${Object.keys(TRAFFIC_PROFILES).join(', ')}`);
     const start = o.start ? new Date(o.start) : new Date(Date.now() - o.hours * 3600_000);
     if (Number.isNaN(start.getTime())) throw new Error('--start must be an ISO-8601 time');
     const sim = new Simulator({
@@ -30,7 +42,21 @@ export function simulateCommand(): Command {
       start,
       partitions: o.partitions,
       warmupHours: o.warmupHours,
+      profile: o.profile,
     });
+    if (o.userAgentLists) {
+      if (!o.out) throw new Error('--user-agent-lists writes a file: give --out');
+      const out = createWriteStream(o.out);
+      let n = 0;
+      for (const e of userAgentListTraffic({ seed: o.seed, start, partitions: o.partitions })) {
+        if (!out.write(`${JSON.stringify(e)}\n`)) await once(out, 'drain');
+        n++;
+      }
+      out.end();
+      await once(out, 'finish');
+      process.stderr.write(`wrote ${n} clicks to ${o.out}\n`);
+      return;
+    }
     if (o.out) {
       const out = createWriteStream(o.out);
       const bar = progress('simulate', o.events);

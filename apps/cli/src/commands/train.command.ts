@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '@app/config';
 import { ScoringEngine } from '@app/decisions';
-import { OfflineRunner, confusion, prAuc, rocAuc } from '@app/evaluation';
+import { EvaluationCollector, EvaluationReport, OfflineRunner, confusion, prAuc, rocAuc } from '@app/evaluation';
 import { CLICK_FEATURES, CONVERSION_FEATURES } from '@app/features';
 import { readNdjson } from '@app/ingest';
 import {
   CompiledForest,
+  CrossProfileFigures,
   DEFAULT_FOREST_OPTIONS,
   ForestOptions,
   ForestProvenance,
@@ -33,7 +34,10 @@ interface Row {
 export function trainCommand(): Command {
   return new Command('train')
     .description('train the fraud model (two random forests: clicks, conversions) on labelled events')
-    .option('--events <file>', 'labelled NDJSON (e.g. from `arbiter simulate`)')
+    .option(
+      '--events <files...>',
+      'labelled NDJSON (e.g. from `arbiter simulate`); several files are several networks, each replayed on its own',
+    )
     .option('--from-db', 'train on the database instead: simulator labels, advertiser feedback and analyst decisions')
     .requiredOption('--out <dir>', 'directory for model.json and its card (README.md)')
     .option('--version <name>', 'model version (default: m-<date>-<seed>)')
@@ -54,23 +58,43 @@ export function trainCommand(): Command {
       '--keep-from <model>',
       'model.json whose forest a side without labels keeps (default: ARBITER_DEFAULT_MODEL; `none`: that side gets no forest)',
     )
+    .option(
+      '--evaluate-on <profile=file...>',
+      "after training, replay each labelled file (e.g. `simulate --profile shop`) with the new model and write the false-positive rates on its legitimate traffic into the card's cross-profile table",
+    )
     .action(async (o) => {
       if (!o.events === !o.fromDb) throw new Error('give exactly one of --events FILE or --from-db');
       if (o.origin !== 'operator' && o.origin !== 'simulator') throw new Error('--origin is operator or simulator');
       const started = performance.now();
-      const rows: Record<Side, Row[]> = { click: [], conversion: [] };
-      const pending: Record<Side, Float64Array | null> = { click: null, conversion: null };
-      const engine = new ScoringEngine(DEFAULT_RULESET, { featureSink: (side, _id, x) => (pending[side] = Float64Array.from(x)) });
-      const runner = new OfflineRunner(engine);
-      const collect = (side: Side, label: string | undefined) => {
-        if (label && pending[side]) rows[side].push({ x: pending[side]!, y: label === 'fraud' ? 1 : 0 });
-        pending[side] = null;
+      // Per source, its labelled rows in time order: each source's latest share is held out.
+      const perSource: Record<Side, Row[]>[] = [];
+      const summaries: unknown[] = [];
+      for (const source of o.fromDb ? [databaseEvents()] : (o.events as string[]).map((f) => readNdjson(f))) {
+        const rows: Record<Side, Row[]> = { click: [], conversion: [] };
+        const pending: Record<Side, Float64Array | null> = { click: null, conversion: null };
+        const engine = new ScoringEngine(DEFAULT_RULESET, { featureSink: (side, _id, x) => (pending[side] = Float64Array.from(x)) });
+        const collect = (side: Side, label: string | undefined) => {
+          if (label && pending[side]) rows[side].push({ x: pending[side]!, y: label === 'fraud' ? 1 : 0 });
+          pending[side] = null;
+        };
+        summaries.push(
+          await new OfflineRunner(engine).run(source, {
+            verdict: (_, t) => collect('click', t.label),
+            decision: (_, t) => collect('conversion', t.label),
+          }),
+        );
+        perSource.push(rows);
+      }
+      const summary = summaries.length === 1 ? summaries[0] : summaries;
+      const split = (side: Side, held: boolean) =>
+        perSource.flatMap((r) => {
+          const cut = Math.floor(r[side].length * (1 - o.validation));
+          return held ? r[side].slice(cut) : r[side].slice(0, cut);
+        });
+      const rows: Record<Side, Row[]> = {
+        click: perSource.flatMap((r) => r.click),
+        conversion: perSource.flatMap((r) => r.conversion),
       };
-      const source = o.fromDb ? databaseEvents() : readNdjson(o.events);
-      const summary = await runner.run(source, {
-        verdict: (_, t) => collect('click', t.label),
-        decision: (_, t) => collect('conversion', t.label),
-      });
       const featureSeconds = (performance.now() - started) / 1000;
       process.stderr.write(
         `features: ${rows.click.length} labelled clicks, ${rows.conversion.length} labelled conversions (${featureSeconds.toFixed(1)} s)\n`,
@@ -96,10 +120,8 @@ export function trainCommand(): Command {
       const validation = {} as Record<Side, { rows: Row[]; probabilities: number[] }>;
       const thresholds = { click: 1, conversion: 1 } as Record<Side, number>;
       sides.forEach((side, s) => {
-        const all = rows[side];
-        const cut = Math.floor(all.length * (1 - o.validation));
-        const train = all.slice(0, cut);
-        const held = all.slice(cut);
+        const train = split(side, false);
+        const held = split(side, true);
         trained[side] = trainForest(
           train.map((r) => r.x),
           train.map((r) => r.y),
@@ -184,7 +206,7 @@ export function trainCommand(): Command {
         card: {
           trainedAt: new Date().toISOString(),
           trainingSeconds,
-          source: o.fromDb ? 'database' : o.events,
+          source: o.fromDb ? 'database' : (o.events as string[]).join(', '),
           rows: { clicks: count('click'), conversions: count('conversion') },
           sampledPerForest: { clicks: trained.click?.sampledRows ?? 0, conversions: trained.conversion?.sampledRows ?? 0 },
           options: {
@@ -201,6 +223,7 @@ export function trainCommand(): Command {
           forests: { click: provenance('click'), conversion: provenance('conversion') },
         },
       };
+      if (o.evaluateOn?.length) artifact.card.crossProfile = await crossProfile(artifact, o.evaluateOn);
       mkdirSync(o.out, { recursive: true });
       writeFileSync(join(o.out, 'model.json'), JSON.stringify(artifact));
       writeFileSync(join(o.out, 'README.md'), modelCardMarkdown(artifact));
@@ -216,4 +239,45 @@ export function trainCommand(): Command {
         })}\n`,
       );
     });
+}
+
+/** Replays each `profile=file` with the model as the active one (authority as configured) and measures it on the legitimate traffic. */
+async function crossProfile(artifact: ModelArtifact, specs: string[]): Promise<CrossProfileFigures[]> {
+  const config = loadConfig(process.env);
+  const figures: CrossProfileFigures[] = [];
+  for (const spec of specs) {
+    const at = spec.indexOf('=');
+    if (at <= 0) throw new Error(`--evaluate-on ${spec}: give profile=file`);
+    const engine = new ScoringEngine(DEFAULT_RULESET, {
+      modelFloors: { minPrecision: config.MODEL_MIN_PRECISION, maxFalsePositiveRate: config.MODEL_MAX_FALSE_POSITIVE_RATE },
+    });
+    engine.useModels(new ModelRuntime(artifact));
+    const collector = new EvaluationCollector();
+    await new OfflineRunner(engine).run(readNdjson(spec.slice(at + 1)), {
+      verdict: (v, t) => collector.verdict(v, t),
+      decision: (d, t) => collector.decision(d, t),
+      revision: (d) => collector.revision(d),
+    });
+    const report = collector.report();
+    figures.push({
+      profile: spec.slice(0, at),
+      legitClicks: report.clicks.legit,
+      legitConversions: report.conversions.legit,
+      clicksFlagged: modelOnLegit(report.clicks),
+      clicksInvalid: report.clicks.invalid.falsePositiveRate,
+      conversionsFlagged: modelOnLegit(report.conversions),
+      conversionsHeld: report.conversions.heldOrRejected.falsePositiveRate,
+      conversionsRejected: report.conversions.engine.falsePositiveRate,
+    });
+    process.stderr.write(`${JSON.stringify(figures.at(-1))}\n`);
+  }
+  return figures;
+}
+
+/** Share of legitimate events MODEL_RISK fired on. */
+function modelOnLegit(side: EvaluationReport['clicks'] | EvaluationReport['conversions']): number | null {
+  const r = side.reasons.find((x) => x.code === 'MODEL_RISK');
+  if (!side.legit) return null;
+  if (!r || r.precision === null) return 0;
+  return Math.round(((r.fired - Math.round(r.fired * r.precision)) / side.legit) * 10_000) / 10_000;
 }

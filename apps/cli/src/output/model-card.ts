@@ -66,10 +66,11 @@ export function modelCardMarkdown(m: ModelArtifact): string {
   if (c.crossProfile?.length) {
     lines.push(
       '',
-      '## Legitimate traffic of simulator profiles it was not trained on',
+      '## Legitimate traffic of other simulator profiles',
       '',
-      'Share of legitimate events, out of the box (this model advisory, the built-in rule set). "MODEL_RISK fired" is what an analyst',
-      'would see flagged for review; "invalid" and "rejected" are what the engine decided (after hold timers).',
+      'Files it never saw (other profiles, or other seeds of its training profiles as marked). Share of legitimate events, with this',
+      'model active under the default floors and the built-in rule set. "MODEL_RISK fired" is what an analyst would see flagged for',
+      'review; "invalid" and "rejected" are what the engine decided (after hold timers).',
       '',
       '| profile | legitimate clicks | MODEL_RISK fired | invalid | legitimate conversions | MODEL_RISK fired | held at first | rejected |',
       '|---|---|---|---|---|---|---|---|',
