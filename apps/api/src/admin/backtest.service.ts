@@ -82,7 +82,16 @@ export class BacktestService implements OnApplicationShutdown {
       changes: diff,
     };
     await this.jobs.create(id, summary, total, actor);
-    const run = this.run(id, { from, to, warmupFrom, active: new RuleSetResolver(active), candidate: new RuleSetResolver(config), model })
+    const run = this.run(id, {
+      from,
+      to,
+      warmupFrom,
+      active: new RuleSetResolver(active),
+      candidate: new RuleSetResolver(config),
+      model,
+      // The live scorer's bound on clicks held for attribution: the same evictions, the same memory per side.
+      features: { maxClicks: this.config.SCORER_MAX_CLICKS },
+    })
       .catch((e) => this.log.error({ err: e, job: id }, 'backtest bookkeeping failed'))
       .finally(() => this.runs.delete(run));
     this.runs.add(run);
