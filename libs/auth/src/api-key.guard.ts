@@ -3,12 +3,14 @@ import {
   ExecutionContext,
   ForbiddenException,
   Injectable,
+  ServiceUnavailableException,
   SetMetadata,
   UnauthorizedException,
   createParamDecorator,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
+import { componentLogger } from '@app/observability';
 import { ApiKeyRepository, Principal, Role, hashKey } from '@app/storage';
 
 const ROLES = 'arbiter:roles';
@@ -24,6 +26,11 @@ export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: Execution
 // Key lookups are cached briefly: a revoked key stops working within this time.
 const CACHE_MS = 10_000;
 const CACHE_ENTRIES = 10_000;
+// While the key store cannot be read (a database outage, or no pool connection in time under
+// load), a key checked within this time keeps the answer it had: ingest and the API go on for the
+// partners they already know instead of answering 500 to every request once the 10 s entry ages.
+// The price: a key revoked just before an outage works until the store answers again (≤ this).
+const STALE_IF_ERROR_MS = 5 * 60_000;
 
 /**
  * `Authorization: Bearer <key>`. 401 when the key is missing, unknown or revoked; 403 when the
@@ -32,6 +39,7 @@ const CACHE_ENTRIES = 10_000;
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  private readonly log = componentLogger('auth');
 
   constructor(
     private readonly reflector: Reflector,
@@ -65,7 +73,14 @@ export class ApiKeyGuard implements CanActivate {
     const now = Date.now();
     const cached = this.cache.get(hash);
     if (cached && cached.until > now) return cached.principal;
-    const principal = await this.keys.authenticate(key);
+    let principal: Principal | null;
+    try {
+      principal = await this.keys.authenticate(key);
+    } catch (e) {
+      if (cached && cached.until + STALE_IF_ERROR_MS > now) return cached.principal;
+      this.log.warn({ err: e }, 'API keys cannot be read; answering 503');
+      throw new ServiceUnavailableException({ error: 'unavailable', message: 'API keys cannot be checked right now; send again later' });
+    }
     // Bounded: the oldest entry makes room (unknown keys are cached too, so a flood of invented
     // keys costs one lookup each per interval, and the per-IP rate limit bounds the flood).
     this.cache.delete(hash);

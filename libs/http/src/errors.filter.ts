@@ -25,6 +25,8 @@ export class EdgeErrorsFilter implements ExceptionFilter {
         typeof response === 'object' && response !== null && 'error' in response && 'message' in response
           ? response
           : { error: code(exception.getStatus()), message: exception.message };
+      // A 503 is always worth sending again: say when (clients and the fault suite's senders retry on it).
+      if (exception.getStatus() === 503 && !reply.getHeader('retry-after')) reply.header('Retry-After', '5');
       return void reply.code(exception.getStatus()).send(body);
     }
     const e = exception as { statusCode?: number; code?: string; message?: string };

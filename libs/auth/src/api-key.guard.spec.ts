@@ -1,0 +1,64 @@
+import { ServiceUnavailableException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { ApiKeyRepository, Principal } from '@app/storage';
+import { ApiKeyGuard } from './api-key.guard';
+
+/** The key store as the guard sees it: answers, or fails like a database that is away. */
+function keyStore(principal: Principal | null) {
+  const store = { down: false, reads: 0 };
+  const repository = {
+    authenticate: async () => {
+      store.reads++;
+      if (store.down) throw Object.assign(new Error('Connection terminated due to connection timeout'), { code: 'ECONNREFUSED' });
+      return principal;
+    },
+  } as unknown as ApiKeyRepository;
+  return { store, repository };
+}
+
+const publisher: Principal = { keyId: 'k1', role: 'publisher', subjectId: 'pub-1', scope: 'api' };
+
+describe('ApiKeyGuard.authenticate while the key store is away', () => {
+  let now = Date.parse('2026-12-01T12:00:00Z');
+  beforeEach(() => jest.spyOn(Date, 'now').mockImplementation(() => now));
+  afterEach(() => jest.restoreAllMocks());
+
+  it('keeps the answer a key had minutes ago instead of failing the request', async () => {
+    const { store, repository } = keyStore(publisher);
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    expect(await sut.authenticate('key')).toEqual(publisher);
+    store.down = true;
+    now += 60_000; // the 10 s cache entry has aged
+    expect(await sut.authenticate('key')).toEqual(publisher);
+    expect(store.reads).toBe(2);
+  });
+
+  it('answers 503 (send again) for a key it has not seen, never 500', async () => {
+    const { store, repository } = keyStore(publisher);
+    store.down = true;
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    await expect(sut.authenticate('key')).rejects.toBeInstanceOf(ServiceUnavailableException);
+  });
+
+  it('stops trusting the old answer once the outage outlasts the grace period', async () => {
+    const { store, repository } = keyStore(publisher);
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    await sut.authenticate('key');
+    store.down = true;
+    now += 6 * 60_000;
+    await expect(sut.authenticate('key')).rejects.toBeInstanceOf(ServiceUnavailableException);
+  });
+
+  it('reads the store again once it is back (a revoked key stops working)', async () => {
+    const { store, repository } = keyStore(publisher);
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    await sut.authenticate('key');
+    store.down = true;
+    now += 60_000;
+    await sut.authenticate('key');
+    store.down = false;
+    (repository as unknown as { authenticate: () => Promise<null> }).authenticate = async () => null;
+    now += 1;
+    expect(await sut.authenticate('key')).toBeNull();
+  });
+});
