@@ -55,6 +55,11 @@ describe('arbiter bench end to end', () => {
         expect.arrayContaining(['end to end, sustained 2 s', 'decision latency p99 at 200/s']),
       );
       expect(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile'))).toHaveLength(5);
+      // The CPU each process used per 1,000 events, read from the OS: the work per event, whatever else runs on the machine.
+      const cpu = result.endToEnd.cpuMsPer1000Events;
+      expect(Object.keys(cpu).sort()).toEqual(['api', 'gateway', 'notifier', 'recorder', 'scorer', 'total']);
+      expect(cpu.scorer).toBeGreaterThan(0);
+      expect(cpu.total).toBeCloseTo(cpu.api + cpu.gateway + cpu.notifier + cpu.recorder + cpu.scorer, 0);
     } finally {
       rmSync(profiles, { recursive: true, force: true });
       await db.drop();
@@ -68,6 +73,9 @@ describe('arbiter bench end to end', () => {
       const { sustained, paced, processes, partitions } = result.endToEnd;
       // recorder ×2, scorer ×2, notifier, api, gateway
       expect({ processes, partitions }).toEqual({ processes: 7, partitions: 2 });
+      expect(Object.keys(result.endToEnd.cpuMsPer1000Events)).toEqual(
+        expect.arrayContaining(['scorer', 'scorer.2', 'recorder', 'recorder.2']),
+      );
       expect(sustained.decisionLatencyMs.count).toBe(sustained.events);
       expect(paced.decisionLatencyMs.count).toBe(400);
       // Both partitions scored: the clicks' addresses spread over them.

@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -26,7 +27,29 @@ export interface EngineProcess {
   adminKey: string;
   /** One process (`arbiter start`), or one per service. */
   children: ChildProcess[];
+  /** What each child runs, in the same order: `engine` (`arbiter start`), or the service (`scorer`, `scorer.2`, …). */
+  names: string[];
   stop(): Promise<void>;
+}
+
+/**
+ * CPU seconds (user + system, every thread) each child has used so far, by name; null where the OS
+ * does not say (only Linux's /proc is read). Unlike wall time, this does not grow when other work on
+ * a shared machine takes the cores: the work per event can be compared between runs.
+ */
+export function cpuSeconds(engine: EngineProcess): Record<string, number> | null {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < engine.children.length; i++) {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks (100/s).
+      const stat = readFileSync(`/proc/${engine.children[i].pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[engine.names[i]] = (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return null;
+    }
+  }
+  return out;
 }
 
 /** Services in the order they start in when each runs as its own process: the recorder migrates first. */
@@ -81,13 +104,15 @@ export async function spawnEngine(options: {
   // <dist>/apps/cli/src/bench → <dist>/apps
   const apps = resolve(__dirname, '..', '..', '..');
   const children: ChildProcess[] = [];
+  const names: string[] = [];
   let output = '';
-  const launch = async (script: string, args: string[], health: string, extra: Record<string, string> = {}) => {
+  const launch = async (name: string, script: string, args: string[], health: string, extra: Record<string, string> = {}) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
       env: { ...env, ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);
+    names.push(name);
     const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
@@ -143,12 +168,15 @@ export async function spawnEngine(options: {
         await Promise.all(
           instances.map(async (extra, i) => {
             const port = i === 0 ? ports[service] : await freePort();
-            await launch(main, [], `http://127.0.0.1:${port}/health`, { ...extra, [`${service.toUpperCase()}_PORT`]: String(port) });
+            await launch(i === 0 ? service : `${service}.${i + 1}`, main, [], `http://127.0.0.1:${port}/health`, {
+              ...extra,
+              [`${service.toUpperCase()}_PORT`]: String(port),
+            });
           }),
         );
       }
     } else {
-      await launch(join(apps, 'cli', 'src', 'main.js'), ['start'], `http://127.0.0.1:${gatewayPort}/health`);
+      await launch('engine', join(apps, 'cli', 'src', 'main.js'), ['start'], `http://127.0.0.1:${gatewayPort}/health`);
     }
   } catch (e) {
     await stopAll();
@@ -161,6 +189,7 @@ export async function spawnEngine(options: {
     namespace,
     adminKey,
     children,
+    names,
     stop: stopAll,
   };
 }

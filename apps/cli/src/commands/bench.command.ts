@@ -3,7 +3,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { rootLogger } from '@app/observability';
-import { spawnEngine } from '../bench/engine-process';
+import { cpuSeconds, spawnEngine } from '../bench/engine-process';
 import { IngestResult, ingestScenario } from '../bench/ingest.scenario';
 import { jetStreamBaseline } from '../bench/jetstream.scenario';
 import { memoryScenario } from '../bench/memory.scenario';
@@ -132,6 +132,13 @@ export function benchCommand(): Command {
             ratio: ratio(ingest, publishRate),
           },
           {
+            figure: 'engine CPU per 1,000 events, sustained (not counting NATS or an external database)',
+            value: endToEnd.cpuMsPer1000Events?.total ?? null,
+            unit: 'CPU ms',
+            target: '',
+            met: null,
+          },
+          {
             figure: `decision latency p50 at ${o.latencyRate}/s`,
             value: endToEnd.paced.decisionLatencyMs.p50,
             unit: 'ms',
@@ -235,7 +242,15 @@ export function benchCommand(): Command {
 async function endToEndRun(
   o: BenchOptions,
   say: (s: string) => void,
-): Promise<{ database: string; processes: number; partitions: number; sustained: IngestResult; paced: IngestResult }> {
+): Promise<{
+  database: string;
+  processes: number;
+  partitions: number;
+  sustained: IngestResult;
+  paced: IngestResult;
+  /** CPU the engine's processes used per 1,000 events of the sustained run, each and in total (null off Linux). */
+  cpuMsPer1000Events: Record<string, number> | null;
+}> {
   const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
   const engine = await spawnEngine({
     databaseUrl: o.databaseUrl,
@@ -250,7 +265,9 @@ async function endToEndRun(
     const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\r    accepted ${n}`) : undefined;
     const common = { batch: o.batch, concurrency: o.concurrency, progress };
     say(`    sustained: as fast as accepted for ${o.seconds} s, then until all is stored`);
+    const cpuBefore = cpuSeconds(engine);
     const sustained = await ingestScenario(engine, { ...common, events: o.events, seconds: o.seconds, label: 'max' });
+    const cpuAfter = cpuSeconds(engine);
     say(`\n    fixed rate: ${o.latencyRate}/s for ${o.latencySeconds} s`);
     const paced = await ingestScenario(engine, {
       ...common,
@@ -268,9 +285,24 @@ async function endToEndRun(
       partitions: o.partitions,
       sustained,
       paced,
+      cpuMsPer1000Events: cpuPerThousand(cpuBefore, cpuAfter, sustained.events),
     };
   } finally {
     await engine.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** CPU milliseconds per 1,000 events between two readings, per process and `total`. */
+function cpuPerThousand(before: Record<string, number> | null, after: Record<string, number> | null, events: number) {
+  if (!before || !after || events === 0) return null;
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const name of Object.keys(after)) {
+    const ms = ((after[name] - (before[name] ?? 0)) * 1000 * 1000) / events;
+    out[name] = Math.round(ms * 10) / 10;
+    total += ms;
+  }
+  out.total = Math.round(total * 10) / 10;
+  return out;
 }
