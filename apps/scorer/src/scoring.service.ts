@@ -3,10 +3,9 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
 import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology } from '@app/contracts';
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
-import { ClickRecord } from '@app/features';
 import { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import { metrics } from '@app/observability';
-import { OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
+import { OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
 import type { ActiveShadow } from '@app/settings';
 
 interface Prepared {
@@ -56,7 +55,7 @@ export class ScoringService {
         // possibly a different one, to the advertiser (the DECISIONS stream and its webhook no
         // longer drop it as a duplicate by then); the recorded decision stands.
         if (prepared.decided.has(e.id)) continue;
-        out.push(this.engine.scoreConversion(e, this.catalog, toRecord(prepared.clicks.get(e.clickId)), now));
+        out.push(this.engine.scoreConversion(e, this.catalog, attributionRecord(prepared.clicks.get(e.clickId)), now));
       } else {
         const revised = this.engine.applyFeedback(e, prepared.decisions.get(e.conversionId) ?? null, now);
         if (revised) out.push(revised);
@@ -125,27 +124,4 @@ export class ScoringService {
     await this.catalog.resolve({ offers, publishers });
     return { clicks, decisions, decided };
   }
-}
-
-function toRecord(c: StoredClick | undefined): ClickRecord | null {
-  if (!c) return null;
-  return {
-    id: c.id,
-    t: Date.parse(c.ts),
-    offerId: c.offerId,
-    publisherId: c.publisherId,
-    subId: c.subId,
-    ip: c.ip,
-    userAgent: c.userAgent,
-    deviceId: c.deviceId,
-    country: c.ipCountry ?? c.country,
-    declaredCountry: c.country,
-    // A click whose verdict is not recorded yet is treated as valid; its own rules still ran.
-    valid: c.valid ?? true,
-    risk: c.score ?? 0,
-    probability: c.modelScore,
-    referrer: c.referrer,
-    reasonCodes: c.reasonCodes,
-    conversions: c.conversions,
-  };
 }

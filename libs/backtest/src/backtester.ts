@@ -3,6 +3,7 @@ import { CatalogView, ScoringEngine } from '@app/decisions';
 import type { ClickRecord, FeatureStateOptions } from '@app/features';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
+import { attributionRecord } from '@app/storage';
 import type { HistoricalEvent, HistoryRange, StoredClick } from '@app/storage';
 import { BacktestReport, BacktestResult } from './backtest-report';
 
@@ -162,29 +163,5 @@ export class Backtester {
 
 function clickFor(engine: ScoringEngine, e: ConversionEvent, stored: Map<string, StoredClick>): ClickRecord | null {
   if (engine.holdsClick(e.clickId)) return null;
-  return clickRecord(stored.get(e.clickId));
-}
-
-/** A stored click as the engine's attribution record (its recorded verdict stands in for a fresh one). */
-export function clickRecord(c: StoredClick | undefined): ClickRecord | null {
-  if (!c) return null;
-  return {
-    id: c.id,
-    t: Date.parse(c.ts),
-    offerId: c.offerId,
-    publisherId: c.publisherId,
-    subId: c.subId,
-    ip: c.ip,
-    userAgent: c.userAgent,
-    deviceId: c.deviceId,
-    country: c.ipCountry ?? c.country,
-    declaredCountry: c.country,
-    // A click whose verdict is not recorded is treated as valid; its own rules still ran.
-    valid: c.valid ?? true,
-    risk: c.score ?? 0,
-    probability: c.modelScore,
-    referrer: c.referrer,
-    reasonCodes: c.reasonCodes,
-    conversions: c.conversions,
-  };
+  return attributionRecord(stored.get(e.clickId));
 }

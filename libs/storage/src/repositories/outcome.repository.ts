@@ -1,3 +1,4 @@
+import type { ClickRecord } from '@app/features';
 import type { Pool } from 'pg';
 import type { ClickVerdict, Decision, Reason } from '@app/contracts';
 import { Column, json, ledgeredInsert, selectInput, uniqueBy, unnestRows } from '../bulk';
@@ -128,6 +129,33 @@ export interface StoredClick {
   reasonCodes: string[];
   /** Earlier conversions credited to this click (duplicates excluded). */
   conversions: number;
+}
+
+/**
+ * A stored click as the scoring engine's attribution record, for a conversion whose click the engine
+ * no longer holds (the live scorer and the backtest alike). Its recorded verdict stands in for a
+ * fresh one; a click whose verdict is not recorded yet counts as valid (its own rules still ran).
+ */
+export function attributionRecord(c: StoredClick | undefined): ClickRecord | null {
+  if (!c) return null;
+  return {
+    id: c.id,
+    t: Date.parse(c.ts),
+    offerId: c.offerId,
+    publisherId: c.publisherId,
+    subId: c.subId,
+    ip: c.ip,
+    userAgent: c.userAgent,
+    deviceId: c.deviceId,
+    country: c.ipCountry ?? c.country,
+    declaredCountry: c.country,
+    valid: c.valid ?? true,
+    risk: c.score ?? 0,
+    probability: c.modelScore,
+    referrer: c.referrer,
+    reasonCodes: c.reasonCodes,
+    conversions: c.conversions,
+  };
 }
 
 /** Verdicts and decisions: written idempotently, read by the API and the scorer. */
