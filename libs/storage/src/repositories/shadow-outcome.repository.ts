@@ -1,24 +1,9 @@
 import type { Pool } from 'pg';
+import type { ShadowOutcome } from '@app/decisions';
 import { Column, selectInput, unnestRows, uniqueBy } from '../bulk';
 
-/** What a shadow rule set would have done with one live event, beside what the active one did. */
-export interface ShadowOutcomeRow {
-  kind: 'click' | 'conversion';
-  eventId: string;
-  ts: string;
-  decidedAt: string;
-  publisherId: string | null;
-  offerId: string | null;
-  advertiserId: string | null;
-  activeVersion: string;
-  shadowVersion: string;
-  activeStatus: string;
-  shadowStatus: string;
-  agree: boolean;
-  activeCodes: readonly string[];
-  shadowCodes: readonly string[];
-  payout: number | null;
-}
+/** A shadow rule set's outcome as the scoring core describes it (one definition, in `@app/decisions`). */
+export type ShadowOutcomeRow = ShadowOutcome;
 
 const columns: Column<ShadowOutcomeRow>[] = [
   { name: 'event_id', type: 'text', value: (o) => o.eventId },
