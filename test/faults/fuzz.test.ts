@@ -413,7 +413,10 @@ describe('HTTP edges under fuzzing (engine in-process)', () => {
 
   it('everything the fuzzer got accepted was stored, nothing was dead-lettered, no consumer is stuck', async () => {
     await t.drained();
-    expect(accepted.click.size + accepted.conversion.size).toBeGreaterThan(10);
+    // Not vacuous: the fuzzer got events through. Since ingest authenticates, only a mutated example
+    // sent with the right key for its route is accepted: about ten a run (6 and 10 in two rehearsals),
+    // so the bar is "some", not "more than ten".
+    expect(accepted.click.size + accepted.conversion.size).toBeGreaterThan(0);
     for (const [kind, table] of [
       ['click', 'clicks'],
       ['conversion', 'conversions'],
