@@ -1,4 +1,4 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Cluster, Sender, seedCatalog, settleAndAccount, simulate, reportExactlyOnce } from './support';
 
 /**
@@ -31,7 +31,7 @@ describe('fault: durable consumers deleted mid-traffic', () => {
         for (const stream of [cluster.topology.streams.events, cluster.topology.streams.verdicts]) {
           for await (const c of jsm.consumers.list(stream)) {
             if (!c.config.durable_name) continue;
-            await jsm.consumers.delete(stream, c.config.durable_name);
+            await deleteConsumer(jsm, stream, c.config.durable_name);
             deleted.push(c.config.durable_name);
           }
         }
@@ -46,3 +46,23 @@ describe('fault: durable consumers deleted mid-traffic', () => {
     }
   });
 });
+
+/**
+ * `nats consumer rm` as an operator would run it: NATS 2.9 can answer "unlinkat … directory not
+ * empty" when the consumer is deleted while it writes its state (nats-io/nats-server#7886, fixed upstream in
+ * 2026); the consumer may already be stopped and gone with only its directory left, so the delete is
+ * retried until the server says the consumer does not exist.
+ */
+async function deleteConsumer(jsm: JetStreamManager, stream: string, durable: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await jsm.consumers.delete(stream, durable);
+      return;
+    } catch (err) {
+      const message = String((err as Error).message);
+      if (/consumer not found/i.test(message) && attempt > 1) return;
+      if (!/directory not empty/i.test(message) || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
