@@ -11,7 +11,8 @@ describe('rule sets, holds and scorer restarts (services booted)', () => {
   const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 
   beforeAll(async () => {
-    t = await bootEngine();
+    // Holds resolve on the timer's next tick: a short one keeps the hold test short.
+    t = await bootEngine({ config: { SCORER_HOLD_TICK_MS: 250 } });
   });
   afterAll(async () => {
     await t.stop();
@@ -23,6 +24,15 @@ describe('rule sets, holds and scorer restarts (services booted)', () => {
   async function verdict(clickId: string) {
     return eventually(
       async () => (await t.db.query(`SELECT reason_codes, ruleset_version FROM click_verdicts WHERE click_id = $1`, [clickId])).rows[0],
+    );
+  }
+
+  /** Resolves once the scorer scores with rule-set `version` (it follows the KV bucket). */
+  async function scorerApplies(version: number): Promise<void> {
+    const gauge = 'arbiter_ruleset_version{service="scorer"}';
+    await eventually(
+      async () => (await (await fetch(`${t.api}/metrics`)).text()).split('\n').find((l) => l.startsWith(gauge)),
+      (line) => line === `${gauge} ${version}`,
     );
   }
 
@@ -172,7 +182,9 @@ describe('rule sets, holds and scorer restarts (services booted)', () => {
 
   it('resolves a hold by itself when its time is up', async () => {
     const ids = await seedCatalog(t, uid('timer'));
-    expect((await put(`/v1/admin/rulesets/advertisers/${ids.advertiserId}`, { policy: { holdHours: 0.001 } })).status).toBe(200);
+    const changed = await put(`/v1/admin/rulesets/advertisers/${ids.advertiserId}`, { policy: { holdHours: 0.001 } });
+    expect(changed.status).toBe(200);
+    await scorerApplies(((await changed.json()) as { version: number }).version);
     const click = await postJson(`${t.gateway}/v1/clicks`, {
       offerId: ids.offerId,
       publisherId: ids.publisherId,
@@ -180,7 +192,6 @@ describe('rule sets, holds and scorer restarts (services booted)', () => {
       userAgent: CHROME_UA,
       ts: new Date(Date.now() - 600_000).toISOString(),
     });
-    await new Promise((r) => setTimeout(r, 1500)); // the scorers pick up the rule-set change
     const [held, resolved] = await decisions(ids.advertiserId, 2, async () => {
       await postJson(`${t.gateway}/v1/conversions`, { clickId: click.body.id, amount: 20, ip: '81.2.69.142' });
     });

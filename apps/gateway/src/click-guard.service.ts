@@ -4,6 +4,7 @@ import type { ClickEvent, Offer, Publisher } from '@app/contracts';
 import { Topology } from '@app/contracts';
 import { ClickTimeOutcome, clickTimeOutcome } from '@app/decisions';
 import { NATS_CONNECTION } from '@app/messaging';
+import { metrics } from '@app/observability';
 import { EMPTY_RULESET_CONFIG, RuleSetConfig } from '@app/rules';
 import { RuleSetWatcher } from '@app/settings';
 import { RuleSetRepository } from '@app/storage';
@@ -24,7 +25,9 @@ export class ClickGuard implements OnApplicationBootstrap, OnApplicationShutdown
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.watcher = new RuleSetWatcher(this.nc, this.topology, () => undefined);
+    this.watcher = new RuleSetWatcher(this.nc, this.topology, (resolver) =>
+      metrics.ruleSetVersion.labels('gateway').set(resolver.config.version),
+    );
     await this.watcher.start(async () => (await this.rulesets.latest<RuleSetConfig>())?.config ?? EMPTY_RULESET_CONFIG);
   }
 

@@ -1,14 +1,13 @@
-import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import type { Decision } from '@app/contracts';
 import { componentLogger } from '@app/observability';
 import { ScoringService } from './scoring.service';
 
-const EVERY_MS = 5_000;
-
 /**
- * Resolves holds whose time is up (approved unless new evidence arrived) every few seconds and
- * publishes the revisions. A revision that could not be published is retried on the next tick;
- * if the process dies first, the hold is still open in the database and the next scorer takes it.
+ * Resolves holds whose time is up (approved unless new evidence arrived) every
+ * `SCORER_HOLD_TICK_MS` and publishes the revisions. A revision that could not be published is
+ * retried on the next tick; if the process dies first, the hold is still open in the database and the next scorer takes it.
  */
 @Injectable()
 export class HoldTimerService implements OnApplicationShutdown {
@@ -17,14 +16,17 @@ export class HoldTimerService implements OnApplicationShutdown {
   private running?: Promise<void>;
   private readonly log = componentLogger('hold-timer');
 
-  constructor(private readonly scoring: ScoringService) {}
+  constructor(
+    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
+    private readonly scoring: ScoringService,
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => {
       this.running ??= this.tick()
         .then(() => undefined)
         .finally(() => (this.running = undefined));
-    }, EVERY_MS);
+    }, this.config.SCORER_HOLD_TICK_MS);
     this.timer.unref();
   }
 

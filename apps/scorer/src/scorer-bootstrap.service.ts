@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig, ownedPartitions } from '@app/config';
 import { Topology } from '@app/contracts';
 import { NATS_CONNECTION } from '@app/messaging';
-import { componentLogger } from '@app/observability';
+import { componentLogger, metrics } from '@app/observability';
 import { EMPTY_RULESET_CONFIG, RuleSetConfig } from '@app/rules';
 import { ModelRegistry, ModelWatcher, RuleSetWatcher } from '@app/settings';
 import { ModelRepository, OutcomeRepository, RuleSetRepository } from '@app/storage';
@@ -37,7 +37,10 @@ export class ScorerBootstrapService implements OnApplicationBootstrap, OnApplica
     this.watcher = new RuleSetWatcher(
       this.nc,
       this.topology,
-      (resolver) => this.scoring.engine.useRules(resolver),
+      (resolver) => {
+        this.scoring.engine.useRules(resolver);
+        metrics.ruleSetVersion.labels('scorer').set(resolver.config.version);
+      },
       (shadow) => this.scoring.useShadow(shadow),
     );
     await this.watcher.start(async () => (await this.rulesets.latest<RuleSetConfig>())?.config ?? EMPTY_RULESET_CONFIG);

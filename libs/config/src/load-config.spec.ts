@@ -31,6 +31,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DUPLICATE_WINDOW_SECONDS: '30' })).toThrow(/DUPLICATE_WINDOW_SECONDS/);
   });
 
+  it('takes the hold-timer tick from the environment and refuses one that would spin', () => {
+    expect(loadConfig({}).SCORER_HOLD_TICK_MS).toBe(5000);
+    expect(loadConfig({ SCORER_HOLD_TICK_MS: '250' }).SCORER_HOLD_TICK_MS).toBe(250);
+    expect(() => loadConfig({ SCORER_HOLD_TICK_MS: '0' })).toThrow(/SCORER_HOLD_TICK_MS/);
+  });
+
   it('ignores variables it does not know', () => {
     expect(() => loadConfig({ HOME: '/root', PATH: '/bin' })).not.toThrow();
   });

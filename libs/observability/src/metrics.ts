@@ -186,6 +186,18 @@ export const metrics = {
         }),
     );
   },
+  get ruleSetVersion() {
+    return once(
+      'arbiter_ruleset_version',
+      () =>
+        new Gauge({
+          name: 'arbiter_ruleset_version',
+          help: 'Version of the rule-set configuration a service applies (scorer: scores with; gateway: checks tracking-link clicks with)',
+          labelNames: ['service'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get rowsWritten() {
     return once(
       'arbiter_rows_written_total',
