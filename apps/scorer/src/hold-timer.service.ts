@@ -36,7 +36,7 @@ export class HoldTimerService implements OnApplicationShutdown {
   }
 
   async tick(now = Date.now()): Promise<number> {
-    const revised = [...this.unpublished, ...this.scoring.engine.expireHolds(now)];
+    const revised = [...this.unpublished, ...this.scoring.expireHolds(now)];
     this.unpublished = [];
     if (revised.length === 0) return 0;
     try {

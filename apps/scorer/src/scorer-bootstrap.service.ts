@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig, ownedPartitions } from '@app/config';
 import { Topology } from '@app/contracts';
 import { NATS_CONNECTION } from '@app/messaging';
-import { componentLogger, metrics } from '@app/observability';
+import { componentLogger } from '@app/observability';
 import { EMPTY_RULESET_CONFIG, RuleSetConfig } from '@app/rules';
 import { ModelRegistry, ModelWatcher, RuleSetWatcher } from '@app/settings';
 import { ModelRepository, OutcomeRepository, RuleSetRepository } from '@app/storage';
@@ -37,28 +37,24 @@ export class ScorerBootstrapService implements OnApplicationBootstrap, OnApplica
     this.watcher = new RuleSetWatcher(
       this.nc,
       this.topology,
-      (resolver) => {
-        this.scoring.engine.useRules(resolver);
-        metrics.ruleSetVersion.labels('scorer').set(resolver.config.version);
-      },
+      (resolver) => this.scoring.useRules(resolver),
       (shadow) => this.scoring.useShadow(shadow),
     );
     await this.watcher.start(async () => (await this.rulesets.latest<RuleSetConfig>())?.config ?? EMPTY_RULESET_CONFIG);
     const registry = new ModelRegistry(this.nc, this.topology, this.modelVersions);
     this.models = new ModelWatcher(this.nc, this.topology, registry, this.config.ARBITER_DEFAULT_MODEL, (active, shadow) =>
-      this.scoring.engine.useModels(active, shadow),
+      this.scoring.useModels(active, shadow),
     );
     await this.models.start();
     await this.rebuild.rebuild();
     // Holds re-created by the replay may have been settled since: the database knows.
-    this.scoring.engine.holds.clear();
     const holds = await this.outcomes.findOpenHolds(ownedPartitions(this.config));
-    for (const h of holds) this.scoring.engine.trackHold(h);
+    this.scoring.takeOverHolds(holds);
     this.log.info(
       {
         holds: holds.length,
         ruleSetVersion: this.watcher.current.network.version,
-        model: this.scoring.engine.activeModel?.version ?? null,
+        model: this.scoring.activeModelVersion,
       },
       'ready to score',
     );

@@ -3,6 +3,8 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
 import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology } from '@app/contracts';
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
+import type { ModelRuntime } from '@app/model';
+import type { RuleSetResolver } from '@app/rules';
 import { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import { metrics } from '@app/observability';
 import { OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
@@ -23,7 +25,7 @@ interface Prepared {
  */
 @Injectable()
 export class ScoringService {
-  readonly engine: ScoringEngine;
+  private readonly engine: ScoringEngine;
   /** Shadow outcomes of the batch in hand, written once its outcomes are published. */
   private shadowOutcomes: ShadowOutcome[] = [];
 
@@ -65,6 +67,41 @@ export class ScoringService {
     // Recorded, never acted on; a failure naks the batch like any other and the redelivery
     // rewrites the same rows (idempotent per event).
     if (this.shadowOutcomes.length) await this.shadows.insert(this.shadowOutcomes.splice(0));
+  }
+
+  /** Scores the next events with these rule sets; windows and holds are kept. */
+  useRules(resolver: RuleSetResolver): void {
+    this.engine.useRules(resolver);
+    metrics.ruleSetVersion.labels('scorer').set(resolver.config.version);
+  }
+
+  /** The model that decides and a candidate scored beside it (null: none). */
+  useModels(active: ModelRuntime | null, shadow: ModelRuntime | null): void {
+    this.engine.useModels(active, shadow);
+  }
+
+  /** Version of the model that decides; null when rules decide alone. */
+  get activeModelVersion(): string | null {
+    return this.engine.activeModel?.version ?? null;
+  }
+
+  /** Clicks held in memory for attribution. */
+  get clicksInMemory(): number {
+    return this.engine.state.stats().clicks;
+  }
+
+  /**
+   * Replaces the holds in memory with `open` (the database's open holds of this scorer's
+   * partitions): holds re-created by the rebuild may have been settled since.
+   */
+  takeOverHolds(open: readonly Decision[]): void {
+    this.engine.holds.clear();
+    for (const h of open) this.engine.trackHold(h);
+  }
+
+  /** Resolves the holds whose time is up at `now` and returns their revisions (not yet published). */
+  expireHolds(now: number): Decision[] {
+    return this.engine.expireHolds(now);
   }
 
   /** Starts, replaces or (null) stops the shadow rule set judging live events beside the active one. */

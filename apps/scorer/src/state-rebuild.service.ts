@@ -68,7 +68,7 @@ export class StateRebuildService {
     }
     await consumer.delete().catch(() => undefined);
     this.log.info(
-      { durable, replayed, skipped, upToSeq: floor, ms: Date.now() - started, clicks: this.scoring.engine.state.stats().clicks },
+      { durable, replayed, skipped, upToSeq: floor, ms: Date.now() - started, clicks: this.scoring.clicksInMemory },
       'windows rebuilt',
     );
   }

@@ -1,0 +1,158 @@
+import type { CatalogCache } from '@app/catalog';
+import { loadConfig } from '@app/config';
+import { ClickEvent, Decision, FeedbackEvent, Topology } from '@app/contracts';
+import type { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
+import type { OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
+import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
+import { ScoringService } from './scoring.service';
+
+/**
+ * What the scorer loads before it scores a batch (ScoringService.prepare, through `process`):
+ * only the clicks it does not hold, the decisions feedback changes, the conversions decided
+ * before, and every catalog id the batch and the loaded clicks name.
+ */
+describe('ScoringService: what a batch loads before it is scored', () => {
+  const topology = new Topology('unit', 1);
+  let stored: Map<string, StoredClick>;
+  let decided: Set<string>;
+  let recorded: Map<string, Decision>;
+  let asked: { clicks: string[][]; decisions: string[]; decided: string[][]; offers: string[]; publishers: string[] };
+  let published: Outgoing[];
+  let sut: ScoringService;
+
+  beforeEach(() => {
+    stored = new Map();
+    decided = new Set();
+    recorded = new Map();
+    asked = { clicks: [], decisions: [], decided: [], offers: [], publishers: [] };
+    published = [];
+    const outcomes = {
+      findClicks: async (ids: readonly string[]) => {
+        asked.clicks.push([...ids]);
+        return new Map(ids.filter((id) => stored.has(id)).map((id) => [id, stored.get(id)!]));
+      },
+      findDecision: async (id: string) => {
+        asked.decisions.push(id);
+        return recorded.get(id) ?? null;
+      },
+      decidedConversions: async (ids: readonly string[]) => {
+        asked.decided.push([...ids]);
+        return new Set(ids.filter((id) => decided.has(id)));
+      },
+    };
+    const catalog = {
+      ...aCatalog(),
+      resolve: async (ids: { offers?: Iterable<string>; publishers?: Iterable<string> }) => {
+        asked.offers.push(...(ids.offers ?? []));
+        asked.publishers.push(...(ids.publishers ?? []));
+      },
+    };
+    const publisher = { publishAll: async (items: readonly Outgoing[]) => void published.push(...items) };
+    const shadows = { insert: async () => undefined };
+    sut = new ScoringService(
+      loadConfig({}),
+      catalog as unknown as CatalogCache,
+      outcomes as unknown as OutcomeRepository,
+      publisher as unknown as JetStreamPublisher,
+      topology,
+      shadows as unknown as ShadowOutcomeRepository,
+    );
+  });
+
+  const batch = (...events: StoredEvent[]) => events.map((data, i) => ({ data, seq: i + 1 }) as unknown as Delivery<StoredEvent>);
+  const decisions = () => published.filter((o) => o.subject === topology.verdict('conversion')).map((o) => o.payload as Decision);
+
+  function storedClick(c: ClickEvent): StoredClick {
+    return {
+      id: c.id,
+      ts: c.ts,
+      offerId: c.offerId,
+      publisherId: c.publisherId,
+      subId: null,
+      ip: c.ip,
+      userAgent: c.userAgent,
+      deviceId: null,
+      country: null,
+      ipCountry: 'US',
+      valid: true,
+      score: 0,
+      modelScore: null,
+      referrer: false,
+      reasonCodes: [],
+      conversions: 0,
+    };
+  }
+
+  it('looks up only the clicks it holds neither in the batch nor in memory, and attributes to the one it loaded', async () => {
+    const here = aClick({ id: uid('here') });
+    const old = aClick({ id: uid('old'), ts: at(-60_000), offerId: 'offer-1', publisherId: 'pub-1' });
+    stored.set(old.id, storedClick(old));
+    const toHere = aConversion(here);
+    const toOld = aConversion(old);
+    const toNowhere = aConversion(null);
+
+    await sut.process(batch(here, toHere, toOld, toNowhere));
+
+    expect(asked.clicks).toEqual([[old.id, toNowhere.clickId]]);
+    const byConversion = new Map(decisions().map((d) => [d.conversionId, d]));
+    expect(byConversion.get(toOld.id)?.reasons.map((r) => r.code)).not.toContain('UNKNOWN_CLICK');
+    expect(byConversion.get(toNowhere.id)?.reasons.map((r) => r.code)).toContain('UNKNOWN_CLICK');
+  });
+
+  it('asks the database for nothing about clicks of an earlier batch it still holds', async () => {
+    const click = aClick();
+    await sut.process(batch(click));
+    asked.clicks = [];
+    await sut.process(batch(aConversion(click)));
+    expect(asked.clicks).toEqual([[]]);
+  });
+
+  it('does not decide again a conversion that was decided before (re-sent after the de-duplication window)', async () => {
+    const click = aClick();
+    const again = aConversion(click);
+    const fresh = aConversion(click);
+    decided.add(again.id);
+
+    await sut.process(batch(click, again, fresh));
+
+    expect(asked.decided).toEqual([[again.id, fresh.id]]);
+    expect(decisions().map((d) => d.conversionId)).toEqual([fresh.id]);
+  });
+
+  it('loads the recorded decision that feedback revises, and revises it', async () => {
+    const click = aClick();
+    const conversion = aConversion(click);
+    await sut.process(batch(click, conversion));
+    const [first] = decisions();
+    recorded.set(conversion.id, first);
+    published = [];
+    const feedback: FeedbackEvent = {
+      kind: 'feedback',
+      id: uid('fb'),
+      ts: at(3600_000),
+      receivedAt: at(3600_000),
+      partition: 0,
+      conversionId: conversion.id,
+      status: 'rejected',
+      source: 'advertiser',
+    };
+
+    await sut.process(batch(feedback));
+
+    expect(asked.decisions).toEqual([conversion.id]);
+    expect(decisions()).toEqual([
+      expect.objectContaining({ conversionId: conversion.id, status: 'rejected', previousStatus: first.status, revision: 1 }),
+    ]);
+  });
+
+  it('resolves the catalog ids of the batch and of the clicks it loaded', async () => {
+    const click = aClick({ offerId: 'offer-a', publisherId: 'pub-a' });
+    const old = aClick({ id: uid('old'), offerId: 'offer-b', publisherId: 'pub-b' });
+    stored.set(old.id, storedClick(old));
+
+    await sut.process(batch(click, aConversion(old, { offerId: 'offer-c' })));
+
+    expect(new Set(asked.offers)).toEqual(new Set(['offer-a', 'offer-b', 'offer-c']));
+    expect(new Set(asked.publishers)).toEqual(new Set(['pub-a', 'pub-b']));
+  });
+});
