@@ -1,0 +1,168 @@
+import { createServer, IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { JsMsg } from '@nats-io/jetstream';
+import { loadConfig } from '@app/config';
+import type { Decision } from '@app/contracts';
+import { Delivery } from '@app/messaging';
+import type { WebhookAttempt, WebhookEndpoint, WebhookRepository } from '@app/storage';
+import { uid } from '@app/testing';
+import { PRIOR_ATTEMPTS_HEADER, verifyWebhook } from '@app/webhooks';
+import { WebhookDeliveryConsumer } from './webhook-delivery.consumer';
+
+const MAX_ATTEMPTS = 3;
+
+/**
+ * One webhook attempt per message (WebhookDeliveryConsumer): what is sent, what is recorded and
+ * how the message is settled, against a real HTTP receiver and an in-memory attempt log.
+ */
+describe('WebhookDeliveryConsumer: one delivery attempt', () => {
+  let receiver: Server;
+  let url: string;
+  let answer: number;
+  let received: { headers: IncomingHttpHeaders; body: string }[];
+  let endpoint: WebhookEndpoint | null;
+  let recorded: WebhookAttempt[];
+  let parksOnRecord: boolean;
+  let alreadyDelivered: Set<string>;
+  let sut: WebhookDeliveryConsumer;
+
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(answer).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => receiver.close(r));
+  });
+
+  beforeEach(() => {
+    answer = 200;
+    received = [];
+    recorded = [];
+    parksOnRecord = false;
+    alreadyDelivered = new Set();
+    endpoint = {
+      advertiserId: 'adv-1',
+      url,
+      secret: 'whsec-unit-0123456789',
+      previousSecret: null,
+      status: 'active',
+      consecutiveFailures: 0,
+      failedDeliveries: 0,
+      parkedAt: null,
+    };
+    const webhooks = {
+      delivered: async (id: string) => alreadyDelivered.has(id),
+      endpoint: async (advertiserId: string) => (endpoint?.advertiserId === advertiserId ? endpoint : null),
+      record: async (a: WebhookAttempt) => {
+        recorded.push(a);
+        return a.outcome === 'parked' || parksOnRecord;
+      },
+    };
+    sut = new WebhookDeliveryConsumer(
+      webhooks as unknown as WebhookRepository,
+      loadConfig({}, { WEBHOOK_MAX_ATTEMPTS: MAX_ATTEMPTS, WEBHOOK_ALLOW_PRIVATE_NETWORKS: true, WEBHOOK_TIMEOUT_MS: 5_000 }),
+    );
+  });
+  afterEach(async () => {
+    await sut.onApplicationShutdown();
+  });
+
+  function aDecision(): Decision {
+    return {
+      conversionId: uid('cnv'),
+      clickId: uid('clk'),
+      advertiserId: 'adv-1',
+      offerId: 'offer-1',
+      publisherId: 'pub-1',
+      status: 'approved',
+      revision: 0,
+      reasons: [],
+      decidedAt: new Date().toISOString(),
+    } as unknown as Decision;
+  }
+
+  function delivery(decision: Decision, deliveryCount = 1, priorAttempts?: number): Delivery<Decision> {
+    const msg = {
+      subject: 'unit.verdicts.conversion',
+      info: { stream: 'DECISIONS', streamSequence: 1, deliveryCount },
+      headers: { get: (name: string) => (name === PRIOR_ATTEMPTS_HEADER && priorAttempts !== undefined ? String(priorAttempts) : '') },
+    };
+    return new Delivery(decision, msg as unknown as JsMsg);
+  }
+
+  it('posts the signed decision and records it delivered; the message is acked', async () => {
+    const decision = aDecision();
+    const d = delivery(decision);
+    await sut.deliver([d]);
+    expect(received).toHaveLength(1);
+    expect(JSON.parse(received[0].body)).toMatchObject({ conversionId: decision.conversionId });
+    expect(verifyWebhook(endpoint!.secret!, received[0].headers['arbiter-signature'] as string, received[0].body)).toBe(true);
+    expect(received[0].headers['arbiter-idempotency-key']).toBe(`${decision.conversionId}:0`);
+    expect(recorded).toEqual([
+      expect.objectContaining({ deliveryId: `${decision.conversionId}:0`, attempt: 1, outcome: 'delivered', statusCode: 200 }),
+    ]);
+    expect(d.outcome).toEqual({ kind: 'ack' });
+  });
+
+  it('sends nothing for a delivery the receiver already took (redelivered after a crash before the ack)', async () => {
+    const decision = aDecision();
+    alreadyDelivered.add(`${decision.conversionId}:0`);
+    const d = delivery(decision, 2);
+    await sut.deliver([d]);
+    expect(received).toEqual([]);
+    expect(recorded).toEqual([]);
+    expect(d.outcome).toEqual({ kind: 'ack' });
+  });
+
+  it('drops the delivery when the advertiser removed its webhook since', async () => {
+    endpoint = { ...endpoint!, url: null, secret: null };
+    const d = delivery(aDecision());
+    await sut.deliver([d]);
+    expect(received).toEqual([]);
+    expect(recorded).toEqual([]);
+    expect(d.outcome).toEqual({ kind: 'ack' });
+  });
+
+  it('asks for the message again later after a failed attempt that is not the last', async () => {
+    answer = 503;
+    const d = delivery(aDecision(), 1);
+    await sut.deliver([d]);
+    expect(received).toHaveLength(1);
+    expect(recorded).toEqual([expect.objectContaining({ attempt: 1, outcome: 'retry', statusCode: 503 })]);
+    expect(d.outcome).toEqual({ kind: 'retry', delayMs: expect.any(Number) });
+  });
+
+  it('dead-letters after the last attempt, numbering attempts across replays', async () => {
+    answer = 500;
+    const d = delivery(aDecision(), MAX_ATTEMPTS, 8);
+    await sut.deliver([d]);
+    expect(recorded).toEqual([expect.objectContaining({ attempt: 8 + MAX_ATTEMPTS, outcome: 'dead_letter', statusCode: 500 })]);
+    expect(d.outcome.kind).toBe('reject');
+  });
+
+  it('does not post to a parked endpoint: the attempt is recorded parked and the message dead-lettered', async () => {
+    endpoint = { ...endpoint!, status: 'parked' };
+    const d = delivery(aDecision());
+    await sut.deliver([d]);
+    expect(received).toEqual([]);
+    expect(recorded).toEqual([expect.objectContaining({ outcome: 'parked', error: 'endpoint parked' })]);
+    expect(d.outcome.kind).toBe('reject');
+  });
+
+  it('dead-letters a failed attempt when another delivery parked the endpoint meanwhile', async () => {
+    answer = 500;
+    parksOnRecord = true;
+    const d = delivery(aDecision(), 1);
+    await sut.deliver([d]);
+    expect(recorded.map((a) => a.outcome)).toEqual(['retry', 'parked']);
+    expect(d.outcome.kind).toBe('reject');
+  });
+});

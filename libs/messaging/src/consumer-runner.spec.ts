@@ -1,0 +1,226 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { MsgHdrs } from '@nats-io/nats-core';
+import { ConsumerName, Topology } from '@app/contracts';
+import { degradations } from '@app/observability';
+import { BatchHandler, ConsumerRunner } from './consumer-runner';
+import type { ConsumerSpec } from './consumer-spec';
+import { DEAD_LETTER_HEADERS } from './dead-letter-headers';
+import { Delivery } from './delivery';
+import { PoisonMessageError, TransientError } from './errors';
+
+/** A message as the runner sees it, recording how it was settled. */
+class FakeMsg {
+  settled: { kind: 'ack' } | { kind: 'nak'; delay?: number } | { kind: 'term' } | null = null;
+  readonly info: { stream: string; streamSequence: number; deliveryCount: number };
+  readonly headers = undefined as MsgHdrs | undefined;
+
+  constructor(
+    readonly subject: string,
+    readonly text: string,
+    seq: number,
+  ) {
+    this.info = { stream: 'EVENTS', streamSequence: seq, deliveryCount: 1 };
+  }
+  get data(): Uint8Array {
+    return new TextEncoder().encode(this.text);
+  }
+  ack(): void {
+    this.settled = { kind: 'ack' };
+  }
+  nak(delay?: number): void {
+    this.settled = { kind: 'nak', delay };
+  }
+  term(): void {
+    this.settled = { kind: 'term' };
+  }
+  working(): void {}
+}
+
+const topology = new Topology('unit', 1);
+const spec: ConsumerSpec<string> = {
+  name: ConsumerName.RecorderEvents,
+  stream: 'EVENTS',
+  durable: 'unit-durable',
+  filterSubject: 'unit.events.>',
+  batch: 10,
+  concurrency: 1,
+  ackWaitMs: 30_000,
+  maxAckPending: 100,
+  decode: (_subject, data) => {
+    const text = new TextDecoder().decode(data);
+    if (text === 'garbage') throw new PoisonMessageError('not JSON');
+    return text;
+  },
+};
+
+/** The broker side: a durable that exists, a subscription we feed by hand, and the publishes made. */
+function fakeBroker() {
+  const callbacks: ((m: JsMsg) => void)[] = [];
+  const published: { subject: string; data: string; headers: MsgHdrs }[] = [];
+  const messages = { status: async function* () {}, close: async () => undefined };
+  const js = {
+    consumers: { get: async () => ({ consume: async (o: { callback: (m: JsMsg) => void }) => (callbacks.push(o.callback), messages) }) },
+    publish: async (subject: string, data: Uint8Array, o: { headers: MsgHdrs }) => {
+      published.push({ subject, data: new TextDecoder().decode(data), headers: o.headers });
+      return { seq: published.length };
+    },
+  };
+  const jsm = {
+    consumers: {
+      info: async () => ({
+        config: { filter_subject: spec.filterSubject, ack_wait: 30_000 * 1e6, max_ack_pending: 100 },
+        ack_floor: { stream_seq: 0 },
+        num_pending: 0,
+        num_ack_pending: 0,
+      }),
+    },
+  };
+  return {
+    js: js as unknown as JetStreamClient,
+    jsm: jsm as unknown as JetStreamManager,
+    published,
+    /** Delivers messages on the durable (the first subscription; the second is the replay companion). */
+    deliver: (...ms: FakeMsg[]) => ms.forEach((m) => callbacks[0](m as unknown as JsMsg)),
+  };
+}
+
+async function settled(...ms: FakeMsg[]): Promise<void> {
+  while (ms.some((m) => m.settled === null)) await new Promise((r) => setImmediate(r));
+}
+
+describe('ConsumerRunner', () => {
+  let broker: ReturnType<typeof fakeBroker>;
+  let sut: ConsumerRunner<string> | undefined;
+  let seq = 0;
+  const msg = (text: string) => new FakeMsg('unit.events.click.0', text, ++seq);
+
+  async function run(handler: BatchHandler<string>): Promise<void> {
+    broker = fakeBroker();
+    sut = new ConsumerRunner(broker.js, broker.jsm, topology, spec, handler);
+    await sut.start();
+  }
+
+  afterEach(async () => {
+    await sut?.stop();
+    sut = undefined;
+    degradations.clear(`consumer ${spec.durable}`);
+  });
+
+  it('acks every message once the handler resolved, and hands it the decoded batch', async () => {
+    const seen: string[] = [];
+    await run(async (batch) => void seen.push(...batch.map((d) => d.data)));
+    const ms = [msg('a'), msg('b'), msg('c')];
+    broker.deliver(...ms);
+    await settled(...ms);
+    expect(ms.map((m) => m.settled?.kind)).toEqual(['ack', 'ack', 'ack']);
+    expect(seen).toEqual(['a', 'b', 'c']);
+    expect(broker.published).toEqual([]);
+  });
+
+  it('dead-letters a message it cannot decode, with its error, without calling the handler for it', async () => {
+    const seen: string[] = [];
+    await run(async (batch) => void seen.push(...batch.map((d) => d.data)));
+    const good = msg('fine');
+    const bad = msg('garbage');
+    broker.deliver(bad, good);
+    await settled(bad, good);
+    expect(bad.settled).toEqual({ kind: 'term' });
+    expect(good.settled).toEqual({ kind: 'ack' });
+    expect(seen).toEqual(['fine']);
+    expect(broker.published).toHaveLength(1);
+    const [letter] = broker.published;
+    expect(letter.subject).toBe(topology.dlq(spec.durable));
+    expect(letter.data).toBe('garbage');
+    expect(letter.headers.get(DEAD_LETTER_HEADERS.error)).toBe('not JSON');
+    expect(letter.headers.get(DEAD_LETTER_HEADERS.source)).toBe(spec.durable);
+    expect(letter.headers.get(DEAD_LETTER_HEADERS.streamSeq)).toBe(String(bad.info.streamSequence));
+  });
+
+  it('isolates the poison message of a failing batch: the others are acked, only it is dead-lettered', async () => {
+    await run(async (batch) => {
+      if (batch.some((d) => d.data === 'refused')) throw new PoisonMessageError('value out of range');
+    });
+    const ms = [msg('a'), msg('refused'), msg('c')];
+    broker.deliver(...ms);
+    await settled(...ms);
+    expect(ms.map((m) => m.settled?.kind)).toEqual(['ack', 'term', 'ack']);
+    expect(broker.published.map((p) => p.data)).toEqual(['refused']);
+  });
+
+  it('keeps the whole batch (nak with a delay) when the database fails, and reports the consumer degraded', async () => {
+    await run(async () => {
+      throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+    });
+    const ms = [msg('a'), msg('b')];
+    broker.deliver(...ms);
+    await settled(...ms);
+    for (const m of ms) expect(m.settled).toEqual({ kind: 'nak', delay: expect.any(Number) });
+    expect(broker.published).toEqual([]);
+    expect(degradations.list()).toEqual([expect.objectContaining({ component: `consumer ${spec.durable}`, cause: 'database' })]);
+  });
+
+  it('clears the degradation at the next success', async () => {
+    let failing = true;
+    await run(async () => {
+      if (failing) throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+    });
+    const first = msg('a');
+    broker.deliver(first);
+    await settled(first);
+    failing = false;
+    const second = msg('b');
+    broker.deliver(second);
+    await settled(second);
+    expect(second.settled).toEqual({ kind: 'ack' });
+    expect(degradations.list()).toEqual([]);
+  });
+
+  it('settles each message as the handler marked it: retry is a nak, reject a dead letter', async () => {
+    await run(async (batch: Delivery<string>[]) => {
+      for (const d of batch) {
+        if (d.data === 'later') d.retry(1234);
+        if (d.data === 'never') d.reject(new Error('unknown advertiser'));
+      }
+    });
+    const ms = [msg('ok'), msg('later'), msg('never')];
+    broker.deliver(...ms);
+    await settled(...ms);
+    expect(ms.map((m) => m.settled)).toEqual([{ kind: 'ack' }, { kind: 'nak', delay: 1234 }, { kind: 'term' }]);
+    expect(broker.published.map((p) => p.headers.get(DEAD_LETTER_HEADERS.error))).toEqual(['unknown advertiser']);
+  });
+
+  it('keeps a message whose failure nobody explains while nothing else succeeds (not blamed on it yet)', async () => {
+    await run(async () => {
+      throw new TransientError('upstream hiccup');
+    });
+    const m = msg('a');
+    broker.deliver(m);
+    await settled(m);
+    expect(m.settled).toEqual({ kind: 'nak', delay: expect.any(Number) });
+    expect(broker.published).toEqual([]);
+  });
+
+  it('at stop, hands back (nak) what was received and not started, after the batch in flight settled', async () => {
+    let release!: () => void;
+    const started = new Promise<void>((r) => {
+      release = r;
+    });
+    let entered!: () => void;
+    const inHandler = new Promise<void>((r) => (entered = r));
+    await run(async () => {
+      entered();
+      await started;
+    });
+    const first = msg('first');
+    broker.deliver(first);
+    await inHandler;
+    const queued = msg('queued');
+    broker.deliver(queued);
+    const stopping = sut!.stop();
+    release();
+    await stopping;
+    sut = undefined;
+    expect(first.settled).toEqual({ kind: 'ack' });
+    expect(queued.settled).toEqual({ kind: 'nak', delay: undefined });
+  });
+});
