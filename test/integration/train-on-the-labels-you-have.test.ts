@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ModelArtifact } from '@app/model';
+import { ModelArtifact, ModelRuntime } from '@app/model';
 import { Simulator, catalogLine } from '@app/simulator';
 import { evaluateCommand } from '../../apps/cli/src/commands/evaluate.command';
 import { trainCommand } from '../../apps/cli/src/commands/train.command';
@@ -59,6 +59,9 @@ describe('arbiter train on the labels you have', () => {
     expect(sut.card.forests).toEqual({ click: { source: 'trained' }, conversion: { source: 'none' } });
     expect(sut.click).not.toBeNull();
     expect(sut.conversion).toBeNull();
+    // Node statistics for MODEL_RISK's per-event explanation: one fraud share per node of the forest.
+    expect(sut.explanation?.click?.nodeFraudShare).toHaveLength(new ModelRuntime(sut).click!.nodes);
+    expect(sut.explanation?.conversion).toBeNull();
     expect(sut.card.origin).toBe('operator');
     expect(sut.card.heldOut?.click).toMatchObject({ precision: expect.any(Number), falsePositiveRate: expect.any(Number) });
     expect(readFileSync(join(out, 'README.md'), 'utf8')).toMatch(/none \(no labels\)/);
@@ -84,6 +87,8 @@ describe('arbiter train on the labels you have', () => {
       conversion: { source: 'trained' },
     });
     expect(sut.click).toEqual(kept.click);
+    expect(sut.explanation?.click).toEqual(kept.explanation?.click);
+    expect(sut.explanation?.conversion?.typicalLegit).toHaveLength(sut.features.conversion.length);
     expect(sut.thresholds.click).toBe(kept.thresholds.click);
     expect(sut.card.heldOut?.click).toEqual(kept.card.heldOut?.click);
     expect(sut.conversion).not.toBeNull();

@@ -28,6 +28,8 @@ export interface TreeNodeJson {
  * scientist inspects with the library is the one that decides.
  */
 export class CompiledForest {
+  /** Fraud share of the training rows that reached each node (null: the model has none, no per-event explanation). */
+  private nodeShare: Float64Array | null = null;
   private readonly feature: Int32Array;
   private readonly threshold: Float64Array;
   private readonly left: Int32Array;
@@ -56,7 +58,12 @@ export class CompiledForest {
     this.nodes = n;
   }
 
-  static fromJSON(json: ForestJson): CompiledForest {
+  /**
+   * `nodeFraudShare`: one value per node in this evaluator's flat order (trees in order, each
+   * pre-order: node, left subtree, right subtree), as `fraudShares` computes it at training; without
+   * it the forest predicts but cannot explain.
+   */
+  static fromJSON(json: ForestJson, nodeFraudShare?: ArrayLike<number> | null): CompiledForest {
     if (json.name !== 'RFClassifier' || !json.baseModel?.isClassifier) throw new Error('not an ml-random-forest classifier');
     const nodes: { feature: number; threshold: number; left: number; right: number; leafClass: number }[] = [];
     const roots: number[] = [];
@@ -77,7 +84,83 @@ export class CompiledForest {
       return at;
     };
     json.baseModel.estimators.forEach((tree, i) => roots.push(add(tree.root, json.baseModel.indexes[i])));
-    return new CompiledForest(nodes, roots);
+    const forest = new CompiledForest(nodes, roots);
+    if (nodeFraudShare) {
+      if (nodeFraudShare.length !== forest.nodes)
+        throw new Error(`node statistics for ${nodeFraudShare.length} nodes, but the forest has ${forest.nodes}`);
+      forest.nodeShare = Float64Array.from(nodeFraudShare);
+    }
+    return forest;
+  }
+
+  /** Whether `explain` can answer: the model carries its nodes' fraud shares. */
+  get explainable(): boolean {
+    return this.nodeShare !== null;
+  }
+
+  /**
+   * The fraud share of the rows that reach each node, pushing `rowsOfTree[t]` (indexes into `rows`:
+   * the rows tree `t` was trained on) through tree `t`. ml-random-forest keeps no per-node counts,
+   * so the trainer computes them here, in this evaluator's flat node order.
+   */
+  fraudShares(rows: readonly Float64Array[], labels: readonly number[], rowsOfTree: readonly (readonly number[])[]): Float64Array {
+    if (rowsOfTree.length !== this.trees) throw new Error(`rows for ${rowsOfTree.length} trees, but the forest has ${this.trees}`);
+    const reached = new Float64Array(this.nodes);
+    const fraud = new Float64Array(this.nodes);
+    for (let t = 0; t < this.trees; t++) {
+      for (const i of rowsOfTree[t]) {
+        const x = rows[i];
+        const y = labels[i] === 1 ? 1 : 0;
+        let node = this.roots[t];
+        for (;;) {
+          reached[node]++;
+          fraud[node] += y;
+          const feature = this.feature[node];
+          if (feature < 0) break;
+          node = x[feature] < this.threshold[node] ? this.left[node] : this.right[node];
+        }
+      }
+    }
+    const shares = new Float64Array(this.nodes);
+    // Pre-order: a parent comes before its children, so an empty node can take its parent's share.
+    const parent = new Int32Array(this.nodes).fill(-1);
+    for (let node = 0; node < this.nodes; node++) {
+      if (this.feature[node] >= 0) parent[this.left[node]] = parent[this.right[node]] = node;
+      shares[node] = reached[node] > 0 ? fraud[node] / reached[node] : parent[node] >= 0 ? shares[parent[node]] : 0;
+    }
+    return shares;
+  }
+
+  /**
+   * Path contributions (Saabas) of each feature to this vector's probability. For each tree, the
+   * walk from the root to the leaf credits every split's feature with value(child) − value(parent),
+   * where a node's value is the fraud share of the training rows that reached it, and a leaf's is
+   * the tree's vote (0 / 1): the forest's probability is a share of votes, so the leaf's vote is the
+   * number each tree adds. Trees are weighted as `probability` counts them (the first tree in
+   * millionths, the others 1/n), so `bias` + the sum of `contributions` equals `probability(x)`
+   * up to its rounding to millionths. Allocates: call it only to explain, never to score. Null when
+   * the model carries no node statistics.
+   */
+  explain(x: Float64Array, features: number): { bias: number; contributions: Float64Array } | null {
+    const share = this.nodeShare;
+    if (!share) return null;
+    const contributions = new Float64Array(features);
+    let bias = 0;
+    for (let t = 0; t < this.trees; t++) {
+      const weight = t === 0 ? 1 / 1_000_000 : 1 / this.trees;
+      let node = this.roots[t];
+      bias += weight * share[node];
+      let value = share[node];
+      let feature = this.feature[node];
+      while (feature >= 0) {
+        node = x[feature] < this.threshold[node] ? this.left[node] : this.right[node];
+        const next = this.feature[node] >= 0 ? share[node] : this.leafClass[node];
+        contributions[feature] += weight * (next - value);
+        value = next;
+        feature = this.feature[node];
+      }
+    }
+    return { bias, contributions };
   }
 
   /** The class (0 / 1) one tree predicts for `x`. */

@@ -51,6 +51,17 @@ export interface CrossProfileFigures {
   conversionsRejected: number | null;
 }
 
+/** Stored beside a forest in the model artifact so MODEL_RISK can explain each event (path contributions). */
+export interface ForestExplanation {
+  /**
+   * Fraud share of the training rows that reached each node, one per node in the compiled
+   * evaluator's flat order (trees in order, each pre-order), rounded to millionths.
+   */
+  nodeFraudShare: number[];
+  /** Median of each feature among the legitimate training rows (null: unknown on all of them). */
+  typicalLegit: (number | null)[];
+}
+
 /** A model as stored in `models/` and in the object store: two forests and their contract. */
 export interface ModelArtifact {
   format: 'arbiter-model/1';
@@ -61,6 +72,29 @@ export interface ModelArtifact {
   click: ForestJson | null;
   conversion: ForestJson | null;
   card: ModelCard;
+  /**
+   * Per forest, what MODEL_RISK needs to explain each event (path contributions). Missing on models
+   * trained before per-event explanations: they still score, and their evidence says to retrain.
+   */
+  explanation?: Record<'click' | 'conversion', ForestExplanation | null>;
+}
+
+/** One feature's part in the model's probability for one event, beside legitimate traffic's typical value. */
+export interface FeatureContribution {
+  feature: string;
+  /** The event's value (null: unknown). */
+  value: number | null;
+  /** Median among the legitimate training rows (null: unknown there). */
+  typicalLegit: number | null;
+  /** Added to the probability by the splits on this feature along the event's paths (negative: towards legitimate). */
+  contribution: number;
+}
+
+/** Why the model scored one event as it did: `bias` (the forest's prior) plus every feature's contribution is its probability. */
+export interface EventExplanation {
+  bias: number;
+  /** The largest contributions by size, largest first. */
+  contributions: FeatureContribution[];
 }
 
 /** A model ready to score: compiled forests, checked against the engine's feature lists. */
@@ -72,8 +106,35 @@ export class ModelRuntime {
     if (artifact.format !== 'arbiter-model/1') throw new ModelError(`unknown model format "${artifact.format}"`);
     assertFeatures('click', artifact.features.click, CLICK_FEATURES);
     assertFeatures('conversion', artifact.features.conversion, CONVERSION_FEATURES);
-    this.click = artifact.click ? CompiledForest.fromJSON(artifact.click) : null;
-    this.conversion = artifact.conversion ? CompiledForest.fromJSON(artifact.conversion) : null;
+    this.click = compile(artifact, 'click', CLICK_FEATURES.length);
+    this.conversion = compile(artifact, 'conversion', CONVERSION_FEATURES.length);
+  }
+
+  /**
+   * This event's own explanation on one side: path contributions through the compiled trees, the
+   * `top` largest by size with the event's value and legitimate traffic's typical one. Null when the
+   * side has no forest or the model carries no node statistics (trained before explanations).
+   * Allocates: for events MODEL_RISK fired on, not for scoring.
+   */
+  explain(side: 'click' | 'conversion', x: Float64Array, top = 5): EventExplanation | null {
+    const forest = this[side];
+    const typical = this.artifact.explanation?.[side]?.typicalLegit;
+    const names = side === 'click' ? CLICK_FEATURES : CONVERSION_FEATURES;
+    const paths = forest && typical ? forest.explain(x, names.length) : null;
+    if (!paths) return null;
+    const order = Array.from(paths.contributions.keys())
+      .filter((f) => paths.contributions[f] !== 0)
+      .sort((a, b) => Math.abs(paths.contributions[b]) - Math.abs(paths.contributions[a]) || a - b)
+      .slice(0, top);
+    return {
+      bias: paths.bias,
+      contributions: order.map((f) => ({
+        feature: names[f],
+        value: Number.isNaN(x[f]) ? null : x[f],
+        typicalLegit: typical![f],
+        contribution: paths.contributions[f],
+      })),
+    };
   }
 
   get version(): string {
@@ -89,6 +150,20 @@ export class ModelError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ModelError';
+  }
+}
+
+/** A side's forest, compiled with its node statistics when the artifact has them (checked against the forest). */
+function compile(artifact: ModelArtifact, side: 'click' | 'conversion', features: number): CompiledForest | null {
+  const json = artifact[side];
+  if (!json) return null;
+  const explanation = artifact.explanation?.[side];
+  if (explanation && explanation.typicalLegit.length !== features)
+    throw new ModelError(`the model's ${side} explanation has ${explanation.typicalLegit.length} typical values for ${features} features`);
+  try {
+    return CompiledForest.fromJSON(json, explanation?.nodeFraudShare);
+  } catch (e) {
+    throw new ModelError(`the model's ${side} forest: ${(e as Error).message}`);
   }
 }
 

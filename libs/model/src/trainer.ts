@@ -1,7 +1,8 @@
 import { RandomForestClassifier } from 'ml-random-forest';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { ForestJson, TreeNodeJson } from './compiled-forest';
+import { CompiledForest, ForestJson, TreeNodeJson } from './compiled-forest';
+import type { ForestExplanation } from './model-artifact';
 
 export interface ForestOptions {
   /** Trees in the final model. */
@@ -35,6 +36,8 @@ export interface TrainedForest {
   /** Mean decrease in impurity per feature (sums to 1). */
   importance: number[];
   sampledRows: number;
+  /** What the scorer needs to explain one event: node statistics and legitimate traffic's typical values. */
+  explanation: ForestExplanation;
 }
 
 /**
@@ -60,6 +63,7 @@ export function trainForest(
   const indexes: number[][] = [];
   let base: ForestJson['baseModel'] | undefined;
   let sampledRows = 0;
+  const rowsOfTree: number[][] = [];
   for (let b = 0; b < options.bags; b++) {
     const wantPositives = Math.min(positives.length, Math.floor(options.rowsPerBag / (1 + options.negativesPerPositive)));
     const wantNegatives = Math.min(negatives.length, options.rowsPerBag - wantPositives);
@@ -81,11 +85,36 @@ export function trainForest(
     base ??= json.baseModel;
     estimators.push(...json.baseModel.estimators);
     indexes.push(...json.baseModel.indexes);
+    for (let t = 0; t < json.baseModel.estimators.length; t++) rowsOfTree.push(picked);
     sampledRows = picked.length;
     onBag?.(b + 1);
   }
   const json: ForestJson = { name: 'RFClassifier', baseModel: { ...base!, nEstimators: estimators.length, estimators, indexes } };
-  return { json, importance: featureImportance(json, rows[0].length), sampledRows };
+  // Each tree's node shares come from the rows of its own bag: the sample it was grown on.
+  const shares = CompiledForest.fromJSON(json).fraudShares(rows, labels, rowsOfTree);
+  return {
+    json,
+    importance: featureImportance(json, rows[0].length),
+    sampledRows,
+    explanation: {
+      nodeFraudShare: Array.from(shares, (v) => Math.round(v * 1e6) / 1e6),
+      typicalLegit: typicalValues(rows, negatives),
+    },
+  };
+}
+
+/** Per feature, the median over these rows of its known (non-NaN) values; null when none is known. */
+export function typicalValues(rows: readonly Float64Array[], which: readonly number[]): (number | null)[] {
+  const width = rows[0]?.length ?? 0;
+  const column = new Float64Array(which.length);
+  return Array.from({ length: width }, (_, f) => {
+    let known = 0;
+    for (const i of which) if (!Number.isNaN(rows[i][f])) column[known++] = rows[i][f];
+    if (!known) return null;
+    const sorted = column.subarray(0, known).sort();
+    const mid = known >> 1;
+    return known % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  });
 }
 
 /** Mean decrease in impurity, as ml-random-forest's `featureImportance()` computes it on a trained forest. */

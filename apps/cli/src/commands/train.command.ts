@@ -203,6 +203,11 @@ export function trainCommand(): Command {
         thresholds,
         click: trained.click?.json ?? kept?.artifact.click ?? null,
         conversion: trained.conversion?.json ?? kept?.artifact.conversion ?? null,
+        // A kept forest keeps its own node statistics (none when its model was trained before them).
+        explanation: {
+          click: trained.click?.explanation ?? kept?.artifact.explanation?.click ?? null,
+          conversion: trained.conversion?.explanation ?? kept?.artifact.explanation?.conversion ?? null,
+        },
         card: {
           trainedAt: new Date().toISOString(),
           trainingSeconds,
