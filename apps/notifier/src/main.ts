@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { startWorkerApp, runService } from '@app/http';
+import { runService } from '@app/http';
+import { startWorkerApp } from '@app/worker';
 import { createNotifier } from './notifier.app';
 
 runService('notifier', async (config) => {

@@ -1,6 +1,5 @@
 export * from './errors.filter';
 export * from './http-app';
-export * from './worker-app';
 export * from './schema.pipe';
 export * from './query.pipe';
 export * from './cursor';

@@ -7,27 +7,26 @@ import { Topology } from '@app/contracts';
 import { ConsumerRunner } from './consumer-runner';
 import { consumerSpecs } from './consumer-spec';
 import { Delivery } from './delivery';
-import { connectNats, drainNats } from './nats-connection';
 
 /**
  * NestJS transport over JetStream durable pull consumers. Handlers stay `@EventPattern(name)`
  * methods where `name` is a `ConsumerName`; each receives a batch (`Delivery[]`) and every message
  * is acked only after the handler resolved. Nest's own NATS transport speaks core NATS only.
+ * It consumes over the service's connection and leaves draining it to its owner (MessagingModule),
+ * which does so after the consumers stopped.
  */
 export class JetStreamTransport extends Server implements CustomTransportStrategy {
-  private nc?: NatsConnection;
   private runners: ConsumerRunner<unknown>[] = [];
 
   constructor(
+    private readonly nc: NatsConnection,
     private readonly config: ArbiterConfig,
-    private readonly connectionName: string,
   ) {
     super();
   }
 
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
-      this.nc = await connectNats(this.config.NATS_URL, this.connectionName);
       const js = jetstream(this.nc);
       const jsm = await jetstreamManager(this.nc);
       const topology = new Topology(this.config.ARBITER_NAMESPACE, this.config.ARBITER_PARTITIONS);
@@ -52,11 +51,10 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     await lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
   }
 
-  /** Graceful: stop pulling, let in-flight batches finish and settle, then drain the connection. */
+  /** Graceful: stop pulling, let in-flight batches finish and settle (the connection is drained by its owner afterwards). */
   async close(): Promise<void> {
     await Promise.all(this.runners.map((r) => r.stop()));
     this.runners = [];
-    await drainNats(this.nc);
   }
 
   on(): never {
@@ -64,7 +62,6 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   unwrap<T>(): T {
-    if (!this.nc) throw new Error('JetStreamTransport is not listening');
     return this.nc as T;
   }
 }

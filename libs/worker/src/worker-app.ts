@@ -1,17 +1,21 @@
 import { DynamicModule } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { ArbiterConfig } from '@app/config';
-import { JetStreamTransport } from '@app/messaging';
-import { createHttpApp, listen } from './http-app';
+import { createHttpApp, listen } from '@app/http';
+import { JetStreamTransport, NATS_CONNECTION } from '@app/messaging';
 
 /**
  * A headless service (scorer, recorder, notifier): JetStream consumers, plus `/health` and
  * `/metrics` on `port` when it runs on its own (0: no HTTP, as inside `arbiter start`).
  */
-export async function createWorkerApp(module: DynamicModule, config: ArbiterConfig, name: string): Promise<NestFastifyApplication> {
+export async function createWorkerApp(module: DynamicModule, config: ArbiterConfig): Promise<NestFastifyApplication> {
   const app = await createHttpApp(module);
-  // inheritAppConfig: the consumers get the app's global error filter (errors reach the transport intact).
-  app.connectMicroservice({ strategy: new JetStreamTransport(config, name) }, { inheritAppConfig: true });
+  // The consumers pull over the service's one NATS connection (MessagingModule's), which is
+  // drained at shutdown after they stopped. inheritAppConfig: the consumers get the app's global
+  // error filter (errors reach the transport intact).
+  const nc = app.get<NatsConnection>(NATS_CONNECTION);
+  app.connectMicroservice({ strategy: new JetStreamTransport(nc, config) }, { inheritAppConfig: true });
   return app;
 }
 
