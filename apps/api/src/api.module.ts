@@ -17,6 +17,8 @@ import { BacktestController } from './admin/backtest.controller';
 import { ShadowController } from './admin/shadow.controller';
 import { ACTIVE_MODEL, BacktestService } from './admin/backtest.service';
 import { ModelsController } from './admin/models.controller';
+import { ModelsService } from './admin/models.service';
+import { ReviewService } from './review/review.service';
 import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/settings';
 import { Backtester } from '@app/backtest';
 import { CatalogCache } from '@app/catalog';
@@ -70,6 +72,13 @@ export class ApiModule {
         RuleSetStore,
         BacktestService,
         DeadLettersService,
+        ModelsService,
+        ReviewService,
+        {
+          provide: ModelRegistry,
+          inject: [NATS_CONNECTION, Topology, ModelRepository],
+          useFactory: (nc: NatsConnection, topology: Topology, models: ModelRepository) => new ModelRegistry(nc, topology, models),
+        },
         {
           provide: Backtester,
           inject: [EventHistoryRepository, OutcomeRepository, CatalogCache],
@@ -78,9 +87,8 @@ export class ApiModule {
         },
         {
           provide: ACTIVE_MODEL,
-          inject: [NATS_CONNECTION, Topology, ModelRepository],
-          useFactory: (nc: NatsConnection, topology: Topology, models: ModelRepository) => () =>
-            loadActiveModel(new ModelRegistry(nc, topology, models), config.ARBITER_DEFAULT_MODEL),
+          inject: [ModelRegistry],
+          useFactory: (registry: ModelRegistry) => () => loadActiveModel(registry, config.ARBITER_DEFAULT_MODEL),
         },
         { provide: KpiRepository, inject: [DATABASE_POOL], useFactory: (pool: Pool) => new KpiRepository(pool) },
         ...healthChecks(natsHealthCheck, databaseHealthCheck),

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { FeedbackEvent, FieldError, Topology, partitionOfClickId } from '@app/contracts';
+import { Decision, FeedbackEvent, FieldError, Topology, partitionOfClickId } from '@app/contracts';
 import { EventNormalizer } from '@app/ingest';
 import { JetStreamPublisher } from '@app/messaging';
 import { OutcomeRepository, Principal } from '@app/storage';
@@ -33,12 +33,19 @@ export class FeedbackService {
     });
   }
 
-  async submit(body: unknown, principal: Principal): Promise<FeedbackResult> {
+  /**
+   * Publishes one feedback event. `known`: the conversion's current decision when an analyst's
+   * caller has just read it (the review queue), so it is not read a second time.
+   */
+  async submit(body: unknown, principal: Principal, known?: Decision): Promise<FeedbackResult> {
     const normalized = this.normalizer.normalize('feedback', body, new Date(), principal.role === 'admin' ? 'analyst' : 'advertiser');
     if (!normalized.ok) return { status: 'rejected', errors: normalized.errors };
     // Another advertiser's conversion reads as missing: its existence is not ours to reveal.
     const scope = principal.role === 'advertiser' ? { advertiserId: principal.subjectId ?? '' } : {};
-    const decision = await this.outcomes.findDecision(normalized.event.conversionId, scope);
+    const decision =
+      known && principal.role === 'admin' && known.conversionId === normalized.event.conversionId
+        ? known
+        : await this.outcomes.findDecision(normalized.event.conversionId, scope);
     if (!decision)
       return {
         status: 'not_found',

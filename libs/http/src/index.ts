@@ -5,3 +5,4 @@ export * from './query.pipe';
 export * from './cursor';
 export * from './openapi';
 export * from './csv';
+export * from './paged-list';

@@ -1,13 +1,11 @@
-import { BadRequestException, Body, Controller, Get, Inject, NotFoundException, Put, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, NotFoundException, Put, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { NatsConnection } from '@nats-io/nats-core';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { Topology } from '@app/contracts';
 import { SchemaPipe, plain } from '@app/http';
-import { NATS_CONNECTION } from '@app/messaging';
-import { DEFAULT_MODEL_SELECTION, ModelRegistry, UnknownModelError } from '@app/settings';
-import { ModelRepository, Principal } from '@app/storage';
+import { UnknownModelError } from '@app/settings';
+import { Principal } from '@app/storage';
+import { ModelsService } from './models.service';
 
 const Version = Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()]);
 export const ModelSelectionInput = Type.Object(
@@ -28,15 +26,7 @@ type ModelSelectionInput = Static<typeof ModelSelectionInput>;
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
 export class ModelsController {
-  private readonly registry: ModelRegistry;
-
-  constructor(
-    @Inject(NATS_CONNECTION) nc: NatsConnection,
-    topology: Topology,
-    private readonly models: ModelRepository,
-  ) {
-    this.registry = new ModelRegistry(nc, topology, models);
-  }
+  constructor(private readonly models: ModelsService) {}
 
   @Get()
   @ApiOperation({ summary: 'Published models, their validation figures, and which one is active and which shadows it' })
@@ -62,12 +52,8 @@ export class ModelsController {
       },
     },
   })
-  async list() {
-    const [selection, versions] = await Promise.all([this.registry.selection(), this.models.list()]);
-    return {
-      selection: selection ?? { active: DEFAULT_MODEL_SELECTION, shadow: null },
-      versions: versions.map(({ card, ...v }) => ({ ...v, trainedAt: card.trainedAt, validation: card.validation })),
-    };
+  list() {
+    return this.models.list();
   }
 
   /** Swaps the active and / or shadow model on every running scorer, without restart. */
@@ -91,7 +77,7 @@ export class ModelsController {
       });
     }
     try {
-      return await this.registry.select(body, who.keyId);
+      return await this.models.select(body, who.keyId);
     } catch (e) {
       if (e instanceof UnknownModelError) throw new NotFoundException({ error: 'not_found', message: e.message });
       throw e;

@@ -2,25 +2,12 @@ import { Body, Controller, Get, Headers, HttpCode, Post, Query, UseGuards } from
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { FeedbackService } from '@app/feedback';
-import {
-  ApiListResponse,
-  ApiQueryFrom,
-  CSV_PAGE_SIZE,
-  QueryPipe,
-  SchemaPipe,
-  allPages,
-  csvFile,
-  csvText,
-  decodeCursor,
-  encodeCursor,
-  plain,
-  prefersCsv,
-} from '@app/http';
-import { OutcomeRepository, Principal, QueryRepository, ReviewRepository } from '@app/storage';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvText, pagedList, plain } from '@app/http';
+import { Principal, QueryRepository, ReviewRepository } from '@app/storage';
 import { QueueQuery, ReviewActionsQuery, ReviewInput } from '../api-schemas';
 import { DECISION_EXAMPLE } from '../examples';
 import { DECISION_CSV, REVIEW_ACTION_CSV } from '../csv-views';
+import { ReviewService } from './review.service';
 
 const HOLD_EXAMPLE = { ...DECISION_EXAMPLE, status: 'hold' as const, holdUntil: '2026-11-21T14:09:42.011Z' };
 const ACTION_EXAMPLE = {
@@ -46,9 +33,8 @@ const ACTION_EXAMPLE = {
 export class ReviewController {
   constructor(
     private readonly queries: QueryRepository,
-    private readonly outcomes: OutcomeRepository,
     private readonly reviews: ReviewRepository,
-    private readonly feedback: FeedbackService,
+    private readonly review: ReviewService,
   ) {}
 
   @Get('queue')
@@ -57,13 +43,10 @@ export class ReviewController {
   @ApiListResponse({ items: [HOLD_EXAMPLE], next: null }, csvText([HOLD_EXAMPLE], DECISION_CSV))
   async queue(@Query(new QueryPipe(QueueQuery)) q: Static<typeof QueueQuery>, @Headers('accept') accept?: string) {
     const filter = { advertiserId: q.advertiserId, publisherId: q.publisherId };
-    const after = decodeCursor(q.cursor);
-    if (prefersCsv(accept)) {
-      const rows = allPages((next) => this.queries.openHolds({ ...filter, limit: CSV_PAGE_SIZE, after: next }), after);
-      return csvFile(rows, DECISION_CSV, 'review-queue.csv');
-    }
-    const page = await this.queries.openHolds({ ...filter, limit: q.limit, after });
-    return { items: page.items, next: encodeCursor(page.next) };
+    return pagedList(accept, q, (limit, after) => this.queries.openHolds({ ...filter, limit, after }), {
+      columns: DECISION_CSV,
+      filename: 'review-queue.csv',
+    });
   }
 
   @Get('actions')
@@ -75,13 +58,10 @@ export class ReviewController {
   @ApiListResponse({ items: [ACTION_EXAMPLE], next: null }, csvText([ACTION_EXAMPLE], REVIEW_ACTION_CSV))
   async actions(@Query(new QueryPipe(ReviewActionsQuery)) q: Static<typeof ReviewActionsQuery>, @Headers('accept') accept?: string) {
     const filter = { conversionId: q.conversionId, actor: q.actor };
-    const after = decodeCursor(q.cursor);
-    if (prefersCsv(accept)) {
-      const rows = allPages((next) => this.reviews.list({ ...filter, limit: CSV_PAGE_SIZE, after: next }), after);
-      return csvFile(rows, REVIEW_ACTION_CSV, 'review-actions.csv');
-    }
-    const page = await this.reviews.list({ ...filter, limit: q.limit, after });
-    return { items: page.items, next: encodeCursor(page.next) };
+    return pagedList(accept, q, (limit, after) => this.reviews.list({ ...filter, limit, after }), {
+      columns: REVIEW_ACTION_CSV,
+      filename: 'review-actions.csv',
+    });
   }
 
   @Post('decisions')
@@ -103,28 +83,6 @@ export class ReviewController {
     schema: { example: { results: [{ conversionId: DECISION_EXAMPLE.conversionId, result: 'accepted', previousStatus: 'hold' }] } },
   })
   async decide(@Body(new SchemaPipe(ReviewInput)) body: Static<typeof ReviewInput>, @CurrentPrincipal() me: Principal) {
-    const results = [];
-    for (const item of body.decisions) {
-      const current = await this.outcomes.findDecision(item.conversionId);
-      if (!current) {
-        results.push({ conversionId: item.conversionId, result: 'not_found' });
-        continue;
-      }
-      await this.reviews.record({
-        actor: me.keyId,
-        conversionId: item.conversionId,
-        previousStatus: current.status,
-        requestedStatus: item.status,
-        note: body.note ?? null,
-      });
-      const r = await this.feedback.submit(
-        { conversionId: item.conversionId, status: item.status, ...(body.note ? { reason: body.note } : {}) },
-        me,
-      );
-      // A refusal says why (its field errors or message), not only that it was refused.
-      const { status: result, ...why } = r;
-      results.push({ conversionId: item.conversionId, result, previousStatus: current.status, ...(result === 'accepted' ? {} : why) });
-    }
-    return { results };
+    return { results: await this.review.decide(body.decisions, body.note, me) };
   }
 }
