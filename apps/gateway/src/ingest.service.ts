@@ -11,7 +11,8 @@ export type ItemResult =
   | { index: number; status: 'rejected'; errors: FieldError[] }
   | { index: number; status: 'failed'; id: string; error: string };
 
-export type StoredEvent = ClickEvent | ConversionEvent;
+/** A partner's click or conversion as the gateway stores it on EVENTS (feedback has its own path). */
+type IngestedEvent = ClickEvent | ConversionEvent;
 
 /**
  * Validates events, completes them (id, time, partition, IP country) and stores them on the
@@ -40,7 +41,7 @@ export class IngestService {
   /** Clicks and conversions from `from`, checked against what that sender may assert (DESIGN §3a). */
   async ingest(kind: 'click' | 'conversion', items: readonly unknown[], receivedAt: Date, from: SenderIdentity): Promise<ItemResult[]> {
     const results: ItemResult[] = new Array(items.length);
-    const valid: { index: number; event: StoredEvent }[] = [];
+    const valid: { index: number; event: IngestedEvent }[] = [];
     const normalized = items.map((raw) => this.normalizer.normalize(kind, raw, receivedAt));
     if (from.sender === 'advertiser' || from.sender === 'pixel') {
       const offers = normalized.flatMap((n) => (n.ok && n.event.kind === 'conversion' && n.event.offerId ? [n.event.offerId] : []));
@@ -61,7 +62,7 @@ export class IngestService {
   private async store(
     kind: EventKind,
     count: number,
-    valid: { index: number; event: StoredEvent }[],
+    valid: { index: number; event: IngestedEvent }[],
     results: ItemResult[],
   ): Promise<ItemResult[]> {
     if (count - valid.length) metrics.eventsRejected.labels(kind).inc(count - valid.length);

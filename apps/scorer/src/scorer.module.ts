@@ -7,7 +7,7 @@ import { EdgeErrorsFilter } from '@app/http';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
 import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
-import { EventsConsumer } from './events.consumer';
+import { ScoringConsumer } from './scoring.consumer';
 import { ScoringService } from './scoring.service';
 import { StateRebuildService } from './state-rebuild.service';
 import { HoldTimerService } from './hold-timer.service';
@@ -20,7 +20,7 @@ export class ScorerModule {
     return {
       module: ScorerModule,
       imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('scorer'), StorageModule.forRoot('arbiter-scorer'), CatalogModule],
-      controllers: [EventsConsumer, HealthController],
+      controllers: [ScoringConsumer, HealthController],
       providers: [
         ScoringService,
         StateRebuildService,

@@ -1,6 +1,6 @@
 import type { ClickEvent, Offer, Publisher, Reason } from '@app/contracts';
 import { classifyIp, classifyUserAgent, type ClickObservation } from '@app/features';
-import { CLICK_RULES } from './catalogue';
+import { CLICK_RULES } from './registry';
 import type { ClickFacts } from './rule';
 import { runRules } from './rule-engine';
 import type { RuleSet } from './ruleset';

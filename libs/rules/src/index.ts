@@ -1,5 +1,5 @@
 export * from './rule';
-export * from './catalogue';
+export * from './registry';
 export * from './ruleset';
 export * from './rule-engine';
 export * from './lists';

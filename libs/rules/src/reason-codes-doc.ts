@@ -1,5 +1,5 @@
 import { REASON_CODES, ReasonCode } from '@app/contracts';
-import { CLICK_RULES, CONVERSION_RULES } from './catalogue';
+import { CLICK_RULES, CONVERSION_RULES } from './registry';
 import { modelRiskRule } from './model-risk.rule';
 import { DEFAULT_POLICY, DEFAULT_RULESET } from './ruleset';
 

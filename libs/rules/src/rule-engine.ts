@@ -1,5 +1,5 @@
 import { REASON_CODES, Reason } from '@app/contracts';
-import { CLICK_RULES, CONVERSION_RULES } from './catalogue';
+import { CLICK_RULES, CONVERSION_RULES } from './registry';
 import { clickSpamPatternRule } from './conversion/click-spam-pattern.rule';
 import { publisherCrAnomalyRule } from './conversion/publisher-cr-anomaly.rule';
 import { ModelFacts, modelRiskRule } from './model-risk.rule';

@@ -1,7 +1,7 @@
 import { Static, TObject, TSchema, Type } from '@sinclair/typebox';
 import { REASON_CODES, ReasonCode, Severity, StringEnum, compiled } from '@app/contracts';
 import { CidrError } from '@app/features';
-import { CLICK_RULES, CONVERSION_RULES } from './catalogue';
+import { CLICK_RULES, CONVERSION_RULES } from './registry';
 import { CompiledLists, ListsInput } from './lists';
 import { modelRiskRule } from './model-risk.rule';
 import { Mode, Rule } from './rule';

@@ -1,3 +1,4 @@
+/** The rule registry: every rule the engine runs, click and conversion, in the order their reasons are listed. */
 import { inactiveOfferRule, unknownOfferRule, unknownPublisherRule } from './catalog.rules';
 import { botUserAgentRule } from './click/bot-user-agent.rule';
 import { duplicateClickRule } from './click/duplicate-click.rule';

@@ -6,7 +6,7 @@ import { ScoringService } from './scoring.service';
 
 /** EVENTS → verdicts and decisions, one partition's events in stream order. */
 @Controller()
-export class EventsConsumer {
+export class ScoringConsumer {
   constructor(private readonly scoring: ScoringService) {}
 
   @EventPattern(ConsumerName.ScorerEvents)
