@@ -33,6 +33,9 @@ import { DeadLettersService } from './admin/dead-letters.service';
 import { AdvertiserController } from './advertiser/advertiser.controller';
 import { PublisherController } from './publisher/publisher.controller';
 import { ReviewController } from './review/review.controller';
+import { PublisherPostbacksController } from './postbacks/publisher-postbacks.controller';
+import { AdminWebhooksController } from './postbacks/admin-webhooks.controller';
+import { PostbacksService } from './postbacks/postbacks.service';
 import { KpiRepository } from '@app/kpi';
 import { DATABASE_POOL } from '@app/storage';
 import type { Pool } from 'pg';
@@ -61,6 +64,8 @@ export class ApiModule {
         OperationsController,
         DeadLettersController,
         PublisherController,
+        PublisherPostbacksController,
+        AdminWebhooksController,
         AdvertiserController,
         ReviewController,
         DecisionsController,
@@ -79,6 +84,7 @@ export class ApiModule {
           inject: [NATS_CONNECTION, Topology, ModelRepository],
           useFactory: (nc: NatsConnection, topology: Topology, models: ModelRepository) => new ModelRegistry(nc, topology, models),
         },
+        PostbacksService,
         {
           provide: Backtester,
           inject: [EventHistoryRepository, OutcomeRepository, CatalogCache],

@@ -10,8 +10,10 @@ import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { DecisionFanoutService } from './decision-fanout.service';
 import { DecisionsConsumer } from './decisions.consumer';
 import { WebhookDeliveryConsumer } from './webhook-delivery.consumer';
+import { DeliveryTargetService } from './delivery-target.service';
+import { PostbackDirectory } from './postback-directory.service';
 
-/** Delivers decisions to advertisers. */
+/** Delivers decisions to advertisers (webhooks) and publishers (partner postbacks). */
 @Module({})
 export class NotifierModule {
   static forRoot(config: ArbiterConfig): DynamicModule {
@@ -26,6 +28,8 @@ export class NotifierModule {
       controllers: [DecisionsConsumer, WebhookDeliveryConsumer, HealthController],
       providers: [
         DecisionFanoutService,
+        DeliveryTargetService,
+        PostbackDirectory,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],

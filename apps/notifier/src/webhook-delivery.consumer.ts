@@ -2,17 +2,19 @@ import { Controller, Inject, OnApplicationShutdown } from '@nestjs/common';
 import type { Dispatcher } from 'undici';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { ConsumerName, Decision } from '@app/contracts';
+import { ConsumerName, Decision, Topology } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import { componentLogger, metrics } from '@app/observability';
-import { WebhookRepository } from '@app/storage';
-import { DeliveryPolicy, PRIOR_ATTEMPTS_HEADER, deliveryAgent, deliveryId, postDecision, retryDelayMs } from '@app/webhooks';
+import { WebhookAttempt, WebhookRepository } from '@app/storage';
+import { DeliveryPolicy, PRIOR_ATTEMPTS_HEADER, deliveryAgent, deliveryId, retryDelayMs, sendSigned } from '@app/webhooks';
+import { DeliveryTargetService } from './delivery-target.service';
 
 /**
- * One webhook delivery per message: POST the signed decision; on failure, record the attempt and
- * ask JetStream for the message again after an exponential, jittered delay; after the last attempt,
- * or once the endpoint is parked, dead-letter it (replayable through the API). Every attempt is a
- * row in webhook_attempts, numbered across replays.
+ * One delivery per message, for both audiences (an advertiser's webhook, a publisher's partner
+ * postback): send the signed request; on failure, record the attempt and ask JetStream for the
+ * message again after an exponential, jittered delay; after the last attempt, or once the endpoint
+ * is parked, dead-letter it (replayable through the API). Every attempt is a row in
+ * webhook_attempts, numbered across replays.
  */
 @Controller()
 export class WebhookDeliveryConsumer implements OnApplicationShutdown {
@@ -23,6 +25,8 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
 
   constructor(
     private readonly webhooks: WebhookRepository,
+    private readonly targets: DeliveryTargetService,
+    private readonly topology: Topology,
     @Inject(ARBITER_CONFIG) config: ArbiterConfig,
   ) {
     this.policy = {
@@ -47,35 +51,32 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
   private async attempt(delivery: Delivery<Decision>): Promise<void> {
     const decision = delivery.data;
     const id = deliveryId(decision);
+    const owner = this.topology.webhookOwner(delivery.subject);
     // Attempts before a replay count too; the retry budget starts afresh with each replay.
     const attempt = Number(delivery.header(PRIOR_ATTEMPTS_HEADER) ?? 0) + delivery.deliveryCount;
     const last = delivery.deliveryCount >= this.policy.maxAttempts;
     // Redelivered after the receiver already took it (we died before the ack): do not send twice.
-    if (await this.webhooks.delivered(id)) return;
-    const endpoint = decision.advertiserId ? await this.webhooks.endpoint(decision.advertiserId) : null;
-    if (!endpoint?.url || !endpoint.secret) return; // the advertiser removed its webhook since
-    const base = {
+    if (await this.webhooks.delivered(id, owner)) return;
+    const target = await this.targets.resolve(delivery.subject, decision);
+    if (!target) return; // the owner removed its webhook or postback since
+    const { endpoint, request } = target;
+    const base: Omit<WebhookAttempt, 'statusCode' | 'error' | 'durationMs' | 'outcome'> = {
       deliveryId: id,
       attempt,
-      advertiserId: endpoint.advertiserId,
+      owner,
+      advertiserId: owner === 'advertiser' ? endpoint.ownerId : null,
+      publisherId: owner === 'publisher' ? endpoint.ownerId : null,
+      postbackId: owner === 'publisher' ? endpoint.id : null,
       conversionId: decision.conversionId,
       revision: decision.revision,
-      url: endpoint.url,
+      url: request.url,
     };
-    if (endpoint.status === 'parked') {
-      await this.webhooks.record(
-        { ...base, statusCode: null, error: 'endpoint parked', durationMs: 0, outcome: 'parked' },
-        this.policy.parkAfter,
-      );
-      metrics.webhookDeliveries.labels('parked').inc();
-      delivery.reject(new Error(`webhook of ${endpoint.advertiserId} is parked`));
-      return;
-    }
-    const result = await postDecision({ ...endpoint, url: endpoint.url, secret: endpoint.secret }, decision, attempt, {
-      timeoutMs: this.policy.timeoutMs,
-      dispatcher: this.agent,
-      allowPrivateNetworks: this.allowPrivateNetworks,
-    });
+    const who = { owner, ownerId: endpoint.ownerId, endpointId: endpoint.id };
+    if (endpoint.status === 'parked') return this.park(delivery, base, who);
+    const result = await sendSigned(
+      { ...request, attempt },
+      { timeoutMs: this.policy.timeoutMs, dispatcher: this.agent, allowPrivateNetworks: this.allowPrivateNetworks },
+    );
     if (result.ok) {
       await this.webhooks.record({ ...base, ...result, outcome: 'delivered' }, this.policy.parkAfter);
       metrics.webhookDeliveries.labels('delivered').inc();
@@ -84,19 +85,28 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     const parked = await this.webhooks.record({ ...base, ...result, outcome: last ? 'dead_letter' : 'retry' }, this.policy.parkAfter);
     if (last) {
       metrics.webhookDeliveries.labels('dead_letter').inc();
-      if (parked) this.log.warn({ advertiserId: endpoint.advertiserId }, 'webhook endpoint parked after repeated failed deliveries');
+      if (parked) this.log.warn(who, `${owner === 'advertiser' ? 'webhook' : 'postback'} endpoint parked after repeated failed deliveries`);
       delivery.reject(new Error(`webhook delivery failed after ${attempt} attempt(s): ${result.error}`));
     } else if (parked) {
       // Another delivery parked the endpoint meanwhile: this one waits in the dead letters too.
-      await this.webhooks.record(
-        { ...base, statusCode: null, error: 'endpoint parked', durationMs: 0, outcome: 'parked' },
-        this.policy.parkAfter,
-      );
-      metrics.webhookDeliveries.labels('parked').inc();
-      delivery.reject(new Error(`webhook of ${endpoint.advertiserId} is parked`));
+      await this.park(delivery, base, who);
     } else {
       metrics.webhookDeliveries.labels('retry').inc();
       delivery.retry(retryDelayMs(delivery.deliveryCount, this.policy.retryBaseMs));
     }
+  }
+
+  /** A parked endpoint gets no request: the delivery is recorded and waits in the dead letters for a replay. */
+  private async park(
+    delivery: Delivery<Decision>,
+    base: Omit<WebhookAttempt, 'statusCode' | 'error' | 'durationMs' | 'outcome'>,
+    who: { owner: string; ownerId: string; endpointId: string },
+  ): Promise<void> {
+    await this.webhooks.record(
+      { ...base, statusCode: null, error: 'endpoint parked', durationMs: 0, outcome: 'parked' },
+      this.policy.parkAfter,
+    );
+    metrics.webhookDeliveries.labels('parked').inc();
+    delivery.reject(new Error(`${who.owner === 'advertiser' ? 'webhook' : 'postback'} of ${who.ownerId} is parked`));
   }
 }

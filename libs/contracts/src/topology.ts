@@ -83,6 +83,30 @@ export class Topology {
     return `${this.root}.webhooks.${advertiserId ? natsToken(advertiserId) : '_unknown'}`;
   }
 
+  /**
+   * A publisher's partner postback deliveries: the same stream and consumer as the advertisers'
+   * webhooks, told apart by the extra `publisher` token (an advertiser's subject has one token there).
+   */
+  postbacks(publisherId: string): string {
+    return `${this.root}.webhooks.publisher.${natsToken(publisherId)}`;
+  }
+
+  /** Whose endpoint a subject of the WEBHOOKS stream (or of its dead letters) is for. */
+  webhookOwner(subject: string): 'advertiser' | 'publisher' {
+    const rest = subject.slice(this.root.length + 1).split('.');
+    return rest.length === 3 && rest[1] === 'publisher' ? 'publisher' : 'advertiser';
+  }
+
+  /** `<root>.webhooks.…` → `<root>.webhook-dlq.…`: each owner's dead letters on a subject of its own. */
+  webhookDeadLetterOf(subject: string): string {
+    return `${this.root}.webhook-dlq.${subject.slice(`${this.root}.webhooks.`.length)}`;
+  }
+
+  /** One publisher's postback deliveries that failed for good. */
+  postbackDeadLetters(publisherId: string): string {
+    return `${this.root}.webhook-dlq.publisher.${natsToken(publisherId)}`;
+  }
+
   get allWebhooks(): string {
     return `${this.root}.webhooks.>`;
   }

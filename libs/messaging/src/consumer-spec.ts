@@ -133,8 +133,9 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           concurrency: 16,
           maxAckPending: 1000,
           decode: jsonDecoder<Decision>(() => Decision),
-          // `<root>.webhooks.<advertiser>` → `<root>.webhook-dlq.<advertiser>`: replayable per advertiser.
-          deadLetterSubject: (subject) => topology.webhookDeadLetters(subject.slice(subject.lastIndexOf('.') + 1)),
+          // `<root>.webhooks.<advertiser>` → `<root>.webhook-dlq.<advertiser>` (and `….publisher.<publisher>`
+          // for partner postbacks): replayable per advertiser and per publisher.
+          deadLetterSubject: (subject) => topology.webhookDeadLetterOf(subject),
         },
       ],
     ],

@@ -15,6 +15,7 @@ export * from './reason-columns';
 export * from './repositories/query.repository';
 export * from './repositories/review.repository';
 export * from './repositories/webhook.repository';
+export * from './repositories/postback.repository';
 export * from './repositories/history.repository';
 export * from './repositories/backtest-job.repository';
 export * from './repositories/shadow-outcome.repository';

@@ -16,6 +16,7 @@ import { ModelRepository } from './repositories/model.repository';
 import { QueryRepository } from './repositories/query.repository';
 import { ReviewRepository } from './repositories/review.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
+import { PostbackRepository } from './repositories/postback.repository';
 import { DeadLetterReplayRepository } from './repositories/dead-letter-replay.repository';
 
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
@@ -47,6 +48,7 @@ export class StorageModule {
       QueryRepository,
       ReviewRepository,
       WebhookRepository,
+      PostbackRepository,
       DeadLetterReplayRepository,
     ].map((R) => ({
       provide: R,

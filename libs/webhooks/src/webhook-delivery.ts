@@ -1,6 +1,5 @@
 import { Agent, Dispatcher, request } from 'undici';
 import type { Decision } from '@app/contracts';
-import type { WebhookEndpoint } from '@app/storage';
 import { literalAddressProblem, publicOnlyLookup } from './destination';
 import { ATTEMPT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signWebhook } from './signature';
 
@@ -43,29 +42,49 @@ export function deliveryAgent(allowPrivateNetworks: boolean): Dispatcher {
   return new Agent({ connect: { lookup: publicOnlyLookup(allowPrivateNetworks) }, keepAliveTimeout: 30_000, connections: 8 });
 }
 
-/** POSTs one decision, signed, with its idempotency key; never throws. Redirects are not followed. */
-export async function postDecision(
-  endpoint: WebhookEndpoint & { url: string; secret: string },
-  decision: Decision,
-  attempt: number,
+/** One signed request of a delivery: an advertiser's webhook (POST, the decision as JSON) or a publisher's postback (GET). */
+export interface SignedRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  /** The JSON body of a POST; a GET has none. */
+  body?: string;
+  secret: string;
+  previousSecret?: string | null;
+  idempotencyKey: string;
+  attempt: number;
+  userAgent: string;
+}
+
+/**
+ * What the signature covers: a POST's raw body; a GET's request target, the path and query exactly
+ * as sent (what the receiver reads as `req.url` in Node, `$request_uri` in nginx).
+ */
+export function signedContent(request: Pick<SignedRequest, 'method' | 'url' | 'body'>): string {
+  if (request.method === 'POST') return request.body ?? '';
+  const u = new URL(request.url);
+  return `${u.pathname}${u.search}`;
+}
+
+/** Sends one signed request of a delivery; never throws. Redirects are not followed. */
+export async function sendSigned(
+  r: SignedRequest,
   options: { timeoutMs: number; dispatcher: Dispatcher; allowPrivateNetworks: boolean },
 ): Promise<AttemptResult> {
-  const body = JSON.stringify(decision);
   const started = performance.now();
   // An address in the URL is connected to without a lookup: the agent's check never sees it.
-  const literal = literalAddressProblem(endpoint.url, options.allowPrivateNetworks);
+  const literal = literalAddressProblem(r.url, options.allowPrivateNetworks);
   if (literal) return { ok: false, statusCode: null, error: `refused: ${literal}`, durationMs: 0 };
   try {
-    const res = await request(endpoint.url, {
-      method: 'POST',
+    const res = await request(r.url, {
+      method: r.method,
       headers: {
-        'content-type': 'application/json',
-        'user-agent': 'Arbiter-Webhooks/1',
-        [SIGNATURE_HEADER]: signWebhook(endpoint.secret, body, undefined, endpoint.previousSecret),
-        [IDEMPOTENCY_HEADER]: deliveryId(decision),
-        [ATTEMPT_HEADER]: String(attempt),
+        ...(r.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        'user-agent': r.userAgent,
+        [SIGNATURE_HEADER]: signWebhook(r.secret, signedContent(r), undefined, r.previousSecret),
+        [IDEMPOTENCY_HEADER]: r.idempotencyKey,
+        [ATTEMPT_HEADER]: String(r.attempt),
       },
-      body,
+      body: r.body,
       dispatcher: options.dispatcher,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,

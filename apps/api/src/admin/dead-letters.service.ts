@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { Topology, natsToken } from '@app/contracts';
 import { DeadLetterFilter, DeadLetters, JETSTREAM_MANAGER, NATS_CONNECTION, engineDurables } from '@app/messaging';
-import { DeadLetterReplayRecord, DeadLetterReplayRepository } from '@app/storage';
+import { DeadLetterReplayRecord, DeadLetterReplayRepository, WebhookRepository } from '@app/storage';
 import { componentLogger } from '@app/observability';
 
 /** Lists and replays the dead letters of every stream; every replay is audited (who, when, which, what came of it). */
@@ -20,6 +20,7 @@ export class DeadLettersService {
     @Inject(ARBITER_CONFIG) config: ArbiterConfig,
     private readonly topology: Topology,
     private readonly audit: DeadLetterReplayRepository,
+    private readonly webhooks: WebhookRepository,
   ) {
     this.letters = new DeadLetters(nc, jsm, topology);
     this.durables = engineDurables(topology, config);
@@ -45,11 +46,33 @@ export class DeadLettersService {
     return { ...record, filter };
   }
 
-  /** One advertiser's webhook dead letters (or every advertiser's), for the webhook replay endpoints. */
+  /** One advertiser's webhook dead letters (or every owner's: advertisers' webhooks and publishers' postbacks), for the webhook replay endpoints. */
   async replayWebhooks(advertiserId: string | undefined, actor: string): Promise<{ requeued: number; unreadable: number }> {
     const subject = advertiserId ? this.topology.webhookDeadLetters(natsToken(advertiserId)) : undefined;
     const r = await this.replay({ stream: 'WEBHOOK_DLQ', subject }, actor);
     return { requeued: r.replayed, unreadable: r.skipped.length };
+  }
+
+  /** One publisher's partner postback dead letters, for its replay endpoint; its postbacks are un-parked first. */
+  async replayPostbacks(publisherId: string, actor: string): Promise<{ requeued: number; unreadable: number }> {
+    // Un-park first: a parked endpoint would send the requeued deliveries straight back.
+    await this.webhooks.unpark('publisher', publisherId);
+    const r = await this.replay({ stream: 'WEBHOOK_DLQ', subject: this.topology.postbackDeadLetters(publisherId) }, actor);
+    return { requeued: r.replayed, unreadable: r.skipped.length };
+  }
+
+  /**
+   * The admins' webhook replay: one advertiser's webhook, one publisher's postbacks, or every parked
+   * endpoint's dead letters (both audiences); the endpoints concerned are un-parked first.
+   */
+  async replayEndpoints(
+    who: { advertiserId?: string; publisherId?: string },
+    actor: string,
+  ): Promise<{ requeued: number; unreadable: number }> {
+    if (who.publisherId) return this.replayPostbacks(who.publisherId, actor);
+    if (who.advertiserId) await this.webhooks.unpark('advertiser', who.advertiserId);
+    else for (const p of await this.webhooks.parked()) await this.webhooks.unpark(p.owner, p.ownerId);
+    return this.replayWebhooks(who.advertiserId, actor);
   }
 
   history(limit: number) {

@@ -5,11 +5,14 @@ import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogKey } from '@app/contracts';
 import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, fieldColumns, fieldsOf, plain, prefersCsv } from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
-import { Principal, WebhookRepository } from '@app/storage';
+import { Principal } from '@app/storage';
 import { DeadLettersService } from './dead-letters.service';
 import { GROUP_DIMENSIONS, NetworkStatsQuery, range } from '../api-schemas';
 
-const ReplayInput = Type.Object({ advertiserId: Type.Optional(CatalogKey) }, { additionalProperties: false });
+const ReplayInput = Type.Object(
+  { advertiserId: Type.Optional(CatalogKey), publisherId: Type.Optional(CatalogKey) },
+  { additionalProperties: false },
+);
 
 /** Network-wide KPIs and webhook dead letters, for the network's own staff. */
 const STATS_EXAMPLE = {
@@ -37,7 +40,6 @@ const STATS_EXAMPLE = {
 export class OperationsController {
   constructor(
     private readonly kpis: KpiRepository,
-    private readonly webhooks: WebhookRepository,
     private readonly deadLetters: DeadLettersService,
   ) {}
 
@@ -65,16 +67,16 @@ export class OperationsController {
   @Post('webhooks/replay')
   @HttpCode(200)
   @ApiOperation({
-    summary: 'Requeue dead-lettered webhook deliveries (all, or one advertiser’s)',
+    summary: 'Requeue dead-lettered webhook and postback deliveries (all, one advertiser’s webhook or one publisher’s postbacks)',
     description:
       'Parked endpoints concerned are un-parked first. The same audited replay as `POST /v1/admin/dead-letters/replay` narrowed to webhook deliveries.',
   })
-  @ApiBody({ schema: plain(ReplayInput), examples: { one: { value: { advertiserId: 'shop' } }, all: { value: {} } } })
+  @ApiBody({
+    schema: plain(ReplayInput),
+    examples: { one: { value: { advertiserId: 'shop' } }, publisher: { value: { publisherId: 'blog' } }, all: { value: {} } },
+  })
   @ApiResponse({ status: 200, schema: { example: { requeued: 3, unreadable: 0 } } })
   async replay(@Body(new SchemaPipe(ReplayInput)) body: Static<typeof ReplayInput>, @CurrentPrincipal() me: Principal) {
-    // Un-park first: a parked endpoint would send the requeued deliveries straight back.
-    if (body.advertiserId) await this.webhooks.unpark(body.advertiserId);
-    else for (const advertiserId of await this.webhooks.parked()) await this.webhooks.unpark(advertiserId);
-    return this.deadLetters.replayWebhooks(body.advertiserId, me.keyId);
+    return this.deadLetters.replayEndpoints(body, me.keyId);
   }
 }

@@ -30,6 +30,9 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { AdvertiserStatsQuery, DecisionsQuery, GROUP_DIMENSIONS, WebhookInput, invalidField, range } from '../api-schemas';
 import { DECISION_EXAMPLE } from '../examples';
 import { DECISION_CSV, DECISION_CSV_EXAMPLE } from '../csv-views';
+import { WebhookAttemptsQuery } from '../postbacks/postback.schemas';
+import { ADVERTISER_ATTEMPT_CSV, ADVERTISER_ATTEMPT_CSV_EXAMPLE, ADVERTISER_ATTEMPT_EXAMPLE } from '../postbacks/postback-views';
+import { advertiserAttempt, attemptCursor } from '../postbacks/postbacks.service';
 
 /** An advertiser's decisions, KPIs and webhook. Decisions are also pushed: NATS and the webhook. */
 const STATS_EXAMPLE = {
@@ -139,8 +142,32 @@ export class AdvertiserController {
       consecutiveFailures: endpoint?.consecutiveFailures ?? 0,
       failedDeliveries: endpoint?.failedDeliveries ?? 0,
       parkedAt: endpoint?.parkedAt ?? null,
-      recentAttempts: await this.webhooks.attempts(me.subjectId!, 20),
+      recentAttempts: (await this.webhooks.attempts(me.subjectId!, 20)).map(advertiserAttempt),
     };
+  }
+
+  @Get('webhook/attempts')
+  @ApiOperation({ summary: 'Your webhook’s delivery attempts, newest first', description: 'Page with `cursor`.' })
+  @ApiQueryFrom(WebhookAttemptsQuery)
+  @ApiListResponse({ items: [ADVERTISER_ATTEMPT_EXAMPLE], next: null }, ADVERTISER_ATTEMPT_CSV_EXAMPLE)
+  async webhookAttempts(
+    @Query(new QueryPipe(WebhookAttemptsQuery)) q: Static<typeof WebhookAttemptsQuery>,
+    @CurrentPrincipal() me: Principal,
+    @Headers('accept') accept?: string,
+  ) {
+    const page = (limit: number, after?: { id: string }) =>
+      this.webhooks
+        .attemptsPage({ owner: 'advertiser', advertiserId: me.subjectId!, limit, after })
+        .then((p) => ({ items: p.items.map(advertiserAttempt), next: p.next }));
+    const after = attemptCursor(q.cursor);
+    if (prefersCsv(accept))
+      return csvFile(
+        allPages((next) => page(CSV_PAGE_SIZE, next), after),
+        ADVERTISER_ATTEMPT_CSV,
+        'webhook-attempts.csv',
+      );
+    const first = await page(q.limit, after);
+    return { items: first.items, next: encodeCursor(first.next) };
   }
 
   @Put('webhook')

@@ -9,6 +9,7 @@ import { shadowIdempotent } from './0008-shadow-idempotent';
 import { deadLetterReplays } from './0009-dead-letter-replays';
 import { webhookSecretOverlap } from './0010-webhook-secret-overlap';
 import { money } from './0011-money';
+import { partnerPostbacks } from './0012-partner-postbacks';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -24,5 +25,6 @@ export const MIGRATIONS: readonly Migration[] = [
   deadLetterReplays,
   webhookSecretOverlap,
   money,
+  partnerPostbacks,
 ];
 export type { Migration } from './migration';

@@ -1,7 +1,18 @@
 import type { Pool } from 'pg';
 
-export interface WebhookEndpoint {
-  advertiserId: string;
+/** Whose endpoint a delivery goes to: an advertiser's webhook or a publisher's postback (one delivery mechanism, two audiences). */
+export type WebhookOwner = 'advertiser' | 'publisher';
+
+/** One endpoint: an advertiser's webhook (`id` = the advertiser) or a publisher's postback (`id` = the postback). */
+export interface EndpointRef {
+  owner: WebhookOwner;
+  id: string;
+}
+
+export interface WebhookEndpoint extends EndpointRef {
+  /** The advertiser, or the publisher that owns the postback. */
+  ownerId: string;
+  /** The URL (an advertiser's) or the URL template with macros (a publisher's postback). */
   url: string | null;
   secret: string | null;
   /** The secret before the last rotation, while it still signs (WEBHOOK_SECRET_OVERLAP_HOURS); else null. */
@@ -17,7 +28,12 @@ export interface WebhookEndpoint {
 export interface WebhookAttempt {
   deliveryId: string;
   attempt: number;
-  advertiserId: string;
+  owner: WebhookOwner;
+  /** Set on an advertiser's webhook attempts. */
+  advertiserId: string | null;
+  /** Set on a publisher's postback attempts, with the postback. */
+  publisherId: string | null;
+  postbackId: string | null;
   conversionId: string;
   revision: number;
   url: string;
@@ -28,51 +44,79 @@ export interface WebhookAttempt {
   outcome: 'delivered' | 'retry' | 'dead_letter' | 'parked';
 }
 
-/** Advertisers' webhook endpoints (URL, signing secret, health) and every delivery attempt. */
+/**
+ * Where each owner's endpoints live: the advertiser's webhook is a part of its row (`webhook_*`
+ * columns), a publisher's postbacks have their own table (one row each, same columns unprefixed).
+ * Every statement below is written once for both.
+ */
+const ENDPOINT_TABLES: Record<WebhookOwner, { table: string; ownerColumn: string; prefix: string }> = {
+  advertiser: { table: 'advertisers', ownerColumn: 'id', prefix: 'webhook_' },
+  publisher: { table: 'postbacks', ownerColumn: 'publisher_id', prefix: '' },
+};
+
+/** Webhook and postback endpoints' secrets and health, and every delivery attempt. */
 export class WebhookRepository {
   constructor(private readonly pool: Pool) {}
 
-  async endpoint(advertiserId: string): Promise<WebhookEndpoint | null> {
+  async endpoint(ref: EndpointRef): Promise<WebhookEndpoint | null>;
+  /** An advertiser's webhook, by the advertiser's id. */
+  async endpoint(advertiserId: string): Promise<WebhookEndpoint | null>;
+  async endpoint(refOrId: EndpointRef | string): Promise<WebhookEndpoint | null> {
+    const ref: EndpointRef = typeof refOrId === 'string' ? { owner: 'advertiser', id: refOrId } : refOrId;
+    const { table, ownerColumn, prefix: p } = ENDPOINT_TABLES[ref.owner];
     const { rows } = await this.pool.query(
-      `SELECT id, webhook_url, webhook_secret, webhook_status, webhook_consecutive_failures, webhook_failed_deliveries, webhook_parked_at,
-              CASE WHEN webhook_previous_secret_until > now() THEN webhook_previous_secret END AS previous_secret
-         FROM advertisers WHERE id = $1`,
-      [advertiserId],
+      `SELECT id, ${ownerColumn} AS owner_id, ${p}url AS url, ${p}secret AS secret, ${p}status AS status,
+              ${p}consecutive_failures AS consecutive_failures, ${p}failed_deliveries AS failed_deliveries, ${p}parked_at AS parked_at,
+              CASE WHEN ${p}previous_secret_until > now() THEN ${p}previous_secret END AS previous_secret
+         FROM ${table} WHERE id = $1`,
+      [ref.id],
     );
     if (!rows.length) return null;
     const r = rows[0];
     return {
-      advertiserId: r.id,
-      url: r.webhook_url,
-      secret: r.webhook_secret,
+      owner: ref.owner,
+      id: r.id,
+      ownerId: r.owner_id,
+      url: r.url,
+      secret: r.secret,
       previousSecret: r.previous_secret ?? null,
-      status: r.webhook_status,
-      consecutiveFailures: r.webhook_consecutive_failures,
-      failedDeliveries: r.webhook_failed_deliveries,
-      parkedAt: r.webhook_parked_at ? (r.webhook_parked_at as Date).toISOString() : null,
+      status: r.status,
+      consecutiveFailures: r.consecutive_failures,
+      failedDeliveries: r.failed_deliveries,
+      parkedAt: r.parked_at ? (r.parked_at as Date).toISOString() : null,
     };
   }
 
-  /** Advertisers whose endpoint is parked. */
-  async parked(): Promise<string[]> {
-    return (await this.pool.query(`SELECT id FROM advertisers WHERE webhook_status = 'parked'`)).rows.map((r) => r.id as string);
+  /** Owners with a parked endpoint (advertisers, publishers, or both). */
+  async parked(owners: readonly WebhookOwner[] = ['advertiser', 'publisher']): Promise<{ owner: WebhookOwner; ownerId: string }[]> {
+    const out: { owner: WebhookOwner; ownerId: string }[] = [];
+    for (const owner of owners) {
+      const { table, ownerColumn, prefix: p } = ENDPOINT_TABLES[owner];
+      const { rows } = await this.pool.query(`SELECT DISTINCT ${ownerColumn} AS owner_id FROM ${table} WHERE ${p}status = 'parked'`);
+      out.push(...rows.map((r) => ({ owner, ownerId: r.owner_id as string })));
+    }
+    return out;
   }
 
-  /** Makes a parked endpoint active again, its failure counts cleared (after a replay). */
-  async unpark(advertiserId: string): Promise<void> {
+  /** Makes an owner's parked endpoints active again, their failure counts cleared (after a replay). */
+  async unpark(advertiserId: string): Promise<void>;
+  async unpark(owner: WebhookOwner, ownerId: string): Promise<void>;
+  async unpark(ownerOrAdvertiser: string, ownerId?: string): Promise<void> {
+    const [owner, id] = ownerId === undefined ? (['advertiser', ownerOrAdvertiser] as const) : [ownerOrAdvertiser as WebhookOwner, ownerId];
+    const { table, ownerColumn, prefix: p } = ENDPOINT_TABLES[owner];
     await this.pool.query(
-      `UPDATE advertisers SET webhook_status = 'active', webhook_consecutive_failures = 0, webhook_failed_deliveries = 0, webhook_parked_at = NULL
-        WHERE id = $1`,
-      [advertiserId],
+      `UPDATE ${table} SET ${p}status = 'active', ${p}consecutive_failures = 0, ${p}failed_deliveries = 0, ${p}parked_at = NULL
+        WHERE ${ownerColumn} = $1`,
+      [id],
     );
   }
 
   /**
-   * Sets the URL (null: no webhook) and makes the endpoint active again, in one statement. With a
-   * URL, `candidateSecret` becomes the signing secret when there is none yet or `rotate` asks for a
-   * new one; returns that secret when it was taken (to be shown once), undefined otherwise. One
-   * statement: no moment where a URL is stored without a secret to sign its deliveries. A rotated
-   * secret keeps signing beside the new one for `overlapSeconds`.
+   * Sets an advertiser's webhook URL (null: no webhook) and makes the endpoint active again, in one
+   * statement. With a URL, `candidateSecret` becomes the signing secret when there is none yet or
+   * `rotate` asks for a new one; returns that secret when it was taken (to be shown once), undefined
+   * otherwise. One statement: no moment where a URL is stored without a secret to sign its deliveries.
+   * A rotated secret keeps signing beside the new one for `overlapSeconds`.
    */
   async configure(
     advertiserId: string,
@@ -99,55 +143,119 @@ export class WebhookRepository {
   }
 
   /**
-   * Records an attempt and updates the endpoint's health: a success clears both streaks; a
+   * Records an attempt and updates its endpoint's health: a success clears both streaks; a
    * dead-lettered delivery parks the endpoint once `parkAfter` of them came in a row (a count of
    * deliveries that each failed for the whole retry schedule, so a burst of traffic during a short
    * outage does not park it). Returns whether the endpoint is parked now.
    */
   async record(a: WebhookAttempt, parkAfter: number): Promise<boolean> {
-    await this.pool.query(
-      `INSERT INTO webhook_attempts (delivery_id, attempt, advertiser_id, conversion_id, revision, url, status_code, error, duration_ms, outcome)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [a.deliveryId, a.attempt, a.advertiserId, a.conversionId, a.revision, a.url, a.statusCode, a.error, a.durationMs, a.outcome],
-    );
-    if (a.outcome === 'parked') return true;
+    const insert = `INSERT INTO webhook_attempts (delivery_id, attempt, owner_type, advertiser_id, publisher_id, postback_id, conversion_id, revision,
+                                                  url, status_code, error, duration_ms, outcome)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
+    const values = [
+      a.deliveryId,
+      a.attempt,
+      a.owner,
+      a.advertiserId,
+      a.publisherId,
+      a.postbackId,
+      a.conversionId,
+      a.revision,
+      a.url,
+      a.statusCode,
+      a.error,
+      a.durationMs,
+      a.outcome,
+    ];
+    if (a.outcome === 'parked') {
+      await this.pool.query(insert, values);
+      return true;
+    }
+    // One statement: whoever sees the attempt sees the endpoint's health after it.
+    const { table, prefix: p } = ENDPOINT_TABLES[a.owner];
     const { rows } = await this.pool.query(
-      `UPDATE advertisers SET
-         webhook_consecutive_failures = CASE WHEN $2 THEN 0 ELSE webhook_consecutive_failures + 1 END,
-         webhook_failed_deliveries = CASE WHEN $2 THEN 0 WHEN $3 THEN webhook_failed_deliveries + 1 ELSE webhook_failed_deliveries END,
-         webhook_status = CASE WHEN $3 AND webhook_failed_deliveries + 1 >= $4 THEN 'parked' ELSE webhook_status END,
-         webhook_parked_at = CASE WHEN $3 AND webhook_failed_deliveries + 1 >= $4 AND webhook_parked_at IS NULL THEN now() ELSE webhook_parked_at END
-       WHERE id = $1 RETURNING webhook_status`,
-      [a.advertiserId, a.outcome === 'delivered', a.outcome === 'dead_letter', parkAfter],
+      `WITH attempt AS (${insert})
+       UPDATE ${table} SET
+         ${p}consecutive_failures = CASE WHEN $15 THEN 0 ELSE ${p}consecutive_failures + 1 END,
+         ${p}failed_deliveries = CASE WHEN $15 THEN 0 WHEN $16 THEN ${p}failed_deliveries + 1 ELSE ${p}failed_deliveries END,
+         ${p}status = CASE WHEN $16 AND ${p}failed_deliveries + 1 >= $17 THEN 'parked' ELSE ${p}status END,
+         ${p}parked_at = CASE WHEN $16 AND ${p}failed_deliveries + 1 >= $17 AND ${p}parked_at IS NULL THEN now() ELSE ${p}parked_at END
+       WHERE id = $14 RETURNING ${p}status AS status`,
+      [
+        ...values,
+        a.owner === 'advertiser' ? a.advertiserId : a.postbackId,
+        a.outcome === 'delivered',
+        a.outcome === 'dead_letter',
+        parkAfter,
+      ],
     );
-    return rows[0]?.webhook_status === 'parked';
+    return rows[0]?.status === 'parked';
   }
 
-  /** True when this delivery already reached the receiver (a redelivered job is not sent twice). */
-  async delivered(deliveryId: string): Promise<boolean> {
+  /** True when this delivery already reached the owner's receiver (a redelivered job is not sent twice). */
+  async delivered(deliveryId: string, owner: WebhookOwner = 'advertiser'): Promise<boolean> {
     return (
-      (await this.pool.query(`SELECT 1 FROM webhook_attempts WHERE delivery_id = $1 AND outcome = 'delivered' LIMIT 1`, [deliveryId]))
-        .rowCount === 1
+      (
+        await this.pool.query(
+          `SELECT 1 FROM webhook_attempts WHERE delivery_id = $1 AND owner_type = $2 AND outcome = 'delivered' LIMIT 1`,
+          [deliveryId, owner],
+        )
+      ).rowCount === 1
     );
   }
 
+  /** An advertiser's latest attempts, newest first. */
   async attempts(advertiserId: string, limit: number): Promise<WebhookAttempt[]> {
-    const { rows } = await this.pool.query(`SELECT * FROM webhook_attempts WHERE advertiser_id = $1 ORDER BY id DESC LIMIT $2`, [
-      advertiserId,
-      limit,
-    ]);
-    return rows.map((r) => ({
-      deliveryId: r.delivery_id,
-      attempt: r.attempt,
-      advertiserId: r.advertiser_id,
-      conversionId: r.conversion_id,
-      revision: r.revision,
-      url: r.url,
-      at: (r.at as Date).toISOString(),
-      statusCode: r.status_code,
-      error: r.error,
-      durationMs: r.duration_ms,
-      outcome: r.outcome,
-    }));
+    return (await this.attemptsPage({ advertiserId, limit })).items;
+  }
+
+  /**
+   * Attempts newest first, one page (keyset on the row id), narrowed to an advertiser, a publisher
+   * (its postbacks), a postback or an owner type; every attempt when nothing narrows it (admins).
+   */
+  async attemptsPage(q: {
+    owner?: WebhookOwner;
+    advertiserId?: string;
+    publisherId?: string;
+    postbackId?: string;
+    limit: number;
+    after?: { id: string };
+  }): Promise<{ items: WebhookAttempt[]; next: { ts: string; id: string } | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (q.owner) add('owner_type = ?', q.owner);
+    if (q.advertiserId) add('advertiser_id = ?', q.advertiserId);
+    if (q.publisherId) add('publisher_id = ?', q.publisherId);
+    if (q.postbackId) add('postback_id = ?', q.postbackId);
+    if (q.after) add('id < ?::bigint', q.after.id);
+    params.push(q.limit + 1);
+    const { rows } = await this.pool.query(
+      `SELECT * FROM webhook_attempts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, q.limit);
+    return {
+      items: page.map((r) => ({
+        deliveryId: r.delivery_id,
+        attempt: r.attempt,
+        owner: r.owner_type,
+        advertiserId: r.advertiser_id,
+        publisherId: r.publisher_id,
+        postbackId: r.postback_id,
+        conversionId: r.conversion_id,
+        revision: r.revision,
+        url: r.url,
+        at: (r.at as Date).toISOString(),
+        statusCode: r.status_code,
+        error: r.error,
+        durationMs: r.duration_ms,
+        outcome: r.outcome,
+      })),
+      next: rows.length > q.limit ? { ts: (page[page.length - 1].at as Date).toISOString(), id: String(page[page.length - 1].id) } : null,
+    };
   }
 }
