@@ -2,14 +2,16 @@ import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JsMsg } from '@nats-io/jetstream';
 import { loadConfig } from '@app/config';
-import type { Decision } from '@app/contracts';
+import { Topology, type Decision } from '@app/contracts';
 import { Delivery } from '@app/messaging';
-import type { WebhookAttempt, WebhookEndpoint, WebhookRepository } from '@app/storage';
+import type { EndpointRef, PostbackRepository, WebhookAttempt, WebhookEndpoint, WebhookRepository } from '@app/storage';
 import { uid } from '@app/testing';
 import { PRIOR_ATTEMPTS_HEADER, verifyWebhook } from '@app/webhooks';
+import { DeliveryTargetService } from './delivery-target.service';
 import { WebhookDeliveryConsumer } from './webhook-delivery.consumer';
 
 const MAX_ATTEMPTS = 3;
+const topology = new Topology('unit');
 
 /**
  * One webhook attempt per message (WebhookDeliveryConsumer): what is sent, what is recorded and
@@ -19,7 +21,7 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
   let receiver: Server;
   let url: string;
   let answer: number;
-  let received: { headers: IncomingHttpHeaders; body: string }[];
+  let received: { method: string; target: string; headers: IncomingHttpHeaders; body: string }[];
   let endpoint: WebhookEndpoint | null;
   let recorded: WebhookAttempt[];
   let parksOnRecord: boolean;
@@ -31,7 +33,7 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {
-        received.push({ headers: req.headers, body });
+        received.push({ method: req.method ?? '', target: req.url ?? '', headers: req.headers, body });
         res.writeHead(answer).end();
       });
     });
@@ -49,7 +51,9 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     parksOnRecord = false;
     alreadyDelivered = new Set();
     endpoint = {
-      advertiserId: 'adv-1',
+      owner: 'advertiser',
+      id: 'adv-1',
+      ownerId: 'adv-1',
       url,
       secret: 'whsec-unit-0123456789',
       previousSecret: null,
@@ -60,14 +64,21 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     };
     const webhooks = {
       delivered: async (id: string) => alreadyDelivered.has(id),
-      endpoint: async (advertiserId: string) => (endpoint?.advertiserId === advertiserId ? endpoint : null),
+      endpoint: async (ref: EndpointRef) => (endpoint?.owner === ref.owner && endpoint.id === ref.id ? endpoint : null),
       record: async (a: WebhookAttempt) => {
         recorded.push(a);
         return a.outcome === 'parked' || parksOnRecord;
       },
     };
+    // A publisher's postback `pb-1` covers every offer; the click had sub1.
+    const postbacks = {
+      effective: async (publisherId: string) => (publisherId === 'pub-1' ? { id: 'pb-1' } : null),
+      clickSubIds: async () => ({ sub1: 'kw one' }),
+    };
     sut = new WebhookDeliveryConsumer(
       webhooks as unknown as WebhookRepository,
+      new DeliveryTargetService(webhooks as unknown as WebhookRepository, postbacks as unknown as PostbackRepository, topology),
+      topology,
       loadConfig({}, { WEBHOOK_MAX_ATTEMPTS: MAX_ATTEMPTS, WEBHOOK_ALLOW_PRIVATE_NETWORKS: true, WEBHOOK_TIMEOUT_MS: 5_000 }),
     );
   });
@@ -89,9 +100,14 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     } as unknown as Decision;
   }
 
-  function delivery(decision: Decision, deliveryCount = 1, priorAttempts?: number): Delivery<Decision> {
+  function delivery(
+    decision: Decision,
+    deliveryCount = 1,
+    priorAttempts?: number,
+    subject = topology.webhooks('adv-1'),
+  ): Delivery<Decision> {
     const msg = {
-      subject: 'unit.verdicts.conversion',
+      subject,
       info: { stream: 'DECISIONS', streamSequence: 1, deliveryCount },
       headers: { get: (name: string) => (name === PRIOR_ATTEMPTS_HEADER && priorAttempts !== undefined ? String(priorAttempts) : '') },
     };
@@ -108,6 +124,21 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     expect(received[0].headers['arbiter-idempotency-key']).toBe(`${decision.conversionId}:0`);
     expect(recorded).toEqual([
       expect.objectContaining({ deliveryId: `${decision.conversionId}:0`, attempt: 1, outcome: 'delivered', statusCode: 200 }),
+    ]);
+    expect(d.outcome).toEqual({ kind: 'ack' });
+  });
+
+  it("fires a publisher's postback as a signed GET, macros substituted, recorded as the publisher's", async () => {
+    endpoint = { ...endpoint!, owner: 'publisher', id: 'pb-1', ownerId: 'pub-1', url: `${url}?cid={click_id}&s1={sub1}&st={status}` };
+    const decision = aDecision();
+    const d = delivery(decision, 1, undefined, topology.postbacks('pub-1'));
+    await sut.deliver([d]);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ method: 'GET', body: '', target: `/hook?cid=${decision.clickId}&s1=kw%20one&st=approved` });
+    expect(verifyWebhook(endpoint.secret!, received[0].headers['arbiter-signature'] as string, received[0].target)).toBe(true);
+    expect(received[0].headers['arbiter-idempotency-key']).toBe(`${decision.conversionId}:0`);
+    expect(recorded).toEqual([
+      expect.objectContaining({ owner: 'publisher', publisherId: 'pub-1', postbackId: 'pb-1', advertiserId: null, outcome: 'delivered' }),
     ]);
     expect(d.outcome).toEqual({ kind: 'ack' });
   });
