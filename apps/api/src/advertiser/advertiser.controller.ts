@@ -7,19 +7,20 @@ import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogCache } from '@app/catalog';
 import { Topology } from '@app/contracts';
 import {
+  allPages,
   ApiListResponse,
   ApiQueryFrom,
   CSV_PAGE_SIZE,
-  QueryPipe,
-  SchemaPipe,
-  allPages,
   csvFile,
   decodeCursor,
   encodeCursor,
   fieldColumns,
   fieldsOf,
+  pagedList,
   plain,
   prefersCsv,
+  QueryPipe,
+  SchemaPipe,
 } from '@app/http';
 import { Dimension, KpiRepository } from '@app/kpi';
 import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
@@ -32,7 +33,7 @@ import { DECISION_EXAMPLE } from '../examples';
 import { DECISION_CSV, DECISION_CSV_EXAMPLE } from '../csv-views';
 import { WebhookAttemptsQuery } from '../postbacks/postback.schemas';
 import { ADVERTISER_ATTEMPT_CSV, ADVERTISER_ATTEMPT_CSV_EXAMPLE, ADVERTISER_ATTEMPT_EXAMPLE } from '../postbacks/postback-views';
-import { advertiserAttempt, attemptCursor } from '../postbacks/postbacks.service';
+import { advertiserAttempt, attemptPosition } from '../postbacks/postbacks.service';
 
 /** An advertiser's decisions, KPIs and webhook. Decisions are also pushed: NATS and the webhook. */
 const STATS_EXAMPLE = {
@@ -150,24 +151,16 @@ export class AdvertiserController {
   @ApiOperation({ summary: 'Your webhook’s delivery attempts, newest first', description: 'Page with `cursor`.' })
   @ApiQueryFrom(WebhookAttemptsQuery)
   @ApiListResponse({ items: [ADVERTISER_ATTEMPT_EXAMPLE], next: null }, ADVERTISER_ATTEMPT_CSV_EXAMPLE)
-  async webhookAttempts(
+  webhookAttempts(
     @Query(new QueryPipe(WebhookAttemptsQuery)) q: Static<typeof WebhookAttemptsQuery>,
     @CurrentPrincipal() me: Principal,
     @Headers('accept') accept?: string,
   ) {
-    const page = (limit: number, after?: { id: string }) =>
+    const page = (limit: number, after?: { ts: string; id: string }) =>
       this.webhooks
-        .attemptsPage({ owner: 'advertiser', advertiserId: me.subjectId!, limit, after })
+        .attemptsPage({ owner: 'advertiser', advertiserId: me.subjectId!, limit, after: attemptPosition(after) })
         .then((p) => ({ items: p.items.map(advertiserAttempt), next: p.next }));
-    const after = attemptCursor(q.cursor);
-    if (prefersCsv(accept))
-      return csvFile(
-        allPages((next) => page(CSV_PAGE_SIZE, next), after),
-        ADVERTISER_ATTEMPT_CSV,
-        'webhook-attempts.csv',
-      );
-    const first = await page(q.limit, after);
-    return { items: first.items, next: encodeCursor(first.next) };
+    return pagedList(accept, q, page, { columns: ADVERTISER_ATTEMPT_CSV, filename: 'webhook-attempts.csv' });
   }
 
   @Put('webhook')

@@ -2,7 +2,7 @@ import { Controller, Get, Headers, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, Roles } from '@app/auth';
-import { ApiListResponse, ApiQueryFrom, CSV_PAGE_SIZE, QueryPipe, allPages, csvFile, encodeCursor, prefersCsv } from '@app/http';
+import { ApiListResponse, ApiQueryFrom, csvFile, pagedList, prefersCsv, QueryPipe } from '@app/http';
 import { WebhookRepository } from '@app/storage';
 import { AdminAttemptsQuery, AdminPostbacksQuery } from './postback.schemas';
 import {
@@ -13,7 +13,7 @@ import {
   WEBHOOK_ATTEMPT_CSV_EXAMPLE,
   WEBHOOK_ATTEMPT_EXAMPLE,
 } from './postback-views';
-import { PostbacksService, attemptCursor } from './postbacks.service';
+import { PostbacksService, attemptPosition } from './postbacks.service';
 
 /** Both audiences' endpoints for the network's staff: publishers' postbacks and every delivery attempt. */
 @ApiTags('admin')
@@ -43,14 +43,11 @@ export class AdminWebhooksController {
   })
   @ApiQueryFrom(AdminAttemptsQuery)
   @ApiListResponse({ items: [WEBHOOK_ATTEMPT_EXAMPLE], next: null }, WEBHOOK_ATTEMPT_CSV_EXAMPLE)
-  async attempts(@Query(new QueryPipe(AdminAttemptsQuery)) q: Static<typeof AdminAttemptsQuery>, @Headers('accept') accept?: string) {
-    const { cursor, limit, ...filter } = q;
-    const after = attemptCursor(cursor);
-    if (prefersCsv(accept)) {
-      const rows = allPages((next) => this.webhooks.attemptsPage({ ...filter, limit: CSV_PAGE_SIZE, after: next }), after);
-      return csvFile(rows, WEBHOOK_ATTEMPT_CSV, 'webhook-attempts.csv');
-    }
-    const page = await this.webhooks.attemptsPage({ ...filter, limit, after });
-    return { items: page.items, next: encodeCursor(page.next) };
+  attempts(@Query(new QueryPipe(AdminAttemptsQuery)) q: Static<typeof AdminAttemptsQuery>, @Headers('accept') accept?: string) {
+    const { cursor: _c, limit: _l, ...filter } = q;
+    return pagedList(accept, q, (limit, after) => this.webhooks.attemptsPage({ ...filter, limit, after: attemptPosition(after) }), {
+      columns: WEBHOOK_ATTEMPT_CSV,
+      filename: 'webhook-attempts.csv',
+    });
   }
 }

@@ -4,7 +4,6 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { mintEventId } from '@app/contracts';
 import { CatalogRepository, Postback, PostbackRepository, PostbackScopeTakenError, WebhookAttempt, WebhookRepository } from '@app/storage';
 import { destinationProblem, newWebhookSecret, postbackTemplateProblem, renderPostback } from '@app/webhooks';
-import { decodeCursor } from '@app/http';
 import { invalidField } from '../api-schemas';
 import { DeadLettersService } from '../admin/dead-letters.service';
 
@@ -77,7 +76,7 @@ export class PostbacksService {
       publisherId,
       postbackId: q.postbackId,
       limit: q.limit,
-      after: q.after,
+      after: attemptPosition(q.after),
     });
     return { items: page.items.map(publisherAttempt), next: page.next };
   }
@@ -119,9 +118,8 @@ function notFound(id: string): NotFoundException {
   return new NotFoundException({ error: 'not_found', message: `no postback "${id}"` });
 }
 
-/** A cursor of an attempts list (its position is the attempt's row number); 400 for anything else. */
-export function attemptCursor(cursor: string | undefined): { ts: string; id: string } | undefined {
-  const position = decodeCursor(cursor);
+/** The position of an attempts list's cursor (the attempt's row number); 400 for any other cursor. */
+export function attemptPosition<P extends { id: string }>(position: P | undefined): P | undefined {
   if (position && !/^\d{1,18}$/.test(position.id))
     throw new BadRequestException({
       error: 'validation_failed',

@@ -2,18 +2,7 @@ import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Que
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import {
-  ApiListResponse,
-  ApiQueryFrom,
-  CSV_PAGE_SIZE,
-  QueryPipe,
-  SchemaPipe,
-  allPages,
-  csvFile,
-  encodeCursor,
-  plain,
-  prefersCsv,
-} from '@app/http';
+import { ApiListResponse, ApiQueryFrom, csvFile, pagedList, plain, prefersCsv, QueryPipe, SchemaPipe } from '@app/http';
 import { Principal } from '@app/storage';
 import { PostbackAttemptsQuery, PostbackChange, PostbackInput } from './postback.schemas';
 import {
@@ -24,7 +13,7 @@ import {
   POSTBACK_CSV_EXAMPLE,
   POSTBACK_EXAMPLE,
 } from './postback-views';
-import { PostbacksService, attemptCursor } from './postbacks.service';
+import { PostbacksService } from './postbacks.service';
 
 const SECRET_EXAMPLE = { secret: 'whsec_Xk2…', note: 'store the secret now: it is not shown again' };
 
@@ -75,21 +64,15 @@ export class PublisherPostbacksController {
   })
   @ApiQueryFrom(PostbackAttemptsQuery)
   @ApiListResponse({ items: [POSTBACK_ATTEMPT_EXAMPLE], next: null }, POSTBACK_ATTEMPT_CSV_EXAMPLE)
-  async attempts(
+  attempts(
     @Query(new QueryPipe(PostbackAttemptsQuery)) q: Static<typeof PostbackAttemptsQuery>,
     @CurrentPrincipal() me: Principal,
     @Headers('accept') accept?: string,
   ) {
-    const after = attemptCursor(q.cursor);
-    if (prefersCsv(accept)) {
-      const rows = allPages(
-        (next) => this.postbacks.attempts(me.subjectId!, { postbackId: q.postbackId, limit: CSV_PAGE_SIZE, after: next }),
-        after,
-      );
-      return csvFile(rows, POSTBACK_ATTEMPT_CSV, 'postback-attempts.csv');
-    }
-    const page = await this.postbacks.attempts(me.subjectId!, { postbackId: q.postbackId, limit: q.limit, after });
-    return { items: page.items, next: encodeCursor(page.next) };
+    return pagedList(accept, q, (limit, after) => this.postbacks.attempts(me.subjectId!, { postbackId: q.postbackId, limit, after }), {
+      columns: POSTBACK_ATTEMPT_CSV,
+      filename: 'postback-attempts.csv',
+    });
   }
 
   @Post('replay')
