@@ -1,8 +1,11 @@
+import { DynamicModule, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import type { ArbiterConfig } from '@app/config';
-import { GatewayModule } from '../../gateway/src/gateway.module';
+import { ArbiterConfig, ConfigModule } from '@app/config';
+import { IngestModule } from '@app/ingest';
+import { MessagingModule } from '@app/messaging';
+import { StorageModule } from '@app/storage';
 
 const DESCRIPTION = `Arbiter scores every click and conversion of an affiliate network and explains each decision.
 
@@ -20,7 +23,8 @@ the **gateway**, on its own port; those paths name the gateway as their server.`
 
 /**
  * The OpenAPI document of the whole HTTP surface: the api app's routes, and the gateway's with the
- * gateway as their server. The gateway's routes are read from its module without starting it.
+ * gateway as their server. The gateway's routes are read from the ingest module it serves, without
+ * starting it.
  */
 export async function buildOpenApiDocument(api: NestFastifyApplication, config: ArbiterConfig): Promise<OpenAPIObject> {
   const base = new DocumentBuilder()
@@ -37,7 +41,7 @@ export async function buildOpenApiDocument(api: NestFastifyApplication, config: 
     .addTag('operations', 'Health and metrics')
     .build();
   const document = SwaggerModule.createDocument(api, base);
-  const gateway = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config), new FastifyAdapter(), {
+  const gateway = await NestFactory.create<NestFastifyApplication>(GatewayRoutes.forRoot(config), new FastifyAdapter(), {
     preview: true,
     logger: false,
   });
@@ -52,6 +56,20 @@ export async function buildOpenApiDocument(api: NestFastifyApplication, config: 
     await gateway.close();
   }
   return document;
+}
+
+/**
+ * The gateway's own routes (ingest) with the modules they depend on, for a preview (nothing is
+ * instantiated or connected); the routes it shares with the api (feedback, health) are the api's.
+ */
+@Module({})
+class GatewayRoutes {
+  static forRoot(config: ArbiterConfig): DynamicModule {
+    return {
+      module: GatewayRoutes,
+      imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('gateway'), StorageModule.forRoot('arbiter-gateway'), IngestModule],
+    };
+  }
 }
 
 /** Serves the document at `/openapi.json` and Swagger UI at `/docs`. */

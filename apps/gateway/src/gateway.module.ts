@@ -2,19 +2,14 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { ArbiterConfig } from '@app/config';
 import { ConfigModule } from '@app/config';
-import { ApiKeyGuard, KeyRateLimitGuard, rateLimitModule } from '@app/auth';
+import { KeyRateLimitGuard, rateLimitModule } from '@app/auth';
 import { CatalogModule } from '@app/catalog';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
 import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { FeedbackModule } from '@app/feedback';
 import { EdgeErrorsFilter } from '@app/http';
-import { ClickGuard } from './click-guard.service';
-import { IngestController } from './ingest.controller';
-import { IngestAuthenticator } from './ingest-auth.service';
-import { IngestLimiter } from './ingest-limiter';
-import { IngestService } from './ingest.service';
-import { TrackingController } from './tracking.controller';
+import { IngestModule } from '@app/ingest';
 
 /** HTTP ingest: validate, complete and store events on JetStream. */
 @Module({})
@@ -27,17 +22,13 @@ export class GatewayModule {
         MessagingModule.forRoot('gateway'),
         StorageModule.forRoot('arbiter-gateway'),
         CatalogModule,
+        IngestModule,
         FeedbackModule,
         // Feedback has the API's budgets; ingest has its own (IngestLimiter); health and metrics none.
         rateLimitModule({ perKey: config.API_RATE_LIMIT_PER_MINUTE, perIp: config.API_RATE_LIMIT_PER_IP_PER_MINUTE }),
       ],
-      controllers: [IngestController, TrackingController, HealthController],
+      controllers: [HealthController],
       providers: [
-        IngestService,
-        IngestAuthenticator,
-        ClickGuard,
-        IngestLimiter,
-        ApiKeyGuard,
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_GUARD, useClass: KeyRateLimitGuard },
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },

@@ -2,7 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { ClickEvent, ConversionEvent, EventKind, FieldError, Topology } from '@app/contracts';
 import { CatalogCache } from '@app/catalog';
-import { EventNormalizer, SenderIdentity, TrustOptions, applyTrust } from '@app/ingest';
+import { EventNormalizer } from './normalizer';
+import { SenderIdentity, TrustOptions, applyTrust } from './trust';
 import { JetStreamPublisher } from '@app/messaging';
 import { componentLogger, metrics } from '@app/observability';
 
