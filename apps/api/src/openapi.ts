@@ -11,7 +11,8 @@ const DESCRIPTION = `Arbiter scores every click and conversion of an affiliate n
 
 - **Advertisers** read their conversions' decisions (approved / rejected / hold, with reasons and evidence), their KPIs,
   send feedback, and set the webhook that receives every decision, signed (see docs/webhooks.md).
-- **Publishers** read exactly why their traffic was rejected, and their KPIs.
+- **Publishers** read exactly why their traffic was rejected, and their KPIs, and register partner postbacks that
+  tell their tracker about every decision, signed like the webhooks (see docs/webhooks.md).
 - **Admins** run the catalog, API keys, rule sets, models and the review queue of held conversions.
 
 Authenticate with \`Authorization: Bearer <key>\`. A missing, unknown or revoked key gets 401; a key of the wrong role 403;
@@ -34,7 +35,7 @@ export async function buildOpenApiDocument(api: NestFastifyApplication, config: 
     .addServer('/', 'this API')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key (admin, advertiser or publisher)' })
     .addTag('advertiser', 'Decisions, KPIs, feedback and webhook of the calling advertiser')
-    .addTag('publisher', 'Rejections with reasons, and KPIs, of the calling publisher')
+    .addTag('publisher', 'Rejections with reasons, KPIs and partner postbacks of the calling publisher')
     .addTag('review', 'Held conversions and the analysts who settle them')
     .addTag('admin', 'Catalog, API keys, rule sets, models, network KPIs, webhook dead letters')
     .addTag('ingest', 'Events in (gateway)')
