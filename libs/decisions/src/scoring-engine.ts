@@ -424,6 +424,12 @@ export class ScoringEngine {
       publisher: this.state.publisherWindow(publisherId, null, t),
       subId: held.subId ? this.state.publisherWindow(publisherId, held.subId, t) : null,
       network: this.state.networkWindow(t),
+      // Publisher-level rules read none of these.
+      ipHistory: null,
+      deviceHistory: null,
+      offerDay: null,
+      offerPublisherDay: null,
+      offerSubIdDay: null,
     };
     const event = {
       kind: 'conversion',

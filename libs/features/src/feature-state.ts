@@ -5,6 +5,7 @@ import { WindowSpec, WindowTable, hashPart, keyHash } from './window-table';
 import { UserAgentClass, classifyUserAgent } from './user-agent';
 import { intern } from './memo';
 import { ClickStore } from './click-store';
+import { HistoryTable } from './history-table';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -42,6 +43,18 @@ const DEVICE_IPS = 1;
 const PUB_CLICKS = 0;
 const PUB_CONVERSIONS = 1;
 const PUB_LATE = 2;
+// Counters of the offer table (24 h): clicks and conversions.
+const OFFER_CLICKS = 0;
+const OFFER_CONVERSIONS = 1;
+// Sketches of the IP and device histories.
+const IP_DEVICES = 0;
+const IP_VISITORS = 1;
+const IP_CLICK_IDS = 2;
+const DEVICE_IP_SET = 0;
+const DEVICE_USER_AGENTS = 1;
+const DEVICE_CLICK_IDS = 2;
+/** The offer table's second key part for the offer's own total (no publisher id contains a NUL). */
+const OFFER_TOTAL = '\u0000offer';
 
 /** What the scorer remembers of a click, to attribute and judge its conversions. */
 export interface ClickRecord {
@@ -103,6 +116,42 @@ export interface ClickObservation {
   subId: PublisherWindow | null;
   /** The whole network's last week: what a publisher's rates are compared with. */
   network: PublisherWindow;
+  /** What the IP has shown so far (this click included). */
+  ipHistory: IpHistory;
+  /** What the device has shown so far (this click included); null when the click carries no device id. */
+  deviceHistory: DeviceHistory | null;
+  /** Seconds since the same IP and user agent last clicked (within the hour), or null. */
+  secondsSinceIpUserAgentPrevious: number | null;
+  /** Seconds since the same IP and device id last clicked (within the day), or null (also without a device id). */
+  secondsSinceIpDevicePrevious: number | null;
+  /** Seconds since the same IP last clicked this offer (within the day), or null. */
+  secondsSinceIpOfferPrevious: number | null;
+  /** The last 24 h of the offer, of the offer with this publisher, and with this sub-id (this click included). */
+  offerDay: DayRate;
+  offerPublisherDay: DayRate;
+  offerSubIdDay: DayRate | null;
+}
+
+/** Clicks and conversions over the last 24 hours (hourly buckets). */
+export interface DayRate {
+  clicks: number;
+  conversions: number;
+}
+
+/** An IP's history so far: first seen, distinct device ids, visitors (user agent + device) and click ids. */
+export interface IpHistory {
+  ageSeconds: number;
+  distinctDevices: number;
+  distinctVisitors: number;
+  distinctClicks: number;
+}
+
+/** A device's history so far: first seen, distinct IPs, user agents and click ids. */
+export interface DeviceHistory {
+  ageSeconds: number;
+  distinctIps: number;
+  distinctUserAgents: number;
+  distinctClicks: number;
 }
 
 /** Everything the conversion rules (and the model) read about one conversion. */
@@ -120,7 +169,16 @@ export interface ConversionObservation {
   subId: PublisherWindow | null;
   /** The whole network's last week (this conversion included when attributed). */
   network: PublisherWindow;
+  /** The conversion's IP's and device's click history as of now (the click's when the conversion names none); null if never seen. */
+  ipHistory: IpHistory | null;
+  deviceHistory: DeviceHistory | null;
+  /** The last 24 h of the click's offer, offer × publisher and offer × sub-id (this conversion included); null without a click. */
+  offerDay: DayRate | null;
+  offerPublisherDay: DayRate | null;
+  offerSubIdDay: DayRate | null;
 }
+
+const OFFER_TOTAL_HASH = hashPart(OFFER_TOTAL);
 
 /** The publishers table's key for the whole network (no publisher id contains a NUL). */
 const NETWORK_KEY = '\u0000network';
@@ -133,6 +191,13 @@ export interface FeatureStateOptions {
   duplicateClickWindowMs: number;
   /** A conversion this long after its click counts as late (click-spamming signal). */
   lateAfterMs: number;
+  /**
+   * IPs, and devices, whose history so far (first seen, distinct devices / IPs / user agents / click
+   * ids) is kept; past it the least recently seen are dropped (and start over as new).
+   */
+  maxHistoryKeys: number;
+  /** Offer, offer × publisher and offer × sub-id keys of the 24-hour conversion rates. */
+  maxOfferKeys: number;
 }
 
 export const DEFAULT_FEATURE_OPTIONS: FeatureStateOptions = {
@@ -141,6 +206,8 @@ export const DEFAULT_FEATURE_OPTIONS: FeatureStateOptions = {
   attributionWindowMs: 30 * DAY,
   duplicateClickWindowMs: 10 * MINUTE,
   lateAfterMs: DAY,
+  maxHistoryKeys: 200_000,
+  maxOfferKeys: 100_000,
 };
 
 /**
@@ -166,6 +233,11 @@ export class FeatureState {
   private readonly deviceIp: WindowTable;
   /** When each (IP, user agent, offer, publisher) last clicked, for DUPLICATE_CLICK (keys idle past the window are swept). */
   private readonly lastClick: WindowTable;
+  /** Per IP and per device: first / last seen and distinct counts so far (bounded by maxHistoryKeys each). */
+  private readonly ipHistory: HistoryTable;
+  private readonly deviceHistory: HistoryTable;
+  /** Clicks and conversions (24 h) per offer, offer × publisher, offer × publisher × sub-id. */
+  private readonly offers: WindowTable;
   private readonly clicks: ClickStore;
   private readonly orders: BoundedMap<string, string>;
   private latest = 0;
@@ -189,6 +261,7 @@ export class FeatureState {
     this.ipPublisher = new WindowTable([PRESENCE_WINDOW], keys);
     this.deviceIp = new WindowTable([PRESENCE_WINDOW], keys);
     this.lastClick = new WindowTable([[w('duplicate', options.duplicateClickWindowMs, 1)]], keys, 1024, 4);
+    ({ ipHistory: this.ipHistory, deviceHistory: this.deviceHistory, offers: this.offers } = causalTables(options));
     this.clicks = new ClickStore(options.maxClicks);
     this.orders = new BoundedMap(options.maxClicks);
   }
@@ -213,30 +286,54 @@ export class FeatureState {
     if (ipSlot < 0) ipSlot = this.ips.slot(ipHash, ipKey, '', t);
     this.ips.add(ipSlot, IP_CLICKS, t);
 
+    const hUserAgent = ua.hash;
+    const hDevice = e.deviceId ? hashPart(e.deviceId) : 0;
+    // Value hashes of the distinct-count sketches: mixed, so that their low bits spread evenly.
+    const vClickId = keyHash(hashPart(e.id));
+    const ipHistory = this.ipHistory.slot(ipHash, ipKey, t);
+    this.ipHistory.touch(ipHistory, t);
+    if (e.deviceId) this.ipHistory.addDistinct(ipHistory, IP_DEVICES, keyHash(hDevice));
+    this.ipHistory.addDistinct(ipHistory, IP_VISITORS, keyHash(hUserAgent, hDevice));
+    this.ipHistory.addDistinct(ipHistory, IP_CLICK_IDS, vClickId);
+    const ipHistoryNow = this.ipHistoryOf(ipHistory, t);
+
     let deviceClicks: ClickObservation['deviceClicks'] = null;
     let deviceDistinctIps: number | null = null;
+    let deviceHistoryNow: DeviceHistory | null = null;
+    let secondsSinceIpDevicePrevious: number | null = null;
     if (e.deviceId) {
-      const hDevice = hashPart(e.deviceId);
-      const slot = this.devices.slot(keyHash(hDevice), e.deviceId, '', t);
+      const deviceHash = keyHash(hDevice);
+      const slot = this.devices.slot(deviceHash, e.deviceId, '', t);
       this.devices.add(slot, DEVICE_CLICKS, t);
       deviceClicks = { hour: this.devices.countSlot(slot, DEVICE_CLICKS, 0, t), day: this.devices.countSlot(slot, DEVICE_CLICKS, 1, t) };
-      if (this.firstInDay(this.deviceIp, keyHash(hDevice, hIp), e.deviceId, ipKey, t)) this.devices.add(slot, DEVICE_IPS, t);
+      const previousPair = this.notePair(this.deviceIp, keyHash(hDevice, hIp), e.deviceId, ipKey, t);
+      if (!sameDay(previousPair, t)) this.devices.add(slot, DEVICE_IPS, t);
+      secondsSinceIpDevicePrevious = since(previousPair, t, DAY);
       deviceDistinctIps = this.devices.countSlot(slot, DEVICE_IPS, 0, t);
+      const history = this.deviceHistory.slot(deviceHash, e.deviceId, t);
+      this.deviceHistory.touch(history, t);
+      this.deviceHistory.addDistinct(history, DEVICE_IP_SET, ipHash);
+      this.deviceHistory.addDistinct(history, DEVICE_USER_AGENTS, keyHash(hUserAgent));
+      this.deviceHistory.addDistinct(history, DEVICE_CLICK_IDS, vClickId);
+      deviceHistoryNow = this.deviceHistoryOf(history, t);
     }
 
     const hOffer = hashPart(e.offerId);
-    const hUserAgent = ua.hash;
     const ipOfferHash = keyHash(hIp, hOffer);
     let ipOfferSlot = this.ipOffer.find(ipOfferHash, ipKey, offerId);
-    const offerNewToday = ipOfferSlot < 0 || !sameDay(this.ipOffer.lastSeenOf(ipOfferSlot), t);
+    const previousIpOffer = ipOfferSlot < 0 ? -Infinity : this.ipOffer.lastSeenOf(ipOfferSlot);
     if (ipOfferSlot < 0) ipOfferSlot = this.ipOffer.slot(ipOfferHash, ipKey, offerId, t);
     this.ipOffer.add(ipOfferSlot, 0, t);
     const ipOfferHour = this.ipOffer.countSlot(ipOfferSlot, 0, 0, t);
-    if (offerNewToday) this.ips.add(ipSlot, IP_OFFERS, t);
-    const ipUserAgentSlot = this.ipUserAgent.slot(keyHash(hIp, hUserAgent), ipKey, userAgent, t);
-    this.ipUserAgent.add(ipUserAgentSlot, 0, t);
-    const ipUserAgentHour = this.ipUserAgent.countSlot(ipUserAgentSlot, 0, 0, t);
-    if (this.firstInDay(this.ipPublisher, keyHash(hIp, hPublisher), ipKey, publisherId, t)) this.ips.add(ipSlot, IP_PUBLISHERS, t);
+    if (!sameDay(previousIpOffer, t)) this.ips.add(ipSlot, IP_OFFERS, t);
+    const previousIpUserAgent = this.notePair(this.ipUserAgent, keyHash(hIp, hUserAgent), ipKey, userAgent, t);
+    const ipUserAgentHour = this.ipUserAgent.countKey(keyHash(hIp, hUserAgent), ipKey, userAgent, 0, 0, t);
+    if (!sameDay(this.notePair(this.ipPublisher, keyHash(hIp, hPublisher), ipKey, publisherId, t), t))
+      this.ips.add(ipSlot, IP_PUBLISHERS, t);
+
+    const offerDay = this.countOffer(keyHash(hOffer, OFFER_TOTAL_HASH), offerId, OFFER_TOTAL, '', OFFER_CLICKS, t);
+    const hOfferPublisher = keyHash(hOffer, hPublisher);
+    const offerPublisherDay = this.countOffer(hOfferPublisher, offerId, publisherId, '', OFFER_CLICKS, t);
 
     const publisherSlot = this.publishers.slot(keyHash(hPublisher), publisherId, '', t);
     this.publishers.add(publisherSlot, PUB_CLICKS, t);
@@ -244,9 +341,12 @@ export class FeatureState {
     this.publishers.add(networkSlot, PUB_CLICKS, t);
     let subIdSlot = -1;
     const subId = e.subId ? intern(e.subId) : (e.subId ?? null);
+    let offerSubIdDay: DayRate | null = null;
     if (subId) {
-      subIdSlot = this.publishers.slot(keyHash(hPublisher, hashPart(subId)), publisherId, subId, t);
+      const hSubId = hashPart(subId);
+      subIdSlot = this.publishers.slot(keyHash(hPublisher, hSubId), publisherId, subId, t);
       this.publishers.add(subIdSlot, PUB_CLICKS, t);
+      offerSubIdDay = this.countOffer(keyHash(hOfferPublisher, hSubId), offerId, publisherId, subId, OFFER_CLICKS, t);
     }
     const duplicateHash = keyHash(keyHash(hIp, hUserAgent), keyHash(hOffer, hPublisher));
     let duplicateSlot = this.lastClick.find(duplicateHash, ipKey, userAgent, offerId, publisherId);
@@ -279,6 +379,42 @@ export class FeatureState {
       publisher: this.windowOf(publisherSlot, t),
       subId: subIdSlot >= 0 ? this.windowOf(subIdSlot, t) : null,
       network: this.windowOf(networkSlot, t),
+      ipHistory: ipHistoryNow,
+      deviceHistory: deviceHistoryNow,
+      secondsSinceIpUserAgentPrevious: since(previousIpUserAgent, t, HOUR),
+      secondsSinceIpDevicePrevious,
+      secondsSinceIpOfferPrevious: since(previousIpOffer, t, DAY),
+      offerDay,
+      offerPublisherDay,
+      offerSubIdDay,
+    };
+  }
+
+  /** Counts one click or conversion (counter `c`) for an offer key and returns its last 24 h. */
+  private countOffer(h: number, offerId: string, second: string, subId: string, c: number, t: number): DayRate {
+    const slot = this.offers.slot(h, offerId, second, t, subId);
+    this.offers.add(slot, c, t);
+    // Read at once: a later key of the same event may evict this one when the table is full.
+    return { clicks: this.offers.countSlot(slot, OFFER_CLICKS, 0, t), conversions: this.offers.countSlot(slot, OFFER_CONVERSIONS, 0, t) };
+  }
+
+  private ipHistoryOf(slot: number, t: number): IpHistory {
+    const h = this.ipHistory;
+    return {
+      ageSeconds: Math.max(0, t - h.firstSeenOf(slot)) / SECOND,
+      distinctDevices: h.distinct(slot, IP_DEVICES),
+      distinctVisitors: h.distinct(slot, IP_VISITORS),
+      distinctClicks: h.distinct(slot, IP_CLICK_IDS),
+    };
+  }
+
+  private deviceHistoryOf(slot: number, t: number): DeviceHistory {
+    const h = this.deviceHistory;
+    return {
+      ageSeconds: Math.max(0, t - h.firstSeenOf(slot)) / SECOND,
+      distinctIps: h.distinct(slot, DEVICE_IP_SET),
+      distinctUserAgents: h.distinct(slot, DEVICE_USER_AGENTS),
+      distinctClicks: h.distinct(slot, DEVICE_CLICK_IDS),
     };
   }
 
@@ -291,13 +427,13 @@ export class FeatureState {
     return this.windowOf(this.networkSlot(t), t);
   }
 
-  /** Notes a pair; true when it was not seen within the day (24 hour buckets) before this event. */
-  private firstInDay(pairs: WindowTable, h: number, a: string, b: string, t: number): boolean {
+  /** Notes a pair at `t`; returns when it was last seen before (−Infinity: never, or forgotten). */
+  private notePair(pairs: WindowTable, h: number, a: string, b: string, t: number): number {
     let slot = pairs.find(h, a, b);
-    const first = slot < 0 || !sameDay(pairs.lastSeenOf(slot), t);
+    const previous = slot < 0 ? -Infinity : pairs.lastSeenOf(slot);
     if (slot < 0) slot = pairs.slot(h, a, b, t);
     pairs.add(slot, 0, t);
-    return first;
+    return previous;
   }
 
   /** Keeps a judged click for attribution. */
@@ -325,8 +461,25 @@ export class FeatureState {
     const device = e.deviceId ?? click?.deviceId ?? null;
     let publisher: PublisherWindow | null = null;
     let subId: PublisherWindow | null = null;
+    let offerDay: DayRate | null = null;
+    let offerPublisherDay: DayRate | null = null;
+    let offerSubIdDay: DayRate | null = null;
     const networkSlot = this.networkSlot(t);
     if (click) {
+      const hOffer = hashPart(click.offerId);
+      const hOfferPublisher = keyHash(hOffer, hashPart(click.publisherId));
+      offerDay = this.countOffer(keyHash(hOffer, OFFER_TOTAL_HASH), click.offerId, OFFER_TOTAL, '', OFFER_CONVERSIONS, t);
+      offerPublisherDay = this.countOffer(hOfferPublisher, click.offerId, click.publisherId, '', OFFER_CONVERSIONS, t);
+      if (click.subId) {
+        offerSubIdDay = this.countOffer(
+          keyHash(hOfferPublisher, hashPart(click.subId)),
+          click.offerId,
+          click.publisherId,
+          click.subId,
+          OFFER_CONVERSIONS,
+          t,
+        );
+      }
       const late = ctit !== null && ctit > this.options.lateAfterMs;
       this.countPublisher(networkSlot, t, late);
       const hPublisher = hashPart(click.publisherId);
@@ -349,7 +502,24 @@ export class FeatureState {
       publisher,
       subId,
       network: this.windowOf(networkSlot, t),
+      ipHistory: ip ? this.peekIpHistory(ip, t) : null,
+      deviceHistory: device ? this.peekDeviceHistory(device, t) : null,
+      offerDay,
+      offerPublisherDay,
+      offerSubIdDay,
     };
+  }
+
+  /** An IP's click history as of `t` without counting anything; null if not seen (or dropped). */
+  peekIpHistory(ip: string, t: number): IpHistory | null {
+    const slot = this.ipHistory.find(keyHash(hashPart(ip)), ip);
+    return slot < 0 ? null : this.ipHistoryOf(slot, t);
+  }
+
+  /** A device's click history as of `t` without counting anything; null if not seen (or dropped). */
+  peekDeviceHistory(deviceId: string, t: number): DeviceHistory | null {
+    const slot = this.deviceHistory.find(keyHash(hashPart(deviceId)), deviceId);
+    return slot < 0 ? null : this.deviceHistoryOf(slot, t);
   }
 
   /** The publisher's (or sub-id's) last week as of time `t`, without counting anything. */
@@ -380,6 +550,8 @@ export class FeatureState {
     pairKeys: number;
     duplicateKeys: number;
     orders: number;
+    historyKeys: { ips: number; devices: number; max: number };
+    offerKeys: { keys: number; max: number };
     evictions: number;
   } {
     return {
@@ -389,7 +561,17 @@ export class FeatureState {
       pairKeys: this.ipOffer.size + this.ipUserAgent.size + this.ipPublisher.size + this.deviceIp.size,
       duplicateKeys: this.lastClick.size,
       orders: this.orders.size,
-      evictions: this.clicks.evictions + this.ips.evictions + this.devices.evictions + this.ipOffer.evictions + this.ipUserAgent.evictions,
+      historyKeys: { ips: this.ipHistory.size, devices: this.deviceHistory.size, max: this.options.maxHistoryKeys },
+      offerKeys: { keys: this.offers.size, max: this.options.maxOfferKeys },
+      evictions:
+        this.clicks.evictions +
+        this.ips.evictions +
+        this.devices.evictions +
+        this.ipOffer.evictions +
+        this.ipUserAgent.evictions +
+        this.ipHistory.evictions +
+        this.deviceHistory.evictions +
+        this.offers.evictions,
     };
   }
 
@@ -426,11 +608,32 @@ export class FeatureState {
   }
 }
 
+/**
+ * The tables behind the causal features (issue 15) as the state builds them, each bounded by its
+ * cap: `arbiter bench` fills them to their caps to measure what they cost at most.
+ */
+export function causalTables(options: Pick<FeatureStateOptions, 'maxHistoryKeys' | 'maxOfferKeys'>): {
+  ipHistory: HistoryTable;
+  deviceHistory: HistoryTable;
+  offers: WindowTable;
+} {
+  return {
+    ipHistory: new HistoryTable(3, options.maxHistoryKeys),
+    deviceHistory: new HistoryTable(3, options.maxHistoryKeys),
+    offers: new WindowTable([DAY_WINDOW, DAY_WINDOW], options.maxOfferKeys, 1024, 4),
+  };
+}
+
 /** Counts one event for a single-part key of a one-counter, one-window table and returns the count. */
 function countOne(table: WindowTable, key: string, t: number): number {
   const slot = table.slot(keyHash(hashPart(key)), key, '', t);
   table.add(slot, 0, t);
   return table.countSlot(slot, 0, 0, t);
+}
+
+/** Seconds from `previous` to `t` when within `horizonMs` (an out-of-order `previous` after `t` reads 0), else null. */
+function since(previous: number, t: number, horizonMs: number): number | null {
+  return t - previous > horizonMs ? null : Math.max(0, t - previous) / SECOND;
 }
 
 function orderKey(advertiserId: string, orderId: string): string {

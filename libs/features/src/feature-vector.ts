@@ -1,5 +1,5 @@
 import type { ClickEvent, ConversionEvent, Offer } from '@app/contracts';
-import type { ClickObservation, ConversionObservation, PublisherWindow } from './feature-state';
+import type { ClickObservation, ConversionObservation, DayRate, PublisherWindow } from './feature-state';
 
 /**
  * The model's inputs: generic traffic-quality features computed from the same streaming state as
@@ -14,6 +14,14 @@ import type { ClickObservation, ConversionObservation, PublisherWindow } from '.
  * later than an app network; what stands out is a publisher unlike its peers). Over a publisher or
  * sub-id with too little history they are *unknown*: the `_known` flag is 0 and the comparison
  * reads "like the network", so a new publisher never reads like one that converts nothing.
+ *
+ * Causal features (issue 15), what published work on real click and purchase fraud finds carries
+ * the signal: per IP and per device, how many distinct devices, IPs, visitors and click ids it has
+ * shown so far and how long ago it was first seen (capped at a day: what the scorer's 24-hour state
+ * rebuild after a restart restores); the time since the same IP and user agent (within the hour),
+ * IP and device, IP and offer (within the day) clicked before — the previous click, never the next;
+ * the offer × publisher and offer × sub-id conversion rate over the last 24 hours compared with the
+ * offer's own, unknown (0, like the offer) under 100 clicks.
  */
 export const CLICK_FEATURES = [
   'ip_clicks_1m',
@@ -29,6 +37,21 @@ export const CLICK_FEATURES = [
   'device_clicks_1h',
   'device_clicks_24h',
   'device_distinct_ips_24h',
+  'ip_age_log_seconds',
+  'ip_distinct_devices_so_far',
+  'ip_distinct_visitors_so_far',
+  'ip_distinct_clicks_so_far',
+  'device_age_log_seconds',
+  'device_distinct_ips_so_far',
+  'device_distinct_user_agents_so_far',
+  'device_distinct_clicks_so_far',
+  'seconds_since_ip_ua_previous',
+  'seconds_since_ip_device_previous',
+  'seconds_since_ip_offer_previous',
+  'offer_publisher_known',
+  'offer_publisher_cr_vs_offer_24h',
+  'offer_sub_id_known',
+  'offer_sub_id_cr_vs_offer_24h',
   'publisher_known',
   'publisher_cr_vs_network_7d',
   'publisher_late_vs_network_7d',
@@ -55,6 +78,15 @@ export const CONVERSION_FEATURES = [
   'click_previous_conversions',
   'ip_conversions_24h',
   'device_conversions_24h',
+  'ip_age_log_seconds',
+  'ip_distinct_devices_so_far',
+  'ip_distinct_clicks_so_far',
+  'device_distinct_ips_so_far',
+  'device_distinct_clicks_so_far',
+  'offer_publisher_known',
+  'offer_publisher_cr_vs_offer_24h',
+  'offer_sub_id_known',
+  'offer_sub_id_cr_vs_offer_24h',
   'country_differs_from_click',
   'country_matches_click_declared',
   'device_id_differs',
@@ -78,6 +110,10 @@ export const CONVERSION_FEATURES = [
  */
 export const MIN_KNOWN_CLICKS = 100;
 const MIN_NETWORK_CLICKS = 10 * MIN_KNOWN_CLICKS;
+/** Clicks an offer needs in the last 24 h before an offer × source rate is compared with it: more than one source's minimum. */
+const MIN_OFFER_DAY_CLICKS = 2 * MIN_KNOWN_CLICKS;
+/** First-seen ages are capped at a day: a restarted scorer rebuilds its state from the last 24 h. */
+const MAX_AGE_SECONDS = 86_400;
 
 export type ClickFeature = (typeof CLICK_FEATURES)[number];
 export type ConversionFeature = (typeof CONVERSION_FEATURES)[number];
@@ -90,7 +126,7 @@ const sinceLog = (seconds: number | null) => log(seconds ?? 86_400);
 const known = (w: PublisherWindow | null): w is PublisherWindow => !!w && w.clicks >= MIN_KNOWN_CLICKS;
 
 // Smoothed by half a conversion, so that "no conversions yet" is a finite ratio.
-const rateOf = (w: PublisherWindow) => (Math.min(w.conversions, w.clicks) + 0.5) / (w.clicks + 1);
+const rateOf = (w: { clicks: number; conversions: number }) => (Math.min(w.conversions, w.clicks) + 0.5) / (w.clicks + 1);
 const lateOf = (w: PublisherWindow) => (w.conversions > 0 ? w.lateConversions / w.conversions : 0);
 
 /** log(publisher rate / network rate), clipped to ±5; 0 (like the network) when either is unknown. */
@@ -104,6 +140,16 @@ function lateVsNetwork(w: PublisherWindow | null, network: PublisherWindow): num
   if (!known(w) || w.conversions === 0 || network.clicks < MIN_NETWORK_CLICKS) return 0;
   return lateOf(w) - lateOf(network);
 }
+
+const knownDay = (d: DayRate | null): d is DayRate => !!d && d.clicks >= MIN_KNOWN_CLICKS;
+
+/** log(offer × source rate / the offer's rate) over the last 24 h, clipped to ±5; 0 (like the offer) when either is unknown. */
+function crVsOffer(d: DayRate | null, offer: DayRate | null): number {
+  if (!knownDay(d) || !offer || offer.clicks < MIN_OFFER_DAY_CLICKS) return 0;
+  return Math.max(-5, Math.min(5, Math.log(rateOf(d) / rateOf(offer))));
+}
+
+const ageLog = (seconds: number | undefined) => log(Math.min(MAX_AGE_SECONDS, seconds ?? 0));
 
 export interface ClickFeatureInput {
   event: ClickEvent;
@@ -132,6 +178,21 @@ export function clickFeatures(f: ClickFeatureInput, out: Float64Array): Float64A
   out[i++] = log(o.deviceClicks?.hour ?? 0);
   out[i++] = log(o.deviceClicks?.day ?? 0);
   out[i++] = log(o.deviceDistinctIps ?? 0);
+  out[i++] = ageLog(o.ipHistory.ageSeconds);
+  out[i++] = log(o.ipHistory.distinctDevices);
+  out[i++] = log(o.ipHistory.distinctVisitors);
+  out[i++] = log(o.ipHistory.distinctClicks);
+  out[i++] = ageLog(o.deviceHistory?.ageSeconds);
+  out[i++] = log(o.deviceHistory?.distinctIps ?? 0);
+  out[i++] = log(o.deviceHistory?.distinctUserAgents ?? 0);
+  out[i++] = log(o.deviceHistory?.distinctClicks ?? 0);
+  out[i++] = sinceLog(o.secondsSinceIpUserAgentPrevious);
+  out[i++] = sinceLog(o.secondsSinceIpDevicePrevious);
+  out[i++] = sinceLog(o.secondsSinceIpOfferPrevious);
+  out[i++] = flag(knownDay(o.offerPublisherDay) && o.offerDay.clicks >= MIN_OFFER_DAY_CLICKS);
+  out[i++] = crVsOffer(o.offerPublisherDay, o.offerDay);
+  out[i++] = flag(knownDay(o.offerSubIdDay) && o.offerDay.clicks >= MIN_OFFER_DAY_CLICKS);
+  out[i++] = crVsOffer(o.offerSubIdDay, o.offerDay);
   out[i++] = flag(known(o.publisher));
   out[i++] = crVsNetwork(o.publisher, o.network);
   out[i++] = lateVsNetwork(o.publisher, o.network);
@@ -173,6 +234,15 @@ export function conversionFeatures(f: ConversionFeatureInput, out: Float64Array)
   out[i++] = log(click?.conversions ?? 0);
   out[i++] = log(o.ipConversions ?? 0);
   out[i++] = log(o.deviceConversions ?? 0);
+  out[i++] = ageLog(o.ipHistory?.ageSeconds);
+  out[i++] = log(o.ipHistory?.distinctDevices ?? 0);
+  out[i++] = log(o.ipHistory?.distinctClicks ?? 0);
+  out[i++] = log(o.deviceHistory?.distinctIps ?? 0);
+  out[i++] = log(o.deviceHistory?.distinctClicks ?? 0);
+  out[i++] = flag(knownDay(o.offerPublisherDay) && !!o.offerDay && o.offerDay.clicks >= MIN_OFFER_DAY_CLICKS);
+  out[i++] = crVsOffer(o.offerPublisherDay, o.offerDay);
+  out[i++] = flag(knownDay(o.offerSubIdDay) && !!o.offerDay && o.offerDay.clicks >= MIN_OFFER_DAY_CLICKS);
+  out[i++] = crVsOffer(o.offerSubIdDay, o.offerDay);
   out[i++] = flag(!!country && !!click?.country && country !== click.country);
   out[i++] = flag(!!country && !!click?.declaredCountry && country === click.declaredCountry && click.declaredCountry !== click.country);
   out[i++] = flag(!!e.deviceId && !!click?.deviceId && e.deviceId !== click.deviceId);

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
 import { FileCatalog } from '@app/evaluation';
+import { DEFAULT_FEATURE_OPTIONS, causalTables, hashPart, keyHash } from '@app/features';
 import { EventNormalizer } from '@app/ingest';
 import { ModelRuntime } from '@app/model';
 import { DEFAULT_RULESET } from '@app/rules';
@@ -21,6 +22,14 @@ export interface MemoryBenchResult {
   baselineRssMiB: number;
   bytesPerClick: number;
   seconds: number;
+  /** Keys the causal-feature tables held at the end of the run (included in the figures above). */
+  causalKeys: { ips: number; devices: number; offerKeys: number };
+  /**
+   * What the causal-feature tables (issue 15: per-IP and per-device history, offer × source day
+   * rates) cost at most: built as the scorer builds them, filled to their caps with fresh keys,
+   * measured in this process (RSS growth, and the V8 heap plus typed arrays growth).
+   */
+  causalAtCap: { historyKeysCap: number; offerKeysCap: number; rssMiB: number; heapAndArraysMiB: number };
 }
 
 const MiB = 1024 * 1024;
@@ -85,6 +94,7 @@ function probe(options: { clicks: number; model: string | null }): MemoryBenchRe
   gc();
   const m = process.memoryUsage();
   const stats = engine.state.stats();
+  const causalAtCap = measureCausalAtCap(gc);
   return {
     clicksInState: stats.clicks,
     distinctIps: stats.ipKeys,
@@ -95,6 +105,55 @@ function probe(options: { clicks: number; model: string | null }): MemoryBenchRe
     baselineRssMiB: Math.round(baselineRss / MiB),
     bytesPerClick: Math.round((m.rss - baselineRss) / Math.max(1, stats.clicks)),
     seconds: Math.round((performance.now() - started) / 100) / 10,
+    causalKeys: { ips: stats.historyKeys.ips, devices: stats.historyKeys.devices, offerKeys: stats.offerKeys.keys },
+    causalAtCap,
+  };
+}
+
+/** Builds the causal-feature tables with the scorer's default caps, fills every one to its cap, measures the growth. */
+function measureCausalAtCap(gc: () => void): MemoryBenchResult['causalAtCap'] {
+  const { maxHistoryKeys, maxOfferKeys } = DEFAULT_FEATURE_OPTIONS;
+  gc();
+  const before = process.memoryUsage();
+  const tables = causalTables(DEFAULT_FEATURE_OPTIONS);
+  const t0 = Date.UTC(2026, 9, 1);
+  for (let i = 0; i < maxHistoryKeys; i++) {
+    // Keys as fresh strings, as the scorer's come from parsed JSON.
+    const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    const device = `device-${i.toString(36).padStart(8, '0')}-${(i * 7919).toString(16)}`;
+    for (const [table, key] of [
+      [tables.ipHistory, ip],
+      [tables.deviceHistory, device],
+    ] as const) {
+      const slot = table.slot(keyHash(hashPart(key)), key, t0 + i);
+      table.touch(slot, t0 + i);
+      for (let s = 0; s < 3; s++) table.addDistinct(slot, s, keyHash(hashPart(key), s));
+    }
+  }
+  for (let i = 0; i < maxOfferKeys; i++) {
+    const offer = `offer-${i % 500}`;
+    const publisher = `pub-${(i / 500) | 0}`;
+    const subId = `sub-${i.toString(36)}`;
+    const slot = tables.offers.slot(
+      keyHash(keyHash(hashPart(offer), hashPart(publisher)), hashPart(subId)),
+      offer,
+      publisher,
+      t0 + i,
+      subId,
+    );
+    tables.offers.add(slot, 0, t0 + i);
+    tables.offers.add(slot, 1, t0 + i);
+  }
+  gc();
+  gc();
+  const after = process.memoryUsage();
+  const held = tables.ipHistory.size + tables.deviceHistory.size + tables.offers.size;
+  if (held !== 2 * maxHistoryKeys + maxOfferKeys) throw new Error(`causal tables held ${held} keys, not their caps`);
+  return {
+    historyKeysCap: maxHistoryKeys,
+    offerKeysCap: maxOfferKeys,
+    rssMiB: Math.round((after.rss - before.rss) / MiB),
+    heapAndArraysMiB: Math.round((after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / MiB),
   };
 }
 

@@ -220,6 +220,17 @@ export function benchCommand(): Command {
           baselineValue: memory.baselineRssMiB,
           ratio: ratio(memory.rssMiB, memory.baselineRssMiB),
         });
+      if (memory)
+        figures.push({
+          figure: `causal-feature state at its caps (${memory.causalAtCap.historyKeysCap.toLocaleString('en-US')} IPs and devices each, ${memory.causalAtCap.offerKeysCap.toLocaleString('en-US')} offer × source keys; part of the scorer memory)`,
+          value: memory.causalAtCap.rssMiB,
+          unit: 'MiB RSS',
+          target: 'bounded',
+          met: null,
+          baseline: 'V8 heap + typed arrays',
+          baselineValue: memory.causalAtCap.heapAndArraysMiB,
+          ratio: ratio(memory.causalAtCap.rssMiB, memory.causalAtCap.heapAndArraysMiB),
+        });
       if (baselines)
         figures.push({
           figure: "JetStream acked publishes, engine's publisher",
