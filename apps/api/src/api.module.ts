@@ -19,6 +19,9 @@ import { ACTIVE_MODEL, BacktestService } from './admin/backtest.service';
 import { ModelsController } from './admin/models.controller';
 import { ModelsService } from './admin/models.service';
 import { ReviewService } from './review/review.service';
+import { StatsService } from './stats.service';
+import { WebhooksService } from './advertiser/webhooks.service';
+import { ApiKeysService } from './admin/api-keys.service';
 import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/settings';
 import { Backtester } from '@app/backtest';
 import { CatalogCache } from '@app/catalog';
@@ -79,6 +82,9 @@ export class ApiModule {
         DeadLettersService,
         ModelsService,
         ReviewService,
+        StatsService,
+        WebhooksService,
+        ApiKeysService,
         {
           provide: ModelRegistry,
           inject: [NATS_CONNECTION, Topology, ModelRepository],

@@ -1,10 +1,10 @@
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Type, Static } from '@sinclair/typebox';
 import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogKey, StringEnum } from '@app/contracts';
 import { SchemaPipe, plain } from '@app/http';
-import { ApiKeyRepository, CatalogRepository } from '@app/storage';
+import { ApiKeysService } from './api-keys.service';
 
 export const ApiKeyInput = Type.Object(
   {
@@ -26,10 +26,7 @@ export const PostbackTokenInput = Type.Object({ advertiserId: CatalogKey }, { ad
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
 export class ApiKeysController {
-  constructor(
-    private readonly keys: ApiKeyRepository,
-    private readonly catalog: CatalogRepository,
-  ) {}
+  constructor(private readonly keys: ApiKeysService) {}
 
   @Get()
   @ApiOperation({ summary: 'All API keys (never the keys themselves)' })
@@ -73,17 +70,8 @@ export class ApiKeysController {
       },
     },
   })
-  async create(@Body(new SchemaPipe(ApiKeyInput)) body: ApiKeyInput) {
-    const subjectId = body.role === 'admin' ? null : body.subjectId;
-    if (body.role !== 'admin') {
-      if (!subjectId) throw badRequest('subjectId', `is required for a ${body.role} key`);
-      const exists = body.role === 'publisher' ? await this.catalog.findPublisher(subjectId) : await this.catalog.findAdvertiser(subjectId);
-      if (!exists) throw badRequest('subjectId', `${body.role} "${subjectId}" does not exist`);
-    } else if (body.subjectId) {
-      throw badRequest('subjectId', 'must be absent for an admin key');
-    }
-    const { id, key } = await this.keys.create(body.role, subjectId ?? null, body.label);
-    return { id, key, role: body.role, subjectId: subjectId ?? null, note: 'store the key now: it is not shown again' };
+  create(@Body(new SchemaPipe(ApiKeyInput)) body: ApiKeyInput) {
+    return this.keys.create(body.role, body.subjectId, body.label);
   }
 
   @Post('postback-tokens')
@@ -107,10 +95,7 @@ export class ApiKeysController {
     },
   })
   async postbackToken(@Body(new SchemaPipe(PostbackTokenInput)) body: Static<typeof PostbackTokenInput>) {
-    if (!(await this.catalog.findAdvertiser(body.advertiserId)))
-      throw badRequest('advertiserId', `advertiser "${body.advertiserId}" does not exist`);
-    const { id, token, revoked } = await this.keys.rotatePostbackToken(body.advertiserId);
-    return { id, token, advertiserId: body.advertiserId, revokedPrevious: revoked, note: 'store the token now: it is not shown again' };
+    return { ...(await this.keys.rotatePostbackToken(body.advertiserId)), advertiserId: body.advertiserId };
   }
 
   @Delete(':id')
@@ -121,8 +106,4 @@ export class ApiKeysController {
   async revoke(@Param('id') id: string): Promise<void> {
     if (!(await this.keys.revoke(id))) throw new NotFoundException({ error: 'not_found', message: `no active API key "${id}"` });
   }
-}
-
-function badRequest(field: string, message: string) {
-  return new BadRequestException({ error: 'validation_failed', message: `${field} ${message}`, errors: [{ field, message }] });
 }

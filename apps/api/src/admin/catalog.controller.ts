@@ -6,7 +6,6 @@ import {
   Get,
   Headers,
   HttpCode,
-  Inject,
   NotFoundException,
   Param,
   Post,
@@ -20,10 +19,9 @@ import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogCache } from '@app/catalog';
 import { AdvertiserInput, OfferInput, PublisherInput, PublisherPayoutInput } from '@app/contracts';
 import { ApiListResponse, SchemaPipe, csvFile, csvText, fieldColumns, fieldsOf, plain, prefersCsv } from '@app/http';
-import { CatalogRepository, InvalidTermsError, UnknownReferenceError, WebhookRepository } from '@app/storage';
-import { destinationProblem, newWebhookSecret } from '@app/webhooks';
-import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { CatalogRepository, InvalidTermsError, UnknownReferenceError } from '@app/storage';
 import { invalidField } from '../api-schemas';
+import { WebhooksService } from '../advertiser/webhooks.service';
 
 const ADVERTISER_EXAMPLE = { id: 'shop', name: 'Shop Inc.', status: 'active', webhookUrl: 'https://shop.example/arbiter' };
 const PUBLISHER_EXAMPLE = { id: 'blog', name: 'A blog', status: 'active' };
@@ -58,8 +56,7 @@ export class CatalogController {
   constructor(
     private readonly catalog: CatalogRepository,
     private readonly cache: CatalogCache,
-    private readonly webhooks: WebhookRepository,
-    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
+    private readonly webhooks: WebhooksService,
   ) {}
 
   @Get('advertisers')
@@ -111,17 +108,15 @@ export class CatalogController {
   })
   @ApiResponse({ status: 200, description: 'updated', schema: { example: ADVERTISER_EXAMPLE } })
   async advertiser(@Body(new SchemaPipe(AdvertiserInput)) body: AdvertiserInput, @Res() reply: FastifyReply) {
-    const problem = body.webhookUrl ? await destinationProblem(body.webhookUrl, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS) : null;
-    if (problem) throw invalidField('webhookUrl', problem);
-    // The URL is set with its secret, in one statement, not by the upsert.
+    // Refused before anything is written; the URL is then set with its secret, in one statement, not by the upsert.
+    await this.webhooks.refuseUnsafe(body.webhookUrl, 'webhookUrl');
     const { webhookUrl, ...fields } = body;
     const { advertiser, created } = await this.catalog.upsertAdvertiser(fields);
     let secret: string | undefined;
     if (webhookUrl !== undefined) {
-      secret = await this.webhooks.configure(body.id, webhookUrl, newWebhookSecret());
+      secret = await this.webhooks.set(body.id, webhookUrl, { field: 'webhookUrl' });
       advertiser.webhookUrl = webhookUrl;
-    }
-    this.cache.announceChange();
+    } else this.cache.announceChange();
     reply
       .code(created ? 201 : 200)
       .send(secret ? { ...advertiser, webhookSecret: secret, note: 'store the webhook secret now: it is not shown again' } : advertiser);

@@ -3,11 +3,11 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nes
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogKey } from '@app/contracts';
-import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, fieldColumns, fieldsOf, plain, prefersCsv } from '@app/http';
-import { Dimension, KpiRepository } from '@app/kpi';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
 import { Principal } from '@app/storage';
 import { DeadLettersService } from './dead-letters.service';
-import { GROUP_DIMENSIONS, NetworkStatsQuery, range } from '../api-schemas';
+import { NetworkStatsQuery } from '../api-schemas';
+import { StatsService, statsAnswer } from '../stats.service';
 
 const ReplayInput = Type.Object(
   { advertiserId: Type.Optional(CatalogKey), publisherId: Type.Optional(CatalogKey) },
@@ -39,7 +39,7 @@ const STATS_EXAMPLE = {
 @Roles('admin')
 export class OperationsController {
   constructor(
-    private readonly kpis: KpiRepository,
+    private readonly kpis: StatsService,
     private readonly deadLetters: DeadLettersService,
   ) {}
 
@@ -54,14 +54,7 @@ export class OperationsController {
     'bucket,group.publisher_id,clicks,invalidRate,conversions,revenue,payout,margin,savedPayout,reasons\n2026-11-20T00:00:00.000Z,blog,5400,0.05,140,9120,544.5,8575.5,61.2,"{""IP_VELOCITY"":212}"\n',
   )
   async stats(@Query(new QueryPipe(NetworkStatsQuery)) q: Static<typeof NetworkStatsQuery>, @Headers('accept') accept?: string) {
-    const rows = await this.kpis.query({
-      ...range(q),
-      grain: q.interval ?? 'day',
-      groupBy: [...GROUP_DIMENSIONS[q.groupBy ?? 'none']] as Dimension[],
-      offerId: q.offerId,
-    });
-    if (prefersCsv(accept)) return csvFile(rows, fieldColumns(fieldsOf(rows, ['group'], STATS_EXAMPLE.rows[0])), 'stats.csv');
-    return { rows };
+    return statsAnswer(accept, await this.kpis.rows(q), STATS_EXAMPLE.rows[0], ['group']);
   }
 
   @Post('webhooks/replay')

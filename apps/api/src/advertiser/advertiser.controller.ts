@@ -1,34 +1,13 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Post, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { CatalogCache } from '@app/catalog';
-import { Topology } from '@app/contracts';
-import {
-  allPages,
-  ApiListResponse,
-  ApiQueryFrom,
-  CSV_PAGE_SIZE,
-  csvFile,
-  decodeCursor,
-  encodeCursor,
-  fieldColumns,
-  fieldsOf,
-  pagedList,
-  plain,
-  prefersCsv,
-  QueryPipe,
-  SchemaPipe,
-} from '@app/http';
-import { Dimension, KpiRepository } from '@app/kpi';
-import { JETSTREAM_MANAGER, NATS_CONNECTION } from '@app/messaging';
-import { ApiKeyRepository, Principal, QueryRepository, WebhookRepository } from '@app/storage';
-import { destinationProblem, newWebhookSecret } from '@app/webhooks';
-import { DeadLettersService } from '../admin/dead-letters.service';
-import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { AdvertiserStatsQuery, DecisionsQuery, GROUP_DIMENSIONS, WebhookInput, invalidField, range } from '../api-schemas';
+import { ApiListResponse, ApiQueryFrom, pagedList, plain, QueryPipe, SchemaPipe } from '@app/http';
+import { Principal, QueryRepository, WebhookRepository } from '@app/storage';
+import { ApiKeysService } from '../admin/api-keys.service';
+import { AdvertiserStatsQuery, DecisionsQuery, WebhookInput, range } from '../api-schemas';
+import { StatsService, statsAnswer } from '../stats.service';
+import { WebhooksService } from './webhooks.service';
 import { DECISION_EXAMPLE } from '../examples';
 import { DECISION_CSV, DECISION_CSV_EXAMPLE } from '../csv-views';
 import { WebhookAttemptsQuery } from '../postbacks/postback.schemas';
@@ -59,15 +38,10 @@ const STATS_EXAMPLE = {
 export class AdvertiserController {
   constructor(
     private readonly queries: QueryRepository,
-    private readonly kpis: KpiRepository,
-    private readonly webhooks: WebhookRepository,
-    private readonly keys: ApiKeyRepository,
-    private readonly catalog: CatalogCache,
-    private readonly topology: Topology,
-    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
-    @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
-    @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
-    private readonly deadLetters: DeadLettersService,
+    private readonly kpis: StatsService,
+    private readonly webhooks: WebhooksService,
+    private readonly attempts: WebhookRepository,
+    private readonly keys: ApiKeysService,
   ) {}
 
   @Get('decisions')
@@ -83,13 +57,10 @@ export class AdvertiserController {
     @Headers('accept') accept?: string,
   ) {
     const filter = { advertiserId: me.subjectId!, ...range(q), status: q.status, offerId: q.offerId, publisherId: q.publisherId };
-    const after = decodeCursor(q.cursor);
-    if (prefersCsv(accept)) {
-      const rows = allPages((next) => this.queries.decisions({ ...filter, limit: CSV_PAGE_SIZE, after: next }), after);
-      return csvFile(rows, DECISION_CSV, 'decisions.csv');
-    }
-    const page = await this.queries.decisions({ ...filter, limit: q.limit, after });
-    return { items: page.items, next: encodeCursor(page.next) };
+    return pagedList(accept, q, (limit, after) => this.queries.decisions({ ...filter, limit, after }), {
+      columns: DECISION_CSV,
+      filename: 'decisions.csv',
+    });
   }
 
   @Get('stats')
@@ -107,17 +78,10 @@ export class AdvertiserController {
     @CurrentPrincipal() me: Principal,
     @Headers('accept') accept?: string,
   ) {
-    const rows = await this.kpis.query({
-      ...range(q),
-      grain: q.interval ?? 'day',
-      groupBy: [...GROUP_DIMENSIONS[q.groupBy ?? 'none']] as Dimension[],
-      advertiserId: me.subjectId!,
-      offerId: q.offerId,
-    });
+    const rows = await this.kpis.rows(q, { advertiserId: me.subjectId! });
     // The network's margin (the advertiser's revenue less the publishers' payout) is the network's business.
     const view = rows.map(({ margin: _margin, marginRate: _marginRate, ...row }) => row);
-    if (prefersCsv(accept)) return csvFile(view, fieldColumns(fieldsOf(view, ['group'], STATS_EXAMPLE.rows[0])), 'stats.csv');
-    return { rows: view };
+    return statsAnswer(accept, view, STATS_EXAMPLE.rows[0], ['group']);
   }
 
   @Get('webhook')
@@ -135,16 +99,8 @@ export class AdvertiserController {
       },
     },
   })
-  async webhook(@CurrentPrincipal() me: Principal) {
-    const endpoint = await this.webhooks.endpoint(me.subjectId!);
-    return {
-      url: endpoint?.url ?? null,
-      status: endpoint?.status ?? 'active',
-      consecutiveFailures: endpoint?.consecutiveFailures ?? 0,
-      failedDeliveries: endpoint?.failedDeliveries ?? 0,
-      parkedAt: endpoint?.parkedAt ?? null,
-      recentAttempts: (await this.webhooks.attempts(me.subjectId!, 20)).map(advertiserAttempt),
-    };
+  webhook(@CurrentPrincipal() me: Principal) {
+    return this.webhooks.status(me.subjectId!);
   }
 
   @Get('webhook/attempts')
@@ -157,7 +113,7 @@ export class AdvertiserController {
     @Headers('accept') accept?: string,
   ) {
     const page = (limit: number, after?: { ts: string; id: string }) =>
-      this.webhooks
+      this.attempts
         .attemptsPage({ owner: 'advertiser', advertiserId: me.subjectId!, limit, after: attemptPosition(after) })
         .then((p) => ({ items: p.items.map(advertiserAttempt), next: p.next }));
     return pagedList(accept, q, page, { columns: ADVERTISER_ATTEMPT_CSV, filename: 'webhook-attempts.csv' });
@@ -189,11 +145,7 @@ export class AdvertiserController {
     },
   })
   async setWebhook(@Body(new SchemaPipe(WebhookInput)) body: Static<typeof WebhookInput>, @CurrentPrincipal() me: Principal) {
-    const problem = body.url ? await destinationProblem(body.url, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS) : null;
-    if (problem) throw invalidField('url', problem);
-    const overlap = this.config.WEBHOOK_SECRET_OVERLAP_HOURS * 3600;
-    const secret = await this.webhooks.configure(me.subjectId!, body.url, newWebhookSecret(), body.rotateSecret, overlap);
-    this.catalog.announceChange();
+    const secret = await this.webhooks.set(me.subjectId!, body.url, { rotateSecret: body.rotateSecret });
     return { url: body.url, status: 'active', ...(secret ? { secret, note: 'store the secret now: it is not shown again' } : {}) };
   }
 
@@ -216,9 +168,8 @@ export class AdvertiserController {
       },
     },
   })
-  async rotatePostbackToken(@CurrentPrincipal() me: Principal) {
-    const { id, token, revoked } = await this.keys.rotatePostbackToken(me.subjectId!);
-    return { id, token, revokedPrevious: revoked, note: 'store the token now: it is not shown again' };
+  rotatePostbackToken(@CurrentPrincipal() me: Principal) {
+    return this.keys.rotatePostbackToken(me.subjectId!);
   }
 
   @Post('webhook/replay')
@@ -228,11 +179,7 @@ export class AdvertiserController {
     description: 'Dead-lettered deliveries go back on the queue; the endpoint is un-parked.',
   })
   @ApiResponse({ status: 200, schema: { example: { requeued: 12 } } })
-  async replay(@CurrentPrincipal() me: Principal) {
-    const endpoint = await this.webhooks.endpoint(me.subjectId!);
-    if (!endpoint?.url) throw invalidField('url', 'is not set: set a webhook URL first');
-    await this.webhooks.unpark(me.subjectId!);
-    const { requeued } = await this.deadLetters.replayWebhooks(me.subjectId!, me.keyId);
-    return { requeued };
+  replay(@CurrentPrincipal() me: Principal) {
+    return this.webhooks.replay(me.subjectId!, me.keyId);
   }
 }
