@@ -23,8 +23,11 @@ export interface SimPublisher extends PublisherInput {
 
 export interface SimCatalog {
   advertisers: AdvertiserInput[];
+  /** The live offers: every pattern's traffic picks among these. */
   offers: SimOffer[];
   publishers: SimPublisher[];
+  /** Offers the network paused: still in the catalog, reached only through stale links. */
+  paused: SimOffer[];
 }
 
 /** Countries with real traffic in the simulation, weighted roughly by affiliate volume. */
@@ -84,7 +87,7 @@ export function generateCatalog(rng: Random, sizes = { advertisers: 8, offers: 2
     weight: rng.logNormal(1, 0.8),
     site: `https://site${i + 1}.example/`,
   }));
-  return { advertisers, offers, publishers };
+  return { advertisers, offers, publishers, paused: [] };
 }
 
 function pickDistinct<T>(rng: Random, items: readonly T[], n: number): T[] {

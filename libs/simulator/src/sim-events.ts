@@ -20,7 +20,9 @@ export function catalogLine(catalog: SimCatalog): CatalogLine {
   return {
     kind: 'catalog',
     advertisers: catalog.advertisers,
-    offers: catalog.offers.map(({ type: _t, conversionRate: _c, amount: _a, trafficCountries: _tc, ...offer }) => offer),
+    offers: [...catalog.offers, ...catalog.paused].map(
+      ({ type: _t, conversionRate: _c, amount: _a, trafficCountries: _tc, ...offer }) => offer,
+    ),
     publishers: catalog.publishers.map(({ subIds: _s, weight: _w, site: _site, ...publisher }) => publisher),
   };
 }

@@ -27,12 +27,14 @@ export interface SimulatorOptions {
 
 /** Share of all clicks each pattern produces; `human` is the legitimate traffic. */
 export const PATTERN_SHARES = {
-  human: 0.709,
+  human: 0.679,
   declared_bot: 0.03,
   headless: 0.03,
   datacenter: 0.03,
   click_flooding: 0.04,
-  click_spamming: 0.09,
+  // One spammer with the network's largest click volume: enough organic conversions to claim that
+  // its CTIT pattern shows over the 50-conversion minimum of CLICK_SPAM_PATTERN (issue 15).
+  click_spamming: 0.12,
   click_injection: 0.012,
   device_farm: 0.02,
   geo_masking: 0.012,
@@ -92,6 +94,8 @@ export class Simulator {
   private readonly newcomers: { publisher: SimPublisher; from: number }[] = [];
   /** `shared-address`: households and offices, each one address with its people. */
   private readonly sharedAddresses: { ip: string; country: string; users: User[] }[] = [];
+  /** Offers crawlers still reach through old links: one paused (in the catalog), one deleted (not). */
+  private readonly staleOffers: SimOffer[];
   private readonly end: number;
   private readonly warmupEnd: number;
 
@@ -100,10 +104,20 @@ export class Simulator {
     this.catalog = generateCatalog(this.rng);
     this.pools = new IpPools(this.rng, COUNTRIES, 150);
     const pubs = this.catalog.publishers;
-    // pub-31…36 mix some real traffic with fraud; pub-37/38 spam clicks, pub-39 injects clicks,
-    // pub-40 runs a device farm.
+    // pub-31…36 mix some real traffic with fraud; pub-37 spams clicks, pub-38 was suspended (its
+    // scripts still send clicks), pub-39 injects clicks, pub-40 runs a device farm.
     this.honestPublishers = pubs.slice(0, 36);
     this.fraudPublishers = pubs.slice(30, 36);
+    pubs[37].status = 'suspended';
+    // No random draws here: the rest of a seed's network stays as it was.
+    const ended = (id: string, name: string): SimOffer => ({
+      ...this.catalog.offers[0],
+      id,
+      name,
+      url: `https://adv1.example/landing/${id}?click_id={click_id}`,
+    });
+    this.catalog.paused.push({ ...ended('off-25', 'Ended promotion'), status: 'paused' });
+    this.staleOffers = [this.catalog.paused[0], ended('off-26', 'Deleted offer')];
     this.floodIps = Array.from({ length: 12 }, () => ({
       ip: this.pools.fresh(this.rng, worldCountry(this.rng)),
       agents: [0, 1, 2].map(() => browserUserAgent(this.rng)),
@@ -179,12 +193,19 @@ export class Simulator {
           this.human(t);
           break;
         case 'declared_bot':
-          this.click(t, 'declared_bot', this.rng.pick(this.catalog.offers), this.rng.pick(this.catalog.publishers), {
-            ip: this.rng.chance(0.5) ? IpPools.datacenter(this.rng) : this.pools.fresh(this.rng, worldCountry(this.rng)),
-            userAgent: this.rng.pick(CRAWLER_USER_AGENTS),
-            mobile: false,
-            country: 'US',
-          });
+          // Crawlers also follow old links: to a paused offer, or one the network deleted.
+          this.click(
+            t,
+            'declared_bot',
+            this.rng.chance(0.1) ? this.rng.pick(this.staleOffers) : this.rng.pick(this.catalog.offers),
+            this.rng.pick(this.catalog.publishers),
+            {
+              ip: this.rng.chance(0.5) ? IpPools.datacenter(this.rng) : this.pools.fresh(this.rng, worldCountry(this.rng)),
+              userAgent: this.rng.pick(CRAWLER_USER_AGENTS),
+              mobile: false,
+              country: 'US',
+            },
+          );
           break;
         case 'headless':
           this.fakeConverter(t, 'headless', this.rng.pick(SCRIPT_USER_AGENTS), this.rng.chance(0.6), 0.03);
@@ -328,18 +349,49 @@ export class Simulator {
 
   // ---- fraud -------------------------------------------------------------------------------
 
-  /** Scripts, bots in data centers: invalid clicks whose fake postbacks must be rejected too. */
+  /**
+   * Scripts, bots in data centers: invalid clicks whose fake postbacks must be rejected too. Scripts
+   * (`headless`) are the crudest: some post server-to-server clicks with a made-up private or
+   * reserved address, some still run for the suspended pub-38, and some of their postbacks are
+   * forged: for a click the network never issued (some of those replayed from an ended promotion),
+   * or naming a better-paying offer than the click's.
+   */
   private fakeConverter(t: number, pattern: Pattern, userAgent: string, datacenter: boolean, conversionRate: number): void {
     const offer = this.rng.pick(this.catalog.offers);
     const country = offer.trafficCountries[0] ?? 'US';
+    const script = pattern === 'headless';
     const user: User = {
-      ip: datacenter ? IpPools.datacenter(this.rng) : this.pools.fresh(this.rng, country),
+      ip: datacenter
+        ? IpPools.datacenter(this.rng)
+        : script && this.rng.chance(0.1)
+          ? this.reservedIp()
+          : this.pools.fresh(this.rng, country),
       userAgent,
       mobile: false,
       country,
     };
-    const click = this.click(t, pattern, offer, this.rng.pick(this.fraudPublishers), user);
-    if (this.rng.chance(conversionRate)) this.convert(click, offer, null, pattern, 'fraud', t + this.rng.uniform(30, 600) * SECOND);
+    const publisher = script && this.rng.chance(0.2) ? this.catalog.publishers[37] : this.rng.pick(this.fraudPublishers);
+    const click = this.click(t, pattern, offer, publisher, user);
+    if (!this.rng.chance(conversionRate)) return;
+    const forged = script ? this.rng.pick(['click', 'ended', 'offer', null, null] as const) : null;
+    const otherOffer = () => this.rng.pick(this.catalog.offers.filter((o) => o.id !== offer.id)).id;
+    this.convert(click, offer, null, pattern, 'fraud', t + this.rng.uniform(30, 600) * SECOND, {
+      ...(forged === 'click' || forged === 'ended' ? { clickId: `${click.id.split('.')[0]}.${this.rng.uuidv7(t)}` } : {}),
+      ...(forged === 'ended' ? { offerId: this.rng.pick(this.staleOffers).id } : forged === 'offer' ? { offerId: otherOffer() } : {}),
+    });
+  }
+
+  /** What a careless or forging script puts in a click's IP field: private, loopback, link-local, unspecified. */
+  private reservedIp(): string {
+    const b = () => this.rng.int(0, 255);
+    return this.rng.pick([
+      `10.${b()}.${b()}.${b()}`,
+      `192.168.${b()}.${b()}`,
+      `172.16.${b()}.${b()}`,
+      '127.0.0.1',
+      `169.254.${b()}.${b()}`,
+      '0.0.0.0',
+    ]);
   }
 
   private flood(t: number): void {
@@ -356,10 +408,13 @@ export class Simulator {
     }
   }
 
-  /** Clicks fired for people who never saw an ad, hoping to claim their later organic conversion. */
+  /**
+   * Click spamming: pub-37 fires clicks for people who never saw an ad — huge volumes, in the hope of
+   * being the last click before their later organic conversion.
+   */
   private spam(t: number): void {
     const offer = this.rng.pick(this.catalog.offers);
-    const publisher = this.rng.pick(this.catalog.publishers.slice(36, 38));
+    const publisher = this.catalog.publishers[36];
     const country = offer.trafficCountries.length ? this.rng.pick(offer.trafficCountries) : worldCountry(this.rng);
     const mobile = this.rng.chance(0.7);
     const user: User = {
@@ -369,7 +424,12 @@ export class Simulator {
       country,
     };
     const click = this.click(t, 'click_spamming', offer, publisher, user);
-    if (this.rng.chance(0.0025)) this.convert(click, offer, null, 'click_spamming', 'fraud', t + this.rng.uniform(2, 66) * HOUR);
+    // Some of the people it fires clicks for convert anyway, on their own (the spammer aims at the
+    // offer's likely customers, so not far below the offer's rate): the click claims an organic
+    // conversion whose time has nothing to do with it, so the CTIT is flat over the days after the
+    // click (here three, so a 72-hour simulation sees them) instead of peaking in the first minutes.
+    if (this.rng.chance(offer.conversionRate * 0.8))
+      this.convert(click, offer, null, 'click_spamming', 'fraud', t + this.rng.uniform(0.5, 72) * HOUR);
   }
 
   /** Malware on the phone fires a click seconds before the install it saw starting. */
@@ -418,7 +478,7 @@ export class Simulator {
     const click = this.click(t, 'geo_masking', offer, this.rng.pick(this.fraudPublishers), user, { country: real });
     if (this.rng.chance(0.05)) {
       const home: User = { ...user, ip: this.pools.fresh(this.rng, real) };
-      this.convert(click, offer, home, 'geo_masking', 'fraud', t + this.humanCtit(offer.type), true);
+      this.convert(click, offer, home, 'geo_masking', 'fraud', t + this.humanCtit(offer.type), { carryUser: true });
     }
   }
 
@@ -482,6 +542,7 @@ export class Simulator {
   /**
    * A conversion for `click` at time `t`. With `user`, the conversion carries the device data
    * a pixel reports (IP, browser, device id); without, it is a bare server-to-server postback.
+   * `clickId` / `offerId`: what a forged postback claims instead of the click's.
    */
   private convert(
     click: SimClick,
@@ -490,7 +551,7 @@ export class Simulator {
     pattern: Pattern,
     label: 'fraud' | 'legit',
     t: number,
-    carryUser = false,
+    { carryUser = false, clickId, offerId }: { carryUser?: boolean; clickId?: string; offerId?: string } = {},
   ): SimConversion | null {
     if (t >= this.end) return null;
     const pixel = user && (carryUser || this.rng.chance(0.5));
@@ -507,7 +568,8 @@ export class Simulator {
       kind: 'conversion',
       id: this.rng.uuidv7(t),
       ts: iso(t),
-      clickId: click.id,
+      clickId: clickId ?? click.id,
+      ...(offerId ? { offerId } : {}),
       ...(offer.type === 'install' ? {} : { orderId: `ORD-${this.rng.hex(12)}` }),
       amount,
       currency: 'USD',
