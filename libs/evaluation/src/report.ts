@@ -1,4 +1,5 @@
-import type { ClickVerdict, Decision, Reason } from '@app/contracts';
+import { ALL_REASON_CODES, REASON_CODES } from '@app/contracts';
+import type { ClickVerdict, Decision, EventSide, Reason } from '@app/contracts';
 import { Confusion, confusion, prAuc, ratio, rocAuc } from './metrics';
 import { OfflineObserver, Truth } from './offline-runner';
 
@@ -61,9 +62,24 @@ export interface ConversionReport extends SideReport {
   final: Confusion;
 }
 
+/**
+ * How often one reason code of the catalogue fired on the traffic, labelled or not: whether every
+ * rule is reachable (issue 15), not how well it does (the per-side tables say that).
+ */
+export interface ReasonCoverage {
+  code: string;
+  on: readonly EventSide[];
+  /** Clicks whose verdict carried it; null for a code that is not a click reason. */
+  clicks: number | null;
+  /** Conversions whose decision carried it at any revision (at once, at a hold's expiry, on feedback); null for a click-only code. */
+  conversions: number | null;
+}
+
 export interface EvaluationReport {
   clicks: ClickReport;
   conversions: ConversionReport;
+  /** Every code of the catalogue, in catalogue order, with how often it fired (0 included). */
+  reasonCodes: ReasonCoverage[];
 }
 
 interface Tracked {
@@ -78,22 +94,40 @@ export class EvaluationCollector implements OfflineObserver {
   private readonly clicks: { v: ClickVerdict; truth: Truth }[] = [];
   private shadowVersion: string | null = null;
   private readonly conversions = new Map<string, Tracked>();
+  /** Every event, labelled or not: clicks per code, and each conversion's codes over its revisions. */
+  private readonly clickCodes = new Map<string, number>();
+  private readonly conversionCodes = new Map<string, number>();
+  private readonly codesOf = new Map<string, string[]>();
 
   verdict(v: ClickVerdict, truth: Truth): void {
     if (truth.label) this.clicks.push({ v, truth });
     this.shadowVersion ??= v.shadowModelVersion;
+    for (const code of new Set(v.reasons.map((r) => r.code))) this.clickCodes.set(code, (this.clickCodes.get(code) ?? 0) + 1);
   }
 
   decision(d: Decision, truth: Truth): void {
     if (truth.label) this.conversions.set(d.conversionId, { truth, initial: d, engine: d, final: d });
+    this.countConversionCodes(d);
   }
 
   revision(d: Decision): void {
+    this.countConversionCodes(d);
     const t = this.conversions.get(d.conversionId);
     if (!t || d.revision <= t.final.revision) return;
     t.final = d;
     // The engine's own outcome stops changing at the first human decision.
     if ((d.resolvedBy === 'timer' || d.resolvedBy === 'engine') && t.engine.revision === d.revision - 1) t.engine = d;
+  }
+
+  /** Counts the codes this revision of a decision carries that its earlier ones did not. */
+  private countConversionCodes(d: Decision): void {
+    const seen = this.codesOf.get(d.conversionId) ?? [];
+    for (const { code } of d.reasons) {
+      if (seen.includes(code)) continue;
+      seen.push(code);
+      this.conversionCodes.set(code, (this.conversionCodes.get(code) ?? 0) + 1);
+    }
+    this.codesOf.set(d.conversionId, seen);
   }
 
   report(): EvaluationReport {
@@ -136,6 +170,15 @@ export class EvaluationCollector implements OfflineObserver {
         engine: confusion(conversions.map((c) => ({ flagged: c.engine === 'rejected', fraud: c.fraud }))),
         final: confusion(conversions.map((c) => ({ flagged: c.final === 'rejected', fraud: c.fraud }))),
       },
+      reasonCodes: ALL_REASON_CODES.map((code) => {
+        const on = REASON_CODES[code].on;
+        return {
+          code,
+          on,
+          clicks: on.includes('click') ? (this.clickCodes.get(code) ?? 0) : null,
+          conversions: on.includes('conversion') ? (this.conversionCodes.get(code) ?? 0) : null,
+        };
+      }),
     };
   }
 }

@@ -65,5 +65,23 @@ export function evaluationMarkdown(
     for (const p of r.patterns) lines.push(`| ${p.pattern} | ${p.label} | ${p.events} | ${pct(p.flagged)} |`);
     lines.push('');
   }
+  const silent = report.reasonCodes.filter((c) => c.clicks === 0 || c.conversions === 0);
+  lines.push(
+    '### Every reason code',
+    '',
+    "Events each code of the catalogue fired on, labelled or not (conversions: at once, at a hold's expiry or on feedback; – where a code does not apply).",
+    '',
+    '| code | category | clicks | conversions |',
+    '|---|---|---|---|',
+    ...report.reasonCodes.map(
+      (c) =>
+        `| \`${c.code}\` | ${REASON_CODES[c.code as keyof typeof REASON_CODES].category} | ${c.clicks ?? '–'} | ${c.conversions ?? '–'} |`,
+    ),
+    '',
+    silent.length
+      ? `Never fired here: ${silent.map((c) => `\`${c.code}\` (${c.clicks === 0 ? 'clicks' : ''}${c.clicks === 0 && c.conversions === 0 ? ', ' : ''}${c.conversions === 0 ? 'conversions' : ''})`).join(', ')}.`
+      : 'Every reason code fired on every side it applies to.',
+    '',
+  );
   return lines.join('\n');
 }
