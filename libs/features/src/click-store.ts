@@ -1,6 +1,29 @@
-import type { ClickRecord } from './feature-state';
 import { KeyIndex, hashPart } from './key-index';
 import { widen } from './window-table';
+
+/** What the scorer remembers of a click, to attribute and judge its conversions. */
+export interface ClickRecord {
+  id: string;
+  t: number;
+  offerId: string;
+  publisherId: string;
+  subId: string | null;
+  ip: string;
+  userAgent: string;
+  deviceId: string | null;
+  /** Country of the click: IP-derived, else declared. */
+  country: string | null;
+  /** The country the tracker declared (device locale, headers), if any. */
+  declaredCountry: string | null;
+  valid: boolean;
+  /** The click's risk score and model probability, and whether it had a referrer (model inputs). */
+  risk: number;
+  probability: number | null;
+  referrer: boolean;
+  reasonCodes: readonly string[];
+  /** Conversions credited to this click so far (duplicates excluded). */
+  conversions: number;
+}
 
 const VALID = 1;
 const REFERRER = 2;

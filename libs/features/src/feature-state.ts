@@ -4,7 +4,9 @@ import { IpClass, classifyIp } from './ip';
 import { WindowSpec, WindowTable, hashPart, keyHash } from './window-table';
 import { UserAgentClass, classifyUserAgent } from './user-agent';
 import { intern } from './memo';
-import { ClickStore } from './click-store';
+import { ClickRecord, ClickStore } from './click-store';
+
+export type { ClickRecord };
 import { HistoryTable } from './history-table';
 
 const SECOND = 1000;
@@ -55,30 +57,6 @@ const DEVICE_USER_AGENTS = 1;
 const DEVICE_CLICK_IDS = 2;
 /** The offer table's second key part for the offer's own total (no publisher id contains a NUL). */
 const OFFER_TOTAL = '\u0000offer';
-
-/** What the scorer remembers of a click, to attribute and judge its conversions. */
-export interface ClickRecord {
-  id: string;
-  t: number;
-  offerId: string;
-  publisherId: string;
-  subId: string | null;
-  ip: string;
-  userAgent: string;
-  deviceId: string | null;
-  /** Country of the click: IP-derived, else declared. */
-  country: string | null;
-  /** The country the tracker declared (device locale, headers), if any. */
-  declaredCountry: string | null;
-  valid: boolean;
-  /** The click's risk score and model probability, and whether it had a referrer (model inputs). */
-  risk: number;
-  probability: number | null;
-  referrer: boolean;
-  reasonCodes: readonly string[];
-  /** Conversions credited to this click so far (duplicates excluded). */
-  conversions: number;
-}
 
 /** Clicks and conversions of one publisher (or one sub-id) over the last week. */
 export interface PublisherWindow {
