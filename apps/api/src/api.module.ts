@@ -22,6 +22,8 @@ import { ReviewService } from './review/review.service';
 import { StatsService } from './stats.service';
 import { WebhooksService } from './advertiser/webhooks.service';
 import { ApiKeysService } from './admin/api-keys.service';
+import { EnforcementController } from './admin/enforcement.controller';
+import { EnforcementJob, EnforcementService } from '@app/enforcement';
 import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/settings';
 import { Backtester } from '@app/backtest';
 import { CatalogCache } from '@app/catalog';
@@ -64,6 +66,7 @@ export class ApiModule {
         BacktestController,
         ShadowController,
         ModelsController,
+        EnforcementController,
         OperationsController,
         DeadLettersController,
         PublisherController,
@@ -91,6 +94,8 @@ export class ApiModule {
           useFactory: (nc: NatsConnection, topology: Topology, models: ModelRepository) => new ModelRegistry(nc, topology, models),
         },
         PostbacksService,
+        EnforcementService,
+        EnforcementJob,
         {
           provide: Backtester,
           inject: [EventHistoryRepository, OutcomeRepository, CatalogCache],

@@ -129,6 +129,11 @@ export const ConfigSchema = Type.Object({
   RECORDER_CONCURRENCY: Positive(2, { maximum: 32 }),
   /** How often the recorder brings the KPI rollups up to date (seconds; 0: never — TimescaleDB's policies only). */
   ROLLUP_REFRESH_SECONDS: Type.Integer({ minimum: 0, default: 30 }),
+  /**
+   * How often the API evaluates the rule sets' enforcement policies (seconds; 0: never). With several
+   * API instances one holds a lease in the configuration bucket and runs them.
+   */
+  ENFORCEMENT_INTERVAL_SECONDS: Type.Number({ minimum: 0, maximum: 86_400, default: 60 }),
   /** How long the idempotency ledger remembers event ids (days). */
   LEDGER_RETENTION_DAYS: Positive(7),
 });

@@ -370,6 +370,36 @@ const specs = [
         ? `The conversion names offer "${e.offerId}" but its click was on offer "${e.clickOfferId}".`
         : `The conversion was reported by advertiser "${e.senderId}", who does not own offer "${e.clickOfferId}" of its click.`,
   },
+  {
+    code: 'ENFORCEMENT_BLOCK',
+    on: ['click', 'conversion'],
+    category: 'SIVT',
+    severity: 'critical',
+    falsePositiveRisk: 'medium',
+    title: 'Blocked by an enforcement policy',
+    description:
+      "The publisher or sub-id is blocked (on the offer or network-wide) until the block's end: an enforcement policy of the rule set found its invalid-click or rejection rate above the policy's limit over enough traffic (or an admin blocked it). The evidence names the policy, the rate, the sample, the window and the end; blocks expire by themselves and an admin can lift one.",
+    example: {
+      block: 'blk-3f9a01c2',
+      policy: 'network/invalid-subids',
+      scope: 'offer shoes',
+      publisherId: 'pub-31',
+      subId: 'rw1',
+      metric: 'invalid click rate',
+      rate: 0.62,
+      sample: 240,
+      maxRate: 0.3,
+      windowHours: 6,
+      until: '2026-11-21T14:00:00.000Z',
+    },
+    explain: (e) =>
+      `${e.subId ? `Sub-id "${e.subId}" of publisher "${e.publisherId}"` : `Publisher "${e.publisherId}"`} is blocked ${
+        e.scope === 'network' ? 'across the network' : `on ${e.scope}`
+      } until ${e.until}` +
+      (typeof e.rate === 'number'
+        ? `: its ${e.metric} was ${pct(e.rate)} over ${n(e.sample)} ${e.metric === 'rejection rate' ? 'conversions' : 'clicks'} in the last ${n(e.windowHours)} hours (limit ${pct(e.maxRate)}).`
+        : ' by the network.'),
+  },
 ] as const satisfies readonly ReasonCodeSpec[];
 
 export type ReasonCode = (typeof specs)[number]['code'];

@@ -55,7 +55,7 @@ export class TrackingController {
     description:
       'IP and user agent come from the request; the redirect carries the click id (`{click_id}` in the offer URL, else `click_id=`).' +
       ' When the rule set of the offer says `clickBlocking.mode: fallback`, a click the click-time checks find invalid (declared bot,' +
-      ' script, data-centre or invalid address, deny list, suspended publisher) goes to the rule set’s fallback URL instead (or' +
+      ' script, data-centre or invalid address, deny list, enforcement block, suspended publisher) goes to the rule set’s fallback URL instead (or' +
       ' TRACKING_FALLBACK_URL), never to the advertiser; it is recorded and scored either way.',
   })
   @ApiParam({ name: 'offerId', example: 'shoes' })
@@ -89,14 +89,16 @@ export class TrackingController {
       referrer: request.headers.referer,
     });
     this.limiter.take(IngestLimiter.budgetsOf({ sender: 'link' }, request.ip), 1, reply);
-    const [result] = await this.ingest.ingest('click', [click], new Date(), { sender: 'link' });
+    const receivedAt = new Date();
+    const [result] = await this.ingest.ingest('click', [click], receivedAt, { sender: 'link' });
     if (result.status !== 'accepted') return void reply.code(singleStatus(result)).send(singleBody(result));
     await this.catalog.resolve({ offers: [offerId], publishers: click.publisherId ? [click.publisherId] : [] });
     const offer = this.catalog.offer(offerId) ?? null;
     // The click is recorded either way (the scorer gives it the same reasons, and its verdict); an
     // invalid one under a `fallback` rule set never reaches the advertiser.
     const { blocked, fallbackUrl } = this.guard.check(
-      { ...click, kind: 'click', id: result.id } as ClickEvent,
+      // The receipt time, as the scorer will see it: a block in force is judged at that time.
+      { ...click, kind: 'click', id: result.id, ts: receivedAt.toISOString() } as ClickEvent,
       offer,
       this.catalog.publisher(click.publisherId ?? '') ?? null,
     );

@@ -40,6 +40,18 @@ export const metrics = {
         }),
     );
   },
+  get enforcementBlocks() {
+    return once(
+      'arbiter_enforcement_blocks_total',
+      () =>
+        new Counter({
+          name: 'arbiter_enforcement_blocks_total',
+          help: 'Blocks made by enforcement policies, by action (made, lifted)',
+          labelNames: ['action'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get eventsRejected() {
     return once(
       'arbiter_events_rejected_total',

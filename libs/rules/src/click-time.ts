@@ -13,6 +13,7 @@ import type { RuleSet } from './ruleset';
 export const CLICK_TIME_CODES = [
   'UNKNOWN_PUBLISHER',
   'DENY_LISTED',
+  'ENFORCEMENT_BLOCK',
   'INVALID_IP',
   'BOT_USER_AGENT',
   'NON_BROWSER_CLIENT',

@@ -9,3 +9,4 @@ export { userAgentShape } from './conversion/device-mismatch.rule';
 export * from './reason-codes-doc';
 export * from './model-risk.rule';
 export * from './click-time';
+export * from './enforcement';

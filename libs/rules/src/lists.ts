@@ -1,5 +1,6 @@
 import { Static, Type } from '@sinclair/typebox';
 import { CidrSet, CidrSetChain, STARTER_DATACENTER_RANGES } from '@app/features';
+import { CompiledBlocks, EnforcementBlock, NO_BLOCKS } from './enforcement';
 
 const Entries = (max: number, description: string) =>
   Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: max, description }));
@@ -48,9 +49,11 @@ export class CompiledLists {
   readonly denyDevices: ReadonlySet<string>;
   readonly denyPublishers: ReadonlySet<string>;
   readonly denySubIds: ReadonlySet<string>;
+  /** Enforcement blocks in force for this rule set (network-wide and the offer's): ENFORCEMENT_BLOCK. */
+  readonly blocks: CompiledBlocks;
 
   /** Later layers add to earlier ones; the last explicit `useStarterDatacenterList` wins. */
-  constructor(layers: readonly (ListsInput | undefined)[]) {
+  constructor(layers: readonly (ListsInput | undefined)[], blocks: readonly EnforcementBlock[] = []) {
     const all = (k: keyof Omit<ListsInput, 'useStarterDatacenterList' | 'datacenterRanges'>) => layers.flatMap((l) => l?.[k] ?? []);
     const providers = layers.flatMap((l) => l?.datacenterRanges ?? []).flatMap((p) => p.cidrs.map((cidr) => ({ cidr, label: p.provider })));
     const starter = layers.reduce<boolean>((on, l) => l?.useStarterDatacenterList ?? on, true);
@@ -62,6 +65,7 @@ export class CompiledLists {
     this.denyDevices = new Set(all('denyDevices'));
     this.denyPublishers = new Set(all('denyPublishers'));
     this.denySubIds = new Set(all('denySubIds'));
+    this.blocks = blocks.length ? new CompiledBlocks(blocks) : NO_BLOCKS;
   }
 
   subIdDenied(publisherId: string, subId: string | null | undefined): boolean {

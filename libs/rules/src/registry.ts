@@ -19,6 +19,7 @@ import { conversionVelocityRule } from './conversion/conversion-velocity.rule';
 import { deviceMismatchRule } from './conversion/device-mismatch.rule';
 import { publisherCrAnomalyRule } from './conversion/publisher-cr-anomaly.rule';
 import { denyListedClickRule, denyListedConversionRule } from './deny-listed.rules';
+import { enforcementBlockClickRule, enforcementBlockConversionRule } from './enforcement-block.rules';
 import { ClickFacts, ClickRule, ConversionFacts, ConversionRule } from './rule';
 
 /** Every click rule, in the order their reasons are listed. */
@@ -27,6 +28,7 @@ export const CLICK_RULES: readonly ClickRule<any>[] = [
   unknownPublisherRule<ClickFacts>('click'),
   inactiveOfferRule<ClickFacts>('click'),
   denyListedClickRule,
+  enforcementBlockClickRule,
   invalidIpRule,
   botUserAgentRule,
   nonBrowserClientRule,
@@ -46,6 +48,7 @@ export const CONVERSION_RULES: readonly ConversionRule<any>[] = [
   unknownPublisherRule<ConversionFacts>('conversion'),
   inactiveOfferRule<ConversionFacts>('conversion'),
   denyListedConversionRule,
+  enforcementBlockConversionRule,
   duplicateConversionRule,
   invalidSourceClickRule,
   ctitTooShortRule,

@@ -1,5 +1,6 @@
 import { Static, Type } from '@sinclair/typebox';
 import { CatalogKey, compiled } from '@app/contracts';
+import { EnforcementBlock } from './enforcement';
 import { RuleSet, RuleSetError, RuleSetLayer, combineLayers, validateLayer } from './ruleset';
 
 /**
@@ -12,6 +13,11 @@ export const RuleSetConfig = Type.Object(
     network: RuleSetLayer,
     advertisers: Type.Record(CatalogKey, RuleSetLayer),
     offers: Type.Record(CatalogKey, RuleSetLayer),
+    /**
+     * Enforcement blocks, written by the enforcement job (and lifted by admins), kept beside the
+     * layers rather than in them: replacing a layer (`PUT`) must not drop or resurrect a block.
+     */
+    blocks: Type.Optional(Type.Array(EnforcementBlock, { maxItems: 100_000 })),
     updatedAt: Type.Optional(Type.String()),
     updatedBy: Type.Optional(Type.String()),
   },
@@ -40,12 +46,19 @@ export function validateConfig(input: unknown): RuleSetConfig {
 export class RuleSetResolver {
   private readonly cache = new Map<string, RuleSet>();
   readonly network: RuleSet;
+  private readonly networkBlocks: EnforcementBlock[] = [];
+  private readonly offerBlocks = new Map<string, EnforcementBlock[]>();
 
   constructor(
     readonly config: RuleSetConfig,
     private readonly only?: RuleSet,
   ) {
-    this.network = only ?? combineLayers(versionName(config), [config.network]);
+    for (const b of config.blocks ?? []) {
+      if (b.liftedAt) continue;
+      if (!b.offerId) this.networkBlocks.push(b);
+      else this.offerBlocks.set(b.offerId, [...(this.offerBlocks.get(b.offerId) ?? []), b]);
+    }
+    this.network = only ?? combineLayers(versionName(config), [config.network], this.networkBlocks);
   }
 
   /** One rule set for every event (a file's, a test's). */
@@ -57,11 +70,13 @@ export class RuleSetResolver {
     if (this.only) return this.only;
     const advertiser = advertiserId ? this.config.advertisers[advertiserId] : undefined;
     const offer = offerId ? this.config.offers[offerId] : undefined;
-    if (!advertiser && !offer) return this.network;
-    const key = `${advertiser ? advertiserId : ''}\u0000${offer ? offerId : ''}`;
+    const blocked = offerId ? this.offerBlocks.get(offerId) : undefined;
+    if (!advertiser && !offer && !blocked) return this.network;
+    const key = `${advertiser ? advertiserId : ''}\u0000${offer || blocked ? offerId : ''}`;
     let found = this.cache.get(key);
     if (!found) {
-      found = combineLayers(versionName(this.config), [this.config.network, advertiser, offer]);
+      const blocks = blocked ? [...this.networkBlocks, ...blocked] : this.networkBlocks;
+      found = combineLayers(versionName(this.config), [this.config.network, advertiser, offer], blocks);
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(key, found);
     }

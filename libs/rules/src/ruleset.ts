@@ -2,6 +2,7 @@ import { Static, TObject, TSchema, Type } from '@sinclair/typebox';
 import { REASON_CODES, ReasonCode, Severity, StringEnum, compiled } from '@app/contracts';
 import { CidrError } from '@app/features';
 import { CLICK_RULES, CONVERSION_RULES } from './registry';
+import { EnforcementBlock, EnforcementPolicy } from './enforcement';
 import { CompiledLists, ListsInput } from './lists';
 import { modelRiskRule } from './model-risk.rule';
 import { Mode, Rule } from './rule';
@@ -83,6 +84,8 @@ export const RuleSetLayer = Type.Object(
     ),
     lists: Type.Optional(ListsInput),
     clickBlocking: Type.Optional(ClickBlockingSettings),
+    /** Automatic enforcement policies: blocks for publishers / sub-ids whose traffic is too often invalid or rejected. */
+    enforcement: Type.Optional(Type.Array(EnforcementPolicy, { maxItems: 50 })),
   },
   { additionalProperties: false },
 );
@@ -127,6 +130,12 @@ export function validateLayer(input: unknown, field = ''): RuleSetLayer {
   if (hold !== undefined && reject !== undefined && hold > reject) {
     throw new RuleSetError([{ field: join(field, 'policy.holdThreshold'), message: 'must not exceed rejectThreshold' }]);
   }
+  const ids = new Set<string>();
+  for (const [i, p] of (layer.enforcement ?? []).entries()) {
+    if (ids.has(p.id))
+      throw new RuleSetError([{ field: join(field, `enforcement.${i}.id`), message: `"${p.id}" is used twice in this layer` }]);
+    ids.add(p.id);
+  }
   try {
     new CompiledLists([layer.lists]);
   } catch (e) {
@@ -136,8 +145,15 @@ export function validateLayer(input: unknown, field = ''): RuleSetLayer {
   return layer;
 }
 
-/** Layers apply in order (network, advertiser, offer); later ones override, lists add up. */
-export function combineLayers(version: string, layers: readonly (RuleSetLayer | undefined)[]): RuleSet {
+/**
+ * Layers apply in order (network, advertiser, offer); later ones override, lists add up. `blocks`:
+ * the enforcement blocks that apply (network-wide ones and the offer's).
+ */
+export function combineLayers(
+  version: string,
+  layers: readonly (RuleSetLayer | undefined)[],
+  blocks: readonly EnforcementBlock[] = [],
+): RuleSet {
   const present = layers.filter((l): l is RuleSetLayer => !!l);
   const resolved = {} as Record<ReasonCode, ResolvedRule>;
   for (const code of codes) {
@@ -159,7 +175,16 @@ export function combineLayers(version: string, layers: readonly (RuleSetLayer | 
   for (const layer of present) policy = { ...policy, ...layer.policy, weights: { ...policy.weights, ...layer.policy?.weights } };
   let clickBlocking: ClickBlocking = { mode: 'score', fallbackUrl: null };
   for (const layer of present) clickBlocking = { ...clickBlocking, ...layer.clickBlocking };
-  return { version, policy, rules: resolved, lists: new CompiledLists(present.map((l) => l.lists)), clickBlocking };
+  return {
+    version,
+    policy,
+    rules: resolved,
+    lists: new CompiledLists(
+      present.map((l) => l.lists),
+      blocks,
+    ),
+    clickBlocking,
+  };
 }
 
 /** Validates a standalone rule set and fills in every default. */

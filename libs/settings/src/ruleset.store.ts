@@ -29,10 +29,17 @@ export interface ShadowRuleSet {
 export interface RuleSetHistoryEntry {
   version: number;
   scope: string;
-  changedBy: { keyId: string | null; label: string | null };
+  /** An admin's key (id and label), or the part of the engine that made the change (`system`). */
+  changedBy: { keyId: string | null; label: string | null; system?: Record<string, unknown> };
   createdAt: string;
   diff: RuleSetChange[];
 }
+
+const changedBy = (row: StoredRuleSetVersion<unknown>): RuleSetHistoryEntry['changedBy'] => ({
+  keyId: row.changedBy,
+  label: row.changedByLabel,
+  ...(row.changedBySystem ? { system: row.changedBySystem } : {}),
+});
 
 /** The active rule set changed after the shadow was built on it: promoting would silently undo that change. */
 export class StaleShadowError extends Error {
@@ -103,7 +110,7 @@ export class RuleSetStore implements OnApplicationBootstrap {
     return rows.slice(0, limit).map((row, i) => ({
       version: row.version,
       scope: row.scope,
-      changedBy: { keyId: row.changedBy, label: row.changedByLabel },
+      changedBy: changedBy(row),
       createdAt: row.createdAt,
       diff: (row.diff as RuleSetChange[] | null) ?? diffRuleSets(rows[i + 1]?.config ?? EMPTY_RULESET_CONFIG, row.config),
     }));
@@ -117,7 +124,7 @@ export class RuleSetStore implements OnApplicationBootstrap {
     return {
       version: row.version,
       scope: row.scope,
-      changedBy: { keyId: row.changedBy, label: row.changedByLabel },
+      changedBy: changedBy(row),
       createdAt: row.createdAt,
       diff: (row.diff as RuleSetChange[] | null) ?? diffRuleSets(previous?.config ?? EMPTY_RULESET_CONFIG, row.config),
       config: row.config,
@@ -140,7 +147,9 @@ export class RuleSetStore implements OnApplicationBootstrap {
       'config' in spec
         ? (spec.config as Record<string, unknown>)
         : withLayer(active, spec.scope, spec.layer === null ? null : validateLayer(spec.layer));
-    const config = validateConfig({ ...EMPTY_RULESET_CONFIG, ...built, version: active.version + 1 });
+    // Enforcement blocks are the network's current state, not part of a candidate's rules.
+    const config = validateConfig({ ...EMPTY_RULESET_CONFIG, ...built, blocks: active.blocks, version: active.version + 1 });
+    if (!config.blocks) delete config.blocks;
     return { config, active, diff: diffRuleSets(active, config) };
   }
 
@@ -179,7 +188,8 @@ export class RuleSetStore implements OnApplicationBootstrap {
   async promoteShadow(actor: string | null): Promise<{ config: RuleSetConfig; promoted: string }> {
     const shadow = await this.shadow();
     if (!shadow) throw new NoShadowError();
-    const { version: _v, updatedAt: _u, updatedBy: _b, ...layers } = shadow.config;
+    // Blocks made or lifted since the shadow started stay as they are now.
+    const { version: _v, updatedAt: _u, updatedBy: _b, blocks: _blocks, ...layers } = shadow.config;
     const config = await this.commit(`promote:${shadow.label}`, actor, (current) => {
       if (current.version !== shadow.basedOn) throw new StaleShadowError(shadow.basedOn, current.version);
       return { ...current, ...layers };
@@ -188,17 +198,48 @@ export class RuleSetStore implements OnApplicationBootstrap {
     return { config, promoted: shadow.label };
   }
 
-  private async commit(scope: string, actor: string | null, change: (current: RuleSetConfig) => RuleSetConfig): Promise<RuleSetConfig> {
+  /**
+   * A change the engine makes itself (enforcement blocks): `change` sees the latest configuration
+   * under the rule-set lock and returns the next one, or null when there is nothing to do (no version
+   * is written). `system` names what made it in the audit (`{ system: 'enforcement', … }`).
+   */
+  async systemChange(
+    scope: string,
+    system: () => Record<string, unknown> & { system: string },
+    change: (current: RuleSetConfig) => RuleSetConfig | null,
+  ): Promise<RuleSetConfig> {
+    return this.commit(scope, null, change, system);
+  }
+
+  /** A change an admin makes that is not a layer (lifting a block): like `systemChange`, audited with their key. */
+  async adminChange(scope: string, actor: string | null, change: (current: RuleSetConfig) => RuleSetConfig | null): Promise<RuleSetConfig> {
+    return this.commit(scope, actor, change);
+  }
+
+  private async commit(
+    scope: string,
+    actor: string | null,
+    change: (current: RuleSetConfig) => RuleSetConfig | null,
+    system: (() => Record<string, unknown> & { system: string }) | null = null,
+  ): Promise<RuleSetConfig> {
+    let wrote = false;
     const next = await this.repository.append<RuleSetConfig>(
       EMPTY_RULESET_CONFIG,
       scope,
       actor,
-      (current) => validateConfig({ ...change(current), updatedAt: new Date().toISOString(), updatedBy: actor ?? undefined }),
+      (current) => {
+        const changed = change(current);
+        if (!changed) return null;
+        wrote = true;
+        return validateConfig({ ...changed, updatedAt: new Date().toISOString(), updatedBy: actor ?? system?.().system });
+      },
       diffRuleSets,
+      () => system?.() ?? null,
     );
+    if (!wrote) return next;
     const kv = await openConfigBucket(this.nc, this.topology);
     await kv.put(ConfigKey.RuleSets, JSON.stringify(next));
-    this.log.info({ version: next.version, scope, actor }, 'rule sets changed');
+    this.log.info({ version: next.version, scope, actor, system: system?.().system }, 'rule sets changed');
     return next;
   }
 }

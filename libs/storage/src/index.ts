@@ -21,3 +21,4 @@ export * from './repositories/backtest-job.repository';
 export * from './repositories/shadow-outcome.repository';
 export * from './repositories/dead-letter-replay.repository';
 export * from './repositories/rule-quality.repository';
+export * from './repositories/enforcement.repository';

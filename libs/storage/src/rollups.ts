@@ -1,4 +1,11 @@
-import { CLICK_REASON_CODES, CLICK_REASON_CODES_0004, CONVERSION_REASON_CODES, CONVERSION_REASON_CODES_0004 } from './reason-columns';
+import {
+  CLICK_REASON_CODES,
+  CLICK_REASON_CODES_0004,
+  CLICK_REASON_CODES_0011,
+  CONVERSION_REASON_CODES,
+  CONVERSION_REASON_CODES_0004,
+  CONVERSION_REASON_CODES_0011,
+} from './reason-columns';
 
 /**
  * The KPI rollups of DESIGN §7: hourly, and daily on top of hourly, for clicks (from click
@@ -127,4 +134,16 @@ const conversionMeasuresV1: Rollup['measures'] = [
 export const ROLLUPS_V1: readonly Rollup[] = ROLLUPS.map((r) => ({
   ...r,
   measures: r.measures === conversionMeasures ? conversionMeasuresV1 : [...clickBase, ...reasonMeasures(CLICK_REASON_CODES_0004)],
+}));
+
+/**
+ * The rollups exactly as migration 0011 created them: the current measures with the reason codes
+ * known then. 0011 keeps building these; 0013 replaces them with the current definitions.
+ */
+export const ROLLUPS_0011: readonly Rollup[] = ROLLUPS.map((r) => ({
+  ...r,
+  measures:
+    r.measures === conversionMeasures
+      ? [...conversionBase, ...reasonMeasures(CONVERSION_REASON_CODES_0011)]
+      : [...clickBase, ...reasonMeasures(CLICK_REASON_CODES_0011)],
 }));

@@ -18,6 +18,7 @@ import { ReviewRepository } from './repositories/review.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
 import { PostbackRepository } from './repositories/postback.repository';
 import { DeadLetterReplayRepository } from './repositories/dead-letter-replay.repository';
+import { EnforcementRepository } from './repositories/enforcement.repository';
 
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
 
@@ -50,6 +51,7 @@ export class StorageModule {
       WebhookRepository,
       PostbackRepository,
       DeadLetterReplayRepository,
+      EnforcementRepository,
     ].map((R) => ({
       provide: R,
       inject: [DATABASE_POOL],

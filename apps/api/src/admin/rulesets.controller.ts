@@ -61,6 +61,18 @@ const LAYER_EXAMPLE = {
   policy: { holdHours: 48 },
   rules: { CTIT_TOO_SHORT: { mode: 'enforce', minSeconds: { install: 15 } }, GEO_MISMATCH: { mode: 'monitor' } },
   lists: { denyIps: ['198.51.100.0/24'] },
+  enforcement: [
+    {
+      id: 'invalid-subids',
+      entity: 'subId',
+      metric: 'invalidRate',
+      minSample: 100,
+      windowHours: 6,
+      maxRate: 0.3,
+      blockOn: 'offer',
+      blockHours: 24,
+    },
+  ],
 };
 const CONFIG_EXAMPLE = {
   version: 13,
@@ -174,7 +186,7 @@ export class RuleSetsController {
         rules: {
           CTIT_TOO_SHORT: { mode: 'enforce', severity: 'high', params: { minSeconds: { default: 15, sale: 15, install: 15, lead: 10 } } },
         },
-        lists: { denyIps: 1, allowIps: 0, datacenterRanges: 0, denyDevices: 0, denyPublishers: 0, denySubIds: 0 },
+        lists: { denyIps: 1, allowIps: 0, datacenterRanges: 0, denyDevices: 0, denyPublishers: 0, denySubIds: 0, enforcementBlocks: 0 },
       },
     },
   })
@@ -192,6 +204,7 @@ export class RuleSetsController {
         denyDevices: l.denyDevices.size,
         denyPublishers: l.denyPublishers.size,
         denySubIds: l.denySubIds.size,
+        enforcementBlocks: l.blocks.size,
       },
     };
   }

@@ -1,5 +1,5 @@
 import { Controller, Get, Headers, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import {
@@ -15,6 +15,7 @@ import {
   fieldsOf,
   prefersCsv,
 } from '@app/http';
+import { EnforcementService } from '@app/enforcement';
 import { Dimension, KpiRepository } from '@app/kpi';
 import { Principal, QueryRepository } from '@app/storage';
 import { GROUP_DIMENSIONS, PublisherStatsQuery, RejectionsQuery, range } from '../api-schemas';
@@ -52,7 +53,52 @@ export class PublisherController {
   constructor(
     private readonly queries: QueryRepository,
     private readonly kpis: KpiRepository,
+    private readonly enforcement: EnforcementService,
   ) {}
+
+  @Get('blocks')
+  @ApiOperation({
+    summary: 'Your traffic blocked by the network now, and why',
+    description:
+      'Blocks in force on you or one of your sub-ids, on an offer or network-wide, each with its end and the reason your clicks and' +
+      ' conversions get meanwhile (ENFORCEMENT_BLOCK): the rate the network measured, over how much traffic, in which window, and the limit.',
+  })
+  @ApiResponse({
+    status: 200,
+    schema: {
+      example: [
+        {
+          id: 'blk-3f9a01c2d4e5',
+          offerId: 'shoes',
+          subId: 'rw1',
+          since: '2026-11-21T14:00:00.000Z',
+          until: '2026-11-22T14:00:00.000Z',
+          reason: {
+            code: 'ENFORCEMENT_BLOCK',
+            title: 'Blocked by an enforcement policy',
+            message:
+              'Sub-id "rw1" of publisher "pub-31" is blocked on offer shoes until 2026-11-22T14:00:00.000Z: its invalid click rate was 62.0 % over 240 clicks in the last 6 hours (limit 30.0 %).',
+            evidence: {
+              block: 'blk-3f9a01c2d4e5',
+              policy: 'network/invalid-subids',
+              scope: 'offer shoes',
+              publisherId: 'pub-31',
+              subId: 'rw1',
+              metric: 'invalid click rate',
+              rate: 0.62,
+              sample: 240,
+              maxRate: 0.3,
+              windowHours: 6,
+              until: '2026-11-22T14:00:00.000Z',
+            },
+          },
+        },
+      ],
+    },
+  })
+  blocks(@CurrentPrincipal() me: Principal) {
+    return this.enforcement.publisherBlocks(me.subjectId!);
+  }
 
   @Get('rejections')
   @ApiOperation({

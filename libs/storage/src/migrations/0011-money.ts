@@ -1,4 +1,4 @@
-import { ROLLUPS } from '../rollups';
+import { ROLLUPS_0011 as ROLLUPS } from '../rollups';
 import { Migration, run } from './migration';
 
 /**
@@ -10,7 +10,7 @@ import { Migration, run } from './migration';
  * Existing rows move forward with the meaning they had: until now the sale amount was counted as
  * the network's revenue, so existing offers get "100 % of the sale" and existing decisions a
  * revenue equal to their amount. The rollups are rebuilt with the new measures (and every reason
- * code known today); their history is recomputed: inline on plain PostgreSQL, by the recorder's
+ * code known then: ROLLUPS_0011, frozen); their history is recomputed: inline on plain PostgreSQL, by the recorder's
  * refresher on TimescaleDB (a continuous aggregate cannot be refreshed inside a transaction).
  */
 export const money: Migration = {

@@ -10,6 +10,7 @@ import { deadLetterReplays } from './0009-dead-letter-replays';
 import { webhookSecretOverlap } from './0010-webhook-secret-overlap';
 import { money } from './0011-money';
 import { partnerPostbacks } from './0012-partner-postbacks';
+import { enforcement } from './0013-enforcement';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -26,5 +27,6 @@ export const MIGRATIONS: readonly Migration[] = [
   webhookSecretOverlap,
   money,
   partnerPostbacks,
+  enforcement,
 ];
 export type { Migration } from './migration';

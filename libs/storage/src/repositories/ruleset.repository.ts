@@ -8,6 +8,8 @@ export interface StoredRuleSetVersion<C> {
   /** The API key that made the change, and its label as it was then. */
   changedBy: string | null;
   changedByLabel: string | null;
+  /** Set when the engine itself made the change (an enforcement block): `{ system: 'enforcement', … }`. */
+  changedBySystem: Record<string, unknown> | null;
   /** The structured difference from the version before (null for rows written before it was kept). */
   diff: unknown[] | null;
   createdAt: string;
@@ -42,24 +44,29 @@ export class RuleSetRepository {
   /**
    * Applies `change` to the latest configuration and stores the result as the next version, one
    * change at a time (transaction-scoped advisory lock), so concurrent edits never lose each other.
-   * `diff` describes the change for the audit; the actor's key label is kept beside its id.
+   * `diff` describes the change for the audit; the actor's key label is kept beside its id, or
+   * `system()` (read after `change`) names the part of the engine that made it. A `change` that returns null (nothing to
+   * do, as the latest version stands) writes nothing and answers the latest configuration.
    */
   async append<C extends { version: number }>(
     empty: C,
     scope: string,
     changedBy: string | null,
-    change: (current: C) => C,
+    change: (current: C) => C | null,
     diff: (current: C, next: C) => unknown[],
+    system: () => Record<string, unknown> | null = () => null,
   ): Promise<C> {
     return inTransaction(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [RULESET_LOCK]);
       const { rows } = await client.query(`SELECT config FROM ruleset_versions ORDER BY version DESC LIMIT 1`);
       const current = rows.length ? (rows[0].config as C) : empty;
-      const next = { ...change(current), version: current.version + 1 };
+      const changed = change(current);
+      if (!changed) return current;
+      const next = { ...changed, version: current.version + 1 };
       await client.query(
-        `INSERT INTO ruleset_versions (version, config, scope, changed_by, changed_by_label, diff)
-         VALUES ($1, $2, $3, $4, (SELECT label FROM api_keys WHERE id = $4), $5)`,
-        [next.version, next, scope, changedBy, JSON.stringify(diff(current, next))],
+        `INSERT INTO ruleset_versions (version, config, scope, changed_by, changed_by_label, diff, changed_by_system)
+         VALUES ($1, $2, $3, $4, (SELECT label FROM api_keys WHERE id = $4), $5, $6)`,
+        [next.version, next, scope, changedBy, JSON.stringify(diff(current, next)), system()],
       );
       return next;
     });
@@ -73,6 +80,7 @@ function toVersion<C>(r: Record<string, unknown>): StoredRuleSetVersion<C> {
     scope: r.scope as string,
     changedBy: (r.changed_by as string | null) ?? null,
     changedByLabel: (r.changed_by_label as string | null) ?? null,
+    changedBySystem: (r.changed_by_system as Record<string, unknown> | null) ?? null,
     diff: (r.diff as unknown[] | null) ?? null,
     createdAt: (r.created_at as Date).toISOString(),
   };

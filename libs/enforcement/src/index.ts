@@ -1,0 +1,2 @@
+export * from './enforcement.service';
+export * from './enforcement.job';
