@@ -102,7 +102,7 @@ export class EnforcementController {
       ' blocks the target again only on traffic after the lift, never on the evidence it already used.',
   })
   @ApiParam({ name: 'id', example: 'blk-3f9a01c2d4e5' })
-  @ApiBody({ schema: plain(LiftBody), required: false })
+  @ApiBody({ schema: plain(LiftBody), required: false, examples: { note: { value: { note: 'partner fixed the placement' } } } })
   @ApiResponse({
     status: 200,
     schema: {

@@ -60,7 +60,7 @@ export class EnforcementRepository {
                AND (c."offerId" IS NULL OR c."offerId" = t.offer_id)
                AND t.ts <= c.before)
         GROUP BY 1, 2, 3
-       HAVING count(*) >= $6 AND count(*) FILTER (WHERE ${hit}) > $7 * count(*)
+       HAVING count(*) >= $6::integer AND count(*) FILTER (WHERE ${hit}) > $7::double precision * count(*)
         ORDER BY 1, 2, 3`,
       [JSON.stringify(q.consumed), q.from, q.to, q.advertiserId ?? null, q.offerId ?? null, q.minSample, q.maxRate],
     );
