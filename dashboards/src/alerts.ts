@@ -22,6 +22,7 @@ export const ALERT_THRESHOLDS = {
   minRecentConversions: 10,
   ingestionStalledSeconds: 600,
   holdQueueGrowthPerHour: 100,
+  enforcementRecentMinutes: 15,
   latencyP99Seconds: LATENCY_TARGET_SECONDS,
 };
 const T = ALERT_THRESHOLDS;
@@ -74,6 +75,12 @@ export const HOLD_QUEUE_GROWTH_SQL = `
             WHERE x.from_status = 'hold' AND x.decided_at >= since.at AND d.ts >= since.at)
         - (SELECT count(*) FROM decision_transitions x, since WHERE x.from_status = 'hold' AND x.decided_at >= since.at)
          )::float8 AS hold_queue_growth`;
+
+/** Enforcement blocks made in the last minutes (lifted ones included: they were made). */
+export const ENFORCEMENT_BLOCKS_MADE_SQL = `
+  SELECT count(*)::float8 AS blocks_made
+    FROM jsonb_array_elements(coalesce((SELECT config->'blocks' FROM ruleset_versions ORDER BY version DESC LIMIT 1), '[]'::jsonb)) b
+   WHERE (b->>'createdAt')::timestamptz > $__timeTo()::timestamptz - interval '${T.enforcementRecentMinutes} minutes'`;
 
 interface RuleSpec {
   uid: string;
@@ -132,6 +139,19 @@ const RULES: RuleSpec[] = [
     summary: 'The hold queue grew by {{ $values.B.Value }} in the last hour',
     description: `More than ${T.holdQueueGrowthPerHour} conversions a hour go on hold than leave it. Review the queue (GET /v1/review/queue) and check for overdue holds on the Risk overview.`,
     panel: { dashboardUid: DASHBOARD_UIDS.riskOverview, title: 'Hold queue size' },
+  },
+  {
+    uid: 'arbiter-enforcement-block',
+    title: 'Publisher blocked by enforcement',
+    query: { datasourceUid: TIMESCALEDB.uid, model: sqlModel(ENFORCEMENT_BLOCKS_MADE_SQL), seconds: T.enforcementRecentMinutes * 60 },
+    above: 0,
+    for: '0s',
+    noData: 'OK',
+    labels: { severity: 'warning', team: 'risk' },
+    summary: '{{ $values.B.Value }} enforcement block(s) made in the last ' + `${T.enforcementRecentMinutes} minutes`,
+    description:
+      'An enforcement policy of the rule sets blocked a publisher or sub-id (its invalid-click or rejection rate exceeded the policy over enough traffic). The Enforcement blocks table on the Risk overview lists each with its evidence; GET /v1/admin/enforcement/blocks has the same, and POST /v1/admin/enforcement/blocks/{id}/lift lifts one (audited).',
+    panel: { dashboardUid: DASHBOARD_UIDS.riskOverview, title: 'Enforcement blocks' },
   },
   {
     uid: 'arbiter-dlq-not-empty',

@@ -26,6 +26,22 @@ const PRECISION_COLOURS = [
 const RATE_COLOURS = traffic(0.1, 0.25);
 
 /** Drill-down from a row to the Partner value dashboard, filtered to the row's publisher. */
+/**
+ * Enforcement blocks in force: the latest rule-set version's `blocks`, neither lifted nor past
+ * their end (DESIGN §12). The configuration is the record of truth; each block is one JSON entry.
+ */
+export const ENFORCEMENT_BLOCKS_SQL = `
+  SELECT b->>'publisherId' AS publisher_id, coalesce(b->>'subId', '(all)') AS sub_id,
+         coalesce('offer ' || (b->>'offerId'), 'network') AS scope, b->>'policy' AS policy,
+         CASE b->'evidence'->>'metric' WHEN 'invalidRate' THEN 'invalid click rate' ELSE 'rejection rate' END AS metric,
+         (b->'evidence'->>'rate')::float8 AS rate, (b->'evidence'->>'maxRate')::float8 AS "limit",
+         (b->'evidence'->>'sample')::float8 AS sample,
+         (b->>'createdAt')::timestamptz AS since, (b->>'until')::timestamptz AS until, b->>'id' AS block_id
+    FROM jsonb_array_elements(coalesce((SELECT config->'blocks' FROM ruleset_versions ORDER BY version DESC LIMIT 1), '[]'::jsonb)) b
+   WHERE b->>'liftedAt' IS NULL AND (b->>'until')::timestamptz > now()
+   ORDER BY since DESC
+   LIMIT 100`;
+
 const toPartner = {
   title: 'Partner value of ${__data.fields.publisher_id}',
   url: dashboardUrl(DASHBOARD_UIDS.partnerValue, 'partner-value', { publisher: field('publisher_id') }),
@@ -341,6 +357,31 @@ export function riskOverview(): Dashboard {
         tableSql(riskiestSql(['publisher_id', 'sub_id'], 25)),
         { publisher_id: { title: 'Publisher', link: toPartner }, sub_id: { title: 'Sub-id', link: toPartner }, ...riskColumns },
         { w: 24, description: 'The same by publisher and sub-id: the placement inside a publisher that sends the bad traffic.' },
+      ),
+    )
+    .withPanel(
+      tablePanel(
+        'Enforcement blocks',
+        tableSql(ENFORCEMENT_BLOCKS_SQL),
+        {
+          publisher_id: { title: 'Publisher', link: toPartner },
+          sub_id: { title: 'Sub-id' },
+          scope: { title: 'Blocked on' },
+          policy: { title: 'Policy' },
+          metric: { title: 'Measured' },
+          rate: { title: 'Rate', unit: 'percentunit', decimals: 1 },
+          limit: { title: 'Limit', unit: 'percentunit', decimals: 1 },
+          sample: { title: 'Sample', decimals: 0 },
+          since: { title: 'Since', unit: 'dateTimeAsIso' },
+          until: { title: 'Until', unit: 'dateTimeAsIso' },
+          block_id: { title: 'Block' },
+        },
+        {
+          w: 24,
+          h: 8,
+          description:
+            'Publishers and sub-ids the rule sets’ enforcement policies block now, with the rate that blocked them. Lift one with POST /v1/admin/enforcement/blocks/{id}/lift.',
+        },
       ),
     )
 

@@ -14,6 +14,7 @@ import {
   EventRepository,
   OutcomeRepository,
   ROLLUPS,
+  RuleSetRepository,
   ShadowOutcomeRepository,
   createPool,
   detectDialect,
@@ -208,6 +209,49 @@ describe.each(targets)('dashboard and alert SQL on $name', ({ setup, timescaledb
       );
       busiest[column.replace('_id', '')] = rows[0].id;
     }
+    // Two enforcement blocks in force, as the enforcement job writes them: a sub-id on an offer, a publisher network-wide.
+    const evidence = (rate: number) => ({
+      metric: 'invalidRate' as const,
+      rate,
+      sample: 240,
+      maxRate: 0.3,
+      minSample: 100,
+      windowHours: 6,
+      from: new Date(now - 7 * 3_600_000).toISOString(),
+      to: new Date(now - 3_600_000).toISOString(),
+    });
+    const madeAt = new Date(now - 3_600_000).toISOString();
+    const until = new Date(now + 23 * 3_600_000).toISOString();
+    await new RuleSetRepository(pool).append(
+      EMPTY_RULESET_CONFIG,
+      'enforcement',
+      null,
+      (current) => ({
+        ...current,
+        blocks: [
+          {
+            id: 'blk-00000001',
+            publisherId: busiest.publisher,
+            subId: 'rw1',
+            offerId: busiest.offer,
+            policy: 'network/subs',
+            evidence: evidence(0.62),
+            createdAt: madeAt,
+            until,
+          },
+          {
+            id: 'blk-00000002',
+            publisherId: busiest.publisher,
+            policy: 'network/publishers',
+            evidence: evidence(0.41),
+            createdAt: madeAt,
+            until,
+          },
+        ],
+      }),
+      () => [],
+      () => ({ system: 'enforcement' }),
+    );
     // The seed has what the panels are about: open holds, resolved holds, rejections.
     const { rows } = await pool.query(
       `SELECT (SELECT count(*) FROM decisions WHERE status = 'hold')::int AS open,
