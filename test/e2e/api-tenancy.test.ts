@@ -134,11 +134,48 @@ const ROUTES: Record<string, Access> = {
   'GET /v1/admin/dead-letters': { kind: 'admin' },
   'POST /v1/admin/dead-letters/replay': { kind: 'admin' },
   'GET /v1/admin/dead-letters/replays': { kind: 'admin' },
+  'GET /v1/admin/enforcement/blocks': { kind: 'admin' },
+  'POST /v1/admin/enforcement/blocks/:id/lift': { kind: 'admin' },
+  'POST /v1/admin/enforcement/run': { kind: 'admin' },
   'GET /v1/review/queue': { kind: 'admin' },
   'GET /v1/review/actions': { kind: 'admin' },
   'POST /v1/review/decisions': { kind: 'admin' },
 
   // Tenants.
+  'GET /v1/publisher/blocks': {
+    kind: 'tenant',
+    roles: ['publisher'],
+    isolation: async ({ t, a, b }) => {
+      // A policy on B's offer blocking any publisher with an invalid click there: B's publisher (its bot)
+      // and A's (the cross traffic's bot) are both blocked on B's offer; each sees only its own block.
+      const policy = {
+        id: 'probe',
+        entity: 'publisher',
+        metric: 'invalidRate',
+        minSample: 1,
+        windowHours: 1,
+        maxRate: 0,
+        blockOn: 'offer',
+        blockHours: 1,
+      };
+      await ok(call(t.api, 'PUT', `/v1/admin/rulesets/offers/${b.offerId}`, ADMIN_KEY, { enforcement: [policy] }));
+      const run = await ok(call(t.api, 'POST', '/v1/admin/enforcement/run', ADMIN_KEY));
+      try {
+        const made = run.made as { id: string; publisherId: string }[];
+        expect(made.map((m) => m.publisherId).sort()).toEqual([a.publisherId, b.publisherId].sort());
+        const mine = (await ok(call(t.api, 'GET', '/v1/publisher/blocks', a.publisherKey))) as any[];
+        const theirs = (await ok(call(t.api, 'GET', '/v1/publisher/blocks', b.publisherKey))) as any[];
+        expect(mine.map((x) => x.id)).toEqual(made.filter((m) => m.publisherId === a.publisherId).map((m) => m.id));
+        expect(theirs.map((x) => x.id)).toEqual(made.filter((m) => m.publisherId === b.publisherId).map((m) => m.id));
+        expect(mine.every((x) => x.reason.evidence.publisherId === a.publisherId)).toBe(true);
+        const forged = await call(t.api, 'GET', `/v1/publisher/blocks?publisherId=${b.publisherId}`, a.publisherKey);
+        expect(forged.body).toEqual(mine);
+      } finally {
+        for (const m of run.made) await call(t.api, 'POST', `/v1/admin/enforcement/blocks/${m.id}/lift`, ADMIN_KEY);
+        await call(t.api, 'DELETE', `/v1/admin/rulesets/offers/${b.offerId}`, ADMIN_KEY);
+      }
+    },
+  },
   'GET /v1/publisher/rejections': {
     kind: 'tenant',
     roles: ['publisher'],

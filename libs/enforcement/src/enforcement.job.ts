@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
@@ -19,7 +19,7 @@ const LEASE_KEY = 'enforcement-lease';
  * lock — the lease saves the database the duplicate reads.)
  */
 @Injectable()
-export class EnforcementJob implements OnApplicationBootstrap, OnApplicationShutdown {
+export class EnforcementJob implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly log = componentLogger('enforcement');
   private readonly holder = randomBytes(8).toString('hex');
   private timer?: NodeJS.Timeout;
@@ -38,7 +38,8 @@ export class EnforcementJob implements OnApplicationBootstrap, OnApplicationShut
     if (this.config.ENFORCEMENT_INTERVAL_SECONDS > 0) this.schedule();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the NATS connection and the pool close (their own shutdown hooks): finish a run, free the lease. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
