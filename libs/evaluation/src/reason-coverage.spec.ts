@@ -1,9 +1,19 @@
 import { readFileSync } from 'node:fs';
-import { ALL_REASON_CODES, REASON_CODES } from '@app/contracts';
+import { ALL_REASON_CODES, ClickEvent, ConversionEvent, REASON_CODES } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
 import { EventNormalizer, applyTrust } from '@app/ingest';
 import { ModelRuntime } from '@app/model';
-import { CLICK_RULES, CONVERSION_RULES, DEFAULT_RULESET, resolveRuleSet } from '@app/rules';
+import {
+  CLICK_RULES,
+  CONVERSION_RULES,
+  DEFAULT_RULESET,
+  EMPTY_RULESET_CONFIG,
+  PolicyStat,
+  RuleSetResolver,
+  decideBlocks,
+  resolveRuleSet,
+  validateConfig,
+} from '@app/rules';
 import { CatalogLine, SimEvent, Simulator, TrafficProfile, catalogLine } from '@app/simulator';
 import { OfflineRunner } from './offline-runner';
 import { EvaluationCollector } from './report';
@@ -18,7 +28,8 @@ const start = new Date('2026-11-01T00:00:00Z');
  * longer than any simulated period, and the engine forgets clicks after it). Every other rule keeps
  * its defaults, `CLICK_SPAM_PATTERN`'s included.
  */
-const COVERAGE_RULESET = resolveRuleSet(JSON.parse(readFileSync('docs/examples/coverage-ruleset.json', 'utf8')));
+const COVERAGE_FILE = JSON.parse(readFileSync('docs/examples/coverage-ruleset.json', 'utf8'));
+const COVERAGE_RULESET = resolveRuleSet(COVERAGE_FILE);
 
 function simulated(profile: TrafficProfile, events: number, hours: number): { catalog: CatalogLine; events: SimEvent[] } {
   const sim = new Simulator({ seed: 7, events, hours, start, partitions: 1, warmupHours: 12, profile });
@@ -44,8 +55,17 @@ describe('every rule reachable (issue 15)', () => {
     const sut = new EvaluationCollector();
     const spam: { pattern?: string; evidence: Record<string, unknown> }[] = [];
     const notRejected: { id: string; pattern?: string }[] = [];
+    // Clicks and invalid clicks per publisher and offer: what the enforcement job reads from the verdicts.
+    const perPublisher = new Map<string, PolicyStat>();
     await runner.run(linesOf([catalog, ...events]), {
-      verdict: (v, t) => sut.verdict(v, t),
+      verdict: (v, t) => {
+        sut.verdict(v, t);
+        const key = `${v.publisherId}\u0000${v.offerId}`;
+        const stat = perPublisher.get(key) ?? { publisherId: v.publisherId, subId: null, offerId: v.offerId, sample: 0, hits: 0 };
+        stat.sample++;
+        if (!v.valid) stat.hits++;
+        perPublisher.set(key, stat);
+      },
       decision: (d, t) => {
         sut.decision(d, t);
         if (d.status !== 'rejected') notRejected.push({ id: d.conversionId, pattern: t.pattern });
@@ -79,6 +99,50 @@ describe('every rule reachable (issue 15)', () => {
     const revised = engine.applyFeedback(review.event, null, after + 1);
     expect(revised?.resolvedBy).toBe('analyst');
     sut.revision(revised!);
+
+    // ENFORCEMENT_BLOCK: an enforcement policy (publishers over 30 % invalid clicks on an offer, over ≥ 100) decides
+    // on the run's verdicts, as the enforcement job does on the recorded ones; its block is a rule-set change, in
+    // force for the publisher's next click and for that click's conversion.
+    const policy = {
+      ref: 'network/invalid-publishers',
+      policy: {
+        id: 'invalid-publishers',
+        entity: 'publisher' as const,
+        metric: 'invalidRate' as const,
+        minSample: 100,
+        windowHours: 72,
+        maxRate: 0.3,
+        blockOn: 'offer' as const,
+        blockHours: 24,
+      },
+      covers: {},
+    };
+    let n = 0;
+    const blocks = decideBlocks(
+      policy,
+      [...perPublisher.values()],
+      [],
+      new Date(after + 2),
+      () => `blk-${(++n).toString(16).padStart(8, '0')}`,
+    );
+    expect(blocks.length).toBeGreaterThan(0);
+    const { version: _v, ...layer } = COVERAGE_FILE;
+    engine.useRules(new RuleSetResolver(validateConfig({ ...EMPTY_RULESET_CONFIG, version: 2, network: layer, blocks })));
+    const blocked = normalizer.normalize(
+      'click',
+      {
+        offerId: blocks[0].offerId,
+        publisherId: blocks[0].publisherId,
+        ip: '81.2.69.142',
+        userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
+      },
+      new Date(after + 3),
+    );
+    if (!blocked.ok) throw new Error(JSON.stringify(blocked.errors));
+    sut.verdict(engine.scoreClick(blocked.event as ClickEvent, runner.catalog, after + 3), {});
+    const converted = normalizer.normalize('conversion', { clickId: blocked.event.id, amount: 20 }, new Date(after + 120_000));
+    if (!converted.ok) throw new Error(JSON.stringify(converted.errors));
+    sut.decision(engine.scoreConversion(converted.event as ConversionEvent, runner.catalog, null, after + 120_000), {});
 
     const report = sut.report();
     expect(report.reasonCodes.map((c) => c.code)).toEqual(ALL_REASON_CODES);
