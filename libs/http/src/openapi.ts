@@ -27,13 +27,17 @@ export function plain(schema: TSchema): Record<string, unknown> {
 
 /**
  * The 200 answer of a list that is also CSV: the JSON example, and with `Accept: text/csv` every row
- * matching the filters streamed as CSV (the CSV example shows its header and a row).
+ * matching the filters streamed as CSV (the CSV example shows its header and a row); `csvRows` says
+ * which rows when it is not every match (a list bounded by its `limit`).
  */
-export function ApiListResponse(jsonExample: unknown, csvExample: string): MethodDecorator {
+export function ApiListResponse(
+  jsonExample: unknown,
+  csvExample: string,
+  csvRows = 'every row matching the filters (not one page: `limit` does not apply, a `cursor` starts after it)',
+): MethodDecorator {
   return ApiResponse({
     status: 200,
-    description:
-      "JSON by default. With `Accept: text/csv`: every row matching the filters (not one page: `limit` does not apply, a `cursor` starts after it), streamed as CSV with a header line; cells a spreadsheet would read as a formula are prefixed with `'`.",
+    description: `JSON by default. With \`Accept: text/csv\`: ${csvRows}, streamed as CSV with a header line; cells a spreadsheet would read as a formula are prefixed with \`'\`.`,
     content: {
       'application/json': { schema: { example: jsonExample } },
       'text/csv': { schema: { type: 'string' }, example: csvExample },

@@ -1,9 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, NotFoundException, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Type, Static } from '@sinclair/typebox';
 import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogKey, StringEnum } from '@app/contracts';
-import { SchemaPipe, plain } from '@app/http';
+import { ApiListResponse, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
+import { csvView } from './admin-csv-views';
 import { ApiKeysService } from './api-keys.service';
 
 export const ApiKeyInput = Type.Object(
@@ -19,6 +20,17 @@ type ApiKeyInput = Static<typeof ApiKeyInput>;
 
 export const PostbackTokenInput = Type.Object({ advertiserId: CatalogKey }, { additionalProperties: false });
 
+const KEY_EXAMPLE = {
+  id: '0193e0f2-…',
+  role: 'publisher',
+  subjectId: 'blog',
+  scope: 'api',
+  label: 'reporting',
+  createdAt: '2026-11-20T10:00:00.000Z',
+  revokedAt: null,
+};
+const KEY_CSV = csvView(Object.keys(KEY_EXAMPLE), KEY_EXAMPLE);
+
 /** API keys: created here and shown once; only their hash is stored. */
 @ApiTags('admin')
 @ApiBearerAuth()
@@ -30,23 +42,10 @@ export class ApiKeysController {
 
   @Get()
   @ApiOperation({ summary: 'All API keys (never the keys themselves)' })
-  @ApiResponse({
-    status: 200,
-    schema: {
-      example: [
-        {
-          id: '0193e0f2-…',
-          role: 'publisher',
-          subjectId: 'blog',
-          label: 'reporting',
-          createdAt: '2026-11-20T10:00:00.000Z',
-          revokedAt: null,
-        },
-      ],
-    },
-  })
-  list() {
-    return this.keys.list();
+  @ApiListResponse([KEY_EXAMPLE], KEY_CSV.example, 'every key')
+  async list(@Headers('accept') accept?: string) {
+    const keys = await this.keys.list();
+    return prefersCsv(accept) ? csvFile(keys, KEY_CSV.columns, 'api-keys.csv') : keys;
   }
 
   @Post()

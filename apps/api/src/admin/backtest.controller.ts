@@ -3,6 +3,7 @@ import {
   Body,
   Controller,
   Get,
+  Headers,
   HttpCode,
   HttpException,
   NotFoundException,
@@ -14,10 +15,11 @@ import {
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
 import { RuleSetError } from '@app/rules';
 import { CandidateSpec, parseScope } from '@app/settings';
 import { Principal } from '@app/storage';
+import { SAME_ROWS_AS_JSON, csvView } from './admin-csv-views';
 import { BacktestBusyError, BacktestRangeError, BacktestService } from './backtest.service';
 
 /** A rule set to try: `ruleset` is one layer when `scope` is given, else a whole configuration. */
@@ -99,6 +101,22 @@ const JOB_EXAMPLE = {
   error: null,
   createdBy: { keyId: '0193a5b2-…', label: 'risk-team' },
 };
+const JOB_CSV = csvView(
+  [
+    'id',
+    'status',
+    'request',
+    'progress.done',
+    'progress.total',
+    'error',
+    'createdBy.keyId',
+    'createdBy.label',
+    'createdAt',
+    'updatedAt',
+    'finishedAt',
+  ],
+  { ...JOB_EXAMPLE, createdAt: '2026-11-20T10:00:00.000Z', updatedAt: '2026-11-20T10:00:04.000Z', finishedAt: '2026-11-20T10:00:04.000Z' },
+);
 
 /**
  * Backtests: what a rule-set change would have decided on stored traffic, replayed through the
@@ -156,9 +174,10 @@ export class BacktestController {
   @Get()
   @ApiOperation({ summary: 'Recent backtest jobs, newest first (without their answers)' })
   @ApiQueryFrom(ListQuery)
-  @ApiResponse({ status: 200, schema: { example: [{ ...JOB_EXAMPLE, result: null }] } })
-  async list(@Query(new QueryPipe(ListQuery)) q: Static<typeof ListQuery>) {
-    return this.backtests.list(q.limit);
+  @ApiListResponse([{ ...JOB_EXAMPLE, result: null }], JOB_CSV.example, `${SAME_ROWS_AS_JSON}, the request as JSON`)
+  async list(@Query(new QueryPipe(ListQuery)) q: Static<typeof ListQuery>, @Headers('accept') accept?: string) {
+    const jobs = await this.backtests.list(q.limit);
+    return prefersCsv(accept) ? csvFile(jobs, JOB_CSV.columns, 'backtests.csv') : jobs;
   }
 
   @Get(':id')

@@ -1,11 +1,12 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, Headers, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { StringEnum } from '@app/contracts';
-import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
 import type { DeadLetterFilter } from '@app/messaging';
 import type { Principal } from '@app/storage';
+import { SAME_ROWS_AS_JSON, csvView } from './admin-csv-views';
 import { DeadLettersService } from './dead-letters.service';
 
 const Durable = Type.String({
@@ -69,6 +70,9 @@ const REPLAY_EXAMPLE = {
   skipped: [],
 };
 
+const LETTER_CSV = csvView(Object.keys(LETTER_EXAMPLE), LETTER_EXAMPLE);
+const REPLAY_CSV = csvView(Object.keys(REPLAY_EXAMPLE), REPLAY_EXAMPLE);
+
 function filterOf(q: { consumer?: string; from?: string; to?: string; stream?: 'DLQ' | 'WEBHOOK_DLQ'; ids?: string[] }): DeadLetterFilter {
   const f: DeadLetterFilter = { consumer: q.consumer, stream: q.stream, ids: q.ids };
   if (q.from) f.since = new Date(q.from);
@@ -96,9 +100,10 @@ export class DeadLettersController {
     description: 'Payloads are not shown (they carry end-user IPs). `more` says that others match beyond `limit`.',
   })
   @ApiQueryFrom(ListQuery)
-  @ApiResponse({ status: 200, schema: { example: { items: [LETTER_EXAMPLE], more: false } } })
-  list(@Query(new QueryPipe(ListQuery)) q: Static<typeof ListQuery>) {
-    return this.deadLetters.list(filterOf(q), q.limit);
+  @ApiListResponse({ items: [LETTER_EXAMPLE], more: false }, LETTER_CSV.example, SAME_ROWS_AS_JSON)
+  async list(@Query(new QueryPipe(ListQuery)) q: Static<typeof ListQuery>, @Headers('accept') accept?: string) {
+    const letters = await this.deadLetters.list(filterOf(q), q.limit);
+    return prefersCsv(accept) ? csvFile(letters.items, LETTER_CSV.columns, 'dead-letters.csv') : letters;
   }
 
   @Post('replay')
@@ -133,8 +138,9 @@ export class DeadLettersController {
   @Get('replays')
   @ApiOperation({ summary: 'The audit of dead-letter replays, newest first: who, when, with which criteria, what came of it' })
   @ApiQueryFrom(HistoryQuery)
-  @ApiResponse({ status: 200, schema: { example: { items: [REPLAY_EXAMPLE] } } })
-  async replays(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>) {
-    return { items: await this.deadLetters.history(q.limit) };
+  @ApiListResponse({ items: [REPLAY_EXAMPLE] }, REPLAY_CSV.example, SAME_ROWS_AS_JSON)
+  async replays(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>, @Headers('accept') accept?: string) {
+    const items = await this.deadLetters.history(q.limit);
+    return prefersCsv(accept) ? csvFile(items, REPLAY_CSV.columns, 'dead-letter-replays.csv') : { items };
   }
 }

@@ -1,13 +1,26 @@
-import { BadRequestException, Body, Controller, Delete, Get, NotFoundException, Param, Put, Query, UseGuards } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  NotFoundException,
+  Param,
+  Put,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogKey, StringEnum, compiled } from '@app/contracts';
-import { ApiQueryFrom, QueryPipe, plain } from '@app/http';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, allPages, csvFile, plain, prefersCsv } from '@app/http';
 import { RuleSetConfig, RuleSetError, RuleSetLayer, RuleSetResolver } from '@app/rules';
 import { RuleSetScope, RuleSetStore } from '@app/settings';
 import { Principal, RuleQualityRepository } from '@app/storage';
 import { range } from '../api-schemas';
+import { csvView } from './admin-csv-views';
 
 /**
  * Rule sets, layered network → advertiser → offer. Every change is validated, versioned and
@@ -48,6 +61,10 @@ const HISTORY_EXAMPLE = {
     { path: 'advertisers.studio.lists.denyIps', op: 'list', added: ['198.51.100.0/24'], removed: [] },
   ],
 };
+const HISTORY_CSV = csvView(['version', 'scope', 'changedBy.keyId', 'changedBy.label', 'createdAt', 'diff'], HISTORY_EXAMPLE);
+const QUALITY_CSV = csvView(Object.keys(QUALITY_EXAMPLE), QUALITY_EXAMPLE);
+/** Versions read per query while the history streams as CSV. */
+const HISTORY_CSV_PAGE = 200;
 const EffectiveQuery = Type.Object(
   {
     advertiserId: Type.Optional(Type.String({ ...CatalogKey, description: 'the advertiser layer to apply' })),
@@ -126,9 +143,18 @@ export class RuleSetsController {
     summary: 'Earlier versions of the configuration, newest first: what changed (a structured diff), which layer, who (key label), when',
   })
   @ApiQueryFrom(HistoryQuery)
-  @ApiResponse({ status: 200, schema: { example: [HISTORY_EXAMPLE] } })
-  history(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>) {
-    return this.store.history(q.limit, q.before);
+  @ApiListResponse(
+    [HISTORY_EXAMPLE],
+    HISTORY_CSV.example,
+    'every version older than `before` (all of them without it; `limit` does not apply), the diff as JSON',
+  )
+  history(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>, @Headers('accept') accept?: string) {
+    if (!prefersCsv(accept)) return this.store.history(q.limit, q.before);
+    const rows = allPages(async (before: number | undefined) => {
+      const items = await this.store.history(HISTORY_CSV_PAGE, before);
+      return { items, next: items.length === HISTORY_CSV_PAGE ? items[items.length - 1].version : null };
+    }, q.before);
+    return csvFile(rows, HISTORY_CSV.columns, 'ruleset-history.csv');
   }
 
   @Get('history/:version')
@@ -150,20 +176,21 @@ export class RuleSetsController {
       'recall the share of the labelled fraud it fired on. Over the range (`rules`) and per hour or day (`buckets`).',
   })
   @ApiQueryFrom(QualityQuery)
-  @ApiResponse({
-    status: 200,
-    schema: {
-      example: {
-        from: '2026-11-13T00:00:00.000Z',
-        to: '2026-11-20T00:00:00.000Z',
-        labelled: { click: { labelled: 0, fraud: 0 }, conversion: { labelled: 1204, fraud: 351 } },
-        rules: [QUALITY_EXAMPLE],
-        buckets: [{ bucket: '2026-11-19T00:00:00.000Z', rules: [{ ...QUALITY_EXAMPLE, fired: 17, truePositives: 16, falsePositives: 1 }] }],
-      },
+  @ApiListResponse(
+    {
+      from: '2026-11-13T00:00:00.000Z',
+      to: '2026-11-20T00:00:00.000Z',
+      labelled: { click: { labelled: 0, fraud: 0 }, conversion: { labelled: 1204, fraud: 351 } },
+      rules: [QUALITY_EXAMPLE],
+      buckets: [{ bucket: '2026-11-19T00:00:00.000Z', rules: [{ ...QUALITY_EXAMPLE, fired: 17, truePositives: 16, falsePositives: 1 }] }],
     },
-  })
-  async ruleQuality(@Query(new QueryPipe(QualityQuery)) q: Static<typeof QualityQuery>) {
+    QUALITY_CSV.example,
+    'one row per reason code over the whole range (the `rules`, not the `buckets`)',
+  )
+  async ruleQuality(@Query(new QueryPipe(QualityQuery)) q: Static<typeof QualityQuery>, @Headers('accept') accept?: string) {
     const r = range(q);
+    if (prefersCsv(accept))
+      return csvFile((await this.quality.quality(r, q.interval ?? 'day')).rules, QUALITY_CSV.columns, 'rule-quality.csv');
     return { from: r.from.toISOString(), to: r.to.toISOString(), ...(await this.quality.quality(r, q.interval ?? 'day')) };
   }
 
