@@ -101,6 +101,41 @@ describe('arbiter train on the labels you have', () => {
     expect(printed.clicks.labelled).toBe(0);
   });
 
+  it("measures the new model on another profile's legitimate traffic and writes it into the card (--evaluate-on)", async () => {
+    const out = join(dir, 'm-cross');
+    await run(trainCommand(), [
+      '--events',
+      files.clicks,
+      '--out',
+      out,
+      '--version',
+      'm-cross',
+      '--keep-from',
+      'none',
+      '--evaluate-on',
+      `conversions-only=${files.conversions}`,
+      ...SMALL,
+    ]);
+    const sut = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as ModelArtifact;
+    expect(sut.card.crossProfile).toEqual([
+      expect.objectContaining({ profile: 'conversions-only', legitClicks: 0, legitConversions: expect.any(Number) }),
+    ]);
+    expect(sut.card.crossProfile![0].legitConversions).toBeGreaterThan(0);
+    await expect(
+      run(trainCommand(), [
+        '--events',
+        files.clicks,
+        '--out',
+        join(dir, 'm-bad'),
+        '--keep-from',
+        'none',
+        '--evaluate-on',
+        'no-profile',
+        ...SMALL,
+      ]),
+    ).rejects.toThrow(/give profile=file/);
+  });
+
   it('refuses a file without any side that has both kinds of label', async () => {
     const unlabelled = join(dir, 'none.ndjson');
     writeFileSync(

@@ -1,0 +1,2 @@
+export * from './train-model';
+export * from './cross-profile';
