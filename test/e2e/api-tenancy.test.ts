@@ -307,7 +307,113 @@ const ROUTES: Record<string, Access> = {
     },
   },
   'POST /v1/feedback': { kind: 'tenant', roles: ['advertiser', 'admin'], isolation: (w, base) => feedbackIsolation(w, base) },
+  'GET /v1/admin/postbacks': { kind: 'admin' },
+  'GET /v1/admin/webhooks/attempts': { kind: 'admin' },
+  'GET /v1/advertiser/webhook/attempts': {
+    kind: 'tenant',
+    roles: ['advertiser'],
+    isolation: async ({ t, a, b }) => {
+      await t.db.query(
+        `INSERT INTO webhook_attempts (delivery_id, advertiser_id, conversion_id, revision, attempt, url, outcome, duration_ms)
+         VALUES ('probe-b:0', $1, 'probe-b', 0, 1, 'https://b.example/hook', 'retry', 1)`,
+        [b.advertiserId],
+      );
+      const mine = (await ok(call(t.api, 'GET', '/v1/advertiser/webhook/attempts?limit=500', a.advertiserKey))).items as any[];
+      expect(mine.filter((x) => x.advertiserId !== a.advertiserId || x.conversionId === 'probe-b')).toEqual([]);
+      const forged = await call(t.api, 'GET', `/v1/advertiser/webhook/attempts?advertiserId=${b.advertiserId}`, a.advertiserKey);
+      expect(forged.status).toBe(400);
+    },
+  },
+  'GET /v1/publisher/postbacks': {
+    kind: 'tenant',
+    roles: ['publisher'],
+    isolation: async ({ t, a, b }) => {
+      const theirs = await publisherPostbackOf(t, b.publisherId);
+      for (const path of ['/v1/publisher/postbacks', `/v1/publisher/postbacks?publisherId=${b.publisherId}`]) {
+        const mine = (await ok(call(t.api, 'GET', path, a.publisherKey))).items as any[];
+        expect(mine.filter((p) => p.id === theirs || p.publisherId !== a.publisherId)).toEqual([]);
+      }
+    },
+  },
+  'POST /v1/publisher/postbacks': {
+    kind: 'tenant',
+    roles: ['publisher'],
+    isolation: async ({ t, a, b }) => {
+      const forged = await call(t.api, 'POST', '/v1/publisher/postbacks', a.publisherKey, {
+        url: 'http://127.0.0.1:9/pb?cid={click_id}',
+        offerId: a.offerId,
+        publisherId: b.publisherId,
+      });
+      expect(forged.status).toBe(400);
+      const made = await ok(
+        call(t.api, 'POST', '/v1/publisher/postbacks', a.publisherKey, { url: 'http://127.0.0.1:9/pb?cid={click_id}', offerId: a.offerId }),
+      );
+      const owner = (await t.db.query(`SELECT publisher_id FROM postbacks WHERE id = $1`, [made.id])).rows[0].publisher_id;
+      expect(owner).toBe(a.publisherId);
+    },
+  },
+  'GET /v1/publisher/postbacks/attempts': {
+    kind: 'tenant',
+    roles: ['publisher'],
+    isolation: async ({ t, a, b }) => {
+      const theirs = await publisherPostbackOf(t, b.publisherId);
+      await t.db.query(
+        `INSERT INTO webhook_attempts (delivery_id, owner_type, publisher_id, postback_id, conversion_id, revision, attempt, url, outcome, duration_ms)
+         VALUES ('probe-pb:0', 'publisher', $1, $2, 'probe-pb', 0, 1, 'http://127.0.0.1:9/b', 'retry', 1)`,
+        [b.publisherId, theirs],
+      );
+      const viaId = (await ok(call(t.api, 'GET', `/v1/publisher/postbacks/attempts?postbackId=${theirs}`, a.publisherKey))).items;
+      expect(viaId).toEqual([]);
+      const all = (await ok(call(t.api, 'GET', '/v1/publisher/postbacks/attempts?limit=500', a.publisherKey))).items as any[];
+      expect(all.filter((x) => x.publisherId !== a.publisherId)).toEqual([]);
+    },
+  },
+  'POST /v1/publisher/postbacks/replay': {
+    kind: 'tenant',
+    roles: ['publisher'],
+    isolation: async ({ t, a, b }) => {
+      const theirs = await publisherPostbackOf(t, b.publisherId);
+      await t.db.query(`UPDATE postbacks SET status = 'parked', parked_at = now() WHERE id = $1`, [theirs]);
+      const res = await ok(call(t.api, 'POST', '/v1/publisher/postbacks/replay', a.publisherKey, {}));
+      expect(res.requeued).toBe(0);
+      expect((await t.db.query(`SELECT status FROM postbacks WHERE id = $1`, [theirs])).rows[0].status).toBe('parked');
+    },
+  },
+  'PUT /v1/publisher/postbacks/:id': {
+    kind: 'tenant',
+    roles: ['publisher'],
+    isolation: async ({ t, a, b }) => {
+      const theirs = await publisherPostbackOf(t, b.publisherId);
+      const res = await call(t.api, 'PUT', `/v1/publisher/postbacks/${theirs}`, a.publisherKey, {
+        url: 'http://127.0.0.1:9/stolen',
+        rotateSecret: true,
+      });
+      expect(res.status).toBe(404);
+      expect((await t.db.query(`SELECT url FROM postbacks WHERE id = $1`, [theirs])).rows[0].url).toBe(
+        'http://127.0.0.1:9/b?cid={click_id}',
+      );
+    },
+  },
+  'DELETE /v1/publisher/postbacks/:id': {
+    kind: 'tenant',
+    roles: ['publisher'],
+    isolation: async ({ t, a, b }) => {
+      const theirs = await publisherPostbackOf(t, b.publisherId);
+      expect((await call(t.api, 'DELETE', `/v1/publisher/postbacks/${theirs}`, a.publisherKey)).status).toBe(404);
+      expect((await t.db.query(`SELECT count(*)::int AS n FROM postbacks WHERE id = $1`, [theirs])).rows[0].n).toBe(1);
+    },
+  },
 };
+
+/** Publisher B's global postback (made once, straight in the database: the probes only need it to exist). */
+async function publisherPostbackOf(t: TestEngine, publisherId: string): Promise<string> {
+  await t.db.query(
+    `INSERT INTO postbacks (id, publisher_id, offer_id, url, secret) VALUES ($1, $2, NULL, 'http://127.0.0.1:9/b?cid={click_id}', 'whsec_probe')
+     ON CONFLICT DO NOTHING`,
+    [`probe-${publisherId}`, publisherId],
+  );
+  return `probe-${publisherId}`;
+}
 
 /** A concrete URL for a route pattern. */
 function concrete(url: string, w: World): string {
