@@ -24,9 +24,15 @@ export const Sender = StringEnum(
   ['admin', 'publisher', 'advertiser', 'link', 'pixel'] as const,
   'who sent the event: admin key, publisher key, advertiser key or postback token, the public tracking link, an open pixel',
 );
-export const Label = StringEnum(['fraud', 'legit'] as const, 'ground truth: only from the admin key (training and evaluation files, backfills)');
+export const Label = StringEnum(
+  ['fraud', 'legit'] as const,
+  'ground truth: only from the admin key (training and evaluation files, backfills)',
+);
 /** The simulator's name for how an event was generated (`human`, `click_flooding`, …); files only. */
-export const Pattern = Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$', description: 'generator pattern, only in simulator files (admin key)' });
+export const Pattern = Type.String({
+  pattern: '^[a-z][a-z0-9_]{0,39}$',
+  description: 'generator pattern, only in simulator files (admin key)',
+});
 // Amounts are stored as numeric(16, 4): at most 12 integer digits. 1e12 itself has 13, so an
 // event carrying it was accepted and then could never be written (dead-lettered: accepted, lost).
 const Money = Type.Number({ minimum: 0, exclusiveMaximum: 1e12 });

@@ -1,4 +1,5 @@
 import { maskEvidence, maskIp, publisherReason } from './privacy';
+import { REASON_CODES } from './reason-codes';
 
 describe('maskIp', () => {
   it.each([
@@ -8,6 +9,13 @@ describe('maskIp', () => {
     ['not-an-ip', 'not-an-ip'],
     ['', ''],
   ])('%s → %s', (ip, masked) => expect(maskIp(ip)).toBe(masked));
+
+  it('masks addresses in the rows of an evidence table too', () => {
+    expect(maskEvidence({ rows: [{ ip: '203.0.113.77', count: 3 }], count: 1 })).toEqual({
+      rows: [{ ip: '203.0.113.x', count: 3 }],
+      count: 1,
+    });
+  });
 
   it('masks addresses inside evidence and leaves the rest', () => {
     expect(maskEvidence({ list: 'IP address', value: '8.8.4.4', count: 3, range: '104.131.0.0/16 DigitalOcean' })).toEqual({
@@ -38,6 +46,11 @@ describe('publisherReason: what a publisher may read', () => {
       evidence: { probability: 0.93, threshold: 0.8, model: 'sim-1', drivers: 'ctit_log_seconds=0.3' },
       message: 'The fraud model (sim-1) rates this 93.0 % likely fraudulent…',
     });
+    expect(sut).toEqual({ message: "The network's fraud model rates this traffic as likely fraudulent.", evidence: {} });
+  });
+
+  it('gives nothing of the model’s explanation of the event (contributions, values, prior)', () => {
+    const sut = publisherReason({ code: 'MODEL_RISK', evidence: REASON_CODES.MODEL_RISK.example, message: '' });
     expect(sut).toEqual({ message: "The network's fraud model rates this traffic as likely fraudulent.", evidence: {} });
   });
 

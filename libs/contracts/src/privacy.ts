@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { Evidence, REASON_CODES, isReasonCode } from './reason-codes';
+import { Evidence, EvidenceRow, EvidenceScalar, REASON_CODES, isReasonCode } from './reason-codes';
 import type { Reason } from './verdict.schema';
 
 /**
@@ -18,10 +18,20 @@ export function maskIp(value: string): string {
   return `${parts.join(':')}::/48`;
 }
 
-/** Evidence with every value that is an IP address masked. */
+/** Evidence with every value that is an IP address masked, in its tables' rows too. */
 export function maskEvidence(evidence: Evidence): Evidence {
   const out: Evidence = {};
-  for (const [k, v] of Object.entries(evidence)) out[k] = typeof v === 'string' ? maskIp(v) : v;
+  for (const [k, v] of Object.entries(evidence)) out[k] = Array.isArray(v) ? v.map(maskRow) : maskScalar(v);
+  return out;
+}
+
+function maskScalar(v: EvidenceScalar): EvidenceScalar {
+  return typeof v === 'string' ? maskIp(v) : v;
+}
+
+function maskRow(row: EvidenceRow): EvidenceRow {
+  const out: EvidenceRow = {};
+  for (const [k, v] of Object.entries(row)) out[k] = maskScalar(v);
   return out;
 }
 

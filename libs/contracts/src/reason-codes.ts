@@ -7,7 +7,12 @@ export type Category = 'GIVT' | 'SIVT';
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 export type FalsePositiveRisk = 'low' | 'medium' | 'high';
 export type EventSide = 'click' | 'conversion';
-export type Evidence = Record<string, string | number | boolean | null>;
+/** One plain value of evidence. */
+export type EvidenceScalar = string | number | boolean | null;
+/** One row of a table in the evidence (e.g. one feature's contribution to MODEL_RISK). */
+export type EvidenceRow = Record<string, EvidenceScalar>;
+/** The numbers that made a rule fire: plain values, or a small table of rows. */
+export type Evidence = Record<string, EvidenceScalar | EvidenceRow[]>;
 
 export interface ReasonCodeSpec {
   code: string;
@@ -300,23 +305,35 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'High model risk',
     description:
-      "The fraud model, trained on labelled history, scores the event above its threshold; the evidence names the model, the features that weighed most, and its authority: `advisory` (the simulator-trained default, or a model short of the operator's held-out precision and false-positive floors) only holds a conversion or flags a click for review, never rejects or invalidates on its own; `deciding` counts like any rule.",
+      "The fraud model, trained on labelled history, scores the event above its threshold. The evidence names the model, its authority and this event's own explanation: `contributions` lists the features that moved this event's probability most (path contributions through the forest's trees: `bias`, the forest's prior, plus every feature's `contribution` is the probability), each with the event's `value` and the `typicalLegit` value (the median among legitimate training traffic), on the model's scale (counts as log(1 + n), times as log(1 + seconds)); `drivers` says the ones that raised it in words. A model trained before per-event explanations says so (`explanation: none`) and names its overall most important features instead: retrain it. Authority: `advisory` (the simulator-trained default, or a model short of the operator's held-out precision and false-positive floors) only holds a conversion or flags a click for review, never rejects or invalidates on its own; `deciding` counts like any rule.",
     example: {
       probability: 0.93,
       threshold: 0.8,
       model: 'sim-2026-11',
       authority: 'advisory',
       basis: "trained on simulated traffic, not this network's labels",
-      drivers: 'ctit_log_seconds, ip_distinct_offers_24h, click_risk',
+      explanation: 'per-event',
+      bias: 0.33,
+      contributions: [
+        { feature: 'ctit_log_seconds', value: 1.386, typicalLegit: 7.912, contribution: 0.31 },
+        { feature: 'ip_conversions_24h', value: 2.303, typicalLegit: 0, contribution: 0.22 },
+        { feature: 'click_risk', value: 0.4, typicalLegit: 0, contribution: 0.09 },
+        { feature: 'payout_share', value: 0.1, typicalLegit: 0.1, contribution: -0.02 },
+      ],
+      drivers:
+        'ctit_log_seconds 1.386 (legitimate typically 7.912) +0.31; ip_conversions_24h 2.303 (legitimate typically 0) +0.22; click_risk 0.4 (legitimate typically 0) +0.09',
     },
     explain: (e) =>
-      `The fraud model (${e.model}) rates this ${pct(e.probability)} likely fraudulent, above its ${pct(e.threshold)} threshold; it weighed most: ${e.drivers}. ` +
+      `The fraud model (${e.model}) rates this ${pct(e.probability)} likely fraudulent, above its ${pct(e.threshold)} threshold; ` +
+      (e.explanation === 'per-event'
+        ? `what raised this event's score most: ${e.drivers}. `
+        : `this model version cannot explain single events (retrain it to get per-event explanations); overall it weighs most: ${e.drivers}. `) +
       (e.authority === 'deciding'
         ? `It decides (${e.basis}).`
         : `It is advisory (${e.basis}): on its own it holds for review, it does not reject.`),
-    // Scores, thresholds, features and authority would teach a fraudster where the line is.
+    // Scores, thresholds, features, contributions and authority would teach a fraudster where the line is.
     forPublishers: {
-      hide: ['probability', 'threshold', 'model', 'drivers', 'authority', 'basis'],
+      hide: ['probability', 'threshold', 'model', 'drivers', 'authority', 'basis', 'explanation', 'bias', 'contributions'],
       explain: () => "The network's fraud model rates this traffic as likely fraudulent.",
     },
   },

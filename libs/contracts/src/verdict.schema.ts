@@ -2,6 +2,8 @@ import { Static, Type } from '@sinclair/typebox';
 import { EventId, StringEnum, Timestamp } from './events.schema';
 import { ALL_REASON_CODES } from './reason-codes';
 
+const EvidenceScalar = [Type.String(), Type.Number(), Type.Boolean(), Type.Null()];
+
 /** One rule that fired, with the numbers that made it fire. */
 export const Reason = Type.Object(
   {
@@ -9,7 +11,11 @@ export const Reason = Type.Object(
     category: StringEnum(['GIVT', 'SIVT'] as const),
     severity: StringEnum(['low', 'medium', 'high', 'critical'] as const),
     message: Type.String(),
-    evidence: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])),
+    /** The numbers that made it fire: plain values, or a small table of rows (MODEL_RISK's `contributions`). */
+    evidence: Type.Record(
+      Type.String(),
+      Type.Union([...EvidenceScalar, Type.Array(Type.Record(Type.String(), Type.Union(EvidenceScalar)))]),
+    ),
     /** Recorded for analysis, did not change the outcome (rule set in monitor mode). */
     monitorOnly: Type.Boolean(),
   },

@@ -68,6 +68,7 @@ export class ScoringEngine {
   private readonly decisions: BoundedMap<string, Decision>;
   private model: ModelRuntime | null = null;
   private shadow: ModelRuntime | null = null;
+  /** The active model's overall most important features, named by MODEL_RISK when the model cannot explain an event. */
   private drivers: Record<Side, string[]> = { click: [], conversion: [] };
   private authority: Record<Side, ModelAuthority> | null = null;
   private readonly floors: ModelFloors;
@@ -357,7 +358,9 @@ export class ScoringEngine {
             version: this.model!.version,
             authority: authority.authority,
             basis: authority.basis,
-            drivers: () => this.describe(side, x),
+            // Walks every tree again: only for events MODEL_RISK fires on, the scoring path stays as it was.
+            explain: () => this.model!.explain(side, x),
+            globalDrivers: this.drivers[side],
           });
     return {
       reasons,
@@ -367,12 +370,6 @@ export class ScoringEngine {
       shadowScore: candidate ? candidate.probability(x) : null,
       shadowVersion: candidate ? this.shadow!.version : null,
     };
-  }
-
-  /** The model's most important features with this event's values: its explanation. */
-  private describe(side: Side, x: Float64Array): string {
-    const names: readonly string[] = side === 'click' ? CLICK_FEATURES : CONVERSION_FEATURES;
-    return this.drivers[side].map((name) => `${name}=${Math.round(x[names.indexOf(name)] * 100) / 100}`).join(', ');
   }
 
   /** Takes over a hold decided before a restart (loaded from the database). */

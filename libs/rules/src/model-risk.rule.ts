@@ -2,6 +2,16 @@ import { Type } from '@sinclair/typebox';
 import type { Evidence } from '@app/contracts';
 import { Rule } from './rule';
 
+/** One feature's part in the model's probability for this event (path contributions through the trees). */
+export interface ModelContribution {
+  feature: string;
+  /** The event's value (null: unknown). */
+  value: number | null;
+  /** The median among legitimate training rows (null: unknown there). */
+  typicalLegit: number | null;
+  contribution: number;
+}
+
 /** What the model said about an event, for MODEL_RISK. */
 export interface ModelFacts {
   probability: number;
@@ -12,14 +22,25 @@ export interface ModelFacts {
   authority: 'deciding' | 'advisory';
   /** Why that authority (the card's held-out figures against the operator's floors, or where it was trained). */
   basis: string;
-  /** The most important features of the model with this event's values, for the evidence (written only when the rule fires). */
-  drivers(): string;
+  /**
+   * This event's own explanation: the forest's prior and the largest feature contributions (called
+   * only when the rule fires: it costs a walk of every tree). Null when the model version carries no
+   * node statistics (trained before per-event explanations).
+   */
+  explain(): { bias: number; contributions: readonly ModelContribution[] } | null;
+  /** The model's overall most important features: named instead when it cannot explain the event. */
+  globalDrivers: readonly string[];
 }
 
 export interface ModelRiskParams {
   /** Overrides the model's threshold when set. */
   threshold?: number;
 }
+
+/** How many of the contributions that raised the score the message names. */
+const NAMED = 3;
+
+const round = (v: number | null, digits: number) => (v === null ? null : Math.round(v * 10 ** digits) / 10 ** digits);
 
 /** The model's fraud probability is above the threshold. */
 export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
@@ -29,8 +50,22 @@ export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
   defaults: {},
   evaluate: (m, p): Evidence | null => {
     const threshold = p.threshold ?? m.threshold;
-    return m.probability >= threshold
-      ? { probability: m.probability, threshold, model: m.version, authority: m.authority, basis: m.basis, drivers: m.drivers() }
-      : null;
+    if (m.probability < threshold) return null;
+    const about = { probability: m.probability, threshold, model: m.version, authority: m.authority, basis: m.basis };
+    const explained = m.explain();
+    if (!explained) return { ...about, explanation: 'none', drivers: m.globalDrivers.join(', ') };
+    const contributions = explained.contributions.map((c) => ({
+      feature: c.feature,
+      value: round(c.value, 3),
+      typicalLegit: round(c.typicalLegit, 3),
+      contribution: round(c.contribution, 4)!,
+    }));
+    const raised = contributions.filter((c) => c.contribution > 0).slice(0, NAMED);
+    const drivers = raised.length
+      ? raised
+          .map((c) => `${c.feature} ${c.value ?? 'unknown'} (legitimate typically ${c.typicalLegit ?? 'unknown'}) +${c.contribution}`)
+          .join('; ')
+      : "no single feature: the forest's prior alone";
+    return { ...about, explanation: 'per-event', bias: round(explained.bias, 4), contributions, drivers };
   },
 };
