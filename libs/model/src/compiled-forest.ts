@@ -28,8 +28,6 @@ export interface TreeNodeJson {
  * scientist inspects with the library is the one that decides.
  */
 export class CompiledForest {
-  /** Fraud share of the training rows that reached each node (null: the model has none, no per-event explanation). */
-  private nodeShare: Float64Array | null = null;
   private readonly feature: Int32Array;
   private readonly threshold: Float64Array;
   private readonly left: Int32Array;
@@ -39,7 +37,12 @@ export class CompiledForest {
   readonly trees: number;
   readonly nodes: number;
 
-  private constructor(nodes: { feature: number; threshold: number; left: number; right: number; leafClass: number }[], roots: number[]) {
+  private constructor(
+    nodes: { feature: number; threshold: number; left: number; right: number; leafClass: number }[],
+    roots: number[],
+    /** Fraud share of the training rows that reached each node (null: the model has none, no per-event explanation). */
+    private readonly nodeShare: Float64Array | null,
+  ) {
     const n = nodes.length;
     this.feature = new Int32Array(n);
     this.threshold = new Float64Array(n);
@@ -84,13 +87,9 @@ export class CompiledForest {
       return at;
     };
     json.baseModel.estimators.forEach((tree, i) => roots.push(add(tree.root, json.baseModel.indexes[i])));
-    const forest = new CompiledForest(nodes, roots);
-    if (nodeFraudShare) {
-      if (nodeFraudShare.length !== forest.nodes)
-        throw new Error(`node statistics for ${nodeFraudShare.length} nodes, but the forest has ${forest.nodes}`);
-      forest.nodeShare = Float64Array.from(nodeFraudShare);
-    }
-    return forest;
+    if (nodeFraudShare && nodeFraudShare.length !== nodes.length)
+      throw new Error(`node statistics for ${nodeFraudShare.length} nodes, but the forest has ${nodes.length}`);
+    return new CompiledForest(nodes, roots, nodeFraudShare ? Float64Array.from(nodeFraudShare) : null);
   }
 
   /** Whether `explain` can answer: the model carries its nodes' fraud shares. */

@@ -122,17 +122,25 @@ export class ModelRuntime {
     const names = side === 'click' ? CLICK_FEATURES : CONVERSION_FEATURES;
     const paths = forest && typical ? forest.explain(x, names.length) : null;
     if (!paths) return null;
-    const order = Array.from(paths.contributions.keys())
-      .filter((f) => paths.contributions[f] !== 0)
-      .sort((a, b) => Math.abs(paths.contributions[b]) - Math.abs(paths.contributions[a]) || a - b)
-      .slice(0, top);
+    const c = paths.contributions;
+    // The `top` largest by size (ties: the earlier feature), by insertion: no sort of every feature.
+    const order: number[] = [];
+    for (let f = 0; f < c.length; f++) {
+      if (c[f] === 0) continue;
+      let at = order.length;
+      while (at > 0 && Math.abs(c[order[at - 1]]) < Math.abs(c[f])) at--;
+      if (at < top) {
+        order.splice(at, 0, f);
+        if (order.length > top) order.pop();
+      }
+    }
     return {
       bias: paths.bias,
       contributions: order.map((f) => ({
         feature: names[f],
         value: Number.isNaN(x[f]) ? null : x[f],
         typicalLegit: typical![f],
-        contribution: paths.contributions[f],
+        contribution: c[f],
       })),
     };
   }
