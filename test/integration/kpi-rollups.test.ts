@@ -241,3 +241,47 @@ describe.each(targets)('Money migration on $name: existing rows move forward', (
     for (const b of backfills.rows) expect((b.since as Date).toISOString()).toBe('2026-10-02T10:30:00.000Z');
   });
 });
+
+describe.each(targets)('Enforcement migration on $name: the rollups gain ENFORCEMENT_BLOCK', ({ setup }) => {
+  let pool: Pool;
+  let teardown: () => Promise<void>;
+
+  beforeAll(async () => {
+    const target = await setup();
+    teardown = target.teardown;
+    pool = createPool({ url: target.url, max: 2, applicationName: 'kpi-enforcement-migration-test' });
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await teardown();
+  });
+
+  it('rebuilds the rollups with the new reason column, history included', async () => {
+    const before = MIGRATIONS.findIndex((m) => m.id.endsWith('-enforcement'));
+    await migrate(pool, MIGRATIONS.slice(0, before));
+    const columns = async (rollup: string) =>
+      (await pool.query(`SELECT * FROM ${rollup} LIMIT 0`)).fields.map((f) => f.name).filter((c) => c.startsWith('r_'));
+    expect(await columns('kpi_clicks_hourly')).not.toContain(reasonColumn('ENFORCEMENT_BLOCK'));
+    // A conversion rejected with the code before the migration (as a scorer of the new version would write it).
+    await pool.query(
+      `INSERT INTO decisions (conversion_id, ts, click_id, offer_id, publisher_id, advertiser_id, status, score, reason_codes, reasons,
+                              amount, revenue, payout, currency, ruleset_version, decided_at, latency_ms)
+       VALUES ('blocked-conversion', '2026-11-02T10:30:00Z', 'c', 'o', 'pub', 'adv', 'rejected', 1, '{ENFORCEMENT_BLOCK}', '[]', 80, 80, 4, 'USD', 'v9', now(), 1)`,
+    );
+
+    await migrate(pool);
+
+    for (const r of ROLLUPS) expect(await columns(r.name)).toContain(reasonColumn('ENFORCEMENT_BLOCK'));
+    const dialect = await detectDialect(pool);
+    if (dialect.name === 'postgres') {
+      const { rows } = await pool.query(`SELECT sum(r_enforcement_block)::float8 AS n FROM kpi_conversions_hourly`);
+      expect(rows).toEqual([{ n: 1 }]);
+    } else {
+      // TimescaleDB: the recorder's refresher recomputes the rebuilt continuous aggregates from the oldest row on.
+      const backfills = await pool.query(`SELECT rollup, since FROM rollup_backfills ORDER BY rollup`);
+      expect(backfills.rows.map((b) => b.rollup).sort()).toEqual(ROLLUPS.map((r) => r.name).sort());
+      for (const b of backfills.rows) expect((b.since as Date).toISOString()).toBe('2026-11-02T10:30:00.000Z');
+    }
+  });
+});
