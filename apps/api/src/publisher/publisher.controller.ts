@@ -2,23 +2,11 @@ import { Controller, Get, Headers, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import {
-  ApiListResponse,
-  ApiQueryFrom,
-  CSV_PAGE_SIZE,
-  QueryPipe,
-  allPages,
-  csvFile,
-  decodeCursor,
-  encodeCursor,
-  fieldColumns,
-  fieldsOf,
-  prefersCsv,
-} from '@app/http';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, pagedList } from '@app/http';
 import { EnforcementService } from '@app/enforcement';
-import { Dimension, KpiRepository } from '@app/kpi';
 import { Principal, QueryRepository } from '@app/storage';
-import { GROUP_DIMENSIONS, PublisherStatsQuery, RejectionsQuery, range } from '../api-schemas';
+import { PublisherStatsQuery, RejectionsQuery, range } from '../api-schemas';
+import { StatsService, statsAnswer } from '../stats.service';
 import { PUBLISHER_REJECTION_CSV, publisherRejection } from './publisher-view';
 
 /** What a publisher reads about its own traffic: every rejection and why, and its KPIs. */
@@ -52,7 +40,7 @@ const STATS_EXAMPLE = {
 export class PublisherController {
   constructor(
     private readonly queries: QueryRepository,
-    private readonly kpis: KpiRepository,
+    private readonly kpis: StatsService,
     private readonly enforcement: EnforcementService,
   ) {}
 
@@ -141,16 +129,11 @@ export class PublisherController {
     @Headers('accept') accept?: string,
   ) {
     const filter = { publisherId: me.subjectId!, ...range(q), offerId: q.offerId, subId: q.subId, kind: q.kind };
-    const after = decodeCursor(q.cursor);
-    if (prefersCsv(accept)) {
-      const rows = allPages(async (next) => {
-        const page = await this.queries.rejections({ ...filter, limit: CSV_PAGE_SIZE, after: next });
-        return { items: page.items.map(publisherRejection), next: page.next };
-      }, after);
-      return csvFile(rows, PUBLISHER_REJECTION_CSV, 'rejections.csv');
-    }
-    const page = await this.queries.rejections({ ...filter, limit: q.limit, after });
-    return { items: page.items.map(publisherRejection), next: encodeCursor(page.next) };
+    const page = async (limit: number, after?: { ts: string; id: string }) => {
+      const found = await this.queries.rejections({ ...filter, limit, after });
+      return { items: found.items.map(publisherRejection), next: found.next };
+    };
+    return pagedList(accept, q, page, { columns: PUBLISHER_REJECTION_CSV, filename: 'rejections.csv' });
   }
 
   @Get('stats')
@@ -168,14 +151,7 @@ export class PublisherController {
     @CurrentPrincipal() me: Principal,
     @Headers('accept') accept?: string,
   ) {
-    const groupBy = [...GROUP_DIMENSIONS[q.groupBy ?? 'none']].filter((d) => d !== 'publisher_id') as Dimension[];
-    const rows = await this.kpis.query({
-      ...range(q),
-      grain: q.interval ?? 'day',
-      groupBy,
-      publisherId: me.subjectId!,
-      offerId: q.offerId,
-    });
+    const rows = await this.kpis.rows(q, { publisherId: me.subjectId! });
     // A publisher sees its own earnings and quality, not the advertiser's revenue or the network's margin.
     const view = rows.map((r) => ({
       bucket: r.bucket,
@@ -196,7 +172,6 @@ export class PublisherController {
       rejectionsByReason: r.reasons,
     }));
     // Aggregates (one row per bucket and group) come from the KPI views in one query; the CSV is written as it streams out.
-    if (prefersCsv(accept)) return csvFile(view, fieldColumns(fieldsOf(view, [], STATS_EXAMPLE.rows[0])), 'stats.csv');
-    return { rows: view };
+    return statsAnswer(accept, view, STATS_EXAMPLE.rows[0]);
   }
 }
