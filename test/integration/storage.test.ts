@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 import { ClickVerdict, Decision } from '@app/contracts';
-import { EmbeddedDatabase, EventRepository, OutcomeRepository, createPool, migrate } from '@app/storage';
+import { ClickRepository, EmbeddedDatabase, EventRepository, OutcomeRepository, createPool, migrate } from '@app/storage';
 import { aClick, aConversion, at, createTestDatabase } from '@app/testing';
 
 /** The storage layer on both targets: plain PostgreSQL 15 and TimescaleDB (PGlite build). */
@@ -229,10 +229,10 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
 
   it('finds a stored click with its verdict and how often it converted', async () => {
     const events = new EventRepository(pool);
-    const outcomes = new OutcomeRepository(pool);
+    const clicks = new ClickRepository(pool);
     const click = aClick({ subId: 'sub-9' });
     await events.insert([click]);
-    expect(await outcomes.findClick(click.id)).toMatchObject({ id: click.id, subId: 'sub-9', valid: null, conversions: 0 });
-    expect(await outcomes.findClick('no-such-click')).toBeNull();
+    expect(await clicks.findClick(click.id)).toMatchObject({ id: click.id, subId: 'sub-9', valid: null, conversions: 0 });
+    expect(await clicks.findClick('no-such-click')).toBeNull();
   });
 });

@@ -29,7 +29,7 @@ import { Backtester } from '@app/backtest';
 import { CatalogCache } from '@app/catalog';
 import { Topology } from '@app/contracts';
 import { NATS_CONNECTION } from '@app/messaging';
-import { EventHistoryRepository, ModelRepository, OutcomeRepository } from '@app/storage';
+import { ClickRepository, EventHistoryRepository, ModelRepository } from '@app/storage';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DecisionsController } from './decisions.controller';
 import { OperationsController } from './admin/operations.controller';
@@ -98,9 +98,9 @@ export class ApiModule {
         EnforcementJob,
         {
           provide: Backtester,
-          inject: [EventHistoryRepository, OutcomeRepository, CatalogCache],
-          useFactory: (history: EventHistoryRepository, outcomes: OutcomeRepository, catalog: CatalogCache) =>
-            new Backtester(history, outcomes, catalog),
+          inject: [EventHistoryRepository, ClickRepository, CatalogCache],
+          useFactory: (history: EventHistoryRepository, clicks: ClickRepository, catalog: CatalogCache) =>
+            new Backtester(history, clicks, catalog),
         },
         {
           provide: ACTIVE_MODEL,

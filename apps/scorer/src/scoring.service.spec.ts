@@ -2,7 +2,7 @@ import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
 import { ClickEvent, Decision, FeedbackEvent, Topology } from '@app/contracts';
 import type { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
-import type { OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
+import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
 import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
 import { ScoringService } from './scoring.service';
 
@@ -26,11 +26,13 @@ describe('ScoringService: what a batch loads before it is scored', () => {
     recorded = new Map();
     asked = { clicks: [], decisions: [], decided: [], offers: [], publishers: [] };
     published = [];
-    const outcomes = {
+    const clicks = {
       findClicks: async (ids: readonly string[]) => {
         asked.clicks.push([...ids]);
         return new Map(ids.filter((id) => stored.has(id)).map((id) => [id, stored.get(id)!]));
       },
+    };
+    const outcomes = {
       findDecision: async (id: string) => {
         asked.decisions.push(id);
         return recorded.get(id) ?? null;
@@ -53,6 +55,7 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       loadConfig({}),
       catalog as unknown as CatalogCache,
       outcomes as unknown as OutcomeRepository,
+      clicks as unknown as ClickRepository,
       publisher as unknown as JetStreamPublisher,
       topology,
       shadows as unknown as ShadowOutcomeRepository,

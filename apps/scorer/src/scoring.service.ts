@@ -7,7 +7,7 @@ import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
 import { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import { metrics } from '@app/observability';
-import { OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
+import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
 import type { ActiveShadow } from '@app/settings';
 
 interface Prepared {
@@ -33,6 +33,7 @@ export class ScoringService {
     @Inject(ARBITER_CONFIG) config: ArbiterConfig,
     private readonly catalog: CatalogCache,
     private readonly outcomes: OutcomeRepository,
+    private readonly clicks: ClickRepository,
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
     private readonly shadows: ShadowOutcomeRepository,
@@ -140,7 +141,7 @@ export class ScoringService {
     const missing = conversions.map((c) => c.clickId).filter((id) => !clicksHere.has(id) && !this.engine.holdsClick(id));
     const feedback = events.filter((e): e is FeedbackEvent => e.kind === 'feedback');
     const [clicks, decisions, decided] = await Promise.all([
-      this.outcomes.findClicks([...new Set(missing)]),
+      this.clicks.findClicks([...new Set(missing)]),
       Promise.all(feedback.map((f) => this.outcomes.findDecision(f.conversionId))).then(
         (found) => new Map(found.filter((d): d is Decision => !!d).map((d) => [d.conversionId, d])),
       ),

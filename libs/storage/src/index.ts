@@ -5,6 +5,7 @@ export * from './migrator';
 export * from './migrations';
 export * from './repositories/event.repository';
 export * from './repositories/outcome.repository';
+export * from './repositories/click.repository';
 export * from './repositories/catalog.repository';
 export * from './repositories/api-key.repository';
 export * from './repositories/ruleset.repository';

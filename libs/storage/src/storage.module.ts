@@ -11,6 +11,7 @@ import { BacktestJobRepository } from './repositories/backtest-job.repository';
 import { ShadowOutcomeRepository } from './repositories/shadow-outcome.repository';
 import { RuleQualityRepository } from './repositories/rule-quality.repository';
 import { OutcomeRepository } from './repositories/outcome.repository';
+import { ClickRepository } from './repositories/click.repository';
 import { RuleSetRepository } from './repositories/ruleset.repository';
 import { ModelRepository } from './repositories/model.repository';
 import { QueryRepository } from './repositories/query.repository';
@@ -42,6 +43,7 @@ export class StorageModule {
       ShadowOutcomeRepository,
       RuleQualityRepository,
       OutcomeRepository,
+      ClickRepository,
       CatalogRepository,
       ApiKeyRepository,
       RuleSetRepository,
