@@ -2,7 +2,7 @@ import type { ClickEvent } from '@app/contracts';
 import { clickTimeOutcome } from '@app/decisions';
 import { FileCatalog } from '@app/evaluation';
 import { EventNormalizer } from '@app/ingest';
-import { combineLayers } from '@app/rules';
+import { EnforcementBlock, combineLayers } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
 import { Percentiles, percentiles } from './percentiles';
 
@@ -39,7 +39,32 @@ export function clickCheckScenario(options: { clicks: number }): ClickCheckBench
     const n = normalizer.normalize(kind, raw, new Date(e.ts));
     if (n.ok && n.event.kind === 'click') clicks.push(n.event);
   }
-  const ruleset = combineLayers('bench', [{ clickBlocking: { mode: 'fallback', fallbackUrl: 'https://network.example/blocked' } }]);
+  // Enforcement blocks in force, as a busy network would have them: two of the simulated publishers
+  // network-wide and a thousand sub-ids, so the ENFORCEMENT_BLOCK lookup runs on every click.
+  const block = (i: number, publisherId: string, subId?: string): EnforcementBlock => ({
+    id: `blk-${i.toString(16).padStart(8, '0')}`,
+    publisherId,
+    ...(subId ? { subId } : {}),
+    policy: 'network/bench',
+    evidence: {
+      metric: 'invalidRate',
+      rate: 0.5,
+      sample: 200,
+      maxRate: 0.3,
+      minSample: 100,
+      windowHours: 6,
+      from: '2026-09-30T00:00:00.000Z',
+      to: '2026-10-01T00:00:00.000Z',
+    },
+    createdAt: '2026-10-01T00:00:00.000Z',
+    until: '2026-10-03T00:00:00.000Z',
+  });
+  const publishers = sim.catalog.publishers.map((p) => p.id);
+  const blocks = [
+    ...publishers.slice(0, 2).map((id, i) => block(i, id)),
+    ...Array.from({ length: 1000 }, (_, i) => block(100 + i, publishers[i % publishers.length], `bench-sub-${i}`)),
+  ];
+  const ruleset = combineLayers('bench', [{ clickBlocking: { mode: 'fallback', fallbackUrl: 'https://network.example/blocked' } }], blocks);
   const took = new Float64Array(clicks.length);
   let blocked = 0;
   let wall = 0;
