@@ -1,7 +1,7 @@
 import { Reason } from '@app/contracts';
 import { CLICK_FEATURES, CONVERSION_FEATURES } from '@app/features';
 import { ForestJson, ModelArtifact, TreeNodeJson } from '@app/model';
-import { ModelRegistry } from '@app/settings';
+import { ModelRegistry } from '@app/live-config';
 import { ModelRepository } from '@app/storage';
 import { CHROME_UA, IPHONE_UA, eventually, uid } from '@app/testing';
 import { TestEngine, bootEngine, postJson } from './support/engine';

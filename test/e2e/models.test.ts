@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ClickVerdict } from '@app/contracts';
 import { ModelArtifact } from '@app/model';
-import { ModelRegistry } from '@app/settings';
+import { ModelRegistry } from '@app/live-config';
 import { ModelRepository } from '@app/storage';
 import { CHROME_UA, eventually, uid } from '@app/testing';
 import { ADMIN_KEY, TestEngine, bootEngine, postJson, seedCatalog } from './support/engine';

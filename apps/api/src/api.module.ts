@@ -24,7 +24,7 @@ import { WebhooksService } from './advertiser/webhooks.service';
 import { ApiKeysService } from './admin/api-keys.service';
 import { EnforcementController } from './admin/enforcement.controller';
 import { EnforcementJob, EnforcementService } from '@app/enforcement';
-import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/settings';
+import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/live-config';
 import { Backtester } from '@app/backtest';
 import { CatalogCache } from '@app/catalog';
 import { Topology } from '@app/contracts';

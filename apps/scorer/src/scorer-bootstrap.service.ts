@@ -5,7 +5,7 @@ import { Topology } from '@app/contracts';
 import { NATS_CONNECTION } from '@app/messaging';
 import { componentLogger } from '@app/observability';
 import { EMPTY_RULESET_CONFIG, RuleSetConfig } from '@app/rules';
-import { ModelRegistry, ModelWatcher, RuleSetWatcher } from '@app/settings';
+import { ModelRegistry, ModelWatcher, RuleSetWatcher } from '@app/live-config';
 import { ModelRepository, OutcomeRepository, RuleSetRepository } from '@app/storage';
 import { HoldTimerService } from './hold-timer.service';
 import { ScoringService } from './scoring.service';

@@ -8,7 +8,7 @@ import type { RuleSetResolver } from '@app/rules';
 import { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import { metrics } from '@app/observability';
 import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
-import type { ActiveShadow } from '@app/settings';
+import type { ActiveShadow } from '@app/live-config';
 
 interface Prepared {
   clicks: Map<string, StoredClick>;

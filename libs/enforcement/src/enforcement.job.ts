@@ -6,7 +6,7 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { Topology } from '@app/contracts';
 import { NATS_CONNECTION } from '@app/messaging';
 import { componentLogger } from '@app/observability';
-import { openConfigBucket } from '@app/settings';
+import { openConfigBucket } from '@app/live-config';
 import { EnforcementService } from './enforcement.service';
 
 const LEASE_KEY = 'enforcement-lease';

@@ -13,7 +13,7 @@ import {
   policiesInForce,
   stillStands,
 } from '@app/rules';
-import { RuleSetStore } from '@app/settings';
+import { RuleSetStore } from '@app/live-config';
 import { EnforcementRepository } from '@app/storage';
 
 export type BlockStatus = 'active' | 'expired' | 'lifted';

@@ -6,7 +6,7 @@ import { ClickTimeOutcome, clickTimeOutcome } from '@app/decisions';
 import { NATS_CONNECTION } from '@app/messaging';
 import { metrics } from '@app/observability';
 import { EMPTY_RULESET_CONFIG, RuleSetConfig } from '@app/rules';
-import { RuleSetWatcher } from '@app/settings';
+import { RuleSetWatcher } from '@app/live-config';
 import { RuleSetRepository } from '@app/storage';
 
 /**

@@ -17,7 +17,7 @@ import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
 import { RuleSetError } from '@app/rules';
-import { CandidateSpec, parseScope } from '@app/settings';
+import { CandidateSpec, parseScope } from '@app/live-config';
 import { Principal } from '@app/storage';
 import { SAME_ROWS_AS_JSON, csvView } from './admin-csv-views';
 import { BacktestBusyError, BacktestRangeError, BacktestService } from './backtest.service';

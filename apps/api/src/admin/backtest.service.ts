@@ -5,7 +5,7 @@ import { Backtester, BacktestCancelled } from '@app/backtest';
 import type { ModelRuntime } from '@app/model';
 import { componentLogger } from '@app/observability';
 import { RuleSetResolver } from '@app/rules';
-import { CandidateSpec, RuleSetStore, scopeLabel } from '@app/settings';
+import { CandidateSpec, RuleSetStore, scopeLabel } from '@app/live-config';
 import { BacktestJob, BacktestJobRepository } from '@app/storage';
 
 /** Loads the model that decides live (null: rules only). */

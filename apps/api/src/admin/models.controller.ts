@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nes
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { ApiListResponse, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
-import { UnknownModelError } from '@app/settings';
+import { UnknownModelError } from '@app/live-config';
 import { Principal } from '@app/storage';
 import { csvView } from './admin-csv-views';
 import { ModelsService } from './models.service';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_MODEL_SELECTION, ModelRegistry, ModelSelection } from '@app/settings';
+import { DEFAULT_MODEL_SELECTION, ModelRegistry, ModelSelection } from '@app/live-config';
 import { ModelRepository } from '@app/storage';
 
 /** Published models and the choice of the one that decides (and the one shadowing it). */

@@ -17,7 +17,7 @@ import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogKey, StringEnum, compiled } from '@app/contracts';
 import { ApiListResponse, ApiQueryFrom, QueryPipe, allPages, csvFile, plain, prefersCsv } from '@app/http';
 import { RuleSetConfig, RuleSetError, RuleSetLayer, RuleSetResolver } from '@app/rules';
-import { RuleSetScope, RuleSetStore } from '@app/settings';
+import { RuleSetScope, RuleSetStore } from '@app/live-config';
 import { Principal, RuleQualityRepository } from '@app/storage';
 import { range } from '../api-schemas';
 import { csvView } from './admin-csv-views';

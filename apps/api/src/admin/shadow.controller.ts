@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nes
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
-import { NoShadowError, RuleSetStore, StaleShadowError } from '@app/settings';
+import { NoShadowError, RuleSetStore, StaleShadowError } from '@app/live-config';
 import { Principal, ShadowOutcomeRepository } from '@app/storage';
 import { CandidateInput, candidateOf, trialError } from './backtest.controller';
 

@@ -7,7 +7,7 @@ import { Topology } from '@app/contracts';
 import { prAuc, ratio, rocAuc } from '@app/evaluation';
 import { connectNats, drainNats } from '@app/messaging';
 import { ModelArtifact } from '@app/model';
-import { ModelRegistry } from '@app/settings';
+import { ModelRegistry } from '@app/live-config';
 import { ModelRepository, createPool } from '@app/storage';
 import { int } from '../output/options';
 
