@@ -1,10 +1,11 @@
-import { ADMIN_KEY, TestEngine, bootEngine } from './support/engine';
-import { Tenant, call, seedTenant } from './support/tenants';
+import { CHROME_UA, eventually } from '@app/testing';
+import { ADMIN_KEY, TestEngine, bootEngine, postJson } from './support/engine';
+import { Tenant, call, freshIp, seedTenant } from './support/tenants';
 
 /**
  * Issue 16, exports: the lists that came after the first CSV exports (API keys, models, rule-set
  * history and quality, dead letters and their replays, backtests, webhook and postback attempts,
- * postbacks) answer `Accept: text/csv` too, with the rows and scoping of their JSON.
+ * postbacks, enforcement blocks) answer `Accept: text/csv` too, with the rows and scoping of their JSON.
  */
 /** RFC 4180 records (quoted fields, doubled quotes, commas and newlines inside quotes), the first line as the header. */
 function parse(text: string): Record<string, string>[] {
@@ -45,7 +46,8 @@ describe('CSV exports of the admin lists, attempts and postbacks (services boote
   let b: Tenant;
 
   beforeAll(async () => {
-    t = await bootEngine();
+    // The enforcement job every half second, for the blocks' export.
+    t = await bootEngine({ config: { ENFORCEMENT_INTERVAL_SECONDS: 0.5 } });
     a = await seedTenant(t, 'csv2-a');
     b = await seedTenant(t, 'csv2-b');
   }, 120_000);
@@ -157,5 +159,60 @@ describe('CSV exports of the admin lists, attempts and postbacks (services boote
     expect(allPostbacks.rows.map((r) => r.publisherId)).toEqual(expect.arrayContaining([a.publisherId, b.publisherId]));
     const onePublisher = await csv(t.api, `/v1/admin/postbacks?publisherId=${b.publisherId}`, ADMIN_KEY);
     expect(onePublisher.rows.map((r) => r.publisherId)).toEqual([b.publisherId]);
+  });
+
+  it('enforcement blocks: an admin exports every block, a publisher only its own in force', async () => {
+    // Six bot clicks and one clean one on sub-id `bad`, then a policy that blocks a sub-id over 50 % invalid.
+    const clicks: string[] = [];
+    for (const userAgent of [CHROME_UA, ...Array(6).fill('python-requests/2.31.0')]) {
+      const res = await postJson(`${t.gateway}/v1/clicks`, {
+        offerId: a.offerId,
+        publisherId: a.publisherId,
+        subId: 'bad',
+        ip: freshIp(),
+        userAgent,
+      });
+      expect(res.status).toBe(202);
+      clicks.push(res.body.id as string);
+    }
+    await eventually(
+      async () => (await t.db.query(`SELECT count(*)::int AS n FROM click_verdicts WHERE click_id = ANY($1)`, [clicks])).rows[0].n,
+      (n) => n === 7,
+    );
+    const policy = {
+      id: 'bad-subs',
+      entity: 'subId',
+      metric: 'invalidRate',
+      minSample: 5,
+      windowHours: 1,
+      maxRate: 0.5,
+      blockOn: 'offer',
+      blockHours: 24,
+    };
+    expect((await call(t.api, 'PUT', `/v1/admin/rulesets/offers/${a.offerId}`, ADMIN_KEY, { enforcement: [policy] })).status).toBe(200);
+    const [block] = await eventually(
+      async () =>
+        (await call(t.api, 'GET', `/v1/admin/enforcement/blocks?publisherId=${a.publisherId}`, ADMIN_KEY)).body as { id: string }[],
+      (b) => b.length > 0,
+      30_000,
+    );
+
+    const admin = await csv(t.api, '/v1/admin/enforcement/blocks', ADMIN_KEY);
+    expect(admin.text.split('\n')[0]).toBe(
+      'id,publisherId,subId,offerId,policy,status,createdAt,until,reason.code,reason.message,evidence',
+    );
+    expect(admin.rows.find((r) => r.id === block.id)).toMatchObject({
+      publisherId: a.publisherId,
+      subId: 'bad',
+      status: 'active',
+      'reason.code': 'ENFORCEMENT_BLOCK',
+    });
+    expect(JSON.parse(admin.rows.find((r) => r.id === block.id)!.evidence)).toMatchObject({ metric: 'invalidRate', sample: 7 });
+    const own = await csv(t.api, '/v1/publisher/blocks', a.publisherKey);
+    expect(own.text.split('\n')[0]).toBe('id,offerId,subId,since,until,reason.code,reason.title,reason.message,reason.evidence');
+    expect(own.rows.map((r) => [r.id, r.subId])).toEqual([[block.id, 'bad']]);
+    const other = await csv(t.api, '/v1/publisher/blocks', b.publisherKey);
+    expect(other.rows).toEqual([]);
+    expect(other.text).not.toContain(block.id);
   });
 });

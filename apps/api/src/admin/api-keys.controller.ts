@@ -4,7 +4,7 @@ import { Type, Static } from '@sinclair/typebox';
 import { ApiKeyGuard, Roles } from '@app/auth';
 import { CatalogKey, StringEnum } from '@app/contracts';
 import { ApiListResponse, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
-import { csvView } from './admin-csv-views';
+import { csvView } from '../csv-views';
 import { ApiKeysService } from './api-keys.service';
 
 export const ApiKeyInput = Type.Object(

@@ -19,7 +19,7 @@ import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, p
 import { RuleSetError } from '@app/rules';
 import { CandidateSpec, parseScope } from '@app/live-config';
 import { Principal } from '@app/storage';
-import { SAME_ROWS_AS_JSON, csvView } from './admin-csv-views';
+import { SAME_ROWS_AS_JSON, csvView } from '../csv-views';
 import { BacktestBusyError, BacktestRangeError, BacktestService } from './backtest.service';
 
 /** A rule set to try: `ruleset` is one layer when `scope` is given, else a whole configuration. */

@@ -6,7 +6,7 @@ import { StringEnum } from '@app/contracts';
 import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
 import type { DeadLetterFilter } from '@app/messaging';
 import type { Principal } from '@app/storage';
-import { SAME_ROWS_AS_JSON, csvView } from './admin-csv-views';
+import { SAME_ROWS_AS_JSON, csvView } from '../csv-views';
 import { DeadLettersService } from './dead-letters.service';
 
 const Durable = Type.String({

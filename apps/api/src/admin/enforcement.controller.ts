@@ -1,11 +1,12 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogKey, StringEnum } from '@app/contracts';
 import { EnforcementService } from '@app/enforcement';
-import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
 import { Principal } from '@app/storage';
+import { csvView } from '../csv-views';
 
 const BlocksQuery = Type.Object(
   {
@@ -67,6 +68,11 @@ const BLOCK_EXAMPLE = {
   },
 };
 
+const BLOCK_CSV = csvView(
+  ['id', 'publisherId', 'subId', 'offerId', 'policy', 'status', 'createdAt', 'until', 'reason.code', 'reason.message', 'evidence'],
+  BLOCK_EXAMPLE,
+);
+
 /**
  * Automatic enforcement: the blocks the rule sets' enforcement policies made (each one a rule-set
  * version, audited as `{ system: 'enforcement' }`), and lifting one (audited with the admin's key).
@@ -88,9 +94,10 @@ export class EnforcementController {
       ' their policy’s window: their evidence does not count again.',
   })
   @ApiQueryFrom(BlocksQuery)
-  @ApiResponse({ status: 200, schema: { example: [BLOCK_EXAMPLE] } })
-  blocks(@Query(new QueryPipe(BlocksQuery)) q: Static<typeof BlocksQuery>) {
-    return this.enforcement.blocks(q);
+  @ApiListResponse([BLOCK_EXAMPLE], BLOCK_CSV.example, 'every block matching the filters, the evidence as JSON')
+  async blocks(@Query(new QueryPipe(BlocksQuery)) q: Static<typeof BlocksQuery>, @Headers('accept') accept?: string) {
+    const blocks = await this.enforcement.blocks(q);
+    return prefersCsv(accept) ? csvFile(blocks, BLOCK_CSV.columns, 'enforcement-blocks.csv') : blocks;
   }
 
   @Post('blocks/:id/lift')

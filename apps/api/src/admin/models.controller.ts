@@ -5,7 +5,7 @@ import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { ApiListResponse, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
 import { UnknownModelError } from '@app/live-config';
 import { Principal } from '@app/storage';
-import { csvView } from './admin-csv-views';
+import { csvView } from '../csv-views';
 import { ModelsService } from './models.service';
 
 const Version = Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()]);

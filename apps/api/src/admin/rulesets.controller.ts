@@ -20,7 +20,7 @@ import { RuleSetConfig, RuleSetError, RuleSetLayer, RuleSetResolver } from '@app
 import { RuleSetScope, RuleSetStore } from '@app/live-config';
 import { Principal, RuleQualityRepository } from '@app/storage';
 import { range } from '../api-schemas';
-import { csvView } from './admin-csv-views';
+import { csvView } from '../csv-views';
 
 /**
  * Rule sets, layered network → advertiser → offer. Every change is validated, versioned and

@@ -1,13 +1,14 @@
 import { Controller, Get, Headers, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Static } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
-import { ApiListResponse, ApiQueryFrom, QueryPipe, pagedList } from '@app/http';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, csvFile, pagedList, prefersCsv } from '@app/http';
 import { EnforcementService } from '@app/enforcement';
 import { Principal, QueryRepository } from '@app/storage';
 import { PublisherStatsQuery, RejectionsQuery, range } from '../api-schemas';
 import { StatsService, statsAnswer } from '../stats.service';
 import { PUBLISHER_REJECTION_CSV, publisherRejection } from './publisher-view';
+import { csvView } from '../csv-views';
 
 /** What a publisher reads about its own traffic: every rejection and why, and its KPIs. */
 const STATS_EXAMPLE = {
@@ -32,6 +33,37 @@ const STATS_EXAMPLE = {
   ],
 };
 
+const PUBLISHER_BLOCK_EXAMPLE = {
+  id: 'blk-3f9a01c2d4e5',
+  offerId: 'shoes',
+  subId: 'rw1',
+  since: '2026-11-21T14:00:00.000Z',
+  until: '2026-11-22T14:00:00.000Z',
+  reason: {
+    code: 'ENFORCEMENT_BLOCK',
+    title: 'Blocked by an enforcement policy',
+    message:
+      'Sub-id "rw1" of publisher "pub-31" is blocked on offer shoes until 2026-11-22T14:00:00.000Z: its invalid click rate was 62.0 % over 240 clicks in the last 6 hours (limit 30.0 %).',
+    evidence: {
+      block: 'blk-3f9a01c2d4e5',
+      policy: 'network/invalid-subids',
+      scope: 'offer shoes',
+      publisherId: 'pub-31',
+      subId: 'rw1',
+      metric: 'invalid click rate',
+      rate: 0.62,
+      sample: 240,
+      maxRate: 0.3,
+      windowHours: 6,
+      until: '2026-11-22T14:00:00.000Z',
+    },
+  },
+};
+const PUBLISHER_BLOCK_CSV = csvView(
+  ['id', 'offerId', 'subId', 'since', 'until', 'reason.code', 'reason.title', 'reason.message', 'reason.evidence'],
+  PUBLISHER_BLOCK_EXAMPLE,
+);
+
 @ApiTags('publisher')
 @ApiBearerAuth()
 @Controller('v1/publisher')
@@ -51,41 +83,10 @@ export class PublisherController {
       'Blocks in force on you or one of your sub-ids, on an offer or network-wide, each with its end and the reason your clicks and' +
       ' conversions get meanwhile (ENFORCEMENT_BLOCK): the rate the network measured, over how much traffic, in which window, and the limit.',
   })
-  @ApiResponse({
-    status: 200,
-    schema: {
-      example: [
-        {
-          id: 'blk-3f9a01c2d4e5',
-          offerId: 'shoes',
-          subId: 'rw1',
-          since: '2026-11-21T14:00:00.000Z',
-          until: '2026-11-22T14:00:00.000Z',
-          reason: {
-            code: 'ENFORCEMENT_BLOCK',
-            title: 'Blocked by an enforcement policy',
-            message:
-              'Sub-id "rw1" of publisher "pub-31" is blocked on offer shoes until 2026-11-22T14:00:00.000Z: its invalid click rate was 62.0 % over 240 clicks in the last 6 hours (limit 30.0 %).',
-            evidence: {
-              block: 'blk-3f9a01c2d4e5',
-              policy: 'network/invalid-subids',
-              scope: 'offer shoes',
-              publisherId: 'pub-31',
-              subId: 'rw1',
-              metric: 'invalid click rate',
-              rate: 0.62,
-              sample: 240,
-              maxRate: 0.3,
-              windowHours: 6,
-              until: '2026-11-22T14:00:00.000Z',
-            },
-          },
-        },
-      ],
-    },
-  })
-  blocks(@CurrentPrincipal() me: Principal) {
-    return this.enforcement.publisherBlocks(me.subjectId!);
+  @ApiListResponse([PUBLISHER_BLOCK_EXAMPLE], PUBLISHER_BLOCK_CSV.example, 'every block in force, the evidence as JSON')
+  async blocks(@CurrentPrincipal() me: Principal, @Headers('accept') accept?: string) {
+    const blocks = await this.enforcement.publisherBlocks(me.subjectId!);
+    return prefersCsv(accept) ? csvFile(blocks, PUBLISHER_BLOCK_CSV.columns, 'blocks.csv') : blocks;
   }
 
   @Get('rejections')
