@@ -28,6 +28,7 @@ export class ScoringService {
   private readonly engine: ScoringEngine;
   /** Shadow outcomes of the batch in hand, written once its outcomes are published. */
   private shadowOutcomes: ShadowOutcome[] = [];
+  private shadowRules: ShadowRules | null = null;
 
   constructor(
     @Inject(ARBITER_CONFIG) config: ArbiterConfig,
@@ -107,8 +108,12 @@ export class ScoringService {
 
   /** Starts, replaces or (null) stops the shadow rule set judging live events beside the active one. */
   useShadow(shadow: ActiveShadow | null): void {
+    // The same shadow with the active configuration's new enforcement blocks: swapped in place, so
+    // its buffered outcomes and its memory of clicks stay.
+    if (shadow && this.shadowRules?.label === shadow.label) return this.shadowRules.useResolver(shadow.resolver);
     this.shadowOutcomes = [];
-    this.engine.useShadowRules(shadow ? new ShadowRules(shadow.resolver, shadow.label) : null, (o) => this.shadowOutcomes.push(o));
+    this.shadowRules = shadow ? new ShadowRules(shadow.resolver, shadow.label) : null;
+    this.engine.useShadowRules(this.shadowRules, (o) => this.shadowOutcomes.push(o));
   }
 
   /** Publishes outcomes (pipelined) and counts them; rejects if any publish failed. */

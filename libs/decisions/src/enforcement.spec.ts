@@ -16,6 +16,7 @@ import {
 } from '@app/rules';
 import { clickTimeOutcome } from './click-time';
 import { ScoringEngine } from './scoring-engine';
+import { ShadowOutcome, ShadowRules } from './shadow-rules';
 
 const NOW = new Date('2026-11-21T14:00:00.000Z');
 const H = 3_600_000;
@@ -166,6 +167,7 @@ describe('ENFORCEMENT_BLOCK', () => {
   const config = (blocks: EnforcementBlock[], layer: object = {}) =>
     new RuleSetResolver(validateConfig({ ...EMPTY_RULESET_CONFIG, version: 3, offers: { 'offer-1': layer }, blocks }));
   const active = block({ createdAt: at(-H), until: at(H) });
+  const active0 = active;
 
   it('invalidates a blocked sub-id’s clicks on the offer while the block is in force, with the block’s evidence', () => {
     const engine = new ScoringEngine(config([active]));
@@ -226,5 +228,21 @@ describe('ENFORCEMENT_BLOCK', () => {
     const other = aClick({ offerId: 'offer-2', subId: 'zz', ts: at(1) });
     const catalog = aCatalog({ offers: [anOffer(), anOffer({ id: 'offer-2' })] });
     expect(new ScoringEngine(config([everywhere])).scoreClick(other, catalog, 0).reasons.map((r) => r.code)).toContain('ENFORCEMENT_BLOCK');
+  });
+
+  it('applies to a running shadow as it is now: a block made while the shadow runs is no disagreement', () => {
+    const active = validateConfig({ ...EMPTY_RULESET_CONFIG, version: 4, blocks: [active0] });
+    const candidate = validateConfig({ ...EMPTY_RULESET_CONFIG, version: 3, network: { description: 'candidate' } });
+    const engine = new ScoringEngine(new RuleSetResolver(active));
+    const seen: ShadowOutcome[] = [];
+    // Built on the configuration of the day it started (no block yet): the blocked click reads as a disagreement.
+    const shadow = new ShadowRules(new RuleSetResolver(candidate), 'shadow-x');
+    engine.useShadowRules(shadow, (o) => seen.push(o));
+    engine.scoreClick(aClick({ subId: 's1', ts: at(0) }), aCatalog(), 0);
+    expect(seen.pop()).toMatchObject({ activeStatus: 'invalid', shadowStatus: 'valid', agree: false });
+    // With the active blocks (what the scorer's watcher hands it: settings' shadowConfig), both sides block it.
+    shadow.useResolver(new RuleSetResolver({ ...candidate, blocks: active.blocks }));
+    engine.scoreClick(aClick({ subId: 's1', ts: at(1) }), aCatalog(), 0);
+    expect(seen.pop()).toMatchObject({ activeStatus: 'invalid', shadowStatus: 'invalid', agree: true });
   });
 });

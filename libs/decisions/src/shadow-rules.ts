@@ -42,11 +42,23 @@ export class ShadowRules {
   private readonly clicks: BoundedMap<string, { valid: boolean; codes: readonly string[] }>;
 
   constructor(
-    readonly resolver: RuleSetResolver,
+    private resolverNow: RuleSetResolver,
     readonly label: string,
     remember = 50_000,
   ) {
     this.clicks = new BoundedMap(remember);
+  }
+
+  get resolver(): RuleSetResolver {
+    return this.resolverNow;
+  }
+
+  /**
+   * The same candidate with the network's current enforcement blocks (they are state, not rules: a
+   * block made while the shadow runs applies to both sides). Keeps what the shadow remembers of clicks.
+   */
+  useResolver(resolver: RuleSetResolver): void {
+    this.resolverNow = resolver;
   }
 
   click(facts: ClickFacts, model: ModelPart, active: ClickVerdict): ShadowOutcome {

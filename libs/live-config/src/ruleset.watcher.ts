@@ -23,6 +23,7 @@ export class RuleSetWatcher {
   private readonly stops: (() => void)[] = [];
   private readonly log = componentLogger('ruleset-watcher');
   current: RuleSetResolver = new RuleSetResolver(EMPTY_RULESET_CONFIG);
+  private shadow: ShadowRuleSet | null = null;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -60,9 +61,12 @@ export class RuleSetWatcher {
     try {
       const config = validateConfig(document);
       if (config.version < this.current.config.version) return;
+      const blocksBefore = JSON.stringify(this.current.config.blocks ?? []);
       this.current = new RuleSetResolver(config);
       this.onChange(this.current);
       this.log.info({ version: config.version }, 'rule sets active');
+      // A running shadow judges with the network's blocks as they are now (see shadowConfig).
+      if (this.shadow && this.onShadow && JSON.stringify(config.blocks ?? []) !== blocksBefore) this.applyShadow(this.shadow);
     } catch (e) {
       this.log.error({ err: e }, 'ignoring an invalid rule-set configuration');
     }
@@ -70,19 +74,33 @@ export class RuleSetWatcher {
 
   private applyShadow(document: unknown): void {
     if (document === null) {
+      this.shadow = null;
       this.onShadow!(null);
       this.log.info('no shadow rule set');
       return;
     }
     try {
       const shadow = document as ShadowRuleSet;
-      const resolver = new RuleSetResolver(validateConfig(shadow.config));
+      const resolver = new RuleSetResolver(validateConfig(shadowConfig(shadow.config, this.current.config)));
+      this.shadow = shadow;
       this.onShadow!({ label: String(shadow.label), resolver });
       this.log.info({ shadow: shadow.label }, 'shadow rule set running');
     } catch (e) {
       // An unreadable shadow stops shadowing; the active rules are untouched either way.
+      this.shadow = null;
       this.onShadow!(null);
       this.log.error({ err: e }, 'ignoring an invalid shadow rule set');
     }
   }
+}
+
+/**
+ * A shadow candidate's configuration as it judges live traffic: its own layers, with the active
+ * configuration's enforcement blocks. Blocks are the network's current state (made and lifted while
+ * the shadow runs), not part of the candidate: with the blocks of the day it started, every block made
+ * since would read as a disagreement.
+ */
+export function shadowConfig(candidate: RuleSetConfig, active: RuleSetConfig): RuleSetConfig {
+  const { blocks: _stale, ...layers } = candidate;
+  return active.blocks ? { ...layers, blocks: active.blocks } : layers;
 }
