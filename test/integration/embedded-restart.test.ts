@@ -73,5 +73,5 @@ describe('embedded TimescaleDB opened again on the same data directory', () => {
         .filter((o) => 'conversionId' in o).length;
     expect(seen).toEqual([1, 2, 3].map((n) => ({ clicks: clicks(n), conversions: decisions(n), decisions: decisions(n) })));
     expect(decisions(1)).toBeGreaterThan(0);
-  });
+  }, 300_000);
 });
