@@ -242,12 +242,12 @@ export function engineHealth(): Dashboard {
       }),
     )
     .withPanel(
-      seriesPanel('Webhook deliveries', [prom(rate('arbiter_webhook_deliveries_total', 'outcome'), '{{outcome}}')], {
+      seriesPanel('Webhook and postback deliveries', [prom(rate('arbiter_webhook_deliveries_total', 'owner, outcome'), '{{owner}} {{outcome}}')], {
         ...prometheus,
         unit: 'cps',
         stacked: true,
         w: 8,
-        description: 'Advertiser webhook attempts by outcome: delivered, retry, dead_letter, parked.',
+        description: 'Delivery attempts of advertisers’ webhooks (owner advertiser) and publishers’ partner postbacks (owner publisher) by outcome: delivered, retry, dead_letter, parked.',
       }),
     )
 

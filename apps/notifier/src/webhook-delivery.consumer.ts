@@ -79,19 +79,19 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     );
     if (result.ok) {
       await this.webhooks.record({ ...base, ...result, outcome: 'delivered' }, this.policy.parkAfter);
-      metrics.webhookDeliveries.labels('delivered').inc();
+      metrics.webhookDeliveries.labels(owner, 'delivered').inc();
       return;
     }
     const parked = await this.webhooks.record({ ...base, ...result, outcome: last ? 'dead_letter' : 'retry' }, this.policy.parkAfter);
     if (last) {
-      metrics.webhookDeliveries.labels('dead_letter').inc();
+      metrics.webhookDeliveries.labels(owner, 'dead_letter').inc();
       if (parked) this.log.warn(who, `${owner === 'advertiser' ? 'webhook' : 'postback'} endpoint parked after repeated failed deliveries`);
       delivery.reject(new Error(`webhook delivery failed after ${attempt} attempt(s): ${result.error}`));
     } else if (parked) {
       // Another delivery parked the endpoint meanwhile: this one waits in the dead letters too.
       await this.park(delivery, base, who);
     } else {
-      metrics.webhookDeliveries.labels('retry').inc();
+      metrics.webhookDeliveries.labels(owner, 'retry').inc();
       delivery.retry(retryDelayMs(delivery.deliveryCount, this.policy.retryBaseMs));
     }
   }
@@ -106,7 +106,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
       { ...base, statusCode: null, error: 'endpoint parked', durationMs: 0, outcome: 'parked' },
       this.policy.parkAfter,
     );
-    metrics.webhookDeliveries.labels('parked').inc();
+    metrics.webhookDeliveries.labels(who.owner, 'parked').inc();
     delivery.reject(new Error(`${who.owner === 'advertiser' ? 'webhook' : 'postback'} of ${who.ownerId} is parked`));
   }
 }

@@ -192,8 +192,8 @@ export const metrics = {
       () =>
         new Counter({
           name: 'arbiter_webhook_deliveries_total',
-          help: 'Webhook delivery attempts by outcome',
-          labelNames: ['outcome'],
+          help: 'Delivery attempts of advertisers’ webhooks and publishers’ partner postbacks, by owner and outcome',
+          labelNames: ['owner', 'outcome'],
           registers: [metricsRegistry],
         }),
     );
