@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { CHROME_UA, eventually, uid } from '@app/testing';
 import { ADMIN_KEY, TestEngine, bootEngine, postJson, seedCatalog } from './support/engine';
 
@@ -117,6 +117,25 @@ describe('walking skeleton (services booted, local NATS and PostgreSQL)', () => 
     await t.drained();
     expect(await rows('clicks', 'id', body.id)).toBe(1);
     expect(await rows('click_verdicts', 'click_id', body.id)).toBe(1);
+  });
+
+  it('stores a click the engine minted once when its message is delivered again, without a ledger entry', async () => {
+    const ids = await seedCatalog(t, uid('minted'));
+    const { body } = await postJson(`${t.gateway}/v1/clicks`, clickBody(ids, { ts: undefined }));
+    await t.drained();
+    // The very message the gateway stored, published again past the stream de-duplication (a
+    // redelivery the recorder and the scorer see twice): its (id, ts) key keeps it once.
+    const stored = await (
+      await jetstreamManager(t.nc)
+    ).streams.getMessage(t.topology.streams.events, {
+      last_by_subj: t.topology.event('click', 0),
+    });
+    expect(stored!.json<{ id: string; idMinted?: boolean }>()).toMatchObject({ id: body.id, idMinted: true });
+    await jetstream(t.nc).publish(t.topology.event('click', 0), stored!.data, { msgID: uid('bypass') });
+    await t.drained();
+    expect(await rows('clicks', 'id', body.id)).toBe(1);
+    expect(await rows('click_verdicts', 'click_id', body.id)).toBe(1);
+    expect(await rows('ingest_ledger', 'id', body.id)).toBe(0);
   });
 
   it('answers a malformed event with 400 naming the field', async () => {

@@ -46,6 +46,7 @@ describe('arbiter bench', () => {
     expect(result.recorder).toMatchObject({ database: 'external', rows: 3000 });
     expect(result.recorder.rowsPerSecond).toBeGreaterThan(0);
     expect(result.recorder.rawUnnestRowsPerSecond).toBeGreaterThan(0);
+    expect(result.recorder.senderIdRowsPerSecond).toBeGreaterThan(0);
     expect(result.model.identical).toBe(result.model.compared);
     expect(result.scoring.events).toBeGreaterThan(2000);
     const figures = Object.fromEntries(result.figures.map((f: { figure: string }) => [f.figure, f]));

@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
-import { ClickVerdict, Decision } from '@app/contracts';
-import { ClickRepository, EmbeddedDatabase, EventRepository, OutcomeRepository, createPool, migrate } from '@app/storage';
+import { ClickVerdict, Decision, mintClickId } from '@app/contracts';
+import { ClickRepository, EmbeddedDatabase, EventRepository, MIGRATIONS, OutcomeRepository, createPool, migrate } from '@app/storage';
 import { aClick, aConversion, at, createTestDatabase } from '@app/testing';
 
 /** The storage layer on both targets: plain PostgreSQL 15 and TimescaleDB (PGlite build). */
@@ -74,6 +74,26 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     ]);
     expect(rows[0]).toEqual({ n: 1, amount: 19.99 });
     expect((await pool.query(`SELECT count(*)::int AS n FROM clicks WHERE id = $1`, [click.id])).rows[0].n).toBe(1);
+  });
+
+  it('writes a click the engine minted once on its (id, ts) key, without a ledger entry, and its verdict likewise', async () => {
+    const events = new EventRepository(pool);
+    const outcomes = new OutcomeRepository(pool);
+    const click = aClick({ id: mintClickId(0), idMinted: true });
+    const verdict = aVerdict(click.id, click.ts, { idMinted: true });
+    expect(await events.insert([click, click])).toEqual({ clicks: 1, conversions: 0, feedback: 0 });
+    expect(await events.insert([click])).toEqual({ clicks: 0, conversions: 0, feedback: 0 }); // redelivered
+    expect(await outcomes.insert([verdict, verdict])).toEqual({ verdicts: 1, decisions: 0, revisions: 0 });
+    expect(await outcomes.insert([{ ...verdict, decidedAt: at(99) }])).toEqual({ verdicts: 0, decisions: 0, revisions: 0 }); // scored again
+    const ledger = await pool.query(`SELECT count(*)::int AS n FROM ingest_ledger WHERE id = $1`, [click.id]);
+    expect(ledger.rows[0].n).toBe(0);
+    // A sender sends the id it was answered, later, with another time (a file exported and replayed):
+    // the ledger knows nothing of it, the stored click under the engine's key stops it.
+    const resent = { ...click, idMinted: undefined, ts: at(7_200_000), receivedAt: at(7_200_000) };
+    expect(await events.insert([resent])).toEqual({ clicks: 0, conversions: 0, feedback: 0 });
+    expect(await outcomes.insert([aVerdict(click.id, resent.ts)])).toEqual({ verdicts: 0, decisions: 0, revisions: 0 });
+    expect((await pool.query(`SELECT count(*)::int AS n FROM clicks WHERE id = $1`, [click.id])).rows[0].n).toBe(1);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM click_verdicts WHERE click_id = $1`, [click.id])).rows[0].n).toBe(1);
   });
 
   it('writes verdicts and decisions once and reads a decision back as it was published', async () => {
@@ -236,3 +256,59 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     expect(await clicks.findClick('no-such-click')).toBeNull();
   });
 });
+
+describe.each(targets)('migration 0014 on existing data, $name', ({ setup }) => {
+  it('keeps one copy of a click and a verdict stored twice with the same id and time, then enforces the key', async () => {
+    const target = await setup();
+    const pool = createPool({ url: target.url, max: 2, applicationName: 'storage-test' });
+    try {
+      const upTo = MIGRATIONS.findIndex((m) => m.id === '0014-minted-id-keys');
+      await migrate(pool, MIGRATIONS.slice(0, upTo));
+      const before = new EventRepository(pool);
+      const twice = aClick();
+      const once = aClick();
+      await before.insert([twice, once]);
+      await new OutcomeRepository(pool).insert([aVerdict(twice.id, twice.ts)]);
+      // What a pruned ledger let through: the same click and verdict again, same time.
+      await pool.query(`INSERT INTO clicks SELECT * FROM clicks WHERE id = $1`, [twice.id]);
+      await pool.query(`INSERT INTO click_verdicts SELECT * FROM click_verdicts WHERE click_id = $1`, [twice.id]);
+      expect((await migrate(pool)).applied).toContain('0014-minted-id-keys');
+      const counts = await pool.query(
+        `SELECT (SELECT count(*)::int FROM clicks WHERE id = $1) AS twice, (SELECT count(*)::int FROM clicks WHERE id = $2) AS once,
+                (SELECT count(*)::int FROM click_verdicts WHERE click_id = $1) AS verdicts`,
+        [twice.id, once.id],
+      );
+      expect(counts.rows[0]).toEqual({ twice: 1, once: 1, verdicts: 1 });
+      await expect(pool.query(`INSERT INTO clicks SELECT * FROM clicks WHERE id = $1`, [once.id])).rejects.toThrow(
+        /clicks_id_ts_key|duplicate key/,
+      );
+    } finally {
+      await pool.end();
+      await target.teardown();
+    }
+  });
+});
+
+function aVerdict(clickId: string, ts: string, overrides: Partial<ClickVerdict> = {}): ClickVerdict {
+  return {
+    kind: 'click',
+    clickId,
+    ts,
+    offerId: 'offer-1',
+    publisherId: 'pub-1',
+    advertiserId: 'adv-1',
+    subId: null,
+    valid: true,
+    score: 0,
+    category: null,
+    reasons: [],
+    rulesetVersion: 'builtin-1',
+    modelVersion: null,
+    modelScore: null,
+    shadowModelVersion: null,
+    shadowScore: null,
+    decidedAt: at(10),
+    latencyMs: 10,
+    ...overrides,
+  };
+}

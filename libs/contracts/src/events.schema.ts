@@ -117,12 +117,21 @@ const provenance = {
   senderId: Type.Optional(CatalogId),
 };
 
+/**
+ * Set (only ever `true`) when the engine minted the event's id. Such an id is new and is never
+ * sent again by anyone: every later copy of the event is a redelivery of the same stream message,
+ * with the same time, so the recorder makes it idempotent on its (id, ts) key alone, without the
+ * idempotency ledger that ids chosen by senders need (DESIGN §6). No input schema admits it.
+ */
+export const IdMinted = Type.Literal(true, { description: 'the engine minted the id (set by the gateway, never by a sender)' });
+
 /** A click as stored on the EVENTS stream: id, time and partition assigned, IP country derived. */
 export const ClickEvent = Type.Object(
   {
     ...clickFields,
     ...envelope,
     ...provenance,
+    idMinted: Type.Optional(IdMinted),
     /** The time a publisher reported, when it is not the engine's: live rules use the receipt (`ts`). */
     reportedTs: Type.Optional(Timestamp),
     kind: Type.Literal('click'),

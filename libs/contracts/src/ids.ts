@@ -7,6 +7,15 @@ import { v7 as uuidv7 } from 'uuid';
  */
 const MINTED_CLICK = /^c(\d{1,4})\.[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * Whether an id is spelled like one the engine mints for clicks. A sender may send such an id (a
+ * file exported from the engine, a partner re-sending the id it was answered): the recorder then
+ * also checks the click is not stored already under the engine's own (ledger-free) key.
+ */
+export function hasMintedClickShape(id: string): boolean {
+  return MINTED_CLICK.test(id);
+}
+
 export function mintClickId(partition: number): string {
   return `c${partition}.${uuidv7()}`;
 }

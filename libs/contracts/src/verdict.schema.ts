@@ -1,5 +1,5 @@
 import { Static, Type } from '@sinclair/typebox';
-import { EventId, StringEnum, Timestamp } from './events.schema';
+import { EventId, IdMinted, StringEnum, Timestamp } from './events.schema';
 import { ALL_REASON_CODES } from './reason-codes';
 
 const EvidenceScalar = [Type.String(), Type.Number(), Type.Boolean(), Type.Null()];
@@ -48,6 +48,8 @@ export const ClickVerdict = Type.Object(
   {
     kind: Type.Literal('click'),
     clickId: EventId,
+    /** The click's id was minted by the engine (its `idMinted`): the verdict is idempotent on (clickId, ts). */
+    idMinted: Type.Optional(IdMinted),
     offerId: Type.String(),
     publisherId: Type.String(),
     valid: Type.Boolean(),

@@ -224,6 +224,7 @@ export class ScoringEngine {
       decidedAt: this.iso(decidedAtMs),
       latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
     };
+    if (e.idMinted) verdict.idMinted = true;
     this.verdicts.set(e.id, verdict);
     if (this.shadowRules)
       this.shadowRules.sink(this.shadowRules.rules.click({ event: e, obs, offer, publisher, lists: ruleset.lists }, model, verdict));

@@ -23,3 +23,22 @@ describe('EventNormalizer: values at the edge of what can be stored', () => {
     expect(sut.normalize('conversion', { ...conversion, amount }, receivedAt).ok).toBe(ok);
   });
 });
+
+/** The recorder trusts `idMinted` to skip the idempotency ledger: only the engine may set it. */
+describe('EventNormalizer: engine-minted ids', () => {
+  const sut = new EventNormalizer({ partitions: 4, maxFutureSkewMs: 300_000, geo: () => null });
+  const receivedAt = new Date('2026-06-01T12:00:00Z');
+  const click = { offerId: 'o', publisherId: 'p', ip: '203.0.113.7', userAgent: 'Mozilla/5.0' };
+
+  it('marks a click whose id it minted, and not one whose id the sender chose', () => {
+    const minted = sut.normalize('click', click, receivedAt);
+    const chosen = sut.normalize('click', { ...click, id: 'partner-1' }, receivedAt);
+    expect(minted.ok && minted.event.idMinted).toBe(true);
+    expect(chosen.ok && chosen.event.idMinted).toBeUndefined();
+  });
+
+  it('refuses a sender that claims the engine minted its id', () => {
+    const forged = sut.normalize('click', { ...click, id: 'c0.x', idMinted: true }, receivedAt);
+    expect(forged.ok).toBe(false);
+  });
+});

@@ -72,6 +72,7 @@ export class EventNormalizer {
           partition,
           ipCountry: this.geo(input.ip),
         };
+        if (input.id === undefined) event.idMinted = true;
         return { ok: true, event };
       }
       case 'conversion': {

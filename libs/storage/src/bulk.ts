@@ -1,7 +1,10 @@
 /**
  * Batched, idempotent inserts: one `INSERT … SELECT FROM unnest(…)` per batch (COPY is not an
- * option through the embedded database's socket), guarded by the `ingest_ledger` so that an event
- * id is written once however often it is delivered or re-sent.
+ * option through the embedded database's socket). Two ways to be idempotent on an event id:
+ * - `keyedInsert`: the table's unique (id, ts) key and `ON CONFLICT DO NOTHING`, for ids the engine
+ *   minted (every copy of such an event is a redelivery, with the same time);
+ * - `ledgeredInsert`: an `ingest_ledger` row per id, for ids a sender chose, which may come again
+ *   at any later time with another timestamp.
  */
 export interface Column<T> {
   name: string;
@@ -31,17 +34,56 @@ export function selectInput<T>(columns: Column<T>[]): string {
   return columns.map((c) => (c.select ? c.select.replaceAll('$', `input.${c.name}`) : `input.${c.name}`)).join(', ');
 }
 
-export function ledgeredInsert<T>(kind: string, table: string, idColumn: string, columns: Column<T>[]): LedgeredInsert<T> {
+/**
+ * Ledgered insert: a row is written only if its id enters the ledger now. With `guard`, a row the
+ * guard picks (an id spelled like an engine-minted one) is also skipped when the table already
+ * holds its id: the original went in under the table's own key, without a ledger entry.
+ */
+export function ledgeredInsert<T>(
+  kind: string,
+  table: string,
+  idColumn: string,
+  columns: Column<T>[],
+  guard?: (row: T) => boolean,
+): LedgeredInsert<T> {
   const names = columns.map((c) => c.name);
-  const input = unnestRows(columns);
+  const input = unnestRows(guard ? [...columns, { name: 'guarded', type: 'boolean', value: guard }] : columns);
   const selects = selectInput(columns);
+  // CASE: the lookup (over every chunk's id index) runs only for guarded rows.
+  const guarded = guard
+    ? `WHERE CASE WHEN input.guarded THEN NOT EXISTS (SELECT 1 FROM ${table} stored WHERE stored.${idColumn} = input.${idColumn}) ELSE true END`
+    : '';
   const sql = `WITH input AS (${input.sql}),
      fresh AS (
        INSERT INTO ingest_ledger (kind, id) SELECT '${kind}', ${idColumn} FROM input
        ON CONFLICT DO NOTHING RETURNING id)
    INSERT INTO ${table} (${names.join(', ')})
-   SELECT ${selects} FROM input JOIN fresh ON fresh.id = input.${idColumn}`;
+   SELECT ${selects} FROM input JOIN fresh ON fresh.id = input.${idColumn}
+   ${guarded}
+   ON CONFLICT DO NOTHING`;
   return { sql, params: input.params };
+}
+
+/**
+ * Insert made idempotent by the table's unique (id, ts) key: a row already stored is skipped.
+ * Only for ids the engine minted (see `IdMinted`).
+ */
+export function keyedInsert<T>(table: string, columns: Column<T>[]): LedgeredInsert<T> {
+  const input = unnestRows(columns);
+  return {
+    sql: `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')})
+   SELECT ${selectInput(columns)} FROM (${input.sql}) AS input
+   ON CONFLICT DO NOTHING`,
+    params: input.params,
+  };
+}
+
+/** Splits rows in two by a predicate: [those it holds for, the others]. */
+export function splitBy<T>(rows: readonly T[], predicate: (row: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const r of rows) (predicate(r) ? yes : no).push(r);
+  return [yes, no];
 }
 
 /** Keeps the last row per key: a batch may carry the same event twice (redelivery, re-send). */

@@ -10,8 +10,10 @@ export interface RecorderBenchResult {
   rows: number;
   batch: number;
   concurrency: number;
-  /** The recorder's write path: idempotent ledgered batch inserts of click events, rows per second. */
+  /** The recorder's write path for clicks whose id the engine minted (idempotent on the (id, ts) key), rows per second. */
   rowsPerSecond: number;
+  /** The same for clicks whose id their sender chose (idempotent through the ledger). */
+  senderIdRowsPerSecond: number;
   /** The same rows as bare `INSERT … SELECT FROM unnest` into a plain copy of the table (the baseline). */
   rawUnnestRowsPerSecond: number;
   ratioToRaw: number;
@@ -35,17 +37,19 @@ export async function recorderScenario(options: {
   try {
     await migrate(pool);
     const events = clicks(`bench-offer-${run}`, `bench-pub-${run}`, options.rows);
-    const batches: ClickEvent[][] = [];
-    for (let i = 0; i < events.length; i += options.batch) batches.push(events.slice(i, i + options.batch));
+    const chosen = clicks(`bench-offer-${run}`, `bench-pub-${run}`, options.rows, `bench-${run}-`);
+    const batches = inBatches(events, options.batch);
     const repository = new EventRepository(pool);
     const raw = rawClickInsert(scratch);
     await pool.query(`CREATE TABLE ${scratch} (LIKE clicks)`);
     // Baseline first, recorder second: neither benefits from the other's warm cache more than once.
     const rawSeconds = await timed(batches, options.concurrency, (b) => pool.query(raw.sql, raw.params(b)));
     const recorderSeconds = await timed(batches, options.concurrency, (b) => repository.insert(b));
+    const ledgeredSeconds = await timed(inBatches(chosen, options.batch), options.concurrency, (b) => repository.insert(b));
     const written = await pool.query(`SELECT count(*)::int AS n FROM clicks WHERE offer_id = $1`, [`bench-offer-${run}`]);
-    if (written.rows[0].n !== events.length) throw new Error(`recorder path wrote ${written.rows[0].n} of ${events.length} rows`);
-    await cleanUp(pool, run, events);
+    const expected = events.length + chosen.length;
+    if (written.rows[0].n !== expected) throw new Error(`recorder path wrote ${written.rows[0].n} of ${expected} rows`);
+    await cleanUp(pool, run, chosen);
     const rowsPerSecond = Math.round(events.length / recorderSeconds);
     const rawUnnestRowsPerSecond = Math.round(events.length / rawSeconds);
     return {
@@ -54,6 +58,7 @@ export async function recorderScenario(options: {
       batch: options.batch,
       concurrency: options.concurrency,
       rowsPerSecond,
+      senderIdRowsPerSecond: Math.round(chosen.length / ledgeredSeconds),
       rawUnnestRowsPerSecond,
       ratioToRaw: Math.round((rowsPerSecond / rawUnnestRowsPerSecond) * 100) / 100,
     };
@@ -64,13 +69,23 @@ export async function recorderScenario(options: {
   }
 }
 
-/** Normalised click events, as the recorder receives them from the EVENTS stream. */
-function clicks(offerId: string, publisherId: string, n: number): ClickEvent[] {
+function inBatches<T>(rows: T[], size: number): T[][] {
+  const batches: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) batches.push(rows.slice(i, i + size));
+  return batches;
+}
+
+/**
+ * Normalised click events, as the recorder receives them from the EVENTS stream: ids minted by the
+ * engine, or chosen by the sender (`idPrefix`).
+ */
+function clicks(offerId: string, publisherId: string, n: number, idPrefix?: string): ClickEvent[] {
   const normalizer = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 0 });
   const now = Date.now();
   return Array.from({ length: n }, (_, i) => {
     const received = new Date(now - 3_600_000 + Math.floor((i / n) * 3_600_000));
-    const out = normalizer.normalize('click', click(offerId, publisherId, i), received);
+    const raw = click(offerId, publisherId, i);
+    const out = normalizer.normalize('click', idPrefix ? { ...raw, id: `${idPrefix}${i}` } : raw, received);
     if (!out.ok || out.event.kind !== 'click') throw new Error(`bench click ${i} is invalid`);
     return out.event;
   });

@@ -209,6 +209,17 @@ export function benchCommand(): Command {
           baselineValue: recorder.rawUnnestRowsPerSecond,
           ratio: ratio(recorder.rowsPerSecond, recorder.rawUnnestRowsPerSecond),
         });
+      if (recorder)
+        figures.push({
+          figure: `recorder writes, ids chosen by senders (${recorder.database} db)`,
+          value: recorder.senderIdRowsPerSecond,
+          unit: 'rows/s',
+          target: '',
+          met: null,
+          baseline: 'raw unnest insert',
+          baselineValue: recorder.rawUnnestRowsPerSecond,
+          ratio: ratio(recorder.senderIdRowsPerSecond, recorder.rawUnnestRowsPerSecond),
+        });
       if (memory)
         figures.push({
           figure: `scorer memory, ${memory.clicksInState.toLocaleString('en-US')} clicks`,

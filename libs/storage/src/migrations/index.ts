@@ -11,6 +11,7 @@ import { webhookSecretOverlap } from './0010-webhook-secret-overlap';
 import { money } from './0011-money';
 import { partnerPostbacks } from './0012-partner-postbacks';
 import { enforcement } from './0013-enforcement';
+import { mintedIdKeys } from './0014-minted-id-keys';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -28,5 +29,6 @@ export const MIGRATIONS: readonly Migration[] = [
   money,
   partnerPostbacks,
   enforcement,
+  mintedIdKeys,
 ];
 export type { Migration } from './migration';

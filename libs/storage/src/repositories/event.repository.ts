@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
-import type { ClickEvent, ConversionEvent, FeedbackEvent } from '@app/contracts';
-import { Column, json, ledgeredInsert, selectInput, uniqueBy, unnestRows } from '../bulk';
+import { ClickEvent, ConversionEvent, FeedbackEvent, hasMintedClickShape } from '@app/contracts';
+import { Column, json, keyedInsert, ledgeredInsert, splitBy, selectInput, uniqueBy, unnestRows } from '../bulk';
 import { inTransaction } from '../database';
 
 const CLICK_COLUMNS: Column<ClickEvent>[] = [
@@ -21,7 +21,10 @@ const CLICK_COLUMNS: Column<ClickEvent>[] = [
   { name: 'label', type: 'text', value: (e) => e.label },
 ];
 
-const clickInsert = ledgeredInsert<ClickEvent>('click', 'clicks', 'id', CLICK_COLUMNS);
+/** Clicks whose id the engine minted: idempotent on the table's (id, ts) key. */
+const mintedClickInsert = keyedInsert<ClickEvent>('clicks', CLICK_COLUMNS);
+/** Clicks whose id a sender chose: through the ledger (and not if the engine stored that id already). */
+const clickInsert = ledgeredInsert<ClickEvent>('click', 'clicks', 'id', CLICK_COLUMNS, (e) => hasMintedClickShape(e.id));
 
 /**
  * The same click rows as a bare `INSERT … SELECT FROM unnest(…)` into `table` (no ledger, no
@@ -88,8 +91,14 @@ export class EventRepository {
     }
     return inTransaction(this.pool, async (client) => {
       const counts = { clicks: 0, conversions: 0, feedback: 0 };
-      if (clicks.length)
-        counts.clicks = (await client.query(clickInsert.sql, clickInsert.params(uniqueBy(clicks, (e) => e.id)))).rowCount ?? 0;
+      if (clicks.length) {
+        const [minted, chosen] = splitBy(
+          uniqueBy(clicks, (e) => e.id),
+          (e) => e.idMinted === true,
+        );
+        if (minted.length) counts.clicks += (await client.query(mintedClickInsert.sql, mintedClickInsert.params(minted))).rowCount ?? 0;
+        if (chosen.length) counts.clicks += (await client.query(clickInsert.sql, clickInsert.params(chosen))).rowCount ?? 0;
+      }
       if (conversions.length)
         counts.conversions =
           (await client.query(conversionInsert.sql, conversionInsert.params(uniqueBy(conversions, (e) => e.id)))).rowCount ?? 0;

@@ -1,9 +1,9 @@
 import type { Pool } from 'pg';
-import type { ClickVerdict, Decision, Reason } from '@app/contracts';
-import { Column, json, ledgeredInsert, selectInput, uniqueBy, unnestRows } from '../bulk';
+import { ClickVerdict, Decision, Reason, hasMintedClickShape } from '@app/contracts';
+import { Column, json, keyedInsert, ledgeredInsert, splitBy, selectInput, uniqueBy, unnestRows } from '../bulk';
 import { inTransaction } from '../database';
 
-const verdictInsert = ledgeredInsert<ClickVerdict>('click_verdict', 'click_verdicts', 'click_id', [
+const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
   { name: 'click_id', type: 'text', value: (v) => v.clickId },
   { name: 'ts', type: 'timestamptz', value: (v) => v.ts },
   { name: 'decided_at', type: 'timestamptz', value: (v) => v.decidedAt },
@@ -23,7 +23,13 @@ const verdictInsert = ledgeredInsert<ClickVerdict>('click_verdict', 'click_verdi
   { name: 'model_score', type: 'real', value: (v) => v.modelScore },
   { name: 'shadow_model_version', type: 'text', value: (v) => v.shadowModelVersion },
   { name: 'shadow_score', type: 'real', value: (v) => v.shadowScore },
-]);
+];
+/** Verdicts on clicks whose id the engine minted: idempotent on the table's (click_id, ts) key. */
+const mintedVerdictInsert = keyedInsert<ClickVerdict>('click_verdicts', VERDICT_COLUMNS);
+/** Verdicts on clicks whose id a sender chose: through the ledger, like their clicks. */
+const verdictInsert = ledgeredInsert<ClickVerdict>('click_verdict', 'click_verdicts', 'click_id', VERDICT_COLUMNS, (v) =>
+  hasMintedClickShape(v.clickId),
+);
 
 const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conversion_id', [
   { name: 'conversion_id', type: 'text', value: (d) => d.conversionId },
@@ -122,7 +128,13 @@ export class OutcomeRepository {
     return inTransaction(this.pool, async (client) => {
       const counts = { verdicts: 0, decisions: 0, revisions: 0 };
       if (verdicts.length) {
-        counts.verdicts = (await client.query(verdictInsert.sql, verdictInsert.params(uniqueBy(verdicts, (v) => v.clickId)))).rowCount ?? 0;
+        const [minted, chosen] = splitBy(
+          uniqueBy(verdicts, (v) => v.clickId),
+          (v) => v.idMinted === true,
+        );
+        if (minted.length)
+          counts.verdicts += (await client.query(mintedVerdictInsert.sql, mintedVerdictInsert.params(minted))).rowCount ?? 0;
+        if (chosen.length) counts.verdicts += (await client.query(verdictInsert.sql, verdictInsert.params(chosen))).rowCount ?? 0;
       }
       if (decisions.length) {
         const newest = uniqueBy(decisions, (d) => d.conversionId); // last wins: the highest revision
