@@ -83,6 +83,9 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     const verdict = aVerdict(click.id, click.ts, { idMinted: true });
     expect(await events.insert([click, click])).toEqual({ clicks: 1, conversions: 0, feedback: 0 });
     expect(await events.insert([click])).toEqual({ clicks: 0, conversions: 0, feedback: 0 }); // redelivered
+    // A batch of which a part was stored before (a recorder stopped after its commit, before its ack).
+    const next = aClick({ id: mintClickId(0), idMinted: true });
+    expect(await events.insert([next, click])).toEqual({ clicks: 1, conversions: 0, feedback: 0 });
     expect(await outcomes.insert([verdict, verdict])).toEqual({ verdicts: 1, decisions: 0, revisions: 0 });
     expect(await outcomes.insert([{ ...verdict, decidedAt: at(99) }])).toEqual({ verdicts: 0, decisions: 0, revisions: 0 }); // scored again
     const ledger = await pool.query(`SELECT count(*)::int AS n FROM ingest_ledger WHERE id = $1`, [click.id]);

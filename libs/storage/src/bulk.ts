@@ -6,6 +6,8 @@
  * - `ledgeredInsert`: an `ingest_ledger` row per id, for ids a sender chose, which may come again
  *   at any later time with another timestamp.
  */
+import type { Queryable } from './database';
+
 export interface Column<T> {
   name: string;
   /** PostgreSQL element type of the parameter array. */
@@ -64,19 +66,42 @@ export function ledgeredInsert<T>(
   return { sql, params: input.params };
 }
 
+export interface KeyedInsert<T> {
+  /** `INSERT … ON CONFLICT DO NOTHING`: skips rows already stored. */
+  sql: string;
+  /** The bare `INSERT`: fails (unique_violation) if any row is already stored. */
+  plainSql: string;
+  params(rows: readonly T[]): unknown[][];
+}
+
 /**
  * Insert made idempotent by the table's unique (id, ts) key: a row already stored is skipped.
  * Only for ids the engine minted (see `IdMinted`).
  */
-export function keyedInsert<T>(table: string, columns: Column<T>[]): LedgeredInsert<T> {
+export function keyedInsert<T>(table: string, columns: Column<T>[]): KeyedInsert<T> {
   const input = unnestRows(columns);
-  return {
-    sql: `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')})
-   SELECT ${selectInput(columns)} FROM (${input.sql}) AS input
-   ON CONFLICT DO NOTHING`,
-    params: input.params,
-  };
+  const plainSql = `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')})
+   SELECT ${selectInput(columns)} FROM (${input.sql}) AS input`;
+  return { sql: `${plainSql} ON CONFLICT DO NOTHING`, plainSql, params: input.params };
 }
+
+/**
+ * Writes rows through a keyed insert on its own (outside a transaction: one statement is atomic).
+ * Almost every batch is new, so it goes in as a bare insert, which costs the database less than
+ * `ON CONFLICT` (a fifth less on TimescaleDB); a batch holding a row already stored (a redelivery)
+ * is refused whole by the key and written again skipping what is there. Returns the rows written.
+ */
+export async function writeKeyed<T>(db: Queryable, insert: KeyedInsert<T>, rows: readonly T[]): Promise<number> {
+  const params = insert.params(rows);
+  try {
+    return (await db.query(insert.plainSql, params)).rowCount ?? 0;
+  } catch (e) {
+    if ((e as { code?: string }).code !== UNIQUE_VIOLATION) throw e;
+    return (await db.query(insert.sql, params)).rowCount ?? 0;
+  }
+}
+
+const UNIQUE_VIOLATION = '23505';
 
 /** Splits rows in two by a predicate: [those it holds for, the others]. */
 export function splitBy<T>(rows: readonly T[], predicate: (row: T) => boolean): [T[], T[]] {

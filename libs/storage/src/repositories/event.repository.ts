@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { ClickEvent, ConversionEvent, FeedbackEvent, hasMintedClickShape } from '@app/contracts';
-import { Column, json, keyedInsert, ledgeredInsert, splitBy, selectInput, uniqueBy, unnestRows } from '../bulk';
+import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, uniqueBy, unnestRows, writeKeyed } from '../bulk';
 import { inTransaction } from '../database';
 
 const CLICK_COLUMNS: Column<ClickEvent>[] = [
@@ -89,16 +89,18 @@ export class EventRepository {
       else if (e.kind === 'conversion') conversions.push(e);
       else feedback.push(e);
     }
+    const [minted, chosen] = splitBy(
+      uniqueBy(clicks, (e) => e.id),
+      (e) => e.idMinted === true,
+    );
+    // The usual batch (clicks the engine minted ids for, nothing else) is one statement: no transaction.
+    if (chosen.length === 0 && conversions.length === 0 && feedback.length === 0) {
+      return { clicks: minted.length ? await writeKeyed(this.pool, mintedClickInsert, minted) : 0, conversions: 0, feedback: 0 };
+    }
     return inTransaction(this.pool, async (client) => {
       const counts = { clicks: 0, conversions: 0, feedback: 0 };
-      if (clicks.length) {
-        const [minted, chosen] = splitBy(
-          uniqueBy(clicks, (e) => e.id),
-          (e) => e.idMinted === true,
-        );
-        if (minted.length) counts.clicks += (await client.query(mintedClickInsert.sql, mintedClickInsert.params(minted))).rowCount ?? 0;
-        if (chosen.length) counts.clicks += (await client.query(clickInsert.sql, clickInsert.params(chosen))).rowCount ?? 0;
-      }
+      if (minted.length) counts.clicks += (await client.query(mintedClickInsert.sql, mintedClickInsert.params(minted))).rowCount ?? 0;
+      if (chosen.length) counts.clicks += (await client.query(clickInsert.sql, clickInsert.params(chosen))).rowCount ?? 0;
       if (conversions.length)
         counts.conversions =
           (await client.query(conversionInsert.sql, conversionInsert.params(uniqueBy(conversions, (e) => e.id)))).rowCount ?? 0;

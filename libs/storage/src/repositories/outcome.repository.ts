@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { ClickVerdict, Decision, Reason, hasMintedClickShape } from '@app/contracts';
-import { Column, json, keyedInsert, ledgeredInsert, splitBy, selectInput, uniqueBy, unnestRows } from '../bulk';
+import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, uniqueBy, unnestRows, writeKeyed } from '../bulk';
 import { inTransaction } from '../database';
 
 const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
@@ -125,17 +125,18 @@ export class OutcomeRepository {
   async insert(outcomes: readonly (ClickVerdict | Decision)[]): Promise<{ verdicts: number; decisions: number; revisions: number }> {
     const verdicts = outcomes.filter((o): o is ClickVerdict => o.kind === 'click');
     const decisions = outcomes.filter((o): o is Decision => o.kind === 'conversion').sort((a, b) => a.revision - b.revision);
+    const [minted, chosen] = splitBy(
+      uniqueBy(verdicts, (v) => v.clickId),
+      (v) => v.idMinted === true,
+    );
+    // The usual batch (verdicts on clicks the engine minted ids for, nothing else) is one statement: no transaction.
+    if (chosen.length === 0 && decisions.length === 0) {
+      return { verdicts: minted.length ? await writeKeyed(this.pool, mintedVerdictInsert, minted) : 0, decisions: 0, revisions: 0 };
+    }
     return inTransaction(this.pool, async (client) => {
       const counts = { verdicts: 0, decisions: 0, revisions: 0 };
-      if (verdicts.length) {
-        const [minted, chosen] = splitBy(
-          uniqueBy(verdicts, (v) => v.clickId),
-          (v) => v.idMinted === true,
-        );
-        if (minted.length)
-          counts.verdicts += (await client.query(mintedVerdictInsert.sql, mintedVerdictInsert.params(minted))).rowCount ?? 0;
-        if (chosen.length) counts.verdicts += (await client.query(verdictInsert.sql, verdictInsert.params(chosen))).rowCount ?? 0;
-      }
+      if (minted.length) counts.verdicts += (await client.query(mintedVerdictInsert.sql, mintedVerdictInsert.params(minted))).rowCount ?? 0;
+      if (chosen.length) counts.verdicts += (await client.query(verdictInsert.sql, verdictInsert.params(chosen))).rowCount ?? 0;
       if (decisions.length) {
         const newest = uniqueBy(decisions, (d) => d.conversionId); // last wins: the highest revision
         counts.decisions = (await client.query(decisionInsert.sql, decisionInsert.params(newest))).rowCount ?? 0;
