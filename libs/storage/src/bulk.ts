@@ -1,11 +1,15 @@
 /**
- * Batched, idempotent inserts: one `INSERT … SELECT FROM unnest(…)` per batch (COPY is not an
- * option through the embedded database's socket). Two ways to be idempotent on an event id:
- * - `keyedInsert`: the table's unique (id, ts) key and `ON CONFLICT DO NOTHING`, for ids the engine
- *   minted (every copy of such an event is a redelivery, with the same time);
+ * Batched, idempotent inserts. Two ways to be idempotent on an event id:
+ * - `keyedInsert`: the table's unique (id, ts) key, for ids the engine minted (every copy of such an
+ *   event is a redelivery, with the same time). On PostgreSQL a batch goes in by `COPY`; on the
+ *   embedded database (whose socket does not take `COPY`) by one `INSERT … SELECT FROM unnest(…)`;
  * - `ledgeredInsert`: an `ingest_ledger` row per id, for ids a sender chose, which may come again
- *   at any later time with another timestamp.
+ *   at any later time with another timestamp (`INSERT … SELECT FROM unnest(…)`).
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Pool } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Queryable } from './database';
 
 export interface Column<T> {
@@ -15,6 +19,8 @@ export interface Column<T> {
   value(row: T): unknown;
   /** Expression that turns the parameter into the column value (`$` is the input column). */
   select?: string;
+  /** The value in `COPY` text form, when `select` converts it (default: as it is). */
+  copy?(value: unknown): string;
 }
 
 export interface LedgeredInsert<T> {
@@ -72,6 +78,9 @@ export interface KeyedInsert<T> {
   /** The bare `INSERT`: fails (unique_violation) if any row is already stored. */
   plainSql: string;
   params(rows: readonly T[]): unknown[][];
+  /** `COPY … FROM STDIN` and the batch in its text format: fails like the bare insert. */
+  copySql: string;
+  copyText(rows: readonly T[]): string;
 }
 
 /**
@@ -80,26 +89,91 @@ export interface KeyedInsert<T> {
  */
 export function keyedInsert<T>(table: string, columns: Column<T>[]): KeyedInsert<T> {
   const input = unnestRows(columns);
-  const plainSql = `INSERT INTO ${table} (${columns.map((c) => c.name).join(', ')})
+  const names = columns.map((c) => c.name).join(', ');
+  const plainSql = `INSERT INTO ${table} (${names})
    SELECT ${selectInput(columns)} FROM (${input.sql}) AS input`;
-  return { sql: `${plainSql} ON CONFLICT DO NOTHING`, plainSql, params: input.params };
+  return {
+    sql: `${plainSql} ON CONFLICT DO NOTHING`,
+    plainSql,
+    params: input.params,
+    copySql: `COPY ${table} (${names}) FROM STDIN`,
+    copyText: (rows) => {
+      let text = '';
+      for (const r of rows) {
+        for (let i = 0; i < columns.length; i++) {
+          const c = columns[i];
+          const v = c.value(r);
+          text += (i ? '\t' : '') + (v === null || v === undefined ? '\\N' : copyEscape(c.copy ? c.copy(v) : String(v)));
+        }
+        text += '\n';
+      }
+      return text;
+    },
+  };
 }
+
+/** COPY's text format: backslash, newline, carriage return and tab are escaped. */
+function copyEscape(v: string): string {
+  return /[\\\n\r\t]/.test(v) ? v.replace(/[\\\n\r\t]/g, (ch) => COPY_ESCAPES[ch]) : v;
+}
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /**
  * Writes rows through a keyed insert on its own (outside a transaction: one statement is atomic).
- * Almost every batch is new, so it goes in as a bare insert, which costs the database less than
- * `ON CONFLICT` (a fifth less on TimescaleDB); a batch holding a row already stored (a redelivery)
- * is refused whole by the key and written again skipping what is there. Returns the rows written.
+ * Almost every batch is new, so it goes in bare — `COPY` where the database takes it (`copy`), else
+ * an `INSERT` without `ON CONFLICT` (speculative insertion cost TimescaleDB a fifth of the insert);
+ * a batch holding a row already stored (a redelivery) is refused whole by the key and written
+ * again skipping what is there. Returns the rows written.
  */
-export async function writeKeyed<T>(db: Queryable, insert: KeyedInsert<T>, rows: readonly T[]): Promise<number> {
-  const params = insert.params(rows);
+export async function writeKeyed<T>(pool: Pool, insert: KeyedInsert<T>, rows: readonly T[], copy: boolean): Promise<number> {
   try {
-    return (await db.query(insert.plainSql, params)).rowCount ?? 0;
+    if (copy) return await copyIn(pool, insert.copySql, insert.copyText(rows));
+    return (await pool.query(insert.plainSql, insert.params(rows))).rowCount ?? 0;
   } catch (e) {
     if ((e as { code?: string }).code !== UNIQUE_VIOLATION) throw e;
-    return (await db.query(insert.sql, params)).rowCount ?? 0;
+    return (await pool.query(insert.sql, insert.params(rows))).rowCount ?? 0;
   }
 }
+
+async function copyIn(pool: Pool, sql: string, text: string): Promise<number> {
+  const client = await pool.connect();
+  let failure: Error | undefined;
+  // As in inTransaction: a checked-out client that loses its connection emits 'error'.
+  const onError = (e: Error) => (failure ??= e);
+  client.on('error', onError);
+  try {
+    const stream = client.query(copyFrom(sql));
+    await pipeline(Readable.from([Buffer.from(text)]), stream);
+    return stream.rowCount;
+  } catch (e) {
+    // A refused row leaves the connection usable; anything else may not have.
+    if ((e as { code?: string }).code !== UNIQUE_VIOLATION) failure ??= e as Error;
+    throw e;
+  } finally {
+    client.off('error', onError);
+    client.release(failure);
+  }
+}
+
+/**
+ * Whether the database takes `COPY … FROM STDIN`: PostgreSQL does; the embedded PGlite (a
+ * WebAssembly build, served over a socket) crashes on it. Asked once per pool.
+ */
+export function copySupported(pool: Pool): Promise<boolean> {
+  let known = COPY_SUPPORT.get(pool);
+  if (!known) {
+    known = pool.query<{ version: string }>('SELECT version()').then(
+      (r) => !/emscripten|emcc|wasm/i.test(r.rows[0].version),
+      (e) => {
+        COPY_SUPPORT.delete(pool); // ask again next time
+        throw e;
+      },
+    );
+    COPY_SUPPORT.set(pool, known);
+  }
+  return known;
+}
+const COPY_SUPPORT = new WeakMap<Pool, Promise<boolean>>();
 
 const UNIQUE_VIOLATION = '23505';
 

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { ClickVerdict, Decision, Reason, hasMintedClickShape } from '@app/contracts';
-import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, uniqueBy, unnestRows, writeKeyed } from '../bulk';
+import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, uniqueBy, unnestRows, writeKeyed, copySupported } from '../bulk';
 import { inTransaction } from '../database';
 
 const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
@@ -15,7 +15,13 @@ const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
   { name: 'score', type: 'real', value: (v) => v.score },
   { name: 'category', type: 'text', value: (v) => v.category },
   // Arrays of arrays cannot go through unnest (it flattens them): codes travel comma-joined.
-  { name: 'reason_codes', type: 'text', value: (v) => v.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
+  {
+    name: 'reason_codes',
+    type: 'text',
+    value: (v) => v.reasons.map((r) => r.code).join(','),
+    select: "string_to_array($, ',')",
+    copy: (v) => `{${v}}`,
+  },
   { name: 'reasons', type: 'text', value: (v) => json(v.reasons), select: '$::jsonb' },
   { name: 'ruleset_version', type: 'text', value: (v) => v.rulesetVersion },
   { name: 'model_version', type: 'text', value: (v) => v.modelVersion },
@@ -41,7 +47,13 @@ const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conver
   { name: 'sub_id', type: 'text', value: (d) => d.subId },
   { name: 'status', type: 'text', value: (d) => d.status },
   { name: 'score', type: 'real', value: (d) => d.score },
-  { name: 'reason_codes', type: 'text', value: (d) => d.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
+  {
+    name: 'reason_codes',
+    type: 'text',
+    value: (d) => d.reasons.map((r) => r.code).join(','),
+    select: "string_to_array($, ',')",
+    copy: (v) => `{${v}}`,
+  },
   { name: 'reasons', type: 'text', value: (d) => json(d.reasons), select: '$::jsonb' },
   { name: 'amount', type: 'numeric', value: (d) => d.amount },
   { name: 'revenue', type: 'numeric', value: (d) => d.revenue },
@@ -72,7 +84,13 @@ const revisionColumns: Column<Decision>[] = [
   { name: 'status', type: 'text', value: (d) => d.status },
   { name: 'previous_status', type: 'text', value: (d) => d.previousStatus },
   { name: 'score', type: 'real', value: (d) => d.score },
-  { name: 'reason_codes', type: 'text', value: (d) => d.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
+  {
+    name: 'reason_codes',
+    type: 'text',
+    value: (d) => d.reasons.map((r) => r.code).join(','),
+    select: "string_to_array($, ',')",
+    copy: (v) => `{${v}}`,
+  },
   { name: 'reasons', type: 'text', value: (d) => json(d.reasons), select: '$::jsonb' },
   { name: 'resolved_by', type: 'text', value: (d) => d.resolvedBy },
   { name: 'note', type: 'text', value: (d) => d.note },
@@ -101,7 +119,13 @@ const transitionColumns: Column<Decision>[] = [
   { name: 'from_status', type: 'text', value: (d) => d.previousStatus },
   { name: 'to_status', type: 'text', value: (d) => d.status },
   { name: 'resolved_by', type: 'text', value: (d) => d.resolvedBy },
-  { name: 'reason_codes', type: 'text', value: (d) => d.reasons.map((r) => r.code).join(','), select: "string_to_array($, ',')" },
+  {
+    name: 'reason_codes',
+    type: 'text',
+    value: (d) => d.reasons.map((r) => r.code).join(','),
+    select: "string_to_array($, ',')",
+    copy: (v) => `{${v}}`,
+  },
   { name: 'note', type: 'text', value: (d) => d.note },
   { name: 'actor', type: 'text', value: (d) => d.actor },
   { name: 'advertiser_id', type: 'text', value: (d) => d.advertiserId },
@@ -131,7 +155,11 @@ export class OutcomeRepository {
     );
     // The usual batch (verdicts on clicks the engine minted ids for, nothing else) is one statement: no transaction.
     if (chosen.length === 0 && decisions.length === 0) {
-      return { verdicts: minted.length ? await writeKeyed(this.pool, mintedVerdictInsert, minted) : 0, decisions: 0, revisions: 0 };
+      return {
+        verdicts: minted.length ? await writeKeyed(this.pool, mintedVerdictInsert, minted, await copySupported(this.pool)) : 0,
+        decisions: 0,
+        revisions: 0,
+      };
     }
     return inTransaction(this.pool, async (client) => {
       const counts = { verdicts: 0, decisions: 0, revisions: 0 };
