@@ -73,7 +73,8 @@ describe('arbiter bench', () => {
     } finally {
       await pool.end();
     }
-  });
+    // Two rounds of four scenarios (the recorder's three passes among them) on a shared machine.
+  }, 180_000);
 
   it('refuses an unknown scenario', async () => {
     await expect(benchCommand().parseAsync(['--scenarios', 'warp'], { from: 'user' })).rejects.toThrow('unknown scenario(s): warp');
