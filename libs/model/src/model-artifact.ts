@@ -101,6 +101,8 @@ export interface EventExplanation {
 export class ModelRuntime {
   readonly click: CompiledForest | null;
   readonly conversion: CompiledForest | null;
+  /** Legitimate traffic's typical value per feature, per explainable side (read once: the artifact is a large parsed object). */
+  private readonly typical: Record<'click' | 'conversion', readonly (number | null)[] | null>;
 
   constructor(readonly artifact: ModelArtifact) {
     if (artifact.format !== 'arbiter-model/1') throw new ModelError(`unknown model format "${artifact.format}"`);
@@ -108,6 +110,10 @@ export class ModelRuntime {
     assertFeatures('conversion', artifact.features.conversion, CONVERSION_FEATURES);
     this.click = compile(artifact, 'click', CLICK_FEATURES.length);
     this.conversion = compile(artifact, 'conversion', CONVERSION_FEATURES.length);
+    this.typical = {
+      click: this.click?.explainable ? (artifact.explanation?.click?.typicalLegit ?? null) : null,
+      conversion: this.conversion?.explainable ? (artifact.explanation?.conversion?.typicalLegit ?? null) : null,
+    };
   }
 
   /**
@@ -117,32 +123,34 @@ export class ModelRuntime {
    * Allocates: for events MODEL_RISK fired on, not for scoring.
    */
   explain(side: 'click' | 'conversion', x: Float64Array, top = 5): EventExplanation | null {
-    const forest = this[side];
-    const typical = this.artifact.explanation?.[side]?.typicalLegit;
+    const forest = side === 'click' ? this.click : this.conversion;
+    const typical = side === 'click' ? this.typical.click : this.typical.conversion;
     const names = side === 'click' ? CLICK_FEATURES : CONVERSION_FEATURES;
-    const paths = forest && typical ? forest.explain(x, names.length) : null;
-    if (!paths) return null;
+    const paths = typical ? forest?.explain(x, names.length) : null;
+    if (!typical || !paths) return null;
     const c = paths.contributions;
-    // The `top` largest by size (ties: the earlier feature), by insertion: no sort of every feature.
-    const order: number[] = [];
-    for (let f = 0; f < c.length; f++) {
-      if (c[f] === 0) continue;
-      let at = order.length;
-      while (at > 0 && Math.abs(c[order[at - 1]]) < Math.abs(c[f])) at--;
-      if (at < top) {
-        order.splice(at, 0, f);
-        if (order.length > top) order.pop();
+    const contributions: FeatureContribution[] = [];
+    // The `top` largest by size (ties: the earlier feature): a few passes over the features, no sort.
+    let bound = Infinity;
+    let boundAt = -1;
+    for (let k = 0; k < top; k++) {
+      let best = -1;
+      for (let f = 0; f < c.length; f++) {
+        const size = Math.abs(c[f]);
+        if (size === 0 || size > bound || (size === bound && f <= boundAt)) continue;
+        if (best < 0 || size > Math.abs(c[best])) best = f;
       }
+      if (best < 0) break;
+      bound = Math.abs(c[best]);
+      boundAt = best;
+      contributions.push({
+        feature: names[best],
+        value: Number.isNaN(x[best]) ? null : x[best],
+        typicalLegit: typical[best],
+        contribution: c[best],
+      });
     }
-    return {
-      bias: paths.bias,
-      contributions: order.map((f) => ({
-        feature: names[f],
-        value: Number.isNaN(x[f]) ? null : x[f],
-        typicalLegit: typical![f],
-        contribution: c[f],
-      })),
-    };
+    return { bias: paths.bias, contributions };
   }
 
   get version(): string {

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { Evidence } from '@app/contracts';
+import type { Evidence, EvidenceRow } from '@app/contracts';
 import { Rule } from './rule';
 
 /** One feature's part in the model's probability for this event (path contributions through the trees). */
@@ -40,7 +40,8 @@ export interface ModelRiskParams {
 /** How many of the contributions that raised the score the message names. */
 const NAMED = 3;
 
-const round = (v: number | null, digits: number) => (v === null ? null : Math.round(v * 10 ** digits) / 10 ** digits);
+const round3 = (v: number | null) => (v === null ? null : Math.round(v * 1e3) / 1e3);
+const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
 
 /** The model's fraud probability is above the threshold. */
 export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
@@ -54,18 +55,22 @@ export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
     const about = { probability: m.probability, threshold, model: m.version, authority: m.authority, basis: m.basis };
     const explained = m.explain();
     if (!explained) return { ...about, explanation: 'none', drivers: m.globalDrivers.join(', ') };
-    const contributions = explained.contributions.map((c) => ({
-      feature: c.feature,
-      value: round(c.value, 3),
-      typicalLegit: round(c.typicalLegit, 3),
-      contribution: round(c.contribution, 4)!,
-    }));
-    const raised = contributions.filter((c) => c.contribution > 0).slice(0, NAMED);
-    const drivers = raised.length
-      ? raised
-          .map((c) => `${c.feature} ${c.value ?? 'unknown'} (legitimate typically ${c.typicalLegit ?? 'unknown'}) +${c.contribution}`)
-          .join('; ')
-      : "no single feature: the forest's prior alone";
-    return { ...about, explanation: 'per-event', bias: round(explained.bias, 4), contributions, drivers };
+    // Runs on every event MODEL_RISK fires on: plain loops, each number formatted once.
+    const contributions: EvidenceRow[] = [];
+    let drivers = '';
+    let named = 0;
+    for (const c of explained.contributions) {
+      const row = {
+        feature: c.feature,
+        value: round3(c.value),
+        typicalLegit: round3(c.typicalLegit),
+        contribution: round4(c.contribution),
+      };
+      contributions.push(row);
+      if (row.contribution > 0 && named++ < NAMED)
+        drivers += `${named > 1 ? '; ' : ''}${row.feature} ${row.value ?? 'unknown'} (legitimate typically ${row.typicalLegit ?? 'unknown'}) +${row.contribution}`;
+    }
+    if (!named) drivers = "no single feature: the forest's prior alone";
+    return { ...about, explanation: 'per-event', bias: round4(explained.bias), contributions, drivers };
   },
 };
