@@ -219,6 +219,8 @@ export class FeatureState {
   private readonly clicks: ClickStore;
   private readonly orders: BoundedMap<string, string>;
   private latest = 0;
+  /** The slot `notePair` noted last (read at once, before another key of the same table is asked for). */
+  private pairSlot = -1;
   /** Event time from which `advance` has something to drop (the oldest entry's expiry). */
   private nextClickExpiry = -Infinity;
 
@@ -305,7 +307,7 @@ export class FeatureState {
     const ipOfferHour = this.ipOffer.countSlot(ipOfferSlot, 0, 0, t);
     if (!sameDay(previousIpOffer, t)) this.ips.add(ipSlot, IP_OFFERS, t);
     const previousIpUserAgent = this.notePair(this.ipUserAgent, keyHash(hIp, hUserAgent), ipKey, userAgent, t);
-    const ipUserAgentHour = this.ipUserAgent.countKey(keyHash(hIp, hUserAgent), ipKey, userAgent, 0, 0, t);
+    const ipUserAgentHour = this.ipUserAgent.countSlot(this.pairSlot, 0, 0, t);
     if (!sameDay(this.notePair(this.ipPublisher, keyHash(hIp, hPublisher), ipKey, publisherId, t), t))
       this.ips.add(ipSlot, IP_PUBLISHERS, t);
 
@@ -411,6 +413,7 @@ export class FeatureState {
     const previous = slot < 0 ? -Infinity : pairs.lastSeenOf(slot);
     if (slot < 0) slot = pairs.slot(h, a, b, t);
     pairs.add(slot, 0, t);
+    this.pairSlot = slot;
     return previous;
   }
 
