@@ -5,11 +5,13 @@ import { TestEngine, bootEngine, postJson, seedCatalog } from './support/engine'
 describe('embedded mode (TimescaleDB PGlite served by the engine)', () => {
   let t: TestEngine;
 
+  // Booting starts PGlite in a worker and runs every migration on a fresh data directory: over a
+  // minute on a loaded machine (a rehearsal timed out at 60 s), seconds on an idle one.
   beforeAll(async () => {
     t = await bootEngine({ embedded: true });
-  });
+  }, 240_000);
   afterAll(async () => {
-    await t.stop();
+    await t?.stop();
   });
 
   it('decides a conversion and stores everything in hypertables', async () => {
@@ -27,6 +29,13 @@ describe('embedded mode (TimescaleDB PGlite served by the engine)', () => {
     );
     expect(decision).toEqual({ status: 'approved' });
     const { rows } = await t.db.query(`SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1`);
-    expect(rows.map((r) => r.hypertable_name)).toEqual(['click_verdicts', 'clicks', 'conversions', 'decisions', 'feedback', 'shadow_outcomes']);
+    expect(rows.map((r) => r.hypertable_name)).toEqual([
+      'click_verdicts',
+      'clicks',
+      'conversions',
+      'decisions',
+      'feedback',
+      'shadow_outcomes',
+    ]);
   });
 });
