@@ -22,6 +22,7 @@ import { ReviewService } from './review/review.service';
 import { StatsService } from './stats.service';
 import { WebhooksService } from './advertiser/webhooks.service';
 import { ApiKeysService } from './admin/api-keys.service';
+import { CatalogService } from './admin/catalog.service';
 import { EnforcementController } from './admin/enforcement.controller';
 import { EnforcementJob, EnforcementService } from '@app/enforcement';
 import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/live-config';
@@ -88,6 +89,7 @@ export class ApiModule {
         StatsService,
         WebhooksService,
         ApiKeysService,
+        CatalogService,
         {
           provide: ModelRegistry,
           inject: [NATS_CONNECTION, Topology, ModelRepository],

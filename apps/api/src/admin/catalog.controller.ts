@@ -1,27 +1,10 @@
-import {
-  BadRequestException,
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  NotFoundException,
-  Param,
-  Post,
-  Put,
-  Res,
-  UseGuards,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Put, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard, Roles } from '@app/auth';
-import { CatalogCache } from '@app/catalog';
 import { AdvertiserInput, OfferInput, PublisherInput, PublisherPayoutInput } from '@app/contracts';
 import { ApiListResponse, SchemaPipe, csvFile, csvText, fieldColumns, fieldsOf, plain, prefersCsv } from '@app/http';
-import { CatalogRepository, InvalidTermsError, UnknownReferenceError } from '@app/storage';
-import { invalidField } from '../api-schemas';
-import { WebhooksService } from '../advertiser/webhooks.service';
+import { CatalogService } from './catalog.service';
 
 const ADVERTISER_EXAMPLE = { id: 'shop', name: 'Shop Inc.', status: 'active', webhookUrl: 'https://shop.example/arbiter' };
 const PUBLISHER_EXAMPLE = { id: 'blog', name: 'A blog', status: 'active' };
@@ -53,11 +36,7 @@ const OFFER_EXAMPLE = {
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
 export class CatalogController {
-  constructor(
-    private readonly catalog: CatalogRepository,
-    private readonly cache: CatalogCache,
-    private readonly webhooks: WebhooksService,
-  ) {}
+  constructor(private readonly catalog: CatalogService) {}
 
   @Get('advertisers')
   @ApiOperation({ summary: 'Every advertiser' })
@@ -108,15 +87,7 @@ export class CatalogController {
   })
   @ApiResponse({ status: 200, description: 'updated', schema: { example: ADVERTISER_EXAMPLE } })
   async advertiser(@Body(new SchemaPipe(AdvertiserInput)) body: AdvertiserInput, @Res() reply: FastifyReply) {
-    // Refused before anything is written; the URL is then set with its secret, in one statement, not by the upsert.
-    await this.webhooks.refuseUnsafe(body.webhookUrl, 'webhookUrl');
-    const { webhookUrl, ...fields } = body;
-    const { advertiser, created } = await this.catalog.upsertAdvertiser(fields);
-    let secret: string | undefined;
-    if (webhookUrl !== undefined) {
-      secret = await this.webhooks.set(body.id, webhookUrl, { field: 'webhookUrl' });
-      advertiser.webhookUrl = webhookUrl;
-    } else this.cache.announceChange();
+    const { advertiser, created, secret } = await this.catalog.upsertAdvertiser(body);
     reply
       .code(created ? 201 : 200)
       .send(secret ? { ...advertiser, webhookSecret: secret, note: 'store the webhook secret now: it is not shown again' } : advertiser);
@@ -129,7 +100,6 @@ export class CatalogController {
   @ApiResponse({ status: 200, description: 'updated', schema: { example: PUBLISHER_EXAMPLE } })
   async publisher(@Body(new SchemaPipe(PublisherInput)) body: PublisherInput, @Res() reply: FastifyReply) {
     const { publisher, created } = await this.catalog.upsertPublisher(body);
-    this.cache.announceChange();
     reply.code(created ? 201 : 200).send(publisher);
   }
 
@@ -175,21 +145,7 @@ export class CatalogController {
     },
   })
   async offer(@Body(new SchemaPipe(OfferInput)) body: OfferInput, @Res() reply: FastifyReply) {
-    let result;
-    try {
-      result = await this.catalog.upsertOffer(body);
-    } catch (e) {
-      if (e instanceof UnknownReferenceError)
-        throw new BadRequestException({
-          error: 'validation_failed',
-          message: e.message,
-          errors: [{ field: e.field, message: 'does not exist' }],
-        });
-      if (e instanceof InvalidTermsError) throw invalidField(e.field, 'a percentage of the sale is at most 100');
-      throw e;
-    }
-    const { offer, created } = result;
-    this.cache.announceChange();
+    const { offer, created } = await this.catalog.upsertOffer(body);
     reply.code(created ? 201 : 200).send(offer);
   }
 
@@ -213,17 +169,7 @@ export class CatalogController {
     @Param('publisherId') publisherId: string,
     @Body(new SchemaPipe(PublisherPayoutInput)) body: PublisherPayoutInput,
   ) {
-    const terms = { payoutModel: body.payoutModel ?? 'fixed', payout: body.payout } as const;
-    let found;
-    try {
-      found = await this.catalog.setPublisherPayout(offerId, publisherId, terms);
-    } catch (e) {
-      if (e instanceof InvalidTermsError) throw invalidField(e.field, 'a percentage of the sale is at most 100');
-      throw e;
-    }
-    if (!found) throw new NotFoundException({ error: 'not_found', message: 'no such offer or publisher' });
-    this.cache.announceChange();
-    return { offerId, publisherId, ...terms };
+    return this.catalog.setPublisherPayout(offerId, publisherId, body);
   }
 
   @Delete('offers/:offerId/payouts/:publisherId')
@@ -234,8 +180,6 @@ export class CatalogController {
   @ApiResponse({ status: 204, description: 'removed' })
   @ApiResponse({ status: 404, description: 'the publisher had no payout of its own on this offer' })
   async removePublisherPayout(@Param('offerId') offerId: string, @Param('publisherId') publisherId: string): Promise<void> {
-    if (!(await this.catalog.removePublisherPayout(offerId, publisherId)))
-      throw new NotFoundException({ error: 'not_found', message: 'the publisher has no payout of its own on this offer' });
-    this.cache.announceChange();
+    await this.catalog.removePublisherPayout(offerId, publisherId);
   }
 }
