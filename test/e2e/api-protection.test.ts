@@ -6,7 +6,7 @@ const PER_IP = 40;
 
 /**
  * Issue 5: what protects the API from its callers — per-key and per-address budgets (429 with
- * Retry-After), and webhook URLs that cannot point the notifier inside the network.
+ * Retry-After), and webhook and postback URLs that cannot point the notifier inside the network.
  */
 describe('API protection (services booted)', () => {
   let t: TestEngine;
@@ -64,6 +64,17 @@ describe('API protection (services booted)', () => {
     });
     expect(admin.status).toBe(400);
     expect(admin.body.errors[0].field).toBe('webhookUrl');
+  });
+
+  it('refuses partner postback templates that point at loopback, private or link-local addresses, like webhooks', async () => {
+    // A fresh publisher key: the tenant's spent its budget above (the admin key has two requests left).
+    const key = await call(t.api, 'POST', '/v1/admin/api-keys', ADMIN_KEY, { role: 'publisher', subjectId: tenant.publisherId });
+    expect(key.status).toBe(201);
+    for (const url of ['http://127.0.0.1:9/pb?cid={click_id}', 'http://169.254.169.254/latest/meta-data?c={click_id}', 'http://[::1]/pb']) {
+      const res = await call(t.api, 'POST', '/v1/publisher/postbacks', key.body.key, { url });
+      expect({ url, status: res.status }).toEqual({ url, status: 400 });
+      expect(res.body.errors[0]).toEqual({ field: 'url', message: expect.stringContaining('private or reserved address') });
+    }
   });
 
   // Last: it spends this address's budget.
