@@ -1,10 +1,9 @@
-import { BadRequestException, Body, Controller, Get, Headers, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { StringEnum } from '@app/contracts';
 import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
-import type { DeadLetterFilter } from '@app/messaging';
 import type { Principal } from '@app/storage';
 import { SAME_ROWS_AS_JSON, csvView } from '../csv-views';
 import { DeadLettersService } from './dead-letters.service';
@@ -73,15 +72,6 @@ const REPLAY_EXAMPLE = {
 const LETTER_CSV = csvView(Object.keys(LETTER_EXAMPLE), LETTER_EXAMPLE);
 const REPLAY_CSV = csvView(Object.keys(REPLAY_EXAMPLE), REPLAY_EXAMPLE);
 
-function filterOf(q: { consumer?: string; from?: string; to?: string; stream?: 'DLQ' | 'WEBHOOK_DLQ'; ids?: string[] }): DeadLetterFilter {
-  const f: DeadLetterFilter = { consumer: q.consumer, stream: q.stream, ids: q.ids };
-  if (q.from) f.since = new Date(q.from);
-  if (q.to) f.until = new Date(q.to);
-  if (f.since && f.until && f.since >= f.until)
-    throw new BadRequestException({ error: 'invalid', details: [{ field: 'to', message: 'must be after from' }] });
-  return f;
-}
-
 /**
  * The dead letters of every stream (events, verdicts, decisions, webhooks) for the network's own
  * staff: see why each was parked, and hand them back to the consumer that parked them.
@@ -102,7 +92,7 @@ export class DeadLettersController {
   @ApiQueryFrom(ListQuery)
   @ApiListResponse({ items: [LETTER_EXAMPLE], more: false }, LETTER_CSV.example, SAME_ROWS_AS_JSON)
   async list(@Query(new QueryPipe(ListQuery)) q: Static<typeof ListQuery>, @Headers('accept') accept?: string) {
-    const letters = await this.deadLetters.list(filterOf(q), q.limit);
+    const letters = await this.deadLetters.list(q, q.limit);
     return prefersCsv(accept) ? csvFile(letters.items, LETTER_CSV.columns, 'dead-letters.csv') : letters;
   }
 
@@ -125,14 +115,7 @@ export class DeadLettersController {
   })
   @ApiResponse({ status: 200, schema: { example: REPLAY_EXAMPLE } })
   replay(@Body(new SchemaPipe(ReplayInput)) body: Static<typeof ReplayInput>, @CurrentPrincipal() me: Principal) {
-    const { all, ...criteria } = body;
-    if (!all && !Object.values(criteria).some((v) => v !== undefined)) {
-      throw new BadRequestException({
-        error: 'invalid',
-        details: [{ field: '(body)', message: 'give consumer, from, to, ids or stream — or all: true' }],
-      });
-    }
-    return this.deadLetters.replay(filterOf(criteria), me.keyId);
+    return this.deadLetters.replayMatching(body, me.keyId);
   }
 
   @Get('replays')

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
@@ -6,6 +6,24 @@ import { Topology, natsToken } from '@app/contracts';
 import { DeadLetterFilter, DeadLetters, JETSTREAM_MANAGER, NATS_CONNECTION, engineDurables } from '@app/messaging';
 import { DeadLetterReplayRecord, DeadLetterReplayRepository, WebhookRepository } from '@app/storage';
 import { componentLogger } from '@app/observability';
+
+/** What an admin picks dead letters by: `from` and `to` are ISO-8601 instants. */
+export interface Criteria {
+  consumer?: string;
+  from?: string;
+  to?: string;
+  stream?: 'DLQ' | 'WEBHOOK_DLQ';
+  ids?: string[];
+}
+
+function filterOf(q: Criteria): DeadLetterFilter {
+  const f: DeadLetterFilter = { consumer: q.consumer, stream: q.stream, ids: q.ids };
+  if (q.from) f.since = new Date(q.from);
+  if (q.to) f.until = new Date(q.to);
+  if (f.since && f.until && f.since >= f.until)
+    throw new BadRequestException({ error: 'invalid', details: [{ field: 'to', message: 'must be after from' }] });
+  return f;
+}
 
 /** Lists and replays the dead letters of every stream; every replay is audited (who, when, which, what came of it). */
 @Injectable()
@@ -26,8 +44,21 @@ export class DeadLettersService {
     this.durables = engineDurables(topology, config);
   }
 
-  list(filter: DeadLetterFilter, limit: number) {
-    return this.letters.list(filter, limit);
+  /** The dead letters that match the criteria, oldest first (400 when `to` is not after `from`). */
+  list(criteria: Criteria, limit: number) {
+    return this.letters.list(filterOf(criteria), limit);
+  }
+
+  /** An admin's replay: at least one criterion, or `all: true` (400 otherwise). */
+  replayMatching(body: Criteria & { all?: boolean }, actor: string) {
+    const { all, ...criteria } = body;
+    if (!all && !Object.values(criteria).some((v) => v !== undefined)) {
+      throw new BadRequestException({
+        error: 'invalid',
+        details: [{ field: '(body)', message: 'give consumer, from, to, ids or stream — or all: true' }],
+      });
+    }
+    return this.replay(filterOf(criteria), actor);
   }
 
   /** Replays and records who did it; the audit row is written even when nothing matched. */
