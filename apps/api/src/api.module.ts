@@ -15,6 +15,7 @@ import { CatalogController } from './admin/catalog.controller';
 import { RuleSetsController } from './admin/rulesets.controller';
 import { BacktestController } from './admin/backtest.controller';
 import { ShadowController } from './admin/shadow.controller';
+import { ShadowService } from './admin/shadow.service';
 import { ACTIVE_MODEL, BacktestService } from './admin/backtest.service';
 import { ModelsController } from './admin/models.controller';
 import { ModelsService } from './admin/models.service';
@@ -83,6 +84,7 @@ export class ApiModule {
         AdminKeySeeder,
         RuleSetStore,
         BacktestService,
+        ShadowService,
         DeadLettersService,
         ModelsService,
         ReviewService,

@@ -20,7 +20,8 @@ import { RuleSetError } from '@app/rules';
 import { CandidateSpec, parseScope } from '@app/live-config';
 import { Principal } from '@app/storage';
 import { SAME_ROWS_AS_JSON, csvView } from '../csv-views';
-import { BacktestBusyError, BacktestRangeError, BacktestService } from './backtest.service';
+import { BacktestService } from './backtest.service';
+import { candidateOf, trialError } from './candidates';
 
 /** A rule set to try: `ruleset` is one layer when `scope` is given, else a whole configuration. */
 export const CandidateInput = {
@@ -190,27 +191,4 @@ export class BacktestController {
     if (!job) throw new NotFoundException({ error: 'not_found', message: `no backtest ${id}` });
     return job;
   }
-}
-
-/** The candidate a request describes (scope + layer, or a whole configuration). */
-export function candidateOf(body: { scope?: string; ruleset: Record<string, unknown> | null }): CandidateSpec {
-  if (body.scope === undefined) {
-    if (body.ruleset === null)
-      throw new BadRequestException({
-        error: 'validation_failed',
-        message: 'ruleset: a whole configuration cannot be null',
-        errors: [{ field: 'ruleset', message: 'must be an object without scope' }],
-      });
-    return { config: body.ruleset };
-  }
-  return { scope: parseScope(body.scope)!, layer: body.ruleset };
-}
-
-/** Domain errors of backtests and shadows, as HTTP answers. */
-export function trialError(e: unknown): unknown {
-  if (e instanceof RuleSetError) return new BadRequestException({ error: 'validation_failed', message: e.message, errors: e.errors });
-  if (e instanceof BacktestRangeError)
-    return new BadRequestException({ error: 'validation_failed', message: e.message, errors: [{ field: 'to', message: e.message }] });
-  if (e instanceof BacktestBusyError) return new HttpException({ error: 'rate_limited', message: e.message }, 429);
-  return e;
 }

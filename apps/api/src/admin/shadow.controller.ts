@@ -1,11 +1,11 @@
-import { Body, ConflictException, Controller, Delete, Get, HttpCode, NotFoundException, Post, Put, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Post, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { ApiQueryFrom, QueryPipe, SchemaPipe, plain } from '@app/http';
-import { NoShadowError, RuleSetStore, StaleShadowError } from '@app/live-config';
-import { Principal, ShadowOutcomeRepository } from '@app/storage';
-import { CandidateInput, candidateOf, trialError } from './backtest.controller';
+import { Principal } from '@app/storage';
+import { CandidateInput } from './backtest.controller';
+import { ShadowService } from './shadow.service';
 
 const ShadowInput = Type.Object(CandidateInput, { additionalProperties: false });
 const ShadowQuery = Type.Object(
@@ -31,10 +31,7 @@ const SHADOW_EXAMPLE = {
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
 export class ShadowController {
-  constructor(
-    private readonly store: RuleSetStore,
-    private readonly outcomes: ShadowOutcomeRepository,
-  ) {}
+  constructor(private readonly shadows: ShadowService) {}
 
   @Get()
   @ApiOperation({ summary: 'The shadow rule set, how often it disagrees with the active one, and the latest disagreements' })
@@ -73,12 +70,8 @@ export class ShadowController {
       },
     },
   })
-  async show(@Query(new QueryPipe(ShadowQuery)) q: Static<typeof ShadowQuery>) {
-    const shadow = await this.store.shadow();
-    if (!shadow) return { shadow: null, summary: null, examples: [] };
-    const { config: _config, ...about } = shadow;
-    const [summary, examples] = await Promise.all([this.outcomes.summary(shadow.label), this.outcomes.examples(shadow.label, q.examples)]);
-    return { shadow: about, summary, examples };
+  show(@Query(new QueryPipe(ShadowQuery)) q: Static<typeof ShadowQuery>) {
+    return this.shadows.show(q.examples);
   }
 
   @Put()
@@ -92,22 +85,16 @@ export class ShadowController {
   })
   @ApiResponse({ status: 200, schema: { example: SHADOW_EXAMPLE } })
   @ApiResponse({ status: 400, description: 'the rule set is invalid; nothing changed' })
-  async start(@Body(new SchemaPipe(ShadowInput)) body: Static<typeof ShadowInput>, @CurrentPrincipal() who: Principal) {
-    try {
-      const { config: _config, ...about } = await this.store.setShadow(candidateOf(body), who.keyId);
-      return about;
-    } catch (e) {
-      throw trialError(e);
-    }
+  start(@Body(new SchemaPipe(ShadowInput)) body: Static<typeof ShadowInput>, @CurrentPrincipal() who: Principal) {
+    return this.shadows.start(body, who.keyId);
   }
 
   @Delete()
   @HttpCode(200)
   @ApiOperation({ summary: 'Stop the shadow rule set (its recorded outcomes stay)' })
   @ApiResponse({ status: 200, schema: { example: { shadow: null } } })
-  async stop(@CurrentPrincipal() who: Principal) {
-    await this.store.clearShadow(who.keyId);
-    return { shadow: null };
+  stop(@CurrentPrincipal() who: Principal) {
+    return this.shadows.stop(who.keyId);
   }
 
   @Post('promote')
@@ -121,13 +108,7 @@ export class ShadowController {
   })
   @ApiResponse({ status: 404, description: 'no shadow rule set is running' })
   @ApiResponse({ status: 409, description: 'the active rules changed since the shadow was started on them; nothing changed' })
-  async promote(@CurrentPrincipal() who: Principal) {
-    try {
-      return await this.store.promoteShadow(who.keyId);
-    } catch (e) {
-      if (e instanceof NoShadowError) throw new NotFoundException({ error: 'not_found', message: e.message });
-      if (e instanceof StaleShadowError) throw new ConflictException({ error: 'conflict', message: e.message });
-      throw trialError(e);
-    }
+  promote(@CurrentPrincipal() who: Principal) {
+    return this.shadows.promote(who.keyId);
   }
 }
