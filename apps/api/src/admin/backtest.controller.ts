@@ -1,27 +1,11 @@
-import {
-  BadRequestException,
-  Body,
-  Controller,
-  Get,
-  Headers,
-  HttpCode,
-  HttpException,
-  NotFoundException,
-  Param,
-  Post,
-  Query,
-  UseGuards,
-} from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
-import { RuleSetError } from '@app/rules';
-import { CandidateSpec, parseScope } from '@app/live-config';
 import { Principal } from '@app/storage';
 import { SAME_ROWS_AS_JSON, csvView } from '../csv-views';
 import { BacktestService } from './backtest.service';
-import { candidateOf, trialError } from './candidates';
 
 /** A rule set to try: `ruleset` is one layer when `scope` is given, else a whole configuration. */
 export const CandidateInput = {
@@ -161,15 +145,8 @@ export class BacktestController {
   })
   @ApiResponse({ status: 400, description: 'invalid range or rule set' })
   @ApiResponse({ status: 429, description: 'too many backtests running' })
-  async start(@Body(new SchemaPipe(BacktestInput)) body: Static<typeof BacktestInput>, @CurrentPrincipal() who: Principal) {
-    try {
-      return await this.backtests.start(
-        { from: new Date(body.from), to: new Date(body.to), warmupHours: body.warmupHours, candidate: candidateOf(body) },
-        who.keyId,
-      );
-    } catch (e) {
-      throw trialError(e);
-    }
+  start(@Body(new SchemaPipe(BacktestInput)) body: Static<typeof BacktestInput>, @CurrentPrincipal() who: Principal) {
+    return this.backtests.startRequested(body, who.keyId);
   }
 
   @Get()
@@ -186,9 +163,7 @@ export class BacktestController {
   @ApiParam({ name: 'id', example: 'bt_4f1c2a9e0b7d3a55' })
   @ApiResponse({ status: 200, schema: { example: JOB_EXAMPLE } })
   @ApiResponse({ status: 404 })
-  async find(@Param('id') id: string) {
-    const job = /^bt_[0-9a-f]{16}$/.test(id) ? await this.backtests.find(id) : null;
-    if (!job) throw new NotFoundException({ error: 'not_found', message: `no backtest ${id}` });
-    return job;
+  find(@Param('id') id: string) {
+    return this.backtests.find(id);
   }
 }

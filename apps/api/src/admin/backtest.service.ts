@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException, OnApplicationShutdown } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { Backtester, BacktestCancelled } from '@app/backtest';
 import type { ModelRuntime } from '@app/model';
@@ -7,6 +7,7 @@ import { componentLogger } from '@app/observability';
 import { RuleSetResolver } from '@app/rules';
 import { CandidateSpec, RuleSetStore, scopeLabel } from '@app/live-config';
 import { BacktestJob, BacktestJobRepository } from '@app/storage';
+import { candidateOf, trialError } from './candidates';
 
 /** Loads the model that decides live (null: rules only). */
 export const ACTIVE_MODEL = Symbol('ACTIVE_MODEL');
@@ -59,6 +60,21 @@ export class BacktestService implements OnApplicationShutdown {
     @Inject(ACTIVE_MODEL) private readonly activeModel: ActiveModelLoader,
   ) {}
 
+  /** An admin's request (ISO-8601 range, candidate as scope + layer or a whole configuration): 400 or 429 as HTTP answers. */
+  async startRequested(
+    body: { from: string; to: string; warmupHours?: number; scope?: string; ruleset: Record<string, unknown> | null },
+    actor: string,
+  ): Promise<BacktestJob> {
+    try {
+      return await this.start(
+        { from: new Date(body.from), to: new Date(body.to), warmupHours: body.warmupHours, candidate: candidateOf(body) },
+        actor,
+      );
+    } catch (e) {
+      throw trialError(e);
+    }
+  }
+
   /** Validates and starts a job; throws RuleSetError, BacktestRangeError, BacktestBusyError. */
   async start(request: BacktestRequest, actor: string | null): Promise<BacktestJob> {
     const { from, to } = request;
@@ -98,8 +114,11 @@ export class BacktestService implements OnApplicationShutdown {
     return (await this.jobs.find(id))!;
   }
 
-  find(id: string): Promise<BacktestJob | null> {
-    return this.jobs.find(id);
+  /** One job by the id it was given (404 for an unknown or malformed id). */
+  async find(id: string): Promise<BacktestJob> {
+    const job = /^bt_[0-9a-f]{16}$/.test(id) ? await this.jobs.find(id) : null;
+    if (!job) throw new NotFoundException({ error: 'not_found', message: `no backtest ${id}` });
+    return job;
   }
 
   list(limit: number): Promise<BacktestJob[]> {
