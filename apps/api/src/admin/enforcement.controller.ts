@@ -7,6 +7,7 @@ import { EnforcementService } from '@app/enforcement';
 import { ApiListResponse, ApiQueryFrom, QueryPipe, SchemaPipe, csvFile, plain, prefersCsv } from '@app/http';
 import { Principal } from '@app/storage';
 import { csvView } from '../csv-views';
+import { BLOCK_REASON_EXAMPLE } from '../enforcement-examples';
 
 const BlocksQuery = Type.Object(
   {
@@ -48,24 +49,7 @@ const BLOCK_EXAMPLE = {
   createdAt: '2026-11-21T14:00:00.000Z',
   until: '2026-11-22T14:00:00.000Z',
   status: 'active',
-  reason: {
-    code: 'ENFORCEMENT_BLOCK',
-    message:
-      'Sub-id "rw1" of publisher "pub-31" is blocked on offer shoes until 2026-11-22T14:00:00.000Z: its invalid click rate was 62.0 % over 240 clicks in the last 6 hours (limit 30.0 %).',
-    evidence: {
-      block: 'blk-3f9a01c2d4e5',
-      policy: 'network/invalid-subids',
-      scope: 'offer shoes',
-      publisherId: 'pub-31',
-      subId: 'rw1',
-      metric: 'invalid click rate',
-      rate: 0.62,
-      sample: 240,
-      maxRate: 0.3,
-      windowHours: 6,
-      until: '2026-11-22T14:00:00.000Z',
-    },
-  },
+  reason: BLOCK_REASON_EXAMPLE,
 };
 
 const BLOCK_CSV = csvView(

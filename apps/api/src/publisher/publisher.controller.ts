@@ -9,6 +9,7 @@ import { PublisherStatsQuery, RejectionsQuery, range } from '../api-schemas';
 import { StatsService, statsAnswer } from '../stats.service';
 import { PUBLISHER_REJECTION_CSV, publisherRejection } from './publisher-view';
 import { csvView } from '../csv-views';
+import { BLOCK_REASON_EXAMPLE } from '../enforcement-examples';
 
 /** What a publisher reads about its own traffic: every rejection and why, and its KPIs. */
 const STATS_EXAMPLE = {
@@ -39,25 +40,7 @@ const PUBLISHER_BLOCK_EXAMPLE = {
   subId: 'rw1',
   since: '2026-11-21T14:00:00.000Z',
   until: '2026-11-22T14:00:00.000Z',
-  reason: {
-    code: 'ENFORCEMENT_BLOCK',
-    title: 'Blocked by an enforcement policy',
-    message:
-      'Sub-id "rw1" of publisher "pub-31" is blocked on offer shoes until 2026-11-22T14:00:00.000Z: its invalid click rate was 62.0 % over 240 clicks in the last 6 hours (limit 30.0 %).',
-    evidence: {
-      block: 'blk-3f9a01c2d4e5',
-      policy: 'network/invalid-subids',
-      scope: 'offer shoes',
-      publisherId: 'pub-31',
-      subId: 'rw1',
-      metric: 'invalid click rate',
-      rate: 0.62,
-      sample: 240,
-      maxRate: 0.3,
-      windowHours: 6,
-      until: '2026-11-22T14:00:00.000Z',
-    },
-  },
+  reason: { ...BLOCK_REASON_EXAMPLE, title: 'Blocked by an enforcement policy' },
 };
 const PUBLISHER_BLOCK_CSV = csvView(
   ['id', 'offerId', 'subId', 'since', 'until', 'reason.code', 'reason.title', 'reason.message', 'reason.evidence'],
