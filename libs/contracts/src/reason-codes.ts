@@ -395,7 +395,7 @@ const specs = [
     falsePositiveRisk: 'medium',
     title: 'Blocked by an enforcement policy',
     description:
-      "The publisher or sub-id is blocked (on the offer or network-wide) until the block's end: an enforcement policy of the rule set found its invalid-click or rejection rate above the policy's limit over enough traffic (or an admin blocked it). The evidence names the policy, the rate, the sample, the window and the end; blocks expire by themselves and an admin can lift one.",
+      "The publisher or sub-id is blocked (on the offer or network-wide) until the block's end: an enforcement policy of the rule set found its invalid-click or rejection rate above the policy's limit over enough traffic. The evidence names the policy, the rate, the sample, the window and the end; blocks expire by themselves and an admin can lift one.",
     example: {
       block: 'blk-3f9a01c2',
       policy: 'network/invalid-subids',
