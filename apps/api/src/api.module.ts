@@ -16,6 +16,7 @@ import { RuleSetsController } from './admin/rulesets.controller';
 import { BacktestController } from './admin/backtest.controller';
 import { ShadowController } from './admin/shadow.controller';
 import { ShadowService } from './admin/shadow.service';
+import { RuleSetsService } from './admin/rulesets.service';
 import { ACTIVE_MODEL, BacktestService } from './admin/backtest.service';
 import { ModelsController } from './admin/models.controller';
 import { ModelsService } from './admin/models.service';
@@ -85,6 +86,7 @@ export class ApiModule {
         RuleSetStore,
         BacktestService,
         ShadowService,
+        RuleSetsService,
         DeadLettersService,
         ModelsService,
         ReviewService,

@@ -17,7 +17,7 @@ export function candidateOf(body: { scope?: string; ruleset: Record<string, unkn
   return { scope: parseScope(body.scope)!, layer: body.ruleset };
 }
 
-/** Domain errors of backtests and shadows, as HTTP answers. */
+/** Domain errors of rule-set changes, backtests and shadows, as HTTP answers. */
 export function trialError(e: unknown): unknown {
   if (e instanceof RuleSetError) return new BadRequestException({ error: 'validation_failed', message: e.message, errors: e.errors });
   if (e instanceof BacktestRangeError)

@@ -1,26 +1,13 @@
-import {
-  BadRequestException,
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  NotFoundException,
-  Param,
-  Put,
-  Query,
-  UseGuards,
-} from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, Headers, Param, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Static, Type } from '@sinclair/typebox';
 import { ApiKeyGuard, CurrentPrincipal, Roles } from '@app/auth';
 import { CatalogKey, StringEnum, compiled } from '@app/contracts';
-import { ApiListResponse, ApiQueryFrom, QueryPipe, allPages, csvFile, plain, prefersCsv } from '@app/http';
-import { RuleSetConfig, RuleSetError, RuleSetLayer, RuleSetResolver } from '@app/rules';
-import { RuleSetScope, RuleSetStore } from '@app/live-config';
-import { Principal, RuleQualityRepository } from '@app/storage';
-import { range } from '../api-schemas';
+import { ApiListResponse, ApiQueryFrom, QueryPipe, csvFile, plain, prefersCsv } from '@app/http';
+import { RuleSetConfig, RuleSetLayer } from '@app/rules';
+import { Principal } from '@app/storage';
 import { csvView } from '../csv-views';
+import { RuleSetsService } from './rulesets.service';
 
 /**
  * Rule sets, layered network → advertiser → offer. Every change is validated, versioned and
@@ -63,8 +50,6 @@ const HISTORY_EXAMPLE = {
 };
 const HISTORY_CSV = csvView(['version', 'scope', 'changedBy.keyId', 'changedBy.label', 'createdAt', 'diff'], HISTORY_EXAMPLE);
 const QUALITY_CSV = csvView(Object.keys(QUALITY_EXAMPLE), QUALITY_EXAMPLE);
-/** Versions read per query while the history streams as CSV. */
-const HISTORY_CSV_PAGE = 200;
 const EffectiveQuery = Type.Object(
   {
     advertiserId: Type.Optional(Type.String({ ...CatalogKey, description: 'the advertiser layer to apply' })),
@@ -126,16 +111,13 @@ const InvalidResponse = () =>
 @UseGuards(ApiKeyGuard)
 @Roles('admin')
 export class RuleSetsController {
-  constructor(
-    private readonly store: RuleSetStore,
-    private readonly quality: RuleQualityRepository,
-  ) {}
+  constructor(private readonly rulesets: RuleSetsService) {}
 
   @Get()
   @ApiOperation({ summary: 'The rule-set configuration in force: every layer, network → advertiser → offer' })
   @ApiResponse({ status: 200, schema: { example: CONFIG_EXAMPLE } })
   current(): Promise<RuleSetConfig> {
-    return this.store.current();
+    return this.rulesets.current();
   }
 
   @Get('history')
@@ -149,12 +131,8 @@ export class RuleSetsController {
     'every version older than `before` (all of them without it; `limit` does not apply), the diff as JSON',
   )
   history(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>, @Headers('accept') accept?: string) {
-    if (!prefersCsv(accept)) return this.store.history(q.limit, q.before);
-    const rows = allPages(async (before: number | undefined) => {
-      const items = await this.store.history(HISTORY_CSV_PAGE, before);
-      return { items, next: items.length === HISTORY_CSV_PAGE ? items[items.length - 1].version : null };
-    }, q.before);
-    return csvFile(rows, HISTORY_CSV.columns, 'ruleset-history.csv');
+    if (!prefersCsv(accept)) return this.rulesets.history(q.limit, q.before);
+    return csvFile(this.rulesets.allHistory(q.before), HISTORY_CSV.columns, 'ruleset-history.csv');
   }
 
   @Get('history/:version')
@@ -162,10 +140,8 @@ export class RuleSetsController {
   @ApiParam({ name: 'version', example: 13 })
   @ApiResponse({ status: 200, schema: { example: { ...HISTORY_EXAMPLE, config: CONFIG_EXAMPLE } } })
   @ApiResponse({ status: 404 })
-  async version(@Param('version') version: string) {
-    const found = /^[1-9][0-9]{0,8}$/.test(version) ? await this.store.version(Number(version)) : null;
-    if (!found) throw new NotFoundException({ error: 'not_found', message: `no rule-set version ${version}` });
-    return found;
+  version(@Param('version') version: string) {
+    return this.rulesets.version(version);
   }
 
   @Get('quality')
@@ -188,10 +164,8 @@ export class RuleSetsController {
     'one row per reason code over the whole range (the `rules`, not the `buckets`)',
   )
   async ruleQuality(@Query(new QueryPipe(QualityQuery)) q: Static<typeof QualityQuery>, @Headers('accept') accept?: string) {
-    const r = range(q);
-    if (prefersCsv(accept))
-      return csvFile((await this.quality.quality(r, q.interval ?? 'day')).rules, QUALITY_CSV.columns, 'rule-quality.csv');
-    return { from: r.from.toISOString(), to: r.to.toISOString(), ...(await this.quality.quality(r, q.interval ?? 'day')) };
+    const quality = await this.rulesets.ruleQuality(q);
+    return prefersCsv(accept) ? csvFile(quality.rules, QUALITY_CSV.columns, 'rule-quality.csv') : quality;
   }
 
   /** The rules, thresholds and list sizes that apply to one advertiser / offer. */
@@ -217,23 +191,8 @@ export class RuleSetsController {
       },
     },
   })
-  async effective(@Query(new QueryPipe(EffectiveQuery)) q: Static<typeof EffectiveQuery>) {
-    const rs = new RuleSetResolver(await this.store.current()).for(q.advertiserId, q.offerId);
-    const l = rs.lists;
-    return {
-      version: rs.version,
-      policy: rs.policy,
-      rules: rs.rules,
-      lists: {
-        denyIps: l.denyIps.size,
-        allowIps: l.allowIps.size,
-        datacenterRanges: l.datacenter.size,
-        denyDevices: l.denyDevices.size,
-        denyPublishers: l.denyPublishers.size,
-        denySubIds: l.denySubIds.size,
-        enforcementBlocks: l.blocks.size,
-      },
-    };
+  effective(@Query(new QueryPipe(EffectiveQuery)) q: Static<typeof EffectiveQuery>) {
+    return this.rulesets.effective(q.advertiserId, q.offerId);
   }
 
   @Put('network')
@@ -242,7 +201,7 @@ export class RuleSetsController {
   @ChangedResponse()
   @InvalidResponse()
   network(@Body() layer: unknown, @CurrentPrincipal() who: Principal) {
-    return this.change({ kind: 'network' }, layer, who);
+    return this.rulesets.change({ kind: 'network' }, layer, who.keyId);
   }
 
   @Put('advertisers/:id')
@@ -252,7 +211,7 @@ export class RuleSetsController {
   @ChangedResponse()
   @InvalidResponse()
   advertiser(@Param('id') id: string, @Body() layer: unknown, @CurrentPrincipal() who: Principal) {
-    return this.change({ kind: 'advertiser', id: key(id) }, layer, who);
+    return this.rulesets.change({ kind: 'advertiser', id: key(id) }, layer, who.keyId);
   }
 
   @Put('offers/:id')
@@ -262,7 +221,7 @@ export class RuleSetsController {
   @ChangedResponse()
   @InvalidResponse()
   offer(@Param('id') id: string, @Body() layer: unknown, @CurrentPrincipal() who: Principal) {
-    return this.change({ kind: 'offer', id: key(id) }, layer, who);
+    return this.rulesets.change({ kind: 'offer', id: key(id) }, layer, who.keyId);
   }
 
   @Delete('advertisers/:id')
@@ -270,7 +229,7 @@ export class RuleSetsController {
   @ApiParam({ name: 'id', description: 'advertiser id', example: 'studio' })
   @ChangedResponse()
   removeAdvertiser(@Param('id') id: string, @CurrentPrincipal() who: Principal) {
-    return this.change({ kind: 'advertiser', id: key(id) }, null, who);
+    return this.rulesets.change({ kind: 'advertiser', id: key(id) }, null, who.keyId);
   }
 
   @Delete('offers/:id')
@@ -278,18 +237,7 @@ export class RuleSetsController {
   @ApiParam({ name: 'id', description: 'offer id', example: 'game-install' })
   @ChangedResponse()
   removeOffer(@Param('id') id: string, @CurrentPrincipal() who: Principal) {
-    return this.change({ kind: 'offer', id: key(id) }, null, who);
-  }
-
-  private async change(scope: RuleSetScope, layer: unknown, who: Principal): Promise<RuleSetConfig> {
-    try {
-      return await this.store.change(scope, layer, who.keyId);
-    } catch (e) {
-      if (e instanceof RuleSetError) {
-        throw new BadRequestException({ error: 'validation_failed', message: e.message, errors: e.errors });
-      }
-      throw e;
-    }
+    return this.rulesets.change({ kind: 'offer', id: key(id) }, null, who.keyId);
   }
 }
 
