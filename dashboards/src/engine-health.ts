@@ -242,13 +242,18 @@ export function engineHealth(): Dashboard {
       }),
     )
     .withPanel(
-      seriesPanel('Webhook and postback deliveries', [prom(rate('arbiter_webhook_deliveries_total', 'owner, outcome'), '{{owner}} {{outcome}}')], {
-        ...prometheus,
-        unit: 'cps',
-        stacked: true,
-        w: 8,
-        description: 'Delivery attempts of advertisers’ webhooks (owner advertiser) and publishers’ partner postbacks (owner publisher) by outcome: delivered, retry, dead_letter, parked.',
-      }),
+      seriesPanel(
+        'Webhook and postback deliveries',
+        [prom(rate('arbiter_webhook_deliveries_total', 'owner, outcome'), '{{owner}} {{outcome}}')],
+        {
+          ...prometheus,
+          unit: 'cps',
+          stacked: true,
+          w: 8,
+          description:
+            'Delivery attempts of advertisers’ webhooks (owner advertiser) and publishers’ partner postbacks (owner publisher) by outcome: delivered, retry, dead_letter, parked.',
+        },
+      ),
     )
 
     .withRow(new RowBuilder('Freshness and processes'))
