@@ -159,19 +159,28 @@ describe('ConsumerRunner', () => {
     expect(degradations.list()).toEqual([expect.objectContaining({ component: `consumer ${spec.durable}`, cause: 'database' })]);
   });
 
-  it('clears the degradation at the next success', async () => {
-    let failing = true;
-    await run(async () => {
-      if (failing) throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+  it('clears the degradation once the messages it kept go through, not at another message’s success', async () => {
+    // One table refuses writes: batches with its rows fail, batches without them still succeed.
+    let refused = true;
+    await run(async (batch: Delivery<string>[]) => {
+      if (refused && batch.some((d) => d.data === 'decision'))
+        throw Object.assign(new Error('permission denied for table decisions'), { code: '42501' });
     });
-    const first = msg('a');
-    broker.deliver(first);
-    await settled(first);
-    failing = false;
-    const second = msg('b');
-    broker.deliver(second);
-    await settled(second);
-    expect(second.settled).toEqual({ kind: 'ack' });
+    const kept = msg('decision');
+    broker.deliver(kept);
+    await settled(kept);
+    expect(kept.settled).toEqual({ kind: 'nak', delay: expect.any(Number) });
+    const other = msg('click verdict');
+    broker.deliver(other);
+    await settled(other);
+    expect(other.settled).toEqual({ kind: 'ack' });
+    expect(degradations.list()).toEqual([expect.objectContaining({ component: `consumer ${spec.durable}`, cause: 'database' })]);
+
+    refused = false;
+    kept.settled = null;
+    broker.deliver(kept); // redelivered after its back-off
+    await settled(kept);
+    expect(kept.settled).toEqual({ kind: 'ack' });
     expect(degradations.list()).toEqual([]);
   });
 

@@ -30,6 +30,15 @@ interface Feed {
   healing?: Promise<void>;
 }
 
+/** At most this many kept messages are tracked for recovery; past it, recovery waits for quiet. */
+const MAX_KEPT_TRACKED = 100_000;
+/** Longer than the longest retry back-off (30 s ± 25 %): no failure for this long while messages go through is recovery. */
+const RECOVERY_QUIET_MS = 60_000;
+
+function messageKey(m: JsMsg): string {
+  return `${m.info.stream}:${m.info.streamSequence}`;
+}
+
 /**
  * Runs one durable pull consumer: pulls, decodes, hands batches to the handler and settles every
  * message only after the handler's work is durable.
@@ -38,8 +47,9 @@ interface Feed {
  * its contract or whose own values are refused — is isolated from its batch and parked on
  * `<root>.dlq.<durable>` with its error. Anything else (the database, the broker, the
  * configuration) keeps the messages (nak with back-off), reports the consumer degraded in
- * `/health` with the cause, counts it and logs it (rate-limited), and clears by itself at the next
- * success. Dead letters handed back by `arbiter dlq replay` arrive on a companion durable
+ * `/health` with the cause, counts it and logs it (rate-limited), and clears by itself once the
+ * messages it kept have gone through (a success of other messages does not clear it: when one table
+ * refuses writes, the batches without its rows still succeed, and health would flap). Dead letters handed back by `arbiter dlq replay` arrive on a companion durable
  * (`<durable>-replay` on the REPLAY stream) and go through the same handler.
  *
  * A durable deleted under it or a subscription that stops receiving heartbeats is recreated from
@@ -57,6 +67,9 @@ export class ConsumerRunner<T> {
   private lastSuccessAt = 0;
   /** Messages failing with an unexplained error → when they first failed. */
   private readonly unexplained = new Map<string, number>();
+  /** Messages kept for a retry (not their fault) and not handled since: while any is, the consumer stays degraded. */
+  private readonly kept = new Set<string>();
+  private lastKeptAt = 0;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -266,7 +279,7 @@ export class ConsumerRunner<T> {
     }
     if (failure.cause === 'unknown' && deliveries.length === 1) {
       const d = deliveries[0];
-      const key = `${d.msg.info.stream}:${d.msg.info.streamSequence}`;
+      const key = messageKey(d.msg);
       const first = this.unexplained.get(key) ?? Date.now();
       if (d.deliveryCount >= UNEXPLAINED_DELIVERIES && this.lastSuccessAt > first) {
         this.unexplained.delete(key);
@@ -282,6 +295,8 @@ export class ConsumerRunner<T> {
   private keep(deliveries: Delivery<T>[], failure: FailureClass, error: unknown): void {
     const delay = backoffMs(Math.min(...deliveries.map((d) => d.deliveryCount)));
     for (const d of deliveries) d.msg.nak(delay);
+    this.lastKeptAt = Date.now();
+    for (const d of deliveries) if (this.kept.size < MAX_KEPT_TRACKED) this.kept.add(messageKey(d.msg));
     metrics.messagesProcessed.labels(this.spec.durable, 'retry').inc(deliveries.length);
     metrics.consumerFailures.labels(this.spec.durable, failure.cause).inc(deliveries.length);
     metrics.consumerDegraded.labels(this.spec.durable).set(1);
@@ -316,8 +331,16 @@ export class ConsumerRunner<T> {
 
   private async settle(deliveries: Delivery<T>[]): Promise<void> {
     this.lastSuccessAt = Date.now();
-    for (const d of deliveries) if (this.unexplained.size) this.unexplained.delete(`${d.msg.info.stream}:${d.msg.info.streamSequence}`);
-    this.recovered();
+    for (const d of deliveries) {
+      if (this.unexplained.size) this.unexplained.delete(messageKey(d.msg));
+      if (this.kept.size) this.kept.delete(messageKey(d.msg));
+    }
+    // Recovered when what was kept went through, or when nothing was kept for longer than the
+    // longest back-off (kept messages the stream no longer holds, or more than could be tracked).
+    if (this.kept.size === 0 || this.lastSuccessAt - this.lastKeptAt > RECOVERY_QUIET_MS) {
+      this.kept.clear();
+      this.recovered();
+    }
     let acked = 0;
     for (const d of deliveries) {
       const outcome = d.outcome;
@@ -335,6 +358,7 @@ export class ConsumerRunner<T> {
   }
 
   private async deadLetter(m: JsMsg, subject: string, error: Error): Promise<void> {
+    this.kept.delete(messageKey(m));
     const replayed = m.info.stream === this.topology.streams.replay;
     // A replayed message keeps where it first came from.
     const stream = (replayed && m.headers?.get(DEAD_LETTER_HEADERS.stream)) || this.spec.stream;
