@@ -1,5 +1,6 @@
 import { KeyIndex } from './key-index';
 import { widen } from './window-table';
+import { evictionCutoff } from './eviction';
 
 /** Registers per distinct-count sketch: 32 one-byte HyperLogLog registers (standard error ≈ 18 %). */
 export const SKETCH_REGISTERS = 32;
@@ -163,12 +164,7 @@ export class HistoryTable {
 
   /** Drops about `n` of the least recently seen keys, the cut-off found from a sample (as `WindowTable` does). */
   private evictOldest(n: number): void {
-    const sample: number[] = [];
-    const every = Math.max(1, Math.floor(this.count / 2000));
-    let i = 0;
-    for (let slot = 0; slot < this.used; slot++) if (this.live[slot] && i++ % every === 0) sample.push(this.lastSeen[slot]);
-    sample.sort((x, y) => x - y);
-    const cutoff = sample[Math.min(sample.length - 1, Math.floor((n / this.count) * sample.length))];
+    const cutoff = evictionCutoff(this.live, this.lastSeen, this.used, this.count, n);
     let dropped = 0;
     for (let slot = 0; slot < this.used && dropped < n; slot++) {
       if (this.live[slot] && this.lastSeen[slot] <= cutoff && slot !== this.held) {

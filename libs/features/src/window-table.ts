@@ -1,4 +1,5 @@
 import { KeyIndex } from './key-index';
+import { evictionCutoff } from './eviction';
 
 /** One sliding window: `span` milliseconds approximated by `buckets` equal buckets. */
 export interface WindowSpec {
@@ -185,12 +186,7 @@ export class WindowTable {
 
   /** Drops about `n` of the least recently seen keys, finding the cut-off from a sample (O(keys), no sort of all keys). */
   private evictOldest(n: number): void {
-    const sample: number[] = [];
-    const every = Math.max(1, Math.floor(this.count / 2000));
-    let i = 0;
-    for (let slot = 0; slot < this.used; slot++) if (this.live[slot] && i++ % every === 0) sample.push(this.lastSeen[slot]);
-    sample.sort((x, y) => x - y);
-    const cutoff = sample[Math.min(sample.length - 1, Math.floor((n / this.count) * sample.length))];
+    const cutoff = evictionCutoff(this.live, this.lastSeen, this.used, this.count, n);
     let dropped = 0;
     for (let slot = 0; slot < this.used && dropped < n; slot++) {
       if (this.live[slot] && this.lastSeen[slot] <= cutoff && slot !== this.held) {
