@@ -251,6 +251,18 @@ describe('ingest trust (DESIGN §3a): who may assert what', () => {
       });
     });
 
+    it('refuses a click id spelled like one the engine mints (c<partition>.<uuidv7>), which the recorder stores without the ledger', async () => {
+      const minted = (await postJson(`${t.gateway}/v1/clicks`, clickOf(a), bearer(a.publisherKey))).body.id as string;
+      expect(minted).toMatch(/^c\d+\./);
+      // The attack: replay the engine's own id as a publisher-chosen one (past the stream's 2-minute
+      // de-duplication window it would be stored a second time while the first write is still pending).
+      const replayed = await postJson(`${t.gateway}/v1/clicks`, clickOf(a, { id: minted }), bearer(a.publisherKey));
+      expect(replayed.status).toBe(400);
+      expect(replayed.body.errors[0].field).toBe('id');
+      const own = await postJson(`${t.gateway}/v1/clicks`, clickOf(a, { id: uid('pub-own') }), bearer(a.publisherKey));
+      expect(own.status).toBe(202);
+    });
+
     it('refuses ids with CR/LF or control characters', async () => {
       const res = await postJson(`${t.gateway}/v1/clicks`, clickOf(a, { subId: 'spring\r\nSet-Cookie: x=1' }), bearer(ADMIN_KEY));
       expect(res.status).toBe(400);

@@ -51,8 +51,15 @@ export const SubIds = Type.Object(
   { additionalProperties: false },
 );
 
+/** A click's own id; without one the engine mints `c<partition>.<uuidv7>`, a form only the engine may use. */
+const ClickId = Type.String({
+  pattern: EventId.pattern,
+  description:
+    'at most 64 printable ASCII characters, no spaces; omit it and the engine mints one (c<partition>.<uuidv7>, a form senders may not use)',
+});
+
 const clickFields = {
-  id: Type.Optional(EventId),
+  id: Type.Optional(ClickId),
   ts: Type.Optional(Timestamp),
   offerId: CatalogId,
   publisherId: CatalogId,

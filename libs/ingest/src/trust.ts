@@ -1,3 +1,4 @@
+import { hasMintedClickShape } from '@app/contracts';
 import type { ClickEvent, ConversionEvent, FieldError, Offer, Sender } from '@app/contracts';
 
 /** Who the gateway authenticated as the sender of a request (DESIGN §3a). */
@@ -44,6 +45,14 @@ export function applyTrust<T extends ClickEvent | ConversionEvent>(
   const provenance = { sender: from.sender, ...(from.id !== undefined ? { senderId: from.id } : {}) };
 
   if (event.kind === 'click') {
+    // Engine-minted click ids are stored on the table's (id, ts) key, not in the ledger: a sender
+    // replaying one past the stream's de-duplication window would be stored a second time.
+    if (!event.idMinted && hasMintedClickShape(event.id)) {
+      errors.push({
+        field: 'id',
+        message: 'is spelled like an id the engine mints (c<partition>.<uuidv7>); choose another id or send none',
+      });
+    }
     if (from.sender === 'publisher' && event.publisherId !== from.id) {
       errors.push({ field: 'publisherId', message: `is not this key's publisher ("${from.id}")` });
     }
