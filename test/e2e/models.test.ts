@@ -29,10 +29,12 @@ describe('model activation through the KV bucket (services booted)', () => {
       referrer: 'https://blog.example/',
     });
     for await (const m of sub) {
-      const v = m.json<ClickVerdict>();
-      if (v.clickId === click.body.id) {
-        sub.unsubscribe();
-        return v;
+      // A verdict message may carry several verdicts (a JSON array).
+      for (const v of [m.json<ClickVerdict | ClickVerdict[]>()].flat()) {
+        if (v.clickId === click.body.id) {
+          sub.unsubscribe();
+          return v;
+        }
       }
     }
     throw new Error('no verdict');
@@ -133,10 +135,11 @@ describe('shadow selection beside the default model (services booted)', () => {
         userAgent: CHROME_UA,
       });
       for await (const m of sub) {
-        const v = m.json<ClickVerdict>();
-        if (v.clickId === click.body.id) {
-          sub.unsubscribe();
-          return v;
+        for (const v of [m.json<ClickVerdict | ClickVerdict[]>()].flat()) {
+          if (v.clickId === click.body.id) {
+            sub.unsubscribe();
+            return v;
+          }
         }
       }
       throw new Error('no verdict');

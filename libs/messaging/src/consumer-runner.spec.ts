@@ -1,5 +1,6 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import type { MsgHdrs } from '@nats-io/nats-core';
+import { type MsgHdrs, headers } from '@nats-io/nats-core';
+import { ITEMS_HEADER } from './batch';
 import { ConsumerName, Topology } from '@app/contracts';
 import { degradations } from '@app/observability';
 import { BatchHandler, ConsumerRunner } from './consumer-runner';
@@ -12,12 +13,11 @@ import { PoisonMessageError, TransientError } from './errors';
 class FakeMsg {
   settled: { kind: 'ack' } | { kind: 'nak'; delay?: number } | { kind: 'term' } | null = null;
   readonly info: { stream: string; streamSequence: number; deliveryCount: number };
-  readonly headers = undefined as MsgHdrs | undefined;
-
   constructor(
     readonly subject: string,
     readonly text: string,
     seq: number,
+    readonly headers?: MsgHdrs,
   ) {
     this.info = { stream: 'EVENTS', streamSequence: seq, deliveryCount: 1 };
   }
@@ -94,9 +94,9 @@ describe('ConsumerRunner', () => {
   let seq = 0;
   const msg = (text: string) => new FakeMsg('unit.events.click.0', text, ++seq);
 
-  async function run(handler: BatchHandler<string>): Promise<void> {
+  async function run(handler: BatchHandler<string>, with_: ConsumerSpec<string> = spec): Promise<void> {
     broker = fakeBroker();
-    sut = new ConsumerRunner(broker.js, broker.jsm, topology, spec, handler);
+    sut = new ConsumerRunner(broker.js, broker.jsm, topology, with_, handler);
     await sut.start();
   }
 
@@ -231,5 +231,110 @@ describe('ConsumerRunner', () => {
     sut = undefined;
     expect(first.settled).toEqual({ kind: 'ack' });
     expect(queued.settled).toEqual({ kind: 'nak', delay: undefined });
+  });
+
+  describe('batch messages (several items, each with its own id)', () => {
+    /** Items are strings; "garbage" breaks the contract. */
+    const batched: ConsumerSpec<string> = {
+      ...spec,
+      batch: 5,
+      decodeItems: (_subject, data) =>
+        (JSON.parse(new TextDecoder().decode(data)) as string[]).map((raw) =>
+          raw === 'garbage' ? { error: new PoisonMessageError('bad item'), raw, id: `id-${raw}` } : { value: raw, raw, id: `id-${raw}` },
+        ),
+    };
+    const batch = (...items: string[]) => {
+      const h = headers();
+      h.set(ITEMS_HEADER, String(items.length));
+      return new FakeMsg('unit.events.click.0', JSON.stringify(items), ++seq, h);
+    };
+
+    it('hands the handler one delivery per item and acks the message once all were handled', async () => {
+      const seen: string[] = [];
+      await run(async (ds) => void seen.push(...ds.map((d) => d.data)), batched);
+      const m = batch('a', 'b', 'c');
+      broker.deliver(m);
+      await settled(m);
+      expect(m.settled).toEqual({ kind: 'ack' });
+      expect(seen).toEqual(['a', 'b', 'c']);
+    });
+
+    it('still takes single messages (old producers, replayed dead letters) beside batch messages', async () => {
+      const seen: string[] = [];
+      await run(async (ds) => void seen.push(...ds.map((d) => d.data)), batched);
+      const ms = [msg('alone'), batch('x', 'y')];
+      broker.deliver(...ms);
+      await settled(...ms);
+      expect(ms.map((m) => m.settled?.kind)).toEqual(['ack', 'ack']);
+      expect(seen).toEqual(['alone', 'x', 'y']);
+    });
+
+    it('dead-letters only the item that breaks its contract, alone, and handles its neighbours', async () => {
+      const seen: string[] = [];
+      await run(async (ds) => void seen.push(...ds.map((d) => d.data)), batched);
+      const m = batch('a', 'garbage', 'c');
+      broker.deliver(m);
+      await settled(m);
+      expect(m.settled).toEqual({ kind: 'ack' });
+      expect(seen).toEqual(['a', 'c']);
+      expect(broker.published).toHaveLength(1);
+      const [letter] = broker.published;
+      expect(letter.data).toBe('"garbage"'); // the item alone, in the shape a single message has
+      expect(letter.headers.get(DEAD_LETTER_HEADERS.eventId)).toBe('id-garbage');
+      expect(letter.headers.get('Nats-Msg-Id')).toBe(`${spec.durable}:EVENTS:${m.info.streamSequence}:1`);
+      expect(letter.headers.get(ITEMS_HEADER)).toBeFalsy();
+    });
+
+    it('isolates the item the handler refuses: only it is dead-lettered, the message is acked', async () => {
+      const handled: string[] = [];
+      await run(async (ds) => {
+        if (ds.some((d) => d.data === 'refused')) throw new PoisonMessageError('value out of range');
+        handled.push(...ds.map((d) => d.data));
+      }, batched);
+      const m = batch('a', 'refused', 'c');
+      broker.deliver(m);
+      await settled(m);
+      expect(m.settled).toEqual({ kind: 'ack' });
+      expect(handled).toEqual(['a', 'c']);
+      expect(broker.published.map((p) => p.data)).toEqual(['"refused"']);
+    });
+
+    it('asks for the whole message again when one item must be retried (the others are idempotent)', async () => {
+      await run(async (ds) => {
+        for (const d of ds) if (d.data === 'later') d.retry(1234);
+      }, batched);
+      const m = batch('a', 'later', 'c');
+      broker.deliver(m);
+      await settled(m);
+      expect(m.settled).toEqual({ kind: 'nak', delay: 1234 });
+      expect(broker.published).toEqual([]);
+    });
+
+    it('keeps the message (nak) when the database fails for its items', async () => {
+      await run(async () => {
+        throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+      }, batched);
+      const m = batch('a', 'b');
+      broker.deliver(m);
+      await settled(m);
+      expect(m.settled).toEqual({ kind: 'nak', delay: expect.any(Number) });
+    });
+
+    it('sizes handler calls by items, not messages', async () => {
+      const sizes: number[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      await run(async (ds) => {
+        sizes.push(ds.length);
+        await gate;
+      }, batched);
+      const first = batch('a', 'b');
+      broker.deliver(first); // in flight while the next three queue up
+      const rest = [batch('c', 'd', 'e'), batch('f', 'g'), msg('h')];
+      broker.deliver(...rest);
+      release();
+      await settled(first, ...rest);
+      expect(sizes).toEqual([2, 5, 1]);
+    });
   });
 });

@@ -2,9 +2,10 @@ import { AckPolicy, ConsumerMessages, DeliverPolicy, JetStreamClient, JetStreamM
 import { headers, nanos, type Subscription } from '@nats-io/nats-core';
 import { Logger, componentLogger, degradations, metrics } from '@app/observability';
 import type { Topology } from '@app/contracts';
+import { ITEMS_HEADER, itemCount } from './batch';
 import { ConsumerSpec } from './consumer-spec';
 import { DEAD_LETTER_HEADERS } from './dead-letter-headers';
-import { Delivery } from './delivery';
+import { Carrier, Delivery, ItemOf } from './delivery';
 import { FailureClass, backoffMs, classifyFailure } from './errors';
 
 export type BatchHandler<T> = (batch: Delivery<T>[]) => Promise<void>;
@@ -35,9 +36,11 @@ const MAX_KEPT_TRACKED = 100_000;
 /** Longer than the longest retry back-off (30 s ± 25 %): no failure for this long while messages go through is recovery. */
 const RECOVERY_QUIET_MS = 60_000;
 
-function messageKey(m: JsMsg): string {
-  return `${m.info.stream}:${m.info.streamSequence}`;
+function messageKey(m: JsMsg, item?: ItemOf): string {
+  return item ? `${m.info.stream}:${m.info.streamSequence}:${item.index}` : `${m.info.stream}:${m.info.streamSequence}`;
 }
+
+const encoder = new TextEncoder();
 
 /**
  * Runs one durable pull consumer: pulls, decodes, hands batches to the handler and settles every
@@ -57,7 +60,8 @@ function messageKey(m: JsMsg): string {
  */
 export class ConsumerRunner<T> {
   private readonly feeds: Feed[];
-  private readonly queue: { m: JsMsg; feed: Feed }[] = [];
+  /** Received, not started; `items` from the batch header sizes the handler calls. */
+  private readonly queue: { m: JsMsg; feed: Feed; items: number }[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private stopping = false;
   private watchTimer?: NodeJS.Timeout;
@@ -127,7 +131,7 @@ export class ConsumerRunner<T> {
       callback: (m) => {
         // Arriving while stopping (the last pull's messages): kept with the queue and nak'ed with
         // it once the inbox is closed (a nak now would be redelivered into this closing inbox).
-        this.queue.push({ m, feed });
+        this.queue.push({ m, feed, items: this.spec.decodeItems ? itemCount(m.headers?.get(ITEMS_HEADER)) : 1 });
         this.pump();
       },
     });
@@ -199,7 +203,7 @@ export class ConsumerRunner<T> {
   /** Starts batches while there is work queued and room for another batch in flight. */
   private pump(): void {
     while (!this.stopping && this.queue.length > 0 && this.inflight.size < this.spec.concurrency) {
-      const batch = this.queue.splice(0, this.spec.batch);
+      const batch = this.queue.splice(0, this.batchLength());
       const work = this.process(batch)
         .catch((e) => this.log.error({ err: e }, 'batch settlement failed'))
         .finally(() => {
@@ -210,12 +214,31 @@ export class ConsumerRunner<T> {
     }
   }
 
+  /** Messages of the next handler call: up to `batch` items (a batch message counts its items), at least one message. */
+  private batchLength(): number {
+    let items = this.queue[0].items;
+    let n = 1;
+    while (n < this.queue.length && items + this.queue[n].items <= this.spec.batch) items += this.queue[n++].items;
+    return n;
+  }
+
   private async process(batch: { m: JsMsg; feed: Feed }[]): Promise<void> {
     const deliveries: Delivery<T>[] = [];
     for (const { m, feed } of batch) {
       const subject = feed.replay ? (m.headers?.get(DEAD_LETTER_HEADERS.subject) ?? m.subject) : m.subject;
       try {
-        deliveries.push(new Delivery(this.spec.decode(subject, m.data), m, subject));
+        if (!this.spec.decodeItems || !m.headers?.has(ITEMS_HEADER)) {
+          deliveries.push(new Delivery(this.spec.decode(subject, m.data), m, subject));
+          continue;
+        }
+        const items = this.spec.decodeItems(subject, m.data);
+        const carrier = new Carrier(m, items.length);
+        for (const [index, item] of items.entries()) {
+          const of: ItemOf = { carrier, index, raw: item.raw, id: item.id };
+          // Poison alone: its neighbours in the message go through (DESIGN §9).
+          if ('error' in item) await this.deadLetter(m, subject, item.error, of);
+          else deliveries.push(new Delivery(item.value, m, subject, of));
+        }
       } catch (e) {
         // Decoding depends on nothing but the message: whatever it throws, the message is poison.
         await this.deadLetter(m, subject, asError(e));
@@ -229,7 +252,8 @@ export class ConsumerRunner<T> {
   /** Runs the handler; resolves with its error, or null once it succeeded. */
   private async attempt(deliveries: Delivery<T>[]): Promise<unknown> {
     // Long handler calls (a slow database) must not let ack_wait expire and cause redelivery.
-    const keepAlive = setInterval(() => deliveries.forEach((d) => d.msg.working()), this.spec.ackWaitMs / 3);
+    const msgs = new Set(deliveries.map((d) => d.msg));
+    const keepAlive = setInterval(() => msgs.forEach((m) => m.working()), this.spec.ackWaitMs / 3);
     try {
       await this.handler(deliveries);
       return null;
@@ -261,7 +285,7 @@ export class ConsumerRunner<T> {
       else await this.failed([d], e);
     }
     for (const [d, e] of unexplained) {
-      if (someSucceeded) await this.deadLetter(d.msg, d.subject, asError(e));
+      if (someSucceeded) await this.deadLetter(d.msg, d.subject, asError(e), d.item);
       else await this.failed([d], e);
     }
   }
@@ -274,16 +298,16 @@ export class ConsumerRunner<T> {
   private async failed(deliveries: Delivery<T>[], error: unknown): Promise<void> {
     const failure = classifyFailure(error);
     if (failure.poison) {
-      for (const d of deliveries) await this.deadLetter(d.msg, d.subject, asError(error));
+      for (const d of deliveries) await this.deadLetter(d.msg, d.subject, asError(error), d.item);
       return;
     }
     if (failure.cause === 'unknown' && deliveries.length === 1) {
       const d = deliveries[0];
-      const key = messageKey(d.msg);
+      const key = messageKey(d.msg, d.item);
       const first = this.unexplained.get(key) ?? Date.now();
       if (d.deliveryCount >= UNEXPLAINED_DELIVERIES && this.lastSuccessAt > first) {
         this.unexplained.delete(key);
-        return this.deadLetter(d.msg, d.subject, asError(error));
+        return this.deadLetter(d.msg, d.subject, asError(error), d.item);
       }
       if (this.unexplained.size >= 10_000) this.unexplained.clear();
       this.unexplained.set(key, first);
@@ -294,9 +318,9 @@ export class ConsumerRunner<T> {
   /** Not the messages' fault: they stay on the stream, and the consumer says loudly why it is stuck. */
   private keep(deliveries: Delivery<T>[], failure: FailureClass, error: unknown): void {
     const delay = backoffMs(Math.min(...deliveries.map((d) => d.deliveryCount)));
-    for (const d of deliveries) d.msg.nak(delay);
+    for (const d of deliveries) nak(d, delay);
     this.lastKeptAt = Date.now();
-    for (const d of deliveries) if (this.kept.size < MAX_KEPT_TRACKED) this.kept.add(messageKey(d.msg));
+    for (const d of deliveries) if (this.kept.size < MAX_KEPT_TRACKED) this.kept.add(messageKey(d.msg, d.item));
     metrics.messagesProcessed.labels(this.spec.durable, 'retry').inc(deliveries.length);
     metrics.consumerFailures.labels(this.spec.durable, failure.cause).inc(deliveries.length);
     metrics.consumerDegraded.labels(this.spec.durable).set(1);
@@ -332,8 +356,8 @@ export class ConsumerRunner<T> {
   private async settle(deliveries: Delivery<T>[]): Promise<void> {
     this.lastSuccessAt = Date.now();
     for (const d of deliveries) {
-      if (this.unexplained.size) this.unexplained.delete(messageKey(d.msg));
-      if (this.kept.size) this.kept.delete(messageKey(d.msg));
+      if (this.unexplained.size) this.unexplained.delete(messageKey(d.msg, d.item));
+      if (this.kept.size) this.kept.delete(messageKey(d.msg, d.item));
     }
     // Recovered when what was kept went through, or when nothing was kept for longer than the
     // longest back-off (kept messages the stream no longer holds, or more than could be tracked).
@@ -345,31 +369,42 @@ export class ConsumerRunner<T> {
     for (const d of deliveries) {
       const outcome = d.outcome;
       if (outcome.kind === 'ack') {
-        d.msg.ack();
+        if (d.item) d.item.carrier.done();
+        else d.msg.ack();
         acked++;
       } else if (outcome.kind === 'retry') {
-        d.msg.nak(outcome.delayMs ?? backoffMs(d.deliveryCount));
+        nak(d, outcome.delayMs ?? backoffMs(d.deliveryCount));
         metrics.messagesProcessed.labels(this.spec.durable, 'retry').inc();
       } else {
-        await this.deadLetter(d.msg, d.subject, outcome.error);
+        await this.deadLetter(d.msg, d.subject, outcome.error, d.item);
       }
     }
     metrics.messagesProcessed.labels(this.spec.durable, 'ok').inc(acked);
   }
 
-  private async deadLetter(m: JsMsg, subject: string, error: Error): Promise<void> {
-    this.kept.delete(messageKey(m));
+  /**
+   * Parks a message, or (`item`) one item of a batch message alone: its dead letter carries only that
+   * item, in the single-item shape every consumer accepts, so a replay hands back just it.
+   */
+  private async deadLetter(m: JsMsg, subject: string, error: Error, item?: ItemOf): Promise<void> {
+    this.kept.delete(messageKey(m, item));
     const replayed = m.info.stream === this.topology.streams.replay;
     // A replayed message keeps where it first came from.
     const stream = (replayed && m.headers?.get(DEAD_LETTER_HEADERS.stream)) || this.spec.stream;
     const seq = (replayed && m.headers?.get(DEAD_LETTER_HEADERS.streamSeq)) || String(m.info.streamSequence);
-    const context = { subject, seq, deliveries: m.info.deliveryCount, eventId: m.headers?.get('Nats-Msg-Id') };
+    const context = {
+      subject,
+      seq,
+      item: item?.index,
+      deliveries: m.info.deliveryCount,
+      eventId: item ? item.id : m.headers?.get('Nats-Msg-Id'),
+    };
     const h = headers();
     // One dead letter per consumer and message: a redelivered copy is dropped, but when two
     // consumers of a stream (the recorder and the scorer on EVENTS) both reject a message, each
     // parks its own (a key without the durable made the second a "duplicate" the DLQ dropped).
     // A replay that fails again is a new dead letter (its REPLAY sequence is in the key).
-    h.set('Nats-Msg-Id', `${this.spec.durable}:${m.info.stream}:${m.info.streamSequence}`);
+    h.set('Nats-Msg-Id', `${this.spec.durable}:${m.info.stream}:${m.info.streamSequence}${item ? `:${item.index}` : ''}`);
     h.set(DEAD_LETTER_HEADERS.error, oneLine(error.message));
     h.set(DEAD_LETTER_HEADERS.errorType, error.name);
     h.set(DEAD_LETTER_HEADERS.source, this.spec.durable);
@@ -377,22 +412,26 @@ export class ConsumerRunner<T> {
     h.set(DEAD_LETTER_HEADERS.stream, stream);
     h.set(DEAD_LETTER_HEADERS.streamSeq, seq);
     h.set(DEAD_LETTER_HEADERS.deliveries, String(m.info.deliveryCount));
-    const eventId = m.headers?.get(DEAD_LETTER_HEADERS.eventId) || m.headers?.get('Nats-Msg-Id');
+    const eventId = item ? item.id : m.headers?.get(DEAD_LETTER_HEADERS.eventId) || m.headers?.get('Nats-Msg-Id');
     if (eventId) h.set(DEAD_LETTER_HEADERS.eventId, eventId);
     for (const carried of [DEAD_LETTER_HEADERS.priorAttempts, DEAD_LETTER_HEADERS.replays]) {
       const v = m.headers?.get(carried);
       if (v) h.set(carried, v);
     }
     try {
-      await this.js.publish(this.spec.deadLetterSubject?.(subject) ?? this.topology.dlq(this.spec.durable), m.data, { headers: h });
+      const data = item ? encoder.encode(JSON.stringify(item.raw)) : m.data;
+      await this.js.publish(this.spec.deadLetterSubject?.(subject) ?? this.topology.dlq(this.spec.durable), data, { headers: h });
     } catch (e) {
       // Never drop it: without a dead-letter copy the message stays on its stream.
       this.log.error({ ...context, err: e }, 'could not dead-letter, will retry');
-      m.nak(backoffMs(m.info.deliveryCount));
+      if (item) item.carrier.retry(backoffMs(m.info.deliveryCount));
+      else m.nak(backoffMs(m.info.deliveryCount));
       return;
     }
     // No reason text: NATS 2.9 does not understand `+TERM <reason>` and would leave the message pending.
-    m.term();
+    // An item's message is acked once its other items are settled.
+    if (item) item.carrier.done();
+    else m.term();
     metrics.dlq.labels(this.spec.durable).inc();
     metrics.messagesProcessed.labels(this.spec.durable, 'dead_letter').inc();
     this.log.error({ ...context, error: error.message, errorType: error.name }, 'dead-lettered');
@@ -402,6 +441,12 @@ export class ConsumerRunner<T> {
 /** The companion durable that receives this consumer's replayed dead letters. */
 export function replayDurable(durable: string): string {
   return `${durable}-replay`;
+}
+
+/** Asks for a message again; for an item, its whole message (settled once all its items are). */
+function nak<T>(d: Delivery<T>, delayMs: number): void {
+  if (d.item) d.item.carrier.retry(delayMs);
+  else d.msg.nak(delayMs);
 }
 
 function asError(e: unknown): Error {

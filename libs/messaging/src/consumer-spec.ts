@@ -3,6 +3,7 @@ import type { ArbiterConfig } from '@app/config';
 import { ownedPartitions } from '@app/config';
 import { TSchema } from '@sinclair/typebox';
 import { PoisonMessageError } from './errors';
+import { ITEMS_PER_MESSAGE } from './batch';
 
 /** A durable pull consumer and how its messages are decoded. */
 export interface ConsumerSpec<T = unknown> {
@@ -17,33 +18,91 @@ export interface ConsumerSpec<T = unknown> {
   ackWaitMs: number;
   maxAckPending: number;
   decode(subject: string, data: Uint8Array): T;
+  /**
+   * Decodes a batch message (one with the `Arbiter-Items` header) into its items, each checked on its
+   * own; absent, such a message is poison. Throws PoisonMessageError when the message as a whole is.
+   */
+  decodeItems?(subject: string, data: Uint8Array): DecodedItem<T>[];
   /** Where a message that cannot be handled goes; default `<root>.dlq.<durable>`. */
   deadLetterSubject?(subject: string): string;
 }
 
+/**
+ * One item of a batch message: its checked value, or why it is poison. `raw` is the item as it came
+ * (its dead letter carries it alone), `id` its own message id when it can be read.
+ */
+export type DecodedItem<T> = { value: T; raw: unknown; id?: string } | { error: PoisonMessageError; raw: unknown; id?: string };
+
 const decoder = new TextDecoder();
+
+function parseJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(data));
+  } catch (e) {
+    throw new PoisonMessageError(`not JSON: ${(e as Error).message}`);
+  }
+}
+
+function checkAgainst<T>(schema: TSchema, parsed: unknown): T {
+  const checked = compiled(schema).check(parsed);
+  if (!checked.ok) {
+    throw new PoisonMessageError(`contract violation: ${checked.errors.map((x) => `${x.field || '(event)'} ${x.message}`).join('; ')}`);
+  }
+  return checked.value as T;
+}
+
+function contractFor(schemaFor: (subject: string) => TSchema | null, subject: string): TSchema {
+  const schema = schemaFor(subject);
+  if (!schema) throw new PoisonMessageError(`no contract for subject ${subject}`);
+  return schema;
+}
 
 /** Parses JSON and checks it against the schema chosen by the subject; throws PoisonMessageError. */
 export function jsonDecoder<T>(schemaFor: (subject: string) => TSchema | null): (subject: string, data: Uint8Array) => T {
+  return (subject, data) => checkAgainst<T>(contractFor(schemaFor, subject), parseJson(data));
+}
+
+/**
+ * Decodes a JSON array of items, each checked against the subject's schema on its own: one bad
+ * item is poison alone (DESIGN §9), its neighbours go through. `idOf` names an item for its dead letter.
+ */
+export function jsonItemsDecoder<T>(
+  schemaFor: (subject: string) => TSchema | null,
+  idOf: (item: Record<string, unknown>) => string | undefined,
+): (subject: string, data: Uint8Array) => DecodedItem<T>[] {
   return (subject, data) => {
-    const schema = schemaFor(subject);
-    if (!schema) throw new PoisonMessageError(`no contract for subject ${subject}`);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(decoder.decode(data));
-    } catch (e) {
-      throw new PoisonMessageError(`not JSON: ${(e as Error).message}`);
-    }
-    const checked = compiled(schema).check(parsed);
-    if (!checked.ok) {
-      throw new PoisonMessageError(`contract violation: ${checked.errors.map((x) => `${x.field || '(event)'} ${x.message}`).join('; ')}`);
-    }
-    return checked.value as T;
+    const schema = contractFor(schemaFor, subject);
+    const parsed = parseJson(data);
+    if (!Array.isArray(parsed)) throw new PoisonMessageError('a batch message must be a JSON array');
+    return parsed.map((raw: unknown) => {
+      const id = raw && typeof raw === 'object' ? idOf(raw as Record<string, unknown>) : undefined;
+      try {
+        return { value: checkAgainst<T>(schema, raw), raw, id };
+      } catch (e) {
+        return { error: e as PoisonMessageError, raw, id };
+      }
+    });
   };
+}
+
+/** An outcome's own message id: what JetStream de-duplicated it by when it travelled alone. */
+export function outcomeMessageId(o: Record<string, unknown>): string | undefined {
+  if (o.kind === 'click' && typeof o.clickId === 'string') return `verdict:${o.clickId}`;
+  if (o.kind === 'conversion' && typeof o.conversionId === 'string') return `decision:${o.conversionId}:${o.revision}`;
+  return undefined;
 }
 
 export type StoredEvent = ClickEvent | ConversionEvent | FeedbackEvent;
 export type StoredOutcome = ClickVerdict | Decision;
+
+/**
+ * max_ack_pending for a consumer of batch messages. It counts messages, and what is pending may all
+ * wait in the runner's queue: with messages a quarter full on average, about `items` items stay in
+ * memory, as many as the single-message bound allowed (a full backlog holds four times that).
+ */
+function batchedAckPending(items: number): number {
+  return Math.max(64, Math.ceil(items / (ITEMS_PER_MESSAGE / 4)));
+}
 
 /** Every durable consumer of the engine, by the handler name that binds to it. */
 export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<ConsumerName, ConsumerSpec[]> {
@@ -96,10 +155,12 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           stream: topology.streams.verdicts,
           durable: 'recorder-verdicts',
           filterSubject: topology.allVerdicts,
+          // Items per handler call: the runner counts a batch message's items.
           batch: config.RECORDER_BATCH,
           concurrency: config.RECORDER_CONCURRENCY,
-          maxAckPending: config.RECORDER_BATCH * config.RECORDER_CONCURRENCY * 4,
+          maxAckPending: batchedAckPending(config.RECORDER_BATCH * config.RECORDER_CONCURRENCY * 4),
           decode: jsonDecoder<StoredOutcome>(outcomeSchema),
+          decodeItems: jsonItemsDecoder<StoredOutcome>(outcomeSchema, outcomeMessageId),
         },
       ],
     ],
@@ -114,8 +175,9 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           filterSubject: topology.verdict('conversion'),
           batch: 200,
           concurrency: 1,
-          maxAckPending: 2000,
+          maxAckPending: batchedAckPending(2000),
           decode: jsonDecoder<Decision>(outcomeSchema),
+          decodeItems: jsonItemsDecoder<Decision>(outcomeSchema, outcomeMessageId),
         },
       ],
     ],

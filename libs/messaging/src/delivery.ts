@@ -3,7 +3,53 @@ import type { JsMsg } from '@nats-io/jetstream';
 export type DeliveryOutcome = { kind: 'ack' } | { kind: 'retry'; delayMs?: number } | { kind: 'reject'; error: Error };
 
 /**
- * One decoded message handed to a consumer handler. The handler may mark it `retry` or `reject`;
+ * @internal One JetStream message carrying several items (a batch message): it is settled once every
+ * item has its fate — acked when all were handled or dead-lettered alone, nak'ed (with the largest
+ * delay asked for) when any must come again; the items handled already are then handled again,
+ * which the handlers' per-item idempotency makes harmless.
+ */
+export class Carrier {
+  private open: number;
+  private delayMs: number | null = null;
+
+  constructor(
+    readonly msg: JsMsg,
+    items: number,
+  ) {
+    this.open = items;
+    if (items === 0) msg.ack();
+  }
+
+  /** One item is done: handled, or parked as a dead letter of its own. */
+  done(): void {
+    this.close();
+  }
+
+  /** One item must come again: so does the message. */
+  retry(delayMs: number): void {
+    this.delayMs = Math.max(this.delayMs ?? 0, delayMs);
+    this.close();
+  }
+
+  private close(): void {
+    if (--this.open > 0) return;
+    if (this.delayMs === null) this.msg.ack();
+    else this.msg.nak(this.delayMs);
+  }
+}
+
+/** @internal Where an item of a batch message sits in it. */
+export interface ItemOf {
+  carrier: Carrier;
+  index: number;
+  /** The item as it came: its dead letter carries it alone. */
+  raw: unknown;
+  /** Its own message id, when it can be read. */
+  id?: string;
+}
+
+/**
+ * One decoded message (or one item of a batch message) handed to a consumer handler. The handler may mark it `retry` or `reject`;
  * unmarked deliveries are acknowledged once the handler's promise resolves (never before).
  */
 export class Delivery<T> {
@@ -14,6 +60,8 @@ export class Delivery<T> {
     readonly msg: JsMsg,
     /** The subject it was published on (a replayed dead letter arrives on another). */
     readonly subject: string = msg.subject,
+    /** @internal Set when this is one item of a batch message. */
+    readonly item?: ItemOf,
   ) {}
 
   get streamSequence(): number {

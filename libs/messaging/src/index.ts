@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './batch';
 export * from './dead-letter-headers';
 export * from './delivery';
 export * from './consumer-spec';

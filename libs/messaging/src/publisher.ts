@@ -1,11 +1,14 @@
 import type { PubAck } from '@nats-io/jetstream';
 import { NatsConnection, Subscription, createInbox, headers } from '@nats-io/nats-core';
+import { EncodedJson, ITEMS_HEADER } from './batch';
 
 export interface Outgoing {
   subject: string;
   payload: unknown;
   /** Nats-Msg-Id: JetStream drops a second publish with the same id inside the duplicate window. */
   msgId: string;
+  /** Items in a batch message (`batchMessages`): sent as the `Arbiter-Items` header. */
+  items?: number;
 }
 
 /**
@@ -99,15 +102,20 @@ export class JetStreamPublisher {
     })();
   }
 
-  publish(subject: string, payload: unknown, msgId: string): Promise<PubAck> {
+  /** Publishes `payload` as JSON (an `EncodedJson` as it is); `items` > 1 marks a batch message. */
+  publish(subject: string, payload: unknown, msgId: string, items?: number): Promise<PubAck> {
     return new Promise<PubAck>((resolve, reject) => {
       if (this.closed) return reject(new PublishError('the publisher is closed', true));
       const token = (++this.sequence).toString(36);
       const h = headers();
       h.set('Nats-Msg-Id', msgId);
+      if (items && items > 1) h.set(ITEMS_HEADER, String(items));
       this.waiting.set(token, { resolve, reject, subject, deadline: Date.now() + this.timeoutMs });
       try {
-        this.nc.publish(subject, encoder.encode(JSON.stringify(payload)), { reply: this.prefix + token, headers: h });
+        this.nc.publish(subject, encoder.encode(payload instanceof EncodedJson ? payload.text : JSON.stringify(payload)), {
+          reply: this.prefix + token,
+          headers: h,
+        });
       } catch (e) {
         // Closed or draining connection, or a bad subject: the publish never left.
         this.waiting.delete(token);
@@ -121,12 +129,12 @@ export class JetStreamPublisher {
    * next) and resolves with every ack; rejects if any publish failed.
    */
   publishAll(items: readonly Outgoing[]): Promise<PubAck[]> {
-    return Promise.all(items.map((i) => this.publish(i.subject, i.payload, i.msgId)));
+    return Promise.all(items.map((i) => this.publish(i.subject, i.payload, i.msgId, i.items)));
   }
 
   /** Like `publishAll`, but reports each message's own result. */
   publishEach(items: readonly Outgoing[]): Promise<PromiseSettledResult<PubAck>[]> {
-    return Promise.allSettled(items.map((i) => this.publish(i.subject, i.payload, i.msgId)));
+    return Promise.allSettled(items.map((i) => this.publish(i.subject, i.payload, i.msgId, i.items)));
   }
 
   /** Stops listening for acks; whatever still waits is rejected, and so is every later publish. */

@@ -1,0 +1,87 @@
+import { ClickVerdict } from '@app/contracts';
+import { EncodedJson, ITEMS_PER_MESSAGE, batchMessages, itemCount } from './batch';
+import { jsonItemsDecoder, outcomeMessageId } from './consumer-spec';
+import { PoisonMessageError } from './errors';
+
+const SUBJECT = 'unit.verdicts.click';
+
+function aVerdict(clickId: string, overrides: Partial<ClickVerdict> = {}): ClickVerdict {
+  return {
+    kind: 'click',
+    clickId,
+    offerId: 'offer-1',
+    publisherId: 'pub-1',
+    valid: true,
+    category: null,
+    ts: '2026-12-02T04:00:00.000Z',
+    advertiserId: 'adv-1',
+    subId: null,
+    score: 0.1,
+    reasons: [],
+    rulesetVersion: '1',
+    modelVersion: null,
+    modelScore: null,
+    shadowModelVersion: null,
+    shadowScore: null,
+    decidedAt: '2026-12-02T04:00:00.005Z',
+    latencyMs: 5,
+    ...overrides,
+  };
+}
+
+const items = (...vs: ClickVerdict[]) => vs.map((v) => ({ payload: v, msgId: outcomeMessageId(v)! }));
+const bytes = (o: { payload: unknown }) =>
+  new TextEncoder().encode(o.payload instanceof EncodedJson ? o.payload.text : JSON.stringify(o.payload));
+const decodeItems = jsonItemsDecoder<ClickVerdict>((s) => (s === SUBJECT ? ClickVerdict : null), outcomeMessageId);
+
+describe('batchMessages', () => {
+  it('sends one item as before: the item itself, under its own id, with no item count', () => {
+    const v = aVerdict('c1');
+    expect(batchMessages(SUBJECT, items(v))).toEqual([{ subject: SUBJECT, payload: v, msgId: 'verdict:c1' }]);
+  });
+
+  it('sends several as one JSON array carrying its item count, which decodes back to the same items', () => {
+    const vs = [aVerdict('c1'), aVerdict('c2'), aVerdict('c3')];
+    const [sut, ...more] = batchMessages(SUBJECT, items(...vs));
+    expect(more).toEqual([]);
+    expect(sut.items).toBe(3);
+    expect(itemCount(String(sut.items))).toBe(3);
+    expect(decodeItems(SUBJECT, bytes(sut))).toEqual(vs.map((v) => ({ value: v, raw: v, id: `verdict:${v.clickId}` })));
+  });
+
+  it('derives the message id from the items’ ids only: the same items re-scored are the same message', () => {
+    const [first] = batchMessages(SUBJECT, items(aVerdict('c1'), aVerdict('c2')));
+    const [again] = batchMessages(SUBJECT, items(aVerdict('c1', { latencyMs: 40 }), aVerdict('c2', { score: 0.9 })));
+    const [other] = batchMessages(SUBJECT, items(aVerdict('c1'), aVerdict('c3')));
+    expect(again.msgId).toBe(first.msgId);
+    expect(other.msgId).not.toBe(first.msgId);
+  });
+
+  it(`splits by count, ${ITEMS_PER_MESSAGE} items a message`, () => {
+    const vs = Array.from({ length: ITEMS_PER_MESSAGE * 2 + 1 }, (_, i) => aVerdict(`c${i}`));
+    const sut = batchMessages(SUBJECT, items(...vs));
+    expect(sut.map((m) => m.items)).toEqual([ITEMS_PER_MESSAGE, ITEMS_PER_MESSAGE, undefined]);
+    expect(sut[2]).toEqual({ subject: SUBJECT, payload: vs[vs.length - 1], msgId: `verdict:c${vs.length - 1}` });
+  });
+
+  it('counts a message without the header as one item', () => {
+    expect([undefined, null, '', '1', 'x', '0'].map(itemCount)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+});
+
+describe('jsonItemsDecoder', () => {
+  it('checks each item on its own: a bad one is poison alone, with its own id', () => {
+    const good = aVerdict('c1');
+    const bad = { ...aVerdict('c2'), score: 7 };
+    const [a, b] = decodeItems(SUBJECT, new TextEncoder().encode(JSON.stringify([good, bad])));
+    expect(a).toEqual({ value: good, raw: good, id: 'verdict:c1' });
+    expect(b).toEqual({ error: expect.any(PoisonMessageError), raw: bad, id: 'verdict:c2' });
+    expect((b as { error: Error }).error.message).toMatch(/contract violation: \/?score/);
+  });
+
+  it('refuses, as a whole, a message that is not a JSON array or has no contract', () => {
+    expect(() => decodeItems(SUBJECT, new TextEncoder().encode('{"kind":"click"}'))).toThrow(PoisonMessageError);
+    expect(() => decodeItems(SUBJECT, new TextEncoder().encode('[1,'))).toThrow(/not JSON/);
+    expect(() => decodeItems('unit.other', new TextEncoder().encode('[]'))).toThrow(/no contract/);
+  });
+});
