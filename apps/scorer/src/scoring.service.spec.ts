@@ -1,6 +1,7 @@
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
 import { ClickEvent, Decision, FeedbackEvent, Topology } from '@app/contracts';
+import { EncodedJson, ITEMS_PER_MESSAGE } from '@app/messaging';
 import type { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
 import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
@@ -63,7 +64,9 @@ describe('ScoringService: what a batch loads before it is scored', () => {
   });
 
   const batch = (...events: StoredEvent[]) => events.map((data, i) => ({ data, seq: i + 1 }) as unknown as Delivery<StoredEvent>);
-  const decisions = () => published.filter((o) => o.subject === topology.verdict('conversion')).map((o) => o.payload as Decision);
+  /** The outcomes of a message: a batch message's items, or the one it is. */
+  const unpack = (o: Outgoing): unknown[] => (o.payload instanceof EncodedJson ? JSON.parse(o.payload.text) : [o.payload]);
+  const decisions = () => published.filter((o) => o.subject === topology.verdict('conversion')).flatMap(unpack) as Decision[];
 
   function storedClick(c: ClickEvent): StoredClick {
     return {
@@ -157,5 +160,17 @@ describe('ScoringService: what a batch loads before it is scored', () => {
 
     expect(new Set(asked.offers)).toEqual(new Set(['offer-a', 'offer-b', 'offer-c']));
     expect(new Set(asked.publishers)).toEqual(new Set(['pub-a', 'pub-b']));
+  });
+
+  it('publishes a batch’s verdicts several to a message, and its decisions in others, each item under its own id', async () => {
+    const clicks = Array.from({ length: ITEMS_PER_MESSAGE + 2 }, () => aClick({ id: uid('click') }));
+    const conversions = clicks.slice(0, 2).map((c) => aConversion(c, { id: uid('conv') }));
+    await sut.process(batch(...clicks, ...conversions));
+    const verdictMessages = published.filter((o) => o.subject === topology.verdict('click'));
+    expect(verdictMessages.map((o) => o.items)).toEqual([ITEMS_PER_MESSAGE, 2]);
+    expect(verdictMessages.flatMap(unpack).map((v) => (v as { clickId: string }).clickId)).toEqual(clicks.map((c) => c.id));
+    const decisionMessages = published.filter((o) => o.subject === topology.verdict('conversion'));
+    expect(decisionMessages).toHaveLength(1);
+    expect(decisions().map((d) => d.conversionId)).toEqual(conversions.map((c) => c.id));
   });
 });

@@ -5,7 +5,7 @@ import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
-import { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
+import { BatchItem, Delivery, JetStreamPublisher, StoredEvent, batchMessages, outcomeMessageId } from '@app/messaging';
 import { metrics } from '@app/observability';
 import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
 import type { ActiveShadow } from '@app/live-config';
@@ -20,8 +20,8 @@ interface Prepared {
 /**
  * The scorer's I/O around the pure scoring core: resolves catalog entries, clicks and decisions
  * that are not in memory, runs a batch through the engine in stream order, and publishes every
- * verdict, decision and decision revision to VERDICTS. The batch is acked by the transport only
- * after JetStream acknowledged every publish.
+ * verdict, decision and decision revision to VERDICTS, up to ITEMS_PER_MESSAGE of a kind in one
+ * message. The batch is acked by the transport only after JetStream acknowledged every publish.
  */
 @Injectable()
 export class ScoringService {
@@ -116,9 +116,19 @@ export class ScoringService {
     this.engine.useShadowRules(this.shadowRules, (o) => this.shadowOutcomes.push(o));
   }
 
-  /** Publishes outcomes (pipelined) and counts them; rejects if any publish failed. */
+  /**
+   * Publishes outcomes (pipelined), several to a message: verdicts in some, decisions in others, each
+   * in the order they were made. Rejects if any publish failed; counts them once all were stored.
+   */
   async publish(out: readonly Outcome[]): Promise<void> {
-    await this.publisher.publishAll(out.map((o) => this.outgoing(o)));
+    const verdicts: BatchItem[] = [];
+    const decisions: BatchItem[] = [];
+    // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
+    for (const o of out) (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)! });
+    await this.publisher.publishAll([
+      ...batchMessages(this.topology.verdict('click'), verdicts),
+      ...batchMessages(this.topology.verdict('conversion'), decisions),
+    ]);
     for (const o of out) {
       metrics.decisionLatency.labels(o.kind).observe(o.latencyMs / 1000);
       metrics.outcomes.labels(o.kind, o.kind === 'click' ? (o.valid ? 'valid' : 'invalid') : o.status).inc();
@@ -131,12 +141,6 @@ export class ScoringService {
     if (e.kind === 'click') this.engine.scoreClick(e, this.catalog, at);
     else if (e.kind === 'conversion') this.engine.scoreConversion(e, this.catalog, null, at);
     this.shadowOutcomes = []; // the past was recorded when it was live
-  }
-
-  private outgoing(o: Outcome): Outgoing {
-    return o.kind === 'click'
-      ? { subject: this.topology.verdict('click'), payload: o, msgId: `verdict:${o.clickId}` }
-      : { subject: this.topology.verdict('conversion'), payload: o, msgId: `decision:${o.conversionId}:${o.revision}` };
   }
 
   /** Loads what the batch needs from the database: unknown catalog ids, old clicks, decisions that feedback changes. */
