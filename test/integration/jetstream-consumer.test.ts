@@ -1,9 +1,19 @@
 import { JetStreamClient, JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { NatsConnection } from '@nats-io/nats-core';
+import { NatsConnection, headers } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { ConsumerName, Topology } from '@app/contracts';
 import { loadConfig } from '@app/config';
-import { ConsumerRunner, ConsumerSpec, DeadLetters, Delivery, PoisonMessageError, TransientError, provisionStreams } from '@app/messaging';
+import {
+  ConsumerRunner,
+  ConsumerSpec,
+  DeadLetters,
+  DecodedItem,
+  Delivery,
+  ITEMS_HEADER,
+  PoisonMessageError,
+  TransientError,
+  provisionStreams,
+} from '@app/messaging';
 import { degradations } from '@app/observability';
 import { TEST_NATS_URL, deleteNamespace, eventually, testNamespace } from '@app/testing';
 
@@ -278,5 +288,52 @@ describe('JetStream consumer runner', () => {
     );
     expect(other.sort()).toEqual([12, 13]);
     expect(done.sort()).toEqual([12, 13]);
+  });
+
+  it('takes a message of several items: dead-letters only its bad items, alone, and replays one as a single message', async () => {
+    let refuse = true;
+    const done: number[] = [];
+    await run(
+      async (batch) => {
+        for (const d of batch) {
+          if (d.data.n === 13 && refuse) d.reject(new Error('thirteen is not allowed today'));
+          else done.push(d.data.n);
+        }
+      },
+      {
+        decodeItems: (_subject, data) =>
+          (JSON.parse(new TextDecoder().decode(data)) as { n: unknown }[]).map((raw): DecodedItem<{ n: number }> =>
+            typeof raw.n === 'number'
+              ? { value: { n: raw.n }, raw, id: `n:${raw.n}` }
+              : { error: new PoisonMessageError('n must be a number'), raw, id: `n:${raw.n}` },
+          ),
+      },
+    );
+    const h = headers();
+    h.set(ITEMS_HEADER, '4');
+    await js.publish(topology.event('click', 0), JSON.stringify([{ n: 1 }, { n: 'two' }, { n: 13 }, { n: 4 }]), { headers: h });
+    const letters = new DeadLetters(nc, jsm, topology);
+    const parked = await eventually(
+      () => letters.list({ consumer: 'test-durable' }),
+      (l) => l.items.length === 2,
+    );
+    expect(parked.items.map((l) => [l.eventId, l.error]).sort()).toEqual([
+      ['n:13', 'thirteen is not allowed today'],
+      ['n:two', 'n must be a number'],
+    ]);
+    await eventually(
+      () => pending(),
+      (n) => n === 0,
+    );
+    expect(done.sort()).toEqual([1, 4]);
+
+    refuse = false;
+    const thirteen = parked.items.find((l) => l.eventId === 'n:13')!;
+    expect(await letters.replay({ ids: [thirteen.id] }, new Set(['test-durable']))).toMatchObject({ replayed: 1 });
+    await eventually(
+      async () => done,
+      (d) => d.includes(13),
+    );
+    expect(done.sort()).toEqual([1, 13, 4]);
   });
 });
