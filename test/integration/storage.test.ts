@@ -6,6 +6,7 @@ import {
   EventRepository,
   MIGRATIONS,
   OutcomeRepository,
+  ShadowOutcomeRepository,
   copySupported,
   createPool,
   migrate,
@@ -333,3 +334,71 @@ function aVerdict(clickId: string, ts: string, overrides: Partial<ClickVerdict> 
     ...overrides,
   };
 }
+
+/**
+ * The admin's shadow report (`GET /v1/admin/rulesets/shadow`): its summary and its examples come from
+ * one snapshot. On PostgreSQL only: PGlite serves one transaction at a time, so nothing can be
+ * written between the two reads there.
+ */
+describe('shadow report on PostgreSQL 15', () => {
+  let db: { url: string; drop(): Promise<void> };
+  let pool: Pool;
+  let writer: Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool({ url: db.url, max: 2, applicationName: 'storage-test' });
+    writer = createPool({ url: db.url, max: 1, applicationName: 'storage-test-writer' });
+    await migrate(pool);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await writer.end();
+    await db.drop();
+  });
+
+  const disagreement = (i: number) => ({
+    eventId: `ev-${i}`,
+    kind: 'click' as const,
+    ts: at(i * 1000),
+    decidedAt: at(i * 1000 + 5),
+    publisherId: 'pub',
+    offerId: 'offer',
+    advertiserId: 'adv',
+    activeVersion: '7',
+    shadowVersion: 'shadow-7',
+    activeStatus: 'valid',
+    shadowStatus: 'invalid',
+    agree: false,
+    activeCodes: [],
+    shadowCodes: ['IP_VELOCITY'],
+    payout: null,
+  });
+
+  it('counts exactly the disagreements it lists, while the scorer records more between its reads', async () => {
+    await new ShadowOutcomeRepository(writer).insert([disagreement(1)]);
+    // After the report's first read, the scorer records another disagreement (committed at once).
+    const connect = pool.connect.bind(pool);
+    const spy = jest.spyOn(pool, 'connect').mockImplementation(async () => {
+      const client = await connect();
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      let reads = 0;
+      (client as unknown as { query: unknown }).query = async (...args: unknown[]) => {
+        const result = await query(...args);
+        if (/FROM shadow_outcomes/.test(String(args[0])) && ++reads === 1)
+          await new ShadowOutcomeRepository(writer).insert([disagreement(2)]);
+        return result;
+      };
+      return client;
+    });
+    try {
+      const { summary, examples } = await new ShadowOutcomeRepository(pool).report('shadow-7', 50);
+      expect(examples.map((e) => e.eventId)).toEqual(['ev-1']);
+      expect(summary).toMatchObject({ events: 1, disagreements: 1 });
+    } finally {
+      spy.mockRestore();
+    }
+    const after = await new ShadowOutcomeRepository(writer).report('shadow-7', 50);
+    expect(after.summary.disagreements).toBe(2);
+    expect(after.examples).toHaveLength(2);
+  });
+});

@@ -27,8 +27,11 @@ export function createPool(options: PoolOptions): Pool {
   return pool;
 }
 
-/** Runs `work` in a transaction on one client; rolls back on any error. */
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` in a transaction on one client; rolls back on any error. `begin` opens it: e.g.
+ * `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY` for several reads that must agree (one snapshot).
+ */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect();
   let failure: Error | undefined;
   // A checked-out client is no longer watched by the pool: if the database goes away between two
@@ -38,7 +41,7 @@ export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) =>
   const onError = (e: Error) => (failure ??= e);
   client.on('error', onError);
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await work(client);
     await client.query('COMMIT');
     return result;

@@ -19,8 +19,8 @@ export class ShadowService {
     const shadow = await this.store.shadow();
     if (!shadow) return { shadow: null, summary: null, examples: [] };
     const { config: _config, ...about } = shadow;
-    const [summary, latest] = await Promise.all([this.outcomes.summary(shadow.label), this.outcomes.examples(shadow.label, examples)]);
-    return { shadow: about, summary, examples: latest };
+    const report = await this.outcomes.report(shadow.label, examples);
+    return { shadow: about, summary: report.summary, examples: report.examples };
   }
 
   /** Replaces any running shadow (400 for an invalid rule set; nothing changes then). */

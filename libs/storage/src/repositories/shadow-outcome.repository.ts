@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { ShadowOutcome } from '@app/decisions';
 import { Column, selectInput, unnestRows, uniqueBy } from '../bulk';
+import { Queryable, inTransaction } from '../database';
 
 /** A shadow rule set's outcome as the scoring core describes it (one definition, in `@app/decisions`). */
 export type ShadowOutcomeRow = ShadowOutcome;
@@ -66,8 +67,23 @@ export class ShadowOutcomeRepository {
     return (await this.pool.query(INSERT_SQL, input.params(unique))).rowCount ?? 0;
   }
 
-  async summary(shadowVersion: string): Promise<ShadowSummary> {
-    const { rows } = await this.pool.query(
+  /**
+   * The summary and the latest `limit` disagreements from one snapshot: read apart, a disagreement
+   * recorded between the two reads was among the examples but not counted in the summary.
+   */
+  async report(shadowVersion: string, limit: number): Promise<{ summary: ShadowSummary; examples: ShadowExample[] }> {
+    return inTransaction(
+      this.pool,
+      async (client) => ({
+        summary: await this.summary(shadowVersion, client),
+        examples: await this.examples(shadowVersion, limit, client),
+      }),
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    );
+  }
+
+  async summary(shadowVersion: string, db: Queryable = this.pool): Promise<ShadowSummary> {
+    const { rows } = await db.query(
       `SELECT count(*) AS events,
               count(*) FILTER (WHERE NOT agree) AS disagreements,
               count(*) FILTER (WHERE kind = 'click') AS clicks,
@@ -101,8 +117,8 @@ export class ShadowOutcomeRepository {
   }
 
   /** The latest disagreements, newest first. */
-  async examples(shadowVersion: string, limit: number): Promise<ShadowExample[]> {
-    const { rows } = await this.pool.query(
+  async examples(shadowVersion: string, limit: number, db: Queryable = this.pool): Promise<ShadowExample[]> {
+    const { rows } = await db.query(
       `SELECT kind, event_id, ts, publisher_id, offer_id, active_status, shadow_status, active_codes, shadow_codes, payout::float8 AS payout
          FROM shadow_outcomes WHERE shadow_version = $1 AND NOT agree ORDER BY decided_at DESC, event_id LIMIT $2`,
       [shadowVersion, limit],
