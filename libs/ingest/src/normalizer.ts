@@ -30,9 +30,14 @@ export interface NormalizerOptions {
  * Turns a partner's event into the stored form: validates it against its schema, mints the id
  * and time when absent, derives the partition and the IP's country. The gateway and every file
  * reader (replay, train, evaluate) go through this one path, so live and offline events match.
+ *
+ * The stored form is built with `Object.assign`, not `{ ...input, kind, … }`: on Node 20 every
+ * property an object literal adds after a spread goes through V8's runtime (about 1.5 µs each:
+ * 10 µs per click, the largest cost of the gateway's own code). Same keys, same order.
  */
 export class EventNormalizer {
   private readonly geo: (ip: string) => string | null;
+  private lastReceived = { ms: NaN, iso: '' };
 
   constructor(private readonly options: NormalizerOptions) {
     this.geo = options.geo ?? countryOfIp;
@@ -57,52 +62,56 @@ export class EventNormalizer {
     if (!checked.ok) return checked;
     const tsError = this.checkTime(checked.value as { ts?: string }, receivedAt);
     if (tsError) return { ok: false, errors: [tsError] };
-    const received = receivedAt.toISOString();
+    const received = this.iso(receivedAt);
     const partitions = this.options.partitions;
     switch (kind) {
       case 'click': {
         const input = checked.value as ClickInput;
         const partition = clickPartition(input.ip, partitions);
-        const event: ClickEvent = {
-          ...input,
-          kind: 'click',
+        const event: ClickEvent = Object.assign({}, input, {
+          kind: 'click' as const,
           id: input.id ?? mintClickId(partition),
           ts: canonicalTime(input.ts, received),
           receivedAt: received,
           partition,
           ipCountry: this.geo(input.ip),
-        };
+        });
         if (input.id === undefined) event.idMinted = true;
         return { ok: true, event };
       }
       case 'conversion': {
         const input = checked.value as ConversionInput;
-        const event: ConversionEvent = {
-          ...input,
-          kind: 'conversion',
+        const event: ConversionEvent = Object.assign({}, input, {
+          kind: 'conversion' as const,
           id: input.id ?? mintEventId(),
           ts: canonicalTime(input.ts, received),
           receivedAt: received,
           partition: partitionOfClickId(input.clickId, partitions),
           ipCountry: input.ip ? this.geo(input.ip) : null,
-        };
+        });
         return { ok: true, event };
       }
       case 'feedback': {
         const input = checked.value as FeedbackInput;
-        const event: FeedbackEvent = {
-          ...input,
-          kind: 'feedback',
+        const event: FeedbackEvent = Object.assign({}, input, {
+          kind: 'feedback' as const,
           id: input.id ?? mintEventId(),
           ts: canonicalTime(input.ts, received),
           receivedAt: received,
           // Feedback follows its conversion's click partition only loosely; the scorer does not need it.
           partition: 0,
           source,
-        };
+        });
         return { ok: true, event };
       }
     }
+  }
+
+  /** `toISOString`, remembered for the last instant: a batch of events shares one receive time (1 µs each). */
+  private iso(at: Date): string {
+    const ms = at.getTime();
+    if (ms !== this.lastReceived.ms) this.lastReceived = { ms, iso: at.toISOString() };
+    return this.lastReceived.iso;
   }
 
   private checkTime(input: { ts?: string }, receivedAt: Date): FieldError | null {

@@ -72,6 +72,34 @@ describe('applyTrust (DESIGN §3a)', () => {
     ]);
   });
 
+  it('adds the provenance and nothing else (built without spreads: the same keys, no undefined ones)', () => {
+    const r = sut('click', click, { sender: 'publisher', id: 'blog' });
+    expect(r.ok && r.event).toStrictEqual({
+      ...click,
+      kind: 'click',
+      id: expect.any(String),
+      ts: '2026-06-01T12:00:00.000Z',
+      receivedAt: '2026-06-01T12:00:00.000Z',
+      partition: 0,
+      ipCountry: null,
+      idMinted: true,
+      sender: 'publisher',
+      senderId: 'blog',
+    });
+    const admin = sut('conversion', { clickId: 'c', amount: 1 }, { sender: 'admin' });
+    expect(admin.ok && Object.keys(admin.event)).toEqual([
+      'clickId',
+      'amount',
+      'kind',
+      'id',
+      'ts',
+      'receivedAt',
+      'partition',
+      'ipCountry',
+      'sender',
+    ]);
+  });
+
   it('lets a conversion time shorten a CTIT but never pass its receipt', () => {
     const from: SenderIdentity = { sender: 'advertiser', id: 'shop' };
     const later = sut('conversion', { clickId: 'c', amount: 1, ts: '2026-06-01T12:04:50Z' }, from);

@@ -30,19 +30,19 @@ export function applyTrust<T extends ClickEvent | ConversionEvent>(
   options: TrustOptions,
   offer: (id: string) => Offer | undefined,
 ): TrustResult<T> {
-  if (from.sender === 'admin') return { ok: true, event: { ...event, sender: 'admin' } };
+  // Object.assign, not spreads: see EventNormalizer (a property after a spread costs V8 a runtime call).
+  if (from.sender === 'admin') return { ok: true, event: Object.assign({}, event, { sender: 'admin' as const }) };
   const errors: FieldError[] = [];
   if (event.label !== undefined) errors.push({ field: 'label', message: 'comes only from feedback, review or an admin file' });
   if (event.pattern !== undefined) errors.push({ field: 'pattern', message: 'comes only from an admin file' });
-  const receivedMs = Date.parse(event.receivedAt);
-  const reportedMs = Date.parse(event.ts);
-  if (reported && receivedMs - reportedMs > options.maxReportedAgeMs) {
+  if (reported && Date.parse(event.receivedAt) - Date.parse(event.ts) > options.maxReportedAgeMs) {
     errors.push({
       field: 'ts',
       message: `is more than ${Math.round(options.maxReportedAgeMs / 1000)} s before its receipt (GATEWAY_MAX_REPORTED_AGE_SECONDS)`,
     });
   }
-  const provenance = { sender: from.sender, ...(from.id !== undefined ? { senderId: from.id } : {}) };
+  const provenance: { sender: Sender; senderId?: string } = { sender: from.sender };
+  if (from.id !== undefined) provenance.senderId = from.id;
 
   if (event.kind === 'click') {
     // Engine-minted click ids are stored on the table's (id, ts) key, not in the ledger: a sender
@@ -58,7 +58,7 @@ export function applyTrust<T extends ClickEvent | ConversionEvent>(
     }
     if (errors.length) return { ok: false, errors };
     // Live rules run on the receipt: a back-dated click would stretch every CTIT measured from it.
-    const click: ClickEvent = { ...event, ...provenance, ts: event.receivedAt };
+    const click: ClickEvent = Object.assign({}, event as ClickEvent, provenance, { ts: event.receivedAt });
     if (reported && event.ts !== event.receivedAt) click.reportedTs = event.ts;
     return { ok: true, event: click as T };
   }
@@ -79,6 +79,6 @@ export function applyTrust<T extends ClickEvent | ConversionEvent>(
   }
   if (errors.length) return { ok: false, errors };
   // A reported time may make a CTIT shorter, never longer: it is never after the receipt.
-  const ts = reportedMs > receivedMs ? event.receivedAt : event.ts;
-  return { ok: true, event: { ...event, ...provenance, ts } as T };
+  const ts = Date.parse(event.ts) > Date.parse(event.receivedAt) ? event.receivedAt : event.ts;
+  return { ok: true, event: Object.assign({}, event, provenance, { ts }) };
 }
