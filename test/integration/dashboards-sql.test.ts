@@ -132,6 +132,57 @@ const targets = [
   },
 ];
 
+/**
+ * Thirty hours of simulated traffic ending now (so "now"-relative panels, the hold queue and
+ * freshness, see it), scored by the engine's own code: simulated and scored once, written to both
+ * targets.
+ */
+let seeded: ReturnType<typeof simulate> | undefined;
+const seed = () => (seeded ??= simulate());
+
+async function simulate() {
+  const now = Math.floor(Date.now() / 60_000) * 60_000;
+  const hours = 30;
+  const start = new Date(now - hours * 3_600_000);
+  const sim = new Simulator({ seed: 17, events: 24_000, hours, start, partitions: 1 });
+  const catalog = catalogLine(sim.catalog);
+  // Raw events, normalised as the gateway (and the offline runner) would.
+  const normalizer = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 0 });
+  const events: (ClickEvent | ConversionEvent)[] = [];
+  const outcomes: (ClickVerdict | Decision)[] = [];
+  const lines = (async function* () {
+    yield { line: 0, value: catalog };
+    let n = 1;
+    for (const e of sim.events()) {
+      if (e.kind !== 'feedback') {
+        const { kind, ...raw } = e;
+        const normalized = normalizer.normalize(kind, raw, new Date(e.ts));
+        if (normalized.ok) events.push(normalized.event as ClickEvent | ConversionEvent);
+      }
+      yield { line: n++, value: e };
+    }
+  })();
+  // A shadow rule set with a tighter IP velocity runs beside the active rules: its outcomes are seeded too.
+  const engine = new ScoringEngine(DEFAULT_RULESET);
+  const shadowOutcomes: ShadowOutcome[] = [];
+  engine.useShadowRules(
+    new ShadowRules(
+      new RuleSetResolver({ ...EMPTY_RULESET_CONFIG, version: 1, network: { rules: { IP_VELOCITY: { perMinute: 3 } } } }),
+      'shadow-seed',
+    ),
+    (o) => shadowOutcomes.push(o),
+  );
+  await new OfflineRunner(engine).run(lines, {
+    verdict: (v) => outcomes.push(v),
+    decision: (d) => outcomes.push(d),
+    // The runner settles the holds still open at the end of the file "in the future": those stay open here.
+    revision: (d) => {
+      if (Date.parse(d.decidedAt) <= now) outcomes.push(d);
+    },
+  });
+  return { now, start, catalog, events, outcomes, shadowOutcomes };
+}
+
 describe.each(targets)('dashboard and alert SQL on $name', ({ setup, timescaledb }) => {
   let pool: Pool;
   let teardown: () => Promise<void>;
@@ -143,59 +194,21 @@ describe.each(targets)('dashboard and alert SQL on $name', ({ setup, timescaledb
   const busiest: Record<string, string> = {};
 
   beforeAll(async () => {
+    const { now, start, catalog, events, outcomes, shadowOutcomes } = await seed();
+    range = { from: new Date(start.getTime() - 3_600_000), to: new Date(now + 60_000) };
     const target = await setup();
     teardown = target.teardown;
-    pool = createPool({ url: target.url, max: 3, applicationName: 'dashboards-test' });
+    // Seeding writes 2,000-row batches; on the in-process PGlite of a loaded machine one took over
+    // the engine's 60 s statement timeout once (a CI run), so the seed gets more room.
+    pool = createPool({ url: target.url, max: 3, applicationName: 'dashboards-test', queryTimeoutMs: 300_000 });
     await migrate(pool);
     const dialect = await detectDialect(pool);
     expect(dialect.name).toBe(timescaledb ? 'timescaledb' : 'postgres');
-
-    // Thirty hours of simulated traffic ending now, so "now"-relative panels (hold queue, freshness) see it.
-    const now = Math.floor(Date.now() / 60_000) * 60_000;
-    const hours = 30;
-    const start = new Date(now - hours * 3_600_000);
-    range = { from: new Date(start.getTime() - 3_600_000), to: new Date(now + 60_000) };
-    const sim = new Simulator({ seed: 17, events: 24_000, hours, start, partitions: 1 });
-    const catalog = catalogLine(sim.catalog);
     const catalogRepository = new CatalogRepository(pool);
     for (const a of catalog.advertisers) await catalogRepository.upsertAdvertiser(a);
     for (const o of catalog.offers) await catalogRepository.upsertOffer(o);
     for (const p of catalog.publishers) await catalogRepository.upsertPublisher(p);
 
-    // Raw events, normalised as the gateway (and the offline runner) would.
-    const normalizer = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 0 });
-    const events: (ClickEvent | ConversionEvent)[] = [];
-    const outcomes: (ClickVerdict | Decision)[] = [];
-    const lines = (async function* () {
-      yield { line: 0, value: catalog };
-      let n = 1;
-      for (const e of sim.events()) {
-        if (e.kind !== 'feedback') {
-          const { kind, ...raw } = e;
-          const normalized = normalizer.normalize(kind, raw, new Date(e.ts));
-          if (normalized.ok) events.push(normalized.event as ClickEvent | ConversionEvent);
-        }
-        yield { line: n++, value: e };
-      }
-    })();
-    // A shadow rule set with a tighter IP velocity runs beside the active rules: its outcomes are seeded too.
-    const engine = new ScoringEngine(DEFAULT_RULESET);
-    const shadowOutcomes: ShadowOutcome[] = [];
-    engine.useShadowRules(
-      new ShadowRules(
-        new RuleSetResolver({ ...EMPTY_RULESET_CONFIG, version: 1, network: { rules: { IP_VELOCITY: { perMinute: 3 } } } }),
-        'shadow-seed',
-      ),
-      (o) => shadowOutcomes.push(o),
-    );
-    await new OfflineRunner(engine).run(lines, {
-      verdict: (v) => outcomes.push(v),
-      decision: (d) => outcomes.push(d),
-      // The runner settles the holds still open at the end of the file "in the future": those stay open here.
-      revision: (d) => {
-        if (Date.parse(d.decidedAt) <= now) outcomes.push(d);
-      },
-    });
     const eventRepository = new EventRepository(pool);
     for (let i = 0; i < events.length; i += 2000) await eventRepository.insert(events.slice(i, i + 2000));
     const outcomeRepository = new OutcomeRepository(pool);
@@ -263,7 +276,7 @@ describe.each(targets)('dashboard and alert SQL on $name', ({ setup, timescaledb
     );
     expect(rows[0]).toEqual({ open: expect.any(Number), resolved: expect.any(Number), rejected: expect.any(Number) });
     expect(Math.min(rows[0].open, rows[0].resolved, rows[0].rejected)).toBeGreaterThan(0);
-  }, 180_000);
+  }, 420_000);
 
   afterAll(async () => {
     await pool?.end();

@@ -9,6 +9,8 @@ export interface PoolOptions {
   url: string;
   max: number;
   applicationName: string;
+  /** A statement running longer than this fails ("Query read timeout"); 60 s unless set. */
+  queryTimeoutMs?: number;
 }
 
 /** A `pg` pool that fails fast instead of hanging when the database is unreachable or stuck. */
@@ -20,7 +22,7 @@ export function createPool(options: PoolOptions): Pool {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     // A statement that runs this long is stuck; the caller naks and the message is retried.
-    query_timeout: 60_000,
+    query_timeout: options.queryTimeoutMs ?? 60_000,
   });
   // An idle client losing its connection is reported here; the pool replaces it on next use.
   pool.on('error', () => undefined);
