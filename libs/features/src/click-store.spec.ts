@@ -76,4 +76,70 @@ describe('ClickStore', () => {
     for (let i = 100_000 - sut.size; i < 100_000; i++) expect(sut.get(`k${i}`)?.t).toBe(i);
     expect(sut.has(`k${99_999 - sut.size}`)).toBe(false);
   });
+
+  it('gives back ids, addresses and codes that do not fit its columns, and shares code lists', () => {
+    const sut = new ClickStore(10);
+    const clicks = [
+      click('x'.repeat(41), 1, { ip: '2001:db8::1', subId: '', reasonCodes: ['IP_VELOCITY', 'BOT_USER_AGENT'] }),
+      click('click-é-ü', 2, { ip: 'not an address', deviceId: 'device-1', declaredCountry: 'FR' }),
+      click('c3', 3, { ip: '010.1.2.3', reasonCodes: ['IP_VELOCITY', 'BOT_USER_AGENT'] }),
+      click('c4', 4, { ip: '255.255.255.255', country: null, reasonCodes: ['BOT_USER_AGENT', 'IP_VELOCITY'] }),
+      click('', 5, { ip: '0.0.0.0' }),
+    ];
+    for (const c of clicks) sut.put(c);
+    for (const c of clicks) expect(sut.get(c.id)).toEqual(c);
+    expect(sut.get('x'.repeat(40))).toBeUndefined();
+    expect(sut.get('click-e-u')).toBeUndefined();
+    expect(sut.get(clicks[0].id)!.reasonCodes).toBe(sut.get('c3')!.reasonCodes);
+  });
+
+  it('answers like a map of the clicks it holds through puts, credits, evictions and expiry (random)', () => {
+    let seed = 7;
+    const random = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const sut = new ClickStore(300, 16);
+    const model = new Map<string, ClickRecord>();
+    const codes = [[], ['A'], ['A', 'B'], ['B']];
+    let t = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const op = random(10);
+      const id = `c${random(2_000)}`;
+      if (op < 6) {
+        const c = click(id, (t += random(3)), {
+          offerId: `o${random(5)}`,
+          subId: random(3) === 0 ? null : `s${random(4)}`,
+          ip: random(4) === 0 ? `2001:db8::${random(50)}` : `10.0.${random(3)}.${random(256)}`,
+          deviceId: random(2) === 0 ? null : `d${random(100)}`,
+          reasonCodes: codes[random(codes.length)],
+          risk: random(100) / 100,
+        });
+        if (!model.has(id) && model.size >= 300) model.delete(model.keys().next().value!);
+        model.set(id, c);
+        sut.put(c);
+      } else if (op < 8) {
+        expect(sut.credit(id)).toBe(model.has(id));
+        if (model.has(id)) model.get(id)!.conversions++;
+      } else if (op < 9) {
+        const cutoff = t - 200;
+        sut.dropOlderThan(cutoff, 200);
+        // Insertion order is the model's; drop from its front while older than the cut-off.
+        for (const [k, c] of model) {
+          if (c.t >= cutoff) break;
+          model.delete(k);
+        }
+      } else {
+        expect(sut.get(id)).toEqual(model.get(id));
+      }
+    }
+    expect(sut.size).toBe(model.size);
+    for (const [id, c] of model) expect(sut.get(id)).toEqual(c);
+  });
+
+  it('lets go of the strings of the clicks it dropped', () => {
+    const sut = new ClickStore(100);
+    for (let i = 0; i < 1_000; i++) sut.put(click(`c${i}`, i, { offerId: `offer-${i}`, deviceId: `device-${i}`, ip: `::${i}` }));
+    // 100 clicks left, each with its own offer, device and address, and the shared rest.
+    expect(sut.pooledStrings).toBe(100 * 3 + 3);
+    sut.dropOlderThan(Infinity, 0);
+    expect(sut.pooledStrings).toBe(0);
+  });
 });

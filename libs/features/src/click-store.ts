@@ -1,5 +1,7 @@
-import { KeyIndex, hashPart } from './key-index';
+import { KeyIndex, SlotKeys, hashPart } from './key-index';
 import { widen } from './window-table';
+import { ipv4Number } from './ip';
+import { CodeLists, StringPool } from './string-pool';
 
 /** What the scorer remembers of a click, to attribute and judge its conversions. */
 export interface ClickRecord {
@@ -27,15 +29,24 @@ export interface ClickRecord {
 
 const VALID = 1;
 const REFERRER = 2;
+/** The `ips` column holds the address as a 32-bit number (a canonical IPv4 address), not a pool id. */
+const IPV4 = 4;
+
+/** Bytes of a click id kept in the id column; longer ids (or ids beyond ASCII) are kept as strings. */
+const ID_WIDTH = 40;
+const ID_ELSEWHERE = 0xff;
 
 /**
- * The clicks the scorer keeps for attribution (up to a million), column by column: numbers in
- * typed arrays, strings as references to shared instances, found by id through a hash index. No
- * object per click: a million objects would cost their headers and every garbage collection would
- * walk them. Oldest first out, in insertion order (≈ event time): evicted beyond `max`, expired by
- * `dropWhile`. `get` hands out a copy.
+ * The clicks the scorer keeps for attribution (up to a million), column by column in typed arrays,
+ * found by id through a hash index: no object, string or JS array slot per click. The id's
+ * characters sit in a byte column; the ids, offers, publishers, user agents, devices and countries
+ * clicks share are pooled strings (`StringPool`), an IPv4 address is its 32-bit number, the reason
+ * codes one of the distinct lists (`CodeLists`). A million clicks as objects and strings cost their
+ * headers, held the old generation's pages half empty among short-lived verdicts, and every garbage
+ * collection walked them. Oldest first out, in insertion order (≈ event time): evicted beyond
+ * `max`, expired by `dropOlderThan`. `get` hands out a copy.
  */
-export class ClickStore {
+export class ClickStore implements SlotKeys {
   private readonly index: KeyIndex;
   private capacity: number;
   private readonly free: number[] = [];
@@ -44,16 +55,23 @@ export class ClickStore {
   private order: Int32Array;
   private head = 0;
   private count = 0;
-  private ids: string[] = [];
-  private offerIds: string[] = [];
-  private publisherIds: string[] = [];
-  private subIds: (string | null)[] = [];
-  private ips: string[] = [];
-  private userAgents: string[] = [];
-  private deviceIds: (string | null)[] = [];
-  private countries: (string | null)[] = [];
-  private declaredCountries: (string | null)[] = [];
-  private reasonCodes: (readonly string[])[] = [];
+  private readonly pool = new StringPool();
+  private readonly codeLists = new CodeLists();
+  /** Ids that do not fit the id column, and code lists past `CodeLists`' ids, by slot (rare). */
+  private readonly idsElsewhere = new Map<number, string>();
+  private readonly codesElsewhere = new Map<number, readonly string[]>();
+  private idChars: Uint8Array;
+  private idLengths: Uint8Array;
+  private offerIds: Int32Array;
+  private publisherIds: Int32Array;
+  private subIds: Int32Array;
+  private ips: Uint32Array;
+  private userAgents: Int32Array;
+  private deviceIds: Int32Array;
+  private countries: Int32Array;
+  private declaredCountries: Int32Array;
+  /** The reason codes' list id; CODES_ELSEWHERE: in `codesElsewhere`. */
+  private codes: Uint16Array;
   private t: Float64Array;
   private risk: Float64Array;
   /** NaN: no model score. */
@@ -67,45 +85,63 @@ export class ClickStore {
     readonly max: number,
     initialCapacity = 4096,
   ) {
-    this.capacity = Math.max(2, Math.min(initialCapacity, max));
-    this.index = new KeyIndex(this.capacity, 1);
-    this.order = new Int32Array(this.capacity);
-    this.t = new Float64Array(this.capacity);
-    this.risk = new Float64Array(this.capacity);
-    this.probability = new Float64Array(this.capacity);
-    this.conversions = new Int32Array(this.capacity);
-    this.flags = new Uint8Array(this.capacity);
+    const n = (this.capacity = Math.max(2, Math.min(initialCapacity, max)));
+    this.index = new KeyIndex(n, 0);
+    this.order = new Int32Array(n);
+    this.idChars = new Uint8Array(n * ID_WIDTH);
+    this.idLengths = new Uint8Array(n);
+    this.offerIds = new Int32Array(n);
+    this.publisherIds = new Int32Array(n);
+    this.subIds = new Int32Array(n);
+    this.ips = new Uint32Array(n);
+    this.userAgents = new Int32Array(n);
+    this.deviceIds = new Int32Array(n);
+    this.countries = new Int32Array(n);
+    this.declaredCountries = new Int32Array(n);
+    this.codes = new Uint16Array(n);
+    this.t = new Float64Array(n);
+    this.risk = new Float64Array(n);
+    this.probability = new Float64Array(n);
+    this.conversions = new Int32Array(n);
+    this.flags = new Uint8Array(n);
   }
 
   get size(): number {
     return this.count;
   }
 
+  /** Distinct strings the kept clicks share (offers, publishers, devices, …). */
+  get pooledStrings(): number {
+    return this.pool.size;
+  }
+
   has(id: string): boolean {
-    return this.index.find(hashPart(id), id) >= 0;
+    return this.index.findWith(hashPart(id), this, id) >= 0;
   }
 
   /** A copy of the click, or undefined. */
   get(id: string): ClickRecord | undefined {
-    const slot = this.index.find(hashPart(id), id);
+    const slot = this.index.findWith(hashPart(id), this, id);
     if (slot < 0) return undefined;
     const probability = this.probability[slot];
+    const pool = this.pool;
+    const code = this.codes[slot];
     return {
-      id: this.ids[slot],
+      id,
       t: this.t[slot],
-      offerId: this.offerIds[slot],
-      publisherId: this.publisherIds[slot],
-      subId: this.subIds[slot],
-      ip: this.ips[slot],
-      userAgent: this.userAgents[slot],
-      deviceId: this.deviceIds[slot],
-      country: this.countries[slot],
-      declaredCountry: this.declaredCountries[slot],
+      offerId: pool.text(this.offerIds[slot])!,
+      publisherId: pool.text(this.publisherIds[slot])!,
+      subId: pool.text(this.subIds[slot]),
+      ip: this.ipOf(slot),
+      userAgent: pool.text(this.userAgents[slot])!,
+      deviceId: pool.text(this.deviceIds[slot]),
+      country: pool.text(this.countries[slot]),
+      declaredCountry: pool.text(this.declaredCountries[slot]),
       valid: (this.flags[slot] & VALID) !== 0,
       risk: this.risk[slot],
       probability: Number.isNaN(probability) ? null : probability,
       referrer: (this.flags[slot] & REFERRER) !== 0,
-      reasonCodes: this.reasonCodes[slot],
+      reasonCodes: code === CODES_ELSEWHERE ? this.codesElsewhere.get(slot)! : this.codeLists.list(code),
       conversions: this.conversions[slot],
     };
   }
@@ -113,37 +149,55 @@ export class ClickStore {
   /** Keeps a click (a click already kept is overwritten where it is). */
   put(c: ClickRecord): void {
     const h = hashPart(c.id);
-    let slot = this.index.find(h, c.id);
-    if (slot < 0) {
+    const pool = this.pool;
+    // Counted before a click kept already lets its old values go (most are the same).
+    const offerId = pool.acquire(c.offerId);
+    const publisherId = pool.acquire(c.publisherId);
+    const subId = pool.acquire(c.subId);
+    const userAgent = pool.acquire(c.userAgent);
+    const deviceId = pool.acquire(c.deviceId);
+    const country = pool.acquire(c.country);
+    const declaredCountry = pool.acquire(c.declaredCountry);
+    const v4 = ipv4Number(c.ip);
+    const ip = v4 >= 0 ? v4 : pool.acquire(c.ip);
+    let slot = this.index.findWith(h, this, c.id);
+    if (slot >= 0) {
+      this.releaseStrings(slot);
+    } else {
       if (this.count >= this.max) {
         this.pop();
         this.evictions++;
       }
       slot = this.free.pop() ?? this.next();
-      this.index.add(slot, h, c.id);
+      this.setId(slot, c.id);
+      this.index.add(slot, h, '');
       this.order[(this.head + this.count) % this.capacity] = slot;
       this.count++;
     }
-    this.ids[slot] = c.id;
-    this.offerIds[slot] = c.offerId;
-    this.publisherIds[slot] = c.publisherId;
-    this.subIds[slot] = c.subId;
-    this.ips[slot] = c.ip;
-    this.userAgents[slot] = c.userAgent;
-    this.deviceIds[slot] = c.deviceId;
-    this.countries[slot] = c.country;
-    this.declaredCountries[slot] = c.declaredCountry;
-    this.reasonCodes[slot] = c.reasonCodes;
+    this.offerIds[slot] = offerId;
+    this.publisherIds[slot] = publisherId;
+    this.subIds[slot] = subId;
+    this.userAgents[slot] = userAgent;
+    this.deviceIds[slot] = deviceId;
+    this.countries[slot] = country;
+    this.declaredCountries[slot] = declaredCountry;
+    this.ips[slot] = ip;
+    let code = c.reasonCodes.length === 0 ? 0 : this.codeLists.id(c.reasonCodes);
+    if (code < 0) {
+      code = CODES_ELSEWHERE;
+      this.codesElsewhere.set(slot, Object.freeze(c.reasonCodes.slice()));
+    }
+    this.codes[slot] = code;
     this.t[slot] = c.t;
     this.risk[slot] = c.risk;
     this.probability[slot] = c.probability ?? NaN;
     this.conversions[slot] = c.conversions;
-    this.flags[slot] = (c.valid ? VALID : 0) | (c.referrer ? REFERRER : 0);
+    this.flags[slot] = (c.valid ? VALID : 0) | (c.referrer ? REFERRER : 0) | (v4 >= 0 ? IPV4 : 0);
   }
 
   /** One more conversion credited to a kept click; false when it is not kept. */
   credit(id: string): boolean {
-    const slot = this.index.find(hashPart(id), id);
+    const slot = this.index.findWith(hashPart(id), this, id);
     if (slot < 0) return false;
     this.conversions[slot]++;
     return true;
@@ -162,15 +216,61 @@ export class ClickStore {
     return Infinity;
   }
 
+  /** Whether the click in `slot` has the id `id` (for the index). */
+  matches(slot: number, id: string): boolean {
+    const n = this.idLengths[slot];
+    if (n === ID_ELSEWHERE) return this.idsElsewhere.get(slot) === id;
+    if (id.length !== n) return false;
+    const chars = this.idChars;
+    const at = slot * ID_WIDTH;
+    for (let i = 0; i < n; i++) if (chars[at + i] !== id.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private setId(slot: number, id: string): void {
+    const at = slot * ID_WIDTH;
+    if (id.length <= ID_WIDTH) {
+      let i = 0;
+      for (; i < id.length; i++) {
+        const c = id.charCodeAt(i);
+        if (c > 0x7f) break;
+        this.idChars[at + i] = c;
+      }
+      if (i === id.length) {
+        this.idLengths[slot] = id.length;
+        return;
+      }
+    }
+    this.idLengths[slot] = ID_ELSEWHERE;
+    this.idsElsewhere.set(slot, id);
+  }
+
+  private ipOf(slot: number): string {
+    const v = this.ips[slot];
+    if ((this.flags[slot] & IPV4) === 0) return this.pool.text(v)!;
+    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+  }
+
+  private releaseStrings(slot: number): void {
+    const pool = this.pool;
+    pool.release(this.offerIds[slot]);
+    pool.release(this.publisherIds[slot]);
+    pool.release(this.subIds[slot]);
+    pool.release(this.userAgents[slot]);
+    pool.release(this.deviceIds[slot]);
+    pool.release(this.countries[slot]);
+    pool.release(this.declaredCountries[slot]);
+    if ((this.flags[slot] & IPV4) === 0) pool.release(this.ips[slot]);
+    if (this.codes[slot] === CODES_ELSEWHERE) this.codesElsewhere.delete(slot);
+  }
+
   private pop(): void {
     const slot = this.order[this.head];
     this.head = (this.head + 1) % this.capacity;
     this.count--;
     this.index.remove(slot);
-    // Let the strings go.
-    this.ids[slot] = this.offerIds[slot] = this.publisherIds[slot] = this.ips[slot] = this.userAgents[slot] = '';
-    this.subIds[slot] = this.deviceIds[slot] = this.countries[slot] = this.declaredCountries[slot] = null;
-    this.reasonCodes[slot] = NONE;
+    this.releaseStrings(slot);
+    if (this.idLengths[slot] === ID_ELSEWHERE) this.idsElsewhere.delete(slot);
     this.free.push(slot);
   }
 
@@ -187,14 +287,26 @@ export class ClickStore {
     for (let i = 0; i < this.count; i++) order[i] = this.order[(this.head + i) % this.capacity];
     this.order = order;
     this.head = 0;
+    const int32 = (n: number) => new Int32Array(n);
+    this.idChars = widen(this.idChars, next * ID_WIDTH, (n) => new Uint8Array(n));
+    this.idLengths = widen(this.idLengths, next, (n) => new Uint8Array(n));
+    this.offerIds = widen(this.offerIds, next, int32);
+    this.publisherIds = widen(this.publisherIds, next, int32);
+    this.subIds = widen(this.subIds, next, int32);
+    this.ips = widen(this.ips, next, (n) => new Uint32Array(n));
+    this.userAgents = widen(this.userAgents, next, int32);
+    this.deviceIds = widen(this.deviceIds, next, int32);
+    this.countries = widen(this.countries, next, int32);
+    this.declaredCountries = widen(this.declaredCountries, next, int32);
+    this.codes = widen(this.codes, next, (n) => new Uint16Array(n));
     this.t = widen(this.t, next, (n) => new Float64Array(n));
     this.risk = widen(this.risk, next, (n) => new Float64Array(n));
     this.probability = widen(this.probability, next, (n) => new Float64Array(n));
-    this.conversions = widen(this.conversions, next, (n) => new Int32Array(n));
+    this.conversions = widen(this.conversions, next, int32);
     this.flags = widen(this.flags, next, (n) => new Uint8Array(n));
     this.index.grow(next);
     this.capacity = next;
   }
 }
 
-const NONE: readonly string[] = Object.freeze([]);
+const CODES_ELSEWHERE = 0xffff;

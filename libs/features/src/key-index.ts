@@ -14,6 +14,11 @@ export function keyHash(ha: number, hb: number = EMPTY_PART_HASH): number {
   return (h ^ (h >>> 13)) | 0;
 }
 
+/** Compares a key with the one its owner keeps for a slot (indexes whose owner keeps the keys). */
+export interface SlotKeys {
+  matches(slot: number, key: string): boolean;
+}
+
 /**
  * Keys of one to four string parts → slots (0 .. capacity − 1, chosen by the owner), through an
  * open-addressing table on hashes the caller computes: linear probing, entries (hash, slot + 1)
@@ -31,12 +36,15 @@ export class KeyIndex {
   private keysC: string[] = [];
   private keysD: string[] = [];
   private readonly wide: boolean;
+  /** Parts 0: the owner keeps its keys (in its own form) and finds through `findWith`. */
+  private readonly keyless: boolean;
 
   constructor(
     private capacity: number,
-    parts: 1 | 2 | 4 = 2,
+    parts: 0 | 1 | 2 | 4 = 2,
   ) {
     this.wide = parts === 4;
+    this.keyless = parts === 0;
     this.positions = new Int32Array(capacity);
     this.table = new Int32Array(2 * tableSizeFor(capacity));
     this.mask = this.table.length / 2 - 1;
@@ -56,8 +64,19 @@ export class KeyIndex {
     }
   }
 
+  /** The slot whose key `owner` says matches `key`, or -1 (indexes of parts 0). */
+  findWith(h: number, owner: SlotKeys, key: string): number {
+    const table = this.table;
+    for (let p = h & this.mask; ; p = (p + 1) & this.mask) {
+      const entry = table[2 * p + 1];
+      if (entry === 0) return -1;
+      if (table[2 * p] === h && owner.matches(entry - 1, key)) return entry - 1;
+    }
+  }
+
   /** Files a key (not present) under `slot`. */
   add(slot: number, h: number, a: string, b = '', c = '', d = ''): void {
+    if (this.keyless) return this.place(slot, h);
     this.keysA[slot] = a;
     this.keysB[slot] = b;
     if (this.wide) {
@@ -86,6 +105,7 @@ export class KeyIndex {
       table[2 * p + 1] = 0;
       hole = p;
     }
+    if (this.keyless) return;
     // Let the strings go.
     this.keysA[slot] = '';
     this.keysB[slot] = '';

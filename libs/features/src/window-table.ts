@@ -217,7 +217,7 @@ export class WindowTable {
 }
 
 /** A copy of `a` in a longer array of the same kind. */
-export function widen<A extends Float64Array | Float32Array | Int32Array | Uint16Array | Uint8Array>(
+export function widen<A extends Float64Array | Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(
   a: A,
   length: number,
   make: (n: number) => A,
