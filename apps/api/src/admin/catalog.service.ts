@@ -30,7 +30,7 @@ export class CatalogService {
     const { advertiser, created } = await this.catalog.upsertAdvertiser(fields);
     let secret: string | undefined;
     if (webhookUrl !== undefined) {
-      secret = await this.webhooks.set(body.id, webhookUrl, { field: 'webhookUrl' }); // announces the change
+      secret = await this.webhooks.set(body.id, webhookUrl, { field: 'webhookUrl', destinationChecked: true }); // announces the change
       advertiser.webhookUrl = webhookUrl;
     } else this.cache.announceChange();
     return { advertiser, created, secret };

@@ -30,14 +30,15 @@ export class WebhooksService {
   /**
    * Sets (null: removes) an advertiser's webhook and makes it active again. Returns the signing
    * secret when one was created (or rotated, with `rotateSecret`), to be shown once; a rotated
-   * secret keeps signing beside the new one for WEBHOOK_SECRET_OVERLAP_HOURS.
+   * secret keeps signing beside the new one for WEBHOOK_SECRET_OVERLAP_HOURS. `destinationChecked`:
+   * the caller ran `refuseUnsafe` on this URL just before (its host is not resolved twice).
    */
   async set(
     advertiserId: string,
     url: string | null,
-    options: { rotateSecret?: boolean; field?: string } = {},
+    options: { rotateSecret?: boolean; field?: string; destinationChecked?: boolean } = {},
   ): Promise<string | undefined> {
-    await this.refuseUnsafe(url, options.field ?? 'url');
+    if (!options.destinationChecked) await this.refuseUnsafe(url, options.field ?? 'url');
     const overlap = this.config.WEBHOOK_SECRET_OVERLAP_HOURS * 3600;
     const secret = await this.webhooks.configure(advertiserId, url, newWebhookSecret(), options.rotateSecret, overlap);
     this.cache.announceChange();
