@@ -199,6 +199,57 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     expect(codes.rows[0].reason_codes).toEqual(['IP_VELOCITY']);
   });
 
+  it('keeps the first copy of an outcome that comes twice in one batch (re-scored after a crash): the one the notifier delivered', async () => {
+    const sut = new OutcomeRepository(pool);
+    const click = aClick();
+    const verdict: ClickVerdict = {
+      kind: 'click',
+      clickId: click.id,
+      ts: click.ts,
+      offerId: 'offer-1',
+      publisherId: 'pub-1',
+      advertiserId: 'adv-1',
+      subId: null,
+      valid: true,
+      score: 0.1,
+      category: null,
+      reasons: [],
+      rulesetVersion: 'builtin-1',
+      modelVersion: null,
+      modelScore: null,
+      shadowModelVersion: null,
+      shadowScore: null,
+      decidedAt: at(10),
+      latencyMs: 10,
+    };
+    const decision: Decision = {
+      ...verdict,
+      kind: 'conversion',
+      conversionId: `cnv-${click.id}`,
+      ts: at(60_000),
+      status: 'approved',
+      amount: 100,
+      revenue: 100,
+      payout: 12.5,
+      currency: 'EUR',
+      ctitSeconds: 60,
+      revision: 0,
+      previousStatus: null,
+      resolvedBy: 'engine',
+      holdUntil: null,
+      note: null,
+      actor: null,
+      partition: 0,
+      decidedAt: at(60_050),
+      latencyMs: 50,
+    };
+    const rescored = { verdict: { ...verdict, valid: false, score: 0.9 }, decision: { ...decision, status: 'hold' as const, score: 0.6 } };
+    expect(await sut.insert([verdict, decision, rescored.verdict, rescored.decision])).toEqual({ verdicts: 1, decisions: 1, revisions: 0 });
+    expect(await sut.findDecision(decision.conversionId)).toMatchObject({ status: 'approved', score: decision.score });
+    const stored = await pool.query(`SELECT valid FROM click_verdicts WHERE click_id = $1`, [click.id]);
+    expect(stored.rows).toEqual([{ valid: true }]);
+  });
+
   it('moves a decision forward through its revisions, whatever order they arrive in, and audits them', async () => {
     const sut = new OutcomeRepository(pool);
     const base: Decision = {

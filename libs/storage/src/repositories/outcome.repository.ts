@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { ClickVerdict, Decision, Reason, hasMintedClickShape } from '@app/contracts';
-import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, uniqueBy, unnestRows, writeKeyed, copySupported } from '../bulk';
+import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, unnestRows, writeKeyed, copySupported } from '../bulk';
 import { inTransaction } from '../database';
 
 const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
@@ -145,12 +145,16 @@ export class OutcomeRepository {
   /**
    * Writes verdicts and decisions idempotently. A decision's first arrival creates its row (even
    * when a later revision overtook the first one); later revisions update it and are audited.
+   * An outcome that comes twice (re-scored after a scorer crash, in another batch message, so
+   * JetStream did not drop it) keeps its first copy within a batch, as the tables' keys do across
+   * batches: the copy the notifier delivered, which de-duplicates the same way.
    */
   async insert(outcomes: readonly (ClickVerdict | Decision)[]): Promise<{ verdicts: number; decisions: number; revisions: number }> {
     const verdicts = outcomes.filter((o): o is ClickVerdict => o.kind === 'click');
+    // A stable sort: copies of one revision stay in the order they came.
     const decisions = outcomes.filter((o): o is Decision => o.kind === 'conversion').sort((a, b) => a.revision - b.revision);
     const [minted, chosen] = splitBy(
-      uniqueBy(verdicts, (v) => v.clickId),
+      firstBy(verdicts, (v) => v.clickId),
       (v) => v.idMinted === true,
     );
     // The usual batch (verdicts on clicks the engine minted ids for, nothing else) is one statement: no transaction.
@@ -166,11 +170,11 @@ export class OutcomeRepository {
       if (minted.length) counts.verdicts += (await client.query(mintedVerdictInsert.sql, mintedVerdictInsert.params(minted))).rowCount ?? 0;
       if (chosen.length) counts.verdicts += (await client.query(verdictInsert.sql, verdictInsert.params(chosen))).rowCount ?? 0;
       if (decisions.length) {
-        const newest = uniqueBy(decisions, (d) => d.conversionId); // last wins: the highest revision
+        const newest = newestRevisions(decisions);
         counts.decisions = (await client.query(decisionInsert.sql, decisionInsert.params(newest))).rowCount ?? 0;
         const revisions = newest.filter((d) => d.revision > 0);
         if (revisions.length) counts.revisions = (await client.query(REVISE_SQL, revise.params(revisions))).rowCount ?? 0;
-        const changes = uniqueBy(
+        const changes = firstBy(
           decisions.filter((d) => d.revision > 0),
           (d) => `${d.conversionId}:${d.revision}`,
         );
@@ -210,6 +214,26 @@ export class OutcomeRepository {
     );
     return new Set(rows.map((r) => r.conversion_id));
   }
+}
+
+/** The first row of each key, in order. */
+function firstBy<T>(rows: readonly T[], key: (row: T) => string): T[] {
+  const byKey = new Map<string, T>();
+  for (const r of rows) {
+    const k = key(r);
+    if (!byKey.has(k)) byKey.set(k, r);
+  }
+  return byKey.size === rows.length ? [...rows] : [...byKey.values()];
+}
+
+/** Each conversion's highest revision, the first copy of it (`sorted` by revision, stably). */
+function newestRevisions(sorted: readonly Decision[]): Decision[] {
+  const byConversion = new Map<string, Decision>();
+  for (const d of sorted) {
+    const seen = byConversion.get(d.conversionId);
+    if (!seen || d.revision > seen.revision) byConversion.set(d.conversionId, d);
+  }
+  return [...byConversion.values()];
 }
 
 export function toDecision(r: Record<string, unknown>): Decision {
