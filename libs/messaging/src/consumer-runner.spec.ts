@@ -269,6 +269,16 @@ describe('ConsumerRunner', () => {
       expect(seen).toEqual(['alone', 'x', 'y']);
     });
 
+    it('takes an array without the header as a batch too (one an older consumer dead-lettered whole, replayed)', async () => {
+      const seen: string[] = [];
+      await run(async (ds) => void seen.push(...ds.map((d) => d.data)), batched);
+      const m = msg(JSON.stringify(['p', 'q']));
+      broker.deliver(m);
+      await settled(m);
+      expect(m.settled).toEqual({ kind: 'ack' });
+      expect(seen).toEqual(['p', 'q']);
+    });
+
     it('dead-letters only the item that breaks its contract, alone, and handles its neighbours', async () => {
       const seen: string[] = [];
       await run(async (ds) => void seen.push(...ds.map((d) => d.data)), batched);

@@ -227,7 +227,7 @@ export class ConsumerRunner<T> {
     for (const { m, feed } of batch) {
       const subject = feed.replay ? (m.headers?.get(DEAD_LETTER_HEADERS.subject) ?? m.subject) : m.subject;
       try {
-        if (!this.spec.decodeItems || !m.headers?.has(ITEMS_HEADER)) {
+        if (!this.spec.decodeItems || !isBatch(m)) {
           deliveries.push(new Delivery(this.spec.decode(subject, m.data), m, subject));
           continue;
         }
@@ -441,6 +441,20 @@ export class ConsumerRunner<T> {
 /** The companion durable that receives this consumer's replayed dead letters. */
 export function replayDurable(durable: string): string {
   return `${durable}-replay`;
+}
+
+/**
+ * A batch message: it says so in its header, or its body is a JSON array (a batch an older consumer
+ * dead-lettered whole comes back from a replay without the header; a single item is an object).
+ */
+function isBatch(m: JsMsg): boolean {
+  if (m.headers?.has(ITEMS_HEADER)) return true;
+  const data = m.data;
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return c === 0x5b; // '['
+  }
+  return false;
 }
 
 /** Asks for a message again; for an item, its whole message (settled once all its items are). */
