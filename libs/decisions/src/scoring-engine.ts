@@ -50,7 +50,24 @@ interface ModelOutcome {
   shadowVersion: string | null;
 }
 
-const NO_CODES: readonly string[] = Object.freeze([]);
+const NO_CLICK: ClickRecord = {
+  id: '',
+  t: 0,
+  offerId: '',
+  publisherId: '',
+  subId: null,
+  ip: '',
+  userAgent: '',
+  deviceId: null,
+  country: null,
+  declaredCountry: null,
+  valid: true,
+  risk: 0,
+  probability: null,
+  referrer: false,
+  reasonCodes: [],
+  conversions: 0,
+};
 
 const NO_MODEL: ModelOutcome = { reasons: [], deciding: false, score: null, version: null, shadowScore: null, shadowVersion: null };
 
@@ -75,6 +92,9 @@ export class ScoringEngine {
   private readonly vectors = { click: new Float64Array(CLICK_FEATURES.length), conversion: new Float64Array(CONVERSION_FEATURES.length) };
   private readonly featureSink?: ScoringEngineOptions['featureSink'];
   private shadowRules: { rules: ShadowRules; sink: (o: ShadowOutcome) => void } | null = null;
+  /** The record `scoreClick` hands to the state to keep (copied there), and its reason codes. */
+  private readonly kept: ClickRecord = { ...NO_CLICK };
+  private readonly keptCodes: string[] = [];
 
   constructor(rules: RuleSetResolver | RuleSet = new RuleSetResolver(EMPTY_RULESET_CONFIG), options: ScoringEngineOptions = {}) {
     this.state = new FeatureState({ ...DEFAULT_FEATURE_OPTIONS, ...options.features });
@@ -169,7 +189,10 @@ export class ScoringEngine {
     const ruleset = this.resolver.for(offer?.advertiserId, e.offerId);
     const ruled = RuleEngine.clickReasons(ruleset, { event: e, obs, offer, publisher, lists: ruleset.lists });
     const model = this.wantsFeatures
-      ? this.scoreModel('click', e.id, ruleset, () =>
+      ? this.scoreModel(
+          'click',
+          e.id,
+          ruleset,
           clickFeatures(
             {
               event: e,
@@ -186,24 +209,27 @@ export class ScoringEngine {
     // An advisory model's MODEL_RISK flags the click for review: recorded, never what makes it invalid.
     const { valid, score, category } = judgeClick(model.deciding ? reasons : ruled, ruleset.policy);
     const country = e.ipCountry ?? e.country;
-    this.state.rememberClick({
-      id: e.id,
-      t: obs.t,
-      offerId: obs.offerId,
-      publisherId: obs.publisherId,
-      subId: obs.subIdText,
-      ip: obs.ip.normalized,
-      userAgent: obs.ua.text,
-      deviceId: e.deviceId ?? null,
-      country: country ? intern(country) : null,
-      declaredCountry: e.country ? intern(e.country) : null,
-      valid,
-      risk: score,
-      probability: model.score,
-      referrer: !!e.referrer,
-      reasonCodes: reasons.length === 0 ? NO_CODES : reasons.filter((r) => !r.monitorOnly).map((r) => r.code),
-      conversions: 0,
-    });
+    // The store copies what it keeps: one record and one list of codes serve every click.
+    const kept = this.kept;
+    kept.id = e.id;
+    kept.t = obs.t;
+    kept.offerId = obs.offerId;
+    kept.publisherId = obs.publisherId;
+    kept.subId = obs.subIdText;
+    kept.ip = obs.ip.normalized;
+    kept.userAgent = obs.ua.text;
+    kept.deviceId = e.deviceId ?? null;
+    kept.country = country ? intern(country) : null;
+    kept.declaredCountry = e.country ? intern(e.country) : null;
+    kept.valid = valid;
+    kept.risk = score;
+    kept.probability = model.score;
+    kept.referrer = !!e.referrer;
+    const codes = this.keptCodes;
+    codes.length = 0;
+    for (const r of reasons) if (!r.monitorOnly) codes.push(r.code);
+    kept.reasonCodes = codes;
+    this.state.rememberClick(kept);
     const verdict: ClickVerdict = {
       kind: 'click',
       clickId: e.id,
@@ -249,7 +275,10 @@ export class ScoringEngine {
     const ruled = RuleEngine.conversionReasons(ruleset, { event: e, obs, offer, publisher, advertiserId, type, lists: ruleset.lists });
     const { revenue, payout } = moneyOf(e, offer, publisherId);
     const model = this.wantsFeatures
-      ? this.scoreModel('conversion', e.id, ruleset, () =>
+      ? this.scoreModel(
+          'conversion',
+          e.id,
+          ruleset,
           conversionFeatures(
             {
               event: e,
@@ -341,9 +370,8 @@ export class ScoringEngine {
     return !!(this.model || this.shadow || this.featureSink);
   }
 
-  /** Computes the feature vector (once), hands it to the sink, scores it with the models. */
-  private scoreModel(side: Side, id: string, ruleset: RuleSet, features: () => Float64Array): ModelOutcome {
-    const x = features();
+  /** Hands the event's feature vector to the sink and scores it with the models. */
+  private scoreModel(side: Side, id: string, ruleset: RuleSet, x: Float64Array): ModelOutcome {
     this.featureSink?.(side, id, x);
     const forest = (m: ModelRuntime | null): CompiledForest | null => (m ? m[side] : null);
     const active = forest(this.model);

@@ -417,7 +417,7 @@ export class FeatureState {
     return previous;
   }
 
-  /** Keeps a judged click for attribution. */
+  /** Keeps a judged click for attribution (a copy: the caller may reuse `record`). */
   rememberClick(record: ClickRecord): void {
     if (this.clicks.size === 0) this.nextClickExpiry = record.t + this.options.attributionWindowMs;
     this.clicks.put(record);
