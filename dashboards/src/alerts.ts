@@ -5,6 +5,7 @@ import { TypeReduceBuilder, TypeThresholdBuilder } from '@grafana/grafana-founda
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { DASHBOARD_UIDS, EXPRESSIONS, PROMETHEUS, TIMESCALEDB } from './datasources';
 import { LATENCY_TARGET_SECONDS } from './engine-health';
+import { newestStored } from './sql';
 import { tableSql } from './sql-target';
 
 /** Where the rules live in Grafana: the same folder as the dashboards. */
@@ -58,11 +59,10 @@ export const FRAUD_RATE_JUMP_SQL = `
   SELECT publisher_id, 'conversion rejection rate', recent_bad / recent - coalesce(base_bad / nullif(base, 0), 0)
     FROM v WHERE recent >= ${T.minRecentConversions}`;
 
-/** Seconds since the recorder stored the latest click or conversion (a huge number when none ever was). */
+/** Seconds since the newest stored click or conversion arrived (a huge number when none did for a day). */
 export const INGESTION_STALLED_SQL = `
-  SELECT coalesce(extract(epoch FROM now() - max(recorded_at))::float8, 1e9) AS seconds_since_last_event
-    FROM ingest_ledger
-   WHERE kind IN ('click', 'conversion')`;
+  SELECT coalesce(extract(epoch FROM now() - greatest(${newestStored('click')}, ${newestStored('conversion')}))::float8, 1e9)
+         AS seconds_since_last_event`;
 
 /**
  * Net growth of the hold queue over the last hour: holds opened (decisions first made `hold`)

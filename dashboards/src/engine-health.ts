@@ -4,6 +4,7 @@ import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { DASHBOARD_UIDS, PROMETHEUS } from './datasources';
 import { arbiterLinks, finish, seriesPanel, statPanel, tablePanel } from './panels';
 import { tableSql } from './sql-target';
+import { FRESHNESS, newestStored } from './sql';
 
 /**
  * PromQL over the metrics the services export (`libs/observability/src/metrics.ts`); the scrape
@@ -20,9 +21,6 @@ const quantile = (q: number, metric: string, by: string) =>
 
 /** DESIGN §10: decision latency p99 ≤ 50 ms at 2,000 events/s. */
 export const LATENCY_TARGET_SECONDS = 0.05;
-
-/** Seconds since the recorder last stored an event of each kind (the idempotency ledger is written in the same transaction). */
-export const FRESHNESS_KINDS = ['click', 'conversion', 'click_verdict', 'decision'];
 
 /** Engine health: throughput, decision latency, consumer lag, dead letters (rate and waiting), webhooks, processes; and how fresh the stored data is. */
 export function engineHealth(): Dashboard {
@@ -107,9 +105,8 @@ export function engineHealth(): Dashboard {
       statPanel(
         'Since last event stored',
         tableSql(`
-          SELECT extract(epoch FROM now() - max(recorded_at))::float8 AS "Since last event stored"
-            FROM ingest_ledger
-           WHERE kind IN ('click', 'conversion')`),
+          SELECT extract(epoch FROM now() - greatest(${newestStored('click')}, ${newestStored('conversion')}))::float8
+                 AS "Since last event stored"`),
         {
           unit: 's',
           w: 4,
@@ -118,7 +115,7 @@ export function engineHealth(): Dashboard {
             { value: 60, color: 'orange' },
             { value: 600, color: 'red' },
           ],
-          description: 'From the database: how long ago the recorder stored the latest click or conversion.',
+          description: 'From the database: how long ago the newest stored click or conversion arrived (empty when none did for a day).',
         },
       ),
     )
@@ -261,15 +258,9 @@ export function engineHealth(): Dashboard {
       tablePanel(
         'Last row stored, by kind',
         tableSql(`
-          SELECT k.kind, l.recorded_at AS last_stored, extract(epoch FROM now() - l.recorded_at)::float8 AS seconds_ago
-            FROM (VALUES ${FRESHNESS_KINDS.map((k) => `('${k}')`).join(', ')}) AS k(kind)
-            LEFT JOIN LATERAL (
-              -- Bounded: a kind that has not been seen for a day is shown as never seen.
-              SELECT recorded_at FROM ingest_ledger
-               WHERE kind = k.kind AND recorded_at > now() - interval '1 day'
-               ORDER BY recorded_at DESC
-               LIMIT 1
-            ) l ON true
+          -- Bounded: a kind that has not been seen for a day is shown as never seen.
+          SELECT k.kind, k.at AS last_stored, extract(epoch FROM now() - k.at)::float8 AS seconds_ago
+            FROM (VALUES ${FRESHNESS.map((f) => `('${f.kind}', ${newestStored(f.kind)})`).join(', ')}) AS k(kind, at)
            ORDER BY k.kind`),
         {
           kind: { title: 'Kind' },
@@ -284,7 +275,11 @@ export function engineHealth(): Dashboard {
             ],
           },
         },
-        { w: 6, h: 8, description: 'From the idempotency ledger, written in the same transaction as the rows.' },
+        {
+          w: 6,
+          h: 8,
+          description: 'The newest row of each table: when the event arrived (clicks, conversions) or was decided (verdicts, decisions).',
+        },
       ),
     )
     .withPanel(

@@ -135,3 +135,24 @@ export function scoreDistributionSql(filter: string): string {
       LEFT JOIN v ON v.b = g.b
      ORDER BY g.b`;
 }
+
+/**
+ * Where freshness comes from: each kind of stored row, its table and the column saying when it
+ * arrived. Engine-minted clicks and their verdicts skip the `ingest_ledger` (they are idempotent on
+ * their tables' own keys), so the tables themselves are read, not the ledger.
+ */
+export const FRESHNESS = [
+  { kind: 'click', table: 'clicks', arrived: 'received_at' },
+  { kind: 'conversion', table: 'conversions', arrived: 'received_at' },
+  { kind: 'click_verdict', table: 'click_verdicts', arrived: 'decided_at' },
+  { kind: 'decision', table: 'decisions', arrived: 'decided_at' },
+] as const;
+
+/**
+ * When the newest stored row of a kind arrived: the row with the latest time (the `ts` index every
+ * hypertable has, and migration 0015 gives plain PostgreSQL), within the last day; NULL when none.
+ */
+export function newestStored(kind: (typeof FRESHNESS)[number]['kind']): string {
+  const f = FRESHNESS.find((x) => x.kind === kind)!;
+  return `(SELECT ${f.arrived} FROM ${f.table} WHERE ts > now() - interval '1 day' ORDER BY ts DESC LIMIT 1)`;
+}

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FieldDef, Pool, QueryResult } from 'pg';
 import { parse } from 'yaml';
-import type { ClickEvent, ClickVerdict, ConversionEvent, Decision } from '@app/contracts';
+import { mintClickId, type ClickEvent, type ClickVerdict, type ConversionEvent, type Decision } from '@app/contracts';
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import { OfflineRunner } from '@app/evaluation';
 import { EventNormalizer } from '@app/ingest';
@@ -20,7 +20,7 @@ import {
   detectDialect,
   migrate,
 } from '@app/storage';
-import { createTestDatabase } from '@app/testing';
+import { aClick, createTestDatabase } from '@app/testing';
 import { ALERT_RULES_FILE, TIMESCALEDB, dashboards as generatedDashboards } from '../../dashboards/src';
 import { TemplateVariable, TimeRange, alertQuery, panelQuery } from '../../dashboards/testing/grafana-sql';
 
@@ -345,5 +345,44 @@ describe.each(targets)('dashboard and alert SQL on $name', ({ setup, timescaledb
     const value = result.fields.find((f) => kindOf(f) === 'number')!.name;
     expect(result.rows.every((r) => typeof r[value] === 'number' && Number.isFinite(r[value]))).toBe(true);
     expect(rule.condition).toBe('C');
+  });
+});
+
+/**
+ * Freshness ("Since last event stored", "Last row stored, by kind", the "Ingestion stalled" alert)
+ * sees clicks whose ids the engine minted: the tracking link's and keyless clicks, stored on their
+ * table's own key without an `ingest_ledger` row, which freshness used to read.
+ */
+describe('freshness on a network whose clicks all have engine-minted ids (PostgreSQL 15)', () => {
+  let db: { url: string; drop(): Promise<void> };
+  let pool: Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = createPool({ url: db.url, max: 2, applicationName: 'dashboards-test' });
+    await migrate(pool);
+    const now = new Date().toISOString();
+    await new EventRepository(pool).insert([aClick({ id: mintClickId(0), idMinted: true, ts: now, receivedAt: now })]);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+  const range = () => ({ from: new Date(Date.now() - 3_600_000), to: new Date() });
+
+  it('keeps the Ingestion stalled alert quiet while clicks arrive', async () => {
+    const rule = alertProvisioning.groups.flatMap((g: Json) => g.rules).find((r: Json) => r.title === 'Ingestion stalled');
+    const query = rule.data.find((q: Json) => q.datasourceUid === TIMESCALEDB.uid);
+    const sql = alertQuery(query.model.rawSql, { range: range(), timescaledb: false, intervalMs: query.model.intervalMs });
+    const { rows } = await pool.query(sql);
+    expect(rows[0].seconds_since_last_event).toBeLessThan(60);
+  });
+
+  it('shows the click in the Engine health freshness panels', async () => {
+    const health = committed.find((d) => d.title === 'Arbiter — Engine health');
+    const sqlOf = (title: string) => sqlTargets(health.panels.find((p: Json) => p.title === title))[0].rawSql as string;
+    const since = await pool.query(panelQuery(sqlOf('Since last event stored'), { range: range(), timescaledb: false }));
+    expect(since.rows[0]['Since last event stored']).toBeLessThan(60);
+    const byKind = await pool.query(panelQuery(sqlOf('Last row stored, by kind'), { range: range(), timescaledb: false }));
+    expect(byKind.rows.find((r) => r.kind === 'click').seconds_ago).toBeLessThan(60);
   });
 });

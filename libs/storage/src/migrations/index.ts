@@ -12,6 +12,7 @@ import { money } from './0011-money';
 import { partnerPostbacks } from './0012-partner-postbacks';
 import { enforcement } from './0013-enforcement';
 import { mintedIdKeys } from './0014-minted-id-keys';
+import { timeIndexes } from './0015-time-indexes';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -30,5 +31,6 @@ export const MIGRATIONS: readonly Migration[] = [
   partnerPostbacks,
   enforcement,
   mintedIdKeys,
+  timeIndexes,
 ];
 export type { Migration } from './migration';
