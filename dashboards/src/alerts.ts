@@ -164,8 +164,21 @@ const RULES: RuleSpec[] = [
     labels: { severity: 'critical', team: 'ops' },
     summary: '{{ $values.B.Value }} dead letters waiting in the {{ $labels.stream }} stream',
     description:
-      'Messages that could not be processed wait in the {{ $labels.stream }} stream, each with its error in headers. WEBHOOK_DLQ holds webhook deliveries that failed every attempt (arbiter.webhook-dlq.<advertiser>): fix the endpoint, then POST /v1/admin/webhooks/replay requeues them and empties the stream. DLQ holds poison events and verdicts (arbiter.dlq.<consumer>): inspect them with `nats stream view DLQ` (stream names carry the namespace prefix when ARBITER_NAMESPACE is set), fix the cause, then remove them. The alert resolves when both streams are empty.',
+      'Messages that could not be processed wait in the {{ $labels.stream }} stream, each with its error in headers. DLQ holds poison events and verdicts (arbiter.dlq.<consumer>); WEBHOOK_DLQ holds webhook and partner-postback deliveries that failed every attempt (arbiter.webhook-dlq.<owner>). List them with `arbiter dlq list` (GET /v1/admin/dead-letters), fix the cause, then `arbiter dlq replay` (POST /v1/admin/dead-letters/replay; for webhooks POST /v1/admin/webhooks/replay also un-parks the endpoint) hands them back, audited. The alert resolves when both streams are empty.',
     panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Dead letters waiting' },
+  },
+  {
+    uid: 'arbiter-consumer-degraded',
+    title: 'Consumer degraded',
+    query: { datasourceUid: PROMETHEUS.uid, model: promModel('max by (consumer) (arbiter_consumer_degraded)'), seconds: 300 },
+    above: 0,
+    for: '5m',
+    noData: 'OK',
+    labels: { severity: 'critical', team: 'ops' },
+    summary: 'Consumer {{ $labels.consumer }} keeps failing for a cause that is not its messages',
+    description:
+      'The {{ $labels.consumer }} consumer has retried its messages for 5 minutes because of the database, the broker or the configuration (not the messages: nothing is dead-lettered, its backlog grows). /health on its service names the cause; "Messages kept for a retry, by cause" on Engine health shows which. It recovers by itself once the cause is fixed.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Consumers degraded' },
   },
   {
     uid: 'arbiter-decision-latency',

@@ -235,7 +235,7 @@ export function engineHealth(): Dashboard {
         stepped: true,
         w: 8,
         description:
-          'Messages in the dead-letter streams now, read from JetStream every 15 s. DLQ: poison events and verdicts (inspect with `nats stream view DLQ`, remove once handled). WEBHOOK_DLQ: webhook deliveries that failed for good (replay with POST /v1/admin/webhooks/replay). Above 0 fires the "Dead letters waiting" alert.',
+          'Messages in the dead-letter streams now, read from JetStream every 15 s. DLQ: poison events and verdicts; WEBHOOK_DLQ: webhook and postback deliveries that failed for good. List them with `arbiter dlq list` (GET /v1/admin/dead-letters), hand them back once the cause is fixed with `arbiter dlq replay` (POST /v1/admin/dead-letters/replay; POST /v1/admin/webhooks/replay also un-parks endpoints). Above 0 fires the "Dead letters waiting" alert.',
       }),
     )
     .withPanel(
@@ -249,6 +249,46 @@ export function engineHealth(): Dashboard {
           w: 8,
           description:
             'Delivery attempts of advertisers’ webhooks (owner advertiser) and publishers’ partner postbacks (owner publisher) by outcome: delivered, retry, dead_letter, parked.',
+        },
+      ),
+    )
+
+    .withPanel(
+      seriesPanel('Consumers degraded', [prom('max by (consumer) (arbiter_consumer_degraded)', '{{consumer}}')], {
+        ...prometheus,
+        decimals: 0,
+        stepped: true,
+        w: 8,
+        description:
+          '1 while a consumer keeps failing for a cause that is not its messages (database, broker, configuration): it keeps them and retries with back-off instead of dead-lettering them; /health says why. Fires the "Consumer degraded" alert after 5 minutes.',
+      }),
+    )
+    .withPanel(
+      seriesPanel(
+        'Messages kept for a retry, by cause',
+        [prom('sum by (consumer, cause) (increase(arbiter_consumer_failures_total[$__rate_interval]))', '{{consumer}} {{cause}}')],
+        {
+          ...prometheus,
+          bars: true,
+          stacked: true,
+          decimals: 0,
+          w: 8,
+          description:
+            'Messages a consumer naked because of a failure that is not theirs, by cause: nothing is lost, they come back when the cause is gone.',
+        },
+      ),
+    )
+    .withPanel(
+      seriesPanel(
+        'Dead letters replayed',
+        [prom('sum by (consumer) (increase(arbiter_dead_letters_replayed_total[$__rate_interval]))', '{{consumer}}')],
+        {
+          ...prometheus,
+          bars: true,
+          decimals: 0,
+          w: 8,
+          description:
+            'Dead letters handed back to the consumer that parked them (`arbiter dlq replay`, audited in GET /v1/admin/dead-letters/replays).',
         },
       ),
     )
