@@ -52,9 +52,19 @@ export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
   evaluate: (m, p): Evidence | null => {
     const threshold = p.threshold ?? m.threshold;
     if (m.probability < threshold) return null;
-    const about = { probability: m.probability, threshold, model: m.version, authority: m.authority, basis: m.basis };
+    // Literals rather than `{ ...about, … }`: on Node 20 each key a literal adds after a spread is a
+    // runtime call; the keys and their order are the same.
     const explained = m.explain();
-    if (!explained) return { ...about, explanation: 'none', drivers: m.globalDrivers.join(', ') };
+    if (!explained)
+      return {
+        probability: m.probability,
+        threshold,
+        model: m.version,
+        authority: m.authority,
+        basis: m.basis,
+        explanation: 'none',
+        drivers: m.globalDrivers.join(', '),
+      };
     // Runs on every event MODEL_RISK fires on: plain loops, each number formatted once.
     const contributions: EvidenceRow[] = [];
     let drivers = '';
@@ -71,6 +81,16 @@ export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {
         drivers += `${named > 1 ? '; ' : ''}${row.feature} ${row.value ?? 'unknown'} (legitimate typically ${row.typicalLegit ?? 'unknown'}) +${row.contribution}`;
     }
     if (!named) drivers = "no single feature: the forest's prior alone";
-    return { ...about, explanation: 'per-event', bias: round4(explained.bias), contributions, drivers };
+    return {
+      probability: m.probability,
+      threshold,
+      model: m.version,
+      authority: m.authority,
+      basis: m.basis,
+      explanation: 'per-event',
+      bias: round4(explained.bias),
+      contributions,
+      drivers,
+    };
   },
 };
