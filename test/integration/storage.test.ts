@@ -121,13 +121,7 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
   it('writes verdicts and decisions once and reads a decision back as it was published', async () => {
     const sut = new OutcomeRepository(pool);
     const click = aClick();
-    const verdict: ClickVerdict = {
-      kind: 'click',
-      clickId: click.id,
-      ts: click.ts,
-      offerId: 'offer-1',
-      publisherId: 'pub-1',
-      advertiserId: 'adv-1',
+    const verdict = aVerdict(click.id, click.ts, {
       subId: 's1',
       valid: false,
       score: 0.75,
@@ -142,37 +136,10 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
           monitorOnly: false,
         },
       ],
-      rulesetVersion: 'builtin-1',
-      modelVersion: null,
-      modelScore: null,
-      shadowModelVersion: null,
-      shadowScore: null,
-      decidedAt: at(10),
-      latencyMs: 10,
-    };
-    const decision: Decision = {
-      kind: 'conversion',
-      conversionId: `cnv-${click.id}`,
-      clickId: click.id,
-      ts: at(60_000),
-      offerId: 'offer-1',
-      publisherId: 'pub-1',
-      advertiserId: 'adv-1',
-      subId: 's1',
+    });
+    const decision = aDecision(verdict, {
       status: 'rejected',
       score: 1,
-      amount: 100,
-      revenue: 100,
-      payout: 12.5,
-      currency: 'EUR',
-      ctitSeconds: 60,
-      revision: 0,
-      previousStatus: null,
-      resolvedBy: 'engine',
-      holdUntil: null,
-      note: null,
-      actor: null,
-      partition: 0,
       reasons: [
         {
           code: 'INVALID_SOURCE_CLICK',
@@ -183,14 +150,7 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
           monitorOnly: false,
         },
       ],
-      rulesetVersion: 'builtin-1',
-      modelVersion: null,
-      modelScore: null,
-      shadowModelVersion: null,
-      shadowScore: null,
-      decidedAt: at(60_050),
-      latencyMs: 50,
-    };
+    });
     expect(await sut.insert([verdict, decision])).toEqual({ verdicts: 1, decisions: 1, revisions: 0 });
     expect(await sut.insert([verdict, decision, decision])).toEqual({ verdicts: 0, decisions: 0, revisions: 0 });
     expect(await sut.findDecision(decision.conversionId)).toEqual(decision);
@@ -202,47 +162,8 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
   it('keeps the first copy of an outcome that comes twice in one batch (re-scored after a crash): the one the notifier delivered', async () => {
     const sut = new OutcomeRepository(pool);
     const click = aClick();
-    const verdict: ClickVerdict = {
-      kind: 'click',
-      clickId: click.id,
-      ts: click.ts,
-      offerId: 'offer-1',
-      publisherId: 'pub-1',
-      advertiserId: 'adv-1',
-      subId: null,
-      valid: true,
-      score: 0.1,
-      category: null,
-      reasons: [],
-      rulesetVersion: 'builtin-1',
-      modelVersion: null,
-      modelScore: null,
-      shadowModelVersion: null,
-      shadowScore: null,
-      decidedAt: at(10),
-      latencyMs: 10,
-    };
-    const decision: Decision = {
-      ...verdict,
-      kind: 'conversion',
-      conversionId: `cnv-${click.id}`,
-      ts: at(60_000),
-      status: 'approved',
-      amount: 100,
-      revenue: 100,
-      payout: 12.5,
-      currency: 'EUR',
-      ctitSeconds: 60,
-      revision: 0,
-      previousStatus: null,
-      resolvedBy: 'engine',
-      holdUntil: null,
-      note: null,
-      actor: null,
-      partition: 0,
-      decidedAt: at(60_050),
-      latencyMs: 50,
-    };
+    const verdict = aVerdict(click.id, click.ts, { score: 0.1 });
+    const decision = aDecision(verdict);
     const rescored = { verdict: { ...verdict, valid: false, score: 0.9 }, decision: { ...decision, status: 'hold' as const, score: 0.6 } };
     expect(await sut.insert([verdict, decision, rescored.verdict, rescored.decision])).toEqual({ verdicts: 1, decisions: 1, revisions: 0 });
     expect(await sut.findDecision(decision.conversionId)).toMatchObject({ status: 'approved', score: decision.score });
@@ -382,6 +303,43 @@ function aVerdict(clickId: string, ts: string, overrides: Partial<ClickVerdict> 
     shadowScore: null,
     decidedAt: at(10),
     latencyMs: 10,
+    ...overrides,
+  };
+}
+
+/** The approved decision of a conversion on `verdict`'s click, a minute later. */
+function aDecision(verdict: ClickVerdict, overrides: Partial<Decision> = {}): Decision {
+  return {
+    kind: 'conversion',
+    conversionId: `cnv-${verdict.clickId}`,
+    clickId: verdict.clickId,
+    ts: at(60_000),
+    offerId: verdict.offerId,
+    publisherId: verdict.publisherId,
+    advertiserId: verdict.advertiserId,
+    subId: verdict.subId,
+    status: 'approved',
+    score: verdict.score,
+    amount: 100,
+    revenue: 100,
+    payout: 12.5,
+    currency: 'EUR',
+    ctitSeconds: 60,
+    revision: 0,
+    previousStatus: null,
+    resolvedBy: 'engine',
+    holdUntil: null,
+    note: null,
+    actor: null,
+    partition: 0,
+    reasons: [],
+    rulesetVersion: verdict.rulesetVersion,
+    modelVersion: null,
+    modelScore: null,
+    shadowModelVersion: null,
+    shadowScore: null,
+    decidedAt: at(60_050),
+    latencyMs: 50,
     ...overrides,
   };
 }
