@@ -60,6 +60,7 @@ const LETTER_EXAMPLE = {
 const REPLAY_EXAMPLE = {
   id: '0193e0f2-8c9d-7e0f-9a1b-23456789abcd',
   at: '2026-12-01T21:45:00.000Z',
+  finishedAt: '2026-12-01T21:45:00.412Z',
   actor: 'key_01',
   filter: { ids: ['DLQ:42', 'DLQ:43'] },
   replayed: 1,
@@ -119,7 +120,11 @@ export class DeadLettersController {
   }
 
   @Get('replays')
-  @ApiOperation({ summary: 'The audit of dead-letter replays, newest first: who, when, with which criteria, what came of it' })
+  @ApiOperation({
+    summary: 'The audit of dead-letter replays, newest first: who, when, with which criteria, what came of it',
+    description:
+      'A replay is recorded before it starts and completed when done: `finishedAt` is null while it runs, and stays null for one that was interrupted (its counts are then unknown).',
+  })
   @ApiQueryFrom(HistoryQuery)
   @ApiListResponse({ items: [REPLAY_EXAMPLE] }, REPLAY_CSV.example, SAME_ROWS_AS_JSON)
   async replays(@Query(new QueryPipe(HistoryQuery)) q: Static<typeof HistoryQuery>, @Headers('accept') accept?: string) {

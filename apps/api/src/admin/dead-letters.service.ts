@@ -61,12 +61,21 @@ export class DeadLettersService {
     return this.replay(filterOf(criteria), actor);
   }
 
-  /** Replays and records who did it; the audit row is written even when nothing matched. */
+  /**
+   * Replays and records who did it: the audit row is written before anything is handed back and
+   * completed after, so a replay that fails half-way stays in the audit, unfinished; it is written
+   * even when nothing matched.
+   */
   async replay(filter: DeadLetterFilter, actor: string): Promise<Omit<DeadLetterReplayRecord, 'filter'> & { filter: DeadLetterFilter }> {
-    const outcome = await this.letters.replay(filter, this.durables);
-    const record = await this.audit.record({
-      actor,
-      filter: { ...filter, since: filter.since?.toISOString(), until: filter.until?.toISOString() },
+    const started = await this.audit.begin(actor, { ...filter, since: filter.since?.toISOString(), until: filter.until?.toISOString() });
+    let outcome: Awaited<ReturnType<DeadLetters['replay']>>;
+    try {
+      outcome = await this.letters.replay(filter, this.durables);
+    } catch (e) {
+      this.log.error({ err: e, actor, auditId: started.id }, 'dead-letter replay failed part-way; its audit row stays unfinished');
+      throw e;
+    }
+    const record = await this.audit.finish(started, {
       replayed: outcome.replayed,
       byConsumer: outcome.byConsumer,
       deadLetters: outcome.items.map((i) => i.id),

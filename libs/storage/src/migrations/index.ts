@@ -13,6 +13,7 @@ import { partnerPostbacks } from './0012-partner-postbacks';
 import { enforcement } from './0013-enforcement';
 import { mintedIdKeys } from './0014-minted-id-keys';
 import { timeIndexes } from './0015-time-indexes';
+import { replayAuditFirst } from './0016-replay-audit-first';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -32,5 +33,6 @@ export const MIGRATIONS: readonly Migration[] = [
   enforcement,
   mintedIdKeys,
   timeIndexes,
+  replayAuditFirst,
 ];
 export type { Migration } from './migration';
