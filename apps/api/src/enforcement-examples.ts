@@ -1,19 +1,13 @@
-/** An enforcement block's reason as the admin's and the publisher's block lists show it (OpenAPI examples). */
+import { REASON_CODES } from '@app/contracts';
+
+const spec = REASON_CODES.ENFORCEMENT_BLOCK;
+
+/**
+ * An enforcement block's reason as the admin's and the publisher's block lists show it (OpenAPI
+ * examples): the reason-code catalogue's own example and the message it explains it with.
+ */
 export const BLOCK_REASON_EXAMPLE = {
-  code: 'ENFORCEMENT_BLOCK',
-  message:
-    'Sub-id "rw1" of publisher "pub-31" is blocked on offer shoes until 2026-11-22T14:00:00.000Z: its invalid click rate was 62.0 % over 240 clicks in the last 6 hours (limit 30.0 %).',
-  evidence: {
-    block: 'blk-3f9a01c2d4e5',
-    policy: 'network/invalid-subids',
-    scope: 'offer shoes',
-    publisherId: 'pub-31',
-    subId: 'rw1',
-    metric: 'invalid click rate',
-    rate: 0.62,
-    sample: 240,
-    maxRate: 0.3,
-    windowHours: 6,
-    until: '2026-11-22T14:00:00.000Z',
-  },
+  code: spec.code,
+  message: spec.explain(spec.example),
+  evidence: spec.example,
 };
