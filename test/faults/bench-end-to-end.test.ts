@@ -92,9 +92,26 @@ describe('arbiter bench end to end', () => {
     }
   });
 
-  it('runs the all-in-one engine on its embedded database, and refuses --split without a database', async () => {
-    const result = await bench([]);
-    expect(result.endToEnd).toMatchObject({ processes: 1, database: 'embedded', paced: { events: 400 } });
+  it('measures both shapes in one run, the all-in-one engine on its embedded database among them, and refuses --split without a database', async () => {
+    const db = await createTestDatabase();
+    try {
+      const result = await bench(['--shapes', 'embedded,split', '--database-url', db.url]);
+      expect(result.endToEnd).toBeUndefined();
+      expect(result.shapes.embedded.endToEnd).toMatchObject({ processes: 1, database: 'embedded', paced: { events: 400 } });
+      expect(result.shapes.split.endToEnd).toMatchObject({ processes: 5, database: 'external', paced: { events: 400 } });
+      for (const shape of ['embedded', 'split'])
+        expect(result.shapes[shape].endToEnd.sustained.decisionLatencyMs.count).toBe(result.shapes[shape].endToEnd.sustained.events);
+      expect(result.figures.map((f: { figure: string }) => f.figure)).toEqual(
+        expect.arrayContaining([
+          'end to end, sustained 2 s (embedded)',
+          'decision latency p99 at 200/s (embedded)',
+          'end to end, sustained 2 s (split, PostgreSQL)',
+          'decision latency p99 at 200/s (split, PostgreSQL)',
+        ]),
+      );
+    } finally {
+      await db.drop();
+    }
     await expect(bench(['--split'])).rejects.toMatchObject({
       stderr: expect.stringContaining('services in separate processes need --database-url'),
     });
