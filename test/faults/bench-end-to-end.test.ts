@@ -49,7 +49,10 @@ describe('arbiter bench end to end', () => {
       expect(sustained.events).toBeGreaterThan(0);
       expect(sustained.decisionLatencyMs.count).toBe(sustained.events);
       // The fixed-rate run offers exactly rate × seconds, in requests of rate / 100.
-      expect(paced).toMatchObject({ events: 400, batch: 2, offeredRate: 200 });
+      expect(paced).toMatchObject({ events: 400, batch: 2, offeredRate: 200, concurrency: 100 });
+      // Open-loop: every request's lag behind its due time is recorded (200 requests of 2).
+      expect(paced.sendLagMs.count).toBe(200);
+      expect(sustained.sendLagMs).toBeNull();
       expect(paced.decisionLatencyMs.count).toBe(400);
       expect(result.figures.map((f: { figure: string }) => f.figure)).toEqual(
         expect.arrayContaining(['end to end, sustained 2 s', 'decision latency p99 at 200/s']),

@@ -39,6 +39,12 @@ export interface IngestResult {
   endToEndSeconds: number;
   /** Receive → verdict, as the scorer recorded it. */
   decisionLatencyMs: Percentiles;
+  /**
+   * Paced: how late each request left against its due time (null when not paced). The load is offered
+   * open-loop, so this stays near 0 unless every connection is waiting for an answer; a late request
+   * means the engine was offered less than the rate (and its latency hides that wait).
+   */
+  sendLagMs: Percentiles | null;
 }
 
 /** Sends `events` clicks over HTTP in batches and waits until every one is decided and stored. */
@@ -59,6 +65,7 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
     const deadline = options.seconds ? started + options.seconds * 1000 : Infinity;
     let next = 0;
     let accepted = 0;
+    const lags: number[] = [];
     await Promise.all(
       Array.from({ length: options.concurrency }, async () => {
         while (next < batches && performance.now() < deadline) {
@@ -69,6 +76,7 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
             const due = started + ((index * options.batch) / options.rate) * 1000;
             const wait = due - performance.now();
             if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            lags.push(Math.max(0, performance.now() - due));
           }
           const res = await fetch(`${engine.gateway}/v1/clicks`, {
             method: 'POST',
@@ -108,6 +116,7 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
       endToEndEventsPerSecond: Math.round(accepted / endToEndSeconds),
       endToEndSeconds: Math.round(endToEndSeconds * 100) / 100,
       decisionLatencyMs: percentiles(latencies),
+      sendLagMs: options.rate ? percentiles(lags) : null,
     };
   } finally {
     await db.end();
