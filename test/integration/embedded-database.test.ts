@@ -1,5 +1,15 @@
-import { Client, Pool } from 'pg';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Client, Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { EmbeddedDatabase } from '@app/storage';
+
+/** `COPY … FROM STDIN` of `text` through one pooled connection; resolves with the rows copied. */
+async function copyIn(client: PoolClient | Client, sql: string, chunks: string[]): Promise<number> {
+  const stream = client.query(copyFrom(sql));
+  await pipeline(Readable.from(chunks.map((c) => Buffer.from(c))), stream);
+  return stream.rowCount;
+}
 
 describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => {
   let sut: EmbeddedDatabase;
@@ -65,6 +75,56 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
     (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
     const { rows } = await pool.query('SELECT count(*)::int AS n FROM abandoned');
     expect(rows[0].n).toBe(0);
+  });
+
+  it('takes COPY FROM STDIN, in many CopyData messages, as PostgreSQL does', async () => {
+    await pool.query('CREATE TABLE copied (id text PRIMARY KEY, ts timestamptz, note text, tags jsonb)');
+    const rows = Array.from({ length: 5_000 }, (_, i) => `c-${i}\t2026-01-01T00:00:0${i % 10}.123Z\tx\\ty\\nz\t{"i": ${i}}\n`);
+    // Several rows a message, and one message larger than a TCP chunk.
+    const chunks = [rows.slice(0, 7).join(''), rows.slice(7, 4_000).join(''), ...rows.slice(4_000)];
+    const client = await pool.connect();
+    try {
+      expect(await copyIn(client, 'COPY copied (id, ts, note, tags) FROM STDIN', chunks)).toBe(5_000);
+    } finally {
+      client.release();
+    }
+    const { rows: stored } = await pool.query(`SELECT count(*)::int AS n, min(note) AS note, max((tags->>'i')::int) AS i FROM copied`);
+    expect(stored[0]).toEqual({ n: 5_000, note: 'x\ty\nz', i: 4_999 });
+    const ts = await pool.query(`SELECT ts FROM copied WHERE id = 'c-3'`);
+    expect(ts.rows[0].ts).toEqual(new Date('2026-01-01T00:00:03.123Z'));
+  });
+
+  it('refuses a COPY whose rows break a key, with the error, rolls it back whole and keeps serving', async () => {
+    await pool.query('CREATE TABLE copied_once (id text PRIMARY KEY)');
+    await pool.query(`INSERT INTO copied_once VALUES ('b')`);
+    const client = await pool.connect();
+    try {
+      await expect(copyIn(client, 'COPY copied_once FROM STDIN', ['a\nb\nc\n'])).rejects.toMatchObject({ code: '23505' });
+      // The same connection goes on, inside a transaction too.
+      await client.query('BEGIN');
+      expect(await copyIn(client, 'COPY copied_once (id) FROM STDIN', ['d\n'])).toBe(1);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    const { rows } = await pool.query('SELECT id FROM copied_once ORDER BY id');
+    expect(rows.map((r) => r.id)).toEqual(['b']);
+  });
+
+  it('answers a COPY the client gives up on with an error, and writes none of it', async () => {
+    await pool.query('CREATE TABLE copy_failed (id text)');
+    const client = await pool.connect();
+    try {
+      const stream = client.query(copyFrom('COPY copy_failed FROM STDIN'));
+      const failed = new Promise((_, reject) => stream.on('error', reject));
+      stream.write(Buffer.from('a\n'));
+      stream.destroy(new Error('the source broke'));
+      await expect(failed).rejects.toThrow(/the source broke/);
+      expect((await client.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+    } finally {
+      client.release();
+    }
+    expect((await pool.query('SELECT count(*)::int AS n FROM copy_failed')).rows[0].n).toBe(0);
   });
 
   it('reports SQL errors to the caller and keeps serving', async () => {

@@ -1,8 +1,8 @@
 /**
  * Batched, idempotent inserts. Two ways to be idempotent on an event id:
  * - `keyedInsert`: the table's unique (id, ts) key, for ids the engine minted (every copy of such an
- *   event is a redelivery, with the same time). On PostgreSQL a batch goes in by `COPY`; on the
- *   embedded database (whose socket does not take `COPY`) by one `INSERT … SELECT FROM unnest(…)`;
+ *   event is a redelivery, with the same time). A batch goes in by `COPY` (on the embedded database
+ *   too: its server plays `COPY … FROM STDIN` for PGlite);
  * - `ledgeredInsert`: an `ingest_ledger` row per id, for ids a sender chose, which may come again
  *   at any later time with another timestamp (`INSERT … SELECT FROM unnest(…)`).
  */
@@ -75,10 +75,8 @@ export function ledgeredInsert<T>(
 export interface KeyedInsert<T> {
   /** `INSERT … ON CONFLICT DO NOTHING`: skips rows already stored. */
   sql: string;
-  /** The bare `INSERT`: fails (unique_violation) if any row is already stored. */
-  plainSql: string;
   params(rows: readonly T[]): unknown[][];
-  /** `COPY … FROM STDIN` and the batch in its text format: fails like the bare insert. */
+  /** `COPY … FROM STDIN` and the batch in its text format: fails (unique_violation) if any row is already stored. */
   copySql: string;
   copyText(rows: readonly T[]): string;
 }
@@ -90,11 +88,10 @@ export interface KeyedInsert<T> {
 export function keyedInsert<T>(table: string, columns: Column<T>[]): KeyedInsert<T> {
   const input = unnestRows(columns);
   const names = columns.map((c) => c.name).join(', ');
-  const plainSql = `INSERT INTO ${table} (${names})
-   SELECT ${selectInput(columns)} FROM (${input.sql}) AS input`;
   return {
-    sql: `${plainSql} ON CONFLICT DO NOTHING`,
-    plainSql,
+    sql: `INSERT INTO ${table} (${names})
+   SELECT ${selectInput(columns)} FROM (${input.sql}) AS input
+   ON CONFLICT DO NOTHING`,
     params: input.params,
     copySql: `COPY ${table} (${names}) FROM STDIN`,
     copyText: (rows) => {
@@ -120,15 +117,14 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': 
 
 /**
  * Writes rows through a keyed insert on its own (outside a transaction: one statement is atomic).
- * Almost every batch is new, so it goes in bare — `COPY` where the database takes it (`copy`), else
- * an `INSERT` without `ON CONFLICT` (speculative insertion cost TimescaleDB a fifth of the insert);
- * a batch holding a row already stored (a redelivery) is refused whole by the key and written
- * again skipping what is there. Returns the rows written.
+ * Almost every batch is new, so it goes in bare, by `COPY` (no `ON CONFLICT`: speculative insertion
+ * cost TimescaleDB a fifth of the insert, and `COPY` parses rows cheaper than `unnest` arrays on
+ * both databases); a batch holding a row already stored (a redelivery) is refused whole by the key
+ * and written again skipping what is there. Returns the rows written.
  */
-export async function writeKeyed<T>(pool: Pool, insert: KeyedInsert<T>, rows: readonly T[], copy: boolean): Promise<number> {
+export async function writeKeyed<T>(pool: Pool, insert: KeyedInsert<T>, rows: readonly T[]): Promise<number> {
   try {
-    if (copy) return await copyIn(pool, insert.copySql, insert.copyText(rows));
-    return (await pool.query(insert.plainSql, insert.params(rows))).rowCount ?? 0;
+    return await copyIn(pool, insert.copySql, insert.copyText(rows));
   } catch (e) {
     if ((e as { code?: string }).code !== UNIQUE_VIOLATION) throw e;
     return (await pool.query(insert.sql, insert.params(rows))).rowCount ?? 0;
@@ -154,26 +150,6 @@ async function copyIn(pool: Pool, sql: string, text: string): Promise<number> {
     client.release(failure);
   }
 }
-
-/**
- * Whether the database takes `COPY … FROM STDIN`: PostgreSQL does; the embedded PGlite (a
- * WebAssembly build, served over a socket) crashes on it. Asked once per pool.
- */
-export function copySupported(pool: Pool): Promise<boolean> {
-  let known = COPY_SUPPORT.get(pool);
-  if (!known) {
-    known = pool.query<{ version: string }>('SELECT version()').then(
-      (r) => !/emscripten|emcc|wasm/i.test(r.rows[0].version),
-      (e) => {
-        COPY_SUPPORT.delete(pool); // ask again next time
-        throw e;
-      },
-    );
-    COPY_SUPPORT.set(pool, known);
-  }
-  return known;
-}
-const COPY_SUPPORT = new WeakMap<Pool, Promise<boolean>>();
 
 const UNIQUE_VIOLATION = '23505';
 

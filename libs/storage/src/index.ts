@@ -1,6 +1,5 @@
 export * from './embedded/embedded-database';
 export * from './database';
-export { copySupported } from './bulk';
 export * from './dialect';
 export * from './migrator';
 export * from './migrations';

@@ -6,8 +6,15 @@ const SSL_REQUEST = 80877103;
 const GSSENC_REQUEST = 80877104;
 const CANCEL_REQUEST = 80877102;
 const TERMINATE = 0x58; // 'X'
+const QUERY = 0x51; // 'Q'
+const COPY_DATA = 0x64; // 'd'
+const COPY_DONE = 0x63; // 'c'
+const COPY_FAIL = 0x66; // 'f'
 const READY_FOR_QUERY = 0x5a; // 'Z'
 const IDLE = 0x49; // 'I'
+
+/** A simple query that is one `COPY … FROM STDIN` statement (what `pg-copy-streams` sends). */
+const COPY_FROM_STDIN = /^(\s*COPY\s[^;]*?\sFROM\s+)STDIN\b([^;]*?);?\s*$/is;
 
 /**
  * Serves one in-process PGlite to many `pg` connections over TCP.
@@ -20,6 +27,12 @@ const IDLE = 0x49; // 'I'
  * pooling does: a connection owns the database from its first message until PGlite reports
  * ReadyForQuery/idle. Session state (SET, named prepared statements, temp tables) is therefore
  * shared between connections; Arbiter uses none.
+ *
+ * PGlite has no `COPY … FROM STDIN` (it crashes on the sub-protocol) but reads `COPY … FROM
+ * '/dev/blob'` from a buffer it is handed. The server plays the sub-protocol itself: it answers a
+ * simple query that is one `COPY … FROM STDIN` with CopyInResponse, collects the client's CopyData
+ * until CopyDone, and then runs the statement on PGlite with the data as its blob. Bulk writes
+ * (the recorder's) take this way: it costs PGlite a fifth less than the same rows by `unnest`.
  */
 export class PGliteServer {
   private server?: Server;
@@ -79,6 +92,16 @@ export class PGliteServer {
     return this.db.execProtocolRaw(bytes);
   }
 
+  /** @internal Runs `COPY … FROM '/dev/blob'` with `data` as the blob. */
+  async execCopy(sql: string, data: Buffer[]): Promise<Uint8Array> {
+    await this.db._handleBlob(new Blob(data));
+    try {
+      return await this.db.execProtocolRaw(simpleQuery(sql));
+    } finally {
+      await this.db._cleanupBlob();
+    }
+  }
+
   /** @internal */
   warn(message: string, err?: unknown): void {
     this.log.warn({ err }, message);
@@ -86,12 +109,18 @@ export class PGliteServer {
 }
 
 class Connection {
-  private buffer: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet cut into messages (kept as chunks: a 1,000-row insert spans many). */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Bytes the buffer must hold before its first message is whole (0: unknown, its header is missing). */
+  private needed = 0;
   private started = false;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
   /** True from the first message PGlite has seen until it reports idle. */
   private holding = false;
+  /** A `COPY … FROM STDIN` whose data is arriving: the statement to run and the data so far. */
+  private copying: { sql: string; data: Buffer[] } | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -108,58 +137,127 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : Buffer.from(chunk);
-    const { messages, terminate } = this.takeCompleteMessages();
-    if (messages) this.chain = this.chain.then(() => this.run(messages));
-    if (terminate) this.chain = this.chain.then(() => void this.socket.end());
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered < this.needed) return;
+    const buffer = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    const rest = this.takeMessages(buffer);
+    this.chunks = rest.length ? [rest] : [];
+    this.buffered = rest.length;
   }
 
-  /** Cuts whole protocol messages off the front of the buffer; notes a Terminate message. */
-  private takeCompleteMessages(): { messages: Buffer | null; terminate: boolean } {
+  /**
+   * Cuts whole protocol messages off the front of `buffer` and queues them: runs of ordinary
+   * messages go to PGlite as they are; a `COPY … FROM STDIN` and its data are played here (see
+   * `PGliteServer`). Returns what is left (the start of a message).
+   */
+  private takeMessages(buffer: Buffer): Buffer {
+    let start = 0; // first message of the run not yet queued
     let end = 0;
-    let terminate = false;
+    this.needed = 0;
+    const flush = () => {
+      if (end > start) {
+        const messages = buffer.subarray(start, end);
+        this.then(() => this.run(messages));
+      }
+      start = end;
+    };
     while (true) {
       if (!this.started) {
-        if (this.buffer.length - end < 8) break;
-        const length = this.buffer.readInt32BE(end);
-        if (this.buffer.length - end < length) break;
-        const code = this.buffer.readInt32BE(end + 4);
+        if (buffer.length - end < 8) break;
+        const length = buffer.readInt32BE(end);
+        if (buffer.length - end < length) {
+          this.needed = length;
+          break;
+        }
+        const code = buffer.readInt32BE(end + 4);
         if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
           // No TLS on a loopback socket: answer "N" and wait for the real startup message.
           this.socket.write('N');
-          this.buffer = this.buffer.subarray(end + length);
+          end += length;
+          start = end;
           continue;
         }
         if (code === CANCEL_REQUEST) {
-          this.buffer = Buffer.alloc(0);
-          return { messages: null, terminate: true };
+          this.then(async () => void this.socket.end());
+          return Buffer.alloc(0);
         }
         this.started = true;
         end += length;
         continue;
       }
-      if (this.buffer.length - end < 5) break;
-      const length = this.buffer.readInt32BE(end + 1);
-      if (this.buffer.length - end < 1 + length) break;
-      if (this.buffer[end] === TERMINATE) {
-        terminate = true;
+      if (buffer.length - end < 5) break;
+      const type = buffer[end];
+      const length = buffer.readInt32BE(end + 1);
+      if (buffer.length - end < 1 + length) {
+        this.needed = 1 + length;
         break;
+      }
+      const body = buffer.subarray(end + 5, end + 1 + length);
+      if (this.copying) {
+        this.takeCopyMessage(type, body);
+        end += 1 + length;
+        start = end;
+        continue;
+      }
+      if (type === TERMINATE) {
+        flush();
+        this.then(async () => void this.socket.end());
+        return Buffer.alloc(0);
+      }
+      const copy = type === QUERY ? COPY_FROM_STDIN.exec(body.toString('utf8', 0, body.length - 1)) : null;
+      if (copy) {
+        flush();
+        end += 1 + length;
+        start = end;
+        this.copying = { sql: `${copy[1]}'/dev/blob'${copy[2]}`, data: [] };
+        this.then(async () => void this.socket.write(COPY_IN_RESPONSE));
+        continue;
       }
       end += 1 + length;
     }
-    const messages = end > 0 ? Buffer.from(this.buffer.subarray(0, end)) : null;
-    this.buffer = terminate ? Buffer.alloc(0) : this.buffer.subarray(end);
-    return { messages, terminate };
+    flush();
+    return buffer.subarray(end);
   }
 
-  private async run(messages: Buffer): Promise<void> {
+  /** A message of the COPY sub-protocol (Flush and Sync mean nothing inside it). */
+  private takeCopyMessage(type: number, body: Buffer): void {
+    const copy = this.copying!;
+    if (type === COPY_DATA) {
+      copy.data.push(body);
+    } else if (type === COPY_DONE) {
+      this.copying = null;
+      this.then(() => this.runCopy(copy.sql, copy.data));
+    } else if (type === COPY_FAIL || type === TERMINATE) {
+      this.copying = null;
+      const reason = type === COPY_FAIL ? body.toString('utf8', 0, body.length - 1) : 'connection closed';
+      // As PostgreSQL answers a CopyFail: an error (query_canceled), the transaction aborted.
+      const message = `COPY from stdin failed: ${reason}`.replaceAll("'", "''");
+      this.then(() => this.run(simpleQuery(`DO $$BEGIN RAISE EXCEPTION USING MESSAGE = '${message}', ERRCODE = '57014'; END$$`)));
+      if (type === TERMINATE) this.then(async () => void this.socket.end());
+    }
+  }
+
+  private then(step: () => Promise<void>): void {
+    this.chain = this.chain.then(step);
+  }
+
+  private run(messages: Uint8Array): Promise<void> {
+    return this.execute(() => this.server.exec(messages));
+  }
+
+  private runCopy(sql: string, data: Buffer[]): Promise<void> {
+    return this.execute(() => this.server.execCopy(sql, data));
+  }
+
+  private async execute(request: () => Promise<Uint8Array>): Promise<void> {
     if (this.closed) return;
     await this.server.acquire(this);
     if (this.closed) return this.server.release(this);
     this.holding = true;
     let response: Uint8Array;
     try {
-      response = await this.server.exec(messages);
+      response = await request();
     } catch (e) {
       this.server.warn('embedded database failed a request; closing the connection', e);
       this.holding = false;
@@ -177,7 +275,7 @@ class Connection {
   private onClose(): void {
     this.closed = true;
     this.server.forget(this);
-    this.chain = this.chain.then(async () => {
+    this.then(async () => {
       if (!this.holding) return;
       // The client went away inside a transaction: roll it back before anyone else runs.
       try {
@@ -190,6 +288,9 @@ class Connection {
     });
   }
 }
+
+/** CopyInResponse: text format, no per-column formats announced (clients do not need them). */
+const COPY_IN_RESPONSE = Buffer.from([0x47, 0, 0, 0, 7, 0, 0, 0]);
 
 function endsIdle(response: Uint8Array): boolean {
   const n = response.length;

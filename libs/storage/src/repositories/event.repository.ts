@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { ClickEvent, ConversionEvent, FeedbackEvent, hasMintedClickShape } from '@app/contracts';
-import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, uniqueBy, unnestRows, writeKeyed, copySupported } from '../bulk';
+import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, uniqueBy, unnestRows, writeKeyed } from '../bulk';
 import { inTransaction } from '../database';
 
 const CLICK_COLUMNS: Column<ClickEvent>[] = [
@@ -96,7 +96,7 @@ export class EventRepository {
     // The usual batch (clicks the engine minted ids for, nothing else) is one statement: no transaction.
     if (chosen.length === 0 && conversions.length === 0 && feedback.length === 0) {
       return {
-        clicks: minted.length ? await writeKeyed(this.pool, mintedClickInsert, minted, await copySupported(this.pool)) : 0,
+        clicks: minted.length ? await writeKeyed(this.pool, mintedClickInsert, minted) : 0,
         conversions: 0,
         feedback: 0,
       };

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { ClickVerdict, Decision, Reason, hasMintedClickShape } from '@app/contracts';
-import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, unnestRows, writeKeyed, copySupported } from '../bulk';
+import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, unnestRows, writeKeyed } from '../bulk';
 import { inTransaction } from '../database';
 
 const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
@@ -160,7 +160,7 @@ export class OutcomeRepository {
     // The usual batch (verdicts on clicks the engine minted ids for, nothing else) is one statement: no transaction.
     if (chosen.length === 0 && decisions.length === 0) {
       return {
-        verdicts: minted.length ? await writeKeyed(this.pool, mintedVerdictInsert, minted, await copySupported(this.pool)) : 0,
+        verdicts: minted.length ? await writeKeyed(this.pool, mintedVerdictInsert, minted) : 0,
         decisions: 0,
         revisions: 0,
       };
