@@ -67,6 +67,20 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     }
   });
 
+  it('indexes the recorded tables only as their readers need: every row pays for each index', async () => {
+    const { rows } = await pool.query<{ tablename: string; indexname: string }>(
+      `SELECT tablename, indexname FROM pg_indexes WHERE tablename = ANY ($1) ORDER BY 1, 2`,
+      [['clicks', 'click_verdicts']],
+    );
+    // Clicks by id (their key) and by time; a publisher's clicks are read through their verdicts.
+    expect(rows.filter((r) => r.tablename === 'clicks').map((r) => r.indexname)).toEqual(['clicks_id_ts_key', 'clicks_ts_idx']);
+    expect(rows.filter((r) => r.tablename === 'click_verdicts').map((r) => r.indexname)).toEqual([
+      'click_verdicts_click_ts_key',
+      'click_verdicts_publisher_ts_idx',
+      'click_verdicts_ts_idx',
+    ]);
+  });
+
   it('writes a batch of events once, however often it is delivered', async () => {
     const sut = new EventRepository(pool);
     const click = aClick();

@@ -14,6 +14,7 @@ import { enforcement } from './0013-enforcement';
 import { mintedIdKeys } from './0014-minted-id-keys';
 import { timeIndexes } from './0015-time-indexes';
 import { replayAuditFirst } from './0016-replay-audit-first';
+import { writePathIndexes } from './0017-write-path-indexes';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -34,5 +35,6 @@ export const MIGRATIONS: readonly Migration[] = [
   mintedIdKeys,
   timeIndexes,
   replayAuditFirst,
+  writePathIndexes,
 ];
 export type { Migration } from './migration';
