@@ -6,8 +6,7 @@
  * - `ledgeredInsert`: an `ingest_ledger` row per id, for ids a sender chose, which may come again
  *   at any later time with another timestamp (`INSERT … SELECT FROM unnest(…)`).
  */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import type { Pool } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Queryable } from './database';
@@ -100,7 +99,10 @@ export function keyedInsert<T>(table: string, columns: Column<T>[]): KeyedInsert
         for (let i = 0; i < columns.length; i++) {
           const c = columns[i];
           const v = c.value(r);
-          text += (i ? '\t' : '') + (v === null || v === undefined ? '\\N' : copyEscape(c.copy ? c.copy(v) : String(v)));
+          // A number or boolean has nothing to escape.
+          text +=
+            (i ? '\t' : '') +
+            (v === null || v === undefined ? '\\N' : c.copy ? copyEscape(c.copy(v)) : typeof v === 'string' ? copyEscape(v) : String(v));
         }
         text += '\n';
       }
@@ -111,8 +113,10 @@ export function keyedInsert<T>(table: string, columns: Column<T>[]): KeyedInsert
 
 /** COPY's text format: backslash, newline, carriage return and tab are escaped. */
 function copyEscape(v: string): string {
-  return /[\\\n\r\t]/.test(v) ? v.replace(/[\\\n\r\t]/g, (ch) => COPY_ESCAPES[ch]) : v;
+  return ESCAPED.test(v) ? v.replace(ESCAPED_ALL, (ch) => COPY_ESCAPES[ch]) : v;
 }
+const ESCAPED = /[\\\n\r\t]/;
+const ESCAPED_ALL = /[\\\n\r\t]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /**
@@ -139,7 +143,9 @@ async function copyIn(pool: Pool, sql: string, text: string): Promise<number> {
   client.on('error', onError);
   try {
     const stream = client.query(copyFrom(sql));
-    await pipeline(Readable.from([Buffer.from(text)]), stream);
+    // One chunk: the whole batch (settled after the database's ReadyForQuery, or its error).
+    stream.end(text);
+    await finished(stream);
     return stream.rowCount;
   } catch (e) {
     // A refused row leaves the connection usable; anything else may not have.
