@@ -9,6 +9,7 @@ import {
   FeatureState,
   FeatureStateOptions,
   intern,
+  parseIsoMs,
   clickFeatures,
   conversionFeatures,
 } from '@app/features';
@@ -198,7 +199,8 @@ export class ScoringEngine {
               event: e,
               obs,
               offer,
-              datacenter: obs.ip.valid && !!ruleset.lists.datacenter.match(obs.ip.normalized),
+              // `lookup`, not `match`: the same hit without formatting its label.
+              datacenter: obs.ip.valid && ruleset.lists.datacenter.lookup(obs.ip.normalized) !== null,
               rulesRisk: riskOf(ruled, ruleset.policy).score,
             },
             this.vectors.click,
@@ -248,7 +250,7 @@ export class ScoringEngine {
       shadowModelVersion: model.shadowVersion,
       shadowScore: model.shadowScore,
       decidedAt: this.iso(decidedAtMs),
-      latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
+      latencyMs: Math.max(0, decidedAtMs - parseIsoMs(e.receivedAt)),
     };
     if (e.idMinted) verdict.idMinted = true;
     this.verdicts.set(e.id, verdict);
@@ -335,7 +337,7 @@ export class ScoringEngine {
       shadowModelVersion: model.shadowVersion,
       shadowScore: model.shadowScore,
       decidedAt: this.iso(decidedAtMs),
-      latencyMs: Math.max(0, decidedAtMs - Date.parse(e.receivedAt)),
+      latencyMs: Math.max(0, decidedAtMs - parseIsoMs(e.receivedAt)),
     };
     this.remember(decision);
     if (shadow) this.shadowRules!.sink(this.shadowRules!.rules.conversion(shadow, decision));

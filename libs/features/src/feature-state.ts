@@ -8,6 +8,7 @@ import { ClickRecord, ClickStore } from './click-store';
 
 export type { ClickRecord };
 import { HistoryTable } from './history-table';
+import { parseIsoMs } from './iso-time';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -160,6 +161,7 @@ const OFFER_TOTAL_HASH = hashPart(OFFER_TOTAL);
 
 /** The publishers table's key for the whole network (no publisher id contains a NUL). */
 const NETWORK_KEY = '\u0000network';
+const NETWORK_HASH = keyHash(hashPart(NETWORK_KEY));
 
 export interface FeatureStateOptions {
   maxClicks: number;
@@ -248,7 +250,7 @@ export class FeatureState {
 
   /** Counts the click in every window and returns what its rules need. */
   observeClick(e: ClickEvent): ClickObservation {
-    const t = Date.parse(e.ts);
+    const t = parseIsoMs(e.ts);
     this.advance(t);
     const ip = classifyIp(e.ip);
     const ipKey = ip.normalized;
@@ -263,7 +265,7 @@ export class FeatureState {
     const ipHash = keyHash(hIp);
     let ipSlot = this.ips.find(ipHash, ipKey);
     const previousIpClick = ipSlot < 0 ? null : this.ips.lastSeenOf(ipSlot);
-    if (ipSlot < 0) ipSlot = this.ips.slot(ipHash, ipKey, '', t);
+    if (ipSlot < 0) ipSlot = this.ips.create(ipHash, ipKey, '', t);
     this.ips.add(ipSlot, IP_CLICKS, t);
 
     const hUserAgent = ua.hash;
@@ -302,7 +304,7 @@ export class FeatureState {
     const ipOfferHash = keyHash(hIp, hOffer);
     let ipOfferSlot = this.ipOffer.find(ipOfferHash, ipKey, offerId);
     const previousIpOffer = ipOfferSlot < 0 ? -Infinity : this.ipOffer.lastSeenOf(ipOfferSlot);
-    if (ipOfferSlot < 0) ipOfferSlot = this.ipOffer.slot(ipOfferHash, ipKey, offerId, t);
+    if (ipOfferSlot < 0) ipOfferSlot = this.ipOffer.create(ipOfferHash, ipKey, offerId, t);
     this.ipOffer.add(ipOfferSlot, 0, t);
     const ipOfferHour = this.ipOffer.countSlot(ipOfferSlot, 0, 0, t);
     if (!sameDay(previousIpOffer, t)) this.ips.add(ipSlot, IP_OFFERS, t);
@@ -333,7 +335,7 @@ export class FeatureState {
     // A key whose last click is out of the window as of the newest event counts as forgotten.
     const lastSeen = duplicateSlot < 0 ? -Infinity : this.lastClick.lastSeenOf(duplicateSlot);
     const previous = lastSeen < this.latest - this.options.duplicateClickWindowMs ? undefined : lastSeen;
-    if (duplicateSlot < 0) duplicateSlot = this.lastClick.slot(duplicateHash, ipKey, userAgent, t, offerId, publisherId);
+    if (duplicateSlot < 0) duplicateSlot = this.lastClick.create(duplicateHash, ipKey, userAgent, t, offerId, publisherId);
     this.lastClick.add(duplicateSlot, 0, t);
     return {
       t,
@@ -399,7 +401,7 @@ export class FeatureState {
   }
 
   private networkSlot(t: number): number {
-    return this.publishers.slot(keyHash(hashPart(NETWORK_KEY)), NETWORK_KEY, '', t);
+    return this.publishers.slot(NETWORK_HASH, NETWORK_KEY, '', t);
   }
 
   /** The whole network's last week as of time `t`, without counting anything. */
@@ -411,7 +413,7 @@ export class FeatureState {
   private notePair(pairs: WindowTable, h: number, a: string, b: string, t: number): number {
     let slot = pairs.find(h, a, b);
     const previous = slot < 0 ? -Infinity : pairs.lastSeenOf(slot);
-    if (slot < 0) slot = pairs.slot(h, a, b, t);
+    if (slot < 0) slot = pairs.create(h, a, b, t);
     pairs.add(slot, 0, t);
     this.pairSlot = slot;
     return previous;
@@ -433,7 +435,7 @@ export class FeatureState {
    * (database) when it is no longer in memory.
    */
   observeConversion(e: ConversionEvent, advertiserId: string | null, fallback: ClickRecord | null): ConversionObservation {
-    const t = Date.parse(e.ts);
+    const t = parseIsoMs(e.ts);
     this.advance(t);
     const click = this.clicks.get(e.clickId) ?? fallback;
     const first = e.orderId && advertiserId ? this.orders.get(orderKey(advertiserId, e.orderId)) : undefined;

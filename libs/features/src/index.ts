@@ -9,3 +9,4 @@ export * from './datacenter-ranges';
 export * from './memo';
 export * from './feature-vector';
 export * from './published-ranges';
+export * from './iso-time';

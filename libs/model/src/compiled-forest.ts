@@ -137,13 +137,14 @@ export class CompiledForest {
    * the tree's vote (0 / 1): the forest's probability is a share of votes, so the leaf's vote is the
    * number each tree adds. Trees are weighted as `probability` counts them (the first tree in
    * millionths, the others 1/n), so `bias` + the sum of `contributions` equals `probability(x)`
-   * up to its rounding to millionths. Allocates: call it only to explain, never to score. Null when
+   * up to its rounding to millionths. Allocates (unless given `into`, zeroed and filled, of length
+   * `features`): call it only to explain, never to score. Null when
    * the model carries no node statistics.
    */
-  explain(x: Float64Array, features: number): { bias: number; contributions: Float64Array } | null {
+  explain(x: Float64Array, features: number, into?: Float64Array): { bias: number; contributions: Float64Array } | null {
     const share = this.nodeShare;
     if (!share) return null;
-    const contributions = new Float64Array(features);
+    const contributions = into ? into.fill(0) : new Float64Array(features);
     let bias = 0;
     for (let t = 0; t < this.trees; t++) {
       const weight = t === 0 ? 1 / 1_000_000 : 1 / this.trees;

@@ -103,6 +103,7 @@ export class ModelRuntime {
   readonly conversion: CompiledForest | null;
   /** Legitimate traffic's typical value per feature, per explainable side (read once: the artifact is a large parsed object). */
   private readonly typical: Record<'click' | 'conversion', readonly (number | null)[] | null>;
+  private readonly scratch = { click: new Float64Array(CLICK_FEATURES.length), conversion: new Float64Array(CONVERSION_FEATURES.length) };
 
   constructor(readonly artifact: ModelArtifact) {
     if (artifact.format !== 'arbiter-model/1') throw new ModelError(`unknown model format "${artifact.format}"`);
@@ -126,7 +127,9 @@ export class ModelRuntime {
     const forest = side === 'click' ? this.click : this.conversion;
     const typical = side === 'click' ? this.typical.click : this.typical.conversion;
     const names = side === 'click' ? CLICK_FEATURES : CONVERSION_FEATURES;
-    const paths = typical ? forest?.explain(x, names.length) : null;
+    const scratch = side === 'click' ? this.scratch.click : this.scratch.conversion;
+    // The contributions are read here only, so one buffer per side serves every event.
+    const paths = typical ? forest?.explain(x, names.length, scratch) : null;
     if (!typical || !paths) return null;
     const c = paths.contributions;
     const contributions: FeatureContribution[] = [];
