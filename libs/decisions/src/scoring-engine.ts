@@ -184,7 +184,8 @@ export class ScoringEngine {
   scoreClick(e: ClickEvent, catalog: CatalogView, decidedAtMs: number): ClickVerdict {
     const previous = this.verdicts.get(e.id);
     if (previous) return previous;
-    const obs = this.state.observeClick(e);
+    // The shared observation: read while this click is scored, kept nowhere.
+    const obs = this.state.observeClick(e, true);
     const offer = catalog.offer(e.offerId) ?? null;
     const publisher = catalog.publisher(e.publisherId) ?? null;
     const ruleset = this.resolver.for(offer?.advertiserId, e.offerId);

@@ -243,3 +243,29 @@ describe('causal features: nothing from the future', () => {
     expect(one.slice(k + 1)).not.toEqual(other.slice(k + 1));
   });
 });
+
+describe('the shared click observation', () => {
+  it('is one object filled in place with what a fresh observation says, click after click', () => {
+    const fresh = new FeatureState();
+    const shared = new FeatureState();
+    let first: unknown = null;
+    for (let i = 0; i < 60; i++) {
+      const e = aClick({
+        ip: `81.2.69.${i % 7}`,
+        deviceId: i % 3 === 0 ? undefined : `dev-${i % 5}`,
+        subId: i % 4 === 0 ? undefined : `s${i % 2}`,
+        publisherId: `pub-${i % 3}`,
+        offerId: `offer-${i % 2}`,
+        userAgent: i % 2 ? CHROME_UA : IPHONE_UA,
+        ts: at(i * 7 * MINUTE),
+      });
+      const expected = fresh.observeClick(e);
+      const got = shared.observeClick(e, true);
+      expect(got).toEqual(expected);
+      if (i === 0) first = got;
+      expect(got).toBe(first);
+      if (i === 0) fresh.observeConversion(aConversion(e, { ts: at(MINUTE) }), 'adv-1', null);
+      if (i === 0) shared.observeConversion(aConversion(e, { ts: at(MINUTE) }), 'adv-1', null);
+    }
+  });
+});

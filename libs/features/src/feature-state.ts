@@ -225,6 +225,8 @@ export class FeatureState {
   private pairSlot = -1;
   /** Event time from which `advance` has something to drop (the oldest entry's expiry). */
   private nextClickExpiry = -Infinity;
+  /** What `observeClick(e, true)` fills in place of new objects. */
+  private readonly scratch = clickScratch();
 
   constructor(readonly options: FeatureStateOptions = DEFAULT_FEATURE_OPTIONS) {
     const keys = options.maxKeys;
@@ -248,8 +250,14 @@ export class FeatureState {
     this.orders = new BoundedMap(options.maxClicks);
   }
 
-  /** Counts the click in every window and returns what its rules need. */
-  observeClick(e: ClickEvent): ClickObservation {
+  /**
+   * Counts the click in every window and returns what its rules need. `shared`: into one
+   * observation (and nested objects) this state reuses for every click, valid until the next
+   * call — the scorer reads it while it scores the click and keeps none of it, so a dozen objects
+   * per click need not be allocated and collected.
+   */
+  observeClick(e: ClickEvent, shared = false): ClickObservation {
+    const s = shared ? this.scratch : null;
     const t = parseIsoMs(e.ts);
     this.advance(t);
     const ip = classifyIp(e.ip);
@@ -277,7 +285,7 @@ export class FeatureState {
     if (e.deviceId) this.ipHistory.addDistinct(ipHistory, IP_DEVICES, keyHash(hDevice));
     this.ipHistory.addDistinct(ipHistory, IP_VISITORS, keyHash(hUserAgent, hDevice));
     this.ipHistory.addDistinct(ipHistory, IP_CLICK_IDS, vClickId);
-    const ipHistoryNow = this.ipHistoryOf(ipHistory, t);
+    const ipHistoryNow = this.ipHistoryOf(ipHistory, t, s?.ipHistory);
 
     let deviceClicks: ClickObservation['deviceClicks'] = null;
     let deviceDistinctIps: number | null = null;
@@ -287,7 +295,13 @@ export class FeatureState {
       const deviceHash = keyHash(hDevice);
       const slot = this.devices.slot(deviceHash, e.deviceId, '', t);
       this.devices.add(slot, DEVICE_CLICKS, t);
-      deviceClicks = { hour: this.devices.countSlot(slot, DEVICE_CLICKS, 0, t), day: this.devices.countSlot(slot, DEVICE_CLICKS, 1, t) };
+      const hour = this.devices.countSlot(slot, DEVICE_CLICKS, 0, t);
+      const day = this.devices.countSlot(slot, DEVICE_CLICKS, 1, t);
+      if (s) {
+        deviceClicks = s.deviceClicks;
+        deviceClicks.hour = hour;
+        deviceClicks.day = day;
+      } else deviceClicks = { hour, day };
       const previousPair = this.notePair(this.deviceIp, keyHash(hDevice, hIp), e.deviceId, ipKey, t);
       if (!sameDay(previousPair, t)) this.devices.add(slot, DEVICE_IPS, t);
       secondsSinceIpDevicePrevious = since(previousPair, t, DAY);
@@ -297,7 +311,7 @@ export class FeatureState {
       this.deviceHistory.addDistinct(history, DEVICE_IP_SET, ipHash);
       this.deviceHistory.addDistinct(history, DEVICE_USER_AGENTS, keyHash(hUserAgent));
       this.deviceHistory.addDistinct(history, DEVICE_CLICK_IDS, vClickId);
-      deviceHistoryNow = this.deviceHistoryOf(history, t);
+      deviceHistoryNow = this.deviceHistoryOf(history, t, s?.deviceHistory);
     }
 
     const hOffer = hashPart(e.offerId);
@@ -313,9 +327,9 @@ export class FeatureState {
     if (!sameDay(this.notePair(this.ipPublisher, keyHash(hIp, hPublisher), ipKey, publisherId, t), t))
       this.ips.add(ipSlot, IP_PUBLISHERS, t);
 
-    const offerDay = this.countOffer(keyHash(hOffer, OFFER_TOTAL_HASH), offerId, OFFER_TOTAL, '', OFFER_CLICKS, t);
+    const offerDay = this.countOffer(keyHash(hOffer, OFFER_TOTAL_HASH), offerId, OFFER_TOTAL, '', OFFER_CLICKS, t, s?.offerDay);
     const hOfferPublisher = keyHash(hOffer, hPublisher);
-    const offerPublisherDay = this.countOffer(hOfferPublisher, offerId, publisherId, '', OFFER_CLICKS, t);
+    const offerPublisherDay = this.countOffer(hOfferPublisher, offerId, publisherId, '', OFFER_CLICKS, t, s?.offerPublisherDay);
 
     const publisherSlot = this.publishers.slot(keyHash(hPublisher), publisherId, '', t);
     this.publishers.add(publisherSlot, PUB_CLICKS, t);
@@ -328,7 +342,7 @@ export class FeatureState {
       const hSubId = hashPart(subId);
       subIdSlot = this.publishers.slot(keyHash(hPublisher, hSubId), publisherId, subId, t);
       this.publishers.add(subIdSlot, PUB_CLICKS, t);
-      offerSubIdDay = this.countOffer(keyHash(hOfferPublisher, hSubId), offerId, publisherId, subId, OFFER_CLICKS, t);
+      offerSubIdDay = this.countOffer(keyHash(hOfferPublisher, hSubId), offerId, publisherId, subId, OFFER_CLICKS, t, s?.offerSubIdDay);
     }
     const duplicateHash = keyHash(keyHash(hIp, hUserAgent), keyHash(hOffer, hPublisher));
     let duplicateSlot = this.lastClick.find(duplicateHash, ipKey, userAgent, offerId, publisherId);
@@ -337,67 +351,117 @@ export class FeatureState {
     const previous = lastSeen < this.latest - this.options.duplicateClickWindowMs ? undefined : lastSeen;
     if (duplicateSlot < 0) duplicateSlot = this.lastClick.create(duplicateHash, ipKey, userAgent, t, offerId, publisherId);
     this.lastClick.add(duplicateSlot, 0, t);
-    return {
-      t,
-      offerId,
-      publisherId,
-      subIdText: subId,
-      ip,
-      ua,
-      ipClicks: {
-        minute: this.ips.countSlot(ipSlot, IP_CLICKS, 0, t),
-        hour: this.ips.countSlot(ipSlot, IP_CLICKS, 1, t),
-        day: this.ips.countSlot(ipSlot, IP_CLICKS, 2, t),
-      },
-      deviceClicks,
-      secondsSinceDuplicate:
-        previous === undefined || t - previous > this.options.duplicateClickWindowMs ? null : Math.max(0, t - previous) / SECOND,
-      secondsSinceIpPrevious: previousIpClick === null || t - previousIpClick > DAY ? null : Math.max(0, t - previousIpClick) / SECOND,
-      ipOfferHour,
-      ipUserAgentHour,
-      ipDistinctOffers: this.ips.countSlot(ipSlot, IP_OFFERS, 0, t),
-      ipDistinctPublishers: this.ips.countSlot(ipSlot, IP_PUBLISHERS, 0, t),
-      deviceDistinctIps,
-      publisher: this.windowOf(publisherSlot, t),
-      subId: subIdSlot >= 0 ? this.windowOf(subIdSlot, t) : null,
-      network: this.windowOf(networkSlot, t),
-      ipHistory: ipHistoryNow,
-      deviceHistory: deviceHistoryNow,
-      secondsSinceIpUserAgentPrevious: since(previousIpUserAgent, t, HOUR),
-      secondsSinceIpDevicePrevious,
-      secondsSinceIpOfferPrevious: since(previousIpOffer, t, DAY),
-      offerDay,
-      offerPublisherDay,
-      offerSubIdDay,
-    };
+    const ipMinute = this.ips.countSlot(ipSlot, IP_CLICKS, 0, t);
+    const ipHour = this.ips.countSlot(ipSlot, IP_CLICKS, 1, t);
+    const ipDay = this.ips.countSlot(ipSlot, IP_CLICKS, 2, t);
+    const secondsSinceDuplicate =
+      previous === undefined || t - previous > this.options.duplicateClickWindowMs ? null : Math.max(0, t - previous) / SECOND;
+    const secondsSinceIpPrevious = previousIpClick === null || t - previousIpClick > DAY ? null : Math.max(0, t - previousIpClick) / SECOND;
+    const ipDistinctOffers = this.ips.countSlot(ipSlot, IP_OFFERS, 0, t);
+    const ipDistinctPublishers = this.ips.countSlot(ipSlot, IP_PUBLISHERS, 0, t);
+    const publisher = this.windowOf(publisherSlot, t, s?.publisher);
+    const subIdWindow = subIdSlot >= 0 ? this.windowOf(subIdSlot, t, s?.subId) : null;
+    const network = this.windowOf(networkSlot, t, s?.network);
+    if (!s)
+      return {
+        t,
+        offerId,
+        publisherId,
+        subIdText: subId,
+        ip,
+        ua,
+        ipClicks: { minute: ipMinute, hour: ipHour, day: ipDay },
+        deviceClicks,
+        secondsSinceDuplicate,
+        secondsSinceIpPrevious,
+        ipOfferHour,
+        ipUserAgentHour,
+        ipDistinctOffers,
+        ipDistinctPublishers,
+        deviceDistinctIps,
+        publisher,
+        subId: subIdWindow,
+        network,
+        ipHistory: ipHistoryNow,
+        deviceHistory: deviceHistoryNow,
+        secondsSinceIpUserAgentPrevious: since(previousIpUserAgent, t, HOUR),
+        secondsSinceIpDevicePrevious,
+        secondsSinceIpOfferPrevious: since(previousIpOffer, t, DAY),
+        offerDay,
+        offerPublisherDay,
+        offerSubIdDay,
+      };
+    const o = s.obs;
+    o.t = t;
+    o.offerId = offerId;
+    o.publisherId = publisherId;
+    o.subIdText = subId;
+    o.ip = ip;
+    o.ua = ua;
+    o.ipClicks.minute = ipMinute;
+    o.ipClicks.hour = ipHour;
+    o.ipClicks.day = ipDay;
+    o.deviceClicks = deviceClicks;
+    o.secondsSinceDuplicate = secondsSinceDuplicate;
+    o.secondsSinceIpPrevious = secondsSinceIpPrevious;
+    o.ipOfferHour = ipOfferHour;
+    o.ipUserAgentHour = ipUserAgentHour;
+    o.ipDistinctOffers = ipDistinctOffers;
+    o.ipDistinctPublishers = ipDistinctPublishers;
+    o.deviceDistinctIps = deviceDistinctIps;
+    o.publisher = publisher;
+    o.subId = subIdWindow;
+    o.network = network;
+    o.ipHistory = ipHistoryNow;
+    o.deviceHistory = deviceHistoryNow;
+    o.secondsSinceIpUserAgentPrevious = since(previousIpUserAgent, t, HOUR);
+    o.secondsSinceIpDevicePrevious = secondsSinceIpDevicePrevious;
+    o.secondsSinceIpOfferPrevious = since(previousIpOffer, t, DAY);
+    o.offerDay = offerDay;
+    o.offerPublisherDay = offerPublisherDay;
+    o.offerSubIdDay = offerSubIdDay;
+    return o;
   }
 
   /** Counts one click or conversion (counter `c`) for an offer key and returns its last 24 h. */
-  private countOffer(h: number, offerId: string, second: string, subId: string, c: number, t: number): DayRate {
+  private countOffer(h: number, offerId: string, second: string, subId: string, c: number, t: number, into?: DayRate): DayRate {
     const slot = this.offers.slot(h, offerId, second, t, subId);
     this.offers.add(slot, c, t);
     // Read at once: a later key of the same event may evict this one when the table is full.
-    return { clicks: this.offers.countSlot(slot, OFFER_CLICKS, 0, t), conversions: this.offers.countSlot(slot, OFFER_CONVERSIONS, 0, t) };
+    const clicks = this.offers.countSlot(slot, OFFER_CLICKS, 0, t);
+    const conversions = this.offers.countSlot(slot, OFFER_CONVERSIONS, 0, t);
+    if (!into) return { clicks, conversions };
+    into.clicks = clicks;
+    into.conversions = conversions;
+    return into;
   }
 
-  private ipHistoryOf(slot: number, t: number): IpHistory {
+  private ipHistoryOf(slot: number, t: number, into?: IpHistory): IpHistory {
     const h = this.ipHistory;
-    return {
-      ageSeconds: Math.max(0, t - h.firstSeenOf(slot)) / SECOND,
-      distinctDevices: h.distinct(slot, IP_DEVICES),
-      distinctVisitors: h.distinct(slot, IP_VISITORS),
-      distinctClicks: h.distinct(slot, IP_CLICK_IDS),
-    };
+    const ageSeconds = Math.max(0, t - h.firstSeenOf(slot)) / SECOND;
+    const distinctDevices = h.distinct(slot, IP_DEVICES);
+    const distinctVisitors = h.distinct(slot, IP_VISITORS);
+    const distinctClicks = h.distinct(slot, IP_CLICK_IDS);
+    if (!into) return { ageSeconds, distinctDevices, distinctVisitors, distinctClicks };
+    into.ageSeconds = ageSeconds;
+    into.distinctDevices = distinctDevices;
+    into.distinctVisitors = distinctVisitors;
+    into.distinctClicks = distinctClicks;
+    return into;
   }
 
-  private deviceHistoryOf(slot: number, t: number): DeviceHistory {
+  private deviceHistoryOf(slot: number, t: number, into?: DeviceHistory): DeviceHistory {
     const h = this.deviceHistory;
-    return {
-      ageSeconds: Math.max(0, t - h.firstSeenOf(slot)) / SECOND,
-      distinctIps: h.distinct(slot, DEVICE_IP_SET),
-      distinctUserAgents: h.distinct(slot, DEVICE_USER_AGENTS),
-      distinctClicks: h.distinct(slot, DEVICE_CLICK_IDS),
-    };
+    const ageSeconds = Math.max(0, t - h.firstSeenOf(slot)) / SECOND;
+    const distinctIps = h.distinct(slot, DEVICE_IP_SET);
+    const distinctUserAgents = h.distinct(slot, DEVICE_USER_AGENTS);
+    const distinctClicks = h.distinct(slot, DEVICE_CLICK_IDS);
+    if (!into) return { ageSeconds, distinctIps, distinctUserAgents, distinctClicks };
+    into.ageSeconds = ageSeconds;
+    into.distinctIps = distinctIps;
+    into.distinctUserAgents = distinctUserAgents;
+    into.distinctClicks = distinctClicks;
+    return into;
   }
 
   private networkSlot(t: number): number {
@@ -563,12 +627,15 @@ export class FeatureState {
     return this.latest;
   }
 
-  private windowOf(slot: number, t: number): PublisherWindow {
-    return {
-      clicks: this.publishers.countSlot(slot, PUB_CLICKS, 0, t),
-      conversions: this.publishers.countSlot(slot, PUB_CONVERSIONS, 0, t),
-      lateConversions: this.publishers.countSlot(slot, PUB_LATE, 0, t),
-    };
+  private windowOf(slot: number, t: number, into?: PublisherWindow): PublisherWindow {
+    const clicks = this.publishers.countSlot(slot, PUB_CLICKS, 0, t);
+    const conversions = this.publishers.countSlot(slot, PUB_CONVERSIONS, 0, t);
+    const lateConversions = this.publishers.countSlot(slot, PUB_LATE, 0, t);
+    if (!into) return { clicks, conversions, lateConversions };
+    into.clicks = clicks;
+    into.conversions = conversions;
+    into.lateConversions = lateConversions;
+    return into;
   }
 
   private countPublisher(slot: number, t: number, late: boolean): PublisherWindow {
@@ -605,6 +672,53 @@ export function causalTables(options: Pick<FeatureStateOptions, 'maxHistoryKeys'
     deviceHistory: new HistoryTable(3, options.maxHistoryKeys),
     offers: new WindowTable([DAY_WINDOW, DAY_WINDOW], options.maxOfferKeys, 1024, 4),
   };
+}
+
+/** One click observation and every nested object it can point to, for `observeClick(e, true)`. */
+function clickScratch() {
+  const window = (): PublisherWindow => ({ clicks: 0, conversions: 0, lateConversions: 0 });
+  const day = (): DayRate => ({ clicks: 0, conversions: 0 });
+  const ipHistory: IpHistory = { ageSeconds: 0, distinctDevices: 0, distinctVisitors: 0, distinctClicks: 0 };
+  const scratch = {
+    ipHistory,
+    deviceHistory: { ageSeconds: 0, distinctIps: 0, distinctUserAgents: 0, distinctClicks: 0 } as DeviceHistory,
+    deviceClicks: { hour: 0, day: 0 },
+    publisher: window(),
+    subId: window(),
+    network: window(),
+    offerDay: day(),
+    offerPublisherDay: day(),
+    offerSubIdDay: day(),
+  };
+  const obs: ClickObservation = {
+    t: 0,
+    offerId: '',
+    publisherId: '',
+    subIdText: null,
+    ip: { valid: false, version: null, range: 'malformed', normalized: '', hash: 0 },
+    ua: { bot: null, nonBrowser: null, family: 'unknown', hash: 0, text: '' },
+    ipClicks: { minute: 0, hour: 0, day: 0 },
+    deviceClicks: null,
+    secondsSinceDuplicate: null,
+    secondsSinceIpPrevious: null,
+    ipOfferHour: 0,
+    ipUserAgentHour: 0,
+    ipDistinctOffers: 0,
+    ipDistinctPublishers: 0,
+    deviceDistinctIps: null,
+    publisher: scratch.publisher,
+    subId: null,
+    network: scratch.network,
+    ipHistory,
+    deviceHistory: null,
+    secondsSinceIpUserAgentPrevious: null,
+    secondsSinceIpDevicePrevious: null,
+    secondsSinceIpOfferPrevious: null,
+    offerDay: scratch.offerDay,
+    offerPublisherDay: scratch.offerPublisherDay,
+    offerSubIdDay: null,
+  };
+  return { ...scratch, obs };
 }
 
 /** Counts one event for a single-part key of a one-counter, one-window table and returns the count. */
