@@ -67,4 +67,17 @@ describe('CidrSetChain', () => {
     expect(sut.lookup('203.0.113.1')).toBeNull();
     expect(sut.size).toBe(2);
   });
+
+  it('answers the same address asked twice in a row, and the next one afresh (its one-entry memory)', () => {
+    const sut = new CidrSetChain([new CidrSet([{ cidr: '198.51.100.0/24', label: 'operator' }])]);
+    for (const [ip, label] of [
+      ['198.51.100.7', 'operator'],
+      ['198.51.100.7', 'operator'],
+      ['203.0.113.1', null],
+      ['203.0.113.1', null],
+      ['198.51.100.8', 'operator'],
+    ] as const) {
+      expect(sut.lookup(ip)?.label ?? null).toBe(label);
+    }
+  });
 });

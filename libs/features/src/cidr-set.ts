@@ -97,14 +97,24 @@ export class CidrSetChain {
     return null;
   }
 
-  /** As `CidrSet.lookup`, from the first set that contains `ip`. */
+  /**
+   * As `CidrSet.lookup`, from the first set that contains `ip`. The last answer is remembered: the
+   * scorer asks about each click's address twice in a row (DATACENTER_IP, then the model's feature).
+   */
   lookup(ip: string): CidrHit | null {
+    if (ip === this.lastIp) return this.lastHit;
+    let hit: CidrHit | null = null;
     for (const set of this.sets) {
-      const found = set.lookup(ip);
-      if (found !== null) return found;
+      hit = set.lookup(ip);
+      if (hit !== null) break;
     }
-    return null;
+    this.lastIp = ip;
+    this.lastHit = hit;
+    return hit;
   }
+
+  private lastIp: string | null = null;
+  private lastHit: CidrHit | null = null;
 }
 
 function parse(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
