@@ -63,6 +63,10 @@ describe('arbiter bench end to end', () => {
       expect(Object.keys(cpu).sort()).toEqual(['api', 'gateway', 'notifier', 'recorder', 'scorer', 'total']);
       expect(cpu.scorer).toBeGreaterThan(0);
       expect(cpu.total).toBeCloseTo(cpu.api + cpu.gateway + cpu.notifier + cpu.recorder + cpu.scorer, 0);
+      // Beside it, the local NATS server's and PostgreSQL's (shared with other tests here: only that they are read).
+      expect(result.endToEnd.serverCpuMsPer1000Events.natsServer).toBeGreaterThan(0);
+      expect(result.endToEnd.serverCpuMsPer1000Events.postgres).toBeGreaterThan(0);
+      expect(Object.keys(result.endToEnd.peakRssMiB).sort()).toEqual(['api', 'gateway', 'notifier', 'recorder', 'scorer']);
     } finally {
       rmSync(profiles, { recursive: true, force: true });
       await db.drop();

@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -50,6 +50,127 @@ export function cpuSeconds(engine: EngineProcess): Record<string, number> | null
     }
   }
   return out;
+}
+
+/** Each child's peak resident memory so far (VmHWM), in MiB, by name; null where the OS does not say. */
+export function peakRssMiB(engine: EngineProcess): Record<string, number> | null {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < engine.children.length; i++) {
+    try {
+      const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${engine.children[i].pid}/status`, 'utf8'));
+      if (!kb) return null;
+      out[engine.names[i]] = Math.round(Number(kb[1]) / 1024);
+    } catch {
+      return null;
+    }
+  }
+  return out;
+}
+
+/** utime + stime (and, with `children`, the reaped children's cutime + cstime) of a process, in seconds; null if gone. */
+function processCpuSeconds(pid: number, children = false): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** Pids of the processes whose parent is `pid` (a scan of /proc). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * The pid of the process listening on this machine's TCP `port` (Linux: the socket's inode in
+ * /proc/net/tcp, then the process holding it); null when it cannot be told (another OS, another user's process).
+ */
+export function listenerPid(port: number): number | null {
+  try {
+    const inodes = new Set<string>();
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text = '';
+      try {
+        text = readFileSync(table, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length > 9 && f[3] === '0A' && parseInt(f[1].split(':')[1], 16) === port) inodes.add(f[9]);
+      }
+    }
+    if (!inodes.size) return null;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let fds: string[];
+      try {
+        fds = readdirSync(`/proc/${entry}/fd`);
+      } catch {
+        continue;
+      }
+      for (const fd of fds) {
+        try {
+          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`));
+          if (m && inodes.has(m[1])) return Number(entry);
+        } catch {
+          // closed meanwhile
+        }
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return null;
+}
+
+/** The servers the engine uses on this machine, found by the port they listen on. */
+export interface LocalServers {
+  /** nats-server's pid, when NATS is on this machine. */
+  nats: number | null;
+  /** PostgreSQL's postmaster, when the database is an external one on this machine. */
+  postgres: number | null;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+export function localServers(natsUrl: string, databaseUrl: string | undefined): LocalServers {
+  const local = (url: string | undefined, defaultPort: number) => {
+    if (!url) return null;
+    try {
+      const u = new URL(url.includes('://') ? url : `nats://${url}`);
+      return LOOPBACK.has(u.hostname) ? listenerPid(Number(u.port || defaultPort)) : null;
+    } catch {
+      return null;
+    }
+  };
+  return { nats: local(natsUrl, 4222), postgres: local(databaseUrl, 5432) };
+}
+
+/**
+ * CPU seconds the local servers have used so far: nats-server's, and PostgreSQL's as the postmaster,
+ * its living children (backends, WAL writer, checkpointer…) and the children it has reaped. A server
+ * shared with other work counts that work too.
+ */
+export function serverCpuSeconds(servers: LocalServers): { natsServer: number | null; postgres: number | null } {
+  let postgres: number | null = null;
+  if (servers.postgres != null) {
+    postgres = processCpuSeconds(servers.postgres, true);
+    if (postgres != null) for (const child of childPids(servers.postgres)) postgres += processCpuSeconds(child) ?? 0;
+  }
+  return { natsServer: servers.nats == null ? null : processCpuSeconds(servers.nats), postgres };
 }
 
 /** Services in the order they start in when each runs as its own process: the recorder migrates first. */

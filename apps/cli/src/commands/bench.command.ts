@@ -3,7 +3,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { rootLogger } from '@app/observability';
-import { cpuSeconds, spawnEngine } from '../bench/engine-process';
+import { cpuSeconds, localServers, peakRssMiB, serverCpuSeconds, spawnEngine } from '../bench/engine-process';
 import { IngestResult, ingestScenario } from '../bench/ingest.scenario';
 import { jetStreamBaseline } from '../bench/jetstream.scenario';
 import { memoryScenario } from '../bench/memory.scenario';
@@ -247,6 +247,13 @@ interface EndToEndResult {
   paced: IngestResult;
   /** CPU the engine's processes used per 1,000 events of the sustained run, each and in total (null off Linux). */
   cpuMsPer1000Events: Record<string, number> | null;
+  /**
+   * CPU the servers on this machine used per 1,000 events of the sustained run (a diagnostic: a server
+   * shared with other work counts that work too; null when the server is elsewhere or cannot be read).
+   */
+  serverCpuMsPer1000Events: { natsServer: number | null; postgres: number | null };
+  /** Each engine process's peak resident memory (MiB) once the sustained run is stored (null off Linux). */
+  peakRssMiB: Record<string, number> | null;
 }
 
 /** A fresh engine (child process): the sustained run at full speed, then the fixed-rate latency run. */
@@ -265,9 +272,13 @@ async function endToEndRun(o: BenchOptions, say: (s: string) => void): Promise<E
     const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\r    accepted ${n}`) : undefined;
     const common = { batch: o.batch, concurrency: o.concurrency, progress };
     say(`    sustained: as fast as accepted for ${o.seconds} s, then until all is stored`);
+    const servers = localServers(o.natsUrl, o.databaseUrl);
+    const serversBefore = serverCpuSeconds(servers);
     const cpuBefore = cpuSeconds(engine);
     const sustained = await ingestScenario(engine, { ...common, events: o.events, seconds: o.seconds, label: 'max' });
     const cpuAfter = cpuSeconds(engine);
+    const serversAfter = serverCpuSeconds(servers);
+    const rss = peakRssMiB(engine);
     say(`\n    fixed rate: ${o.latencyRate}/s for ${o.latencySeconds} s`);
     const paced = await ingestScenario(engine, {
       ...common,
@@ -288,11 +299,21 @@ async function endToEndRun(o: BenchOptions, say: (s: string) => void): Promise<E
       sustained,
       paced,
       cpuMsPer1000Events: cpuPerThousand(cpuBefore, cpuAfter, sustained.events),
+      serverCpuMsPer1000Events: {
+        natsServer: msPerThousand(serversBefore.natsServer, serversAfter.natsServer, sustained.events),
+        postgres: msPerThousand(serversBefore.postgres, serversAfter.postgres, sustained.events),
+      },
+      peakRssMiB: rss,
     };
   } finally {
     await engine.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function msPerThousand(before: number | null, after: number | null, events: number): number | null {
+  if (before == null || after == null || events === 0) return null;
+  return Math.round((((after - before) * 1000 * 1000) / events) * 10) / 10;
 }
 
 /** CPU milliseconds per 1,000 events between two readings, per process and `total`. */
