@@ -40,6 +40,19 @@ describe('batchMessages', () => {
     expect(batchMessages(SUBJECT, items(v))).toEqual([{ subject: SUBJECT, payload: v, msgId: 'verdict:c1' }]);
   });
 
+  it("spells a batch message as the items' own JSON in one array, as before", () => {
+    const vs = [
+      aVerdict('c1', {
+        reasons: [
+          { code: 'GEO_MISMATCH', category: 'SIVT', severity: 'low', message: 'é\u2028"', evidence: { n: 0.1 }, monitorOnly: false },
+        ],
+      }),
+      aVerdict('c2'),
+    ];
+    const [sut] = batchMessages(SUBJECT, items(...vs));
+    expect((sut.payload as EncodedJson).text).toBe(`[${vs.map((v) => JSON.stringify(v)).join(',')}]`);
+  });
+
   it('sends several as one JSON array carrying its item count, which decodes back to the same items', () => {
     const vs = [aVerdict('c1'), aVerdict('c2'), aVerdict('c3')];
     const [sut, ...more] = batchMessages(SUBJECT, items(...vs));
