@@ -55,7 +55,12 @@ describe('arbiter bench end to end', () => {
       expect(sustained.sendLagMs).toBeNull();
       expect(paced.decisionLatencyMs.count).toBe(400);
       expect(result.figures.map((f: { figure: string }) => f.figure)).toEqual(
-        expect.arrayContaining(['end to end, sustained 2 s', 'decision latency p99 at 200/s']),
+        expect.arrayContaining([
+          'end to end, sustained 2 s',
+          'decision latency p99 at 200/s',
+          'NATS server CPU per 1,000 events, sustained (local server)',
+          'PostgreSQL (every process) CPU per 1,000 events, sustained (local server)',
+        ]),
       );
       expect(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile'))).toHaveLength(5);
       // The CPU each process used per 1,000 events, read from the OS: the work per event, whatever else runs on the machine.

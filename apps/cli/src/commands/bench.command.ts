@@ -311,6 +311,14 @@ async function endToEndRun(o: BenchOptions, say: (s: string) => void): Promise<E
   }
 }
 
+function serverFigures(cpu: EndToEndResult['serverCpuMsPer1000Events'], suffix: string): Figure[] {
+  const row = (name: string, value: number | null): Figure[] =>
+    value == null
+      ? []
+      : [{ figure: `${name} CPU per 1,000 events, sustained (local server)${suffix}`, value, unit: 'CPU ms', target: '', met: null }];
+  return [...row('NATS server', cpu.natsServer), ...row('PostgreSQL (every process)', cpu.postgres)];
+}
+
 function msPerThousand(before: number | null, after: number | null, events: number): number | null {
   if (before == null || after == null || events === 0) return null;
   return Math.round((((after - before) * 1000 * 1000) / events) * 10) / 10;
@@ -366,6 +374,8 @@ function endToEndFigures(endToEnd: EndToEndResult, publishRate: number | null, o
       target: '',
       met: null,
     },
+    // Diagnostics, when the servers are on this machine (the two cores carry them too; a shared server counts other work too).
+    ...serverFigures(endToEnd.serverCpuMsPer1000Events, suffix),
     {
       figure: `decision latency p50 at ${o.latencyRate}/s${suffix}`,
       value: endToEnd.paced.decisionLatencyMs.p50,
