@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Topology } from '@app/contracts';
 import { connectNats, drainNats, removeNamespaceStreams } from '@app/messaging';
+import { ENGINE_NODE_FLAGS } from '../engine-flags';
 
 /** A free TCP port on loopback (asked of the OS, then released). */
 export function freePort(): Promise<number> {
@@ -228,7 +229,7 @@ export async function spawnEngine(options: {
   const names: string[] = [];
   let output = '';
   const launch = async (name: string, script: string, args: string[], health: string, extra: Record<string, string> = {}) => {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
+    const child = spawn(process.execPath, [...ENGINE_NODE_FLAGS, ...(options.nodeArgs ?? []), script, ...args], {
       env: { ...env, ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
