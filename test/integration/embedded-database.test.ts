@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { Socket, connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, Pool, PoolClient } from 'pg';
@@ -9,6 +11,81 @@ async function copyIn(client: PoolClient | Client, sql: string, chunks: string[]
   const stream = client.query(copyFrom(sql));
   await pipeline(Readable.from(chunks.map((c) => Buffer.from(c))), stream);
   return stream.rowCount;
+}
+
+/** A wire-protocol message: type byte, length, body. */
+function message(type: string, body: string | Buffer = ''): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  const m = Buffer.alloc(5 + b.length);
+  m.write(type, 0, 'latin1');
+  m.writeInt32BE(4 + b.length, 1);
+  b.copy(m, 5);
+  return m;
+}
+
+/** The server's messages as they come: type, and an error's SQLSTATE or ReadyForQuery's status. */
+class RawClient {
+  private buffer = Buffer.alloc(0);
+  private readonly seen: { type: string; code?: string; status?: string }[] = [];
+  private wake = () => {};
+  constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      while (this.buffer.length >= 5 && this.buffer.length >= 1 + this.buffer.readInt32BE(1)) {
+        const type = String.fromCharCode(this.buffer[0]);
+        const body = this.buffer.subarray(5, 1 + this.buffer.readInt32BE(1));
+        this.buffer = this.buffer.subarray(1 + body.length + 4);
+        const code = type === 'E' ? /(?:^|\0)C([^\0]*)/.exec(body.toString('latin1'))?.[1] : undefined;
+        this.seen.push({
+          type,
+          code: code ?? (type === 'R' ? body.toString('hex') : undefined),
+          status: type === 'Z' ? String.fromCharCode(body[0]) : undefined,
+        });
+      }
+      this.wake();
+    });
+  }
+  static async open(url: string): Promise<RawClient> {
+    const { port, username, password } = new URL(url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const client = new RawClient(socket);
+    const params = Buffer.from(`user\0${decodeURIComponent(username) || 'postgres'}\0database\0postgres\0\0`);
+    const startup = Buffer.alloc(8 + params.length);
+    startup.writeInt32BE(8 + params.length, 0);
+    startup.writeInt32BE(196608, 4);
+    params.copy(startup, 8);
+    socket.write(startup);
+    const auth = (await client.until('R')).pop()!;
+    // An MD5 password (5, with its salt), as the embedded database asks; it takes any password.
+    if (auth.code!.startsWith('00000005')) {
+      const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
+      const salt = Buffer.from(auth.code!.slice(8), 'hex');
+      const user = decodeURIComponent(username) || 'postgres';
+      socket.write(message('p', `md5${md5(Buffer.concat([Buffer.from(md5(decodeURIComponent(password) + user)), salt]))}\0`));
+    }
+    await client.until('Z');
+    return client;
+  }
+  send(...messages: Buffer[]) {
+    this.socket.write(Buffer.concat(messages));
+  }
+  /** Everything up to and including the next message of this type. */
+  async until(type: string): Promise<{ type: string; code?: string; status?: string }[]> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const i = this.seen.findIndex((m) => m.type === type);
+      if (i >= 0) return this.seen.splice(0, i + 1);
+      if (Date.now() > deadline) throw new Error(`no ${type} after ${JSON.stringify(this.seen)}`);
+      await new Promise<void>((r) => {
+        this.wake = r;
+        setTimeout(r, 100);
+      });
+    }
+  }
+  close() {
+    this.socket.destroy();
+  }
 }
 
 describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => {
@@ -125,6 +202,52 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
       client.release();
     }
     expect((await pool.query('SELECT count(*)::int AS n FROM copy_failed')).rows[0].n).toBe(0);
+  });
+
+  it('refuses COPY FROM STDIN in any other form with an error, where PGlite would crash for every connection', async () => {
+    await pool.query('CREATE TABLE copy_forms (id text, n int)');
+    for (const sql of [
+      "COPY copy_forms FROM STDIN WITH (DELIMITER ';')",
+      '-- a note first\nCOPY copy_forms FROM STDIN',
+      'COPY copy_forms FROM STDIN; SELECT 1',
+    ])
+      await expect(pool.query(sql)).rejects.toMatchObject({ code: '0A000' });
+    // The extended protocol (a named statement): refused at Execute.
+    await expect(pool.query({ name: 'copy-prepared', text: 'COPY copy_forms FROM STDIN' })).rejects.toMatchObject({ code: '0A000' });
+    const clients = await Promise.all([pool.connect(), pool.connect()]);
+    try {
+      for (const client of clients) expect((await client.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+      expect(await copyIn(clients[0], 'COPY copy_forms (id, n) FROM STDIN', ['a\t1\n'])).toBe(1);
+    } finally {
+      for (const client of clients) client.release();
+    }
+  });
+
+  it('ends a COPY as PostgreSQL does: a CopyFail with any reason (57014), any other message (08P01)', async () => {
+    await pool.query('CREATE TABLE copy_ended (id text)');
+    const raw = await RawClient.open(sut.url);
+    try {
+      raw.send(message('Q', 'COPY copy_ended FROM STDIN\0'));
+      await raw.until('G');
+      // A reason that would end a $$-quoted body and a quoted string.
+      raw.send(message('d', 'a\n'), message('f', "the source broke $$ here ' too\0"));
+      expect(await raw.until('Z')).toEqual([
+        { type: 'E', code: '57014' },
+        { type: 'Z', status: 'I' },
+      ]);
+      raw.send(message('Q', 'COPY copy_ended FROM STDIN\0'));
+      await raw.until('G');
+      raw.send(message('d', 'b\n'), message('Q', 'SELECT 1\0'));
+      expect(await raw.until('Z')).toEqual([
+        { type: 'E', code: '08P01' },
+        { type: 'Z', status: 'I' },
+      ]);
+      raw.send(message('Q', 'SELECT count(*) FROM copy_ended\0'));
+      expect((await raw.until('Z')).map((m) => m.type)).toEqual(['T', 'D', 'C', 'Z']);
+    } finally {
+      raw.close();
+    }
+    expect((await pool.query('SELECT count(*)::int AS n FROM copy_ended')).rows[0].n).toBe(0);
   });
 
   it('reports SQL errors to the caller and keeps serving', async () => {

@@ -99,16 +99,19 @@ export function keyedInsert<T>(table: string, columns: Column<T>[]): KeyedInsert
         for (let i = 0; i < columns.length; i++) {
           const c = columns[i];
           const v = c.value(r);
-          // A number or boolean has nothing to escape.
-          text +=
-            (i ? '\t' : '') +
-            (v === null || v === undefined ? '\\N' : c.copy ? copyEscape(c.copy(v)) : typeof v === 'string' ? copyEscape(v) : String(v));
+          text += (i ? '\t' : '') + (v === null || v === undefined ? '\\N' : c.copy ? copyEscape(c.copy(v)) : copyText(v));
         }
         text += '\n';
       }
       return text;
     },
   };
+}
+
+/** A value without a `copy` spelling: a number, boolean or bigint has nothing to escape; anything else is escaped. */
+function copyText(v: unknown): string {
+  const type = typeof v;
+  return type === 'number' || type === 'boolean' || type === 'bigint' ? String(v) : copyEscape(String(v));
 }
 
 /** COPY's text format: backslash, newline, carriage return and tab are escaped. */

@@ -10,11 +10,18 @@ const QUERY = 0x51; // 'Q'
 const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'
 const COPY_FAIL = 0x66; // 'f'
+const PARSE = 0x50; // 'P'
+const FLUSH = 0x48; // 'H'
+const SYNC = 0x53; // 'S'
 const READY_FOR_QUERY = 0x5a; // 'Z'
 const IDLE = 0x49; // 'I'
 
 /** A simple query that is one `COPY … FROM STDIN` statement (what `pg-copy-streams` sends). */
 const COPY_FROM_STDIN = /^(\s*COPY\s[^;]*?\sFROM\s+)STDIN\b([^;]*?);?\s*$/is;
+/** Any other text that asks for `COPY … FROM STDIN` (a comment first, a `;` in an option, several statements, a Parse). */
+const MENTIONS_COPY_FROM_STDIN = /\bCOPY\b[\s\S]*\bFROM\s+STDIN\b/i;
+/** The most COPY data one statement may send (the recorder's batches are under a megabyte). */
+const MAX_COPY_BYTES = 256 * 1024 * 1024;
 
 /**
  * Serves one in-process PGlite to many `pg` connections over TCP.
@@ -33,6 +40,9 @@ const COPY_FROM_STDIN = /^(\s*COPY\s[^;]*?\sFROM\s+)STDIN\b([^;]*?);?\s*$/is;
  * simple query that is one `COPY … FROM STDIN` with CopyInResponse, collects the client's CopyData
  * until CopyDone, and then runs the statement on PGlite with the data as its blob. Bulk writes
  * (the recorder's) take this way: it costs PGlite a fifth less than the same rows by `unnest`.
+ * Any other statement that asks for `COPY … FROM STDIN` (in another form, or through the extended
+ * protocol) is refused with an error (0A000) instead of reaching PGlite, which would crash for
+ * every connection.
  */
 export class PGliteServer {
   private server?: Server;
@@ -119,8 +129,8 @@ class Connection {
   private closed = false;
   /** True from the first message PGlite has seen until it reports idle. */
   private holding = false;
-  /** A `COPY … FROM STDIN` whose data is arriving: the statement to run and the data so far. */
-  private copying: { sql: string; data: Buffer[] } | null = null;
+  /** A `COPY … FROM STDIN` whose data is arriving: the statement to run, the data so far and its size. */
+  private copying: { sql: string; data: Buffer[]; bytes: number } | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -205,14 +215,15 @@ class Connection {
         this.then(async () => void this.socket.end());
         return Buffer.alloc(0);
       }
-      const copy = type === QUERY ? COPY_FROM_STDIN.exec(body.toString('utf8', 0, body.length - 1)) : null;
-      if (copy) {
-        flush();
-        end += 1 + length;
-        start = end;
-        this.copying = { sql: `${copy[1]}'/dev/blob'${copy[2]}`, data: [] };
-        this.then(async () => void this.socket.write(COPY_IN_RESPONSE));
-        continue;
+      if (type === QUERY || type === PARSE) {
+        const replacement = this.copyStatement(type, body);
+        if (replacement !== undefined) {
+          flush();
+          end += 1 + length;
+          start = end;
+          if (replacement) this.then(() => this.run(replacement));
+          continue;
+        }
       }
       end += 1 + length;
     }
@@ -220,22 +231,69 @@ class Connection {
     return buffer.subarray(end);
   }
 
+  /**
+   * What to do with a Query or Parse that may ask for `COPY … FROM STDIN`: undefined when it does not
+   * (it goes to PGlite as it is); null when it is the one form played here (the COPY has begun);
+   * otherwise the message to run instead, which fails with 0A000 as PGlite's crash would not.
+   */
+  private copyStatement(type: number, body: Buffer): Uint8Array | null | undefined {
+    const sql =
+      type === QUERY
+        ? body.toString('utf8', 0, body.length - 1)
+        : body.toString('utf8', body.indexOf(0) + 1, body.indexOf(0, body.indexOf(0) + 1));
+    if (!MENTIONS_COPY_FROM_STDIN.test(sql)) return undefined;
+    const refusal = raising(
+      '0A000',
+      'the embedded database takes COPY … FROM STDIN only as one simple-query statement without comments or semicolons',
+    );
+    if (type === PARSE) {
+      // The statement is prepared as one that fails when executed: the client gets its error at Execute, and
+      // the extended protocol's own error handling (skip to Sync) follows, as for any failing statement.
+      const name = body.subarray(0, body.indexOf(0) + 1);
+      const text = Buffer.from(`${refusal}\0`, 'utf8');
+      const message = Buffer.alloc(5 + name.length + text.length + 2);
+      message[0] = PARSE;
+      message.writeInt32BE(4 + name.length + text.length + 2, 1);
+      name.copy(message, 5);
+      text.copy(message, 5 + name.length);
+      return message;
+    }
+    const copy = COPY_FROM_STDIN.exec(sql);
+    if (!copy) return simpleQuery(refusal);
+    this.copying = { sql: `${copy[1]}'/dev/blob'${copy[2]}`, data: [], bytes: 0 };
+    this.then(async () => void this.socket.write(COPY_IN_RESPONSE));
+    return null;
+  }
+
   /** A message of the COPY sub-protocol (Flush and Sync mean nothing inside it). */
   private takeCopyMessage(type: number, body: Buffer): void {
     const copy = this.copying!;
     if (type === COPY_DATA) {
-      copy.data.push(body);
+      copy.bytes += body.length;
+      // Past the cap the data is dropped, and the COPY fails at CopyDone.
+      if (copy.bytes <= MAX_COPY_BYTES) copy.data.push(body);
+      else copy.data = [];
     } else if (type === COPY_DONE) {
       this.copying = null;
-      this.then(() => this.runCopy(copy.sql, copy.data));
+      if (copy.bytes > MAX_COPY_BYTES)
+        this.fail('54000', `COPY from stdin failed: more than ${MAX_COPY_BYTES / 1024 / 1024} MiB of data in one statement`);
+      else this.then(() => this.runCopy(copy.sql, copy.data));
     } else if (type === COPY_FAIL || type === TERMINATE) {
       this.copying = null;
       const reason = type === COPY_FAIL ? body.toString('utf8', 0, body.length - 1) : 'connection closed';
       // As PostgreSQL answers a CopyFail: an error (query_canceled), the transaction aborted.
-      const message = `COPY from stdin failed: ${reason}`.replaceAll("'", "''");
-      this.then(() => this.run(simpleQuery(`DO $$BEGIN RAISE EXCEPTION USING MESSAGE = '${message}', ERRCODE = '57014'; END$$`)));
+      this.fail('57014', `COPY from stdin failed: ${reason}`);
       if (type === TERMINATE) this.then(async () => void this.socket.end());
+    } else if (type !== FLUSH && type !== SYNC) {
+      // As PostgreSQL: any other message ends the COPY with a protocol violation, and is not run.
+      this.copying = null;
+      this.fail('08P01', `unexpected message type 0x${type.toString(16).padStart(2, '0')} during COPY from stdin`);
     }
+  }
+
+  /** Answers with an error of this code (through PGlite, so that a transaction is aborted as PostgreSQL would). */
+  private fail(code: string, message: string): void {
+    this.then(() => this.run(simpleQuery(raising(code, message))));
   }
 
   private then(step: () => Promise<void>): void {
@@ -303,6 +361,14 @@ function endsIdle(response: Uint8Array): boolean {
     response[n - 2] === 5 &&
     response[n - 1] === IDLE
   );
+}
+
+/** A statement that fails with this SQLSTATE and message (quoted so that no message can end its body). */
+function raising(code: string, message: string): string {
+  const text = message.replaceAll("'", "''");
+  let tag = 'arbiter';
+  while (text.includes(`$${tag}$`)) tag += '_';
+  return `DO $${tag}$BEGIN RAISE EXCEPTION USING MESSAGE = '${text}', ERRCODE = '${code}'; END$${tag}$`;
 }
 
 function simpleQuery(sql: string): Uint8Array {
