@@ -13,7 +13,11 @@ export class BoundedMap<K, V> {
   private oldest: Iterator<K> = this.map.keys();
   evictions = 0;
 
-  constructor(readonly max: number) {}
+  /** `onEvict`: told of each entry forgotten for the bound (not of deletions). */
+  constructor(
+    readonly max: number,
+    private readonly onEvict?: (value: V, key: K) => void,
+  ) {}
 
   get size(): number {
     return this.map.size;
@@ -36,7 +40,9 @@ export class BoundedMap<K, V> {
         oldest = this.oldest.next();
       }
       if (!oldest.done) {
-        this.map.delete(oldest.value);
+        const key = oldest.value;
+        if (this.onEvict) this.onEvict(this.map.get(key)!, key);
+        this.map.delete(key);
         this.evictions++;
       }
     }

@@ -1,5 +1,6 @@
 export * from './window-table';
 export * from './bounded-map';
+export * from './encoded-map';
 export * from './history-table';
 export * from './ip';
 export * from './user-agent';
