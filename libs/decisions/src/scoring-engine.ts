@@ -1,11 +1,11 @@
 import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Offer, Outcome, Publisher, Reason } from '@app/contracts';
 import {
-  BoundedMap,
   CLICK_FEATURES,
   CONVERSION_FEATURES,
   ClickRecord,
   ConversionObservation,
   DEFAULT_FEATURE_OPTIONS,
+  EncodedMap,
   FeatureState,
   FeatureStateOptions,
   intern,
@@ -18,6 +18,7 @@ import type { CompiledForest, ModelRuntime } from '@app/model';
 import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentShape } from '@app/rules';
 import { decideConversion, judgeClick, riskOf } from './decision-policy';
 import { HoldRegistry } from './hold-registry';
+import { DECISION_CODEC, VERDICT_CODEC } from './outcome-codec';
 import { moneyOf } from './payout';
 import { applyFeedback, expireHold } from './transitions';
 import { ShadowOutcome, ShadowRules } from './shadow-rules';
@@ -82,8 +83,14 @@ export class ScoringEngine {
   readonly state: FeatureState;
   readonly holds = new HoldRegistry();
   private resolver: RuleSetResolver;
-  private readonly verdicts: BoundedMap<string, ClickVerdict>;
-  private readonly decisions: BoundedMap<string, Decision>;
+  /**
+   * The outcomes given, to answer a redelivered event identically: kept encoded off the V8 heap
+   * (as objects, 50,000 of each were about 600 MiB of the scorer's resident memory at a million
+   * clicks, most of it old-generation pages they left half empty when they died); a redelivery
+   * gets a decoded copy, what a consumer of the published outcome received.
+   */
+  private readonly verdicts: EncodedMap<ClickVerdict>;
+  private readonly decisions: EncodedMap<Decision>;
   private model: ModelRuntime | null = null;
   private shadow: ModelRuntime | null = null;
   /** The active model's overall most important features, named by MODEL_RISK when the model cannot explain an event. */
@@ -100,8 +107,8 @@ export class ScoringEngine {
   constructor(rules: RuleSetResolver | RuleSet = new RuleSetResolver(EMPTY_RULESET_CONFIG), options: ScoringEngineOptions = {}) {
     this.state = new FeatureState({ ...DEFAULT_FEATURE_OPTIONS, ...options.features });
     this.resolver = toResolver(rules);
-    this.verdicts = new BoundedMap(options.rememberOutcomes ?? 50_000);
-    this.decisions = new BoundedMap(options.rememberOutcomes ?? 50_000);
+    this.verdicts = new EncodedMap<ClickVerdict>(options.rememberOutcomes ?? 50_000, VERDICT_CODEC);
+    this.decisions = new EncodedMap<Decision>(options.rememberOutcomes ?? 50_000, DECISION_CODEC);
     this.featureSink = options.featureSink;
     this.floors = options.modelFloors ?? DEFAULT_MODEL_FLOORS;
   }

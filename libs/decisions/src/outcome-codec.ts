@@ -1,0 +1,235 @@
+import { REASON_CODES } from '@app/contracts';
+import type { ClickVerdict, Decision, Evidence, EvidenceRow, Reason } from '@app/contracts';
+import type { JsonCodec } from '@app/features';
+
+/**
+ * How the engine keeps the outcomes it remembers for redelivery (`EncodedMap`), in about half the
+ * bytes of their JSON: values in the order of the literal that built them instead of key-value
+ * pairs, and a reason without its message and category when the reason-code catalogue gives them
+ * back from the code and evidence (`explain` is a pure function of the evidence). Anything that
+ * does not have exactly the expected keys in the expected order (a decision loaded from the
+ * database, a reason with a message from an older release) is kept as it is. Decoding gives what
+ * `JSON.parse(JSON.stringify(outcome))` gives: what a consumer of the published outcome received.
+ */
+
+const VERDICT_KEYS = [
+  'kind',
+  'clickId',
+  'ts',
+  'offerId',
+  'publisherId',
+  'advertiserId',
+  'subId',
+  'valid',
+  'score',
+  'category',
+  'reasons',
+  'rulesetVersion',
+  'modelVersion',
+  'modelScore',
+  'shadowModelVersion',
+  'shadowScore',
+  'decidedAt',
+  'latencyMs',
+] as const;
+
+const DECISION_KEYS = [
+  'kind',
+  'conversionId',
+  'clickId',
+  'ts',
+  'offerId',
+  'publisherId',
+  'advertiserId',
+  'subId',
+  'status',
+  'score',
+  'reasons',
+  'amount',
+  'revenue',
+  'payout',
+  'currency',
+  'ctitSeconds',
+  'revision',
+  'previousStatus',
+  'resolvedBy',
+  'holdUntil',
+  'note',
+  'actor',
+  'partition',
+  'rulesetVersion',
+  'modelVersion',
+  'modelScore',
+  'shadowModelVersion',
+  'shadowScore',
+  'decidedAt',
+  'latencyMs',
+] as const;
+
+const MINTED_VERDICT_KEYS = [...VERDICT_KEYS, 'idMinted'] as const;
+
+const REASON_KEYS = ['code', 'category', 'severity', 'message', 'evidence', 'monitorOnly'] as const;
+const ROW_KEYS = ['feature', 'value', 'typicalLegit', 'contribution'] as const;
+
+/** The first element of a packed outcome. */
+const enum Tag {
+  Plain = 0,
+  Verdict = 1,
+  /** A verdict with `idMinted: true` after its other keys. */
+  MintedVerdict = 2,
+  Decision = 3,
+}
+
+type Packed = [Tag, ...unknown[]];
+
+/** True when `o` has exactly `keys`, in that order, none of them undefined. */
+function hasKeys(o: object, keys: readonly string[]): boolean {
+  let i = 0;
+  for (const k in o) {
+    if (k !== keys[i++] || (o as Record<string, unknown>)[k] === undefined) return false;
+  }
+  return i === keys.length;
+}
+
+function packOutcome<O extends ClickVerdict | Decision>(o: O): Packed {
+  let tag: Tag;
+  let keys: readonly string[];
+  if (o.kind === 'click') {
+    keys = VERDICT_KEYS;
+    if (o.idMinted === undefined) tag = hasKeys(o, VERDICT_KEYS) ? Tag.Verdict : Tag.Plain;
+    else tag = o.idMinted === true && hasKeys(o, MINTED_VERDICT_KEYS) ? Tag.MintedVerdict : Tag.Plain;
+  } else {
+    keys = DECISION_KEYS;
+    tag = hasKeys(o, DECISION_KEYS) ? Tag.Decision : Tag.Plain;
+  }
+  if (tag === Tag.Plain) return [Tag.Plain, o];
+  const packed: Packed = [tag];
+  const values = o as unknown as Record<string, unknown>;
+  // `kind` is the tag.
+  for (let i = 1; i < keys.length; i++) packed.push(keys[i] === 'reasons' ? o.reasons.map(packReason) : values[keys[i]]);
+  return packed;
+}
+
+function unpackOutcome(p: Packed): ClickVerdict | Decision {
+  switch (p[0]) {
+    case Tag.Plain:
+      return p[1] as ClickVerdict | Decision;
+    case Tag.Verdict:
+    case Tag.MintedVerdict: {
+      const o: Record<string, unknown> = { kind: 'click' };
+      for (let i = 1; i < VERDICT_KEYS.length; i++) o[VERDICT_KEYS[i]] = VERDICT_KEYS[i] === 'reasons' ? unpackReasons(p[i]) : p[i];
+      if (p[0] === Tag.MintedVerdict) o.idMinted = true;
+      return o as unknown as ClickVerdict;
+    }
+    case Tag.Decision: {
+      const o: Record<string, unknown> = { kind: 'conversion' };
+      for (let i = 1; i < DECISION_KEYS.length; i++) o[DECISION_KEYS[i]] = DECISION_KEYS[i] === 'reasons' ? unpackReasons(p[i]) : p[i];
+      return o as unknown as Decision;
+    }
+    default:
+      throw new Error(`unknown packed outcome ${String(p[0])}`);
+  }
+}
+
+/** [code, severity, message or 0 (the catalogue's), evidence, monitorOnly]; the reason itself when it cannot be. */
+function packReason(r: Reason): unknown {
+  const spec = REASON_CODES[r.code];
+  if (!spec || r.category !== spec.category || !hasKeys(r, REASON_KEYS) || !plainEvidence(r.evidence)) return r;
+  const evidence = packEvidence(r.evidence);
+  return [r.code, r.severity, spec.explain(r.evidence) === r.message ? 0 : r.message, evidence, r.monitorOnly];
+}
+
+function unpackReasons(packed: unknown): Reason[] {
+  return (packed as unknown[]).map((p) => {
+    if (!Array.isArray(p)) return p as Reason;
+    const [code, severity, message, packedEvidence, monitorOnly] = p as [Reason['code'], Reason['severity'], string | 0, unknown, boolean];
+    const spec = REASON_CODES[code];
+    const evidence = unpackEvidence(packedEvidence);
+    return { code, category: spec.category, severity, message: message === 0 ? spec.explain(evidence) : message, evidence, monitorOnly };
+  });
+}
+
+/**
+ * Evidence whose JSON reads back as itself: no undefined, NaN or infinite values (JSON turns them
+ * into null or drops them, and the message the catalogue builds from that would differ), no -0.
+ */
+function plainEvidence(e: Evidence): boolean {
+  for (const k in e) {
+    const v = e[k];
+    if (v === undefined || !plainScalar(v)) {
+      if (!Array.isArray(v)) return false;
+      for (const row of v) for (const c in row) if (row[c] === undefined || !plainScalar(row[c])) return false;
+    }
+  }
+  return true;
+}
+
+function plainScalar(v: unknown): boolean {
+  return typeof v !== 'number' ? typeof v !== 'object' || v === null : Number.isFinite(v) && !Object.is(v, -0);
+}
+
+/** MODEL_RISK's evidence with a per-event explanation, in the order its rule builds it. */
+const EXPLAINED_KEYS = [
+  'probability',
+  'threshold',
+  'model',
+  'authority',
+  'basis',
+  'explanation',
+  'bias',
+  'contributions',
+  'drivers',
+] as const;
+
+/**
+ * MODEL_RISK's `drivers`, as its rule writes them from the rows (the codec checks it against the
+ * evidence before leaving it out: a rule that words them differently only costs the bytes).
+ */
+function driversOf(rows: readonly EvidenceRow[]): string {
+  let drivers = '';
+  let named = 0;
+  for (const row of rows)
+    if ((row.contribution as number) > 0 && named++ < 3)
+      drivers += `${named > 1 ? '; ' : ''}${row.feature} ${row.value ?? 'unknown'} (legitimate typically ${row.typicalLegit ?? 'unknown'}) +${row.contribution}`;
+  return named ? drivers : "no single feature: the forest's prior alone";
+}
+
+/**
+ * A table's rows (MODEL_RISK's contributions) as arrays when they have the usual columns; MODEL_RISK's
+ * evidence as an array of its values, without `drivers` when they are the rows' own.
+ */
+function packEvidence(e: Evidence): unknown {
+  let packed: Record<string, unknown> | null = null;
+  for (const k in e) {
+    const v = e[k];
+    if (!Array.isArray(v)) continue;
+    packed ??= { ...e };
+    packed[k] = v.map((row) => (hasKeys(row, ROW_KEYS) ? [row.feature, row.value, row.typicalLegit, row.contribution] : row));
+  }
+  if (!packed || !hasKeys(e, EXPLAINED_KEYS) || !Array.isArray(e.contributions)) return packed ?? e;
+  const values = EXPLAINED_KEYS.map((k) => packed![k]);
+  if (e.drivers === driversOf(e.contributions)) values[values.length - 1] = 0;
+  return values;
+}
+
+function unpackEvidence(packed: unknown): Evidence {
+  const explained = Array.isArray(packed);
+  let e: Record<string, unknown>;
+  if (explained) {
+    e = {};
+    for (let i = 0; i < EXPLAINED_KEYS.length; i++) e[EXPLAINED_KEYS[i]] = packed[i];
+  } else e = packed as Record<string, unknown>;
+  for (const k in e) {
+    const v = e[k];
+    if (!Array.isArray(v)) continue;
+    e[k] = v.map((row) =>
+      Array.isArray(row) ? ({ feature: row[0], value: row[1], typicalLegit: row[2], contribution: row[3] } as EvidenceRow) : row,
+    );
+  }
+  if (explained && e.drivers === 0) e.drivers = driversOf(e.contributions as EvidenceRow[]);
+  return e as Evidence;
+}
+
+const codec = { pack: packOutcome, unpack: unpackOutcome };
+export const VERDICT_CODEC = codec as JsonCodec<ClickVerdict, Packed>;
+export const DECISION_CODEC = codec as JsonCodec<Decision, Packed>;
