@@ -94,11 +94,22 @@ function childPids(pid: number): number[] {
   return out;
 }
 
+/** Listening addresses a loopback URL reaches: 127.0.0.1, ::1, ::ffff:127.0.0.1, and the wildcards (as /proc/net/tcp* spells them). */
+const LOOPBACK_OR_ANY = new Set([
+  '0100007F',
+  '00000000',
+  '00000000000000000000000001000000',
+  '0000000000000000FFFF00000100007F',
+  '00000000000000000000000000000000',
+]);
+
 /**
- * The pid of the process listening on this machine's TCP `port` (Linux: the socket's inode in
- * /proc/net/tcp, then the process holding it); null when it cannot be told (another OS, another user's process).
+ * The pid of the process listening on this machine's loopback (or every address) at TCP `port`
+ * (Linux: the socket's inode in /proc/net/tcp, then the process holding it), and, with `programs`,
+ * only if it runs one of them (so that a forwarder on the port, docker-proxy or ssh, is not taken for
+ * the server); null when it cannot be told (another OS, another user's process).
  */
-export function listenerPid(port: number): number | null {
+export function listenerPid(port: number, programs?: readonly string[]): number | null {
   try {
     const inodes = new Set<string>();
     for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -110,7 +121,9 @@ export function listenerPid(port: number): number | null {
       }
       for (const line of text.split('\n').slice(1)) {
         const f = line.trim().split(/\s+/);
-        if (f.length > 9 && f[3] === '0A' && parseInt(f[1].split(':')[1], 16) === port) inodes.add(f[9]);
+        if (f.length <= 9 || f[3] !== '0A') continue;
+        const [address, hexPort] = f[1].split(':');
+        if (parseInt(hexPort, 16) === port && LOOPBACK_OR_ANY.has(address)) inodes.add(f[9]);
       }
     }
     if (!inodes.size) return null;
@@ -125,7 +138,11 @@ export function listenerPid(port: number): number | null {
       for (const fd of fds) {
         try {
           const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`));
-          if (m && inodes.has(m[1])) return Number(entry);
+          if (m && inodes.has(m[1])) {
+            if (!programs) return Number(entry);
+            const program = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+            return programs.includes(program) ? Number(entry) : null;
+          }
         } catch {
           // closed meanwhile
         }
@@ -148,16 +165,16 @@ export interface LocalServers {
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export function localServers(natsUrl: string, databaseUrl: string | undefined): LocalServers {
-  const local = (url: string | undefined, defaultPort: number) => {
+  const local = (url: string | undefined, defaultPort: number, programs: readonly string[]) => {
     if (!url) return null;
     try {
       const u = new URL(url.includes('://') ? url : `nats://${url}`);
-      return LOOPBACK.has(u.hostname) ? listenerPid(Number(u.port || defaultPort)) : null;
+      return LOOPBACK.has(u.hostname) ? listenerPid(Number(u.port || defaultPort), programs) : null;
     } catch {
       return null;
     }
   };
-  return { nats: local(natsUrl, 4222), postgres: local(databaseUrl, 5432) };
+  return { nats: local(natsUrl, 4222, ['nats-server']), postgres: local(databaseUrl, 5432, ['postgres', 'postmaster']) };
 }
 
 /**
