@@ -104,6 +104,20 @@ describe('arbiter bench end to end', () => {
     }
   });
 
+  it("measures the scorer's memory in a probe that holds only the engine, fed JSON lines by the bench", async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'bench', '--json', '--scenarios', 'memory', '--memory-clicks', '3000'], {
+      timeout: 120_000,
+    });
+    const { memory, figures } = JSON.parse(stdout);
+    expect(memory.clicksInState).toBeGreaterThan(2500);
+    expect(memory.clicksInState).toBeLessThanOrEqual(3000);
+    expect(memory.rssMiB).toBeGreaterThan(memory.baselineRssMiB);
+    expect(figures[0]).toMatchObject({
+      figure: `scorer memory, ${memory.clicksInState.toLocaleString('en-US')} clicks`,
+      target: '≤ 1,024',
+    });
+  });
+
   it('measures both shapes in one run, the all-in-one engine on its embedded database among them, and refuses --split without a database', async () => {
     const db = await createTestDatabase();
     try {

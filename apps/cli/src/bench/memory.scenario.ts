@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
 import { FileCatalog } from '@app/evaluation';
@@ -7,6 +10,7 @@ import { EventNormalizer } from '@app/ingest';
 import { ModelRuntime } from '@app/model';
 import { DEFAULT_RULESET } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
+import { ENGINE_NODE_FLAGS } from '../engine-flags';
 
 export interface MemoryBenchResult {
   /** Clicks held in the attribution state at the end (the target's "1,000,000 clicks"). */
@@ -35,60 +39,87 @@ export interface MemoryBenchResult {
 const MiB = 1024 * 1024;
 
 /**
- * Scorer memory with `clicks` clicks in attribution state, measured in a fresh process (its own
- * heap, `--expose-gc`) so that nothing else in this one is counted.
+ * Scorer memory with `clicks` clicks in attribution state, measured in a fresh process started as
+ * the engine's processes are (`ENGINE_NODE_FLAGS`, plus `--expose-gc`) that holds only what the
+ * scorer holds: this process simulates and normalises the traffic (the simulator's own state and the
+ * gateway's geo database are not the scorer's) and sends it as JSON lines, as the scorer receives
+ * events; the catalog goes first.
  */
-export function memoryScenario(options: { clicks: number; model: string | null }): Promise<MemoryBenchResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--max-old-space-size=4096', __filename, JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+export async function memoryScenario(options: { clicks: number; model: string | null }): Promise<MemoryBenchResult> {
+  const child = spawn(
+    process.execPath,
+    [...ENGINE_NODE_FLAGS, '--expose-gc', '--max-old-space-size=4096', __filename, JSON.stringify(options)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`memory probe exited with ${code}`));
-      try {
-        resolve(JSON.parse(out) as MemoryBenchResult);
-      } catch (e) {
-        reject(e as Error);
-      }
-    });
+    child.on('exit', resolve);
   });
+  child.stdin.on('error', () => undefined); // a probe that died is reported by its exit code
+  try {
+    await sendTraffic(child.stdin, options.clicks);
+  } catch (e) {
+    // The probe stopped reading: its exit code says why.
+    if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+  } finally {
+    child.stdin.end();
+  }
+  const code = await exited;
+  if (code !== 0) throw new Error(`memory probe exited with ${code}`);
+  return JSON.parse(out) as MemoryBenchResult;
 }
 
-/** The probe: streams simulated traffic through one engine, events not kept, then measures. */
-function probe(options: { clicks: number; model: string | null }): MemoryBenchResult {
-  const gc = (globalThis as { gc?: () => void }).gc!;
-  gc();
-  const baselineRss = process.memoryUsage().rss;
-  const started = performance.now();
+/** Simulated traffic, normalised as the gateway stores it, one JSON event a line, until `clicks` clicks. */
+async function sendTraffic(to: Writable, clicks: number): Promise<void> {
   // Clicks over one day: all inside the 30-day attribution window, so all of them stay.
   const sim = new Simulator({
     seed: 21,
-    events: Math.ceil(options.clicks * 1.06),
+    events: Math.ceil(clicks * 1.06),
     hours: 24,
     start: new Date(Date.UTC(2026, 9, 1)),
     partitions: 1,
   });
-  const catalog = new FileCatalog();
-  catalog.load(catalogLine(sim.catalog));
   const normalizer = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 0 });
-  const engine = new ScoringEngine(DEFAULT_RULESET, { features: { maxClicks: Math.max(1_000_000, options.clicks) } });
-  if (options.model) engine.useModels(ModelRuntime.fromFile(options.model));
-  let clicks = 0;
+  let chunk = `${JSON.stringify(catalogLine(sim.catalog))}\n`;
+  let sent = 0;
   for (const e of sim.events()) {
-    if (clicks >= options.clicks) break;
+    if (sent >= clicks) break;
     if (e.kind === 'feedback') continue;
     const { kind, label: _label, pattern: _pattern, ...raw } = e as typeof e & { label?: unknown; pattern?: unknown };
-    // Through JSON, as the scorer receives events: every string is a fresh copy, as in production.
-    const n = normalizer.normalize(kind, JSON.parse(JSON.stringify(raw)), new Date(e.ts));
+    const n = normalizer.normalize(kind, raw, new Date(e.ts));
     if (!n.ok) continue;
-    const event = n.event as ClickEvent | ConversionEvent;
-    if (event.kind === 'click') {
-      engine.scoreClick(event, catalog, Date.now());
-      clicks++;
-    } else engine.scoreConversion(event, catalog, null, Date.now());
+    if (n.event.kind === 'click') sent++;
+    chunk += `${JSON.stringify(n.event)}\n`;
+    if (chunk.length > 1 << 20) {
+      if (!to.write(chunk)) await once(to, 'drain');
+      chunk = '';
+    }
+  }
+  to.write(chunk);
+}
+
+/** The probe: scores the events it reads (not kept beyond what the engine keeps), then measures. */
+async function probe(options: { clicks: number; model: string | null }): Promise<MemoryBenchResult> {
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  const catalog = new FileCatalog();
+  const engine = new ScoringEngine(DEFAULT_RULESET, { features: { maxClicks: Math.max(1_000_000, options.clicks) } });
+  if (options.model) engine.useModels(ModelRuntime.fromFile(options.model));
+  gc();
+  const baselineRss = process.memoryUsage().rss;
+  const started = performance.now();
+  let first = true;
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    if (first) {
+      catalog.load(JSON.parse(line));
+      first = false;
+      continue;
+    }
+    // Parsed from JSON, as the scorer receives events: every string is a fresh copy, as in production.
+    const event = JSON.parse(line) as ClickEvent | ConversionEvent;
+    if (event.kind === 'click') engine.scoreClick(event, catalog, Date.now());
+    else engine.scoreConversion(event, catalog, null, Date.now());
   }
   gc();
   gc();
@@ -158,5 +189,7 @@ function measureCausalAtCap(gc: () => void): MemoryBenchResult['causalAtCap'] {
 }
 
 if (require.main === module) {
-  process.stdout.write(JSON.stringify(probe(JSON.parse(process.argv[2]) as { clicks: number; model: string | null })));
+  void probe(JSON.parse(process.argv[2]) as { clicks: number; model: string | null }).then((result) =>
+    process.stdout.write(JSON.stringify(result)),
+  );
 }
