@@ -2,6 +2,21 @@ import { Pool } from 'pg';
 import { TEST_NATS_URL, createTestDatabase } from '@app/testing';
 import { benchCommand } from '../../apps/cli/src/commands/bench.command';
 
+/** What `arbiter bench` with these arguments prints on stdout. */
+async function printed(args: string[]): Promise<string> {
+  let out = '';
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out += chunk.toString();
+    return true;
+  });
+  try {
+    await benchCommand().parseAsync(args, { from: 'user' });
+  } finally {
+    write.mockRestore();
+  }
+  return out;
+}
+
 /** `arbiter bench --json` with small sizes: one JSON object, every figure present, nothing left behind. */
 describe('arbiter bench', () => {
   let db: { url: string; drop(): Promise<void> };
@@ -9,35 +24,23 @@ describe('arbiter bench', () => {
   afterAll(() => db.drop());
 
   it('prints the figures, their targets and same-run baselines as one JSON object and cleans up', async () => {
-    let out = '';
-    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      out += chunk.toString();
-      return true;
-    });
-    try {
-      await benchCommand().parseAsync(
-        [
-          '--json',
-          '--scenarios',
-          'baselines,scoring,model,recorder',
-          '--baseline-messages',
-          '2000',
-          '--scoring-events',
-          '3000',
-          '--recorder-rows',
-          '3000',
-          '--repeat',
-          '2',
-          '--database-url',
-          db.url,
-          '--nats-url',
-          TEST_NATS_URL,
-        ],
-        { from: 'user' },
-      );
-    } finally {
-      write.mockRestore();
-    }
+    const out = await printed([
+      '--json',
+      '--scenarios',
+      'baselines,scoring,model,recorder',
+      '--baseline-messages',
+      '2000',
+      '--scoring-events',
+      '3000',
+      '--recorder-rows',
+      '3000',
+      '--repeat',
+      '2',
+      '--database-url',
+      db.url,
+      '--nats-url',
+      TEST_NATS_URL,
+    ]);
     expect(out.trim().split('\n')).toHaveLength(1);
     const result = JSON.parse(out);
     expect(result.repeat).toBe(2);
@@ -83,20 +86,19 @@ describe('arbiter bench', () => {
   }, 180_000);
 
   it('measures both engine shapes in one run: their figures under shapes, each labelled', async () => {
-    let out = '';
-    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      out += chunk.toString();
-      return true;
-    });
-    try {
-      await benchCommand().parseAsync(
-        ['--json', '--scenarios', 'recorder', '--recorder-rows', '2000', '--shapes', 'embedded,split', '--database-url', db.url],
-        { from: 'user' },
-      );
-    } finally {
-      write.mockRestore();
-    }
-    const result = JSON.parse(out);
+    const result = JSON.parse(
+      await printed([
+        '--json',
+        '--scenarios',
+        'recorder',
+        '--recorder-rows',
+        '2000',
+        '--shapes',
+        'embedded,split',
+        '--database-url',
+        db.url,
+      ]),
+    );
     expect(result.recorder).toBeUndefined();
     expect(result.shapes.embedded.recorder).toMatchObject({ database: 'embedded', rows: 2000 });
     expect(result.shapes.split.recorder).toMatchObject({ database: 'external', rows: 2000 });
