@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -101,6 +101,49 @@ describe('arbiter bench end to end', () => {
       }
     } finally {
       await db.drop();
+    }
+  });
+
+  it('stops the engine it started when it is interrupted, instead of leaving it running', async () => {
+    const bench = spawn(process.execPath, [CLI, 'bench', '--json', '--scenarios', 'endToEnd', '--seconds', '60', '--events', '2000000'], {
+      stdio: 'ignore',
+    });
+    const childrenOf = (pid: number) =>
+      readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .filter((e) => {
+          try {
+            const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+      } catch {
+        return false;
+      }
+    };
+    try {
+      // The engine (`arbiter start`) is up and taking traffic: its database has tables, the bench is sending.
+      let engine: number[] = [];
+      for (let i = 0; i < 600 && !engine.length; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        engine = childrenOf(bench.pid!);
+      }
+      expect(engine).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 8_000));
+      const exited = new Promise<number | null>((done) => bench.once('exit', (code) => done(code)));
+      bench.kill('SIGTERM');
+      expect(await exited).toBe(143);
+      for (let i = 0; i < 50 && alive(engine[0]); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(alive(engine[0])).toBe(false);
+    } finally {
+      if (bench.exitCode === null) bench.kill('SIGKILL');
     }
   });
 

@@ -194,6 +194,36 @@ export function serverCpuSeconds(servers: LocalServers): { natsServer: number | 
 /** Services in the order they start in when each runs as its own process: the recorder migrates first. */
 const SERVICES = ['recorder', 'scorer', 'notifier', 'api', 'gateway'] as const;
 
+/** How to stop each engine a bench has running (and give its streams back). */
+const running = new Set<() => Promise<void>>();
+let interruptedBy: NodeJS.Signals | null = null;
+
+/** Whether a signal is stopping the engines (the bench then exits when they are stopped, not at its first error). */
+export const interrupted = () => interruptedBy !== null;
+
+/**
+ * An interrupted bench (Ctrl-C, SIGTERM) stops the engines it started before it exits: they are
+ * child processes, which would otherwise keep running, holding their ports, their CPU and their
+ * streams on the NATS server. Installed while an engine runs.
+ */
+function onInterrupt(signal: NodeJS.Signals): void {
+  interruptedBy = signal;
+  const stops = [...running].map((stop) => stop().catch(() => undefined));
+  void Promise.race([Promise.all(stops), new Promise((r) => setTimeout(r, 35_000))]).finally(() =>
+    process.exit(signal === 'SIGINT' ? 130 : 143),
+  );
+}
+
+function track(stop: () => Promise<void>): () => Promise<void> {
+  if (!running.size) for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, onInterrupt);
+  running.add(stop);
+  return async () => {
+    if (!running.delete(stop)) return;
+    if (!running.size) for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeListener(signal, onInterrupt);
+    await stop();
+  };
+}
+
 /**
  * Runs the engine under test in child processes, isolated by a fresh NATS namespace (and its own
  * embedded database when none is given), so the load generator never shares its event loop:
@@ -273,7 +303,7 @@ export async function spawnEngine(options: {
     api: apiPort,
     gateway: gatewayPort,
   };
-  const stopAll = async () => {
+  const stopAll = track(async () => {
     await Promise.all(
       children.map(
         (child) =>
@@ -292,7 +322,7 @@ export async function spawnEngine(options: {
     } finally {
       await drainNats(nc);
     }
-  };
+  });
   try {
     if (options.split) {
       for (const service of SERVICES) {

@@ -3,7 +3,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { rootLogger } from '@app/observability';
-import { cpuSeconds, localServers, peakRssMiB, serverCpuSeconds, spawnEngine } from '../bench/engine-process';
+import { cpuSeconds, interrupted, localServers, peakRssMiB, serverCpuSeconds, spawnEngine } from '../bench/engine-process';
 import { IngestResult, ingestScenario } from '../bench/ingest.scenario';
 import { jetStreamBaseline } from '../bench/jetstream.scenario';
 import { memoryScenario } from '../bench/memory.scenario';
@@ -104,139 +104,149 @@ export function benchCommand(): Command {
     .option('--profile <dir>', 'end to end: write a CPU profile of the engine under test (node --cpu-prof) into this directory')
     .option('--json', 'print only the JSON object, on one line')
     .action(async (o: BenchOptions) => {
-      const wanted = new Set(o.scenarios.split(',').map((s) => s.trim()));
-      const unknown = [...wanted].filter((s) => !(SCENARIOS as readonly string[]).includes(s));
-      if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(', ')}`);
-      // stdout carries the result: this process's own logs (embedded database, migrations) only when they matter.
-      rootLogger(process.env.LOG_LEVEL ?? 'warn');
-      const say = process.stderr.isTTY ? (s: string) => process.stderr.write(`${s}\n`) : () => undefined;
-      const result: Record<string, unknown> = {
-        machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-        at: new Date().toISOString(),
-        repeat: o.repeat,
-      };
-      const runs = shapeRuns(o);
-      const repeated = async <T>(
-        name: Scenario,
-        run: (i: number) => Promise<T> | T,
-        store: (median: T) => void = (median) => (result[name] = median),
-        label = '',
-      ): Promise<T | undefined> => {
-        if (!wanted.has(name)) return undefined;
-        const results: T[] = [];
-        for (let i = 0; i < o.repeat; i++) {
-          say(`  ${name}${label} ${o.repeat > 1 ? `(run ${i + 1} of ${o.repeat}) ` : ''}…`);
-          results.push(await run(i));
-        }
-        const median = medianOfRuns(results);
-        store(median);
-        return median;
-      };
-
-      const baselines = await repeated('baselines', () =>
-        jetStreamBaseline({ natsUrl: o.natsUrl, messages: o.baselineMessages, inFlight: o.batch * o.concurrency }),
-      );
-      // The end-to-end and recorder scenarios run once per shape; the others do not depend on it.
-      const perShape: { run: ShapeRun; endToEnd?: EndToEndResult; recorder?: RecorderBenchResult }[] = [];
-      const shaped: Record<string, Record<string, unknown>> = {};
-      for (const run of runs) {
-        const into = (name: Scenario) => (run.shape ? (median: unknown) => ((shaped[run.shape!] ??= {})[name] = median) : undefined);
-        const label = run.shape ? ` (${run.shape})` : '';
-        const endToEnd = await repeated(
-          'endToEnd',
-          () => endToEndRun({ ...o, split: run.split, databaseUrl: run.databaseUrl }, say),
-          into('endToEnd'),
-          label,
-        );
-        const recorder = await repeated(
-          'recorder',
-          () => recorderScenario({ databaseUrl: run.databaseUrl, rows: o.recorderRows, batch: 1000, concurrency: 2 }),
-          into('recorder'),
-          label,
-        );
-        perShape.push({ run, endToEnd, recorder });
+      try {
+        await runBench(o);
+      } catch (e) {
+        // Interrupted: the engines are being stopped, and the process exits when they are (engine-process.ts).
+        if (interrupted()) await new Promise(() => undefined);
+        throw e;
       }
-      if (runs[0].shape) result.shapes = shaped;
-      const scoring = await repeated('scoring', () => scoringScenario({ events: o.scoringEvents, model: o.model }));
-      const clickCheck = await repeated('clickCheck', () => clickCheckScenario({ clicks: o.clickChecks }));
-      const model = await repeated('model', () => modelScenario(o.model));
-      const memory = await repeated('memory', () => memoryScenario({ clicks: o.memoryClicks, model: o.model }));
-
-      // Each figure and its baseline are medians over the runs, and the ratio is theirs (a scenario's own
-      // ratio field is the median of the per-run ratios).
-      const figures: Figure[] = [];
-      const publishRate = baselines?.publishesPerSecond ?? null;
-      for (const { run, endToEnd } of perShape)
-        if (endToEnd) figures.push(...endToEndFigures(endToEnd, publishRate, o, run.shape ? ` (${shapeName(run)})` : ''));
-      if (scoring)
-        figures.push({
-          figure: 'scoring hot path, one core',
-          value: scoring.eventsPerSecond,
-          unit: 'events/s',
-          target: '≥ 150,000',
-          met: atLeast(scoring.eventsPerSecond, 150_000),
-          baseline: 'rules only',
-          baselineValue: scoring.rulesOnlyEventsPerSecond,
-          ratio: ratio(scoring.eventsPerSecond, scoring.rulesOnlyEventsPerSecond),
-        });
-      if (clickCheck)
-        figures.push({
-          figure: 'click-time checks on the tracking link, p99 added',
-          value: clickCheck.latency.p99,
-          unit: 'ms',
-          target: '≤ 1',
-          met: atMost(clickCheck.latency.p99, 1),
-        });
-      if (model)
-        figures.push({
-          figure: 'model predictions, one core',
-          value: model.predictionsPerSecond,
-          unit: '/s',
-          target: '≥ 1,000,000',
-          met: atLeast(model.predictionsPerSecond, 1_000_000),
-          baseline: 'ml-random-forest',
-          baselineValue: model.libraryPredictionsPerSecond,
-          ratio: ratio(model.predictionsPerSecond, model.libraryPredictionsPerSecond),
-        });
-      for (const { recorder } of perShape) if (recorder) figures.push(...recorderFigures(recorder));
-      if (memory)
-        figures.push({
-          figure: `scorer memory, ${memory.clicksInState.toLocaleString('en-US')} clicks`,
-          value: memory.rssMiB,
-          unit: 'MiB RSS',
-          target: '≤ 1,024',
-          met: atMost(memory.rssMiB, 1024),
-          baseline: 'empty process',
-          baselineValue: memory.baselineRssMiB,
-          ratio: ratio(memory.rssMiB, memory.baselineRssMiB),
-        });
-      if (memory)
-        figures.push({
-          figure: `causal-feature state at its caps (${memory.causalAtCap.historyKeysCap.toLocaleString('en-US')} IPs and devices each, ${memory.causalAtCap.offerKeysCap.toLocaleString('en-US')} offer × source keys; part of the scorer memory)`,
-          value: memory.causalAtCap.rssMiB,
-          unit: 'MiB RSS',
-          target: 'bounded',
-          met: null,
-          baseline: 'V8 heap + typed arrays',
-          baselineValue: memory.causalAtCap.heapAndArraysMiB,
-          ratio: ratio(memory.causalAtCap.rssMiB, memory.causalAtCap.heapAndArraysMiB),
-        });
-      if (baselines)
-        figures.push({
-          figure: "JetStream acked publishes, engine's publisher",
-          value: baselines.enginePublisherPerSecond,
-          unit: '/s',
-          target: '',
-          met: null,
-          baseline: 'client js.publish',
-          baselineValue: baselines.publishesPerSecond,
-          ratio: ratio(baselines.enginePublisherPerSecond, baselines.publishesPerSecond),
-        });
-      result.figures = figures;
-
-      if (process.stdout.isTTY && !o.json) process.stdout.write(`${renderTable(figures)}\n\n(--json for every figure)\n`);
-      else process.stdout.write(`${JSON.stringify(result, null, o.json ? undefined : 2)}\n`);
     });
+}
+
+async function runBench(o: BenchOptions): Promise<void> {
+  const wanted = new Set(o.scenarios.split(',').map((s) => s.trim()));
+  const unknown = [...wanted].filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(', ')}`);
+  // stdout carries the result: this process's own logs (embedded database, migrations) only when they matter.
+  rootLogger(process.env.LOG_LEVEL ?? 'warn');
+  const say = process.stderr.isTTY ? (s: string) => process.stderr.write(`${s}\n`) : () => undefined;
+  const result: Record<string, unknown> = {
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    at: new Date().toISOString(),
+    repeat: o.repeat,
+  };
+  const runs = shapeRuns(o);
+  const repeated = async <T>(
+    name: Scenario,
+    run: (i: number) => Promise<T> | T,
+    store: (median: T) => void = (median) => (result[name] = median),
+    label = '',
+  ): Promise<T | undefined> => {
+    if (!wanted.has(name)) return undefined;
+    const results: T[] = [];
+    for (let i = 0; i < o.repeat; i++) {
+      say(`  ${name}${label} ${o.repeat > 1 ? `(run ${i + 1} of ${o.repeat}) ` : ''}…`);
+      results.push(await run(i));
+    }
+    const median = medianOfRuns(results);
+    store(median);
+    return median;
+  };
+
+  const baselines = await repeated('baselines', () =>
+    jetStreamBaseline({ natsUrl: o.natsUrl, messages: o.baselineMessages, inFlight: o.batch * o.concurrency }),
+  );
+  // The end-to-end and recorder scenarios run once per shape; the others do not depend on it.
+  const perShape: { run: ShapeRun; endToEnd?: EndToEndResult; recorder?: RecorderBenchResult }[] = [];
+  const shaped: Record<string, Record<string, unknown>> = {};
+  for (const run of runs) {
+    const into = (name: Scenario) => (run.shape ? (median: unknown) => ((shaped[run.shape!] ??= {})[name] = median) : undefined);
+    const label = run.shape ? ` (${run.shape})` : '';
+    const endToEnd = await repeated(
+      'endToEnd',
+      () => endToEndRun({ ...o, split: run.split, databaseUrl: run.databaseUrl }, say),
+      into('endToEnd'),
+      label,
+    );
+    const recorder = await repeated(
+      'recorder',
+      () => recorderScenario({ databaseUrl: run.databaseUrl, rows: o.recorderRows, batch: 1000, concurrency: 2 }),
+      into('recorder'),
+      label,
+    );
+    perShape.push({ run, endToEnd, recorder });
+  }
+  if (runs[0].shape) result.shapes = shaped;
+  const scoring = await repeated('scoring', () => scoringScenario({ events: o.scoringEvents, model: o.model }));
+  const clickCheck = await repeated('clickCheck', () => clickCheckScenario({ clicks: o.clickChecks }));
+  const model = await repeated('model', () => modelScenario(o.model));
+  const memory = await repeated('memory', () => memoryScenario({ clicks: o.memoryClicks, model: o.model }));
+
+  // Each figure and its baseline are medians over the runs, and the ratio is theirs (a scenario's own
+  // ratio field is the median of the per-run ratios).
+  const figures: Figure[] = [];
+  const publishRate = baselines?.publishesPerSecond ?? null;
+  for (const { run, endToEnd } of perShape)
+    if (endToEnd) figures.push(...endToEndFigures(endToEnd, publishRate, o, run.shape ? ` (${shapeName(run)})` : ''));
+  if (scoring)
+    figures.push({
+      figure: 'scoring hot path, one core',
+      value: scoring.eventsPerSecond,
+      unit: 'events/s',
+      target: '≥ 150,000',
+      met: atLeast(scoring.eventsPerSecond, 150_000),
+      baseline: 'rules only',
+      baselineValue: scoring.rulesOnlyEventsPerSecond,
+      ratio: ratio(scoring.eventsPerSecond, scoring.rulesOnlyEventsPerSecond),
+    });
+  if (clickCheck)
+    figures.push({
+      figure: 'click-time checks on the tracking link, p99 added',
+      value: clickCheck.latency.p99,
+      unit: 'ms',
+      target: '≤ 1',
+      met: atMost(clickCheck.latency.p99, 1),
+    });
+  if (model)
+    figures.push({
+      figure: 'model predictions, one core',
+      value: model.predictionsPerSecond,
+      unit: '/s',
+      target: '≥ 1,000,000',
+      met: atLeast(model.predictionsPerSecond, 1_000_000),
+      baseline: 'ml-random-forest',
+      baselineValue: model.libraryPredictionsPerSecond,
+      ratio: ratio(model.predictionsPerSecond, model.libraryPredictionsPerSecond),
+    });
+  for (const { recorder } of perShape) if (recorder) figures.push(...recorderFigures(recorder));
+  if (memory)
+    figures.push({
+      figure: `scorer memory, ${memory.clicksInState.toLocaleString('en-US')} clicks`,
+      value: memory.rssMiB,
+      unit: 'MiB RSS',
+      target: '≤ 1,024',
+      met: atMost(memory.rssMiB, 1024),
+      baseline: 'empty process',
+      baselineValue: memory.baselineRssMiB,
+      ratio: ratio(memory.rssMiB, memory.baselineRssMiB),
+    });
+  if (memory)
+    figures.push({
+      figure: `causal-feature state at its caps (${memory.causalAtCap.historyKeysCap.toLocaleString('en-US')} IPs and devices each, ${memory.causalAtCap.offerKeysCap.toLocaleString('en-US')} offer × source keys; part of the scorer memory)`,
+      value: memory.causalAtCap.rssMiB,
+      unit: 'MiB RSS',
+      target: 'bounded',
+      met: null,
+      baseline: 'V8 heap + typed arrays',
+      baselineValue: memory.causalAtCap.heapAndArraysMiB,
+      ratio: ratio(memory.causalAtCap.rssMiB, memory.causalAtCap.heapAndArraysMiB),
+    });
+  if (baselines)
+    figures.push({
+      figure: "JetStream acked publishes, engine's publisher",
+      value: baselines.enginePublisherPerSecond,
+      unit: '/s',
+      target: '',
+      met: null,
+      baseline: 'client js.publish',
+      baselineValue: baselines.publishesPerSecond,
+      ratio: ratio(baselines.enginePublisherPerSecond, baselines.publishesPerSecond),
+    });
+  result.figures = figures;
+
+  if (process.stdout.isTTY && !o.json) process.stdout.write(`${renderTable(figures)}\n\n(--json for every figure)\n`);
+  else process.stdout.write(`${JSON.stringify(result, null, o.json ? undefined : 2)}\n`);
 }
 
 interface EndToEndResult {
