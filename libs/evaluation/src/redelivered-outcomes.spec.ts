@@ -1,10 +1,10 @@
 import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, Outcome } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
-import { EventNormalizer } from '@app/ingest';
 import { ModelRuntime } from '@app/model';
 import { DEFAULT_RULESET } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
 import { FileCatalog } from './file-catalog';
+import { storedEvents } from './stored-events';
 
 /**
  * The engine remembers the outcomes it gave (encoded, off the V8 heap) to answer a redelivered
@@ -16,14 +16,7 @@ describe('a redelivered event', () => {
   const sim = new Simulator({ seed: 23, events: 6_000, hours: 6, start: new Date('2026-11-01T00:00:00Z'), partitions: 1 });
   const catalog = new FileCatalog();
   catalog.load(catalogLine(sim.catalog));
-  const normalizer = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 0 });
-  const events: (ClickEvent | ConversionEvent)[] = [];
-  for (const e of sim.events()) {
-    if (e.kind === 'feedback') continue;
-    const { kind, label: _label, pattern: _pattern, ...raw } = e as typeof e & { label?: unknown; pattern?: unknown };
-    const n = normalizer.normalize(kind, JSON.parse(JSON.stringify(raw)), new Date(e.ts));
-    if (n.ok) events.push(n.event as ClickEvent | ConversionEvent);
-  }
+  const events: (ClickEvent | ConversionEvent)[] = [...storedEvents(sim)];
 
   function run() {
     const engine = new ScoringEngine(DEFAULT_RULESET, { rememberOutcomes: remember });

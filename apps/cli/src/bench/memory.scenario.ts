@@ -4,9 +4,8 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
-import { FileCatalog } from '@app/evaluation';
+import { FileCatalog, storedEvents } from '@app/evaluation';
 import { DEFAULT_FEATURE_OPTIONS, causalTables, hashPart, keyHash } from '@app/features';
-import { EventNormalizer } from '@app/ingest';
 import { ModelRuntime } from '@app/model';
 import { DEFAULT_RULESET } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
@@ -81,17 +80,12 @@ async function sendTraffic(to: Writable, clicks: number): Promise<void> {
     start: new Date(Date.UTC(2026, 9, 1)),
     partitions: 1,
   });
-  const normalizer = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 0 });
   let chunk = `${JSON.stringify(catalogLine(sim.catalog))}\n`;
   let sent = 0;
-  for (const e of sim.events()) {
+  for (const event of storedEvents(sim)) {
     if (sent >= clicks) break;
-    if (e.kind === 'feedback') continue;
-    const { kind, label: _label, pattern: _pattern, ...raw } = e as typeof e & { label?: unknown; pattern?: unknown };
-    const n = normalizer.normalize(kind, raw, new Date(e.ts));
-    if (!n.ok) continue;
-    if (n.event.kind === 'click') sent++;
-    chunk += `${JSON.stringify(n.event)}\n`;
+    if (event.kind === 'click') sent++;
+    chunk += `${JSON.stringify(event)}\n`;
     if (chunk.length > 1 << 20) {
       if (!to.write(chunk)) await once(to, 'drain');
       chunk = '';

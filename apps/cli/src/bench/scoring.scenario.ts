@@ -1,7 +1,6 @@
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
-import { FileCatalog } from '@app/evaluation';
-import { EventNormalizer } from '@app/ingest';
+import { FileCatalog, storedEvents } from '@app/evaluation';
 import { ModelRuntime } from '@app/model';
 import { DEFAULT_RULESET } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
@@ -30,14 +29,7 @@ export function scoringScenario(options: { events: number; model: string | null;
   const sim = new Simulator({ seed: 11, events: options.events, hours: 48, start: new Date(Date.UTC(2026, 9, 1)), partitions: 1 });
   const catalog = new FileCatalog();
   catalog.load(catalogLine(sim.catalog));
-  const normalizer = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 0 });
-  const events: (ClickEvent | ConversionEvent)[] = [];
-  for (const e of sim.events()) {
-    if (e.kind === 'feedback') continue;
-    const { kind, label: _label, pattern: _pattern, ...raw } = e as typeof e & { label?: unknown; pattern?: unknown };
-    const n = normalizer.normalize(kind, raw, new Date(e.ts));
-    if (n.ok && (n.event.kind === 'click' || n.event.kind === 'conversion')) events.push(n.event);
-  }
+  const events: (ClickEvent | ConversionEvent)[] = [...storedEvents(sim)];
   const runtime = options.model ? ModelRuntime.fromFile(options.model) : null;
   const round = (withModel: boolean): { wall: number; cpu: number } => {
     const engine = new ScoringEngine(DEFAULT_RULESET);
