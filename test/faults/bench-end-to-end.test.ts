@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createTestDatabase } from '@app/testing';
+import { childPids } from '../../apps/cli/src/bench/engine-process';
 
 /**
  * `arbiter bench`'s end-to-end scenario, from dist/ as a user runs it (it spawns the engine under
@@ -108,18 +109,6 @@ describe('arbiter bench end to end', () => {
     const bench = spawn(process.execPath, [CLI, 'bench', '--json', '--scenarios', 'endToEnd', '--seconds', '60', '--events', '2000000'], {
       stdio: 'ignore',
     });
-    const childrenOf = (pid: number) =>
-      readdirSync('/proc')
-        .filter((e) => /^\d+$/.test(e))
-        .filter((e) => {
-          try {
-            const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-          } catch {
-            return false;
-          }
-        })
-        .map(Number);
     const alive = (pid: number) => {
       try {
         process.kill(pid, 0);
@@ -133,7 +122,7 @@ describe('arbiter bench end to end', () => {
       let engine: number[] = [];
       for (let i = 0; i < 600 && !engine.length; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        engine = childrenOf(bench.pid!);
+        engine = childPids(bench.pid!);
       }
       expect(engine).toHaveLength(1);
       await new Promise((r) => setTimeout(r, 8_000));

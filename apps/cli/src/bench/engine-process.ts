@@ -41,14 +41,9 @@ export interface EngineProcess {
 export function cpuSeconds(engine: EngineProcess): Record<string, number> | null {
   const out: Record<string, number> = {};
   for (let i = 0; i < engine.children.length; i++) {
-    try {
-      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in clock ticks (100/s).
-      const stat = readFileSync(`/proc/${engine.children[i].pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[engine.names[i]] = (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      return null;
-    }
+    const seconds = processCpuSeconds(engine.children[i].pid!);
+    if (seconds == null) return null;
+    out[engine.names[i]] = seconds;
   }
   return out;
 }
@@ -68,30 +63,35 @@ export function peakRssMiB(engine: EngineProcess): Record<string, number> | null
   return out;
 }
 
-/** utime + stime (and, with `children`, the reaped children's cutime + cstime) of a process, in seconds; null if gone. */
-function processCpuSeconds(pid: number, children = false): number | null {
+/**
+ * The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses):
+ * [1] the parent's pid, [11] utime, [12] stime, [13] cutime, [14] cstime (clock ticks, 100/s); null if gone.
+ */
+function statFields(pid: number | string): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
 }
 
+/** utime + stime (and, with `children`, the reaped children's cutime + cstime) of a process, in seconds; null if gone. */
+function processCpuSeconds(pid: number, children = false): number | null {
+  const f = statFields(pid);
+  if (!f) return null;
+  return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+}
+
 /** Pids of the processes whose parent is `pid` (a scan of /proc). */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
+export function childPids(pid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return []; // not Linux
   }
-  return out;
+  return entries.filter((e) => Number(statFields(e)?.[1]) === pid).map(Number);
 }
 
 /** Listening addresses a loopback URL reaches: 127.0.0.1, ::1, ::ffff:127.0.0.1, and the wildcards (as /proc/net/tcp* spells them). */
