@@ -1,7 +1,7 @@
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { BoundedMap } from './bounded-map';
 import { IpClass, classifyIp } from './ip';
-import { WindowSpec, WindowTable, hashPart, keyHash } from './window-table';
+import { ProbeStats, WindowSpec, WindowTable, hashPart, keyHash, valueHash } from './window-table';
 import { UserAgentClass, classifyUserAgent } from './user-agent';
 import { intern } from './memo';
 import { ClickRecord, ClickStore } from './click-store';
@@ -278,12 +278,14 @@ export class FeatureState {
 
     const hUserAgent = ua.hash;
     const hDevice = e.deviceId ? hashPart(e.deviceId) : 0;
-    // Value hashes of the distinct-count sketches: mixed, so that their low bits spread evenly.
-    const vClickId = keyHash(hashPart(e.id));
+    // Value hashes of the distinct-count sketches: unkeyed (`valueHash`), so that their estimates
+    // are the same in every process; mixed, so that their low bits spread evenly.
+    const vDevice = e.deviceId ? valueHash(e.deviceId) : 0;
+    const vClickId = keyHash(valueHash(e.id));
     const ipHistory = this.ipHistory.slot(ipHash, ipKey, t);
     this.ipHistory.touch(ipHistory, t);
-    if (e.deviceId) this.ipHistory.addDistinct(ipHistory, IP_DEVICES, keyHash(hDevice));
-    this.ipHistory.addDistinct(ipHistory, IP_VISITORS, keyHash(hUserAgent, hDevice));
+    if (e.deviceId) this.ipHistory.addDistinct(ipHistory, IP_DEVICES, keyHash(vDevice));
+    this.ipHistory.addDistinct(ipHistory, IP_VISITORS, keyHash(ua.valueHash, vDevice));
     this.ipHistory.addDistinct(ipHistory, IP_CLICK_IDS, vClickId);
     const ipHistoryNow = this.ipHistoryOf(ipHistory, t, s?.ipHistory);
 
@@ -308,8 +310,8 @@ export class FeatureState {
       deviceDistinctIps = this.devices.countSlot(slot, DEVICE_IPS, 0, t);
       const history = this.deviceHistory.slot(deviceHash, e.deviceId, t);
       this.deviceHistory.touch(history, t);
-      this.deviceHistory.addDistinct(history, DEVICE_IP_SET, ipHash);
-      this.deviceHistory.addDistinct(history, DEVICE_USER_AGENTS, keyHash(hUserAgent));
+      this.deviceHistory.addDistinct(history, DEVICE_IP_SET, keyHash(ip.valueHash));
+      this.deviceHistory.addDistinct(history, DEVICE_USER_AGENTS, keyHash(ua.valueHash));
       this.deviceHistory.addDistinct(history, DEVICE_CLICK_IDS, vClickId);
       deviceHistoryNow = this.deviceHistoryOf(history, t, s?.deviceHistory);
     }
@@ -557,6 +559,25 @@ export class FeatureState {
     };
   }
 
+  /** How far the lookups of each of its key tables walk (hash flooding would show here). */
+  probeStats(): Record<string, ProbeStats> {
+    return {
+      ips: this.ips.probeStats(),
+      devices: this.devices.probeStats(),
+      ipConversions: this.ipConversions.probeStats(),
+      deviceConversions: this.deviceConversions.probeStats(),
+      publishers: this.publishers.probeStats(),
+      ipOffer: this.ipOffer.probeStats(),
+      ipUserAgent: this.ipUserAgent.probeStats(),
+      ipPublisher: this.ipPublisher.probeStats(),
+      deviceIp: this.deviceIp.probeStats(),
+      lastClick: this.lastClick.probeStats(),
+      ipHistory: this.ipHistory.probeStats(),
+      deviceHistory: this.deviceHistory.probeStats(),
+      offers: this.offers.probeStats(),
+    };
+  }
+
   /** An IP's click history as of `t` without counting anything; null if not seen (or dropped). */
   peekIpHistory(ip: string, t: number): IpHistory | null {
     const slot = this.ipHistory.find(keyHash(hashPart(ip)), ip);
@@ -695,8 +716,8 @@ function clickScratch() {
     offerId: '',
     publisherId: '',
     subIdText: null,
-    ip: { valid: false, version: null, range: 'malformed', normalized: '', hash: 0 },
-    ua: { bot: null, nonBrowser: null, family: 'unknown', hash: 0, text: '' },
+    ip: { valid: false, version: null, range: 'malformed', normalized: '', hash: 0, valueHash: 0 },
+    ua: { bot: null, nonBrowser: null, family: 'unknown', hash: 0, valueHash: 0, text: '' },
     ipClicks: { minute: 0, hour: 0, day: 0 },
     deviceClicks: null,
     secondsSinceDuplicate: null,

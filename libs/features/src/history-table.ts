@@ -1,4 +1,4 @@
-import { KeyIndex } from './key-index';
+import { KeyIndex, ProbeStats } from './key-index';
 import { widen } from './window-table';
 import { evictionCutoff } from './eviction';
 
@@ -27,7 +27,8 @@ const POW2_NEG = Float64Array.from({ length: 29 }, (_, r) => 2 ** -r);
  * `SKETCH_REGISTERS` bytes per distinct count, and each count's current estimate (recomputed only
  * when one of its registers rises). A per-key sketch object from a library (e.g. bloom-filters'
  * HyperLogLog: a JS array of registers, xxhash over strings) would cost several hundred bytes and
- * a string hash per key and value; here a value's hash is the FNV hash the caller already has.
+ * a string hash per key and value; here a value's hash is one the caller already has (`valueHash`, unkeyed, so that estimates are
+ * the same in every process).
  */
 export class HistoryTable {
   private readonly index: KeyIndex;
@@ -86,6 +87,11 @@ export class HistoryTable {
   /** Typed-array bytes per key at capacity (the index is sized for twice the keys, two int32 each). */
   static bytesPerKey(sketches: number): number {
     return 1 + 8 + 8 + sketches * (SKETCH_REGISTERS + 4 + 4 * EXACT_VALUES + 1) + 4 + 2 * 2 * 4;
+  }
+
+  /** How far its index's lookups walk (see `KeyIndex.probeStats`). */
+  probeStats(): ProbeStats {
+    return this.index.probeStats();
   }
 
   /** The key's slot, or -1. */

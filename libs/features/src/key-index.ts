@@ -1,13 +1,106 @@
-const EMPTY_PART_HASH = hashPart('');
+import { randomBytes } from 'node:crypto';
 
-/** FNV-1a hash of one key part; callers hash each part (IP, offer, user agent, …) once per event. */
+/**
+ * The secret of the table hash, drawn once per process. Keys come from senders (DESIGN §3a: user
+ * agents, device ids, sub-ids, click ids): with a hash they could compute, they could send keys
+ * that all land in one probe run and turn every lookup of every event into a walk along it (hash
+ * flooding). Nothing the scorer outputs depends on where a key sits in a table, so the secret
+ * changes no result; it is never logged or exported.
+ */
+const SECRET = randomBytes(8);
+const K0 = SECRET.readInt32LE(0);
+const K1 = SECRET.readInt32LE(4);
+
+/** FNV-1a's offset basis: the hash of '' in `valueHash`, and `keyHash`'s second part by default. */
+const EMPTY_PART_HASH = 0x811c9dc5 | 0;
+
+/**
+ * The table hash of one key part (IP, offer, user agent, …); callers hash each part once per
+ * event. Keyed with the process's secret: HalfSipHash-1-3 (Aumasson & Bernstein's SipHash on
+ * 32-bit words; Linux's hsiphash on 32-bit machines), fed two UTF-16 code units per word, with the
+ * length in the last word. A sender who does not know the secret cannot choose keys that collide,
+ * not even in the low bits that pick a bucket.
+ */
 export function hashPart(s: string): number {
-  let h = 0x811c9dc5;
+  let v0 = K0;
+  let v1 = K1;
+  let v2 = K0 ^ 0x6c796765;
+  let v3 = K1 ^ 0x74656462;
+  const n = s.length;
+  const end = n & ~1;
+  for (let i = 0; i < end; i += 2) {
+    const m = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16);
+    v3 ^= m;
+    // One SipRound (c = 1).
+    v0 = (v0 + v1) | 0;
+    v1 = (v1 << 5) | (v1 >>> 27);
+    v1 ^= v0;
+    v0 = (v0 << 16) | (v0 >>> 16);
+    v2 = (v2 + v3) | 0;
+    v3 = (v3 << 8) | (v3 >>> 24);
+    v3 ^= v2;
+    v0 = (v0 + v3) | 0;
+    v3 = (v3 << 7) | (v3 >>> 25);
+    v3 ^= v0;
+    v2 = (v2 + v1) | 0;
+    v1 = (v1 << 13) | (v1 >>> 19);
+    v1 ^= v2;
+    v2 = (v2 << 16) | (v2 >>> 16);
+    v0 ^= m;
+  }
+  // The last word: the length (mod 256, as SipHash does) in the top byte, an odd last unit below.
+  const b = (n << 24) | (end < n ? s.charCodeAt(end) : 0);
+  v3 ^= b;
+  v0 = (v0 + v1) | 0;
+  v1 = (v1 << 5) | (v1 >>> 27);
+  v1 ^= v0;
+  v0 = (v0 << 16) | (v0 >>> 16);
+  v2 = (v2 + v3) | 0;
+  v3 = (v3 << 8) | (v3 >>> 24);
+  v3 ^= v2;
+  v0 = (v0 + v3) | 0;
+  v3 = (v3 << 7) | (v3 >>> 25);
+  v3 ^= v0;
+  v2 = (v2 + v1) | 0;
+  v1 = (v1 << 13) | (v1 >>> 19);
+  v1 ^= v2;
+  v2 = (v2 << 16) | (v2 >>> 16);
+  v0 ^= b;
+  v2 ^= 0xff;
+  // Three finishing SipRounds (d = 3).
+  for (let r = 0; r < 3; r++) {
+    v0 = (v0 + v1) | 0;
+    v1 = (v1 << 5) | (v1 >>> 27);
+    v1 ^= v0;
+    v0 = (v0 << 16) | (v0 >>> 16);
+    v2 = (v2 + v3) | 0;
+    v3 = (v3 << 8) | (v3 >>> 24);
+    v3 ^= v2;
+    v0 = (v0 + v3) | 0;
+    v3 = (v3 << 7) | (v3 >>> 25);
+    v3 ^= v0;
+    v2 = (v2 + v1) | 0;
+    v1 = (v1 << 13) | (v1 >>> 19);
+    v1 ^= v2;
+    v2 = (v2 << 16) | (v2 >>> 16);
+  }
+  return v1 ^ v3;
+}
+
+/**
+ * FNV-1a of a value, unkeyed: the same in every process, for what must not depend on the secret
+ * (the distinct-count sketches, whose estimates are outputs). Never to place keys in a table.
+ */
+export function valueHash(s: string): number {
+  let h = EMPTY_PART_HASH;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h | 0;
 }
 
-/** The hash of a key of two parts, from the parts' hashes (a single-part key has `b` = ''). */
+/**
+ * The hash of a key of two parts, from the parts' hashes (a single-part key has `b` = ''): keyed
+ * when the parts' hashes are (`hashPart`), not when they are `valueHash`es.
+ */
 export function keyHash(ha: number, hb: number = EMPTY_PART_HASH): number {
   let h = Math.imul(ha ^ 0x9e3779b9, 0x85ebca6b) ^ hb;
   h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35);
@@ -129,6 +222,34 @@ export class KeyIndex {
     }
   }
 
+  /**
+   * How far lookups walk: the keys, the mean number of entries a lookup of a present key reads,
+   * and the longest run of occupied entries (what a lookup of an absent key may read). Short
+   * (about 1.5 and a few dozen at half full) unless keys collide; O(entries), for diagnostics.
+   */
+  probeStats(): ProbeStats {
+    const size = this.table.length / 2;
+    let keys = 0;
+    let probes = 0;
+    let longestRun = 0;
+    let run = 0;
+    // Start the scan just past an empty entry, so that no run is split by the wrap-around.
+    let start = 0;
+    while (start < size && this.table[2 * start + 1] !== 0) start++;
+    for (let k = 1; k <= size; k++) {
+      const p = (start + k) & this.mask;
+      if (this.table[2 * p + 1] === 0) {
+        run = 0;
+        continue;
+      }
+      run++;
+      if (run > longestRun) longestRun = run;
+      keys++;
+      probes += ((p - (this.table[2 * p] & this.mask)) & this.mask) + 1;
+    }
+    return { keys, meanProbes: keys === 0 ? 0 : probes / keys, longestRun };
+  }
+
   /** Bytes of the typed arrays (the key strings are counted by the heap). */
   get bytes(): number {
     return this.table.byteLength + this.positions.byteLength;
@@ -141,6 +262,13 @@ export class KeyIndex {
     this.table[2 * p + 1] = slot + 1;
     this.positions[slot] = p;
   }
+}
+
+/** What `KeyIndex.probeStats` reports. */
+export interface ProbeStats {
+  keys: number;
+  meanProbes: number;
+  longestRun: number;
 }
 
 /** A power of two at least twice the capacity: linear probing stays short below half full. */

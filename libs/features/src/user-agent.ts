@@ -1,6 +1,6 @@
 import { isbotMatch } from 'isbot';
 import { memoize } from './memo';
-import { hashPart } from './window-table';
+import { hashPart, valueHash } from './window-table';
 
 /** What a user agent says about the client. */
 export interface UserAgentClass {
@@ -12,6 +12,8 @@ export interface UserAgentClass {
   family: 'mobile' | 'desktop' | 'tablet' | 'app' | 'unknown';
   /** `hashPart` of the user agent, for the feature tables (computed once per distinct agent). */
   hash: number;
+  /** `valueHash` of the user agent, for the distinct-count sketches. */
+  valueHash: number;
   /** The user agent itself, one shared copy per distinct agent (what the scorer keeps). */
   text: string;
 }
@@ -43,10 +45,10 @@ const NON_BROWSER: readonly [RegExp, string][] = [
 export const classifyUserAgent: (ua: string) => UserAgentClass = memoize(classify, 50_000);
 
 function classify(ua: string): UserAgentClass {
-  return { ...judge(ua), hash: hashPart(ua), text: ua };
+  return { ...judge(ua), hash: hashPart(ua), valueHash: valueHash(ua), text: ua };
 }
 
-function judge(ua: string): Omit<UserAgentClass, 'hash' | 'text'> {
+function judge(ua: string): Omit<UserAgentClass, 'hash' | 'valueHash' | 'text'> {
   const trimmed = ua.trim();
   if (trimmed === '') return { bot: null, nonBrowser: 'empty', family: 'unknown' };
   for (const [pattern, name] of NON_BROWSER) {

@@ -1,4 +1,4 @@
-import { KeyIndex } from './key-index';
+import { KeyIndex, ProbeStats } from './key-index';
 import { evictionCutoff } from './eviction';
 
 /** One sliding window: `span` milliseconds approximated by `buckets` equal buckets. */
@@ -8,7 +8,8 @@ export interface WindowSpec {
   buckets: number;
 }
 
-export { hashPart, keyHash } from './key-index';
+export { hashPart, keyHash, valueHash } from './key-index';
+export type { ProbeStats } from './key-index';
 
 /**
  * Event counts per key over sliding windows, for several counters per key (a key's clicks, the
@@ -89,6 +90,11 @@ export class WindowTable {
   /** Bytes held in typed arrays (counts, heads, index). */
   get bytes(): number {
     return this.counts.byteLength + this.heads.byteLength + this.lastSeen.byteLength + this.live.byteLength + this.index.bytes;
+  }
+
+  /** How far its index's lookups walk (see `KeyIndex.probeStats`). */
+  probeStats(): ProbeStats {
+    return this.index.probeStats();
   }
 
   /** The key's slot, or -1. Parts `c` and `d` count in tables of four-part keys only. */
