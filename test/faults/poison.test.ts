@@ -121,9 +121,16 @@ describe('fault: poison messages', () => {
       source: m.headers?.get('Arbiter-Source'),
       hasError: (m.headers?.get('Arbiter-Error') ?? '').length > 0,
     }));
-    // Both consumers of EVENTS see each one: the recorder (events.>) and the scorer (events.*.0).
-    const expected = poison.flatMap(([name]) =>
-      ['recorder-events', 'scorer-p0'].map((source) => ({ poison: name, source, hasError: true })),
+    // Both consumers of EVENTS see each one: the recorder (events.>) and the scorer (events.*.0). An
+    // array is a batch message (the gateway's minted events travel so): each of its items is parked alone.
+    const expected = poison.flatMap(([name, , data]) =>
+      ['recorder-events', 'scorer-p0'].flatMap((source) =>
+        Array.from({ length: name === 'JSON but an array' ? JSON.parse(data as string).length : 1 }, () => ({
+          poison: name,
+          source,
+          hasError: true,
+        })),
+      ),
     );
     const key = (p: { poison: string; source?: string }) => `${p.poison}/${p.source}`;
     expect([...parked].sort((a, b) => key(a).localeCompare(key(b)))).toEqual([...expected].sort((a, b) => key(a).localeCompare(key(b))));

@@ -3,7 +3,7 @@ import { DeliverPolicy, JetStreamManager, jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ARBITER_CONFIG, ArbiterConfig, ownedPartitions } from '@app/config';
 import { ConsumerName, Topology } from '@app/contracts';
-import { JETSTREAM_MANAGER, NATS_CONNECTION, StoredEvent, consumerSpecs } from '@app/messaging';
+import { ConsumerSpec, DecodedItem, JETSTREAM_MANAGER, NATS_CONNECTION, StoredEvent, consumerSpecs, decodeMessage } from '@app/messaging';
 import { componentLogger } from '@app/observability';
 import { ScoringService } from './scoring.service';
 
@@ -29,11 +29,12 @@ export class StateRebuildService {
     const specs = consumerSpecs(this.topology, this.config).get(ConsumerName.ScorerEvents) ?? [];
     for (const p of ownedPartitions(this.config)) {
       const spec = specs.find((s) => s.filterSubject === this.topology.partitionEvents(p));
-      if (spec) await this.rebuildPartition(spec.durable, spec.filterSubject, spec.decode as (s: string, d: Uint8Array) => StoredEvent);
+      if (spec) await this.rebuildPartition(spec as ConsumerSpec<StoredEvent>);
     }
   }
 
-  private async rebuildPartition(durable: string, subject: string, decode: (s: string, d: Uint8Array) => StoredEvent): Promise<void> {
+  private async rebuildPartition(spec: ConsumerSpec<StoredEvent>): Promise<void> {
+    const { durable, filterSubject: subject } = spec;
     const info = await this.jsm.consumers.info(this.topology.streams.events, durable).catch(() => null);
     const floor = info?.ack_floor.stream_seq ?? 0;
     if (floor === 0) return; // a new durable: it will deliver everything itself
@@ -56,11 +57,20 @@ export class StateRebuildService {
           done = true;
           break;
         }
+        // A message of several events (the gateway's minted ones) replays each, as the live consumer handles them.
+        // Poison (the message, or one item of it): the live consumer dead-letters it; nothing to rebuild from it.
+        let items: DecodedItem<StoredEvent>[] = [];
         try {
-          this.scoring.replay(decode(m.subject, m.data));
-          replayed++;
+          items = decodeMessage(spec, m.subject, m.data);
         } catch {
-          skipped++; // poison: the live consumer dead-letters it; nothing to rebuild from it
+          skipped++;
+        }
+        for (const item of items) {
+          if ('error' in item) skipped++;
+          else {
+            this.scoring.replay(item.value);
+            replayed++;
+          }
         }
         if (m.info.pending === 0) done = true;
       }

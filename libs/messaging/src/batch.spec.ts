@@ -77,6 +77,24 @@ describe('batchMessages', () => {
     expect(sut[2]).toEqual({ subject: SUBJECT, payload: vs[vs.length - 1], msgId: `verdict:c${vs.length - 1}` });
   });
 
+  it('splits a message whose body would pass maxBytes in halves, each covering the next `items` items, in order', () => {
+    const big = (i: number) => aVerdict(`c${i}`, { subId: 'é'.repeat(1000) }); // about 2.4 kB of UTF-8 each
+    const vs = Array.from({ length: 10 }, (_, i) => big(i));
+    const sut = batchMessages(SUBJECT, items(...vs), ITEMS_PER_MESSAGE, 8_000);
+    expect(sut.map((m) => m.items ?? 1)).toEqual([3, 2, 3, 2]);
+    for (const m of sut) expect(bytes(m).length).toBeLessThanOrEqual(8_000);
+    expect(sut.flatMap((m) => (m.items ? decodeItems(SUBJECT, bytes(m)).map((d) => d.id) : [m.msgId]))).toEqual(
+      vs.map((v) => `verdict:${v.clickId}`),
+    );
+    // Within the bound, a message is as without one.
+    expect(batchMessages(SUBJECT, items(...vs), ITEMS_PER_MESSAGE, 1e9)).toEqual(batchMessages(SUBJECT, items(...vs)));
+  });
+
+  it('sends an item larger than maxBytes alone (it cannot be split further)', () => {
+    const vs = [aVerdict('c1', { subId: 'x'.repeat(5000) }), aVerdict('c2')];
+    expect(batchMessages(SUBJECT, items(...vs), ITEMS_PER_MESSAGE, 4000).map((m) => m.msgId)).toEqual(['verdict:c1', 'verdict:c2']);
+  });
+
   it('counts a message without the header as one item', () => {
     expect([undefined, null, '', '1', 'x', '0'].map(itemCount)).toEqual([1, 1, 1, 1, 1, 1]);
   });

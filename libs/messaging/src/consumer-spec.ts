@@ -3,7 +3,7 @@ import type { ArbiterConfig } from '@app/config';
 import { ownedPartitions } from '@app/config';
 import { TSchema } from '@sinclair/typebox';
 import { PoisonMessageError } from './errors';
-import { ITEMS_PER_MESSAGE } from './batch';
+import { ITEMS_PER_MESSAGE, isBatchBody } from './batch';
 
 /** A durable pull consumer and how its messages are decoded. */
 export interface ConsumerSpec<T = unknown> {
@@ -92,6 +92,24 @@ export function outcomeMessageId(o: Record<string, unknown>): string | undefined
   return undefined;
 }
 
+/** An event's own message id: what JetStream de-duplicates it by when it travels alone (`<kind>:<id>`). */
+export function eventMessageId(e: Record<string, unknown>): string | undefined {
+  return typeof e.kind === 'string' && typeof e.id === 'string' ? `${e.kind}:${e.id}` : undefined;
+}
+
+/**
+ * Every item of a message as the runner hands them to `spec`'s handler: one for a single message,
+ * each item (or why it is poison) for a batch message. For readers of a stream outside the runner
+ * (the scorer's rebuild of its windows). Throws PoisonMessageError when the message as a whole is.
+ */
+export function decodeMessage<T>(spec: ConsumerSpec<T>, subject: string, data: Uint8Array): DecodedItem<T>[] {
+  if (!spec.decodeItems || !isBatchBody(data)) {
+    const value = spec.decode(subject, data);
+    return [{ value, raw: value }];
+  }
+  return spec.decodeItems(subject, data);
+}
+
 export type StoredEvent = ClickEvent | ConversionEvent | FeedbackEvent;
 export type StoredOutcome = ClickVerdict | Decision;
 
@@ -102,6 +120,16 @@ export type StoredOutcome = ClickVerdict | Decision;
  */
 function batchedAckPending(items: number): number {
   return Math.max(64, Math.ceil(items / (ITEMS_PER_MESSAGE / 4)));
+}
+
+/**
+ * max_ack_pending for a consumer of EVENTS, which carries both shapes: an event with its sender's id
+ * alone, the events of a request with minted ids ITEMS_PER_MESSAGE to a message. Two handler calls
+ * of single events per slot keep the handler fed; a backlog of batch messages holds up to
+ * ITEMS_PER_MESSAGE times as many events in the runner's queue (about 40 kB a message).
+ */
+function eventsAckPending(batch: number, concurrency: number): number {
+  return batch * concurrency * 2;
 }
 
 /** Every durable consumer of the engine, by the handler name that binds to it. */
@@ -124,10 +152,12 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
         stream: topology.streams.events,
         durable: `scorer-p${p}`,
         filterSubject: topology.partitionEvents(p),
+        // Items per handler call: the runner counts a batch message's items.
         batch: config.SCORER_BATCH,
         concurrency: 1,
-        maxAckPending: config.SCORER_BATCH * 8,
+        maxAckPending: eventsAckPending(config.SCORER_BATCH, 1),
         decode: jsonDecoder<StoredEvent>(eventSchema),
+        decodeItems: jsonItemsDecoder<StoredEvent>(eventSchema, eventMessageId),
       })),
     ],
     [
@@ -139,10 +169,12 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           stream: topology.streams.events,
           durable: 'recorder-events',
           filterSubject: topology.allEvents,
+          // Items per handler call: the runner counts a batch message's items.
           batch: config.RECORDER_BATCH,
           concurrency: config.RECORDER_CONCURRENCY,
-          maxAckPending: config.RECORDER_BATCH * config.RECORDER_CONCURRENCY * 4,
+          maxAckPending: eventsAckPending(config.RECORDER_BATCH, config.RECORDER_CONCURRENCY),
           decode: jsonDecoder<StoredEvent>(eventSchema),
+          decodeItems: jsonItemsDecoder<StoredEvent>(eventSchema, eventMessageId),
         },
       ],
     ],
