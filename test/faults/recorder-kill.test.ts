@@ -1,11 +1,12 @@
-import { Cluster, Sender, SimTraffic, seedCatalog, settleAndAccount, simulate, reportExactlyOnce } from './support';
+import { Cluster, Sender, seedCatalog, settleAndAccount, simulate, reportExactlyOnce, withMintedCopies } from './support';
 
 /**
  * The recorder is SIGKILLed twice while it writes batches (events and verdicts, two batches in
  * flight each), and restarted each time: a batch whose transaction committed but whose acks never
  * left is redelivered and must be recognised by the idempotency ledger; one that did not commit
  * is redelivered and written once. A fifth of the clicks come without an id: the engine mints
- * theirs, and their rows are idempotent on the tables' (id, ts) keys instead of the ledger.
+ * theirs, stores a request's such clicks several to a message, and their rows are idempotent on
+ * the tables' (id, ts) keys instead of the ledger.
  */
 describe('fault: recorder SIGKILL mid-batch, restarted', () => {
   let cluster: Cluster;
@@ -20,14 +21,7 @@ describe('fault: recorder SIGKILL mid-batch, restarted', () => {
     const { catalog, events: simulated } = simulate({ seed: 202, events: 3000 });
     await seedCatalog(cluster, catalog);
     // Copies of every fourth click without their id (new events to the engine), spread through the traffic.
-    const events: SimTraffic[] = [];
-    simulated.forEach((e, i) => {
-      events.push(e);
-      if (e.kind === 'click' && i % 4 === 0) {
-        const { id: _minted, ...withoutId } = e;
-        events.push(withoutId as SimTraffic);
-      }
-    });
+    const events = withMintedCopies(simulated);
     const sender = new Sender(cluster.gateway);
     const batches = Math.ceil(events.length / 100);
     const killAt = [Math.floor(batches / 4), Math.floor((batches * 2) / 3)];

@@ -30,6 +30,22 @@ export function simulate(o: { seed: number; events: number; hours?: number; end?
   return { catalog: catalogLine(sim.catalog), events };
 }
 
+/**
+ * `events` with a copy of every `every`-th click without its id, right after it: new events to the
+ * engine, which mints their ids and stores a request's such clicks several to a JetStream message.
+ */
+export function withMintedCopies(events: readonly SimTraffic[], every = 4): SimTraffic[] {
+  const out: SimTraffic[] = [];
+  events.forEach((e, i) => {
+    out.push(e);
+    if (e.kind === 'click' && i % every === 0) {
+      const { id: _id, ...withoutId } = e;
+      out.push(withoutId as SimTraffic);
+    }
+  });
+  return out;
+}
+
 /** Creates the catalog of a simulation through the admin API. */
 export async function seedCatalog(target: { admin(path: string, body: unknown): Promise<unknown> }, catalog: CatalogLine): Promise<void> {
   for (const a of catalog.advertisers) await target.admin('/v1/admin/advertisers', a);
