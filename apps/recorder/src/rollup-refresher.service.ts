@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type { Pool } from 'pg';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { componentLogger } from '@app/observability';
-import { DATABASE_POOL, Dialect, ROLLUPS, detectDialect } from '@app/storage';
+import { DATABASE_POOL, Dialect, ROLLUPS, detectDialect, inTransaction } from '@app/storage';
 
 // A first refresh after a (re)start covers what may have been written while no recorder ran.
 const STARTUP_WINDOW_MS = 3 * 86_400_000;
@@ -69,7 +69,14 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     const started = Date.now();
     try {
       for (const r of ROLLUPS) {
-        for (const step of this.dialect.refresh(r, since)) await this.pool.query(step.sql, step.params);
+        const steps = this.dialect.refresh(r, since);
+        // One transaction per rollup: a reader never sees the buckets deleted and not yet rewritten.
+        // TimescaleDB's refresh procedure cannot run inside one (and is a single statement).
+        if (this.dialect.name === 'timescaledb') for (const step of steps) await this.pool.query(step.sql, step.params);
+        else
+          await inTransaction(this.pool, async (client) => {
+            for (const step of steps) await client.query(step.sql, step.params);
+          });
       }
       if (backfill) {
         await this.pool.query('DELETE FROM rollup_backfills WHERE since >= $1', [since]);

@@ -98,11 +98,36 @@ export const ROLLUPS: readonly Rollup[] = [
 
 /** The rollup's SELECT, given how the dialect buckets time (`time_bucket` or `date_bin`). */
 export function rollupSelect(r: Rollup, bucket: (interval: string, column: string) => string, where = ''): string {
-  const interval = r.grain === 'hour' ? '1 hour' : '1 day';
-  const measures = r.grain === 'hour' ? r.measures.map(([c, e]) => `${e} AS ${c}`) : r.measures.map(([c]) => `sum(${c}) AS ${c}`);
+  return aggregateSelect(r, {
+    interval: r.grain === 'hour' ? '1 hour' : '1 day',
+    source: r.source,
+    timeColumn: r.timeColumn,
+    summed: r.grain === 'day',
+    bucket,
+    where,
+  });
+}
+
+/**
+ * `SELECT bucket, dimensions, measures FROM source GROUP BY …` in buckets of `interval`: the measures
+ * as their expressions over raw rows, or (`summed`) as sums of the same columns of a finer rollup —
+ * every measure is a count or a sum, so a coarser bucket is the sum of the finer ones.
+ */
+export function aggregateSelect(
+  r: Pick<Rollup, 'dimensions' | 'measures'>,
+  o: {
+    interval: string;
+    source: string;
+    timeColumn: string;
+    summed: boolean;
+    bucket: (interval: string, column: string) => string;
+    where?: string;
+  },
+): string {
+  const measures = o.summed ? r.measures.map(([c]) => `sum(${c}) AS ${c}`) : r.measures.map(([c, e]) => `${e} AS ${c}`);
   const dims = r.dimensions.join(', ');
-  return `SELECT ${bucket(interval, r.timeColumn)} AS bucket, ${dims}, ${measures.join(', ')}
-    FROM ${r.source} ${where}
+  return `SELECT ${o.bucket(o.interval, o.timeColumn)} AS bucket, ${dims}, ${measures.join(', ')}
+    FROM ${o.source} ${o.where ?? ''}
     GROUP BY 1, ${r.dimensions.map((_, i) => i + 2).join(', ')}`;
 }
 

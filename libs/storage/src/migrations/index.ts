@@ -15,6 +15,7 @@ import { mintedIdKeys } from './0014-minted-id-keys';
 import { timeIndexes } from './0015-time-indexes';
 import { replayAuditFirst } from './0016-replay-audit-first';
 import { writePathIndexes } from './0017-write-path-indexes';
+import { minutelyRollupStages } from './0018-minutely-rollup-stages';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -36,5 +37,6 @@ export const MIGRATIONS: readonly Migration[] = [
   timeIndexes,
   replayAuditFirst,
   writePathIndexes,
+  minutelyRollupStages,
 ];
 export type { Migration } from './migration';
