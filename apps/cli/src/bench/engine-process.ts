@@ -77,7 +77,7 @@ function statFields(pid: number | string): string[] | null {
 }
 
 /** utime + stime (and, with `children`, the reaped children's cutime + cstime) of a process, in seconds; null if gone. */
-function processCpuSeconds(pid: number, children = false): number | null {
+export function processCpuSeconds(pid: number, children = false): number | null {
   const f = statFields(pid);
   if (!f) return null;
   return (Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0)) / 100;

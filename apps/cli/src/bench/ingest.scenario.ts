@@ -1,5 +1,5 @@
-import { Pool } from 'pg';
-import { EngineProcess } from './engine-process';
+import { Client } from 'pg';
+import { EngineProcess, childPids, processCpuSeconds } from './engine-process';
 import { Percentiles, percentiles } from './percentiles';
 
 const PUBLIC_PREFIXES = [8, 23, 31, 45, 52, 66, 81, 91, 103, 142, 176, 185, 203];
@@ -22,6 +22,8 @@ export interface IngestOptions {
   /** Distinguishes runs on one engine (each run has its own offer). */
   label?: string;
   progress?: (done: number) => void;
+  /** The postmaster of the engine's database when it runs on this machine: the scenario's own queries are then measured. */
+  postgresPid?: number | null;
 }
 
 export interface IngestResult {
@@ -45,6 +47,12 @@ export interface IngestResult {
    * means the engine was offered less than the rate (and its latency hides that wait).
    */
   sendLagMs: Percentiles | null;
+  /**
+   * CPU seconds the database spent on this scenario's own queries (counting the stored rows until
+   * all are there, reading their latencies): load-generator work, not the engine's. Null when the
+   * database is not a PostgreSQL server on this machine (`postgresPid`; the embedded one runs inside the engine).
+   */
+  benchQueryCpuSeconds: number | null;
 }
 
 /** Sends `events` clicks over HTTP in batches and waits until every one is decided and stored. */
@@ -53,8 +61,14 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
   const offerId = `bench-offer-${run}`;
   const publisherId = `bench-pub-${run}`;
   await seed(engine, run, offerId, publisherId);
-  const db = new Pool({ connectionString: engine.databaseUrl, max: 2 });
+  // One connection, its work in its own backend (no parallel workers), so that it can be told apart.
+  const db = new Client({ connectionString: engine.databaseUrl, application_name: 'arbiter-bench' });
+  await db.connect();
   try {
+    await db.query('SET max_parallel_workers_per_gather = 0');
+    const pid = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const backend = options.postgresPid != null && childPids(options.postgresPid).includes(pid) ? pid : null;
+    const backendCpuBefore = backend === null ? null : processCpuSeconds(backend);
     const batches = Math.ceil(options.events / options.batch);
     // Built per request (not up front): a sustained run's upper bound can be large.
     const batch = (index: number) =>
@@ -93,6 +107,7 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
     const ingestSeconds = (performance.now() - started) / 1000;
     if (accepted === 0) throw new Error('the gateway accepted no events');
     for (;;) {
+      const polled = performance.now();
       const { rows } = await db.query(
         `SELECT (SELECT count(*) FROM click_verdicts WHERE offer_id = $1)::int AS verdicts, (SELECT count(*) FROM clicks WHERE offer_id = $1)::int AS clicks`,
         [offerId],
@@ -100,12 +115,15 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
       if (rows[0].verdicts >= accepted && rows[0].clicks >= accepted) break;
       if ((performance.now() - started) / 1000 > 600)
         throw new Error(`only ${rows[0].verdicts} verdicts and ${rows[0].clicks} clicks stored after 10 minutes`);
-      await new Promise((r) => setTimeout(r, 50));
+      // Counting scans both tables: polling as often as it takes keeps the load generator from
+      // taking a core the engine is draining its backlog with.
+      await new Promise((r) => setTimeout(r, Math.max(50, performance.now() - polled)));
     }
     const endToEndSeconds = (performance.now() - started) / 1000;
     const latencies = (await db.query(`SELECT latency_ms FROM click_verdicts WHERE offer_id = $1`, [offerId])).rows.map(
       (r) => r.latency_ms as number,
     );
+    const backendCpuAfter = backend === null ? null : processCpuSeconds(backend);
     return {
       events: accepted,
       sendSeconds: Math.round(ingestSeconds * 100) / 100,
@@ -117,6 +135,8 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
       endToEndSeconds: Math.round(endToEndSeconds * 100) / 100,
       decisionLatencyMs: percentiles(latencies),
       sendLagMs: options.rate ? percentiles(lags) : null,
+      benchQueryCpuSeconds:
+        backendCpuBefore == null || backendCpuAfter == null ? null : Math.round((backendCpuAfter - backendCpuBefore) * 100) / 100,
     };
   } finally {
     await db.end();
