@@ -16,6 +16,7 @@ import { timeIndexes } from './0015-time-indexes';
 import { replayAuditFirst } from './0016-replay-audit-first';
 import { writePathIndexes } from './0017-write-path-indexes';
 import { minutelyRollupStages } from './0018-minutely-rollup-stages';
+import { lz4Reasons } from './0019-lz4-reasons';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -38,5 +39,6 @@ export const MIGRATIONS: readonly Migration[] = [
   replayAuditFirst,
   writePathIndexes,
   minutelyRollupStages,
+  lz4Reasons,
 ];
 export type { Migration } from './migration';
