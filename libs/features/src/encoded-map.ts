@@ -83,10 +83,14 @@ export class EncodedMap<V> {
     const text = JSON.stringify(this.codec.pack(value));
     let handle = this.index.get(key);
     if (handle !== undefined) this.liveBytes -= HEADER + this.lengths[handle];
-    else {
-      // Inserted first: an eviction it causes frees a handle for it.
-      this.index.set(key, 0);
+    else if (this.freeCount > 0 || this.fresh < this.max) {
+      // Room without evicting: one write to the index, not two.
       handle = this.freeCount > 0 ? this.free[--this.freeCount] : this.fresh++;
+      this.index.set(key, handle);
+    } else {
+      // Every handle in use: inserted first, the key evicts the oldest, whose handle it takes.
+      this.index.set(key, 0);
+      handle = this.free[--this.freeCount];
       this.index.set(key, handle);
     }
     // Marks the handle's old record dead before the ring looks for room (it may be at the tail).
