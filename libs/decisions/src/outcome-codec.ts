@@ -256,17 +256,43 @@ function driversOf(rows: readonly EvidenceRow[]): string {
  * evidence as an array of its values, without `drivers` when they are the rows' own.
  */
 function packEvidence(e: Evidence): unknown {
+  if (hasKeys(e, EXPLAINED_KEYS) && Array.isArray(e.contributions)) {
+    // MODEL_RISK with rows (a quarter of the simulated outcomes): its values read by name into one literal.
+    const rows = e.contributions as EvidenceRow[];
+    return [
+      packValue(e.probability),
+      packValue(e.threshold),
+      packValue(e.model),
+      packValue(e.authority),
+      packValue(e.basis),
+      packValue(e.explanation),
+      packValue(e.bias),
+      packRows(rows),
+      e.drivers === driversOf(rows) ? 0 : packValue(e.drivers),
+    ];
+  }
   let packed: Record<string, unknown> | null = null;
   for (const k in e) {
     const v = e[k];
     if (!Array.isArray(v)) continue;
     packed ??= { ...e };
-    packed[k] = v.map((row) => (hasKeys(row, ROW_KEYS) ? [row.feature, row.value, row.typicalLegit, row.contribution] : row));
+    packed[k] = packRows(v);
   }
-  if (!packed || !hasKeys(e, EXPLAINED_KEYS) || !Array.isArray(e.contributions)) return packed ?? e;
-  const values = EXPLAINED_KEYS.map((k) => packed![k]);
-  if (e.drivers === driversOf(e.contributions)) values[values.length - 1] = 0;
-  return values;
+  return packed ?? e;
+}
+
+/** A table's rows as arrays when they have the usual columns. */
+function packRows(rows: readonly unknown[]): unknown[] {
+  const packed = new Array<unknown>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as EvidenceRow;
+    packed[i] = hasKeys(row, ROW_KEYS) ? [row.feature, row.value, row.typicalLegit, row.contribution] : row;
+  }
+  return packed;
+}
+
+function packValue(v: unknown): unknown {
+  return Array.isArray(v) ? packRows(v) : v;
 }
 
 function unpackEvidence(packed: unknown): Evidence {
