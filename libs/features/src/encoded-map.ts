@@ -1,4 +1,4 @@
-import { BoundedMap } from './bounded-map';
+import { KeyIndex, hashPart, keyHash } from './key-index';
 
 /** A record's header: its payload's length in bytes and the handle of the entry it was written for. */
 const HEADER = 8;
@@ -15,7 +15,7 @@ const MIN_CAPACITY = 1 << 16;
 const DEAD = 0xffffffff;
 
 /**
- * A `BoundedMap` of JSON values kept as their encoded text in one byte ring off the V8 heap,
+ * Like a `BoundedMap`, of JSON values kept as their encoded text in one byte ring off the V8 heap,
  * decoded (a fresh copy) on each `get`: for values that are written on every event and read back
  * rarely (the scorer's outcomes, remembered to answer a redelivery identically). Kept as objects,
  * 50,000 of them (a verdict with its reasons is some thirty objects) lived long enough to be
@@ -28,8 +28,24 @@ const DEAD = 0xffffffff;
  * its tail as entries are forgotten or replaced.
  */
 export class EncodedMap<V> {
-  /** Key → handle of the entry (its offset and length below). */
-  private readonly index: BoundedMap<string, number>;
+  /**
+   * Key → handle of the entry (its offset and length below): an open-addressing index on the keyed
+   * table hash. A JS Map of the same 50,000 ids cost several cache misses per lookup, and every
+   * event looks its id up (is it a redelivery?) and then files it.
+   */
+  private readonly index: KeyIndex;
+  /** Handles in the order their keys were first set (what is forgotten first); stale entries skipped. */
+  private queue: Int32Array;
+  private queueHead = 0;
+  private queueTail = 0;
+  /** Where each live handle sits in `queue` (−1: not live). */
+  private readonly queuedAt: Int32Array;
+  private count = 0;
+  /** Entries forgotten for the bound (not deletions). */
+  evictions = 0;
+  /** The last key hashed and its hash: a key is looked up and then set, one after the other. */
+  private lastKey = '';
+  private lastHash = keyHash(hashPart(''));
   private ring: Buffer;
   /** Where the oldest record starts and where the next is written; `end`: where data stops when wrapped. */
   private tail = 0;
@@ -48,7 +64,9 @@ export class EncodedMap<V> {
     readonly max: number,
     private readonly codec: JsonCodec<V, any> = AS_IS,
   ) {
-    this.index = new BoundedMap(max, (handle) => this.release(handle));
+    this.index = new KeyIndex(max, 1);
+    this.queue = new Int32Array(2 * max);
+    this.queuedAt = new Int32Array(max).fill(-1);
     this.ring = Buffer.allocUnsafe(MIN_CAPACITY);
     this.offsets = new Uint32Array(max);
     this.lengths = new Uint32Array(max);
@@ -56,11 +74,7 @@ export class EncodedMap<V> {
   }
 
   get size(): number {
-    return this.index.size;
-  }
-
-  get evictions(): number {
-    return this.index.evictions;
+    return this.count;
   }
 
   /** Bytes the ring holds (used or not). */
@@ -69,29 +83,28 @@ export class EncodedMap<V> {
   }
 
   has(key: string): boolean {
-    return this.index.has(key);
+    return this.index.find(this.hashOf(key), key) >= 0;
   }
 
   get(key: string): V | undefined {
-    const handle = this.index.get(key);
-    if (handle === undefined) return undefined;
+    const handle = this.index.find(this.hashOf(key), key);
+    if (handle < 0) return undefined;
     const start = this.offsets[handle] + HEADER;
     return this.codec.unpack(JSON.parse(this.ring.toString('utf8', start, start + this.lengths[handle])));
   }
 
   set(key: string, value: V): void {
     const text = JSON.stringify(this.codec.pack(value));
-    let handle = this.index.get(key);
-    if (handle !== undefined) this.liveBytes -= HEADER + this.lengths[handle];
-    else if (this.freeCount > 0 || this.fresh < this.max) {
-      // Room without evicting: one write to the index, not two.
+    const h = this.hashOf(key);
+    let handle = this.index.find(h, key);
+    if (handle >= 0) this.liveBytes -= HEADER + this.lengths[handle];
+    else {
+      // An eviction frees a handle for the new key.
+      if (this.count >= this.max) this.evictOldest();
       handle = this.freeCount > 0 ? this.free[--this.freeCount] : this.fresh++;
-      this.index.set(key, handle);
-    } else {
-      // Every handle in use: inserted first, the key evicts the oldest, whose handle it takes.
-      this.index.set(key, 0);
-      handle = this.free[--this.freeCount];
-      this.index.set(key, handle);
+      this.index.add(handle, h, key);
+      this.enqueue(handle);
+      this.count++;
     }
     // Marks the handle's old record dead before the ring looks for room (it may be at the tail).
     this.offsets[handle] = DEAD;
@@ -106,17 +119,57 @@ export class EncodedMap<V> {
   }
 
   delete(key: string): boolean {
-    const handle = this.index.get(key);
-    if (handle === undefined) return false;
-    this.index.delete(key);
+    const handle = this.index.find(this.hashOf(key), key);
+    if (handle < 0) return false;
     this.release(handle);
     return true;
   }
 
+  private hashOf(key: string): number {
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.lastHash = keyHash(hashPart(key));
+    }
+    return this.lastHash;
+  }
+
   private release(handle: number): void {
+    this.index.remove(handle);
+    this.queuedAt[handle] = -1;
+    this.count--;
     this.liveBytes -= HEADER + this.lengths[handle];
     this.offsets[handle] = DEAD;
     this.free[this.freeCount++] = handle;
+  }
+
+  /** Forgets the entry set longest ago (as `BoundedMap` does: insertion order, an update keeps its place). */
+  private evictOldest(): void {
+    while (this.queueHead < this.queueTail) {
+      const at = this.queueHead++;
+      const handle = this.queue[at];
+      // Entries of deleted keys (their handle free, or reused and queued again further on) are skipped.
+      if (this.queuedAt[handle] !== at) continue;
+      this.release(handle);
+      this.evictions++;
+      return;
+    }
+  }
+
+  private enqueue(handle: number): void {
+    if (this.queueTail === this.queue.length) {
+      // Full: the live entries (at most `max`, half the queue) move to its front, in order.
+      let n = 0;
+      for (let at = this.queueHead; at < this.queueTail; at++) {
+        const h = this.queue[at];
+        if (this.queuedAt[h] !== at) continue;
+        this.queue[n] = h;
+        this.queuedAt[h] = n++;
+      }
+      this.queueHead = 0;
+      this.queueTail = n;
+    }
+    this.queue[this.queueTail] = handle;
+    this.queuedAt[handle] = this.queueTail++;
   }
 
   /** An offset with `n` contiguous free bytes at the head (the record is written there next). */
