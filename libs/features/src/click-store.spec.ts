@@ -93,6 +93,16 @@ describe('ClickStore', () => {
     expect(sut.get(clicks[0].id)!.reasonCodes).toBe(sut.get('c3')!.reasonCodes);
   });
 
+  it('keeps a minted id and the ids a sender spells like it apart (case, leading zero, no prefix)', () => {
+    const sut = new ClickStore(10);
+    const u = '01a0f4c2-c426-7601-ad2e-1f998d8454b4';
+    const ids = [`c0.${u}`, `c0.${u.toUpperCase()}`, `C0.${u}`, `c00.${u}`, u, u.toUpperCase(), `c1.${u}`];
+    ids.forEach((id, i) => sut.put(click(id, i, { risk: i / 10 })));
+    expect(sut.size).toBe(ids.length);
+    ids.forEach((id, i) => expect(sut.get(id)?.risk).toBe(i / 10));
+    expect(sut.has(`c0.${u.slice(0, -1)}5`)).toBe(false);
+  });
+
   it('answers like a map of the clicks it holds through puts, credits, evictions and expiry (random)', () => {
     let seed = 7;
     const random = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;

@@ -1,3 +1,4 @@
+import { ClickIdColumn } from './click-ids';
 import { KeyIndex, SlotKeys, hashPart } from './key-index';
 import { widen } from './window-table';
 import { ipv4Number } from './ip';
@@ -32,14 +33,10 @@ const REFERRER = 2;
 /** The `ips` column holds the address as a 32-bit number (a canonical IPv4 address), not a pool id. */
 const IPV4 = 4;
 
-/** Bytes of a click id kept in the id column; longer ids (or ids beyond ASCII) are kept as strings. */
-const ID_WIDTH = 40;
-const ID_ELSEWHERE = 0xff;
-
 /**
  * The clicks the scorer keeps for attribution (up to a million), column by column in typed arrays,
- * found by id through a hash index: no object, string or JS array slot per click. The id's
- * characters sit in a byte column; the ids, offers, publishers, user agents, devices and countries
+ * found by id through a hash index: no object, string or JS array slot per click. The id sits in
+ * a byte column (`ClickIdColumn`: the engine's minted ids as their UUID's 16 bytes); the ids, offers, publishers, user agents, devices and countries
  * clicks share are pooled strings (`StringPool`), an IPv4 address is its 32-bit number, the reason
  * codes one of the distinct lists (`CodeLists`). A million clicks as objects and strings cost their
  * headers, held the old generation's pages half empty among short-lived verdicts, and every garbage
@@ -57,11 +54,9 @@ export class ClickStore implements SlotKeys {
   private count = 0;
   private readonly pool = new StringPool();
   private readonly codeLists = new CodeLists();
-  /** Ids that do not fit the id column, and code lists past `CodeLists`' ids, by slot (rare). */
-  private readonly idsElsewhere = new Map<number, string>();
+  /** Code lists past `CodeLists`' ids, by slot (rare). */
   private readonly codesElsewhere = new Map<number, readonly string[]>();
-  private idChars: Uint8Array;
-  private idLengths: Uint8Array;
+  private readonly ids: ClickIdColumn;
   private offerIds: Int32Array;
   private publisherIds: Int32Array;
   private subIds: Int32Array;
@@ -88,8 +83,7 @@ export class ClickStore implements SlotKeys {
     const n = (this.capacity = Math.max(2, Math.min(initialCapacity, max)));
     this.index = new KeyIndex(n, 0);
     this.order = new Int32Array(n);
-    this.idChars = new Uint8Array(n * ID_WIDTH);
-    this.idLengths = new Uint8Array(n);
+    this.ids = new ClickIdColumn(n);
     this.offerIds = new Int32Array(n);
     this.publisherIds = new Int32Array(n);
     this.subIds = new Int32Array(n);
@@ -169,7 +163,7 @@ export class ClickStore implements SlotKeys {
         this.evictions++;
       }
       slot = this.free.pop() ?? this.next();
-      this.setId(slot, c.id);
+      this.ids.set(slot, c.id);
       this.index.add(slot, h, '');
       this.order[(this.head + this.count) % this.capacity] = slot;
       this.count++;
@@ -218,31 +212,12 @@ export class ClickStore implements SlotKeys {
 
   /** Whether the click in `slot` has the id `id` (for the index). */
   matches(slot: number, id: string): boolean {
-    const n = this.idLengths[slot];
-    if (n === ID_ELSEWHERE) return this.idsElsewhere.get(slot) === id;
-    if (id.length !== n) return false;
-    const chars = this.idChars;
-    const at = slot * ID_WIDTH;
-    for (let i = 0; i < n; i++) if (chars[at + i] !== id.charCodeAt(i)) return false;
-    return true;
+    return this.ids.matches(slot, id);
   }
 
-  private setId(slot: number, id: string): void {
-    const at = slot * ID_WIDTH;
-    if (id.length <= ID_WIDTH) {
-      let i = 0;
-      for (; i < id.length; i++) {
-        const c = id.charCodeAt(i);
-        if (c > 0x7f) break;
-        this.idChars[at + i] = c;
-      }
-      if (i === id.length) {
-        this.idLengths[slot] = id.length;
-        return;
-      }
-    }
-    this.idLengths[slot] = ID_ELSEWHERE;
-    this.idsElsewhere.set(slot, id);
+  /** Ids kept outside the id column (rows of long ids, strings), for tests. */
+  get idsOutside(): { rows: number; strings: number } {
+    return this.ids.outside;
   }
 
   private ipOf(slot: number): string {
@@ -270,7 +245,7 @@ export class ClickStore implements SlotKeys {
     this.count--;
     this.index.remove(slot);
     this.releaseStrings(slot);
-    if (this.idLengths[slot] === ID_ELSEWHERE) this.idsElsewhere.delete(slot);
+    this.ids.release(slot);
     this.free.push(slot);
   }
 
@@ -288,8 +263,7 @@ export class ClickStore implements SlotKeys {
     this.order = order;
     this.head = 0;
     const int32 = (n: number) => new Int32Array(n);
-    this.idChars = widen(this.idChars, next * ID_WIDTH, (n) => new Uint8Array(n));
-    this.idLengths = widen(this.idLengths, next, (n) => new Uint8Array(n));
+    this.ids.grow(next);
     this.offerIds = widen(this.offerIds, next, int32);
     this.publisherIds = widen(this.publisherIds, next, int32);
     this.subIds = widen(this.subIds, next, int32);
