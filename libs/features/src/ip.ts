@@ -16,8 +16,13 @@ export interface IpClass {
   valueHash: number;
 }
 
-/** Classifies an address; cached, since traffic repeats addresses. */
-export const classifyIp: (ip: string) => IpClass = memoize(classify, 100_000);
+/**
+ * Classifies an address; cached, since traffic repeats addresses. What a cache buys here is small:
+ * a miss costs about 0.6 µs more than a hit, and in a million simulated clicks (428,000 addresses)
+ * 100,000 entries answered 20 % of them, 10,000 entries 8 % (2026-12-02). 20,000 entries hold about
+ * 2 MiB at most where 100,000 held about 10.
+ */
+export const classifyIp: (ip: string) => IpClass = memoize(classify, 20_000);
 
 /**
  * The address as a 32-bit number when it is an IPv4 address written the canonical way (four

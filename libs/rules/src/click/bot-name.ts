@@ -20,13 +20,17 @@ export interface BotName {
  * list does not know — the product token in which isbot found it (`ExampleCrawler/1.0` →
  * `ExampleCrawler`). Only called for agents isbot already called a bot; cached per agent.
  */
-export const nameBot: (ua: string) => BotName = memoize((ua: string) => {
-  const found = parser.parse(ua);
-  if (found?.name && found.name !== 'Generic Bot') {
-    return { bot: found.name, operator: found.producer?.name || null, kind: found.category || null };
-  }
-  return { bot: productToken(ua), operator: null, kind: null };
-}, 10_000);
+export const nameBot: (ua: string) => BotName = memoize(
+  (ua: string) => {
+    const found = parser.parse(ua);
+    if (found?.name && found.name !== 'Generic Bot') {
+      return { bot: found.name, operator: found.producer?.name || null, kind: found.category || null };
+    }
+    return { bot: productToken(ua), operator: null, kind: null };
+  },
+  10_000,
+  2_000_000,
+);
 
 const NOT_A_NAME = /^(mozilla|compatible|https?:|www\.)/i;
 
