@@ -144,6 +144,19 @@ describe('ClickStore', () => {
     for (const [id, c] of model) expect(sut.get(id)).toEqual(c);
   });
 
+  it('gives back every click when more distinct offers and sub-ids than 16-bit ids can name come through', () => {
+    const sut = new ClickStore(80_000, 16);
+    const n = 70_000;
+    for (let i = 0; i < n; i++)
+      sut.put(click(`c${i}`, i, { offerId: `offer-${i}`, subId: i % 2 ? `sub-${i}` : null, deviceId: `d${i % 7}` }));
+    for (let i = 0; i < n; i += 997) {
+      expect(sut.get(`c${i}`)).toEqual(
+        click(`c${i}`, i, { offerId: `offer-${i}`, subId: i % 2 ? `sub-${i}` : null, deviceId: `d${i % 7}` }),
+      );
+    }
+    expect(sut.get(`c${n - 1}`)!.offerId).toBe(`offer-${n - 1}`);
+  });
+
   it('lets go of the strings of the clicks it dropped', () => {
     const sut = new ClickStore(100);
     for (let i = 0; i < 1_000; i++) sut.put(click(`c${i}`, i, { offerId: `offer-${i}`, deviceId: `device-${i}`, ip: `::${i}` }));

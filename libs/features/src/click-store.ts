@@ -35,10 +35,11 @@ const IPV4 = 4;
 
 /**
  * The clicks the scorer keeps for attribution (up to a million), column by column in typed arrays,
- * found by id through a hash index: no object, string or JS array slot per click. The id sits in
- * a byte column (`ClickIdColumn`: the engine's minted ids as their UUID's 16 bytes); the ids, offers, publishers, user agents, devices and countries
- * clicks share are pooled strings (`StringPool`), an IPv4 address is its 32-bit number, the reason
- * codes one of the distinct lists (`CodeLists`). A million clicks as objects and strings cost their
+ * found by id through a hash index: no object, string or JS array slot per click, about 72 bytes
+ * of columns and 20 of index a click. The id sits in a byte column (`ClickIdColumn`: the engine's
+ * minted ids as their UUID's 16 bytes); the offers, publishers, user agents, devices and countries
+ * clicks share are pooled strings (`StringPool`, 16-bit ids while they fit), an IPv4 address is its
+ * 32-bit number, the reason codes one of the distinct lists (`CodeLists`). A million clicks as objects and strings cost their
  * headers, held the old generation's pages half empty among short-lived verdicts, and every garbage
  * collection walked them. Oldest first out, in insertion order (≈ event time): evicted beyond
  * `max`, expired by `dropOlderThan`. `get` hands out a copy.
@@ -52,19 +53,26 @@ export class ClickStore implements SlotKeys {
   private order: Int32Array;
   private head = 0;
   private count = 0;
+  /**
+   * Offers, publishers, sub-ids, user agents and countries: a few thousand distinct values, so their
+   * columns hold 16-bit ids until the pool has handed out more (then all six widen to 32 bits).
+   * Devices and addresses other than IPv4, hundreds of thousands, are pooled apart (`many`).
+   */
   private readonly pool = new StringPool();
+  private readonly many = new StringPool();
+  private narrow = true;
   private readonly codeLists = new CodeLists();
   /** Code lists past `CodeLists`' ids, by slot (rare). */
   private readonly codesElsewhere = new Map<number, readonly string[]>();
   private readonly ids: ClickIdColumn;
-  private offerIds: Int32Array;
-  private publisherIds: Int32Array;
-  private subIds: Int32Array;
+  private offerIds: PoolIds;
+  private publisherIds: PoolIds;
+  private subIds: PoolIds;
   private ips: Uint32Array;
-  private userAgents: Int32Array;
+  private userAgents: PoolIds;
   private deviceIds: Int32Array;
-  private countries: Int32Array;
-  private declaredCountries: Int32Array;
+  private countries: PoolIds;
+  private declaredCountries: PoolIds;
   /** The reason codes' list id; CODES_ELSEWHERE: in `codesElsewhere`. */
   private codes: Uint16Array;
   private t: Float64Array;
@@ -84,14 +92,14 @@ export class ClickStore implements SlotKeys {
     this.index = new KeyIndex(n, 0);
     this.order = new Int32Array(n);
     this.ids = new ClickIdColumn(n);
-    this.offerIds = new Int32Array(n);
-    this.publisherIds = new Int32Array(n);
-    this.subIds = new Int32Array(n);
+    this.offerIds = new Uint16Array(n);
+    this.publisherIds = new Uint16Array(n);
+    this.subIds = new Uint16Array(n);
     this.ips = new Uint32Array(n);
-    this.userAgents = new Int32Array(n);
+    this.userAgents = new Uint16Array(n);
     this.deviceIds = new Int32Array(n);
-    this.countries = new Int32Array(n);
-    this.declaredCountries = new Int32Array(n);
+    this.countries = new Uint16Array(n);
+    this.declaredCountries = new Uint16Array(n);
     this.codes = new Uint16Array(n);
     this.t = new Float64Array(n);
     this.risk = new Float64Array(n);
@@ -106,7 +114,7 @@ export class ClickStore implements SlotKeys {
 
   /** Distinct strings the kept clicks share (offers, publishers, devices, …). */
   get pooledStrings(): number {
-    return this.pool.size;
+    return this.pool.size + this.many.size;
   }
 
   has(id: string): boolean {
@@ -128,7 +136,7 @@ export class ClickStore implements SlotKeys {
       subId: pool.text(this.subIds[slot]),
       ip: this.ipOf(slot),
       userAgent: pool.text(this.userAgents[slot])!,
-      deviceId: pool.text(this.deviceIds[slot]),
+      deviceId: this.many.text(this.deviceIds[slot]),
       country: pool.text(this.countries[slot]),
       declaredCountry: pool.text(this.declaredCountries[slot]),
       valid: (this.flags[slot] & VALID) !== 0,
@@ -149,11 +157,12 @@ export class ClickStore implements SlotKeys {
     const publisherId = pool.acquire(c.publisherId);
     const subId = pool.acquire(c.subId);
     const userAgent = pool.acquire(c.userAgent);
-    const deviceId = pool.acquire(c.deviceId);
+    const deviceId = this.many.acquire(c.deviceId);
     const country = pool.acquire(c.country);
     const declaredCountry = pool.acquire(c.declaredCountry);
     const v4 = ipv4Number(c.ip);
-    const ip = v4 >= 0 ? v4 : pool.acquire(c.ip);
+    const ip = v4 >= 0 ? v4 : this.many.acquire(c.ip);
+    if (this.narrow && pool.span > NARROW_SPAN) this.widenPoolIds();
     let slot = this.index.findWith(h, this, c.id);
     if (slot >= 0) {
       this.releaseStrings(slot);
@@ -222,7 +231,7 @@ export class ClickStore implements SlotKeys {
 
   private ipOf(slot: number): string {
     const v = this.ips[slot];
-    if ((this.flags[slot] & IPV4) === 0) return this.pool.text(v)!;
+    if ((this.flags[slot] & IPV4) === 0) return this.many.text(v)!;
     return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
   }
 
@@ -232,10 +241,10 @@ export class ClickStore implements SlotKeys {
     pool.release(this.publisherIds[slot]);
     pool.release(this.subIds[slot]);
     pool.release(this.userAgents[slot]);
-    pool.release(this.deviceIds[slot]);
+    this.many.release(this.deviceIds[slot]);
     pool.release(this.countries[slot]);
     pool.release(this.declaredCountries[slot]);
-    if ((this.flags[slot] & IPV4) === 0) pool.release(this.ips[slot]);
+    if ((this.flags[slot] & IPV4) === 0) this.many.release(this.ips[slot]);
     if (this.codes[slot] === CODES_ELSEWHERE) this.codesElsewhere.delete(slot);
   }
 
@@ -247,6 +256,18 @@ export class ClickStore implements SlotKeys {
     this.releaseStrings(slot);
     this.ids.release(slot);
     this.free.push(slot);
+  }
+
+  /** The pool handed out an id past 16 bits: its six columns take 32-bit ids from now on. */
+  private widenPoolIds(): void {
+    this.narrow = false;
+    const ids = (a: PoolIds) => widenIds(a, this.capacity, false);
+    this.offerIds = ids(this.offerIds);
+    this.publisherIds = ids(this.publisherIds);
+    this.subIds = ids(this.subIds);
+    this.userAgents = ids(this.userAgents);
+    this.countries = ids(this.countries);
+    this.declaredCountries = ids(this.declaredCountries);
   }
 
   /** A slot never used yet (growing the arrays when they are full). */
@@ -263,15 +284,16 @@ export class ClickStore implements SlotKeys {
     this.order = order;
     this.head = 0;
     const int32 = (n: number) => new Int32Array(n);
+    const ids = (a: PoolIds) => widenIds(a, next, this.narrow);
     this.ids.grow(next);
-    this.offerIds = widen(this.offerIds, next, int32);
-    this.publisherIds = widen(this.publisherIds, next, int32);
-    this.subIds = widen(this.subIds, next, int32);
+    this.offerIds = ids(this.offerIds);
+    this.publisherIds = ids(this.publisherIds);
+    this.subIds = ids(this.subIds);
     this.ips = widen(this.ips, next, (n) => new Uint32Array(n));
-    this.userAgents = widen(this.userAgents, next, int32);
+    this.userAgents = ids(this.userAgents);
     this.deviceIds = widen(this.deviceIds, next, int32);
-    this.countries = widen(this.countries, next, int32);
-    this.declaredCountries = widen(this.declaredCountries, next, int32);
+    this.countries = ids(this.countries);
+    this.declaredCountries = ids(this.declaredCountries);
     this.codes = widen(this.codes, next, (n) => new Uint16Array(n));
     this.t = widen(this.t, next, (n) => new Float64Array(n));
     this.risk = widen(this.risk, next, (n) => new Float64Array(n));
@@ -284,3 +306,15 @@ export class ClickStore implements SlotKeys {
 }
 
 const CODES_ELSEWHERE = 0xffff;
+
+/** A column of ids into the store's pool of few strings: 16 bits while they fit. */
+type PoolIds = Uint16Array | Int32Array;
+/** Pool ids below this fit a 16-bit column. */
+const NARROW_SPAN = 0x10000;
+
+/** A copy of `a` of `length` ids, 16-bit when `narrow`. */
+function widenIds(a: PoolIds, length: number, narrow: boolean): PoolIds {
+  const bigger = narrow ? new Uint16Array(length) : new Int32Array(length);
+  bigger.set(a);
+  return bigger;
+}

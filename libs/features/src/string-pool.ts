@@ -15,6 +15,11 @@ export class StringPool {
     return this.ids.size;
   }
 
+  /** Every id handed out so far is below this (ids are reused, so it grows only with the most ever held at once). */
+  get span(): number {
+    return this.strings.length;
+  }
+
   /** The id of `s` (0 for null), counting one more holder. */
   acquire(s: string | null): number {
     if (s === null) return 0;
