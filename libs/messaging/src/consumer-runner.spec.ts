@@ -33,7 +33,10 @@ class FakeMsg {
   term(): void {
     this.settled = { kind: 'term' };
   }
-  working(): void {}
+  workingCalls = 0;
+  working(): void {
+    this.workingCalls++;
+  }
 }
 
 const topology = new Topology('unit', 1);
@@ -73,6 +76,7 @@ function fakeBroker() {
         num_pending: 0,
         num_ack_pending: 0,
       }),
+      update: async () => undefined,
     },
   };
   return {
@@ -115,6 +119,27 @@ describe('ConsumerRunner', () => {
     expect(ms.map((m) => m.settled?.kind)).toEqual(['ack', 'ack', 'ack']);
     expect(seen).toEqual(['a', 'b', 'c']);
     expect(broker.published).toEqual([]);
+  });
+
+  it('keeps messages waiting in its queue in progress, so that a long queue is not redelivered past ack_wait', async () => {
+    let release!: () => void;
+    const blocked = new Promise<void>((r) => (release = r));
+    await run(
+      async (batch) => {
+        if (batch.some((d) => d.data === 'slow')) await blocked;
+      },
+      { ...spec, batch: 1, ackWaitMs: 30 },
+    );
+    const slow = msg('slow');
+    const waiting = msg('waiting');
+    broker.deliver(slow, waiting);
+    await new Promise((r) => setTimeout(r, 100));
+    const calls = waiting.workingCalls;
+    release();
+    await settled(slow, waiting);
+    // The handler's message is kept alive by the handler call, the queued one by the queue.
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect([slow.settled?.kind, waiting.settled?.kind]).toEqual(['ack', 'ack']);
   });
 
   it('dead-letters a message it cannot decode, with its error, without calling the handler for it', async () => {

@@ -65,6 +65,7 @@ export class ConsumerRunner<T> {
   private readonly inflight = new Set<Promise<void>>();
   private stopping = false;
   private watchTimer?: NodeJS.Timeout;
+  private queueKeepAlive?: NodeJS.Timeout;
   private readonly log: Logger;
   private readonly component: string;
   private lastFailureLog = { reason: '', at: 0, suppressed: 0 };
@@ -95,6 +96,13 @@ export class ConsumerRunner<T> {
     const lag = metrics.consumerPending.labels(this.spec.durable);
     this.watchTimer = setInterval(() => void this.watch(lag), WATCH_MS);
     this.watchTimer.unref();
+    // Received and waiting their turn is in progress too: a queue that takes longer than ack_wait to
+    // work through (a backlog of batch messages of 100 events each, on a starved CPU) must not be
+    // delivered a second time while it waits, which doubled the backlog's work.
+    this.queueKeepAlive = setInterval(() => {
+      for (const { m } of this.queue) m.working();
+    }, this.spec.ackWaitMs / 3);
+    this.queueKeepAlive.unref();
     this.log.info({ filter: this.spec.filterSubject }, 'consuming');
   }
 
@@ -105,6 +113,7 @@ export class ConsumerRunner<T> {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.queueKeepAlive) clearInterval(this.queueKeepAlive);
     await Promise.all(this.feeds.map((f) => this.close(f)));
     // The server keeps our last pull requests after the unsubscribe and may hand a nak'ed message
     // straight back to one of them (nats-server 2.9 did, for the first one nak'ed); reading the
