@@ -1,7 +1,17 @@
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { BoundedMap } from './bounded-map';
 import { IpClass, classifyIp } from './ip';
-import { ProbeStats, WindowSpec, WindowTable, hashPart, keyHash, valueHash } from './window-table';
+import {
+  DistinctKey,
+  OFFLINE_DISTINCT_SECRET,
+  ProbeStats,
+  WindowSpec,
+  WindowTable,
+  distinctKey,
+  hashPart,
+  keyHash,
+  valueHash,
+} from './window-table';
 import { UserAgentClass, classifyUserAgent } from './user-agent';
 import { intern } from './memo';
 import { ClickRecord, ClickStore } from './click-store';
@@ -178,6 +188,13 @@ export interface FeatureStateOptions {
   maxHistoryKeys: number;
   /** Offer, offer × publisher and offer × sub-id keys of the 24-hour conversion rates. */
   maxOfferKeys: number;
+  /**
+   * The key of the distinct-count sketches' value hash (16 hex digits): the deployment's own in
+   * every process of a deployment (`DeploymentSecretRepository`), so that none of its senders can
+   * choose values that count as one and its processes reproduce each other's counts;
+   * `OFFLINE_DISTINCT_SECRET` offline.
+   */
+  distinctSecret: string;
 }
 
 export const DEFAULT_FEATURE_OPTIONS: FeatureStateOptions = {
@@ -188,6 +205,7 @@ export const DEFAULT_FEATURE_OPTIONS: FeatureStateOptions = {
   lateAfterMs: DAY,
   maxHistoryKeys: 200_000,
   maxOfferKeys: 100_000,
+  distinctSecret: OFFLINE_DISTINCT_SECRET,
 };
 
 /**
@@ -227,8 +245,11 @@ export class FeatureState {
   private nextClickExpiry = -Infinity;
   /** What `observeClick(e, true)` fills in place of new objects. */
   private readonly scratch = clickScratch();
+  /** `options.distinctSecret`, as `valueHash` takes it. */
+  private readonly distinctKey: DistinctKey;
 
   constructor(readonly options: FeatureStateOptions = DEFAULT_FEATURE_OPTIONS) {
+    this.distinctKey = distinctKey(options.distinctSecret);
     const keys = options.maxKeys;
     this.ips = new WindowTable([IP_WINDOWS, DAY_WINDOW, DAY_WINDOW], keys);
     this.devices = new WindowTable([DEVICE_WINDOWS, DAY_WINDOW], keys);
@@ -278,10 +299,17 @@ export class FeatureState {
 
     const hUserAgent = ua.hash;
     const hDevice = e.deviceId ? hashPart(e.deviceId) : 0;
-    // Value hashes of the distinct-count sketches: unkeyed (`valueHash`), so that their estimates
-    // are the same in every process; mixed, so that their low bits spread evenly.
-    const vDevice = e.deviceId ? valueHash(e.deviceId) : 0;
-    const vClickId = keyHash(valueHash(e.id));
+    // Value hashes of the distinct-count sketches: keyed with the deployment's secret (`valueHash`),
+    // so that a sender cannot choose ids that count as one, yet every process of the deployment
+    // counts alike; mixed, so that their low bits spread evenly. The user agent's and the IP's are
+    // kept on their memoised classifications (a user agent is a hundred characters or more).
+    const key = this.distinctKey;
+    const vDevice = e.deviceId ? valueHash(key, e.deviceId) : 0;
+    const vClickId = keyHash(valueHash(key, e.id));
+    if (ua.valueKey !== key) {
+      ua.valueHash = valueHash(key, ua.text);
+      ua.valueKey = key;
+    }
     const ipHistory = this.ipHistory.slot(ipHash, ipKey, t);
     this.ipHistory.touch(ipHistory, t);
     if (e.deviceId) this.ipHistory.addDistinct(ipHistory, IP_DEVICES, keyHash(vDevice));
@@ -310,6 +338,10 @@ export class FeatureState {
       deviceDistinctIps = this.devices.countSlot(slot, DEVICE_IPS, 0, t);
       const history = this.deviceHistory.slot(deviceHash, e.deviceId, t);
       this.deviceHistory.touch(history, t);
+      if (ip.valueKey !== key) {
+        ip.valueHash = valueHash(key, ip.normalized);
+        ip.valueKey = key;
+      }
       this.deviceHistory.addDistinct(history, DEVICE_IP_SET, keyHash(ip.valueHash));
       this.deviceHistory.addDistinct(history, DEVICE_USER_AGENTS, keyHash(ua.valueHash));
       this.deviceHistory.addDistinct(history, DEVICE_CLICK_IDS, vClickId);
@@ -716,8 +748,8 @@ function clickScratch() {
     offerId: '',
     publisherId: '',
     subIdText: null,
-    ip: { valid: false, version: null, range: 'malformed', normalized: '', hash: 0, valueHash: 0 },
-    ua: { bot: null, nonBrowser: null, family: 'unknown', hash: 0, valueHash: 0, text: '' },
+    ip: { valid: false, version: null, range: 'malformed', normalized: '', hash: 0, valueHash: 0, valueKey: null },
+    ua: { bot: null, nonBrowser: null, family: 'unknown', hash: 0, valueHash: 0, valueKey: null, text: '' },
     ipClicks: { minute: 0, hour: 0, day: 0 },
     deviceClicks: null,
     secondsSinceDuplicate: null,

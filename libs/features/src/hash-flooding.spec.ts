@@ -1,6 +1,6 @@
-import { aClick, at } from '@app/testing';
+import { aClick, at, fnv1a, fnvMulticollision } from '@app/testing';
 import { FeatureState } from './feature-state';
-import { KeyIndex, hashPart, keyHash, valueHash } from './key-index';
+import { KeyIndex, hashPart, keyHash } from './key-index';
 
 /**
  * Hash flooding (DESIGN §3a: every sender is an adversary): a sender who can compute the tables'
@@ -10,49 +10,12 @@ import { KeyIndex, hashPart, keyHash, valueHash } from './key-index';
  * 32-bit state), 2^stages ids from `stages` stages. The cost is measured as the table's own probe
  * counts, never as a time.
  */
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
-function fnvStep(h: number, s: string): number {
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 0;
-}
-
-/** 2^stages distinct printable ids (`prefix` + 4 × stages characters) with one and the same FNV-1a hash. */
-function fnvMulticollision(prefix: string, stages: number): string[] {
-  // mulberry32: the same ids in every run.
-  let seed = 0x5eed;
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const block = () => Array.from({ length: 4 }, () => ALPHABET[Math.floor(random() * ALPHABET.length)]).join('');
-  let ids = [prefix];
-  let state = fnvStep(0x811c9dc5, prefix);
-  for (let stage = 0; stage < stages; stage++) {
-    const seen = new Map<number, string>();
-    for (;;) {
-      const b = block();
-      const next = fnvStep(state, b);
-      const other = seen.get(next);
-      if (other !== undefined && other !== b) {
-        ids = ids.flatMap((id) => [id + other, id + b]);
-        state = next;
-        break;
-      }
-      seen.set(next, b);
-    }
-  }
-  return ids;
-}
-
 const COLLIDING = fnvMulticollision('dev-', 11);
 
 describe('hash flooding', () => {
   it('is attacked with ids that all have one FNV-1a hash', () => {
     expect(new Set(COLLIDING).size).toBe(2048);
-    expect(new Set(COLLIDING.map(valueHash)).size).toBe(1);
+    expect(new Set(COLLIDING.map((id) => fnv1a(id))).size).toBe(1);
   });
 
   it('the tables hash with a secret: colliding ids spread out', () => {

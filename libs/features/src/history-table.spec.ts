@@ -1,9 +1,10 @@
 import { HistoryTable } from './history-table';
-import { hashPart, keyHash, valueHash } from './window-table';
+import { OFFLINE_DISTINCT_SECRET, distinctKey, hashPart, keyHash, valueHash } from './window-table';
 
 const h = (s: string) => keyHash(hashPart(s));
-/** A value's hash as the state computes it for the sketches: unkeyed, so the estimates are the same in every run. */
-const v = (s: string) => keyHash(valueHash(s));
+/** A value's hash as the state computes it for the sketches, with the fixed offline secret: the same estimates in every run. */
+const KEY = distinctKey(OFFLINE_DISTINCT_SECRET);
+const v = (s: string) => keyHash(valueHash(KEY, s));
 const T = Date.parse('2026-11-02T12:00:00.000Z');
 
 describe('HistoryTable', () => {

@@ -27,8 +27,9 @@ const POW2_NEG = Float64Array.from({ length: 29 }, (_, r) => 2 ** -r);
  * `SKETCH_REGISTERS` bytes per distinct count, and each count's current estimate (recomputed only
  * when one of its registers rises). A per-key sketch object from a library (e.g. bloom-filters'
  * HyperLogLog: a JS array of registers, xxhash over strings) would cost several hundred bytes and
- * a string hash per key and value; here a value's hash is one the caller already has (`valueHash`, unkeyed, so that estimates are
- * the same in every process).
+ * a string hash per key and value; here a value's hash is one the caller already has (`valueHash`, keyed with the deployment's
+ * secret, so that a sender cannot choose values that count as one, and estimates are the same in
+ * every process of the deployment).
  */
 export class HistoryTable {
   private readonly index: KeyIndex;

@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { memoize } from './memo';
-import { hashPart, valueHash } from './window-table';
+import { hashPart } from './window-table';
+import type { DistinctKey } from './window-table';
 
 /** What an IP address is, for INVALID_IP and as a model feature. */
 export interface IpClass {
@@ -12,8 +13,13 @@ export interface IpClass {
   normalized: string;
   /** `hashPart` of the normalised form, for the feature tables. */
   hash: number;
-  /** `valueHash` of the normalised form, for the distinct-count sketches. */
+  /**
+   * `valueHash` of the normalised form under `valueKey`, for the distinct-count sketches: filled by the
+   * feature state that counts it (this object is memoised for the process; states of other
+   * deployments, with other keys, recompute it).
+   */
   valueHash: number;
+  valueKey: DistinctKey | null;
 }
 
 /**
@@ -58,15 +64,15 @@ function classify(ip: string): IpClass {
   const v4 = ipv4Number(ip);
   if (v4 >= 0) {
     const range = new ipaddr.IPv4([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]).range();
-    return { valid: range === 'unicast', version: 4, range, normalized: ip, hash: hashPart(ip), valueHash: valueHash(ip) };
+    return { valid: range === 'unicast', version: 4, range, normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: null };
   }
   if (!ipaddr.isValid(ip))
-    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip), valueHash: valueHash(ip) };
+    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: null };
   let addr = ipaddr.parse(ip);
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
   // `ipaddr.isValid` accepts shorthand like "10.1" or "0x7f.1"; only the canonical forms are real client addresses.
   if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(ip) && !ip.includes(':')) {
-    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip), valueHash: valueHash(ip) };
+    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: null };
   }
   const range = addr.range();
   const normalized = addr.toString();
@@ -76,6 +82,7 @@ function classify(ip: string): IpClass {
     range,
     normalized,
     hash: hashPart(normalized),
-    valueHash: valueHash(normalized),
+    valueHash: 0,
+    valueKey: null,
   };
 }

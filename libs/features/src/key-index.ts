@@ -11,7 +11,7 @@ const SECRET = randomBytes(8);
 const K0 = SECRET.readInt32LE(0);
 const K1 = SECRET.readInt32LE(4);
 
-/** FNV-1a's offset basis: the hash of '' in `valueHash`, and `keyHash`'s second part by default. */
+/** FNV-1a's offset basis: `keyHash`'s second part by default (a constant since the tables hash with `hashPart`). */
 const EMPTY_PART_HASH = 0x811c9dc5 | 0;
 
 /**
@@ -22,10 +22,14 @@ const EMPTY_PART_HASH = 0x811c9dc5 | 0;
  * not even in the low bits that pick a bucket.
  */
 export function hashPart(s: string): number {
-  let v0 = K0;
-  let v1 = K1;
-  let v2 = K0 ^ 0x6c796765;
-  let v3 = K1 ^ 0x74656462;
+  return halfSipHash(K0, K1, s);
+}
+
+function halfSipHash(k0: number, k1: number, s: string): number {
+  let v0 = k0;
+  let v1 = k1;
+  let v2 = k0 ^ 0x6c796765;
+  let v3 = k1 ^ 0x74656462;
   const n = s.length;
   const end = n & ~1;
   for (let i = 0; i < end; i += 2) {
@@ -88,18 +92,38 @@ export function hashPart(s: string): number {
 }
 
 /**
- * FNV-1a of a value, unkeyed: the same in every process, for what must not depend on the secret
- * (the distinct-count sketches, whose estimates are outputs). Never to place keys in a table.
+ * The secret of the distinct-count sketches' value hash offline: fixed and public (the bytes of
+ * "arbiter1"), so that `arbiter evaluate`, training, the simulator and the scoring digest give the
+ * same figures everywhere. A deployment uses its own (`DeploymentSecretRepository`), never this one.
  */
-export function valueHash(s: string): number {
-  let h = EMPTY_PART_HASH;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 0;
+export const OFFLINE_DISTINCT_SECRET = '6172626974657231';
+
+/** A distinct-count secret (16 hex digits, 64 bits) as `valueHash` takes it. */
+export type DistinctKey = Int32Array;
+
+export function distinctKey(hex: string): DistinctKey {
+  if (!/^[0-9a-f]{16}$/.test(hex)) throw new Error('a distinct-count secret is 16 lower-case hex digits');
+  const b = Buffer.from(hex, 'hex');
+  return Int32Array.of(b.readInt32LE(0), b.readInt32LE(4));
+}
+
+/**
+ * The hash of a value a distinct-count sketch counts (a device id, an IP, a user agent, a click
+ * id): HalfSipHash-1-3, like `hashPart`, but keyed with the deployment's secret, not the
+ * process's, because the sketches' estimates are outputs (model features) that the deployment's
+ * other processes (scorers, their rebuilds, the API's backtests) must reproduce. Keyed, because a
+ * sketch sees only the hash: a sender who could compute it could rotate device ids (or user
+ * agents, or IPs) that all hash alike, and one IP with hundreds of devices would count as one
+ * device. No public hash would do, however strong: a HyperLogLog register reads 5 bits and a rank,
+ * so values that all land in one register with a low rank are found by trying about a hundred per value.
+ */
+export function valueHash(key: DistinctKey, s: string): number {
+  return halfSipHash(key[0], key[1], s);
 }
 
 /**
  * The hash of a key of two parts, from the parts' hashes (a single-part key has `b` = ''): keyed
- * when the parts' hashes are (`hashPart`), not when they are `valueHash`es.
+ * with the secret the parts' hashes were keyed with (`hashPart`'s or `valueHash`'s).
  */
 export function keyHash(ha: number, hb: number = EMPTY_PART_HASH): number {
   let h = Math.imul(ha ^ 0x9e3779b9, 0x85ebca6b) ^ hb;

@@ -1,6 +1,7 @@
 import { isbotMatch } from 'isbot';
 import { memoize } from './memo';
-import { hashPart, valueHash } from './window-table';
+import { hashPart } from './window-table';
+import type { DistinctKey } from './window-table';
 
 /** What a user agent says about the client. */
 export interface UserAgentClass {
@@ -12,8 +13,13 @@ export interface UserAgentClass {
   family: 'mobile' | 'desktop' | 'tablet' | 'app' | 'unknown';
   /** `hashPart` of the user agent, for the feature tables (computed once per distinct agent). */
   hash: number;
-  /** `valueHash` of the user agent, for the distinct-count sketches. */
+  /**
+   * `valueHash` of the user agent under `valueKey`, for the distinct-count sketches: filled by the
+   * feature state that counts it (this object is memoised for the process; states of other
+   * deployments, with other keys, recompute it).
+   */
   valueHash: number;
+  valueKey: DistinctKey | null;
   /** The user agent itself, one shared copy per distinct agent (what the scorer keeps). */
   text: string;
 }
@@ -48,10 +54,10 @@ const NON_BROWSER: readonly [RegExp, string][] = [
 export const classifyUserAgent: (ua: string) => UserAgentClass = memoize(classify, 50_000, 10_000_000);
 
 function classify(ua: string): UserAgentClass {
-  return { ...judge(ua), hash: hashPart(ua), valueHash: valueHash(ua), text: ua };
+  return { ...judge(ua), hash: hashPart(ua), valueHash: 0, valueKey: null, text: ua };
 }
 
-function judge(ua: string): Omit<UserAgentClass, 'hash' | 'valueHash' | 'text'> {
+function judge(ua: string): Omit<UserAgentClass, 'hash' | 'valueHash' | 'valueKey' | 'text'> {
   const trimmed = ua.trim();
   if (trimmed === '') return { bot: null, nonBrowser: 'empty', family: 'unknown' };
   for (const [pattern, name] of NON_BROWSER) {

@@ -8,7 +8,8 @@ export interface WindowSpec {
   buckets: number;
 }
 
-export { hashPart, keyHash, valueHash } from './key-index';
+export { OFFLINE_DISTINCT_SECRET, distinctKey, hashPart, keyHash, valueHash } from './key-index';
+export type { DistinctKey } from './key-index';
 export type { ProbeStats } from './key-index';
 
 /**

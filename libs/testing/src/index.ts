@@ -1,2 +1,3 @@
 export * from './builders';
 export * from './harness';
+export * from './fnv-multicollision';
