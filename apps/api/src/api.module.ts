@@ -32,7 +32,7 @@ import { Backtester } from '@app/backtest';
 import { CatalogCache } from '@app/catalog';
 import { Topology } from '@app/contracts';
 import { NATS_CONNECTION } from '@app/messaging';
-import { ClickRepository, EventHistoryRepository, ModelRepository } from '@app/storage';
+import { ClickRepository, DISTINCT_SECRET, EventHistoryRepository, ModelRepository } from '@app/storage';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DecisionsController } from './decisions.controller';
 import { OperationsController } from './admin/operations.controller';
@@ -104,9 +104,10 @@ export class ApiModule {
         EnforcementJob,
         {
           provide: Backtester,
-          inject: [EventHistoryRepository, ClickRepository, CatalogCache],
-          useFactory: (history: EventHistoryRepository, clicks: ClickRepository, catalog: CatalogCache) =>
-            new Backtester(history, clicks, catalog),
+          inject: [EventHistoryRepository, ClickRepository, CatalogCache, DISTINCT_SECRET],
+          // Counts distinct values with the deployment's secret, as its scorers do: a backtest reproduces their decisions.
+          useFactory: (history: EventHistoryRepository, clicks: ClickRepository, catalog: CatalogCache, distinctSecret: string) =>
+            new Backtester(history, clicks, catalog, distinctSecret),
         },
         {
           provide: ACTIVE_MODEL,

@@ -1,3 +1,4 @@
+import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
 import { ClickEvent, Decision, FeedbackEvent, Topology } from '@app/contracts';
@@ -60,6 +61,7 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       publisher as unknown as JetStreamPublisher,
       topology,
       shadows as unknown as ShadowOutcomeRepository,
+      OFFLINE_DISTINCT_SECRET,
     );
   });
 

@@ -7,7 +7,7 @@ import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
 import { BatchItem, Delivery, JetStreamPublisher, StoredEvent, batchMessages, outcomeMessageId } from '@app/messaging';
 import { metrics } from '@app/observability';
-import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
+import { ClickRepository, DISTINCT_SECRET, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
 import type { ActiveShadow } from '@app/live-config';
 
 interface Prepared {
@@ -38,9 +38,11 @@ export class ScoringService {
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
     private readonly shadows: ShadowOutcomeRepository,
+    // The deployment's: every scorer, its rebuild and the API's backtests count distinct values alike.
+    @Inject(DISTINCT_SECRET) distinctSecret: string,
   ) {
     this.engine = new ScoringEngine(undefined, {
-      features: { maxClicks: config.SCORER_MAX_CLICKS },
+      features: { maxClicks: config.SCORER_MAX_CLICKS, distinctSecret },
       modelFloors: { minPrecision: config.MODEL_MIN_PRECISION, maxFalsePositiveRate: config.MODEL_MAX_FALSE_POSITIVE_RATE },
     });
   }

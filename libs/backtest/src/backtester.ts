@@ -1,5 +1,6 @@
 import type { ConversionEvent } from '@app/contracts';
 import { CatalogView, ScoringEngine } from '@app/decisions';
+import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import type { ClickRecord, FeatureStateOptions } from '@app/features';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
@@ -65,6 +66,11 @@ export class Backtester {
     private readonly history: EventHistory,
     private readonly clicks: ClickLookup,
     private readonly catalog: ResolvingCatalog,
+    /**
+     * The deployment's distinct-count secret (`DeploymentSecretRepository`), as its scorers count
+     * with it: without it, a replay's distinct counts, and so its model scores, would not be theirs.
+     */
+    private readonly distinctSecret: string = OFFLINE_DISTINCT_SECRET,
   ) {}
 
   /** Events a run over the range reads (warm-up included): the progress total. */
@@ -75,7 +81,7 @@ export class Backtester {
   async run(input: BacktestInput, progress?: (done: number) => void, cancelled: () => boolean = () => false): Promise<BacktestOutcome> {
     const started = performance.now();
     const engines = [input.active, input.candidate].map((rules) => {
-      const engine = new ScoringEngine(rules, { features: input.features });
+      const engine = new ScoringEngine(rules, { features: { ...input.features, distinctSecret: this.distinctSecret } });
       engine.useModels(input.model, null);
       return engine;
     });

@@ -23,3 +23,4 @@ export * from './repositories/shadow-outcome.repository';
 export * from './repositories/dead-letter-replay.repository';
 export * from './repositories/rule-quality.repository';
 export * from './repositories/enforcement.repository';
+export * from './repositories/deployment-secret.repository';

@@ -20,8 +20,11 @@ import { WebhookRepository } from './repositories/webhook.repository';
 import { PostbackRepository } from './repositories/postback.repository';
 import { DeadLetterReplayRepository } from './repositories/dead-letter-replay.repository';
 import { EnforcementRepository } from './repositories/enforcement.repository';
+import { DeploymentSecretRepository } from './repositories/deployment-secret.repository';
 
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
+/** The deployment's distinct-count secret (`DeploymentSecretRepository.distinctHash`), read (or made) once at start. */
+export const DISTINCT_SECRET = Symbol('DISTINCT_SECRET');
 
 @Injectable()
 class PoolLifecycle implements OnApplicationShutdown {
@@ -54,6 +57,7 @@ export class StorageModule {
       PostbackRepository,
       DeadLetterReplayRepository,
       EnforcementRepository,
+      DeploymentSecretRepository,
     ].map((R) => ({
       provide: R,
       inject: [DATABASE_POOL],
@@ -74,9 +78,14 @@ export class StorageModule {
           },
         },
         ...repositories,
+        {
+          provide: DISTINCT_SECRET,
+          inject: [DeploymentSecretRepository],
+          useFactory: (secrets: DeploymentSecretRepository) => secrets.distinctHash(),
+        },
         PoolLifecycle,
       ],
-      exports: [DATABASE_POOL, ...repositories.map((r) => r.provide)],
+      exports: [DATABASE_POOL, DISTINCT_SECRET, ...repositories.map((r) => r.provide)],
     };
   }
 }

@@ -17,6 +17,7 @@ import { replayAuditFirst } from './0016-replay-audit-first';
 import { writePathIndexes } from './0017-write-path-indexes';
 import { minutelyRollupStages } from './0018-minutely-rollup-stages';
 import { lz4Reasons } from './0019-lz4-reasons';
+import { deploymentSecrets } from './0021-deployment-secrets';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -40,5 +41,6 @@ export const MIGRATIONS: readonly Migration[] = [
   writePathIndexes,
   minutelyRollupStages,
   lz4Reasons,
+  deploymentSecrets,
 ];
 export type { Migration } from './migration';
