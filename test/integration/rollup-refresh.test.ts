@@ -5,14 +5,14 @@ import { ScoringEngine } from '@app/decisions';
 import { OfflineRunner } from '@app/evaluation';
 import { DEFAULT_RULESET } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
-import { OutcomeRepository, PostgresDialect, ROLLUPS, createPool, inTransaction, migrate, rollupSelect } from '@app/storage';
+import { MIGRATIONS, OutcomeRepository, PostgresDialect, ROLLUPS, createPool, inTransaction, migrate, rollupSelect } from '@app/storage';
 import { createTestDatabase, uid } from '@app/testing';
 import { RollupRefresherService } from '../../apps/recorder/src/rollup-refresher.service';
 
 /**
- * The recorder's routine refresh of the KPI rollups on plain PostgreSQL (issue 19), on traffic of
- * the last two hours: the figures are those of a recomputation from every raw row, whatever order
- * the rows came in, and a refresh reads the rows written since the last one, not the whole hour.
+ * The recorder's routine refresh of the KPI rollups on plain PostgreSQL, on traffic of the last
+ * two hours: the figures are those of a recomputation from every raw row, whatever order the rows
+ * came in, whichever recorder wrote them, and whatever the rows' dimensions.
  */
 describe('Routine rollup refresh on PostgreSQL 15', () => {
   let pool: Pool;
@@ -28,7 +28,7 @@ describe('Routine rollup refresh on PostgreSQL 15', () => {
     drop = db.drop;
     pool = createPool({ url: db.url, max: 3, applicationName: 'rollup-refresh-test' });
     await migrate(pool);
-    // Traffic from 100 to 40 minutes ago: over two hours, inside the minutely stage's horizon.
+    // Traffic from 100 to 40 minutes ago: over two hours.
     const hour = Math.floor(Date.now() / 3600_000) * 3600_000;
     const sim = new Simulator({ seed: 5, events: 6000, hours: 1, start: new Date(hour - 100 * 60_000), partitions: 1 });
     const lines = (async function* () {
@@ -101,40 +101,196 @@ describe('Routine rollup refresh on PostgreSQL 15', () => {
       expect(stored).toEqual(recomputed);
     }
   });
+});
 
-  it('reads the rows written since the last refresh, not every row of the hour', async () => {
-    const last = verdicts.reduce((a, b) => (a.ts > b.ts ? a : b));
-    const ts = new Date(Date.parse(last.ts) + 1000).toISOString();
-    const hourRows = (
+const dialect = new PostgresDialect();
+const HOURLY = ROLLUPS.find((r) => r.name === 'kpi_clicks_hourly')!;
+const cfg = { ROLLUP_REFRESH_SECONDS: 0 } as ArbiterConfig;
+
+const click = (ts: number, publisherId: string, subId: string | null = null): ClickVerdict => ({
+  kind: 'click',
+  clickId: uid('clk'),
+  ts: new Date(ts).toISOString(),
+  offerId: 'offer-1',
+  publisherId,
+  advertiserId: 'adv-1',
+  subId,
+  valid: true,
+  score: 0.5,
+  category: null,
+  reasons: [],
+  rulesetVersion: 'builtin-1',
+  modelVersion: null,
+  modelScore: null,
+  shadowModelVersion: null,
+  shadowScore: null,
+  decidedAt: new Date(ts + 10).toISOString(),
+  latencyMs: 10,
+});
+
+describe('Rollup refresh on PostgreSQL 15: several recorders, odd dimensions', () => {
+  let pool: Pool;
+  let drop: () => Promise<void>;
+  let repository: OutcomeRepository;
+
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    drop = db.drop;
+    pool = createPool({ url: db.url, max: 6, applicationName: 'rollup-refresh-recorders' });
+    await migrate(pool);
+    repository = new OutcomeRepository(pool);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await drop();
+  });
+
+  async function write(refresher: RollupRefresherService, batch: ClickVerdict[]) {
+    await repository.insert(batch);
+    refresher.touched(batch.map((v) => v.ts));
+  }
+  const hourlyClicks = async (publisherId: string, hour: number) =>
+    Number(
+      (
+        await pool.query(`SELECT coalesce(sum(clicks), 0) AS n FROM kpi_clicks_hourly WHERE publisher_id = $1 AND bucket = $2`, [
+          publisherId,
+          new Date(hour).toISOString(),
+        ])
+      ).rows[0].n,
+    );
+
+  it('counts the last rows of a recorder that stopped before its next refresh (scale-in, or killed and not restarted)', async () => {
+    const hour = Math.floor(Date.now() / 3600_000) * 3600_000 - 3600_000;
+    const a = new RollupRefresherService(cfg, pool);
+    const b = new RollupRefresherService(cfg, pool);
+    await a.onApplicationBootstrap();
+    await b.onApplicationBootstrap();
+    await a.refresh();
+    await b.refresh();
+    await write(b, [click(hour + 10 * 60_000, 'pub-stop')]);
+    await b.refresh();
+    // A stores five clicks of minute 20 and stops before its next refresh.
+    await write(
+      a,
+      Array.from({ length: 5 }, () => click(hour + 20 * 60_000, 'pub-stop')),
+    );
+    await a.onApplicationShutdown();
+    // B goes on storing (minute 30 of the same hour) and refreshing.
+    await write(b, [click(hour + 30 * 60_000, 'pub-stop')]);
+    await b.refresh();
+    expect(await hourlyClicks('pub-stop', hour)).toBe(7);
+    await b.onApplicationShutdown();
+  });
+
+  it('rolls up a sub-id sent empty and one not sent, in the same minute, and goes on refreshing', async () => {
+    const now = Date.now();
+    const r = new RollupRefresherService(cfg, pool);
+    await r.onApplicationBootstrap();
+    await r.refresh();
+    // `GET /c/offer-1?pub=pub-sub&sub=` and `GET /c/offer-1?pub=pub-sub`.
+    await write(r, [click(now, 'pub-sub', ''), click(now, 'pub-sub', null)]);
+    await r.refresh();
+    const groups = async () =>
+      (
+        await pool.query(
+          `SELECT sub_id, sum(clicks)::int AS n FROM kpi_clicks_hourly WHERE publisher_id = 'pub-sub' GROUP BY sub_id ORDER BY sub_id NULLS LAST`,
+        )
+      ).rows;
+    expect(await groups()).toEqual([
+      { sub_id: '', n: 1 },
+      { sub_id: null, n: 1 },
+    ]);
+    const daily = (await pool.query(`SELECT sum(clicks)::int AS n FROM kpi_clicks_daily WHERE publisher_id = 'pub-sub'`)).rows[0].n;
+    expect(daily).toBe(2);
+    // And later clicks are still rolled up.
+    await write(r, [click(now + 1, 'pub-sub', null)]);
+    await r.refresh();
+    expect(await groups()).toEqual([
+      { sub_id: '', n: 1 },
+      { sub_id: null, n: 2 },
+    ]);
+    await r.onApplicationShutdown();
+  });
+
+  it('lets two recorders refresh the same buckets at once: the second waits for the first, neither fails', async () => {
+    const now = Date.now();
+    await repository.insert([click(now - 60_000, 'pub-race'), click(now, 'pub-race')]);
+    const steps = dialect.refresh(HOURLY, new Date(now - 60_000));
+    const a = await pool.connect();
+    const b = await pool.connect();
+    try {
+      // Refresher A: every step but the commit.
+      await a.query('BEGIN');
+      for (const s of steps) await a.query(s.sql, s.params);
+      // Refresher B, another recorder, with a click of its own in the same minute.
+      await repository.insert([click(now, 'pub-race')]);
+      await b.query('BEGIN');
+      const bDone = (async () => {
+        for (const s of steps) await b.query(s.sql, s.params);
+        await b.query('COMMIT');
+      })();
+      await new Promise((r) => setTimeout(r, 300));
+      await a.query('COMMIT');
+      await bDone;
+    } finally {
+      a.release();
+      b.release();
+    }
+    expect(await hourlyClicks('pub-race', Math.floor(now / 3600_000) * 3600_000)).toBe(
+      now % 3600_000 < 60_000 ? 2 : 3, // the first click may fall in the previous hour
+    );
+  });
+});
+
+describe('Migration 0022 on PostgreSQL 15, on a database whose rollups had stopped', () => {
+  let pool: Pool;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    drop = db.drop;
+    pool = createPool({ url: db.url, max: 3, applicationName: 'rollup-refresh-0022' });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await drop();
+  });
+
+  it('drops the minutely stages, rekeys the rollups and has the refresher recompute from the first empty sub-id', async () => {
+    const at = MIGRATIONS.findIndex((m) => m.id === '0022-rollup-keys-nulls-not-distinct');
+    expect(at).toBeGreaterThan(0);
+    await migrate(pool, MIGRATIONS.slice(0, at));
+    // The keys as 0004/0011/0013 made them when they were applied (they call the live dialect, which
+    // now makes the new keys) — and the stage 0018 made.
+    for (const r of ROLLUPS)
       await pool.query(
-        `SELECT count(*)::int AS n FROM click_verdicts WHERE ts >= date_bin('1 hour', $1::timestamptz, TIMESTAMPTZ '2000-01-01')`,
-        [ts],
-      )
-    ).rows[0].n;
-    expect(hourRows).toBeGreaterThan(1000);
-    const fresh = verdicts.slice(0, 20).map((v) => ({ ...v, clickId: uid('late-in-hour'), ts }));
-    await repository.insert(fresh);
-    // The refresher's own steps, in one transaction, counting the raw rows they read (PostgreSQL 15
-    // shows a backend's counts not yet flushed, earlier transactions' included: a difference).
-    const read = await inTransaction(pool, async (client) => {
-      const rowsRead = async () =>
-        Number(
-          (
-            await client.query(
-              `SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_xact_user_tables WHERE relname = 'click_verdicts'`,
-            )
-          ).rows[0].n,
-        );
-      const before = await rowsRead();
-      for (const step of dialect.refresh(
-        ROLLUPS.find((r) => r.name === 'kpi_clicks_hourly')!,
-        new Date(ts),
-      ))
-        await client.query(step.sql, step.params);
-      return (await rowsRead()) - before;
-    });
-    expect(read).toBeLessThan(200);
-    const { stored, recomputed } = await compare('kpi_clicks_hourly');
-    expect(stored).toEqual(recomputed);
+        `DROP INDEX ${r.name}_key; CREATE UNIQUE INDEX ${r.name}_key ON ${r.name} (bucket, ${r.dimensions.map((d) => `coalesce(${d}, '')`).join(', ')})`,
+      );
+    expect((await pool.query(`SELECT to_regclass('kpi_clicks_minutely') AS t`)).rows[0].t).toBe('kpi_clicks_minutely');
+    const repository = new OutcomeRepository(pool);
+    // Two days ago, the pair that stopped every refresh; traffic since, never rolled up.
+    const old = Math.floor(Date.now() / 3600_000) * 3600_000 - 2 * 86_400_000;
+    await repository.insert([click(old, 'pub-frozen', ''), click(old, 'pub-frozen', null), click(Date.now() - 60_000, 'pub-frozen')]);
+    await expect(
+      inTransaction(pool, async (client) => {
+        for (const s of dialect.refresh(HOURLY, new Date(old))) await client.query(s.sql, s.params);
+      }),
+    ).rejects.toThrow(/duplicate key/);
+    expect((await migrate(pool)).applied).toEqual(MIGRATIONS.slice(at).map((m) => m.id));
+    const stages = await pool.query(`SELECT relname FROM pg_class WHERE relname IN ('kpi_clicks_minutely', 'kpi_conversions_minutely')`);
+    expect(stages.rows).toEqual([]);
+    const backfills = (await pool.query(`SELECT rollup, since FROM rollup_backfills ORDER BY rollup`)).rows;
+    expect(backfills).toEqual([
+      { rollup: 'kpi_clicks_daily', since: new Date(old) },
+      { rollup: 'kpi_clicks_hourly', since: new Date(old) },
+    ]);
+    // A recorder starting on it recomputes from there.
+    const refresher = new RollupRefresherService(cfg, pool);
+    await refresher.onApplicationBootstrap();
+    await refresher.refresh();
+    const total = (await pool.query(`SELECT sum(clicks)::int AS n FROM kpi_clicks_hourly WHERE publisher_id = 'pub-frozen'`)).rows[0].n;
+    expect(total).toBe(3);
+    expect((await pool.query('SELECT count(*)::int AS n FROM rollup_backfills')).rows[0].n).toBe(0);
+    expect((await migrate(pool)).applied).toEqual([]);
+    await refresher.onApplicationShutdown();
   });
 });

@@ -1,8 +1,14 @@
 import type { Queryable } from './database';
 import { Rollup, aggregateSelect, rollupSelect } from './rollups';
 
-const uniqueIndex = (r: Rollup) =>
-  `CREATE UNIQUE INDEX ${r.name}_key ON ${r.name} (bucket, ${r.dimensions.map((d) => `coalesce(${d}, '')`).join(', ')})`;
+/**
+ * A plain-PostgreSQL rollup's key: its bucket and dimensions, with NULLs not distinct — the same
+ * groups its `GROUP BY` makes. (Keyed on `coalesce(dimension, '')` until migration 0022, the index
+ * took a sub-id sent empty and one not sent for one group where the refresh made two, and every
+ * refresh failed on a duplicate key from then on.)
+ */
+export const uniqueIndex = (r: Pick<Rollup, 'name' | 'dimensions'>) =>
+  `CREATE UNIQUE INDEX ${r.name}_key ON ${r.name} (bucket, ${r.dimensions.join(', ')}) NULLS NOT DISTINCT`;
 
 /**
  * The two storage targets: TimescaleDB (hypertables, continuous aggregates, compression,
@@ -71,16 +77,10 @@ export class TimescaleDialect implements Dialect {
   }
 }
 
-/** The finer rollup an hourly one is summed from on plain PostgreSQL (`kpi_clicks_hourly` → `kpi_clicks_minutely`). */
+/** The finer rollup an hourly one was summed from on plain PostgreSQL (`kpi_clicks_hourly` → `kpi_clicks_minutely`). */
 export const minutelyStage = (r: Rollup) => r.name.replace(/_hourly$/, '_minutely');
 
-// How long the minutely stage keeps its buckets: an event older than this (a late report, a replay)
-// has its hour recomputed from the raw rows, as every hour was before the stage.
-const STAGE_HOURS = 2;
 const ORIGIN = `TIMESTAMPTZ '2000-01-01 00:00:00+00'`;
-// The stage's horizon: the start of the oldest hour it holds. The database's clock, so that every
-// recorder agrees on it; constant within the refresh's transaction.
-const HORIZON = `date_bin('1 hour', now() - INTERVAL '${STAGE_HOURS} hours', ${ORIGIN})`;
 
 export class PostgresDialect implements Dialect {
   readonly name = 'postgres' as const;
@@ -94,83 +94,45 @@ export class PostgresDialect implements Dialect {
   }
 
   rollup(r: Rollup): string[] {
-    return [...this.stage(r), `CREATE TABLE ${r.name} AS ${rollupSelect(r, (i, c) => this.bucket(i, c))} WITH NO DATA`, uniqueIndex(r)];
+    return [`CREATE TABLE ${r.name} AS ${rollupSelect(r, (i, c) => this.bucket(i, c))} WITH NO DATA`, uniqueIndex(r)];
   }
 
   /**
-   * An hourly rollup's minutely stage: derived data (dropped and recreated with its rollup). The
-   * refresh recomputes the minutes written since the last one and sums the hour from them, instead
-   * of re-aggregating every raw row of the current hour every ROLLUP_REFRESH_SECONDS (issue 19: at
-   * the end of an hour at 10,000 events/s that was 36 million rows per refresh).
+   * Only for migration 0018, as it was when applied: the minutely stage the routine refresh summed
+   * the hours from between ecab7e4 and migration 0022, which drops it (a stage minute was only
+   * recomputed by the recorder that wrote it, so a recorder that stopped behind the others left its
+   * last rows out of the KPIs for good). Nothing reads or refreshes it.
    */
   stage(r: Rollup): string[] {
     if (r.grain !== 'hour') return [];
+    if (!/_hourly$/.test(r.name)) throw new Error(`rollup ${r.name}: an hourly rollup's name ends in _hourly`);
     const name = minutelyStage(r);
-    return [`DROP TABLE IF EXISTS ${name}`, `CREATE TABLE ${name} AS ${this.minutes(r)} WITH NO DATA`, uniqueIndex({ ...r, name })];
-  }
-
-  /**
-   * Recomputes the buckets from `since` on (late events inside the window are picked up). An
-   * hourly rollup: the hours before the stage's horizon from the raw rows; the minutes from `since`
-   * (or the horizon) on from the raw rows; the hours from there on from the minutes.
-   */
-  refresh(r: Rollup, since: Date): { sql: string; params: unknown[] }[] {
-    if (r.grain === 'day') {
-      const start = floorTo(since, 86_400_000);
-      return [
-        { sql: `DELETE FROM ${r.name} WHERE bucket >= $1::timestamptz`, params: [start] },
-        {
-          sql: `INSERT INTO ${r.name} ${rollupSelect(r, (i, c) => this.bucket(i, c), `WHERE ${r.timeColumn} >= $1::timestamptz`)}`,
-          params: [start],
-        },
-      ];
-    }
-    const stage = minutelyStage(r);
-    const hour = [floorTo(since, 3600_000)];
-    const minute = [floorTo(since, 60_000)];
-    const fromThere = `greatest($1::timestamptz, ${HORIZON})`;
-    return [
-      // Time ranges read through the time index: the routine window is the last minute or so, and
-      // on a table that was never analysed (autovacuum off) the planner, guessing that a range
-      // holds a third of the table, would scan all of it.
-      { sql: `SET LOCAL enable_seqscan = off`, params: [] },
-      // Hours older than the stage: from the raw rows (no-ops unless `since` is that old).
-      { sql: `DELETE FROM ${r.name} WHERE bucket >= $1::timestamptz AND bucket < ${HORIZON}`, params: hour },
-      {
-        sql: `INSERT INTO ${r.name} ${rollupSelect(r, (i, c) => this.bucket(i, c), `WHERE ${r.timeColumn} >= $1::timestamptz AND ${r.timeColumn} < ${HORIZON}`)}`,
-        params: hour,
-      },
-      // Minutes from `since` (or the horizon) on, from the raw rows; minutes past the horizon go.
-      { sql: `DELETE FROM ${stage} WHERE bucket >= ${fromThere}`, params: minute },
-      { sql: `INSERT INTO ${stage} ${this.minutes(r, `WHERE ${r.timeColumn} >= ${fromThere}`)}`, params: minute },
-      { sql: `DELETE FROM ${stage} WHERE bucket < ${HORIZON}`, params: [] },
-      // Hours from there on, summed from the minutes.
-      { sql: `DELETE FROM ${r.name} WHERE bucket >= ${fromThere}`, params: hour },
-      {
-        sql: `INSERT INTO ${r.name} ${aggregateSelect(r, {
-          interval: '1 hour',
-          source: stage,
-          timeColumn: 'bucket',
-          summed: true,
-          bucket: (i, c) => this.bucket(i, c),
-          where: `WHERE bucket >= ${fromThere}`,
-        })}`,
-        params: hour,
-      },
-      { sql: `RESET enable_seqscan`, params: [] },
-    ];
-  }
-
-  /** An hourly rollup's measures in one-minute buckets, from its raw table. */
-  private minutes(r: Rollup, where = ''): string {
-    return aggregateSelect(r, {
+    const minutes = aggregateSelect(r, {
       interval: '1 minute',
       source: r.source,
       timeColumn: r.timeColumn,
       summed: false,
       bucket: (i, c) => this.bucket(i, c),
-      where,
     });
+    return [`DROP TABLE IF EXISTS ${name}`, `CREATE TABLE ${name} AS ${minutes} WITH NO DATA`, uniqueIndex({ ...r, name })];
+  }
+
+  /**
+   * Recomputes the buckets from `since` on, from the raw rows (late events inside the window are
+   * picked up), in one transaction. Refreshers of several recorders take turns per rollup (an
+   * advisory lock held to the end of the transaction): two deleting and re-inserting the same
+   * buckets at once would fail each other on the rollup's key.
+   */
+  refresh(r: Rollup, since: Date): { sql: string; params: unknown[] }[] {
+    const start = floorTo(since, r.grain === 'hour' ? 3600_000 : 86_400_000);
+    return [
+      { sql: `SELECT pg_advisory_xact_lock(hashtext($1))`, params: [`arbiter-rollup:${r.name}`] },
+      { sql: `DELETE FROM ${r.name} WHERE bucket >= $1::timestamptz`, params: [start] },
+      {
+        sql: `INSERT INTO ${r.name} ${rollupSelect(r, (i, c) => this.bucket(i, c), `WHERE ${r.timeColumn} >= $1::timestamptz`)}`,
+        params: [start],
+      },
+    ];
   }
 
   lifecycle(): string[] {

@@ -18,6 +18,7 @@ import { writePathIndexes } from './0017-write-path-indexes';
 import { minutelyRollupStages } from './0018-minutely-rollup-stages';
 import { lz4Reasons } from './0019-lz4-reasons';
 import { deploymentSecrets } from './0021-deployment-secrets';
+import { rollupKeysNullsNotDistinct } from './0022-rollup-keys-nulls-not-distinct';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -42,5 +43,6 @@ export const MIGRATIONS: readonly Migration[] = [
   minutelyRollupStages,
   lz4Reasons,
   deploymentSecrets,
+  rollupKeysNullsNotDistinct,
 ];
 export type { Migration } from './migration';
