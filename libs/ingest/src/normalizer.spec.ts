@@ -99,3 +99,23 @@ describe('EventNormalizer: the stored form', () => {
     expect(second.ok && second.event.receivedAt).toBe('2026-06-01T12:00:00.001Z');
   });
 });
+
+/** `GET /c/offer?pub=p&sub=` (a publisher's sub-id macro left blank) and `GET /c/offer?pub=p`: one "no sub-id". */
+describe('EventNormalizer: a sub-id sent empty', () => {
+  const sut = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 300_000, geo: () => null });
+  const receivedAt = new Date('2026-06-01T12:00:00Z');
+  const click = { offerId: 'o', publisherId: 'p', ip: '203.0.113.7', userAgent: 'Mozilla/5.0' };
+
+  it('is a sub-id not sent', () => {
+    const empty = sut.normalize('click', { ...click, subId: '' }, receivedAt);
+    const absent = sut.normalize('click', click, receivedAt);
+    if (!empty.ok || !absent.ok) throw new Error('refused');
+    expect('subId' in empty.event).toBe(false);
+    expect({ ...empty.event, id: '' }).toStrictEqual({ ...absent.event, id: '' });
+  });
+
+  it('leaves a sub-id that is there as it is', () => {
+    const result = sut.normalize('click', { ...click, subId: ' ' }, receivedAt);
+    expect(result.ok && result.event.subId).toBe(' ');
+  });
+});

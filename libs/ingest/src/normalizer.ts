@@ -77,6 +77,9 @@ export class EventNormalizer {
           ipCountry: this.geo(input.ip),
         });
         if (input.id === undefined) event.idMinted = true;
+        // A sub-id sent empty (`&sub=`: a publisher's macro left blank) is a sub-id not sent: one
+        // "no sub-id" in the reports and KPIs, not two.
+        if (event.subId === '') delete event.subId;
         return { ok: true, event };
       }
       case 'conversion': {
