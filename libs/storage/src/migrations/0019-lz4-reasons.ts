@@ -19,6 +19,9 @@ export const lz4Reasons: Migration = {
       `SELECT 'lz4' = ANY (enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`,
     );
     if (!rows[0]?.lz4) return;
+    // Catalog-only, but under an exclusive lock: fail (the service's start is retried) rather than
+    // queue the recorder's writes and every reader behind a long query on these tables.
+    await db.query(`SET LOCAL lock_timeout = '5s'`);
     for (const table of REASONS) await db.query(`ALTER TABLE ${table} ALTER COLUMN reasons SET COMPRESSION lz4`);
   },
 };
