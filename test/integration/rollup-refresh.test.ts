@@ -57,7 +57,7 @@ describe('Routine rollup refresh on PostgreSQL 15', () => {
     for (let i = 0; i < outcomes.length; i += 500) {
       const batch = outcomes.slice(i, i + 500);
       await repository.insert(batch);
-      refresher.touched(batch.map((o) => o.ts));
+      refresher.touched(batch);
     }
     await refresher.refresh();
   }
@@ -147,7 +147,7 @@ describe('Rollup refresh on PostgreSQL 15: several recorders, odd dimensions', (
 
   async function write(refresher: RollupRefresherService, batch: ClickVerdict[]) {
     await repository.insert(batch);
-    refresher.touched(batch.map((v) => v.ts));
+    refresher.touched(batch);
   }
   const hourlyClicks = async (publisherId: string, hour: number) =>
     Number(
@@ -209,6 +209,70 @@ describe('Rollup refresh on PostgreSQL 15: several recorders, odd dimensions', (
       { sub_id: '', n: 1 },
       { sub_id: null, n: 2 },
     ]);
+    await r.onApplicationShutdown();
+  });
+
+  it('refreshes the conversion rollups, not the click ones, from a day back when a hold decided a day ago expires', async () => {
+    const r = new RollupRefresherService(cfg, pool);
+    await r.onApplicationBootstrap();
+    await r.refresh();
+    const now = Date.now();
+    const held = click(now - 86_400_000, 'pub-hold');
+    const decision = (status: Decision['status'], revision: number): Decision => ({
+      kind: 'conversion',
+      conversionId: `cnv-${held.clickId}`,
+      clickId: held.clickId,
+      // A revision keeps the conversion's time.
+      ts: held.ts,
+      offerId: held.offerId,
+      publisherId: held.publisherId,
+      advertiserId: held.advertiserId,
+      subId: null,
+      status,
+      score: 0.5,
+      amount: 100,
+      revenue: 100,
+      payout: 12.5,
+      currency: 'EUR',
+      ctitSeconds: 60,
+      revision,
+      previousStatus: revision ? 'hold' : null,
+      resolvedBy: 'engine',
+      holdUntil: null,
+      note: null,
+      actor: null,
+      partition: 0,
+      reasons: [],
+      rulesetVersion: 'builtin-1',
+      modelVersion: null,
+      modelScore: null,
+      shadowModelVersion: null,
+      shadowScore: null,
+      decidedAt: new Date(now).toISOString(),
+      latencyMs: 50,
+    });
+    const written = [held, decision('hold', 0)];
+    await repository.insert(written);
+    r.touched(written);
+    await r.refresh();
+    const refreshed = jest.spyOn(PostgresDialect.prototype, 'refresh');
+    try {
+      // The hold expires (approved), and a click arrives.
+      const batch = [decision('approved', 1), click(now, 'pub-hold')];
+      await repository.insert(batch);
+      r.touched(batch);
+      await r.refresh();
+      const since = Object.fromEntries(refreshed.mock.calls.map(([rollup, from]) => [rollup.name, from.getTime()]));
+      expect(since.kpi_conversions_hourly).toBeLessThanOrEqual(now - 86_400_000);
+      expect(since.kpi_conversions_daily).toBeLessThanOrEqual(now - 86_400_000);
+      expect(since.kpi_clicks_hourly).toBe(now);
+      expect(since.kpi_clicks_daily).toBe(now);
+    } finally {
+      refreshed.mockRestore();
+    }
+    const approved = (await pool.query(`SELECT sum(approved)::int AS n FROM kpi_conversions_daily WHERE publisher_id = 'pub-hold'`)).rows[0]
+      .n;
+    expect(approved).toBe(1);
     await r.onApplicationShutdown();
   });
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type { Pool } from 'pg';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { componentLogger } from '@app/observability';
-import { DATABASE_POOL, Dialect, ROLLUPS, detectDialect, inTransaction } from '@app/storage';
+import { DATABASE_POOL, Dialect, ROLLUPS, Rollup, detectDialect, inTransaction } from '@app/storage';
 
 // A first refresh after a (re)start covers what may have been written while no recorder ran.
 const STARTUP_WINDOW_MS = 3 * 86_400_000;
@@ -11,15 +11,17 @@ const STARTUP_WINDOW_MS = 3 * 86_400_000;
 const MAX_WINDOW_MS = 400 * 86_400_000;
 
 /**
- * Keeps the KPI rollups current. The recorder notes the oldest event time it wrote since the
- * last refresh; every ROLLUP_REFRESH_SECONDS it refreshes the hourly and then the daily rollups
- * from there. On TimescaleDB this complements the refresh policies (and is what keeps the
- * embedded PGlite build current, whose background jobs do not run); on plain PostgreSQL it is
- * the only refresh.
+ * Keeps the KPI rollups current. The recorder notes, per raw table (click verdicts, decisions), the
+ * oldest event time it wrote since the last refresh; every ROLLUP_REFRESH_SECONDS it refreshes that
+ * table's hourly and then daily rollups from there. Apart, so that a decision revised a day after
+ * its conversion (a hold expiring) makes the conversion rollups, not the click ones, re-read the
+ * day. On TimescaleDB this complements the refresh policies (and is what keeps the embedded PGlite
+ * build current, whose background jobs do not run); on plain PostgreSQL it is the only refresh.
  */
 @Injectable()
 export class RollupRefresherService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private dirtySince: number | null = Date.now() - STARTUP_WINDOW_MS;
+  /** Raw table → the oldest event time written to it since the last refresh. */
+  private dirty = new Map<string, number>(RAW_TABLES.map((t) => [t, Date.now() - STARTUP_WINDOW_MS]));
   private backfillSince: number | null = null;
   private dialect?: Dialect;
   private timer?: NodeJS.Timeout;
@@ -36,7 +38,7 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     // A migration that rebuilt a rollup asks for its history to be recomputed from a point on.
     const { rows } = await this.pool.query<{ since: Date | null }>('SELECT min(since) AS since FROM rollup_backfills');
     if (rows[0].since) this.backfillSince = rows[0].since.getTime();
-    if (this.backfillSince !== null) this.dirtySince = Math.min(this.dirtySince ?? Infinity, this.backfillSince);
+    if (this.backfillSince !== null) for (const t of RAW_TABLES) this.note(t, this.backfillSince);
     if (this.config.ROLLUP_REFRESH_SECONDS <= 0) return;
     this.timer = setInterval(() => void this.refresh(), this.config.ROLLUP_REFRESH_SECONDS * 1000);
     this.timer.unref();
@@ -47,12 +49,14 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     await this.running;
   }
 
-  /** Notes rows written with these event times. */
-  touched(timestamps: Iterable<string>): void {
-    for (const ts of timestamps) {
-      const t = Date.parse(ts);
-      if (this.dirtySince === null || t < this.dirtySince) this.dirtySince = t;
-    }
+  /** Notes outcomes written (their kind says their table, their time the bucket). */
+  touched(outcomes: Iterable<{ kind: 'click' | 'conversion'; ts: string }>): void {
+    for (const o of outcomes) this.note(o.kind === 'click' ? 'click_verdicts' : 'decisions', Date.parse(o.ts));
+  }
+
+  private note(table: string, t: number): void {
+    const since = this.dirty.get(table);
+    if (since === undefined || t < since) this.dirty.set(table, t);
   }
 
   /** Refreshes now (one refresh at a time); resolves when done. */
@@ -62,13 +66,20 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   }
 
   private async refreshOnce(): Promise<void> {
-    if (this.dirtySince === null || !this.dialect) return;
-    const backfill = this.backfillSince !== null && this.dirtySince <= this.backfillSince;
-    const since = new Date(backfill ? this.dirtySince : Math.max(this.dirtySince, Date.now() - MAX_WINDOW_MS));
-    this.dirtySince = null;
+    if (this.dirty.size === 0 || !this.dialect) return;
+    const taken = this.dirty;
+    this.dirty = new Map();
+    const backfillFrom = this.backfillSince;
+    // A pending backfill goes as far back as it asks; the routine refresh at most MAX_WINDOW_MS.
+    const backfill = backfillFrom !== null && RAW_TABLES.every((t) => (taken.get(t) ?? Infinity) <= backfillFrom);
+    const sinces = new Map(
+      [...taken].map(([t, since]) => [t, new Date(backfill ? since : Math.max(since, Date.now() - MAX_WINDOW_MS))] as const),
+    );
     const started = Date.now();
     try {
       for (const r of ROLLUPS) {
+        const since = sinces.get(rawTable(r));
+        if (!since) continue;
         const steps = this.dialect.refresh(r, since);
         // One transaction per rollup: a reader never sees the buckets deleted and not yet rewritten.
         // TimescaleDB's refresh procedure cannot run inside one (and is a single statement).
@@ -78,16 +89,24 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
             for (const step of steps) await client.query(step.sql, step.params);
           });
       }
+      const oldest = new Date(Math.min(...[...sinces.values()].map((d) => d.getTime())));
       if (backfill) {
-        await this.pool.query('DELETE FROM rollup_backfills WHERE since >= $1', [since]);
+        await this.pool.query('DELETE FROM rollup_backfills WHERE since >= $1', [oldest]);
         this.backfillSince = null;
-        this.log.info({ since: since.toISOString(), ms: Date.now() - started }, 'rebuilt rollups backfilled');
+        this.log.info({ since: oldest.toISOString(), ms: Date.now() - started }, 'rebuilt rollups backfilled');
       }
-      this.log.debug({ since: since.toISOString(), ms: Date.now() - started }, 'rollups refreshed');
+      this.log.debug(
+        { since: Object.fromEntries([...sinces].map(([t, d]) => [t, d.toISOString()])), ms: Date.now() - started },
+        'rollups refreshed',
+      );
     } catch (e) {
-      // Try the same window again next time.
-      this.dirtySince = Math.min(this.dirtySince ?? since.getTime(), since.getTime());
+      // Try the same windows again next time.
+      for (const [t, since] of sinces) this.note(t, since.getTime());
       this.log.warn({ err: e }, 'rollup refresh failed; will retry');
     }
   }
 }
+
+/** The raw tables the rollups read, directly (hourly) or through their hourly rollup (daily). */
+const RAW_TABLES = [...new Set(ROLLUPS.filter((r) => r.grain === 'hour').map((r) => r.source))];
+const rawTable = (r: Rollup): string => (r.grain === 'hour' ? r.source : rawTable(ROLLUPS.find((x) => x.name === r.source)!));

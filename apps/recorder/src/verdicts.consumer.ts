@@ -17,7 +17,7 @@ export class VerdictsConsumer {
   @EventPattern(ConsumerName.RecorderVerdicts)
   async record(@Payload() batch: Delivery<StoredOutcome>[]): Promise<void> {
     const written = await this.outcomes.insert(batch.map((d) => d.data));
-    this.rollups.touched(batch.map((d) => d.data.ts));
+    this.rollups.touched(batch.map((d) => d.data));
     metrics.rowsWritten.labels('click_verdicts').inc(written.verdicts);
     metrics.rowsWritten.labels('decisions').inc(written.decisions);
   }
