@@ -285,3 +285,60 @@ describe.each(targets)('Enforcement migration on $name: the rollups gain ENFORCE
     }
   });
 });
+
+/**
+ * Stored before the link dropped an empty `sub=` (or sent so through the JSON API by an older
+ * engine): a click with sub-id '' and one without, in one hour. Both targets count both, and go on
+ * refreshing (plain PostgreSQL's key once took them for one group where its refresh made two).
+ */
+describe.each(targets)('KPI rollups on $name: a sub-id stored empty beside one not sent', ({ setup }) => {
+  let pool: Pool;
+  let teardown: () => Promise<void>;
+  beforeAll(async () => {
+    const target = await setup();
+    teardown = target.teardown;
+    pool = createPool({ url: target.url, max: 2, applicationName: 'kpi-test-sub' });
+    await migrate(pool);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await teardown();
+  });
+
+  it('both are counted, and later clicks too', async () => {
+    const at = Date.UTC(2026, 10, 2, 10, 15);
+    const click = (id: string, ts: number, subId: string | null): ClickVerdict => ({
+      kind: 'click',
+      clickId: id,
+      ts: new Date(ts).toISOString(),
+      offerId: 'offer-1',
+      publisherId: 'pub-sub',
+      advertiserId: 'adv-1',
+      subId,
+      valid: true,
+      score: 0.5,
+      category: null,
+      reasons: [],
+      rulesetVersion: 'builtin-1',
+      modelVersion: null,
+      modelScore: null,
+      shadowModelVersion: null,
+      shadowScore: null,
+      decidedAt: new Date(ts + 10).toISOString(),
+      latencyMs: 10,
+    });
+    const repository = new OutcomeRepository(pool);
+    const dialect = await detectDialect(pool);
+    const refresh = async () => {
+      for (const r of ROLLUPS) for (const step of dialect.refresh(r, new Date(at - 3600_000))) await pool.query(step.sql, step.params);
+    };
+    await repository.insert([click('sub-a', at, ''), click('sub-b', at, null)]);
+    await refresh();
+    await repository.insert([click('sub-c', at + 60_000, null)]);
+    await refresh();
+    const sum = async (rollup: string) =>
+      (await pool.query(`SELECT sum(clicks)::int AS n FROM ${rollup} WHERE publisher_id = 'pub-sub'`)).rows[0].n;
+    expect(await sum('kpi_clicks_hourly')).toBe(3);
+    expect(await sum('kpi_clicks_daily')).toBe(3);
+  });
+});
