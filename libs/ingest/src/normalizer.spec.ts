@@ -119,3 +119,41 @@ describe('EventNormalizer: a sub-id sent empty', () => {
     expect(result.ok && result.event.subId).toBe(' ');
   });
 });
+
+/** A placeholder device id (limited ad tracking's zeros, an unexpanded macro) names nobody: it is dropped. */
+describe('EventNormalizer: placeholder device ids', () => {
+  const sut = new EventNormalizer({ partitions: 1, maxFutureSkewMs: 300_000, geo: () => null });
+  const receivedAt = new Date('2026-06-01T12:00:00Z');
+  const click = { offerId: 'o', publisherId: 'p', ip: '203.0.113.7', userAgent: 'Mozilla/5.0' };
+  const conversion = { clickId: 'c0.x', amount: 10 };
+
+  it.each([
+    '00000000-0000-0000-0000-000000000000',
+    '00000000000000000000000000000000',
+    '',
+    ' ',
+    '{idfa}',
+    '{{device_id}}',
+    '${GAID}',
+    '%%ADVERTISING_ID%%',
+    '__IDFA__',
+    '[idfa]',
+    'NULL',
+    'undefined',
+    'Unknown',
+    'n/a',
+  ])('%j is dropped from a click and a conversion', (deviceId) => {
+    const c = sut.normalize('click', { ...click, deviceId }, receivedAt);
+    const v = sut.normalize('conversion', { ...conversion, deviceId }, receivedAt);
+    expect(c.ok && c.event.deviceId).toBeUndefined();
+    expect(v.ok && v.event.deviceId).toBeUndefined();
+  });
+
+  it.each(['00000000-0000-0000-0000-000000000001', '6d2f9a0e-5c1b-4f7e-9a3d-2b8c4e1f0a77', 'device-{1}', '0x00', 'nullable'])(
+    '%j is a device id and kept',
+    (deviceId) => {
+      const c = sut.normalize('click', { ...click, deviceId }, receivedAt);
+      expect(c.ok && c.event.deviceId).toBe(deviceId);
+    },
+  );
+});

@@ -16,6 +16,21 @@ import {
 } from '@app/contracts';
 import { countryOfIp } from './geo';
 
+/**
+ * A device id that names nobody: the all-zero advertising id a phone reports when its user limited
+ * ad tracking (iOS App Tracking Transparency, Android's opt-out; with or without dashes), a
+ * publisher's macro left unexpanded (`{idfa}`, `{{device_id}}`, `${IDFA}`, `%%GAID%%`, `__IDFA__`,
+ * `[idfa]`), a blank, or a word for "none". Thousands of unrelated people send the same one, so
+ * kept as an id it would make them one device (DEVICE_VELOCITY, distinct devices per address).
+ */
+const PLACEHOLDER_DEVICE_ID =
+  /^\s*(?:[0-]*|\{\{?[^{}]*\}\}?|\$\{[^{}]*\}|%%[^%]*%%|__[A-Za-z0-9_]+__|\[[^\[\]]*\]|null|nil|none|undefined|unknown|n\/a|-1)\s*$/i;
+
+/** Whether `deviceId` is a placeholder rather than a device's id (see PLACEHOLDER_DEVICE_ID). */
+export function isPlaceholderDeviceId(deviceId: string): boolean {
+  return PLACEHOLDER_DEVICE_ID.test(deviceId);
+}
+
 export type NormalizeResult<T> = { ok: true; event: T } | { ok: false; errors: FieldError[] };
 
 export interface NormalizerOptions {
@@ -80,6 +95,8 @@ export class EventNormalizer {
         // A sub-id sent empty (`&sub=`: a publisher's macro left blank) is a sub-id not sent: one
         // "no sub-id" in the reports and KPIs, not two.
         if (event.subId === '') delete event.subId;
+        // A placeholder device id is a device id not sent (limited ad tracking, a blank macro).
+        if (event.deviceId !== undefined && isPlaceholderDeviceId(event.deviceId)) delete event.deviceId;
         return { ok: true, event };
       }
       case 'conversion': {
@@ -92,6 +109,7 @@ export class EventNormalizer {
           partition: partitionOfClickId(input.clickId, partitions),
           ipCountry: input.ip ? this.geo(input.ip) : null,
         });
+        if (event.deviceId !== undefined && isPlaceholderDeviceId(event.deviceId)) delete event.deviceId;
         return { ok: true, event };
       }
       case 'feedback': {
