@@ -16,7 +16,8 @@ const MAX_WINDOW_MS = 400 * 86_400_000;
  * table's hourly and then daily rollups from there. Apart, so that a decision revised a day after
  * its conversion (a hold expiring) makes the conversion rollups, not the click ones, re-read the
  * day. On TimescaleDB this complements the refresh policies (and is what keeps the embedded PGlite
- * build current, whose background jobs do not run); on plain PostgreSQL it is the only refresh.
+ * build current, whose background jobs do not run), an hourly rollup through its minutely stage;
+ * on plain PostgreSQL it is the only refresh.
  */
 @Injectable()
 export class RollupRefresherService implements OnApplicationBootstrap, OnApplicationShutdown {

@@ -11,7 +11,10 @@ import {
  * The KPI rollups of DESIGN §7: hourly, and daily on top of hourly, for clicks (from click
  * verdicts) and conversions (from decisions), by publisher, sub-id, offer and advertiser, with a
  * column per reason code. One definition, two targets under the same names: a TimescaleDB
- * continuous aggregate, or on plain PostgreSQL a table refreshed incrementally by the recorder.
+ * continuous aggregate, or on plain PostgreSQL a table refreshed incrementally by the recorder. On
+ * TimescaleDB an hourly rollup sums a minutely continuous aggregate of the same measures
+ * (`minutelyStage`, migration 0020), so a refresh re-aggregates the minutes written to since the
+ * last one rather than the whole current hour.
  */
 export interface Rollup {
   name: string;

@@ -17,6 +17,7 @@ import { replayAuditFirst } from './0016-replay-audit-first';
 import { writePathIndexes } from './0017-write-path-indexes';
 import { minutelyRollupStages } from './0018-minutely-rollup-stages';
 import { lz4Reasons } from './0019-lz4-reasons';
+import { minutelyRollupCaggs } from './0020-minutely-rollup-caggs';
 import { deploymentSecrets } from './0021-deployment-secrets';
 import { rollupKeysNullsNotDistinct } from './0022-rollup-keys-nulls-not-distinct';
 import { Migration } from './migration';
@@ -42,6 +43,7 @@ export const MIGRATIONS: readonly Migration[] = [
   writePathIndexes,
   minutelyRollupStages,
   lz4Reasons,
+  minutelyRollupCaggs,
   deploymentSecrets,
   rollupKeysNullsNotDistinct,
 ];
