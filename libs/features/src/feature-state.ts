@@ -306,9 +306,9 @@ export class FeatureState {
     const key = this.distinctKey;
     const vDevice = e.deviceId ? valueHash(key, e.deviceId) : 0;
     const vClickId = keyHash(valueHash(key, e.id));
-    if (ua.valueKey !== key) {
+    if (ua.valueKey !== key.id) {
       ua.valueHash = valueHash(key, ua.text);
-      ua.valueKey = key;
+      ua.valueKey = key.id;
     }
     const ipHistory = this.ipHistory.slot(ipHash, ipKey, t);
     this.ipHistory.touch(ipHistory, t);
@@ -338,9 +338,9 @@ export class FeatureState {
       deviceDistinctIps = this.devices.countSlot(slot, DEVICE_IPS, 0, t);
       const history = this.deviceHistory.slot(deviceHash, e.deviceId, t);
       this.deviceHistory.touch(history, t);
-      if (ip.valueKey !== key) {
+      if (ip.valueKey !== key.id) {
         ip.valueHash = valueHash(key, ip.normalized);
-        ip.valueKey = key;
+        ip.valueKey = key.id;
       }
       this.deviceHistory.addDistinct(history, DEVICE_IP_SET, keyHash(ip.valueHash));
       this.deviceHistory.addDistinct(history, DEVICE_USER_AGENTS, keyHash(ua.valueHash));
@@ -748,8 +748,8 @@ function clickScratch() {
     offerId: '',
     publisherId: '',
     subIdText: null,
-    ip: { valid: false, version: null, range: 'malformed', normalized: '', hash: 0, valueHash: 0, valueKey: null },
-    ua: { bot: null, nonBrowser: null, family: 'unknown', hash: 0, valueHash: 0, valueKey: null, text: '' },
+    ip: { valid: false, version: null, range: 'malformed', normalized: '', hash: 0, valueHash: 0, valueKey: 0 },
+    ua: { bot: null, nonBrowser: null, family: 'unknown', hash: 0, valueHash: 0, valueKey: 0, text: '' },
     ipClicks: { minute: 0, hour: 0, day: 0 },
     deviceClicks: null,
     secondsSinceDuplicate: null,

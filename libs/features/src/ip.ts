@@ -1,7 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { memoize } from './memo';
 import { hashPart } from './window-table';
-import type { DistinctKey } from './window-table';
 
 /** What an IP address is, for INVALID_IP and as a model feature. */
 export interface IpClass {
@@ -19,7 +18,8 @@ export interface IpClass {
    * deployments, with other keys, recompute it).
    */
   valueHash: number;
-  valueKey: DistinctKey | null;
+  /** `DistinctKey.id` of the key `valueHash` was made with (0: none yet): a tag, never the secret. */
+  valueKey: number;
 }
 
 /**
@@ -64,15 +64,15 @@ function classify(ip: string): IpClass {
   const v4 = ipv4Number(ip);
   if (v4 >= 0) {
     const range = new ipaddr.IPv4([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]).range();
-    return { valid: range === 'unicast', version: 4, range, normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: null };
+    return { valid: range === 'unicast', version: 4, range, normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: 0 };
   }
   if (!ipaddr.isValid(ip))
-    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: null };
+    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: 0 };
   let addr = ipaddr.parse(ip);
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
   // `ipaddr.isValid` accepts shorthand like "10.1" or "0x7f.1"; only the canonical forms are real client addresses.
   if (addr.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(ip) && !ip.includes(':')) {
-    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: null };
+    return { valid: false, version: null, range: 'malformed', normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: 0 };
   }
   const range = addr.range();
   const normalized = addr.toString();
@@ -83,6 +83,6 @@ function classify(ip: string): IpClass {
     normalized,
     hash: hashPart(normalized),
     valueHash: 0,
-    valueKey: null,
+    valueKey: 0,
   };
 }

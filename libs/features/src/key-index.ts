@@ -98,13 +98,32 @@ function halfSipHash(k0: number, k1: number, s: string): number {
  */
 export const OFFLINE_DISTINCT_SECRET = '6172626974657231';
 
-/** A distinct-count secret (16 hex digits, 64 bits) as `valueHash` takes it. */
-export type DistinctKey = Int32Array;
+/**
+ * A distinct-count secret (16 hex digits, 64 bits) as `valueHash` takes it. `id` names the key
+ * without revealing it: what the memoised IP and user-agent classifications (which every rule
+ * sees) are tagged with. One object per secret (`distinctKey` interns them).
+ */
+export interface DistinctKey {
+  readonly id: number;
+  readonly k0: number;
+  readonly k1: number;
+}
 
+/** The keys made so far, by secret: a process holds one or two (a deployment's, the offline one). */
+const distinctKeys = new Map<string, DistinctKey>();
+
+/**
+ * The key of a secret: the same object for the same secret, so that states (the backtester's two
+ * engines) that share a secret share the value hashes memoised on classifications.
+ */
 export function distinctKey(hex: string): DistinctKey {
+  const known = distinctKeys.get(hex);
+  if (known) return known;
   if (!/^[0-9a-f]{16}$/.test(hex)) throw new Error('a distinct-count secret is 16 lower-case hex digits');
   const b = Buffer.from(hex, 'hex');
-  return Int32Array.of(b.readInt32LE(0), b.readInt32LE(4));
+  const key: DistinctKey = Object.freeze({ id: distinctKeys.size + 1, k0: b.readInt32LE(0), k1: b.readInt32LE(4) });
+  distinctKeys.set(hex, key);
+  return key;
 }
 
 /**
@@ -118,7 +137,7 @@ export function distinctKey(hex: string): DistinctKey {
  * so values that all land in one register with a low rank are found by trying about a hundred per value.
  */
 export function valueHash(key: DistinctKey, s: string): number {
-  return halfSipHash(key[0], key[1], s);
+  return halfSipHash(key.k0, key.k1, s);
 }
 
 /**

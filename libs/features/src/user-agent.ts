@@ -1,7 +1,6 @@
 import { isbotMatch } from 'isbot';
 import { memoize } from './memo';
 import { hashPart } from './window-table';
-import type { DistinctKey } from './window-table';
 
 /** What a user agent says about the client. */
 export interface UserAgentClass {
@@ -19,7 +18,8 @@ export interface UserAgentClass {
    * deployments, with other keys, recompute it).
    */
   valueHash: number;
-  valueKey: DistinctKey | null;
+  /** `DistinctKey.id` of the key `valueHash` was made with (0: none yet): a tag, never the secret. */
+  valueKey: number;
   /** The user agent itself, one shared copy per distinct agent (what the scorer keeps). */
   text: string;
 }
@@ -54,7 +54,7 @@ const NON_BROWSER: readonly [RegExp, string][] = [
 export const classifyUserAgent: (ua: string) => UserAgentClass = memoize(classify, 50_000, 10_000_000);
 
 function classify(ua: string): UserAgentClass {
-  return { ...judge(ua), hash: hashPart(ua), valueHash: 0, valueKey: null, text: ua };
+  return { ...judge(ua), hash: hashPart(ua), valueHash: 0, valueKey: 0, text: ua };
 }
 
 function judge(ua: string): Omit<UserAgentClass, 'hash' | 'valueHash' | 'valueKey' | 'text'> {
