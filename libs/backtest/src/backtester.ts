@@ -1,6 +1,5 @@
 import type { ConversionEvent } from '@app/contracts';
 import { CatalogView, ScoringEngine } from '@app/decisions';
-import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import type { ClickRecord, FeatureStateOptions } from '@app/features';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
@@ -69,8 +68,10 @@ export class Backtester {
     /**
      * The deployment's distinct-count secret (`DeploymentSecretRepository`), as its scorers count
      * with it: without it, a replay's distinct counts, and so its model scores, would not be theirs.
+     * Required, with no default: a forgotten secret would count with the public offline key, silently
+     * (statuses agree while the model is advisory).
      */
-    private readonly distinctSecret: string = OFFLINE_DISTINCT_SECRET,
+    private readonly distinctSecret: string,
   ) {}
 
   /** Events a run over the range reads (warm-up included): the progress total. */
