@@ -32,7 +32,7 @@ import { Backtester } from '@app/backtest';
 import { CatalogCache } from '@app/catalog';
 import { Topology } from '@app/contracts';
 import { NATS_CONNECTION } from '@app/messaging';
-import { ClickRepository, DISTINCT_SECRET, EventHistoryRepository, ModelRepository } from '@app/storage';
+import { ClickRepository, DISTINCT_SECRET, EventHistoryRepository, ModelRepository, distinctSecretProvider } from '@app/storage';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DecisionsController } from './decisions.controller';
 import { OperationsController } from './admin/operations.controller';
@@ -102,6 +102,7 @@ export class ApiModule {
         PostbacksService,
         EnforcementService,
         EnforcementJob,
+        distinctSecretProvider,
         {
           provide: Backtester,
           inject: [EventHistoryRepository, ClickRepository, CatalogCache, DISTINCT_SECRET],

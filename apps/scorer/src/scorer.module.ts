@@ -6,7 +6,7 @@ import { CatalogModule } from '@app/catalog';
 import { EdgeErrorsFilter } from '@app/http';
 import { MessagingModule, natsHealthCheck } from '@app/messaging';
 import { HealthController, healthChecks } from '@app/observability';
-import { StorageModule, databaseHealthCheck } from '@app/storage';
+import { StorageModule, databaseHealthCheck, distinctSecretProvider } from '@app/storage';
 import { ScoringConsumer } from './scoring.consumer';
 import { ScoringService } from './scoring.service';
 import { StateRebuildService } from './state-rebuild.service';
@@ -22,6 +22,7 @@ export class ScorerModule {
       imports: [ConfigModule.forRoot(config), MessagingModule.forRoot('scorer'), StorageModule.forRoot('arbiter-scorer'), CatalogModule],
       controllers: [ScoringConsumer, HealthController],
       providers: [
+        distinctSecretProvider,
         ScoringService,
         StateRebuildService,
         HoldTimerService,

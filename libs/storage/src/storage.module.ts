@@ -1,4 +1,4 @@
-import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { createPool } from './database';
@@ -23,8 +23,18 @@ import { EnforcementRepository } from './repositories/enforcement.repository';
 import { DeploymentSecretRepository } from './repositories/deployment-secret.repository';
 
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
-/** The deployment's distinct-count secret (`DeploymentSecretRepository.distinctHash`), read (or made) once at start. */
+/** The deployment's distinct-count secret (`DeploymentSecretRepository.distinctHash`), read once at start. */
 export const DISTINCT_SECRET = Symbol('DISTINCT_SECRET');
+
+/**
+ * `DISTINCT_SECRET`, for the services that count distinct values (the scorer, the API's
+ * backtests) to list among their providers: the others (gateway, recorder, notifier) never load it.
+ */
+export const distinctSecretProvider: Provider = {
+  provide: DISTINCT_SECRET,
+  inject: [DeploymentSecretRepository],
+  useFactory: (secrets: DeploymentSecretRepository) => secrets.distinctHash(),
+};
 
 @Injectable()
 class PoolLifecycle implements OnApplicationShutdown {
@@ -78,14 +88,9 @@ export class StorageModule {
           },
         },
         ...repositories,
-        {
-          provide: DISTINCT_SECRET,
-          inject: [DeploymentSecretRepository],
-          useFactory: (secrets: DeploymentSecretRepository) => secrets.distinctHash(),
-        },
         PoolLifecycle,
       ],
-      exports: [DATABASE_POOL, DISTINCT_SECRET, ...repositories.map((r) => r.provide)],
+      exports: [DATABASE_POOL, ...repositories.map((r) => r.provide)],
     };
   }
 }

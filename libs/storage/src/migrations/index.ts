@@ -20,6 +20,7 @@ import { lz4Reasons } from './0019-lz4-reasons';
 import { minutelyRollupCaggs } from './0020-minutely-rollup-caggs';
 import { deploymentSecrets } from './0021-deployment-secrets';
 import { rollupKeysNullsNotDistinct } from './0022-rollup-keys-nulls-not-distinct';
+import { distinctSecretInDatabase } from './0023-distinct-secret-in-database';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -46,5 +47,6 @@ export const MIGRATIONS: readonly Migration[] = [
   minutelyRollupCaggs,
   deploymentSecrets,
   rollupKeysNullsNotDistinct,
+  distinctSecretInDatabase,
 ];
 export type { Migration } from './migration';
