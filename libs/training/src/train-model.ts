@@ -16,7 +16,8 @@ import {
 import { DEFAULT_POLICY, DEFAULT_RULESET } from '@app/rules';
 
 type Side = 'click' | 'conversion';
-interface Row {
+/** One labelled event's features (the model's inputs) and its label (1: fraud). */
+export interface Row {
   x: Float64Array;
   y: number;
 }
@@ -36,6 +37,12 @@ export interface TrainingOptions {
   /** Whose labels these are: `operator` (the model may decide once it meets the floors) or `simulator` (always advisory). */
   origin: 'operator' | 'simulator';
   version: string;
+  /**
+   * The distinct-count secret the features are counted with, as `trainingRows` takes it: the
+   * deployment's (`DeploymentSecretRepository`) for its own history, `OFFLINE_DISTINCT_SECRET` for
+   * files. No default: trained on live history with the public key, crafted ids would read as one device.
+   */
+  distinctSecret: string;
   /** Where the events came from, for the card. */
   source: string;
   /**
@@ -50,6 +57,37 @@ export interface TrainingOptions {
 export interface TrainingHooks {
   log?(line: string): void;
   progress?: { start(total: number): void; update(done: number): void; stop(): void };
+}
+
+/** One source's labelled feature rows, in event order, and the offline runner's summary of it. */
+export interface TrainingRows {
+  rows: Record<'click' | 'conversion', Row[]>;
+  summary: unknown;
+}
+
+/**
+ * The labelled feature rows of one source: replayed through the scoring engine, the features of
+ * each labelled click and conversion as the live scorer computes them — counted with
+ * `distinctSecret`, which for a deployment's own history must be the deployment's: under the public
+ * offline key, a publisher's device ids built to collide read as one device in the training data
+ * (while its scorers count hundreds), and the forest would learn the farm as a single device.
+ */
+export async function trainingRows(source: LabelledEvents, distinctSecret: string): Promise<TrainingRows> {
+  const rows: Record<Side, Row[]> = { click: [], conversion: [] };
+  const pending: Record<Side, Float64Array | null> = { click: null, conversion: null };
+  const engine = new ScoringEngine(DEFAULT_RULESET, {
+    features: { distinctSecret },
+    featureSink: (side, _id, x) => (pending[side] = Float64Array.from(x)),
+  });
+  const collect = (side: Side, label: string | undefined) => {
+    if (label && pending[side]) rows[side].push({ x: pending[side]!, y: label === 'fraud' ? 1 : 0 });
+    pending[side] = null;
+  };
+  const summary = await new OfflineRunner(engine).run(source, {
+    verdict: (_, t) => collect('click', t.label),
+    decision: (_, t) => collect('conversion', t.label),
+  });
+  return { rows, summary };
 }
 
 /**
@@ -68,19 +106,8 @@ export async function trainModel(
   const perSource: Record<Side, Row[]>[] = [];
   const summaries: unknown[] = [];
   for (const source of sources) {
-    const rows: Record<Side, Row[]> = { click: [], conversion: [] };
-    const pending: Record<Side, Float64Array | null> = { click: null, conversion: null };
-    const engine = new ScoringEngine(DEFAULT_RULESET, { featureSink: (side, _id, x) => (pending[side] = Float64Array.from(x)) });
-    const collect = (side: Side, label: string | undefined) => {
-      if (label && pending[side]) rows[side].push({ x: pending[side]!, y: label === 'fraud' ? 1 : 0 });
-      pending[side] = null;
-    };
-    summaries.push(
-      await new OfflineRunner(engine).run(source, {
-        verdict: (_, t) => collect('click', t.label),
-        decision: (_, t) => collect('conversion', t.label),
-      }),
-    );
+    const { rows, summary } = await trainingRows(source, o.distinctSecret);
+    summaries.push(summary);
     perSource.push(rows);
   }
   const summary = summaries.length === 1 ? summaries[0] : summaries;

@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '@app/config';
 import { readNdjson } from '@app/ingest';
+import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import { DEFAULT_FOREST_OPTIONS } from '@app/model';
 import { crossProfile, trainModel } from '@app/training';
 import { int } from '../output/options';
 import { progress } from '../output/progress';
 import { modelCardMarkdown } from '../output/model-card';
-import { databaseEvents } from '../replay/database-events';
+import { databaseDistinctSecret, databaseEvents } from '../replay/database-events';
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -54,6 +55,9 @@ export function trainCommand(): Command {
           minThreshold: o.minThreshold,
           origin: o.origin,
           version: o.version ?? `m-${new Date().toISOString().slice(0, 10)}-${o.seed}`,
+          // The deployment's own history is counted as its scorers counted it; files (the
+          // simulator's, another network's) with the fixed offline key, as `evaluate` does.
+          distinctSecret: o.fromDb ? await databaseDistinctSecret() : OFFLINE_DISTINCT_SECRET,
           source: o.fromDb ? 'database' : (o.events as string[]).join(', '),
           keepFrom: o.keepFrom ?? loadConfig(process.env).ARBITER_DEFAULT_MODEL,
           keepRequired: !!o.keepFrom,

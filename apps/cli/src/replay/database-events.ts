@@ -1,6 +1,21 @@
 import { Pool } from 'pg';
 import { loadConfig } from '@app/config';
-import { createPool } from '@app/storage';
+import { DeploymentSecretRepository, createPool } from '@app/storage';
+
+/**
+ * The deployment's distinct-count secret, read (never made: a training run must not mint the
+ * deployment's secret; a database without one is an error), so that `train --from-db` counts the
+ * history's distinct values as the deployment's scorers did.
+ */
+export async function databaseDistinctSecret(url = loadConfig(process.env).DATABASE_URL): Promise<string> {
+  if (!url) throw new Error('--from-db needs DATABASE_URL');
+  const pool: Pool = createPool({ url, max: 1, applicationName: 'arbiter-train' });
+  try {
+    return await new DeploymentSecretRepository(pool).distinctHash();
+  } finally {
+    await pool.end();
+  }
+}
 
 /**
  * The database's history as a traffic file: a catalog line, then clicks, conversions and feedback
