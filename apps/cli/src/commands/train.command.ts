@@ -18,7 +18,10 @@ export function trainCommand(): Command {
       '--events <files...>',
       'labelled NDJSON (e.g. from `arbiter simulate`); several files are several networks, each replayed on its own',
     )
-    .option('--from-db', 'train on the database instead: simulator labels, advertiser feedback and analyst decisions')
+    .option(
+      '--from-db',
+      "train on the database instead: simulator labels, advertiser feedback and analyst decisions (distinct counts with the deployment's secret, as its scorers count)",
+    )
     .requiredOption('--out <dir>', 'directory for model.json and its card (README.md)')
     .option('--version <name>', 'model version (default: m-<date>-<seed>)')
     .option('--trees <n>', 'trees per forest', int, DEFAULT_FOREST_OPTIONS.trees)
