@@ -51,7 +51,7 @@ describe('ScoringService: what a batch loads before it is scored', () => {
         asked.publishers.push(...(ids.publishers ?? []));
       },
     };
-    const publisher = { publishAll: async (items: readonly Outgoing[]) => void published.push(...items) };
+    const publisher = { publishAll: async (items: readonly Outgoing[]) => void published.push(...items), maxBatchBytes: () => 256 * 1024 };
     const shadows = { insert: async () => undefined };
     sut = new ScoringService(
       loadConfig({}),

@@ -5,7 +5,7 @@ import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
-import { BatchItem, Delivery, JetStreamPublisher, StoredEvent, batchMessages, outcomeMessageId } from '@app/messaging';
+import { BatchItem, Delivery, ITEMS_PER_MESSAGE, JetStreamPublisher, StoredEvent, batchMessages, outcomeMessageId } from '@app/messaging';
 import { metrics } from '@app/observability';
 import { ClickRepository, DISTINCT_SECRET, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
 import type { ActiveShadow } from '@app/live-config';
@@ -128,8 +128,8 @@ export class ScoringService {
     // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
     for (const o of out) (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)! });
     await this.publisher.publishAll([
-      ...batchMessages(this.topology.verdict('click'), verdicts),
-      ...batchMessages(this.topology.verdict('conversion'), decisions),
+      ...batchMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
+      ...batchMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
     ]);
     for (const o of out) {
       metrics.decisionLatency.labels(o.kind).observe(o.latencyMs / 1000);

@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { ClickEvent, ConversionEvent, EventKind, FieldError, Topology } from '@app/contracts';
 import { CatalogCache } from '@app/catalog';
 import { EventNormalizer } from './normalizer';
 import { SenderIdentity, TrustOptions, applyTrust } from './trust';
-import { ITEMS_PER_MESSAGE, JetStreamPublisher, MAX_BATCH_BYTES, Outgoing, batchMessages } from '@app/messaging';
+import { ITEMS_PER_MESSAGE, JETSTREAM_MANAGER, JetStreamPublisher, Outgoing, PublishError, batchMessages } from '@app/messaging';
 import { componentLogger, metrics } from '@app/observability';
 
 export type ItemResult =
@@ -14,6 +15,15 @@ export type ItemResult =
 
 /** A partner's click or conversion as the gateway stores it on EVENTS (feedback has its own path). */
 type IngestedEvent = ClickEvent | ConversionEvent;
+
+/** How long the stream's max_msg_size is taken as read; a message refused for its size reads it again. */
+const STREAM_LIMIT_TTL_MS = 30_000;
+
+/** A message to publish and the events it answers for. */
+interface Pending {
+  message: Outgoing;
+  events: Valid[];
+}
 
 /** An event that passed validation and trust; `minted`: the engine gave it its id. */
 interface Valid {
@@ -33,12 +43,15 @@ export class IngestService {
   private readonly normalizer: EventNormalizer;
   private readonly trust: TrustOptions;
   private readonly log = componentLogger('ingest');
+  /** The EVENTS stream's max_msg_size (Infinity: none), as last read. */
+  private streamLimit?: { bytes: Promise<number>; at: number };
 
   constructor(
     @Inject(ARBITER_CONFIG) config: ArbiterConfig,
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
     private readonly catalog: CatalogCache,
+    @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
   ) {
     this.normalizer = new EventNormalizer({
       partitions: config.ARBITER_PARTITIONS,
@@ -72,21 +85,54 @@ export class IngestService {
   private async store(kind: EventKind, count: number, valid: Valid[], results: ItemResult[]): Promise<ItemResult[]> {
     if (count - valid.length) metrics.eventsRejected.labels(kind).inc(count - valid.length);
 
-    const messages = this.messages(kind, valid);
-    const acks = await this.publisher.publishEach(messages.map((m) => m.message));
-    acks.forEach((ack, i) => {
-      // A batch message is stored whole or not at all: its ack answers for each of its events.
-      for (const { index, event } of messages[i].events) {
-        if (ack.status === 'fulfilled') {
-          results[index] = { index, status: 'accepted', id: event.id, duplicate: ack.value.duplicate };
-          metrics.eventsIngested.labels(kind, String(ack.value.duplicate)).inc();
-        } else {
-          this.log.warn({ err: ack.reason, eventId: event.id, kind }, 'could not store event');
-          results[index] = { index, status: 'failed', id: event.id, error: 'the event store is unavailable; send it again later' };
+    let pending = this.messages(kind, valid, await this.batchBytes());
+    while (pending.length) {
+      const acks = await this.publisher.publishEach(pending.map((m) => m.message));
+      const again: Pending[] = [];
+      acks.forEach((ack, i) => {
+        const { message, events } = pending[i];
+        // Refused for its size (a limit lowered since it was read): its events in halves, down to
+        // one a message, which is what each would have been without batching. They land after the
+        // request's later messages of their partition: only while the limit is being read again.
+        if (ack.status === 'rejected' && events.length > 1 && ack.reason instanceof PublishError && ack.reason.tooLarge) {
+          this.streamLimit = undefined;
+          const half = Math.ceil(events.length / 2);
+          for (const part of [events.slice(0, half), events.slice(half)]) again.push(...this.group(kind, message.subject, part, Infinity));
+          return;
         }
-      }
-    });
+        // A batch message is stored whole or not at all: its ack answers for each of its events.
+        if (ack.status === 'fulfilled') {
+          for (const { index, event } of events)
+            results[index] = { index, status: 'accepted', id: event.id, duplicate: ack.value.duplicate };
+          metrics.eventsIngested.labels(kind, String(ack.value.duplicate)).inc(events.length);
+        } else {
+          this.log.warn({ err: ack.reason, eventId: events[0].event.id, events: events.length, kind }, 'could not store event');
+          for (const { index, event } of events)
+            results[index] = { index, status: 'failed', id: event.id, error: 'the event store is unavailable; send it again later' };
+        }
+      });
+      pending = again;
+    }
     return results;
+  }
+
+  /**
+   * The largest batch message body the limits in force take: the connected server's max_payload and
+   * the EVENTS stream's max_msg_size, and MAX_BATCH_BYTES. A message refused for its size anyway (a
+   * limit lowered since it was read) is split again (`store`); a raised limit is seen within
+   * STREAM_LIMIT_TTL_MS (meanwhile messages are only smaller than they could be).
+   */
+  private async batchBytes(): Promise<number> {
+    const now = Date.now();
+    if (!this.streamLimit || now - this.streamLimit.at > STREAM_LIMIT_TTL_MS) {
+      const bytes = this.jsm.streams.info(this.topology.streams.events).then(
+        (info) => (info.config.max_msg_size > 0 ? info.config.max_msg_size : Infinity),
+        // Not readable now: the server's limit alone; a refusal for size still splits.
+        () => Infinity,
+      );
+      this.streamLimit = { bytes, at: now };
+    }
+    return this.publisher.maxBatchBytes(await this.streamLimit.bytes);
   }
 
   /**
@@ -98,7 +144,7 @@ export class IngestService {
    * per-message publish, ack and delivery cost is paid once for many (DESIGN §2: the wire unit may
    * be a batch of events). A lone minted event is a single message as before.
    */
-  private messages(kind: EventKind, valid: readonly Valid[]): { message: Outgoing; events: Valid[] }[] {
+  private messages(kind: EventKind, valid: readonly Valid[], maxBytes: number): Pending[] {
     const groups: { subject: string; events: Valid[] }[] = [];
     /** Per subject, the group of minted events still taking more. */
     const open = new Map<string, { subject: string; events: Valid[] }>();
@@ -106,6 +152,10 @@ export class IngestService {
       const subject = this.topology.event(kind, v.event.partition);
       if (!v.minted) {
         groups.push({ subject, events: [v] });
+        // The partition's events reach the stream in request order (which event DUPLICATE_CLICK,
+        // IP_VELOCITY or DUPLICATE_CONVERSION flags depends on it): minted events after this one
+        // start a new message instead of joining one stored before it.
+        open.delete(subject);
         continue;
       }
       let group = open.get(subject);
@@ -116,18 +166,19 @@ export class IngestService {
       }
       group.events.push(v);
     }
-    const out: { message: Outgoing; events: Valid[] }[] = [];
-    for (const { subject, events } of groups) {
-      const messages = batchMessages(
-        subject,
-        events.map(({ event }) => ({ payload: event, msgId: `${kind}:${event.id}` })),
-        ITEMS_PER_MESSAGE,
-        MAX_BATCH_BYTES,
-      );
-      // Each message covers the next `items` events of its group (one unless it is a batch).
-      let next = 0;
-      for (const message of messages) out.push({ message, events: events.slice(next, (next += message.items ?? 1)) });
-    }
-    return out;
+    return groups.flatMap(({ subject, events }) => this.group(kind, subject, events, maxBytes));
+  }
+
+  /** The messages of one group of `subject`, bodies under `maxBytes`, each with the events it covers. */
+  private group(kind: EventKind, subject: string, events: Valid[], maxBytes: number): Pending[] {
+    const messages = batchMessages(
+      subject,
+      events.map(({ event }) => ({ payload: event, msgId: `${kind}:${event.id}` })),
+      ITEMS_PER_MESSAGE,
+      maxBytes,
+    );
+    // Each message covers the next `items` events of its group (one unless it is a batch).
+    let next = 0;
+    return messages.map((message) => ({ message, events: events.slice(next, (next += message.items ?? 1)) }));
   }
 }

@@ -1,6 +1,6 @@
 import type { PubAck } from '@nats-io/jetstream';
 import { NatsConnection, Subscription, createInbox, headers } from '@nats-io/nats-core';
-import { EncodedJson, ITEMS_HEADER } from './batch';
+import { EncodedJson, ITEMS_HEADER, MAX_BATCH_BYTES } from './batch';
 
 export interface Outgoing {
   subject: string;
@@ -21,10 +21,18 @@ export class PublishError extends Error {
   constructor(
     message: string,
     readonly transient = false,
+    /** Refused for its size (the server's max_payload, the stream's max_msg_size): a smaller message may be stored. */
+    readonly tooLarge = false,
   ) {
     super(message);
   }
 }
+
+/** Room left in a message for its headers (Nats-Msg-Id, Arbiter-Items), which count against the size limits. */
+const HEADER_ROOM = 512;
+
+/** JetStream's error code for a message larger than the stream's max_msg_size. */
+const MESSAGE_TOO_LARGE = 10054;
 
 interface Waiting {
   resolve(ack: PubAck): void;
@@ -82,7 +90,11 @@ export class JetStreamPublisher {
         // 503: the stream could not store it now (full with discard-new, JetStream unavailable): try again later.
         if (ack.error)
           return waiting.reject(
-            new PublishError(`${ack.error.description} (${ack.error.err_code ?? ack.error.code})`, ack.error.code === 503),
+            new PublishError(
+              `${ack.error.description} (${ack.error.err_code ?? ack.error.code})`,
+              ack.error.code === 503,
+              ack.error.err_code === MESSAGE_TOO_LARGE,
+            ),
           );
         if (!ack.stream || typeof ack.seq !== 'number')
           return waiting.reject(new PublishError(`invalid JetStream ack for ${waiting.subject}`));
@@ -102,6 +114,19 @@ export class JetStreamPublisher {
     })();
   }
 
+  /** The largest message, headers included, that the connected server takes (its max_payload; 1 MiB, NATS's default, before it said). */
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024;
+  }
+
+  /**
+   * The largest batch message body (`batchMessages`' maxBytes) this server and a stream whose
+   * max_msg_size is `streamLimit` take: both limits count the headers too, hence HEADER_ROOM.
+   */
+  maxBatchBytes(streamLimit = Infinity): number {
+    return Math.max(1, Math.min(MAX_BATCH_BYTES, this.maxPayload - HEADER_ROOM, streamLimit - HEADER_ROOM));
+  }
+
   /** Publishes `payload` as JSON (an `EncodedJson` as it is); `items` > 1 marks a batch message. */
   publish(subject: string, payload: unknown, msgId: string, items?: number): Promise<PubAck> {
     return new Promise<PubAck>((resolve, reject) => {
@@ -119,7 +144,14 @@ export class JetStreamPublisher {
       } catch (e) {
         // Closed or draining connection, or a bad subject: the publish never left.
         this.waiting.delete(token);
-        reject(new PublishError(`could not publish to ${subject}: ${(e as Error).message}`, this.nc.isClosed() || this.nc.isDraining()));
+        const message = (e as Error).message;
+        reject(
+          new PublishError(
+            `could not publish to ${subject}: ${message}`,
+            this.nc.isClosed() || this.nc.isDraining(),
+            /max_payload/.test(message),
+          ),
+        );
       }
     });
   }

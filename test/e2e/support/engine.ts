@@ -33,7 +33,11 @@ export interface TestEngine {
  * Boots the whole engine in this process, isolated: its own NATS namespace and (unless embedded)
  * its own database on the local PostgreSQL; random ports.
  */
-export async function bootEngine(options: { embedded?: boolean; config?: Partial<ArbiterConfig> } = {}): Promise<TestEngine> {
+/** `natsUrl`: a NATS server of the test's own (default: the shared one). */
+export async function bootEngine(
+  options: { embedded?: boolean; config?: Partial<ArbiterConfig>; natsUrl?: string } = {},
+): Promise<TestEngine> {
+  const natsUrl = options.natsUrl ?? TEST_NATS_URL;
   const namespace = testNamespace();
   const database = options.embedded ? undefined : await createTestDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-e2e-'));
@@ -42,7 +46,7 @@ export async function bootEngine(options: { embedded?: boolean; config?: Partial
     {
       ARBITER_NAMESPACE: namespace,
       DATABASE_URL: database?.url,
-      NATS_URL: TEST_NATS_URL,
+      NATS_URL: natsUrl,
       NATS_SPAWN: 'never',
       HOST: '127.0.0.1',
       GATEWAY_PORT: 0,
@@ -59,7 +63,7 @@ export async function bootEngine(options: { embedded?: boolean; config?: Partial
     },
   );
   const db = new Pool({ connectionString: engine.config.DATABASE_URL, max: 2 });
-  const nc = await connect({ servers: TEST_NATS_URL });
+  const nc = await connect({ servers: natsUrl });
   const topology = new Topology(namespace, engine.config.ARBITER_PARTITIONS);
   const gateway = `http://127.0.0.1:${engine.gatewayPort}`;
   const api = `http://127.0.0.1:${engine.apiPort}`;
@@ -94,7 +98,7 @@ export async function bootEngine(options: { embedded?: boolean; config?: Partial
       await db.end();
       await nc.close();
       await engine.stop();
-      await deleteNamespace(namespace);
+      await deleteNamespace(namespace, natsUrl);
       await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },

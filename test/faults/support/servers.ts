@@ -104,8 +104,8 @@ export class NatsServer implements Stoppable {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** A single server: `nats-server -js` on a free port, store in a temp dir. */
-  static async single(name = 'faults'): Promise<NatsServer> {
+  /** A single server: `nats-server -js` on a free port, store in a temp dir; `config`: more lines of its configuration. */
+  static async single(name = 'faults', config: string[] = []): Promise<NatsServer> {
     const [port, monitor] = await freePorts(2);
     const dir = mkdtempSync(join(tmpdir(), 'arbiter-faults-nats-'));
     const configFile = join(dir, 'nats.conf');
@@ -116,6 +116,7 @@ export class NatsServer implements Stoppable {
         `listen: 127.0.0.1:${port}`,
         `http: 127.0.0.1:${monitor}`,
         `jetstream { store_dir: "${join(dir, 'store')}" }`,
+        ...config,
       ].join('\n'),
     );
     const server = new NatsServer(port, dir, configFile, name);
