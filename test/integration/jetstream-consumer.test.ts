@@ -336,4 +336,58 @@ describe('JetStream consumer runner', () => {
     );
     expect(done.sort()).toEqual([1, 13, 4]);
   });
+
+  it('holds at most maxQueueBytes (and one pull) of large batch messages received and not handled, and loses none', async () => {
+    // 80 batch messages of 100 items, about 100 kB each: 8 MB, all of it within max_ack_pending.
+    const MESSAGES = 80;
+    const pad = 'x'.repeat(1000);
+    let size = 0;
+    for (let i = 0; i < MESSAGES; i++) {
+      const h = headers();
+      h.set(ITEMS_HEADER, '100');
+      const body = JSON.stringify(Array.from({ length: 100 }, (_, k) => ({ n: i * 100 + k, pad })));
+      size = body.length;
+      await js.publish(topology.event('click', 0), body, { headers: h });
+    }
+    const cap = 1024 * 1024;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const seen = new Map<number, number>();
+    const runner = await run(
+      async (batch) => {
+        await gate;
+        for (const d of batch) seen.set(d.data.n, (seen.get(d.data.n) ?? 0) + 1);
+      },
+      {
+        batch: 100,
+        maxQueueBytes: cap,
+        decodeItems: (_s, data) =>
+          (JSON.parse(new TextDecoder().decode(data)) as { n: number }[]).map(
+            (value) => ({ value, raw: value }) as DecodedItem<{ n: number }>,
+          ),
+      },
+    );
+    // The handler holds its first call: everything else the server delivers waits in the runner.
+    await eventually(
+      async () => (await jsm.consumers.info(topology.streams.events, 'test-durable')).num_ack_pending,
+      (n) => n > 0,
+    );
+    await new Promise((r) => setTimeout(r, 1500)); // room for more deliveries, if the runner asked for them
+    const delivered = (await jsm.consumers.info(topology.streams.events, 'test-durable')).num_ack_pending;
+    const held = runner.held;
+    release(); // before any assertion: a failing one must not leave the handler (and stop) waiting
+    // The cap, one pull's bytes (the server's 1 MiB max_payload), and the handler's message.
+    const bound = Math.ceil((cap + 1024 * 1024) / size) + 1;
+    expect({ delivered, within: delivered <= bound }).toEqual({ delivered, within: true });
+    expect(held.bytes).toBeLessThanOrEqual(cap + 1024 * 1024);
+    expect(held.paused).toBe(true);
+
+    await eventually(
+      async () => seen.size,
+      (n) => n === MESSAGES * 100,
+      30_000,
+    );
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(runner.held).toEqual({ messages: 0, bytes: 0, paused: false });
+  });
 });

@@ -7,6 +7,9 @@ import { ConsumerSpec, DecodedItem, JETSTREAM_MANAGER, NATS_CONNECTION, StoredEv
 import { componentLogger } from '@app/observability';
 import { ScoringService } from './scoring.service';
 
+/** Bytes one fetch of the rebuild asks for: at least the largest message a server takes by default (1 MiB). */
+export const REBUILD_FETCH_BYTES = 4 * 1024 * 1024;
+
 /**
  * Before the scorer consumes, it replays the recent past of its partitions from JetStream (up to
  * what its durable consumer has already acknowledged), so velocity windows, duplicate keys and
@@ -49,7 +52,8 @@ export class StateRebuildService {
     let skipped = 0;
     let done = false;
     while (!done) {
-      const batch = await consumer.fetch({ max_messages: 2000, expires: 2000 });
+      // Bounded in bytes, not messages: 2,000 batch messages could be 500 MiB (fetches of 100 messages at most).
+      const batch = await consumer.fetch({ max_bytes: REBUILD_FETCH_BYTES, expires: 2000 });
       let seen = 0;
       for await (const m of batch) {
         seen++;

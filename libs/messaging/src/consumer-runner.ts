@@ -1,5 +1,5 @@
 import { AckPolicy, ConsumerMessages, DeliverPolicy, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { headers, nanos, type Subscription } from '@nats-io/nats-core';
+import { headers, nanos, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { Logger, componentLogger, degradations, metrics } from '@app/observability';
 import type { Topology } from '@app/contracts';
 import { ITEMS_HEADER, isBatchBody, itemCount } from './batch';
@@ -62,6 +62,12 @@ export class ConsumerRunner<T> {
   private readonly feeds: Feed[];
   /** Received, not started; `items` from the batch header sizes the handler calls. */
   private readonly queue: { m: JsMsg; feed: Feed; items: number }[] = [];
+  /** Bytes of the messages in `queue`. */
+  private queuedBytes = 0;
+  /** Pulls stopped: the queue holds `spec.maxQueueBytes` (see `regulate`). */
+  private paused = false;
+  private regulating?: Promise<void>;
+  private regulateAgain = false;
   private readonly inflight = new Set<Promise<void>>();
   private stopping = false;
   private watchTimer?: NodeJS.Timeout;
@@ -114,12 +120,14 @@ export class ConsumerRunner<T> {
     this.stopping = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
     if (this.queueKeepAlive) clearInterval(this.queueKeepAlive);
+    await this.regulating;
     await Promise.all(this.feeds.map((f) => this.close(f)));
     // The server keeps our last pull requests after the unsubscribe and may hand a nak'ed message
     // straight back to one of them (nats-server 2.9 did, for the first one nak'ed); reading the
     // consumer's info makes it drop the requests nobody listens to any more.
     await Promise.all(this.feeds.map((f) => this.jsm.consumers.info(f.stream, f.durable).catch(() => undefined)));
     for (const { m } of this.queue.splice(0)) m.nak();
+    this.queuedBytes = 0;
     while (this.inflight.size) await Promise.allSettled([...this.inflight]);
     this.log.info('drained');
   }
@@ -134,18 +142,80 @@ export class ConsumerRunner<T> {
     const consumer = await this.js.consumers.get(feed.stream, feed.durable);
     // Callback mode feeds our own queue: batches form from whatever has arrived, with no wait
     // when traffic is quiet. The consumer's max_ack_pending bounds how much can queue up here.
+    // Bounded in bytes (`maxQueueBytes`): each pull asks for at most a quarter of it, and never less
+    // than the largest message the server takes (a message larger than the pull stalls it).
+    const size = this.spec.maxQueueBytes
+      ? { max_bytes: Math.max(Math.ceil(this.spec.maxQueueBytes / 4), this.maxPayload()) }
+      : { max_messages: this.spec.batch * 2 };
     const messages = await consumer.consume({
-      max_messages: this.spec.batch * 2,
+      ...size,
       expires: PULL_EXPIRES_MS,
       callback: (m) => {
         // Arriving while stopping (the last pull's messages): kept with the queue and nak'ed with
         // it once the inbox is closed (a nak now would be redelivered into this closing inbox).
         this.queue.push({ m, feed, items: this.spec.decodeItems && isBatchBody(m.data) ? itemCount(m.headers?.get(ITEMS_HEADER)) : 1 });
+        this.queuedBytes += m.data.length;
+        if (this.spec.maxQueueBytes && !this.paused && this.queuedBytes >= this.spec.maxQueueBytes) this.regulate();
         this.pump();
       },
     });
     feed.messages = messages;
     void this.listen(feed, messages);
+  }
+
+  /** The connected server's max_payload (NATS's largest possible, 64 MiB, when it cannot be read). */
+  private maxPayload(): number {
+    // nats.js keeps the connection of a JetStream client public on its implementation only.
+    return (this.js as unknown as { nc?: NatsConnection }).nc?.info?.max_payload ?? 64 * 1024 * 1024;
+  }
+
+  /** What the runner holds received and not started: for tests and the byte bound. */
+  get held(): { messages: number; bytes: number; paused: boolean } {
+    return { messages: this.queue.length, bytes: this.queuedBytes, paused: this.paused };
+  }
+
+  /**
+   * Stops pulling while the queue holds `maxQueueBytes` or more (nats.js has no pause: the pull
+   * subscriptions are closed as at stop, and what was already sent still reaches the queue), and
+   * pulls again once it has come down to half. Serialized: one change at a time.
+   */
+  private regulate(): void {
+    if (this.regulating) {
+      this.regulateAgain = true;
+      return;
+    }
+    const cap = this.spec.maxQueueBytes!;
+    this.regulating = (async () => {
+      do {
+        this.regulateAgain = false;
+        if (this.stopping) return;
+        if (!this.paused && this.queuedBytes >= cap) {
+          this.paused = true;
+          this.log.debug({ bytes: this.queuedBytes, messages: this.queue.length }, 'queue full: pulls paused');
+          await Promise.all(this.feeds.map((f) => this.close(f)));
+          // As at stop: the server drops the pull requests nobody listens to any more.
+          await Promise.all(this.feeds.map((f) => this.jsm.consumers.info(f.stream, f.durable).catch(() => undefined)));
+        } else if (this.paused && this.queuedBytes <= cap / 2) {
+          this.paused = false;
+          for (const feed of this.feeds) if (!feed.messages && !feed.healing) await this.reopen(feed);
+        }
+      } while (this.regulateAgain);
+    })()
+      .catch((e) => this.log.error({ err: e }, 'could not pause or resume pulling'))
+      .finally(() => (this.regulating = undefined));
+  }
+
+  /** Opens a paused feed again, retrying until it is open or the runner stops. */
+  private async reopen(feed: Feed): Promise<void> {
+    for (let attempt = 1; !this.stopping && !feed.messages; attempt++) {
+      try {
+        // Deleted while paused: recreated after the last ack floor seen, as when healing.
+        await this.open(feed, feed.replay ? undefined : feed.ackFloor);
+      } catch (e) {
+        this.log.warn({ err: e, durable: feed.durable, attempt }, 'could not resume pulling yet');
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * attempt)));
+      }
+    }
   }
 
   /** Heals the subscription when nats.js reports the durable gone or the heartbeats missing. */
@@ -177,7 +247,7 @@ export class ConsumerRunner<T> {
     feed.healing ??= (async () => {
       this.log.warn({ durable: feed.durable, why, ackFloor: feed.ackFloor }, 'consumer subscription lost; recreating it');
       await this.close(feed);
-      for (let attempt = 1; !this.stopping; attempt++) {
+      for (let attempt = 1; !this.stopping && !this.paused; attempt++) {
         try {
           // A recreated durable starts after the last ack floor seen: what was acked since is
           // delivered again (handlers are idempotent), nothing after it is skipped.
@@ -213,6 +283,8 @@ export class ConsumerRunner<T> {
   private pump(): void {
     while (!this.stopping && this.queue.length > 0 && this.inflight.size < this.spec.concurrency) {
       const batch = this.queue.splice(0, this.batchLength());
+      for (const { m } of batch) this.queuedBytes -= m.data.length;
+      if (this.paused && this.queuedBytes <= this.spec.maxQueueBytes! / 2) this.regulate();
       const work = this.process(batch)
         .catch((e) => this.log.error({ err: e }, 'batch settlement failed'))
         .finally(() => {

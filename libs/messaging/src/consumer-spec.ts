@@ -23,6 +23,13 @@ export interface ConsumerSpec<T = unknown> {
    * own; absent, such a message is poison. Throws PoisonMessageError when the message as a whole is.
    */
   decodeItems?(subject: string, data: Uint8Array): DecodedItem<T>[];
+  /**
+   * Bytes of messages received and not yet handled that the runner holds at most (about: plus one
+   * pull's worth, a quarter of it). max_ack_pending counts messages, and a batch message is up to
+   * MAX_BATCH_BYTES: without this, a backlog of large ones filled the queue with up to
+   * max_ack_pending × 256 KiB. Unset: bounded by max_ack_pending alone.
+   */
+  maxQueueBytes?: number;
   /** Where a message that cannot be handled goes; default `<root>.dlq.<durable>`. */
   deadLetterSubject?(subject: string): string;
 }
@@ -132,6 +139,12 @@ function eventsAckPending(batch: number, concurrency: number): number {
   return batch * concurrency * 2;
 }
 
+/**
+ * What a runner of batch messages holds queued, in bytes (`maxQueueBytes`): some 300 full messages of
+ * ordinary events (about 50 kB for 100), tens of handler calls ahead; 64 of the largest.
+ */
+export const BATCH_QUEUE_BYTES = 16 * 1024 * 1024;
+
 /** Every durable consumer of the engine, by the handler name that binds to it. */
 export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<ConsumerName, ConsumerSpec[]> {
   const eventSchema = (subject: string): TSchema | null => {
@@ -158,6 +171,7 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
         maxAckPending: eventsAckPending(config.SCORER_BATCH, 1),
         decode: jsonDecoder<StoredEvent>(eventSchema),
         decodeItems: jsonItemsDecoder<StoredEvent>(eventSchema, eventMessageId),
+        maxQueueBytes: BATCH_QUEUE_BYTES,
       })),
     ],
     [
@@ -175,6 +189,7 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           maxAckPending: eventsAckPending(config.RECORDER_BATCH, config.RECORDER_CONCURRENCY),
           decode: jsonDecoder<StoredEvent>(eventSchema),
           decodeItems: jsonItemsDecoder<StoredEvent>(eventSchema, eventMessageId),
+          maxQueueBytes: BATCH_QUEUE_BYTES,
         },
       ],
     ],
@@ -193,6 +208,7 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           maxAckPending: batchedAckPending(config.RECORDER_BATCH * config.RECORDER_CONCURRENCY * 4),
           decode: jsonDecoder<StoredOutcome>(outcomeSchema),
           decodeItems: jsonItemsDecoder<StoredOutcome>(outcomeSchema, outcomeMessageId),
+          maxQueueBytes: BATCH_QUEUE_BYTES,
         },
       ],
     ],
@@ -210,6 +226,7 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           maxAckPending: batchedAckPending(2000),
           decode: jsonDecoder<Decision>(outcomeSchema),
           decodeItems: jsonItemsDecoder<Decision>(outcomeSchema, outcomeMessageId),
+          maxQueueBytes: BATCH_QUEUE_BYTES,
         },
       ],
     ],
