@@ -390,4 +390,23 @@ describe('JetStream consumer runner', () => {
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     expect(runner.held).toEqual({ messages: 0, bytes: 0, paused: false });
   });
+
+  it('keeps the item count of a batch message parked whole on its dead letter and its replay', async () => {
+    // A consumer that does not take batch messages (no decodeItems, as before they existed) parks it whole.
+    const runner = await run(async () => undefined);
+    const h = headers();
+    h.set(ITEMS_HEADER, '3');
+    await js.publish(topology.event('click', 0), JSON.stringify([{ n: 1 }, { n: 2 }, { n: 3 }]), { headers: h });
+    const letters = new DeadLetters(nc, jsm, topology);
+    const parked = await eventually(
+      () => letters.list({ consumer: 'test-durable' }),
+      (l) => l.items.length === 1,
+    );
+    await runner.stop();
+    const letter = await jsm.streams.getMessage(topology.streams.dlq, { last_by_subj: topology.dlq('test-durable') });
+    expect(letter?.header.get(ITEMS_HEADER)).toBe('3');
+    await letters.replay({ ids: [parked.items[0].id] }, new Set(['test-durable']));
+    const replayed = await jsm.streams.getMessage(topology.streams.replay, { last_by_subj: topology.replay('test-durable') });
+    expect(replayed?.header.get(ITEMS_HEADER)).toBe('3');
+  });
 });

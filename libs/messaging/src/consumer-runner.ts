@@ -495,7 +495,8 @@ export class ConsumerRunner<T> {
     h.set(DEAD_LETTER_HEADERS.deliveries, String(m.info.deliveryCount));
     const eventId = item ? item.id : m.headers?.get(DEAD_LETTER_HEADERS.eventId) || m.headers?.get('Nats-Msg-Id');
     if (eventId) h.set(DEAD_LETTER_HEADERS.eventId, eventId);
-    for (const carried of [DEAD_LETTER_HEADERS.priorAttempts, DEAD_LETTER_HEADERS.replays]) {
+    // A batch message parked whole (a consumer older than its producer) keeps its item count.
+    for (const carried of [DEAD_LETTER_HEADERS.priorAttempts, DEAD_LETTER_HEADERS.replays, ...(item ? [] : [ITEMS_HEADER])]) {
       const v = m.headers?.get(carried);
       if (v) h.set(carried, v);
     }

@@ -3,6 +3,7 @@ import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats
 import type { Topology } from '@app/contracts';
 import { metrics } from '@app/observability';
 import { DEAD_LETTER_HEADERS as H } from './dead-letter-headers';
+import { ITEMS_HEADER } from './batch';
 
 /** The dead-letter streams by the name the CLI, the API and the `arbiter_dead_letters` gauge use. */
 export type DeadLetterStream = 'DLQ' | 'WEBHOOK_DLQ';
@@ -101,7 +102,8 @@ export class DeadLetters {
         continue;
       }
       const h = natsHeaders();
-      for (const name of [H.subject, H.stream, H.streamSeq, H.eventId, H.error, H.errorType]) {
+      // Arbiter-Items: a batch message an older consumer parked whole sizes its handler calls by it again.
+      for (const name of [H.subject, H.stream, H.streamSeq, H.eventId, H.error, H.errorType, ITEMS_HEADER]) {
         const v = header?.get(name);
         if (v) h.set(name, v);
       }
