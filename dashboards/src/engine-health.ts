@@ -86,7 +86,8 @@ export function engineHealth(): Dashboard {
           { value: 10000, color: 'orange' },
           { value: 100000, color: 'red' },
         ],
-        description: 'Messages not yet delivered or not yet acknowledged, over all durable consumers.',
+        description:
+          'Messages not yet delivered or not yet acknowledged, over all durable consumers. Messages, not events: on EVENTS a message carries 1 to 100 events (a request’s minted ones travel together), so the same backlog in events reads up to 100 times smaller.',
       }),
     )
     .withPanel(
@@ -190,7 +191,8 @@ export function engineHealth(): Dashboard {
         ...prometheus,
         decimals: 0,
         w: 8,
-        description: 'Pending plus unacknowledged messages per durable consumer, sampled every 5 s by the consumers themselves.',
+        description:
+          'Pending plus unacknowledged messages per durable consumer, sampled every 5 s by the consumers themselves. On EVENTS and VERDICTS a message carries 1 to 100 events or outcomes.',
       }),
     )
     .withPanel(
