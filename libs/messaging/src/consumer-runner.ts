@@ -267,7 +267,8 @@ export class ConsumerRunner<T> {
   private async watch(lag: { set(v: number): void }): Promise<void> {
     let pending = 0;
     for (const feed of this.feeds) {
-      if (feed.healing || !feed.messages) continue;
+      // Paused (queue full): still looked at, so the lag gauge shows the backlog rather than 0.
+      if (feed.healing || (!feed.messages && !this.paused)) continue;
       try {
         const info = await this.jsm.consumers.info(feed.stream, feed.durable);
         feed.ackFloor = info.ack_floor.stream_seq;
