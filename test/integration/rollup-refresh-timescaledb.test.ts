@@ -1,24 +1,10 @@
 import { Pool } from 'pg';
 import type { ArbiterConfig } from '@app/config';
 import { ClickVerdict, Decision } from '@app/contracts';
-import { ScoringEngine } from '@app/decisions';
-import { OfflineRunner } from '@app/evaluation';
-import { DEFAULT_RULESET } from '@app/rules';
-import { Simulator, catalogLine } from '@app/simulator';
-import {
-  Dialect,
-  EmbeddedDatabase,
-  MIGRATIONS,
-  OutcomeRepository,
-  ROLLUPS,
-  TimescaleDialect,
-  createPool,
-  detectDialect,
-  migrate,
-  rollupSelect,
-} from '@app/storage';
+import { Dialect, EmbeddedDatabase, MIGRATIONS, ROLLUPS, TimescaleDialect, createPool, detectDialect, migrate } from '@app/storage';
 import { uid } from '@app/testing';
 import { RollupRefresherService } from '../../apps/recorder/src/rollup-refresher.service';
+import { RollupHarness, recentOutcomes } from './support/rollup-harness';
 
 const targets = [
   {
@@ -40,10 +26,9 @@ const targets = [
 describe.each(targets)('Routine rollup refresh on $name', ({ setup }) => {
   let pool: Pool;
   let drop: () => Promise<void>;
-  let refresher: RollupRefresherService;
-  let repository: OutcomeRepository;
-  const verdicts: ClickVerdict[] = [];
-  const decisions = new Map<string, Decision>();
+  let harness: RollupHarness;
+  let verdicts: ClickVerdict[];
+  let decisions: Map<string, Decision>;
   let dialect: Dialect;
 
   beforeAll(async () => {
@@ -53,77 +38,19 @@ describe.each(targets)('Routine rollup refresh on $name', ({ setup }) => {
     await migrate(pool);
     dialect = await detectDialect(pool);
     // Traffic from 100 to 40 minutes ago: over two hours, inside the minutely stage's horizon.
-    const hour = Math.floor(Date.now() / 3600_000) * 3600_000;
-    const sim = new Simulator({ seed: 5, events: 6000, hours: 1, start: new Date(hour - 100 * 60_000), partitions: 1 });
-    const lines = (async function* () {
-      yield { line: 0, value: catalogLine(sim.catalog) };
-      let n = 1;
-      for (const e of sim.events()) yield { line: n++, value: e };
-    })();
-    await new OfflineRunner(new ScoringEngine(DEFAULT_RULESET)).run(lines, {
-      verdict: (v) => verdicts.push(v),
-      decision: (d) => decisions.set(d.conversionId, d),
-      revision: (d) => decisions.set(d.conversionId, d),
-    });
-    repository = new OutcomeRepository(pool);
-    refresher = new RollupRefresherService({ ROLLUP_REFRESH_SECONDS: 0 } as ArbiterConfig, pool);
-    await refresher.onApplicationBootstrap();
+    ({ verdicts, decisions } = await recentOutcomes());
+    harness = new RollupHarness(pool, dialect);
+    await harness.start();
   });
 
   afterAll(async () => {
-    await refresher.onApplicationShutdown();
+    await harness.stop();
     await pool.end();
     await drop();
   });
 
-  /** Writes outcomes as the recorder does: insert, note their times, refresh. */
-  async function record(outcomes: (ClickVerdict | Decision)[]) {
-    for (let i = 0; i < outcomes.length; i += 500) {
-      const batch = outcomes.slice(i, i + 500);
-      await repository.insert(batch);
-      refresher.touched(batch);
-    }
-    await refresher.refresh();
-  }
-
-  /** A rollup's rows, and the same rollup recomputed from every raw row (floats to 6 significant digits). */
-  async function compare(name: string) {
-    const r = ROLLUPS.find((x) => x.name === name)!;
-    // A daily rollup sums the hourly one: recompute the hourly one from the raw rows first.
-    const from =
-      r.grain === 'hour'
-        ? rollupSelect(r, (i, c) => dialect.bucket(i, c))
-        : rollupSelect(
-            {
-              ...r,
-              source: `(${rollupSelect(
-                ROLLUPS.find((x) => x.name === r.source)!,
-                (i, c) => dialect.bucket(i, c),
-              )}) AS hourly`,
-            },
-            (i, c) => dialect.bucket(i, c),
-          );
-    const rows = async (sql: string) =>
-      (await pool.query(sql)).rows
-        .map((row) => JSON.stringify(Object.entries(row).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(6)) : v])))
-        .sort();
-    return { stored: await rows(`SELECT * FROM ${name}`), recomputed: await rows(from) };
-  }
-
   it('gives the figures of a recomputation from every raw row, late rows and revisions included', async () => {
-    const all: (ClickVerdict | Decision)[] = [...verdicts, ...decisions.values()];
-    expect(verdicts.length).toBeGreaterThan(3000);
-    expect([...decisions.values()].some((d) => d.revision > 0)).toBe(true);
-    // Half the outcomes, refreshed; then the other half: most of it older than the last refresh.
-    await record(all.filter((_, i) => i % 2 === 0));
-    const first = await compare('kpi_clicks_hourly');
-    expect(first.stored).toEqual(first.recomputed);
-    await record(all.filter((_, i) => i % 2 === 1));
-    for (const r of ROLLUPS) {
-      const { stored, recomputed } = await compare(r.name);
-      expect(stored.length).toBeGreaterThan(0);
-      expect(stored).toEqual(recomputed);
-    }
+    await harness.expectLateRowsAndRevisionsRecomputed(verdicts, decisions);
   });
 
   it('reads the rows written since the last refresh, not every row of the hour', async () => {
@@ -137,7 +64,7 @@ describe.each(targets)('Routine rollup refresh on $name', ({ setup }) => {
     ).rows[0].n;
     expect(hourRows).toBeGreaterThan(1000);
     const fresh = verdicts.slice(0, 20).map((v) => ({ ...v, clickId: uid('late-in-hour'), ts }));
-    await repository.insert(fresh);
+    await harness.repository.insert(fresh);
     const read = await rawRowsAggregated(
       pool,
       dialect,
@@ -145,7 +72,7 @@ describe.each(targets)('Routine rollup refresh on $name', ({ setup }) => {
       new Date(ts),
     );
     expect(read).toBeLessThan(200);
-    const { stored, recomputed } = await compare('kpi_clicks_hourly');
+    const { stored, recomputed } = await harness.compare('kpi_clicks_hourly');
     expect(stored).toEqual(recomputed);
   });
 });

@@ -1,13 +1,10 @@
 import { Pool } from 'pg';
 import type { ArbiterConfig } from '@app/config';
 import { ClickVerdict, Decision } from '@app/contracts';
-import { ScoringEngine } from '@app/decisions';
-import { OfflineRunner } from '@app/evaluation';
-import { DEFAULT_RULESET } from '@app/rules';
-import { Simulator, catalogLine } from '@app/simulator';
-import { MIGRATIONS, OutcomeRepository, PostgresDialect, ROLLUPS, createPool, inTransaction, migrate, rollupSelect } from '@app/storage';
+import { MIGRATIONS, OutcomeRepository, PostgresDialect, ROLLUPS, createPool, inTransaction, migrate } from '@app/storage';
 import { createTestDatabase, uid } from '@app/testing';
 import { RollupRefresherService } from '../../apps/recorder/src/rollup-refresher.service';
+import { RollupHarness, recentOutcomes } from './support/rollup-harness';
 
 /**
  * The recorder's routine refresh of the KPI rollups on plain PostgreSQL, on traffic of the last
@@ -17,89 +14,27 @@ import { RollupRefresherService } from '../../apps/recorder/src/rollup-refresher
 describe('Routine rollup refresh on PostgreSQL 15', () => {
   let pool: Pool;
   let drop: () => Promise<void>;
-  let refresher: RollupRefresherService;
-  let repository: OutcomeRepository;
-  const verdicts: ClickVerdict[] = [];
-  const decisions = new Map<string, Decision>();
-  const dialect = new PostgresDialect();
+  let harness: RollupHarness;
+  let outcomes: Awaited<ReturnType<typeof recentOutcomes>>;
 
   beforeAll(async () => {
     const db = await createTestDatabase();
     drop = db.drop;
     pool = createPool({ url: db.url, max: 3, applicationName: 'rollup-refresh-test' });
     await migrate(pool);
-    // Traffic from 100 to 40 minutes ago: over two hours.
-    const hour = Math.floor(Date.now() / 3600_000) * 3600_000;
-    const sim = new Simulator({ seed: 5, events: 6000, hours: 1, start: new Date(hour - 100 * 60_000), partitions: 1 });
-    const lines = (async function* () {
-      yield { line: 0, value: catalogLine(sim.catalog) };
-      let n = 1;
-      for (const e of sim.events()) yield { line: n++, value: e };
-    })();
-    await new OfflineRunner(new ScoringEngine(DEFAULT_RULESET)).run(lines, {
-      verdict: (v) => verdicts.push(v),
-      decision: (d) => decisions.set(d.conversionId, d),
-      revision: (d) => decisions.set(d.conversionId, d),
-    });
-    repository = new OutcomeRepository(pool);
-    refresher = new RollupRefresherService({ ROLLUP_REFRESH_SECONDS: 0 } as ArbiterConfig, pool);
-    await refresher.onApplicationBootstrap();
+    outcomes = await recentOutcomes();
+    harness = new RollupHarness(pool, new PostgresDialect());
+    await harness.start();
   });
 
   afterAll(async () => {
-    await refresher.onApplicationShutdown();
+    await harness.stop();
     await pool.end();
     await drop();
   });
 
-  /** Writes outcomes as the recorder does: insert, note their times, refresh. */
-  async function record(outcomes: (ClickVerdict | Decision)[]) {
-    for (let i = 0; i < outcomes.length; i += 500) {
-      const batch = outcomes.slice(i, i + 500);
-      await repository.insert(batch);
-      refresher.touched(batch);
-    }
-    await refresher.refresh();
-  }
-
-  /** A rollup's rows, and the same rollup recomputed from every raw row (floats to 6 significant digits). */
-  async function compare(name: string) {
-    const r = ROLLUPS.find((x) => x.name === name)!;
-    // A daily rollup sums the hourly one: recompute the hourly one from the raw rows first.
-    const from =
-      r.grain === 'hour'
-        ? rollupSelect(r, (i, c) => dialect.bucket(i, c))
-        : rollupSelect(
-            {
-              ...r,
-              source: `(${rollupSelect(
-                ROLLUPS.find((x) => x.name === r.source)!,
-                (i, c) => dialect.bucket(i, c),
-              )}) AS hourly`,
-            },
-            (i, c) => dialect.bucket(i, c),
-          );
-    const rows = async (sql: string) =>
-      (await pool.query(sql)).rows
-        .map((row) => JSON.stringify(Object.entries(row).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(6)) : v])))
-        .sort();
-    return { stored: await rows(`SELECT * FROM ${name}`), recomputed: await rows(from) };
-  }
-
   it('gives the figures of a recomputation from every raw row, late rows and revisions included', async () => {
-    const all: (ClickVerdict | Decision)[] = [...verdicts, ...decisions.values()];
-    expect(verdicts.length).toBeGreaterThan(3000);
-    expect([...decisions.values()].some((d) => d.revision > 0)).toBe(true);
-    // Half the outcomes, refreshed; then the other half: most of it older than the last refresh.
-    await record(all.filter((_, i) => i % 2 === 0));
-    const first = await compare('kpi_clicks_hourly');
-    expect(first.stored).toEqual(first.recomputed);
-    await record(all.filter((_, i) => i % 2 === 1));
-    for (const r of ROLLUPS) {
-      const { stored, recomputed } = await compare(r.name);
-      expect(stored.length).toBeGreaterThan(0);
-      expect(stored).toEqual(recomputed);
-    }
+    await harness.expectLateRowsAndRevisionsRecomputed(outcomes.verdicts, outcomes.decisions);
   });
 });
 
