@@ -1,9 +1,5 @@
 import { Pool } from 'pg';
 import { ClickVerdict, Decision } from '@app/contracts';
-import { ScoringEngine } from '@app/decisions';
-import { OfflineRunner } from '@app/evaluation';
-import { DEFAULT_RULESET } from '@app/rules';
-import { Simulator, catalogLine } from '@app/simulator';
 import {
   CatalogRepository,
   EmbeddedDatabase,
@@ -16,6 +12,7 @@ import {
   reasonColumn,
 } from '@app/storage';
 import { createTestDatabase } from '@app/testing';
+import { clickVerdict, scoredOutcomes } from './support/rollup-harness';
 
 /**
  * The KPI rollups against the same numbers computed here, independently, from the outcomes that
@@ -41,8 +38,8 @@ const targets = [
 describe.each(targets)('KPI rollups on $name', ({ setup }) => {
   let pool: Pool;
   let teardown: () => Promise<void>;
-  const verdicts: ClickVerdict[] = [];
-  const decisions = new Map<string, Decision>();
+  let verdicts: ClickVerdict[] = [];
+  let decisions = new Map<string, Decision>();
 
   beforeAll(async () => {
     const target = await setup();
@@ -50,17 +47,13 @@ describe.each(targets)('KPI rollups on $name', ({ setup }) => {
     pool = createPool({ url: target.url, max: 3, applicationName: 'kpi-test' });
     await migrate(pool);
     // Realistic outcomes: simulated traffic through the scoring engine, holds and feedback included.
-    const sim = new Simulator({ seed: 3, events: 6000, hours: 30, start: new Date(Date.UTC(2026, 9, 1)), partitions: 1 });
-    const lines = (async function* () {
-      yield { line: 0, value: catalogLine(sim.catalog) };
-      let n = 1;
-      for (const e of sim.events()) yield { line: n++, value: e };
-    })();
-    await new OfflineRunner(new ScoringEngine(DEFAULT_RULESET)).run(lines, {
-      verdict: (v) => verdicts.push(v),
-      decision: (d) => decisions.set(d.conversionId, d),
-      revision: (d) => decisions.set(d.conversionId, d),
-    });
+    ({ verdicts, decisions } = await scoredOutcomes({
+      seed: 3,
+      events: 6000,
+      hours: 30,
+      start: new Date(Date.UTC(2026, 9, 1)),
+      partitions: 1,
+    }));
     const repository = new OutcomeRepository(pool);
     const all: (ClickVerdict | Decision)[] = [...verdicts, ...decisions.values()];
     for (let i = 0; i < all.length; i += 2000) await repository.insert(all.slice(i, i + 2000));
@@ -307,26 +300,7 @@ describe.each(targets)('KPI rollups on $name: a sub-id stored empty beside one n
 
   it('both are counted, and later clicks too', async () => {
     const at = Date.UTC(2026, 10, 2, 10, 15);
-    const click = (id: string, ts: number, subId: string | null): ClickVerdict => ({
-      kind: 'click',
-      clickId: id,
-      ts: new Date(ts).toISOString(),
-      offerId: 'offer-1',
-      publisherId: 'pub-sub',
-      advertiserId: 'adv-1',
-      subId,
-      valid: true,
-      score: 0.5,
-      category: null,
-      reasons: [],
-      rulesetVersion: 'builtin-1',
-      modelVersion: null,
-      modelScore: null,
-      shadowModelVersion: null,
-      shadowScore: null,
-      decidedAt: new Date(ts + 10).toISOString(),
-      latencyMs: 10,
-    });
+    const click = (id: string, ts: number, subId: string | null): ClickVerdict => clickVerdict(ts, id, 'pub-sub', subId);
     const repository = new OutcomeRepository(pool);
     const dialect = await detectDialect(pool);
     const refresh = async () => {

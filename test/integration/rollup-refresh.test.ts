@@ -4,7 +4,7 @@ import { ClickVerdict, Decision } from '@app/contracts';
 import { MIGRATIONS, OutcomeRepository, PostgresDialect, ROLLUPS, createPool, inTransaction, migrate } from '@app/storage';
 import { createTestDatabase, uid } from '@app/testing';
 import { RollupRefresherService } from '../../apps/recorder/src/rollup-refresher.service';
-import { RollupHarness, recentOutcomes } from './support/rollup-harness';
+import { RollupHarness, clickVerdict, recentOutcomes } from './support/rollup-harness';
 
 /**
  * The recorder's routine refresh of the KPI rollups on plain PostgreSQL, on traffic of the last
@@ -42,26 +42,8 @@ const dialect = new PostgresDialect();
 const HOURLY = ROLLUPS.find((r) => r.name === 'kpi_clicks_hourly')!;
 const cfg = { ROLLUP_REFRESH_SECONDS: 0 } as ArbiterConfig;
 
-const click = (ts: number, publisherId: string, subId: string | null = null): ClickVerdict => ({
-  kind: 'click',
-  clickId: uid('clk'),
-  ts: new Date(ts).toISOString(),
-  offerId: 'offer-1',
-  publisherId,
-  advertiserId: 'adv-1',
-  subId,
-  valid: true,
-  score: 0.5,
-  category: null,
-  reasons: [],
-  rulesetVersion: 'builtin-1',
-  modelVersion: null,
-  modelScore: null,
-  shadowModelVersion: null,
-  shadowScore: null,
-  decidedAt: new Date(ts + 10).toISOString(),
-  latencyMs: 10,
-});
+const click = (ts: number, publisherId: string, subId: string | null = null): ClickVerdict =>
+  clickVerdict(ts, uid('clk'), publisherId, subId);
 
 describe('Rollup refresh on PostgreSQL 15: several recorders, odd dimensions', () => {
   let pool: Pool;

@@ -8,12 +8,13 @@ import { Simulator, catalogLine } from '@app/simulator';
 import { Dialect, OutcomeRepository, ROLLUPS, rollupSelect } from '@app/storage';
 import { RollupRefresherService } from '../../../apps/recorder/src/rollup-refresher.service';
 
-/** Outcomes of 6,000 simulated events from 100 to 40 minutes ago (over two clock hours), scored offline. */
-export async function recentOutcomes(): Promise<{ verdicts: ClickVerdict[]; decisions: Map<string, Decision> }> {
+/** Simulated traffic's outcomes, scored offline by the default rule set: holds, revisions and feedback included. */
+export async function scoredOutcomes(
+  options: ConstructorParameters<typeof Simulator>[0],
+): Promise<{ verdicts: ClickVerdict[]; decisions: Map<string, Decision> }> {
   const verdicts: ClickVerdict[] = [];
   const decisions = new Map<string, Decision>();
-  const hour = Math.floor(Date.now() / 3600_000) * 3600_000;
-  const sim = new Simulator({ seed: 5, events: 6000, hours: 1, start: new Date(hour - 100 * 60_000), partitions: 1 });
+  const sim = new Simulator(options);
   const lines = (async function* () {
     yield { line: 0, value: catalogLine(sim.catalog) };
     let n = 1;
@@ -25,6 +26,36 @@ export async function recentOutcomes(): Promise<{ verdicts: ClickVerdict[]; deci
     revision: (d) => decisions.set(d.conversionId, d),
   });
   return { verdicts, decisions };
+}
+
+/** Outcomes of 6,000 simulated events from 100 to 40 minutes ago (over two clock hours). */
+export function recentOutcomes(): Promise<{ verdicts: ClickVerdict[]; decisions: Map<string, Decision> }> {
+  const hour = Math.floor(Date.now() / 3600_000) * 3600_000;
+  return scoredOutcomes({ seed: 5, events: 6000, hours: 1, start: new Date(hour - 100 * 60_000), partitions: 1 });
+}
+
+/** A valid click's verdict on offer-1 of adv-1 at `ts`, for rollup fixtures. */
+export function clickVerdict(ts: number, clickId: string, publisherId: string, subId: string | null): ClickVerdict {
+  return {
+    kind: 'click',
+    clickId,
+    ts: new Date(ts).toISOString(),
+    offerId: 'offer-1',
+    publisherId,
+    advertiserId: 'adv-1',
+    subId,
+    valid: true,
+    score: 0.5,
+    category: null,
+    reasons: [],
+    rulesetVersion: 'builtin-1',
+    modelVersion: null,
+    modelScore: null,
+    shadowModelVersion: null,
+    shadowScore: null,
+    decidedAt: new Date(ts + 10).toISOString(),
+    latencyMs: 10,
+  };
 }
 
 /**
