@@ -1,7 +1,10 @@
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Pool } from 'pg';
+import { Topology } from '@app/contracts';
+import { connectNats, drainNats } from '@app/messaging';
 import { migrate } from '@app/storage';
-import { TEST_NATS_URL, createTestDatabase } from '@app/testing';
-import { runStart, storedCounts } from '../../apps/cli/src/bench/ingest.scenario';
+import { TEST_NATS_URL, createTestDatabase, deleteNamespace, testNamespace } from '@app/testing';
+import { consumersIdle, runStart, storedCounts } from '../../apps/cli/src/bench/ingest.scenario';
 import { benchCommand } from '../../apps/cli/src/commands/bench.command';
 
 /** What `arbiter bench` with these arguments prints on stdout. */
@@ -185,6 +188,55 @@ describe('arbiter bench: the drain count', () => {
       await client.query('COMMIT');
     } finally {
       client.release();
+    }
+  });
+});
+
+/**
+ * The drain poll only counts rows when the engine's consumers have nothing left: it must not call an
+ * engine idle while an event waits on EVENTS or a verdict on VERDICTS, or while either is delivered
+ * and not acknowledged.
+ */
+describe('arbiter bench: when the engine looks drained', () => {
+  const namespace = testNamespace();
+  const topology = new Topology(namespace);
+  afterAll(() => deleteNamespace(namespace));
+
+  it('is idle only when every consumer of EVENTS and VERDICTS has nothing pending or unacknowledged', async () => {
+    const nc = await connectNats(TEST_NATS_URL, 'bench-drain-test');
+    try {
+      const jsm = await jetstreamManager(nc);
+      const js = jetstream(nc);
+      // No streams or no consumers: it cannot tell, so it does not say idle.
+      expect(await consumersIdle(jsm, topology).catch(() => false)).toBe(false);
+      for (const [name, subjects] of [
+        [topology.streams.events, [topology.allEvents]],
+        [topology.streams.verdicts, [topology.allVerdicts]],
+      ] as const) {
+        await jsm.streams.add({ name, subjects: [...subjects] });
+        await jsm.consumers.add(name, { durable_name: 'sink', ack_policy: AckPolicy.Explicit, ack_wait: 60_000_000_000 });
+      }
+      expect(await consumersIdle(jsm, topology)).toBe(true);
+
+      const drain = async (stream: string) => {
+        const consumer = await js.consumers.get(stream, 'sink');
+        const m = await consumer.next({ expires: 2_000 });
+        expect(m).not.toBeNull();
+        return m!;
+      };
+      await js.publish(topology.event('click', 0), '{}');
+      expect(await consumersIdle(jsm, topology)).toBe(false); // waiting on EVENTS
+      const event = await drain(topology.streams.events);
+      expect(await consumersIdle(jsm, topology)).toBe(false); // delivered, not acknowledged
+      await js.publish(topology.verdict('click'), '{}');
+      await event.ackAck();
+      expect(await consumersIdle(jsm, topology)).toBe(false); // the verdict waits on VERDICTS
+      const verdict = await drain(topology.streams.verdicts);
+      expect(await consumersIdle(jsm, topology)).toBe(false);
+      await verdict.ackAck();
+      expect(await consumersIdle(jsm, topology)).toBe(true);
+    } finally {
+      await drainNats(nc);
     }
   });
 });

@@ -24,6 +24,8 @@ export interface EngineProcess {
   gateway: string;
   api: string;
   databaseUrl: string;
+  /** The NATS server the engine uses (the bench watches its consumers there). */
+  natsUrl: string;
   namespace: string;
   adminKey: string;
   /** One process (`arbiter start`), or one per service. */
@@ -355,6 +357,7 @@ export async function spawnEngine(options: {
     gateway: `http://127.0.0.1:${gatewayPort}`,
     api: `http://127.0.0.1:${apiPort}`,
     databaseUrl: options.databaseUrl ?? `postgres://postgres@127.0.0.1:${dbPort}/postgres`,
+    natsUrl: options.natsUrl,
     namespace,
     adminKey,
     children,
