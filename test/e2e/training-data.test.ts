@@ -1,10 +1,15 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ScoringEngine } from '@app/decisions';
+import { ModelRuntime } from '@app/model';
 import { OfflineRunner } from '@app/evaluation';
 import { DEFAULT_RULESET } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
 import { eventually } from '@app/testing';
 import { databaseEvents } from '../../apps/cli/src/replay/database-events';
 import { HttpReplayer } from '../../apps/cli/src/replay/http-replayer';
+import { trainCommand } from '../../apps/cli/src/commands/train.command';
 import { ADMIN_KEY, TestEngine, bootEngine } from './support/engine';
 
 /**
@@ -71,5 +76,37 @@ describe('replay into the engine and read the history back for training', () => 
       invalid: 0,
       openCatalog: false,
     });
+
+    // `arbiter train --from-db`, as an operator runs it against this deployment's database: every
+    // labelled click and conversion becomes a training row, and the engine loads the model it writes.
+    const out = mkdtempSync(join(tmpdir(), 'arbiter-train-db-'));
+    const url = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = t.engine.config.DATABASE_URL;
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await trainCommand().parseAsync(
+        ['--from-db', '--out', out, '--trees', '5', '--bags', '2', '--rows-per-bag', '300', '--version', 'm-from-db'],
+        {
+          from: 'user',
+        },
+      );
+      const artifact = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+      expect(artifact.version).toBe('m-from-db');
+      expect(artifact.card.source).toBe('database');
+      const labelled = (kind: string) => ({
+        fraud: body.filter((l) => l.kind === kind && l.label === 'fraud').length,
+        legit: body.filter((l) => l.kind === kind && l.label && l.label !== 'fraud').length,
+      });
+      expect(artifact.card.rows).toEqual({ clicks: labelled('click'), conversions: labelled('conversion') });
+      expect(artifact.card.forests.click.source).toBe('trained');
+      expect(ModelRuntime.fromFile(join(out, 'model.json')).version).toBe('m-from-db');
+    } finally {
+      stderr.mockRestore();
+      stdout.mockRestore();
+      if (url === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = url;
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
