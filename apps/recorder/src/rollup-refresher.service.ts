@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type { Pool } from 'pg';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { componentLogger } from '@app/observability';
-import { DATABASE_POOL, Dialect, ROLLUPS, Rollup, detectDialect, inTransaction } from '@app/storage';
+import { DATABASE_POOL, Dialect, ROLLUPS, Rollup, StagedRefreshReport, detectDialect, inTransaction, refreshStaged } from '@app/storage';
 
 // A first refresh after a (re)start covers what may have been written while no recorder ran.
 const STARTUP_WINDOW_MS = 3 * 86_400_000;
@@ -11,13 +11,19 @@ const STARTUP_WINDOW_MS = 3 * 86_400_000;
 const MAX_WINDOW_MS = 400 * 86_400_000;
 
 /**
- * Keeps the KPI rollups current. The recorder notes, per raw table (click verdicts, decisions), the
- * oldest event time it wrote since the last refresh; every ROLLUP_REFRESH_SECONDS it refreshes that
- * table's hourly and then daily rollups from there. Apart, so that a decision revised a day after
- * its conversion (a hold expiring) makes the conversion rollups, not the click ones, re-read the
- * day. On TimescaleDB this complements the refresh policies (and is what keeps the embedded PGlite
- * build current, whose background jobs do not run), an hourly rollup through its minutely stage;
- * on plain PostgreSQL it is the only refresh.
+ * Keeps the KPI rollups current, every ROLLUP_REFRESH_SECONDS.
+ *
+ * On plain PostgreSQL (the only refresh there), through the minutely stages (migration 0024): the
+ * database records the minutes every write changed, whoever wrote them, and each refresh claims
+ * them, whichever recorder runs it (`refreshStaged`): the rows written since the last refresh are
+ * read, not the current hour, and nothing depends on this recorder's own notes.
+ *
+ * On TimescaleDB it complements the refresh policies (and is what keeps the embedded PGlite build
+ * current, whose background jobs do not run): the recorder notes, per raw table (click verdicts,
+ * decisions), the oldest event time it wrote since the last refresh, and refreshes that table's
+ * hourly (through its minutely stage) and then daily rollups from there. Apart, so that a decision
+ * revised a day after its conversion (a hold expiring) makes the conversion rollups, not the click
+ * ones, re-read the day.
  */
 @Injectable()
 export class RollupRefresherService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -67,6 +73,7 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   }
 
   private async refreshOnce(): Promise<void> {
+    if (this.dialect?.name === 'postgres') return this.refreshThroughStages();
     if (this.dirty.size === 0 || !this.dialect) return;
     const taken = this.dirty;
     this.dirty = new Map();
@@ -106,8 +113,25 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
       this.log.warn({ err: e }, 'rollup refresh failed; will retry');
     }
   }
+
+  /** Plain PostgreSQL: each raw table's hourly and daily rollups, in one transaction, from the minutes written. */
+  private async refreshThroughStages(): Promise<void> {
+    const started = Date.now();
+    const reports: StagedRefreshReport[] = [];
+    try {
+      for (const [hourly, daily] of STAGED) reports.push(await inTransaction(this.pool, (client) => refreshStaged(client, hourly, daily)));
+      this.log.debug({ reports, ms: Date.now() - started }, 'rollups refreshed');
+      const pending = reports.filter((r) => r.rebuiltHours > 0);
+      if (pending.length) this.log.info({ reports: pending, ms: Date.now() - started }, 'rollup history rebuilt from the raw rows');
+    } catch (e) {
+      // The minutes claimed stay dirty (the transaction rolled back): the next refresh takes them.
+      this.log.warn({ err: e }, 'rollup refresh failed; will retry');
+    }
+  }
 }
 
 /** The raw tables the rollups read, directly (hourly) or through their hourly rollup (daily). */
 const RAW_TABLES = [...new Set(ROLLUPS.filter((r) => r.grain === 'hour').map((r) => r.source))];
 const rawTable = (r: Rollup): string => (r.grain === 'hour' ? r.source : rawTable(ROLLUPS.find((x) => x.name === r.source)!));
+/** Each hourly rollup and the daily one summed from it. */
+const STAGED = ROLLUPS.filter((r) => r.grain === 'hour').map((h) => [h, ROLLUPS.find((d) => d.source === h.name)!] as const);

@@ -12,6 +12,7 @@ export * from './repositories/ruleset.repository';
 export * from './storage.module';
 export * from './repositories/model.repository';
 export * from './rollups';
+export * from './staged-rollups';
 export * from './reason-columns';
 export * from './repositories/query.repository';
 export * from './repositories/review.repository';

@@ -21,6 +21,7 @@ import { minutelyRollupCaggs } from './0020-minutely-rollup-caggs';
 import { deploymentSecrets } from './0021-deployment-secrets';
 import { rollupKeysNullsNotDistinct } from './0022-rollup-keys-nulls-not-distinct';
 import { distinctSecretInDatabase } from './0023-distinct-secret-in-database';
+import { rollupDirtyMinutes } from './0024-rollup-dirty-minutes';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -48,5 +49,6 @@ export const MIGRATIONS: readonly Migration[] = [
   deploymentSecrets,
   rollupKeysNullsNotDistinct,
   distinctSecretInDatabase,
+  rollupDirtyMinutes,
 ];
 export type { Migration } from './migration';
