@@ -123,6 +123,11 @@ export const ConfigSchema = Type.Object({
   SCORER_REPLAY_HOURS: Type.Number({ minimum: 0, default: 24 }),
   /** Clicks kept in memory for attribution; older ones are looked up in the database. */
   SCORER_MAX_CLICKS: Positive(1_000_000),
+  /**
+   * Verdicts, and decisions, a scorer remembers to answer a redelivered event from memory; past it a
+   * redelivery is answered from the database (docs/trust.md, "Redelivered events").
+   */
+  SCORER_REMEMBER_OUTCOMES: Positive(50_000),
   /** How often a scorer resolves holds whose time is up (ms): a hold outlives its holdUntil by at most this. */
   SCORER_HOLD_TICK_MS: Positive(5_000, { minimum: 100, maximum: 3_600_000 }),
   RECORDER_BATCH: Positive(1000, { maximum: 20_000 }),

@@ -178,9 +178,17 @@ export class ScoringEngine {
     return kind === 'click' ? this.verdicts.get(id) : this.decisions.get(id);
   }
 
-  /** True when the conversion's click is in memory (otherwise look it up before scoring). */
+  /** Whether the outcome given for this event id is still remembered (without decoding it). */
+  remembers(kind: 'click' | 'conversion', id: string): boolean {
+    return kind === 'click' ? this.verdicts.has(id) : this.decisions.has(id);
+  }
+
+  /**
+   * True when the click is in memory (otherwise look it up before scoring): observed here, so a
+   * click with this id must not be observed again.
+   */
   holdsClick(clickId: string): boolean {
-    return this.state.click(clickId) !== undefined;
+    return this.state.hasClick(clickId);
   }
 
   /** The latest decision the engine knows for a conversion (held or recent), if any. */

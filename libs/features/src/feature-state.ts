@@ -523,6 +523,11 @@ export class FeatureState {
     this.clicks.put(record);
   }
 
+  /** Whether a click with this id was observed and is still in memory (no copy made). */
+  hasClick(id: string): boolean {
+    return this.clicks.has(id);
+  }
+
   /** A click still in memory. */
   click(id: string): ClickRecord | undefined {
     return this.clicks.get(id);

@@ -205,6 +205,19 @@ export class OutcomeRepository {
     return rows.length ? toDecision(rows[0]) : null;
   }
 
+  /**
+   * Which of these clicks already have a verdict recorded (the scorer answers a redelivered click
+   * it no longer remembers by it). By id and time: the time lets the planner skip other chunks.
+   */
+  async recordedVerdicts(clicks: readonly { id: string; ts: string }[]): Promise<Set<string>> {
+    if (clicks.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ click_id: string }>(
+      `SELECT DISTINCT click_id FROM click_verdicts WHERE click_id = ANY($1::text[]) AND ts = ANY($2::timestamptz[])`,
+      [clicks.map((c) => c.id), clicks.map((c) => c.ts)],
+    );
+    return new Set(rows.map((r) => r.click_id));
+  }
+
   /** Which of these conversions already have a decision (of any revision). */
   async decidedConversions(conversionIds: readonly string[]): Promise<Set<string>> {
     if (conversionIds.length === 0) return new Set();
