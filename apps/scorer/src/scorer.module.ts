@@ -9,6 +9,8 @@ import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck, distinctSecretProvider } from '@app/storage';
 import { ScoringConsumer } from './scoring.consumer';
 import { ScoringService } from './scoring.service';
+import { RecorderProgress } from './recorder-progress';
+import { RedeliveryResolver } from './redelivery.resolver';
 import { StateRebuildService } from './state-rebuild.service';
 import { HoldTimerService } from './hold-timer.service';
 import { ScorerBootstrapService } from './scorer-bootstrap.service';
@@ -24,6 +26,8 @@ export class ScorerModule {
       providers: [
         distinctSecretProvider,
         ScoringService,
+        RecorderProgress,
+        RedeliveryResolver,
         StateRebuildService,
         HoldTimerService,
         ScorerBootstrapService,

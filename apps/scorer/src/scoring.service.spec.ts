@@ -6,6 +6,7 @@ import { EncodedJson, ITEMS_PER_MESSAGE } from '@app/messaging';
 import type { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
 import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
+import type { RedeliveryResolver } from './redelivery.resolver';
 import { ScoringService } from './scoring.service';
 
 /**
@@ -61,6 +62,7 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       publisher as unknown as JetStreamPublisher,
       topology,
       shadows as unknown as ShadowOutcomeRepository,
+      { resolve: async () => new Map() } as unknown as RedeliveryResolver,
       OFFLINE_DISTINCT_SECRET,
     );
   });

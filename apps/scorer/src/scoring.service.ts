@@ -9,6 +9,7 @@ import { BatchItem, Delivery, ITEMS_PER_MESSAGE, JetStreamPublisher, StoredEvent
 import { metrics } from '@app/observability';
 import { ClickRepository, DISTINCT_SECRET, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
 import type { ActiveShadow } from '@app/live-config';
+import { Redelivered, RedeliveryResolver } from './redelivery.resolver';
 
 interface Prepared {
   clicks: Map<string, StoredClick>;
@@ -38,10 +39,12 @@ export class ScoringService {
     private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
     private readonly shadows: ShadowOutcomeRepository,
+    private readonly redeliveries: RedeliveryResolver,
     // The deployment's: every scorer, its rebuild and the API's backtests count distinct values alike.
     @Inject(DISTINCT_SECRET) distinctSecret: string,
   ) {
     this.engine = new ScoringEngine(undefined, {
+      rememberOutcomes: config.SCORER_REMEMBER_OUTCOMES,
       features: { maxClicks: config.SCORER_MAX_CLICKS, distinctSecret },
       modelFloors: { minPrecision: config.MODEL_MIN_PRECISION, maxFalsePositiveRate: config.MODEL_MAX_FALSE_POSITIVE_RATE },
     });
@@ -51,9 +54,20 @@ export class ScoringService {
     const events = batch.map((d) => d.data);
     this.shadowOutcomes = [];
     const prepared = await this.prepare(events);
+    const again = await this.redelivered(batch, prepared.decided);
     const out: Outcome[] = [];
-    for (const e of events) {
+    for (const d of batch) {
+      const e = d.data;
       const now = Date.now();
+      if (again && e.kind !== 'feedback') {
+        // Scored before and no longer remembered: never observed or decided a second time.
+        const answer = again.get(e.id);
+        if (answer === 'recorded') continue; // its outcome is on VERDICTS and recorded: nothing to publish
+        if (answer === 'wait') {
+          d.retry(); // with back-off: the recorder is behind what was published since
+          continue;
+        }
+      }
       if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
       else if (e.kind === 'conversion') {
         // Decided already: the conversion was sent again after JetStream's de-duplication window
@@ -140,9 +154,30 @@ export class ScoringService {
   /** Feeds an event from the past through the engine to rebuild windows; the outcome is dropped. */
   replay(e: StoredEvent): void {
     const at = Date.parse(e.receivedAt);
-    if (e.kind === 'click') this.engine.scoreClick(e, this.catalog, at);
-    else if (e.kind === 'conversion') this.engine.scoreConversion(e, this.catalog, null, at);
+    // A click id seen before (sent again) was not observed twice live either.
+    if (e.kind === 'click') {
+      if (!this.engine.holdsClick(e.id)) this.engine.scoreClick(e, this.catalog, at);
+    } else if (e.kind === 'conversion') this.engine.scoreConversion(e, this.catalog, null, at);
     this.shadowOutcomes = []; // the past was recorded when it was live
+  }
+
+  /**
+   * The slow path, for the events of the batch that may have been scored before — redelivered
+   * (JetStream's delivery count), or a click whose id the engine already holds (sent again) — and
+   * whose outcome the engine no longer remembers; null (nothing asked) when there are none, as on
+   * every first delivery of new events.
+   */
+  private async redelivered(batch: readonly Delivery<StoredEvent>[], decided: Set<string>): Promise<Map<string, Redelivered> | null> {
+    let uncertain: (ClickEvent | ConversionEvent)[] | null = null;
+    for (const d of batch) {
+      const e = d.data;
+      if (e.kind === 'feedback') continue;
+      if (!(d.deliveryCount > 1 || (e.kind === 'click' && this.engine.holdsClick(e.id)))) continue;
+      // Remembered: answered from memory, identically. Decided and recorded: skipped below.
+      if (this.engine.remembers(e.kind, e.id) || (e.kind === 'conversion' && decided.has(e.id))) continue;
+      (uncertain ??= []).push(e);
+    }
+    return uncertain ? this.redeliveries.resolve(uncertain) : null;
   }
 
   /** Loads what the batch needs from the database: unknown catalog ids, old clicks, decisions that feedback changes. */

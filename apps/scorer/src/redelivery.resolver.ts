@@ -1,0 +1,73 @@
+import { Injectable } from '@nestjs/common';
+import type { ClickEvent, ConversionEvent } from '@app/contracts';
+import { componentLogger } from '@app/observability';
+import { OutcomeRepository } from '@app/storage';
+import { RecorderProgress } from './recorder-progress';
+
+/**
+ * What the scorer does with an event that may have been scored before and whose outcome it no
+ * longer remembers: `recorded` — it was, and the recorder wrote the outcome from the published one:
+ * nothing to publish or count again; `wait` — the recorder has not caught up with what was
+ * published since: ask for the event again later; `score` — nothing was ever published for it.
+ */
+export type Redelivered = 'recorded' | 'wait' | 'score';
+
+/** Events waiting for the recorder that are tracked; past it the oldest marks are forgotten (they wait one round more). */
+const MAX_WAITING = 100_000;
+
+/**
+ * The slow path for redelivered events (and clicks sent again): looks their outcomes up in the
+ * database instead of scoring them a second time (docs/trust.md, "Redelivered events").
+ */
+@Injectable()
+export class RedeliveryResolver {
+  /** Event id → VERDICTS' last sequence when its outcome was first found unrecorded. */
+  private readonly waiting = new Map<string, number>();
+  private noRecorderLogged = false;
+  private readonly log = componentLogger('scorer');
+
+  constructor(
+    private readonly outcomes: OutcomeRepository,
+    private readonly progress: RecorderProgress,
+  ) {}
+
+  async resolve(events: readonly (ClickEvent | ConversionEvent)[]): Promise<Map<string, Redelivered>> {
+    // First the recorder's progress, then the database: an outcome recorded in between is seen.
+    const progress = await this.progress.read();
+    const clicks = events.filter((e): e is ClickEvent => e.kind === 'click');
+    const conversions = events.filter((e) => e.kind === 'conversion').map((e) => e.id);
+    const [verdicts, decisions] = await Promise.all([
+      this.outcomes.recordedVerdicts(clicks.map((c) => ({ id: c.id, ts: c.ts }))),
+      this.outcomes.decidedConversions(conversions),
+    ]);
+    const answers = new Map<string, Redelivered>();
+    for (const e of events) {
+      answers.set(e.id, this.answer(e.id, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress));
+    }
+    if (!progress && !this.noRecorderLogged) {
+      this.noRecorderLogged = true;
+      this.log.warn('no recorder consumes VERDICTS: a redelivered event not recorded is scored again');
+    }
+    return answers;
+  }
+
+  private answer(id: string, recorded: boolean, progress: { published: number; recorded: number } | null): Redelivered {
+    if (recorded) {
+      this.waiting.delete(id);
+      return 'recorded';
+    }
+    if (!progress) return 'score';
+    // Whatever was published for it was published before it was first found unrecorded: once the
+    // recorder has recorded everything up to then and the outcome is still missing, there was none.
+    const since = this.waiting.get(id) ?? progress.published;
+    if (progress.recorded >= since) {
+      this.waiting.delete(id);
+      return 'score';
+    }
+    if (!this.waiting.has(id)) {
+      if (this.waiting.size >= MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
+      this.waiting.set(id, progress.published);
+    }
+    return 'wait';
+  }
+}

@@ -1,0 +1,199 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import { OFFLINE_DISTINCT_SECRET } from '@app/features';
+import type { CatalogCache } from '@app/catalog';
+import { loadConfig } from '@app/config';
+import { ClickEvent, ClickVerdict, ConversionEvent, Decision, Topology } from '@app/contracts';
+import type { ScoringEngine } from '@app/decisions';
+import { Delivery, EncodedJson } from '@app/messaging';
+import type { JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
+import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository } from '@app/storage';
+import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
+import type { Progress, RecorderProgress } from './recorder-progress';
+import { RedeliveryResolver } from './redelivery.resolver';
+import { ScoringService } from './scoring.service';
+
+/**
+ * A redelivered event (JetStream: an ack lost or late) or a click sent again is answered with the
+ * outcome first given and never observed twice — also once the scorer no longer remembers it
+ * (here after 2 outcomes of a kind; 50,000 by default).
+ */
+describe('ScoringService: an event scored before, no longer remembered', () => {
+  const topology = new Topology('unit', 1);
+  let recordedClicks: Set<string>;
+  let decided: Set<string>;
+  let progress: Progress | null;
+  let published: Outgoing[];
+  let sut: ScoringService;
+  let engine: ScoringEngine;
+
+  beforeEach(() => {
+    recordedClicks = new Set();
+    decided = new Set();
+    progress = { published: 100, recorded: 100 };
+    published = [];
+    const outcomes = {
+      findDecision: async () => null,
+      decidedConversions: async (ids: readonly string[]) => new Set(ids.filter((id) => decided.has(id))),
+      recordedVerdicts: async (cs: readonly { id: string }[]) => new Set(cs.map((c) => c.id).filter((id) => recordedClicks.has(id))),
+    };
+    const clicks = { findClicks: async () => new Map() };
+    const catalog = { ...aCatalog(), resolve: async () => undefined };
+    const publisher = { publishAll: async (items: readonly Outgoing[]) => void published.push(...items), maxBatchBytes: () => 256 * 1024 };
+    const recorder = { read: async () => progress } as unknown as RecorderProgress;
+    sut = new ScoringService(
+      loadConfig({ SCORER_REMEMBER_OUTCOMES: '2' }),
+      catalog as unknown as CatalogCache,
+      outcomes as unknown as OutcomeRepository,
+      clicks as unknown as ClickRepository,
+      publisher as unknown as JetStreamPublisher,
+      topology,
+      { insert: async () => undefined } as unknown as ShadowOutcomeRepository,
+      new RedeliveryResolver(outcomes as unknown as OutcomeRepository, recorder),
+      OFFLINE_DISTINCT_SECRET,
+    );
+    engine = (sut as unknown as { engine: ScoringEngine }).engine;
+  });
+
+  /** A delivery as JetStream makes it: `deliveries` > 1 is a redelivery. */
+  const delivered = (data: StoredEvent, deliveries = 1) =>
+    new Delivery<StoredEvent>(data, {
+      subject: 'unit.events.p0',
+      info: { deliveryCount: deliveries, streamSequence: 1 },
+    } as unknown as JsMsg);
+  const unpack = (o: Outgoing): unknown[] => (o.payload instanceof EncodedJson ? JSON.parse(o.payload.text) : [o.payload]);
+  const verdicts = () => published.filter((o) => o.subject === topology.verdict('click')).flatMap(unpack) as ClickVerdict[];
+  const decisions = () => published.filter((o) => o.subject === topology.verdict('conversion')).flatMap(unpack) as Decision[];
+  /** Clicks from elsewhere: the scorer's memory of outcomes rolls over. */
+  const rollOver = async () => {
+    for (let i = 0; i < 3; i++) await sut.process([delivered(aClick({ id: uid('other'), ip: `81.2.69.${10 + i}` }))]);
+    published = [];
+  };
+  const ipClicksAfter = async (ip: string) => {
+    const probe = aClick({ id: uid('probe'), ip, ts: at(1000) });
+    return engine.state.observeClick(probe).ipClicks.hour;
+  };
+
+  it('a redelivered click: not counted again, nothing published again once its verdict is recorded', async () => {
+    const click = aClick({ id: uid('click'), ip: '81.2.69.1' });
+    await sut.process([delivered(click)]);
+    const [first] = verdicts();
+    await rollOver();
+    expect(engine.remembers('click', click.id)).toBe(false);
+    recordedClicks.add(click.id);
+
+    const again = delivered(click, 2);
+    await sut.process([again]);
+
+    expect(again.outcome).toEqual({ kind: 'ack' });
+    expect(verdicts()).toEqual([]);
+    expect(first.clickId).toBe(click.id);
+    // Counted once: this click and the probe.
+    expect(await ipClicksAfter('81.2.69.1')).toBe(2);
+  });
+
+  it('a click sent again under the same id (a new message, first delivery) while the scorer holds it: likewise', async () => {
+    const click = aClick({ id: uid('click'), ip: '81.2.69.2' });
+    await sut.process([delivered(click)]);
+    await rollOver();
+    recordedClicks.add(click.id);
+
+    await sut.process([delivered(click, 1)]);
+
+    expect(verdicts()).toEqual([]);
+    expect(await ipClicksAfter('81.2.69.2')).toBe(2);
+  });
+
+  it('a redelivered click whose verdict the recorder has not written yet waits (nak), neither scored nor counted', async () => {
+    const click = aClick({ id: uid('click'), ip: '81.2.69.3' });
+    await sut.process([delivered(click)]);
+    await rollOver();
+    progress = { published: 120, recorded: 110 };
+
+    const again = delivered(click, 2);
+    await sut.process([again]);
+
+    expect(again.outcome.kind).toBe('retry');
+    expect(verdicts()).toEqual([]);
+    // The recorder moves on but has not reached where VERDICTS was when the click first came back.
+    progress = { published: 150, recorded: 119 };
+    const third = delivered(click, 3);
+    await sut.process([third]);
+    expect(third.outcome.kind).toBe('retry');
+    // Now recorded: answered, still counted once.
+    recordedClicks.add(click.id);
+    progress = { published: 160, recorded: 130 };
+    const fourth = delivered(click, 4);
+    await sut.process([fourth]);
+    expect(fourth.outcome.kind).toBe('ack');
+    expect(verdicts()).toEqual([]);
+    expect(await ipClicksAfter('81.2.69.3')).toBe(2);
+  });
+
+  it('a redelivered event never published (the recorder caught up, nothing recorded) is scored', async () => {
+    const click = aClick({ id: uid('click'), ip: '81.2.69.4' });
+    progress = { published: 120, recorded: 110 };
+    const first = delivered(click, 2); // delivered to a scorer that died before scoring it
+    await sut.process([first]);
+    expect(first.outcome.kind).toBe('retry');
+    progress = { published: 130, recorded: 120 };
+    await sut.process([delivered(click, 3)]);
+    expect(verdicts().map((v) => v.clickId)).toEqual([click.id]);
+    expect(await ipClicksAfter('81.2.69.4')).toBe(2);
+  });
+
+  it('a redelivered conversion not recorded yet is neither decided again nor credited again to its click', async () => {
+    const click = aClick({ id: uid('click') });
+    const conversion: ConversionEvent = aConversion(click, { id: uid('conv') });
+    await sut.process([delivered(click), delivered(conversion)]);
+    const [first] = decisions();
+    expect(first.conversionId).toBe(conversion.id);
+    for (let i = 0; i < 3; i++) await sut.process([delivered(aConversion(aClick({ id: uid('other') }), { id: uid('conv') }))]);
+    published = [];
+    expect(engine.remembers('conversion', conversion.id)).toBe(false);
+    progress = { published: 120, recorded: 110 };
+
+    const again = delivered(conversion, 2);
+    await sut.process([again]);
+
+    expect(again.outcome.kind).toBe('retry');
+    expect(decisions()).toEqual([]);
+    expect(engine.state.click(click.id)?.conversions).toBe(1);
+
+    decided.add(conversion.id);
+    const later = delivered(conversion, 3);
+    await sut.process([later]);
+    expect(later.outcome.kind).toBe('ack');
+    expect(decisions()).toEqual([]);
+    expect(engine.state.click(click.id)?.conversions).toBe(1);
+  });
+
+  it('a redelivered message of several events: the remembered answered from memory, the forgotten from the record, the new scored', async () => {
+    const old = aClick({ id: uid('old'), ip: '81.2.69.5' });
+    await sut.process([delivered(old)]);
+    await rollOver();
+    recordedClicks.add(old.id);
+    const recent = aClick({ id: uid('recent'), ip: '81.2.69.6' });
+    await sut.process([delivered(recent)]);
+    const [recentVerdict] = verdicts();
+    published = [];
+    const fresh: ClickEvent = aClick({ id: uid('fresh'), ip: '81.2.69.7' });
+    // Never published: the recorder is past everything.
+    progress = { published: 200, recorded: 200 };
+
+    await sut.process([delivered(old, 2), delivered(recent, 2), delivered(fresh, 2)]);
+
+    expect(verdicts().map((v) => v.clickId)).toEqual([recent.id, fresh.id]);
+    expect(verdicts()[0]).toEqual(recentVerdict);
+    expect(await ipClicksAfter('81.2.69.5')).toBe(2);
+    expect(await ipClicksAfter('81.2.69.6')).toBe(2);
+    expect(await ipClicksAfter('81.2.69.7')).toBe(2);
+  });
+
+  it('a first delivery of a click never seen asks the database nothing', async () => {
+    const read = jest.fn(async () => progress);
+    (sut as unknown as { redeliveries: { progress: { read: unknown } } }).redeliveries.progress.read = read;
+    await sut.process([delivered(aClick({ id: uid('click') })), delivered(aClick({ id: uid('click') }))]);
+    expect(read).not.toHaveBeenCalled();
+    expect(verdicts()).toHaveLength(2);
+  });
+});
