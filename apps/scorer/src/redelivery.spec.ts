@@ -189,6 +189,20 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     expect(await ipClicksAfter('81.2.69.7')).toBe(2);
   });
 
+  it('after a restart: a click the rebuild replayed, sent again, is answered by its record, not by the replay', async () => {
+    const click = aClick({ id: uid('click'), ip: '81.2.69.8' });
+    // Replayed with a past that makes it its own duplicate: not what was published when it was live.
+    sut.replay(aClick({ id: uid('before'), ip: '81.2.69.8' }));
+    sut.replay(click);
+    sut.forgetReplayedOutcomes();
+    recordedClicks.add(click.id);
+
+    await sut.process([delivered(click, 1)]);
+
+    expect(verdicts()).toEqual([]);
+    expect(await ipClicksAfter('81.2.69.8')).toBe(3);
+  });
+
   it('a first delivery of a click never seen asks the database nothing', async () => {
     const read = jest.fn(async () => progress);
     (sut as unknown as { redeliveries: { progress: { read: unknown } } }).redeliveries.progress.read = read;

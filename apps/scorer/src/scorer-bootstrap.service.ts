@@ -47,6 +47,7 @@ export class ScorerBootstrapService implements OnApplicationBootstrap, OnApplica
     );
     await this.models.start();
     await this.rebuild.rebuild();
+    this.scoring.forgetReplayedOutcomes();
     // Holds re-created by the replay may have been settled since: the database knows.
     const holds = await this.outcomes.findOpenHolds(ownedPartitions(this.config));
     this.scoring.takeOverHolds(holds);

@@ -180,6 +180,14 @@ export class ScoringService {
     return uncertain ? this.redeliveries.resolve(uncertain) : null;
   }
 
+  /**
+   * After the rebuild: its outcomes were made again, possibly unlike the ones published then (other
+   * rules, a fuller or emptier past); an event sent or delivered again is answered by the recorded one.
+   */
+  forgetReplayedOutcomes(): void {
+    this.engine.forgetOutcomes();
+  }
+
   /** Loads what the batch needs from the database: unknown catalog ids, old clicks, decisions that feedback changes. */
   private async prepare(events: readonly StoredEvent[]): Promise<Prepared> {
     const clicksHere = new Set(events.filter((e): e is ClickEvent => e.kind === 'click').map((e) => e.id));

@@ -89,8 +89,8 @@ export class ScoringEngine {
    * clicks, most of it old-generation pages they left half empty when they died); a redelivery
    * gets a decoded copy, what a consumer of the published outcome received.
    */
-  private readonly verdicts: EncodedMap<ClickVerdict>;
-  private readonly decisions: EncodedMap<Decision>;
+  private verdicts: EncodedMap<ClickVerdict>;
+  private decisions: EncodedMap<Decision>;
   private model: ModelRuntime | null = null;
   private shadow: ModelRuntime | null = null;
   /** The active model's overall most important features, named by MODEL_RISK when the model cannot explain an event. */
@@ -176,6 +176,15 @@ export class ScoringEngine {
   /** The outcome already given for this event id, if still remembered (redelivery). */
   previousOutcome(kind: 'click' | 'conversion', id: string): Outcome | undefined {
     return kind === 'click' ? this.verdicts.get(id) : this.decisions.get(id);
+  }
+
+  /**
+   * Forgets every outcome remembered: after a restart's rebuild, whose outcomes were made again
+   * from the stream and never published (the recorded ones stand; a redelivery is answered by them).
+   */
+  forgetOutcomes(): void {
+    this.verdicts = new EncodedMap<ClickVerdict>(this.verdicts.max, VERDICT_CODEC);
+    this.decisions = new EncodedMap<Decision>(this.decisions.max, DECISION_CODEC);
   }
 
   /** Whether the outcome given for this event id is still remembered (without decoding it). */

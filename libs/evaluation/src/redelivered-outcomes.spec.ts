@@ -59,11 +59,23 @@ describe('a redelivered event', () => {
     }
   });
 
-  it('is scored afresh once its outcome is no longer remembered (the bound is the one configured)', () => {
+  it('is no longer remembered past the bound configured, while its click is still known as observed', () => {
     const { engine, given } = run();
     const forgotten = events.filter((e) => e.kind === 'click').at(-remember - 1)!;
     expect(engine.previousOutcome('click', forgotten.id)).toBeUndefined();
+    expect(engine.remembers('click', forgotten.id)).toBe(false);
+    // What tells the scorer not to score it again but to answer it by the recorded verdict (apps/scorer redelivery.spec.ts).
+    expect(engine.holdsClick(forgotten.id)).toBe(true);
     const kept = events.filter((e) => e.kind === 'click').at(-remember)!;
     expect(engine.previousOutcome('click', kept.id)).toEqual(given.get(kept.id));
+    expect(engine.remembers('click', kept.id)).toBe(true);
+  });
+
+  it('is forgotten, every one, when the engine is told to (after a restart’s rebuild)', () => {
+    const { engine } = run();
+    const last = events.at(-1)!;
+    engine.forgetOutcomes();
+    expect(engine.remembers(last.kind, last.id)).toBe(false);
+    expect(engine.previousOutcome(last.kind, last.id)).toBeUndefined();
   });
 });
