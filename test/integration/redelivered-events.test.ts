@@ -60,6 +60,7 @@ describe('a redelivered event the scorer no longer remembers', () => {
   let loseAck: Set<string>;
   /** Every delivery the scorer's handler got: event id → delivery counts. */
   let deliveries: Map<string, number[]>;
+  let disagreements: number[];
 
   beforeEach(async () => {
     namespace = testNamespace();
@@ -79,6 +80,7 @@ describe('a redelivered event the scorer no longer remembers', () => {
     handed = [];
     loseAck = new Set();
     deliveries = new Map();
+    disagreements = [];
     const spy = { publishAll: (items: readonly Outgoing[]) => publisher.publishAll(items), maxBatchBytes: () => publisher.maxBatchBytes() };
     scoring = new ScoringService(
       config,
@@ -105,12 +107,17 @@ describe('a redelivered event the scorer no longer remembers', () => {
     await deleteNamespace(namespace);
     await pool.end();
     await dropDatabase();
+    expect(disagreements).toEqual([]);
   });
 
   async function startScorer(): Promise<void> {
     const spec = specs.get(ConsumerName.ScorerEvents)![0] as ConsumerSpec<StoredEvent>;
     const runner = new ConsumerRunner<StoredEvent>(js, jsm, topology, spec, async (batch: Delivery<StoredEvent>[]) => {
-      for (const d of batch) deliveries.set(d.data.id, [...(deliveries.get(d.data.id) ?? []), d.deliveryCount]);
+      for (const d of batch) {
+        deliveries.set(d.data.id, [...(deliveries.get(d.data.id) ?? []), d.deliveryCount]);
+        // What the scorer reads from the ack subject agrees with the client's parse of it.
+        if (d.redelivered !== d.deliveryCount > 1) disagreements.push(d.deliveryCount);
+      }
       await scoring.process(batch);
       const lost = batch.filter((d) => d.deliveryCount === 1 && loseAck.has(d.data.id));
       // Blamed on the database: the whole batch is kept for a retry, as when an ack is lost.

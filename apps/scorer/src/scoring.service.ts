@@ -172,7 +172,7 @@ export class ScoringService {
     for (const d of batch) {
       const e = d.data;
       if (e.kind === 'feedback') continue;
-      if (!(d.deliveryCount > 1 || (e.kind === 'click' && this.engine.holdsClick(e.id)))) continue;
+      if (!(d.redelivered || (e.kind === 'click' && this.engine.holdsClick(e.id)))) continue;
       // Remembered: answered from memory, identically. Decided and recorded: skipped below.
       if (this.engine.remembers(e.kind, e.id) || (e.kind === 'conversion' && decided.has(e.id))) continue;
       (uncertain ??= []).push(e);
