@@ -197,6 +197,21 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     expect(codes.rows[0].reason_codes).toEqual(['IP_VELOCITY']);
   });
 
+  it('tells which clicks of a redelivery have a verdict recorded (minted ids and chosen ones), and which conversions a decision', async () => {
+    const sut = new OutcomeRepository(pool);
+    const minted = aClick({ id: mintClickId(0) });
+    const chosen = aClick();
+    const missing = aClick();
+    const verdict = aVerdict(minted.id, minted.ts, { idMinted: true });
+    await sut.insert([verdict, aVerdict(chosen.id, chosen.ts), aDecision(verdict)]);
+    const asked = [minted, chosen, missing].map((c) => ({ id: c.id, ts: c.ts }));
+    expect(await sut.recordedVerdicts(asked)).toEqual(new Set([minted.id, chosen.id]));
+    expect(await sut.recordedVerdicts([])).toEqual(new Set());
+    expect(await sut.decidedConversions([aDecision(verdict).conversionId, 'conv-none'])).toEqual(
+      new Set([aDecision(verdict).conversionId]),
+    );
+  });
+
   it('keeps the first copy of an outcome that comes twice in one batch (re-scored after a crash): the one the notifier delivered', async () => {
     const sut = new OutcomeRepository(pool);
     const click = aClick();
