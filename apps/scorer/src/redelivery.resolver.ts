@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
-import { componentLogger } from '@app/observability';
+import { componentLogger, metrics } from '@app/observability';
 import { OutcomeRepository } from '@app/storage';
 import { RecorderProgress } from './recorder-progress';
 
@@ -41,9 +41,14 @@ export class RedeliveryResolver {
       this.outcomes.decidedConversions(conversions),
     ]);
     const answers = new Map<string, Redelivered>();
+    const counts = { recorded: 0, wait: 0, score: 0 };
     for (const e of events) {
-      answers.set(e.id, this.answer(e.id, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress));
+      const answer = this.answer(e.id, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress);
+      answers.set(e.id, answer);
+      counts[answer]++;
+      metrics.redelivered.labels(e.kind, answer).inc();
     }
+    this.log.debug({ ...counts, progress }, 'redelivered events no longer remembered');
     if (!progress && !this.noRecorderLogged) {
       this.noRecorderLogged = true;
       this.log.warn('no recorder consumes VERDICTS: a redelivered event not recorded is scored again');

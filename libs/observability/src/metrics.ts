@@ -186,6 +186,18 @@ export const metrics = {
         }),
     );
   },
+  get redelivered() {
+    return once(
+      'arbiter_redelivered_total',
+      () =>
+        new Counter({
+          name: 'arbiter_redelivered_total',
+          help: 'Events back at the scorer after it forgot their outcome, by how it answered: recorded, wait (for the recorder), score (none was ever published)',
+          labelNames: ['kind', 'answer'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get webhookDeliveries() {
     return once(
       'arbiter_webhook_deliveries_total',
