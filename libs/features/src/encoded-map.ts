@@ -1,9 +1,10 @@
+import { JsonWriter, readJson } from './json-bytes';
 import { KeyIndex, hashPart, keyHash } from './key-index';
 
 /** A record's header: its payload's length in bytes and the handle of the entry it was written for. */
 const HEADER = 8;
 
-/** What an `EncodedMap` stores instead of a value (`pack`, then JSON) and how it gets the value back. */
+/** What an `EncodedMap` stores instead of a value (`pack`, then as JSON bytes) and how it gets the value back. */
 export interface JsonCodec<V, P = unknown> {
   pack(value: V): P;
   unpack(packed: P): V;
@@ -15,7 +16,7 @@ const MIN_CAPACITY = 1 << 16;
 const DEAD = 0xffffffff;
 
 /**
- * Like a `BoundedMap`, of JSON values kept as their encoded text in one byte ring off the V8 heap,
+ * Like a `BoundedMap`, of JSON values kept encoded (`JsonWriter`) in one byte ring off the V8 heap,
  * decoded (a fresh copy) on each `get`: for values that are written on every event and read back
  * rarely (the scorer's outcomes, remembered to answer a redelivery identically). Kept as objects,
  * 50,000 of them (a verdict with its reasons is some thirty objects) lived long enough to be
@@ -59,6 +60,8 @@ export class EncodedMap<V> {
   private freeCount = 0;
   private fresh = 0;
   private liveBytes = 0;
+  /** Where a value is encoded before it is copied into the ring (its size is known only then). */
+  private readonly writer = new JsonWriter();
 
   constructor(
     readonly max: number,
@@ -89,12 +92,14 @@ export class EncodedMap<V> {
   get(key: string): V | undefined {
     const handle = this.index.find(this.hashOf(key), key);
     if (handle < 0) return undefined;
-    const start = this.offsets[handle] + HEADER;
-    return this.codec.unpack(JSON.parse(this.ring.toString('utf8', start, start + this.lengths[handle])));
+    return this.codec.unpack(readJson(this.ring, this.offsets[handle] + HEADER));
   }
 
   set(key: string, value: V): void {
-    const text = JSON.stringify(this.codec.pack(value));
+    const writer = this.writer;
+    writer.reset();
+    writer.write(this.codec.pack(value));
+    const bytes = writer.length;
     const h = this.hashOf(key);
     let handle = this.index.find(h, key);
     if (handle >= 0) this.liveBytes -= HEADER + this.lengths[handle];
@@ -108,8 +113,8 @@ export class EncodedMap<V> {
     }
     // Marks the handle's old record dead before the ring looks for room (it may be at the tail).
     this.offsets[handle] = DEAD;
-    const at = this.reserve(HEADER + text.length * 3);
-    const bytes = this.ring.write(text, at + HEADER, 'utf8');
+    const at = this.reserve(HEADER + bytes);
+    this.ring.set(bytes < writer.bytes.length ? writer.bytes.subarray(0, bytes) : writer.bytes, at + HEADER);
     this.ring.writeUInt32LE(bytes, at);
     this.ring.writeUInt32LE(handle, at + 4);
     this.offsets[handle] = at;
