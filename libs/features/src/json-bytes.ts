@@ -163,41 +163,47 @@ export class JsonWriter {
     this.length = at;
   }
 
-  /** Writes `v` as the value of `key` (what `toJSON` is given); false when JSON would leave it out. */
-  private value(v: unknown, key: string): boolean {
-    switch (typeof v) {
-      case 'string':
-        this.string(v);
-        return true;
-      case 'number':
-        this.number(v);
-        return true;
-      case 'boolean':
-        this.byte(v ? T.True : T.False);
-        return true;
-      case 'object':
-        break;
-      case 'bigint':
-        throw new TypeError('Do not know how to serialize a BigInt');
-      default:
-        // undefined, functions, symbols: left out of an object, null in an array.
-        return false;
+  /**
+   * Writes `v` as the value of `key` (an array's index as a number: made a string only for
+   * `toJSON`); false when JSON would leave it out.
+   */
+  private value(v: unknown, key: string | number): boolean {
+    if (typeof v === 'string') {
+      this.string(v);
+      return true;
+    }
+    if (typeof v === 'number') {
+      this.number(v);
+      return true;
     }
     if (v === null) {
       this.byte(T.Null);
       return true;
     }
-    const o = v as Record<string, unknown>;
-    if (typeof o.toJSON === 'function') return this.value(o.toJSON(key), key);
-    if (Array.isArray(o)) {
-      this.byte(T.Array);
-      this.count(o.length);
-      for (let i = 0; i < o.length; i++) if (!this.value(o[i], String(i))) this.byte(T.Null);
+    if (typeof v === 'boolean') {
+      this.byte(v ? T.True : T.False);
       return true;
     }
-    if (o instanceof Number) return this.value(Number(o), key);
-    if (o instanceof String) return this.value(String(o), key);
-    if (o instanceof Boolean) return this.value(o.valueOf(), key);
+    if (typeof v !== 'object') {
+      if (typeof v === 'bigint') throw new TypeError('Do not know how to serialize a BigInt');
+      // undefined, functions, symbols: left out of an object, null in an array.
+      return false;
+    }
+    const o = v as Record<string, unknown>;
+    if (typeof o.toJSON === 'function') return this.value(o.toJSON(String(key)), key);
+    if (Array.isArray(o)) {
+      const n = o.length;
+      this.byte(T.Array);
+      this.count(n);
+      for (let i = 0; i < n; i++) if (!this.value(o[i], i)) this.byte(T.Null);
+      return true;
+    }
+    const proto: unknown = Object.getPrototypeOf(o);
+    if (proto !== Object.prototype && proto !== null) {
+      if (o instanceof Number) return this.value(Number(o), key);
+      if (o instanceof String) return this.value(String(o), key);
+      if (o instanceof Boolean) return this.value(o.valueOf(), key);
+    }
     this.byte(T.Object);
     // The number of keys written is only known afterwards: four bytes kept for it.
     this.room(4);
