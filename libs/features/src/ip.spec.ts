@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { classifyIp, ipv4Number } from './ip';
+import { classifyIp, ipv4Number, v4Range } from './ip';
 
 describe('classifyIp', () => {
   it.each([
@@ -50,6 +50,36 @@ describe('ipv4Number (the fast path) agrees with ipaddr.js', () => {
         range: ipaddr.parse(ip).range(),
         normalized: ip,
       });
+    }
+  });
+});
+
+describe('v4Range (the fast path) agrees with ipaddr.js', () => {
+  const ofNumber = (v: number) => new ipaddr.IPv4([v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]).range();
+  const ranges = Object.values(
+    (ipaddr.IPv4.prototype as unknown as { SpecialRanges: Record<string, [ipaddr.IPv4, number][]> }).SpecialRanges,
+  ).flat();
+
+  it('at every edge of every special range, and one address either side', () => {
+    expect(ranges.length).toBeGreaterThan(10);
+    for (const [address, bits] of ranges) {
+      const [a, b, c, d] = address.octets;
+      const first = ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
+      const last = first + 2 ** (32 - bits) - 1;
+      for (const v of [first - 1, first, first + 1, last - 1, last, last + 1]) {
+        if (v < 0 || v > 0xffffffff) continue;
+        expect([v, v4Range(v)]).toEqual([v, ofNumber(v)]);
+      }
+    }
+  });
+
+  it('on 100,000 pseudo-random addresses', () => {
+    let s = 7;
+    for (let i = 0; i < 100_000; i++) {
+      s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+      // Every other one inside 192.0.0.0/3, where most of the special ranges are.
+      const v = i % 2 ? s : (s >>> 3) | 0xc0000000;
+      if (v4Range(v >>> 0) !== ofNumber(v >>> 0)) expect([v >>> 0, v4Range(v >>> 0)]).toEqual([v >>> 0, ofNumber(v >>> 0)]);
     }
   });
 });

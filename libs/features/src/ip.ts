@@ -60,10 +60,42 @@ export function ipv4Number(ip: string): number {
   return parts === 4 ? value : -1;
 }
 
+interface V4Range {
+  name: string;
+  base: number;
+  mask: number;
+}
+
+/**
+ * ipaddr.js's own IPv4 special ranges (`range()`'s table), read from it once, in its order, as
+ * numbers: `v4Range` gives what `new ipaddr.IPv4(octets).range()` gives (the first range in table
+ * order that holds the address, else `unicast`) without building an address object and matching
+ * it octet by octet against each subnet (about 0.4 µs for each address the memo has not seen).
+ */
+const V4_RANGES: readonly V4Range[] = Object.entries(
+  (ipaddr.IPv4.prototype as unknown as { SpecialRanges: Record<string, [ipaddr.IPv4, number][] | [ipaddr.IPv4, number]> }).SpecialRanges,
+).flatMap(([name, subnets]) =>
+  // A range of one subnet may be written without the enclosing list (as ipaddr.subnetMatch allows).
+  (Array.isArray(subnets[0]) ? (subnets as [ipaddr.IPv4, number][]) : [subnets as [ipaddr.IPv4, number]]).map(([address, bits]) => {
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    const [a, b, c, d] = address.octets;
+    return { name, base: ((((a << 24) >>> 0) + (b << 16) + (c << 8) + d) & mask) >>> 0, mask };
+  }),
+);
+
+/** The ipaddr.js range name of the IPv4 address numbered `v4`. */
+export function v4Range(v4: number): string {
+  for (let i = 0; i < V4_RANGES.length; i++) {
+    const r = V4_RANGES[i];
+    if ((v4 & r.mask) >>> 0 === r.base) return r.name;
+  }
+  return 'unicast';
+}
+
 function classify(ip: string): IpClass {
   const v4 = ipv4Number(ip);
   if (v4 >= 0) {
-    const range = new ipaddr.IPv4([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]).range();
+    const range = v4Range(v4);
     return { valid: range === 'unicast', version: 4, range, normalized: ip, hash: hashPart(ip), valueHash: 0, valueKey: 0 };
   }
   if (!ipaddr.isValid(ip))
