@@ -15,10 +15,14 @@ export interface Degradation {
 /**
  * Process-wide register of degraded components, read by `GET /health` of every service of the
  * process (an all-in-one engine answers for all of them on the gateway and API ports too). A
- * component reports while it fails and clears itself at its next success.
+ * component reports while it fails and clears itself at its next success. The services an
+ * all-in-one engine runs in worker threads have a register of their own each: `watch` hands its
+ * changes to the main thread, which keeps them with `mirror`.
  */
 export class Degradations {
   private readonly current = new Map<string, Degradation>();
+  private readonly mirrored = new Map<string, Degradation[]>();
+  private readonly watchers = new Set<(list: Degradation[]) => void>();
 
   report(component: string, cause: string, reason: string, error: string): Degradation {
     const known = this.current.get(component);
@@ -31,16 +35,37 @@ export class Degradations {
       failures: (known?.failures ?? 0) + 1,
     };
     this.current.set(component, next);
+    this.changed();
     return next;
   }
 
   /** True when the component was degraded. */
   clear(component: string): boolean {
-    return this.current.delete(component);
+    const was = this.current.delete(component);
+    if (was) this.changed();
+    return was;
   }
 
+  /** This register's entries and those mirrored from other threads. */
   list(): Degradation[] {
-    return [...this.current.values()];
+    return [...this.current.values(), ...[...this.mirrored.values()].flat()];
+  }
+
+  /** Calls `listener` with this register's own entries after each change. */
+  watch(listener: (list: Degradation[]) => void): void {
+    this.watchers.add(listener);
+  }
+
+  /** Keeps another thread's entries under `source` (an empty list forgets them). */
+  mirror(source: string, list: Degradation[]): void {
+    if (list.length) this.mirrored.set(source, list);
+    else this.mirrored.delete(source);
+  }
+
+  private changed(): void {
+    if (!this.watchers.size) return;
+    const own = [...this.current.values()];
+    for (const w of this.watchers) w(own);
   }
 }
 

@@ -2,7 +2,7 @@ import { Controller, FactoryProvider, Get, Header, Inject, Optional, Provider, S
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { degradations } from './degradation';
-import { metricsRegistry } from './metrics';
+import { metricsRegistry, processMetrics } from './metrics';
 
 /** A dependency a service needs to do its work (NATS, the database). */
 export interface HealthCheck {
@@ -82,7 +82,7 @@ export class HealthController {
     content: { 'text/plain': { example: 'arbiter_events_ingested_total{kind="click",duplicate="false"} 1200' } },
   })
   metrics(): Promise<string> {
-    return metricsRegistry.metrics();
+    return processMetrics();
   }
 }
 

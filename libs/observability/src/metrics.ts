@@ -1,8 +1,35 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** One registry per process: every service of an all-in-one process reports through it. */
+/**
+ * One registry per thread: every service of an all-in-one process that runs on the main thread
+ * reports through it; a service in a worker thread reports through its thread's, which
+ * `threadMetrics` merges into the main thread's `GET /metrics`.
+ */
 export const metricsRegistry = new Registry();
-collectDefaultMetrics({ register: metricsRegistry, prefix: 'arbiter_process_' });
+const PROCESS_PREFIX = 'arbiter_process_';
+collectDefaultMetrics({ register: metricsRegistry, prefix: PROCESS_PREFIX });
+
+/** A registry's metrics as `getMetricsAsJSON` gives them (plain data: they cross threads as messages). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Sources of the other threads' metrics (an all-in-one engine's service threads), by thread. */
+export const threadMetrics = new Map<string, () => Promise<MetricsJson>>();
+
+/**
+ * What a worker thread hands to the main thread's `GET /metrics`: its services' metrics without
+ * the `arbiter_process_` ones (CPU, memory and handles are the process's, reported once by the
+ * main thread; a worker's own heap would be summed into the main thread's figures).
+ */
+export async function ownThreadMetrics(): Promise<MetricsJson> {
+  return (await metricsRegistry.getMetricsAsJSON()).filter((m) => !m.name.startsWith(PROCESS_PREFIX));
+}
+
+/** The Prometheus text of `GET /metrics`: this thread's registry, with the other threads' merged in (series of the same name and labels summed). */
+export async function processMetrics(): Promise<string> {
+  if (!threadMetrics.size) return metricsRegistry.metrics();
+  const others = await Promise.all([...threadMetrics.values()].map((read) => read().catch((): MetricsJson => [])));
+  return AggregatorRegistry.aggregate([await metricsRegistry.getMetricsAsJSON(), ...others]).metrics();
+}
 
 const made = new Map<string, Counter<string> | Gauge<string> | Histogram<string>>();
 
