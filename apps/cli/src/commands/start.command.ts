@@ -7,20 +7,17 @@ import { INestApplication } from '@nestjs/common';
 import { Command } from 'commander';
 import { ArbiterConfig, loadConfig } from '@app/config';
 import { listen } from '@app/http';
-import { startWorkerApp } from '@app/worker';
 import { componentLogger, rootLogger } from '@app/observability';
 import { EmbeddedDatabase, createPool, migrate } from '@app/storage';
 import { createApi } from '../../../api/src/api.app';
 import { createGateway } from '../../../gateway/src/gateway.app';
-import { createNotifier } from '../../../notifier/src/notifier.app';
-import { createRecorder } from '../../../recorder/src/recorder.app';
-import { createScorer } from '../../../scorer/src/scorer.app';
 import { ensureNats } from '../embedded-nats';
+import { CONSUMER_SERVICES, ConsumerService } from '../engine/consumer-services';
+import { RunningService, serviceThreadScript, startService } from '../engine/service-thread';
+
+export type WorkerName = ConsumerService;
 
 /** A running all-in-one engine. */
-const WORKERS = { recorder: createRecorder, notifier: createNotifier, scorer: createScorer } as const;
-export type WorkerName = keyof typeof WORKERS;
-
 export interface Engine {
   config: ArbiterConfig;
   gatewayPort: number;
@@ -30,29 +27,57 @@ export interface Engine {
   adminKeyHint: string;
   /** The HTTP applications, for in-process inspection (routes, OpenAPI). */
   http: { api: NestFastifyApplication; gateway: NestFastifyApplication };
+  /** Which consumer services run in a worker thread of their own now (none from TypeScript sources). */
+  readonly threads: WorkerName[];
   /** Stops one consumer service (draining it) and starts a fresh one, as after a crash or a deploy. */
   restart(service: WorkerName): Promise<void>;
+  /** Resolves (never rejects) when a service's thread ended on its own: the engine no longer does all of its work. */
+  failure: Promise<Error>;
   stop(): Promise<void>;
 }
 
+export interface EngineOptions {
+  /**
+   * The compiled script the consumer services' threads run (default: the one next to the compiled
+   * engine; none from TypeScript sources, where the services then share the main thread); null: no
+   * threads.
+   */
+  serviceThreadScript?: string | null;
+}
+
 /**
- * Starts every service in this process: the gateway and API on their ports, the scorer, recorder
- * and notifier as consumers. Without DATABASE_URL, an embedded TimescaleDB (PGlite) is served on
- * a local port; without a reachable NATS, a `nats-server` from PATH is started.
+ * Starts every service in this process: the gateway and API on their ports, on the main thread;
+ * the scorer, recorder and notifier as consumers, each in a worker thread of its own (from the
+ * compiled engine). Without DATABASE_URL, an embedded TimescaleDB (PGlite) is served on a local
+ * port, from a worker thread of its own too; without a reachable NATS, a `nats-server` from PATH
+ * is started. Every service talks to NATS and the database over its own connections, as in the
+ * one-process-per-service shape.
  */
-export async function startEngine(env: Record<string, string | undefined>, overrides: Partial<ArbiterConfig> = {}): Promise<Engine> {
+export async function startEngine(
+  env: Record<string, string | undefined>,
+  overrides: Partial<ArbiterConfig> = {},
+  options: EngineOptions = {},
+): Promise<Engine> {
   const base = loadConfig(env, overrides);
   rootLogger(base.LOG_LEVEL);
   const log = componentLogger('engine');
   const dataDir = resolve(base.ARBITER_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
 
+  const script = options.serviceThreadScript === undefined ? serviceThreadScript() : options.serviceThreadScript;
   let db: EmbeddedDatabase | undefined;
   let nats: ChildProcess | null = null;
-  const apps: INestApplication[] = [];
+  const http: INestApplication[] = [];
+  const consumers = new Map<WorkerName, RunningService>();
+  let failed!: (e: Error) => void;
+  const failure = new Promise<Error>((done) => (failed = done));
   const stop = async () => {
-    // Ingest stops first, consumers drain next, then the infrastructure goes.
-    for (const app of apps.reverse()) await app.close().catch((e) => log.warn({ err: e }, 'service did not close cleanly'));
+    // Ingest stops first, consumers drain next (each on its own thread, at once), then the infrastructure goes.
+    for (const app of http.reverse()) await app.close().catch((e) => log.warn({ err: e }, 'service did not close cleanly'));
+    await Promise.all(
+      [...consumers.values()].map((s) => s.stop().catch((e) => log.warn({ err: e, service: s.name }, 'service did not close cleanly'))),
+    );
+    consumers.clear();
     await db?.stop();
     nats?.kill('SIGTERM');
   };
@@ -78,28 +103,35 @@ export async function startEngine(env: Record<string, string | undefined>, overr
     const report = await migrate(pool).finally(() => pool.end());
     log.info(report, 'schema ready');
 
-    const workers = new Map<WorkerName, INestApplication>();
-    for (const name of ['recorder', 'notifier', 'scorer'] as const) {
-      const app = await WORKERS[name](config);
-      apps.push(app);
-      workers.set(name, app);
-      await startWorkerApp(app, name, 0, config.HOST);
-    }
+    const start = (name: WorkerName) => startService(name, config, { script, onFailure: failed });
+    for (const name of Object.keys(CONSUMER_SERVICES) as WorkerName[]) consumers.set(name, await start(name));
     const restart = async (name: WorkerName) => {
-      const current = workers.get(name)!;
-      await current.close();
-      const next = await WORKERS[name](config);
-      apps.splice(apps.indexOf(current), 1, next);
-      workers.set(name, next);
-      await startWorkerApp(next, name, 0, config.HOST);
+      await consumers.get(name)?.stop();
+      consumers.delete(name);
+      consumers.set(name, await start(name));
     };
     const api = await createApi(config);
-    apps.push(api);
+    http.push(api);
     const apiPort = await listen(api, 'api', config.API_PORT, config.HOST);
     const gateway = await createGateway(config);
-    apps.push(gateway);
+    http.push(gateway);
     const gatewayPort = await listen(gateway, 'gateway', config.GATEWAY_PORT, config.HOST);
-    return { config, gatewayPort, apiPort, adminKey, adminKeyHint, http: { api, gateway }, restart, stop };
+    const threads = () => [...consumers.values()].filter((s) => s.threaded).map((s) => s.name);
+    log.info({ threads: threads() }, 'services started');
+    return {
+      config,
+      gatewayPort,
+      apiPort,
+      adminKey,
+      adminKeyHint,
+      http: { api, gateway },
+      get threads() {
+        return threads();
+      },
+      restart,
+      failure,
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;
@@ -117,7 +149,9 @@ function persistedAdminKey(dataDir: string): string {
 
 export function startCommand(): Command {
   return new Command('start')
-    .description('run every service in one process (embedded TimescaleDB and NATS when none is configured)')
+    .description(
+      'run every service in one process, the consumers in threads of their own (embedded TimescaleDB and NATS when none is configured)',
+    )
     .action(async () => {
       const engine = await startEngine(process.env);
       const host = '127.0.0.1';
@@ -143,5 +177,14 @@ export function startCommand(): Command {
       };
       process.on('SIGINT', () => shutdown('SIGINT'));
       process.on('SIGTERM', () => shutdown('SIGTERM'));
+      // A service's thread that ended on its own (an uncaught error, logged) leaves an engine that
+      // accepts events it no longer decides or records: stop the rest cleanly and exit non-zero,
+      // for a supervisor to restart it (an uncaught error on one shared thread ended the process too).
+      void engine.failure.then(() => {
+        process.exitCode = 1;
+        if (stopping) return;
+        stopping = true;
+        engine.stop().finally(() => process.exit(1));
+      });
     });
 }
