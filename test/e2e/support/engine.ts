@@ -8,7 +8,7 @@ import { Pool } from 'pg';
 import type { ArbiterConfig } from '@app/config';
 import { Topology } from '@app/contracts';
 import { TEST_NATS_URL, createTestDatabase, deleteNamespace, eventually, testNamespace } from '@app/testing';
-import { Engine, startEngine } from '../../../apps/cli/src/commands/start.command';
+import { Engine, EngineOptions, startEngine } from '../../../apps/cli/src/commands/start.command';
 
 export const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef';
 
@@ -35,7 +35,7 @@ export interface TestEngine {
  */
 /** `natsUrl`: a NATS server of the test's own (default: the shared one). */
 export async function bootEngine(
-  options: { embedded?: boolean; config?: Partial<ArbiterConfig>; natsUrl?: string } = {},
+  options: { embedded?: boolean; config?: Partial<ArbiterConfig>; natsUrl?: string; engine?: EngineOptions } = {},
 ): Promise<TestEngine> {
   const natsUrl = options.natsUrl ?? TEST_NATS_URL;
   const namespace = testNamespace();
@@ -61,6 +61,7 @@ export async function bootEngine(
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: true,
       ...options.config,
     },
+    options.engine,
   );
   const db = new Pool({ connectionString: engine.config.DATABASE_URL, max: 2 });
   const nc = await connect({ servers: natsUrl });
