@@ -8,7 +8,8 @@ import { TestEngine, bootEngine, postJson, seedCatalog } from '../e2e/support/en
  * `arbiter start` runs the scorer, recorder and notifier each in a worker thread of its own, with
  * the gateway and the API on the main thread (issue 19): the engine in this process, its services'
  * threads running the compiled script from dist/ (as `arbiter start` does; from TypeScript sources
- * there is none, and the e2e suite runs every service on one thread).
+ * there is none, and the e2e suite runs every service on one thread). FAULTS_NO_SERVICE_THREADS=1
+ * runs the same tests with the services on the main thread: the blocked-thread test then fails.
  */
 const SCRIPT = resolve(__dirname, '..', '..', 'dist', 'apps', 'cli', 'src', 'engine', 'service-thread.worker.js');
 
@@ -42,7 +43,7 @@ const state = new Int32Array(flags);
 describe('arbiter start: the consumer services in threads of their own', () => {
   let t: TestEngine;
   beforeAll(async () => {
-    t = await bootEngine({ embedded: true, engine: { serviceThreadScript: process.env.EMBTHREADS_NO_THREADS ? null : SCRIPT } });
+    t = await bootEngine({ embedded: true, engine: { serviceThreadScript: process.env.FAULTS_NO_SERVICE_THREADS ? null : SCRIPT } });
   });
   afterAll(() => t?.stop());
 
