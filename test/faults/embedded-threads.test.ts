@@ -113,14 +113,21 @@ describe('arbiter start: the consumer services in threads of their own', () => {
       if (batch === 3) await t.engine.restart('scorer');
       if (batch === 7) await t.engine.restart('recorder');
     }
+    // A message a stopping consumer could not hand back is redelivered after its ack_wait (30 s):
+    // the counts may take that long to settle, and must then be exact.
+    const stored = async () =>
+      (
+        await t.db.query(
+          `SELECT (SELECT count(*)::int FROM clicks WHERE offer_id = $1) AS clicks,
+                  (SELECT count(DISTINCT click_id)::int FROM click_verdicts WHERE offer_id = $1) AS decided,
+                  (SELECT count(*)::int FROM click_verdicts WHERE offer_id = $1) AS verdicts`,
+          [ids.offerId],
+        )
+      ).rows[0];
+    const expected = { clicks: sent.length, decided: sent.length, verdicts: sent.length };
+    await eventually(stored, (c) => c.clicks >= sent.length && c.verdicts >= sent.length, 90_000);
     await t.drained();
-    const counts = await t.db.query(
-      `SELECT (SELECT count(*)::int FROM clicks WHERE offer_id = $1) AS clicks,
-              (SELECT count(DISTINCT click_id)::int FROM click_verdicts WHERE offer_id = $1) AS decided,
-              (SELECT count(*)::int FROM click_verdicts WHERE offer_id = $1) AS verdicts`,
-      [ids.offerId],
-    );
-    expect(counts.rows[0]).toEqual({ clicks: sent.length, decided: sent.length, verdicts: sent.length });
+    expect(await stored()).toEqual(expected);
   });
 
   it("answers for the threads' consumers on the gateway's /metrics and /health", async () => {
