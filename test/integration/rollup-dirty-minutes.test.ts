@@ -214,3 +214,54 @@ describe('Migration 0024 on PostgreSQL 15, on rollups refreshed the previous way
     await refresher.onApplicationShutdown();
   });
 });
+
+describe('Rollups through dirty minutes in a database whose TimeZone has summer time (Europe/Berlin)', () => {
+  let pool: Pool;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    drop = db.drop;
+    const setup = createPool({ url: db.url, max: 1, applicationName: 'rollup-dirty-tz-setup' });
+    await migrate(setup);
+    await setup.query(`ALTER DATABASE "${db.name}" SET timezone = 'Europe/Berlin'`);
+    await setup.end();
+    pool = createPool({ url: db.url, max: 3, applicationName: 'rollup-dirty-tz' });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await drop();
+  });
+
+  it('the days holding the changes to and from summer time (23 and 25 hours in that zone) are the sums of their 24 UTC hours, late rows included', async () => {
+    expect((await pool.query(`SHOW timezone`)).rows[0].TimeZone).toBe('Europe/Berlin');
+    const harness = new RollupHarness(pool, dialect);
+    const click = (iso: string) => clickVerdict(Date.parse(iso), uid('clk'), 'pub-dst', null);
+    const refresh = () => inTransaction(pool, (client) => refreshStaged(client, HOURLY, DAILY));
+    const expectExact = async () => {
+      for (const name of [HOURLY.name, DAILY.name]) {
+        const { stored, recomputed } = await harness.compare(name);
+        expect(stored).toEqual(recomputed);
+      }
+    };
+    // The last UTC hour of 2026-03-29 (spring forward), and both sides of the midnight after 2026-10-25 (fall back).
+    await harness.repository.insert(
+      ['2026-03-29T22:30:00Z', '2026-03-29T23:30:00Z', '2026-10-25T23:30:00Z', '2026-10-26T00:30:00Z'].map(click),
+    );
+    await refresh();
+    await expectExact();
+    const daily = async (day: string) =>
+      (await pool.query(`SELECT clicks::int AS n FROM kpi_clicks_daily WHERE publisher_id = 'pub-dst' AND bucket = $1`, [day])).rows[0]?.n;
+    expect(await daily('2026-03-29T00:00:00Z')).toBe(2);
+    expect(await daily('2026-10-25T00:00:00Z')).toBe(1);
+    expect(await daily('2026-10-26T00:00:00Z')).toBe(1);
+    // A late row into the fall-back day alone, then a click now: each refresh succeeds and counts it.
+    await harness.repository.insert([click('2026-10-25T12:00:00Z')]);
+    await refresh();
+    expect(await daily('2026-10-25T00:00:00Z')).toBe(2);
+    expect(await daily('2026-10-26T00:00:00Z')).toBe(1);
+    await harness.repository.insert([clickVerdict(Date.now(), uid('clk'), 'pub-dst', null)]);
+    await refresh();
+    await expectExact();
+    expect((await pool.query(`SELECT count(*)::int AS n FROM rollup_dirty_minutes`)).rows[0].n).toBe(0);
+  });
+});

@@ -101,6 +101,10 @@ export async function refreshStaged(
   const started = Date.now();
   const stage = minutelyStage(hourly);
   const source = hourly.source;
+  // UTC: \`timestamptz + interval\` with days in it counts them in the session's TimeZone (a UTC day
+  // holding a DST change would be 23 or 25 hours there). The buckets (\`date_bin\` from a UTC
+  // origin) and the day windows below do not depend on it; this keeps any later arithmetic so.
+  await client.query(`SET LOCAL timezone = 'UTC'`);
   for (const r of [hourly, daily]) await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`arbiter-rollup:${r.name}`]);
   const asked = await client.query<{ since: Date | null }>(
     `WITH served AS (DELETE FROM rollup_backfills WHERE rollup IN ($1, $2) RETURNING since) SELECT min(since) AS since FROM served`,
@@ -175,8 +179,8 @@ export async function refreshStaged(
   const days = distinct(hours.map((h) => floorTo(h, DAY)));
   report.hours = hours.length;
   report.days = days.length;
-  await resum(client, hourly, stage, '1 hour', at(hours));
-  await resum(client, daily, hourly.name, '1 day', at(days));
+  await resum(client, hourly, stage, '1 hour', '1 hour', at(hours));
+  await resum(client, daily, hourly.name, '1 day', '24 hours', at(days));
   return report;
 }
 
@@ -188,12 +192,13 @@ const REBUILD_PIECE_MS = 600_000;
 
 /**
  * Rewrites the buckets (`interval` long, starting at `buckets`) of a rollup from the finer rollup
- * under them: every measure is a count or a sum.
+ * under them: every measure is a count or a sum. `span` is the bucket's length in absolute units
+ * (hours, not days: a day added to a timestamptz depends on the session's TimeZone).
  */
-async function resum(client: Queryable, r: Rollup, finer: string, interval: string, buckets: string[]): Promise<void> {
+async function resum(client: Queryable, r: Rollup, finer: string, interval: string, span: string, buckets: string[]): Promise<void> {
   if (buckets.length === 0) return;
   await client.query(`DELETE FROM ${r.name} WHERE bucket = ANY ($1::timestamptz[])`, [buckets]);
-  const where = `JOIN unnest($1::timestamptz[]) AS dirty (start) ON bucket >= dirty.start AND bucket < dirty.start + INTERVAL '${interval}'`;
+  const where = `JOIN unnest($1::timestamptz[]) AS dirty (start) ON bucket >= dirty.start AND bucket < dirty.start + INTERVAL '${span}'`;
   await client.query(
     `INSERT INTO ${r.name} ${aggregateSelect(r, { interval, source: finer, timeColumn: 'bucket', summed: true, bucket, where })}`,
     [buckets],
