@@ -77,6 +77,33 @@ describe('JsonWriter / readJson', () => {
     expect(roundTrip(when)).toBe(when.toJSON());
   });
 
+  it('calls toJSON once and serialises its result as it is, as JSON does', () => {
+    const values: unknown[] = [
+      { a: { toJSON: () => new Date(0) } },
+      {
+        a: 1,
+        toJSON() {
+          return this;
+        },
+      },
+      [Object.assign(() => 1, { toJSON: () => 'from a function' })],
+      { n: Object.create(Number.prototype) },
+      { s: new (class extends String {})('sub') },
+    ];
+    for (const v of values) expect(roundTrip(v)).toEqual(viaJson(v));
+    expect(() => roundTrip({ b: Object(1n) })).toThrow(TypeError);
+  });
+
+  it('writes strings that end at, cross or start past the end of its buffer whole', () => {
+    // A fresh writer each time: its buffer starts small, so every string meets its end somewhere.
+    for (let pad = 0; pad <= 4200; pad += 7) {
+      for (const tail of ['z'.repeat(300), '€'.repeat(150), '😀'.repeat(80)]) {
+        const v = ['p'.repeat(pad), tail];
+        expect(roundTrip(v, new JsonWriter())).toEqual(v);
+      }
+    }
+  });
+
   it('keeps a "__proto__" key as an own key, as JSON.parse does', () => {
     const value = JSON.parse('{"__proto__":{"polluted":true},"a":1}');
     const got = roundTrip(value) as Record<string, unknown>;

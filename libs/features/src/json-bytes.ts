@@ -7,6 +7,7 @@
  * keys in the same order, `undefined` / functions / symbols left out of objects and null in
  * arrays, NaN and ±Infinity null, −0 as 0, `toJSON` called, boxed primitives unboxed.
  */
+import { types } from 'node:util';
 
 const enum T {
   Null = 0,
@@ -167,7 +168,16 @@ export class JsonWriter {
    * Writes `v` as the value of `key` (an array's index as a number: made a string only for
    * `toJSON`); false when JSON would leave it out.
    */
+  /** JSON.stringify's SerializeJSONProperty: `toJSON` once, then the value as it is. */
   private value(v: unknown, key: string | number): boolean {
+    if ((typeof v === 'object' && v !== null) || typeof v === 'function' || typeof v === 'bigint') {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') v = toJSON.call(v, String(key));
+    }
+    return this.serialize(v, key);
+  }
+
+  private serialize(v: unknown, key: string | number): boolean {
     if (typeof v === 'string') {
       this.string(v);
       return true;
@@ -190,7 +200,6 @@ export class JsonWriter {
       return false;
     }
     const o = v as Record<string, unknown>;
-    if (typeof o.toJSON === 'function') return this.value(o.toJSON(String(key)), key);
     if (Array.isArray(o)) {
       const n = o.length;
       this.byte(T.Array);
@@ -200,9 +209,11 @@ export class JsonWriter {
     }
     const proto: unknown = Object.getPrototypeOf(o);
     if (proto !== Object.prototype && proto !== null) {
-      if (o instanceof Number) return this.value(Number(o), key);
-      if (o instanceof String) return this.value(String(o), key);
-      if (o instanceof Boolean) return this.value(o.valueOf(), key);
+      // Boxed primitives by their internal slot, as JSON does (another realm's, a subclass's).
+      if (types.isNumberObject(o)) return this.serialize(Number(o), key);
+      if (types.isStringObject(o)) return this.serialize(String(o), key);
+      if (types.isBooleanObject(o)) return this.serialize(o.valueOf(), key);
+      if (types.isBigIntObject(o)) throw new TypeError('Do not know how to serialize a BigInt');
     }
     this.byte(T.Object);
     // The number of keys written is only known afterwards: four bytes kept for it.
