@@ -112,8 +112,8 @@ export async function refreshStaged(
   );
   // The claim: rows committed before this statement; the raw rows they mark were committed with
   // them, so the reads below (later statements) see them. Rows committed since stay for the next.
-  const claimed = await client.query<{ minute: Date; through: Date | null }>(
-    `DELETE FROM ${DIRTY_MINUTES} WHERE source = $1 RETURNING minute, through`,
+  const claimed = await client.query<{ minute: number; through: number | null }>(
+    `DELETE FROM ${DIRTY_MINUTES} WHERE source = $1 RETURNING ${epochMs('minute')} AS minute, ${epochMs('through')} AS through`,
     [source],
   );
   // The range to rebuild, in whole hours: [from, to).
@@ -121,22 +121,22 @@ export async function refreshStaged(
   let to = -Infinity;
   for (const c of claimed.rows)
     if (c.through !== null) {
-      from = Math.min(from, c.minute.getTime());
-      to = Math.max(to, c.through.getTime());
+      from = Math.min(from, c.minute);
+      to = Math.max(to, c.through);
     }
   if (asked.rows[0].since) {
     from = Math.min(from, asked.rows[0].since.getTime());
     to = Infinity;
   }
   if (to === Infinity) {
-    const { rows } = await client.query<{ last: Date | null }>(`SELECT max(${hourly.timeColumn}) AS last FROM ${source}`);
-    to = (rows[0].last?.getTime() ?? from) + 1;
+    const { rows } = await client.query<{ last: number | null }>(`SELECT ${epochMs(`max(${hourly.timeColumn})`)} AS last FROM ${source}`);
+    to = (rows[0].last ?? from) + 1;
   }
   from = floorTo(from, HOUR);
   to = Math.ceil(to / HOUR) * HOUR;
   const inRange = (t: number) => t >= from && t < to;
 
-  const minutes = distinct(claimed.rows.filter((c) => c.through === null).map((c) => c.minute.getTime())).filter((m) => !inRange(m));
+  const minutes = distinct(claimed.rows.filter((c) => c.through === null).map((c) => c.minute)).filter((m) => !inRange(m));
   const report: StagedRefreshReport = { source, minutes: minutes.length, rebuiltHours: 0, pendingHours: 0, hours: 0, days: 0 };
   const rebuilt: number[] = [];
   if (minutes.length === 0 && !(from < to)) return report;
@@ -146,7 +146,7 @@ export async function refreshStaged(
   // planner cannot see how few rows a dirty minute holds, and compiling the aggregate's expressions
   // cost 12-30 ms of CPU per statement, more than a routine refresh's statements take to run.
   await client.query(`SET LOCAL enable_seqscan = off; SET LOCAL jit = off`);
-  const at = (ms: number[]) => ms.map((m) => new Date(m).toISOString());
+  const at = (ms: number[]) => ms.map(pgTime);
   if (minutes.length) {
     await client.query(`DELETE FROM ${stage} WHERE bucket = ANY ($1::timestamptz[])`, [at(minutes)]);
     await client.query(
@@ -157,8 +157,29 @@ export async function refreshStaged(
       [at(minutes)],
     );
   }
-  let end = to;
-  for (; end > from && (rebuilt.length === 0 || Date.now() - started < (options.budgetMs ?? REBUILD_BUDGET_MS)); end -= HOUR) {
+  // The hours after the current one hold only rows a sender dated ahead (a click's \`ts\` is the
+  // sender's, up to 9999): rebuilt at once from their rows, which are few, rather than walked an
+  // hour at a time from the newest, which would hold the present back until the walk came down.
+  const present = Math.max(from, floorTo(Date.now(), HOUR) + HOUR);
+  if (present < to) {
+    const ahead = at([present, to]);
+    await client.query(`DELETE FROM ${stage} WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz`, ahead);
+    await client.query(
+      `INSERT INTO ${stage} ${minutesSelect(hourly, `WHERE ${hourly.timeColumn} >= $1::timestamptz AND ${hourly.timeColumn} < $2::timestamptz`)}`,
+      ahead,
+    );
+    // The hours that hold rows now, and those the rollup had (to be emptied).
+    const { rows } = await client.query<{ hour: number }>(
+      `SELECT ${epochMs('hour')} AS hour FROM (
+         SELECT ${bucket('1 hour', 'bucket')} FROM ${stage} WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz
+         UNION SELECT bucket FROM ${hourly.name} WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz) AS held (hour)`,
+      ahead,
+    );
+    rebuilt.push(...rows.map((r) => r.hour));
+  }
+  // The rest, newest first, from the current hour.
+  let end = Math.min(to, present);
+  for (let walked = 0; end > from && (walked++ === 0 || Date.now() - started < (options.budgetMs ?? REBUILD_BUDGET_MS)); end -= HOUR) {
     const hour = end - HOUR;
     await client.query(`DELETE FROM ${stage} WHERE bucket >= $1::timestamptz AND bucket < $2::timestamptz`, at([hour, end]));
     // A statement per ten minutes of rows: none runs into the pool's query timeout at full rate.
@@ -210,5 +231,9 @@ function minutesSelect(r: Rollup, where = ''): string {
   return aggregateSelect(r, { interval: '1 minute', source: r.source, timeColumn: r.timeColumn, summed: false, bucket, where });
 }
 
+/** A time as PostgreSQL reads it, after the year 9999 too (`toISOString` writes `+010000-…`, which it rejects). */
+const pgTime = (ms: number) => new Date(ms).toISOString().replace(/^\+0*/, '');
+/** A timestamptz column as milliseconds since the epoch (a number, whatever the year). */
+const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
 const floorTo = (t: number, step: number) => Math.floor(t / step) * step;
 const distinct = (values: number[]) => [...new Set(values)].sort((a, b) => a - b);
