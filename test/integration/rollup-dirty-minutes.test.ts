@@ -327,3 +327,47 @@ describe('Rollups through dirty minutes with rows a sender dated far ahead', () 
     expect((await pool.query(`SELECT clicks::int AS n FROM kpi_clicks_daily WHERE bucket = '9999-12-31Z'`)).rows[0].n).toBe(2);
   });
 });
+
+describe('Rollups through dirty minutes after a backlog', () => {
+  let pool: Pool;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const db = await createTestDatabase();
+    drop = db.drop;
+    pool = createPool({ url: db.url, max: 3, applicationName: 'rollup-dirty-backlog' });
+    await migrate(pool);
+  });
+  afterAll(async () => {
+    await pool.end();
+    await drop();
+  });
+
+  it('more dirty minutes than a refresh takes: the newest first, the rest left dirty, exact figures after a few refreshes', async () => {
+    const harness = new RollupHarness(pool, dialect);
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    // 500 minutes written, none refreshed (say the refresh failed for hours), in statements of 50.
+    const clicks = Array.from({ length: 500 }, (_, k) =>
+      [0, 1].map(() => clickVerdict(minute - k * 60_000 + 1000, uid('clk'), 'pub-backlog', null)),
+    ).flat();
+    for (let i = 0; i < clicks.length; i += 100) await harness.repository.insert(clicks.slice(i, i + 100));
+    const refresh = () => inTransaction(pool, (client) => refreshStaged(client, HOURLY, DAILY, { maxMinutes: 120 }));
+    let report = await refresh();
+    expect(report).toMatchObject({ minutes: 120, pendingMinutes: 380 });
+    const newest = (await pool.query(`SELECT clicks::int AS n FROM kpi_clicks_minutely WHERE bucket = $1`, [new Date(minute)])).rows[0]?.n;
+    expect(newest).toBe(2);
+    let refreshes = 1;
+    while (report.pendingMinutes > 0) {
+      report = await refresh();
+      refreshes++;
+    }
+    expect(refreshes).toBe(5);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM rollup_dirty_minutes WHERE source = 'click_verdicts'`)).rows[0].n).toBe(0);
+    for (const name of [HOURLY.name, DAILY.name]) {
+      const { stored, recomputed } = await harness.compare(name);
+      expect(stored).toEqual(recomputed);
+    }
+    expect((await pool.query(`SELECT sum(clicks)::int AS n FROM kpi_clicks_daily WHERE publisher_id = 'pub-backlog'`)).rows[0].n).toBe(
+      1000,
+    );
+  });
+});

@@ -70,8 +70,12 @@ export function stagedRollupDdl(hourly: readonly Rollup[]): string[] {
 /** What one staged refresh recomputed for a raw table. */
 export interface StagedRefreshReport {
   source: string;
+  /** Rows claimed from the dirty-minutes table (deleted: dead until vacuumed). */
+  claimed: number;
   /** Minutes claimed one by one and recomputed from the raw rows. */
   minutes: number;
+  /** Dirty minutes over the refresh's share, put back for the next (the oldest). */
+  pendingMinutes: number;
   /** Hours rebuilt from the raw rows whole (a backfill's range), newest first. */
   rebuiltHours: number;
   /** Hours of a backfill's range left for the next refresh (its time budget ran out). */
@@ -96,7 +100,7 @@ export async function refreshStaged(
   client: Queryable,
   hourly: Rollup,
   daily: Rollup,
-  options: { budgetMs?: number } = {},
+  options: { budgetMs?: number; maxMinutes?: number } = {},
 ): Promise<StagedRefreshReport> {
   const started = Date.now();
   const stage = minutelyStage(hourly);
@@ -136,8 +140,21 @@ export async function refreshStaged(
   to = Math.ceil(to / HOUR) * HOUR;
   const inRange = (t: number) => t >= from && t < to;
 
-  const minutes = distinct(claimed.rows.filter((c) => c.through === null).map((c) => c.minute)).filter((m) => !inRange(m));
-  const report: StagedRefreshReport = { source, minutes: minutes.length, rebuiltHours: 0, pendingHours: 0, hours: 0, days: 0 };
+  const dirty = distinct(claimed.rows.filter((c) => c.through === null).map((c) => c.minute)).filter((m) => !inRange(m));
+  // At most maxMinutes, the newest: a backlog (refreshes that failed for a while, an UPDATE of a
+  // whole table) is taken over several refreshes, none running into the pool's query timeout.
+  const minutes = dirty.slice(-(options.maxMinutes ?? MAX_MINUTES));
+  const left = dirty.slice(0, dirty.length - minutes.length);
+  const report: StagedRefreshReport = {
+    source,
+    claimed: claimed.rows.length,
+    minutes: minutes.length,
+    pendingMinutes: left.length,
+    rebuiltHours: 0,
+    pendingHours: 0,
+    hours: 0,
+    days: 0,
+  };
   const rebuilt: number[] = [];
   if (minutes.length === 0 && !(from < to)) return report;
 
@@ -147,14 +164,17 @@ export async function refreshStaged(
   // cost 12-30 ms of CPU per statement, more than a routine refresh's statements take to run.
   await client.query(`SET LOCAL enable_seqscan = off; SET LOCAL jit = off`);
   const at = (ms: number[]) => ms.map(pgTime);
-  if (minutes.length) {
-    await client.query(`DELETE FROM ${stage} WHERE bucket = ANY ($1::timestamptz[])`, [at(minutes)]);
+  if (left.length)
+    await client.query(`INSERT INTO ${DIRTY_MINUTES} (source, minute) SELECT $1, unnest($2::timestamptz[])`, [source, at(left)]);
+  for (let i = 0; i < minutes.length; i += MINUTES_PER_STATEMENT) {
+    const some = at(minutes.slice(i, i + MINUTES_PER_STATEMENT));
+    await client.query(`DELETE FROM ${stage} WHERE bucket = ANY ($1::timestamptz[])`, [some]);
     await client.query(
       `INSERT INTO ${stage} ${minutesSelect(
         hourly,
         `JOIN unnest($1::timestamptz[]) AS dirty (minute) ON ${hourly.timeColumn} >= dirty.minute AND ${hourly.timeColumn} < dirty.minute + INTERVAL '1 minute'`,
       )}`,
-      [at(minutes)],
+      [some],
     );
   }
   // The hours after the current one hold only rows a sender dated ahead (a click's \`ts\` is the
@@ -210,6 +230,10 @@ const DAY = 86_400_000;
 // A backfill's share of one refresh, and its statements' size (see refreshStaged).
 const REBUILD_BUDGET_MS = 10_000;
 const REBUILD_PIECE_MS = 600_000;
+// The single minutes' share of one refresh (4 hours at 900,000 clicks an hour: about 9 s), and its
+// statements' size.
+const MAX_MINUTES = 240;
+const MINUTES_PER_STATEMENT = 60;
 
 /**
  * Rewrites the buckets (`interval` long, starting at `buckets`) of a rollup from the finer rollup
