@@ -2,7 +2,18 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type { Pool } from 'pg';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { componentLogger } from '@app/observability';
-import { DATABASE_POOL, Dialect, ROLLUPS, Rollup, StagedRefreshReport, detectDialect, inTransaction, refreshStaged } from '@app/storage';
+import {
+  DATABASE_POOL,
+  Dialect,
+  ROLLUPS,
+  Rollup,
+  StagedRefreshReport,
+  VACUUM_DIRTY_AFTER,
+  detectDialect,
+  inTransaction,
+  refreshStaged,
+  vacuumDirtyMinutes,
+} from '@app/storage';
 
 // A first refresh after a (re)start covers what may have been written while no recorder ran.
 const STARTUP_WINDOW_MS = 3 * 86_400_000;
@@ -30,6 +41,8 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   /** Raw table → the oldest event time written to it since the last refresh. */
   private dirty = new Map<string, number>(RAW_TABLES.map((t) => [t, Date.now() - STARTUP_WINDOW_MS]));
   private backfillSince: number | null = null;
+  /** Dirty-minute rows this refresher claimed (deleted) since it last vacuumed that table. */
+  private claimedSinceVacuum = 0;
   private dialect?: Dialect;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -126,6 +139,15 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     } catch (e) {
       // The minutes claimed stay dirty (the transaction rolled back): the next refresh takes them.
       this.log.warn({ err: e }, 'rollup refresh failed; will retry');
+    }
+    // The claims' dead rows, reclaimed here rather than left to autovacuum, which may be off.
+    this.claimedSinceVacuum += reports.reduce((n, r) => n + r.claimed, 0);
+    if (this.claimedSinceVacuum < VACUUM_DIRTY_AFTER) return;
+    try {
+      await vacuumDirtyMinutes(this.pool);
+      this.claimedSinceVacuum = 0;
+    } catch (e) {
+      this.log.warn({ err: e }, 'could not vacuum the dirty rollup minutes; will retry');
     }
   }
 }

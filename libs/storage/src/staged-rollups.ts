@@ -67,6 +67,21 @@ export function stagedRollupDdl(hourly: readonly Rollup[]): string[] {
   ];
 }
 
+/**
+ * Marker rows claimed (deleted) after which a refresher vacuums the dirty-minutes table itself. The
+ * table takes a row or two per writing statement and a refresh deletes them: without a vacuum
+ * (autovacuum off, or held back) it only grows, and every claim reads all of it.
+ */
+export const VACUUM_DIRTY_AFTER = 10_000;
+
+/**
+ * Vacuums the dirty-minutes table: outside a transaction (`pool`, not a client in one). Skipped,
+ * not waited for, while another refresher vacuums it.
+ */
+export async function vacuumDirtyMinutes(pool: Queryable): Promise<void> {
+  await pool.query(`VACUUM (SKIP_LOCKED) ${DIRTY_MINUTES}`);
+}
+
 /** What one staged refresh recomputed for a raw table. */
 export interface StagedRefreshReport {
   source: string;
