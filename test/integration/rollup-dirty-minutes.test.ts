@@ -181,7 +181,7 @@ describe('Migration 0024 on PostgreSQL 15, on rollups refreshed the previous way
     const before = await Promise.all(ROLLUPS.map((r) => harness.compare(r.name)));
     for (const b of before) expect(b.stored).toEqual(b.recomputed);
 
-    expect((await migrate(pool)).applied).toEqual(['0024-rollup-dirty-minutes']);
+    expect((await migrate(pool)).applied).toEqual(MIGRATIONS.slice(at).map((m) => m.id));
     const range = (await pool.query(`SELECT source, minute, through FROM rollup_dirty_minutes ORDER BY source`)).rows;
     expect(range.map((x) => [x.source, x.minute.getTime()])).toEqual([
       ['click_verdicts', old + 5 * 60_000],
@@ -369,6 +369,18 @@ describe('Rollups through dirty minutes after a backlog', () => {
     expect((await pool.query(`SELECT sum(clicks)::int AS n FROM kpi_clicks_daily WHERE publisher_id = 'pub-backlog'`)).rows[0].n).toBe(
       1000,
     );
+  });
+
+  it("marks the minutes of a writer whose search_path does not hold the tables' schema", async () => {
+    await inTransaction(pool, async (client) => {
+      const { rows } = await client.query(`SELECT current_schema() AS schema`);
+      const schema = rows[0].schema as string;
+      await client.query(`SET LOCAL search_path = pg_catalog`);
+      await client.query(
+        `UPDATE "${schema}".click_verdicts SET ts = ts WHERE click_id = (SELECT min(click_id) FROM "${schema}".click_verdicts)`,
+      );
+    });
+    expect((await pool.query(`SELECT count(*)::int AS n FROM rollup_dirty_minutes WHERE source = 'click_verdicts'`)).rows[0].n).toBe(1);
   });
 });
 

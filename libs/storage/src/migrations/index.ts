@@ -22,6 +22,7 @@ import { deploymentSecrets } from './0021-deployment-secrets';
 import { rollupKeysNullsNotDistinct } from './0022-rollup-keys-nulls-not-distinct';
 import { distinctSecretInDatabase } from './0023-distinct-secret-in-database';
 import { rollupDirtyMinutes } from './0024-rollup-dirty-minutes';
+import { dirtyMinutesTriggerSearchPath } from './0025-dirty-minutes-trigger-search-path';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -50,5 +51,6 @@ export const MIGRATIONS: readonly Migration[] = [
   rollupKeysNullsNotDistinct,
   distinctSecretInDatabase,
   rollupDirtyMinutes,
+  dirtyMinutesTriggerSearchPath,
 ];
 export type { Migration } from './migration';
