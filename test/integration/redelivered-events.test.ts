@@ -19,6 +19,7 @@ import {
 } from '@app/messaging';
 import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, createPool, migrate } from '@app/storage';
 import { OFFLINE_DISTINCT_SECRET } from '@app/features';
+import { metrics } from '@app/observability';
 import {
   TEST_NATS_URL,
   aCatalog,
@@ -177,6 +178,29 @@ describe('a redelivered event the scorer no longer remembers', () => {
     expect(rows).toEqual([{ valid: true, reason_codes: [] }]);
     // This click and the probe: the redelivery was not counted.
     expect(ipClicks('81.2.69.21')).toBe(2);
+  });
+
+  it('a click sent again through the gateway (same chosen id, a new receipt time) after its verdict was forgotten: not counted or published again', async () => {
+    await startRecorder();
+    await startScorer();
+    const click: ClickEvent = aClick({ id: uid('click'), ip: '81.2.69.24' });
+    await send(click, ...others(3, 'click'));
+    await eventually(async () => (await outcomes.recordedVerdicts([{ id: click.id, ts: click.ts }])).size === 1);
+    await eventually(async () => (await jsm.consumers.info(topology.streams.events, 'scorer-p0')).num_ack_pending === 0);
+    expect(engine().remembers('click', click.id)).toBe(false);
+    const resent = (await metrics.redelivered.get()).values.find((v) => v.labels.answer === 'resent')?.value ?? 0;
+
+    // Past JetStream's de-duplication window: a new message; the gateway stamps the click with its receipt.
+    const again: ClickEvent = { ...click, ts: new Date(Date.parse(click.ts) + 5 * 60_000).toISOString() };
+    await js.publish(topology.event('click', 0), JSON.stringify(again), { msgID: `click:${click.id}:again` });
+    await eventually(async () => (deliveries.get(click.id) ?? []).length === 2);
+    await eventually(async () => (await jsm.consumers.info(topology.streams.events, 'scorer-p0')).num_ack_pending === 0);
+
+    expect(handedFor(click.id)).toHaveLength(1);
+    expect(ipClicks('81.2.69.24')).toBe(2);
+    const { rows } = await pool.query('SELECT ts FROM click_verdicts WHERE click_id = $1', [click.id]);
+    expect(rows.map((r) => (r.ts as Date).toISOString())).toEqual([click.ts]);
+    expect((await metrics.redelivered.get()).values.find((v) => v.labels.answer === 'resent')?.value).toBe(resent + 1);
   });
 
   it('a conversion whose decision is not recorded yet waits for the recorder, then is answered by the record: decided and credited once', async () => {

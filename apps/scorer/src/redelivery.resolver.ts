@@ -31,22 +31,31 @@ export class RedeliveryResolver {
     private readonly progress: RecorderProgress,
   ) {}
 
-  async resolve(events: readonly (ClickEvent | ConversionEvent)[]): Promise<Map<string, Redelivered>> {
+  /**
+   * `sentAgain`: the events of `events` that came as a new message (first delivery) under an id
+   * scored before, a click its sender sent again; answered from the record they are counted
+   * `resent`, since heavy reuse of ids is itself a signal (an integration error, or fraud).
+   */
+  async resolve(
+    events: readonly (ClickEvent | ConversionEvent)[],
+    sentAgain: ReadonlySet<ClickEvent | ConversionEvent> = new Set(),
+  ): Promise<Map<string, Redelivered>> {
     // First the recorder's progress, then the database: an outcome recorded in between is seen.
     const progress = await this.progress.read();
     const clicks = events.filter((e): e is ClickEvent => e.kind === 'click');
     const conversions = events.filter((e) => e.kind === 'conversion').map((e) => e.id);
     const [verdicts, decisions] = await Promise.all([
-      this.outcomes.recordedVerdicts(clicks.map((c) => ({ id: c.id, ts: c.ts }))),
+      this.outcomes.recordedVerdicts(clicks.map((c) => ({ id: c.id, ts: c.ts, minted: c.idMinted === true }))),
       this.outcomes.decidedConversions(conversions),
     ]);
     const answers = new Map<string, Redelivered>();
-    const counts = { recorded: 0, wait: 0, score: 0 };
+    const counts = { recorded: 0, resent: 0, wait: 0, score: 0 };
     for (const e of events) {
       const answer = this.answer(e.id, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress);
       answers.set(e.id, answer);
-      counts[answer]++;
-      metrics.redelivered.labels(e.kind, answer).inc();
+      const label = answer === 'recorded' && sentAgain.has(e) ? 'resent' : answer;
+      counts[label]++;
+      metrics.redelivered.labels(e.kind, label).inc();
     }
     this.log.debug({ ...counts, progress }, 'redelivered events no longer remembered');
     if (!progress && !this.noRecorderLogged) {

@@ -19,7 +19,8 @@ import { ScoringService } from './scoring.service';
  */
 describe('ScoringService: an event scored before, no longer remembered', () => {
   const topology = new Topology('unit', 1);
-  let recordedClicks: Set<string>;
+  /** Recorded verdicts: click id → the time of the row (the first click's, for a chosen id). */
+  let recordedClicks: Map<string, string>;
   let decided: Set<string>;
   let progress: Progress | null;
   let published: Outgoing[];
@@ -27,14 +28,16 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
   let engine: ScoringEngine;
 
   beforeEach(() => {
-    recordedClicks = new Set();
+    recordedClicks = new Map();
     decided = new Set();
     progress = { published: 100, recorded: 100 };
     published = [];
     const outcomes = {
       findDecision: async () => null,
       decidedConversions: async (ids: readonly string[]) => new Set(ids.filter((id) => decided.has(id))),
-      recordedVerdicts: async (cs: readonly { id: string }[]) => new Set(cs.map((c) => c.id).filter((id) => recordedClicks.has(id))),
+      // As the database answers: a chosen id by the id alone, a minted one with its time.
+      recordedVerdicts: async (cs: readonly { id: string; ts: string; minted?: boolean }[]) =>
+        new Set(cs.filter((c) => recordedClicks.has(c.id) && (!c.minted || recordedClicks.get(c.id) === c.ts)).map((c) => c.id)),
     };
     const clicks = { findClicks: async () => new Map() };
     const catalog = { ...aCatalog(), resolve: async () => undefined };
@@ -79,7 +82,7 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     const [first] = verdicts();
     await rollOver();
     expect(engine.remembers('click', click.id)).toBe(false);
-    recordedClicks.add(click.id);
+    recordedClicks.set(click.id, click.ts);
 
     const again = delivered(click, 2);
     await sut.process([again]);
@@ -95,10 +98,13 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     const click = aClick({ id: uid('click'), ip: '81.2.69.2' });
     await sut.process([delivered(click)]);
     await rollOver();
-    recordedClicks.add(click.id);
+    recordedClicks.set(click.id, click.ts);
 
-    await sut.process([delivered(click, 1)]);
+    // Through the gateway: the same id with a new time (its receipt).
+    const resent = delivered({ ...click, ts: new Date(Date.parse(click.ts) + 5 * 60_000).toISOString() }, 1);
+    await sut.process([resent]);
 
+    expect(resent.outcome).toEqual({ kind: 'ack' });
     expect(verdicts()).toEqual([]);
     expect(await ipClicksAfter('81.2.69.2')).toBe(2);
   });
@@ -120,7 +126,7 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     await sut.process([third]);
     expect(third.outcome.kind).toBe('retry');
     // Now recorded: answered, still counted once.
-    recordedClicks.add(click.id);
+    recordedClicks.set(click.id, click.ts);
     progress = { published: 160, recorded: 130 };
     const fourth = delivered(click, 4);
     await sut.process([fourth]);
@@ -171,7 +177,7 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     const old = aClick({ id: uid('old'), ip: '81.2.69.5' });
     await sut.process([delivered(old)]);
     await rollOver();
-    recordedClicks.add(old.id);
+    recordedClicks.set(old.id, old.ts);
     const recent = aClick({ id: uid('recent'), ip: '81.2.69.6' });
     await sut.process([delivered(recent)]);
     const [recentVerdict] = verdicts();
@@ -195,7 +201,7 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     sut.replay(aClick({ id: uid('before'), ip: '81.2.69.8' }));
     sut.replay(click);
     sut.forgetReplayedOutcomes();
-    recordedClicks.add(click.id);
+    recordedClicks.set(click.id, click.ts);
 
     await sut.process([delivered(click, 1)]);
 

@@ -169,15 +169,18 @@ export class ScoringService {
    */
   private async redelivered(batch: readonly Delivery<StoredEvent>[], decided: Set<string>): Promise<Map<string, Redelivered> | null> {
     let uncertain: (ClickEvent | ConversionEvent)[] | null = null;
+    const sentAgain = new Set<ClickEvent>();
     for (const d of batch) {
       const e = d.data;
       if (e.kind === 'feedback') continue;
-      if (!(d.redelivered || (e.kind === 'click' && this.engine.holdsClick(e.id)))) continue;
+      const redelivered = d.redelivered;
+      if (!(redelivered || (e.kind === 'click' && this.engine.holdsClick(e.id)))) continue;
       // Remembered: answered from memory, identically. Decided and recorded: skipped below.
       if (this.engine.remembers(e.kind, e.id) || (e.kind === 'conversion' && decided.has(e.id))) continue;
       (uncertain ??= []).push(e);
+      if (!redelivered && e.kind === 'click') sentAgain.add(e);
     }
-    return uncertain ? this.redeliveries.resolve(uncertain) : null;
+    return uncertain ? this.redeliveries.resolve(uncertain, sentAgain) : null;
   }
 
   /**

@@ -219,7 +219,7 @@ export const metrics = {
       () =>
         new Counter({
           name: 'arbiter_redelivered_total',
-          help: 'Events back at the scorer after it forgot their outcome, by how it answered: recorded, wait (for the recorder), score (none was ever published)',
+          help: 'Events back at the scorer after it forgot their outcome, by how it answered: recorded, resent (a click its sender sent again under the same id, answered from the record), wait (for the recorder), score (none was ever published)',
           labelNames: ['kind', 'answer'],
           registers: [metricsRegistry],
         }),
