@@ -12,6 +12,14 @@ import { RecorderProgress } from './recorder-progress';
  */
 export type Redelivered = 'recorded' | 'wait' | 'score';
 
+/**
+ * An event's key in the answers and among the waiting: click and conversion ids are separate id
+ * spaces (an advertiser may use the click's id as its conversion's id).
+ */
+export function redeliveryKey(e: { kind: string; id: string }): string {
+  return `${e.kind}:${e.id}`;
+}
+
 /** Events waiting for the recorder that are tracked; past it the oldest marks are forgotten (they wait one round more). */
 const MAX_WAITING = 100_000;
 
@@ -21,7 +29,7 @@ const MAX_WAITING = 100_000;
  */
 @Injectable()
 export class RedeliveryResolver {
-  /** Event id → VERDICTS' last sequence when its outcome was first found unrecorded. */
+  /** Event (`redeliveryKey`) → VERDICTS' last sequence when its outcome was first found unrecorded. */
   private readonly waiting = new Map<string, number>();
   private noRecorderLogged = false;
   private readonly log = componentLogger('scorer');
@@ -32,9 +40,10 @@ export class RedeliveryResolver {
   ) {}
 
   /**
-   * `sentAgain`: the events of `events` that came as a new message (first delivery) under an id
-   * scored before, a click its sender sent again; answered from the record they are counted
-   * `resent`, since heavy reuse of ids is itself a signal (an integration error, or fraud).
+   * The answers, keyed by `redeliveryKey`. `sentAgain`: the events of `events` that came as a new
+   * message (first delivery) under an id scored before, a click its sender sent again; answered from
+   * the record they are counted `resent`, since heavy reuse of ids is itself a signal (an
+   * integration error, or fraud).
    */
   async resolve(
     events: readonly (ClickEvent | ConversionEvent)[],
@@ -51,8 +60,9 @@ export class RedeliveryResolver {
     const answers = new Map<string, Redelivered>();
     const counts = { recorded: 0, resent: 0, wait: 0, score: 0 };
     for (const e of events) {
-      const answer = this.answer(e.id, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress);
-      answers.set(e.id, answer);
+      const key = redeliveryKey(e);
+      const answer = this.answer(key, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress);
+      answers.set(key, answer);
       const label = answer === 'recorded' && sentAgain.has(e) ? 'resent' : answer;
       counts[label]++;
       metrics.redelivered.labels(e.kind, label).inc();
@@ -65,22 +75,22 @@ export class RedeliveryResolver {
     return answers;
   }
 
-  private answer(id: string, recorded: boolean, progress: { published: number; recorded: number } | null): Redelivered {
+  private answer(key: string, recorded: boolean, progress: { published: number; recorded: number } | null): Redelivered {
     if (recorded) {
-      this.waiting.delete(id);
+      this.waiting.delete(key);
       return 'recorded';
     }
     if (!progress) return 'score';
     // Whatever was published for it was published before it was first found unrecorded: once the
     // recorder has recorded everything up to then and the outcome is still missing, there was none.
-    const since = this.waiting.get(id) ?? progress.published;
+    const since = this.waiting.get(key) ?? progress.published;
     if (progress.recorded >= since) {
-      this.waiting.delete(id);
+      this.waiting.delete(key);
       return 'score';
     }
-    if (!this.waiting.has(id)) {
+    if (!this.waiting.has(key)) {
       if (this.waiting.size >= MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
-      this.waiting.set(id, progress.published);
+      this.waiting.set(key, progress.published);
     }
     return 'wait';
   }

@@ -195,6 +195,47 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     expect(await ipClicksAfter('81.2.69.7')).toBe(2);
   });
 
+  it('a conversion whose id equals a redelivered click id in the same batch is decided: the ids are of different kinds', async () => {
+    const click = aClick({ id: uid('click'), ip: '81.2.69.9' });
+    await sut.process([delivered(click)]);
+    await rollOver();
+    recordedClicks.set(click.id, click.ts);
+    // The advertiser uses the click's id as its conversion's id.
+    const conversion: ConversionEvent = aConversion(click, { id: click.id });
+
+    const again = delivered(click, 2);
+    const first = delivered(conversion, 1);
+    await sut.process([again, first]);
+
+    expect(again.outcome).toEqual({ kind: 'ack' });
+    expect(first.outcome).toEqual({ kind: 'ack' });
+    expect(verdicts()).toEqual([]);
+    expect(decisions().map((d) => d.conversionId)).toEqual([conversion.id]);
+  });
+
+  it('a redelivered conversion waiting for the recorder does not hold back a click of the same id', async () => {
+    const click = aClick({ id: uid('click'), ip: '81.2.69.10' });
+    const conversion: ConversionEvent = aConversion(aClick({ id: uid('other') }), { id: click.id });
+    progress = { published: 120, recorded: 110 };
+    // The conversion waits (nothing recorded, the recorder behind); the click was never published.
+    const waiting = delivered(conversion, 2);
+    await sut.process([waiting]);
+    expect(waiting.outcome.kind).toBe('retry');
+    progress = { published: 130, recorded: 115 };
+    const clickAgain = delivered(click, 2);
+    await sut.process([clickAgain]);
+
+    // The click first came back at 130: it waits until the recorder passes 130, not the conversion's 120.
+    expect(clickAgain.outcome.kind).toBe('retry');
+    progress = { published: 140, recorded: 125 };
+    const clickThird = delivered(click, 3);
+    await sut.process([clickThird]);
+    expect(clickThird.outcome.kind).toBe('retry');
+    progress = { published: 150, recorded: 130 };
+    await sut.process([delivered(click, 4)]);
+    expect(verdicts().map((v) => v.clickId)).toEqual([click.id]);
+  });
+
   it('after a restart: a click the rebuild replayed, sent again, is answered by its record, not by the replay', async () => {
     const click = aClick({ id: uid('click'), ip: '81.2.69.8' });
     // Replayed with a past that makes it its own duplicate: not what was published when it was live.

@@ -9,7 +9,7 @@ import { BatchItem, Delivery, ITEMS_PER_MESSAGE, JetStreamPublisher, StoredEvent
 import { metrics } from '@app/observability';
 import { ClickRepository, DISTINCT_SECRET, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
 import type { ActiveShadow } from '@app/live-config';
-import { Redelivered, RedeliveryResolver } from './redelivery.resolver';
+import { Redelivered, RedeliveryResolver, redeliveryKey } from './redelivery.resolver';
 
 interface Prepared {
   clicks: Map<string, StoredClick>;
@@ -61,7 +61,7 @@ export class ScoringService {
       const now = Date.now();
       if (again && e.kind !== 'feedback') {
         // Scored before and no longer remembered: never observed or decided a second time.
-        const answer = again.get(e.id);
+        const answer = again.get(redeliveryKey(e));
         if (answer === 'recorded') continue; // its outcome is on VERDICTS and recorded: nothing to publish
         if (answer === 'wait') {
           d.retry(); // with back-off: the recorder is behind what was published since
