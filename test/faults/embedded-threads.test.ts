@@ -5,8 +5,8 @@ import { TEST_NATS_URL, eventually, uid } from '@app/testing';
 import { TestEngine, bootEngine, postJson, seedCatalog } from '../e2e/support/engine';
 
 /**
- * `arbiter start` runs the scorer, recorder and notifier each in a worker thread of its own, with
- * the gateway and the API on the main thread (issue 19): the engine in this process, its services'
+ * `arbiter start` runs the scorer and the recorder each in a worker thread of its own, with
+ * the gateway, the API and the notifier on the main thread (issue 19): the engine in this process, its services'
  * threads running the compiled script from dist/ (as `arbiter start` does; from TypeScript sources
  * there is none, and the e2e suite runs every service on one thread). FAULTS_NO_SERVICE_THREADS=1
  * runs the same tests with the services on the main thread: the blocked-thread test then fails.
@@ -56,8 +56,8 @@ describe('arbiter start: the consumer services in threads of their own', () => {
     ts: new Date(Date.now() - 60_000).toISOString(),
   });
 
-  it('runs the scorer, recorder and notifier off the main thread', () => {
-    expect([...t.engine.threads].sort()).toEqual(['notifier', 'recorder', 'scorer']);
+  it('runs the scorer and the recorder off the main thread', () => {
+    expect([...t.engine.threads].sort()).toEqual(['recorder', 'scorer']);
   });
 
   it('decides a click while the main thread (gateway and API) is blocked', async () => {

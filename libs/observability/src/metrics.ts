@@ -136,6 +136,8 @@ export const metrics = {
           name: 'arbiter_dead_letters',
           help: 'Messages waiting in a dead-letter stream (DLQ, WEBHOOK_DLQ); every service reports it, aggregate with max',
           labelNames: ['stream'],
+          // Every service thread of an all-in-one engine reports the same depth: merged, it is one.
+          aggregator: 'max',
           registers: [metricsRegistry],
         }),
     );

@@ -89,8 +89,10 @@ async function startInThread(
   worker.on('error', (e) => {
     lastError = e;
   });
+  let ended = false;
   const exited = new Promise<number>((done) =>
     worker.once('exit', (code) => {
+      ended = true;
       lifecycle?.(null);
       done(code);
     }),
@@ -137,10 +139,17 @@ async function startInThread(
     stop: async () => {
       if (stopping) return exited.then(() => undefined);
       stopping = true;
+      // Ended on its own (reported to onFailure then): nothing left to drain or to wait for.
+      if (ended) return forget();
       const reply = next();
       worker.postMessage({ type: 'stop' } satisfies ServiceThreadRequest);
       let timer: NodeJS.Timeout | undefined;
-      const answer = await Promise.race([reply, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), STOP_TIMEOUT_MS)))]);
+      const answer = await Promise.race([
+        reply,
+        // A thread that dies while stopping answers nothing more.
+        exited.then(() => null),
+        new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), STOP_TIMEOUT_MS))),
+      ]);
       clearTimeout(timer);
       await worker.terminate();
       await exited;
