@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
-import { componentLogger, metrics } from '@app/observability';
+import { componentLogger, degradations, metrics } from '@app/observability';
 import { OutcomeRepository } from '@app/storage';
 import { RecorderProgress } from './recorder-progress';
 
@@ -20,6 +20,19 @@ export function redeliveryKey(e: { kind: string; id: string }): string {
   return `${e.kind}:${e.id}`;
 }
 
+/**
+ * How long an event waits for the recorder before it is scored anyway (with a warning, counted
+ * `score_after_wait`). Waiting events stay pending on the scorer's consumer: a recorder stopped or
+ * far behind would otherwise fill its `max_ack_pending` and stop the partition's scoring altogether.
+ * The recorder normally trails VERDICTS by well under a second, and a restarted one catches up in
+ * seconds; five minutes is some ten of the back-off's 30 s rounds. Past it, an outcome published
+ * but not recorded may be counted and published a second time: the lesser harm than no scoring.
+ */
+export const MAX_WAIT_MS = 5 * 60_000;
+/** An event waiting longer than this marks the scorer degraded on /health ("waiting for the recorder"). */
+export const WAIT_DEGRADED_MS = 30_000;
+const DEGRADED_COMPONENT = 'scorer redelivery';
+
 /** Events waiting for the recorder that are tracked; past it the oldest marks are forgotten (they wait one round more). */
 const MAX_WAITING = 100_000;
 
@@ -29,8 +42,13 @@ const MAX_WAITING = 100_000;
  */
 @Injectable()
 export class RedeliveryResolver {
-  /** Event (`redeliveryKey`) → VERDICTS' last sequence when its outcome was first found unrecorded. */
-  private readonly waiting = new Map<string, number>();
+  /**
+   * Event (`redeliveryKey`) → VERDICTS' last sequence when its outcome was first found unrecorded,
+   * and when that was (ms).
+   */
+  private readonly waiting = new Map<string, { since: number; at: number }>();
+  /** The clock (tests move it). */
+  now: () => number = Date.now;
   private noRecorderLogged = false;
   private readonly log = componentLogger('scorer');
 
@@ -58,16 +76,35 @@ export class RedeliveryResolver {
       this.outcomes.decidedConversions(conversions),
     ]);
     const answers = new Map<string, Redelivered>();
-    const counts = { recorded: 0, resent: 0, wait: 0, score: 0 };
+    const counts = { recorded: 0, resent: 0, wait: 0, score: 0, score_after_wait: 0 };
+    const now = this.now();
+    let longestWait = 0;
     for (const e of events) {
       const key = redeliveryKey(e);
-      const answer = this.answer(key, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress);
-      answers.set(key, answer);
+      const answer = this.answer(key, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress, now);
+      answers.set(key, answer === 'score_after_wait' ? 'score' : answer);
       const label = answer === 'recorded' && sentAgain.has(e) ? 'resent' : answer;
       counts[label]++;
       metrics.redelivered.labels(e.kind, label).inc();
+      if (answer === 'wait') longestWait = Math.max(longestWait, now - this.waiting.get(key)!.at);
     }
     this.log.debug({ ...counts, progress }, 'redelivered events no longer remembered');
+    if (counts.score_after_wait) {
+      this.log.warn(
+        { events: counts.score_after_wait, progress, waitedMs: MAX_WAIT_MS },
+        'redelivered events scored after waiting for the recorder: an outcome published but not recorded is counted and published again',
+      );
+    }
+    // Waiting events stay pending on the partition: say so while it lasts, cleared at the next batch that waits no longer.
+    if (longestWait >= WAIT_DEGRADED_MS) {
+      degradations.report(
+        DEGRADED_COMPONENT,
+        'recorder',
+        'waiting for the recorder',
+        `redelivered events wait for the recorder-verdicts consumer to record VERDICTS (${Math.round(longestWait / 1000)} s so far; ` +
+          `scored anyway after ${MAX_WAIT_MS / 1000} s): is the recorder running?`,
+      );
+    } else degradations.clear(DEGRADED_COMPONENT);
     if (!progress && !this.noRecorderLogged) {
       this.noRecorderLogged = true;
       this.log.warn('no recorder consumes VERDICTS: a redelivered event not recorded is scored again');
@@ -75,7 +112,12 @@ export class RedeliveryResolver {
     return answers;
   }
 
-  private answer(key: string, recorded: boolean, progress: { published: number; recorded: number } | null): Redelivered {
+  private answer(
+    key: string,
+    recorded: boolean,
+    progress: { published: number; recorded: number } | null,
+    now: number,
+  ): Redelivered | 'score_after_wait' {
     if (recorded) {
       this.waiting.delete(key);
       return 'recorded';
@@ -83,14 +125,19 @@ export class RedeliveryResolver {
     if (!progress) return 'score';
     // Whatever was published for it was published before it was first found unrecorded: once the
     // recorder has recorded everything up to then and the outcome is still missing, there was none.
-    const since = this.waiting.get(key) ?? progress.published;
+    const waiting = this.waiting.get(key);
+    const since = waiting?.since ?? progress.published;
     if (progress.recorded >= since) {
       this.waiting.delete(key);
       return 'score';
     }
-    if (!this.waiting.has(key)) {
+    if (waiting && now - waiting.at >= MAX_WAIT_MS) {
+      this.waiting.delete(key);
+      return 'score_after_wait';
+    }
+    if (!waiting) {
       if (this.waiting.size >= MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
-      this.waiting.set(key, progress.published);
+      this.waiting.set(key, { since: progress.published, at: now });
     }
     return 'wait';
   }

@@ -5,11 +5,12 @@ import { loadConfig } from '@app/config';
 import { ClickEvent, ClickVerdict, ConversionEvent, Decision, Topology } from '@app/contracts';
 import type { ScoringEngine } from '@app/decisions';
 import { Delivery, EncodedJson } from '@app/messaging';
+import { degradations, metrics } from '@app/observability';
 import type { JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository } from '@app/storage';
 import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
 import type { Progress, RecorderProgress } from './recorder-progress';
-import { RedeliveryResolver } from './redelivery.resolver';
+import { MAX_WAIT_MS, RedeliveryResolver, WAIT_DEGRADED_MS } from './redelivery.resolver';
 import { ScoringService } from './scoring.service';
 
 /**
@@ -133,6 +134,41 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     expect(fourth.outcome.kind).toBe('ack');
     expect(verdicts()).toEqual([]);
     expect(await ipClicksAfter('81.2.69.3')).toBe(2);
+  });
+
+  it('a redelivered click waits for a stopped recorder a bounded time: degraded while it waits, then scored once with a warning', async () => {
+    const resolver = (sut as unknown as { redeliveries: RedeliveryResolver }).redeliveries;
+    let now = Date.parse('2026-12-02T12:00:00Z');
+    resolver.now = () => now;
+    const scoredAfterWait = async () =>
+      (await metrics.redelivered.get()).values.find((v) => v.labels.kind === 'click' && v.labels.answer === 'score_after_wait')?.value ?? 0;
+    const before = await scoredAfterWait();
+    const click = aClick({ id: uid('click'), ip: '81.2.69.11' });
+    // The recorder is stopped: its floor never moves.
+    progress = { published: 120, recorded: 110 };
+
+    const first = delivered(click, 2);
+    await sut.process([first]);
+    expect(first.outcome.kind).toBe('retry');
+    expect(degradations.list().map((d) => d.component)).not.toContain('scorer redelivery');
+
+    now += WAIT_DEGRADED_MS;
+    const second = delivered(click, 3);
+    await sut.process([second]);
+    expect(second.outcome.kind).toBe('retry');
+    expect(degradations.list()).toContainEqual(
+      expect.objectContaining({ component: 'scorer redelivery', reason: 'waiting for the recorder' }),
+    );
+    expect(verdicts()).toEqual([]);
+
+    now += MAX_WAIT_MS - WAIT_DEGRADED_MS;
+    const last = delivered(click, 4);
+    await sut.process([last]);
+    expect(last.outcome.kind).toBe('ack');
+    expect(verdicts().map((v) => v.clickId)).toEqual([click.id]);
+    expect(await ipClicksAfter('81.2.69.11')).toBe(2);
+    expect(await scoredAfterWait()).toBe(before + 1);
+    expect(degradations.list().map((d) => d.component)).not.toContain('scorer redelivery');
   });
 
   it('a redelivered event never published (the recorder caught up, nothing recorded) is scored', async () => {

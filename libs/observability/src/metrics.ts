@@ -221,7 +221,7 @@ export const metrics = {
       () =>
         new Counter({
           name: 'arbiter_redelivered_total',
-          help: 'Events back at the scorer after it forgot their outcome, by how it answered: recorded, resent (a click its sender sent again under the same id, answered from the record), wait (for the recorder), score (none was ever published)',
+          help: 'Events back at the scorer after it forgot their outcome, by how it answered: recorded, resent (a click its sender sent again under the same id, answered from the record), wait (for the recorder), score (none was ever published), score_after_wait (scored after waiting 5 min for the recorder)',
           labelNames: ['kind', 'answer'],
           registers: [metricsRegistry],
         }),
