@@ -29,7 +29,7 @@ export class RecorderProgress {
     this.durable = consumerSpecs(topology, config).get(ConsumerName.RecorderVerdicts)![0].durable;
   }
 
-  /** Null when no recorder consumes VERDICTS (nothing will ever be recorded to wait for). */
+  /** Null when no recorder durable consumes VERDICTS (not created yet, or deleted): the scorer waits for one a bounded time. */
   async read(): Promise<Progress | null> {
     const stream = this.topology.streams.verdicts;
     // In this order: the floor read second covers every outcome published before the first read.

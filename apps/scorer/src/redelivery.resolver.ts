@@ -43,10 +43,10 @@ const MAX_WAITING = 100_000;
 @Injectable()
 export class RedeliveryResolver {
   /**
-   * Event (`redeliveryKey`) → VERDICTS' last sequence when its outcome was first found unrecorded,
-   * and when that was (ms).
+   * Event (`redeliveryKey`) → VERDICTS' last sequence when its outcome was first found unrecorded
+   * (null: no recorder durable then), and when that was (ms).
    */
-  private readonly waiting = new Map<string, { since: number; at: number }>();
+  private readonly waiting = new Map<string, { since: number | null; at: number }>();
   /** The clock (tests move it). */
   now: () => number = Date.now;
   private noRecorderLogged = false;
@@ -107,7 +107,9 @@ export class RedeliveryResolver {
     } else degradations.clear(DEGRADED_COMPONENT);
     if (!progress && !this.noRecorderLogged) {
       this.noRecorderLogged = true;
-      this.log.warn('no recorder consumes VERDICTS: a redelivered event not recorded is scored again');
+      this.log.warn(
+        `no recorder consumes VERDICTS (no recorder-verdicts durable): a redelivered event not recorded waits for one, at most ${MAX_WAIT_MS / 1000} s`,
+      );
     }
     return answers;
   }
@@ -122,22 +124,28 @@ export class RedeliveryResolver {
       this.waiting.delete(key);
       return 'recorded';
     }
-    if (!progress) return 'score';
-    // Whatever was published for it was published before it was first found unrecorded: once the
-    // recorder has recorded everything up to then and the outcome is still missing, there was none.
-    const waiting = this.waiting.get(key);
-    const since = waiting?.since ?? progress.published;
-    if (progress.recorded >= since) {
-      this.waiting.delete(key);
-      return 'score';
-    }
-    if (waiting && now - waiting.at >= MAX_WAIT_MS) {
-      this.waiting.delete(key);
-      return 'score_after_wait';
-    }
+    let waiting = this.waiting.get(key);
     if (!waiting) {
       if (this.waiting.size >= MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
-      this.waiting.set(key, { since: progress.published, at: now });
+      waiting = { since: progress?.published ?? null, at: now };
+      this.waiting.set(key, waiting);
+    }
+    if (progress) {
+      // VERDICTS re-created (its sequence restarted below the one remembered): whatever was published
+      // before went with the old stream; the new stream's last sequence is where to wait to.
+      // Unknown (no recorder durable when it first came back): from now, later than anything published for it.
+      if (waiting.since === null || progress.published < waiting.since) waiting.since = progress.published;
+      // Whatever was published for it was published before it was first found unrecorded: once the
+      // recorder has recorded everything up to then and the outcome is still missing, there was none.
+      if (progress.recorded >= waiting.since) {
+        this.waiting.delete(key);
+        return 'score';
+      }
+    }
+    // No recorder durable (not created yet, or deleted a moment ago): waited for like one behind.
+    if (now - waiting.at >= MAX_WAIT_MS) {
+      this.waiting.delete(key);
+      return 'score_after_wait';
     }
     return 'wait';
   }

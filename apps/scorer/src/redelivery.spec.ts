@@ -171,6 +171,50 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     expect(degradations.list().map((d) => d.component)).not.toContain('scorer redelivery');
   });
 
+  it('after VERDICTS was re-created (its sequence restarted), a waiting event waits for the new stream, not the old sequence', async () => {
+    const click = aClick({ id: uid('click'), ip: '81.2.69.12' });
+    progress = { published: 1000, recorded: 900 };
+    const first = delivered(click, 2);
+    await sut.process([first]);
+    expect(first.outcome.kind).toBe('retry');
+
+    // The stream was deleted and provisioned again; the recorder has recorded all of the new one.
+    progress = { published: 5, recorded: 5 };
+    await sut.process([delivered(click, 3)]);
+
+    expect(verdicts().map((v) => v.clickId)).toEqual([click.id]);
+  });
+
+  it('with no recorder durable (not created yet, or deleted a moment ago) a redelivered event waits a bounded time instead of being scored', async () => {
+    const resolver = (sut as unknown as { redeliveries: RedeliveryResolver }).redeliveries;
+    let now = Date.parse('2026-12-02T12:00:00Z');
+    resolver.now = () => now;
+    const click = aClick({ id: uid('click'), ip: '81.2.69.13' });
+    const other = aClick({ id: uid('click'), ip: '81.2.69.14' });
+    progress = null;
+    const first = delivered(click, 2);
+    await sut.process([first, delivered(other, 2)]);
+    expect(first.outcome.kind).toBe('retry');
+    expect(verdicts()).toEqual([]);
+
+    // The durable is back: the recorder records what VERDICTS holds by now, and nothing of the click.
+    progress = { published: 50, recorded: 40 };
+    now += 1000;
+    const second = delivered(click, 3);
+    await sut.process([second]);
+    expect(second.outcome.kind).toBe('retry');
+    progress = { published: 60, recorded: 50 };
+    await sut.process([delivered(click, 4)]);
+    expect(verdicts().map((v) => v.clickId)).toEqual([click.id]);
+
+    // Still none after the bound: scored anyway.
+    now += MAX_WAIT_MS;
+    progress = null;
+    await sut.process([delivered(other, 3)]);
+    expect(verdicts().map((v) => v.clickId)).toEqual([click.id, other.id]);
+    expect(await ipClicksAfter('81.2.69.13')).toBe(2);
+  });
+
   it('a redelivered event never published (the recorder caught up, nothing recorded) is scored', async () => {
     const click = aClick({ id: uid('click'), ip: '81.2.69.4' });
     progress = { published: 120, recorded: 110 };
