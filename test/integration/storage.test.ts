@@ -204,17 +204,21 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     const missing = aClick();
     const verdict = aVerdict(minted.id, minted.ts, { idMinted: true });
     await sut.insert([verdict, aVerdict(chosen.id, chosen.ts), aDecision(verdict)]);
-    const asked = [minted, chosen, missing].map((c) => ({ id: c.id, ts: c.ts, minted: c === minted }));
+    const asked = [minted, chosen, missing].map((c) => ({ id: c.id, ts: c.ts }));
     expect(await sut.recordedVerdicts(asked)).toEqual(new Set([minted.id, chosen.id]));
     expect(await sut.recordedVerdicts([])).toEqual(new Set());
-    // A chosen id sent again through the gateway has a new time (its receipt): found by the id alone.
+    // A chosen id sent again through the gateway has a new time (its receipt): found by the time it was first held at.
     const later = new Date(Date.parse(chosen.ts) + 5 * 60_000).toISOString();
-    expect(await sut.recordedVerdicts([{ id: chosen.id, ts: later, minted: false }])).toEqual(new Set([chosen.id]));
-    // A minted id is matched with its own time, pair by pair: not with another click's time of the batch.
+    const resent = [
+      { id: chosen.id, ts: later },
+      { id: chosen.id, ts: chosen.ts },
+    ];
+    expect(await sut.recordedVerdicts(resent)).toEqual(new Set([chosen.id]));
+    // Matched pair by pair: not with another click's time of the batch.
     const other = aClick({ id: mintClickId(0), ts: later });
     const pairs = [
-      { id: minted.id, ts: later, minted: true },
-      { id: other.id, ts: minted.ts, minted: true },
+      { id: minted.id, ts: later },
+      { id: other.id, ts: minted.ts },
     ];
     expect(await sut.recordedVerdicts(pairs)).toEqual(new Set());
     expect(await sut.decidedConversions([aDecision(verdict).conversionId, 'conv-none'])).toEqual(

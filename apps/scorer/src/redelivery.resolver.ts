@@ -61,18 +61,31 @@ export class RedeliveryResolver {
    * The answers, keyed by `redeliveryKey`. `sentAgain`: the events of `events` that came as a new
    * message (first delivery) under an id scored before, a click its sender sent again; answered from
    * the record they are counted `resent`, since heavy reuse of ids is itself a signal (an
-   * integration error, or fraud).
+   * integration error, or fraud). `heldAt`: for clicks the scorer holds, the time of the click it
+   * holds (the first one: a click sent again is not observed), which its recorded verdict carries.
    */
   async resolve(
     events: readonly (ClickEvent | ConversionEvent)[],
     sentAgain: ReadonlySet<ClickEvent | ConversionEvent> = new Set(),
+    heldAt: ReadonlyMap<ClickEvent, string> = new Map(),
   ): Promise<Map<string, Redelivered>> {
     // First the recorder's progress, then the database: an outcome recorded in between is seen.
     const progress = await this.progress.read();
     const clicks = events.filter((e): e is ClickEvent => e.kind === 'click');
     const conversions = events.filter((e) => e.kind === 'conversion').map((e) => e.id);
     const [verdicts, decisions] = await Promise.all([
-      this.outcomes.recordedVerdicts(clicks.map((c) => ({ id: c.id, ts: c.ts, minted: c.idMinted === true }))),
+      this.outcomes.recordedVerdicts(
+        clicks.flatMap((c) => {
+          const held = heldAt.get(c);
+          // A click sent again through the gateway has a new time (its receipt); its verdict, the first one's.
+          return held && held !== c.ts
+            ? [
+                { id: c.id, ts: c.ts },
+                { id: c.id, ts: held },
+              ]
+            : [{ id: c.id, ts: c.ts }];
+        }),
+      ),
       this.outcomes.decidedConversions(conversions),
     ]);
     const answers = new Map<string, Redelivered>();

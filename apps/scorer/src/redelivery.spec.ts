@@ -36,9 +36,9 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     const outcomes = {
       findDecision: async () => null,
       decidedConversions: async (ids: readonly string[]) => new Set(ids.filter((id) => decided.has(id))),
-      // As the database answers: a chosen id by the id alone, a minted one with its time.
-      recordedVerdicts: async (cs: readonly { id: string; ts: string; minted?: boolean }[]) =>
-        new Set(cs.filter((c) => recordedClicks.has(c.id) && (!c.minted || recordedClicks.get(c.id) === c.ts)).map((c) => c.id)),
+      // As the database answers: by id and time, pair by pair.
+      recordedVerdicts: async (cs: readonly { id: string; ts: string }[]) =>
+        new Set(cs.filter((c) => recordedClicks.get(c.id) === c.ts).map((c) => c.id)),
     };
     const clicks = { findClicks: async () => new Map() };
     const catalog = { ...aCatalog(), resolve: async () => undefined };

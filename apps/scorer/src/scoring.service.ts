@@ -170,17 +170,23 @@ export class ScoringService {
   private async redelivered(batch: readonly Delivery<StoredEvent>[], decided: Set<string>): Promise<Map<string, Redelivered> | null> {
     let uncertain: (ClickEvent | ConversionEvent)[] | null = null;
     const sentAgain = new Set<ClickEvent>();
+    const heldAt = new Map<ClickEvent, string>();
     for (const d of batch) {
       const e = d.data;
       if (e.kind === 'feedback') continue;
       const redelivered = d.redelivered;
-      if (!(redelivered || (e.kind === 'click' && this.engine.holdsClick(e.id)))) continue;
+      const held = e.kind === 'click' && this.engine.holdsClick(e.id);
+      if (!(redelivered || held)) continue;
       // Remembered: answered from memory, identically. Decided and recorded: skipped below.
       if (this.engine.remembers(e.kind, e.id) || (e.kind === 'conversion' && decided.has(e.id))) continue;
       (uncertain ??= []).push(e);
-      if (!redelivered && e.kind === 'click') sentAgain.add(e);
+      if (e.kind !== 'click') continue;
+      if (!redelivered) sentAgain.add(e);
+      // The time its recorded verdict carries when it was sent again with another (a decode: slow path only).
+      const t = held ? this.engine.state.click(e.id)?.t : undefined;
+      if (t !== undefined) heldAt.set(e, new Date(t).toISOString());
     }
-    return uncertain ? this.redeliveries.resolve(uncertain, sentAgain) : null;
+    return uncertain ? this.redeliveries.resolve(uncertain, sentAgain, heldAt) : null;
   }
 
   /**

@@ -207,22 +207,18 @@ export class OutcomeRepository {
 
   /**
    * Which of these clicks already have a verdict recorded (the scorer answers a redelivered click
-   * it no longer remembers, or a click sent again, by it). A sender-chosen id is looked up by id
-   * alone: the ledger keeps one row per id, with the first click's time, and a click sent again
-   * through the gateway has a new time (its receipt). An engine-minted id only ever comes back as a
-   * redelivery of the same message, so it is matched with its time, pair by pair, which lets the
-   * planner skip the hypertable's other chunks. Both use the (click_id, ts) key's index.
+   * it no longer remembers, or a click sent again, by it), matched by id and time pair by pair: the
+   * time lets the planner skip the hypertable's other chunks (TimescaleDB compresses chunks past 7
+   * days without an index on the id, so a look-up by id alone would decompress them all). The caller
+   * asks each time the row may have: a sender-chosen id's verdict carries its first click's time
+   * (the ledger keeps one row per id) while a click sent again has a new one (its receipt).
    */
-  async recordedVerdicts(clicks: readonly { id: string; ts: string; minted?: boolean }[]): Promise<Set<string>> {
+  async recordedVerdicts(clicks: readonly { id: string; ts: string }[]): Promise<Set<string>> {
     if (clicks.length === 0) return new Set();
-    const minted = clicks.filter((c) => c.minted);
-    const chosen = clicks.filter((c) => !c.minted).map((c) => c.id);
     const { rows } = await this.pool.query<{ click_id: string }>(
-      `SELECT click_id FROM click_verdicts WHERE click_id = ANY($1::text[])
-       UNION
-       SELECT v.click_id FROM click_verdicts v
-         JOIN unnest($2::text[], $3::timestamptz[]) AS k(id, ts) ON v.click_id = k.id AND v.ts = k.ts`,
-      [chosen, minted.map((c) => c.id), minted.map((c) => c.ts)],
+      `SELECT DISTINCT v.click_id FROM click_verdicts v
+         JOIN unnest($1::text[], $2::timestamptz[]) AS k(id, ts) ON v.click_id = k.id AND v.ts = k.ts`,
+      [clicks.map((c) => c.id), clicks.map((c) => c.ts)],
     );
     return new Set(rows.map((r) => r.click_id));
   }
