@@ -1,10 +1,11 @@
-import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, JetStreamClient, JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { headers } from '@nats-io/nats-core';
 import { Pool } from 'pg';
 import { Topology } from '@app/contracts';
-import { connectNats, drainNats } from '@app/messaging';
+import { DEAD_LETTER_HEADERS, connectNats, drainNats } from '@app/messaging';
 import { migrate } from '@app/storage';
 import { TEST_NATS_URL, createTestDatabase, deleteNamespace, testNamespace } from '@app/testing';
-import { consumersIdle, runStart, storedCounts } from '../../apps/cli/src/bench/ingest.scenario';
+import { DrainFailedError, awaitStored, consumersIdle, runStart, storedCounts } from '../../apps/cli/src/bench/drain';
 import { benchCommand } from '../../apps/cli/src/commands/bench.command';
 
 /** What `arbiter bench` with these arguments prints on stdout. */
@@ -238,5 +239,172 @@ describe('arbiter bench: when the engine looks drained', () => {
     } finally {
       await drainNats(nc);
     }
+  });
+});
+
+/**
+ * A drain that cannot finish (the engine's consumers idle, rows missing) fails instead of waiting for
+ * ever, and says what is missing and where the events went: in the database, on EVENTS and VERDICTS,
+ * in the dead letters. A run whose rows are all there is not held up by any of it.
+ */
+describe('arbiter bench: a drain with rows missing', () => {
+  const namespace = testNamespace();
+  const topology = new Topology(namespace);
+  let db: { url: string; drop(): Promise<void> };
+  let pool: Pool;
+  let nc: Awaited<ReturnType<typeof connectNats>>;
+  let jsm: JetStreamManager;
+  let js: JetStreamClient;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 1 });
+    await migrate(pool);
+    nc = await connectNats(TEST_NATS_URL, 'bench-drain-missing-test');
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+    for (const [name, subjects] of [
+      [topology.streams.events, [topology.allEvents]],
+      [topology.streams.verdicts, [topology.allVerdicts]],
+      [topology.streams.dlq, [topology.allDlq]],
+    ] as const) {
+      await jsm.streams.add({ name, subjects: [...subjects] });
+      if (name !== topology.streams.dlq)
+        await jsm.consumers.add(name, { durable_name: 'sink', ack_policy: AckPolicy.Explicit, ack_wait: 60_000_000_000 });
+    }
+  });
+  afterAll(async () => {
+    await drainNats(nc);
+    await deleteNamespace(namespace);
+    await pool.end();
+    await db.drop();
+  });
+
+  const clicks = (offerId: string, ids: string[]) => ids.map((id) => ({ kind: 'click', id, offerId, publisherId: 'pub' }));
+  const verdicts = (offerId: string, ids: string[]) => ids.map((clickId) => ({ kind: 'click', clickId, offerId, publisherId: 'pub' }));
+  /** Reads and acks everything waiting for the durable: the engine's consumers, done with their work. */
+  const consumeAll = async (stream: string) => {
+    const consumer = await js.consumers.get(stream, 'sink');
+    for (;;) {
+      const m = await consumer.next({ expires: 1_000 });
+      if (!m) return;
+      await m.ackAck();
+    }
+  };
+  const store = async (offerId: string, clickIds: string[], verdictIds: string[]) => {
+    const cols = `id, ts, received_at, offer_id, publisher_id, ip, user_agent, partition`;
+    await pool.query(`INSERT INTO clicks (${cols}) SELECT id, now(), now(), $1, 'pub', '203.0.113.7', 'ua', 0 FROM unnest($2::text[]) id`, [
+      offerId,
+      clickIds,
+    ]);
+    await pool.query(
+      `INSERT INTO click_verdicts (click_id, ts, offer_id, publisher_id, advertiser_id, valid, score, reason_codes, reasons, ruleset_version, decided_at, latency_ms)
+       SELECT id, now(), $1, 'pub', 'adv', true, 0, '{}', '[]', 'r', now(), 1 FROM unnest($2::text[]) id`,
+      [offerId, verdictIds],
+    );
+  };
+  const quick = { idleShortMs: 500, stalledMs: 60_000, countEveryMs: 100 };
+
+  it('fails once the consumers are idle with verdicts missing, naming what is missing and where the events went', async () => {
+    const since = await runStart(pool);
+    // Four clicks accepted, three in one batch message; the scorer published two verdicts and parked one click.
+    await js.publish(topology.event('click', 0), JSON.stringify(clicks('offer-short', ['a', 'b', 'c'])));
+    await js.publish(topology.event('click', 0), JSON.stringify(clicks('offer-short', ['d'])[0]));
+    await js.publish(topology.verdict('click'), JSON.stringify(verdicts('offer-short', ['a', 'b'])));
+    const h = headers();
+    h.set(DEAD_LETTER_HEADERS.source, 'scorer-events');
+    h.set(DEAD_LETTER_HEADERS.eventId, 'click:c');
+    h.set(DEAD_LETTER_HEADERS.error, 'score is not a number');
+    await js.publish(topology.dlq('scorer-events'), JSON.stringify(clicks('offer-short', ['c'])[0]), { headers: h });
+    await consumeAll(topology.streams.events);
+    await consumeAll(topology.streams.verdicts);
+    await store('offer-short', ['a', 'b', 'c', 'd'], ['a', 'b']);
+
+    const drained = awaitStored(
+      jsm,
+      topology,
+      pool,
+      { offerId: 'offer-short', since, accepted: 4 },
+      {
+        ...quick,
+        clues: { output: () => 'scorer: dead-lettered' },
+      },
+    );
+    await expect(drained).rejects.toThrow(DrainFailedError);
+    const message = await drained.catch((e: Error) => e.message);
+    expect(message).toContain('4 events accepted, 4 clicks and 2 verdicts stored (0 clicks and 2 verdicts missing)');
+    expect(message).toContain("the engine's consumers of EVENTS and VERDICTS have had nothing pending or unacknowledged");
+    expect(message).toMatch(/clicks 4 since .*\(4 in all, earliest .*\); click_verdicts 2 since .*\(2 in all/);
+    // Other tests' messages may be on the streams too: only this offer's items are counted.
+    expect(message).toMatch(/the run's clicks on EVENTS: 4 \(4 distinct ids\) in \d+ messages read\n/);
+    expect(message).toMatch(/the run's verdicts on VERDICTS: 2 \(2 distinct ids\) in \d+ messages read\n/);
+    expect(message).toMatch(
+      /stream \w+_EVENTS: \d+ messages, \d+ bytes, sequences 1-\d+, 0 deleted; consumers: sink \(pending 0, unacknowledged 0/,
+    );
+    expect(message).toContain('dead letters: 1 on');
+    expect(message).toContain('scorer-events parked click:c: score is not a number');
+    expect(message).toContain("end of the engine's log:\nscorer: dead-lettered");
+    // The diagnosis left no consumer of its own behind.
+    expect((await (await jsm.consumers.list(topology.streams.events)).next()).map((c) => c.name)).toEqual(['sink']);
+  }, 60_000);
+
+  it('fails when nothing more is stored for a while, even while a consumer still holds a message', async () => {
+    const since = await runStart(pool);
+    await js.publish(topology.event('click', 0), JSON.stringify(clicks('offer-stuck', ['e', 'f'])));
+    await store('offer-stuck', ['e'], ['e']);
+    // Delivered and never acknowledged: the engine looks busy, and stores nothing more.
+    const held = await (await js.consumers.get(topology.streams.events, 'sink')).next({ expires: 2_000 });
+    expect(held).not.toBeNull();
+    await expect(
+      awaitStored(jsm, topology, pool, { offerId: 'offer-stuck', since, accepted: 2 }, { ...quick, stalledMs: 1_000 }),
+    ).rejects.toThrow(/2 events accepted, 1 clicks and 1 verdicts stored \(1 clicks and 1 verdicts missing\): no row was added for/);
+    held!.ack();
+  }, 60_000);
+
+  it('says when a stream dropped its oldest messages for its limits before they were read', async () => {
+    const small = new Topology(testNamespace());
+    try {
+      for (const [name, subjects, maxBytes] of [
+        [small.streams.events, [small.allEvents], -1],
+        [small.streams.verdicts, [small.allVerdicts], 16 * 1024],
+      ] as const) {
+        await jsm.streams.add({ name, subjects: [...subjects], max_bytes: maxBytes });
+        await jsm.consumers.add(name, { durable_name: 'sink', ack_policy: AckPolicy.Explicit, ack_wait: 60_000_000_000 });
+      }
+      const since = await runStart(pool);
+      const ids = Array.from({ length: 20 }, (_, i) => `o${i}`);
+      await js.publish(small.event('click', 0), JSON.stringify(clicks('offer-overflow', ids)));
+      // Twenty verdicts of 2 KB, one a message, acknowledged by JetStream: a 16 KB stream keeps the last few.
+      for (const v of verdicts('offer-overflow', ids))
+        await js.publish(small.verdict('click'), JSON.stringify({ ...v, reasons: 'x'.repeat(2000) }));
+      const kept: string[] = [];
+      const consumer = await js.consumers.get(small.streams.verdicts, 'sink');
+      for (let m = await consumer.next({ expires: 1_000 }); m; m = await consumer.next({ expires: 1_000 })) {
+        kept.push((m.json() as { clickId: string }).clickId);
+        await m.ackAck();
+      }
+      expect(kept.length).toBeLessThan(20);
+      await (await (await js.consumers.get(small.streams.events, 'sink')).next({ expires: 2_000 }))!.ackAck();
+      await store('offer-overflow', ids, kept);
+
+      const message = await awaitStored(jsm, small, pool, { offerId: 'offer-overflow', since, accepted: 20 }, quick).then(
+        () => 'drained',
+        (e: Error) => e.message,
+      );
+      expect(message).toContain(`20 clicks and ${kept.length} verdicts stored (0 clicks and ${20 - kept.length} verdicts missing)`);
+      expect(message).toContain(`the run's verdicts on VERDICTS: ${kept.length} (${kept.length} distinct ids)`);
+      expect(message).toMatch(
+        new RegExp(
+          `_VERDICTS: ${kept.length} messages, \\d+ bytes, sequences ${21 - kept.length}-20 \\(its first ${20 - kept.length} messages are gone: discarded for its limits, max_bytes 16384, discard old`,
+        ),
+      );
+    } finally {
+      await deleteNamespace(small.namespace);
+    }
+  }, 60_000);
+
+  it('returns as soon as every accepted event is stored and decided', async () => {
+    const since = await runStart(pool);
+    await store('offer-done', ['g', 'h'], ['g', 'h']);
+    await expect(awaitStored(jsm, topology, pool, { offerId: 'offer-done', since, accepted: 2 }, quick)).resolves.toBeUndefined();
   });
 });

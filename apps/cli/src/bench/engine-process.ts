@@ -32,6 +32,8 @@ export interface EngineProcess {
   children: ChildProcess[];
   /** What each child runs, in the same order: `engine` (`arbiter start`), or the service (`scorer`, `scorer.2`, …). */
   names: string[];
+  /** The end of the engine's log output (stdout and stderr, its last 4,000 characters). */
+  recentOutput(): string;
   stop(): Promise<void>;
 }
 
@@ -362,6 +364,7 @@ export async function spawnEngine(options: {
     adminKey,
     children,
     names,
+    recentOutput: () => output,
     stop: stopAll,
   };
 }

@@ -1,7 +1,8 @@
-import { JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Client } from 'pg';
 import { Topology } from '@app/contracts';
 import { connectNats, drainNats } from '@app/messaging';
+import { awaitStored, runStart } from './drain';
 import { EngineProcess, childPids, processCpuSeconds } from './engine-process';
 import { Percentiles, percentiles } from './percentiles';
 
@@ -65,7 +66,8 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
   const publisherId = `bench-pub-${run}`;
   await seed(engine, run, offerId, publisherId);
   // One connection, its work in its own backend (no parallel workers), so that it can be told apart.
-  const db = new Client({ connectionString: engine.databaseUrl, application_name: 'arbiter-bench' });
+  // A database that stops answering fails the run instead of holding it for ever.
+  const db = new Client({ connectionString: engine.databaseUrl, application_name: 'arbiter-bench', query_timeout: 300_000 });
   await db.connect();
   try {
     await db.query('SET max_parallel_workers_per_gather = 0');
@@ -114,26 +116,15 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
     if (accepted === 0) throw new Error('the gateway accepted no events');
     const nc = await connectNats(engine.natsUrl, 'arbiter-bench-drain');
     try {
-      const jsm = await jetstreamManager(nc);
-      const topology = new Topology(engine.namespace);
-      let counted = 0;
-      for (;;) {
-        const polled = performance.now();
-        // Counting the stored rows costs the database a scan of the run's rows, which the engine is
-        // still writing: it is done only when the engine's consumers have nothing left (a request to
-        // the NATS server), or every 15 s in case they cannot say (the count decides either way).
-        const idle = await consumersIdle(jsm, topology).catch(() => false);
-        if (idle || polled - counted >= 15_000) {
-          counted = performance.now();
-          const stored = await storedCounts(db, offerId, since);
-          if (stored.verdicts >= accepted && stored.clicks >= accepted) break;
-          if ((performance.now() - started) / 1000 > 600)
-            throw new Error(`only ${stored.verdicts} verdicts and ${stored.clicks} clicks stored after 10 minutes`);
-        }
-        // Polling no more often than a count takes keeps the load generator from taking a core the
-        // engine is draining its backlog with.
-        await new Promise((r) => setTimeout(r, Math.max(50, performance.now() - polled)));
-      }
+      await awaitStored(
+        await jetstreamManager(nc),
+        new Topology(engine.namespace),
+        db,
+        { offerId, since, accepted },
+        {
+          clues: { output: engine.recentOutput, metricsUrl: `${engine.gateway}/metrics` },
+        },
+      );
     } finally {
       await drainNats(nc);
     }
@@ -175,40 +166,6 @@ async function seed(engine: EngineProcess, run: string, offerId: string, publish
     });
     if (res.status >= 300) throw new Error(`seeding ${path}: ${res.status} ${await res.text()}`);
   }
-}
-
-/**
- * Whether every durable consumer of the engine's events and verdicts has nothing waiting and nothing
- * unacknowledged. EVENTS is read before VERDICTS: the scorer acks an event after its verdict is on
- * VERDICTS, so a verdict published before the scorer's consumer read idle is seen by the second read.
- * The recorder acks after its rows are committed. A hint only: the stored rows decide.
- */
-export async function consumersIdle(jsm: JetStreamManager, topology: Topology): Promise<boolean> {
-  for (const stream of [topology.streams.events, topology.streams.verdicts]) {
-    const consumers = await (await jsm.consumers.list(stream)).next();
-    if (consumers.length === 0) return false;
-    if (consumers.some((c) => c.num_pending > 0 || c.num_ack_pending > 0)) return false;
-  }
-  return true;
-}
-
-/** Where a run's rows start, on the database's clock, with a margin for the engine's clock being behind it. */
-export async function runStart(db: Pick<Client, 'query'>): Promise<Date> {
-  return (await db.query<{ since: Date }>(`SELECT now() - INTERVAL '5 minutes' AS since`)).rows[0].since;
-}
-
-/**
- * How many of a run's clicks (an offer of its own) are stored, and how many decided. Only rows
- * received since the run started: through the ts indexes, so a count costs what the run wrote,
- * not what every earlier run left in the tables (no index leads with offer_id).
- */
-export async function storedCounts(db: Pick<Client, 'query'>, offerId: string, since: Date): Promise<{ verdicts: number; clicks: number }> {
-  const { rows } = await db.query<{ verdicts: number; clicks: number }>(
-    `SELECT (SELECT count(*) FROM click_verdicts WHERE offer_id = $1 AND ts >= $2)::int AS verdicts,
-            (SELECT count(*) FROM clicks WHERE offer_id = $1 AND ts >= $2)::int AS clicks`,
-    [offerId, since],
-  );
-  return rows[0];
 }
 
 export function click(offerId: string, publisherId: string, i: number) {
