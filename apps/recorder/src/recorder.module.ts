@@ -1,9 +1,10 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import type { ArbiterConfig } from '@app/config';
-import { ConfigModule } from '@app/config';
+import { JetStreamManager } from '@nats-io/jetstream';
+import { ARBITER_CONFIG, ArbiterConfig, ConfigModule } from '@app/config';
+import { Topology } from '@app/contracts';
 import { EdgeErrorsFilter } from '@app/http';
-import { MessagingModule, natsHealthCheck } from '@app/messaging';
+import { JETSTREAM_MANAGER, MessagingModule, StreamTrimmer, natsHealthCheck } from '@app/messaging';
 import { HealthController, healthChecks } from '@app/observability';
 import { StorageModule, databaseHealthCheck } from '@app/storage';
 import { EventsConsumer } from './events.consumer';
@@ -22,6 +23,13 @@ export class RecorderModule {
       providers: [
         LedgerPrunerService,
         RollupRefresherService,
+        // In every recorder, so in both shapes (`arbiter start` runs one): EVENTS and VERDICTS refuse
+        // publishes when full, and this purges what every durable has acknowledged before they are.
+        {
+          provide: StreamTrimmer,
+          inject: [JETSTREAM_MANAGER, Topology, ARBITER_CONFIG],
+          useFactory: (jsm: JetStreamManager, topology: Topology, config: ArbiterConfig) => new StreamTrimmer(jsm, topology, config),
+        },
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_FILTER, useClass: EdgeErrorsFilter },
       ],

@@ -46,6 +46,7 @@ export class FeedbackController {
         .code(400)
         .send({ error: 'validation_failed', message: r.errors.map((e) => `${e.field} ${e.message}`).join('; '), errors: r.errors });
     if (r.status === 'not_found') return void reply.code(404).send({ error: 'not_found', message: r.message });
-    reply.code(503).send({ error: 'unavailable', message: r.error });
+    // Not stored (EVENTS full, JetStream unavailable): send it again, as the gateway's 503s say.
+    reply.code(503).header('Retry-After', '5').send({ error: 'unavailable', message: r.error });
   }
 }

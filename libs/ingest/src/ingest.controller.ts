@@ -127,7 +127,7 @@ export class IngestController {
     }
     if (!Array.isArray(body)) {
       const [result] = await this.ingest.ingest(kind, [body], receivedAt, from);
-      return void reply.code(singleStatus(result)).send(singleBody(result));
+      return void withStatus(reply, singleStatus(result)).send(singleBody(result));
     }
     if (body.length === 0) {
       return void reply.code(400).send({
@@ -145,7 +145,7 @@ export class IngestController {
     const count = (s: ItemResult['status']) => results.filter((r) => r.status === s).length;
     const summary = { accepted: count('accepted'), rejected: count('rejected'), failed: count('failed') };
     const status = batchStatus(summary);
-    reply.code(status).send({ ...batchRefusal(status, results), ...summary, results });
+    withStatus(reply, status).send({ ...batchRefusal(status, results), ...summary, results });
   }
 }
 
@@ -168,6 +168,18 @@ function batchRefusal(status: number, results: ItemResult[]) {
     return { error: 'unavailable', message: 'the event store is unavailable: no event of the batch was stored, send it again later' };
   }
   return {};
+}
+
+/** Seconds a sender is asked to wait before sending again what could not be stored (as the HTTP edge's other 503s). */
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * `reply` with `status`; a 503 (nothing stored: EVENTS full, JetStream unavailable) says when to
+ * send again, as a 429 does.
+ */
+export function withStatus(reply: FastifyReply, status: number): FastifyReply {
+  if (status === HttpStatus.SERVICE_UNAVAILABLE) reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+  return reply.code(status);
 }
 
 export function singleStatus(result: ItemResult): number {

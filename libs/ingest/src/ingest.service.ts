@@ -106,7 +106,10 @@ export class IngestService {
             results[index] = { index, status: 'accepted', id: event.id, duplicate: ack.value.duplicate };
           metrics.eventsIngested.labels(kind, String(ack.value.duplicate)).inc(events.length);
         } else {
+          // EVENTS full (discard new: nothing stored is ever dropped for room) or JetStream unavailable:
+          // the sender is told to send them again (503 with Retry-After), and it is counted.
           this.log.warn({ err: ack.reason, eventId: events[0].event.id, events: events.length, kind }, 'could not store event');
+          metrics.eventsFailed.labels(kind).inc(events.length);
           for (const { index, event } of events)
             results[index] = { index, status: 'failed', id: event.id, error: 'the event store is unavailable; send it again later' };
         }

@@ -11,7 +11,7 @@ import { ClickGuard } from './click-guard.service';
 import { IngestAuthenticator } from './ingest-auth.service';
 import { IngestLimiter } from './ingest-limiter';
 import { IngestService } from './ingest.service';
-import { singleBody, singleStatus } from './ingest.controller';
+import { singleBody, singleStatus, withStatus } from './ingest.controller';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -91,7 +91,7 @@ export class TrackingController {
     this.limiter.take(IngestLimiter.budgetsOf({ sender: 'link' }, request.ip), 1, reply);
     const receivedAt = new Date();
     const [result] = await this.ingest.ingest('click', [click], receivedAt, { sender: 'link' });
-    if (result.status !== 'accepted') return void reply.code(singleStatus(result)).send(singleBody(result));
+    if (result.status !== 'accepted') return void withStatus(reply, singleStatus(result)).send(singleBody(result));
     await this.catalog.resolve({ offers: [offerId], publishers: click.publisherId ? [click.publisherId] : [] });
     const offer = this.catalog.offer(offerId) ?? null;
     // The click is recorded either way (the scorer gives it the same reasons, and its verdict); an
@@ -161,7 +161,7 @@ export class TrackingController {
     });
     const [result] = await this.ingest.ingest('conversion', [conversion], new Date(), from);
     // Postback senders retry on anything but 2xx, so success is a plain 200.
-    reply.code(result.status === 'accepted' ? 200 : singleStatus(result)).send(singleBody(result));
+    withStatus(reply, result.status === 'accepted' ? 200 : singleStatus(result)).send(singleBody(result));
   }
 }
 

@@ -11,3 +11,4 @@ export * from './provisioner';
 export * from './nats-connection';
 export * from './jetstream.transport';
 export * from './messaging.module';
+export * from './stream-trimmer';

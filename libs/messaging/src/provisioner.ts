@@ -16,10 +16,17 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
     num_replicas: config.NATS_REPLICAS,
   };
   return [
+    // EVENTS and VERDICTS are read by the engine's durables (scorer, recorder, notifier): full means
+    // "refuse the publish" (the gateway answers 503, the scorer naks its events), never "drop what a
+    // durable has not read yet" as discard-old did after JetStream had acknowledged it. The
+    // StreamTrimmer removes what every durable has acknowledged, so history still fills the stream
+    // up to about its cap (the scorer's rebuild reads it). max_age still deletes unread messages:
+    // docs/trust.md.
     {
       ...common,
       name: topology.streams.events,
       subjects: [topology.allEvents],
+      discard: DiscardPolicy.New,
       max_age: hours(config.EVENTS_MAX_AGE_HOURS),
       max_bytes: config.EVENTS_MAX_BYTES,
     },
@@ -27,10 +34,13 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
       ...common,
       name: topology.streams.verdicts,
       subjects: [topology.allVerdicts],
+      discard: DiscardPolicy.New,
       max_age: hours(config.EVENTS_MAX_AGE_HOURS),
       max_bytes: config.EVENTS_MAX_BYTES,
     },
-    // Advertisers may read their decisions with their own durable consumer on this stream.
+    // Advertisers may read their decisions with their own durable consumer on this stream (the
+    // engine publishes nothing here today). Discard old: a consumer outside the engine must not be
+    // able to stop it; docs/trust.md.
     {
       ...common,
       name: topology.streams.decisions,
@@ -70,7 +80,8 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
       max_age: hours(30 * 24),
       max_bytes: Math.ceil(config.EVENTS_MAX_BYTES / 16),
     },
-    // Dead letters are kept until someone has looked at them: a month.
+    // Dead letters are kept until someone has looked at them: a month. Discard old (no durable reads
+    // it; refusing would stop the consumer that parks a poison message): docs/trust.md.
     {
       ...common,
       name: topology.streams.dlq,
@@ -81,7 +92,11 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
   ];
 }
 
-/** Creates the streams or brings their limits up to date. Run by `arbiter migrate` and at start. */
+/**
+ * Creates the streams or brings their limits up to date (discard policy included: a stream an
+ * earlier version made discard-old becomes discard-new; nats-server 2.9 allows that edit). Run by
+ * `arbiter migrate` and at start.
+ */
 export async function provisionStreams(jsm: JetStreamManager, topology: Topology, config: ArbiterConfig): Promise<void> {
   for (const cfg of streamConfigs(topology, config)) {
     try {

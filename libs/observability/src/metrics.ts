@@ -91,6 +91,56 @@ export const metrics = {
         }),
     );
   },
+  get eventsFailed() {
+    return once(
+      'arbiter_events_failed_total',
+      () =>
+        new Counter({
+          name: 'arbiter_events_failed_total',
+          help: 'Events the gateway could not store (EVENTS full or JetStream unavailable): answered 503, send again later',
+          labelNames: ['kind'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
+  get streamFill() {
+    return once(
+      'arbiter_stream_fill_ratio',
+      () =>
+        new Gauge({
+          name: 'arbiter_stream_fill_ratio',
+          help: 'How full EVENTS and VERDICTS are (bytes or messages over their limit); at 1 publishes are refused',
+          labelNames: ['stream'],
+          aggregator: 'max',
+          registers: [metricsRegistry],
+        }),
+    );
+  },
+  get streamTrimmed() {
+    return once(
+      'arbiter_stream_trimmed_messages_total',
+      () =>
+        new Counter({
+          name: 'arbiter_stream_trimmed_messages_total',
+          help: 'Messages every durable had acknowledged, purged from EVENTS and VERDICTS to keep room',
+          labelNames: ['stream'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
+  get streamTrimBlocked() {
+    return once(
+      'arbiter_stream_trim_blocked',
+      () =>
+        new Gauge({
+          name: 'arbiter_stream_trim_blocked',
+          help: 'Messages a durable has not acknowledged that keep a nearly full stream from being trimmed (0: not blocking)',
+          labelNames: ['stream', 'consumer'],
+          aggregator: 'max',
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get messagesProcessed() {
     return once(
       'arbiter_messages_processed_total',
