@@ -294,6 +294,25 @@ export function engineHealth(): Dashboard {
         },
       ),
     )
+    .withPanel(
+      // Every recorder reads the same streams: max, not sum.
+      seriesPanel('Streams full', [prom('max by (stream) (arbiter_stream_fill_ratio)', '{{stream}}')], {
+        ...prometheus,
+        unit: 'percentunit',
+        w: 12,
+        description:
+          'How full EVENTS and VERDICTS are (bytes over EVENTS_MAX_BYTES), read by the recorders every 5 s. Above 90 % they purge what every durable consumer acknowledged, back to about 75 %; at 100 % a stream refuses publishes (the gateway answers 503 with Retry-After, the scorer retries its events) and loses nothing (docs/trust.md).',
+      }),
+    )
+    .withPanel(
+      seriesPanel('Trimming blocked by', [prom('max by (stream, consumer) (arbiter_stream_trim_blocked)', '{{stream}} {{consumer}}')], {
+        ...prometheus,
+        decimals: 0,
+        w: 12,
+        description:
+          'Messages a durable consumer has not acknowledged that keep a nearly full stream from being trimmed (0: not blocking). A consumer far behind, or a stale one nothing reads (a scorer partition left after lowering ARBITER_PARTITIONS): delete the stale one. /health says degraded (`stream EVENTS`).',
+      }),
+    )
 
     .withRow(new RowBuilder('Freshness and processes'))
     .withPanel(

@@ -13,7 +13,8 @@ import { IngestService, ItemResult } from './ingest.service';
 /**
  * `POST /v1/clicks` and `POST /v1/conversions`: one JSON event, or an array of them.
  *
- * One event: 202 `{ id, duplicate }`, 400 with field errors, or 503 when the event store is away.
+ * One event: 202 `{ id, duplicate }`, 400 with field errors, or 503 (with Retry-After) when the event store is
+ * full or away.
  * An array: per-item results; 202 when all were accepted, 207 when some were (the accepted ones
  * are kept: send only the failed ones again), 400 when none were valid, 503 when none could be
  * stored, 413 above the batch limit.
@@ -77,7 +78,7 @@ export class IngestController {
   @ApiResponse({ status: 401, description: 'No key, or an unknown or revoked one' })
   @ApiResponse({ status: 403, description: 'Not a publisher or admin key' })
   @ApiResponse({ status: 413, description: 'Batch or body too large' })
-  @ApiResponse({ status: 503, description: 'The event store is unavailable: send again later' })
+  @ApiResponse({ status: 503, description: 'The event store is full or unavailable: nothing was stored, send it again after `Retry-After` seconds' })
   async clicks(@Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     return this.accept('click', body, await this.auth.clickSender(request), request, reply);
   }
@@ -108,7 +109,7 @@ export class IngestController {
   @ApiResponse({ status: 401, description: 'An unknown or revoked key or token' })
   @ApiResponse({ status: 403, description: "Not an advertiser key, token or admin key, or not from the advertiser's allowed addresses" })
   @ApiResponse({ status: 413, description: 'Batch or body too large' })
-  @ApiResponse({ status: 503, description: 'The event store is unavailable: send again later' })
+  @ApiResponse({ status: 503, description: 'The event store is full or unavailable: nothing was stored, send it again after `Retry-After` seconds' })
   async conversions(@Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     const offerIds = (Array.isArray(body) ? body : [body]).map((item) => (item as { offerId?: unknown } | null)?.offerId);
     return this.accept('conversion', body, await this.auth.conversionSender(request, offerIds), request, reply);

@@ -168,11 +168,19 @@ export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
     }
     for (const b of blockers) metrics.streamTrimBlocked.labels(label, b.durable).set(b.backlog);
     const names = blockers
-      .map((b) => `${b.durable} (${b.backlog} not acknowledged${b.known ? '' : '; not a consumer of this configuration: delete it if nothing reads it'})`)
+      .map(
+        (b) =>
+          `${b.durable} (${b.backlog} not acknowledged${b.known ? '' : '; not a consumer of this configuration: delete it if nothing reads it'})`,
+      )
       .join(', ');
     const error = `${stream} is ${Math.round(fill * 100)} % full and cannot be trimmed past what ${names} has not acknowledged; when full, publishes are refused (ingest answers 503)`;
     this.log.error({ stream, fill: round(fill), blockers }, error);
-    degradations.report(component, 'broker', `stream ${label} nearly full, trimming blocked by ${blockers.map((b) => b.durable).join(', ')}`, error);
+    degradations.report(
+      component,
+      'broker',
+      `stream ${label} nearly full, trimming blocked by ${blockers.map((b) => b.durable).join(', ')}`,
+      error,
+    );
   }
 }
 
