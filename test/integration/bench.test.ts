@@ -394,7 +394,7 @@ describe('arbiter bench: a drain with rows missing', () => {
       expect(message).toContain(`the run's verdicts on VERDICTS: ${kept.length} (${kept.length} distinct ids)`);
       expect(message).toMatch(
         new RegExp(
-          `_VERDICTS: ${kept.length} messages, \\d+ bytes, sequences ${21 - kept.length}-20 \\(its first ${20 - kept.length} messages are gone: discarded for its limits, max_bytes 16384, discard old`,
+          `_VERDICTS: ${kept.length} messages, \\d+ bytes, sequences ${21 - kept.length}-20 \\(its first ${20 - kept.length} messages are gone: trimmed once consumed, or discarded for its limits, max_bytes 16384, discard old`,
         ),
       );
     } finally {

@@ -136,8 +136,8 @@ const SCAN_MS = 60_000;
  * What a failed drain can tell about where the missing events went, one fact a line: the run's rows
  * in the database (also outside its time window), the run's clicks on EVENTS and verdicts on
  * VERDICTS (read back: lost before the stream, or after it), every stream's and consumer's state
- * (a stream that dropped its oldest messages for its limits no longer starts at 1: EVENTS and
- * VERDICTS discard them whether or not the recorder has read them), the dead letters, the engine's
+ * (a stream whose oldest messages were trimmed or dropped for its limits no longer starts at 1;
+ * before 2026-12-03 EVENTS and VERDICTS discarded them whether or not the recorder had read them), the dead letters, the engine's
  * outcome counters and the end of its log.
  */
 export async function drainDiagnosis(
@@ -191,10 +191,11 @@ export async function drainDiagnosis(
     await note(`stream ${stream}`, async () => {
       const { state, config } = await jsm.streams.info(stream);
       const consumers = await (await jsm.consumers.list(stream)).next();
-      // A limits stream at max_bytes or max_age drops its oldest messages (discard old), read by its consumers or not.
+      // A stream's front goes when the recorders trim what every durable acknowledged (EVENTS and
+      // VERDICTS, discard new), or for its limits: max_age, or max_bytes on a discard-old stream (read or not).
       const gone =
         state.first_seq > 1
-          ? ` (its first ${state.first_seq - 1} messages are gone: discarded for its limits, max_bytes ${config.max_bytes}, discard ${config.discard}, unless deleted)`
+          ? ` (its first ${state.first_seq - 1} messages are gone: trimmed once consumed, or discarded for its limits, max_bytes ${config.max_bytes}, discard ${config.discard}, unless deleted)`
           : '';
       const described = consumers.map(
         (c) =>

@@ -268,10 +268,10 @@ export async function spawnEngine(options: {
     ARBITER_DATA_DIR: options.dataDir,
     ARBITER_ADMIN_KEY: adminKey,
     LOG_LEVEL: 'warn',
-    // EVENTS and VERDICTS drop their oldest messages at this size, read or not (discard old): a recorder
-    // further behind than the stream loses them, and the drain fails with missing rows. 1 GiB is less than
-    // a quiet 20-s embedded run publishes (41,000 events/s accepted, 1.7 KB a verdict: 1.4 GB). The
-    // engine's default, 4 GiB, holds every verdict of the largest sustained run (--events 2,000,000: 3.4 GB).
+    // EVENTS and VERDICTS refuse publishes at this size (discard new; until 2026-12-03 they dropped their
+    // oldest messages, read or not, and a recorder further behind lost them): a recorder behind by more
+    // would make the gateway answer 503, which fails the run. The engine's default, 4 GiB, holds
+    // every verdict of the largest sustained run (--events 2,000,000: 3.4 GB).
     EVENTS_MAX_BYTES: String(4 * 1024 ** 3),
     ARBITER_PARTITIONS: String(options.partitions ?? 1),
     ...options.env,
