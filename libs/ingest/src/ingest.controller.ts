@@ -78,7 +78,10 @@ export class IngestController {
   @ApiResponse({ status: 401, description: 'No key, or an unknown or revoked one' })
   @ApiResponse({ status: 403, description: 'Not a publisher or admin key' })
   @ApiResponse({ status: 413, description: 'Batch or body too large' })
-  @ApiResponse({ status: 503, description: 'The event store is full or unavailable: nothing was stored, send it again after `Retry-After` seconds' })
+  @ApiResponse({
+    status: 503,
+    description: 'The event store is full or unavailable: nothing was stored, send it again after `Retry-After` seconds',
+  })
   async clicks(@Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     return this.accept('click', body, await this.auth.clickSender(request), request, reply);
   }
@@ -109,7 +112,10 @@ export class IngestController {
   @ApiResponse({ status: 401, description: 'An unknown or revoked key or token' })
   @ApiResponse({ status: 403, description: "Not an advertiser key, token or admin key, or not from the advertiser's allowed addresses" })
   @ApiResponse({ status: 413, description: 'Batch or body too large' })
-  @ApiResponse({ status: 503, description: 'The event store is full or unavailable: nothing was stored, send it again after `Retry-After` seconds' })
+  @ApiResponse({
+    status: 503,
+    description: 'The event store is full or unavailable: nothing was stored, send it again after `Retry-After` seconds',
+  })
   async conversions(@Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
     const offerIds = (Array.isArray(body) ? body : [body]).map((item) => (item as { offerId?: unknown } | null)?.offerId);
     return this.accept('conversion', body, await this.auth.conversionSender(request, offerIds), request, reply);

@@ -1,7 +1,7 @@
 import { keepFrom } from './stream-trimmer';
 
 describe('keepFrom: the first stream sequence a durable may still need', () => {
-  const floor = (stream_seq: number) => ({ consumer_seq: 0, stream_seq });
+  const floor = (stream_seq: number) => ({ consumer_seq: 0, stream_seq, last_active: 0 });
 
   it.each([
     // [what, pending, unacknowledged, ack floor, stream last seq, expected]
