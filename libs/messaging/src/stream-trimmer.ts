@@ -12,6 +12,8 @@ export const TRIM_ABOVE = 0.9;
 /** ...and purges back down to about this share, keeping the rest as history (the scorer's rebuild reads EVENTS). */
 export const TRIM_DOWN_TO = 0.75;
 
+const ERROR_LOG_EVERY_MS = 60_000;
+
 /** A durable that keeps a nearly full stream from being trimmed far enough: it has not acknowledged what would go. */
 export interface TrimBlocker {
   durable: string;
@@ -62,6 +64,8 @@ export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly durables: Set<string>;
   /** Durables reported as blocking, per stream (to clear their gauge once they no longer do). */
   private readonly blocking = new Map<string, Set<string>>();
+  /** When the blocking durables of a stream were last logged, and which. */
+  private readonly said = new Map<string, { who: string; at: number }>();
 
   constructor(
     private readonly jsm: JetStreamManager,
@@ -163,6 +167,7 @@ export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
     for (const d of before) if (!blockers.some((b) => b.durable === d)) metrics.streamTrimBlocked.labels(label, d).set(0);
     this.blocking.set(label, new Set(blockers.map((b) => b.durable)));
     if (!blockers.length) {
+      this.said.delete(label);
       if (degradations.clear(component)) this.log.info({ stream }, 'the stream can be trimmed again');
       return;
     }
@@ -174,7 +179,13 @@ export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
       )
       .join(', ');
     const error = `${stream} is ${Math.round(fill * 100)} % full and cannot be trimmed past what ${names} has not acknowledged; when full, publishes are refused (ingest answers 503)`;
-    this.log.error({ stream, fill: round(fill), blockers }, error);
+    // Every round reports to /health and the metric; the log says it when it starts, changes, and each minute.
+    const said = this.said.get(label);
+    const who = blockers.map((b) => b.durable).join(',');
+    if (!said || said.who !== who || Date.now() - said.at >= ERROR_LOG_EVERY_MS) {
+      this.said.set(label, { who, at: Date.now() });
+      this.log.error({ stream, fill: round(fill), blockers }, error);
+    }
     degradations.report(
       component,
       'broker',
