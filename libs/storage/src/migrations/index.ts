@@ -23,6 +23,7 @@ import { rollupKeysNullsNotDistinct } from './0022-rollup-keys-nulls-not-distinc
 import { distinctSecretInDatabase } from './0023-distinct-secret-in-database';
 import { rollupDirtyMinutes } from './0024-rollup-dirty-minutes';
 import { dirtyMinutesTriggerSearchPath } from './0025-dirty-minutes-trigger-search-path';
+import { uncompressedReasons } from './0026-uncompressed-reasons';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -52,5 +53,6 @@ export const MIGRATIONS: readonly Migration[] = [
   distinctSecretInDatabase,
   rollupDirtyMinutes,
   dirtyMinutesTriggerSearchPath,
+  uncompressedReasons,
 ];
 export type { Migration } from './migration';
