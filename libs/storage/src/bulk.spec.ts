@@ -20,4 +20,15 @@ describe('keyedInsert: COPY text', () => {
     expect(text.split('\n')).toHaveLength(2);
     expect(text.trimEnd().split('\t')).toHaveLength(4);
   });
+
+  it.each([
+    ['a backslash', 'a\\b', 'a\\\\b'],
+    ['a newline', 'a\nb', 'a\\nb'],
+    ['a carriage return', 'a\rb', 'a\\rb'],
+    ['a tab', 'a\tb', 'a\\tb'],
+    ['each of them, at the edges', '\\x\r\n\t', '\\\\x\\r\\n\\t'],
+    ['nothing to escape', 'plain "json" [1]', 'plain "json" [1]'],
+  ])('escapes %s wherever it stands', (_, id, spelled) => {
+    expect(insert.copyText([{ id, n: 0, ok: true, tags: [] }])).toBe(`${spelled}\t0\ttrue\t\n`);
+  });
 });

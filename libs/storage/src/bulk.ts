@@ -114,11 +114,17 @@ function copyText(v: unknown): string {
   return type === 'number' || type === 'boolean' || type === 'bigint' ? String(v) : copyEscape(String(v));
 }
 
-/** COPY's text format: backslash, newline, carriage return and tab are escaped. */
+/**
+ * COPY's text format: backslash, newline, carriage return and tab are escaped. Whether there is
+ * anything to escape is asked of `indexOf`, four times, rather than of a regular expression: a
+ * verdict's reasons (about 1.4 kB of JSON) took 1.7 µs through `/[\\\n\r\t]/.test` and 0.3 µs so,
+ * and a 40-character id 180 ns and 100 ns; every string of every row is asked (4-6 % of the recorder).
+ */
 function copyEscape(v: string): string {
-  return ESCAPED.test(v) ? v.replace(ESCAPED_ALL, (ch) => COPY_ESCAPES[ch]) : v;
+  return v.indexOf('\\') < 0 && v.indexOf('\n') < 0 && v.indexOf('\r') < 0 && v.indexOf('\t') < 0
+    ? v
+    : v.replace(ESCAPED_ALL, (ch) => COPY_ESCAPES[ch]);
 }
-const ESCAPED = /[\\\n\r\t]/;
 const ESCAPED_ALL = /[\\\n\r\t]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
