@@ -6,6 +6,7 @@ import { EncodedJson, ITEMS_PER_MESSAGE } from '@app/messaging';
 import type { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
 import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
+import { metrics } from '@app/observability';
 import type { RedeliveryResolver } from './redelivery.resolver';
 import { ScoringService } from './scoring.service';
 
@@ -176,5 +177,34 @@ describe('ScoringService: what a batch loads before it is scored', () => {
     const decisionMessages = published.filter((o) => o.subject === topology.verdict('conversion'));
     expect(decisionMessages).toHaveLength(1);
     expect(decisions().map((d) => d.conversionId)).toEqual(conversions.map((c) => c.id));
+  });
+
+  it('counts every outcome it publishes by kind and outcome, and times each one', async () => {
+    /** `kind:outcome` → count, and `kind:count` → observations of the latency histogram. */
+    const counted = async (name: 'outcomes' | 'latency') => {
+      const m = await (name === 'outcomes' ? metrics.outcomes : metrics.decisionLatency).get();
+      const by = new Map<string, number>();
+      for (const v of m.values) {
+        if (name === 'outcomes') by.set(`${v.labels.kind}:${v.labels.outcome}`, v.value);
+        else if (String((v as { metricName?: string }).metricName).endsWith('_count')) by.set(`${v.labels.kind}:count`, v.value);
+      }
+      return by;
+    };
+    const before = { outcomes: await counted('outcomes'), latency: await counted('latency') };
+    // Clicks from a data centre are invalid, the others valid; conversions decided by status.
+    const clicks = [aClick(), aClick(), aClick({ ip: '34.66.0.1' })];
+    const conversions = clicks.slice(0, 2).map((c) => aConversion(c));
+    await sut.process(batch(...clicks, ...conversions));
+    const outcomes = published.flatMap(unpack) as { kind: string; valid?: boolean; status?: string }[];
+    const expected = new Map<string, number>();
+    for (const o of outcomes) {
+      const key = `${o.kind}:${o.kind === 'click' ? (o.valid ? 'valid' : 'invalid') : o.status}`;
+      expected.set(key, (expected.get(key) ?? 0) + 1);
+    }
+    expect([...expected.keys()].filter((k) => k.startsWith('click:'))).toHaveLength(2); // both kinds of verdict
+    const after = { outcomes: await counted('outcomes'), latency: await counted('latency') };
+    for (const [key, n] of expected) expect((after.outcomes.get(key) ?? 0) - (before.outcomes.get(key) ?? 0)).toBe(n);
+    expect((after.latency.get('click:count') ?? 0) - (before.latency.get('click:count') ?? 0)).toBe(3);
+    expect((after.latency.get('conversion:count') ?? 0) - (before.latency.get('conversion:count') ?? 0)).toBe(2);
   });
 });
