@@ -27,6 +27,20 @@ describe('WindowTable', () => {
     expect(count('ip-b', 0, T0 + 5000)).toBe(0);
   });
 
+  it('counts a click dated 1970-01-01 (an admin may send one) in its own key only, before and after', () => {
+    const { add, count } = table();
+    add('other', T0);
+    add('other', T0);
+    add('epoch', 0);
+    add('epoch', 20_000);
+    add('epoch', -5_000);
+    expect(count('epoch', 0, 20_000)).toBe(3);
+    expect(count('epoch', 1, 20_000)).toBe(3);
+    expect(count('epoch', 0, 0)).toBe(2);
+    expect(count('other', 0, T0)).toBe(2);
+    expect(count('other', 1, T0)).toBe(2);
+  });
+
   it('forgets events once they leave the window', () => {
     const { add, count } = table();
     add('k', T0);

@@ -34,14 +34,19 @@ export class WindowTable {
   private capacity: number;
   private used = 0;
   private count = 0;
-  // A key's counts are one record: every bucket of every window, side by side (one or two cache
-  // lines, not one per window), saturating at 65,535 per bucket. Its windows' heads (the newest
-  // bucket index) likewise, and when it last counted an event.
+  // A key's counts are one record: its windows' heads (the newest bucket index, int32), then every
+  // bucket of every window side by side (uint16, saturating at 65,535), through two views of one
+  // buffer: one or two adjacent cache lines per key, not one per window nor heads apart from
+  // counts (a click looks up a dozen keys, and cache misses were most of what that cost). When it
+  // last counted an event is apart, with `live`: what sweeping and eviction scan.
   private readonly first: number[] = [];
   private readonly buckets: number[] = [];
   private readonly widths: number[] = [];
   private readonly offsets: number[] = [];
+  /** Bytes per record, and where its counts start. */
   private readonly stride: number;
+  private readonly countsAt: number;
+  private records: ArrayBuffer;
   private counts: Uint16Array;
   private heads: Int32Array;
   private lastSeen: Float64Array;
@@ -74,11 +79,13 @@ export class WindowTable {
         offset += w.buckets;
       }
     }
-    this.stride = offset;
+    this.countsAt = 4 * this.buckets.length;
+    this.stride = Math.ceil((this.countsAt + 2 * offset) / 4) * 4;
     this.capacity = Math.max(2, Math.min(initialCapacity, maxKeys));
     this.index = new KeyIndex(this.capacity, parts);
-    this.counts = new Uint16Array(this.capacity * this.stride);
-    this.heads = new Int32Array(this.capacity * this.buckets.length).fill(NO_HEAD);
+    this.records = new ArrayBuffer(this.capacity * this.stride);
+    this.counts = new Uint16Array(this.records);
+    this.heads = new Int32Array(this.records);
     this.lastSeen = new Float64Array(this.capacity);
     this.live = new Uint8Array(this.capacity);
     this.longestMs = Math.max(...counters.flat().map((w) => w.spanMs));
@@ -90,7 +97,7 @@ export class WindowTable {
 
   /** Bytes held in typed arrays (counts, heads, index). */
   get bytes(): number {
-    return this.counts.byteLength + this.heads.byteLength + this.lastSeen.byteLength + this.live.byteLength + this.index.bytes;
+    return this.records.byteLength + this.lastSeen.byteLength + this.live.byteLength + this.index.bytes;
   }
 
   /** How far its index's lookups walk (see `KeyIndex.probeStats`). */
@@ -127,8 +134,9 @@ export class WindowTable {
     const end = c + 1 < this.first.length ? this.first[c + 1] : this.buckets.length;
     const counts = this.counts;
     const heads = this.heads;
-    const base = slot * this.stride;
-    const headBase = slot * this.buckets.length;
+    const record = slot * this.stride;
+    const base = (record + this.countsAt) >> 1;
+    const headBase = record >> 2;
     for (let w = this.first[c]; w < end; w++) {
       const b = this.buckets[w];
       const at = base + this.offsets[w];
@@ -136,12 +144,12 @@ export class WindowTable {
       const head = heads[headBase + w];
       if (abs > head) {
         const clear = head === NO_HEAD ? b : Math.min(b, abs - head);
-        for (let i = 0; i < clear; i++) counts[at + ((abs - i) % b)] = 0;
+        for (let i = 0; i < clear; i++) counts[at + ring(abs - i, b)] = 0;
         heads[headBase + w] = abs;
       } else if (abs <= head - b) {
         continue; // older than this window's ring
       }
-      const i = at + (abs % b);
+      const i = at + ring(abs, b);
       if (counts[i] < 0xffff) counts[i]++;
     }
     if (t > this.lastSeen[slot]) this.lastSeen[slot] = t;
@@ -150,17 +158,18 @@ export class WindowTable {
   /** Events of counter `c` in its window `w` ending at time `t`. */
   countSlot(slot: number, c: number, w: number, t: number): number {
     const i = this.first[c] + w;
-    const head = this.heads[slot * this.buckets.length + i];
+    const record = slot * this.stride;
+    const head = this.heads[(record >> 2) + i];
     if (head === NO_HEAD) return 0;
     const b = this.buckets[i];
-    const at = slot * this.stride + this.offsets[i];
+    const at = ((record + this.countsAt) >> 1) + this.offsets[i];
     const abs = Math.floor(t / this.widths[i]);
     const lo = Math.max(abs, head) - b + 1;
     const hi = Math.min(abs, head);
     const counts = this.counts;
     let sum = 0;
     if (lo < 0) {
-      for (let k = lo; k <= hi; k++) sum += counts[at + (k % b)];
+      for (let k = lo; k <= hi; k++) sum += counts[at + ring(k, b)];
       return sum;
     }
     // Up to 24 buckets per read and a dozen reads per click: one division, then a wrapping index.
@@ -201,7 +210,8 @@ export class WindowTable {
       slot = this.used++;
     }
     // Counts need no clearing: a window whose head is NO_HEAD clears its ring on the first event.
-    this.heads.fill(NO_HEAD, slot * this.buckets.length, (slot + 1) * this.buckets.length);
+    const heads = (slot * this.stride) >> 2;
+    this.heads.fill(NO_HEAD, heads, heads + this.buckets.length);
     this.lastSeen[slot] = t;
     this.live[slot] = 1;
     this.count++;
@@ -232,8 +242,12 @@ export class WindowTable {
   private grow(): void {
     // ×1.5 rather than ×2: at a million keys, the slack is what decides the footprint.
     const next = Math.min(Math.ceil(this.capacity * 1.5), this.maxKeys);
-    this.counts = widen(this.counts, next * this.stride, (n) => new Uint16Array(n));
-    this.heads = widen(this.heads, next * this.buckets.length, (n) => new Int32Array(n).fill(NO_HEAD));
+    // New records' heads are set when their slot is first used (`insert`).
+    const records = new ArrayBuffer(next * this.stride);
+    new Uint8Array(records).set(new Uint8Array(this.records));
+    this.records = records;
+    this.counts = new Uint16Array(records);
+    this.heads = new Int32Array(records);
     this.lastSeen = widen(this.lastSeen, next, (n) => new Float64Array(n));
     this.live = widen(this.live, next, (n) => new Uint8Array(n));
     this.index.grow(next);
@@ -250,6 +264,16 @@ export function widen<A extends Float64Array | Float32Array | Int32Array | Uint3
   const bigger = make(length);
   bigger.set(a);
   return bigger;
+}
+
+/**
+ * Bucket `abs`'s place in a ring of `b`, also for the buckets before 1970 (an admin may send a
+ * click dated 1970-01-01: `%` alone gave the buckets before its bucket negative places, which
+ * were another key's counts and are now this key's heads).
+ */
+function ring(abs: number, b: number): number {
+  const i = abs % b;
+  return i < 0 ? i + b : i;
 }
 
 /** The head of a window that has counted nothing yet (its ring is cleared on its first event). */
