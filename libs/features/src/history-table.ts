@@ -24,8 +24,11 @@ const POW2_NEG = Float64Array.from({ length: 29 }, (_, r) => 2 ** -r);
  * seen ones first (a dropped key starts over as new).
  *
  * Flat typed arrays (no object per key), like `WindowTable`: per key two times, one sketch of
- * `SKETCH_REGISTERS` bytes per distinct count, and each count's current estimate (recomputed only
- * when one of its registers rises). A per-key sketch object from a library (e.g. bloom-filters'
+ * `SKETCH_REGISTERS` bytes per distinct count, and each count's estimate (recomputed when it is
+ * read after one of its registers rose: most keys never show more than `EXACT_VALUES`, and their
+ * estimate is never read). A key's first-seen time, sketches and exact values are one record of
+ * adjacent bytes (three cache lines for three sketches): in separate arrays, a click's lookup of
+ * its IP and of its device touched some ten scattered lines each, most of a click's feature time. A per-key sketch object from a library (e.g. bloom-filters'
  * HyperLogLog: a JS array of registers, xxhash over strings) would cost several hundred bytes and
  * a string hash per key and value; here a value's hash is one the caller already has (`valueHash`, keyed with the deployment's
  * secret, so that a sender cannot choose values that count as one, and estimates are the same in
@@ -37,14 +40,24 @@ export class HistoryTable {
   private capacity: number;
   private used = 0;
   private count = 0;
+  /** Dense, apart from the records: what eviction scans. */
   private live: Uint8Array;
-  private firstSeen: Float64Array;
   private lastSeen: Float64Array;
-  private registers: Uint8Array;
-  private estimates: Float32Array;
-  /** Per sketch: the first EXACT_VALUES value hashes, and how many (EXACT_VALUES + 1: more than that). */
-  private exact: Int32Array;
-  private exactCount: Uint8Array;
+  /**
+   * The records, `stride` bytes each, through four views of one buffer: first seen (float64), then
+   * per sketch its estimate (float32, NaN when a register rose since), its first EXACT_VALUES value
+   * hashes (int32), how many (uint8; EXACT_VALUES + 1: more than that) and its registers (uint8).
+   */
+  private records: ArrayBuffer;
+  private f64: Float64Array;
+  private f32: Float32Array;
+  private i32: Int32Array;
+  private u8: Uint8Array;
+  private readonly stride: number;
+  private readonly estimatesAt: number;
+  private readonly exactAt: number;
+  private readonly countsAt: number;
+  private readonly registersAt: number;
   private held = -1;
   /** Keys dropped because the table was full. */
   evictions = 0;
@@ -59,12 +72,17 @@ export class HistoryTable {
     this.capacity = Math.max(2, Math.min(initialCapacity, maxKeys));
     this.index = new KeyIndex(this.capacity, 2);
     this.live = new Uint8Array(this.capacity);
-    this.firstSeen = new Float64Array(this.capacity);
     this.lastSeen = new Float64Array(this.capacity);
-    this.registers = new Uint8Array(this.capacity * sketches * SKETCH_REGISTERS);
-    this.estimates = new Float32Array(this.capacity * sketches);
-    this.exact = new Int32Array(this.capacity * sketches * EXACT_VALUES);
-    this.exactCount = new Uint8Array(this.capacity * sketches);
+    this.estimatesAt = 8;
+    this.exactAt = this.estimatesAt + 4 * sketches;
+    this.countsAt = this.exactAt + 4 * EXACT_VALUES * sketches;
+    this.registersAt = this.countsAt + sketches;
+    this.stride = Math.ceil((this.registersAt + SKETCH_REGISTERS * sketches) / 8) * 8;
+    this.records = new ArrayBuffer(this.capacity * this.stride);
+    this.f64 = new Float64Array(this.records);
+    this.f32 = new Float32Array(this.records);
+    this.i32 = new Int32Array(this.records);
+    this.u8 = new Uint8Array(this.records);
   }
 
   get size(): number {
@@ -73,21 +91,13 @@ export class HistoryTable {
 
   /** Bytes held in typed arrays now. */
   get bytes(): number {
-    return (
-      this.live.byteLength +
-      this.firstSeen.byteLength +
-      this.lastSeen.byteLength +
-      this.registers.byteLength +
-      this.estimates.byteLength +
-      this.exact.byteLength +
-      this.exactCount.byteLength +
-      this.index.bytes
-    );
+    return this.live.byteLength + this.lastSeen.byteLength + this.records.byteLength + this.index.bytes;
   }
 
   /** Typed-array bytes per key at capacity (the index is sized for twice the keys, two int32 each). */
   static bytesPerKey(sketches: number): number {
-    return 1 + 8 + 8 + sketches * (SKETCH_REGISTERS + 4 + 4 * EXACT_VALUES + 1) + 4 + 2 * 2 * 4;
+    const record = Math.ceil((8 + sketches * (4 + 4 * EXACT_VALUES + 1 + SKETCH_REGISTERS)) / 8) * 8;
+    return 1 + 8 + record + 4 + 2 * 2 * 4;
   }
 
   /** How far its index's lookups walk (see `KeyIndex.probeStats`). */
@@ -109,12 +119,13 @@ export class HistoryTable {
 
   /** Notes that the key was seen at `t` (an earlier `t` than its first sighting moves that back). */
   touch(slot: number, t: number): void {
-    if (t < this.firstSeen[slot]) this.firstSeen[slot] = t;
+    const first = (slot * this.stride) >> 3;
+    if (t < this.f64[first]) this.f64[first] = t;
     if (t > this.lastSeen[slot]) this.lastSeen[slot] = t;
   }
 
   firstSeenOf(slot: number): number {
-    return this.firstSeen[slot];
+    return this.f64[(slot * this.stride) >> 3];
   }
 
   lastSeenOf(slot: number): number {
@@ -123,32 +134,39 @@ export class HistoryTable {
 
   /** Adds a value (by its 32-bit hash, well mixed) to sketch `s` of the key. */
   addDistinct(slot: number, s: number, valueHash: number): void {
-    const k = slot * this.sketches + s;
-    const n = this.exactCount[k];
+    const base = slot * this.stride;
+    const u8 = this.u8;
+    const countAt = base + this.countsAt + s;
+    const n = u8[countAt];
     if (n <= EXACT_VALUES) {
-      const at = k * EXACT_VALUES;
+      const at = ((base + this.exactAt) >> 2) + s * EXACT_VALUES;
+      const exact = this.i32;
       let seen = false;
-      for (let i = 0; i < n && !seen; i++) seen = this.exact[at + i] === valueHash;
+      for (let i = 0; i < n && !seen; i++) seen = exact[at + i] === valueHash;
       if (!seen) {
-        if (n < EXACT_VALUES) this.exact[at + n] = valueHash;
-        this.exactCount[k] = n + 1;
+        if (n < EXACT_VALUES) exact[at + n] = valueHash;
+        u8[countAt] = n + 1;
       }
     }
     const j = valueHash & (SKETCH_REGISTERS - 1);
     const rest = valueHash >>> INDEX_BITS;
     // Position of the leftmost 1 in the 27 remaining bits (28 when they are all zero).
     const rank = rest === 0 ? 32 - INDEX_BITS + 1 : Math.clz32(rest) - INDEX_BITS + 1;
-    const at = (slot * this.sketches + s) * SKETCH_REGISTERS;
-    if (rank <= this.registers[at + j]) return;
-    this.registers[at + j] = rank;
-    this.estimates[slot * this.sketches + s] = estimate(this.registers, at);
+    const at = base + this.registersAt + s * SKETCH_REGISTERS;
+    if (rank <= u8[at + j]) return;
+    u8[at + j] = rank;
+    this.f32[((base + this.estimatesAt) >> 2) + s] = NaN;
   }
 
   /** Distinct values of sketch `s` so far: exact up to EXACT_VALUES, then estimated (≈ 18 % error). */
   distinct(slot: number, s: number): number {
-    const k = slot * this.sketches + s;
-    const n = this.exactCount[k];
-    return n <= EXACT_VALUES ? n : Math.max(EXACT_VALUES + 1, Math.round(this.estimates[k]));
+    const base = slot * this.stride;
+    const n = this.u8[base + this.countsAt + s];
+    if (n <= EXACT_VALUES) return n;
+    const k = ((base + this.estimatesAt) >> 2) + s;
+    // Kept as float32, as it always was: the same rounding whenever it is made.
+    if (Number.isNaN(this.f32[k])) this.f32[k] = estimate(this.u8, base + this.registersAt + s * SKETCH_REGISTERS);
+    return Math.max(EXACT_VALUES + 1, Math.round(this.f32[k]));
   }
 
   private insert(h: number, key: string, t: number): number {
@@ -159,11 +177,11 @@ export class HistoryTable {
       slot = this.used++;
     }
     this.live[slot] = 1;
-    this.firstSeen[slot] = t;
     this.lastSeen[slot] = t;
-    this.registers.fill(0, slot * this.sketches * SKETCH_REGISTERS, (slot + 1) * this.sketches * SKETCH_REGISTERS);
-    this.estimates.fill(0, slot * this.sketches, (slot + 1) * this.sketches);
-    this.exactCount.fill(0, slot * this.sketches, (slot + 1) * this.sketches);
+    // Estimates 0 and the exact values' counts and registers zero (the exact values are read only below their count).
+    const base = slot * this.stride;
+    this.u8.fill(0, base, base + this.stride);
+    this.f64[base >> 3] = t;
     this.count++;
     this.index.add(slot, h, key);
     return slot;
@@ -188,12 +206,14 @@ export class HistoryTable {
   private grow(): void {
     const next = Math.min(Math.ceil(this.capacity * 1.5), this.maxKeys);
     this.live = widen(this.live, next, (n) => new Uint8Array(n));
-    this.firstSeen = widen(this.firstSeen, next, (n) => new Float64Array(n));
     this.lastSeen = widen(this.lastSeen, next, (n) => new Float64Array(n));
-    this.registers = widen(this.registers, next * this.sketches * SKETCH_REGISTERS, (n) => new Uint8Array(n));
-    this.estimates = widen(this.estimates, next * this.sketches, (n) => new Float32Array(n));
-    this.exact = widen(this.exact, next * this.sketches * EXACT_VALUES, (n) => new Int32Array(n));
-    this.exactCount = widen(this.exactCount, next * this.sketches, (n) => new Uint8Array(n));
+    const records = new ArrayBuffer(next * this.stride);
+    new Uint8Array(records).set(this.u8);
+    this.records = records;
+    this.f64 = new Float64Array(records);
+    this.f32 = new Float32Array(records);
+    this.i32 = new Int32Array(records);
+    this.u8 = new Uint8Array(records);
     this.index.grow(next);
     this.capacity = next;
   }
