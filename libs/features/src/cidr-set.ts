@@ -26,7 +26,14 @@ export interface CidrHit {
  * search over sorted, non-overlapping ranges: O(log n) for lists of tens of thousands of CIDRs.
  */
 export class CidrSet {
-  private readonly v4: Range<number>[];
+  /**
+   * IPv4 ranges as two sorted arrays of bounds and their hits: the binary search reads 48 KiB for
+   * the 5,900 built-in ranges instead of one heap object per step (the click's lookup cost about as
+   * much as all its other rules together, most of it cache misses).
+   */
+  private readonly v4Starts: Uint32Array;
+  private readonly v4Ends: Uint32Array;
+  private readonly v4Hits: CidrHit[];
   private readonly v6: Range<bigint>[];
 
   /** Entries: `"203.0.113.0/24"`, `"2001:db8::/32"`, a plain address, optionally `{cidr, label}`. */
@@ -49,12 +56,15 @@ export class CidrSet {
         v6.push({ start, end: start + size - 1n, hit });
       }
     }
-    this.v4 = merge(v4, (a, b) => a - b);
+    const merged = merge(v4, (a, b) => a - b);
+    this.v4Starts = Uint32Array.from(merged, (r) => r.start);
+    this.v4Ends = Uint32Array.from(merged, (r) => r.end);
+    this.v4Hits = merged.map((r) => r.hit);
     this.v6 = merge(v6, (a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   get size(): number {
-    return this.v4.length + this.v6.length;
+    return this.v4Hits.length + this.v6.length;
   }
 
   /** The range containing `ip` as `"cidr label"` (or the bare entry), or null (also for malformed addresses). */
@@ -67,13 +77,27 @@ export class CidrSet {
   lookup(ip: string): CidrHit | null {
     if (this.size === 0) return null;
     const v4 = ipv4Number(ip);
-    if (v4 >= 0) return find(this.v4, v4, (a, b) => a - b);
+    if (v4 >= 0) return this.findV4(v4);
     if (!ipaddr.isValid(ip)) return null;
     let addr = ipaddr.parse(ip);
     if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
     return addr.kind() === 'ipv4'
-      ? find(this.v4, v4Number(addr as ipaddr.IPv4), (a, b) => a - b)
+      ? this.findV4(v4Number(addr as ipaddr.IPv4))
       : find(this.v6, v6Number(addr as ipaddr.IPv6), (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  private findV4(x: number): CidrHit | null {
+    const starts = this.v4Starts;
+    const ends = this.v4Ends;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (x < starts[mid]) hi = mid - 1;
+      else if (x > ends[mid]) lo = mid + 1;
+      else return this.v4Hits[mid];
+    }
+    return null;
   }
 }
 
