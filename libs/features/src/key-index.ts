@@ -166,11 +166,12 @@ export class KeyIndex {
   private table: Int32Array;
   private mask: number;
   private positions: Int32Array;
-  private keysA: string[] = [];
-  private keysB: string[] = [];
-  // Third and fourth parts, in indexes of four-part keys only.
-  private keysC: string[] = [];
-  private keysD: string[] = [];
+  /**
+   * A slot's key parts side by side (`width` per slot: 1, 2 or 4), so that a match reads one
+   * cache line of them, not one per part.
+   */
+  private keys: string[] = [];
+  private readonly width: number;
   private readonly wide: boolean;
   /** Parts 0: the owner keeps its keys (in its own form) and finds through `findWith`. */
   private readonly keyless: boolean;
@@ -181,6 +182,7 @@ export class KeyIndex {
   ) {
     this.wide = parts === 4;
     this.keyless = parts === 0;
+    this.width = parts === 4 ? 4 : 2;
     this.positions = new Int32Array(capacity);
     this.table = new Int32Array(2 * tableSizeFor(capacity));
     this.mask = this.table.length / 2 - 1;
@@ -193,9 +195,10 @@ export class KeyIndex {
       const entry = table[2 * p + 1];
       if (entry === 0) return -1;
       if (table[2 * p] !== h) continue;
-      const slot = entry - 1;
-      if (this.keysA[slot] === a && this.keysB[slot] === b && (!this.wide || (this.keysC[slot] === c && this.keysD[slot] === d))) {
-        return slot;
+      const at = (entry - 1) * this.width;
+      const keys = this.keys;
+      if (keys[at] === a && keys[at + 1] === b && (!this.wide || (keys[at + 2] === c && keys[at + 3] === d))) {
+        return entry - 1;
       }
     }
   }
@@ -213,11 +216,15 @@ export class KeyIndex {
   /** Files a key (not present) under `slot`. */
   add(slot: number, h: number, a: string, b = '', c = '', d = ''): void {
     if (this.keyless) return this.place(slot, h);
-    this.keysA[slot] = a;
-    this.keysB[slot] = b;
+    const at = slot * this.width;
+    const keys = this.keys;
+    // Filled in slot order (slots are handed out from 0 up), so the array stays packed.
+    while (keys.length < at) keys.push('');
+    keys[at] = a;
+    keys[at + 1] = b;
     if (this.wide) {
-      this.keysC[slot] = c;
-      this.keysD[slot] = d;
+      keys[at + 2] = c;
+      keys[at + 3] = d;
     }
     this.place(slot, h);
   }
@@ -243,11 +250,12 @@ export class KeyIndex {
     }
     if (this.keyless) return;
     // Let the strings go.
-    this.keysA[slot] = '';
-    this.keysB[slot] = '';
+    const at = slot * this.width;
+    this.keys[at] = '';
+    this.keys[at + 1] = '';
     if (this.wide) {
-      this.keysC[slot] = '';
-      this.keysD[slot] = '';
+      this.keys[at + 2] = '';
+      this.keys[at + 3] = '';
     }
   }
 
