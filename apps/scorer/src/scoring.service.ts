@@ -146,7 +146,8 @@ export class ScoringService {
       ...batchMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
     ]);
     // The clicks' histogram child is looked up once a call and their counts added once: `labels()`
-    // hashes its values on every call, and with it the metrics cost 1.4 µs an outcome (0.9 without).
+    // hashes its values on every call (the child's `observe` still checks and hashes them, prom-client
+    // 15), and with a lookup per outcome the metrics cost 1.4 µs an outcome.
     const clickLatency = metrics.decisionLatency.labels('click');
     let valid = 0;
     let invalid = 0;

@@ -66,9 +66,14 @@ export async function awaitStored(
   for (;;) {
     const polled = performance.now();
     const idle = await consumersIdle(jsm, topology).catch(() => false);
+    // A busy poll between two counts ends an idle stretch: idle means idle at every poll since.
+    if (!idle) idleShortSince = null;
     if (idle || polled - counted >= o.countEveryMs) {
       counted = performance.now();
-      const now = await storedCounts(db, run.offerId, run.since);
+      const now = await storedCounts(db, run.offerId, run.since).catch(async (e: Error) => {
+        const diagnosis = await drainDiagnosis(jsm, topology, db, run, o.clues).catch((d: Error) => `(no diagnosis: ${d.message})`);
+        throw new DrainFailedError(`${run.accepted} events accepted; the stored rows could not be counted: ${e.message}\n${diagnosis}`);
+      });
       if (now.verdicts >= run.accepted && now.clicks >= run.accepted) return;
       if (now.verdicts !== stored.verdicts || now.clicks !== stored.clicks) grewAt = counted;
       stored = now;
@@ -153,14 +158,19 @@ export async function drainDiagnosis(
   };
   await note('rows of the run in the database', async () => {
     const { rows } = await db.query<{ table: string; window: number; all: number; earliest: Date | null }>(
-      `SELECT 'clicks' AS table, count(*) FILTER (WHERE ts >= $2)::int AS window, count(*)::int AS all, min(ts) AS earliest FROM clicks WHERE offer_id = $1
+      // Rows up to a day before the window (a clock far behind), through the ts index: on a database
+      // that earlier runs filled, no index leads with offer_id.
+      `SELECT 'clicks' AS table, count(*) FILTER (WHERE ts >= $2)::int AS window, count(*)::int AS all, min(ts) AS earliest
+         FROM clicks WHERE offer_id = $1 AND ts >= $2::timestamptz - INTERVAL '1 day'
        UNION ALL
-       SELECT 'click_verdicts', count(*) FILTER (WHERE ts >= $2)::int, count(*)::int, min(ts) FROM click_verdicts WHERE offer_id = $1`,
+       SELECT 'click_verdicts', count(*) FILTER (WHERE ts >= $2)::int, count(*)::int, min(ts)
+         FROM click_verdicts WHERE offer_id = $1 AND ts >= $2::timestamptz - INTERVAL '1 day'`,
       [run.offerId, run.since],
     );
     return rows
       .map(
-        (r) => `${r.table} ${r.window} since ${run.since.toISOString()} (${r.all} in all, earliest ${r.earliest?.toISOString() ?? 'none'})`,
+        (r) =>
+          `${r.table} ${r.window} since ${run.since.toISOString()} (${r.all} from a day before it on, earliest ${r.earliest?.toISOString() ?? 'none'})`,
       )
       .join('; ');
   });
