@@ -4,7 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import type { Pool } from 'pg';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
-import { ConsumerName, Topology } from '@app/contracts';
+import { ConsumerName, Decision, FeedbackEvent, Topology } from '@app/contracts';
 import {
   ConsumerRunner,
   ConsumerSpec,
@@ -19,7 +19,18 @@ import {
 import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, createPool, migrate } from '@app/storage';
 import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import { degradations } from '@app/observability';
-import { TEST_NATS_URL, aCatalog, aClick, createTestDatabase, deleteNamespace, eventually, testNamespace, uid } from '@app/testing';
+import {
+  TEST_NATS_URL,
+  aCatalog,
+  aClick,
+  aConversion,
+  at,
+  createTestDatabase,
+  deleteNamespace,
+  eventually,
+  testNamespace,
+  uid,
+} from '@app/testing';
 import { RecorderProgress } from '../../apps/scorer/src/recorder-progress';
 import { RedeliveryResolver } from '../../apps/scorer/src/redelivery.resolver';
 import { ScoringService } from '../../apps/scorer/src/scoring.service';
@@ -63,6 +74,86 @@ describe('the scorer when VERDICTS is full', () => {
     await pool.end();
     await dropDatabase();
   });
+
+  /** Fills VERDICTS with what the recorder has not read yet (to the last few bytes: smaller fillers at the end). */
+  async function fillVerdicts(): Promise<void> {
+    for (const pad of [1600, 100, 1]) {
+      for (;;) {
+        const stored = await js.publish(topology.verdict('click'), JSON.stringify({ pad: 'x'.repeat(pad) })).then(
+          () => true,
+          () => false,
+        );
+        if (!stored) break;
+      }
+    }
+  }
+
+  function scoringService(config: ReturnType<typeof loadConfig>): ScoringService {
+    const outcomes = new OutcomeRepository(pool);
+    return new ScoringService(
+      config,
+      { ...aCatalog(), resolve: async () => undefined } as unknown as CatalogCache,
+      outcomes,
+      new ClickRepository(pool),
+      publisher,
+      topology,
+      new ShadowOutcomeRepository(pool),
+      new RedeliveryResolver(outcomes, new RecorderProgress(config, jsm, topology)),
+      OFFLINE_DISTINCT_SECRET,
+    );
+  }
+
+  /** Everything on VERDICTS the recorder's durable has not read yet (acked as read), as outcomes. */
+  async function readVerdicts(durable: string): Promise<Record<string, unknown>[]> {
+    const reader = await js.consumers.get(topology.streams.verdicts, durable);
+    const out: Record<string, unknown>[] = [];
+    for (;;) {
+      const m = await reader.next({ expires: 1_000 });
+      if (!m) return out;
+      const body = m.json() as unknown;
+      out.push(...((Array.isArray(body) ? body : [body]) as Record<string, unknown>[]));
+      await m.ackAck();
+    }
+  }
+
+  it('publishes a feedback revision VERDICTS refused when the feedback is delivered again, exactly once', async () => {
+    const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024) });
+    await provisionStreams(jsm, topology, config);
+    const recorder = consumerSpecs(topology, config).get(ConsumerName.RecorderVerdicts)![0];
+    await ensureDurable(jsm, recorder);
+    const scoring = scoringService(config);
+    const delivery = (data: StoredEvent, redelivered = false) =>
+      ({ data, redelivered, deliveryCount: redelivered ? 2 : 1 }) as unknown as Delivery<StoredEvent>;
+    const click = aClick({ id: uid('click') });
+    const conversion = aConversion(click, { id: uid('conv') });
+    await scoring.process([delivery(click), delivery(conversion)]);
+    const decided = (await readVerdicts(recorder.durable)).find((o) => o.conversionId === conversion.id) as unknown as Decision;
+    expect(decided.revision).toBe(0);
+    const rejection: FeedbackEvent = {
+      kind: 'feedback',
+      id: uid('fb'),
+      ts: at(3600_000),
+      receivedAt: at(3600_000),
+      partition: 0,
+      conversionId: conversion.id,
+      status: 'rejected',
+      source: 'advertiser',
+    };
+
+    // VERDICTS is full: the revision is refused, the batch fails (the runner naks it).
+    await fillVerdicts();
+    await expect(scoring.process([delivery(rejection)])).rejects.toThrow(/maximum bytes exceeded/);
+
+    // Room again; the feedback is delivered again: its revision is published, once.
+    await readVerdicts(recorder.durable);
+    await new StreamTrimmer(jsm, topology, config).trimAll();
+    await scoring.process([delivery(rejection, true)]);
+    await scoring.process([delivery(rejection, true)]);
+    const revisions = (await readVerdicts(recorder.durable)).filter((o) => o.conversionId === conversion.id);
+    expect(revisions).toEqual([
+      expect.objectContaining({ revision: 1, status: 'rejected', previousStatus: decided.status, resolvedBy: 'advertiser' }),
+    ]);
+  }, 60_000);
 
   it('naks its events with back-off and reports degraded, never acks them; scores them all once there is room', async () => {
     const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024) });

@@ -156,6 +156,39 @@ describe('ScoringService: what a batch loads before it is scored', () => {
     ]);
   });
 
+  it('publishes a feedback revision whose publish failed before the next revision of the same conversion', async () => {
+    const click = aClick();
+    const conversion = aConversion(click);
+    await sut.process(batch(click, conversion));
+    published = [];
+    const feedback = (status: 'approved' | 'rejected', source: 'advertiser' | 'analyst'): FeedbackEvent => ({
+      kind: 'feedback',
+      id: uid('fb'),
+      ts: at(3600_000),
+      receivedAt: at(3600_000),
+      partition: 0,
+      conversionId: conversion.id,
+      status,
+      source,
+    });
+    const rejection = feedback('rejected', 'advertiser');
+    const refusing = (sut as unknown as { publisher: { publishAll: (items: Outgoing[]) => Promise<void> } }).publisher;
+    const publishAll = refusing.publishAll;
+    refusing.publishAll = async () => {
+      throw new Error('maximum bytes exceeded');
+    };
+    await expect(sut.process(batch(rejection))).rejects.toThrow(/maximum bytes/);
+    refusing.publishAll = publishAll;
+
+    // An analyst's decision on the same conversion comes before the rejection's redelivery.
+    await sut.process(batch(feedback('approved', 'analyst')));
+
+    expect(decisions().map((d) => [d.revision, d.status])).toEqual([
+      [1, 'rejected'],
+      [2, 'approved'],
+    ]);
+  });
+
   it('resolves the catalog ids of the batch and of the clicks it loaded', async () => {
     const click = aClick({ offerId: 'offer-a', publisherId: 'pub-a' });
     const old = aClick({ id: uid('old'), offerId: 'offer-b', publisherId: 'pub-b' });

@@ -30,6 +30,15 @@ export class ScoringService {
   /** Shadow outcomes of the batch in hand, written once its outcomes are published. */
   private shadowOutcomes: ShadowOutcome[] = [];
   private shadowRules: ShadowRules | null = null;
+  /**
+   * Feedback revisions the engine made and remembers but whose publish failed (VERDICTS full, NATS
+   * down), per conversion, in revision order. The feedback's redelivery finds the revision already
+   * applied (nothing changes: the engine returns null), so it publishes these instead; a later
+   * feedback on the same conversion publishes them first. Cleared once JetStream stored them. A
+   * restart forgets them with the engine's memory: the redelivered feedback then revises the
+   * recorded decision again.
+   */
+  private readonly unpublished = new Map<string, Decision[]>();
 
   constructor(
     @Inject(ARBITER_CONFIG) config: ArbiterConfig,
@@ -56,6 +65,7 @@ export class ScoringService {
     const prepared = await this.prepare(events);
     const again = await this.redelivered(batch, prepared.decided);
     const out: Outcome[] = [];
+    const revisions: Decision[] = [];
     for (const d of batch) {
       const e = d.data;
       const now = Date.now();
@@ -78,10 +88,22 @@ export class ScoringService {
         out.push(this.engine.scoreConversion(e, this.catalog, attributionRecord(prepared.clicks.get(e.clickId)), now));
       } else {
         const revised = this.engine.applyFeedback(e, prepared.decisions.get(e.conversionId) ?? null, now);
-        if (revised) out.push(revised);
+        // Owed revisions first, in order; one the engine just made again (it had forgotten it) is not owed.
+        const owed = (this.unpublished.get(e.conversionId) ?? []).filter((r) => !revised || r.revision < revised.revision);
+        this.unpublished.delete(e.conversionId);
+        if (revised) owed.push(revised);
+        revisions.push(...owed);
+        out.push(...owed);
       }
     }
-    await this.publish(out);
+    try {
+      await this.publish(out);
+    } catch (e) {
+      // Not (or not all) stored: owed to the feedback's redelivery. One stored after all is
+      // published again with its message id, which JetStream and the consumers de-duplicate.
+      for (const r of revisions) this.unpublished.set(r.conversionId, [...(this.unpublished.get(r.conversionId) ?? []), r]);
+      throw e;
+    }
     // Recorded, never acted on; a failure naks the batch like any other and the redelivery
     // rewrites the same rows (idempotent per event).
     if (this.shadowOutcomes.length) await this.shadows.insert(this.shadowOutcomes.splice(0));
@@ -209,6 +231,7 @@ export class ScoringService {
    */
   forgetReplayedOutcomes(): void {
     this.engine.forgetOutcomes();
+    this.unpublished.clear();
   }
 
   /** Loads what the batch needs from the database: unknown catalog ids, old clicks, decisions that feedback changes. */
