@@ -121,6 +121,8 @@ describe('the scorer when VERDICTS is full', () => {
     await provisionStreams(jsm, topology, config);
     const recorder = consumerSpecs(topology, config).get(ConsumerName.RecorderVerdicts)![0];
     await ensureDurable(jsm, recorder);
+    const notifier = consumerSpecs(topology, config).get(ConsumerName.NotifierDecisions)![0];
+    await ensureDurable(jsm, notifier);
     const scoring = scoringService(config);
     const delivery = (data: StoredEvent, redelivered = false) =>
       ({ data, redelivered, deliveryCount: redelivered ? 2 : 1 }) as unknown as Delivery<StoredEvent>;
@@ -146,6 +148,7 @@ describe('the scorer when VERDICTS is full', () => {
 
     // Room again; the feedback is delivered again: its revision is published, once.
     await readVerdicts(recorder.durable);
+    await readVerdicts(notifier.durable);
     await new StreamTrimmer(jsm, topology, config).trimAll();
     await scoring.process([delivery(rejection, true)]);
     await scoring.process([delivery(rejection, true)]);
@@ -161,6 +164,7 @@ describe('the scorer when VERDICTS is full', () => {
     const specs = consumerSpecs(topology, config);
     const recorder = specs.get(ConsumerName.RecorderVerdicts)![0];
     await ensureDurable(jsm, recorder);
+    await ensureDurable(jsm, specs.get(ConsumerName.NotifierDecisions)![0]); // reads decisions only: idle here
     // VERDICTS is full of what the recorder has not read yet (to the last few bytes: smaller fillers at the end).
     for (const pad of [1600, 100, 1]) {
       for (;;) {

@@ -1,4 +1,4 @@
-import { DiscardPolicy, JetStreamClient, JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { ConsumerInfo, DiscardPolicy, JetStreamClient, JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { ConsumerName, Topology } from '@app/contracts';
 import { ArbiterConfig, loadConfig } from '@app/config';
@@ -100,6 +100,7 @@ describe('EVENTS and VERDICTS at their size limit', () => {
     // The recorder's durable exists (it was running) and falls behind: nothing is read meanwhile.
     const recorder = spec(ConsumerName.RecorderVerdicts);
     await ensureDurable(jsm, recorder);
+    await ensureDurable(jsm, spec(ConsumerName.NotifierDecisions)); // reads decisions only: idle here
     const publisher = new JetStreamPublisher(nc);
     const reasons = 'x'.repeat(1600); // a verdict with the model's contributions is about 1.7 KB
     const acknowledged: string[] = [];
@@ -158,7 +159,7 @@ describe('EVENTS and VERDICTS at their size limit', () => {
     expect(after.state.bytes / after.config.max_bytes).toBeGreaterThan(TRIM_DOWN_TO);
     const p1info = await jsm.consumers.info(topology.streams.events, 'scorer-p1');
     const backlog = p1info.num_pending + p1info.num_ack_pending;
-    expect(result.blockers).toEqual([{ durable: 'scorer-p1', backlog, keepFrom: p1[1] + 1, known: true }]);
+    expect(result.blockers).toEqual([{ durable: 'scorer-p1', backlog, keepFrom: p1[1] + 1, known: true, state: 'behind' }]);
     expect(degradations.list()).toContainEqual(
       expect.objectContaining({ component: 'stream EVENTS', cause: 'broker', reason: expect.stringContaining('scorer-p1') }),
     );
@@ -182,18 +183,19 @@ describe('EVENTS and VERDICTS at their size limit', () => {
 
   it('reports a stale durable with a backlog (not in this configuration) as blocking, and ingest is refused until it is deleted', async () => {
     await provisionStreams(jsm, topology, config);
-    await ensureDurable(jsm, spec(ConsumerName.RecorderEvents));
+    for (const s of [spec(ConsumerName.RecorderEvents), spec(ConsumerName.ScorerEvents, 0), spec(ConsumerName.ScorerEvents, 1)])
+      await ensureDurable(jsm, s);
     // scorer-p3 is left from a configuration with 4 partitions: it still has partition 3's subject, and
     // a few messages nobody will read.
     await ensureDurable(jsm, { ...spec(ConsumerName.ScorerEvents, 0), durable: 'scorer-p3', filterSubject: topology.partitionEvents(3) });
     for (let i = 0; i < 5; i++) await js.publish(topology.event('click', 3), JSON.stringify({ i }));
     await fillEvents();
-    await read(topology.streams.events, 'recorder-events');
+    for (const durable of ['recorder-events', 'scorer-p0', 'scorer-p1']) await read(topology.streams.events, durable);
 
     const sut = new StreamTrimmer(jsm, topology, config);
     const [events] = await sut.trimAll();
     expect(events.purged).toBe(0);
-    expect(events.blockers).toEqual([{ durable: 'scorer-p3', backlog: 5, keepFrom: 1, known: false }]);
+    expect(events.blockers).toEqual([{ durable: 'scorer-p3', backlog: 5, keepFrom: 1, known: false, state: 'behind' }]);
     expect(degradations.list()).toContainEqual(
       expect.objectContaining({
         component: 'stream EVENTS',
@@ -212,6 +214,109 @@ describe('EVENTS and VERDICTS at their size limit', () => {
     await expect(
       js.publish(topology.event('click', 0), JSON.stringify({ late: true, pad: 'x'.repeat(420) }), { msgID: 'click:e-late' }),
     ).resolves.toBeTruthy();
+  }, 60_000);
+
+  it('waits for a durable the configuration reads with that does not exist yet (a scorer partition not started): it later reads its partition from the first message', async () => {
+    await provisionStreams(jsm, topology, config);
+    // The recorder and scorer-p0 run; scorer-p1's scorer has not started (no durable yet).
+    for (const s of [spec(ConsumerName.RecorderEvents), spec(ConsumerName.ScorerEvents, 0)]) await ensureDurable(jsm, s);
+    const { p1 } = await fillEvents();
+    for (const durable of ['recorder-events', 'scorer-p0']) await read(topology.streams.events, durable);
+
+    const sut = new StreamTrimmer(jsm, topology, config);
+    const before = await jsm.streams.info(topology.streams.events);
+    const [events] = await sut.trimAll();
+    expect(events.purged).toBe(0);
+    expect(events.blockers).toEqual([
+      { durable: 'scorer-p1', backlog: before.state.messages, keepFrom: before.state.first_seq, known: true, state: 'absent' },
+    ]);
+    expect(degradations.list()).toContainEqual(
+      expect.objectContaining({
+        component: 'stream EVENTS',
+        error: expect.stringMatching(/scorer-p1 \(the configuration reads with it and it does not exist yet/),
+      }),
+    );
+    expect(await blockedGauge('EVENTS', 'scorer-p1')).toBe(before.state.messages);
+
+    // Its scorer starts: the new durable reads every event of its partition, from the first.
+    await ensureDurable(jsm, spec(ConsumerName.ScorerEvents, 1));
+    expect(await read(topology.streams.events, 'scorer-p1')).toEqual(p1);
+    const [unblocked] = await sut.trimAll();
+    expect(unblocked.purged).toBeGreaterThan(0);
+    expect(unblocked.blockers).toEqual([]);
+  }, 60_000);
+
+  it('purges nothing while a durable cannot be read (a cluster leaves it out of CONSUMER.LIST, or answers an offline one with zeroes)', async () => {
+    await provisionStreams(jsm, topology, config);
+    for (const s of [spec(ConsumerName.RecorderEvents), spec(ConsumerName.ScorerEvents, 0), spec(ConsumerName.ScorerEvents, 1)])
+      await ensureDurable(jsm, s);
+    await fillEvents();
+    // scorer-p1 has read nothing; the others everything.
+    for (const durable of ['recorder-events', 'scorer-p0']) await read(topology.streams.events, durable);
+    const before = await jsm.streams.info(topology.streams.events);
+
+    // The cluster's answers about scorer-p1 (the rest is the real server's): CONSUMER.LIST leaves it
+    // out (named in `missing`, which nats.js drops) and its own info times out...
+    const clustered = (answer: (name: string) => Promise<ConsumerInfo>): JetStreamManager => {
+      const consumers = new Proxy(jsm.consumers, {
+        get(target, key) {
+          if (key === 'info') return (stream: string, name: string) => (name === 'scorer-p1' ? answer(name) : target.info(stream, name));
+          if (key === 'list')
+            return (stream: string) => ({
+              async *[Symbol.asyncIterator]() {
+                for await (const c of target.list(stream)) if (c.name !== 'scorer-p1') yield c;
+              },
+            });
+          const v = Reflect.get(target, key) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      return new Proxy(jsm, {
+        get(target, key) {
+          if (key === 'consumers') return consumers;
+          const v = Reflect.get(target, key) as unknown;
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+    };
+    const timedOut = clustered(async () => {
+      throw new Error('TIMEOUT');
+    });
+    const [events] = await new StreamTrimmer(timedOut, topology, config).trimAll();
+    expect(events.purged).toBe(0);
+    expect(events.blockers).toEqual([
+      { durable: 'scorer-p1', backlog: before.state.messages, keepFrom: before.state.first_seq, known: true, state: 'unknown' },
+    ]);
+    // ...or its replicas are all offline: its configuration alone, no state (zeroes, as if idle).
+    const real = await jsm.consumers.info(topology.streams.events, 'scorer-p1');
+    const offline = clustered(
+      async () => ({ stream_name: real.stream_name, name: real.name, config: real.config, created: real.created }) as ConsumerInfo,
+    );
+    const [again] = await new StreamTrimmer(offline, topology, config).trimAll();
+    expect(again.purged).toBe(0);
+    expect(again.blockers.map((b) => [b.durable, b.state])).toEqual([['scorer-p1', 'unknown']]);
+    expect((await jsm.streams.info(topology.streams.events)).state.first_seq).toBe(before.state.first_seq);
+  }, 60_000);
+
+  it('reports a blocker on /health once it blocked two rounds in a row while the stream is not yet close to refusing', async () => {
+    await provisionStreams(jsm, topology, config);
+    const info = await jsm.streams.info(topology.streams.events);
+    await jsm.streams.update(topology.streams.events, { ...info.config, max_msgs: 100 });
+    for (const s of [spec(ConsumerName.RecorderEvents), spec(ConsumerName.ScorerEvents, 0), spec(ConsumerName.ScorerEvents, 1)])
+      await ensureDurable(jsm, s);
+    // 92 % full; scorer-p0 has read nothing yet (a moment behind).
+    for (let i = 0; i < 92; i++) await js.publish(topology.event('click', 0), JSON.stringify({ i }));
+    for (const durable of ['recorder-events', 'scorer-p1']) await read(topology.streams.events, durable);
+
+    const sut = new StreamTrimmer(jsm, topology, config);
+    const [first] = await sut.trimAll();
+    expect(first.blockers.map((b) => b.durable)).toEqual(['scorer-p0']);
+    expect(degradations.list().filter((c) => c.component === 'stream EVENTS')).toEqual([]);
+    const [second] = await sut.trimAll();
+    expect(second.blockers.map((b) => b.durable)).toEqual(['scorer-p0']);
+    expect(degradations.list()).toContainEqual(
+      expect.objectContaining({ component: 'stream EVENTS', reason: expect.stringContaining('scorer-p0') }),
+    );
   }, 60_000);
 
   it('provisioning turns the discard-old EVENTS and VERDICTS of an earlier version into discard-new, keeping their messages', async () => {
