@@ -181,6 +181,37 @@ const RULES: RuleSpec[] = [
     panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Consumers degraded' },
   },
   {
+    uid: 'arbiter-stream-nearly-full',
+    title: 'EVENTS or VERDICTS nearly full',
+    // Every recorder exports the fill it read: the same number, hence max.
+    query: { datasourceUid: PROMETHEUS.uid, model: promModel('max by (stream) (arbiter_stream_fill_ratio)'), seconds: 300 },
+    above: 0.95,
+    for: '1m',
+    noData: 'OK',
+    labels: { severity: 'critical', team: 'ops' },
+    summary: 'The {{ $labels.stream }} stream is {{ humanizePercentage $values.B.Value }} full',
+    description:
+      'EVENTS and VERDICTS refuse publishes when full (ingest answers 503, scorers nak). The recorders trim what every durable consumer acknowledged above 90 %; above 95 % something keeps them from it: "Trimming blocked by" on Engine health and the recorder\'s /health name the durable (a stale or forgotten one, a service not started, a consumer far behind). docs/trust.md "When a stream is full" says what to do.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Streams full' },
+  },
+  {
+    uid: 'arbiter-stream-trim-blocked',
+    title: 'Stream trimming blocked',
+    query: {
+      datasourceUid: PROMETHEUS.uid,
+      model: promModel('max by (stream, consumer) (arbiter_stream_trim_blocked)'),
+      seconds: 300,
+    },
+    above: 0,
+    for: '5m',
+    noData: 'OK',
+    labels: { severity: 'warning', team: 'ops' },
+    summary: 'Durable {{ $labels.consumer }} keeps {{ $labels.stream }} from being trimmed',
+    description:
+      'The durable consumer {{ $labels.consumer }} has not acknowledged {{ $values.B.Value }} messages of the nearly full {{ $labels.stream }} stream (or does not exist yet, or its state cannot be read). Once the stream is full, ingest is refused. Delete it if nothing reads it (nats consumer rm); start the service that creates it; or see why it is behind (docs/trust.md "When a stream is full").',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Trimming blocked by' },
+  },
+  {
     uid: 'arbiter-decision-latency',
     title: 'Decision latency above target',
     query: {

@@ -236,6 +236,8 @@ describe('alert rule provisioning', () => {
         'arbiter-hold-queue-growing',
         'arbiter-ingestion-stalled',
         'arbiter-publisher-fraud-jump',
+        'arbiter-stream-nearly-full',
+        'arbiter-stream-trim-blocked',
       ]),
     );
     expect(new Set(rules.map((r) => r.uid)).size).toBe(rules.length);
