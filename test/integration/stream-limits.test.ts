@@ -319,6 +319,26 @@ describe('EVENTS and VERDICTS at their size limit', () => {
     );
   }, 60_000);
 
+  it('provisioning that turns a full discard-old EVENTS into discard-new trims what every durable acknowledged there and then (a rolling upgrade before any new recorder runs)', async () => {
+    // As an earlier version made it, in steady state: about 100 % full (it dropped its oldest), and read by every durable.
+    for (const cfg of streamConfigs(topology, config).slice(0, 2)) await jsm.streams.add({ ...cfg, discard: DiscardPolicy.Old });
+    for (const s of [spec(ConsumerName.RecorderEvents), spec(ConsumerName.ScorerEvents, 0), spec(ConsumerName.ScorerEvents, 1)])
+      await ensureDurable(jsm, s);
+    for (let i = 0; i < 200; i++) await js.publish(topology.event('click', i % 2), JSON.stringify({ i, pad: 'x'.repeat(400) }));
+    for (const durable of ['recorder-events', 'scorer-p0', 'scorer-p1']) await read(topology.streams.events, durable);
+    const full = await jsm.streams.info(topology.streams.events);
+    expect(full.state.bytes / full.config.max_bytes).toBeGreaterThan(0.97);
+
+    await provisionStreams(jsm, topology, config);
+
+    const after = await jsm.streams.info(topology.streams.events);
+    expect(after.config.discard).toBe(DiscardPolicy.New);
+    expect(after.state.bytes / after.config.max_bytes).toBeLessThanOrEqual(TRIM_DOWN_TO + 0.02);
+    await expect(js.publish(topology.event('click', 0), JSON.stringify({ late: true, pad: 'x'.repeat(400) }))).resolves.toBeTruthy();
+    // A one-off: nothing left on this process's /health.
+    expect(degradations.list().filter((c) => c.component.startsWith('stream '))).toEqual([]);
+  }, 60_000);
+
   it('provisioning turns the discard-old EVENTS and VERDICTS of an earlier version into discard-new, keeping their messages', async () => {
     // As an earlier version made them.
     for (const cfg of streamConfigs(topology, config).slice(0, 2)) await jsm.streams.add({ ...cfg, discard: DiscardPolicy.Old });

@@ -4,6 +4,8 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import type { ArbiterConfig } from '@app/config';
 import type { Topology } from '@app/contracts';
+import { componentLogger } from '@app/observability';
+import { StreamTrimmer } from './stream-trimmer';
 
 /** The stream layout of DESIGN §2; applying it twice changes nothing. */
 export function streamConfigs(topology: Topology, config: ArbiterConfig): (Partial<StreamConfig> & { name: string })[] {
@@ -98,13 +100,27 @@ export function streamConfigs(topology: Topology, config: ArbiterConfig): (Parti
  * `arbiter migrate` and at start.
  */
 export async function provisionStreams(jsm: JetStreamManager, topology: Topology, config: ArbiterConfig): Promise<void> {
+  const trimmed = new Map(StreamTrimmer.streams(topology).map(([label, name]) => [name, label]));
   for (const cfg of streamConfigs(topology, config)) {
+    let discardWas: DiscardPolicy | undefined;
     try {
-      await jsm.streams.info(cfg.name);
+      discardWas = (await jsm.streams.info(cfg.name)).config.discard;
       await jsm.streams.update(cfg.name, cfg);
     } catch (e) {
       if ((e as Error).name !== 'StreamNotFoundError' && !/stream not found/i.test((e as Error).message)) throw e;
       await jsm.streams.add(cfg);
+    }
+    // A discard-old stream in steady state is about 100 % full: as discard-new it would refuse every
+    // publish until a recorder's trimmer ran (none does during a rolling upgrade until a recorder of
+    // this version started). Trimmed once here with the trimmer's own rule: only what every durable
+    // (the configuration's included) acknowledged, back to about 75 %.
+    const label = trimmed.get(cfg.name);
+    if (label && discardWas === DiscardPolicy.Old && cfg.discard === DiscardPolicy.New) {
+      await new StreamTrimmer(jsm, topology, config, false)
+        .trim(cfg.name, label)
+        .catch((e: unknown) =>
+          componentLogger('provisioner').warn({ err: e, stream: cfg.name }, 'could not trim the stream switched to discard new'),
+        );
     }
   }
   // The configuration bucket: active rule sets and model; a little history for forensics. Both

@@ -94,6 +94,8 @@ export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly jsm: JetStreamManager,
     private readonly topology: Topology,
     config: ArbiterConfig,
+    /** False for a one-off trim (provisioning): blockers are logged, not left on this process's /health and metrics. */
+    private readonly reporting = true,
   ) {
     this.durables = engineDurables(topology, config);
     for (const spec of [...consumerSpecs(topology, { ...config, SCORER_PARTITIONS: 'all' }).values()].flat()) {
@@ -103,6 +105,13 @@ export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /** Logical name (the metrics' `stream` label) → the namespaced stream name. */
+  static streams(topology: Topology): [string, string][] {
+    return [
+      ['EVENTS', topology.streams.events],
+      ['VERDICTS', topology.streams.verdicts],
+    ];
+  }
+
   private get streams(): [string, string][] {
     return [
       ['EVENTS', this.topology.streams.events],
@@ -214,6 +223,14 @@ export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private report(stream: string, label: string, blockers: TrimBlocker[], fill = 0): void {
+    if (!this.reporting) {
+      if (blockers.length)
+        this.log.warn(
+          { stream, fill: round(fill), blockers },
+          `${stream} could not be trimmed past what ${blockers.map((b) => b.durable).join(', ')} needs`,
+        );
+      return;
+    }
     const component = `stream ${label}`;
     const before = this.blocking.get(label) ?? new Set<string>();
     for (const d of before) if (!blockers.some((b) => b.durable === d)) metrics.streamTrimBlocked.labels(label, d).set(0);
