@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -127,12 +127,19 @@ describe('arbiter bench end to end', () => {
         engine = childPids(bench.pid!);
       }
       expect(engine).toHaveLength(1);
+      // Its data directory (the embedded database) is the bench's to remove, interrupted or not.
+      const dataDir = readFileSync(`/proc/${engine[0]}/environ`, 'utf8')
+        .split('\0')
+        .find((v) => v.startsWith('ARBITER_DATA_DIR='))!
+        .slice('ARBITER_DATA_DIR='.length);
+      expect(existsSync(dataDir)).toBe(true);
       await new Promise((r) => setTimeout(r, 8_000));
       const exited = new Promise<number | null>((done) => bench.once('exit', (code) => done(code)));
       bench.kill('SIGTERM');
       expect(await exited).toBe(143);
       for (let i = 0; i < 50 && alive(engine[0]); i++) await new Promise((r) => setTimeout(r, 100));
       expect(alive(engine[0])).toBe(false);
+      expect(existsSync(dataDir)).toBe(false);
     } finally {
       if (bench.exitCode === null) bench.kill('SIGKILL');
     }

@@ -1,7 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Topology } from '@app/contracts';
@@ -237,7 +238,6 @@ function track(stop: () => Promise<void>): () => Promise<void> {
 export async function spawnEngine(options: {
   databaseUrl?: string;
   natsUrl: string;
-  dataDir: string;
   split?: boolean;
   env?: Record<string, string>;
   /** Node flags for the engine's processes, e.g. `--cpu-prof` (profiles are written when they stop). */
@@ -251,6 +251,9 @@ export async function spawnEngine(options: {
   const [gatewayPort, apiPort, dbPort, scorerPort, recorderPort, notifierPort] = await Promise.all(
     Array.from({ length: 6 }, () => freePort()),
   );
+  // The engine's own data directory (its embedded database, when it has one), removed when it stops:
+  // also when the bench is interrupted, which exits before its callers' cleanup runs.
+  const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
   const namespace = `bench${randomBytes(4).toString('hex')}`;
   const adminKey = `bench-${randomBytes(16).toString('hex')}`;
   const env: Record<string, string> = {
@@ -265,7 +268,7 @@ export async function spawnEngine(options: {
     RECORDER_PORT: String(recorderPort),
     NOTIFIER_PORT: String(notifierPort),
     EMBEDDED_DB_PORT: String(dbPort),
-    ARBITER_DATA_DIR: options.dataDir,
+    ARBITER_DATA_DIR: dataDir,
     ARBITER_ADMIN_KEY: adminKey,
     LOG_LEVEL: 'warn',
     // EVENTS and VERDICTS refuse publishes at this size (discard new; until 2026-12-03 they dropped their
@@ -323,6 +326,7 @@ export async function spawnEngine(options: {
           }),
       ),
     );
+    rmSync(dataDir, { recursive: true, force: true });
     // The streams reserve disk on the NATS server: give it back.
     const nc = await connectNats(options.natsUrl, 'arbiter-bench');
     try {

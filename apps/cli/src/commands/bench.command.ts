@@ -1,6 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { rootLogger } from '@app/observability';
 import { cpuSeconds, interrupted, localServers, peakRssMiB, serverCpuSeconds, spawnEngine } from '../bench/engine-process';
@@ -270,11 +269,9 @@ interface EndToEndResult {
 
 /** A fresh engine (child process): the sustained run at full speed, then the fixed-rate latency run. */
 async function endToEndRun(o: BenchOptions, say: (s: string) => void): Promise<EndToEndResult> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'arbiter-bench-'));
   const engine = await spawnEngine({
     databaseUrl: o.databaseUrl,
     natsUrl: o.natsUrl,
-    dataDir,
     split: o.split,
     partitions: o.partitions,
     recorders: o.recorders,
@@ -330,7 +327,6 @@ async function endToEndRun(o: BenchOptions, say: (s: string) => void): Promise<E
     };
   } finally {
     await engine.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
