@@ -4,7 +4,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { PGlite } from '@electric-sql/pglite';
 import { EmbeddedDatabase } from '@app/storage';
+import { PGliteServer } from '../../libs/storage/src/embedded/pglite-server';
 
 /** `COPY … FROM STDIN` of `text` through one pooled connection; resolves with the rows copied. */
 async function copyIn(client: PoolClient | Client, sql: string, chunks: string[]): Promise<number> {
@@ -254,5 +256,135 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
     await expect(pool.query('SELECT * FROM no_such_table')).rejects.toThrow(/no_such_table/);
     const { rows } = await pool.query('SELECT 1 AS ok');
     expect(rows[0].ok).toBe(1);
+  });
+});
+
+/**
+ * The file a `COPY … FROM STDIN`'s data becomes in PGlite's in-memory `/tmp`: gone after every COPY,
+ * whatever PGlite answered; never the cause of a lost answer; never shared by two COPYs.
+ */
+describe("embedded database: a COPY's data file in PGlite's /tmp", () => {
+  let db: PGlite;
+  let server: PGliteServer;
+  let pool: Pool;
+  const copyPooled = async (sql: string, chunks: string[]) => {
+    const client = await pool.connect();
+    try {
+      return await copyIn(client, sql, chunks);
+    } finally {
+      client.release();
+    }
+  };
+  const tmp = () => db.Module.FS.readdir('/tmp').filter((f: string) => f !== '.' && f !== '..').sort();
+  let clean: string[];
+
+  beforeAll(async () => {
+    db = await PGlite.create();
+    server = new PGliteServer(db);
+    const port = await server.listen();
+    pool = new Pool({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, max: 2 });
+    await pool.query('CREATE TABLE copy_file (id text PRIMARY KEY, n int, note text)');
+    clean = tmp();
+    expect(clean).not.toContain('arbiter-copy-from-stdin');
+  });
+  afterAll(async () => {
+    await pool.end();
+    await server.close();
+    await db.close();
+  });
+
+  it('copies multibyte UTF-8 (split across CopyData messages mid-character) and emoji as sent, and leaves no file', async () => {
+    const notes = ['café crème', 'Grüße, Zürich', '日本語のテキスト', 'emoji 🚀👍🏽 and a flag 🇫🇷', 'кириллица'];
+    const data = Buffer.from(notes.map((note, i) => `u-${i}\t${i}\t${note}\n`).join(''), 'utf8');
+    // Cut inside characters: the 'é' of café (2 bytes), a kanji (3 bytes) and the rocket (4 bytes).
+    const cuts = [data.indexOf('é') + 1, data.indexOf('本') + 1, data.indexOf('🚀') + 2];
+    const chunks = [0, ...cuts].map((start, i) => data.subarray(start, [...cuts, data.length][i]));
+    const client = await pool.connect();
+    try {
+      const stream = client.query(copyFrom('COPY copy_file FROM STDIN'));
+      await pipeline(Readable.from(chunks), stream);
+      expect(stream.rowCount).toBe(notes.length);
+    } finally {
+      client.release();
+    }
+    const { rows } = await pool.query(`SELECT note FROM copy_file WHERE id LIKE 'u-%' ORDER BY n`);
+    expect(rows.map((r) => r.note)).toEqual(notes);
+    expect(tmp()).toEqual(clean);
+  });
+
+  it('leaves no file after a COPY PGlite refuses (a key broken, a bad value) or the client gives up on', async () => {
+    await pool.query(`INSERT INTO copy_file VALUES ('taken', 0, NULL)`);
+    await expect(copyPooled('COPY copy_file FROM STDIN', ['fresh\t1\tx\ntaken\t2\ty\n'])).rejects.toMatchObject({
+      code: '23505',
+    });
+    expect(tmp()).toEqual(clean);
+    await expect(copyPooled('COPY copy_file FROM STDIN', ['bad\tnot-a-number\tx\n'])).rejects.toMatchObject({
+      code: '22P02',
+    });
+    expect(tmp()).toEqual(clean);
+    const client = await pool.connect();
+    try {
+      const stream = client.query(copyFrom('COPY copy_file FROM STDIN'));
+      const failed = new Promise((_, reject) => stream.on('error', reject));
+      stream.write(Buffer.from('gave-up\t3\tz\n'));
+      stream.destroy(new Error('the source broke'));
+      await expect(failed).rejects.toThrow(/the source broke/);
+      expect((await client.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+    } finally {
+      client.release();
+    }
+    expect(tmp()).toEqual(clean);
+    const { rows } = await pool.query(`SELECT id FROM copy_file WHERE id IN ('fresh', 'bad', 'gave-up')`);
+    expect(rows).toEqual([]);
+  });
+
+  it("still answers with PGlite's reply when the file cannot be removed", async () => {
+    const fs = db.Module.FS;
+    const unlink = fs.unlink;
+    fs.unlink = () => {
+      throw new Error('unlink failed');
+    };
+    try {
+      const client = await pool.connect();
+      try {
+        expect(await copyIn(client, 'COPY copy_file FROM STDIN', ['kept-1\t1\tx\n'])).toBe(1);
+        await expect(copyIn(client, 'COPY copy_file FROM STDIN', ['kept-1\t1\tx\n'])).rejects.toMatchObject({ code: '23505' });
+        expect((await client.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+      } finally {
+        client.release();
+      }
+    } finally {
+      fs.unlink = unlink;
+    }
+    // The stale file is overwritten by the next COPY, and removed after it.
+    expect(await copyPooled('COPY copy_file FROM STDIN', ['kept-2\t2\ty\n'])).toBe(1);
+    expect(tmp()).toEqual(clean);
+  });
+
+  it('refuses a second COPY while one is running (they would share the file)', async () => {
+    const first = server.execCopy(['COPY copy_file FROM ', ''], [Buffer.from('reentry-1\t1\tx\n')]);
+    await expect(server.execCopy(['COPY copy_file FROM ', ''], [Buffer.from('reentry-2\t2\ty\n')])).rejects.toThrow(
+      /another was running/,
+    );
+    await first;
+    const { rows } = await pool.query(`SELECT id FROM copy_file WHERE id LIKE 'reentry-%'`);
+    expect(rows.map((r) => r.id)).toEqual(['reentry-1']);
+    expect(tmp()).toEqual(clean);
+  });
+
+  it('refuses a COPY with an ENCODING option (PGlite would stop serving every connection), and keeps serving', async () => {
+    for (const sql of [
+      "COPY copy_file FROM STDIN WITH (ENCODING 'LATIN1')",
+      "COPY copy_file FROM STDIN (FORMAT text, encoding 'UTF8')",
+    ])
+      await expect(copyPooled(sql, ['latin\t1\tx\n'])).rejects.toMatchObject({
+        code: '0A000',
+        message: expect.stringMatching(/ENCODING/),
+      });
+    // The word in a quoted option value is no ENCODING option.
+    expect(await copyPooled("COPY copy_file FROM STDIN WITH (NULL 'encoding')", ['enc\t1\tencoding\n'])).toBe(1);
+    expect((await pool.query(`SELECT note FROM copy_file WHERE id = 'enc'`)).rows[0].note).toBeNull();
+    expect(await copyPooled('COPY copy_file FROM STDIN', ['after-enc\t1\tx\n'])).toBe(1);
+    expect(tmp()).toEqual(clean);
   });
 });

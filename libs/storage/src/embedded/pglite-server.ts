@@ -22,9 +22,12 @@ const COPY_FROM_STDIN = /^(\s*COPY\s[^;]*?\sFROM\s+)STDIN\b([^;]*?);?\s*$/is;
 const MENTIONS_COPY_FROM_STDIN = /\bCOPY\b[\s\S]*\bFROM\s+STDIN\b/i;
 /**
  * Where a `COPY … FROM STDIN`'s data is put for PGlite to read: a file in its in-memory `/tmp` (the
- * data directory is mounted elsewhere). One at a time: the connection running it owns the database.
+ * data directory is mounted elsewhere). One name is enough because one COPY runs at a time: the
+ * connection running it owns the database, and `execCopy` refuses to start a second one meanwhile.
  */
 const COPY_FILE = '/tmp/arbiter-copy-from-stdin';
+/** A COPY option naming the data's encoding (quoted strings taken out first, so a NULL string may say it). */
+const COPY_ENCODING = /\bENCODING\b/i;
 /** The most COPY data one statement may send (the recorder's batches are under a megabyte). */
 const MAX_COPY_BYTES = 256 * 1024 * 1024;
 
@@ -46,8 +49,8 @@ const MAX_COPY_BYTES = 256 * 1024 * 1024;
  * until CopyDone, and then runs the statement on PGlite reading the data from an in-memory file. Bulk writes
  * (the recorder's) take this way: it costs PGlite a fifth less than the same rows by `unnest`.
  * Any other statement that asks for `COPY … FROM STDIN` (in another form, or through the extended
- * protocol) is refused with an error (0A000) instead of reaching PGlite, which would crash for
- * every connection.
+ * protocol), and one with an ENCODING option, is refused with an error (0A000) instead of reaching
+ * PGlite, which would crash or stop serving for every connection.
  */
 export class PGliteServer {
   private server?: Server;
@@ -55,6 +58,8 @@ export class PGliteServer {
   private readonly waiters: { conn: Connection; resolve: () => void }[] = [];
   private readonly connections = new Set<Connection>();
   private readonly log = componentLogger('embedded-db');
+  /** Whether a COPY's data file is in PGlite's `/tmp` (between writing it and removing it). */
+  private copyRunning = false;
 
   constructor(private readonly db: PGlite) {}
 
@@ -108,19 +113,29 @@ export class PGliteServer {
   }
 
   /**
-   * @internal Runs `COPY … FROM '<COPY_FILE>'` with `data` as that file. The file is in PGlite's own
+   * @internal Runs `COPY … FROM '<COPY_FILE>'` (the statement before and after the file name) with `data` as that file. The file is in PGlite's own
    * in-memory file system (Emscripten's MEMFS: `/tmp`, outside the data directory), which PostgreSQL
    * reads with one memory copy per call. PGlite's `/dev/blob` device, the documented way, copies the
    * blob into WebAssembly memory one byte at a time in JavaScript: about 5 % of the embedded
-   * database's CPU per verdict row (issue 19).
+   * database's CPU per verdict row (issue 19). The file is removed whatever PGlite answers; a failure to
+   * remove it is logged, and PGlite's answer still goes to the client (the next COPY overwrites the file).
    */
-  async execCopy(sql: string, data: Buffer[]): Promise<Uint8Array> {
+  async execCopy(sql: readonly [string, string], data: Buffer[]): Promise<Uint8Array> {
+    // Only `Connection.execute`, which holds the database, calls this: a second COPY meanwhile would
+    // overwrite the first one's data. Refused rather than trusted to stay so.
+    if (this.copyRunning) throw new Error('embedded database: a COPY FROM STDIN began while another was running');
+    this.copyRunning = true;
     const fs = this.db.Module.FS;
-    fs.writeFile(COPY_FILE, data.length === 1 ? data[0] : Buffer.concat(data));
     try {
-      return await this.db.execProtocolRaw(simpleQuery(sql));
+      fs.writeFile(COPY_FILE, data.length === 1 ? data[0] : Buffer.concat(data));
+      return await this.db.execProtocolRaw(simpleQuery(`${sql[0]}'${COPY_FILE}'${sql[1]}`));
     } finally {
-      fs.unlink(COPY_FILE);
+      try {
+        if (fs.analyzePath(COPY_FILE).exists) fs.unlink(COPY_FILE);
+      } catch (e) {
+        this.warn(`could not remove ${COPY_FILE} after a COPY`, e);
+      }
+      this.copyRunning = false;
     }
   }
 
@@ -142,7 +157,7 @@ class Connection {
   /** True from the first message PGlite has seen until it reports idle. */
   private holding = false;
   /** A `COPY … FROM STDIN` whose data is arriving: the statement to run, the data so far and its size. */
-  private copying: { sql: string; data: Buffer[]; bytes: number } | null = null;
+  private copying: { sql: [string, string]; data: Buffer[]; bytes: number } | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -272,7 +287,13 @@ class Connection {
     }
     const copy = COPY_FROM_STDIN.exec(sql);
     if (!copy) return simpleQuery(refusal);
-    this.copying = { sql: `${copy[1]}'${COPY_FILE}'${copy[2]}`, data: [], bytes: 0 };
+    if (COPY_ENCODING.test(copy[2].replace(/'(?:[^']|'')*'/g, "''")))
+      // PGlite has no encoding conversion procedures: it throws, and every later statement on every
+      // connection fails until restart. The data is UTF-8 by the client's encoding, as Arbiter sends it.
+      return simpleQuery(
+        raising('0A000', 'the embedded database takes COPY … FROM STDIN without an ENCODING option (it reads the data as UTF-8)'),
+      );
+    this.copying = { sql: [copy[1], copy[2]], data: [], bytes: 0 };
     this.then(async () => void this.socket.write(COPY_IN_RESPONSE));
     return null;
   }
@@ -316,7 +337,7 @@ class Connection {
     return this.execute(() => this.server.exec(messages));
   }
 
-  private runCopy(sql: string, data: Buffer[]): Promise<void> {
+  private runCopy(sql: [string, string], data: Buffer[]): Promise<void> {
     return this.execute(() => this.server.execCopy(sql, data));
   }
 
