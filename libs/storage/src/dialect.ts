@@ -229,6 +229,15 @@ export async function detectDialect(db: Queryable): Promise<Dialect> {
   }
 }
 
+/**
+ * Whether this is the embedded database (PGlite: PostgreSQL compiled with Emscripten to WebAssembly,
+ * which says so in `version()`), as opposed to a PostgreSQL or TimescaleDB server.
+ */
+export async function isEmbeddedDatabase(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ embedded: boolean }>(`SELECT version() ILIKE '%emscripten%' AS embedded`);
+  return rows[0].embedded;
+}
+
 /** Whether migration 0020 put the TimescaleDB hourly rollups on minutely stages. */
 async function hasMinutelyStages(db: Queryable): Promise<boolean> {
   const { rows } = await db.query<{ staged: boolean }>(
