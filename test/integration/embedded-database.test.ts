@@ -275,7 +275,10 @@ describe("embedded database: a COPY's data file in PGlite's /tmp", () => {
       client.release();
     }
   };
-  const tmp = () => db.Module.FS.readdir('/tmp').filter((f: string) => f !== '.' && f !== '..').sort();
+  const tmp = () =>
+    db.Module.FS.readdir('/tmp')
+      .filter((f: string) => f !== '.' && f !== '..')
+      .sort();
   let clean: string[];
 
   beforeAll(async () => {
@@ -363,9 +366,7 @@ describe("embedded database: a COPY's data file in PGlite's /tmp", () => {
 
   it('refuses a second COPY while one is running (they would share the file)', async () => {
     const first = server.execCopy(['COPY copy_file FROM ', ''], [Buffer.from('reentry-1\t1\tx\n')]);
-    await expect(server.execCopy(['COPY copy_file FROM ', ''], [Buffer.from('reentry-2\t2\ty\n')])).rejects.toThrow(
-      /another was running/,
-    );
+    await expect(server.execCopy(['COPY copy_file FROM ', ''], [Buffer.from('reentry-2\t2\ty\n')])).rejects.toThrow(/another was running/);
     await first;
     const { rows } = await pool.query(`SELECT id FROM copy_file WHERE id LIKE 'reentry-%'`);
     expect(rows.map((r) => r.id)).toEqual(['reentry-1']);
@@ -373,10 +374,7 @@ describe("embedded database: a COPY's data file in PGlite's /tmp", () => {
   });
 
   it('refuses a COPY with an ENCODING option (PGlite would stop serving every connection), and keeps serving', async () => {
-    for (const sql of [
-      "COPY copy_file FROM STDIN WITH (ENCODING 'LATIN1')",
-      "COPY copy_file FROM STDIN (FORMAT text, encoding 'UTF8')",
-    ])
+    for (const sql of ["COPY copy_file FROM STDIN WITH (ENCODING 'LATIN1')", "COPY copy_file FROM STDIN (FORMAT text, encoding 'UTF8')"])
       await expect(copyPooled(sql, ['latin\t1\tx\n'])).rejects.toMatchObject({
         code: '0A000',
         message: expect.stringMatching(/ENCODING/),

@@ -10,8 +10,7 @@ describe('migration 0026 (outcome rows uncompressed up to 4080 bytes on the embe
       query: async (sql: string) => {
         statements.push(sql);
         if (sql.includes('version()')) return { rows: [{ embedded: /emscripten/i.test(version) }], rowCount: 1 };
-        if (sql.includes('reloptions'))
-          return { rows: ['click_verdicts', 'decisions'].map((name) => ({ name, target })), rowCount: 2 };
+        if (sql.includes('reloptions')) return { rows: ['click_verdicts', 'decisions'].map((name) => ({ name, target })), rowCount: 2 };
         return { rows: [], rowCount: 0 };
       },
     } as unknown as Queryable;
@@ -19,7 +18,8 @@ describe('migration 0026 (outcome rows uncompressed up to 4080 bytes on the embe
   };
   const PGLITE =
     'PostgreSQL 17.5 on aarch64-unknown-linux-gnu, compiled by emcc (Emscripten gcc/clang-like replacement + linker emulating GNU ld) 3.1.74 (1092ec30a3fb1d46b1782ff1b4db5094d3d06ae5), 32-bit';
-  const SERVER = 'PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu, compiled by gcc (Debian 12.2.0-14+deb12u1) 12.2.0, 64-bit';
+  const SERVER =
+    'PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu, compiled by gcc (Debian 12.2.0-14+deb12u1) 12.2.0, 64-bit';
 
   it('on the embedded database: both tables get 4080, behind a lock timeout', async () => {
     const { db, changes } = database(PGLITE, null);
