@@ -8,6 +8,11 @@ const v = (s: string) => keyHash(valueHash(KEY, s));
 const T = Date.parse('2026-11-02T12:00:00.000Z');
 
 describe('HistoryTable', () => {
+  it('refuses a cap whose records would pass 2 GiB, where its 32-bit byte offsets would wrap and lose values', () => {
+    expect(() => new HistoryTable(3, 20_000_000)).toThrow(/at most 2 GiB/);
+    expect(() => new HistoryTable(3, 200_000)).not.toThrow();
+  });
+
   it('counts up to four distinct values exactly, then estimates within one while few; a repeated value once', () => {
     const sut = new HistoryTable(1, 10);
     const slot = sut.slot(h('ip'), 'ip', T);

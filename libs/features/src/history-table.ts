@@ -78,6 +78,9 @@ export class HistoryTable {
     this.countsAt = this.exactAt + 4 * EXACT_VALUES * sketches;
     this.registersAt = this.countsAt + sketches;
     this.stride = Math.ceil((this.registersAt + SKETCH_REGISTERS * sketches) / 8) * 8;
+    // Byte offsets into the records are taken as 32-bit integers (`>> 2`, `>> 3`).
+    if (maxKeys * this.stride >= 2 ** 31)
+      throw new Error(`a history table of ${maxKeys} keys would need ${maxKeys * this.stride} bytes of records: at most 2 GiB`);
     this.records = new ArrayBuffer(this.capacity * this.stride);
     this.f64 = new Float64Array(this.records);
     this.f32 = new Float32Array(this.records);

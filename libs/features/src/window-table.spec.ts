@@ -19,6 +19,12 @@ function table(maxKeys?: number, initialCapacity?: number) {
 }
 
 describe('WindowTable', () => {
+  it('refuses a cap whose records would pass 2 GiB, where its 32-bit byte offsets would wrap and lose counts', () => {
+    // 18 buckets: 4 × 2 heads + 2 × 18 counts = 44 bytes a key.
+    expect(() => new WindowTable([windows], 50_000_000)).toThrow(/at most 2 GiB/);
+    expect(() => new WindowTable([windows], 40_000_000)).not.toThrow();
+  });
+
   it('counts events of a key inside each window', () => {
     const { add, count } = table();
     for (let i = 0; i < 5; i++) add('ip-a', T0 + i * 1000);

@@ -81,6 +81,9 @@ export class WindowTable {
     }
     this.countsAt = 4 * this.buckets.length;
     this.stride = Math.ceil((this.countsAt + 2 * offset) / 4) * 4;
+    // Byte offsets into the records are taken as 32-bit integers (`>> 1`, `>> 2`).
+    if (maxKeys * this.stride >= 2 ** 31)
+      throw new Error(`a window table of ${maxKeys} keys would need ${maxKeys * this.stride} bytes of records: at most 2 GiB`);
     this.capacity = Math.max(2, Math.min(initialCapacity, maxKeys));
     this.index = new KeyIndex(this.capacity, parts);
     this.records = new ArrayBuffer(this.capacity * this.stride);
