@@ -158,6 +158,57 @@ describe('the scorer when VERDICTS is full', () => {
     ]);
   }, 60_000);
 
+  it('makes one revision per feedback event while two feedbacks on a conversion are refused and redelivered in turn', async () => {
+    const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024) });
+    await provisionStreams(jsm, topology, config);
+    const recorder = consumerSpecs(topology, config).get(ConsumerName.RecorderVerdicts)![0];
+    await ensureDurable(jsm, recorder);
+    const notifier = consumerSpecs(topology, config).get(ConsumerName.NotifierDecisions)![0];
+    await ensureDurable(jsm, notifier);
+    const scoring = scoringService(config);
+    const delivery = (data: StoredEvent, redelivered = false) =>
+      ({ data, redelivered, deliveryCount: redelivered ? 2 : 1 }) as unknown as Delivery<StoredEvent>;
+    const click = aClick({ id: uid('click') });
+    const conversion = aConversion(click, { id: uid('conv') });
+    await scoring.process([delivery(click), delivery(conversion)]);
+    const decided = (await readVerdicts(recorder.durable)).find((o) => o.conversionId === conversion.id) as unknown as Decision;
+    expect(decided).toMatchObject({ revision: 0, status: 'approved' });
+    const feedback = (status: 'approved' | 'rejected', source: 'advertiser' | 'analyst'): FeedbackEvent => ({
+      kind: 'feedback',
+      id: uid('fb'),
+      ts: at(3600_000),
+      receivedAt: at(3600_000),
+      partition: 0,
+      conversionId: conversion.id,
+      status,
+      source,
+    });
+    const rejection = feedback('rejected', 'advertiser');
+    const approval = feedback('approved', 'analyst');
+
+    // VERDICTS is full: both are refused, and their redeliveries alternate, refused again.
+    await fillVerdicts();
+    await expect(scoring.process([delivery(rejection)])).rejects.toThrow(/maximum bytes exceeded/);
+    await expect(scoring.process([delivery(approval)])).rejects.toThrow(/maximum bytes exceeded/);
+    for (let cycle = 0; cycle < 3; cycle++) {
+      await expect(scoring.process([delivery(rejection, true)])).rejects.toThrow(/maximum bytes exceeded/);
+      await expect(scoring.process([delivery(approval, true)])).rejects.toThrow(/maximum bytes exceeded/);
+    }
+
+    // Room again: each feedback's revision goes out once, in order; later redeliveries publish nothing.
+    await readVerdicts(recorder.durable);
+    await readVerdicts(notifier.durable);
+    await new StreamTrimmer(jsm, topology, config).trimAll();
+    await scoring.process([delivery(rejection, true)]);
+    await scoring.process([delivery(approval, true)]);
+    await scoring.process([delivery(rejection, true)]);
+    const revisions = (await readVerdicts(recorder.durable)).filter((o) => o.conversionId === conversion.id);
+    expect(revisions.map((o) => [o.revision, o.status, o.resolvedBy])).toEqual([
+      [1, 'rejected', 'advertiser'],
+      [2, 'approved', 'analyst'],
+    ]);
+  }, 60_000);
+
   it('naks its events with back-off and reports degraded, never acks them; scores them all once there is room', async () => {
     const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024) });
     await provisionStreams(jsm, topology, config);

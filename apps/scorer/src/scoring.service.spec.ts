@@ -8,6 +8,7 @@ import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, Store
 import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
 import { metrics } from '@app/observability';
 import type { RedeliveryResolver } from './redelivery.resolver';
+import { HoldTimerService } from './hold-timer.service';
 import { ScoringService } from './scoring.service';
 
 /**
@@ -187,6 +188,130 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       [1, 'rejected'],
       [2, 'approved'],
     ]);
+  });
+
+  describe('when VERDICTS refuses feedback revisions (nak and redelivery)', () => {
+    let conversionId: string;
+    let first: Decision;
+    let refusing: boolean;
+
+    beforeEach(async () => {
+      const click = aClick();
+      const conversion = aConversion(click);
+      conversionId = conversion.id;
+      await sut.process(batch(click, conversion));
+      [first] = decisions();
+      published = [];
+      refusing = false;
+      const publisher = (sut as unknown as { publisher: { publishAll: (items: Outgoing[]) => Promise<void> } }).publisher;
+      const publishAll = publisher.publishAll;
+      publisher.publishAll = async (items) => {
+        if (refusing) throw new Error('maximum bytes exceeded');
+        return publishAll(items);
+      };
+    });
+
+    const feedback = (status: 'approved' | 'rejected', source: 'advertiser' | 'analyst'): FeedbackEvent => ({
+      kind: 'feedback',
+      id: uid('fb'),
+      ts: at(3600_000),
+      receivedAt: at(3600_000),
+      partition: 0,
+      conversionId,
+      status,
+      source,
+    });
+    const redelivered = (e: StoredEvent) => [{ data: e, seq: 1, redelivered: true, deliveryCount: 2 } as unknown as Delivery<StoredEvent>];
+    const owed = () => [...(sut as unknown as { unpublished: Map<string, Decision[]> }).unpublished.values()].flat();
+    const revisions = () => decisions().map((d) => [d.revision, d.status]);
+
+    it("does not let a rejection's redelivery overturn the analyst's approval that came after it", async () => {
+      const rejection = feedback('rejected', 'advertiser');
+      refusing = true;
+      await expect(sut.process(batch(rejection))).rejects.toThrow(/maximum bytes/);
+      refusing = false;
+      await sut.process(batch(feedback('approved', 'analyst')));
+      await sut.process(redelivered(rejection));
+
+      expect(revisions()).toEqual([
+        [1, 'rejected'],
+        [2, 'approved'],
+      ]);
+    });
+
+    it('keeps one revision per feedback while two feedbacks are redelivered in turn, and publishes each once', async () => {
+      const rejection = feedback('rejected', 'advertiser');
+      const approval = feedback('approved', 'analyst');
+      refusing = true;
+      await expect(sut.process(batch(rejection))).rejects.toThrow(/maximum bytes/);
+      await expect(sut.process(batch(approval))).rejects.toThrow(/maximum bytes/);
+      for (let cycle = 0; cycle < 5; cycle++) {
+        await expect(sut.process(redelivered(rejection))).rejects.toThrow(/maximum bytes/);
+        await expect(sut.process(redelivered(approval))).rejects.toThrow(/maximum bytes/);
+      }
+      expect(owed().map((d) => d.revision)).toEqual([1, 2]);
+
+      refusing = false;
+      await sut.process(redelivered(rejection));
+      await sut.process(redelivered(approval));
+      expect(revisions()).toEqual([
+        [1, 'rejected'],
+        [2, 'approved'],
+      ]);
+      expect(owed()).toEqual([]);
+    });
+
+    it('keeps what it owes when the batch fails after it took them (not in the publish)', async () => {
+      const rejection = feedback('rejected', 'advertiser');
+      refusing = true;
+      await expect(sut.process(batch(rejection))).rejects.toThrow(/maximum bytes/);
+      refusing = false;
+      const engine = (sut as unknown as { engine: { applyFeedback: (...a: unknown[]) => unknown } }).engine;
+      const applyFeedback = engine.applyFeedback.bind(engine);
+      const broken = feedback('approved', 'analyst');
+      engine.applyFeedback = (...a: unknown[]) => {
+        if ((a[0] as FeedbackEvent).id === broken.id) throw new Error('boom');
+        return applyFeedback(...a);
+      };
+      await expect(sut.process([...redelivered(rejection), ...batch(broken)])).rejects.toThrow(/boom/);
+      engine.applyFeedback = applyFeedback;
+
+      await sut.process(redelivered(rejection));
+      expect(revisions()).toEqual([[1, 'rejected']]);
+    });
+
+    it('publishes a hold-expiry revision the timer could not publish before the feedback revision made on it', async () => {
+      const holdUntil = at(60_000);
+      sut.takeOverHolds([{ ...first, status: 'hold', holdUntil }]);
+      const timer = new HoldTimerService(loadConfig({}), sut);
+      refusing = true;
+      expect(await timer.tick(Date.parse(holdUntil))).toBe(0);
+      refusing = false;
+      await sut.process(batch(feedback('rejected', 'advertiser')));
+      await timer.tick(Date.parse(holdUntil) + 1000);
+
+      expect(decisions().map((d) => [d.revision, d.status, d.resolvedBy])).toEqual([
+        [1, 'approved', 'timer'],
+        [2, 'rejected', 'advertiser'],
+      ]);
+    });
+
+    it('applies feedback to the newest decision it knows, also one it owes that the engine forgot', async () => {
+      const rejection = feedback('rejected', 'advertiser');
+      refusing = true;
+      await expect(sut.process(batch(rejection))).rejects.toThrow(/maximum bytes/);
+      refusing = false;
+      (sut as unknown as { engine: { forgetOutcomes: () => void } }).engine.forgetOutcomes(); // evicted
+      expect(first.status).toBe('approved');
+      recorded.set(conversionId, first); // the database has revision 0 only
+      await sut.process(batch(feedback('approved', 'analyst')));
+
+      // The analyst's word came after the rejection: it is applied to the rejection, not to revision 0.
+      expect(revisions()).toEqual([
+        [1, 'rejected'],
+        [2, 'approved'],
+      ]);
+    });
   });
 
   it('resolves the catalog ids of the batch and of the clicks it loaded', async () => {

@@ -31,12 +31,12 @@ export class ScoringService {
   private shadowOutcomes: ShadowOutcome[] = [];
   private shadowRules: ShadowRules | null = null;
   /**
-   * Feedback revisions the engine made and remembers but whose publish failed (VERDICTS full, NATS
-   * down), per conversion, in revision order. The feedback's redelivery finds the revision already
-   * applied (nothing changes: the engine returns null), so it publishes these instead; a later
-   * feedback on the same conversion publishes them first. Cleared once JetStream stored them. A
-   * restart forgets them with the engine's memory: the redelivered feedback then revises the
-   * recorded decision again.
+   * Revisions the engine made and remembers but whose publish failed (VERDICTS full, NATS down) —
+   * feedback revisions and hold expiries alike — per conversion, in revision order. The engine
+   * applies a feedback event once (by its id), so its redelivery makes no revision and publishes
+   * these instead; a later feedback on the same conversion, or the hold timer's next tick, publishes
+   * them first. Cleared once JetStream stored them. A restart forgets them with the engine's memory:
+   * the redelivered feedback then revises the recorded decision again.
    */
   private readonly unpublished = new Map<string, Decision[]>();
 
@@ -65,43 +65,45 @@ export class ScoringService {
     const prepared = await this.prepare(events);
     const again = await this.redelivered(batch, prepared.decided);
     const out: Outcome[] = [];
+    // Revisions taken from `unpublished` or made here: owed again if the batch fails, wherever it throws.
     const revisions: Decision[] = [];
-    for (const d of batch) {
-      const e = d.data;
-      const now = Date.now();
-      if (again && e.kind !== 'feedback') {
-        // Scored before and no longer remembered: never observed or decided a second time.
-        const answer = again.get(redeliveryKey(e));
-        if (answer === 'recorded') continue; // its outcome is on VERDICTS and recorded: nothing to publish
-        if (answer === 'wait') {
-          d.retry(); // with back-off: the recorder is behind what was published since
-          continue;
+    try {
+      for (const d of batch) {
+        const e = d.data;
+        const now = Date.now();
+        if (again && e.kind !== 'feedback') {
+          // Scored before and no longer remembered: never observed or decided a second time.
+          const answer = again.get(redeliveryKey(e));
+          if (answer === 'recorded') continue; // its outcome is on VERDICTS and recorded: nothing to publish
+          if (answer === 'wait') {
+            d.retry(); // with back-off: the recorder is behind what was published since
+            continue;
+          }
+        }
+        if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
+        else if (e.kind === 'conversion') {
+          // Decided already: the conversion was sent again after JetStream's de-duplication window
+          // (or redelivered that late). Deciding it again would publish a second revision-0 decision,
+          // possibly a different one, to the advertiser (the DECISIONS stream and its webhook no
+          // longer drop it as a duplicate by then); the recorded decision stands.
+          if (prepared.decided.has(e.id)) continue;
+          out.push(this.engine.scoreConversion(e, this.catalog, attributionRecord(prepared.clicks.get(e.clickId)), now));
+        } else {
+          const owed = this.takeOwed(e.conversionId);
+          revisions.push(...owed);
+          // On the newest decision known: owed (the engine may have forgotten it), remembered or recorded.
+          const revised = this.engine.applyFeedback(e, newest(owed.at(-1), prepared.decisions.get(e.conversionId)), now);
+          // Owed revisions first, in order; a redelivered feedback makes none (applied once, by its id).
+          if (revised) revisions.push(revised);
+          out.push(...owed);
+          if (revised) out.push(revised);
         }
       }
-      if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
-      else if (e.kind === 'conversion') {
-        // Decided already: the conversion was sent again after JetStream's de-duplication window
-        // (or redelivered that late). Deciding it again would publish a second revision-0 decision,
-        // possibly a different one, to the advertiser (the DECISIONS stream and its webhook no
-        // longer drop it as a duplicate by then); the recorded decision stands.
-        if (prepared.decided.has(e.id)) continue;
-        out.push(this.engine.scoreConversion(e, this.catalog, attributionRecord(prepared.clicks.get(e.clickId)), now));
-      } else {
-        const revised = this.engine.applyFeedback(e, prepared.decisions.get(e.conversionId) ?? null, now);
-        // Owed revisions first, in order; one the engine just made again (it had forgotten it) is not owed.
-        const owed = (this.unpublished.get(e.conversionId) ?? []).filter((r) => !revised || r.revision < revised.revision);
-        this.unpublished.delete(e.conversionId);
-        if (revised) owed.push(revised);
-        revisions.push(...owed);
-        out.push(...owed);
-      }
-    }
-    try {
       await this.publish(out);
     } catch (e) {
       // Not (or not all) stored: owed to the feedback's redelivery. One stored after all is
       // published again with its message id, which JetStream and the consumers de-duplicate.
-      for (const r of revisions) this.unpublished.set(r.conversionId, [...(this.unpublished.get(r.conversionId) ?? []), r]);
+      this.owe(revisions);
       throw e;
     }
     // Recorded, never acted on; a failure naks the batch like any other and the redelivery
@@ -139,9 +141,42 @@ export class ScoringService {
     for (const h of open) this.engine.trackHold(h);
   }
 
-  /** Resolves the holds whose time is up at `now` and returns their revisions (not yet published). */
-  expireHolds(now: number): Decision[] {
-    return this.engine.expireHolds(now);
+  /**
+   * Resolves the holds whose time is up at `now` and publishes their revisions, after every revision
+   * owed (one that could not be published before) in revision order per conversion. Returns how many
+   * holds were resolved; rejects (the revisions stay owed) when the publish failed.
+   */
+  async resolveHolds(now: number): Promise<number> {
+    const resolved = this.engine.expireHolds(now);
+    this.owe(resolved);
+    const owed = [...this.unpublished.keys()].flatMap((id) => this.takeOwed(id));
+    if (owed.length === 0) return 0;
+    try {
+      await this.publish(owed);
+    } catch (e) {
+      this.owe(owed);
+      throw e;
+    }
+    return resolved.length;
+  }
+
+  /** Files revisions as owed: per conversion, in revision order, one of each revision. */
+  private owe(revisions: readonly Decision[]): void {
+    for (const r of revisions) {
+      const list = (this.unpublished.get(r.conversionId) ?? []).filter((o) => o.revision !== r.revision);
+      list.push(r);
+      this.unpublished.set(
+        r.conversionId,
+        list.sort((a, b) => a.revision - b.revision),
+      );
+    }
+  }
+
+  /** The revisions owed for a conversion, in order; no longer owed (put back with `owe` on failure). */
+  private takeOwed(conversionId: string): Decision[] {
+    const owed = this.unpublished.get(conversionId) ?? [];
+    this.unpublished.delete(conversionId);
+    return owed;
   }
 
   /** Starts, replaces or (null) stops the shadow rule set judging live events beside the active one. */
@@ -262,4 +297,10 @@ export class ScoringService {
     await this.catalog.resolve({ offers, publishers });
     return { clicks, decisions, decided };
   }
+}
+
+/** The later revision of two decisions of one conversion (either may be missing). */
+function newest(a: Decision | undefined, b: Decision | undefined): Decision | null {
+  if (!a) return b ?? null;
+  return b && b.revision > a.revision ? b : a;
 }

@@ -14,9 +14,11 @@ function held(sut: ScoringEngine, ip = '8.8.8.8'): Decision {
   return sut.scoreConversion(c, catalog, null, Date.parse(c.receivedAt));
 }
 
+let feedbackIds = 0;
+/** A feedback event on the decision's conversion: each one a new event (its own id). */
 const feedback = (d: Decision, overrides: Partial<FeedbackEvent>): FeedbackEvent => ({
   kind: 'feedback',
-  id: `fb-${d.conversionId}`,
+  id: `fb-${d.conversionId}-${++feedbackIds}`,
   ts: at(2 * HOUR),
   receivedAt: at(2 * HOUR),
   partition: 0,
@@ -149,6 +151,41 @@ describe('holds', () => {
     const sut = engine.applyFeedback(feedback(stored, { status: 'rejected' }), stored, 5)!;
     expect(sut.revision).toBe(4);
     expect(engine.applyFeedback(feedback(stored, {}), null, 6)).toBeNull(); // already rejected now
+  });
+
+  it('never applies one feedback event twice: its redelivery makes no revision, whatever came since', () => {
+    const engine = new ScoringEngine(DEFAULT_RULESET);
+    const first = held(engine, '8.8.3.1');
+    const rejection = feedback(first, { status: 'rejected' });
+    expect(engine.applyFeedback(rejection, null, 1)).toMatchObject({ revision: 1, status: 'rejected' });
+    const analyst = feedback(first, { status: 'approved', source: 'analyst' });
+    expect(engine.applyFeedback(analyst, null, 2)).toMatchObject({ revision: 2, status: 'approved' });
+
+    // Redelivered (the batch was nak'ed): the analyst's approval stands, nothing flips.
+    expect(engine.applyFeedback(rejection, null, 3)).toBeNull();
+    expect(engine.applyFeedback(analyst, null, 4)).toBeNull();
+    expect(engine.currentDecision(first.conversionId)).toMatchObject({ revision: 2, status: 'approved' });
+  });
+
+  it('does not apply again a feedback that changed nothing when it came', () => {
+    const engine = new ScoringEngine(DEFAULT_RULESET);
+    const click = aClick({ userAgent: 'curl/8.0' });
+    engine.scoreClick(click, catalog, 0);
+    const rejected = engine.scoreConversion(aConversion(click), catalog, null, 0);
+    const approval = feedback(rejected, { status: 'rejected', source: 'analyst' }); // already rejected: no change
+    expect(engine.applyFeedback(approval, null, 1)).toBeNull();
+    expect(engine.applyFeedback(feedback(rejected, { status: 'approved', source: 'analyst' }), null, 2)).toMatchObject({ revision: 1 });
+    expect(engine.applyFeedback(approval, null, 3)).toBeNull();
+  });
+
+  it('remembers the feedback it applied up to the bound of remembered outcomes', () => {
+    const engine = new ScoringEngine(DEFAULT_RULESET, { rememberOutcomes: 2 });
+    const first = held(engine, '8.8.4.1');
+    const events = [0, 1, 2].map(() => feedback(first, { status: 'approved', source: 'analyst' }));
+    for (const e of events) engine.applyFeedback(e, null, 1);
+    expect(engine.appliedFeedback(events[0].id)).toBe(false); // forgotten first
+    expect(engine.appliedFeedback(events[1].id)).toBe(true);
+    expect(engine.appliedFeedback(events[2].id)).toBe(true);
   });
 
   it('takes over holds from the database after a restart', () => {

@@ -91,6 +91,12 @@ export class ScoringEngine {
    */
   private verdicts: EncodedMap<ClickVerdict>;
   private decisions: EncodedMap<Decision>;
+  /**
+   * Ids of the feedback events applied (whether they changed the decision or not), the last
+   * `rememberOutcomes` of them: a redelivered feedback is never applied again.
+   */
+  private readonly feedbackApplied = new Set<string>();
+  private readonly feedbackBound: number;
   private model: ModelRuntime | null = null;
   private shadow: ModelRuntime | null = null;
   /** The active model's overall most important features, named by MODEL_RISK when the model cannot explain an event. */
@@ -109,6 +115,7 @@ export class ScoringEngine {
     this.resolver = toResolver(rules);
     this.verdicts = new EncodedMap<ClickVerdict>(options.rememberOutcomes ?? 50_000, VERDICT_CODEC);
     this.decisions = new EncodedMap<Decision>(options.rememberOutcomes ?? 50_000, DECISION_CODEC);
+    this.feedbackBound = options.rememberOutcomes ?? 50_000;
     this.featureSink = options.featureSink;
     this.floors = options.modelFloors ?? DEFAULT_MODEL_FLOORS;
   }
@@ -384,13 +391,25 @@ export class ScoringEngine {
   }
 
   /**
-   * Applies an advertiser's or analyst's feedback to the conversion's current decision (from the
-   * engine's memory, else `stored`). Returns the new revision, or null when nothing changes.
+   * Applies an advertiser's or analyst's feedback to the conversion's current decision (the newer of
+   * the engine's memory and `stored`). Returns the new revision, or null when nothing changes — also
+   * when this feedback event (its id) was applied before: a redelivery makes no second revision, on
+   * whatever decision came since (the caller publishes the one it made if that is still owed).
    */
   applyFeedback(f: FeedbackEvent, stored: Decision | null, nowMs: number): Decision | null {
-    const current = this.currentDecision(f.conversionId) ?? stored;
-    if (!current || (stored && stored.revision > current.revision)) return stored ? this.feedbackOn(stored, f, nowMs) : null;
-    return this.feedbackOn(current, f, nowMs);
+    if (this.feedbackApplied.has(f.id)) return null;
+    const remembered = this.currentDecision(f.conversionId) ?? null;
+    const current = !remembered || (stored && stored.revision > remembered.revision) ? stored : remembered;
+    if (!current) return null; // nothing decided to apply it to (not marked: a redelivery may find the decision)
+    const revised = this.feedbackOn(current, f, nowMs);
+    this.feedbackApplied.add(f.id);
+    if (this.feedbackApplied.size > this.feedbackBound) this.feedbackApplied.delete(this.feedbackApplied.values().next().value!);
+    return revised;
+  }
+
+  /** Whether this feedback event was applied (still remembered). */
+  appliedFeedback(id: string): boolean {
+    return this.feedbackApplied.has(id);
   }
 
   private get wantsFeatures(): boolean {
