@@ -194,6 +194,15 @@ describe('ScoringService: what a batch loads before it is scored', () => {
     let conversionId: string;
     let first: Decision;
     let refusing: boolean;
+    /** Set: the next publish stalls until `fail` is called, then fails (a slow, then full, VERDICTS). */
+    let stallNext: { promise: Promise<void>; fail: () => void } | null;
+    const stallThenFail = () => {
+      let fail!: () => void;
+      const promise = new Promise<void>((resolve) => (fail = resolve));
+      stallNext = { promise, fail };
+      return stallNext;
+    };
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
 
     beforeEach(async () => {
       const click = aClick();
@@ -203,10 +212,17 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       [first] = decisions();
       published = [];
       refusing = false;
+      stallNext = null;
       const publisher = (sut as unknown as { publisher: { publishAll: (items: Outgoing[]) => Promise<void> } }).publisher;
       const publishAll = publisher.publishAll;
       publisher.publishAll = async (items) => {
         if (refusing) throw new Error('maximum bytes exceeded');
+        const stall = stallNext;
+        if (stall) {
+          stallNext = null;
+          await stall.promise;
+          throw new Error('maximum bytes exceeded');
+        }
         return publishAll(items);
       };
     });
@@ -261,6 +277,31 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       expect(owed()).toEqual([]);
     });
 
+    it('treats a feedback as applied while its revision is owed, even once the engine forgot its id (the bound)', async () => {
+      const rejection = feedback('rejected', 'advertiser');
+      const approval = feedback('approved', 'analyst');
+      refusing = true;
+      await expect(sut.process(batch(rejection))).rejects.toThrow(/maximum bytes/);
+      await expect(sut.process(batch(approval))).rejects.toThrow(/maximum bytes/);
+      const forget = () => (sut as unknown as { engine: { feedbackApplied: Set<string> } }).engine.feedbackApplied.clear();
+      for (let cycle = 0; cycle < 3; cycle++) {
+        forget(); // past SCORER_REMEMBER_OUTCOMES other feedbacks
+        await expect(sut.process(redelivered(rejection))).rejects.toThrow(/maximum bytes/);
+        forget();
+        await expect(sut.process(redelivered(approval))).rejects.toThrow(/maximum bytes/);
+      }
+      expect(owed().map((d) => d.revision)).toEqual([1, 2]);
+
+      refusing = false;
+      forget();
+      await sut.process(redelivered(rejection));
+      await sut.process(redelivered(approval));
+      expect(revisions()).toEqual([
+        [1, 'rejected'],
+        [2, 'approved'],
+      ]);
+    });
+
     it('keeps what it owes when the batch fails after it took them (not in the publish)', async () => {
       const rejection = feedback('rejected', 'advertiser');
       refusing = true;
@@ -289,6 +330,41 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       refusing = false;
       await sut.process(batch(feedback('rejected', 'advertiser')));
       await timer.tick(Date.parse(holdUntil) + 1000);
+
+      expect(decisions().map((d) => [d.revision, d.status, d.resolvedBy])).toEqual([
+        [1, 'approved', 'timer'],
+        [2, 'rejected', 'advertiser'],
+      ]);
+    });
+
+    it("does not ack a feedback's redelivery while the timer's publish of the revision it owes is in flight (and fails)", async () => {
+      const rejection = feedback('rejected', 'advertiser');
+      refusing = true;
+      await expect(sut.process(batch(rejection))).rejects.toThrow(/maximum bytes/);
+      refusing = false;
+      const stall = stallThenFail();
+      const tick = sut.resolveHolds(Date.now()); // takes revision 1, its publish stalls
+      await settle();
+      // When the redelivery's batch succeeds (the transport acks it), revision 1 must be stored.
+      const acked = sut.process(redelivered(rejection)).then(() => ({ published: revisions(), owed: owed().length }));
+      await settle();
+      stall.fail();
+      await expect(tick).rejects.toThrow(/maximum bytes/);
+      expect(await acked).toEqual({ published: [[1, 'rejected']], owed: 0 });
+    });
+
+    it("publishes the timer's stalled hold-expiry revision before a feedback revision made on it meanwhile", async () => {
+      const holdUntil = at(60_000);
+      sut.takeOverHolds([{ ...first, status: 'hold', holdUntil }]);
+      const stall = stallThenFail();
+      const tick = sut.resolveHolds(Date.parse(holdUntil)); // revision 1 (timer): its publish stalls
+      await settle();
+      const rejected = sut.process(batch(feedback('rejected', 'advertiser'))); // revision 2
+      await settle();
+      stall.fail();
+      await expect(tick).rejects.toThrow(/maximum bytes/);
+      await rejected;
+      await sut.resolveHolds(Date.parse(holdUntil) + 1000);
 
       expect(decisions().map((d) => [d.revision, d.status, d.resolvedBy])).toEqual([
         [1, 'approved', 'timer'],

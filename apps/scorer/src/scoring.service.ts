@@ -35,10 +35,27 @@ export class ScoringService {
    * feedback revisions and hold expiries alike — per conversion, in revision order. The engine
    * applies a feedback event once (by its id), so its redelivery makes no revision and publishes
    * these instead; a later feedback on the same conversion, or the hold timer's next tick, publishes
-   * them first. Cleared once JetStream stored them. A restart forgets them with the engine's memory:
-   * the redelivered feedback then revises the recorded decision again.
+   * them first (in turn with the timer's tick: `owedTurn`). Cleared once JetStream stored them. A
+   * restart forgets them with the engine's memory: the redelivered feedback then revises the recorded
+   * decision again.
    */
   private readonly unpublished = new Map<string, Decision[]>();
+  /**
+   * The feedback event (id) that made an owed revision. While the revision is owed its feedback counts
+   * as applied, even once the engine's bounded memory of applied ids forgot it (SCORER_REMEMBER_OUTCOMES
+   * other feedbacks during a long outage): its redelivery publishes the owed revision, makes no other.
+   */
+  private readonly madeBy = new WeakMap<Decision, string>();
+  /**
+   * The tail of the chain that runs, one at a time, the sections that take owed revisions, publish
+   * and put back what failed: the hold timer's tick, and a batch holding feedback. Otherwise a
+   * feedback's redelivery could find nothing owed while the timer's publish of its revision is in
+   * flight, be acked, and the revision (if that publish then fails) be owed in memory only; or a
+   * feedback revision could be stored before the earlier one the timer's stalled publish carries.
+   * Neither section waits for anything but its own publish (bounded by the publish timeout) while it
+   * holds its turn, so the chain cannot deadlock and each turn ahead delays a batch by one publish.
+   */
+  private owedTurn: Promise<unknown> = Promise.resolve();
 
   constructor(
     @Inject(ARBITER_CONFIG) config: ArbiterConfig,
@@ -64,9 +81,31 @@ export class ScoringService {
     this.shadowOutcomes = [];
     const prepared = await this.prepare(events);
     const again = await this.redelivered(batch, prepared.decided);
-    const out: Outcome[] = [];
     // Revisions taken from `unpublished` or made here: owed again if the batch fails, wherever it throws.
     const revisions: Decision[] = [];
+    // Only feedback takes owed revisions: a batch without any does not wait for the timer's publish.
+    const section = () => this.scoreAndPublish(batch, prepared, again, revisions);
+    if (events.some((e) => e.kind === 'feedback')) await this.inTurn(section);
+    else await section();
+    // Recorded, never acted on; a failure naks the batch like any other and the redelivery
+    // rewrites the same rows (idempotent per event).
+    if (this.shadowOutcomes.length) await this.shadows.insert(this.shadowOutcomes.splice(0));
+  }
+
+  /** Runs `section` once every section queued before it has settled; one at a time. */
+  private inTurn<T>(section: () => Promise<T>): Promise<T> {
+    const run = this.owedTurn.then(section);
+    this.owedTurn = run.catch(() => undefined);
+    return run;
+  }
+
+  private async scoreAndPublish(
+    batch: readonly Delivery<StoredEvent>[],
+    prepared: Prepared,
+    again: Map<string, Redelivered> | null,
+    revisions: Decision[],
+  ): Promise<void> {
+    const out: Outcome[] = [];
     try {
       for (const d of batch) {
         const e = d.data;
@@ -92,7 +131,9 @@ export class ScoringService {
           const owed = this.takeOwed(e.conversionId);
           revisions.push(...owed);
           // On the newest decision known: owed (the engine may have forgotten it), remembered or recorded.
-          const revised = this.engine.applyFeedback(e, newest(owed.at(-1), prepared.decisions.get(e.conversionId)), now);
+          const applied = owed.some((o) => this.madeBy.get(o) === e.id);
+          const revised = applied ? null : this.engine.applyFeedback(e, newest(owed.at(-1), prepared.decisions.get(e.conversionId)), now);
+          if (revised) this.madeBy.set(revised, e.id);
           // Owed revisions first, in order; a redelivered feedback makes none (applied once, by its id).
           if (revised) revisions.push(revised);
           out.push(...owed);
@@ -106,9 +147,6 @@ export class ScoringService {
       this.owe(revisions);
       throw e;
     }
-    // Recorded, never acted on; a failure naks the batch like any other and the redelivery
-    // rewrites the same rows (idempotent per event).
-    if (this.shadowOutcomes.length) await this.shadows.insert(this.shadowOutcomes.splice(0));
   }
 
   /** Scores the next events with these rule sets; windows and holds are kept. */
@@ -146,18 +184,21 @@ export class ScoringService {
    * owed (one that could not be published before) in revision order per conversion. Returns how many
    * holds were resolved; rejects (the revisions stay owed) when the publish failed.
    */
-  async resolveHolds(now: number): Promise<number> {
-    const resolved = this.engine.expireHolds(now);
-    this.owe(resolved);
-    const owed = [...this.unpublished.keys()].flatMap((id) => this.takeOwed(id));
-    if (owed.length === 0) return 0;
-    try {
-      await this.publish(owed);
-    } catch (e) {
-      this.owe(owed);
-      throw e;
-    }
-    return resolved.length;
+  resolveHolds(now: number): Promise<number> {
+    // In turn with the batches holding feedback (see `owedTurn`).
+    return this.inTurn(async () => {
+      const resolved = this.engine.expireHolds(now);
+      this.owe(resolved);
+      const owed = [...this.unpublished.keys()].flatMap((id) => this.takeOwed(id));
+      if (owed.length === 0) return 0;
+      try {
+        await this.publish(owed);
+      } catch (e) {
+        this.owe(owed);
+        throw e;
+      }
+      return resolved.length;
+    });
   }
 
   /** Files revisions as owed: per conversion, in revision order, one of each revision. */
