@@ -2,6 +2,7 @@ import { OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { JetStreamManager } from '@nats-io/jetstream';
 import { Logger, componentLogger, metrics } from '@app/observability';
 import type { Topology } from '@app/contracts';
+import { PeriodicRound } from './periodic-round';
 
 /** How often the dead-letter streams' depth is read. */
 export const DEAD_LETTER_REFRESH_MS = 15_000;
@@ -14,8 +15,7 @@ export const DEAD_LETTER_REFRESH_MS = 15_000;
  * value stays (an outage must not look like an emptied DLQ).
  */
 export class DeadLetterGauge implements OnApplicationBootstrap, OnModuleDestroy {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly rounds = new PeriodicRound(DEAD_LETTER_REFRESH_MS, () => this.refresh());
   private readonly log: Logger = componentLogger('dead-letters');
 
   constructor(
@@ -33,16 +33,12 @@ export class DeadLetterGauge implements OnApplicationBootstrap, OnModuleDestroy 
 
   onApplicationBootstrap(): void {
     // Not awaited: boot does not wait for a metric.
-    this.tick();
-    this.timer = setInterval(() => this.tick(), DEAD_LETTER_REFRESH_MS);
-    this.timer.unref();
+    this.rounds.start();
   }
 
   /** Before the connection drains (NatsLifecycle, on application shutdown). */
   async onModuleDestroy(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.rounds.stop();
   }
 
   /** Reads both streams' message counts and sets the gauge; never throws. */
@@ -57,11 +53,6 @@ export class DeadLetterGauge implements OnApplicationBootstrap, OnModuleDestroy 
         }
       }),
     );
-  }
-
-  private tick(): void {
-    // One read at a time: a slow NATS must not pile requests up.
-    this.running ??= this.refresh().finally(() => (this.running = undefined));
   }
 
   private async depth(stream: string): Promise<number> {

@@ -4,6 +4,7 @@ import type { ArbiterConfig } from '@app/config';
 import type { Topology } from '@app/contracts';
 import { Logger, componentLogger, degradations, metrics } from '@app/observability';
 import { consumerSpecs, engineDurables } from './consumer-spec';
+import { PeriodicRound } from './periodic-round';
 
 /** How often each stream's fill is read (a stream info each); consumers are listed only above TRIM_ABOVE. */
 export const TRIM_EVERY_MS = 5_000;
@@ -77,8 +78,7 @@ export function keepFrom(c: Pick<ConsumerInfo, 'num_pending' | 'num_ack_pending'
  * sequence every durable had acknowledged when it was read, so a late or repeated one is harmless.
  */
 export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly rounds = new PeriodicRound(TRIM_EVERY_MS, () => this.trimAll());
   private readonly log: Logger = componentLogger('stream-trimmer');
   private readonly durables: Set<string>;
   /** The durables the configuration reads each stream with (every scorer partition, the recorder, the notifier). */
@@ -112,36 +112,18 @@ export class StreamTrimmer implements OnApplicationBootstrap, OnModuleDestroy {
     ];
   }
 
-  private get streams(): [string, string][] {
-    return [
-      ['EVENTS', this.topology.streams.events],
-      ['VERDICTS', this.topology.streams.verdicts],
-    ];
-  }
-
   onApplicationBootstrap(): void {
-    this.tick();
-    this.timer = setInterval(() => this.tick(), TRIM_EVERY_MS);
-    this.timer.unref();
+    this.rounds.start();
   }
 
   async onModuleDestroy(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private tick(): void {
-    // One round at a time: a slow NATS must not pile requests up.
-    this.running ??= this.trimAll()
-      .then(() => undefined)
-      .finally(() => (this.running = undefined));
+    await this.rounds.stop();
   }
 
   /** Trims both streams once; never throws (a failure is logged and tried again next round). */
   async trimAll(): Promise<TrimResult[]> {
     const results: TrimResult[] = [];
-    for (const [label, name] of this.streams) {
+    for (const [label, name] of StreamTrimmer.streams(this.topology)) {
       try {
         results.push(await this.trim(name, label));
       } catch (e) {
