@@ -9,7 +9,8 @@ import { reasonColumns } from './publisher/publisher-view';
  * so a field added to the contract appears in the export too), the reasons also as codes and messages.
  */
 export const DECISION_CSV: CsvColumn<Decision>[] = [
-  ...fieldColumns<Decision>(Object.keys(Decision.properties).filter((k) => k !== 'reasons')),
+  // `feedbackId` is kept with the revision it made (decision_transitions), not on the decision rows the lists read.
+  ...fieldColumns<Decision>(Object.keys(Decision.properties).filter((k) => k !== 'reasons' && k !== 'feedbackId')),
   ...reasonColumns<Decision>(),
   ...fieldColumns<Decision>(['reasons']),
 ];

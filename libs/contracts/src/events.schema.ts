@@ -164,6 +164,15 @@ export const FeedbackEvent = Type.Object(
 );
 export const ArbiterEvent = Type.Union([ClickEvent, ConversionEvent, FeedbackEvent]);
 
+/**
+ * A feedback's identity: its id on its conversion. It is applied once by this key, live and
+ * offline. The gateway derives a caller's own id from its tenant and the conversion already; a file
+ * (an admin's) carries ids as written, and one used again on another conversion is a feedback there too.
+ */
+export function feedbackKey(f: { id: string; conversionId: string }): string {
+  return `${f.conversionId}\u0000${f.id}`;
+}
+
 export type ClickInput = Static<typeof ClickInput>;
 export type ConversionInput = Static<typeof ConversionInput>;
 export type FeedbackInput = Static<typeof FeedbackInput>;

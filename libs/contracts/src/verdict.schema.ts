@@ -99,6 +99,12 @@ export const Decision = Type.Object(
     note: Nullable(Type.String({ maxLength: 1000 })),
     /** Who made a manual change: the API key id (null for the engine and timers). */
     actor: Nullable(Type.String({ maxLength: 128 })),
+    /**
+     * The feedback event (its id, as `POST /v1/feedback` answered it) that made this revision; only on
+     * revisions made by feedback. Stored with the revision, so a feedback is applied once per conversion
+     * even after a scorer restart.
+     */
+    feedbackId: Type.Optional(EventId),
     /** Scorer partition that owns the conversion (of its click). */
     partition: Type.Integer({ minimum: 0 }),
     ...common,

@@ -183,9 +183,37 @@ describe('holds', () => {
     const first = held(engine, '8.8.4.1');
     const events = [0, 1, 2].map(() => feedback(first, { status: 'approved', source: 'analyst' }));
     for (const e of events) engine.applyFeedback(e, null, 1);
-    expect(engine.appliedFeedback(events[0].id)).toBe(false); // forgotten first
-    expect(engine.appliedFeedback(events[1].id)).toBe(true);
-    expect(engine.appliedFeedback(events[2].id)).toBe(true);
+    expect(engine.appliedFeedback(events[0])).toBe(false); // forgotten first
+    expect(engine.appliedFeedback(events[1])).toBe(true);
+    expect(engine.appliedFeedback(events[2])).toBe(true);
+  });
+
+  it('applies a feedback id used again on another conversion there (a feedback of its own), and once on each', () => {
+    const engine = new ScoringEngine(DEFAULT_RULESET);
+    const one = held(engine, '8.8.4.2');
+    const other = held(engine, '8.8.4.3');
+    const first = feedback(one, { id: 'fb-reused' });
+    expect(engine.applyFeedback(first, null, 1)).toMatchObject({ conversionId: one.conversionId, status: 'rejected' });
+    expect(engine.applyFeedback(feedback(other, { id: 'fb-reused' }), null, 2)).toMatchObject({
+      conversionId: other.conversionId,
+      status: 'rejected',
+    });
+    expect(engine.applyFeedback(first, null, 3)).toBeNull();
+  });
+
+  it('names the feedback that made a revision on it, and only on that revision', () => {
+    const engine = new ScoringEngine(DEFAULT_RULESET);
+    const first = held(engine, '8.8.4.4');
+    const approval = feedback(first, { status: 'approved', source: 'analyst' });
+    const approved = engine.applyFeedback(approval, null, 1);
+    expect(approved).toMatchObject({ revision: 1, feedbackId: approval.id });
+    // An analyst's rejection on top (revision 2) names its own feedback.
+    const rejection = feedback(first, { status: 'rejected', source: 'analyst' });
+    expect(engine.applyFeedback(rejection, null, 2)).toMatchObject({ revision: 2, feedbackId: rejection.id });
+    const timer = held(engine, '8.8.4.5');
+    const [expired] = engine.expireHolds(Date.parse(timer.holdUntil!));
+    expect(expired).toMatchObject({ conversionId: timer.conversionId, revision: 1 });
+    expect(expired).not.toHaveProperty('feedbackId');
   });
 
   it('takes over holds from the database after a restart', () => {

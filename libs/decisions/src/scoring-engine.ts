@@ -1,3 +1,4 @@
+import { feedbackKey } from '@app/contracts';
 import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Offer, Outcome, Publisher, Reason } from '@app/contracts';
 import {
   CLICK_FEATURES,
@@ -92,8 +93,9 @@ export class ScoringEngine {
   private verdicts: EncodedMap<ClickVerdict>;
   private decisions: EncodedMap<Decision>;
   /**
-   * Ids of the feedback events applied (whether they changed the decision or not), the last
-   * `rememberOutcomes` of them: a redelivered feedback is never applied again.
+   * The feedback events applied (whether they changed the decision or not), the last
+   * `rememberOutcomes` of them, by conversion and id (`feedbackKey`): a redelivered feedback is never
+   * applied again, and an id used again on another conversion is a feedback of its own.
    */
   private readonly feedbackApplied = new Set<string>();
   private readonly feedbackBound: number;
@@ -397,19 +399,20 @@ export class ScoringEngine {
    * whatever decision came since (the caller publishes the one it made if that is still owed).
    */
   applyFeedback(f: FeedbackEvent, stored: Decision | null, nowMs: number): Decision | null {
-    if (this.feedbackApplied.has(f.id)) return null;
+    const key = feedbackKey(f);
+    if (this.feedbackApplied.has(key)) return null;
     const remembered = this.currentDecision(f.conversionId) ?? null;
     const current = !remembered || (stored && stored.revision > remembered.revision) ? stored : remembered;
     if (!current) return null; // nothing decided to apply it to (not marked: a redelivery may find the decision)
     const revised = this.feedbackOn(current, f, nowMs);
-    this.feedbackApplied.add(f.id);
+    this.feedbackApplied.add(key);
     if (this.feedbackApplied.size > this.feedbackBound) this.feedbackApplied.delete(this.feedbackApplied.values().next().value!);
     return revised;
   }
 
-  /** Whether this feedback event was applied (still remembered). */
-  appliedFeedback(id: string): boolean {
-    return this.feedbackApplied.has(id);
+  /** Whether this feedback event (its id, on its conversion) was applied (still remembered). */
+  appliedFeedback(f: Pick<FeedbackEvent, 'id' | 'conversionId'>): boolean {
+    return this.feedbackApplied.has(feedbackKey(f));
   }
 
   private get wantsFeatures(): boolean {

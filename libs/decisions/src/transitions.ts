@@ -12,12 +12,16 @@ export function revise(
     score?: number;
     note?: string | null;
     actor?: string | null;
+    /** The feedback event that made it (feedback revisions only). */
+    feedbackId?: string;
   },
   decidedAtMs: number,
   triggeredAtMs = decidedAtMs,
 ): Decision {
-  return {
-    ...current,
+  // A revision names only the feedback that made it, never the one that made the revision before.
+  const { feedbackId: _made, ...base } = current;
+  const revised: Decision = {
+    ...base,
     revision: current.revision + 1,
     previousStatus: current.status,
     status: change.status,
@@ -30,6 +34,8 @@ export function revise(
     decidedAt: new Date(decidedAtMs).toISOString(),
     latencyMs: Math.max(0, decidedAtMs - triggeredAtMs),
   };
+  if (change.feedbackId !== undefined) revised.feedbackId = change.feedbackId;
+  return revised;
 }
 
 /**
@@ -57,13 +63,14 @@ export function applyFeedback(current: Decision, feedback: FeedbackEvent, nowMs:
   const at = Date.parse(feedback.receivedAt);
   const note = feedback.reason ?? null;
   const actor = feedback.actor ?? null;
+  const feedbackId = feedback.id;
   if (feedback.source === 'analyst') {
     if (feedback.status === current.status) return null;
     const evidence = { status: feedback.status, note };
     const reason = manual('ANALYST_OVERRIDE', evidence);
     return revise(
       current,
-      { status: feedback.status, resolvedBy: 'analyst', reasons: [...current.reasons, reason], note, actor },
+      { status: feedback.status, resolvedBy: 'analyst', reasons: [...current.reasons, reason], note, actor, feedbackId },
       nowMs,
       at,
     );
@@ -72,13 +79,13 @@ export function applyFeedback(current: Decision, feedback: FeedbackEvent, nowMs:
     const reason = manual('ADVERTISER_REJECTED', { reason: note });
     return revise(
       current,
-      { status: 'rejected', resolvedBy: 'advertiser', reasons: [...current.reasons, reason], score: 1, note },
+      { status: 'rejected', resolvedBy: 'advertiser', reasons: [...current.reasons, reason], score: 1, note, feedbackId },
       nowMs,
       at,
     );
   }
   if (feedback.status === 'approved' && current.status === 'hold') {
-    return revise(current, { status: 'approved', resolvedBy: 'advertiser', note, actor }, nowMs, at);
+    return revise(current, { status: 'approved', resolvedBy: 'advertiser', note, actor, feedbackId }, nowMs, at);
   }
   return null;
 }

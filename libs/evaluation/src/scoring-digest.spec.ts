@@ -9,13 +9,14 @@ import { OfflineRunner } from './offline-runner';
  * Every verdict, decision and revision of a simulated run, hashed: a change to how the scoring
  * state is stored (tables, columns, pools) must leave the outputs bit-identical. The state's caps
  * are set low so that its eviction paths run too. A change that means to alter scoring (a rule, a
- * feature, the default model, the simulator) updates the digest and says why in its commit.
+ * feature, the default model, the simulator) updates the digest and says why in its commit
+ * (2026-12-03: feedback revisions name their feedback, `feedbackId`; nothing else changed).
  */
 const EXPECTED = {
   verdicts: 28_200,
   decisions: 1_197,
   revisions: 151,
-  digest: 'cef6a23744b8b0cc40382e03c85040aae8b8328ea4666149e8f7c285fdd90c2f',
+  digest: '1a037fdd149baf4642a74f58b414c5089cc779519002e6797190940881378bf7',
 };
 
 async function* linesOf(items: unknown[]) {

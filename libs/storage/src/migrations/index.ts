@@ -24,6 +24,7 @@ import { distinctSecretInDatabase } from './0023-distinct-secret-in-database';
 import { rollupDirtyMinutes } from './0024-rollup-dirty-minutes';
 import { dirtyMinutesTriggerSearchPath } from './0025-dirty-minutes-trigger-search-path';
 import { uncompressedReasons } from './0026-uncompressed-reasons';
+import { feedbackOnRevisions } from './0027-feedback-on-revisions';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -54,5 +55,6 @@ export const MIGRATIONS: readonly Migration[] = [
   rollupDirtyMinutes,
   dirtyMinutesTriggerSearchPath,
   uncompressedReasons,
+  feedbackOnRevisions,
 ];
 export type { Migration } from './migration';

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { ClickVerdict, Decision, Reason, hasMintedClickShape } from '@app/contracts';
+import { ClickVerdict, Decision, Reason, feedbackKey, hasMintedClickShape } from '@app/contracts';
 import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, unnestRows, writeKeyed } from '../bulk';
 import { inTransaction } from '../database';
 
@@ -131,6 +131,7 @@ const transitionColumns: Column<Decision>[] = [
   { name: 'advertiser_id', type: 'text', value: (d) => d.advertiserId },
   { name: 'publisher_id', type: 'text', value: (d) => d.publisherId },
   { name: 'decided_at', type: 'timestamptz', value: (d) => d.decidedAt },
+  { name: 'feedback_id', type: 'text', value: (d) => d.feedbackId ?? null },
 ];
 const transitions = unnestRows(transitionColumns);
 const TRANSITIONS_SQL = `
@@ -221,6 +222,21 @@ export class OutcomeRepository {
       [clicks.map((c) => c.id), clicks.map((c) => c.ts)],
     );
     return new Set(rows.map((r) => r.click_id));
+  }
+
+  /**
+   * Which of these feedback events made a recorded revision of their conversion (keys: `feedbackKey`): the scorer does not apply them again. Found through the
+   * transitions' primary key (a conversion's few revisions), never a scan.
+   */
+  async recordedFeedback(feedback: readonly { id: string; conversionId: string }[]): Promise<Set<string>> {
+    if (feedback.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ conversion_id: string; feedback_id: string }>(
+      `SELECT t.conversion_id, t.feedback_id FROM decision_transitions t
+         JOIN unnest($1::text[], $2::text[]) AS k(conversion_id, feedback_id)
+           ON t.conversion_id = k.conversion_id AND t.feedback_id = k.feedback_id`,
+      [feedback.map((f) => f.conversionId), feedback.map((f) => f.id)],
+    );
+    return new Set(rows.map((r) => feedbackKey({ conversionId: r.conversion_id, id: r.feedback_id })));
   }
 
   /** Which of these conversions already have a decision (of any revision). */
