@@ -4,7 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import type { Pool } from 'pg';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
-import { ClickEvent, ClickVerdict, ConsumerName, ConversionEvent, Decision, Outcome, Topology } from '@app/contracts';
+import { ClickEvent, ClickVerdict, ConsumerName, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology } from '@app/contracts';
 import type { ScoringEngine } from '@app/decisions';
 import {
   ConsumerRunner,
@@ -62,6 +62,9 @@ describe('a redelivered event the scorer no longer remembers', () => {
   /** Every delivery the scorer's handler got: event id → delivery counts. */
   let deliveries: Map<string, number[]>;
   let disagreements: number[];
+  /** Event ids whose redeliveries this scorer process refuses (nak) without handling them: they reach the next process. */
+  let notHere: Set<string>;
+  let config: ReturnType<typeof loadConfig>;
 
   beforeEach(async () => {
     namespace = testNamespace();
@@ -73,7 +76,7 @@ describe('a redelivered event the scorer no longer remembers', () => {
     nc = await connect({ servers: TEST_NATS_URL });
     js = jetstream(nc);
     jsm = await jetstreamManager(nc);
-    const config = loadConfig({ ARBITER_NAMESPACE: namespace, SCORER_REMEMBER_OUTCOMES: '2', EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
+    config = loadConfig({ ARBITER_NAMESPACE: namespace, SCORER_REMEMBER_OUTCOMES: '2', EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
     await provisionStreams(jsm, topology, config);
     specs = consumerSpecs(topology, config);
     publisher = new JetStreamPublisher(nc);
@@ -82,8 +85,14 @@ describe('a redelivered event the scorer no longer remembers', () => {
     loseAck = new Set();
     deliveries = new Map();
     disagreements = [];
+    notHere = new Set();
+    scoring = newScorer();
+  });
+
+  /** A scorer process: a new one (a restart) remembers nothing of what the last one applied or published. */
+  function newScorer(): ScoringService {
     const spy = { publishAll: (items: readonly Outgoing[]) => publisher.publishAll(items), maxBatchBytes: () => publisher.maxBatchBytes() };
-    scoring = new ScoringService(
+    const scoring = new ScoringService(
       config,
       { ...aCatalog(), resolve: async () => undefined } as unknown as CatalogCache,
       outcomes,
@@ -99,7 +108,8 @@ describe('a redelivered event the scorer no longer remembers', () => {
       handed.push(...out);
       return publish(out);
     };
-  });
+    return scoring;
+  }
 
   afterEach(async () => {
     await Promise.all(runners.splice(0).map((r) => r.stop()));
@@ -119,6 +129,8 @@ describe('a redelivered event the scorer no longer remembers', () => {
         // What the scorer reads from the ack subject agrees with the client's parse of it.
         if (d.redelivered !== d.deliveryCount > 1) disagreements.push(d.deliveryCount);
       }
+      const refused = batch.filter((d) => d.deliveryCount > 1 && notHere.has(d.data.id));
+      if (refused.length) throw Object.assign(new Error('not this process'), { code: 'ECONNRESET' });
       await scoring.process(batch);
       const lost = batch.filter((d) => d.deliveryCount === 1 && loseAck.has(d.data.id));
       // Blamed on the database: the whole batch is kept for a retry, as when an ack is lost.
@@ -245,4 +257,58 @@ describe('a redelivered event the scorer no longer remembers', () => {
     await eventually(async () => (await outcomes.recordedVerdicts([{ id: click.id, ts: click.ts }])).size === 1);
     expect(ipClicks('81.2.69.23')).toBe(2);
   });
+
+  it('a feedback redelivered to a restarted scorer after a later feedback changed the decision: not applied again, no revision or webhook', async () => {
+    await startRecorder();
+    await startScorer();
+    const click = aClick({ id: uid('click'), ip: '81.2.69.30' });
+    const conversion: ConversionEvent = aConversion(click, { id: uid('conv') });
+    await send(click, conversion);
+    await eventually(async () => (await outcomes.findDecision(conversion.id))?.status === 'approved');
+    const feedback = (status: 'approved' | 'rejected'): FeedbackEvent => ({
+      kind: 'feedback',
+      id: uid('fb'),
+      ts: new Date().toISOString(),
+      receivedAt: new Date().toISOString(),
+      partition: 0,
+      conversionId: conversion.id,
+      status,
+      source: 'analyst',
+    });
+    // An analyst rejects it; its ack is lost, and its redeliveries do not reach this process (it dies).
+    const rejection = feedback('rejected');
+    loseAck.add(rejection.id);
+    notHere.add(rejection.id);
+    await send(rejection);
+    await eventually(async () => (await outcomes.findDecision(conversion.id))?.revision === 1);
+    // Then approves it after all.
+    await send(feedback('approved'));
+    await eventually(async () => (await outcomes.findDecision(conversion.id))?.revision === 2);
+    expect(handedFor(conversion.id).map((d) => (d as Decision).status)).toEqual(['approved', 'rejected', 'approved']);
+
+    // A new scorer process (its memory of applied feedback gone) gets the rejection's redelivery.
+    scoring = newScorer();
+    const before = handed.length;
+    notHere.clear();
+    const redeliveries = () => (deliveries.get(rejection.id) ?? []).filter((n) => n > 1).length;
+    const refused = redeliveries();
+    await eventually(async () => redeliveries() > refused, Boolean, 20_000);
+    await eventually(async () => (await jsm.consumers.info(topology.streams.events, 'scorer-p0')).num_ack_pending === 0, Boolean, 20_000);
+
+    expect(handed.slice(before)).toEqual([]);
+    expect(await outcomes.findDecision(conversion.id)).toMatchObject({ revision: 2, status: 'approved' });
+    const { rows } = await pool.query('SELECT revision, to_status FROM decision_transitions WHERE conversion_id = $1 ORDER BY revision', [
+      conversion.id,
+    ]);
+    expect(rows).toEqual([
+      { revision: 1, to_status: 'rejected' },
+      { revision: 2, to_status: 'approved' },
+    ]);
+
+    // Sent again as a new message (past JetStream's de-duplication window): likewise.
+    await js.publish(topology.event('feedback', 0), JSON.stringify(rejection), { msgID: `feedback:${rejection.id}:again` });
+    await eventually(async () => (deliveries.get(rejection.id) ?? []).filter((n) => n === 1).length === 2);
+    await eventually(async () => (await jsm.consumers.info(topology.streams.events, 'scorer-p0')).num_ack_pending === 0);
+    expect(handed.slice(before)).toEqual([]);
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { ClickEvent, ConversionEvent } from '@app/contracts';
+import { ClickEvent, ConversionEvent, FeedbackEvent, feedbackKey } from '@app/contracts';
 import { componentLogger, degradations, metrics } from '@app/observability';
 import { OutcomeRepository } from '@app/storage';
 import { RecorderProgress } from './recorder-progress';
@@ -14,10 +14,11 @@ export type Redelivered = 'recorded' | 'wait' | 'score';
 
 /**
  * An event's key in the answers and among the waiting: click and conversion ids are separate id
- * spaces (an advertiser may use the click's id as its conversion's id).
+ * spaces (an advertiser may use the click's id as its conversion's id); a feedback is itself on its
+ * conversion (`feedbackKey`).
  */
-export function redeliveryKey(e: { kind: string; id: string }): string {
-  return `${e.kind}:${e.id}`;
+export function redeliveryKey(e: { kind: string; id: string; conversionId?: string }): string {
+  return e.kind === 'feedback' ? `feedback:${feedbackKey(e as FeedbackEvent)}` : `${e.kind}:${e.id}`;
 }
 
 /**
@@ -65,7 +66,7 @@ export class RedeliveryResolver {
    * holds (the first one: a click sent again is not observed), which its recorded verdict carries.
    */
   async resolve(
-    events: readonly (ClickEvent | ConversionEvent)[],
+    events: readonly (ClickEvent | ConversionEvent | FeedbackEvent)[],
     sentAgain: ReadonlySet<ClickEvent | ConversionEvent> = new Set(),
     heldAt: ReadonlyMap<ClickEvent, string> = new Map(),
   ): Promise<Map<string, Redelivered>> {
@@ -73,7 +74,8 @@ export class RedeliveryResolver {
     const progress = await this.progress.read();
     const clicks = events.filter((e): e is ClickEvent => e.kind === 'click');
     const conversions = events.filter((e) => e.kind === 'conversion').map((e) => e.id);
-    const [verdicts, decisions] = await Promise.all([
+    const feedback = events.filter((e): e is FeedbackEvent => e.kind === 'feedback');
+    const [verdicts, decisions, revisions] = await Promise.all([
       this.outcomes.recordedVerdicts(
         clicks.flatMap((c) => {
           const held = heldAt.get(c);
@@ -87,6 +89,8 @@ export class RedeliveryResolver {
         }),
       ),
       this.outcomes.decidedConversions(conversions),
+      // A feedback's outcome is the revision it made; one that changed nothing has none and is applied again (trust.md's limits).
+      this.outcomes.recordedFeedback(feedback),
     ]);
     const answers = new Map<string, Redelivered>();
     const counts = { recorded: 0, resent: 0, wait: 0, score: 0, score_after_wait: 0 };
@@ -94,9 +98,11 @@ export class RedeliveryResolver {
     let longestWait = 0;
     for (const e of events) {
       const key = redeliveryKey(e);
-      const answer = this.answer(key, (e.kind === 'click' ? verdicts : decisions).has(e.id), progress, now);
+      const recorded =
+        e.kind === 'click' ? verdicts.has(e.id) : e.kind === 'conversion' ? decisions.has(e.id) : revisions.has(feedbackKey(e));
+      const answer = this.answer(key, recorded, progress, now);
       answers.set(key, answer === 'score_after_wait' ? 'score' : answer);
-      const label = answer === 'recorded' && sentAgain.has(e) ? 'resent' : answer;
+      const label = answer === 'recorded' && e.kind !== 'feedback' && sentAgain.has(e) ? 'resent' : answer;
       counts[label]++;
       metrics.redelivered.labels(e.kind, label).inc();
       if (answer === 'wait') longestWait = Math.max(longestWait, now - this.waiting.get(key)!.at);

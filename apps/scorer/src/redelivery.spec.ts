@@ -2,7 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
-import { ClickEvent, ClickVerdict, ConversionEvent, Decision, Topology } from '@app/contracts';
+import { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Topology, feedbackKey } from '@app/contracts';
 import type { ScoringEngine } from '@app/decisions';
 import { Delivery, EncodedJson } from '@app/messaging';
 import { degradations, metrics } from '@app/observability';
@@ -23,6 +23,9 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
   /** Recorded verdicts: click id → the time of the row (the first click's, for a chosen id). */
   let recordedClicks: Map<string, string>;
   let decided: Set<string>;
+  /** The database's decisions (the newest revision) and its revisions' feedback (`feedbackKey`). */
+  let recordedDecisions: Map<string, Decision>;
+  let recordedRevisions: Set<string>;
   let progress: Progress | null;
   let published: Outgoing[];
   let sut: ScoringService;
@@ -31,10 +34,19 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
   beforeEach(() => {
     recordedClicks = new Map();
     decided = new Set();
+    recordedDecisions = new Map();
+    recordedRevisions = new Set();
     progress = { published: 100, recorded: 100 };
     published = [];
+    start();
+  });
+
+  /** A scorer process (again: a restart, its memory gone) on the same database and streams. */
+  function start(): void {
     const outcomes = {
-      findDecision: async () => null,
+      findDecision: async (id: string) => recordedDecisions.get(id) ?? null,
+      recordedFeedback: async (fs: readonly { id: string; conversionId: string }[]) =>
+        new Set(fs.map(feedbackKey).filter((k) => recordedRevisions.has(k))),
       decidedConversions: async (ids: readonly string[]) => new Set(ids.filter((id) => decided.has(id))),
       // As the database answers: by id and time, pair by pair.
       recordedVerdicts: async (cs: readonly { id: string; ts: string }[]) =>
@@ -56,7 +68,16 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
       OFFLINE_DISTINCT_SECRET,
     );
     engine = (sut as unknown as { engine: ScoringEngine }).engine;
-  });
+  }
+
+  /** The recorder writes what was published: the newest revision of each decision, and each revision's feedback. */
+  function record(): void {
+    for (const d of decisions()) {
+      decided.add(d.conversionId);
+      if ((recordedDecisions.get(d.conversionId)?.revision ?? -1) < d.revision) recordedDecisions.set(d.conversionId, d);
+      if (d.feedbackId) recordedRevisions.add(feedbackKey({ conversionId: d.conversionId, id: d.feedbackId }));
+    }
+  }
 
   /** A delivery as JetStream makes it: `deliveries` > 1 is a redelivery. */
   const delivered = (data: StoredEvent, deliveries = 1) =>
@@ -336,5 +357,92 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     await sut.process([delivered(aClick({ id: uid('click') })), delivered(aClick({ id: uid('click') }))]);
     expect(read).not.toHaveBeenCalled();
     expect(verdicts()).toHaveLength(2);
+  });
+
+  describe('feedback after a restart (its memory of applied feedback gone)', () => {
+    let conversion: ConversionEvent;
+    let rejection: FeedbackEvent;
+    let approval: FeedbackEvent;
+    const feedback = (status: 'approved' | 'rejected'): FeedbackEvent => ({
+      kind: 'feedback',
+      id: uid('fb'),
+      ts: at(3600_000),
+      receivedAt: at(3600_000),
+      partition: 0,
+      conversionId: conversion.id,
+      status,
+      source: 'analyst',
+    });
+    const revisions = () => decisions().map((d) => [d.revision, d.status, d.feedbackId]);
+
+    beforeEach(async () => {
+      const click = aClick({ id: uid('click'), ip: '81.2.69.40' });
+      conversion = aConversion(click, { id: uid('conv') });
+      await sut.process([delivered(click), delivered(conversion)]);
+      expect(decisions()).toEqual([expect.objectContaining({ revision: 0, status: 'approved' })]);
+      // An analyst rejects it, then approves it after all.
+      rejection = feedback('rejected');
+      approval = feedback('approved');
+      await sut.process([delivered(rejection)]);
+      await sut.process([delivered(approval)]);
+      expect(revisions().slice(1)).toEqual([
+        [1, 'rejected', rejection.id],
+        [2, 'approved', approval.id],
+      ]);
+    });
+
+    it('a redelivered feedback whose revision is recorded is not applied again: the later decision stands', async () => {
+      record();
+      start();
+      published = [];
+
+      const again = delivered(rejection, 2);
+      await sut.process([again]);
+
+      expect(again.outcome).toEqual({ kind: 'ack' });
+      expect(decisions()).toEqual([]);
+    });
+
+    it('a feedback sent again (a new message) whose revision is recorded: likewise', async () => {
+      record();
+      start();
+      published = [];
+
+      const resent = delivered(rejection, 1);
+      await sut.process([resent]);
+
+      expect(resent.outcome).toEqual({ kind: 'ack' });
+      expect(decisions()).toEqual([]);
+    });
+
+    it('a redelivered feedback whose revision is not recorded yet waits for the recorder, then is answered by the record', async () => {
+      progress = { published: 120, recorded: 110 };
+      start();
+      published = [];
+
+      const again = delivered(rejection, 2);
+      await sut.process([again]);
+      expect(again.outcome.kind).toBe('retry');
+      expect(decisions()).toEqual([]);
+
+      record();
+      progress = { published: 130, recorded: 130 };
+      const third = delivered(rejection, 3);
+      await sut.process([third]);
+      expect(third.outcome).toEqual({ kind: 'ack' });
+      expect(decisions()).toEqual([]);
+    });
+
+    it('a redelivered feedback never published (the recorder caught up, no revision of it) is applied, once', async () => {
+      const late = feedback('rejected');
+      record();
+      start();
+      published = [];
+
+      await sut.process([delivered(late, 2)]);
+      await sut.process([delivered(late, 3)]);
+
+      expect(revisions()).toEqual([[3, 'rejected', late.id]]);
+    });
   });
 });

@@ -46,6 +46,7 @@ describe('ScoringService: what a batch loads before it is scored', () => {
         asked.decided.push([...ids]);
         return new Set(ids.filter((id) => decided.has(id)));
       },
+      recordedFeedback: async () => new Set(),
     };
     const catalog = {
       ...aCatalog(),

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
-import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology } from '@app/contracts';
+import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology, feedbackKey } from '@app/contracts';
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
@@ -110,15 +110,14 @@ export class ScoringService {
       for (const d of batch) {
         const e = d.data;
         const now = Date.now();
-        if (again && e.kind !== 'feedback') {
-          // Scored before and no longer remembered: never observed or decided a second time.
-          const answer = again.get(redeliveryKey(e));
-          if (answer === 'recorded') continue; // its outcome is on VERDICTS and recorded: nothing to publish
-          if (answer === 'wait') {
-            d.retry(); // with back-off: the recorder is behind what was published since
-            continue;
-          }
+        // Scored or applied before and no longer remembered: never observed, decided or applied a second time.
+        const answer = again?.get(redeliveryKey(e));
+        if (answer === 'wait') {
+          d.retry(); // with back-off: the recorder is behind what was published since
+          continue;
         }
+        // Its outcome is on VERDICTS and recorded: nothing to publish. (A feedback's conversion may still owe revisions, below.)
+        if (answer === 'recorded' && e.kind !== 'feedback') continue;
         if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
         else if (e.kind === 'conversion') {
           // Decided already: the conversion was sent again after JetStream's de-duplication window
@@ -131,7 +130,8 @@ export class ScoringService {
           const owed = this.takeOwed(e.conversionId);
           revisions.push(...owed);
           // On the newest decision known: owed (the engine may have forgotten it), remembered or recorded.
-          const applied = owed.some((o) => this.madeBy.get(o) === e.id);
+          // Applied already: its revision is owed, or recorded (a restart, or past the engine's bound).
+          const applied = answer === 'recorded' || owed.some((o) => this.madeBy.get(o) === e.id);
           const revised = applied ? null : this.engine.applyFeedback(e, newest(owed.at(-1), prepared.decisions.get(e.conversionId)), now);
           if (revised) this.madeBy.set(revised, e.id);
           // Owed revisions first, in order; a redelivered feedback makes none (applied once, by its id).
@@ -280,13 +280,22 @@ export class ScoringService {
    * every first delivery of new events.
    */
   private async redelivered(batch: readonly Delivery<StoredEvent>[], decided: Set<string>): Promise<Map<string, Redelivered> | null> {
-    let uncertain: (ClickEvent | ConversionEvent)[] | null = null;
+    let uncertain: (ClickEvent | ConversionEvent | FeedbackEvent)[] | null = null;
+    let firstFeedback: FeedbackEvent[] | null = null;
     const sentAgain = new Set<ClickEvent>();
     const heldAt = new Map<ClickEvent, string>();
     for (const d of batch) {
       const e = d.data;
-      if (e.kind === 'feedback') continue;
       const redelivered = d.redelivered;
+      if (e.kind === 'feedback') {
+        // Applied, as far as this process knows (remembered, or its revision owed): answered in turn.
+        if (this.engine.appliedFeedback(e) || this.owes(e)) continue;
+        // Redelivered: its revision may be published and not recorded yet (waits for the recorder, as
+        // events do). Sent again (a new message): a revision of it is looked for, without waiting.
+        if (redelivered) (uncertain ??= []).push(e);
+        else (firstFeedback ??= []).push(e);
+        continue;
+      }
       const held = e.kind === 'click' && this.engine.holdsClick(e.id);
       if (!(redelivered || held)) continue;
       // Remembered: answered from memory, identically. Decided and recorded: skipped below.
@@ -298,7 +307,24 @@ export class ScoringService {
       const t = held ? this.engine.state.click(e.id)?.t : undefined;
       if (t !== undefined) heldAt.set(e, new Date(t).toISOString());
     }
-    return uncertain ? this.redeliveries.resolve(uncertain, sentAgain, heldAt) : null;
+    const [answers, recorded] = await Promise.all([
+      uncertain ? this.redeliveries.resolve(uncertain, sentAgain, heldAt) : null,
+      firstFeedback ? this.outcomes.recordedFeedback(firstFeedback) : null,
+    ]);
+    if (!recorded?.size) return answers;
+    const all = answers ?? new Map<string, Redelivered>();
+    for (const f of firstFeedback!) {
+      if (recorded.has(feedbackKey(f))) {
+        all.set(redeliveryKey(f), 'recorded');
+        metrics.redelivered.labels('feedback', 'resent').inc();
+      }
+    }
+    return all;
+  }
+
+  /** Whether a revision this feedback made is owed (not published yet): it counts as applied. */
+  private owes(f: FeedbackEvent): boolean {
+    return this.unpublished.get(f.conversionId)?.some((o) => this.madeBy.get(o) === f.id) ?? false;
   }
 
   /**
