@@ -373,6 +373,43 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       ]);
     });
 
+    it('owes again only the revisions whose message JetStream did not store when a publish of several fails part-way', async () => {
+      // Three conversions, each with a revision whose publish failed: owed, one message each here.
+      const conversions = [conversionId];
+      for (let i = 0; i < 2; i++) {
+        const click = aClick({ ip: `81.2.70.${60 + i}`, deviceId: uid('device') });
+        const conversion = aConversion(click);
+        await sut.process(batch(click, conversion));
+        conversions.push(conversion.id);
+      }
+      published = [];
+      const rejection = (id: string): FeedbackEvent => ({ ...feedback('rejected', 'advertiser'), conversionId: id });
+      refusing = true;
+      for (const id of conversions) await expect(sut.process(batch(rejection(id)))).rejects.toThrow(/maximum bytes/);
+      refusing = false;
+      expect(owed().map((d) => d.conversionId)).toEqual(conversions);
+      // The timer publishes all three at once; JetStream stores the first two messages, not the third.
+      const publisher = (sut as unknown as { publisher: { publishAll: (items: Outgoing[]) => Promise<void>; maxBatchBytes: () => number } })
+        .publisher;
+      publisher.maxBatchBytes = () => 1; // one decision a message
+      const publishAll = publisher.publishAll;
+      // Pipelined, as JetStream does: every message is sent, each acked or not on its own; the call rejects if any failed.
+      publisher.publishAll = async (items) => {
+        const refused = (o: Outgoing) => unpack(o).some((d) => (d as Decision).conversionId === conversions[2]);
+        await publishAll(items.filter((o) => !refused(o)));
+        if (items.some(refused)) throw new Error('no JetStream ack');
+      };
+      await expect(sut.resolveHolds(Date.now())).rejects.toThrow(/no JetStream ack/);
+
+      expect(decisions().map((d) => d.conversionId)).toEqual(conversions.slice(0, 2));
+      expect(owed().map((d) => [d.conversionId, d.revision])).toEqual([[conversions[2], 1]]);
+      publisher.publishAll = publishAll;
+      await sut.resolveHolds(Date.now());
+      // Each revision stored once.
+      expect(decisions().map((d) => d.conversionId)).toEqual(conversions);
+      expect(owed()).toEqual([]);
+    });
+
     it('applies feedback to the newest decision it knows, also one it owes that the engine forgot', async () => {
       const rejection = feedback('rejected', 'advertiser');
       refusing = true;

@@ -5,7 +5,16 @@ import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
-import { BatchItem, Delivery, ITEMS_PER_MESSAGE, JetStreamPublisher, StoredEvent, batchMessages, outcomeMessageId } from '@app/messaging';
+import {
+  BatchItem,
+  Delivery,
+  ITEMS_PER_MESSAGE,
+  JetStreamPublisher,
+  Outgoing,
+  StoredEvent,
+  batchMessages,
+  outcomeMessageId,
+} from '@app/messaging';
 import { metrics } from '@app/observability';
 import { ClickRepository, DISTINCT_SECRET, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
 import type { ActiveShadow } from '@app/live-config';
@@ -106,6 +115,8 @@ export class ScoringService {
     revisions: Decision[],
   ): Promise<void> {
     const out: Outcome[] = [];
+    // The revisions whose message JetStream stored: not owed again if another message failed.
+    const stored = new Set<Outcome>();
     try {
       for (const d of batch) {
         const e = d.data;
@@ -140,11 +151,12 @@ export class ScoringService {
           if (revised) out.push(revised);
         }
       }
-      await this.publish(out);
+      await this.publish(out, revisions.length ? stored : undefined);
     } catch (e) {
-      // Not (or not all) stored: owed to the feedback's redelivery. One stored after all is
-      // published again with its message id, which JetStream and the consumers de-duplicate.
-      this.owe(revisions);
+      // Not (or not all) stored: owed to the feedback's redelivery, but those JetStream acked. One
+      // stored after all without an ack (a timeout) is published again with its message id, which
+      // JetStream (within its window) and the consumers de-duplicate.
+      this.owe(revisions.filter((r) => !stored.has(r)));
       throw e;
     }
   }
@@ -191,10 +203,11 @@ export class ScoringService {
       this.owe(resolved);
       const owed = [...this.unpublished.keys()].flatMap((id) => this.takeOwed(id));
       if (owed.length === 0) return 0;
+      const stored = new Set<Outcome>();
       try {
-        await this.publish(owed);
+        await this.publish(owed, stored);
       } catch (e) {
-        this.owe(owed);
+        this.owe(owed.filter((r) => !stored.has(r)));
         throw e;
       }
       return resolved.length;
@@ -233,16 +246,20 @@ export class ScoringService {
   /**
    * Publishes outcomes (pipelined), several to a message: verdicts in some, decisions in others, each
    * in the order they were made. Rejects if any publish failed; counts them once all were stored.
+   * `stored` (given where revisions are owed): filled with the outcomes whose message JetStream
+   * acknowledged, also when another message failed; the revisions among them are counted then.
    */
-  async publish(out: readonly Outcome[]): Promise<void> {
+  async publish(out: readonly Outcome[], stored?: Set<Outcome>): Promise<void> {
     const verdicts: BatchItem[] = [];
     const decisions: BatchItem[] = [];
     // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
     for (const o of out) (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)! });
-    await this.publisher.publishAll([
+    const messages = [
       ...batchMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
       ...batchMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
-    ]);
+    ];
+    if (stored) await this.publishEach(messages, [...verdicts, ...decisions], stored);
+    else await this.publisher.publishAll(messages);
     // The clicks' histogram child is looked up once a call and their counts added once: `labels()`
     // hashes its values on every call (the child's `observe` still checks and hashes them, prom-client
     // 15), and with a lookup per outcome the metrics cost 1.4 µs an outcome.
@@ -261,6 +278,33 @@ export class ScoringService {
     }
     if (valid) metrics.outcomes.labels('click', 'valid').inc(valid);
     if (invalid) metrics.outcomes.labels('click', 'invalid').inc(invalid);
+  }
+
+  /**
+   * Publishes the messages (pipelined) and adds to `stored` the outcomes of each one acknowledged;
+   * rejects with the first failure once all have settled. `items` are the messages' items in order
+   * (`batchMessages` keeps it: a message holds the next `items` of them, or one).
+   */
+  private async publishEach(messages: readonly Outgoing[], items: readonly BatchItem[], stored: Set<Outcome>): Promise<void> {
+    const results = await Promise.allSettled(messages.map((m) => this.publisher.publishAll([m])));
+    let next = 0;
+    let failure: PromiseRejectedResult | undefined;
+    const revisions: Decision[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const carried = items.slice(next, (next += messages[i].items ?? 1)).map((item) => item.payload as Outcome);
+      const result = results[i];
+      if (result.status === 'rejected') failure ??= result;
+      else
+        for (const o of carried) {
+          stored.add(o);
+          if (o.kind === 'conversion' && o.revision > 0) revisions.push(o);
+        }
+    }
+    if (!failure) return;
+    // Stored and never published again (the caller owes again only the others): counted now. Verdicts
+    // and first decisions are published again with the batch's redelivery, and counted then.
+    for (const r of revisions) metrics.outcomes.labels(r.kind, r.status).inc();
+    throw failure.reason;
   }
 
   /** Feeds an event from the past through the engine to rebuild windows; the outcome is dropped. */
