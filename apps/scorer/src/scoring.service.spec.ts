@@ -373,6 +373,20 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       ]);
     });
 
+    it('files owed revisions per conversion in revision order, one of each (the later filed replaces it)', () => {
+      const owe = (sut as unknown as { owe: (r: Decision[]) => void }).owe.bind(sut);
+      const r = (revision: number, status: Decision['status']): Decision => ({ ...first, revision, status });
+      const other = { ...r(1, 'rejected'), conversionId: uid('conv') };
+      owe([r(3, 'approved'), r(1, 'rejected'), other]);
+      owe([r(2, 'approved'), r(3, 'rejected')]);
+      expect(owed().map((d) => [d.conversionId, d.revision, d.status])).toEqual([
+        [conversionId, 1, 'rejected'],
+        [conversionId, 2, 'approved'],
+        [conversionId, 3, 'rejected'],
+        [other.conversionId, 1, 'rejected'],
+      ]);
+    });
+
     it('owes again only the revisions whose message JetStream did not store when a publish of several fails part-way', async () => {
       // Three conversions, each with a revision whose publish failed: owed, one message each here.
       const conversions = [conversionId];

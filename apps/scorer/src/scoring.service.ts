@@ -214,15 +214,16 @@ export class ScoringService {
     });
   }
 
-  /** Files revisions as owed: per conversion, in revision order, one of each revision. */
+  /** Files revisions as owed: per conversion, in revision order, one of each revision (the later filed replaces it). */
   private owe(revisions: readonly Decision[]): void {
     for (const r of revisions) {
-      const list = (this.unpublished.get(r.conversionId) ?? []).filter((o) => o.revision !== r.revision);
-      list.push(r);
-      this.unpublished.set(
-        r.conversionId,
-        list.sort((a, b) => a.revision - b.revision),
-      );
+      let list = this.unpublished.get(r.conversionId);
+      if (!list) this.unpublished.set(r.conversionId, (list = []));
+      // Its place: after every lower revision. A conversion owes a few at most: a linear search.
+      let at = list.length;
+      while (at > 0 && list[at - 1].revision > r.revision) at--;
+      if (at > 0 && list[at - 1].revision === r.revision) list[at - 1] = r;
+      else list.splice(at, 0, r);
     }
   }
 
