@@ -1,3 +1,4 @@
+import { feedbackKey } from '@app/contracts';
 import type { ClickVerdict, Decision, EventKind } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
 import { EventNormalizer } from '@app/ingest';
@@ -22,6 +23,10 @@ export interface OfflineSummary {
   clicks: number;
   conversions: number;
   feedback: number;
+  /** Feedback lines whose id came before on the same conversion: the same feedback, applied once (dropped). */
+  feedbackRepeated: number;
+  /** Feedback lines whose id came before on another conversion: a feedback of its own there, applied (as live). */
+  feedbackIdsReused: number;
   invalid: number;
   openCatalog: boolean;
 }
@@ -38,7 +43,20 @@ export class OfflineRunner {
   constructor(readonly engine: ScoringEngine) {}
 
   async run(lines: AsyncIterable<{ line: number; value?: unknown; error?: string }>, observer: OfflineObserver): Promise<OfflineSummary> {
-    const summary: OfflineSummary = { lines: 0, clicks: 0, conversions: 0, feedback: 0, invalid: 0, openCatalog: true };
+    const summary: OfflineSummary = {
+      lines: 0,
+      clicks: 0,
+      conversions: 0,
+      feedback: 0,
+      feedbackRepeated: 0,
+      feedbackIdsReused: 0,
+      invalid: 0,
+      openCatalog: true,
+    };
+    // Every feedback applied (by `feedbackKey`) and the conversion each id came on first: the engine
+    // remembers only its last `rememberOutcomes`, a file is read whole.
+    const applied = new Set<string>();
+    const firstOn = new Map<string, string>();
     let now = -Infinity;
     for await (const { line, value, error } of lines) {
       summary.lines++;
@@ -83,6 +101,15 @@ export class OfflineRunner {
         observer.decision?.(decision, truth);
       } else {
         summary.feedback++;
+        const key = feedbackKey(event);
+        if (applied.has(key)) {
+          summary.feedbackRepeated++;
+          continue;
+        }
+        applied.add(key);
+        const first = firstOn.get(event.id);
+        if (first === undefined) firstOn.set(event.id, event.conversionId);
+        else if (first !== event.conversionId) summary.feedbackIdsReused++;
         const revised = this.engine.applyFeedback({ ...event, source: 'advertiser' }, null, t);
         if (revised) observer.revision?.(revised);
       }

@@ -53,7 +53,7 @@ export class FeedbackService {
       };
     const event: FeedbackEvent = {
       ...normalized.event,
-      id: scopedId(normalized.event.id, body, principal),
+      id: scopedId(normalized.event.id, normalized.event.conversionId, body, principal),
       actor: principal.keyId,
       clickId: decision.clickId,
       partition: partitionOfClickId(decision.clickId, this.config.ARBITER_PARTITIONS),
@@ -68,13 +68,16 @@ export class FeedbackService {
 }
 
 /**
- * A caller's own feedback id is its idempotency key, and idempotency is per tenant: the stored id
- * is derived from the tenant and the given id, so one advertiser cannot take (and so silence) an
- * id another will use. Ids the gateway mints are unique already.
+ * A caller's own feedback id is its idempotency key, per tenant and per conversion: the stored id
+ * is derived from the tenant, the conversion and the given id, so one advertiser cannot take (and so
+ * silence) an id another will use, and an id a caller uses again on another conversion (a counter of
+ * its own, say) is another feedback rather than a duplicate dropped without a word. The engine keys
+ * feedback by conversion and id too (`feedbackKey`), so files replayed offline behave alike. Ids the
+ * gateway mints are unique already.
  */
-function scopedId(id: string, body: unknown, principal: Principal): string {
+function scopedId(id: string, conversionId: string, body: unknown, principal: Principal): string {
   const given = typeof body === 'object' && body !== null && typeof (body as { id?: unknown }).id === 'string';
   if (!given) return id;
   const tenant = principal.role === 'admin' ? 'admin' : `${principal.role}:${principal.subjectId}`;
-  return `fb-${createHash('sha256').update(`${tenant}\u0000${id}`).digest('base64url').slice(0, 32)}`;
+  return `fb-${createHash('sha256').update(`${tenant}\u0000${conversionId}\u0000${id}`).digest('base64url').slice(0, 32)}`;
 }

@@ -36,10 +36,20 @@ describe('evaluate: every reason code of the catalogue with its count', () => {
 
     const md = evaluationMarkdown(report, {
       file: 'f.ndjson',
-      summary: { lines: 5, clicks: 2, conversions: 1, feedback: 2, invalid: 0, openCatalog: false },
+      summary: {
+        lines: 5,
+        clicks: 2,
+        conversions: 1,
+        feedback: 2,
+        feedbackRepeated: 1,
+        feedbackIdsReused: 0,
+        invalid: 0,
+        openCatalog: false,
+      },
       ruleset: 'builtin-1',
       model: null,
     });
+    expect(md).toContain('2 feedback events (1 repeated on its conversion, applied once)');
     const table = md.slice(md.indexOf('### Every reason code'));
     expect(table).toContain('| `BOT_USER_AGENT` | GIVT | 2 | – |');
     expect(table).toContain('| `DATACENTER_IP` | GIVT | 1 | – |');

@@ -22,6 +22,7 @@ export function evaluationMarkdown(
   const { clicks, conversions } = report;
   const lines = [
     `Traffic: \`${meta.file}\` — ${meta.summary.clicks} clicks, ${meta.summary.conversions} conversions, ${meta.summary.feedback} feedback events` +
+      feedbackIds(meta.summary) +
       ` (${clicks.fraud} fraud clicks, ${conversions.fraud} fraud conversions). Rule set \`${meta.ruleset}\`, model \`${meta.model ?? 'none'}\`` +
       (meta.authority
         ? ` (clicks: ${meta.authority.click.authority}, conversions: ${meta.authority.conversion.authority}; ${meta.authority.conversion.basis}).`
@@ -84,4 +85,13 @@ export function evaluationMarkdown(
     '',
   );
   return lines.join('\n');
+}
+
+/** Feedback ids a file used more than once, when it did: a repeat is applied once, an id on another conversion is a feedback there. */
+function feedbackIds(summary: OfflineSummary): string {
+  const notes = [
+    summary.feedbackRepeated ? `${summary.feedbackRepeated} repeated on its conversion, applied once` : '',
+    summary.feedbackIdsReused ? `${summary.feedbackIdsReused} with an id used before on another conversion, applied there` : '',
+  ].filter(Boolean);
+  return notes.length ? ` (${notes.join('; ')})` : '';
 }
