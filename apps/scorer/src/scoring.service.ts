@@ -214,6 +214,13 @@ export class ScoringService {
     });
   }
 
+  /** How many revisions are owed (made, not published yet), all conversions together. */
+  get owedRevisions(): number {
+    let n = 0;
+    for (const list of this.unpublished.values()) n += list.length;
+    return n;
+  }
+
   /** Files revisions as owed: per conversion, in revision order, one of each revision (the later filed replaces it). */
   private owe(revisions: readonly Decision[]): void {
     for (const r of revisions) {

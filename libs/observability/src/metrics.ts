@@ -277,6 +277,17 @@ export const metrics = {
         }),
     );
   },
+  get owedRevisions() {
+    return once(
+      'arbiter_scorer_owed_revisions',
+      () =>
+        new Gauge({
+          name: 'arbiter_scorer_owed_revisions',
+          help: 'Decision revisions (hold expiries, feedback) the scorer made but could not publish to VERDICTS yet, as of the hold timer’s last tick',
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get webhookDeliveries() {
     return once(
       'arbiter_webhook_deliveries_total',
