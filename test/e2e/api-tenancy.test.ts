@@ -75,6 +75,14 @@ const feedbackIsolation = async (w: World, base: string) => {
     status: 'approved',
   });
   expect(again.body).toEqual({ id: b.body.id, duplicate: true });
+  // …and per conversion: A's id on another of its conversions is a feedback of its own, not a duplicate.
+  const elsewhere = await call(base, 'POST', '/v1/feedback', w.a.advertiserKey, {
+    id,
+    conversionId: w.trafficA.approved.conversionId,
+    status: 'rejected',
+  });
+  expect([elsewhere.status, elsewhere.body.duplicate]).toEqual([202, false]);
+  expect(elsewhere.body.id).not.toBe(a.body.id);
 };
 
 const ROUTES: Record<string, Access> = {
