@@ -1,7 +1,8 @@
 import { REASON_CODES } from '@app/contracts';
 import type { ClickVerdict, Decision, Reason } from '@app/contracts';
+import { ModelRuntime } from '@app/model';
 import { DEFAULT_RULESET } from '@app/rules';
-import { aCatalog, aClick, aConversion } from '@app/testing';
+import { CHROME_UA, aCatalog, aClick, aConversion } from '@app/testing';
 import { DECISION_CODEC, VERDICT_CODEC } from './outcome-codec';
 import { ScoringEngine } from './scoring-engine';
 
@@ -122,5 +123,28 @@ describe('the remembered outcomes codec', () => {
     const verdict = { ...aVerdict([]), extra: 1 } as unknown as ClickVerdict;
     expect(VERDICT_CODEC.pack(verdict)).toEqual([0, verdict]);
     expect(roundTrip(VERDICT_CODEC, verdict)).toEqual(verdict);
+  });
+
+  it('packs what the engine just scored (built) as it packs it after checking messages and drivers', () => {
+    // The engine tells the codec an outcome is built from its rules' reasons: their messages are then
+    // taken as the catalogue's and MODEL_RISK's drivers as its rows' own, unformatted. Checked here.
+    const engine = new ScoringEngine(DEFAULT_RULESET);
+    engine.useModels(ModelRuntime.fromFile('models/default/model.json'));
+    const outcomes: (ClickVerdict | Decision)[] = [];
+    for (let i = 0; i < 40; i++) {
+      const click = aClick({ id: `c-${i}`, userAgent: i % 2 ? 'curl/8.4.0' : CHROME_UA, ip: `203.0.113.${i % 3}` });
+      outcomes.push(engine.scoreClick(click, catalog, Date.parse(click.receivedAt)));
+      const conversion = aConversion(click, { id: `v-${i}` });
+      outcomes.push(engine.scoreConversion(conversion, catalog, null, Date.parse(conversion.receivedAt)));
+    }
+    const reasons = outcomes.flatMap((o) => o.reasons);
+    expect(reasons.some((r) => r.code === 'MODEL_RISK' && Array.isArray(r.evidence.contributions))).toBe(true);
+    expect(new Set(reasons.map((r) => r.code)).size).toBeGreaterThan(2);
+    for (const o of outcomes) {
+      const codec = o.kind === 'click' ? VERDICT_CODEC : DECISION_CODEC;
+      expect(JSON.stringify((codec as typeof VERDICT_CODEC).pack(o as ClickVerdict, true))).toBe(
+        JSON.stringify((codec as typeof VERDICT_CODEC).pack(o as ClickVerdict)),
+      );
+    }
   });
 });

@@ -287,7 +287,8 @@ export class ScoringEngine {
       latencyMs: Math.max(0, decidedAtMs - parseIsoMs(e.receivedAt)),
     };
     if (e.idMinted) verdict.idMinted = true;
-    this.verdicts.set(e.id, verdict);
+    // Its reasons are what the rules returned: the codec need not format their messages again to check them.
+    this.verdicts.set(e.id, verdict, true);
     if (this.shadowRules)
       this.shadowRules.sink(this.shadowRules.rules.click({ event: e, obs, offer, publisher, lists: ruleset.lists }, model, verdict));
     return verdict;
@@ -373,7 +374,7 @@ export class ScoringEngine {
       decidedAt: this.iso(decidedAtMs),
       latencyMs: Math.max(0, decidedAtMs - parseIsoMs(e.receivedAt)),
     };
-    this.remember(decision);
+    this.remember(decision, true);
     if (shadow) this.shadowRules!.sink(this.shadowRules!.rules.conversion(shadow, decision));
     return decision;
   }
@@ -463,8 +464,9 @@ export class ScoringEngine {
     return revised;
   }
 
-  private remember(decision: Decision): void {
-    this.decisions.set(decision.conversionId, decision);
+  /** `built`: scored just now, its reasons as the rules returned them (see `VERDICT_CODEC`). */
+  private remember(decision: Decision, built = false): void {
+    this.decisions.set(decision.conversionId, decision, built);
     this.holds.track(decision);
   }
 

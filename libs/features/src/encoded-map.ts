@@ -6,7 +6,8 @@ const HEADER = 8;
 
 /** What an `EncodedMap` stores instead of a value (`pack`, then as JSON bytes) and how it gets the value back. */
 export interface JsonCodec<V, P = unknown> {
-  pack(value: V): P;
+  /** `built`: what `EncodedMap.set` was told of the value (a codec may then skip checks it would make). */
+  pack(value: V, built?: boolean): P;
   unpack(packed: P): V;
 }
 
@@ -95,10 +96,11 @@ export class EncodedMap<V> {
     return this.codec.unpack(readJson(this.ring, this.offsets[handle] + HEADER));
   }
 
-  set(key: string, value: V): void {
+  /** `built`: passed to the codec's `pack` (the value was just made by its one producer: see the codec). */
+  set(key: string, value: V, built = false): void {
     const writer = this.writer;
     writer.reset();
-    writer.write(this.codec.pack(value));
+    writer.write(this.codec.pack(value, built));
     const bytes = writer.length;
     const h = this.hashOf(key);
     let handle = this.index.find(h, key);

@@ -8,6 +8,7 @@ import { RuleSet } from './ruleset';
 
 /** Rules whose evidence can grow after a decision: what a hold waits for. */
 const PUBLISHER_RULES = [clickSpamPatternRule, publisherCrAnomalyRule];
+const MODEL_RULES = [modelRiskRule];
 
 /** Runs the rules of a rule set over one event and returns the reasons that fired. */
 export const RuleEngine = {
@@ -21,7 +22,7 @@ export const RuleEngine = {
 
   /** MODEL_RISK, from what the model said (evaluated after the other rules: their risk is a model input). */
   modelReasons(ruleset: RuleSet, facts: ModelFacts): Reason[] {
-    return runRules(ruleset, [modelRiskRule], facts);
+    return runRules(ruleset, MODEL_RULES, facts);
   },
 
   /** Only the publisher-level rules (conversion rate band, CTIT pattern), e.g. when a hold expires. */
