@@ -17,6 +17,7 @@ import {
 import { DEFAULT_MODEL_FLOORS, ModelAuthority, ModelFloors, authorityOf } from '@app/model';
 import type { CompiledForest, ModelRuntime } from '@app/model';
 import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentShape } from '@app/rules';
+import type { ModelFacts } from '@app/rules';
 import { decideConversion, judgeClick, riskOf } from './decision-policy';
 import { HoldRegistry } from './hold-registry';
 import { DECISION_CODEC, VERDICT_CODEC } from './outcome-codec';
@@ -423,24 +424,25 @@ export class ScoringEngine {
   /** Hands the event's feature vector to the sink and scores it with the models. */
   private scoreModel(side: Side, id: string, ruleset: RuleSet, x: Float64Array): ModelOutcome {
     this.featureSink?.(side, id, x);
-    const forest = (m: ModelRuntime | null): CompiledForest | null => (m ? m[side] : null);
-    const active = forest(this.model);
-    const candidate = forest(this.shadow);
+    const active = this.model ? this.model[side] : null;
+    const candidate = this.shadow ? this.shadow[side] : null;
     const score = active ? active.probability(x) : null;
     const authority = this.authority?.[side];
-    const reasons =
-      score === null || !authority
-        ? []
-        : RuleEngine.modelReasons(ruleset, {
-            probability: score,
-            threshold: this.model!.artifact.thresholds[side],
-            version: this.model!.version,
-            authority: authority.authority,
-            basis: authority.basis,
-            // Walks every tree again: only for events MODEL_RISK fires on, the scoring path stays as it was.
-            explain: () => this.model!.explain(side, x),
-            globalDrivers: this.drivers[side],
-          });
+    let reasons: Reason[] = [];
+    if (score !== null && authority) {
+      // One facts object for every event (read by MODEL_RISK while it runs, kept by nothing): its
+      // closures and fields were some 300 bytes of garbage per scored event.
+      const facts = this.modelFacts;
+      facts.probability = score;
+      facts.threshold = this.model!.artifact.thresholds[side];
+      facts.version = this.model!.version;
+      facts.authority = authority.authority;
+      facts.basis = authority.basis;
+      facts.globalDrivers = this.drivers[side];
+      this.explaining.side = side;
+      this.explaining.x = x;
+      reasons = RuleEngine.modelReasons(ruleset, facts);
+    }
     return {
       reasons,
       deciding: authority?.authority === 'deciding',
@@ -450,6 +452,19 @@ export class ScoringEngine {
       shadowVersion: candidate ? this.shadow!.version : null,
     };
   }
+
+  /** The event `modelFacts.explain` explains: the one being scored. */
+  private readonly explaining: { side: Side; x: Float64Array } = { side: 'click', x: this.vectors.click };
+  private readonly modelFacts: ModelFacts = {
+    probability: 0,
+    threshold: 0,
+    version: '',
+    authority: 'advisory',
+    basis: '',
+    // Walks every tree again: only for events MODEL_RISK fires on, the scoring path stays as it was.
+    explain: () => this.model!.explain(this.explaining.side, this.explaining.x),
+    globalDrivers: [],
+  };
 
   /** Takes over a hold decided before a restart (loaded from the database). */
   trackHold(decision: Decision): void {
