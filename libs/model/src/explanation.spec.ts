@@ -1,7 +1,7 @@
 import { RandomForestClassifier } from 'ml-random-forest';
 import { CLICK_FEATURES, CONVERSION_FEATURES } from '@app/features';
 import { CompiledForest } from './compiled-forest';
-import { ModelArtifact, ModelError, ModelRuntime } from './model-artifact';
+import { ModelArtifact, ModelError, ModelRuntime, largestBySize } from './model-artifact';
 import { trainForest, typicalValues } from './trainer';
 
 const width = CLICK_FEATURES.length;
@@ -158,5 +158,42 @@ describe('per-event explanation (path contributions)', () => {
     ].map((r) => Float64Array.from(r));
     expect(typicalValues(rows, [0, 1, 2])).toEqual([2, null]);
     expect(typicalValues(rows, [0, 1, 2, 3])).toEqual([2.5, null]);
+  });
+});
+
+describe('the largest contributions by size', () => {
+  /** The selection it replaced: one pass over every value per pick. */
+  function byPasses(c: number[], top: number): number[] {
+    const picked: number[] = [];
+    let bound = Infinity;
+    let boundAt = -1;
+    for (let k = 0; k < top; k++) {
+      let best = -1;
+      for (let f = 0; f < c.length; f++) {
+        const size = Math.abs(c[f]);
+        if (size === 0 || size > bound || (size === bound && f <= boundAt)) continue;
+        if (best < 0 || size > Math.abs(c[best])) best = f;
+      }
+      if (best < 0) break;
+      bound = Math.abs(c[best]);
+      boundAt = best;
+      picked.push(best);
+    }
+    return picked;
+  }
+
+  it('picks what the passes picked, in the same order: ties to the earlier feature, zeros left out', () => {
+    let seed = 7;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const into = new Int32Array(43);
+    for (let round = 0; round < 5_000; round++) {
+      const n = 1 + Math.floor(random() * 43);
+      // Few distinct sizes, both signs and zeros: ties everywhere.
+      const c = Array.from({ length: n }, () => (random() < 0.3 ? 0 : (random() < 0.5 ? -1 : 1) * Math.floor(random() * 6) * 0.01));
+      const top = Math.floor(random() * 8);
+      const got = largestBySize(c, top, into);
+      expect(Array.from(into.subarray(0, got))).toEqual(byPasses(c, top));
+    }
+    expect(largestBySize([0.2, -0.3, 0.1], 5, new Int32Array(2))).toBe(2);
   });
 });
