@@ -253,7 +253,8 @@ export class ScoringService {
 
   /**
    * Publishes outcomes (pipelined), several to a message: verdicts in some, decisions in others, each
-   * in the order they were made. Rejects if any publish failed; counts them once all were stored.
+   * in the order they were made (given `stored`, a conversion's messages one after another: `publishEach`).
+   * Rejects if any publish failed; counts them once all were stored.
    * `stored` (given where revisions are owed): filled with the outcomes whose message JetStream
    * acknowledged, also when another message failed; the revisions among them are counted then.
    */
@@ -292,18 +293,35 @@ export class ScoringService {
    * Publishes the messages (pipelined) and adds to `stored` the outcomes of each one acknowledged;
    * rejects with the first failure once all have settled. `items` are the messages' items in order
    * (`batchMessages` keeps it: a message holds the next `items` of them, or one).
+   *
+   * A message carrying a decision of a conversion is sent only once every earlier message carrying
+   * one of that conversion was acknowledged, and not at all if one failed (its outcomes stay owed):
+   * a later revision is never stored while an earlier one is not. Otherwise, with the earlier kept in
+   * memory only, a restart would lose it while the later stands recorded, and the earlier feedback's
+   * redelivery would find nothing recorded and overturn the later one. Messages of other conversions
+   * (and verdicts) go out pipelined as before; a conversion's revisions rarely span two messages.
    */
   private async publishEach(messages: readonly Outgoing[], items: readonly BatchItem[], stored: Set<Outcome>): Promise<void> {
-    const results = await Promise.allSettled(messages.map((m) => this.publisher.publishAll([m])));
     let next = 0;
+    const carried = messages.map((m) => items.slice(next, (next += m.items ?? 1)).map((item) => item.payload as Outcome));
+    // Per conversion: the send of the last message carrying one of its decisions.
+    const last = new Map<string, Promise<unknown>>();
+    const sends = messages.map((m, i) => {
+      const before = new Set<Promise<unknown>>();
+      for (const o of carried[i]) if (o.kind === 'conversion' && last.has(o.conversionId)) before.add(last.get(o.conversionId)!);
+      // Rejects unsent when an earlier message of one of its conversions failed.
+      const send = before.size ? Promise.all(before).then(() => this.publisher.publishAll([m])) : this.publisher.publishAll([m]);
+      for (const o of carried[i]) if (o.kind === 'conversion') last.set(o.conversionId, send);
+      return send;
+    });
+    const results = await Promise.allSettled(sends);
     let failure: PromiseRejectedResult | undefined;
     const revisions: Decision[] = [];
     for (let i = 0; i < messages.length; i++) {
-      const carried = items.slice(next, (next += messages[i].items ?? 1)).map((item) => item.payload as Outcome);
       const result = results[i];
       if (result.status === 'rejected') failure ??= result;
       else
-        for (const o of carried) {
+        for (const o of carried[i]) {
           stored.add(o);
           if (o.kind === 'conversion' && o.revision > 0) revisions.push(o);
         }
