@@ -212,4 +212,53 @@ describe('ScoringService: feedback revisions in order', () => {
       expect(sut.owedRevisions).toBe(1);
     });
   });
+
+  describe('a redelivered feedback while the hold timer publishes the revision it made', () => {
+    async function scenario(race: boolean) {
+      start({ SCORER_REMEMBER_OUTCOMES: '2' });
+      conversion = await decide('81.2.69.41');
+      const rejection = feedback('rejected');
+      const approval = feedback('approved');
+      const names = new Map([
+        [rejection.id, 'rejection'],
+        [approval.id, 'approval'],
+      ]);
+      refuse = () => true; // VERDICTS full: both revisions owed
+      await expect(sut.process([delivered(rejection)])).rejects.toThrow();
+      await expect(sut.process([delivered(approval)])).rejects.toThrow();
+      refuse = () => false;
+      // Past the engine's bound of applied ids (the owes() guard covers this while it is owed).
+      (engine as unknown as { feedbackApplied: Set<string> }).feedbackApplied.clear();
+      const before = decisions().length;
+
+      let release!: () => void;
+      if (race) stall = new Promise<void>((r) => (release = r));
+      const tick = sut.resolveHolds(Date.now()); // takes revisions 1 and 2; its publish stalls (race) or completes
+      await settle();
+      const again = delivered(rejection, 2);
+      const redelivery = sut.process([again]);
+      await settle();
+      await settle();
+      if (race) release();
+      await tick;
+      await redelivery;
+      return { outcome: again.outcome, revisions: since(before, names) };
+    }
+    const inOrder = [
+      [1, 'rejected', 'rejection'],
+      [2, 'approved', 'approval'],
+    ];
+
+    it('published first: the redelivery waits for the recorder and is not applied again', async () => {
+      const r = await scenario(false);
+      expect(r.outcome).toEqual({ kind: 'retry' });
+      expect(r.revisions).toEqual(inOrder);
+    });
+
+    it('looked up while that publish is in flight: likewise, it is decided in turn after the publish', async () => {
+      const r = await scenario(true);
+      expect(r.outcome).toEqual({ kind: 'retry' });
+      expect(r.revisions).toEqual(inOrder);
+    });
+  });
 });

@@ -61,8 +61,10 @@ export class ScoringService {
    * feedback's redelivery could find nothing owed while the timer's publish of its revision is in
    * flight, be acked, and the revision (if that publish then fails) be owed in memory only; or a
    * feedback revision could be stored before the earlier one the timer's stalled publish carries.
-   * Neither section waits for anything but its own publish (bounded by the publish timeout) while it
-   * holds its turn, so the chain cannot deadlock and each turn ahead delays a batch by one publish.
+   * Neither section waits for anything but its own publish (bounded by the publish timeout) and, for a
+   * batch holding feedback, the look-up of what may have been applied before (bounded by the statement
+   * timeout) while it holds its turn, so the chain cannot deadlock and each turn ahead delays a batch by
+   * one publish and a look-up.
    */
   private owedTurn: Promise<unknown> = Promise.resolve();
 
@@ -89,13 +91,15 @@ export class ScoringService {
     const events = batch.map((d) => d.data);
     this.shadowOutcomes = [];
     const prepared = await this.prepare(events);
-    const again = await this.redelivered(batch, prepared.decided);
     // Revisions taken from `unpublished` or made here: owed again if the batch fails, wherever it throws.
     const revisions: Decision[] = [];
     // Only feedback takes owed revisions: a batch without any does not wait for the timer's publish.
-    const section = () => this.scoreAndPublish(batch, prepared, again, revisions);
-    if (events.some((e) => e.kind === 'feedback')) await this.inTurn(section);
-    else await section();
+    // One holding feedback also decides in turn whether a feedback was applied (remembered, owed or
+    // recorded): decided before, while the timer's publish of its revision is in flight, it would be
+    // neither owed nor recorded yet, and applied a second time.
+    if (events.some((e) => e.kind === 'feedback'))
+      await this.inTurn(async () => this.scoreAndPublish(batch, prepared, await this.redelivered(batch, prepared.decided), revisions));
+    else await this.scoreAndPublish(batch, prepared, await this.redelivered(batch, prepared.decided), revisions);
     // Recorded, never acted on; a failure naks the batch like any other and the redelivery
     // rewrites the same rows (idempotent per event).
     if (this.shadowOutcomes.length) await this.shadows.insert(this.shadowOutcomes.splice(0));
