@@ -53,6 +53,22 @@ describe('OfflineRunner: feedback ids', () => {
       ['v1', 'rejected', 'fb-1'],
       ['v2', 'rejected', 'fb-1'],
     ]);
+    // The repeat's drop shows in the counters only: an advertiser's rejection of a rejected decision
+    // makes no revision anyway (offline feedback is the advertiser's, and what it changed stays so).
     expect(summary).toMatchObject({ feedback: 3, feedbackRepeated: 1, feedbackIdsReused: 1 });
+  });
+
+  it('a feedback that came before anything was decided is not applied yet: its repeat after the decision is, as live', async () => {
+    const revisions: Decision[] = [];
+    const sut = new OfflineRunner(new ScoringEngine(DEFAULT_RULESET));
+    const summary = await sut.run(
+      linesOf([click('k1', '81.2.69.11', 0), feedback('fb-1', 'v1', 5), conversion('v1', 'k1', 10), feedback('fb-1', 'v1', 20)]),
+      { revision: (d) => revisions.push(d) },
+    );
+
+    expect(revisions.filter((d) => d.resolvedBy === 'advertiser').map((d) => [d.conversionId, d.status, d.feedbackId])).toEqual([
+      ['v1', 'rejected', 'fb-1'],
+    ]);
+    expect(summary).toMatchObject({ feedback: 2, feedbackRepeated: 0 });
   });
 });

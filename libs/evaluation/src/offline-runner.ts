@@ -106,11 +106,13 @@ export class OfflineRunner {
           summary.feedbackRepeated++;
           continue;
         }
-        applied.add(key);
         const first = firstOn.get(event.id);
         if (first === undefined) firstOn.set(event.id, event.conversionId);
         else if (first !== event.conversionId) summary.feedbackIdsReused++;
         const revised = this.engine.applyFeedback({ ...event, source: 'advertiser' }, null, t);
+        // Applied once the engine says so, as live: before anything was decided it is not (a repeat
+        // after the decision is applied then). The engine's memory of it is bounded; this set is not.
+        if (this.engine.appliedFeedback(event)) applied.add(key);
         if (revised) observer.revision?.(revised);
       }
     }
