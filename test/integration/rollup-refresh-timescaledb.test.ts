@@ -1,10 +1,12 @@
+import type { JsMsg } from '@nats-io/jetstream';
 import { Pool } from 'pg';
 import type { ArbiterConfig } from '@app/config';
 import { ClickVerdict, Decision } from '@app/contracts';
 import { Dialect, EmbeddedDatabase, MIGRATIONS, ROLLUPS, TimescaleDialect, createPool, detectDialect, migrate } from '@app/storage';
+import { metrics } from '@app/observability';
 import { uid } from '@app/testing';
 import { RollupRefresherService } from '../../apps/recorder/src/rollup-refresher.service';
-import { RollupHarness, recentOutcomes } from './support/rollup-harness';
+import { RollupHarness, clickVerdict, recentOutcomes } from './support/rollup-harness';
 
 const targets = [
   {
@@ -192,6 +194,108 @@ describe('Minutely stages on TimescaleDB (PGlite)', () => {
       await pool.end();
       await db.stop();
     }
+  });
+});
+
+/**
+ * While the recorder has a backlog, the timer's refresh on TimescaleDB waits, at most
+ * ROLLUP_BACKLOG_REFRESH_SECONDS after the last refresh (issue 19: each refresh re-read every row
+ * of the minutes drained so far). Readers never count a row twice, and get every row once the
+ * backlog is over or the bound is reached. The clock is moved by hand.
+ */
+describe('Rollup refresh deferred during a backlog, on TimescaleDB (PGlite)', () => {
+  let db: EmbeddedDatabase;
+  let pool: Pool;
+  let harness: RollupHarness;
+  let refresher: RollupRefresherService;
+  let clock: number;
+  const config = { ROLLUP_REFRESH_SECONDS: 30, ROLLUP_BACKLOG_REFRESH_SECONDS: 120 } as ArbiterConfig;
+  const clicks = async () =>
+    (await pool.query<{ n: number }>(`SELECT coalesce(sum(clicks), 0)::int AS n FROM kpi_clicks_hourly`)).rows[0].n;
+  const deferred = async () => (await metrics.rollupRefreshesDeferred.get()).values[0]?.value ?? 0;
+  /** When the clicks happened: all in one minute, as in the drain of a backlog. */
+  let ts: number;
+  /** A batch of `n` clicks, written and noted as the verdicts consumer does. */
+  const write = async (n: number, behind: { pending: number; publishedAgoMs: number }) => {
+    const batch = Array.from({ length: n }, () => clickVerdict(ts, uid('backlog'), 'pub-1', null));
+    await harness.repository.insert(batch);
+    refresher.touched(batch);
+    const published = BigInt(clock - behind.publishedAgoMs) * 1_000_000n;
+    refresher.progress('recorder-verdicts', { info: { pending: behind.pending }, timestampNanos: published } as unknown as JsMsg);
+  };
+
+  beforeAll(async () => {
+    db = await EmbeddedDatabase.start();
+    pool = createPool({ url: db.url, max: 2, applicationName: 'rollup-deferral-test' });
+    await migrate(pool);
+    clock = Date.now();
+    ts = clock - 1_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => clock);
+    harness = new RollupHarness(pool, await detectDialect(pool));
+    refresher = new RollupRefresherService(config, pool);
+    await refresher.onApplicationBootstrap();
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await refresher.onApplicationShutdown();
+    await pool.end();
+    await db.stop();
+  });
+
+  it('skips the routine refresh while behind, up to the bound, and then counts every row once', async () => {
+    await write(50, { pending: 0, publishedAgoMs: 100 });
+    await refresher.refresh();
+    expect(await clicks()).toBe(50);
+    // Behind: 10,000 messages waiting, the batch published a minute ago. Its rows go into the
+    // minute already materialised, so readers see them at the next refresh, and never twice.
+    const skippedBefore = await deferred();
+    await write(30, { pending: 10_000, publishedAgoMs: 60_000 });
+    for (const _ of [30, 60, 90]) {
+      clock += 30_000;
+      await write(10, { pending: 10_000, publishedAgoMs: 60_000 });
+      await refresher.tick();
+      expect(await clicks()).toBe(50);
+    }
+    expect((await deferred()) - skippedBefore).toBe(3);
+    // 120 s after the last refresh: refreshed although still behind.
+    clock += 30_000;
+    await refresher.tick();
+    expect(await clicks()).toBe(110);
+    const { stored, recomputed } = await harness.compare('kpi_clicks_hourly');
+    expect(stored).toEqual(recomputed);
+  });
+
+  it('refreshes at the next tick once the backlog is over, or when the backlog reports stop', async () => {
+    clock += 30_000;
+    await write(5, { pending: 10_000, publishedAgoMs: 60_000 });
+    await refresher.tick();
+    expect(await clicks()).toBe(110);
+    // Caught up: nothing waits behind the last batch.
+    clock += 30_000;
+    await write(5, { pending: 0, publishedAgoMs: 60_000 });
+    await refresher.tick();
+    expect(await clicks()).toBe(120);
+    // A backlog's batch, then no batch for a whole interval (the recorder stalled, or stopped
+    // consuming): not a reason to wait.
+    clock += 30_000;
+    await write(5, { pending: 10_000, publishedAgoMs: 60_000 });
+    await refresher.tick();
+    expect(await clicks()).toBe(120);
+    clock += 30_000;
+    await refresher.tick();
+    expect(await clicks()).toBe(125);
+    // Messages waiting behind a batch published just now: a recorder that keeps up, not a backlog.
+    clock += 30_000;
+    await write(5, { pending: 3, publishedAgoMs: 200 });
+    await refresher.tick();
+    expect(await clicks()).toBe(130);
+    const { stored, recomputed } = await harness.compare('kpi_clicks_hourly');
+    expect(stored).toEqual(recomputed);
+  });
+
+  it('reports when the rollups were last refreshed', async () => {
+    expect((await metrics.rollupsRefreshed.get()).values[0].value).toBe(clock / 1000);
   });
 });
 

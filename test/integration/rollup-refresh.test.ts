@@ -1,3 +1,4 @@
+import type { JsMsg } from '@nats-io/jetstream';
 import { Pool } from 'pg';
 import type { ArbiterConfig } from '@app/config';
 import { ClickVerdict, Decision } from '@app/contracts';
@@ -97,6 +98,22 @@ describe('Rollup refresh on PostgreSQL 15: several recorders, odd dimensions', (
     await b.refresh();
     expect(await hourlyClicks('pub-stop', hour)).toBe(7);
     await b.onApplicationShutdown();
+  });
+
+  it('refreshes on every tick while the recorder has a backlog (the deferral is TimescaleDB only)', async () => {
+    const hour = Math.floor(Date.now() / 3600_000) * 3600_000 - 3600_000;
+    const r = new RollupRefresherService({ ROLLUP_REFRESH_SECONDS: 3600, ROLLUP_BACKLOG_REFRESH_SECONDS: 3600 * 4 } as ArbiterConfig, pool);
+    await r.onApplicationBootstrap();
+    await r.refresh();
+    await write(r, [click(hour + 5 * 60_000, 'pub-backlog')]);
+    // 10,000 messages behind the batch, published a minute ago.
+    r.progress('recorder-verdicts', {
+      info: { pending: 10_000 },
+      timestampNanos: BigInt(Date.now() - 60_000) * 1_000_000n,
+    } as unknown as JsMsg);
+    await r.tick();
+    expect(await hourlyClicks('pub-backlog', hour)).toBe(1);
+    await r.onApplicationShutdown();
   });
 
   it('rolls up a sub-id sent empty and one not sent, in the same minute, and goes on refreshing', async () => {

@@ -1,7 +1,8 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { JsMsg } from '@nats-io/jetstream';
 import type { Pool } from 'pg';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { componentLogger } from '@app/observability';
+import { componentLogger, metrics } from '@app/observability';
 import {
   DATABASE_POOL,
   Dialect,
@@ -20,6 +21,9 @@ const STARTUP_WINDOW_MS = 3 * 86_400_000;
 // Events older than this are not rolled up by the routine refresh (a replay of old history is
 // rolled up once it is written: the window follows the oldest timestamp the recorder stored).
 const MAX_WINDOW_MS = 400 * 86_400_000;
+// A batch written at least this long after it was published, with messages still waiting behind
+// it, is a backlog's (a recorder that keeps up writes within a second or so).
+const BACKLOG_AGE_MS = 10_000;
 
 /**
  * Keeps the KPI rollups current, every ROLLUP_REFRESH_SECONDS.
@@ -35,6 +39,15 @@ const MAX_WINDOW_MS = 400 * 86_400_000;
  * hourly (through its minutely stage) and then daily rollups from there. Apart, so that a decision
  * revised a day after its conversion (a hold expiring) makes the conversion rollups, not the click
  * ones, re-read the day.
+ *
+ * While the recorder has a backlog (`progress`), the routine refresh on TimescaleDB waits, up to
+ * ROLLUP_BACKLOG_REFRESH_SECONDS after the last one: a continuous aggregate re-materialises a
+ * minute from all its rows, and in a backlog's drain nearly every row falls in the same minute or
+ * two, so each refresh re-read everything drained so far (quadratic in the backlog; on the embedded
+ * database on the one thread the writes need). Readers stay exact (real-time aggregation: the
+ * materialised buckets, and the raw rows past them; nothing counted twice); rows written into a
+ * bucket already materialised reach them at the next refresh, so they lag by at most that bound
+ * (`arbiter_rollups_refreshed_timestamp_seconds`). Plain PostgreSQL's refresh is never deferred.
  */
 @Injectable()
 export class RollupRefresherService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -43,6 +56,10 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   private backfillSince: number | null = null;
   /** Dirty-minute rows this refresher claimed (deleted) since it last vacuumed that table. */
   private claimedSinceVacuum = 0;
+  /** When the last successful refresh started (at start: when this recorder started). */
+  private refreshedAt = Date.now();
+  /** Per recorder consumer: whether its last batch was a backlog's, and when it was written. */
+  private readonly backlogs = new Map<string, { backlog: boolean; at: number }>();
   private dialect?: Dialect;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -60,7 +77,7 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     if (rows[0].since) this.backfillSince = rows[0].since.getTime();
     if (this.backfillSince !== null) for (const t of RAW_TABLES) this.note(t, this.backfillSince);
     if (this.config.ROLLUP_REFRESH_SECONDS <= 0) return;
-    this.timer = setInterval(() => void this.refresh(), this.config.ROLLUP_REFRESH_SECONDS * 1000);
+    this.timer = setInterval(() => void this.tick(), this.config.ROLLUP_REFRESH_SECONDS * 1000);
     this.timer.unref();
   }
 
@@ -79,6 +96,37 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     if (since === undefined || t < since) this.dirty.set(table, t);
   }
 
+  /**
+   * A recorder consumer wrote a batch; `last` is its last message. A backlog's batch has messages
+   * waiting behind it and was published at least BACKLOG_AGE_MS before it was written.
+   */
+  progress(consumer: string, last: Pick<JsMsg, 'info' | 'timestampNanos'> | undefined): void {
+    if (!last) return;
+    const at = Date.now();
+    const backlog = last.info.pending > 0 && at - Number(last.timestampNanos / 1_000_000n) >= BACKLOG_AGE_MS;
+    this.backlogs.set(consumer, { backlog, at });
+  }
+
+  /** The timer's refresh: skipped while deferring (see the class). */
+  tick(): Promise<void> {
+    if (!this.deferring(Date.now())) return this.refresh();
+    metrics.rollupRefreshesDeferred.inc();
+    return Promise.resolve();
+  }
+
+  /**
+   * TimescaleDB only: a consumer's last batch, written within the refresh interval, was a
+   * backlog's, and waiting one more interval keeps within ROLLUP_BACKLOG_REFRESH_SECONDS of the
+   * last refresh.
+   */
+  private deferring(now: number): boolean {
+    const intervalMs = this.config.ROLLUP_REFRESH_SECONDS * 1000;
+    const boundMs = (this.config.ROLLUP_BACKLOG_REFRESH_SECONDS ?? 0) * 1000;
+    if (this.dialect?.name !== 'timescaledb' || intervalMs <= 0 || now + intervalMs - this.refreshedAt > boundMs) return false;
+    for (const { backlog, at } of this.backlogs.values()) if (backlog && now - at < intervalMs) return true;
+    return false;
+  }
+
   /** Refreshes now (one refresh at a time); resolves when done. */
   refresh(): Promise<void> {
     this.running ??= this.refreshOnce().finally(() => (this.running = undefined));
@@ -87,7 +135,9 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
 
   private async refreshOnce(): Promise<void> {
     if (this.dialect?.name === 'postgres') return this.refreshThroughStages();
-    if (this.dirty.size === 0 || !this.dialect) return;
+    if (!this.dialect) return;
+    // Nothing written since the last refresh: the rollups hold everything this recorder wrote.
+    if (this.dirty.size === 0) return this.refreshed(Date.now());
     const taken = this.dirty;
     this.dirty = new Map();
     const backfillFrom = this.backfillSince;
@@ -116,6 +166,7 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
         this.backfillSince = null;
         this.log.info({ since: oldest.toISOString(), ms: Date.now() - started }, 'rebuilt rollups backfilled');
       }
+      this.refreshed(started);
       this.log.debug(
         { since: Object.fromEntries([...sinces].map(([t, d]) => [t, d.toISOString()])), ms: Date.now() - started },
         'rollups refreshed',
@@ -127,12 +178,18 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     }
   }
 
+  private refreshed(started: number): void {
+    this.refreshedAt = started;
+    metrics.rollupsRefreshed.set(started / 1000);
+  }
+
   /** Plain PostgreSQL: each raw table's hourly and daily rollups, in one transaction, from the minutes written. */
   private async refreshThroughStages(): Promise<void> {
     const started = Date.now();
     const reports: StagedRefreshReport[] = [];
     try {
       for (const [hourly, daily] of STAGED) reports.push(await inTransaction(this.pool, (client) => refreshStaged(client, hourly, daily)));
+      this.refreshed(started);
       this.log.debug({ reports, ms: Date.now() - started }, 'rollups refreshed');
       const pending = reports.filter((r) => r.rebuiltHours > 0);
       if (pending.length) this.log.info({ reports: pending, ms: Date.now() - started }, 'rollup history rebuilt from the raw rows');

@@ -135,6 +135,14 @@ export const ConfigSchema = Type.Object({
   /** How often the recorder brings the KPI rollups up to date (seconds; 0: never — TimescaleDB's policies only). */
   ROLLUP_REFRESH_SECONDS: Type.Integer({ minimum: 0, default: 30 }),
   /**
+   * On TimescaleDB (the embedded database included): while the recorder has a backlog, it refreshes
+   * the rollups at most this often (seconds) instead of every ROLLUP_REFRESH_SECONDS, so the rollups
+   * lag by at most about this much. Each refresh re-reads every row of the minutes written since
+   * the last one, which in a backlog is nearly everything drained so far. Not above
+   * ROLLUP_REFRESH_SECONDS: no deferral. Plain PostgreSQL's refresh is not deferred.
+   */
+  ROLLUP_BACKLOG_REFRESH_SECONDS: Type.Integer({ minimum: 0, maximum: 3_600, default: 120 }),
+  /**
    * How often the API evaluates the rule sets' enforcement policies (seconds; 0: never). With several
    * API instances one holds a lease in the configuration bucket and runs them.
    */

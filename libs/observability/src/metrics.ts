@@ -324,4 +324,28 @@ export const metrics = {
         }),
     );
   },
+  get rollupsRefreshed() {
+    return once(
+      'arbiter_rollups_refreshed_timestamp_seconds',
+      () =>
+        new Gauge({
+          name: 'arbiter_rollups_refreshed_timestamp_seconds',
+          help: 'When the last successful rollup refresh of a recorder started (Unix time): the KPI rollups lag by at most the time since, aggregate with max',
+          // Several recorders (or an all-in-one engine's threads): the latest refresh is what readers get.
+          aggregator: 'max',
+          registers: [metricsRegistry],
+        }),
+    );
+  },
+  get rollupRefreshesDeferred() {
+    return once(
+      'arbiter_rollup_refreshes_deferred_total',
+      () =>
+        new Counter({
+          name: 'arbiter_rollup_refreshes_deferred_total',
+          help: 'Routine rollup refreshes a recorder skipped because it had a backlog (TimescaleDB; ROLLUP_BACKLOG_REFRESH_SECONDS bounds the lag)',
+          registers: [metricsRegistry],
+        }),
+    );
+  },
 };
