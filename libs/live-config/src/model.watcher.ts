@@ -10,11 +10,16 @@ import { DEFAULT_MODEL_SELECTION, ModelRegistry, ModelSelection } from './model-
 /**
  * The scorer side of models: follows the `model` key of the KV bucket, loads the selected active
  * and shadow models from the object store (compiled once, cached by version) and hands them over.
- * Until a selection exists the default model from disk decides. A model that fails to load is
- * logged and the scorer keeps the models it has.
+ * Until a selection exists the default model from disk decides. The active and the shadow model
+ * load each on its own: one that fails to load is logged (naming its side and version) and that side
+ * keeps the model it has, while the other side still takes its new model. At start there is nothing
+ * to keep: a selected active model that fails to load leaves the scorer with rules only (it does not
+ * fall back to the default file, which the operator's selection replaced).
  */
 export class ModelWatcher {
   private readonly cache = new Map<string, ModelRuntime>();
+  /** What was last handed over (nothing before the first selection is applied). */
+  private current: { active: ModelRuntime | null; shadow: ModelRuntime | null } = { active: null, shadow: null };
   private stopWatching?: () => void;
   private readonly log = componentLogger('model-watcher');
 
@@ -41,17 +46,28 @@ export class ModelWatcher {
     this.stopWatching?.();
   }
 
-  private async apply(selection: ModelSelection | null): Promise<void> {
+  /** Loads a selection (null: none yet, the default file) and hands the models over; the KV watch calls it on each change. */
+  async apply(selection: ModelSelection | null): Promise<void> {
+    const source = selection ? 'kv' : 'default';
+    const active = await this.loadSide('active', selection ? selection.active : DEFAULT_MODEL_SELECTION, this.current.active);
+    let shadow = await this.loadSide('shadow', selection ? selection.shadow : null, this.current.shadow);
+    // A kept shadow that is now the active model (activating ends its shadow run) would only repeat it.
+    if (shadow && shadow.version === active?.version) shadow = null;
+    this.current = { active, shadow };
+    this.onChange(active, shadow);
+    this.log.info({ active: active?.version ?? null, shadow: shadow?.version ?? null, source }, 'models active');
+  }
+
+  /** The model a side is to run (null: none); the side's current model if the selected one fails to load. */
+  private async loadSide(side: 'active' | 'shadow', version: string | null, current: ModelRuntime | null): Promise<ModelRuntime | null> {
     try {
-      const active = selection ? await this.load(selection.active) : this.defaultModel();
-      const shadow = selection ? await this.load(selection.shadow) : null;
-      this.onChange(active, shadow);
-      this.log.info(
-        { active: active?.version ?? null, shadow: shadow?.version ?? null, source: selection ? 'kv' : 'default' },
-        'models active',
+      return await this.load(version);
+    } catch (err) {
+      this.log.error(
+        { err, side, version, kept: current?.version ?? null },
+        `could not load the selected ${side} model; keeping the current ${side} model`,
       );
-    } catch (e) {
-      this.log.error({ err: e, selection }, 'could not load the selected models; keeping the current ones');
+      return current;
     }
   }
 
