@@ -31,8 +31,8 @@ export class CompiledForest {
   private readonly feature: Int32Array;
   private readonly threshold: Float64Array;
   /**
-   * A split's right child; its left child is the next node (nodes are in pre-order): one array
-   * fewer to read per step, and the walk to the left (half the steps) computes its node. About a
+   * A split's right child; its left child is the next node (`fromJSON` lays each tree out in
+   * pre-order, whatever the JSON's order): one array fewer to read per step, and the walk to the left (half the steps) computes its node. About a
    * quarter less time per prediction (1.0 → 0.74 µs for the default click forest, same votes).
    */
   private readonly right: Int32Array;
@@ -53,7 +53,9 @@ export class CompiledForest {
     this.right = new Int32Array(n);
     this.leafClass = new Uint8Array(n);
     nodes.forEach((node, i) => {
-      if (node.feature >= 0 && node.left !== i + 1) throw new Error('tree nodes are not in pre-order');
+      // Holds by construction (`fromJSON` pushes a split and then its left subtree), whatever model
+      // is loaded: an assertion on the layout the walk relies on, not a check of the input.
+      if (node.feature >= 0 && node.left !== i + 1) throw new Error('internal: a split’s left child is not the next node');
       this.feature[i] = node.feature;
       this.threshold[i] = node.threshold;
       this.right[i] = node.right;
