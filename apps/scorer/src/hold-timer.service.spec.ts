@@ -53,6 +53,21 @@ describe('HoldTimerService: when publishing keeps failing', () => {
     expect(await gauge()).toBe(0);
   });
 
+  it('while backing off: the gauge follows what is kept, and once a feedback batch published it all the timer tries at once', async () => {
+    await sut.tick(0); // fails: backing off for two ticks
+    owed = 5; // a feedback batch's publish failed too meanwhile
+    await sut.tick(TICK);
+    expect(await gauge()).toBe(5);
+    expect(attempts).toEqual([0]);
+
+    owed = 0; // the next feedback batch published everything kept
+    failing = false;
+    await sut.tick(TICK + 1);
+    expect(attempts).toEqual([0, TICK + 1]);
+    expect(degraded()).toBeUndefined();
+    expect(await gauge()).toBe(0);
+  });
+
   it('backs off at most a minute (or one tick, when ticks are longer)', async () => {
     for (let i = 0; i < 200; i++) await sut.tick(i * TICK);
     const gaps = attempts.slice(1).map((t, i) => (t - attempts[i]) / TICK);

@@ -14,7 +14,8 @@ const DEGRADED_COMPONENT = 'scorer hold timer';
  * conversion's next feedback, or by the timer: after 2 ticks, then 4, 8… at most a minute apart while
  * publishing keeps failing (VERDICTS full, NATS down), back to every tick once it succeeds. Meanwhile
  * the scorer's /health is degraded ("scorer hold timer") and `arbiter_scorer_owed_revisions` counts
- * them. If the process dies first, the hold is still open in the database and the next scorer takes it.
+ * them (every tick, also while backing off); once nothing is kept any more (a feedback's batch published
+ * it) the timer tries at its next tick. If the process dies first, the hold is still open in the database and the next scorer takes it.
  */
 @Injectable()
 export class HoldTimerService implements OnApplicationShutdown {
@@ -46,7 +47,14 @@ export class HoldTimerService implements OnApplicationShutdown {
 
   /** Resolves due holds and publishes what is owed, unless backing off after failures; returns how many holds it resolved. */
   async tick(now = Date.now()): Promise<number> {
-    if (now < this.retryAt) return 0;
+    // Backing off while something is kept; the gauge follows it meanwhile (a feedback batch may keep or
+    // publish revisions too). Nothing kept any more (a feedback batch published it all): VERDICTS takes
+    // publishes again, so try now, which clears the degradation on success.
+    const kept = this.scoring.owedRevisions;
+    if (now < this.retryAt && kept > 0) {
+      metrics.owedRevisions.set(kept);
+      return 0;
+    }
     try {
       const resolved = await this.scoring.resolveHolds(now);
       if (resolved) this.log.info({ resolved }, 'holds resolved');
