@@ -100,9 +100,9 @@ export const Decision = Type.Object(
     /** Who made a manual change: the API key id (null for the engine and timers). */
     actor: Nullable(Type.String({ maxLength: 128 })),
     /**
-     * The feedback event (its id, as `POST /v1/feedback` answered it) that made this revision; only on
-     * revisions made by feedback. Stored with the revision, so a feedback is applied once per conversion
-     * even after a scorer restart.
+     * The feedback event (its id: as `POST /v1/feedback` answered it, or minted for a review-queue
+     * decision) that made this revision; only on revisions made by feedback. Stored with the revision,
+     * so a feedback is applied once per conversion even after a scorer restart.
      */
     feedbackId: Type.Optional(EventId),
     /** Scorer partition that owns the conversion (of its click). */
