@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { Decision } from '@app/contracts';
 import { createTestDatabase, uid } from '@app/testing';
-import { EmbeddedDatabase, OutcomeRepository, createPool, migrate } from '@app/storage';
+import { EmbeddedDatabase, MIGRATIONS, OutcomeRepository, createPool, migrate } from '@app/storage';
 
 /**
  * A feedback revision is stored with the feedback that made it (migration 0027): a restarted scorer
@@ -112,6 +112,30 @@ describe.each([
       { revision: 2, feedback_id: approval },
     ]);
     expect(await sut.findDecision(conversion)).toMatchObject({ revision: 2, status: 'approved' });
+  });
+
+  it('migrates a database holding revisions from before 0027: they keep no feedback id, so their feedback is not found (trust.md limits)', async () => {
+    const db = await open();
+    const older = createPool({ url: db.url, max: 2, applicationName: 'feedback-revisions-test-0027' });
+    try {
+      const at = MIGRATIONS.findIndex((m) => m.id === '0027-feedback-on-revisions');
+      await migrate(older, MIGRATIONS.slice(0, at));
+      const conversion = uid('conv');
+      // A revision an analyst's feedback made, recorded by a recorder of before 0027.
+      await older.query(
+        `INSERT INTO decision_transitions (conversion_id, revision, ts, from_status, to_status, resolved_by, reason_codes, decided_at)
+         VALUES ($1, 1, now(), 'approved', 'rejected', 'analyst', ARRAY['ANALYST_OVERRIDE'], now())`,
+        [conversion],
+      );
+      expect((await migrate(older)).applied).toEqual(MIGRATIONS.slice(at).map((m) => m.id));
+
+      const { rows } = await older.query('SELECT revision, feedback_id FROM decision_transitions WHERE conversion_id = $1', [conversion]);
+      expect(rows).toEqual([{ revision: 1, feedback_id: null }]);
+      expect(await new OutcomeRepository(older).recordedFeedback([{ conversionId: conversion, id: uid('fb') }])).toEqual(new Set());
+    } finally {
+      await older.end();
+      await db.stop();
+    }
   });
 
   it('keeps no feedback id on a revision that no feedback made', async () => {
