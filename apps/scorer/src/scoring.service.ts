@@ -62,9 +62,9 @@ export class ScoringService {
    * flight, be acked, and the revision (if that publish then fails) be owed in memory only; or a
    * feedback revision could be stored before the earlier one the timer's stalled publish carries.
    * Neither section waits for anything but its own publish (bounded by the publish timeout) and, for a
-   * batch holding feedback, the look-up of what may have been applied before (bounded by the statement
-   * timeout) while it holds its turn, so the chain cannot deadlock and each turn ahead delays a batch by
-   * one publish and a look-up.
+   * batch holding feedback, the look-up of what may have been applied before (the recorder's progress
+   * and the database, bounded by the JetStream request and statement timeouts) while it holds its
+   * turn, so the chain cannot deadlock and each turn ahead delays a batch by one publish and a look-up.
    */
   private owedTurn: Promise<unknown> = Promise.resolve();
 
