@@ -187,9 +187,12 @@ describe('partner postbacks: a publisher’s tracker gets every decision, signed
     expect(Object.fromEntries(revised!.query)).toMatchObject({ st: 'approved', rev: '1', r: '' });
     expect(tracker.requests.filter((r) => r.box === 'b').every((r) => !mine.includes(r.query.get('conv')!))).toBe(true);
 
-    // Attempts: the publisher sees its own (JSON and CSV), not the other's; an admin sees both.
-    const attempts = await call(t.api, 'GET', '/v1/publisher/postbacks/attempts', a.publisherKey);
-    expect(attempts.body.items.length).toBeGreaterThanOrEqual(5);
+    // Attempts: the publisher sees its own (JSON and CSV), not the other's; an admin sees both. The
+    // last one is recorded just after the tracker answered it: waited for, not assumed.
+    const attempts = await eventually(
+      () => call(t.api, 'GET', '/v1/publisher/postbacks/attempts', a.publisherKey),
+      (res) => res.body.items.length >= 5,
+    );
     expect(attempts.body.items.every((i: { publisherId: string }) => i.publisherId === a.publisherId)).toBe(true);
     expect(attempts.body.items[0]).not.toHaveProperty('advertiserId');
     const csv = await fetch(`${t.api}/v1/publisher/postbacks/attempts`, {
