@@ -28,7 +28,7 @@ function message(type: string, body: string | Buffer = ''): Buffer {
 /** The server's messages as they come: type, and an error's SQLSTATE or ReadyForQuery's status. */
 class RawClient {
   private buffer = Buffer.alloc(0);
-  private readonly seen: { type: string; code?: string; status?: string }[] = [];
+  private readonly seen: { type: string; code?: string; status?: string; value?: string }[] = [];
   private wake = () => {};
   constructor(private readonly socket: Socket) {
     socket.on('data', (chunk) => {
@@ -42,6 +42,8 @@ class RawClient {
           type,
           code: code ?? (type === 'R' ? body.toString('hex') : undefined),
           status: type === 'Z' ? String.fromCharCode(body[0]) : undefined,
+          // A DataRow's first column (text), when it has one that is not NULL.
+          value: type === 'D' && body.readInt32BE(2) >= 0 ? body.toString('utf8', 6, 6 + body.readInt32BE(2)) : undefined,
         });
       }
       this.wake();
@@ -73,7 +75,7 @@ class RawClient {
     this.socket.write(Buffer.concat(messages));
   }
   /** Everything up to and including the next message of this type. */
-  async until(type: string): Promise<{ type: string; code?: string; status?: string }[]> {
+  async until(type: string): Promise<{ type: string; code?: string; status?: string; value?: string }[]> {
     const deadline = Date.now() + 10_000;
     for (;;) {
       const i = this.seen.findIndex((m) => m.type === type);
@@ -84,6 +86,17 @@ class RawClient {
         setTimeout(r, 100);
       });
     }
+  }
+  /** Stops reading: what the server sends piles up in the socket buffers (a client too busy to read). */
+  pause() {
+    this.socket.pause();
+  }
+  resume() {
+    this.socket.resume();
+  }
+  /** Bytes received but not read (while paused). */
+  unread(): number {
+    return this.socket.readableLength;
   }
   close() {
     this.socket.destroy();
@@ -250,6 +263,38 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
       raw.close();
     }
     expect((await pool.query('SELECT count(*)::int AS n FROM copy_ended')).rows[0].n).toBe(0);
+  });
+
+  it("gives a client that reads slowly its own answers, not later statements' (PGlite reuses its answer buffer)", async () => {
+    // Under load the engine reads its sockets late, so an answer waits in the server's socket while PGlite
+    // already runs the next connection's statement. PGlite returns answers under 1 MiB as a view of one
+    // buffer that every statement overwrites: the waiting answer must not be that view.
+    await pool.query('CREATE TABLE slow_reader (v int)');
+    const slow = await RawClient.open(sut.url);
+    try {
+      slow.pause();
+      // An answer far larger than the loopback socket buffers: the server's socket is still writing it.
+      slow.send(message('Q', `SELECT repeat('x', 1048576) FROM generate_series(1, 32)\0`));
+      for (const deadline = Date.now() + 30_000; slow.unread() === 0;) {
+        if (Date.now() > deadline) throw new Error('no answer to the large query');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // A small answer, queued behind the large one; then another connection's statements run.
+      slow.send(message('Q', `INSERT INTO slow_reader VALUES (1) RETURNING repeat('a', 200)\0`));
+      for (const deadline = Date.now() + 30_000; ;) {
+        const { rows } = await pool.query(`SELECT count(*)::int AS n, repeat('b', 200) AS pad FROM slow_reader`);
+        if (rows[0].n === 1) break;
+        if (Date.now() > deadline) throw new Error('the small query never ran');
+      }
+      slow.resume();
+      const first = await slow.until('Z');
+      expect(first.filter((m) => m.type === 'D')).toHaveLength(32);
+      const second = await slow.until('Z');
+      expect(second.map((m) => m.type)).toEqual(['T', 'D', 'C', 'Z']);
+      expect(second[1].value).toBe('a'.repeat(200));
+    } finally {
+      slow.close();
+    }
   });
 
   it('reports SQL errors to the caller and keeps serving', async () => {

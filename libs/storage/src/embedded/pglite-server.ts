@@ -107,9 +107,15 @@ export class PGliteServer {
     if (i >= 0) this.waiters.splice(i, 1);
   }
 
-  /** @internal */
+  /**
+   * @internal Runs protocol messages; resolves with PGlite's answer, in memory of its own. PGlite
+   * returns an answer under 1 MiB as a view of one receive buffer that its next statement overwrites,
+   * and a socket keeps what it could not send yet by reference: a client that read late (a busy
+   * engine) got another connection's answer, cut to its own answer's length, and waited for ever for
+   * the rest.
+   */
   async exec(bytes: Uint8Array): Promise<Uint8Array> {
-    return this.db.execProtocolRaw(bytes);
+    return owned(await this.db.execProtocolRaw(bytes));
   }
 
   /**
@@ -128,7 +134,7 @@ export class PGliteServer {
     const fs = this.db.Module.FS;
     try {
       fs.writeFile(COPY_FILE, data.length === 1 ? data[0] : Buffer.concat(data));
-      return await this.db.execProtocolRaw(simpleQuery(`${sql[0]}'${COPY_FILE}'${sql[1]}`));
+      return owned(await this.db.execProtocolRaw(simpleQuery(`${sql[0]}'${COPY_FILE}'${sql[1]}`)));
     } finally {
       try {
         if (fs.analyzePath(COPY_FILE).exists) fs.unlink(COPY_FILE);
@@ -378,6 +384,11 @@ class Connection {
       this.server.release(this);
     });
   }
+}
+
+/** A copy of `bytes` unless they are the whole of their memory (see `PGliteServer.exec`). */
+function owned(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
 }
 
 /** CopyInResponse: text format, no per-column formats announced (clients do not need them). */
