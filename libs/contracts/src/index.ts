@@ -6,3 +6,4 @@ export * from './validation';
 export * from './topology';
 export * from './ids';
 export * from './privacy';
+export * from './outcome-items';
