@@ -1,5 +1,5 @@
-import { ClickVerdict } from '@app/contracts';
-import { EncodedJson, ITEMS_PER_MESSAGE, batchMessages, itemCount } from './batch';
+import { ClickVerdict, encodeOutcomeItem, encodedReasons } from '@app/contracts';
+import { EncodedJson, ITEMS_PER_MESSAGE, batchMessages, bodyItems, isBatchBody, itemCount, outcomeMessages } from './batch';
 import { jsonItemsDecoder, outcomeMessageId } from './consumer-spec';
 import { PoisonMessageError } from './errors';
 
@@ -114,5 +114,67 @@ describe('jsonItemsDecoder', () => {
     expect(() => decodeItems(SUBJECT, new TextEncoder().encode('{"kind":"click"}'))).toThrow(PoisonMessageError);
     expect(() => decodeItems(SUBJECT, new TextEncoder().encode('[1,'))).toThrow(/not JSON/);
     expect(() => decodeItems('unit.other', new TextEncoder().encode('[]'))).toThrow(/no contract/);
+  });
+});
+
+describe('outcomeMessages', () => {
+  const hostile = (clickId: string) =>
+    aVerdict(clickId, {
+      subId: 'a\t"b\n\u001e\\',
+      reasons: [
+        {
+          code: 'GEO_MISMATCH',
+          category: 'SIVT',
+          severity: 'low',
+          message: 'tab\t newline\n record\u001e',
+          evidence: { subId: '"reasons":0\t[]\n', '\t': 'x' },
+          monitorOnly: false,
+        },
+      ],
+    });
+
+  it('sends one outcome as before: the outcome itself, under its own id', () => {
+    const v = aVerdict('c1');
+    expect(outcomeMessages(SUBJECT, items(v))).toEqual(batchMessages(SUBJECT, items(v)));
+  });
+
+  it('sends several as outcome items, under the same message id as an array of them, which decode to the same outcomes and their reasons text', () => {
+    const vs = [hostile('c1'), aVerdict('c2'), hostile('c3')];
+    const [sut, ...more] = outcomeMessages(SUBJECT, items(...vs));
+    expect(more).toEqual([]);
+    expect(sut.items).toBe(3);
+    expect(sut.msgId).toBe(batchMessages(SUBJECT, items(...vs))[0].msgId);
+    expect(isBatchBody(bytes(sut))).toBe(true);
+    const decoded = decodeItems(SUBJECT, bytes(sut));
+    expect(decoded).toEqual(vs.map((v) => ({ value: v, raw: v, id: `verdict:${v.clickId}` })));
+    for (const [i, d] of decoded.entries())
+      expect(encodedReasons((d as { value: ClickVerdict }).value.reasons)).toBe(JSON.stringify(vs[i].reasons));
+    expect(bodyItems((sut.payload as EncodedJson).text)).toEqual(vs);
+  });
+
+  it('sends an item the caller encoded as it is', () => {
+    const vs = [aVerdict('c1'), aVerdict('c2')];
+    const given = vs.map((v) => ({ payload: v, msgId: outcomeMessageId(v)!, item: encodeOutcomeItem(v) }));
+    const [sut] = outcomeMessages(SUBJECT, given);
+    expect((sut.payload as EncodedJson).text).toBe(`\u001e${given[0].item}\n${given[1].item}`);
+  });
+
+  it('splits by maxBytes as batchMessages does', () => {
+    const vs = Array.from({ length: 10 }, (_, i) => aVerdict(`c${i}`, { subId: 'é'.repeat(1000) }));
+    const sut = outcomeMessages(SUBJECT, items(...vs), ITEMS_PER_MESSAGE, 8_000);
+    for (const m of sut) expect(bytes(m).length).toBeLessThanOrEqual(8_000);
+    expect(sut.flatMap((m) => (m.items ? decodeItems(SUBJECT, bytes(m)).map((d) => d.id) : [m.msgId]))).toEqual(
+      vs.map((v) => `verdict:${v.clickId}`),
+    );
+  });
+
+  it('a bad item is poison alone, carried as JSON (the single shape) with its own id; an item that is not two JSON parts too', () => {
+    const good = aVerdict('c1');
+    const bad = { ...aVerdict('c2'), score: 7 };
+    const body = `\u001e${encodeOutcomeItem(good)}\n${encodeOutcomeItem(bad)}\n{"kind":"click"}`;
+    const [a, b, c] = decodeItems(SUBJECT, new TextEncoder().encode(body));
+    expect(a).toEqual({ value: good, raw: good, id: 'verdict:c1' });
+    expect(b).toEqual({ error: expect.any(PoisonMessageError), raw: bad, id: 'verdict:c2' });
+    expect(c).toEqual({ error: expect.any(PoisonMessageError), raw: '{"kind":"click"}' });
   });
 });

@@ -1,4 +1,16 @@
-import { ClickEvent, ClickVerdict, ConsumerName, ConversionEvent, Decision, FeedbackEvent, Topology, compiled } from '@app/contracts';
+import {
+  ClickEvent,
+  ClickVerdict,
+  ConsumerName,
+  ConversionEvent,
+  Decision,
+  FeedbackEvent,
+  Topology,
+  compiled,
+  decodeOutcomeItem,
+  isOutcomeItemsBody,
+  outcomeItemTexts,
+} from '@app/contracts';
 import type { ArbiterConfig } from '@app/config';
 import { ownedPartitions } from '@app/config';
 import { TSchema } from '@sinclair/typebox';
@@ -70,8 +82,10 @@ export function jsonDecoder<T>(schemaFor: (subject: string) => TSchema | null): 
 }
 
 /**
- * Decodes a JSON array of items, each checked against the subject's schema on its own: one bad
- * item is poison alone (DESIGN §9), its neighbours go through. `idOf` names an item for its dead letter.
+ * Decodes a JSON array of items, or a body of outcome items (`outcomeItemsBody`), each checked
+ * against the subject's schema on its own: one bad item is poison alone (DESIGN §9), its neighbours
+ * go through. `idOf` names an item for its dead letter, which carries the item as JSON (the single
+ * shape, replayable to any consumer).
  */
 export function jsonItemsDecoder<T>(
   schemaFor: (subject: string) => TSchema | null,
@@ -79,6 +93,7 @@ export function jsonItemsDecoder<T>(
 ): (subject: string, data: Uint8Array) => DecodedItem<T>[] {
   return (subject, data) => {
     const schema = contractFor(schemaFor, subject);
+    if (isOutcomeItemsBody(data)) return outcomeItems<T>(schema, idOf, data);
     const parsed = parseJson(data);
     if (!Array.isArray(parsed)) throw new PoisonMessageError('a batch message must be a JSON array');
     return parsed.map((raw: unknown) => {
@@ -90,6 +105,23 @@ export function jsonItemsDecoder<T>(
       }
     });
   };
+}
+
+function outcomeItems<T>(schema: TSchema, idOf: (item: Record<string, unknown>) => string | undefined, data: Uint8Array): DecodedItem<T>[] {
+  return outcomeItemTexts(decoder.decode(data)).map((text): DecodedItem<T> => {
+    let raw: Record<string, unknown>;
+    try {
+      raw = decodeOutcomeItem(text);
+    } catch (e) {
+      return { error: new PoisonMessageError(`not an outcome item: ${(e as Error).message}`), raw: text };
+    }
+    const id = idOf(raw);
+    try {
+      return { value: checkAgainst<T>(schema, raw), raw, id };
+    } catch (e) {
+      return { error: e as PoisonMessageError, raw, id };
+    }
+  });
 }
 
 /** An outcome's own message id: what JetStream de-duplicated it by when it travelled alone. */

@@ -1,7 +1,7 @@
 import { DeliverPolicy, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Client } from 'pg';
 import { Topology } from '@app/contracts';
-import { DEAD_LETTER_HEADERS, isBatchBody } from '@app/messaging';
+import { DEAD_LETTER_HEADERS, bodyItems } from '@app/messaging';
 
 /** One run's events as the drain counts them: its own offer, rows received since `since`. */
 export interface DrainRun {
@@ -275,8 +275,7 @@ async function scanStream(
         got++;
         scan.messages++;
         try {
-          const body = JSON.parse(decoder.decode(m.data)) as unknown;
-          for (const item of (isBatchBody(m.data) ? body : [body]) as Record<string, unknown>[]) {
+          for (const item of bodyItems(decoder.decode(m.data)) as Record<string, unknown>[]) {
             if (item && typeof item === 'object' && match(item)) {
               scan.items++;
               ids.add(id(item));
