@@ -4,7 +4,7 @@ import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
 import { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Topology, feedbackKey } from '@app/contracts';
 import type { ScoringEngine } from '@app/decisions';
-import { Delivery, EncodedJson } from '@app/messaging';
+import { Delivery, EncodedJson, bodyItems } from '@app/messaging';
 import { degradations, metrics } from '@app/observability';
 import type { JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository } from '@app/storage';
@@ -85,7 +85,7 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
       subject: 'unit.events.p0',
       info: { deliveryCount: deliveries, streamSequence: 1 },
     } as unknown as JsMsg);
-  const unpack = (o: Outgoing): unknown[] => (o.payload instanceof EncodedJson ? JSON.parse(o.payload.text) : [o.payload]);
+  const unpack = (o: Outgoing): unknown[] => (o.payload instanceof EncodedJson ? bodyItems(o.payload.text) : [o.payload]);
   const verdicts = () => published.filter((o) => o.subject === topology.verdict('click')).flatMap(unpack) as ClickVerdict[];
   const decisions = () => published.filter((o) => o.subject === topology.verdict('conversion')).flatMap(unpack) as Decision[];
   /** Clicks from elsewhere: the scorer's memory of outcomes rolls over. */

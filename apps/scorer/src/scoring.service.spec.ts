@@ -2,7 +2,7 @@ import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
 import { ClickEvent, Decision, FeedbackEvent, Topology } from '@app/contracts';
-import { EncodedJson, ITEMS_PER_MESSAGE } from '@app/messaging';
+import { EncodedJson, ITEMS_PER_MESSAGE, bodyItems } from '@app/messaging';
 import type { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
 import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
@@ -72,7 +72,7 @@ describe('ScoringService: what a batch loads before it is scored', () => {
 
   const batch = (...events: StoredEvent[]) => events.map((data, i) => ({ data, seq: i + 1 }) as unknown as Delivery<StoredEvent>);
   /** The outcomes of a message: a batch message's items, or the one it is. */
-  const unpack = (o: Outgoing): unknown[] => (o.payload instanceof EncodedJson ? JSON.parse(o.payload.text) : [o.payload]);
+  const unpack = (o: Outgoing): unknown[] => (o.payload instanceof EncodedJson ? bodyItems(o.payload.text) : [o.payload]);
   const decisions = () => published.filter((o) => o.subject === topology.verdict('conversion')).flatMap(unpack) as Decision[];
 
   function storedClick(c: ClickEvent): StoredClick {

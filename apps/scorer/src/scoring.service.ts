@@ -12,8 +12,8 @@ import {
   JetStreamPublisher,
   Outgoing,
   StoredEvent,
-  batchMessages,
   outcomeMessageId,
+  outcomeMessages,
 } from '@app/messaging';
 import { metrics } from '@app/observability';
 import { ClickRepository, DISTINCT_SECRET, OutcomeRepository, ShadowOutcomeRepository, StoredClick, attributionRecord } from '@app/storage';
@@ -121,6 +121,8 @@ export class ScoringService {
     const out: Outcome[] = [];
     // The revisions whose message JetStream stored: not owed again if another message failed.
     const stored = new Set<Outcome>();
+    // Beside `out`: a verdict's item as the engine encoded and remembered it (published as it is).
+    const items: (string | undefined)[] = [];
     try {
       for (const d of batch) {
         const e = d.data;
@@ -133,8 +135,10 @@ export class ScoringService {
         }
         // Its outcome is on VERDICTS and recorded: nothing to publish. (A feedback's conversion may still owe revisions, below.)
         if (answer === 'recorded' && e.kind !== 'feedback') continue;
-        if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
-        else if (e.kind === 'conversion') {
+        if (e.kind === 'click') {
+          out.push(this.engine.scoreClick(e, this.catalog, now));
+          items[out.length - 1] = this.engine.lastVerdictItem;
+        } else if (e.kind === 'conversion') {
           // Decided already: the conversion was sent again after JetStream's de-duplication window
           // (or redelivered that late). Deciding it again would publish a second revision-0 decision,
           // possibly a different one, to the advertiser (the DECISIONS stream and its webhook no
@@ -155,7 +159,7 @@ export class ScoringService {
           if (revised) out.push(revised);
         }
       }
-      await this.publish(out, revisions.length ? stored : undefined);
+      await this.publish(out, revisions.length ? stored : undefined, items);
     } catch (e) {
       // Not (or not all) stored: owed to the feedback's redelivery, but those JetStream acked. One
       // stored after all without an ack (a timeout) is published again with its message id, which
@@ -261,15 +265,19 @@ export class ScoringService {
    * Rejects if any publish failed; counts them once all were stored.
    * `stored` (given where revisions are owed): filled with the outcomes whose message JetStream
    * acknowledged, also when another message failed; the revisions among them are counted then.
+   * `items[i]`, when there, is `out[i]`'s item as the engine encoded it (`encodeOutcomeItem`), sent as it is.
    */
-  async publish(out: readonly Outcome[], stored?: Set<Outcome>): Promise<void> {
+  async publish(out: readonly Outcome[], stored?: Set<Outcome>, items: readonly (string | undefined)[] = []): Promise<void> {
     const verdicts: BatchItem[] = [];
     const decisions: BatchItem[] = [];
     // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
-    for (const o of out) (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)! });
+    for (let i = 0; i < out.length; i++) {
+      const o = out[i];
+      (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)!, item: items[i] });
+    }
     const messages = [
-      ...batchMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
-      ...batchMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
+      ...outcomeMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
+      ...outcomeMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
     ];
     if (stored) await this.publishEach(messages, [...verdicts, ...decisions], stored);
     else await this.publisher.publishAll(messages);
@@ -296,7 +304,7 @@ export class ScoringService {
   /**
    * Publishes the messages (pipelined) and adds to `stored` the outcomes of each one acknowledged;
    * rejects with the first failure once all have settled. `items` are the messages' items in order
-   * (`batchMessages` keeps it: a message holds the next `items` of them, or one).
+   * (`outcomeMessages` keeps it: a message holds the next `items` of them, or one).
    *
    * A message carrying a decision of a conversion is sent only once every earlier message carrying
    * one of that conversion was acknowledged, and not at all if one failed (its outcomes stay owed):

@@ -1,5 +1,6 @@
 import { feedbackKey } from '@app/contracts';
 import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Offer, Outcome, Publisher, Reason } from '@app/contracts';
+import { decodeOutcomeItem, encodeOutcomeItem } from '@app/contracts';
 import {
   CLICK_FEATURES,
   CONVERSION_FEATURES,
@@ -20,7 +21,7 @@ import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentSh
 import type { ModelFacts } from '@app/rules';
 import { decideConversion, judgeClick, riskOf } from './decision-policy';
 import { HoldRegistry } from './hold-registry';
-import { DECISION_CODEC, VERDICT_CODEC } from './outcome-codec';
+import { DECISION_CODEC } from './outcome-codec';
 import { moneyOf } from './payout';
 import { applyFeedback, expireHold } from './transitions';
 import { ShadowOutcome, ShadowRules } from './shadow-rules';
@@ -89,7 +90,9 @@ export class ScoringEngine {
    * The outcomes given, to answer a redelivered event identically: kept encoded off the V8 heap
    * (as objects, 50,000 of each were about 600 MiB of the scorer's resident memory at a million
    * clicks, most of it old-generation pages they left half empty when they died); a redelivery
-   * gets a decoded copy, what a consumer of the published outcome received.
+   * gets a decoded copy, what a consumer of the published outcome received. A verdict is kept as
+   * the item the scorer publishes (`encodeOutcomeItem`: encoded once for both), a decision packed
+   * (`DECISION_CODEC`: a few per cent of the outcomes, and holds keep the same form).
    */
   private verdicts: EncodedMap<ClickVerdict>;
   private decisions: EncodedMap<Decision>;
@@ -116,7 +119,7 @@ export class ScoringEngine {
   constructor(rules: RuleSetResolver | RuleSet = new RuleSetResolver(EMPTY_RULESET_CONFIG), options: ScoringEngineOptions = {}) {
     this.state = new FeatureState({ ...DEFAULT_FEATURE_OPTIONS, ...options.features });
     this.resolver = toResolver(rules);
-    this.verdicts = new EncodedMap<ClickVerdict>(options.rememberOutcomes ?? 50_000, VERDICT_CODEC);
+    this.verdicts = new EncodedMap<ClickVerdict>(options.rememberOutcomes ?? 50_000);
     this.decisions = new EncodedMap<Decision>(options.rememberOutcomes ?? 50_000, DECISION_CODEC);
     this.feedbackBound = options.rememberOutcomes ?? 50_000;
     this.featureSink = options.featureSink;
@@ -185,15 +188,27 @@ export class ScoringEngine {
 
   /** The outcome already given for this event id, if still remembered (redelivery). */
   previousOutcome(kind: 'click' | 'conversion', id: string): Outcome | undefined {
-    return kind === 'click' ? this.verdicts.get(id) : this.decisions.get(id);
+    if (kind !== 'click') return this.decisions.get(id);
+    const item = this.verdicts.getText(id);
+    return item === undefined ? undefined : (decodeOutcomeItem(item) as unknown as ClickVerdict);
   }
+
+  /**
+   * The verdict `scoreClick` returned last as the item the scorer publishes (`encodeOutcomeItem`):
+   * the same bytes it remembers, so a redelivered click is answered with exactly what was published.
+   */
+  get lastVerdictItem(): string {
+    return this.lastItem;
+  }
+
+  private lastItem = '';
 
   /**
    * Forgets every outcome remembered: after a restart's rebuild, whose outcomes were made again
    * from the stream and never published (the recorded ones stand; a redelivery is answered by them).
    */
   forgetOutcomes(): void {
-    this.verdicts = new EncodedMap<ClickVerdict>(this.verdicts.max, VERDICT_CODEC);
+    this.verdicts = new EncodedMap<ClickVerdict>(this.verdicts.max);
     this.decisions = new EncodedMap<Decision>(this.decisions.max, DECISION_CODEC);
   }
 
@@ -216,8 +231,11 @@ export class ScoringEngine {
   }
 
   scoreClick(e: ClickEvent, catalog: CatalogView, decidedAtMs: number): ClickVerdict {
-    const previous = this.verdicts.get(e.id);
-    if (previous) return previous;
+    const previous = this.verdicts.getText(e.id);
+    if (previous !== undefined) {
+      this.lastItem = previous;
+      return decodeOutcomeItem(previous) as unknown as ClickVerdict;
+    }
     // The shared observation: read while this click is scored, kept nowhere.
     const obs = this.state.observeClick(e, true);
     const offer = catalog.offer(e.offerId) ?? null;
@@ -288,8 +306,9 @@ export class ScoringEngine {
       latencyMs: Math.max(0, decidedAtMs - parseIsoMs(e.receivedAt)),
     };
     if (e.idMinted) verdict.idMinted = true;
-    // Its reasons are what the rules returned: the codec need not format their messages again to check them.
-    this.verdicts.set(e.id, verdict, true);
+    const item = encodeOutcomeItem(verdict);
+    this.lastItem = item;
+    this.verdicts.setText(e.id, item);
     if (this.shadowRules)
       this.shadowRules.sink(this.shadowRules.rules.click({ event: e, obs, offer, publisher, lists: ruleset.lists }, model, verdict));
     return verdict;
@@ -479,7 +498,7 @@ export class ScoringEngine {
     return revised;
   }
 
-  /** `built`: scored just now, its reasons as the rules returned them (see `VERDICT_CODEC`). */
+  /** `built`: scored just now, its reasons as the rules returned them (see `DECISION_CODEC`). */
   private remember(decision: Decision, built = false): void {
     this.decisions.set(decision.conversionId, decision, built);
     this.holds.track(decision);
