@@ -1,5 +1,15 @@
 import { Pool } from 'pg';
-import { ClickVerdict, Decision, mintClickId } from '@app/contracts';
+import {
+  ClickVerdict,
+  Decision,
+  compiled,
+  decodeOutcomeItem,
+  encodeOutcomeItem,
+  encodedReasons,
+  mintClickId,
+  outcomeItemTexts,
+  outcomeItemsBody,
+} from '@app/contracts';
 import {
   ClickRepository,
   EmbeddedDatabase,
@@ -127,6 +137,46 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     expect(stored.rows).toEqual([{ user_agent: click.userAgent, sub_ids: { sub1: 'a,b' }, ts: new Date(click.ts) }]);
     const verdicts = await pool.query(`SELECT valid, reason_codes, reasons FROM click_verdicts WHERE click_id = $1`, [click.id]);
     expect(verdicts.rows).toEqual([{ valid: false, reason_codes: ['IP_VELOCITY'], reasons: verdict.reasons }]);
+  });
+
+  it('writes the reasons of outcomes that came as outcome items from the text it parsed: as the scorer made them, whatever a sender put in them', async () => {
+    const sut = new OutcomeRepository(pool);
+    // What a sender chooses (a sub-id, echoed in evidence and messages), with everything the item and COPY framings use.
+    const hostile = 'a\tb\nc\u001ed\\e"f\\t\\n","reasons":0\t[{"code":"X"}]\r\u2028é';
+    const reasons = (n: number) => [
+      {
+        code: 'IP_VELOCITY' as const,
+        category: 'SIVT' as const,
+        severity: 'high' as const,
+        message: `sub-id ${hostile} ${n}`,
+        evidence: { subId: hostile, [hostile]: n, count: 21 },
+        monitorOnly: false,
+      },
+    ];
+    const minted = aVerdict(mintClickId(0), at(0), { idMinted: true, subId: hostile, valid: false, reasons: reasons(1) });
+    const chosen = aVerdict(`chosen-${hostile.length}-${Date.now()}`, at(0), { subId: hostile, valid: false, reasons: reasons(2) });
+    const decision = aDecision(chosen, { subId: hostile, status: 'rejected', reasons: reasons(3) });
+    const revised = {
+      ...decision,
+      revision: 1,
+      previousStatus: 'rejected' as const,
+      status: 'approved' as const,
+      resolvedBy: 'analyst' as const,
+      reasons: reasons(4),
+    };
+    const sent = [minted, chosen, decision, revised];
+    const received = outcomeItemTexts(outcomeItemsBody(sent.map((o) => encodeOutcomeItem(o)))).map(decodeOutcomeItem);
+    expect(received.map((o) => compiled(o.kind === 'click' ? ClickVerdict : Decision).check(o).ok)).toEqual([true, true, true, true]);
+    expect(received.map((o) => encodedReasons(o.reasons))).toEqual(sent.map((o) => JSON.stringify(o.reasons)));
+    await sut.insert(received.slice(0, 3) as (ClickVerdict | Decision)[]);
+    await sut.insert(received.slice(3) as Decision[]);
+    const verdicts = await pool.query(`SELECT click_id, reasons FROM click_verdicts WHERE click_id = ANY($1) ORDER BY click_id = $2 DESC`, [
+      [minted.clickId, chosen.clickId],
+      minted.clickId,
+    ]);
+    expect(verdicts.rows.map((r) => r.reasons)).toEqual([minted.reasons, chosen.reasons]);
+    const stored = await pool.query(`SELECT reasons, revision FROM decisions WHERE conversion_id = $1`, [decision.conversionId]);
+    expect(stored.rows).toEqual([{ reasons: revised.reasons, revision: 1 }]);
   });
 
   it('reads back a verdict whose reasons the database compressed, as it was written', async () => {

@@ -1,7 +1,15 @@
 import type { Pool } from 'pg';
-import { ClickVerdict, Decision, Reason, feedbackKey, hasMintedClickShape } from '@app/contracts';
+import { ClickVerdict, Decision, Reason, encodedReasons, feedbackKey, hasMintedClickShape } from '@app/contracts';
 import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, unnestRows, writeKeyed } from '../bulk';
 import { inTransaction } from '../database';
+
+/**
+ * Reasons as JSON for their jsonb column: the text they were parsed from when they came as an outcome
+ * item (the text the contract check saw parsed; `encodedReasons`), else encoded here.
+ */
+function reasonsJson(reasons: readonly Reason[]): string | null {
+  return encodedReasons(reasons) ?? json(reasons);
+}
 
 const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
   { name: 'click_id', type: 'text', value: (v) => v.clickId },
@@ -22,7 +30,7 @@ const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
     select: "string_to_array($, ',')",
     copy: (v) => `{${v}}`,
   },
-  { name: 'reasons', type: 'text', value: (v) => json(v.reasons), select: '$::jsonb' },
+  { name: 'reasons', type: 'text', value: (v) => reasonsJson(v.reasons), select: '$::jsonb' },
   { name: 'ruleset_version', type: 'text', value: (v) => v.rulesetVersion },
   { name: 'model_version', type: 'text', value: (v) => v.modelVersion },
   { name: 'latency_ms', type: 'real', value: (v) => v.latencyMs },
@@ -54,7 +62,7 @@ const decisionInsert = ledgeredInsert<Decision>('decision', 'decisions', 'conver
     select: "string_to_array($, ',')",
     copy: (v) => `{${v}}`,
   },
-  { name: 'reasons', type: 'text', value: (d) => json(d.reasons), select: '$::jsonb' },
+  { name: 'reasons', type: 'text', value: (d) => reasonsJson(d.reasons), select: '$::jsonb' },
   { name: 'amount', type: 'numeric', value: (d) => d.amount },
   { name: 'revenue', type: 'numeric', value: (d) => d.revenue },
   { name: 'payout', type: 'numeric', value: (d) => d.payout },
@@ -91,7 +99,7 @@ const revisionColumns: Column<Decision>[] = [
     select: "string_to_array($, ',')",
     copy: (v) => `{${v}}`,
   },
-  { name: 'reasons', type: 'text', value: (d) => json(d.reasons), select: '$::jsonb' },
+  { name: 'reasons', type: 'text', value: (d) => reasonsJson(d.reasons), select: '$::jsonb' },
   { name: 'resolved_by', type: 'text', value: (d) => d.resolvedBy },
   { name: 'note', type: 'text', value: (d) => d.note },
   { name: 'actor', type: 'text', value: (d) => d.actor },
