@@ -98,6 +98,19 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     return engine.state.observeClick(probe).ipClicks.hour;
   };
 
+  it('a remembered click, redelivered: published again as the very bytes it was published with first', async () => {
+    const clicks = [aClick({ id: uid('click'), ip: '81.2.69.30' }), aClick({ id: uid('click'), ip: '81.2.69.31' })];
+    await sut.process(clicks.map((c) => delivered(c)));
+    const [first] = published.filter((o) => o.subject === topology.verdict('click'));
+    published = [];
+    await sut.process(clicks.map((c) => delivered(c, 2)));
+    const [again] = published.filter((o) => o.subject === topology.verdict('click'));
+    expect(first.items).toBe(2);
+    expect((again.payload as EncodedJson).text).toBe((first.payload as EncodedJson).text);
+    expect(again.msgId).toBe(first.msgId);
+    expect(await ipClicksAfter('81.2.69.30')).toBe(2);
+  });
+
   it('a redelivered click: not counted again, nothing published again once its verdict is recorded', async () => {
     const click = aClick({ id: uid('click'), ip: '81.2.69.1' });
     await sut.process([delivered(click)]);
