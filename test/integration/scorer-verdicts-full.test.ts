@@ -12,6 +12,7 @@ import {
   JetStreamPublisher,
   StoredEvent,
   StreamTrimmer,
+  bodyItems,
   consumerSpecs,
   ensureDurable,
   provisionStreams,
@@ -110,8 +111,7 @@ describe('the scorer when VERDICTS is full', () => {
     for (;;) {
       const m = await reader.next({ expires: 1_000 });
       if (!m) return out;
-      const body = m.json() as unknown;
-      out.push(...((Array.isArray(body) ? body : [body]) as Record<string, unknown>[]));
+      out.push(...(bodyItems(m.string()) as Record<string, unknown>[]));
       await m.ackAck();
     }
   }
@@ -265,9 +265,7 @@ describe('the scorer when VERDICTS is full', () => {
       for (;;) {
         const m = await reader.next({ expires: 1_000 });
         if (!m) return;
-        const body = m.json() as unknown;
-        for (const v of Array.isArray(body) ? body : [body])
-          if ((v as { clickId?: string }).clickId) verdictIds.push((v as { clickId: string }).clickId);
+        for (const v of bodyItems(m.string())) if ((v as { clickId?: string }).clickId) verdictIds.push((v as { clickId: string }).clickId);
         await m.ackAck();
       }
     };
