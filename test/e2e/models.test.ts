@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ClickVerdict } from '@app/contracts';
 import { ModelArtifact } from '@app/model';
+import { bodyItems } from '@app/messaging';
 import { ModelRegistry } from '@app/live-config';
 import { ModelRepository } from '@app/storage';
 import { CHROME_UA, eventually, uid } from '@app/testing';
@@ -29,8 +30,8 @@ describe('model activation through the KV bucket (services booted)', () => {
       referrer: 'https://blog.example/',
     });
     for await (const m of sub) {
-      // A verdict message may carry several verdicts (a JSON array).
-      for (const v of [m.json<ClickVerdict | ClickVerdict[]>()].flat()) {
+      // A verdict message may carry several verdicts (outcome items).
+      for (const v of bodyItems(m.string()) as ClickVerdict[]) {
         if (v.clickId === click.body.id) {
           sub.unsubscribe();
           return v;
@@ -135,7 +136,7 @@ describe('shadow selection beside the default model (services booted)', () => {
         userAgent: CHROME_UA,
       });
       for await (const m of sub) {
-        for (const v of [m.json<ClickVerdict | ClickVerdict[]>()].flat()) {
+        for (const v of bodyItems(m.string()) as ClickVerdict[]) {
           if (v.clickId === click.body.id) {
             sub.unsubscribe();
             return v;
