@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
-import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology, feedbackKey } from '@app/contracts';
+import { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology, feedbackKey } from '@app/contracts';
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
@@ -275,8 +275,11 @@ export class ScoringService {
       const o = out[i];
       (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)!, item: items[i] });
     }
+    // A verdict's item is copied from the engine's memory of it, as UTF-8 (what it was encoded to
+    // there): not encoded a second time; one forgotten since (a batch larger than that memory) from its text.
+    const remembered = (i: BatchItem) => this.engine.verdictItemBytes((i.payload as ClickVerdict).clickId);
     const messages = [
-      ...outcomeMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
+      ...outcomeMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes(), remembered),
       ...outcomeMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
     ];
     if (stored) await this.publishEach(messages, [...verdicts, ...decisions], stored);

@@ -204,6 +204,15 @@ export class ScoringEngine {
   private lastItem = '';
 
   /**
+   * The UTF-8 bytes of the verdict remembered for a click (its item, as `lastVerdictItem` gave it): a
+   * view of the engine's memory, valid until the next event is scored (copy it before). Undefined
+   * once forgotten.
+   */
+  verdictItemBytes(clickId: string): Uint8Array | undefined {
+    return this.verdicts.textBytes(clickId);
+  }
+
+  /**
    * Forgets every outcome remembered: after a restart's rebuild, whose outcomes were made again
    * from the stream and never published (the recorded ones stand; a redelivery is answered by them).
    */

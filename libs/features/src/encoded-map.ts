@@ -125,6 +125,17 @@ export class EncodedMap<V> {
     return this.ring.toString('utf8', at, at + this.lengths[handle]);
   }
 
+  /**
+   * The UTF-8 bytes `setText` kept for `key`: a view of the ring, valid until the map is next changed
+   * (copy it before).
+   */
+  textBytes(key: string): Uint8Array | undefined {
+    const handle = this.index.find(this.hashOf(key), key);
+    if (handle < 0) return undefined;
+    const at = this.offsets[handle] + HEADER;
+    return this.ring.subarray(at, at + this.lengths[handle]);
+  }
+
   /** Files `key`'s entry with room for a record of `bytes` bytes; where its header starts (the payload is the caller's to write). */
   private place(key: string, bytes: number): number {
     const h = this.hashOf(key);
