@@ -4,7 +4,7 @@ import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
 import { ConversionEvent, Decision, FeedbackEvent, Topology, feedbackKey } from '@app/contracts';
 import type { ScoringEngine } from '@app/decisions';
-import { Delivery, EncodedJson } from '@app/messaging';
+import { Delivery, EncodedJson, bodyItems } from '@app/messaging';
 import type { JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository } from '@app/storage';
 import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
@@ -32,7 +32,7 @@ describe('ScoringService: feedback revisions in order', () => {
   let engine: ScoringEngine;
   let conversion: ConversionEvent;
 
-  const unpack = (o: Outgoing): unknown[] => (o.payload instanceof EncodedJson ? JSON.parse(o.payload.text) : [o.payload]);
+  const unpack = (o: Outgoing): unknown[] => (o.payload instanceof EncodedJson ? bodyItems(o.payload.text) : [o.payload]);
   const decisions = () => published.filter((o) => o.subject === topology.verdict('conversion')).flatMap(unpack) as Decision[];
   const refused = (o: Outgoing) => unpack(o).some((d) => (d as Decision).kind === 'conversion' && refuse(d as Decision));
   const settle = () => new Promise((r) => setImmediate(r));

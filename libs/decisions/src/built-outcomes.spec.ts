@@ -64,7 +64,8 @@ describe('every outcome the engine packs as built', () => {
     } finally {
       spy.mockRestore();
     }
-    expect(built).toBe(events.length);
+    // Decisions: a verdict is remembered as the item published (`encodeOutcomeItem`), its messages included, never packed.
+    expect(built).toBe(events.filter((e) => e.kind === 'conversion').length);
     return seen;
   }
 
