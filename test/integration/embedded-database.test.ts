@@ -431,3 +431,51 @@ describe("embedded database: a COPY's data file in PGlite's /tmp", () => {
     expect(tmp()).toEqual(clean);
   });
 });
+
+describe('embedded database: a connection that keeps the database between its statements', () => {
+  let db: PGlite;
+  let server: PGliteServer;
+  let url: string;
+
+  beforeAll(async () => {
+    db = await PGlite.create();
+    // A short hold is enough here; the engine's is a minute.
+    server = new PGliteServer(db, 200);
+    url = `postgres://postgres@127.0.0.1:${await server.listen()}/postgres`;
+  });
+  afterAll(async () => {
+    await server.close();
+    await db.close();
+  });
+
+  it('is named in a warning, with what it ran last, while the others wait; they run once it ends its transaction', async () => {
+    const warned: { client: string; last: string; waiting: number }[] = [];
+    const spy = jest.spyOn(server, 'warnHold').mockImplementation((hold) => void warned.push(hold));
+    const holder = new Client({ connectionString: url });
+    const other = new Client({ connectionString: url });
+    await holder.connect();
+    await other.connect();
+    try {
+      await holder.query('CREATE TABLE held (v int)');
+      expect(warned).toEqual([]);
+      await holder.query('BEGIN');
+      await holder.query('INSERT INTO held VALUES (1)');
+      const seen = other.query('SELECT count(*)::int AS n FROM held');
+      for (const deadline = Date.now() + 30_000; warned.length === 0;) {
+        if (Date.now() > deadline) throw new Error('no warning about the held database');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(warned).toHaveLength(1);
+      expect(warned[0].client).toBe(
+        `127.0.0.1:${(holder as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort}`,
+      );
+      expect(warned[0].last).toBe('INSERT INTO held VALUES (1)');
+      await holder.query('COMMIT');
+      expect((await seen).rows[0].n).toBe(1);
+    } finally {
+      spy.mockRestore();
+      await holder.end();
+      await other.end();
+    }
+  });
+});

@@ -61,7 +61,15 @@ export class PGliteServer {
   /** Whether a COPY's data file is in PGlite's `/tmp` (between writing it and removing it). */
   private copyRunning = false;
 
-  constructor(private readonly db: PGlite) {}
+  /**
+   * `holdWarnMs`: how long a connection may keep the database between two of its statements (inside a
+   * transaction, or mid extended-protocol exchange) before a warning names it; every other connection
+   * waits meanwhile. Arbiter's transactions run their statements back to back.
+   */
+  constructor(
+    private readonly db: PGlite,
+    readonly holdWarnMs = 60_000,
+  ) {}
 
   /** Listens on 127.0.0.1 (port 0: any free port) and resolves with the port. */
   async listen(port = 0, host = '127.0.0.1'): Promise<number> {
@@ -145,6 +153,16 @@ export class PGliteServer {
     }
   }
 
+  /** @internal How many connections wait for the database. */
+  waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** @internal A connection keeps the database between its statements (see `holdWarnMs`). */
+  warnHold(hold: { client: string; heldMs: number; last: string; waiting: number }): void {
+    this.log.warn(hold, 'a connection keeps the embedded database with no statement running; the others wait');
+  }
+
   /** @internal */
   warn(message: string, err?: unknown): void {
     this.log.warn({ err }, message);
@@ -162,6 +180,9 @@ class Connection {
   private closed = false;
   /** True from the first message PGlite has seen until it reports idle. */
   private holding = false;
+  /** What it last ran, and the warning armed while it keeps the database between statements. */
+  private last: Uint8Array | string = '';
+  private holdTimer?: NodeJS.Timeout;
   /** A `COPY … FROM STDIN` whose data is arriving: the statement to run, the data so far and its size. */
   private copying: { sql: [string, string]; data: Buffer[]; bytes: number } | null = null;
 
@@ -340,18 +361,20 @@ class Connection {
   }
 
   private run(messages: Uint8Array): Promise<void> {
-    return this.execute(() => this.server.exec(messages));
+    return this.execute(() => this.server.exec(messages), messages);
   }
 
   private runCopy(sql: [string, string], data: Buffer[]): Promise<void> {
-    return this.execute(() => this.server.execCopy(sql, data));
+    return this.execute(() => this.server.execCopy(sql, data), `${sql[0]}STDIN${sql[1]}`);
   }
 
-  private async execute(request: () => Promise<Uint8Array>): Promise<void> {
+  private async execute(request: () => Promise<Uint8Array>, what: Uint8Array | string): Promise<void> {
     if (this.closed) return;
     await this.server.acquire(this);
     if (this.closed) return this.server.release(this);
+    clearTimeout(this.holdTimer);
     this.holding = true;
+    this.last = what;
     let response: Uint8Array;
     try {
       response = await request();
@@ -365,12 +388,32 @@ class Connection {
     if (endsIdle(response)) {
       this.holding = false;
       this.server.release(this);
-    }
+    } else this.armHoldWarning();
     if (response.length && !this.socket.destroyed) this.socket.write(response);
+  }
+
+  /**
+   * Warns once if this connection still holds the database, with nothing of its own running, after
+   * `holdWarnMs`: every other connection, and every new one, waits for it. An embedded engine under
+   * heavy load once stopped answering in a state like this one; the warning says who held it and after what.
+   */
+  private armHoldWarning(): void {
+    const since = Date.now();
+    this.holdTimer = setTimeout(() => {
+      if (!this.holding || this.closed) return;
+      this.server.warnHold({
+        client: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
+        heldMs: Date.now() - since,
+        last: typeof this.last === 'string' ? this.last : describe(this.last),
+        waiting: this.server.waiting(),
+      });
+    }, this.server.holdWarnMs);
+    this.holdTimer.unref();
   }
 
   private onClose(): void {
     this.closed = true;
+    clearTimeout(this.holdTimer);
     this.server.forget(this);
     this.then(async () => {
       if (!this.holding) return;
@@ -405,6 +448,19 @@ function endsIdle(response: Uint8Array): boolean {
     response[n - 2] === 5 &&
     response[n - 1] === IDLE
   );
+}
+
+/** The first message of a run, for a log: a Query's or Parse's statement (cut short), else its type. */
+function describe(messages: Uint8Array): string {
+  const b = Buffer.from(messages.buffer, messages.byteOffset, messages.byteLength);
+  if (b.length < 5) return 'startup';
+  const type = b[0];
+  if (type === QUERY) return b.toString('utf8', 5, Math.min(b.length - 1, 5 + 200));
+  if (type === PARSE) {
+    const text = b.indexOf(0, 5) + 1;
+    return b.toString('utf8', text, Math.min(b.indexOf(0, text) < 0 ? b.length : b.indexOf(0, text), text + 200));
+  }
+  return `message ${String.fromCharCode(type)}`;
 }
 
 /** A statement that fails with this SQLSTATE and message (quoted so that no message can end its body). */
