@@ -21,9 +21,10 @@ const STARTUP_WINDOW_MS = 3 * 86_400_000;
 // Events older than this are not rolled up by the routine refresh (a replay of old history is
 // rolled up once it is written: the window follows the oldest timestamp the recorder stored).
 const MAX_WINDOW_MS = 400 * 86_400_000;
-// A batch written at least this long after it was published, with messages still waiting behind
-// it, is a backlog's (a recorder that keeps up writes within a second or so).
-const BACKLOG_AGE_MS = 10_000;
+// A batch with at least this many RECORDER_BATCHes still waiting behind it on the server is a
+// backlog's (a recorder that keeps up has about a batch or two waiting). The count comes with the
+// delivery, as stored by the server: no extra request, and no clock compared with the server's.
+const BACKLOG_BATCHES = 10;
 
 /**
  * Keeps the KPI rollups current, every ROLLUP_REFRESH_SECONDS.
@@ -44,10 +45,13 @@ const BACKLOG_AGE_MS = 10_000;
  * ROLLUP_BACKLOG_REFRESH_SECONDS after the last one: a continuous aggregate re-materialises a
  * minute from all its rows, and in a backlog's drain nearly every row falls in the same minute or
  * two, so each refresh re-read everything drained so far (quadratic in the backlog; on the embedded
- * database on the one thread the writes need). Readers stay exact (real-time aggregation: the
- * materialised buckets, and the raw rows past them; nothing counted twice); rows written into a
- * bucket already materialised reach them at the next refresh, so they lag by at most that bound
- * (`arbiter_rollups_refreshed_timestamp_seconds`). Plain PostgreSQL's refresh is never deferred.
+ * database on the one thread the writes need). Nothing is counted twice (real-time aggregation: the
+ * materialised buckets, and the raw rows past them), but readers undercount meanwhile: a backlog's
+ * rows are older than the last refresh, so nearly all land in buckets already materialised, and
+ * readers see them only at the next refresh, up to about that bound plus a refresh later
+ * (`arbiter_rollups_refreshed_timestamp_seconds`). The bound is measured on the monotonic clock,
+ * and a recorder's first tick after it starts always refreshes (its first refresh covers the
+ * startup window and any backfill). Plain PostgreSQL's refresh is never deferred.
  */
 @Injectable()
 export class RollupRefresherService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -56,9 +60,9 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   private backfillSince: number | null = null;
   /** Dirty-minute rows this refresher claimed (deleted) since it last vacuumed that table. */
   private claimedSinceVacuum = 0;
-  /** When the last successful refresh started (at start: when this recorder started). */
-  private refreshedAt = Date.now();
-  /** Per recorder consumer: whether its last batch was a backlog's, and when it was written. */
+  /** When the last successful refresh started, on the monotonic clock (none yet: the first tick refreshes). */
+  private refreshedAt = -Infinity;
+  /** Per recorder consumer: whether its last batch was a backlog's, and when it was written (monotonic clock). */
   private readonly backlogs = new Map<string, { backlog: boolean; at: number }>();
   private dialect?: Dialect;
   private timer?: NodeJS.Timeout;
@@ -97,19 +101,18 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   }
 
   /**
-   * A recorder consumer wrote a batch; `last` is its last message. A backlog's batch has messages
-   * waiting behind it and was published at least BACKLOG_AGE_MS before it was written.
+   * A recorder consumer wrote a batch; `last` is its last message. A backlog's batch has at least
+   * BACKLOG_BATCHES batches waiting behind it.
    */
-  progress(consumer: string, last: Pick<JsMsg, 'info' | 'timestampNanos'> | undefined): void {
+  progress(consumer: string, last: Pick<JsMsg, 'info'> | undefined): void {
     if (!last) return;
-    const at = Date.now();
-    const backlog = last.info.pending > 0 && at - Number(last.timestampNanos / 1_000_000n) >= BACKLOG_AGE_MS;
-    this.backlogs.set(consumer, { backlog, at });
+    const backlog = last.info.pending >= BACKLOG_BATCHES * (this.config.RECORDER_BATCH ?? 1000);
+    this.backlogs.set(consumer, { backlog, at: performance.now() });
   }
 
   /** The timer's refresh: skipped while deferring (see the class). */
   tick(): Promise<void> {
-    if (!this.deferring(Date.now())) return this.refresh();
+    if (!this.deferring(performance.now())) return this.refresh();
     metrics.rollupRefreshesDeferred.inc();
     return Promise.resolve();
   }
@@ -117,7 +120,7 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   /**
    * TimescaleDB only: a consumer's last batch, written within the refresh interval, was a
    * backlog's, and waiting one more interval keeps within ROLLUP_BACKLOG_REFRESH_SECONDS of the
-   * last refresh.
+   * last refresh. `now`: the monotonic clock (NTP stepping the wall clock back defers nothing).
    */
   private deferring(now: number): boolean {
     const intervalMs = this.config.ROLLUP_REFRESH_SECONDS * 1000;
@@ -136,8 +139,9 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   private async refreshOnce(): Promise<void> {
     if (this.dialect?.name === 'postgres') return this.refreshThroughStages();
     if (!this.dialect) return;
-    // Nothing written since the last refresh: the rollups hold everything this recorder wrote.
-    if (this.dirty.size === 0) return this.refreshed(Date.now());
+    // Nothing written since the last refresh: the rollups hold everything this recorder wrote, as
+    // of now (what the gauge says; nothing to ask the database).
+    if (this.dirty.size === 0) return this.refreshed(Date.now(), performance.now());
     const taken = this.dirty;
     this.dirty = new Map();
     const backfillFrom = this.backfillSince;
@@ -147,6 +151,7 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
       [...taken].map(([t, since]) => [t, new Date(backfill ? since : Math.max(since, Date.now() - MAX_WINDOW_MS))] as const),
     );
     const started = Date.now();
+    const startedMono = performance.now();
     try {
       for (const r of ROLLUPS) {
         const since = sinces.get(rawTable(r));
@@ -166,7 +171,7 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
         this.backfillSince = null;
         this.log.info({ since: oldest.toISOString(), ms: Date.now() - started }, 'rebuilt rollups backfilled');
       }
-      this.refreshed(started);
+      this.refreshed(started, startedMono);
       this.log.debug(
         { since: Object.fromEntries([...sinces].map(([t, d]) => [t, d.toISOString()])), ms: Date.now() - started },
         'rollups refreshed',
@@ -178,18 +183,20 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     }
   }
 
-  private refreshed(started: number): void {
-    this.refreshedAt = started;
+  /** A refresh that started at `started` (wall clock; `startedMono` on the monotonic one) succeeded. */
+  private refreshed(started: number, startedMono: number): void {
+    this.refreshedAt = startedMono;
     metrics.rollupsRefreshed.set(started / 1000);
   }
 
   /** Plain PostgreSQL: each raw table's hourly and daily rollups, in one transaction, from the minutes written. */
   private async refreshThroughStages(): Promise<void> {
     const started = Date.now();
+    const startedMono = performance.now();
     const reports: StagedRefreshReport[] = [];
     try {
       for (const [hourly, daily] of STAGED) reports.push(await inTransaction(this.pool, (client) => refreshStaged(client, hourly, daily)));
-      this.refreshed(started);
+      this.refreshed(started, startedMono);
       this.log.debug({ reports, ms: Date.now() - started }, 'rollups refreshed');
       const pending = reports.filter((r) => r.rebuiltHours > 0);
       if (pending.length) this.log.info({ reports: pending, ms: Date.now() - started }, 'rollup history rebuilt from the raw rows');

@@ -330,9 +330,10 @@ export const metrics = {
       () =>
         new Gauge({
           name: 'arbiter_rollups_refreshed_timestamp_seconds',
-          help: 'When the last successful rollup refresh of a recorder started (Unix time): the KPI rollups lag by at most the time since, aggregate with max',
-          // Several recorders (or an all-in-one engine's threads): the latest refresh is what readers get.
-          aggregator: 'max',
+          help: 'Unix time up to which the KPI rollups hold every row this recorder wrote (when its last successful refresh started, or its last tick if it wrote nothing since); aggregate with min: on TimescaleDB a recorder refreshes only from what it wrote, so the fleet lags by at most the time since the minimum',
+          // Several recorders (or an all-in-one engine's threads): on TimescaleDB each refresh covers
+          // only what its recorder wrote, so the oldest is what readers may be missing.
+          aggregator: 'min',
           registers: [metricsRegistry],
         }),
     );

@@ -1,0 +1,146 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Pool } from 'pg';
+import { loadConfig } from '@app/config';
+import { metrics } from '@app/observability';
+import { TimescaleDialect } from '@app/storage';
+import { RollupRefresherService } from './rollup-refresher.service';
+
+/**
+ * The deferral of the TimescaleDB refresh during a backlog (review of issue 19): bounded from the
+ * start of a recorder's life, on a clock NTP cannot step, and decided without comparing the
+ * recorder's clock with the NATS server's. No database: the dialect is TimescaleDB's, the pool
+ * records the statements (or fails them, "database down"), and both clocks are moved by hand.
+ * The same behaviour on the embedded database: test/integration/rollup-refresh-timescaledb.test.ts.
+ */
+describe('RollupRefresherService: deferral during a backlog (TimescaleDB)', () => {
+  const config = loadConfig({ ROLLUP_REFRESH_SECONDS: '30', ROLLUP_BACKLOG_REFRESH_SECONDS: '120', RECORDER_BATCH: '1000' });
+  let wall: number;
+  let mono: number;
+  let down: boolean;
+  let statements: string[];
+  const pool = {
+    query: async (sql: string) => {
+      if (down) throw new Error('connection refused');
+      statements.push(sql);
+      return { rows: [] };
+    },
+  } as unknown as Pool;
+  const refreshes = () => statements.filter((s) => /refresh_continuous_aggregate/i.test(s)).length;
+  /** The timer's tick; whether it refreshed. */
+  const tick = async (r: RollupRefresherService) => {
+    const before = refreshes();
+    await r.tick();
+    return refreshes() > before;
+  };
+  /** A recorder (re)started now, on TimescaleDB. */
+  const start = () => {
+    const r = new RollupRefresherService(config, pool);
+    (r as unknown as { dialect: TimescaleDialect }).dialect = new TimescaleDialect(true);
+    return r;
+  };
+  /** A batch written now; `pending` messages wait behind it; the server stored it `ago` ms before the recorder's clock. */
+  const batch = (r: RollupRefresherService, pending: number, ago: number) => {
+    r.touched([{ kind: 'click', ts: new Date(wall - 1_000).toISOString() }]);
+    r.progress('recorder-verdicts', { info: { pending }, timestampNanos: BigInt(wall - ago) * 1_000_000n } as unknown as JsMsg);
+  };
+  const advance = (ms: number) => {
+    wall += ms;
+    mono += ms;
+  };
+  const gauge = async () => (await metrics.rollupsRefreshed.get()).values[0]?.value;
+
+  beforeEach(() => {
+    wall = Date.UTC(2026, 11, 3, 12);
+    mono = 1_000_000;
+    down = false;
+    statements = [];
+    jest.spyOn(Date, 'now').mockImplementation(() => wall);
+    jest.spyOn(performance, 'now').mockImplementation(() => mono);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('refreshes at the first tick after a (re)start, backlog or not: a crash-looping recorder still refreshes', async () => {
+    for (let life = 0; life < 5; life++) {
+      const r = start();
+      advance(30_000);
+      batch(r, 50_000, 60_000);
+      expect(await tick(r)).toBe(true);
+      // The next ones wait, within the bound.
+      advance(30_000);
+      batch(r, 50_000, 60_000);
+      expect(await tick(r)).toBe(false);
+      await r.onApplicationShutdown();
+    }
+  });
+
+  it('keeps the bound when the wall clock is stepped back an hour', async () => {
+    const r = start();
+    expect(await tick(r)).toBe(true);
+    wall -= 3_600_000;
+    const ticks: boolean[] = [];
+    for (let t = 0; t < 4; t++) {
+      advance(30_000);
+      batch(r, 50_000, 60_000);
+      ticks.push(await tick(r));
+    }
+    // 120 s after the last refresh: refreshed although still behind.
+    expect(ticks).toEqual([false, false, false, true]);
+  });
+
+  it('does not take a recorder that keeps up for a backlog when its clock runs ahead of the server', async () => {
+    const r = start();
+    expect(await tick(r)).toBe(true);
+    // Recorder 10 s ahead: a batch the server stored 50 ms ago looks 10.05 s old; 5 behind it.
+    for (let t = 0; t < 3; t++) {
+      advance(30_000);
+      batch(r, 5, 10_050);
+      expect(await tick(r)).toBe(true);
+    }
+  });
+
+  it('takes ten batches or more waiting behind a batch for a backlog, however old the batch looks', async () => {
+    const r = start();
+    expect(await tick(r)).toBe(true);
+    advance(30_000);
+    // The recorder's clock behind the server's: the batch looks as if it were written before it was stored.
+    batch(r, 10_000, -5_000);
+    expect(await tick(r)).toBe(false);
+    // Fewer than ten batches behind, however old: keeping up (the deferral ends).
+    advance(30_000);
+    batch(r, 9_999, 60_000);
+    expect(await tick(r)).toBe(true);
+  });
+
+  it('advances arbiter_rollups_refreshed_timestamp_seconds only when the rollups hold every row this recorder wrote', async () => {
+    const r = start();
+    expect(await tick(r)).toBe(true);
+    expect(await gauge()).toBe(wall / 1000);
+    const refreshedAt = wall;
+    // Rows written, then the database goes down: the refresh fails and the gauge stays.
+    advance(30_000);
+    batch(r, 0, 50);
+    down = true;
+    await r.tick();
+    expect(await gauge()).toBe(refreshedAt / 1000);
+    // Deferred: the gauge stays too.
+    down = false;
+    advance(30_000);
+    await r.tick();
+    const refreshedAgain = wall;
+    expect(await gauge()).toBe(refreshedAgain / 1000);
+    advance(30_000);
+    batch(r, 50_000, 60_000);
+    await r.tick();
+    expect(await gauge()).toBe(refreshedAgain / 1000);
+    // Nothing written since the last refresh: the rollups hold every row this recorder wrote, so
+    // the gauge advances without a statement (the database down or not). Several recorders, or
+    // an embedded engine's threads: each is behind by its own gauge, so the fleet's is the minimum.
+    advance(30_000);
+    expect(await tick(r)).toBe(true);
+    down = true;
+    advance(30_000);
+    await r.tick();
+    expect(await gauge()).toBe(wall / 1000);
+    expect((metrics.rollupsRefreshed as unknown as { aggregator: string }).aggregator).toBe('min');
+  });
+});
