@@ -138,8 +138,9 @@ export const ConfigSchema = Type.Object({
    * On TimescaleDB (the embedded database included): while the recorder has a backlog, it refreshes
    * the rollups at most this often (seconds) instead of every ROLLUP_REFRESH_SECONDS, so the rollups
    * lag by at most about this much. Each refresh re-reads every row of the minutes written since
-   * the last one, which in a backlog is nearly everything drained so far. Not above
-   * ROLLUP_REFRESH_SECONDS: no deferral. Plain PostgreSQL's refresh is not deferred.
+   * the last one, which in a backlog is nearly everything drained so far. Below twice
+   * ROLLUP_REFRESH_SECONDS: no deferral; otherwise the interval reached is the largest multiple of
+   * ROLLUP_REFRESH_SECONDS not above this. Plain PostgreSQL's refresh is not deferred.
    */
   ROLLUP_BACKLOG_REFRESH_SECONDS: Type.Integer({ minimum: 0, maximum: 3_600, default: 120 }),
   /**
