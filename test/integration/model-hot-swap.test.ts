@@ -68,3 +68,55 @@ describe('ModelWatcher on the KV bucket and the object store', () => {
     expect(handed[2]).toEqual(['third', 'good']);
   });
 });
+
+/** The selection a scorer starts with is read, then followed: a change while the first one loads is not lost. */
+describe('ModelWatcher.start with a selection changed while the first one loads', () => {
+  const namespace = testNamespace();
+  const topology = new Topology(namespace);
+  const artifact = JSON.parse(readFileSync('models/default/model.json', 'utf8')) as ModelArtifact;
+  let nc: NatsConnection;
+  let sut: ModelWatcher | undefined;
+
+  beforeAll(async () => {
+    nc = await connect({ servers: TEST_NATS_URL });
+  });
+  afterAll(async () => {
+    sut?.stop();
+    await nc.close();
+    await deleteNamespace(namespace);
+  });
+
+  it('applies the change, and each later one once', async () => {
+    const store = await new Objm(nc).create(topology.modelsBucket);
+    for (const version of ['first', 'second']) {
+      await store.putBlob({ name: version }, new TextEncoder().encode(JSON.stringify({ ...artifact, version })));
+    }
+    const kv = await openConfigBucket(nc, topology);
+    await kv.put(ConfigKey.Model, JSON.stringify({ active: 'first', shadow: null }));
+    const registry = new ModelRegistry(nc, topology, null as unknown as ModelRepository);
+    const read = registry.artifact.bind(registry);
+    let changed = false;
+    registry.artifact = async (version) => {
+      // An operator activates another model while this scorer is still loading the first one.
+      if (!changed) {
+        changed = true;
+        await kv.put(ConfigKey.Model, JSON.stringify({ active: 'second', shadow: null }));
+      }
+      return read(version);
+    };
+    const handed: (string | null)[] = [];
+    sut = new ModelWatcher(nc, topology, registry, 'models/default/model.json', (a) => handed.push(a?.version ?? null));
+    await sut.start();
+    await eventually(
+      async () => handed,
+      (h) => h.length >= 2,
+    );
+    // And follows on from there, without the change a second time.
+    await kv.put(ConfigKey.Model, JSON.stringify({ active: 'first', shadow: null }));
+    await eventually(
+      async () => handed,
+      (h) => h.length >= 3,
+    );
+    expect(handed).toEqual(['first', 'second', 'first']);
+  });
+});

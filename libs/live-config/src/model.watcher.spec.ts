@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Topology } from '@app/contracts';
 import { ModelArtifact } from '@app/model';
+import { degradations, metrics } from '@app/observability';
 import { ModelRegistry, UnknownModelError } from './model-registry';
-import { ModelWatcher } from './model.watcher';
+import { MODEL_RETRY_FIRST_MS, MODEL_RETRY_MAX_MS, ModelWatcher } from './model.watcher';
 
 const artifact = JSON.parse(readFileSync('models/default/model.json', 'utf8')) as ModelArtifact;
 const published: Record<string, ModelArtifact> = {
@@ -13,10 +14,16 @@ const published: Record<string, ModelArtifact> = {
   bad: { ...artifact, version: 'bad', format: 'arbiter-model/0' as ModelArtifact['format'] },
 };
 
-/** A store holding the artifacts above; `apply` is what the KV watch calls on each selection. */
-function watcher(): { sut: ModelWatcher; handed: [string | null, string | null][] } {
+/**
+ * A store holding the artifacts above; `apply` is what the KV watch calls on each selection.
+ * `unreadable` versions fail to read (the object store down, a timeout) until taken out of it.
+ */
+function watcher(unreadable = new Set<string>()): { sut: ModelWatcher; handed: [string | null, string | null][]; reads: string[] } {
+  const reads: string[] = [];
   const registry = {
     artifact: async (version: string) => {
+      reads.push(version);
+      if (unreadable.has(version)) throw new Error('TIMEOUT');
       if (!published[version]) throw new UnknownModelError(version);
       return published[version];
     },
@@ -25,8 +32,15 @@ function watcher(): { sut: ModelWatcher; handed: [string | null, string | null][
   const sut = new ModelWatcher({} as NatsConnection, new Topology('unit'), registry, 'models/default/model.json', (a, s) =>
     handed.push([a?.version ?? null, s?.version ?? null]),
   );
-  return { sut, handed };
+  started.push(sut);
+  return { sut, handed, reads };
 }
+
+/** Every watcher made here, stopped after each test (a failed load leaves a retry timer). */
+const started: ModelWatcher[] = [];
+afterEach(() => {
+  for (const w of started.splice(0)) w.stop();
+});
 
 describe('ModelWatcher: a selected model that fails to load', () => {
   it('keeps the current shadow and still applies a good new active model', async () => {
@@ -72,6 +86,118 @@ describe('ModelWatcher: a selected model that fails to load', () => {
       [null, 'good'],
       [null, 'good'],
       [artifact.version, null],
+    ]);
+  });
+});
+
+describe('ModelWatcher: retrying a selected model that failed to load', () => {
+  const failures = async (side: string) => (await metrics.modelLoadFailures.get()).values.find((v) => v.labels.side === side)?.value ?? 0;
+  const running = async () =>
+    Object.fromEntries(
+      (await metrics.modelVersion.get()).values.filter((v) => v.value === 1).map((v) => [v.labels.side, v.labels.version]),
+    );
+  const degraded = () => degradations.list().filter((d) => d.component === 'model active');
+  let sut: ModelWatcher | undefined;
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    metrics.modelLoadFailures.reset();
+    degradations.clear('model active');
+  });
+  afterEach(() => {
+    sut?.stop();
+    jest.useRealTimers();
+  });
+
+  it('loads an active model the store could not read at start once it can, reporting it meanwhile', async () => {
+    const unreadable = new Set(['good']);
+    const w = watcher(unreadable);
+    sut = w.sut;
+    await sut.apply({ active: 'good', shadow: 'other' });
+    expect(w.handed).toEqual([[null, 'other']]);
+    expect(await running()).toEqual({ active: 'none', shadow: 'other' });
+    expect(await failures('active')).toBe(1);
+    expect(degraded()).toEqual([expect.objectContaining({ reason: 'model good not loaded (running rules only)', error: 'TIMEOUT' })]);
+
+    await jest.advanceTimersByTimeAsync(MODEL_RETRY_FIRST_MS);
+    expect(w.handed).toHaveLength(1);
+    expect(await failures('active')).toBe(2);
+
+    unreadable.clear();
+    await jest.advanceTimersByTimeAsync(MODEL_RETRY_MAX_MS);
+    expect(w.handed).toEqual([
+      [null, 'other'],
+      ['good', 'other'],
+    ]);
+    expect(await running()).toEqual({ active: 'good', shadow: 'other' });
+    expect(degraded()).toEqual([]);
+    // Loaded: no more reads.
+    const reads = w.reads.length;
+    await jest.advanceTimersByTimeAsync(10 * MODEL_RETRY_MAX_MS);
+    expect(w.reads).toHaveLength(reads);
+  });
+
+  it('retries a failed shadow beside the active model, backing off rather than reading every second', async () => {
+    const unreadable = new Set(['other']);
+    const w = watcher(unreadable);
+    sut = w.sut;
+    await sut.apply({ active: 'good', shadow: 'other' });
+    expect(degraded()).toEqual([]);
+    await jest.advanceTimersByTimeAsync(30 * 60_000);
+    const retries = w.reads.filter((v) => v === 'other').length - 1;
+    // Doubling to a minute: about 36 in half an hour, where a fixed second would be 1,800.
+    expect(retries).toBeGreaterThan(20);
+    expect(retries).toBeLessThan(60);
+    expect(await failures('shadow')).toBe(retries + 1);
+
+    unreadable.clear();
+    await jest.advanceTimersByTimeAsync(MODEL_RETRY_MAX_MS);
+    expect(w.handed.at(-1)).toEqual(['good', 'other']);
+  });
+
+  it('never lets a retry override a newer selection, even one that was in flight', async () => {
+    const unreadable = new Set(['good']);
+    const w = watcher(unreadable);
+    sut = w.sut;
+    await sut.apply({ active: 'good', shadow: null });
+    unreadable.clear();
+    // The store answers slowly: the retry is still reading when the selection changes.
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const registry = (sut as unknown as { registry: { artifact: (v: string) => Promise<ModelArtifact> } }).registry;
+    const read = registry.artifact;
+    registry.artifact = async (v) => {
+      if (v === 'good') await slow;
+      return read(v);
+    };
+    await jest.advanceTimersByTimeAsync(MODEL_RETRY_FIRST_MS);
+    await sut.apply({ active: 'other', shadow: null });
+    release();
+    await jest.advanceTimersByTimeAsync(10 * MODEL_RETRY_MAX_MS);
+    expect(w.handed).toEqual([
+      [null, null],
+      ['other', null],
+    ]);
+    expect(degraded()).toEqual([]);
+  });
+
+  it('stops retrying when the selection changes and when stopped', async () => {
+    const unreadable = new Set(['good', 'other']);
+    const w = watcher(unreadable);
+    sut = w.sut;
+    await sut.apply({ active: 'good', shadow: null });
+    await sut.apply({ active: null, shadow: null });
+    expect(degraded()).toEqual([]);
+    await sut.apply({ active: 'other', shadow: null });
+    sut.stop();
+    const reads = w.reads.length;
+    unreadable.clear();
+    await jest.advanceTimersByTimeAsync(10 * MODEL_RETRY_MAX_MS);
+    expect(w.reads).toHaveLength(reads);
+    expect(w.handed).toEqual([
+      [null, null],
+      [null, null],
+      [null, null],
     ]);
   });
 });

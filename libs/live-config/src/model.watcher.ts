@@ -3,9 +3,18 @@ import { resolve } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Topology } from '@app/contracts';
 import { ModelRuntime } from '@app/model';
-import { componentLogger } from '@app/observability';
-import { ConfigKey, openConfigBucket } from './config-bucket';
-import { DEFAULT_MODEL_SELECTION, ModelRegistry, ModelSelection } from './model-registry';
+import { componentLogger, degradations, metrics } from '@app/observability';
+import { ConfigKey, followKey, openConfigBucket } from './config-bucket';
+import { DEFAULT_MODEL_SELECTION, ModelRegistry, ModelSelection, UnknownModelError } from './model-registry';
+
+type Side = 'active' | 'shadow';
+
+/** The first retry of a selected model that failed to load, doubling up to the last. */
+export const MODEL_RETRY_FIRST_MS = 1_000;
+export const MODEL_RETRY_MAX_MS = 60_000;
+
+/** What `GET /health` lists while the selected active model is not loaded. */
+const DEGRADED_COMPONENT = 'model active';
 
 /**
  * The scorer side of models: follows the `model` key of the KV bucket, loads the selected active
@@ -14,12 +23,20 @@ import { DEFAULT_MODEL_SELECTION, ModelRegistry, ModelSelection } from './model-
  * load each on its own: one that fails to load is logged (naming its side and version) and that side
  * keeps the model it has, while the other side still takes its new model. At start there is nothing
  * to keep: a selected active model that fails to load leaves the scorer with rules only (it does not
- * fall back to the default file, which the operator's selection replaced).
+ * fall back to the default file, which the operator's selection replaced). A side that failed is
+ * retried (1 s doubling to 60 s) until it loads or the selection changes; meanwhile
+ * `arbiter_model_version{side}` shows what runs, `arbiter_model_load_failures_total{side}` counts the
+ * failures and, while the selected active model is not loaded, `GET /health` says `degraded`.
  */
 export class ModelWatcher {
   private readonly cache = new Map<string, ModelRuntime>();
   /** What was last handed over (nothing before the first selection is applied). */
   private current: { active: ModelRuntime | null; shadow: ModelRuntime | null } = { active: null, shadow: null };
+  /** Bumped by each selection (and by stop): a load started for an older one hands nothing over. */
+  private generation = 0;
+  /** The selected versions that failed to load, by side, and the next retry. */
+  private readonly failed = new Map<Side, string>();
+  private retry?: { timer: NodeJS.Timeout; delayMs: number };
   private stopWatching?: () => void;
   private readonly log = componentLogger('model-watcher');
 
@@ -33,41 +50,113 @@ export class ModelWatcher {
 
   async start(): Promise<void> {
     const kv = await openConfigBucket(this.nc, this.topology);
-    const entry = await kv.get(ConfigKey.Model);
-    await this.apply(entry && entry.operation === 'PUT' ? entry.json<ModelSelection>() : null);
-    const watch = await kv.watch({ key: ConfigKey.Model, include: 'updates' });
-    this.stopWatching = () => watch.stop();
-    void (async () => {
-      for await (const e of watch) if (e.operation === 'PUT') await this.apply(e.json<ModelSelection>());
-    })().catch((err) => this.log.error({ err }, 'model watch ended'));
+    this.stopWatching = await followKey(
+      kv,
+      ConfigKey.Model,
+      (entry) => this.apply(entry ? entry.json<ModelSelection>() : null),
+      (err) => this.log.error({ err }, 'model watch ended'),
+    );
   }
 
   stop(): void {
     this.stopWatching?.();
+    this.generation++;
+    this.cancelRetry();
   }
 
   /** Loads a selection (null: none yet, the default file) and hands the models over; the KV watch calls it on each change. */
   async apply(selection: ModelSelection | null): Promise<void> {
+    const generation = ++this.generation;
+    this.cancelRetry();
+    this.failed.clear();
     const source = selection ? 'kv' : 'default';
-    const active = await this.loadSide('active', selection ? selection.active : DEFAULT_MODEL_SELECTION, this.current.active);
-    let shadow = await this.loadSide('shadow', selection ? selection.shadow : null, this.current.shadow);
-    // A kept shadow that is now the active model (activating ends its shadow run) would only repeat it.
+    const wanted: Record<Side, string | null> = {
+      active: selection ? selection.active : DEFAULT_MODEL_SELECTION,
+      shadow: selection ? selection.shadow : null,
+    };
+    const loaded = {
+      active: await this.loadSide('active', wanted.active, generation),
+      shadow: await this.loadSide('shadow', wanted.shadow, generation),
+    };
+    if (generation !== this.generation) return; // a newer selection came meanwhile: it decides
+    const active = loaded.active.ok ? loaded.active.model : this.current.active;
+    const shadow = loaded.shadow.ok ? loaded.shadow.model : this.current.shadow;
+    for (const side of ['active', 'shadow'] as const) if (!loaded[side].ok) this.failed.set(side, wanted[side]!);
+    this.handOver(active, shadow);
+    const fields = { active: active?.version ?? null, shadow: shadow?.version ?? null, source };
+    if (this.failed.size) this.log.warn({ ...fields, kept: [...this.failed.keys()] }, 'models active; a side kept its model');
+    else this.log.info(fields, 'models active');
+    this.scheduleRetry(generation, MODEL_RETRY_FIRST_MS);
+  }
+
+  /** Hands a pair over (a kept shadow that is now the active model would only repeat it) and reports it. */
+  private handOver(active: ModelRuntime | null, shadow: ModelRuntime | null): void {
     if (shadow && shadow.version === active?.version) shadow = null;
     this.current = { active, shadow };
     this.onChange(active, shadow);
-    this.log.info({ active: active?.version ?? null, shadow: shadow?.version ?? null, source }, 'models active');
+    const gauge = metrics.modelVersion;
+    gauge.reset();
+    gauge.labels('active', active?.version ?? 'none').set(1);
+    gauge.labels('shadow', shadow?.version ?? 'none').set(1);
+    if (!this.failed.has('active')) degradations.clear(DEGRADED_COMPONENT);
   }
 
-  /** The model a side is to run (null: none); the side's current model if the selected one fails to load. */
-  private async loadSide(side: 'active' | 'shadow', version: string | null, current: ModelRuntime | null): Promise<ModelRuntime | null> {
+  private scheduleRetry(generation: number, delayMs: number): void {
+    if (!this.failed.size) return;
+    const timer = setTimeout(() => void this.retryFailed(generation, delayMs), delayMs);
+    timer.unref();
+    this.retry = { timer, delayMs };
+  }
+
+  private cancelRetry(): void {
+    if (this.retry) clearTimeout(this.retry.timer);
+    this.retry = undefined;
+  }
+
+  /** Loads the sides that failed again; hands over what now loads unless the selection changed meanwhile. */
+  private async retryFailed(generation: number, delayMs: number): Promise<void> {
+    this.retry = undefined;
+    const loaded = new Map<Side, ModelRuntime | null>();
+    for (const [side, version] of this.failed) {
+      const result = await this.loadSide(side, version, generation);
+      if (result.ok) loaded.set(side, result.model);
+    }
+    if (generation !== this.generation) return;
+    if (loaded.size) {
+      for (const side of loaded.keys()) this.failed.delete(side);
+      const active = loaded.has('active') ? loaded.get('active')! : this.current.active;
+      const shadow = loaded.has('shadow') ? loaded.get('shadow')! : this.current.shadow;
+      this.handOver(active, shadow);
+      this.log.info({ active: active?.version ?? null, shadow: shadow?.version ?? null, retried: [...loaded.keys()] }, 'models active');
+    }
+    this.scheduleRetry(generation, Math.min(delayMs * 2, MODEL_RETRY_MAX_MS));
+  }
+
+  /** A side's selected model (null: none), or why it failed to load (logged and counted). */
+  private async loadSide(
+    side: Side,
+    version: string | null,
+    generation: number,
+  ): Promise<{ ok: true; model: ModelRuntime | null } | { ok: false }> {
     try {
-      return await this.load(version);
+      return { ok: true, model: await this.load(version) };
     } catch (err) {
+      metrics.modelLoadFailures.labels(side).inc();
+      const kept = this.current[side]?.version ?? null;
       this.log.error(
-        { err, side, version, kept: current?.version ?? null },
-        `could not load the selected ${side} model; keeping the current ${side} model`,
+        { err, side, version, kept },
+        `could not load the selected ${side} model; keeping the current ${side} model and retrying`,
       );
-      return current;
+      // A load for a selection replaced meanwhile does not speak for the current one.
+      if (side === 'active' && generation === this.generation) {
+        degradations.report(
+          DEGRADED_COMPONENT,
+          err instanceof UnknownModelError ? 'configuration' : 'unknown',
+          `model ${version} not loaded (running ${kept ?? 'rules only'})`,
+          (err as Error).message ?? String(err),
+        );
+      }
+      return { ok: false };
     }
   }
 

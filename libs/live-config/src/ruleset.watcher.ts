@@ -1,9 +1,8 @@
-import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Topology } from '@app/contracts';
 import { componentLogger } from '@app/observability';
 import { EMPTY_RULESET_CONFIG, RuleSetConfig, RuleSetResolver, validateConfig } from '@app/rules';
-import { ConfigKey, openConfigBucket } from './config-bucket';
+import { ConfigKey, followKey, openConfigBucket } from './config-bucket';
 import type { ShadowRuleSet } from './ruleset.store';
 
 /** A shadow candidate as a scorer runs it. */
@@ -19,7 +18,6 @@ export interface ActiveShadow {
  * the shadow candidate too (null: none).
  */
 export class RuleSetWatcher {
-  private kv?: KV;
   private readonly stops: (() => void)[] = [];
   private readonly log = componentLogger('ruleset-watcher');
   current: RuleSetResolver = new RuleSetResolver(EMPTY_RULESET_CONFIG);
@@ -34,27 +32,30 @@ export class RuleSetWatcher {
 
   /** Loads the current configuration (or `fallback` when the bucket has none) and starts following. */
   async start(fallback: () => Promise<RuleSetConfig>): Promise<void> {
-    this.kv = await openConfigBucket(this.nc, this.topology);
-    const entry = await this.kv.get(ConfigKey.RuleSets);
-    this.apply(entry && entry.operation === 'PUT' ? entry.json() : await fallback());
-    await this.follow(ConfigKey.RuleSets, (document) => this.apply(document));
+    const kv = await openConfigBucket(this.nc, this.topology);
+    const ended = (key: string) => (err: unknown) => this.log.error({ err, key }, 'rule-set watch ended');
+    this.stops.push(
+      await followKey(
+        kv,
+        ConfigKey.RuleSets,
+        async (entry) => this.apply(entry ? (entry.length ? entry.json() : null) : await fallback()),
+        ended(ConfigKey.RuleSets),
+      ),
+    );
     if (this.onShadow) {
-      const shadow = await this.kv.get(ConfigKey.ShadowRuleSet);
-      this.applyShadow(shadow && shadow.operation === 'PUT' && shadow.length ? shadow.json() : null);
-      await this.follow(ConfigKey.ShadowRuleSet, (document) => this.applyShadow(document));
+      this.stops.push(
+        await followKey(
+          kv,
+          ConfigKey.ShadowRuleSet,
+          (entry) => this.applyShadow(entry && entry.length ? entry.json() : null),
+          ended(ConfigKey.ShadowRuleSet),
+        ),
+      );
     }
   }
 
   stop(): void {
     for (const stop of this.stops) stop();
-  }
-
-  private async follow(key: string, apply: (document: unknown) => void): Promise<void> {
-    const watch = await this.kv!.watch({ key, include: 'updates' });
-    this.stops.push(() => watch.stop());
-    void (async () => {
-      for await (const e of watch) if (e.operation === 'PUT') apply(e.length ? e.json() : null);
-    })().catch((err) => this.log.error({ err, key }, 'rule-set watch ended'));
   }
 
   private apply(document: unknown): void {

@@ -312,6 +312,30 @@ export const metrics = {
         }),
     );
   },
+  get modelVersion() {
+    return once(
+      'arbiter_model_version',
+      () =>
+        new Gauge({
+          name: 'arbiter_model_version',
+          help: 'The model a scorer runs on each side (active: decides with; shadow: runs beside it), as 1 on its version label (`none`: no model); compare with the selection to find a scorer that kept an older one',
+          labelNames: ['side', 'version'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
+  get modelLoadFailures() {
+    return once(
+      'arbiter_model_load_failures_total',
+      () =>
+        new Counter({
+          name: 'arbiter_model_load_failures_total',
+          help: 'Failed loads of a selected model by a scorer, by side (each retry that fails counts; the side keeps the model it had until one succeeds)',
+          labelNames: ['side'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get rowsWritten() {
     return once(
       'arbiter_rows_written_total',
