@@ -272,6 +272,61 @@ describe('ingest trust (DESIGN §3a): who may assert what', () => {
     });
   });
 
+  describe('text that PostgreSQL cannot store is refused at the gateway, not lost after it', () => {
+    // The attack (review-wire finding 3): a NUL in the user agent reaches BOT_USER_AGENT's evidence,
+    // jsonb refuses it (22P05), and the verdict is dead-lettered, never recorded, on every replay: a
+    // publisher keeps its own bot traffic out of KPIs, rejection reasons and the review queue. A lone
+    // surrogate (JSON `\ud800`) does the same in jsonb, and NUL cannot be stored in a text column either.
+    const NUL = 'Evil\u0000bot/1.0';
+    const LONE = 'spring\ud800';
+    it.each([
+      ['userAgent', NUL],
+      ['userAgent', `Mozilla/5.0 (${LONE})`],
+      ['referrer', `https://example.com/\u0000`],
+      ['ip', '203.0.113.7\u0000'],
+      ['subId', LONE],
+      ['deviceId', LONE],
+      ['publisherId', LONE],
+    ])('refuses a click whose %s holds NUL or a lone surrogate, naming the field', async (field, value) => {
+      const res = await postJson(`${t.gateway}/v1/clicks`, clickOf(a, { [field]: value }), bearer(ADMIN_KEY));
+      expect(res.status).toBe(400);
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
+    });
+
+    it('refuses a conversion or a feedback carrying them, and still takes well-formed text beyond the BMP', async () => {
+      const clickId = await sendClick(a, { userAgent: `${CHROME_UA} \u{1F600}`, subId: 'spring\u{1F331}' });
+      for (const [field, value] of [
+        ['orderId', LONE],
+        ['userAgent', NUL],
+      ]) {
+        const res = await postJson(`${t.gateway}/v1/conversions`, { clickId, amount: 1, [field]: value }, bearer(a.advertiserKey));
+        expect(res.status).toBe(400);
+        expect(res.body.errors.map((e: { field: string }) => e.field)).toEqual([field]);
+      }
+      const conversionId = (await postJson(`${t.gateway}/v1/conversions`, { clickId, amount: 1 }, bearer(a.advertiserKey))).body
+        .id as string;
+      const feedback = await call(t.api, 'POST', '/v1/feedback', a.advertiserKey, {
+        conversionId,
+        status: 'rejected',
+        reason: 'chargeback\u0000',
+      });
+      expect(feedback.status).toBe(400);
+      expect(feedback.body.errors.map((e: { field: string }) => e.field)).toEqual(['reason']);
+      // A postback's query decodes %00 to NUL (an invalid UTF-8 escape decodes to U+FFFD, which is storable).
+      const token = (await call(t.api, 'POST', '/v1/advertiser/postback-token', a.advertiserKey)).body.token as string;
+      const pb = await postback(`click_id=${encodeURIComponent(clickId)}&amount=1&user_agent=Evil%00bot%2F1.0&token=${token}`);
+      expect(pb.status).toBe(400);
+      expect(((await pb.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(['user_agent']);
+      // The emoji click was stored and scored with its text intact.
+      expect(
+        await eventually(async () => (await t.db.query(`SELECT user_agent, sub_id FROM clicks WHERE id = $1`, [clickId])).rows[0]),
+      ).toEqual({
+        user_agent: `${CHROME_UA} \u{1F600}`,
+        sub_id: 'spring\u{1F331}',
+      });
+    });
+  });
+
   it('answers a forged cursor with 400, not 500', async () => {
     const forged = Buffer.from(JSON.stringify(['+275760-09-13T00:00:00.000Z', ''])).toString('base64url');
     const res = await call(t.api, 'GET', `/v1/publisher/rejections?cursor=${forged}`, a.publisherKey);

@@ -14,10 +14,20 @@ export function StringEnum<const T extends readonly string[]>(values: T, descrip
 export const EventId = Type.String({ pattern: '^[\\x21-\\x7E]{1,64}$', description: 'at most 64 printable ASCII characters, no spaces' });
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 with a time zone' });
 export const CountryCode = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' });
+/**
+ * Text PostgreSQL can store, for every string a sender writes (DESIGN §3a). A NUL (U+0000) is refused
+ * by text columns and by jsonb, and a lone surrogate (U+D800-U+DFFF, unpaired; ajv's patterns are
+ * Unicode, so a pair is one code point and passes) by jsonb. A sender's string reaches both: the
+ * event's row, and a reason's evidence or message (the user agent's bot token, a sub-id). An event
+ * carrying one would be accepted and then never recorded, nor its verdict, on every replay: a sender
+ * could keep its own invalid traffic out of the record. So the contract refuses them, with a 400 that
+ * names the field, before anything is stored or scored.
+ */
+const STORABLE = '\\x00\\uD800-\\uDFFF';
 /** No control characters (CR/LF would split a header, a log line or a CSV row): ids become stats groups. */
 export const CatalogId = Type.String({
-  pattern: '^[^\\x00-\\x1F\\x7F]{1,64}$',
-  description: 'at most 64 characters, no control characters',
+  pattern: `^[^${STORABLE}\\x01-\\x1F\\x7F]{1,64}$`,
+  description: 'at most 64 characters, no control characters, no unpaired surrogates',
 });
 /** Who sent an event, as the gateway authenticated it (DESIGN §3a); absent in files (trusted like the admin). */
 export const Sender = StringEnum(
@@ -36,9 +46,11 @@ export const Pattern = Type.String({
 // Amounts are stored as numeric(16, 4): at most 12 integer digits. 1e12 itself has 13, so an
 // event carrying it was accepted and then could never be written (dead-lettered: accepted, lost).
 const Money = Type.Number({ minimum: 0, exclusiveMaximum: 1e12 });
-const Text = (max: number) => Type.String({ maxLength: max });
-/** Text that becomes a grouping key (sub-ids, order ids): no control characters. */
-const Plain = (max: number) => Type.String({ maxLength: max, pattern: '^[^\\x00-\\x1F\\x7F]*$' });
+/** Any text PostgreSQL can store: no NUL, no unpaired surrogates (see STORABLE). */
+const Text = (max: number) =>
+  Type.String({ maxLength: max, pattern: `^[^${STORABLE}]*$`, description: 'no NUL (U+0000), no unpaired surrogates' });
+/** Text that becomes a grouping key (sub-ids, order ids): no control characters, no unpaired surrogates. */
+const Plain = (max: number) => Type.String({ maxLength: max, pattern: `^[^${STORABLE}\\x01-\\x1F\\x7F]*$` });
 
 export const SubIds = Type.Object(
   {
