@@ -117,6 +117,20 @@ describe('jsonItemsDecoder', () => {
     expect(() => decodeItems(SUBJECT, new TextEncoder().encode('[1,'))).toThrow(/not JSON/);
     expect(() => decodeItems('unit.other', new TextEncoder().encode('[]'))).toThrow(/no contract/);
   });
+
+  it('dead-letters an outcome item it cannot parse as a body of that one item, which a replay reads as an item again', () => {
+    const good = encodeOutcomeItem(aVerdict('c1'));
+    const broken = '{"kind":"click","clickId":"c2"\t[{';
+    const [a, b] = decodeItems(SUBJECT, new TextEncoder().encode(`\u001e${good}\n${broken}`));
+    expect('value' in a).toBe(true);
+    expect(b).toMatchObject({ error: expect.any(PoisonMessageError), raw: broken, body: `\u001e${broken}` });
+    // A replay of the dead letter (its body as it was published) fails the same way, not as a JSON string.
+    const body = new TextEncoder().encode((b as { body: string }).body);
+    expect(isBatchBody(body)).toBe(true);
+    const [again] = decodeItems(SUBJECT, body);
+    expect(again).toMatchObject({ raw: broken, body: `\u001e${broken}` });
+    expect((again as { error: Error }).error.message).toBe((b as { error: Error }).error.message);
+  });
 });
 
 describe('outcomeMessages', () => {
@@ -186,13 +200,13 @@ describe('outcomeMessages', () => {
     );
   });
 
-  it('a bad item is poison alone, carried as JSON (the single shape) with its own id; an item that is not two JSON parts too', () => {
+  it('a bad item is poison alone, carried as JSON (the single shape) with its own id; an item that is not two JSON parts as a body of itself', () => {
     const good = aVerdict('c1');
     const bad = { ...aVerdict('c2'), score: 7 };
     const body = `\u001e${encodeOutcomeItem(good)}\n${encodeOutcomeItem(bad)}\n{"kind":"click"}`;
     const [a, b, c] = decodeItems(SUBJECT, new TextEncoder().encode(body));
     expect(a).toEqual({ value: good, raw: good, id: 'verdict:c1' });
     expect(b).toEqual({ error: expect.any(PoisonMessageError), raw: bad, id: 'verdict:c2' });
-    expect(c).toEqual({ error: expect.any(PoisonMessageError), raw: '{"kind":"click"}' });
+    expect(c).toEqual({ error: expect.any(PoisonMessageError), raw: '{"kind":"click"}', body: '\u001e{"kind":"click"}' });
   });
 });

@@ -316,7 +316,7 @@ export class ConsumerRunner<T> {
         const items = this.spec.decodeItems(subject, m.data);
         const carrier = new Carrier(m, items.length);
         for (const [index, item] of items.entries()) {
-          const of: ItemOf = { carrier, index, raw: item.raw, id: item.id };
+          const of: ItemOf = { carrier, index, raw: item.raw, id: item.id, body: 'body' in item ? item.body : undefined };
           // Poison alone: its neighbours in the message go through (DESIGN §9).
           if ('error' in item) await this.deadLetter(m, subject, item.error, of);
           else deliveries.push(new Delivery(item.value, m, subject, of));
@@ -502,7 +502,7 @@ export class ConsumerRunner<T> {
       if (v) h.set(carried, v);
     }
     try {
-      const data = item ? encoder.encode(JSON.stringify(item.raw)) : m.data;
+      const data = item ? encoder.encode(item.body ?? JSON.stringify(item.raw)) : m.data;
       await this.js.publish(this.spec.deadLetterSubject?.(subject) ?? this.topology.dlq(this.spec.durable), data, { headers: h });
     } catch (e) {
       // Never drop it: without a dead-letter copy the message stays on its stream.

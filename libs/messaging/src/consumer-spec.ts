@@ -9,6 +9,7 @@ import {
   compiled,
   decodeOutcomeItem,
   isOutcomeItemsBody,
+  outcomeItemsBody,
   outcomeItemTexts,
 } from '@app/contracts';
 import type { ArbiterConfig } from '@app/config';
@@ -50,7 +51,9 @@ export interface ConsumerSpec<T = unknown> {
  * One item of a batch message: its checked value, or why it is poison. `raw` is the item as it came
  * (its dead letter carries it alone), `id` its own message id when it can be read.
  */
-export type DecodedItem<T> = { value: T; raw: unknown; id?: string } | { error: PoisonMessageError; raw: unknown; id?: string };
+/** `body`: the item's dead-letter body when `raw` is not the item's JSON (an outcome item that does not parse). */
+export type DecodedItem<T> =
+  { value: T; raw: unknown; id?: string } | { error: PoisonMessageError; raw: unknown; id?: string; body?: string };
 
 const decoder = new TextDecoder();
 
@@ -85,7 +88,8 @@ export function jsonDecoder<T>(schemaFor: (subject: string) => TSchema | null): 
  * Decodes a JSON array of items, or a body of outcome items (`outcomeItemsBody`), each checked
  * against the subject's schema on its own: one bad item is poison alone (DESIGN §9), its neighbours
  * go through. `idOf` names an item for its dead letter, which carries the item as JSON (the single
- * shape, replayable to any consumer).
+ * shape, replayable to any consumer), or, for an outcome item that does not parse, as a body of that
+ * one item (replayable to a consumer of outcome items).
  */
 export function jsonItemsDecoder<T>(
   schemaFor: (subject: string) => TSchema | null,
@@ -113,7 +117,9 @@ function outcomeItems<T>(schema: TSchema, idOf: (item: Record<string, unknown>) 
     try {
       raw = decodeOutcomeItem(text);
     } catch (e) {
-      return { error: new PoisonMessageError(`not an outcome item: ${(e as Error).message}`), raw: text };
+      // Dead-lettered as a body of this one item, as it came: a replay reads it as an item again (as a
+      // JSON string it would only ever fail the contract). It has no id: `idOf` needs the parsed item.
+      return { error: new PoisonMessageError(`not an outcome item: ${(e as Error).message}`), raw: text, body: outcomeItemsBody([text]) };
     }
     const id = idOf(raw);
     try {

@@ -44,6 +44,8 @@ export interface ItemOf {
   index: number;
   /** The item as it came: its dead letter carries it alone. */
   raw: unknown;
+  /** Its dead-letter body when `raw` is not its JSON (see `DecodedItem`). */
+  body?: string;
   /** Its own message id, when it can be read. */
   id?: string;
 }
