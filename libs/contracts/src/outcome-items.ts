@@ -10,7 +10,11 @@
  * so nothing in an outcome, whatever a sender chose for a sub-id or a publisher put in evidence, can
  * move an item's or its reasons' bounds. A reader parses both parts, puts the reasons in the head's
  * place and checks the whole against the contract as before: the reasons text kept for the database is
- * exactly the text that parsed into the checked reasons, whoever wrote the message.
+ * the text that parsed into the checked reasons. For text the scorer wrote (`JSON.stringify` of JS
+ * numbers) jsonb reads the same values the check saw. It does not hold for any text: a number spelled
+ * `1e-100000`, `-0` or `0.1000000000000000000001` is checked as JS parsed it (0, 0, 0.1) but stored
+ * as written, and jsonb refuses the first (dead-lettered). Only the scorer writes VERDICTS (DESIGN §3a),
+ * so only a forged message could spell one.
  *
  * The older shapes stay readable: a JSON object (one outcome), a JSON array (several).
  */

@@ -5,7 +5,8 @@ import { inTransaction } from '../database';
 
 /**
  * Reasons as JSON for their jsonb column: the text they were parsed from when they came as an outcome
- * item (the text the contract check saw parsed; `encodedReasons`), else encoded here.
+ * item (the text the contract check saw parsed; `encodedReasons`; the same values for the scorer's own
+ * numbers, see `outcome-items.ts`), else encoded here.
  */
 function reasonsJson(reasons: readonly Reason[]): string | null {
   return encodedReasons(reasons) ?? json(reasons);
