@@ -99,7 +99,12 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
   };
 
   it('a remembered click, redelivered: published again as the very bytes it was published with first', async () => {
-    const clicks = [aClick({ id: uid('click'), ip: '81.2.69.30' }), aClick({ id: uid('click'), ip: '81.2.69.31' })];
+    // Remembered packed, published as outcome items encoded then: a sender's strings (a sub-id with the
+    // items' separators, escapes, non-ASCII) and a minted id come back as the same bytes.
+    const clicks = [
+      aClick({ id: uid('click'), ip: '81.2.69.30', subId: '\u001e"reasons":0\t\n\\u0009 é \u{1F600} \u2028' }),
+      aClick({ id: uid('click'), ip: '81.2.69.31', idMinted: true }),
+    ];
     await sut.process(clicks.map((c) => delivered(c)));
     const [first] = published.filter((o) => o.subject === topology.verdict('click'));
     published = [];

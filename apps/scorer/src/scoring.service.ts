@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
-import { ClickEvent, ClickVerdict, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology, feedbackKey } from '@app/contracts';
+import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology, feedbackKey } from '@app/contracts';
 import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
@@ -121,8 +121,6 @@ export class ScoringService {
     const out: Outcome[] = [];
     // The revisions whose message JetStream stored: not owed again if another message failed.
     const stored = new Set<Outcome>();
-    // Beside `out`: a verdict's item as the engine encoded and remembered it (published as it is).
-    const items: (string | undefined)[] = [];
     try {
       for (const d of batch) {
         const e = d.data;
@@ -135,10 +133,8 @@ export class ScoringService {
         }
         // Its outcome is on VERDICTS and recorded: nothing to publish. (A feedback's conversion may still owe revisions, below.)
         if (answer === 'recorded' && e.kind !== 'feedback') continue;
-        if (e.kind === 'click') {
-          out.push(this.engine.scoreClick(e, this.catalog, now));
-          items[out.length - 1] = this.engine.lastVerdictItem;
-        } else if (e.kind === 'conversion') {
+        if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
+        else if (e.kind === 'conversion') {
           // Decided already: the conversion was sent again after JetStream's de-duplication window
           // (or redelivered that late). Deciding it again would publish a second revision-0 decision,
           // possibly a different one, to the advertiser (the DECISIONS stream and its webhook no
@@ -159,7 +155,7 @@ export class ScoringService {
           if (revised) out.push(revised);
         }
       }
-      await this.publish(out, revisions.length ? stored : undefined, items);
+      await this.publish(out, revisions.length ? stored : undefined);
     } catch (e) {
       // Not (or not all) stored: owed to the feedback's redelivery, but those JetStream acked. One
       // stored after all without an ack (a timeout) is published again with its message id, which
@@ -265,21 +261,16 @@ export class ScoringService {
    * Rejects if any publish failed; counts them once all were stored.
    * `stored` (given where revisions are owed): filled with the outcomes whose message JetStream
    * acknowledged, also when another message failed; the revisions among them are counted then.
-   * `items[i]`, when there, is `out[i]`'s item as the engine encoded it (`encodeOutcomeItem`), sent as it is.
+   * Verdicts go as outcome items, encoded here (the engine keeps them packed, smaller than their
+   * items): a remembered verdict redelivered decodes to what was published and encodes to the same bytes.
    */
-  async publish(out: readonly Outcome[], stored?: Set<Outcome>, items: readonly (string | undefined)[] = []): Promise<void> {
+  async publish(out: readonly Outcome[], stored?: Set<Outcome>): Promise<void> {
     const verdicts: BatchItem[] = [];
     const decisions: BatchItem[] = [];
     // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
-    for (let i = 0; i < out.length; i++) {
-      const o = out[i];
-      (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)!, item: items[i] });
-    }
-    // A verdict's item is copied from the engine's memory of it, as UTF-8 (what it was encoded to
-    // there): not encoded a second time; one forgotten since (a batch larger than that memory) from its text.
-    const remembered = (i: BatchItem) => this.engine.verdictItemBytes((i.payload as ClickVerdict).clickId);
+    for (const o of out) (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)! });
     const messages = [
-      ...outcomeMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes(), remembered),
+      ...outcomeMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
       ...outcomeMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
     ];
     if (stored) await this.publishEach(messages, [...verdicts, ...decisions], stored);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { REASON_CODES } from '@app/contracts';
+import { REASON_CODES, encodeOutcomeItem } from '@app/contracts';
 import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, EvidenceRow, ReasonCode } from '@app/contracts';
 import { FileCatalog, storedEvents } from '@app/evaluation';
 import { ModelArtifact, ModelRuntime } from '@app/model';
@@ -53,7 +53,10 @@ describe('every outcome the engine packs as built', () => {
     const pack = VERDICT_CODEC.pack.bind(VERDICT_CODEC);
     const spy = jest.spyOn(VERDICT_CODEC, 'pack').mockImplementation((o, isBuilt) => {
       check(o, isBuilt);
-      return pack(o, isBuilt);
+      const packed = pack(o, isBuilt);
+      // What a redelivery is answered with (decoded from the map's JSON of it) is published as the same bytes.
+      expect(encodeOutcomeItem(VERDICT_CODEC.unpack(JSON.parse(JSON.stringify(packed))))).toBe(encodeOutcomeItem(o));
+      return packed;
     });
     try {
       for (const e of events) {
@@ -64,8 +67,8 @@ describe('every outcome the engine packs as built', () => {
     } finally {
       spy.mockRestore();
     }
-    // Decisions: a verdict is remembered as the item published (`encodeOutcomeItem`), its messages included, never packed.
-    expect(built).toBe(events.filter((e) => e.kind === 'conversion').length);
+    // Verdicts and decisions alike: the engine remembers every outcome packed (a verdict's item is encoded when published).
+    expect(built).toBe(events.length);
     return seen;
   }
 
