@@ -72,14 +72,4 @@ describe('EncodedMap', () => {
     for (let i = 9_900; i < 10_000; i++) expect(sut.get(`k${i}`)).toEqual(aValue(`k${i}`, 1_000));
     expect(sut.get('k9899')).toBeUndefined();
   });
-
-  it('keeps text as its UTF-8 bytes and gives it back, with the same bound and eviction order', () => {
-    const sut = new EncodedMap<unknown>(3);
-    const texts = ['a', 'é\t"x"\n', '\u{1F600}'.repeat(500), '', 'last'];
-    texts.forEach((t, i) => sut.setText(`k${i}`, t));
-    expect([0, 1, 2, 3, 4].map((i) => sut.getText(`k${i}`))).toEqual([undefined, undefined, texts[2], texts[3], texts[4]]);
-    sut.setText('k3', 'again');
-    expect(sut.getText('k3')).toBe('again');
-    expect(sut.size).toBe(3);
-  });
 });

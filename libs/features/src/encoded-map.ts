@@ -102,42 +102,6 @@ export class EncodedMap<V> {
     writer.reset();
     writer.write(this.codec.pack(value, built));
     const bytes = writer.length;
-    const at = this.place(key, bytes);
-    this.ring.set(bytes < writer.bytes.length ? writer.bytes.subarray(0, bytes) : writer.bytes, at + HEADER);
-  }
-
-  /**
-   * Keeps `text` (its UTF-8 bytes) for `key`, read back by `getText`: for a value already encoded
-   * (the scorer's verdicts, as it publishes them). A map is used with `set`/`get` or with
-   * `setText`/`getText`, not both.
-   */
-  setText(key: string, text: string): void {
-    const bytes = Buffer.byteLength(text);
-    const at = this.place(key, bytes);
-    this.ring.write(text, at + HEADER, bytes);
-  }
-
-  /** The text kept by `setText` for `key`. */
-  getText(key: string): string | undefined {
-    const handle = this.index.find(this.hashOf(key), key);
-    if (handle < 0) return undefined;
-    const at = this.offsets[handle] + HEADER;
-    return this.ring.toString('utf8', at, at + this.lengths[handle]);
-  }
-
-  /**
-   * The UTF-8 bytes `setText` kept for `key`: a view of the ring, valid until the map is next changed
-   * (copy it before).
-   */
-  textBytes(key: string): Uint8Array | undefined {
-    const handle = this.index.find(this.hashOf(key), key);
-    if (handle < 0) return undefined;
-    const at = this.offsets[handle] + HEADER;
-    return this.ring.subarray(at, at + this.lengths[handle]);
-  }
-
-  /** Files `key`'s entry with room for a record of `bytes` bytes; where its header starts (the payload is the caller's to write). */
-  private place(key: string, bytes: number): number {
     const h = this.hashOf(key);
     let handle = this.index.find(h, key);
     if (handle >= 0) this.liveBytes -= HEADER + this.lengths[handle];
@@ -152,13 +116,13 @@ export class EncodedMap<V> {
     // Marks the handle's old record dead before the ring looks for room (it may be at the tail).
     this.offsets[handle] = DEAD;
     const at = this.reserve(HEADER + bytes);
+    this.ring.set(bytes < writer.bytes.length ? writer.bytes.subarray(0, bytes) : writer.bytes, at + HEADER);
     this.ring.writeUInt32LE(bytes, at);
     this.ring.writeUInt32LE(handle, at + 4);
     this.offsets[handle] = at;
     this.lengths[handle] = bytes;
     this.head = at + HEADER + bytes;
     this.liveBytes += HEADER + bytes;
-    return at;
   }
 
   delete(key: string): boolean {

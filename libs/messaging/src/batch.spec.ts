@@ -31,9 +31,7 @@ function aVerdict(clickId: string, overrides: Partial<ClickVerdict> = {}): Click
 
 const items = (...vs: ClickVerdict[]) => vs.map((v) => ({ payload: v, msgId: outcomeMessageId(v)! }));
 const bytes = (o: { payload: unknown }) =>
-  o.payload instanceof EncodedJson && o.payload.bytes
-    ? o.payload.bytes
-    : new TextEncoder().encode(o.payload instanceof EncodedJson ? o.payload.text : JSON.stringify(o.payload));
+  new TextEncoder().encode(o.payload instanceof EncodedJson ? o.payload.text : JSON.stringify(o.payload));
 const decodeItems = jsonItemsDecoder<ClickVerdict>((s) => (s === SUBJECT ? ClickVerdict : null), outcomeMessageId);
 
 describe('batchMessages', () => {
@@ -173,22 +171,6 @@ describe('outcomeMessages', () => {
     const given = vs.map((v) => ({ payload: v, msgId: outcomeMessageId(v)!, item: encodeOutcomeItem(v) }));
     const [sut] = outcomeMessages(SUBJECT, given);
     expect((sut.payload as EncodedJson).text).toBe(`\u001e${given[0].item}\n${given[1].item}`);
-  });
-
-  it('puts a body together from the items’ bytes where the caller has them (and from the text where not): the same bytes as from the text', () => {
-    const vs = [hostile('c1'), aVerdict('c2'), hostile('c3'), aVerdict('c4', { subId: 'é'.repeat(100) })];
-    const given = vs.map((v) => ({ payload: v, msgId: outcomeMessageId(v)!, item: encodeOutcomeItem(v) }));
-    const [fromText] = outcomeMessages(SUBJECT, given);
-    const [fromBytes] = outcomeMessages(SUBJECT, given, ITEMS_PER_MESSAGE, Infinity, (i) =>
-      i.msgId === 'verdict:c2' ? undefined : new TextEncoder().encode(i.item),
-    );
-    expect(Buffer.from((fromBytes.payload as EncodedJson).bytes!)).toEqual(Buffer.from((fromText.payload as EncodedJson).text));
-    expect((fromBytes.payload as EncodedJson).text).toBe((fromText.payload as EncodedJson).text);
-    expect({ ...fromBytes, payload: null }).toEqual({ ...fromText, payload: null });
-    // Bounded by the same bytes.
-    const split = outcomeMessages(SUBJECT, given, ITEMS_PER_MESSAGE, 2_000, (i) => new TextEncoder().encode(i.item));
-    expect(split.map((m) => m.items ?? 1)).toEqual(outcomeMessages(SUBJECT, given, ITEMS_PER_MESSAGE, 2_000).map((m) => m.items ?? 1));
-    for (const m of split) expect(bytes(m).length).toBeLessThanOrEqual(2_000);
   });
 
   it('splits by maxBytes as batchMessages does', () => {

@@ -27,23 +27,9 @@ export interface BatchItem {
   item?: string;
 }
 
-const utf8 = new TextDecoder();
-
-/** A body already encoded (JSON, or outcome items), as text or as its UTF-8 bytes: the publisher sends it as it is. */
+/** A body already encoded (JSON, or outcome items): the publisher sends it as it is. */
 export class EncodedJson {
-  private decoded: string | undefined;
-
-  constructor(
-    text: string | undefined,
-    /** The body's bytes when it was put together from bytes (its text is then decoded only when asked for). */
-    readonly bytes?: Uint8Array,
-  ) {
-    this.decoded = text;
-  }
-
-  get text(): string {
-    return (this.decoded ??= utf8.decode(this.bytes));
-  }
+  constructor(readonly text: string) {}
 }
 
 /**
@@ -84,38 +70,11 @@ export function outcomeMessages(
   items: readonly BatchItem[],
   perMessage = ITEMS_PER_MESSAGE,
   maxBytes = Infinity,
-  itemBytes?: (item: BatchItem) => Uint8Array | undefined,
 ): Outgoing[] {
   const out: Outgoing[] = [];
-  const body = itemBytes ? (chunk: readonly BatchItem[]) => itemsBytes(chunk, itemBytes) : itemsBody;
-  for (let start = 0; start < items.length; start += perMessage) pack(subject, items.slice(start, start + perMessage), maxBytes, out, body);
+  for (let start = 0; start < items.length; start += perMessage)
+    pack(subject, items.slice(start, start + perMessage), maxBytes, out, itemsBody);
   return out;
-}
-
-/**
- * A body of outcome items put together from each item's UTF-8 bytes where `itemBytes` has them (the
- * scorer's remembered verdicts: copied, not encoded again; read and copied here, before anything can
- * move them), else from its text.
- */
-function itemsBytes(chunk: readonly BatchItem[], itemBytes: (item: BatchItem) => Uint8Array | undefined): EncodedJson {
-  const parts: Uint8Array[] = new Array(chunk.length);
-  // RS, and a LF between items.
-  let length = chunk.length;
-  for (let k = 0; k < chunk.length; k++) {
-    const item = chunk[k];
-    const bytes = itemBytes(item) ?? Buffer.from(item.item ?? encodeOutcomeItem(item.payload as { reasons: unknown }));
-    parts[k] = bytes;
-    length += bytes.length;
-  }
-  const body = Buffer.allocUnsafe(length);
-  body[0] = OUTCOME_ITEMS_MARK;
-  let at = 1;
-  for (let k = 0; k < parts.length; k++) {
-    if (k > 0) body[at++] = 0x0a;
-    body.set(parts[k], at);
-    at += parts[k].length;
-  }
-  return new EncodedJson(undefined, body);
 }
 
 function arrayBody(chunk: readonly BatchItem[]): string {
@@ -137,18 +96,15 @@ function pack(
   chunk: readonly BatchItem[],
   maxBytes: number,
   out: Outgoing[],
-  body: (chunk: readonly BatchItem[]) => string | EncodedJson,
+  body: (chunk: readonly BatchItem[]) => string,
 ): void {
   if (chunk.length === 1) {
     out.push({ subject, payload: chunk[0].payload, msgId: chunk[0].msgId });
     return;
   }
-  const made = body(chunk);
-  const encoded = typeof made === 'string' ? new EncodedJson(made) : made;
+  const text = body(chunk);
   // A UTF-8 byte is at most three UTF-16 units' worth: only a long text is measured.
-  const tooLarge =
-    typeof made === 'string' ? made.length * 3 > maxBytes && Buffer.byteLength(made) > maxBytes : made.bytes!.length > maxBytes;
-  if (tooLarge) {
+  if (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes) {
     const half = Math.ceil(chunk.length / 2);
     pack(subject, chunk.slice(0, half), maxBytes, out, body);
     pack(subject, chunk.slice(half), maxBytes, out, body);
@@ -156,7 +112,7 @@ function pack(
   }
   const ids = createHash('sha256');
   for (const item of chunk) ids.update(item.msgId).update('\n');
-  out.push({ subject, payload: encoded, msgId: `items:${chunk.length}:${ids.digest('base64url')}`, items: chunk.length });
+  out.push({ subject, payload: new EncodedJson(text), msgId: `items:${chunk.length}:${ids.digest('base64url')}`, items: chunk.length });
 }
 
 /**

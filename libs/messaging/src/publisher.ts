@@ -137,9 +137,7 @@ export class JetStreamPublisher {
       if (items && items > 1) h.set(ITEMS_HEADER, String(items));
       this.waiting.set(token, { resolve, reject, subject, deadline: Date.now() + this.timeoutMs });
       try {
-        const data =
-          payload instanceof EncodedJson ? (payload.bytes ?? encoder.encode(payload.text)) : encoder.encode(JSON.stringify(payload));
-        this.nc.publish(subject, data, {
+        this.nc.publish(subject, encoder.encode(payload instanceof EncodedJson ? payload.text : JSON.stringify(payload)), {
           reply: this.prefix + token,
           headers: h,
         });
