@@ -21,13 +21,14 @@ import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, createPool
 import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import { metrics } from '@app/observability';
 import {
-  TEST_NATS_URL,
   aCatalog,
   aClick,
   aConversion,
+  aFeedback,
   createTestDatabase,
   deleteNamespace,
   eventually,
+  TEST_NATS_URL,
   testNamespace,
   uid,
 } from '@app/testing';
@@ -265,16 +266,7 @@ describe('a redelivered event the scorer no longer remembers', () => {
     const conversion: ConversionEvent = aConversion(click, { id: uid('conv') });
     await send(click, conversion);
     await eventually(async () => (await outcomes.findDecision(conversion.id))?.status === 'approved');
-    const feedback = (status: 'approved' | 'rejected'): FeedbackEvent => ({
-      kind: 'feedback',
-      id: uid('fb'),
-      ts: new Date().toISOString(),
-      receivedAt: new Date().toISOString(),
-      partition: 0,
-      conversionId: conversion.id,
-      status,
-      source: 'analyst',
-    });
+    const feedback = (status: 'approved' | 'rejected'): FeedbackEvent => aFeedback(conversion, status, { ts: new Date().toISOString() });
     // An analyst rejects it; its ack is lost, and its redeliveries do not reach this process (it dies).
     const rejection = feedback('rejected');
     loseAck.add(rejection.id);

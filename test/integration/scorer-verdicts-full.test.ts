@@ -21,14 +21,15 @@ import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, createPool
 import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import { degradations } from '@app/observability';
 import {
-  TEST_NATS_URL,
   aCatalog,
   aClick,
   aConversion,
+  aFeedback,
   at,
   createTestDatabase,
   deleteNamespace,
   eventually,
+  TEST_NATS_URL,
   testNamespace,
   uid,
 } from '@app/testing';
@@ -173,16 +174,8 @@ describe('the scorer when VERDICTS is full', () => {
     await scoring.process([delivery(click), delivery(conversion)]);
     const decided = (await readVerdicts(recorder.durable)).find((o) => o.conversionId === conversion.id) as unknown as Decision;
     expect(decided).toMatchObject({ revision: 0, status: 'approved' });
-    const feedback = (status: 'approved' | 'rejected', source: 'advertiser' | 'analyst'): FeedbackEvent => ({
-      kind: 'feedback',
-      id: uid('fb'),
-      ts: at(3600_000),
-      receivedAt: at(3600_000),
-      partition: 0,
-      conversionId: conversion.id,
-      status,
-      source,
-    });
+    const feedback = (status: 'approved' | 'rejected', source: 'advertiser' | 'analyst'): FeedbackEvent =>
+      aFeedback(conversion, status, { source });
     const rejection = feedback('rejected', 'advertiser');
     const approval = feedback('approved', 'analyst');
 

@@ -7,7 +7,7 @@ import type { ScoringEngine } from '@app/decisions';
 import { Delivery, EncodedJson, bodyItems } from '@app/messaging';
 import type { JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository } from '@app/storage';
-import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
+import { aCatalog, aClick, aConversion, aFeedback, uid } from '@app/testing';
 import type { Progress, RecorderProgress } from './recorder-progress';
 import { RedeliveryResolver } from './redelivery.resolver';
 import { ScoringService } from './scoring.service';
@@ -90,16 +90,7 @@ describe('ScoringService: feedback revisions in order', () => {
       subject: 'unit.events.p0',
       info: { deliveryCount: deliveries, streamSequence: 1 },
     } as unknown as JsMsg);
-  const feedback = (status: 'approved' | 'rejected', on = conversion): FeedbackEvent => ({
-    kind: 'feedback',
-    id: uid('fb'),
-    ts: at(3600_000),
-    receivedAt: at(3600_000),
-    partition: 0,
-    conversionId: on.id,
-    status,
-    source: 'analyst',
-  });
+  const feedback = (status: 'approved' | 'rejected', on = conversion): FeedbackEvent => aFeedback(on, status);
   const since = (before: number, names: Map<string, string>) =>
     decisions()
       .slice(before)

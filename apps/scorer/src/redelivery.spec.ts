@@ -8,7 +8,7 @@ import { Delivery, EncodedJson, bodyItems } from '@app/messaging';
 import { degradations, metrics } from '@app/observability';
 import type { JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository } from '@app/storage';
-import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
+import { aCatalog, aClick, aConversion, aFeedback, at, uid } from '@app/testing';
 import type { Progress, RecorderProgress } from './recorder-progress';
 import { MAX_WAIT_MS, RedeliveryResolver, WAIT_DEGRADED_MS } from './redelivery.resolver';
 import { ScoringService } from './scoring.service';
@@ -381,16 +381,7 @@ describe('ScoringService: an event scored before, no longer remembered', () => {
     let conversion: ConversionEvent;
     let rejection: FeedbackEvent;
     let approval: FeedbackEvent;
-    const feedback = (status: 'approved' | 'rejected'): FeedbackEvent => ({
-      kind: 'feedback',
-      id: uid('fb'),
-      ts: at(3600_000),
-      receivedAt: at(3600_000),
-      partition: 0,
-      conversionId: conversion.id,
-      status,
-      source: 'analyst',
-    });
+    const feedback = (status: 'approved' | 'rejected'): FeedbackEvent => aFeedback(conversion, status);
     const revisions = () => decisions().map((d) => [d.revision, d.status, d.feedbackId]);
 
     beforeEach(async () => {

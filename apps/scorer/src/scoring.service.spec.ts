@@ -5,7 +5,7 @@ import { ClickEvent, Decision, FeedbackEvent, Topology } from '@app/contracts';
 import { EncodedJson, ITEMS_PER_MESSAGE, bodyItems } from '@app/messaging';
 import type { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
-import { aCatalog, aClick, aConversion, at, uid } from '@app/testing';
+import { aCatalog, aClick, aConversion, aFeedback, at, uid } from '@app/testing';
 import { metrics } from '@app/observability';
 import type { RedeliveryResolver } from './redelivery.resolver';
 import { HoldTimerService } from './hold-timer.service';
@@ -163,16 +163,8 @@ describe('ScoringService: what a batch loads before it is scored', () => {
     const conversion = aConversion(click);
     await sut.process(batch(click, conversion));
     published = [];
-    const feedback = (status: 'approved' | 'rejected', source: 'advertiser' | 'analyst'): FeedbackEvent => ({
-      kind: 'feedback',
-      id: uid('fb'),
-      ts: at(3600_000),
-      receivedAt: at(3600_000),
-      partition: 0,
-      conversionId: conversion.id,
-      status,
-      source,
-    });
+    const feedback = (status: 'approved' | 'rejected', source: 'advertiser' | 'analyst'): FeedbackEvent =>
+      aFeedback(conversion, status, { source });
     const rejection = feedback('rejected', 'advertiser');
     const refusing = (sut as unknown as { publisher: { publishAll: (items: Outgoing[]) => Promise<void> } }).publisher;
     const publishAll = refusing.publishAll;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Advertiser, ClickEvent, ConversionEvent, Offer, Publisher } from '@app/contracts';
+import type { Advertiser, ClickEvent, ConversionEvent, FeedbackEvent, Offer, Publisher } from '@app/contracts';
 
 export const CHROME_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
 export const IPHONE_UA =
@@ -45,6 +45,26 @@ export function aConversion(click: Pick<ClickEvent, 'id'> | null, overrides: Par
     clickId: click?.id ?? uid('nowhere'),
     amount: 50,
     ipCountry: null,
+    ...overrides,
+  };
+}
+
+/** An analyst's label on `conversion`, an hour after T0, unless overridden. */
+export function aFeedback(
+  conversion: Pick<ConversionEvent, 'id'>,
+  status: FeedbackEvent['status'],
+  overrides: Partial<FeedbackEvent> = {},
+): FeedbackEvent {
+  const ts = overrides.ts ?? at(3600_000);
+  return {
+    kind: 'feedback',
+    id: uid('fb'),
+    ts,
+    receivedAt: ts,
+    partition: 0,
+    conversionId: conversion.id,
+    status,
+    source: 'analyst',
     ...overrides,
   };
 }
