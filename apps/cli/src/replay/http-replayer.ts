@@ -4,6 +4,9 @@ import { Command } from 'commander';
 import { loadConfig } from '@app/config';
 import type { Progress } from '../output/progress';
 
+/** How long a feedback whose conversion is not decided yet is retried before it counts as failed. */
+const FEEDBACK_RETRY_MS = 60_000;
+
 export interface ReplayTarget {
   gateway: string;
   api: string;
@@ -161,13 +164,18 @@ export class HttpReplayer {
     }
   }
 
-  /** Feedback comes from the conversion's advertiser; a conversion not decided yet is retried. */
+  /**
+   * Feedback comes from the conversion's advertiser. A conversion not decided yet (404) or a full
+   * stream (503) is retried, waiting 0.2 s doubling to 5 s, for up to a minute: an engine still
+   * working through the file's earlier events (a busy machine, a large replay) decides it later.
+   */
   private async sendFeedback(f: Line, result: ReplayResult): Promise<void> {
     const offer = this.conversionOffer.get(f.conversionId as string);
     const advertiser = offer ? this.offerAdvertiser.get(offer) : undefined;
     const key = advertiser ? await this.advertiserKey(advertiser) : this.target.adminKey;
     const { kind: _k, ...body } = f;
-    for (let attempt = 0; attempt < 6; attempt++) {
+    const giveUpAt = performance.now() + FEEDBACK_RETRY_MS;
+    for (let attempt = 0; ; attempt++) {
       const res = await fetch(`${this.target.gateway}/v1/feedback`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
@@ -182,7 +190,8 @@ export class HttpReplayer {
         if (result.firstErrors.length < 5) result.firstErrors.push(`feedback: ${res.status} ${await res.text()}`);
         return;
       }
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      if (performance.now() >= giveUpAt) break;
+      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
     }
     result.failed++;
   }
