@@ -108,5 +108,6 @@ describe('replay into the engine and read the history back for training', () => 
       else process.env.DATABASE_URL = url;
       rmSync(out, { recursive: true, force: true });
     }
-  });
+    // About 4 s on a quiet machine; CI runs it beside another worker's engine.
+  }, 120_000);
 });

@@ -6,6 +6,8 @@ import type { Progress } from '../output/progress';
 
 /** How long a feedback whose conversion is not decided yet is retried before it counts as failed. */
 const FEEDBACK_RETRY_MS = 60_000;
+/** Feedback requests waiting for their conversions' decisions at once, while later slices go on. */
+const FEEDBACK_IN_FLIGHT = 32;
 
 export interface ReplayTarget {
   gateway: string;
@@ -52,12 +54,22 @@ type Line = { kind?: string } & Record<string, unknown>;
  * doors: the catalog through the admin API, clicks and conversions through the gateway in
  * batches, feedback with each advertiser's own key. Order is kept slice by slice: within a slice,
  * clicks go before conversions and conversions before feedback.
+ *
+ * A feedback can only be sent once the engine has decided its conversion, which takes the engine a
+ * pipeline's latency after the conversion was accepted. Feedback therefore waits in the background
+ * (at most {@link FEEDBACK_IN_FLIGHT} at once, a conversion's feedback in file order) while later
+ * slices are sent: a replay takes one such latency in all, not one per slice holding feedback.
  */
 export class HttpReplayer {
   private readonly advertiserKeys = new Map<string, string>();
   private readonly offerAdvertiser = new Map<string, string>();
   private readonly clickOffer = new Map<string, string>();
   private readonly conversionOffer = new Map<string, string>();
+  /** Feedback being sent, and for each conversion the last of its feedback still in flight. */
+  private readonly feedbackInFlight = new Set<Promise<void>>();
+  private readonly lastFeedbackOf = new Map<string, Promise<void>>();
+  /** The first error a background feedback request threw (the gateway unreachable): `send` throws it. */
+  private feedbackError: unknown;
   private readonly batch: number;
 
   constructor(
@@ -115,7 +127,9 @@ export class HttpReplayer {
       if (slice.length >= this.batch) await flush();
     }
     await flush();
+    await Promise.all(this.feedbackInFlight);
     bar?.stop();
+    if (this.feedbackError !== undefined) throw this.feedbackError;
     result.seconds = Math.round((performance.now() - started) / 10) / 100;
     result.eventsPerSecond = Math.round(result.sent / Math.max(result.seconds, 0.001));
     return result;
@@ -132,8 +146,26 @@ export class HttpReplayer {
     }
     await this.post('/v1/clicks', clicks, result);
     await this.post('/v1/conversions', conversions, result);
-    for (const f of feedback) await this.sendFeedback(f, result);
+    for (const f of feedback) await this.queueFeedback(f, result);
     result.sent += slice.length;
+  }
+
+  /** Starts sending one feedback after its conversion's earlier ones; waits while too many are in flight. */
+  private async queueFeedback(f: Line, result: ReplayResult): Promise<void> {
+    if (this.feedbackError !== undefined) throw this.feedbackError;
+    while (this.feedbackInFlight.size >= FEEDBACK_IN_FLIGHT) await Promise.race(this.feedbackInFlight);
+    const conversionId = f.conversionId as string;
+    const sent = (this.lastFeedbackOf.get(conversionId) ?? Promise.resolve())
+      .then(() => this.sendFeedback(f, result))
+      .catch((e: unknown) => {
+        this.feedbackError ??= e;
+      });
+    const tracked = sent.finally(() => {
+      this.feedbackInFlight.delete(tracked);
+      if (this.lastFeedbackOf.get(conversionId) === tracked) this.lastFeedbackOf.delete(conversionId);
+    });
+    this.feedbackInFlight.add(tracked);
+    this.lastFeedbackOf.set(conversionId, tracked);
   }
 
   private async post(path: string, items: Line[], result: ReplayResult): Promise<void> {
