@@ -169,6 +169,63 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
     expect(rows[0].n).toBe(0);
   });
 
+  // After an error in an extended-protocol exchange PGlite skips every message until Sync, a simple
+  // ROLLBACK too: the next connection's statements went unanswered, and it kept the database.
+  it.each([
+    ['inside a transaction', true],
+    ['outside a transaction', false],
+  ])('serves the next connections after a client disconnects mid extended-query exchange, after an error, %s', async (_, inTransaction) => {
+    const table = `abandoned_extended_${inTransaction ? 'tx' : 'auto'}`;
+    await pool.query(`CREATE TABLE ${table} (v int)`);
+    const raw = await RawClient.open(sut.url);
+    if (inTransaction) {
+      raw.send(message('Q', 'BEGIN\0'));
+      await raw.until('Z');
+      raw.send(message('Q', `INSERT INTO ${table} VALUES (1)\0`));
+      await raw.until('Z');
+    }
+    // Parse and Bind of an insert, then a Parse that fails; no Sync before the client goes.
+    raw.send(
+      message('P', `\0INSERT INTO ${table} VALUES (2)\0\0\0`),
+      message('B', Buffer.alloc(8)),
+      message('E', Buffer.alloc(5)),
+      message('P', '\0SELEC nonsense\0\0\0'),
+    );
+    expect((await raw.until('E')).pop()!.code).toBe('42601');
+    raw.close();
+    const next = new Client({ connectionString: sut.url, query_timeout: 5_000 });
+    next.on('error', () => undefined);
+    await next.connect();
+    try {
+      const { rows } = await next.query(`SELECT count(*)::int AS n FROM ${table}`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await next.end().catch(() => undefined);
+    }
+  });
+
+  it('serves the next connections after a client disconnects mid extended-query exchange with its statement run, and keeps none of it', async () => {
+    await pool.query('CREATE TABLE abandoned_unsynced (v int)');
+    const raw = await RawClient.open(sut.url);
+    raw.send(
+      message('P', '\0INSERT INTO abandoned_unsynced VALUES (1)\0\0\0'),
+      message('B', Buffer.alloc(8)),
+      message('E', Buffer.alloc(5)),
+      message('H'),
+    );
+    await raw.until('C');
+    raw.close();
+    const next = new Client({ connectionString: sut.url, query_timeout: 5_000 });
+    next.on('error', () => undefined);
+    await next.connect();
+    try {
+      const { rows } = await next.query('SELECT count(*)::int AS n FROM abandoned_unsynced');
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await next.end().catch(() => undefined);
+    }
+  });
+
   it('takes COPY FROM STDIN, in many CopyData messages, as PostgreSQL does', async () => {
     await pool.query('CREATE TABLE copied (id text PRIMARY KEY, ts timestamptz, note text, tags jsonb)');
     const rows = Array.from({ length: 5_000 }, (_, i) => `c-${i}\t2026-01-01T00:00:0${i % 10}.123Z\tx\\ty\\nz\t{"i": ${i}}\n`);

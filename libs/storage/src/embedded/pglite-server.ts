@@ -380,8 +380,8 @@ class Connection {
       response = await request();
     } catch (e) {
       this.server.warn('embedded database failed a request; closing the connection', e);
-      this.holding = false;
-      this.server.release(this);
+      // What it began (a transaction, an extended-protocol exchange) ends with it, before anyone else runs.
+      await this.abandon('a failed request');
       this.destroy();
       return;
     }
@@ -416,16 +416,27 @@ class Connection {
     clearTimeout(this.holdTimer);
     this.server.forget(this);
     this.then(async () => {
-      if (!this.holding) return;
-      // The client went away inside a transaction: roll it back before anyone else runs.
-      try {
-        await this.server.exec(simpleQuery('ROLLBACK'));
-      } catch (e) {
-        this.server.warn('rollback after disconnect failed', e);
-      }
-      this.holding = false;
-      this.server.release(this);
+      // The client went away inside a transaction or an extended-protocol exchange: end it before anyone else runs.
+      if (this.holding) await this.abandon('a disconnect');
     });
+  }
+
+  /**
+   * Ends whatever this connection left in PGlite's one session, then hands the database on. A plain
+   * ROLLBACK is not enough: after an error in an extended-protocol exchange PGlite skips every message
+   * until Sync, a simple query too, so the next connection's statements went unanswered and it kept
+   * the database. A Parse that always fails, a Sync, then ROLLBACK ends every state: an exchange
+   * (skipping or not; its work is rolled back, never committed by the Sync), a transaction, an aborted one.
+   */
+  private async abandon(after: string): Promise<void> {
+    try {
+      const answer = await this.server.exec(ABANDON);
+      if (!endsIdle(answer)) this.server.warn(`the embedded database did not end the session's transaction after ${after}`);
+    } catch (e) {
+      this.server.warn(`rollback after ${after} failed`, e);
+    }
+    this.holding = false;
+    this.server.release(this);
   }
 }
 
@@ -433,6 +444,13 @@ class Connection {
 function owned(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
 }
+
+/** See `Connection.abandon`: Parse (unnamed, a syntax error), Sync, then a simple ROLLBACK. */
+const ABANDON = Buffer.concat([
+  protocolMessage(PARSE, Buffer.from('\0arbiter: end what a connection left\0\0\0', 'utf8')),
+  protocolMessage(SYNC, Buffer.alloc(0)),
+  simpleQuery('ROLLBACK'),
+]);
 
 /** CopyInResponse: text format, no per-column formats announced (clients do not need them). */
 const COPY_IN_RESPONSE = Buffer.from([0x47, 0, 0, 0, 7, 0, 0, 0]);
@@ -469,6 +487,14 @@ function raising(code: string, message: string): string {
   let tag = 'arbiter';
   while (text.includes(`$${tag}$`)) tag += '_';
   return `DO $${tag}$BEGIN RAISE EXCEPTION USING MESSAGE = '${text}', ERRCODE = '${code}'; END$${tag}$`;
+}
+
+function protocolMessage(type: number, body: Buffer): Buffer {
+  const message = Buffer.alloc(5 + body.length);
+  message[0] = type;
+  message.writeInt32BE(4 + body.length, 1);
+  body.copy(message, 5);
+  return message;
 }
 
 function simpleQuery(sql: string): Uint8Array {
