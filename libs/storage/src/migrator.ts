@@ -20,6 +20,16 @@ export interface MigrationReport {
 export async function migrate(pool: Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationReport> {
   const log = componentLogger('migrate');
   const client = await pool.connect();
+  // Why the client cannot go back to the pool: it lost its connection, or a statement failed in a way
+  // that leaves it unknown (a timed-out one may still run, inside the migration's transaction). Such a
+  // client is released with the error, which ends its connection, and the server rolls back and frees
+  // the lock. A checked-out client is not watched by the pool: without this listener a connection lost
+  // mid-migration would throw from the client's 'error' event and end the process.
+  let broken: Error | undefined;
+  /** A migration failed and its ROLLBACK answered: the client is sound enough to give the lock back. */
+  let rolledBack = false;
+  const onError = (e: Error) => (broken ??= e);
+  client.on('error', onError);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
@@ -45,18 +55,36 @@ export async function migrate(pool: Pool, migrations: readonly Migration[] = MIG
           ]);
           await client.query('COMMIT');
         } catch (e) {
-          await client.query('ROLLBACK');
+          // The migration's own error is the one reported, whatever the ROLLBACK does.
+          await client.query('ROLLBACK').then(
+            () => (rolledBack = true),
+            (rollbackError: Error) => (broken ??= rollbackError),
+          );
           throw new Error(`migration ${m.id} failed: ${(e as Error).message}`, { cause: e });
         }
         applied.push(m.id);
         log.info({ migration: m.id, dialect: dialect.name }, 'applied');
       }
       return { dialect: dialect.name, applied, alreadyApplied: [...done] };
+    } catch (e) {
+      // Any other failure (the dialect, the bookkeeping table, a COMMIT) may leave the client
+      // mid-statement too.
+      if (!rolledBack) broken ??= e as Error;
+      throw e;
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      // A broken client's lock goes with its connection; an unlock there would fail and hide the error.
+      if (!broken)
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch((unlockError: Error) => {
+          broken ??= unlockError;
+          log.warn({ err: unlockError }, 'could not release the migration lock; the connection is closed instead');
+        });
     }
+  } catch (e) {
+    broken ??= e as Error;
+    throw e;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import { mintEventId } from '@app/contracts';
+import { inTransaction } from '../database';
 
 export type Role = 'admin' | 'advertiser' | 'publisher';
 /** `api`: an API key (Authorization: Bearer). `postback`: an advertiser's postback token, good only for sending conversions. */
@@ -47,9 +48,9 @@ export class ApiKeyRepository {
   async rotatePostbackToken(advertiserId: string): Promise<{ id: string; token: string; revoked: number }> {
     const token = `arb_pbt_${randomBytes(24).toString('base64url')}`;
     const id = mintEventId();
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    // In `inTransaction`: a client whose transaction failed is discarded, never pooled mid-transaction
+    // (a timed-out statement may still run; the pool's next user would commit its half).
+    return inTransaction(this.pool, async (client) => {
       const { rowCount } = await client.query(
         `UPDATE api_keys SET revoked_at = now() WHERE role = 'advertiser' AND subject_id = $1 AND scope = 'postback' AND revoked_at IS NULL`,
         [advertiserId],
@@ -58,14 +59,8 @@ export class ApiKeyRepository {
         `INSERT INTO api_keys (id, role, subject_id, key_hash, label, scope) VALUES ($1, 'advertiser', $2, $3, 'postback token', 'postback')`,
         [id, advertiserId, hashKey(token)],
       );
-      await client.query('COMMIT');
       return { id, token, revoked: rowCount ?? 0 };
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**

@@ -84,7 +84,8 @@ export class EventHistoryRepository {
       throw e;
     } finally {
       // Also reached when the reader stops early (a cancelled job): the transaction ends either way.
-      if (open) await client.query('ROLLBACK').catch(() => undefined);
+      // A ROLLBACK that fails (timed out: the cursor's transaction may still be open) discards the client too.
+      if (open) await client.query('ROLLBACK').catch((e: Error) => (failure ??= e));
       client.off('error', onError);
       client.release(failure);
     }
