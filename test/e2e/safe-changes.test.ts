@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHROME_UA, eventually, uid } from '@app/testing';
+import { ConfigKey, openConfigBucket } from '@app/live-config';
 import { backtestCommand } from '../../apps/cli/src/commands/backtest.command';
 import { ADMIN_KEY, TestEngine, bootEngine, postJson, seedCatalog } from './support/engine';
 
@@ -334,6 +335,34 @@ describe('safe rule-set changes (services booted)', () => {
     });
     expect(backwards.status).toBe(400);
     expect((await call('GET', '/v1/admin/rulesets/backtest/bt_0000000000000000')).status).toBe(404);
+  });
+
+  it('refuses a backtest with 503 model_unavailable while the active model cannot be loaded, with /health degraded, and runs it once it loads', async () => {
+    const kv = await openConfigBucket(t.nc, t.topology);
+    const body = { from: new Date(Date.now() - 60_000).toISOString(), to: new Date().toISOString(), scope: 'network', ruleset: {} };
+    const apiModel = (health: { degraded?: { component: string }[] }) =>
+      health.degraded?.filter((d) => d.component === 'model active (api)');
+    try {
+      // A selection naming a version the object store does not hold (as after a lost bucket).
+      await kv.put(ConfigKey.Model, JSON.stringify({ active: 'v-lost', shadow: null, updatedAt: new Date().toISOString() }));
+      const refused = await call('POST', '/v1/admin/rulesets/backtest', body);
+      expect(refused.status).toBe(503);
+      expect(refused.body).toEqual({
+        error: 'model_unavailable',
+        message: expect.stringContaining('the active model v-lost could not be loaded'),
+      });
+      const health = await call('GET', '/health');
+      expect(health.status).toBe(200);
+      expect(health.body.status).toBe('degraded');
+      expect(apiModel(health.body)).toEqual([
+        expect.objectContaining({ cause: 'configuration', reason: 'model v-lost not loaded (backtests refused)' }),
+      ]);
+    } finally {
+      await kv.put(ConfigKey.Model, JSON.stringify({ active: 'default', shadow: null, updatedAt: new Date().toISOString() }));
+    }
+    const started = await call('POST', '/v1/admin/rulesets/backtest', body);
+    expect(started.status).toBe(202);
+    expect(apiModel((await call('GET', '/health')).body) ?? []).toEqual([]);
   });
 
   it('shows each version’s structured diff and who made it, by key label', async () => {

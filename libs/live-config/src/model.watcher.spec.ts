@@ -4,7 +4,14 @@ import { Topology } from '@app/contracts';
 import { ModelArtifact } from '@app/model';
 import { degradations, metrics } from '@app/observability';
 import { ModelRegistry, UnknownModelError } from './model-registry';
-import { MODEL_RETRY_FIRST_MS, MODEL_RETRY_MAX_MS, ModelWatcher } from './model.watcher';
+import {
+  API_MODEL_COMPONENT,
+  MODEL_RETRY_FIRST_MS,
+  MODEL_RETRY_MAX_MS,
+  ModelUnavailableError,
+  ModelWatcher,
+  loadActiveModel,
+} from './model.watcher';
 
 const artifact = JSON.parse(readFileSync('models/default/model.json', 'utf8')) as ModelArtifact;
 const published: Record<string, ModelArtifact> = {
@@ -199,5 +206,46 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
       [null, null],
       [null, null],
     ]);
+  });
+});
+
+describe('loadActiveModel: the API loading the model that decides now (for a backtest)', () => {
+  const failures = async () => (await metrics.modelLoadFailures.get()).values.find((v) => v.labels.side === 'active')?.value ?? 0;
+  const degraded = () => degradations.list().filter((d) => d.component === API_MODEL_COMPONENT);
+  const registry = (selection: { active: string | null; shadow: string | null } | null) =>
+    ({
+      selection: async () => selection && { ...selection, updatedAt: '2026-12-03T00:00:00.000Z' },
+      artifact: async (version: string) => {
+        if (!published[version]) throw new UnknownModelError(version);
+        return published[version];
+      },
+    }) as unknown as ModelRegistry;
+
+  beforeEach(() => {
+    metrics.modelLoadFailures.reset();
+    degradations.clear(API_MODEL_COMPONENT);
+  });
+
+  it('refuses with a clear error, counts the failure and says degraded while the selected model cannot be loaded; clears once it loads', async () => {
+    for (const version of ['missing', 'bad']) {
+      const refusal = loadActiveModel(registry({ active: version, shadow: null }), 'models/default/model.json');
+      await expect(refusal).rejects.toBeInstanceOf(ModelUnavailableError);
+      await expect(refusal).rejects.toThrow(`the active model ${version} could not be loaded`);
+    }
+    expect(await failures()).toBe(2);
+    expect(degraded()).toEqual([
+      expect.objectContaining({ cause: 'unknown', reason: 'model bad not loaded (backtests refused)', failures: 2 }),
+    ]);
+
+    expect((await loadActiveModel(registry({ active: 'good', shadow: null }), ''))?.version).toBe('good');
+    expect(degraded()).toEqual([]);
+  });
+
+  it('loads the default file when the selection keeps the default model active (a shadow was chosen), as a scorer does', async () => {
+    const model = await loadActiveModel(registry({ active: 'default', shadow: 'good' }), 'models/default/model.json');
+    expect(model?.version).toBe(artifact.version);
+    expect(await loadActiveModel(registry({ active: null, shadow: 'good' }), 'models/default/model.json')).toBeNull();
+    expect(await loadActiveModel(registry(null), '')).toBeNull();
+    expect(degraded()).toEqual([]);
   });
 });

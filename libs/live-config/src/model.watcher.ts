@@ -182,11 +182,50 @@ export class ModelWatcher {
   }
 }
 
-/** The model deciding right now, as a scorer would load it: the KV selection, else the default file (null: rules only). */
+/** What `GET /health` of the API lists while the model deciding now cannot be loaded for its backtests. */
+export const API_MODEL_COMPONENT = 'model active (api)';
+
+/** The model deciding now could not be loaded: what needs it (a backtest) cannot run. */
+export class ModelUnavailableError extends Error {
+  constructor(
+    readonly version: string,
+    cause: unknown,
+  ) {
+    super(`the active model ${version} could not be loaded: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'ModelUnavailableError';
+  }
+}
+
+/**
+ * The model deciding right now, as a scorer would load it: the KV selection (`default`: the default
+ * file), else the default file (null: rules only, also when the file is missing). A selected model
+ * that fails to load is counted in `arbiter_model_load_failures_total{side="active"}`, makes this
+ * process's `GET /health` degraded (API_MODEL_COMPONENT) until a later load succeeds, and is thrown
+ * as `ModelUnavailableError`; a failure to read the selection itself (the broker) is thrown as it is.
+ */
 export async function loadActiveModel(registry: ModelRegistry, defaultModelPath: string): Promise<ModelRuntime | null> {
+  const log = componentLogger('model');
   const selection = await registry.selection();
-  if (selection) return selection.active ? new ModelRuntime(await registry.artifact(selection.active)) : null;
-  if (!defaultModelPath) return null;
-  const path = resolve(defaultModelPath);
-  return existsSync(path) ? ModelRuntime.fromFile(path) : null;
+  const version = selection ? selection.active : DEFAULT_MODEL_SELECTION;
+  let model: ModelRuntime | null = null;
+  try {
+    if (!version) model = null;
+    else if (version !== DEFAULT_MODEL_SELECTION) model = new ModelRuntime(await registry.artifact(version));
+    else {
+      const path = defaultModelPath ? resolve(defaultModelPath) : '';
+      model = path && existsSync(path) ? ModelRuntime.fromFile(path) : null;
+    }
+  } catch (err) {
+    metrics.modelLoadFailures.labels('active').inc();
+    log.error({ err, version }, 'could not load the active model');
+    degradations.report(
+      API_MODEL_COMPONENT,
+      err instanceof UnknownModelError ? 'configuration' : 'unknown',
+      `model ${version} not loaded (backtests refused)`,
+      (err as Error).message ?? String(err),
+    );
+    throw new ModelUnavailableError(version ?? 'none', err);
+  }
+  if (degradations.clear(API_MODEL_COMPONENT)) log.info({ version }, 'the active model loads again');
+  return model;
 }

@@ -145,6 +145,10 @@ export class BacktestController {
   })
   @ApiResponse({ status: 400, description: 'invalid range or rule set' })
   @ApiResponse({ status: 429, description: 'too many backtests running' })
+  @ApiResponse({
+    status: 503,
+    description: 'the active model cannot be loaded (error `model_unavailable`; GET /health is degraded until it loads)',
+  })
   start(@Body(new SchemaPipe(BacktestInput)) body: Static<typeof BacktestInput>, @CurrentPrincipal() who: Principal) {
     return this.backtests.startRequested(body, who.keyId);
   }

@@ -1,6 +1,6 @@
 import { BadRequestException, HttpException } from '@nestjs/common';
 import { RuleSetError } from '@app/rules';
-import { CandidateSpec, parseScope } from '@app/live-config';
+import { CandidateSpec, ModelUnavailableError, parseScope } from '@app/live-config';
 import { BacktestBusyError, BacktestRangeError } from './backtest.service';
 
 /** The candidate a request describes (scope + layer, or a whole configuration). */
@@ -23,5 +23,7 @@ export function trialError(e: unknown): unknown {
   if (e instanceof BacktestRangeError)
     return new BadRequestException({ error: 'validation_failed', message: e.message, errors: [{ field: 'to', message: e.message }] });
   if (e instanceof BacktestBusyError) return new HttpException({ error: 'rate_limited', message: e.message }, 429);
+  // The backtest would not be the live engine's: refused until the model loads (GET /health says degraded meanwhile).
+  if (e instanceof ModelUnavailableError) return new HttpException({ error: 'model_unavailable', message: e.message }, 503);
   return e;
 }
