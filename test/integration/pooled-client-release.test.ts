@@ -89,13 +89,14 @@ describe('a client whose transaction failed, on PostgreSQL', () => {
       description: 'creates a table, then runs past the query timeout',
       up: async (c) => {
         await c.query(`CREATE TABLE ${table} (v int)`);
-        await c.query('SELECT pg_sleep(1)');
+        await c.query('SELECT pg_sleep(2.5)');
       },
     };
-    const pool = createPool({ url: db.url, max: 1, applicationName: 'release-test-migrate', queryTimeoutMs: 300 });
+    // Long enough for the bookkeeping before the migration on a loaded machine; the migration sleeps past it.
+    const pool = createPool({ url: db.url, max: 1, applicationName: 'release-test-migrate', queryTimeoutMs: 1_000 });
     try {
       await expect(migrate(pool, [slow])).rejects.toThrow(new RegExp(`migration ${slow.id} failed: .*timeout`, 'i'));
-      await sleep(1200);
+      await sleep(2_000);
       await inTransaction(pool, (c) => c.query('SELECT 1'));
       const { rows } = await admin.query('SELECT to_regclass($1) AS t', [table]);
       expect(rows[0].t).toBeNull();
