@@ -6,6 +6,7 @@ import { Client, Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PGlite } from '@electric-sql/pglite';
 import { EmbeddedDatabase } from '@app/storage';
+import { eventually } from '@app/testing';
 import { PGliteServer } from '../../libs/storage/src/embedded/pglite-server';
 
 /** `COPY … FROM STDIN` of `text` through one pooled connection; resolves with the rows copied. */
@@ -533,6 +534,67 @@ describe('embedded database: a connection that keeps the database between its st
       spy.mockRestore();
       await holder.end();
       await other.end();
+    }
+  });
+});
+
+/**
+ * PostgreSQL ends a session idle in a transaction past `idle_in_transaction_session_timeout`; the embedded
+ * database must too, since there every other connection waits for it (an engine once stopped serving so).
+ */
+describe('embedded database: a connection that keeps the database idle past the limit', () => {
+  let db: PGlite;
+  let server: PGliteServer;
+  let url: string;
+
+  beforeAll(async () => {
+    db = await PGlite.create();
+    server = new PGliteServer(db, 100, 400);
+    url = `postgres://postgres@127.0.0.1:${await server.listen()}/postgres`;
+  });
+  afterAll(async () => {
+    await server.close();
+    await db.close();
+  });
+
+  it('is closed with an error (25P03), its transaction rolled back, and the others run', async () => {
+    const warn = jest.spyOn(server, 'warnHold').mockImplementation(() => undefined);
+    const holder = new Client({ connectionString: url });
+    const errors: Error[] = [];
+    holder.on('error', (e) => errors.push(e));
+    const other = new Client({ connectionString: url, query_timeout: 10_000 });
+    await holder.connect();
+    await other.connect();
+    try {
+      await holder.query('CREATE TABLE held_too_long (v int)');
+      await holder.query('BEGIN');
+      await holder.query('INSERT INTO held_too_long VALUES (1)');
+      const started = Date.now();
+      expect((await other.query('SELECT count(*)::int AS n FROM held_too_long')).rows[0].n).toBe(0);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      await eventually(async () => errors.length);
+      expect(errors[0].message).toMatch(/kept the embedded database idle in a transaction/);
+      expect((errors[0] as Error & { code?: string }).code).toBe('25P03');
+      await expect(holder.query('COMMIT')).rejects.toThrow();
+    } finally {
+      warn.mockRestore();
+      await holder.end().catch(() => undefined);
+      await other.end();
+    }
+  });
+
+  it('is left alone while nobody waits, and within the limit', async () => {
+    const holder = new Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query('CREATE TABLE held_alone (v int)');
+      await holder.query('BEGIN');
+      await holder.query('INSERT INTO held_alone VALUES (1)');
+      await new Promise((r) => setTimeout(r, 700));
+      await holder.query('COMMIT');
+      expect((await holder.query('SELECT count(*)::int AS n FROM held_alone')).rows[0].n).toBe(1);
+    } finally {
+      await holder.end();
     }
   });
 });

@@ -65,10 +65,14 @@ export class PGliteServer {
    * `holdWarnMs`: how long a connection may keep the database between two of its statements (inside a
    * transaction, or mid extended-protocol exchange) before a warning names it; every other connection
    * waits meanwhile. Arbiter's transactions run their statements back to back.
+   * `holdLimitMs`: how long it may, while another connection waits, before it is closed with an error
+   * (25P03, as PostgreSQL's `idle_in_transaction_session_timeout`) and what it began is rolled back; a
+   * connection nobody waits for is left alone.
    */
   constructor(
     private readonly db: PGlite,
     readonly holdWarnMs = 60_000,
+    readonly holdLimitMs = 120_000,
   ) {}
 
   /** Listens on 127.0.0.1 (port 0: any free port) and resolves with the port. */
@@ -399,16 +403,33 @@ class Connection {
    */
   private armHoldWarning(): void {
     const since = Date.now();
-    this.holdTimer = setTimeout(() => {
+    const { holdWarnMs, holdLimitMs } = this.server;
+    const check = (warned: boolean) => {
       if (!this.holding || this.closed) return;
-      this.server.warnHold({
-        client: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
-        heldMs: Date.now() - since,
-        last: typeof this.last === 'string' ? this.last : describe(this.last),
-        waiting: this.server.waiting(),
-      });
-    }, this.server.holdWarnMs);
+      const heldMs = Date.now() - since;
+      if (!warned && heldMs >= holdWarnMs)
+        this.server.warnHold({
+          client: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
+          heldMs,
+          last: typeof this.last === 'string' ? this.last : describe(this.last),
+          waiting: this.server.waiting(),
+        });
+      if (heldMs >= holdLimitMs && this.server.waiting() > 0) return this.terminate(heldMs);
+      // Next: the warning, the limit, or (past the limit, nobody waiting yet) a look every quarter of it.
+      const next = heldMs < holdWarnMs ? holdWarnMs : heldMs < holdLimitMs ? holdLimitMs : heldMs + holdLimitMs / 4;
+      this.holdTimer = setTimeout(() => check(warned || heldMs >= holdWarnMs), Math.max(0, since + next - Date.now()));
+      this.holdTimer.unref();
+    };
+    this.holdTimer = setTimeout(() => check(false), Math.min(holdWarnMs, holdLimitMs));
     this.holdTimer.unref();
+  }
+
+  /** Closes a connection that kept the database idle past `holdLimitMs` while others waited (see `abandon`). */
+  private terminate(heldMs: number): void {
+    const message = `terminating connection: it kept the embedded database idle in a transaction for ${Math.round(heldMs / 1000)} s while ${this.server.waiting()} waited`;
+    this.server.warn(message);
+    // Closed once the error is sent, whatever the client does: 'close' then rolls back and hands the database on.
+    this.socket.end(errorResponse('FATAL', '25P03', message), () => this.destroy());
   }
 
   private onClose(): void {
@@ -487,6 +508,12 @@ function raising(code: string, message: string): string {
   let tag = 'arbiter';
   while (text.includes(`$${tag}$`)) tag += '_';
   return `DO $${tag}$BEGIN RAISE EXCEPTION USING MESSAGE = '${text}', ERRCODE = '${code}'; END$${tag}$`;
+}
+
+/** An ErrorResponse (severity, SQLSTATE, message). */
+function errorResponse(severity: string, code: string, message: string): Buffer {
+  const fields = `S${severity}\0V${severity}\0C${code}\0M${message}\0\0`;
+  return protocolMessage(0x45, Buffer.from(fields, 'utf8')); // 'E'
 }
 
 function protocolMessage(type: number, body: Buffer): Buffer {
