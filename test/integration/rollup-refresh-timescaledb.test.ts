@@ -221,7 +221,11 @@ describe('Rollup refresh deferred during a backlog, on TimescaleDB (PGlite)', ()
     await harness.repository.insert(batch);
     refresher.touched(batch);
     const published = BigInt(clock - behind.publishedAgoMs) * 1_000_000n;
-    refresher.progress('recorder-verdicts', { info: { pending: behind.pending }, timestampNanos: published } as unknown as JsMsg);
+    // One message per delivery (single outcomes); `pending` behind the last one.
+    refresher.progress(
+      'recorder-verdicts',
+      batch.map(() => ({ msg: { info: { pending: behind.pending }, timestampNanos: published } as unknown as JsMsg })),
+    );
   };
 
   beforeAll(async () => {

@@ -107,10 +107,9 @@ describe('Rollup refresh on PostgreSQL 15: several recorders, odd dimensions', (
     await r.refresh();
     await write(r, [click(hour + 5 * 60_000, 'pub-backlog')]);
     // 10,000 messages behind the batch, published a minute ago.
-    r.progress('recorder-verdicts', {
-      info: { pending: 10_000 },
-      timestampNanos: BigInt(Date.now() - 60_000) * 1_000_000n,
-    } as unknown as JsMsg);
+    r.progress('recorder-verdicts', [
+      { msg: { info: { pending: 10_000 }, timestampNanos: BigInt(Date.now() - 60_000) * 1_000_000n } as unknown as JsMsg },
+    ]);
     await r.tick();
     expect(await hourlyClicks('pub-backlog', hour)).toBe(1);
     await r.onApplicationShutdown();

@@ -18,7 +18,7 @@ export class EventsConsumer {
   async record(@Payload() batch: Delivery<StoredEvent>[]): Promise<void> {
     const written = await this.events.insert(batch.map((d) => d.data));
     // A backlog here defers the rollups' refresh too: it needs the same database.
-    this.rollups.progress(ConsumerName.RecorderEvents, batch.at(-1)?.msg);
+    this.rollups.progress(ConsumerName.RecorderEvents, batch);
     metrics.rowsWritten.labels('clicks').inc(written.clicks);
     metrics.rowsWritten.labels('conversions').inc(written.conversions);
     metrics.rowsWritten.labels('feedback').inc(written.feedback);

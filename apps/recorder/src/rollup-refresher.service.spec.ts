@@ -38,10 +38,18 @@ describe('RollupRefresherService: deferral during a backlog (TimescaleDB)', () =
     (r as unknown as { dialect: TimescaleDialect }).dialect = new TimescaleDialect(true);
     return r;
   };
-  /** A batch written now; `pending` messages wait behind it; the server stored it `ago` ms before the recorder's clock. */
-  const batch = (r: RollupRefresherService, pending: number, ago: number) => {
+  /**
+   * A batch written now; `pending` messages wait behind it; the server stored it `ago` ms before the recorder's clock.
+   * `itemsPerMessage`: its deliveries come that many to a message (a batch message's items share it), 1000 in all.
+   */
+  const batch = (r: RollupRefresherService, pending: number, ago: number, itemsPerMessage = 1) => {
     r.touched([{ kind: 'click', ts: new Date(wall - 1_000).toISOString() }]);
-    r.progress('recorder-verdicts', { info: { pending }, timestampNanos: BigInt(wall - ago) * 1_000_000n } as unknown as JsMsg);
+    const deliveries: { msg: JsMsg }[] = [];
+    for (let m = 0; m < 1000 / itemsPerMessage; m++) {
+      const msg = { info: { pending: pending + 1000 / itemsPerMessage - m - 1 }, timestampNanos: BigInt(wall - ago) * 1_000_000n };
+      for (let i = 0; i < itemsPerMessage; i++) deliveries.push({ msg: msg as unknown as JsMsg });
+    }
+    r.progress('recorder-verdicts', deliveries);
   };
   const advance = (ms: number) => {
     wall += ms;
@@ -108,6 +116,27 @@ describe('RollupRefresherService: deferral during a backlog (TimescaleDB)', () =
     // Fewer than ten batches behind, however old: keeping up (the deferral ends).
     advance(30_000);
     batch(r, 9_999, 60_000);
+    expect(await tick(r)).toBe(true);
+  });
+
+  it('counts the items of the batch messages waiting, not the messages: 100 messages of 100 items are ten batches', async () => {
+    // The scorer and the gateway put up to ITEMS_PER_MESSAGE (100) outcomes or minted events in a
+    // message, and the server's pending count is of messages: a drain of a million events has about
+    // 10,000 messages waiting at its start, which as messages never made ten batches of 1,000.
+    const r = start();
+    expect(await tick(r)).toBe(true);
+    advance(30_000);
+    batch(r, 100, 60_000, 100);
+    expect(await tick(r)).toBe(false);
+    advance(30_000);
+    batch(r, 99, 60_000, 100);
+    expect(await tick(r)).toBe(true);
+    // Single-item messages (one delivery each) count as before.
+    advance(30_000);
+    batch(r, 10_000, 60_000, 1);
+    expect(await tick(r)).toBe(false);
+    advance(30_000);
+    batch(r, 9_999, 60_000, 1);
     expect(await tick(r)).toBe(true);
   });
 

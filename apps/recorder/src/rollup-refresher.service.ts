@@ -101,12 +101,20 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   }
 
   /**
-   * A recorder consumer wrote a batch; `last` is its last message. A backlog's batch has at least
-   * BACKLOG_BATCHES batches waiting behind it.
+   * A recorder consumer wrote a batch (its deliveries). A backlog's batch has at least
+   * BACKLOG_BATCHES batches of items waiting behind it. The server counts messages (`pending`), and
+   * a batch message carries up to ITEMS_PER_MESSAGE items (the scorer's outcomes, the gateway's
+   * minted events): the messages waiting are counted at this batch's items per message. Counted as
+   * messages, a million-event drain (about 10,000 messages of 100) never made ten batches of 1,000.
    */
-  progress(consumer: string, last: Pick<JsMsg, 'info'> | undefined): void {
+  progress(consumer: string, batch: readonly { msg: Pick<JsMsg, 'info'> }[]): void {
+    const last = batch.at(-1)?.msg;
     if (!last) return;
-    const backlog = last.info.pending >= BACKLOG_BATCHES * (this.config.RECORDER_BATCH ?? 1000);
+    // A batch message's items are consecutive deliveries sharing its JsMsg.
+    let messages = 1;
+    for (let i = 1; i < batch.length; i++) if (batch[i].msg !== batch[i - 1].msg) messages++;
+    const waitingItems = last.info.pending * (batch.length / messages);
+    const backlog = waitingItems >= BACKLOG_BATCHES * (this.config.RECORDER_BATCH ?? 1000);
     this.backlogs.set(consumer, { backlog, at: performance.now() });
   }
 

@@ -18,7 +18,7 @@ export class VerdictsConsumer {
   async record(@Payload() batch: Delivery<StoredOutcome>[]): Promise<void> {
     const written = await this.outcomes.insert(batch.map((d) => d.data));
     this.rollups.touched(batch.map((d) => d.data));
-    this.rollups.progress(ConsumerName.RecorderVerdicts, batch.at(-1)?.msg);
+    this.rollups.progress(ConsumerName.RecorderVerdicts, batch);
     metrics.rowsWritten.labels('click_verdicts').inc(written.verdicts);
     metrics.rowsWritten.labels('decisions').inc(written.decisions);
   }
