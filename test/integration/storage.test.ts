@@ -82,8 +82,13 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       `SELECT tablename, indexname FROM pg_indexes WHERE tablename = ANY ($1) ORDER BY 1, 2`,
       [['clicks', 'click_verdicts']],
     );
-    // Clicks by id (their key) and by time; a publisher's clicks are read through their verdicts.
-    expect(rows.filter((r) => r.tablename === 'clicks').map((r) => r.indexname)).toEqual(['clicks_id_ts_key', 'clicks_ts_idx']);
+    // Clicks by id (their key), by time and by receipt (history in stream order, a page at a time);
+    // a publisher's clicks are read through their verdicts.
+    expect(rows.filter((r) => r.tablename === 'clicks').map((r) => r.indexname)).toEqual([
+      'clicks_id_ts_key',
+      'clicks_received_at_idx',
+      'clicks_ts_idx',
+    ]);
     expect(rows.filter((r) => r.tablename === 'click_verdicts').map((r) => r.indexname)).toEqual([
       'click_verdicts_click_ts_key',
       'click_verdicts_publisher_ts_idx',

@@ -126,7 +126,7 @@ export class Backtester {
         progress?.(done);
       }
     } finally {
-      // Stopped early (cancelled, failed): let the page in flight land, then close the cursor.
+      // Stopped early (cancelled, failed): let the page in flight land, then end the read (nothing is held between pages).
       await ahead.catch(() => undefined);
       await pages.return?.(undefined);
     }

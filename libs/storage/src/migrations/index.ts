@@ -25,6 +25,7 @@ import { rollupDirtyMinutes } from './0024-rollup-dirty-minutes';
 import { dirtyMinutesTriggerSearchPath } from './0025-dirty-minutes-trigger-search-path';
 import { uncompressedReasons } from './0026-uncompressed-reasons';
 import { feedbackOnRevisions } from './0027-feedback-on-revisions';
+import { receiptIndexes } from './0028-receipt-indexes';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -56,5 +57,6 @@ export const MIGRATIONS: readonly Migration[] = [
   dirtyMinutesTriggerSearchPath,
   uncompressedReasons,
   feedbackOnRevisions,
+  receiptIndexes,
 ];
 export type { Migration } from './migration';

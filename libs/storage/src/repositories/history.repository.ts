@@ -18,36 +18,81 @@ export interface HistoryRange {
 }
 
 // Stream order: the gateway stamps receipt time and mints time-ordered ids (UUIDv7, clicks behind a
-// `c<partition>.` prefix), so (received_at, bare id) is the order the scorer consumed them in.
-const ORDER = `received_at, regexp_replace(id, '^c[0-9]+[.]', '')`;
+// `c<partition>.` prefix), so (received_at, bare id) is the order the scorer consumed them in. Kind, id
+// and ts follow only to make the key unique (an id is unique with its ts), so that a page ends exactly.
+const bare = (id: string) => `regexp_replace(${id}, '^c[0-9]+[.]', '')`;
 
 // Times as epoch milliseconds (a number parses far faster than a timestamp string; floor, as a Date truncates).
 const ms = (column: string) => `floor(extract(epoch FROM ${column}) * 1000)::float8`;
 
-const HISTORY_SQL = `
-  SELECT * FROM (
-    SELECT 'click' AS kind, c.id, ${ms('c.ts')} AS ts, ${ms('c.received_at')} AS received_at, c.offer_id, c.publisher_id, c.sub_id, c.sub_ids, c.ip, c.user_agent,
-           c.referrer, c.device_id, c.country, c.ip_country, c.partition,
-           NULL::text AS click_id, NULL::text AS order_id, NULL::float8 AS amount, NULL::float8 AS payout, NULL::text AS currency,
-           NULL::text AS type, c.label,
-           (SELECT CASE WHEN v.valid THEN 'valid' ELSE 'invalid' END FROM click_verdicts v WHERE v.click_id = c.id LIMIT 1) AS recorded
-      FROM clicks c WHERE c.ts >= $1 AND c.ts < $2
-    UNION ALL
-    SELECT 'conversion', v.id, ${ms('v.ts')}, ${ms('v.received_at')}, v.offer_id, NULL, NULL, NULL, v.ip, v.user_agent,
-           NULL, v.device_id, v.country, v.ip_country, v.partition,
-           v.click_id, v.order_id, v.amount::float8, v.payout::float8, v.currency, v.type,
-           coalesce((SELECT CASE f.status WHEN 'rejected' THEN 'fraud' ELSE 'legit' END FROM feedback f
-                      WHERE f.conversion_id = v.id ORDER BY f.ts DESC, f.received_at DESC LIMIT 1), v.label),
-           (SELECT CASE WHEN d.revision = 0 THEN d.status
-                        ELSE (SELECT t.from_status FROM decision_transitions t WHERE t.conversion_id = d.conversion_id AND t.revision = 1)
-                   END
-              FROM decisions d WHERE d.conversion_id = v.id LIMIT 1)
-      FROM conversions v WHERE v.ts >= $1 AND v.ts < $2
-  ) e ORDER BY ${ORDER}`;
+/**
+ * One table's next events after the key ($3 receipt, $4 bare id, $5 kind, $6 id, $7 ts; $4 NULL on the
+ * first page) up to the newest receipt of the range ($8), at most $9. The receipt bounds make this a
+ * range scan of the table's receipt index (0028), sorted only within one receipt time.
+ */
+const branch = (table: string, t: string, kind: string, columns: string) => `
+    (SELECT '${kind}'::text AS kind, ${t}.id, ${bare(`${t}.id`)} AS bare, ${t}.received_at AS at, ${t}.ts AS at_ts, ${columns}
+       FROM ${table} ${t}
+      WHERE ${t}.ts >= $1 AND ${t}.ts < $2 AND ${t}.received_at >= $3 AND ${t}.received_at <= $8
+        AND ($4::text IS NULL OR (${t}.received_at, ${bare(`${t}.id`)}, '${kind}'::text, ${t}.id, ${t}.ts) > ($3, $4, $5, $6, $7))
+      ORDER BY ${t}.received_at, ${bare(`${t}.id`)}, ${t}.id, ${t}.ts
+      LIMIT $9)`;
+
+const PAGE_SQL = `
+  WITH page AS (
+    SELECT * FROM (${branch(
+      'clicks',
+      'c',
+      'click',
+      `c.offer_id, c.publisher_id, c.sub_id, c.sub_ids, c.ip, c.user_agent, c.referrer, c.device_id, c.country, c.ip_country,
+              c.partition, NULL::text AS click_id, NULL::text AS order_id, NULL::numeric AS amount, NULL::numeric AS payout,
+              NULL::text AS currency, NULL::text AS type, c.label`,
+    )}
+    UNION ALL${branch(
+      'conversions',
+      'v',
+      'conversion',
+      `v.offer_id, NULL, NULL, NULL, v.ip, v.user_agent, NULL, v.device_id, v.country, v.ip_country,
+              v.partition, v.click_id, v.order_id, v.amount, v.payout, v.currency, v.type, v.label`,
+    )}
+    ) b ORDER BY at, bare, kind, id, at_ts LIMIT $9)
+  SELECT e.kind, e.id, ${ms('e.at_ts')} AS ts, ${ms('e.at')} AS received_at, e.offer_id, e.publisher_id, e.sub_id, e.sub_ids, e.ip,
+         e.user_agent, e.referrer, e.device_id, e.country, e.ip_country, e.partition, e.click_id, e.order_id,
+         e.amount::float8 AS amount, e.payout::float8 AS payout, e.currency, e.type,
+         CASE e.kind WHEN 'click' THEN e.label
+           ELSE coalesce((SELECT CASE f.status WHEN 'rejected' THEN 'fraud' ELSE 'legit' END FROM feedback f
+                           WHERE f.conversion_id = e.id ORDER BY f.ts DESC, f.received_at DESC LIMIT 1), e.label) END AS label,
+         CASE e.kind WHEN 'click' THEN (SELECT CASE WHEN cv.valid THEN 'valid' ELSE 'invalid' END FROM click_verdicts cv WHERE cv.click_id = e.id LIMIT 1)
+           ELSE (SELECT CASE WHEN d.revision = 0 THEN d.status
+                             ELSE (SELECT t.from_status FROM decision_transitions t WHERE t.conversion_id = d.conversion_id AND t.revision = 1)
+                        END
+                   FROM decisions d WHERE d.conversion_id = e.id LIMIT 1) END AS recorded,
+         e.at::text AS key_at, e.bare AS key_bare, e.at_ts::text AS key_ts
+    FROM page e ORDER BY e.at, e.bare, e.kind, e.id, e.at_ts`;
 
 /**
- * Stored clicks and conversions read back as the events the scorer consumed, in stream order,
- * through a server-side cursor: a backtest of a year holds one page in memory, not the year.
+ * The first and last receipt of the range's events (text: exact to the microsecond, as the keys are
+ * compared). Read through the ts index, as `count`: a bare min/max would walk the receipt index from
+ * one end, past every event outside the range (a month in a year: the eleven others).
+ */
+const BOUNDS_SQL = `
+  SELECT min(at)::text AS first, max(at)::text AS last FROM (
+    (SELECT received_at AS at FROM clicks WHERE ts >= $1 AND ts < $2 OFFSET 0)
+    UNION ALL
+    (SELECT received_at FROM conversions WHERE ts >= $1 AND ts < $2 OFFSET 0)) e`;
+
+/**
+ * Stored clicks and conversions read back as the events the scorer consumed, in stream order, a page
+ * at a time: a backtest of a year holds one page in memory, not the year.
+ *
+ * Each page is its own statement, keyed on the last event of the page before (keyset pagination), with
+ * no transaction between pages: on the embedded database one connection at a time holds the database
+ * while it is in a transaction, and a read held open for a whole backtest made the recorder and every
+ * other service wait, then time out. What a read sees of writes made while it runs: each page is one
+ * snapshot. An event stored after the read began is read if it is stored before the page that reaches
+ * its place, comes after the last event already read, and was received no later than the range's
+ * newest receipt when the read began; otherwise it is not read. No event is read twice or out of
+ * order either way. A label or recorded status is as of its page's statement.
  */
 export class EventHistoryRepository {
   constructor(private readonly pool: Pool) {}
@@ -61,33 +106,19 @@ export class EventHistoryRepository {
     return Number(rows[0].n);
   }
 
-  /** Pages of `pageSize` events in stream order; stop iterating to close the cursor. */
+  /** Pages of `pageSize` events in stream order; stop iterating at any time (nothing is held between pages). */
   async *stream(range: HistoryRange, pageSize = 5000): AsyncGenerator<HistoricalEvent[]> {
-    const client = await this.pool.connect();
-    let failure: Error | undefined;
-    // A checked-out client is not watched by the pool: keep a lost connection's error (see inTransaction).
-    const onError = (e: Error) => (failure ??= e);
-    client.on('error', onError);
-    let open = false;
-    try {
-      // The cursor lives in one read-only transaction; one page is in memory at a time.
-      await client.query('BEGIN READ ONLY');
-      open = true;
-      await client.query(`DECLARE history NO SCROLL CURSOR FOR ${HISTORY_SQL}`, [range.from, range.to]);
-      for (;;) {
-        const { rows } = await client.query(`FETCH ${pageSize} FROM history`);
-        if (!rows.length) break;
-        yield rows.map(toHistorical);
-      }
-    } catch (e) {
-      failure ??= e as Error;
-      throw e;
-    } finally {
-      // Also reached when the reader stops early (a cancelled job): the transaction ends either way.
-      // A ROLLBACK that fails (timed out: the cursor's transaction may still be open) discards the client too.
-      if (open) await client.query('ROLLBACK').catch((e: Error) => (failure ??= e));
-      client.off('error', onError);
-      client.release(failure);
+    const { rows: bounds } = await this.pool.query(BOUNDS_SQL, [range.from, range.to]);
+    const { first, last } = bounds[0] as { first: string | null; last: string | null };
+    if (first === null || last === null) return;
+    let key: [string, string | null, string | null, string | null, string | null] = [first, null, null, null, null];
+    for (;;) {
+      const { rows } = await this.pool.query(PAGE_SQL, [range.from, range.to, ...key, last, pageSize]);
+      if (!rows.length) return;
+      const end = rows[rows.length - 1];
+      key = [end.key_at, end.key_bare, end.kind, end.id, end.key_ts];
+      yield rows.map(toHistorical);
+      if (rows.length < pageSize) return;
     }
   }
 }
