@@ -598,3 +598,44 @@ describe('embedded database: a connection that keeps the database idle past the 
     }
   });
 });
+
+describe('embedded database: connections that close while they wait for the database', () => {
+  let db: PGlite;
+  let server: PGliteServer;
+  let url: string;
+
+  beforeAll(async () => {
+    db = await PGlite.create();
+    server = new PGliteServer(db);
+    url = `postgres://postgres@127.0.0.1:${await server.listen()}/postgres`;
+  });
+  afterAll(async () => {
+    await server.close();
+    await db.close();
+  });
+
+  it('leave nothing queued: their work ends without running (it stayed in memory, never settled) and the others run', async () => {
+    const holder = new Client({ connectionString: url });
+    await holder.connect();
+    const queued = await Promise.all(Array.from({ length: 20 }, () => RawClient.open(url)));
+    try {
+      await holder.query('CREATE TABLE queued_then_closed (v int)');
+      await holder.query('BEGIN');
+      for (const c of queued) c.send(message('Q', 'INSERT INTO queued_then_closed VALUES (1)\0'));
+      await eventually(
+        async () => server.waiting(),
+        (n) => n === queued.length,
+      );
+      for (const c of queued) c.close();
+      await eventually(
+        async () => server.waiting() + server.open(),
+        (n) => n === 1,
+      );
+      await holder.query('COMMIT');
+      expect((await holder.query('SELECT count(*)::int AS n FROM queued_then_closed')).rows[0].n).toBe(0);
+    } finally {
+      for (const c of queued) c.close();
+      await holder.end();
+    }
+  });
+});

@@ -78,9 +78,7 @@ export class PGliteServer {
   /** Listens on 127.0.0.1 (port 0: any free port) and resolves with the port. */
   async listen(port = 0, host = '127.0.0.1'): Promise<number> {
     this.server = createServer((socket) => {
-      const conn = new Connection(socket, this);
-      this.connections.add(conn);
-      socket.on('close', () => this.connections.delete(conn));
+      this.connections.add(new Connection(socket, this));
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -113,10 +111,23 @@ export class PGliteServer {
     next?.resolve();
   }
 
-  /** @internal */
+  /**
+   * @internal A closed connection waits no more: woken without the database, so that what it had
+   * queued finishes (runs nothing: it is closed) instead of staying in memory, never settled.
+   */
   forget(conn: Connection): void {
     const i = this.waiters.findIndex((w) => w.conn === conn);
-    if (i >= 0) this.waiters.splice(i, 1);
+    if (i >= 0) this.waiters.splice(i, 1)[0].resolve();
+  }
+
+  /** @internal A closed connection whose queued work has all finished. */
+  ended(conn: Connection): void {
+    this.connections.delete(conn);
+  }
+
+  /** @internal How many connections are open or still finishing their queued work after closing. */
+  open(): number {
+    return this.connections.size;
   }
 
   /**
@@ -440,6 +451,7 @@ class Connection {
       // The client went away inside a transaction or an extended-protocol exchange: end it before anyone else runs.
       if (this.holding) await this.abandon('a disconnect');
     });
+    void this.chain.finally(() => this.server.ended(this)).catch(() => undefined);
   }
 
   /**
