@@ -30,6 +30,8 @@ function message(type: string, body: string | Buffer = ''): Buffer {
 class RawClient {
   private buffer = Buffer.alloc(0);
   private readonly seen: { type: string; code?: string; status?: string; value?: string }[] = [];
+  /** The messages of the errors received, in order. */
+  readonly errors: string[] = [];
   private wake = () => {};
   constructor(private readonly socket: Socket) {
     socket.on('data', (chunk) => {
@@ -39,6 +41,7 @@ class RawClient {
         const body = this.buffer.subarray(5, 1 + this.buffer.readInt32BE(1));
         this.buffer = this.buffer.subarray(1 + body.length + 4);
         const code = type === 'E' ? /(?:^|\0)C([^\0]*)/.exec(body.toString('latin1'))?.[1] : undefined;
+        if (type === 'E') this.errors.push(/(?:^|\0)M([^\0]*)/.exec(body.toString('utf8'))?.[1] ?? '');
         this.seen.push({
           type,
           code: code ?? (type === 'R' ? body.toString('hex') : undefined),
@@ -101,6 +104,10 @@ class RawClient {
   }
   close() {
     this.socket.destroy();
+  }
+  /** Whether the server has closed the connection. */
+  ended(): boolean {
+    return this.socket.readableEnded || this.socket.destroyed;
   }
 }
 
@@ -171,13 +178,20 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
   });
 
   // After an error in an extended-protocol exchange PGlite skips every message until Sync, a simple
-  // ROLLBACK too: the next connection's statements went unanswered, and it kept the database.
+  // ROLLBACK too: the next statements went unanswered (a connection already open, as a pool's; a new
+  // connection's startup ends the skipping, but inside a transaction it then ran in the aborted one).
   it.each([
     ['inside a transaction', true],
     ['outside a transaction', false],
   ])('serves the next connections after a client disconnects mid extended-query exchange, after an error, %s', async (_, inTransaction) => {
     const table = `abandoned_extended_${inTransaction ? 'tx' : 'auto'}`;
     await pool.query(`CREATE TABLE ${table} (v int)`);
+    // Open before the client goes, as a pooled connection is: no startup comes between.
+    const waiting = new Client({ connectionString: sut.url, query_timeout: 3_000 });
+    waiting.on('error', () => undefined);
+    const notices: string[] = [];
+    waiting.on('notice', (n) => notices.push(n.message ?? ''));
+    await waiting.connect();
     const raw = await RawClient.open(sut.url);
     if (inTransaction) {
       raw.send(message('Q', 'BEGIN\0'));
@@ -193,19 +207,27 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
       message('P', '\0SELEC nonsense\0\0\0'),
     );
     expect((await raw.until('E')).pop()!.code).toBe('42601');
-    raw.close();
     const next = new Client({ connectionString: sut.url, query_timeout: 5_000 });
     next.on('error', () => undefined);
-    await next.connect();
     try {
-      const { rows } = await next.query(`SELECT count(*)::int AS n FROM ${table}`);
-      expect(rows[0].n).toBe(0);
+      // Both wait for the client mid-exchange, the open connection first.
+      const counted = waiting.query(`SELECT count(*)::int AS n FROM ${table}`);
+      await new Promise((r) => setTimeout(r, 50));
+      raw.close();
+      expect((await counted).rows[0].n).toBe(0);
+      await next.connect();
+      expect((await next.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n).toBe(0);
+      // The server's cleanup answers nothing to anyone.
+      expect(notices).toEqual([]);
     } finally {
+      await waiting.end().catch(() => undefined);
       await next.end().catch(() => undefined);
     }
   });
 
-  it('serves the next connections after a client disconnects mid extended-query exchange with its statement run, and keeps none of it', async () => {
+  // A regression guard only: a plain ROLLBACK (the server's cleanup before 9f6cb03) ended this state as well
+  // (it rolls back the exchange's implicit transaction); no client can tell the two apart.
+  it('serves the next connections after a client disconnects mid extended-query exchange with its statement run, and keeps none of it (regression guard)', async () => {
     await pool.query('CREATE TABLE abandoned_unsynced (v int)');
     const raw = await RawClient.open(sut.url);
     raw.send(
@@ -579,6 +601,154 @@ describe('embedded database: a connection that keeps the database idle past the 
     } finally {
       warn.mockRestore();
       await holder.end().catch(() => undefined);
+      await other.end();
+    }
+  });
+
+  it('runs nothing a connection sent after PGlite failed its request (the connection is closed)', async () => {
+    const check = new Client({ connectionString: url, query_timeout: 10_000 });
+    await check.connect();
+    await check.query('CREATE TABLE after_failure (v int)');
+    const exec = server.exec.bind(server);
+    const spy = jest.spyOn(server, 'exec').mockImplementation(async (bytes) => {
+      if (!Buffer.from(bytes).includes('fails in PGlite')) return exec(bytes);
+      await new Promise((r) => setTimeout(r, 200));
+      throw new Error('injected: PGlite failed the request');
+    });
+    const warn = jest.spyOn(server, 'warn').mockImplementation(() => undefined);
+    const raw = await RawClient.open(url);
+    try {
+      raw.send(message('Q', `SELECT 'fails in PGlite'\0`));
+      await new Promise((r) => setTimeout(r, 50));
+      // Sent while the failing request runs: it must not run once the database is handed on.
+      raw.send(message('Q', 'INSERT INTO after_failure VALUES (1)\0'));
+      for (const deadline = Date.now() + 10_000; !raw.ended(); await new Promise((r) => setTimeout(r, 20)))
+        if (Date.now() > deadline) throw new Error('the connection was not closed');
+      expect((await check.query('SELECT count(*)::int AS n FROM after_failure')).rows[0].n).toBe(0);
+    } finally {
+      spy.mockRestore();
+      warn.mockRestore();
+      raw.close();
+      await check.end();
+    }
+  });
+
+  /** The socket under a `pg` client (to stop it reading). */
+  const socketOf = (client: Client) => (client as unknown as { connection: { stream: Socket } }).connection.stream;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('closes a connection that stops reading its answer inside a transaction, and the others run', async () => {
+    const warn = jest.spyOn(server, 'warnHold').mockImplementation(() => undefined);
+    const holder = new Client({ connectionString: url });
+    holder.on('error', () => undefined);
+    const other = new Client({ connectionString: url, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
+    other.on('error', () => undefined);
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      // About 20 MB, far more than the loopback socket buffers hold, which the client never reads (a wedged process).
+      socketOf(holder).pause();
+      holder.query(`SELECT repeat('x', 200) FROM generate_series(1, 100000)`).catch(() => undefined);
+      await other.connect();
+      expect((await other.query('SELECT 1 AS ok')).rows[0].ok).toBe(1);
+    } finally {
+      warn.mockRestore();
+      socketOf(holder).destroy();
+      await other.end().catch(() => undefined);
+    }
+  });
+
+  it('does not count the time a client takes to read a large answer as idle', async () => {
+    const warn = jest.spyOn(server, 'warnHold').mockImplementation(() => undefined);
+    const holder = new Client({ connectionString: url });
+    const errors: Error[] = [];
+    holder.on('error', (e) => errors.push(e));
+    const other = new Client({ connectionString: url, query_timeout: 20_000 });
+    await holder.connect();
+    await other.connect();
+    const socket = socketOf(holder);
+    // A client busy elsewhere: it reads for a moment every 100 ms, so the answer takes longer than the limit.
+    let dripping = true;
+    const drip = setInterval(() => {
+      socket.resume();
+      setTimeout(() => dripping && socket.pause(), 2);
+    }, 100);
+    const stopDripping = () => {
+      dripping = false;
+      clearInterval(drip);
+      socket.resume();
+    };
+    try {
+      await holder.query('CREATE TABLE read_slowly (v int)');
+      await holder.query('BEGIN');
+      await holder.query('INSERT INTO read_slowly VALUES (1)');
+      const seen = other.query('SELECT count(*)::int AS n FROM read_slowly');
+      socket.pause();
+      const started = Date.now();
+      const { rowCount } = await holder.query(`SELECT repeat('x', 200) FROM generate_series(1, 100000)`);
+      expect(rowCount).toBe(100_000);
+      expect(Date.now() - started).toBeGreaterThan(400);
+      stopDripping();
+      await holder.query('COMMIT');
+      expect(errors).toEqual([]);
+      expect((await seen).rows[0].n).toBe(1);
+    } finally {
+      stopDripping();
+      warn.mockRestore();
+      await holder.end().catch(() => undefined);
+      await other.end();
+    }
+  });
+
+  it('does not count COPY data arriving inside a transaction as idle', async () => {
+    const warn = jest.spyOn(server, 'warnHold').mockImplementation(() => undefined);
+    const holder = new Client({ connectionString: url });
+    const errors: Error[] = [];
+    holder.on('error', (e) => errors.push(e));
+    const other = new Client({ connectionString: url, query_timeout: 20_000 });
+    await holder.connect();
+    await other.connect();
+    try {
+      await holder.query('CREATE TABLE copied_slowly (v int)');
+      await holder.query('BEGIN');
+      const copy = holder.query(copyFrom('COPY copied_slowly FROM STDIN'));
+      const copied = new Promise((resolve, reject) => copy.on('finish', resolve).on('error', reject));
+      const seen = other.query('SELECT count(*)::int AS n FROM copied_slowly');
+      // A row every 100 ms for a second: longer than the limit, never idle as long as it.
+      for (let i = 0; i < 10; i++) {
+        copy.write(`${i}\n`);
+        await sleep(100);
+      }
+      copy.end();
+      await copied;
+      await holder.query('COMMIT');
+      expect(errors).toEqual([]);
+      expect((await seen).rows[0].n).toBe(10);
+    } finally {
+      warn.mockRestore();
+      await holder.end().catch(() => undefined);
+      await other.end();
+    }
+  });
+
+  it('says what the connection was doing (mid extended-query exchange, no transaction) and for how long, to a tenth of a second', async () => {
+    const warn = jest.spyOn(server, 'warnHold').mockImplementation(() => undefined);
+    const other = new Client({ connectionString: url, query_timeout: 10_000 });
+    await other.connect();
+    const raw = await RawClient.open(url);
+    try {
+      raw.send(message('P', '\0SELECT 1\0\0\0'), message('B', Buffer.alloc(8)), message('E', Buffer.alloc(5)), message('H'));
+      await raw.until('C');
+      const seen = other.query('SELECT 1 AS ok');
+      const error = (await raw.until('E')).pop()!;
+      expect(error.code).toBe('25P03');
+      expect(raw.errors.pop()).toMatch(
+        /kept the embedded database idle mid extended-query exchange \(no Sync yet\) for \d+\.\d s while 1 waited/,
+      );
+      expect((await seen).rows[0].ok).toBe(1);
+    } finally {
+      warn.mockRestore();
+      raw.close();
       await other.end();
     }
   });

@@ -30,6 +30,13 @@ const COPY_FILE = '/tmp/arbiter-copy-from-stdin';
 const COPY_ENCODING = /\bENCODING\b/i;
 /** The most COPY data one statement may send (the recorder's batches are under a megabyte). */
 const MAX_COPY_BYTES = 256 * 1024 * 1024;
+/**
+ * An answer goes to the socket this much at a time, each slice once the last one has left: a client that
+ * reads a large answer slowly is seen to take it (not idle), one that reads none of it is seen to stall.
+ */
+const SEND_SLICE = 1024 * 1024;
+/** How long a connection closed for keeping the database has to take its error before its socket is destroyed. */
+const TERMINATE_GRACE_MS = 1_000;
 
 /**
  * Serves one in-process PGlite to many `pg` connections over TCP.
@@ -64,10 +71,12 @@ export class PGliteServer {
   /**
    * `holdWarnMs`: how long a connection may keep the database between two of its statements (inside a
    * transaction, or mid extended-protocol exchange) before a warning names it; every other connection
-   * waits meanwhile. Arbiter's transactions run their statements back to back.
+   * waits meanwhile. Arbiter's transactions run their statements back to back. As with PostgreSQL's
+   * `idle_in_transaction_session_timeout`, the time is counted from when its last answer has gone to the
+   * client: reading a large answer, or sending COPY data, is not idle. A client that takes nothing of its
+   * answer for as long is counted too (it keeps the database as surely).
    * `holdLimitMs`: how long it may, while another connection waits, before it is closed with an error
-   * (25P03, as PostgreSQL's `idle_in_transaction_session_timeout`) and what it began is rolled back; a
-   * connection nobody waits for is left alone.
+   * (25P03) and what it began is rolled back; a connection nobody waits for is left alone.
    */
   constructor(
     private readonly db: PGlite,
@@ -174,7 +183,7 @@ export class PGliteServer {
   }
 
   /** @internal A connection keeps the database between its statements (see `holdWarnMs`). */
-  warnHold(hold: { client: string; heldMs: number; last: string; waiting: number }): void {
+  warnHold(hold: { client: string; heldMs: number; state: string; last: string; waiting: number }): void {
     this.log.warn(hold, 'a connection keeps the embedded database with no statement running; the others wait');
   }
 
@@ -193,11 +202,25 @@ class Connection {
   private started = false;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  /**
+   * Set when the server ends the connection (held too long, or a request PGlite failed): nothing it sent
+   * afterwards runs, although its socket may take a moment to close (its 'close' rolls back what it began).
+   */
+  private terminated = false;
   /** True from the first message PGlite has seen until it reports idle. */
   private holding = false;
   /** What it last ran, and the warning armed while it keeps the database between statements. */
   private last: Uint8Array | string = '';
   private holdTimer?: NodeJS.Timeout;
+  /** When it last did anything while holding: its answer (or a slice of it) taken, COPY data received. */
+  private holdSince = 0;
+  /** What its last answer left it in, for the warning and the error (see `idleState`). */
+  private idleState = '';
+  /** Answers not yet handed to the socket, in order; one slice of the first is being written while `sending`. */
+  private outbox: Uint8Array[] = [];
+  private sending = false;
+  /** The client said Terminate (or cancelled): the socket ends once the outbox is empty. */
+  private ending = false;
   /** A `COPY … FROM STDIN` whose data is arriving: the statement to run, the data so far and its size. */
   private copying: { sql: [string, string]; data: Buffer[]; bytes: number } | null = null;
 
@@ -216,6 +239,7 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.terminated) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.buffered < this.needed) return;
@@ -252,13 +276,13 @@ class Connection {
         const code = buffer.readInt32BE(end + 4);
         if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
           // No TLS on a loopback socket: answer "N" and wait for the real startup message.
-          this.socket.write('N');
+          this.send(Buffer.from('N'));
           end += length;
           start = end;
           continue;
         }
         if (code === CANCEL_REQUEST) {
-          this.then(async () => void this.socket.end());
+          this.then(async () => this.finish());
           return Buffer.alloc(0);
         }
         this.started = true;
@@ -281,7 +305,7 @@ class Connection {
       }
       if (type === TERMINATE) {
         flush();
-        this.then(async () => void this.socket.end());
+        this.then(async () => this.finish());
         return Buffer.alloc(0);
       }
       if (type === QUERY || type === PARSE) {
@@ -336,7 +360,7 @@ class Connection {
         raising('0A000', 'the embedded database takes COPY … FROM STDIN without an ENCODING option (it reads the data as UTF-8)'),
       );
     this.copying = { sql: [copy[1], copy[2]], data: [], bytes: 0 };
-    this.then(async () => void this.socket.write(COPY_IN_RESPONSE));
+    this.then(async () => this.send(COPY_IN_RESPONSE));
     return null;
   }
 
@@ -344,6 +368,8 @@ class Connection {
   private takeCopyMessage(type: number, body: Buffer): void {
     const copy = this.copying!;
     if (type === COPY_DATA) {
+      // Data arriving is the COPY at work, not the connection idle (inside a transaction it holds the database).
+      this.holdSince = Date.now();
       copy.bytes += body.length;
       // Past the cap the data is dropped, and the COPY fails at CopyDone.
       if (copy.bytes <= MAX_COPY_BYTES) copy.data.push(body);
@@ -358,7 +384,7 @@ class Connection {
       const reason = type === COPY_FAIL ? body.toString('utf8', 0, body.length - 1) : 'connection closed';
       // As PostgreSQL answers a CopyFail: an error (query_canceled), the transaction aborted.
       this.fail('57014', `COPY from stdin failed: ${reason}`);
-      if (type === TERMINATE) this.then(async () => void this.socket.end());
+      if (type === TERMINATE) this.then(async () => this.finish());
     } else if (type !== FLUSH && type !== SYNC) {
       // As PostgreSQL: any other message ends the COPY with a protocol violation, and is not run.
       this.copying = null;
@@ -384,9 +410,13 @@ class Connection {
   }
 
   private async execute(request: () => Promise<Uint8Array>, what: Uint8Array | string): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.terminated) return;
     await this.server.acquire(this);
-    if (this.closed) return this.server.release(this);
+    if (this.closed || this.terminated) {
+      // One that holds the database keeps it until its 'close' has rolled back what it began.
+      if (!this.holding) this.server.release(this);
+      return;
+    }
     clearTimeout(this.holdTimer);
     this.holding = true;
     this.last = what;
@@ -395,6 +425,8 @@ class Connection {
       response = await request();
     } catch (e) {
       this.server.warn('embedded database failed a request; closing the connection', e);
+      // Nothing it sent after this request runs: its socket closes only later, after the database is handed on.
+      this.terminated = true;
       // What it began (a transaction, an extended-protocol exchange) ends with it, before anyone else runs.
       await this.abandon('a failed request');
       this.destroy();
@@ -403,25 +435,65 @@ class Connection {
     if (endsIdle(response)) {
       this.holding = false;
       this.server.release(this);
-    } else this.armHoldWarning();
-    if (response.length && !this.socket.destroyed) this.socket.write(response);
+    }
+    this.send(response);
+    if (this.holding) this.armHoldWarning(idleState(response));
+  }
+
+  /** Queues bytes for the client, after everything queued before them (see `SEND_SLICE`). */
+  private send(bytes: Uint8Array): void {
+    if (!bytes.length) return;
+    this.outbox.push(bytes);
+    if (!this.sending) this.pump();
+  }
+
+  /** Writes the first queued slice; the next one once it has left (into the kernel: the client is reading). */
+  private pump(): void {
+    if (this.socket.destroyed) return;
+    const first = this.outbox[0];
+    if (!first) return void (this.ending && this.socket.end());
+    const slice = first.length > SEND_SLICE ? first.subarray(0, SEND_SLICE) : first;
+    if (slice === first) this.outbox.shift();
+    else this.outbox[0] = first.subarray(SEND_SLICE);
+    this.sending = true;
+    this.socket.write(slice, (err) => {
+      this.sending = false;
+      if (err) return;
+      this.holdSince = Date.now();
+      this.pump();
+    });
+  }
+
+  /** Whether some of an answer has not yet left for the client. */
+  private unsent(): boolean {
+    return this.sending || this.outbox.length > 0 || this.socket.writableLength > 0;
+  }
+
+  /** Ends the connection once everything queued before has been sent. */
+  private finish(): void {
+    this.ending = true;
+    if (!this.sending) this.pump();
   }
 
   /**
    * Warns once if this connection still holds the database, with nothing of its own running, after
    * `holdWarnMs`: every other connection, and every new one, waits for it. An embedded engine under
    * heavy load once stopped answering in a state like this one; the warning says who held it and after what.
+   * The time counts from `holdSince`, which moves on while the client takes its answer or sends COPY data.
    */
-  private armHoldWarning(): void {
-    const since = Date.now();
+  private armHoldWarning(state: string): void {
+    this.idleState = state;
+    this.holdSince = Date.now();
     const { holdWarnMs, holdLimitMs } = this.server;
     const check = (warned: boolean) => {
-      if (!this.holding || this.closed) return;
+      if (!this.holding || this.closed || this.terminated) return;
+      const since = this.holdSince;
       const heldMs = Date.now() - since;
       if (!warned && heldMs >= holdWarnMs)
         this.server.warnHold({
           client: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
           heldMs,
+          state: this.holdState(),
           last: typeof this.last === 'string' ? this.last : describe(this.last),
           waiting: this.server.waiting(),
         });
@@ -435,12 +507,26 @@ class Connection {
     this.holdTimer.unref();
   }
 
-  /** Closes a connection that kept the database idle past `holdLimitMs` while others waited (see `abandon`). */
+  /** What the connection is doing while it holds the database with no statement running. */
+  private holdState(): string {
+    if (this.unsent()) return 'without reading its answer';
+    if (this.copying) return 'idle in a COPY FROM STDIN';
+    return this.idleState;
+  }
+
+  /**
+   * Closes a connection that kept the database past `holdLimitMs` while others waited (its 'close' then
+   * rolls back what it began, see `abandon`, and hands the database on). The error goes first, unless the
+   * client is not reading (it would wait behind the unread answer): then, or if the client does not take
+   * the error within `TERMINATE_GRACE_MS`, the socket is destroyed.
+   */
   private terminate(heldMs: number): void {
-    const message = `terminating connection: it kept the embedded database idle in a transaction for ${Math.round(heldMs / 1000)} s while ${this.server.waiting()} waited`;
+    this.terminated = true;
+    const message = `terminating connection: it kept the embedded database ${this.holdState()} for ${(heldMs / 1000).toFixed(1)} s while ${this.server.waiting()} waited`;
     this.server.warn(message);
-    // Closed once the error is sent, whatever the client does: 'close' then rolls back and hands the database on.
+    if (this.unsent()) return this.destroy();
     this.socket.end(errorResponse('FATAL', '25P03', message), () => this.destroy());
+    setTimeout(() => this.destroy(), TERMINATE_GRACE_MS).unref();
   }
 
   private onClose(): void {
@@ -471,6 +557,14 @@ class Connection {
     this.holding = false;
     this.server.release(this);
   }
+}
+
+/** What an answer that keeps the database leaves its connection in: its last ReadyForQuery's status, or mid-exchange. */
+function idleState(response: Uint8Array): string {
+  const n = response.length;
+  if (n >= 6 && response[n - 6] === READY_FOR_QUERY && response[n - 2] === 5)
+    return response[n - 1] === 0x45 ? 'idle in a failed transaction' : 'idle in a transaction';
+  return 'idle mid extended-query exchange (no Sync yet)';
 }
 
 /** A copy of `bytes` unless they are the whole of their memory (see `PGliteServer.exec`). */
