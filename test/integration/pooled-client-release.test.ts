@@ -109,6 +109,23 @@ describe('a client whose transaction failed, on PostgreSQL', () => {
     }
   });
 
+  it('migrate, a migration that fails and rolls back: its client, sound, goes back to the pool', async () => {
+    const failing: Migration = {
+      id: `9999-failing-${Math.random().toString(36).slice(2, 10)}`,
+      description: 'fails with a SQL error',
+      up: async (c) => void (await c.query('SELECT * FROM no_such_table_at_all')),
+    };
+    const pool = createPool({ url: db.url, max: 1, applicationName: 'release-test-migrate-failing' });
+    try {
+      const before = (await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+      await expect(migrate(pool, [failing])).rejects.toThrow(new RegExp(`migration ${failing.id} failed: .*no_such_table_at_all`));
+      expect((await pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).toBe(before);
+      expect((await migrate(admin, [])).applied).toEqual([]);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('migrate, a migration whose connection is killed: reported by name (the process goes on), the pool serves', async () => {
     const killed: Migration = {
       id: `9999-killed-${Math.random().toString(36).slice(2, 10)}`,
@@ -175,6 +192,35 @@ describe('a client whose transaction failed, on the embedded database (PGliteSer
       expect(await new ApiKeyRepository(admin).authenticate(old.token)).toMatchObject({ keyId: old.id });
     } finally {
       await holder.end();
+      await pool.end();
+    }
+  });
+
+  it("migrate, a connection lost before a migration's BEGIN: reported by that migration's id; the next migrate takes the lock at once", async () => {
+    const suffix = Math.random().toString(36).slice(2, 10);
+    const first: Migration = { id: `9999-first-${suffix}`, description: 'applies', up: async (c) => void (await c.query('SELECT 1')) };
+    const second: Migration = {
+      id: `9999-second-${suffix}`,
+      description: 'its BEGIN fails',
+      up: async (c) => void (await c.query('SELECT 1')),
+    };
+    const pool = createPool({ url, max: 1, applicationName: 'release-test-migrate-begin' });
+    // PGlite fails the second BEGIN (as a trapped WebAssembly call would): the server closes that connection.
+    const exec = server.exec.bind(server);
+    let begins = 0;
+    const spy = jest.spyOn(server, 'exec').mockImplementation(async (bytes) => {
+      if (Buffer.from(bytes).includes('BEGIN') && ++begins === 2) throw new Error('injected: PGlite failed the request');
+      return exec(bytes);
+    });
+    const warn = jest.spyOn(server, 'warn').mockImplementation(() => undefined);
+    try {
+      await expect(migrate(pool, [first, second])).rejects.toThrow(new RegExp(`migration ${second.id} failed: `));
+      spy.mockRestore();
+      // PGlite is one session: the lock the closed connection held is not freed, but the same session takes it again.
+      expect((await migrate(admin, [first, second])).applied).toEqual([second.id]);
+    } finally {
+      spy.mockRestore();
+      warn.mockRestore();
       await pool.end();
     }
   });

@@ -22,16 +22,23 @@ export async function migrate(pool: Pool, migrations: readonly Migration[] = MIG
   const client = await pool.connect();
   // Why the client cannot go back to the pool: it lost its connection, or a statement failed in a way
   // that leaves it unknown (a timed-out one may still run, inside the migration's transaction). Such a
-  // client is released with the error, which ends its connection, and the server rolls back and frees
-  // the lock. A checked-out client is not watched by the pool: without this listener a connection lost
+  // client is released with the error, which ends its connection: PostgreSQL rolls back and frees the
+  // lock with the session. The embedded database is one session for every connection: there its
+  // server rolls back, but the session-level lock stays taken; harmless, since that same session takes
+  // it again at once (a lock is re-entrant within a session), and one PGlite has no other migrator to
+  // exclude. A checked-out client is not watched by the pool: without this listener a connection lost
   // mid-migration would throw from the client's 'error' event and end the process.
   let broken: Error | undefined;
-  /** A migration failed and its ROLLBACK answered: the client is sound enough to give the lock back. */
+  /** A migration failed and its ROLLBACK answered: the client is sound (the lock given back, it goes back to the pool). */
   let rolledBack = false;
   const onError = (e: Error) => (broken ??= e);
   client.on('error', onError);
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]).catch((lockError: Error) => {
+      // It may still be waiting for the lock on the server, and take it after the caller gave up.
+      broken ??= lockError;
+      throw lockError;
+    });
     try {
       const dialect = await detectDialect(client);
       await client.query(
@@ -45,8 +52,9 @@ export async function migrate(pool: Pool, migrations: readonly Migration[] = MIG
       const applied: string[] = [];
       for (const m of migrations) {
         if (done.has(m.id)) continue;
-        await client.query('BEGIN');
         try {
+          // Inside: a BEGIN that fails (the connection lost between two migrations) is reported by this id too.
+          await client.query('BEGIN');
           await m.up(client, dialect);
           await client.query('INSERT INTO schema_migrations (id, description, dialect) VALUES ($1, $2, $3)', [
             m.id,
@@ -67,7 +75,7 @@ export async function migrate(pool: Pool, migrations: readonly Migration[] = MIG
       }
       return { dialect: dialect.name, applied, alreadyApplied: [...done] };
     } catch (e) {
-      // Any other failure (the dialect, the bookkeeping table, a COMMIT) may leave the client
+      // Any other failure (the dialect, the bookkeeping table) may leave the client
       // mid-statement too.
       if (!rolledBack) broken ??= e as Error;
       throw e;
@@ -79,9 +87,6 @@ export async function migrate(pool: Pool, migrations: readonly Migration[] = MIG
           log.warn({ err: unlockError }, 'could not release the migration lock; the connection is closed instead');
         });
     }
-  } catch (e) {
-    broken ??= e as Error;
-    throw e;
   } finally {
     client.off('error', onError);
     client.release(broken);
