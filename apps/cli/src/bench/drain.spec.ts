@@ -1,7 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Client } from 'pg';
 import { Topology } from '@app/contracts';
-import { awaitStored, DrainFailedError } from './drain';
+import { awaitStored, DrainFailedError, parseRowsWritten, RowsWritten } from './drain';
 
 /**
  * The drain's bounds on a stand-in NATS server and database (the real ones are in
@@ -65,5 +65,83 @@ describe('awaitStored', () => {
         run,
       ),
     ).resolves.toBeUndefined();
+  });
+
+  /** A database whose counts follow `counts()`, and which remembers how often it was asked. */
+  function counting(counts: () => { clicks: number; verdicts: number }) {
+    const db = { queries: 0, query: async () => ({ rows: [(db.queries++, counts())] }) };
+    return db as typeof db & Pick<Client, 'query'>;
+  }
+
+  it('does not count while the engine says it is still writing, and confirms in the database when it says it is done', async () => {
+    const start = performance.now();
+    const writing = () => performance.now() - start < 600;
+    const written = async (): Promise<RowsWritten> =>
+      writing() ? { clicks: 5, verdicts: Math.floor(performance.now() - start) / 100 } : { clicks: 10, verdicts: 10 };
+    const db = counting(() => (writing() ? { clicks: 5, verdicts: 5 } : { clicks: 10, verdicts: 10 }));
+    await awaitStored(nats(writing), topology, db, run, { written, readEveryMs: 50, countEveryMs: 100, safetyCountEveryMs: 60_000 });
+    // Counting every 100 ms while busy (as without the engine's own count) would have counted 6 times.
+    expect(db.queries).toBe(1);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(600);
+  });
+
+  it('ends only when the database confirms, however early the engine says it wrote every row', async () => {
+    const start = performance.now();
+    const stored = () => performance.now() - start >= 500;
+    const db = counting(() => (stored() ? { clicks: 10, verdicts: 10 } : { clicks: 10, verdicts: 9 }));
+    await awaitStored(
+      nats(() => true),
+      topology,
+      db,
+      run,
+      { written: async () => ({ clicks: 10, verdicts: 10 }), readEveryMs: 50, countEveryMs: 100 },
+    );
+    expect(performance.now() - start).toBeGreaterThanOrEqual(500);
+    expect(db.queries).toBeGreaterThanOrEqual(2);
+  });
+
+  it('is not ended by an engine count that lies high: it fails with what the database holds, having counted rarely', async () => {
+    const start = performance.now();
+    const db = counting(() => ({ clicks: 10, verdicts: 5 }));
+    const error = await awaitStored(
+      nats(() => true),
+      topology,
+      db,
+      run,
+      { written: async () => ({ clicks: 1_000, verdicts: 1_000 }), readEveryMs: 50, countEveryMs: 60_000, stalledMs: 60_000, maxMs: 700 },
+    ).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(DrainFailedError);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(700);
+    expect((error as Error).message).toMatch(
+      /10 events accepted, 10 clicks and 5 verdicts stored \(0 clicks and 5 verdicts missing\): the drain took/,
+    );
+    // Once when the claim was made, once when the drain gave up, once for the diagnosis (not every poll).
+    expect(db.queries).toBe(3);
+  });
+
+  it('still finds a stall while the engine says it is writing, by its own count or the safety count', async () => {
+    const db = counting(() => ({ clicks: 3, verdicts: 3 }));
+    const error = await awaitStored(
+      nats(() => true),
+      topology,
+      db,
+      run,
+      { written: async () => ({ clicks: 3, verdicts: 3 }), readEveryMs: 50, stalledMs: 400, maxMs: 60_000 },
+    ).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/3 clicks and 3 verdicts stored .*: no row was added for/);
+  });
+});
+
+describe('parseRowsWritten', () => {
+  it("reads the clicks and click_verdicts tables' counters, summing series, and 0 for one not there yet", () => {
+    const text = [
+      '# HELP arbiter_rows_written_total Rows the recorder inserted (after de-duplication)',
+      '# TYPE arbiter_rows_written_total counter',
+      'arbiter_rows_written_total{table="clicks"} 1200',
+      'arbiter_rows_written_total{table="conversions"} 7',
+      'arbiter_rows_written_total{table="clicks",recorder="2"} 300',
+      'arbiter_rows_written_total_created{table="click_verdicts"} 99',
+    ].join('\n');
+    expect(parseRowsWritten(text)).toEqual({ clicks: 1500, verdicts: 0 });
   });
 });

@@ -29,12 +29,31 @@ export interface DrainOptions {
   stalledMs?: number;
   /** The drain gives up after this long in any case. */
   maxMs?: number;
-  /** How often rows are counted while the consumers cannot say they are idle. */
+  /**
+   * How often rows are counted while the engine cannot say how far it is (no `written`, or it cannot
+   * be read), and again while a claim of done (idle consumers, `written`) is not confirmed.
+   */
   countEveryMs?: number;
+  /** How often rows are counted, as a safety net, while `written` says the engine is still writing them. */
+  safetyCountEveryMs?: number;
+  /** How often `written` is read. */
+  readEveryMs?: number;
+  /**
+   * The engine's own count of the rows it wrote since the run started (`rowsWrittenSince`); null when
+   * it cannot be read. Cheap, and without the database: it says when to count, never that the run is stored.
+   */
+  written?: () => Promise<RowsWritten | null>;
   clues?: EngineClues;
 }
 
-const DEFAULTS = { idleShortMs: 60_000, stalledMs: 180_000, maxMs: 600_000, countEveryMs: 15_000 };
+const DEFAULTS = {
+  idleShortMs: 60_000,
+  stalledMs: 180_000,
+  maxMs: 600_000,
+  countEveryMs: 15_000,
+  safetyCountEveryMs: 60_000,
+  readEveryMs: 1_000,
+};
 
 /** The drain gave up: fewer rows are stored than events were accepted. Its message says what is missing and what the engine's streams hold. */
 export class DrainFailedError extends Error {
@@ -47,8 +66,12 @@ export class DrainFailedError extends Error {
  * consumers went idle with rows missing, no row was added for `stalledMs`, or after `maxMs`.
  *
  * Counting the stored rows costs the database a scan of the run's rows, which the engine is still
- * writing: it is done only when the engine's consumers have nothing left (a request to the NATS
- * server), or every `countEveryMs` in case they cannot say (the count decides either way).
+ * writing (on the embedded shape, on the engine's busiest thread): it is done to confirm a claim
+ * that all is there (the engine's consumers have nothing left, a request to the NATS server; or
+ * its own count of rows written, `written`, has reached the accepted events), once when the claim
+ * is first made and every `countEveryMs` while it stands unconfirmed; while the engine is busy,
+ * every `safetyCountEveryMs` when `written` tells its progress, every `countEveryMs` when nothing
+ * does; and when a failure bound is reached. Only the count decides that the run is stored.
  */
 export async function awaitStored(
   jsm: JetStreamManager,
@@ -62,35 +85,58 @@ export async function awaitStored(
   let counted = -Infinity;
   let stored = { verdicts: -1, clicks: -1 };
   let grewAt = started;
-  let idleShortSince: number | null = null;
+  let readAt = -Infinity;
+  let written: RowsWritten | null = null;
+  // When the current claims of done began (null: not claimed at the last poll).
+  let idleSince: number | null = null;
+  let writtenAllSince: number | null = null;
+  const countRows = async (): Promise<boolean> => {
+    counted = performance.now();
+    const now = await storedCounts(db, run.offerId, run.since).catch(async (e: Error) => {
+      const diagnosis = await drainDiagnosis(jsm, topology, db, run, o.clues).catch((d: Error) => `(no diagnosis: ${d.message})`);
+      throw new DrainFailedError(`${run.accepted} events accepted; the stored rows could not be counted: ${e.message}\n${diagnosis}`);
+    });
+    if (now.verdicts >= run.accepted && now.clicks >= run.accepted) return true;
+    if (now.verdicts !== stored.verdicts || now.clicks !== stored.clicks) grewAt = counted;
+    stored = now;
+    return false;
+  };
+  const failure = (at: number): string | null =>
+    idleSince !== null && at - idleSince >= o.idleShortMs
+      ? `the engine's consumers of EVENTS and VERDICTS have had nothing pending or unacknowledged for ${seconds(at - idleSince)}`
+      : at - grewAt >= o.stalledMs
+        ? `no row was added for ${seconds(at - grewAt)}`
+        : at - started >= o.maxMs
+          ? `the drain took ${seconds(at - started)}`
+          : null;
   for (;;) {
     const polled = performance.now();
     const idle = await consumersIdle(jsm, topology).catch(() => false);
-    // A busy poll between two counts ends an idle stretch: idle means idle at every poll since.
-    if (!idle) idleShortSince = null;
-    if (idle || polled - counted >= o.countEveryMs) {
-      counted = performance.now();
-      const now = await storedCounts(db, run.offerId, run.since).catch(async (e: Error) => {
-        const diagnosis = await drainDiagnosis(jsm, topology, db, run, o.clues).catch((d: Error) => `(no diagnosis: ${d.message})`);
-        throw new DrainFailedError(`${run.accepted} events accepted; the stored rows could not be counted: ${e.message}\n${diagnosis}`);
-      });
-      if (now.verdicts >= run.accepted && now.clicks >= run.accepted) return;
-      if (now.verdicts !== stored.verdicts || now.clicks !== stored.clicks) grewAt = counted;
-      stored = now;
-      idleShortSince = idle ? (idleShortSince ?? counted) : null;
-      const why =
-        idleShortSince !== null && counted - idleShortSince >= o.idleShortMs
-          ? `the engine's consumers of EVENTS and VERDICTS have had nothing pending or unacknowledged for ${seconds(counted - idleShortSince)}`
-          : counted - grewAt >= o.stalledMs
-            ? `no row was added for ${seconds(counted - grewAt)}`
-            : counted - started >= o.maxMs
-              ? `the drain took ${seconds(counted - started)}`
-              : null;
+    // A busy poll ends an idle stretch: idle means idle at every poll since.
+    idleSince = idle ? (idleSince ?? polled) : null;
+    if (o.written && polled - readAt >= o.readEveryMs) {
+      readAt = polled;
+      const now = await o.written().catch(() => null);
+      if (now && written && (now.clicks > written.clicks || now.verdicts > written.verdicts)) grewAt = polled;
+      written = now;
+    }
+    const writtenAll = written !== null && written.clicks >= run.accepted && written.verdicts >= run.accepted;
+    writtenAllSince = writtenAll ? (writtenAllSince ?? polled) : null;
+    const claimed = idleSince !== null || writtenAllSince !== null;
+    const due =
+      (idleSince !== null && counted < idleSince) ||
+      (writtenAllSince !== null && counted < writtenAllSince) ||
+      // The periodic counts start with the drain: at its start the engine has most to write.
+      polled - Math.max(counted, started) >= (claimed || written === null ? o.countEveryMs : o.safetyCountEveryMs) ||
+      failure(polled) !== null;
+    if (due) {
+      if (await countRows()) return;
+      const why = failure(counted);
       if (why) {
-        const missing = `${run.accepted - Math.min(run.accepted, now.clicks)} clicks and ${run.accepted - Math.min(run.accepted, now.verdicts)} verdicts`;
+        const missing = `${run.accepted - Math.min(run.accepted, stored.clicks)} clicks and ${run.accepted - Math.min(run.accepted, stored.verdicts)} verdicts`;
         const diagnosis = await drainDiagnosis(jsm, topology, db, run, o.clues).catch((e: Error) => `(no diagnosis: ${e.message})`);
         throw new DrainFailedError(
-          `${run.accepted} events accepted, ${now.clicks} clicks and ${now.verdicts} verdicts stored (${missing} missing): ${why}\n${diagnosis}`,
+          `${run.accepted} events accepted, ${stored.clicks} clicks and ${stored.verdicts} verdicts stored (${missing} missing): ${why}\n${diagnosis}`,
         );
       }
     }
@@ -98,6 +144,47 @@ export async function awaitStored(
     // engine is draining its backlog with.
     await new Promise((r) => setTimeout(r, Math.max(50, performance.now() - polled)));
   }
+}
+
+/** Rows the engine's recorders wrote, by table: `clicks` and `click_verdicts`. */
+export interface RowsWritten {
+  clicks: number;
+  verdicts: number;
+}
+
+/** The `arbiter_rows_written_total` counters of the clicks and click_verdicts tables in a Prometheus text (0 for a series not there yet). */
+export function parseRowsWritten(text: string): RowsWritten {
+  const out: RowsWritten = { clicks: 0, verdicts: 0 };
+  for (const m of text.matchAll(/^arbiter_rows_written_total\{[^}]*\btable="(clicks|click_verdicts)"[^}]*\}\s+(\S+)/gm)) {
+    out[m[1] === 'clicks' ? 'clicks' : 'verdicts'] += Number(m[2]);
+  }
+  return out;
+}
+
+/**
+ * Reads the engine's rows-written counters (`arbiter_rows_written_total`, summed over `urls`: the
+ * `/metrics` of its recorders) now, and gives a reader of the rows written since: each read is one
+ * request to each URL, none to the database. The reader gives null when a URL cannot be read (and
+ * always, when none could be read now). Every row the engine writes counts, the run's or not, and
+ * only rows counted in the database are the run's.
+ */
+export async function rowsWrittenSince(urls: readonly string[]): Promise<() => Promise<RowsWritten | null>> {
+  const read = async (): Promise<RowsWritten | null> => {
+    const sum: RowsWritten = { clicks: 0, verdicts: 0 };
+    for (const url of urls) {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5_000) }).catch(() => null);
+      if (!res?.ok) return null;
+      const rows = parseRowsWritten(await res.text());
+      sum.clicks += rows.clicks;
+      sum.verdicts += rows.verdicts;
+    }
+    return sum;
+  };
+  const before = urls.length ? await read() : null;
+  return async () => {
+    const now = before && (await read());
+    return now && before && { clicks: now.clicks - before.clicks, verdicts: now.verdicts - before.verdicts };
+  };
 }
 
 /**

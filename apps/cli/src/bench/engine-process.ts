@@ -29,6 +29,8 @@ export interface EngineProcess {
   natsUrl: string;
   namespace: string;
   adminKey: string;
+  /** The `/metrics` of the processes its recorders run in (`arbiter start`: the engine's, every thread's metrics merged). */
+  recorderMetrics: string[];
   /** One process (`arbiter start`), or one per service. */
   children: ChildProcess[];
   /** What each child runs, in the same order: `engine` (`arbiter start`), or the service (`scorer`, `scorer.2`, …). */
@@ -285,6 +287,7 @@ export async function spawnEngine(options: {
   const apps = resolve(__dirname, '..', '..', '..');
   const children: ChildProcess[] = [];
   const names: string[] = [];
+  const recorderMetrics: string[] = [];
   let output = '';
   const launch = async (name: string, script: string, args: string[], health: string, extra: Record<string, string> = {}) => {
     const child = spawn(process.execPath, [...ENGINE_NODE_FLAGS, ...(options.nodeArgs ?? []), script, ...args], {
@@ -349,6 +352,7 @@ export async function spawnEngine(options: {
         await Promise.all(
           instances.map(async (extra, i) => {
             const port = i === 0 ? ports[service] : await freePort();
+            if (service === 'recorder') recorderMetrics.push(`http://127.0.0.1:${port}/metrics`);
             await launch(i === 0 ? service : `${service}.${i + 1}`, main, [], `http://127.0.0.1:${port}/health`, {
               ...extra,
               [`${service.toUpperCase()}_PORT`]: String(port),
@@ -358,6 +362,7 @@ export async function spawnEngine(options: {
       }
     } else {
       await launch('engine', join(apps, 'cli', 'src', 'main.js'), ['start'], `http://127.0.0.1:${gatewayPort}/health`);
+      recorderMetrics.push(`http://127.0.0.1:${gatewayPort}/metrics`);
     }
   } catch (e) {
     await stopAll();
@@ -370,6 +375,7 @@ export async function spawnEngine(options: {
     natsUrl: options.natsUrl,
     namespace,
     adminKey,
+    recorderMetrics,
     children,
     names,
     recentOutput: () => output,

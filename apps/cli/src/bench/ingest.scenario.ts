@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Client } from 'pg';
 import { Topology } from '@app/contracts';
 import { connectNats, drainNats } from '@app/messaging';
-import { awaitStored, runStart } from './drain';
+import { awaitStored, rowsWrittenSince, runStart } from './drain';
 import { EngineProcess, childPids, processCpuSeconds } from './engine-process';
 import { Percentiles, percentiles } from './percentiles';
 
@@ -28,6 +28,11 @@ export interface IngestOptions {
   progress?: (done: number) => void;
   /** The postmaster of the engine's database when it runs on this machine: the scenario's own queries are then measured. */
   postgresPid?: number | null;
+  /**
+   * Called when every accepted event is stored, before the scenario reads their latencies: where the
+   * engine's CPU is read, so that the read (on the embedded shape, on the engine's database thread) is not counted in.
+   */
+  drained?: () => void;
 }
 
 export interface IngestResult {
@@ -52,8 +57,8 @@ export interface IngestResult {
    */
   sendLagMs: Percentiles | null;
   /**
-   * CPU seconds the database spent on this scenario's own queries (counting the stored rows until
-   * all are there, reading their latencies): load-generator work, not the engine's. Null when the
+   * CPU seconds the database spent on this scenario's own queries until all its rows were stored
+   * (counting them): load-generator work, not the engine's. Null when the
    * database is not a PostgreSQL server on this machine (`postgresPid`; the embedded one runs inside the engine).
    */
   benchQueryCpuSeconds: number | null;
@@ -83,6 +88,9 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
     // The run's rows are received from now on (their ts is their receive time): the drain counts
     // read them through the ts index, not every row earlier runs left in the tables.
     const since = await runStart(db);
+    // The engine's own count of the rows it writes, from here on: the drain counts in the database
+    // only when it says all are there (or the consumers do), not every few seconds while it writes.
+    const written = await rowsWrittenSince(engine.recorderMetrics);
     const started = performance.now();
     const deadline = options.seconds ? started + options.seconds * 1000 : Infinity;
     let next = 0;
@@ -122,6 +130,7 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
         db,
         { offerId, since, accepted },
         {
+          written,
           clues: { output: engine.recentOutput, metricsUrl: `${engine.gateway}/metrics` },
         },
       );
@@ -129,10 +138,11 @@ export async function ingestScenario(engine: EngineProcess, options: IngestOptio
       await drainNats(nc);
     }
     const endToEndSeconds = (performance.now() - started) / 1000;
+    const backendCpuAfter = backend === null ? null : processCpuSeconds(backend);
+    options.drained?.();
     const latencies = (await db.query(`SELECT latency_ms FROM click_verdicts WHERE offer_id = $1 AND ts >= $2`, [offerId, since])).rows.map(
       (r) => r.latency_ms as number,
     );
-    const backendCpuAfter = backend === null ? null : processCpuSeconds(backend);
     return {
       events: accepted,
       sendSeconds: Math.round(ingestSeconds * 100) / 100,
