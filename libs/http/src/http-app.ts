@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ArbiterConfig, loadConfig } from '@app/config';
 import { PinoNestLogger, componentLogger, rootLogger } from '@app/observability';
-import { refuseNulCharacters } from './nul-characters';
+import { refuseUnstorableText } from './unstorable-text';
 
 export interface HttpAppOptions {
   bodyLimit?: number;
@@ -32,7 +32,7 @@ export async function createHttpApp(module: DynamicModule, options: HttpAppOptio
   adapter.getInstance().addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
-  refuseNulCharacters(adapter.getInstance());
+  refuseUnstorableText(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(), bufferLogs: false });
   registeredRoutes.set(app, routes);
   return app;
