@@ -14,6 +14,7 @@ interface Operation {
   tags?: string[];
   security?: Record<string, unknown>[];
   requestBody?: { content: Record<string, { schema?: object; examples?: Record<string, { value: unknown }> }> };
+  parameters?: unknown[];
   responses: Record<string, { description?: string; content?: Record<string, { schema?: { example?: unknown }; example?: unknown }> }>;
 }
 
@@ -72,6 +73,23 @@ describe('OpenAPI document and Swagger UI (services booted)', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it('documents the 400 of every operation that takes input, with the field errors and the text no field may hold', () => {
+    const missing: string[] = [];
+    for (const r of served) {
+      const op = operation(r.method, r.url)!;
+      if (!op.parameters?.length && !op.requestBody) continue;
+      const bad = op.responses['400'];
+      const examples = Object.values(bad?.content ?? {}).filter((c) => c.example !== undefined || c.schema?.example !== undefined);
+      if (!bad?.description?.includes('unpaired surrogate') || !examples.length)
+        missing.push(`${r.method} ${r.url}: ${JSON.stringify(bad)}`);
+    }
+    expect(missing).toEqual([]);
+    expect(doc.paths['/v1/admin/advertisers'].post.responses['400']).toMatchObject({
+      description: expect.stringContaining('NUL (U+0000)'),
+      content: { 'application/json': { schema: { example: { error: 'validation_failed', errors: [{ field: 'name' }] } } } },
+    });
   });
 
   it('validates every request-body example against the schema the route checks', () => {

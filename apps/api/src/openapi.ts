@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { ArbiterConfig, ConfigModule } from '@app/config';
+import { documentInputErrors } from '@app/http';
 import { IngestModule } from '@app/ingest';
 import { MessagingModule } from '@app/messaging';
 import { StorageModule } from '@app/storage';
@@ -17,7 +18,9 @@ const DESCRIPTION = `Arbiter scores every click and conversion of an affiliate n
 
 Authenticate with \`Authorization: Bearer <key>\`. A missing, unknown or revoked key gets 401; a key of the wrong role 403;
 another tenant's data reads as 404 or is simply absent. Each key may make \`API_RATE_LIMIT_PER_MINUTE\` requests per minute
-(429 with \`Retry-After\` beyond). Errors are \`{ error, message, errors?: [{ field, message }] }\`.
+(429 with \`Retry-After\` beyond). Errors are \`{ error, message, errors?: [{ field, message }] }\`. Text PostgreSQL cannot
+store — a NUL (U+0000) or an unpaired surrogate (\`\\ud800\` alone) — in any path parameter, query field or JSON body
+(value or key) is refused on every endpoint with 400 naming the field; emoji and other text beyond the BMP are stored as sent.
 
 Event ingestion (\`/v1/clicks\`, \`/v1/conversions\`, the tracking link \`/c/{offerId}\`, \`/postback\`) is served by
 the **gateway**, on its own port; those paths name the gateway as their server.`;
@@ -56,6 +59,7 @@ export async function buildOpenApiDocument(api: NestFastifyApplication, config: 
   } finally {
     await gateway.close();
   }
+  documentInputErrors(document.paths as Record<string, Record<string, unknown>>);
   return document;
 }
 

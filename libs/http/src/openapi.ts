@@ -44,3 +44,41 @@ export function ApiListResponse(
     },
   });
 }
+
+/** What every operation that takes input may answer besides its own errors (see `documentInputErrors`). */
+export const INVALID_INPUT_DESCRIPTION =
+  'Invalid input: `errors` names each field and what is wrong. Any parameter, query field or body field (value or key) holding text PostgreSQL cannot store — a NUL (U+0000) or an unpaired surrogate (`\\ud800` alone) — is refused this way on every endpoint; nothing is stored.';
+const INVALID_INPUT_EXAMPLE = {
+  error: 'validation_failed',
+  message: 'name must not contain the NUL character (U+0000)',
+  errors: [{ field: 'name', message: 'must not contain the NUL character (U+0000)' }],
+};
+
+interface DocumentedOperation {
+  parameters?: unknown[];
+  requestBody?: unknown;
+  responses?: Record<string, { description?: string; content?: Record<string, unknown> }>;
+}
+
+/**
+ * Gives every operation with parameters or a body its 400 (`INVALID_INPUT_DESCRIPTION`, with an
+ * example of the error shape): the edge refuses unstorable text on every route (`refuseUnstorableText`)
+ * and the pipes refuse what the schemas do, whether or not a controller remembered to say so. An
+ * operation's own 400 keeps its description, followed by the common one.
+ */
+export function documentInputErrors(paths: Record<string, Record<string, unknown>>): void {
+  for (const item of Object.values(paths)) {
+    for (const [method, value] of Object.entries(item)) {
+      if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue;
+      const op = value as DocumentedOperation;
+      if (!op.parameters?.length && !op.requestBody) continue;
+      op.responses ??= {};
+      const own = op.responses['400'];
+      op.responses['400'] = {
+        ...own,
+        description: own?.description ? `${own.description.replace(/\.$/, '')}. ${INVALID_INPUT_DESCRIPTION}` : INVALID_INPUT_DESCRIPTION,
+        content: own?.content ?? { 'application/json': { schema: { example: INVALID_INPUT_EXAMPLE } } },
+      };
+    }
+  }
+}
