@@ -172,4 +172,20 @@ describe('RollupRefresherService: deferral during a backlog (TimescaleDB)', () =
     expect(await gauge()).toBe(wall / 1000);
     expect((metrics.rollupsRefreshed as unknown as { aggregator: string }).aggregator).toBe('min');
   });
+
+  it('reports a recorder whose refreshes fail from its start as behind since its start, not as absent', async () => {
+    // Absent, the "KPI rollups lagging" alert (min over recorders) would never see it.
+    metrics.rollupsRefreshed.reset();
+    down = true;
+    const started = wall;
+    const r = start();
+    advance(30_000);
+    batch(r, 0, 50);
+    await r.tick();
+    expect(await gauge()).toBe(started / 1000);
+    // ROLLUP_REFRESH_SECONDS=0 (TimescaleDB's policies only): this recorder never refreshes and says nothing.
+    advance(30_000);
+    new RollupRefresherService(loadConfig({ ROLLUP_REFRESH_SECONDS: '0' }), pool);
+    expect(await gauge()).toBe(started / 1000);
+  });
 });

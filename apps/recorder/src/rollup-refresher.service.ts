@@ -72,7 +72,12 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   constructor(
     @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
     @Inject(DATABASE_POOL) private readonly pool: Pool,
-  ) {}
+  ) {
+    // A recorder that has written nothing yet holds in the rollups every row it wrote: the gauge
+    // starts now and is behind from here if no refresh ever succeeds (absent, as before its first
+    // refresh, "KPI rollups lagging" could not see a recorder whose refreshes fail from its start).
+    if (config.ROLLUP_REFRESH_SECONDS > 0) metrics.rollupsRefreshed.set(Date.now() / 1000);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     this.dialect = await detectDialect(this.pool);
