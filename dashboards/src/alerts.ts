@@ -4,7 +4,7 @@ import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { TypeReduceBuilder, TypeThresholdBuilder } from '@grafana/grafana-foundation-sdk/expr';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { DASHBOARD_UIDS, EXPRESSIONS, PROMETHEUS, TIMESCALEDB } from './datasources';
-import { LATENCY_TARGET_SECONDS } from './engine-health';
+import { LATENCY_TARGET_SECONDS, ROLLUP_LAG_EXPR, ROLLUP_LAG_LIMIT_SECONDS } from './engine-health';
 import { newestStored } from './sql';
 import { tableSql } from './sql-target';
 
@@ -25,6 +25,11 @@ export const ALERT_THRESHOLDS = {
   holdQueueGrowthPerHour: 100,
   enforcementRecentMinutes: 15,
   latencyP99Seconds: LATENCY_TARGET_SECONDS,
+  /** A failed model load is retried at least once a minute (1 s doubling to 60 s): failures in each 5-minute window for 5 minutes is a model that stays unloaded, not a blip. */
+  modelFailureWindowMinutes: 5,
+  rollupLagSeconds: ROLLUP_LAG_LIMIT_SECONDS,
+  /** Deferrals in every 10-minute window for 30 minutes: the recorders have drained a backlog for 40 minutes. */
+  deferralWindowMinutes: 10,
 };
 const T = ALERT_THRESHOLDS;
 
@@ -210,6 +215,84 @@ const RULES: RuleSpec[] = [
     description:
       'The durable consumer {{ $labels.consumer }} has not acknowledged {{ $values.B.Value }} messages of the nearly full {{ $labels.stream }} stream (or does not exist yet, or its state cannot be read). Once the stream is full, ingest is refused. Delete it if nothing reads it (nats consumer rm); start the service that creates it; or see why it is behind (docs/trust.md "When a stream is full").',
     panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Trimming blocked by' },
+  },
+  ...(['active', 'shadow'] as const).map((side): RuleSpec => ({
+    uid: `arbiter-model-${side}-not-loaded`,
+    title: `Selected ${side} model not loaded`,
+    query: {
+      datasourceUid: PROMETHEUS.uid,
+      model: promModel(`sum(increase(arbiter_model_load_failures_total{side="${side}"}[${T.modelFailureWindowMinutes}m]))`),
+      seconds: T.modelFailureWindowMinutes * 60,
+    },
+    above: 0,
+    for: `${T.modelFailureWindowMinutes}m`,
+    noData: 'OK',
+    labels: { severity: side === 'active' ? 'critical' : 'warning', team: 'ops' },
+    summary: `{{ $values.B.Value }} failed loads of the selected ${side} model in ${T.modelFailureWindowMinutes} minutes`,
+    description:
+      side === 'active'
+        ? 'A scorer cannot load the active model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): it decides with the model it had, or with rules only if it started meanwhile, and its /health says degraded (`model active`). Its log names the version and why (`could not load the selected active model`): missing from the object store, made for another model format, or the store unreadable. "Models running" on Engine health shows what each scorer runs. Publish the model again (`npx arbiter model publish`) or select one that loads; the alert resolves once loads stop failing.'
+        : 'A scorer cannot load the shadow model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): the candidate is not being scored beside the active model, so its shadow figures stop growing (decisions are not affected). Its log names the version and why (`could not load the selected shadow model`). Publish it again or select another shadow.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Model load failures' },
+  })),
+  {
+    uid: 'arbiter-model-versions-differ',
+    title: 'Scorers run different active models',
+    query: {
+      datasourceUid: PROMETHEUS.uid,
+      model: promModel('count(count by (version) (arbiter_model_version{side="active"} == 1))'),
+      seconds: 300,
+    },
+    above: 1,
+    for: '15m',
+    noData: 'OK',
+    labels: { severity: 'warning', team: 'ops' },
+    summary: 'Scorers run {{ $values.B.Value }} different active models',
+    description:
+      'Scorers decide with different active models for 15 minutes, so the same traffic is judged differently depending on its partition. A scorer that could not load the selected model kept its old one ("Selected active model not loaded"); one whose watch of the selection ended logs `model watch ended` and needs a restart. "Models running" on Engine health shows which versions run.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Models running' },
+  },
+  {
+    uid: 'arbiter-revisions-owed',
+    title: 'Decision revisions not published',
+    query: { datasourceUid: PROMETHEUS.uid, model: promModel('sum(arbiter_scorer_owed_revisions)'), seconds: 300 },
+    above: 0,
+    for: '5m',
+    noData: 'OK',
+    labels: { severity: 'critical', team: 'ops' },
+    summary: '{{ $values.B.Value }} decision revisions owed to VERDICTS',
+    description:
+      'Scorers made decision revisions (holds that expired, advertiser feedback) and have not been able to publish them to VERDICTS for 5 minutes: they are not stored, and neither the advertiser’s webhook nor the publisher’s postback has heard of them. The hold timer keeps them and retries (after 2 ticks, doubling to a minute); the scorer’s /health says degraded (`scorer hold timer`) with the error. Usually VERDICTS is full ("EVENTS or VERDICTS nearly full", "Trimming blocked by") or NATS is unreachable. Nothing is lost if the scorer stops meanwhile: the hold is still open in the database and the feedback unacknowledged, and the next scorer takes them. Resolves when they are published.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Revisions owed to VERDICTS' },
+  },
+  {
+    uid: 'arbiter-rollups-lagging',
+    title: 'KPI rollups lagging',
+    query: { datasourceUid: PROMETHEUS.uid, model: promModel(ROLLUP_LAG_EXPR), seconds: 300 },
+    above: T.rollupLagSeconds,
+    for: '5m',
+    noData: 'OK',
+    labels: { severity: 'warning', team: 'ops' },
+    summary: 'The KPI rollups are {{ humanizeDuration $values.B.Value }} behind',
+    description: `A recorder has not brought the KPI rollups up to date for more than ${T.rollupLagSeconds} s (ROLLUP_BACKLOG_REFRESH_SECONDS, 120 by default, plus a ROLLUP_REFRESH_SECONDS tick and margin): the API's stats, the dashboards and the "Publisher fraud rate jumped" alert undercount recent traffic (nothing is double-counted). Its refreshes fail (its log says \`rollup refresh failed; will retry\`, usually the database) or take very long; a recorder whose refreshes have failed since it started is behind since its start. Readers catch up at the next successful refresh. A recorder with ROLLUP_REFRESH_SECONDS=0 (TimescaleDB's policies only) does not report the gauge and is not watched.`,
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'KPI rollups behind' },
+  },
+  {
+    uid: 'arbiter-rollup-refreshes-deferred',
+    title: 'Recorders draining a backlog',
+    query: {
+      datasourceUid: PROMETHEUS.uid,
+      model: promModel(`sum(increase(arbiter_rollup_refreshes_deferred_total[${T.deferralWindowMinutes}m]))`),
+      seconds: T.deferralWindowMinutes * 60,
+    },
+    above: 0,
+    for: '30m',
+    noData: 'OK',
+    labels: { severity: 'warning', team: 'ops' },
+    summary: '{{ $values.B.Value }} rollup refreshes deferred in the last ' + `${T.deferralWindowMinutes} minutes`,
+    description:
+      'For over half an hour the recorders have been deferring routine rollup refreshes because they are draining a backlog (TimescaleDB): they are not keeping up with EVENTS and VERDICTS, and the rollups run up to ROLLUP_BACKLOG_REFRESH_SECONDS behind meanwhile. Check Consumer lag and Rows written on Engine health, the database, and RECORDER_CONCURRENCY / RECORDER_BATCH; a backlog that keeps growing ends in a full stream ("EVENTS or VERDICTS nearly full").',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Rollup refreshes deferred' },
   },
   {
     uid: 'arbiter-decision-latency',

@@ -1,6 +1,7 @@
 import { GraphThresholdsStyleConfigBuilder, GraphThresholdsStyleMode } from '@grafana/grafana-foundation-sdk/common';
 import { Dashboard, DashboardBuilder, DashboardCursorSync, MappingType, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
+import { ConfigSchema } from '@app/config';
 import { DASHBOARD_UIDS, PROMETHEUS } from './datasources';
 import { arbiterLinks, finish, seriesPanel, statPanel, tablePanel } from './panels';
 import { tableSql } from './sql-target';
@@ -21,6 +22,17 @@ const quantile = (q: number, metric: string, by: string) =>
 
 /** DESIGN §10: decision latency p99 ≤ 50 ms at 2,000 events/s. */
 export const LATENCY_TARGET_SECONDS = 0.05;
+
+/**
+ * How far behind the KPI rollups may be before it is a fault: a recorder with a backlog refreshes
+ * at most every ROLLUP_BACKLOG_REFRESH_SECONDS (default 120), then waits up to one more
+ * ROLLUP_REFRESH_SECONDS tick (30), and the gauge holds when the refresh *started*: 150 s of margin
+ * for the refresh itself and the scrape makes 300 s at the defaults.
+ */
+export const ROLLUP_LAG_LIMIT_SECONDS =
+  ConfigSchema.properties.ROLLUP_BACKLOG_REFRESH_SECONDS.default + ConfigSchema.properties.ROLLUP_REFRESH_SECONDS.default + 150;
+/** The fleet's rollup lag: each recorder's gauge is the time its rollups hold everything it wrote up to; the oldest counts. */
+export const ROLLUP_LAG_EXPR = 'time() - min(arbiter_rollups_refreshed_timestamp_seconds)';
 
 /** Engine health: throughput, decision latency, consumer lag, dead letters (rate and waiting), webhooks, processes; and how fresh the stored data is. */
 export function engineHealth(): Dashboard {
@@ -312,6 +324,73 @@ export function engineHealth(): Dashboard {
         description:
           'Messages a durable consumer has not acknowledged that keep a nearly full stream from being trimmed (0: not blocking). A consumer far behind, or a stale one nothing reads (a scorer partition left after lowering ARBITER_PARTITIONS): delete the stale one. /health says degraded (`stream EVENTS`).',
       }),
+    )
+
+    .withRow(new RowBuilder('Models, owed revisions and rollups'))
+    .withPanel(
+      seriesPanel('Models running', [prom('count by (side, version) (arbiter_model_version == 1)', '{{side}} {{version}}')], {
+        ...prometheus,
+        decimals: 0,
+        stepped: true,
+        w: 8,
+        description:
+          'How many scorers run each model, per side (active: decides; shadow: scored beside it; `none`: no model). After a selection (PUT /v1/admin/models/selection) every scorer should show the selected version within seconds; two active versions side by side for long mean a scorer kept an older one (it could not load the new one: "Model load failures", or its watch of the selection ended: its log). Fires "Scorers run different active models" after 15 minutes.',
+      }),
+    )
+    .withPanel(
+      seriesPanel(
+        'Model load failures',
+        [prom('sum by (side) (increase(arbiter_model_load_failures_total[$__rate_interval]))', '{{side}}')],
+        {
+          ...prometheus,
+          bars: true,
+          stacked: true,
+          decimals: 0,
+          w: 8,
+          description:
+            'Failed loads of the selected model, by side; each retry (1 s doubling to 60 s) that fails counts. The side keeps the model it had (a scorer that just started and cannot load the active model scores with rules only) and /health says `degraded` (`model active`). Fires "Selected active model not loaded" (or "… shadow …") after 5 minutes.',
+        },
+      ),
+    )
+    .withPanel(
+      seriesPanel('Revisions owed to VERDICTS', [prom('sum(arbiter_scorer_owed_revisions)', 'owed')], {
+        ...prometheus,
+        decimals: 0,
+        stepped: true,
+        w: 8,
+        thresholds: [
+          { value: null, color: 'transparent' },
+          { value: 1, color: 'red' },
+        ],
+        description:
+          'Decision revisions (hold expiries, feedback) the scorers made and could not publish to VERDICTS yet: advertisers and publishers have not been told. Should be 0; the hold timer retries (2 ticks doubling to a minute) and /health says `degraded` (`scorer hold timer`). Fires "Decision revisions not published" after 5 minutes.',
+      }).thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed)),
+    )
+    .withPanel(
+      seriesPanel('KPI rollups behind', [prom(ROLLUP_LAG_EXPR, 'seconds behind')], {
+        ...prometheus,
+        unit: 's',
+        w: 12,
+        thresholds: [
+          { value: null, color: 'transparent' },
+          { value: ROLLUP_LAG_LIMIT_SECONDS, color: 'red' },
+        ],
+        description: `Seconds since the time up to which the KPI rollups hold every row the recorders wrote (\`arbiter_rollups_refreshed_timestamp_seconds\`, the oldest recorder's). Normally under ROLLUP_REFRESH_SECONDS (30) plus a refresh; up to ROLLUP_BACKLOG_REFRESH_SECONDS (120) more while a recorder drains a backlog on TimescaleDB. Meanwhile the API's stats, the dashboards and the fraud-rate alert undercount (never double-count). The red line (${ROLLUP_LAG_LIMIT_SECONDS} s) fires "KPI rollups lagging" after 5 minutes.`,
+      }).thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed)),
+    )
+    .withPanel(
+      seriesPanel(
+        'Rollup refreshes deferred',
+        [prom('sum(increase(arbiter_rollup_refreshes_deferred_total[$__rate_interval]))', 'deferred')],
+        {
+          ...prometheus,
+          bars: true,
+          decimals: 0,
+          w: 12,
+          description:
+            'Routine rollup refreshes a recorder skipped because it was draining a backlog (TimescaleDB; each re-reads everything drained so far). Bars mean a backlog; bars for half an hour mean the recorders do not keep up (see Consumer lag, Rows written): fires "Recorders draining a backlog".',
+        },
+      ),
     )
 
     .withRow(new RowBuilder('Freshness and processes'))

@@ -113,6 +113,23 @@ describe('PromQL of the dashboards and alert rules', () => {
     expect(expressions.some(([name]) => name.startsWith('alert '))).toBe(true);
   });
 
+  // Metrics that say the engine is quietly wrong (a model not loaded, revisions unpublished, stale
+  // rollups): each is read by an alert rule and by an Engine health panel that explains it.
+  it.each([
+    'arbiter_model_load_failures_total',
+    'arbiter_model_version',
+    'arbiter_scorer_owed_revisions',
+    'arbiter_rollups_refreshed_timestamp_seconds',
+    'arbiter_rollup_refreshes_deferred_total',
+    'arbiter_stream_fill_ratio',
+    'arbiter_dead_letters',
+  ])('%s is exported, alerted on and shown on Engine health', (metric) => {
+    expect(series.has(metric)).toBe(true);
+    const readers = expressions.filter(([, expr]) => metricNames(expr).includes(metric)).map(([name]) => name);
+    expect(readers.filter((n) => n.startsWith('alert '))).not.toEqual([]);
+    expect(readers.filter((n) => n.startsWith('Arbiter — Engine health › '))).not.toEqual([]);
+  });
+
   it.each(expressions)('%s reads exported metrics with their labels', (_, expr) => {
     expect(promqlProblems(expr, series)).toEqual([]);
   });

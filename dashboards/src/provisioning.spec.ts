@@ -229,7 +229,7 @@ describe('alert rule provisioning', () => {
     expect(groups[0]).toMatchObject({ orgId: 1, name: 'arbiter', folder: ALERT_FOLDER, interval: '1m' });
   });
 
-  it('covers fraud-rate jumps, stalled ingestion, a growing hold queue and dead letters', () => {
+  it('covers fraud-rate jumps, stalled ingestion, a growing hold queue, dead letters, full streams, models, owed revisions and rollups', () => {
     expect(rules.map((r) => r.uid).sort()).toEqual(
       expect.arrayContaining([
         'arbiter-dlq-not-empty',
@@ -238,6 +238,12 @@ describe('alert rule provisioning', () => {
         'arbiter-publisher-fraud-jump',
         'arbiter-stream-nearly-full',
         'arbiter-stream-trim-blocked',
+        'arbiter-model-active-not-loaded',
+        'arbiter-model-shadow-not-loaded',
+        'arbiter-model-versions-differ',
+        'arbiter-revisions-owed',
+        'arbiter-rollups-lagging',
+        'arbiter-rollup-refreshes-deferred',
       ]),
     );
     expect(new Set(rules.map((r) => r.uid)).size).toBe(rules.length);
