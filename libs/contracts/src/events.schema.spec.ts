@@ -25,6 +25,18 @@ describe('sender text the contracts accept is storable', () => {
     },
   );
 
+  it('says why in the words every other endpoint uses for the same text (the HTTP edge)', () => {
+    const nul = click.check({ ...base, userAgent: 'a\u0000b' });
+    const lone = click.check({ ...base, subIds: { sub2: 'x\ud800' } });
+    expect(nul.ok ? [] : nul.errors).toEqual([{ field: 'userAgent', message: 'must not contain the NUL character (U+0000)' }]);
+    expect(lone.ok ? [] : lone.errors).toEqual([
+      { field: 'subIds.sub2', message: 'must not contain an unpaired surrogate (U+D800-U+DFFF): not Unicode text' },
+    ]);
+    // Other pattern errors keep their own words.
+    const spaced = click.check({ ...base, id: 'has space' });
+    expect(spaced.ok ? [] : spaced.errors[0].message).toMatch(/must match pattern/);
+  });
+
   it('refuses them in sub ids, order ids, conversion user agents and feedback reasons', () => {
     expect(click.check({ ...base, subIds: { sub3: 'x\ud800' } }).ok).toBe(false);
     const conversion = compiled(ConversionInput);

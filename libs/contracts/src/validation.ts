@@ -83,8 +83,32 @@ export class CompiledSchema<S extends TSchema> {
 
   check(value: unknown): Validation<Static<S>> {
     if (this.fn(value)) return { ok: true, value: value as Static<S> };
-    return { ok: false, errors: toFieldErrors(this.fn.errors ?? []) };
+    const errors = this.fn.errors ?? [];
+    for (const e of errors) if (e.keyword === 'pattern') e.message = unstorableTextMessage(value, e.instancePath) ?? e.message;
+    return { ok: false, errors: toFieldErrors(errors) };
   }
+}
+
+/** The words for a NUL, in the event contract (its STORABLE patterns) and at every service's edge alike. */
+export const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
+/** The words for an unpaired surrogate, in the event contract and at every service's edge alike. */
+export const SURROGATE_MESSAGE = 'must not contain an unpaired surrogate (U+D800-U+DFFF): not Unicode text';
+
+/**
+ * Why the string at `pointer` in `value` cannot be stored (NUL, unpaired surrogate), if so: a pattern
+ * refused it, and its `must match pattern "^[^\x00\uD800-\uDFFF]*$"` would tell a sender less than the
+ * edge says of the same text on every other endpoint.
+ */
+function unstorableTextMessage(value: unknown, pointer: string): string | undefined {
+  let v = value;
+  for (const part of pointer.split('/').slice(1)) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  if (typeof v !== 'string') return undefined;
+  if (v.includes('\u0000')) return NUL_MESSAGE;
+  if (!(v as unknown as { isWellFormed(): boolean }).isWellFormed()) return SURROGATE_MESSAGE;
+  return undefined;
 }
 
 const cache = new WeakMap<TSchema, CompiledSchema<TSchema>>();

@@ -6,3 +6,4 @@ export * from './cursor';
 export * from './openapi';
 export * from './csv';
 export * from './paged-list';
+export { EventContractChecksText } from './unstorable-text';

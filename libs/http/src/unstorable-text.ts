@@ -1,5 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { FieldError } from '@app/contracts';
+import { RouteConfig } from '@nestjs/platform-fastify';
+import { FieldError, NUL_MESSAGE, SURROGATE_MESSAGE } from '@app/contracts';
+
+/** The route config key of `EventContractChecksText` (read by the hook of `refuseUnstorableText`). */
+const CONTRACT_CHECKS_TEXT = 'arbiterContractChecksText';
+
+/**
+ * Marks an event-ingest route whose per-item contract (events.schema.ts, STORABLE) already refuses NUL
+ * and unpaired surrogates in every field and, with `additionalProperties: false`, every unknown key:
+ * the edge leaves its body to that contract. Refused at the edge, one bad event of a batch would
+ * refuse the whole batch (400) instead of the documented 207 with that item rejected, and every
+ * event would be walked twice.
+ */
+export const EventContractChecksText = (): MethodDecorator => RouteConfig({ [CONTRACT_CHECKS_TEXT]: true });
 
 /**
  * Every service refuses, at the edge, text PostgreSQL cannot store, in path parameters, the query
@@ -11,32 +24,39 @@ import type { FieldError } from '@app/contracts';
  *   so a catalog name, a key label or a webhook URL was silently stored as text nobody sent.
  * One hook, not a pattern in every schema: it covers the bodies no schema describes string by
  * string (rule-set layers, backtest and shadow candidates) and every endpoint added later. A pair
- * (an emoji beyond the BMP) is well-formed and passes untouched.
+ * (an emoji beyond the BMP) is well-formed and passes untouched. Routes marked
+ * `EventContractChecksText` (event ingest) are left to their per-item contract.
+ *
+ * The answer is shaped like ingest's 400: at most `MAX_ERRORS` errors, then an `and N more errors`
+ * row; `message` at most 2,000 characters; each key of a field path at most 64 characters, odd keys
+ * JSON-quoted (`["a.b"]`, `["\u0000"]`), so the answer stays small whatever the request holds.
  */
 export function refuseUnstorableText(fastify: FastifyInstance): void {
   fastify.addHook('preValidation', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    // The common case (nothing unstorable) walks the values without building a single field path:
-    // the gateway sees batches of a thousand events.
+    if ((request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[CONTRACT_CHECKS_TEXT] === true) return done();
+    // The common case (nothing unstorable) walks the values without building a single field path.
     if (!hasUnstorable(request.params) && !hasUnstorable(request.query) && !hasUnstorable(request.body)) return done();
-    const errors = [
-      ...unstorableFields(request.params, ''),
-      ...unstorableFields(request.query, ''),
-      ...unstorableFields(request.body, ''),
-    ].slice(0, MAX_ERRORS);
+    const errors = unstorableFields([request.params, request.query, request.body]);
     void reply.code(400).send({
       error: 'validation_failed',
-      message: errors.map((e) => `${e.field || 'body'} ${e.message}`).join('; '),
+      // As the schema pipe names a whole body (`body`); capped as ingest caps its message.
+      message: errors
+        .map((e) => `${e.field || 'body'} ${e.message}`)
+        .join('; ')
+        .slice(0, MAX_MESSAGE_CHARS),
       errors,
     });
   });
 }
 
-const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
-const SURROGATE_MESSAGE = 'must not contain an unpaired surrogate (U+D800-U+DFFF): not Unicode text';
-const MAX_ERRORS = 20;
+/** As ingest's 400 (ingest.controller.ts batchRefusal). */
+const MAX_ERRORS = 100;
+const MAX_MESSAGE_CHARS = 2000;
+/** Characters of one key shown in a field path; longer keys end in `…`. */
+const MAX_KEY_CHARS = 64;
 
 // `String.prototype.isWellFormed` (Node 20; ES2024, newer than this project's TS lib): false exactly
-// when a surrogate has no partner. Native, so the gateway's common case stays a scan per string.
+// when a surrogate has no partner. Native, so the common case stays a scan per string.
 const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Why `s` cannot be stored, or undefined when it can. */
@@ -66,29 +86,53 @@ export function hasUnstorable(value: unknown): boolean {
   return false;
 }
 
+const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
+
 /**
- * Where `value` holds a NUL or an unpaired surrogate in a string or a key, as field paths like the
- * validators' (`[0].offerId`), at most `MAX_ERRORS`. Iterative: a body may nest thousands of levels
- * deep (the parser allows it; recursion would not).
+ * One key as a step of a field path: a plain name as itself (`.name`), any other (dots, spaces,
+ * control characters, NUL, lone surrogates, digits first) JSON-quoted in brackets (`["a.b"]`), so two
+ * different bodies never name the same field and no raw control character reaches a log line; cut
+ * to `MAX_KEY_CHARS` characters first (`…`).
  */
-export function unstorableFields(value: unknown, root: string): FieldError[] {
+export function keyStep(path: string, key: string): string {
+  const shown = key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS)}…` : key;
+  if (PLAIN_KEY.test(key)) return path ? `${path}.${shown}` : shown;
+  return `${path}[${JSON.stringify(shown)}]`;
+}
+
+/**
+ * Where the values hold a NUL or an unpaired surrogate in a string or a key, as field paths like the
+ * validators' (`[0].offerId`), each value's paths from its root (params, query, body): at most
+ * `MAX_ERRORS`, then an `and N more errors` row counting the rest. Iterative: a body may nest
+ * thousands of levels deep (the parser allows it; recursion would not). A path longer than
+ * `MAX_MESSAGE_CHARS` characters (a deep body) is cut (`…`).
+ */
+export function unstorableFields(values: unknown[]): FieldError[] {
   const found: FieldError[] = [];
-  const stack: [unknown, string][] = [[value, root]];
-  while (stack.length && found.length < MAX_ERRORS) {
-    const [v, path] = stack.pop()!;
-    if (typeof v === 'string') {
-      const message = problem(v);
-      if (message) found.push({ field: path, message });
-    } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`]);
-    } else if (v && typeof v === 'object') {
-      for (const key of Object.keys(v).reverse()) {
-        const field = path ? `${path}.${key}` : key;
-        const message = problem(key);
-        if (message) found.push({ field, message });
-        else stack.push([(v as Record<string, unknown>)[key], field]);
+  let more = 0;
+  const add = (path: string, message: string) => {
+    if (found.length < MAX_ERRORS)
+      found.push({ field: path.length > MAX_MESSAGE_CHARS ? `${path.slice(0, MAX_MESSAGE_CHARS)}…` : path, message });
+    else more++;
+  };
+  for (const value of values) {
+    const stack: [unknown, string][] = [[value, '']];
+    while (stack.length) {
+      const [v, path] = stack.pop()!;
+      if (typeof v === 'string') {
+        const message = problem(v);
+        if (message) add(path, message);
+      } else if (Array.isArray(v)) {
+        for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`]);
+      } else if (v && typeof v === 'object') {
+        for (const key of Object.keys(v).reverse()) {
+          const field = keyStep(path, key);
+          const message = problem(key);
+          if (message) add(field, message);
+          else stack.push([(v as Record<string, unknown>)[key], field]);
+        }
       }
     }
   }
-  return found;
+  return more ? [...found, { field: '', message: `and ${more} more errors` }] : found;
 }

@@ -6,6 +6,7 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { ClickInput, ConversionInput } from '@app/contracts';
 import type { SenderIdentity } from '@app/ingest';
 import { Type } from '@sinclair/typebox';
+import { EventContractChecksText } from '@app/http';
 import { IngestAuthenticator } from './ingest-auth.service';
 import { IngestLimiter } from './ingest-limiter';
 import { IngestService, ItemResult } from './ingest.service';
@@ -50,6 +51,7 @@ export class IngestController {
   ) {}
 
   @Post('clicks')
+  @EventContractChecksText()
   @ApiBearerAuth()
   @ApiOperation({
     summary: 'Record clicks (one, or an array of up to GATEWAY_MAX_BATCH)',
@@ -87,6 +89,7 @@ export class IngestController {
   }
 
   @Post('conversions')
+  @EventContractChecksText()
   @ApiBearerAuth()
   @ApiHeader({ name: 'X-Postback-Token', required: false, description: "the advertiser's postback token, instead of an advertiser key" })
   @ApiOperation({
