@@ -25,11 +25,22 @@ export const ALERT_THRESHOLDS = {
   holdQueueGrowthPerHour: 100,
   enforcementRecentMinutes: 15,
   latencyP99Seconds: LATENCY_TARGET_SECONDS,
-  /** A failed model load is retried at least once a minute (1 s doubling to 60 s): failures in each 5-minute window for 5 minutes is a model that stays unloaded, not a blip. */
-  modelFailureWindowMinutes: 5,
+  /**
+   * Minutes a scorer's selected model stays unloaded (arbiter_model_load_failing{side} = 1, a state the
+   * watcher holds from a failed load until one succeeds or the selection changes) before the alert
+   * fires: a model selected shortly before its artifact reaches the store loads within the first
+   * retries (1 s doubling to 60 s) and never pages; it resolves at the first evaluation after it loads.
+   */
+  modelNotLoadedMinutes: 5,
   rollupLagSeconds: ROLLUP_LAG_LIMIT_SECONDS,
-  /** Deferrals in every 10-minute window for 30 minutes: the recorders have drained a backlog for 40 minutes. */
-  deferralWindowMinutes: 10,
+  /**
+   * The window of the deferral counter: at least 3 scrapes at a 1-minute interval and 6 refresh ticks
+   * (ROLLUP_REFRESH_SECONDS, 30 by default), which a backlog defers except for the refresh it lets
+   * through every ROLLUP_BACKLOG_REFRESH_SECONDS (120): the condition holds while deferrals go on and
+   * for at most 3 minutes after they stop (a window of the counter, not a state), so with `for: 30m` the alert fires after about 30 minutes of deferrals
+   * and resolves within about 3 minutes of the backlog draining.
+   */
+  deferralWindowMinutes: 3,
 };
 const T = ALERT_THRESHOLDS;
 
@@ -221,17 +232,19 @@ const RULES: RuleSpec[] = [
     title: `Selected ${side} model not loaded`,
     query: {
       datasourceUid: PROMETHEUS.uid,
-      model: promModel(`sum(increase(arbiter_model_load_failures_total{side="${side}"}[${T.modelFailureWindowMinutes}m]))`),
-      seconds: T.modelFailureWindowMinutes * 60,
+      // A state, not a window of the failure counter: a window stays true for its length after the
+      // last failure, so a model that loaded after a minute of retries paged minutes later.
+      model: promModel(`max(arbiter_model_load_failing{side="${side}"})`),
+      seconds: 300,
     },
     above: 0,
-    for: `${T.modelFailureWindowMinutes}m`,
+    for: `${T.modelNotLoadedMinutes}m`,
     noData: 'OK',
     labels: { severity: side === 'active' ? 'critical' : 'warning', team: 'ops' },
-    summary: `{{ $values.B.Value }} failed loads of the selected ${side} model in ${T.modelFailureWindowMinutes} minutes`,
+    summary: `A scorer has not loaded the selected ${side} model for ${T.modelNotLoadedMinutes} minutes`,
     description:
       side === 'active'
-        ? 'A scorer cannot load the active model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): it decides with the model it had, or with rules only if it started meanwhile, and its /health says degraded (`model active`). Its log names the version and why (`could not load the selected active model`): missing from the object store, made for another model format, or the store unreadable. "Models running" on Engine health shows what each scorer runs. Publish the model again (`npx arbiter model publish`) or select one that loads; the alert resolves once loads stop failing.'
+        ? 'A scorer cannot load the active model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): it decides with the model it had, or with rules only if it started meanwhile, and its /health says degraded (`model active`). Its log names the version and why (`could not load the selected active model`): missing from the object store, made for another model format, or the store unreadable. "Models running" on Engine health shows what each scorer runs. Publish the model again (`npx arbiter model publish`) or select one that loads; the alert resolves once every scorer has loaded it (or another model is selected).'
         : 'A scorer cannot load the shadow model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): the candidate is not being scored beside the active model, so its shadow figures stop growing (decisions are not affected). Its log names the version and why (`could not load the selected shadow model`). Publish it again or select another shadow.',
     panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Model load failures' },
   })),

@@ -340,7 +340,10 @@ export function engineHealth(): Dashboard {
     .withPanel(
       seriesPanel(
         'Model load failures',
-        [prom('sum by (side) (increase(arbiter_model_load_failures_total[$__rate_interval]))', '{{side}}')],
+        [
+          prom('sum by (side) (increase(arbiter_model_load_failures_total[$__rate_interval]))', '{{side}}'),
+          prom('max by (side) (arbiter_model_load_failing)', '{{side}} not loaded', 'B'),
+        ],
         {
           ...prometheus,
           bars: true,
@@ -348,7 +351,7 @@ export function engineHealth(): Dashboard {
           decimals: 0,
           w: 8,
           description:
-            'Failed loads of the selected model, by side; each retry (1 s doubling to 60 s) that fails counts. The side keeps the model it had (a scorer that just started and cannot load the active model scores with rules only) and /health says `degraded` (`model active`). Fires "Selected active model not loaded" (or "… shadow …") after 5 minutes.',
+            'Failed loads of the selected model, by side; each retry (1 s doubling to 60 s) that fails counts. `<side> not loaded` is 1 while some scorer has not loaded the selected model of that side (arbiter_model_load_failing). The side keeps the model it had (a scorer that just started and cannot load the active model scores with rules only) and /health says `degraded` (`model active`). Fires "Selected active model not loaded" (or "… shadow …") once `not loaded` has been 1 for 5 minutes.',
         },
       ),
     )

@@ -116,7 +116,7 @@ describe('PromQL of the dashboards and alert rules', () => {
   // Metrics that say the engine is quietly wrong (a model not loaded, revisions unpublished, stale
   // rollups): each is read by an alert rule and by an Engine health panel that explains it.
   it.each([
-    'arbiter_model_load_failures_total',
+    'arbiter_model_load_failing',
     'arbiter_model_version',
     'arbiter_scorer_owed_revisions',
     'arbiter_rollups_refreshed_timestamp_seconds',

@@ -104,6 +104,7 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
       (await metrics.modelVersion.get()).values.filter((v) => v.value === 1).map((v) => [v.labels.side, v.labels.version]),
     );
   const degraded = () => degradations.list().filter((d) => d.component === 'model active');
+  const failing = async () => Object.fromEntries((await metrics.modelLoadFailing.get()).values.map((v) => [v.labels.side, v.value]));
   let sut: ModelWatcher | undefined;
 
   beforeEach(() => {
@@ -125,6 +126,8 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
     expect(await running()).toEqual({ active: 'none', shadow: 'other' });
     expect(await failures('active')).toBe(1);
     expect(degraded()).toEqual([expect.objectContaining({ reason: 'model good not loaded (running rules only)', error: 'TIMEOUT' })]);
+    // A state for the alert to hold on: 1 for as long as it does not load, not a window of failures.
+    expect(await failing()).toEqual({ active: 1, shadow: 0 });
 
     await jest.advanceTimersByTimeAsync(MODEL_RETRY_FIRST_MS);
     expect(w.handed).toHaveLength(1);
@@ -138,6 +141,7 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
     ]);
     expect(await running()).toEqual({ active: 'good', shadow: 'other' });
     expect(degraded()).toEqual([]);
+    expect(await failing()).toEqual({ active: 0, shadow: 0 });
     // Loaded: no more reads.
     const reads = w.reads.length;
     await jest.advanceTimersByTimeAsync(10 * MODEL_RETRY_MAX_MS);
@@ -151,6 +155,7 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
     await sut.apply({ active: 'good', shadow: 'other' });
     expect(degraded()).toEqual([]);
     await jest.advanceTimersByTimeAsync(30 * 60_000);
+    expect(await failing()).toEqual({ active: 0, shadow: 1 });
     const retries = w.reads.filter((v) => v === 'other').length - 1;
     // Doubling to a minute: about 36 in half an hour, where a fixed second would be 1,800.
     expect(retries).toBeGreaterThan(20);
@@ -160,6 +165,7 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
     unreadable.clear();
     await jest.advanceTimersByTimeAsync(MODEL_RETRY_MAX_MS);
     expect(w.handed.at(-1)).toEqual(['good', 'other']);
+    expect(await failing()).toEqual({ active: 0, shadow: 0 });
   });
 
   it('never lets a retry override a newer selection, even one that was in flight', async () => {
@@ -195,6 +201,7 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
     await sut.apply({ active: 'good', shadow: null });
     await sut.apply({ active: null, shadow: null });
     expect(degraded()).toEqual([]);
+    expect(await failing()).toEqual({ active: 0, shadow: 0 });
     await sut.apply({ active: 'other', shadow: null });
     sut.stop();
     const reads = w.reads.length;

@@ -26,7 +26,7 @@ const DEGRADED_COMPONENT = 'model active';
  * fall back to the default file, which the operator's selection replaced). A side that failed is
  * retried (1 s doubling to 60 s) until it loads or the selection changes; meanwhile
  * `arbiter_model_version{side}` shows what runs, `arbiter_model_load_failures_total{side}` counts the
- * failures and, while the selected active model is not loaded, `GET /health` says `degraded`.
+ * failures, `arbiter_model_load_failing{side}` is 1 (what the "not loaded" alerts watch) and, while the selected active model is not loaded, `GET /health` says `degraded`.
  */
 export class ModelWatcher {
   private readonly cache = new Map<string, ModelRuntime>();
@@ -83,6 +83,7 @@ export class ModelWatcher {
     const shadow = loaded.shadow.ok ? loaded.shadow.model : this.current.shadow;
     for (const side of ['active', 'shadow'] as const) if (!loaded[side].ok) this.failed.set(side, wanted[side]!);
     this.handOver(active, shadow);
+    this.reportFailing();
     const fields = { active: active?.version ?? null, shadow: shadow?.version ?? null, source };
     if (this.failed.size) this.log.warn({ ...fields, kept: [...this.failed.keys()] }, 'models active; a side kept its model');
     else this.log.info(fields, 'models active');
@@ -99,6 +100,11 @@ export class ModelWatcher {
     gauge.labels('active', active?.version ?? 'none').set(1);
     gauge.labels('shadow', shadow?.version ?? 'none').set(1);
     if (!this.failed.has('active')) degradations.clear(DEGRADED_COMPONENT);
+  }
+
+  /** `arbiter_model_load_failing{side}`: 1 for each side whose selected model is not loaded. */
+  private reportFailing(): void {
+    for (const side of ['active', 'shadow'] as const) metrics.modelLoadFailing.labels(side).set(this.failed.has(side) ? 1 : 0);
   }
 
   private scheduleRetry(generation: number, delayMs: number): void {
@@ -124,6 +130,7 @@ export class ModelWatcher {
     if (generation !== this.generation) return;
     if (loaded.size) {
       for (const side of loaded.keys()) this.failed.delete(side);
+      this.reportFailing();
       const active = loaded.has('active') ? loaded.get('active')! : this.current.active;
       const shadow = loaded.has('shadow') ? loaded.get('shadow')! : this.current.shadow;
       this.handOver(active, shadow);

@@ -324,6 +324,18 @@ export const metrics = {
         }),
     );
   },
+  get modelLoadFailing() {
+    return once(
+      'arbiter_model_load_failing',
+      () =>
+        new Gauge({
+          name: 'arbiter_model_load_failing',
+          help: 'A scorer, by side: 1 while the selected model does not load (it keeps the model it had and retries), 0 once it does or the selection changes; a state to alert on, where the failure counter only says when retries failed',
+          labelNames: ['side'],
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get modelLoadFailures() {
     return once(
       'arbiter_model_load_failures_total',
