@@ -180,6 +180,17 @@ describe('text PostgreSQL cannot store is refused by every API endpoint (service
     expect(query.body.errors).toEqual([{ field: 'subId', message: 'must not contain the NUL character (U+0000)' }]);
   });
 
+  it('answers a path whose percent-encoding is not UTF-8 (a lone surrogate) in the documented error shape', async () => {
+    for (const base of [t.gateway, t.api]) {
+      const res = await fetch(`${base}${base === t.gateway ? '/c/sh%ED%A0%80oes' : '/v1/conversions/sh%ED%A0%80oes/decision'}`, {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        redirect: 'manual',
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ error: 'bad_request', message: expect.stringContaining('sh%ED%A0%80oes') });
+    }
+  });
+
   // A JS client cutting a user agent in the middle of an emoji pair leaves a lone surrogate: one bad
   // event of a batch is that event's problem (207, the others kept), as the ingest OpenAPI says.
   it.each([

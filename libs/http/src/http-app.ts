@@ -1,6 +1,7 @@
 import { DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ArbiterConfig, loadConfig } from '@app/config';
 import { PinoNestLogger, componentLogger, rootLogger } from '@app/observability';
 import { refuseUnstorableText } from './unstorable-text';
@@ -27,6 +28,11 @@ export async function createHttpApp(module: DynamicModule, options: HttpAppOptio
     // Let in-flight requests finish on shutdown, but do not wait for idle keep-alive sockets.
     forceCloseConnections: 'idle',
     logger: false,
+    // The router's own refusals (a path whose percent-encoding is not UTF-8, `/c/%ED%A0%80`; a parameter
+    // too long) come before any route or filter: answered in the documented error shape, not Fastify's.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      void reply.code(error.statusCode ?? 400).send({ error: 'bad_request', message: error.message });
+    },
   });
   const routes: RouteInfo[] = [];
   adapter.getInstance().addHook('onRoute', (route) => {
