@@ -20,7 +20,7 @@ Authenticate with \`Authorization: Bearer <key>\`. A missing, unknown or revoked
 another tenant's data reads as 404 or is simply absent. Each key may make \`API_RATE_LIMIT_PER_MINUTE\` requests per minute
 (429 with \`Retry-After\` beyond). Errors are \`{ error, message, errors?: [{ field, message }] }\`. Text PostgreSQL cannot
 store — a NUL (U+0000) or an unpaired surrogate (\`\\ud800\` alone) — in any path parameter, query field or JSON body
-(value or key) is refused on every endpoint with 400 naming the field; emoji and other text beyond the BMP are stored as sent.
+(value or key) is refused on every endpoint with 400 naming the field (an event of a batch: that event only, 207); emoji and other text beyond the BMP are stored as sent.
 
 Event ingestion (\`/v1/clicks\`, \`/v1/conversions\`, the tracking link \`/c/{offerId}\`, \`/postback\`) is served by
 the **gateway**, on its own port; those paths name the gateway as their server.`;

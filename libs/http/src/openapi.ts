@@ -47,7 +47,7 @@ export function ApiListResponse(
 
 /** What every operation that takes input may answer besides its own errors (see `documentInputErrors`). */
 export const INVALID_INPUT_DESCRIPTION =
-  'Invalid input: `errors` names each field and what is wrong. Any parameter, query field or body field (value or key) holding text PostgreSQL cannot store — a NUL (U+0000) or an unpaired surrogate (`\\ud800` alone) — is refused this way on every endpoint; nothing is stored.';
+  'Invalid input: `errors` names each field and what is wrong. Any parameter, query field or body field (value or key) holding text PostgreSQL cannot store — a NUL (U+0000) or an unpaired surrogate (`\\ud800` alone) — is refused this way on every endpoint (in an array sent to `/v1/clicks` or `/v1/conversions`, only the event holding it: 207); nothing is stored.';
 const INVALID_INPUT_EXAMPLE = {
   error: 'validation_failed',
   message: 'name must not contain the NUL character (U+0000)',
