@@ -53,10 +53,7 @@ export function batchMessages(
   perMessage = ITEMS_PER_MESSAGE,
   maxBytes = Infinity,
 ): Outgoing[] {
-  const out: Outgoing[] = [];
-  for (let start = 0; start < items.length; start += perMessage)
-    pack(subject, items.slice(start, start + perMessage), maxBytes, out, arrayBody);
-  return out;
+  return chunked(subject, items, perMessage, maxBytes, arrayBody);
 }
 
 /**
@@ -71,9 +68,19 @@ export function outcomeMessages(
   perMessage = ITEMS_PER_MESSAGE,
   maxBytes = Infinity,
 ): Outgoing[] {
+  return chunked(subject, items, perMessage, maxBytes, itemsBody);
+}
+
+/** `items` `perMessage` at a time, each chunk packed (split by `maxBytes`) with `body`. */
+function chunked(
+  subject: string,
+  items: readonly BatchItem[],
+  perMessage: number,
+  maxBytes: number,
+  body: (chunk: readonly BatchItem[]) => string,
+): Outgoing[] {
   const out: Outgoing[] = [];
-  for (let start = 0; start < items.length; start += perMessage)
-    pack(subject, items.slice(start, start + perMessage), maxBytes, out, itemsBody);
+  for (let start = 0; start < items.length; start += perMessage) pack(subject, items.slice(start, start + perMessage), maxBytes, out, body);
   return out;
 }
 
