@@ -579,14 +579,20 @@ describe('embedded database: a connection that keeps the database idle past the 
     await db.close();
   });
 
-  it('is closed with an error (25P03), its transaction rolled back, and the others run', async () => {
+  /** A connection that will hold the database (its errors kept) and one that will wait for it; warnings silenced. */
+  async function holderAndWaiter(waiterTimeoutMs: number) {
     const warn = jest.spyOn(server, 'warnHold').mockImplementation(() => undefined);
     const holder = new Client({ connectionString: url });
     const errors: Error[] = [];
     holder.on('error', (e) => errors.push(e));
-    const other = new Client({ connectionString: url, query_timeout: 10_000 });
+    const other = new Client({ connectionString: url, query_timeout: waiterTimeoutMs });
     await holder.connect();
     await other.connect();
+    return { warn, holder, errors, other };
+  }
+
+  it('is closed with an error (25P03), its transaction rolled back, and the others run', async () => {
+    const { warn, holder, errors, other } = await holderAndWaiter(10_000);
     try {
       await holder.query('CREATE TABLE held_too_long (v int)');
       await holder.query('BEGIN');
@@ -659,13 +665,7 @@ describe('embedded database: a connection that keeps the database idle past the 
   });
 
   it('does not count the time a client takes to read a large answer as idle', async () => {
-    const warn = jest.spyOn(server, 'warnHold').mockImplementation(() => undefined);
-    const holder = new Client({ connectionString: url });
-    const errors: Error[] = [];
-    holder.on('error', (e) => errors.push(e));
-    const other = new Client({ connectionString: url, query_timeout: 20_000 });
-    await holder.connect();
-    await other.connect();
+    const { warn, holder, errors, other } = await holderAndWaiter(20_000);
     const socket = socketOf(holder);
     // A client busy elsewhere: it reads for a moment every 100 ms, so the answer takes longer than the limit.
     let dripping = true;
@@ -701,13 +701,7 @@ describe('embedded database: a connection that keeps the database idle past the 
   });
 
   it('does not count COPY data arriving inside a transaction as idle', async () => {
-    const warn = jest.spyOn(server, 'warnHold').mockImplementation(() => undefined);
-    const holder = new Client({ connectionString: url });
-    const errors: Error[] = [];
-    holder.on('error', (e) => errors.push(e));
-    const other = new Client({ connectionString: url, query_timeout: 20_000 });
-    await holder.connect();
-    await other.connect();
+    const { warn, holder, errors, other } = await holderAndWaiter(20_000);
     try {
       await holder.query('CREATE TABLE copied_slowly (v int)');
       await holder.query('BEGIN');
