@@ -222,6 +222,43 @@ describe('text PostgreSQL cannot store is refused by every API endpoint (service
     expect((one.body.errors as { field: string }[]).map((e) => e.field).sort()).toEqual(['ip', 'offerId', 'userAgent']);
   });
 
+  // Bytes that are not UTF-8 (0xC3 0x28; an overlong "/"; a four-byte sequence cut short) were decoded as
+  // U+FFFD and stored: two different byte strings became one sub-id or name, unnoticed (libs/http utf8-body.ts).
+  const rawPost = (url: string, key: string, ...pieces: (string | number[])[]) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: Buffer.concat(pieces.map((p) => Buffer.from(p as never))),
+    });
+  it.each([
+    ['0xC3 0x28', [0xc3, 0x28]],
+    ['an overlong "/" (0xC0 0xAF)', [0xc0, 0xaf]],
+    ['a four-byte sequence cut short', [0xf0, 0x9f, 0x91]],
+  ])('refuses raw bytes that are not UTF-8 (%s): the event holding them alone in a batch, the whole body elsewhere', async (_, seq) => {
+    const offerId = uid('off');
+    expect(
+      (await call(t.api, 'POST', '/v1/admin/offers', ADMIN_KEY, { id: offerId, advertiserId: x.advertiserId, name: 'Shoes' })).status,
+    ).toBe(201);
+    const click = JSON.stringify({ offerId, publisherId: x.publisherId, ip: '203.0.113.7', userAgent: 'Mozilla/5.0' });
+    const bad = `{"offerId":${JSON.stringify(offerId)},"publisherId":${JSON.stringify(x.publisherId)},"ip":"203.0.113.7","userAgent":"Mozilla/5.0","subId":"spring`;
+    const batch = await rawPost(`${t.gateway}/v1/clicks`, x.publisherKey, `[${click},${bad}`, seq, `"},${click}]`);
+    expect(batch.status).toBe(207);
+    const body = (await batch.json()) as { accepted: number; rejected: number; results: unknown[] };
+    expect(body).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(body.results[1]).toEqual({
+      index: 1,
+      status: 'rejected',
+      errors: [{ field: 'subId', message: expect.stringMatching(/not UTF-8/) }],
+    });
+    await t.drained();
+    expect((await t.db.query(`SELECT count(*)::int AS n FROM clicks WHERE offer_id = $1`, [offerId])).rows[0].n).toBe(2);
+    const before = await snapshot();
+    const name = await rawPost(`${t.api}/v1/admin/advertisers`, ADMIN_KEY, `{"id":"${uid('adv')}","name":"Sho`, seq, 'es"}');
+    expect(name.status).toBe(400);
+    expect(((await name.json()) as { errors: unknown[] }).errors).toEqual([{ field: 'name', message: expect.stringMatching(/not UTF-8/) }]);
+    expect(await snapshot()).toEqual(before);
+  });
+
   it('stays healthy, and stores text beyond the BMP (emoji, surrogate pairs) byte for byte', async () => {
     for (const base of [t.api, t.gateway]) expect((await call(base, 'GET', '/health')).status).toBe(200);
     const name = 'Shoes \u{1F45F} & more \u{1F600}\u{1F3F3}\u{FE0F}\u{200D}\u{1F308}';

@@ -91,8 +91,11 @@ export class CompiledSchema<S extends TSchema> {
 
 /** The words for a NUL, in the event contract (its STORABLE patterns) and at every service's edge alike. */
 export const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
-/** The words for an unpaired surrogate, in the event contract and at every service's edge alike. */
-export const SURROGATE_MESSAGE = 'must not contain an unpaired surrogate (U+D800-U+DFFF): not Unicode text';
+/**
+ * The words for an unpaired surrogate, in the event contract and at every service's edge alike; bytes
+ * of a body that are not UTF-8 reach both as unpaired surrogates (libs/http utf8-body.ts).
+ */
+export const SURROGATE_MESSAGE = 'must not contain an unpaired surrogate (U+D800-U+DFFF) or bytes that are not UTF-8: not Unicode text';
 
 /**
  * Why the string at `pointer` in `value` cannot be stored (NUL, unpaired surrogate), if so: a pattern

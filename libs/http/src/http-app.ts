@@ -5,6 +5,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ArbiterConfig, loadConfig } from '@app/config';
 import { PinoNestLogger, componentLogger, rootLogger } from '@app/observability';
 import { refuseUnstorableText } from './unstorable-text';
+import { registerUtf8BodyParsers } from './utf8-body';
 
 export interface HttpAppOptions {
   bodyLimit?: number;
@@ -22,8 +23,9 @@ const registeredRoutes = new WeakMap<NestFastifyApplication, RouteInfo[]>();
 
 /** A Nest application on Fastify with Arbiter's logging; not listening yet. */
 export async function createHttpApp(module: DynamicModule, options: HttpAppOptions = {}): Promise<NestFastifyApplication> {
+  const bodyLimit = options.bodyLimit ?? 1_048_576;
   const adapter = new FastifyAdapter({
-    bodyLimit: options.bodyLimit ?? 1_048_576,
+    bodyLimit,
     trustProxy: options.trustProxy ?? false,
     // Let in-flight requests finish on shutdown, but do not wait for idle keep-alive sockets.
     forceCloseConnections: 'idle',
@@ -38,6 +40,7 @@ export async function createHttpApp(module: DynamicModule, options: HttpAppOptio
   adapter.getInstance().addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
+  registerUtf8BodyParsers(adapter, bodyLimit);
   refuseUnstorableText(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(), bufferLogs: false });
   registeredRoutes.set(app, routes);

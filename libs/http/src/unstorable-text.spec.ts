@@ -16,6 +16,10 @@ describe('unstorableFields', () => {
     ['a lone low surrogate', { note: 'Shoes\udc00' }, ['note']],
     ['a reversed pair', { ruleset: { description: '\udc00\ud800' } }, ['ruleset.description']],
     ['a key with a lone surrogate', { ['\ud83d']: 1 }, ['["\\ud83d"]']],
+    // No parser of the services makes one (utf8-body.ts); a parser added without one still gets its text checked.
+    ['a Buffer holding a NUL', { file: Buffer.from('a\u0000b') }, ['file']],
+    ['a Buffer that is not UTF-8', Buffer.from([0x61, 0xff]), ['']],
+    ['a Buffer of UTF-8 text', { file: Buffer.from('caf\u00e9 \u{1F45F}') }, []],
   ])('finds unstorable text in %s', (_, value, fields) => {
     expect(unstorableFields([value]).map((e) => e.field)).toEqual(fields);
     expect(hasUnstorable(value)).toBe(fields.length > 0);
@@ -24,7 +28,7 @@ describe('unstorableFields', () => {
   it('says which of the two it found, in the words of the event contract', () => {
     expect(unstorableFields([{ a: 'x\u0000', b: 'x\ud800' }])).toEqual([
       { field: 'a', message: NUL_MESSAGE },
-      { field: 'b', message: 'must not contain an unpaired surrogate (U+D800-U+DFFF): not Unicode text' },
+      { field: 'b', message: 'must not contain an unpaired surrogate (U+D800-U+DFFF) or bytes that are not UTF-8: not Unicode text' },
     ]);
   });
 

@@ -1,0 +1,150 @@
+import { Body, Controller, Module, Post } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import fc from 'fast-check';
+import { createHttpApp } from './http-app';
+import { EventContractChecksText } from './unstorable-text';
+import { decodeUtf8 } from './utf8-body';
+
+// `String.prototype.isWellFormed` (Node 20; newer than this project's TS lib).
+const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+const SURROGATE_MESSAGE = 'must not contain an unpaired surrogate (U+D800-U+DFFF) or bytes that are not UTF-8: not Unicode text';
+
+@Controller()
+class EchoController {
+  @Post('admin')
+  admin(@Body() body: unknown) {
+    return { got: body };
+  }
+
+  @Post('events')
+  @EventContractChecksText()
+  events(@Body() body: unknown) {
+    return { got: body };
+  }
+}
+
+@Module({ controllers: [EchoController] })
+class EchoModule {}
+
+/** Raw bytes of a JSON text: `pieces` are JSON text, Buffers spliced in as they are. */
+const bytes = (...pieces: (string | number[])[]) =>
+  Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+
+// Each is not UTF-8, and Node's lossy decoding (what Fastify's parsers did) turns each into U+FFFD.
+const INVALID: [string, number[]][] = [
+  ['a byte that is no lead (0xFF)', [0xff]],
+  ['a lead byte without its continuation (0xC3 0x28)', [0xc3, 0x28]],
+  ['an overlong "/" (0xC0 0xAF)', [0xc0, 0xaf]],
+  ['an overlong three-byte NUL (0xE0 0x80 0x80)', [0xe0, 0x80, 0x80]],
+  ['an encoded surrogate (0xED 0xA0 0x80)', [0xed, 0xa0, 0x80]],
+  ['a code point above U+10FFFF (0xF4 0x90 0x80 0x80)', [0xf4, 0x90, 0x80, 0x80]],
+  ['a lone continuation byte (0x80)', [0x80]],
+];
+
+describe('decodeUtf8', () => {
+  it('decodes UTF-8 exactly as Node does', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (s) => {
+        expect(decodeUtf8(Buffer.from(s))).toBe(s);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('turns each byte of what is not UTF-8 into a lone surrogate, keeping the UTF-8 around it as sent', () => {
+    for (const [, seq] of INVALID) {
+      const s = decodeUtf8(bytes('"a', seq, 'b\u{1F45F}"'));
+      expect(s.startsWith('"a')).toBe(true);
+      expect(s.endsWith('b\u{1F45F}"')).toBe(true);
+      expect(wellFormed(s)).toBe(false);
+    }
+    expect(decodeUtf8(Buffer.from([0xf0, 0x9f, 0x91]))).toBe('\udcf0\udc9f\udc91');
+  });
+
+  it('never maps two byte strings to one string, valid or not', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 12 }), fc.uint8Array({ maxLength: 12 }), (a, b) => {
+        if (Buffer.compare(Buffer.from(a), Buffer.from(b)) !== 0) expect(decodeUtf8(Buffer.from(a))).not.toBe(decodeUtf8(Buffer.from(b)));
+        // Well-formed exactly when the bytes are UTF-8.
+        expect(wellFormed(decodeUtf8(Buffer.from(a)))).toBe(Buffer.from(decodeUtf8(Buffer.from(a))).equals(Buffer.from(a)));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+describe('a JSON body that is not UTF-8 (the services’ own parsers, createHttpApp)', () => {
+  let app: NestFastifyApplication;
+  beforeAll(async () => {
+    app = await createHttpApp({ module: EchoModule });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  });
+  afterAll(() => app.close());
+  const post = (url: string, payload: Buffer, type = 'application/json') =>
+    app.inject({ method: 'POST', url, payload, headers: { 'content-type': type } });
+
+  it.each(INVALID)('refuses %s in a value or a key, naming the field, on any other endpoint', async (_, seq) => {
+    for (const body of [bytes('{"name":"Sho', seq, 'es"}'), bytes('{"ok":"x","n', seq, '":1}')]) {
+      const res = await post('/admin', body);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toBe('validation_failed');
+      expect(res.json().errors[0].message).toBe(SURROGATE_MESSAGE);
+    }
+    expect((await post('/admin', bytes('{"name":"Sho', seq, 'es"}'))).json().errors[0].field).toBe('name');
+  });
+
+  it('refuses a four-byte sequence cut short at the end of a string', async () => {
+    const res = await post('/admin', bytes('{"name":"Shoes', [0xf0, 0x9f, 0x91], '"}'));
+    expect(res.statusCode).toBe(400);
+    expect(res.json().errors).toEqual([{ field: 'name', message: SURROGATE_MESSAGE }]);
+  });
+
+  it('keeps text sent as UTF-8 exactly, U+FFFD and emoji included', async () => {
+    const res = await post('/admin', Buffer.from(JSON.stringify({ name: 'Sho\ufffdes \u{1F45F}', ['k\u00e9']: 'caf\u00e9' })));
+    expect(res.statusCode).toBe(201);
+    expect(res.json().got).toEqual({ name: 'Sho\ufffdes \u{1F45F}', ['k\u00e9']: 'caf\u00e9' });
+  });
+
+  it('leaves an event route to its per-item contract: only the item with the bytes carries them, the others are as sent', async () => {
+    const res = await post('/events', bytes('[{"ua":"good \u00e9"},{"ua":"bad', [0xc3, 0x28], '"},{"ua":"also good"}]'));
+    expect(res.statusCode).toBe(201);
+    const [good, bad, alsoGood] = res.json().got;
+    expect(good).toEqual({ ua: 'good \u00e9' });
+    expect(alsoGood).toEqual({ ua: 'also good' });
+    // What the contract refuses (events.schema.ts STORABLE): the bad item is refused alone, with a 207.
+    expect(wellFormed(bad.ua as string)).toBe(false);
+  });
+
+  it('refuses bytes that are not UTF-8 in a form body and a text body too', async () => {
+    expect((await post('/admin', bytes('name=Sho', [0xff], 'es'), 'application/x-www-form-urlencoded')).statusCode).toBe(400);
+    expect((await post('/admin', bytes('Sho', [0xff], 'es'), 'text/plain')).statusCode).toBe(400);
+    expect((await post('/admin', Buffer.from('name=Sho%C3%A9s'), 'application/x-www-form-urlencoded')).json().got).toEqual({
+      name: 'Sho\u00e9s',
+    });
+  });
+});
+
+describe('a body no parser of the services turns into text', () => {
+  let app: NestFastifyApplication;
+  beforeAll(async () => {
+    app = await createHttpApp({ module: EchoModule });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  });
+  afterAll(() => app.close());
+
+  it.each(['application/octet-stream', 'application/x-protobuf', 'multipart/form-data; boundary=x', 'image/png'])(
+    'is refused (415) as %s, so no route gets a Buffer',
+    async (type) => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/admin',
+        payload: Buffer.from([0x00, 0xff]),
+        headers: { 'content-type': type },
+      });
+      expect(res.statusCode).toBe(415);
+    },
+  );
+});
