@@ -334,6 +334,17 @@ describe('ingest trust (DESIGN §3a): who may assert what', () => {
     expect(res.body.errors).toEqual([{ field: 'cursor', message: 'is invalid' }]);
   });
 
+  it('quotes an unknown key in its field path, so it cannot pose as another error or field', async () => {
+    const key = 'x is required; ip';
+    const one = await postJson(`${t.gateway}/v1/clicks`, clickOf(a, { [key]: 1 }), bearer(ADMIN_KEY));
+    expect(one.status).toBe(400);
+    expect(one.body.errors).toEqual([{ field: '["x is required; ip"]', message: 'is not a known field' }]);
+    expect(one.body.message).toBe('["x is required; ip"] is not a known field');
+    const batch = await postJson(`${t.gateway}/v1/clicks`, [clickOf(a, { [key]: 1 })], bearer(ADMIN_KEY));
+    expect(batch.status).toBe(400);
+    expect(batch.body.errors).toEqual([{ field: '[0]["x is required; ip"]', message: 'is not a known field' }]);
+  });
+
   it('answers a huge body of unknown keys with a small 400', async () => {
     const body = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`unknown_field_${i}`, i]));
     const res = await fetch(`${t.gateway}/v1/clicks`, {

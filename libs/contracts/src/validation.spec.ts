@@ -81,3 +81,34 @@ describe('the date-time fast path', () => {
     );
   });
 });
+
+/**
+ * A field path names keys the sender chose (an unknown key, a key of a map): quoted and cut as the
+ * edge quotes them (`keyStep`), so a key cannot forge the error message's structure, nor pass for
+ * another field.
+ */
+describe('field paths of keys a sender chose', () => {
+  const schema = compiled(
+    Type.Object({ ip: Type.String(), tags: Type.Optional(Type.Record(Type.String(), Type.Integer())) }, { additionalProperties: false }),
+  );
+  const fields = (value: unknown) => {
+    const r = schema.check(value);
+    return r.ok ? [] : r.errors.map((e) => e.field);
+  };
+
+  it.each([
+    ['a key posing as a second error', 'x is required; ip', '["x is required; ip"]'],
+    ['a key with a line break', 'a\nb', '["a\\nb"]'],
+    ['a dotted key posing as a nested field', 'tags.a', '["tags.a"]'],
+    ['a key of digits posing as an array index', '0', '["0"]'],
+    ['a long key', 'k'.repeat(300), `${'k'.repeat(64)}…`],
+    ['a plain unknown key', 'amount', 'amount'],
+  ])('quotes %s', (_, key, field) => {
+    expect(fields({ ip: '1.2.3.4', [key]: 1 })).toEqual([field]);
+  });
+
+  it('quotes the keys of a map in the path to a bad value', () => {
+    expect(fields({ ip: '1.2.3.4', tags: { 'a; ip is required': 'x' } })).toEqual(['tags["a; ip is required"]']);
+    expect(fields({ ip: '1.2.3.4', tags: { ok: 'x' } })).toEqual(['tags.ok']);
+  });
+});

@@ -131,7 +131,25 @@ function pointerToField(pointer: string): string {
     .split('/')
     .slice(1)
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
+    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : keyStep(path, part)), '');
+}
+
+/** Characters of one key shown in a field path; longer keys end in `…`. */
+const MAX_KEY_CHARS = 64;
+const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
+
+/**
+ * One key as a step of a field path, in every 400 (the contracts' field errors, the edge's
+ * unstorable text): a plain name as itself (`.name`), any other (dots, spaces, `;`, control
+ * characters, NUL, lone surrogates, digits first) JSON-quoted in brackets (`["a.b"]`), so two
+ * different bodies never name the same field and a key cannot forge the message's structure (a
+ * second error, a nested field) or put a raw control character in a log line; cut to
+ * `MAX_KEY_CHARS` characters first (`…`).
+ */
+export function keyStep(path: string, key: string): string {
+  const shown = key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS)}…` : key;
+  if (PLAIN_KEY.test(key)) return path ? `${path}.${shown}` : shown;
+  return `${path}[${JSON.stringify(shown)}]`;
 }
 
 /** At most this many field errors per value, fields named in at most this many characters: a body of a million unknown keys gets a small 400. */
@@ -151,10 +169,10 @@ function fieldErrors(errors: ErrorObject[]): FieldError[] {
     let field = pointerToField(e.instancePath);
     let message = e.message ?? 'is invalid';
     if (e.keyword === 'required') {
-      field = field ? `${field}.${e.params.missingProperty}` : String(e.params.missingProperty);
+      field = keyStep(field, String(e.params.missingProperty));
       message = 'is required';
     } else if (e.keyword === 'additionalProperties') {
-      field = field ? `${field}.${e.params.additionalProperty}` : String(e.params.additionalProperty);
+      field = keyStep(field, String(e.params.additionalProperty));
       message = 'is not a known field';
     } else if (e.keyword === 'const' || e.keyword === 'enum') {
       const allowed = e.params.allowedValue ?? e.params.allowedValues;

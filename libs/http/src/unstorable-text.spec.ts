@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import Fastify from 'fastify';
-import { hasUnstorable, keyStep, refuseUnstorableText, unstorableFields } from './unstorable-text';
+import { keyStep } from '@app/contracts';
+import { hasUnstorable, refuseUnstorableText, unstorableFields } from './unstorable-text';
 
 const NUL_MESSAGE = 'must not contain the NUL character (U+0000)';
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RouteConfig } from '@nestjs/platform-fastify';
-import { FieldError, NUL_MESSAGE, SURROGATE_MESSAGE } from '@app/contracts';
+import { FieldError, NUL_MESSAGE, SURROGATE_MESSAGE, keyStep } from '@app/contracts';
 import { decodeUtf8 } from './utf8-body';
 
 /** The route config key of `EventContractChecksText` (read by the hook of `refuseUnstorableText`). */
@@ -53,8 +53,6 @@ export function refuseUnstorableText(fastify: FastifyInstance): void {
 /** As ingest's 400 (ingest.controller.ts batchRefusal). */
 const MAX_ERRORS = 100;
 const MAX_MESSAGE_CHARS = 2000;
-/** Characters of one key shown in a field path; longer keys end in `…`. */
-const MAX_KEY_CHARS = 64;
 
 // `String.prototype.isWellFormed` (Node 20; ES2024, newer than this project's TS lib): false exactly
 // when a surrogate has no partner. Native, so the common case stays a scan per string.
@@ -94,20 +92,6 @@ export function hasUnstorable(value: unknown): boolean {
  * A route that means to take binary must say so here.
  */
 const asText = (v: unknown): unknown => (ArrayBuffer.isView(v) ? decodeUtf8(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) : v);
-
-const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
-
-/**
- * One key as a step of a field path: a plain name as itself (`.name`), any other (dots, spaces,
- * control characters, NUL, lone surrogates, digits first) JSON-quoted in brackets (`["a.b"]`), so two
- * different bodies never name the same field and no raw control character reaches a log line; cut
- * to `MAX_KEY_CHARS` characters first (`…`).
- */
-export function keyStep(path: string, key: string): string {
-  const shown = key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS)}…` : key;
-  if (PLAIN_KEY.test(key)) return path ? `${path}.${shown}` : shown;
-  return `${path}[${JSON.stringify(shown)}]`;
-}
 
 /**
  * Where the values hold a NUL or an unpaired surrogate in a string or a key, as field paths like the

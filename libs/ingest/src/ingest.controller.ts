@@ -167,7 +167,12 @@ export class IngestController {
 function batchRefusal(status: number, results: ItemResult[]) {
   if (status === HttpStatus.BAD_REQUEST) {
     const errors = results.flatMap((r) =>
-      r.status === 'rejected' ? r.errors.map((e) => ({ field: `[${r.index}]${e.field ? `.${e.field}` : ''}`, message: e.message })) : [],
+      r.status === 'rejected'
+        ? r.errors.map((e) => ({
+            field: `[${r.index}]${!e.field || e.field.startsWith('[') ? e.field : `.${e.field}`}`,
+            message: e.message,
+          }))
+        : [],
     );
     // Capped like each item's list: a batch of a thousand bad events still gets a small answer.
     const shown =
