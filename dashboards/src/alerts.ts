@@ -26,9 +26,9 @@ export const ALERT_THRESHOLDS = {
   enforcementRecentMinutes: 15,
   latencyP99Seconds: LATENCY_TARGET_SECONDS,
   /**
-   * Minutes a scorer's selected model stays unloaded (arbiter_model_load_failing{side} = 1, a state the
-   * watcher holds from a failed load until one succeeds or the selection changes) before the alert
-   * fires: a model selected shortly before its artifact reaches the store loads within the first
+   * Minutes a scorer's selected model stays unloaded (arbiter_model_load_failing{side,loader} = 1, a state the
+   * watcher holds from a failed load until one succeeds or the selection changes; the api's from a
+   * backtest's failed load until a later one loads) before the alert fires: a model selected shortly before its artifact reaches the store loads within the first
    * retries (1 s doubling to 60 s) and never pages; it resolves at the first evaluation after it loads.
    */
   modelNotLoadedMinutes: 5,
@@ -234,17 +234,18 @@ const RULES: RuleSpec[] = [
       datasourceUid: PROMETHEUS.uid,
       // A state, not a window of the failure counter: a window stays true for its length after the
       // last failure, so a model that loaded after a minute of retries paged minutes later.
-      model: promModel(`max(arbiter_model_load_failing{side="${side}"})`),
+      // One instance per loader: a scorer (decides with it) or the api (backtests with the active one).
+      model: promModel(`max by (loader) (arbiter_model_load_failing{side="${side}"})`),
       seconds: 300,
     },
     above: 0,
     for: `${T.modelNotLoadedMinutes}m`,
     noData: 'OK',
     labels: { severity: side === 'active' ? 'critical' : 'warning', team: 'ops' },
-    summary: `A scorer has not loaded the selected ${side} model for ${T.modelNotLoadedMinutes} minutes`,
+    summary: `The {{ $labels.loader }} has not loaded the selected ${side} model for ${T.modelNotLoadedMinutes} minutes`,
     description:
       side === 'active'
-        ? 'A scorer cannot load the active model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): it decides with the model it had, or with rules only if it started meanwhile, and its /health says degraded (`model active`). Its log names the version and why (`could not load the selected active model`): missing from the object store, made for another model format, or the store unreadable. "Models running" on Engine health shows what each scorer runs. Publish the model again (`npx arbiter model publish`) or select one that loads; the alert resolves once every scorer has loaded it (or another model is selected).'
+        ? 'The {{ $labels.loader }} cannot load the active model selected in PUT /v1/admin/models/selection. A scorer keeps retrying (1 s doubling to 60 s): it decides with the model it had, or with rules only if it started meanwhile, and its /health says degraded (`model active`); its log names the version and why (`could not load the selected active model`). The api refuses every backtest (503 model_unavailable) and its /health says degraded (`model active (api)`); its log says `could not load the active model`. Why: missing from the object store, made for another model format, or the store unreadable. "Models running" on Engine health shows what each scorer runs. Publish the model again (`npx arbiter model publish`) or select one that loads; the alert resolves once every scorer has loaded it (or another model is selected), and for the api once a backtest loads it (the api loads the model only for a backtest: run one again).'
         : 'A scorer cannot load the shadow model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): the candidate is not being scored beside the active model, so its shadow figures stop growing (decisions are not affected). Its log names the version and why (`could not load the selected shadow model`). Publish it again or select another shadow.',
     panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Model load failures' },
   })),

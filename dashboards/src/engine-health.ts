@@ -342,7 +342,7 @@ export function engineHealth(): Dashboard {
         'Model load failures',
         [
           prom('sum by (side) (increase(arbiter_model_load_failures_total[$__rate_interval]))', '{{side}}'),
-          prom('max by (side) (arbiter_model_load_failing)', '{{side}} not loaded', 'B'),
+          prom('max by (side, loader) (arbiter_model_load_failing)', '{{side}} not loaded ({{loader}})', 'B'),
         ],
         {
           ...prometheus,
@@ -351,7 +351,7 @@ export function engineHealth(): Dashboard {
           decimals: 0,
           w: 8,
           description:
-            'Failed loads of the selected model, by side; each retry (1 s doubling to 60 s) that fails counts. `<side> not loaded` is 1 while some scorer has not loaded the selected model of that side (arbiter_model_load_failing). The side keeps the model it had (a scorer that just started and cannot load the active model scores with rules only) and /health says `degraded` (`model active`). Fires "Selected active model not loaded" (or "… shadow …") once `not loaded` has been 1 for 5 minutes.',
+            'Failed loads of the selected model, by side; each retry (1 s doubling to 60 s) that fails counts. `<side> not loaded` is 1 while some scorer, or the API (the active model, for backtests), has not loaded the selected model of that side (arbiter_model_load_failing, named by its `loader`). The side keeps the model it had (a scorer that just started and cannot load the active model scores with rules only) and /health says `degraded` (`model active`). Fires "Selected active model not loaded" (or "… shadow …") once `not loaded` has been 1 for 5 minutes.',
         },
       ),
     )

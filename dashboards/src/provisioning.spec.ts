@@ -249,6 +249,15 @@ describe('alert rule provisioning', () => {
     expect(new Set(rules.map((r) => r.uid)).size).toBe(rules.length);
   });
 
+  // The API loads the active model too (backtests); a load it cannot make pages as a scorer's does, named.
+  it('pages for an active model the API cannot load as for one a scorer cannot, one alert per loader', () => {
+    const rule = rules.find((r) => r.uid === 'arbiter-model-active-not-loaded')!;
+    const [query] = (rule.data as Json[]).filter((q) => q.datasourceUid === PROMETHEUS.uid);
+    expect(query.model.expr).toBe('max by (loader) (arbiter_model_load_failing{side="active"})');
+    expect(rule.annotations.summary).toContain('{{ $labels.loader }}');
+    expect(rule.annotations.description).toMatch(/backtest/);
+  });
+
   it.each(rules.map((r) => [r.title, r]))('%s is complete and refers to what exists', (_, rule) => {
     const known = new Set([...datasources.map((d) => d.uid), EXPRESSIONS.uid]);
     expect(rule).toMatchObject({

@@ -104,7 +104,10 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
       (await metrics.modelVersion.get()).values.filter((v) => v.value === 1).map((v) => [v.labels.side, v.labels.version]),
     );
   const degraded = () => degradations.list().filter((d) => d.component === 'model active');
-  const failing = async () => Object.fromEntries((await metrics.modelLoadFailing.get()).values.map((v) => [v.labels.side, v.value]));
+  const failing = async () =>
+    Object.fromEntries(
+      (await metrics.modelLoadFailing.get()).values.filter((v) => v.labels.loader === 'scorer').map((v) => [v.labels.side, v.value]),
+    );
   let sut: ModelWatcher | undefined;
 
   beforeEach(() => {
@@ -219,6 +222,8 @@ describe('ModelWatcher: retrying a selected model that failed to load', () => {
 describe('loadActiveModel: the API loading the model that decides now (for a backtest)', () => {
   const failures = async () => (await metrics.modelLoadFailures.get()).values.find((v) => v.labels.side === 'active')?.value ?? 0;
   const degraded = () => degradations.list().filter((d) => d.component === API_MODEL_COMPONENT);
+  const failingActive = async () =>
+    (await metrics.modelLoadFailing.get()).values.find((v) => v.labels.side === 'active' && v.labels.loader === 'api')?.value;
   const registry = (selection: { active: string | null; shadow: string | null } | null) =>
     ({
       selection: async () => selection && { ...selection, updatedAt: '2026-12-03T00:00:00.000Z' },
@@ -230,6 +235,7 @@ describe('loadActiveModel: the API loading the model that decides now (for a bac
 
   beforeEach(() => {
     metrics.modelLoadFailures.reset();
+    metrics.modelLoadFailing.reset();
     degradations.clear(API_MODEL_COMPONENT);
   });
 
@@ -243,9 +249,15 @@ describe('loadActiveModel: the API loading the model that decides now (for a bac
     expect(degraded()).toEqual([
       expect.objectContaining({ cause: 'unknown', reason: 'model bad not loaded (backtests refused)', failures: 2 }),
     ]);
+    // What "Selected active model not loaded" watches (with the scrape's `service` label): it pages for the API too.
+    expect(await failingActive()).toBe(1);
 
+    // A scorer failing in the same process (npm start from sources: one registry) is not cleared by the API's load.
+    metrics.modelLoadFailing.labels('active', 'scorer').set(1);
     expect((await loadActiveModel(registry({ active: 'good', shadow: null }), ''))?.version).toBe('good');
     expect(degraded()).toEqual([]);
+    expect(await failingActive()).toBe(0);
+    expect((await metrics.modelLoadFailing.get()).values.find((v) => v.labels.loader === 'scorer')?.value).toBe(1);
   });
 
   it('loads the default file when the selection keeps the default model active (a shadow was chosen), as a scorer does', async () => {

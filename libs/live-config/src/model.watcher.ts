@@ -26,7 +26,7 @@ const DEGRADED_COMPONENT = 'model active';
  * fall back to the default file, which the operator's selection replaced). A side that failed is
  * retried (1 s doubling to 60 s) until it loads or the selection changes; meanwhile
  * `arbiter_model_version{side}` shows what runs, `arbiter_model_load_failures_total{side}` counts the
- * failures, `arbiter_model_load_failing{side}` is 1 (what the "not loaded" alerts watch) and, while the selected active model is not loaded, `GET /health` says `degraded`.
+ * failures, `arbiter_model_load_failing{side,loader="scorer"}` is 1 (what the "not loaded" alerts watch) and, while the selected active model is not loaded, `GET /health` says `degraded`.
  */
 export class ModelWatcher {
   private readonly cache = new Map<string, ModelRuntime>();
@@ -102,9 +102,9 @@ export class ModelWatcher {
     if (!this.failed.has('active')) degradations.clear(DEGRADED_COMPONENT);
   }
 
-  /** `arbiter_model_load_failing{side}`: 1 for each side whose selected model is not loaded. */
+  /** `arbiter_model_load_failing{side,loader="scorer"}`: 1 for each side whose selected model is not loaded. */
   private reportFailing(): void {
-    for (const side of ['active', 'shadow'] as const) metrics.modelLoadFailing.labels(side).set(this.failed.has(side) ? 1 : 0);
+    for (const side of ['active', 'shadow'] as const) metrics.modelLoadFailing.labels(side, 'scorer').set(this.failed.has(side) ? 1 : 0);
   }
 
   private scheduleRetry(generation: number, delayMs: number): void {
@@ -207,7 +207,8 @@ export class ModelUnavailableError extends Error {
  * The model deciding right now, as a scorer would load it: the KV selection (`default`: the default
  * file), else the default file (null: rules only, also when the file is missing). A selected model
  * that fails to load is counted in `arbiter_model_load_failures_total{side="active"}`, makes this
- * process's `GET /health` degraded (API_MODEL_COMPONENT) until a later load succeeds, and is thrown
+ * process's `GET /health` degraded (API_MODEL_COMPONENT) and `arbiter_model_load_failing{side="active",
+ * loader="api"}` 1 (the "Selected active model not loaded" alert pages) until a later load succeeds, and is thrown
  * as `ModelUnavailableError`; a failure to read the selection itself (the broker) is thrown as it is.
  */
 export async function loadActiveModel(registry: ModelRegistry, defaultModelPath: string): Promise<ModelRuntime | null> {
@@ -224,6 +225,7 @@ export async function loadActiveModel(registry: ModelRegistry, defaultModelPath:
     }
   } catch (err) {
     metrics.modelLoadFailures.labels('active').inc();
+    metrics.modelLoadFailing.labels('active', 'api').set(1);
     log.error({ err, version }, 'could not load the active model');
     degradations.report(
       API_MODEL_COMPONENT,
@@ -233,6 +235,7 @@ export async function loadActiveModel(registry: ModelRegistry, defaultModelPath:
     );
     throw new ModelUnavailableError(version ?? 'none', err);
   }
+  metrics.modelLoadFailing.labels('active', 'api').set(0);
   if (degradations.clear(API_MODEL_COMPONENT)) log.info({ version }, 'the active model loads again');
   return model;
 }

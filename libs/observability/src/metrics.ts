@@ -330,8 +330,10 @@ export const metrics = {
       () =>
         new Gauge({
           name: 'arbiter_model_load_failing',
-          help: 'A scorer, by side: 1 while the selected model does not load (it keeps the model it had and retries), 0 once it does or the selection changes; a state to alert on, where the failure counter only says when retries failed',
-          labelNames: ['side'],
+          help: 'By side and loader (scorer: decides with it; api: backtests with the active one): 1 while the selected model does not load (a scorer keeps the model it had and retries; the api refuses backtests until one loads it), 0 once it does or the selection changes; a state to alert on, where the failure counter only says when loads failed',
+          // `loader`, not `service`: Prometheus gives every series the target's `service`; and in one
+          // process (npm start from sources) the api and the scorer share this registry.
+          labelNames: ['side', 'loader'],
           registers: [metricsRegistry],
         }),
     );
