@@ -4,7 +4,12 @@ import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { TypeReduceBuilder, TypeThresholdBuilder } from '@grafana/grafana-foundation-sdk/expr';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
 import { DASHBOARD_UIDS, EXPRESSIONS, PROMETHEUS, TIMESCALEDB } from './datasources';
-import { LATENCY_TARGET_SECONDS, ROLLUP_LAG_EXPR, ROLLUP_LAG_LIMIT_SECONDS } from './engine-health';
+import {
+  FIRST_REFRESH_GRACE_SECONDS,
+  LATENCY_TARGET_SECONDS,
+  ROLLUP_LAG_MARGIN_SECONDS,
+  ROLLUP_LAG_OVER_BOUND_EXPR,
+} from './engine-health';
 import { newestStored } from './sql';
 import { tableSql } from './sql-target';
 
@@ -32,7 +37,8 @@ export const ALERT_THRESHOLDS = {
    * retries (1 s doubling to 60 s) and never pages; it resolves at the first evaluation after it loads.
    */
   modelNotLoadedMinutes: 5,
-  rollupLagSeconds: ROLLUP_LAG_LIMIT_SECONDS,
+  /** Seconds a recorder's rollups may be behind past the bound its configuration exports (arbiter_rollups_lag_bound_seconds). */
+  rollupLagMarginSeconds: ROLLUP_LAG_MARGIN_SECONDS,
   /**
    * The window of the deferral counter: at least 3 scrapes at a 1-minute interval and 6 refresh ticks
    * (ROLLUP_REFRESH_SECONDS, 30 by default), which a backlog defers except for the refresh it lets
@@ -282,13 +288,13 @@ const RULES: RuleSpec[] = [
   {
     uid: 'arbiter-rollups-lagging',
     title: 'KPI rollups lagging',
-    query: { datasourceUid: PROMETHEUS.uid, model: promModel(ROLLUP_LAG_EXPR), seconds: 300 },
-    above: T.rollupLagSeconds,
+    query: { datasourceUid: PROMETHEUS.uid, model: promModel(ROLLUP_LAG_OVER_BOUND_EXPR), seconds: 300 },
+    above: T.rollupLagMarginSeconds,
     for: '5m',
     noData: 'OK',
     labels: { severity: 'warning', team: 'ops' },
-    summary: 'The KPI rollups are {{ humanizeDuration $values.B.Value }} behind',
-    description: `A recorder has not brought the KPI rollups up to date for more than ${T.rollupLagSeconds} s (ROLLUP_BACKLOG_REFRESH_SECONDS, 120 by default, plus a ROLLUP_REFRESH_SECONDS tick and margin): the API's stats, the dashboards and the "Publisher fraud rate jumped" alert undercount recent traffic (nothing is double-counted). Its refreshes fail (its log says \`rollup refresh failed; will retry\`, usually the database) or take very long; a recorder whose refreshes have failed since it started is behind since its start. Readers catch up at the next successful refresh. A recorder with ROLLUP_REFRESH_SECONDS=0 (TimescaleDB's policies only) does not report the gauge and is not watched.`,
+    summary: 'The KPI rollups are {{ humanizeDuration $values.B.Value }} further behind than the recorders allow',
+    description: `A recorder has not brought the KPI rollups up to date for more than ${T.rollupLagMarginSeconds} s past the bound its own configuration allows (\`arbiter_rollups_lag_bound_seconds\`: ROLLUP_BACKLOG_REFRESH_SECONDS, at least a tick, plus a ROLLUP_REFRESH_SECONDS tick; 150 s at the defaults): the API's stats, the dashboards and the "Publisher fraud rate jumped" alert undercount recent traffic (nothing is double-counted). Its refreshes fail (its log says \`rollup refresh failed; will retry\`, usually the database) or take very long; a recorder whose refreshes have failed since it started is behind since its start. Its first refresh since start (the startup window and any history a migration asked to rebuild) is left alone for ${FIRST_REFRESH_GRACE_SECONDS / 60} minutes. Readers catch up at the next successful refresh. A recorder with ROLLUP_REFRESH_SECONDS=0 (TimescaleDB's policies only) does not report the gauges and is not watched.`,
     panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'KPI rollups behind' },
   },
   {

@@ -1,7 +1,6 @@
 import { GraphThresholdsStyleConfigBuilder, GraphThresholdsStyleMode } from '@grafana/grafana-foundation-sdk/common';
 import { Dashboard, DashboardBuilder, DashboardCursorSync, MappingType, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
-import { ConfigSchema } from '@app/config';
 import { DASHBOARD_UIDS, PROMETHEUS } from './datasources';
 import { arbiterLinks, finish, seriesPanel, statPanel, tablePanel } from './panels';
 import { tableSql } from './sql-target';
@@ -24,15 +23,28 @@ const quantile = (q: number, metric: string, by: string) =>
 export const LATENCY_TARGET_SECONDS = 0.05;
 
 /**
- * How far behind the KPI rollups may be before it is a fault: a recorder with a backlog refreshes
- * at most every ROLLUP_BACKLOG_REFRESH_SECONDS (default 120), then waits up to one more
- * ROLLUP_REFRESH_SECONDS tick (30), and the gauge holds when the refresh *started*: 150 s of margin
- * for the refresh itself and the scrape makes 300 s at the defaults.
+ * How far behind the KPI rollups may be past what the recorder's configuration allows
+ * (`arbiter_rollups_lag_bound_seconds`: ROLLUP_BACKLOG_REFRESH_SECONDS, at least a tick, plus a
+ * ROLLUP_REFRESH_SECONDS tick, 150 s at the defaults) before it is a fault: margin for the refresh
+ * itself and the scrape, since the timestamp gauge holds when the refresh *started*.
  */
-export const ROLLUP_LAG_LIMIT_SECONDS =
-  ConfigSchema.properties.ROLLUP_BACKLOG_REFRESH_SECONDS.default + ConfigSchema.properties.ROLLUP_REFRESH_SECONDS.default + 150;
+export const ROLLUP_LAG_MARGIN_SECONDS = 150;
+/**
+ * How long a recorder's first refresh since its start (the startup window, and any history a
+ * migration asked to rebuild) may run before its lag counts: the timestamp gauge says the recorder's
+ * start meanwhile, so a rebuild of ten minutes or more paged as a lag.
+ */
+export const FIRST_REFRESH_GRACE_SECONDS = 3600;
 /** The fleet's rollup lag: each recorder's gauge is the time its rollups hold everything it wrote up to; the oldest counts. */
 export const ROLLUP_LAG_EXPR = 'time() - min(arbiter_rollups_refreshed_timestamp_seconds)';
+/**
+ * Seconds the most lagging recorder is behind past its own configured bound, leaving out a recorder
+ * whose first refresh since start has run for less than FIRST_REFRESH_GRACE_SECONDS (the series of
+ * one recorder carry the same target labels, so they match one to one).
+ */
+export const ROLLUP_LAG_OVER_BOUND_EXPR =
+  'max((time() - arbiter_rollups_refreshed_timestamp_seconds - arbiter_rollups_lag_bound_seconds)' +
+  ` unless (time() - arbiter_rollups_first_refresh_started_timestamp_seconds < ${FIRST_REFRESH_GRACE_SECONDS}))`;
 
 /** Engine health: throughput, decision latency, consumer lag, dead letters (rate and waiting), webhooks, processes; and how fresh the stored data is. */
 export function engineHealth(): Dashboard {
@@ -370,16 +382,19 @@ export function engineHealth(): Dashboard {
       }).thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed)),
     )
     .withPanel(
-      seriesPanel('KPI rollups behind', [prom(ROLLUP_LAG_EXPR, 'seconds behind')], {
-        ...prometheus,
-        unit: 's',
-        w: 12,
-        thresholds: [
-          { value: null, color: 'transparent' },
-          { value: ROLLUP_LAG_LIMIT_SECONDS, color: 'red' },
+      seriesPanel(
+        'KPI rollups behind',
+        [
+          prom(ROLLUP_LAG_EXPR, 'seconds behind'),
+          prom(`max(arbiter_rollups_lag_bound_seconds) + ${ROLLUP_LAG_MARGIN_SECONDS}`, 'alert above', 'B'),
         ],
-        description: `Seconds since the time up to which the KPI rollups hold every row the recorders wrote (\`arbiter_rollups_refreshed_timestamp_seconds\`, the oldest recorder's). Normally under ROLLUP_REFRESH_SECONDS (30) plus a refresh; up to ROLLUP_BACKLOG_REFRESH_SECONDS (120) more while a recorder drains a backlog on TimescaleDB. Meanwhile the API's stats, the dashboards and the fraud-rate alert undercount (never double-count). The red line (${ROLLUP_LAG_LIMIT_SECONDS} s) fires "KPI rollups lagging" after 5 minutes.`,
-      }).thresholdsStyle(new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed)),
+        {
+          ...prometheus,
+          unit: 's',
+          w: 12,
+          description: `Seconds since the time up to which the KPI rollups hold every row the recorders wrote (\`arbiter_rollups_refreshed_timestamp_seconds\`, the oldest recorder's). Normally under ROLLUP_REFRESH_SECONDS (30 by default) plus a refresh; up to ROLLUP_BACKLOG_REFRESH_SECONDS (120 by default) more while a recorder drains a backlog on TimescaleDB. Meanwhile the API's stats, the dashboards and the fraud-rate alert undercount (never double-count). \`alert above\` is the bound the recorders' own configuration allows (\`arbiter_rollups_lag_bound_seconds\`) plus ${ROLLUP_LAG_MARGIN_SECONDS} s: a recorder past it for 5 minutes fires "KPI rollups lagging", except while its first refresh since start (a history rebuild may take long) has run for less than ${FIRST_REFRESH_GRACE_SECONDS / 60} minutes.`,
+        },
+      ),
     )
     .withPanel(
       seriesPanel(

@@ -120,6 +120,7 @@ describe('PromQL of the dashboards and alert rules', () => {
     'arbiter_model_version',
     'arbiter_scorer_owed_revisions',
     'arbiter_rollups_refreshed_timestamp_seconds',
+    'arbiter_rollups_lag_bound_seconds',
     'arbiter_rollup_refreshes_deferred_total',
     'arbiter_stream_fill_ratio',
     'arbiter_dead_letters',

@@ -258,6 +258,19 @@ describe('alert rule provisioning', () => {
     expect(rule.annotations.description).toMatch(/backtest/);
   });
 
+  // The bound is the deployment's (each recorder exports what its configuration allows), and a
+  // recorder's first refresh since start (a history rebuild may take long) is left alone for a while.
+  it('compares each recorder’s rollup lag with the bound its own configuration exports, sparing a first refresh', () => {
+    const rule = rules.find((r) => r.uid === 'arbiter-rollups-lagging')!;
+    const [query] = (rule.data as Json[]).filter((q) => q.datasourceUid === PROMETHEUS.uid);
+    expect(query.model.expr).toBe(
+      'max((time() - arbiter_rollups_refreshed_timestamp_seconds - arbiter_rollups_lag_bound_seconds)' +
+        ' unless (time() - arbiter_rollups_first_refresh_started_timestamp_seconds < 3600))',
+    );
+    const threshold = (rule.data as Json[]).find((q) => q.model.type === 'threshold')!;
+    expect(threshold.model.conditions[0].evaluator.params).toEqual([150]);
+  });
+
   it.each(rules.map((r) => [r.title, r]))('%s is complete and refers to what exists', (_, rule) => {
     const known = new Set([...datasources.map((d) => d.uid), EXPRESSIONS.uid]);
     expect(rule).toMatchObject({

@@ -188,4 +188,56 @@ describe('RollupRefresherService: deferral during a backlog (TimescaleDB)', () =
     new RollupRefresherService(loadConfig({ ROLLUP_REFRESH_SECONDS: '0' }), pool);
     expect(await gauge()).toBe(started / 1000);
   });
+
+  // "KPI rollups lagging" compares each recorder's lag with the bound its own configuration allows,
+  // not with the defaults' (a deployment with ROLLUP_BACKLOG_REFRESH_SECONDS=900 paged at 300 s).
+  it('exports the lag its configuration allows: the deferral bound (or one tick) plus one tick', async () => {
+    const bound = async () => (await metrics.rollupsLagBound.get()).values[0]?.value;
+    new RollupRefresherService(loadConfig({ ROLLUP_REFRESH_SECONDS: '60', ROLLUP_BACKLOG_REFRESH_SECONDS: '900' }), pool);
+    expect(await bound()).toBe(960);
+    new RollupRefresherService(loadConfig({ ROLLUP_REFRESH_SECONDS: '30', ROLLUP_BACKLOG_REFRESH_SECONDS: '0' }), pool);
+    expect(await bound()).toBe(60);
+    new RollupRefresherService(config, pool);
+    expect(await bound()).toBe(150);
+  });
+
+  // A recorder's first refresh since its start covers the startup window and any history a migration
+  // asked to rebuild (rollup_backfills): it may run for many minutes, while the timestamp gauge still
+  // holds the recorder's start. The alert leaves a recorder alone while that refresh runs (up to a grace).
+  it('says when its first refresh since start began while that refresh runs, and 0 once it ended (done or failed)', async () => {
+    const firstStarted = async () => (await metrics.rollupsFirstRefreshStarted.get()).values[0]?.value;
+    let release!: () => void;
+    let blocked = true;
+    const slow = {
+      query: async (sql: string) => {
+        if (blocked) await new Promise<void>((resolve) => (release = resolve));
+        statements.push(sql);
+        return { rows: [] };
+      },
+    } as unknown as Pool;
+    const r = new RollupRefresherService(config, slow);
+    (r as unknown as { dialect: TimescaleDialect }).dialect = new TimescaleDialect(true);
+    expect(await firstStarted()).toBe(0);
+    advance(30_000);
+    const began = wall;
+    const first = r.tick();
+    await Promise.resolve();
+    advance(20 * 60_000);
+    expect(await firstStarted()).toBe(began / 1000);
+    blocked = false;
+    release();
+    await first;
+    expect(await firstStarted()).toBe(0);
+    // Later refreshes are routine: a long one is a lag like any other.
+    advance(30_000);
+    batch(r, 0, 50);
+    down = true;
+    await r.tick();
+    expect(await firstStarted()).toBe(0);
+    // A first refresh that fails ends the grace too: the recorder is behind since its start.
+    const failing = start();
+    advance(30_000);
+    await failing.tick();
+    expect(await firstStarted()).toBe(0);
+  });
 });

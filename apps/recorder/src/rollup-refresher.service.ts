@@ -62,6 +62,8 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   private claimedSinceVacuum = 0;
   /** When the last successful refresh started, on the monotonic clock (none yet: the first tick refreshes). */
   private refreshedAt = -Infinity;
+  /** Whether a refresh since start has ended (the first is reported while it runs). */
+  private refreshedOnce = false;
   /** Per recorder consumer: whether its last batch was a backlog's, and when it was written (monotonic clock). */
   private readonly backlogs = new Map<string, { backlog: boolean; at: number }>();
   private dialect?: Dialect;
@@ -76,7 +78,14 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     // A recorder that has written nothing yet holds in the rollups every row it wrote: the gauge
     // starts now and is behind from here if no refresh ever succeeds (absent, as before its first
     // refresh, "KPI rollups lagging" could not see a recorder whose refreshes fail from its start).
-    if (config.ROLLUP_REFRESH_SECONDS > 0) metrics.rollupsRefreshed.set(Date.now() / 1000);
+    if (config.ROLLUP_REFRESH_SECONDS > 0) {
+      metrics.rollupsRefreshed.set(Date.now() / 1000);
+      // The lag this configuration allows (see `deferring`), for the alert to compare with: not the
+      // defaults', which paged a deployment with a longer ROLLUP_BACKLOG_REFRESH_SECONDS for nothing.
+      const tick = config.ROLLUP_REFRESH_SECONDS;
+      metrics.rollupsLagBound.set(Math.max(config.ROLLUP_BACKLOG_REFRESH_SECONDS ?? 0, tick) + tick);
+      metrics.rollupsFirstRefreshStarted.set(0);
+    }
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -143,9 +152,23 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     return false;
   }
 
-  /** Refreshes now (one refresh at a time); resolves when done. */
+  /**
+   * Refreshes now (one refresh at a time); resolves when done. The first since start covers the
+   * startup window and any history a migration asked to rebuild, and may take many minutes while
+   * the timestamp gauge still says the recorder's start: it is reported while it runs
+   * (`arbiter_rollups_first_refresh_started_timestamp_seconds`), so the lag alert waits for it.
+   */
   refresh(): Promise<void> {
-    this.running ??= this.refreshOnce().finally(() => (this.running = undefined));
+    if (this.running) return this.running;
+    const first = !this.refreshedOnce;
+    if (first) metrics.rollupsFirstRefreshStarted.set(Date.now() / 1000);
+    this.running = this.refreshOnce().finally(() => {
+      this.running = undefined;
+      if (!first) return;
+      // Done or failed: a first refresh that failed leaves the recorder behind since its start, and says so.
+      this.refreshedOnce = true;
+      metrics.rollupsFirstRefreshStarted.set(0);
+    });
     return this.running;
   }
 

@@ -376,6 +376,30 @@ export const metrics = {
         }),
     );
   },
+  get rollupsLagBound() {
+    return once(
+      'arbiter_rollups_lag_bound_seconds',
+      () =>
+        new Gauge({
+          name: 'arbiter_rollups_lag_bound_seconds',
+          help: 'How far behind its configuration lets this recorder keep the KPI rollups, before a refresh’s own time: the longest a backlog defers its refresh (ROLLUP_BACKLOG_REFRESH_SECONDS, at least one tick) plus one ROLLUP_REFRESH_SECONDS tick; what "KPI rollups lagging" compares arbiter_rollups_refreshed_timestamp_seconds with',
+          aggregator: 'max',
+          registers: [metricsRegistry],
+        }),
+    );
+  },
+  get rollupsFirstRefreshStarted() {
+    return once(
+      'arbiter_rollups_first_refresh_started_timestamp_seconds',
+      () =>
+        new Gauge({
+          name: 'arbiter_rollups_first_refresh_started_timestamp_seconds',
+          help: 'Unix time this recorder’s first rollup refresh since its start began, while it runs (it covers the startup window and any history a migration asked to rebuild, and may take long); 0 once it ended, done or failed',
+          aggregator: 'max',
+          registers: [metricsRegistry],
+        }),
+    );
+  },
   get rollupRefreshesDeferred() {
     return once(
       'arbiter_rollup_refreshes_deferred_total',
