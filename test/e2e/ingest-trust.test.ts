@@ -312,7 +312,7 @@ describe('ingest trust (DESIGN §3a): who may assert what', () => {
       });
       expect(feedback.status).toBe(400);
       expect(feedback.body.errors.map((e: { field: string }) => e.field)).toEqual(['reason']);
-      // A postback's query decodes %00 to NUL (an invalid UTF-8 escape decodes to U+FFFD, which is storable).
+      // A postback's query decodes %00 to NUL (an escape that is not UTF-8, %FF, to a lone surrogate: refused too).
       const token = (await call(t.api, 'POST', '/v1/advertiser/postback-token', a.advertiserKey)).body.token as string;
       const pb = await postback(`click_id=${encodeURIComponent(clickId)}&amount=1&user_agent=Evil%00bot%2F1.0&token=${token}`);
       expect(pb.status).toBe(400);

@@ -5,7 +5,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ArbiterConfig, loadConfig } from '@app/config';
 import { PinoNestLogger, componentLogger, rootLogger } from '@app/observability';
 import { refuseUnstorableText } from './unstorable-text';
-import { registerUtf8BodyParsers } from './utf8-body';
+import { parseQuery, registerUtf8BodyParsers } from './utf8-body';
 
 export interface HttpAppOptions {
   bodyLimit?: number;
@@ -29,6 +29,8 @@ export async function createHttpApp(module: DynamicModule, options: HttpAppOptio
     trustProxy: options.trustProxy ?? false,
     // Let in-flight requests finish on shutdown, but do not wait for idle keep-alive sockets.
     forceCloseConnections: 'idle',
+    // Escapes that are not UTF-8 reach the edge's check as lone surrogates, not as their raw text.
+    routerOptions: { querystringParser: parseQuery },
     logger: false,
     // The router's own refusals (a path whose percent-encoding is not UTF-8, `/c/%ED%A0%80`; a parameter
     // too long) come before any route or filter: answered in the documented error shape, not Fastify's.

@@ -1,9 +1,10 @@
-import { Body, Controller, Module, Post } from '@nestjs/common';
+import { Body, Controller, Get, Module, Post, Query } from '@nestjs/common';
+import { parse as fastQuerystring } from 'fast-querystring';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import fc from 'fast-check';
 import { createHttpApp } from './http-app';
 import { EventContractChecksText } from './unstorable-text';
-import { decodeUtf8 } from './utf8-body';
+import { decodeUtf8, parseQuery } from './utf8-body';
 
 // `String.prototype.isWellFormed` (Node 20; newer than this project's TS lib).
 const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
@@ -15,6 +16,11 @@ class EchoController {
   @Post('admin')
   admin(@Body() body: unknown) {
     return { got: body };
+  }
+
+  @Get('find')
+  find(@Query() query: unknown) {
+    return { got: query };
   }
 
   @Post('events')
@@ -120,6 +126,7 @@ describe('a JSON body that is not UTF-8 (the services’ own parsers, createHttp
   it('refuses bytes that are not UTF-8 in a form body and a text body too', async () => {
     expect((await post('/admin', bytes('name=Sho', [0xff], 'es'), 'application/x-www-form-urlencoded')).statusCode).toBe(400);
     expect((await post('/admin', bytes('Sho', [0xff], 'es'), 'text/plain')).statusCode).toBe(400);
+    expect((await post('/admin', Buffer.from('name=Sho%FFes'), 'application/x-www-form-urlencoded')).statusCode).toBe(400);
     expect((await post('/admin', Buffer.from('name=Sho%C3%A9s'), 'application/x-www-form-urlencoded')).json().got).toEqual({
       name: 'Sho\u00e9s',
     });
@@ -147,4 +154,55 @@ describe('a body no parser of the services turns into text', () => {
       expect(res.statusCode).toBe(415);
     },
   );
+});
+
+/**
+ * The query string: Fastify's parser kept a value whose escapes are not UTF-8 as its raw text, so
+ * `?subId=%FF` and `?subId=%25FF` were one sub-id (`%FF`), and one stray `%` left every other escape
+ * of the value undecoded (`caf%C3%A9%`).
+ */
+describe('parseQuery', () => {
+  it('parses as Fastify did whatever decodes: escapes, +, repeated keys, bare keys, empty pairs', () => {
+    const part = fc.string({ unit: 'grapheme', maxLength: 6 }).map((s) => encodeURIComponent(s).replace(/%20/g, '+'));
+    const query = fc
+      .array(fc.tuple(part, fc.option(part)), { maxLength: 5 })
+      .map((pairs) => pairs.map(([k, v]) => (v === null ? k : `${k}=${v}`)).join('&'));
+    fc.assert(
+      fc.property(query, (q) => {
+        expect(parseQuery(q)).toEqual({ ...fastQuerystring(q) });
+      }),
+      { numRuns: 3000 },
+    );
+    expect(parseQuery('a=1&a=2&&b&=x&c=d=e')).toEqual({ a: ['1', '2'], b: '', '': 'x', c: 'd=e' });
+  });
+
+  it('decodes each escape, a stray % kept as it is, and what is not UTF-8 as lone surrogates', () => {
+    expect(parseQuery('a=caf%C3%A9%&b=50%off&c=%25FF')).toEqual({ a: 'caf\u00e9%', b: '50%off', c: '%FF' });
+    expect(parseQuery('a=%FF')).toEqual({ a: '\udcff' });
+    expect(parseQuery('a=%C3%28&b=%F0%9F%91&k%FF=1')).toEqual({ a: '\udcc3(', b: '\udcf0\udc9f\udc91', ['k\udcff']: '1' });
+  });
+});
+
+describe('a query string that is not UTF-8 (createHttpApp)', () => {
+  let app: NestFastifyApplication;
+  beforeAll(async () => {
+    app = await createHttpApp({ module: EchoModule });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  });
+  afterAll(() => app.close());
+  const get = (query: string) => app.inject({ method: 'GET', url: `/find?${query}` });
+
+  it.each(['subId=%FF', 'subId=%C3%28', 'subId=%C0%AF', 'subId=%ED%A0%80', 'subId=spring%F0%9F%91'])(
+    'refuses %s, naming the field',
+    async (query) => {
+      const res = await get(query);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().errors).toEqual([{ field: 'subId', message: SURROGATE_MESSAGE }]);
+    },
+  );
+
+  it('keeps what was sent: %25FF is the text %FF, an emoji is itself', async () => {
+    expect((await get('subId=%25FF&ua=a+b%F0%9F%91%9F')).json().got).toEqual({ subId: '%FF', ua: 'a b\u{1F45F}' });
+  });
 });

@@ -1,7 +1,5 @@
 import type { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { FastifyRequest } from 'fastify';
-// The form parser Nest's own uses (a dependency of @nestjs/platform-fastify).
-import { parse as parseForm } from 'fast-querystring';
 
 /**
  * UTF-8 as sent, or where the bytes are not UTF-8, each byte of the ill-formed part as a lone low
@@ -77,9 +75,54 @@ export function registerUtf8BodyParsers(adapter: FastifyAdapter, bodyLimit: numb
     json(request, decodeUtf8(body), done),
   );
   adapter.useBodyParser('application/x-www-form-urlencoded', false, { bodyLimit }, (_request: FastifyRequest, body: Buffer, done: Done) =>
-    done(null, parseForm(decodeUtf8(body))),
+    done(null, parseQuery(decodeUtf8(body))),
   );
   adapter.useBodyParser('text/plain', false, { bodyLimit }, (_request: FastifyRequest, body: Buffer, done: Done) =>
     done(null, decodeUtf8(body)),
   );
+}
+
+/**
+ * The query string's parser (Fastify's `querystringParser`): as Fastify's own (fast-querystring:
+ * `&` pairs, the first `=` splits, `+` is a space, a repeated key an array, a null-prototype object),
+ * but each value and key decoded through `decodeUtf8`. Fastify's kept a value whose escapes are not
+ * UTF-8 as its raw text, so `?subId=%FF` and `?subId=%25FF` were one sub-id (`%FF`), and a single
+ * stray `%` left every other escape of the value undecoded (`caf%C3%A9%`). Now an escape is a byte, a
+ * `%` without two hex digits stays a `%` (as browsers read it), and bytes that are not UTF-8 become
+ * lone surrogates, which the edge refuses naming the field.
+ */
+export function parseQuery(query: string): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = Object.create(null);
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = decodeComponent(eq < 0 ? pair : pair.slice(0, eq));
+    const value = eq < 0 ? '' : decodeComponent(pair.slice(eq + 1));
+    const current = result[key];
+    if (current === undefined) result[key] = value;
+    else if (Array.isArray(current)) current.push(value);
+    else result[key] = [current, value];
+  }
+  return result;
+}
+
+const HEX = /^[0-9A-Fa-f]{2}$/;
+
+function decodeComponent(s: string): string {
+  const spaced = s.includes('+') ? s.replace(/\+/g, ' ') : s;
+  if (!spaced.includes('%')) return spaced;
+  // Runs of escapes are bytes, decoded together (a character spans several); anything else is kept as it is.
+  let out = '';
+  let bytes: number[] = [];
+  for (let i = 0; i < spaced.length; i++) {
+    if (spaced.charCodeAt(i) === 0x25 && HEX.test(spaced.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(spaced.slice(i + 1, i + 3), 16));
+      i += 2;
+      continue;
+    }
+    if (bytes.length) out += decodeUtf8(Uint8Array.from(bytes));
+    bytes = [];
+    out += spaced[i];
+  }
+  return bytes.length ? out + decodeUtf8(Uint8Array.from(bytes)) : out;
 }
