@@ -30,7 +30,10 @@ describe('sender text the contracts accept is storable', () => {
     const lone = click.check({ ...base, subIds: { sub2: 'x\ud800' } });
     expect(nul.ok ? [] : nul.errors).toEqual([{ field: 'userAgent', message: 'must not contain the NUL character (U+0000)' }]);
     expect(lone.ok ? [] : lone.errors).toEqual([
-      { field: 'subIds.sub2', message: 'must not contain an unpaired surrogate (U+D800-U+DFFF) or bytes that are not UTF-8: not Unicode text' },
+      {
+        field: 'subIds.sub2',
+        message: 'must not contain an unpaired surrogate (U+D800-U+DFFF) or bytes that are not UTF-8: not Unicode text',
+      },
     ]);
     // Other pattern errors keep their own words.
     const spaced = click.check({ ...base, id: 'has space' });
