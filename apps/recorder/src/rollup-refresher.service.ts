@@ -160,7 +160,8 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
    */
   refresh(): Promise<void> {
     if (this.running) return this.running;
-    const first = !this.refreshedOnce;
+    // Before bootstrap (no dialect yet) a refresh does nothing: it is not the first.
+    const first = !this.refreshedOnce && this.dialect !== undefined;
     if (first) metrics.rollupsFirstRefreshStarted.set(Date.now() / 1000);
     this.running = this.refreshOnce().finally(() => {
       this.running = undefined;
