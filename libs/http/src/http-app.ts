@@ -5,7 +5,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ArbiterConfig, loadConfig } from '@app/config';
 import { PinoNestLogger, componentLogger, rootLogger } from '@app/observability';
 import { refuseUnstorableText } from './unstorable-text';
-import { parseQuery, registerUtf8BodyParsers } from './utf8-body';
+import { parseQuery, readLenientQueries, registerUtf8BodyParsers } from './utf8-body';
 
 export interface HttpAppOptions {
   bodyLimit?: number;
@@ -29,7 +29,8 @@ export async function createHttpApp(module: DynamicModule, options: HttpAppOptio
     trustProxy: options.trustProxy ?? false,
     // Let in-flight requests finish on shutdown, but do not wait for idle keep-alive sockets.
     forceCloseConnections: 'idle',
-    // Escapes that are not UTF-8 reach the edge's check as lone surrogates, not as their raw text.
+    // Escapes that are not UTF-8 reach the edge's check as lone surrogates, not as their raw text
+    // (except on the tracking link and the postback: LenientQuery).
     routerOptions: { querystringParser: parseQuery },
     logger: false,
     // The router's own refusals (a path whose percent-encoding is not UTF-8, `/c/%ED%A0%80`; a parameter
@@ -43,6 +44,7 @@ export async function createHttpApp(module: DynamicModule, options: HttpAppOptio
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
   registerUtf8BodyParsers(adapter, bodyLimit);
+  readLenientQueries(adapter.getInstance());
   refuseUnstorableText(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { logger: new PinoNestLogger(), bufferLogs: false });
   registeredRoutes.set(app, routes);

@@ -7,3 +7,4 @@ export * from './openapi';
 export * from './csv';
 export * from './paged-list';
 export { EventContractChecksText } from './unstorable-text';
+export { LenientQuery } from './utf8-body';

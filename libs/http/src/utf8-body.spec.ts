@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import fc from 'fast-check';
 import { createHttpApp } from './http-app';
 import { EventContractChecksText } from './unstorable-text';
-import { decodeUtf8, parseQuery } from './utf8-body';
+import { LenientQuery, MAX_INVALID_BYTES, decodeUtf8, parseQuery } from './utf8-body';
 
 // `String.prototype.isWellFormed` (Node 20; newer than this project's TS lib).
 const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
@@ -20,6 +20,12 @@ class EchoController {
 
   @Get('find')
   find(@Query() query: unknown) {
+    return { got: query };
+  }
+
+  @Get('link')
+  @LenientQuery()
+  link(@Query() query: unknown) {
     return { got: query };
   }
 
@@ -58,14 +64,24 @@ describe('decodeUtf8', () => {
     );
   });
 
-  it('turns each byte of what is not UTF-8 into a lone surrogate, keeping the UTF-8 around it as sent', () => {
+  it('turns each byte of what is not UTF-8 into two lone surrogates, keeping the UTF-8 around it as sent', () => {
     for (const [, seq] of INVALID) {
       const s = decodeUtf8(bytes('"a', seq, 'b\u{1F45F}"'));
       expect(s.startsWith('"a')).toBe(true);
       expect(s.endsWith('b\u{1F45F}"')).toBe(true);
       expect(wellFormed(s)).toBe(false);
     }
-    expect(decodeUtf8(Buffer.from([0xf0, 0x9f, 0x91]))).toBe('\udcf0\udc9f\udc91');
+    expect(decodeUtf8(Buffer.from([0xf0, 0x9f, 0x91]))).toBe('\udcff\udcf0\udcff\udc9f\udcff\udc91');
+    expect(decodeUtf8(Buffer.from([0x61, 0xff, 0xc3, 0xa9, 0x80]))).toBe('a\udcff\udcff\u00e9\udcff\udc80');
+  });
+
+  it('refuses, past its budget, a body with more bytes that are not UTF-8 than MAX_INVALID_BYTES, whatever their spread', () => {
+    const budget = { left: MAX_INVALID_BYTES };
+    expect(() => decodeUtf8(Buffer.alloc(MAX_INVALID_BYTES, 0xff), budget)).not.toThrow();
+    expect(() => decodeUtf8(Buffer.from([0xff]), budget)).toThrow(`more than ${MAX_INVALID_BYTES} bytes that are not UTF-8`);
+    expect(() => decodeUtf8(Buffer.from('a\u00e9\xff'.repeat(MAX_INVALID_BYTES + 1), 'latin1'), { left: MAX_INVALID_BYTES })).toThrow();
+    // Without a budget (a query string, at most 16 KB), every byte is marked.
+    expect(decodeUtf8(Buffer.alloc(1000, 0xff))).toBe('\udcff'.repeat(2000));
   });
 
   it('never maps two byte strings to one string, valid or not', () => {
@@ -99,6 +115,45 @@ describe('a JSON body that is not UTF-8 (the services’ own parsers, createHttp
       expect(res.json().errors[0].message).toBe(SURROGATE_MESSAGE);
     }
     expect((await post('/admin', bytes('{"name":"Sho', seq, 'es"}'))).json().errors[0].field).toBe('name');
+  });
+
+  it('refuses a raw byte that is not UTF-8 after an escaped high surrogate: they never pair into a character nobody sent', async () => {
+    for (const [escape, byte] of [
+      ['\\ud83d', 0x80],
+      ['\\udbff', 0xff],
+    ] as const) {
+      for (const url of ['/admin', '/events']) {
+        const res = await post(url, bytes(`{"name":"x${escape}`, [byte], '"}'));
+        if (url === '/events') expect(wellFormed(res.json().got.name as string)).toBe(false);
+        else expect(res.json().errors).toEqual([{ field: 'name', message: SURROGATE_MESSAGE }]);
+      }
+    }
+  });
+
+  it('refuses a body with more than MAX_INVALID_BYTES bytes that are not UTF-8 whole (400), on an event route too', async () => {
+    const junk = (n: number) => bytes('["', Array(n).fill(0xff), '"]');
+    const refused = await post('/events', junk(MAX_INVALID_BYTES + 1));
+    expect(refused.statusCode).toBe(400);
+    // (As the services answer it, EdgeErrorsFilter: `{ error: 'bad_request', message }`.)
+    expect(refused.json().message).toBe(`the body holds more than ${MAX_INVALID_BYTES} bytes that are not UTF-8: send UTF-8 text`);
+    // Spread over many events, alternating with valid bytes: the same.
+    const spread = bytes(
+      '[',
+      ...Array.from({ length: MAX_INVALID_BYTES + 1 }, (_, i) => bytes(i ? ',' : '', '{"ua":"a', [0xc3], 'b"}')),
+      ']',
+    );
+    expect((await post('/events', spread)).statusCode).toBe(400);
+    expect((await post('/events', junk(MAX_INVALID_BYTES))).statusCode).toBe(201);
+    const whole = (res: { json(): { message: string } }) => res.json().message.includes('bytes that are not UTF-8: send UTF-8 text');
+    expect(whole(await post('/admin', bytes(Array(MAX_INVALID_BYTES + 1).fill(0xff)), 'text/plain'))).toBe(true);
+    const form = (body: string) => post('/admin', Buffer.from(body), 'application/x-www-form-urlencoded');
+    expect(whole(await form(`a=${'%E9'.repeat(MAX_INVALID_BYTES + 1)}`))).toBe(true);
+    expect(whole(await form(Array.from({ length: MAX_INVALID_BYTES + 1 }, () => 'a=%E9').join('&')))).toBe(true);
+    // Raw bytes and escapes share the budget.
+    expect(whole(await post('/admin', bytes(`a=${'%E9'.repeat(MAX_INVALID_BYTES)}&b=`, [0xff]), 'application/x-www-form-urlencoded'))).toBe(
+      true,
+    );
+    expect((await form(`a=${'%E9'.repeat(MAX_INVALID_BYTES)}`)).json().error).toBe('validation_failed');
   });
 
   it('refuses a four-byte sequence cut short at the end of a string', async () => {
@@ -178,8 +233,13 @@ describe('parseQuery', () => {
 
   it('decodes each escape, a stray % kept as it is, and what is not UTF-8 as lone surrogates', () => {
     expect(parseQuery('a=caf%C3%A9%&b=50%off&c=%25FF')).toEqual({ a: 'caf\u00e9%', b: '50%off', c: '%FF' });
-    expect(parseQuery('a=%FF')).toEqual({ a: '\udcff' });
-    expect(parseQuery('a=%C3%28&b=%F0%9F%91&k%FF=1')).toEqual({ a: '\udcc3(', b: '\udcf0\udc9f\udc91', ['k\udcff']: '1' });
+    expect(parseQuery('a=%FF')).toEqual({ a: '\udcff\udcff' });
+    expect(parseQuery('a=%C3%28&b=%F0%9F%91&k%FF=1')).toEqual({
+      a: '\udcff\udcc3(',
+      b: '\udcff\udcf0\udcff\udc9f\udcff\udc91',
+      ['k\udcff\udcff']: '1',
+    });
+    expect(parseQuery('a=%%C3%A9%4&b=%e9%')).toEqual({ a: '%\u00e9%4', b: '\udcff\udce9%' });
   });
 });
 
@@ -201,6 +261,18 @@ describe('a query string that is not UTF-8 (createHttpApp)', () => {
       expect(res.json().errors).toEqual([{ field: 'subId', message: SURROGATE_MESSAGE }]);
     },
   );
+
+  it('reads the query of a LenientQuery route (tracking link, postback) as Fastify did: never refused for its encoding', async () => {
+    const link = async (query: string) => {
+      const res = await app.inject({ method: 'GET', url: `/link?${query}` });
+      expect(res.statusCode).toBe(200);
+      return res.json().got;
+    };
+    expect(await link('utm_campaign=caf%E9&sub=truncated%C3')).toEqual({ utm_campaign: 'caf%E9', sub: 'truncated%C3' });
+    expect(await link('sub=25%Cashback&sub2=15%ACME&sub3=caf%C3%A9')).toEqual({ sub: '25%Cashback', sub2: '15%ACME', sub3: 'caf\u00e9' });
+    // The other routes still refuse them.
+    expect((await get('utm_campaign=caf%E9')).statusCode).toBe(400);
+  });
 
   it('keeps what was sent: %25FF is the text %FF, an emoji is itself', async () => {
     expect((await get('subId=%25FF&ua=a+b%F0%9F%91%9F')).json().got).toEqual({ subId: '%FF', ua: 'a b\u{1F45F}' });

@@ -6,6 +6,7 @@ import { Inject } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
 import type { ClickEvent } from '@app/contracts';
+import { LenientQuery } from '@app/http';
 import { metrics } from '@app/observability';
 import { ClickGuard } from './click-guard.service';
 import { IngestAuthenticator } from './ingest-auth.service';
@@ -50,6 +51,8 @@ export class TrackingController {
   ) {}
 
   @Get('c/:offerId')
+  // A visitor is always redirected and the click recorded, whatever the link's escapes: the query as sent.
+  @LenientQuery()
   @ApiOperation({
     summary: 'Tracking link: record a click and redirect to the offer',
     description:
@@ -113,6 +116,8 @@ export class TrackingController {
   }
 
   @Get('postback')
+  // An advertiser's conversion is never refused for its encoding: the query as sent.
+  @LenientQuery()
   @ApiOperation({
     summary: 'Server-to-server conversion postback',
     description:
