@@ -90,6 +90,49 @@ describe('ingest trust (DESIGN §3a): who may assert what', () => {
     });
   });
 
+  describe('the tracking link and the postback are never refused for their encoding (review D2)', () => {
+    // Escapes that are not UTF-8 (JS escape()'s latin1, a sequence cut short) and an unescaped %, in a
+    // parameter the route reads and in one it ignores: each is kept as sent, as main did.
+    const queries: [string, string][] = [
+      ['utm_campaign=caf%E9&sub=plain', 'plain'],
+      ['sub=caf%E9', 'caf%E9'],
+      ['sub=truncated%C3', 'truncated%C3'],
+      ['sub=25%Cashback', '25%Cashback'],
+    ];
+
+    it.each(queries)('redirects a visitor and records the click for ?%s', async (query, subId) => {
+      const res = await fetch(`${t.gateway}/c/${a.offerId}?pub=${a.publisherId}&${query}`, {
+        redirect: 'manual',
+        headers: { 'user-agent': CHROME_UA },
+      });
+      expect(res.status).toBe(302);
+      const stored = await eventually(
+        async () =>
+          (
+            await t.db.query(
+              `SELECT sub_id FROM clicks WHERE offer_id = $1 AND sub_id = $2 AND received_at > now() - interval '5 minutes'`,
+              [a.offerId, subId],
+            )
+          ).rows[0],
+      );
+      expect(stored).toEqual({ sub_id: subId });
+    });
+
+    it('accepts an advertiser postback whose parameters are not UTF-8 escapes', async () => {
+      const token = (await call(t.api, 'POST', '/v1/advertiser/postback-token', a.advertiserKey)).body.token as string;
+      const clickId = await sendClick(a);
+      const res = await postback(
+        `click_id=${encodeURIComponent(clickId)}&amount=2&order_id=caf%E9-25%Cashback&utm_campaign=truncated%C3&token=${token}`,
+      );
+      expect(res.status).toBe(200);
+      const { id } = (await res.json()) as { id: string };
+      expect(await decision(id)).toMatchObject({ advertiser_id: a.advertiserId });
+      expect((await t.db.query(`SELECT order_id FROM conversions WHERE id = $1`, [id])).rows[0]).toEqual({
+        order_id: 'caf%E9-25%Cashback',
+      });
+    });
+  });
+
   describe('postback tokens', () => {
     it('authenticate /postback and the X-Postback-Token header, read nothing, and stop working once rotated', async () => {
       const first = (await call(t.api, 'POST', '/v1/advertiser/postback-token', b.advertiserKey)).body.token as string;

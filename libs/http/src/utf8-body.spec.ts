@@ -40,7 +40,7 @@ class EchoController {
 class EchoModule {}
 
 /** Raw bytes of a JSON text: `pieces` are JSON text, Buffers spliced in as they are. */
-const bytes = (...pieces: (string | number[])[]) =>
+const bytes = (...pieces: (string | number[] | Uint8Array)[]) =>
   Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
 
 // Each is not UTF-8, and Node's lossy decoding (what Fastify's parsers did) turns each into U+FFFD.
