@@ -32,8 +32,8 @@ export const ALERT_THRESHOLDS = {
   latencyP99Seconds: LATENCY_TARGET_SECONDS,
   /**
    * Minutes a scorer's selected model stays unloaded (arbiter_model_load_failing{side,loader} = 1, a state the
-   * watcher holds from a failed load until one succeeds or the selection changes; the api's from a
-   * backtest's failed load until a later one loads) before the alert fires: a model selected shortly before its artifact reaches the store loads within the first
+   * watcher holds from a failed load until one succeeds or the selection changes; the API's from a
+   * backtest's failed load until its background retry, 1 s doubling to 60 s, loads one) before the alert fires: a model selected shortly before its artifact reaches the store loads within the first
    * retries (1 s doubling to 60 s) and never pages; it resolves at the first evaluation after it loads.
    */
   modelNotLoadedMinutes: 5,
@@ -240,21 +240,39 @@ const RULES: RuleSpec[] = [
       datasourceUid: PROMETHEUS.uid,
       // A state, not a window of the failure counter: a window stays true for its length after the
       // last failure, so a model that loaded after a minute of retries paged minutes later.
-      // One instance per loader: a scorer (decides with it) or the api (backtests with the active one).
-      model: promModel(`max by (loader) (arbiter_model_load_failing{side="${side}"})`),
+      // The scorers decide with it; the API's loads (backtests only) warn on their own (arbiter-model-api-not-loaded).
+      model: promModel(`max(arbiter_model_load_failing{side="${side}",loader="scorer"})`),
       seconds: 300,
     },
     above: 0,
     for: `${T.modelNotLoadedMinutes}m`,
     noData: 'OK',
     labels: { severity: side === 'active' ? 'critical' : 'warning', team: 'ops' },
-    summary: `The {{ $labels.loader }} has not loaded the selected ${side} model for ${T.modelNotLoadedMinutes} minutes`,
+    summary: `A scorer has not loaded the selected ${side} model for ${T.modelNotLoadedMinutes} minutes`,
     description:
       side === 'active'
-        ? 'The {{ $labels.loader }} cannot load the active model selected in PUT /v1/admin/models/selection. A scorer keeps retrying (1 s doubling to 60 s): it decides with the model it had, or with rules only if it started meanwhile, and its /health says degraded (`model active`); its log names the version and why (`could not load the selected active model`). The api refuses every backtest (503 model_unavailable) and its /health says degraded (`model active (api)`); its log says `could not load the active model`. Why: missing from the object store, made for another model format, or the store unreadable. "Models running" on Engine health shows what each scorer runs. Publish the model again (`npx arbiter model publish`) or select one that loads; the alert resolves once every scorer has loaded it (or another model is selected), and for the api once a backtest loads it (the api loads the model only for a backtest: run one again).'
+        ? 'A scorer cannot load the active model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): it decides with the model it had, or with rules only if it started meanwhile, and its /health says degraded (`model active`); its log names the version and why (`could not load the selected active model`). Why: missing from the object store, made for another model format, or the store unreadable. "Models running" on Engine health shows what each scorer runs. Publish the model again (`npx arbiter model publish`) or select one that loads; the alert resolves once every scorer has loaded it (or another model is selected).'
         : 'A scorer cannot load the shadow model selected in PUT /v1/admin/models/selection and keeps retrying (1 s doubling to 60 s): the candidate is not being scored beside the active model, so its shadow figures stop growing (decisions are not affected). Its log names the version and why (`could not load the selected shadow model`). Publish it again or select another shadow.',
     panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Model load failures' },
   })),
+  {
+    uid: 'arbiter-model-api-not-loaded',
+    title: 'API cannot load the active model (backtests refused)',
+    query: {
+      datasourceUid: PROMETHEUS.uid,
+      model: promModel('max(arbiter_model_load_failing{side="active",loader="api"})'),
+      seconds: 300,
+    },
+    above: 0,
+    for: `${T.modelNotLoadedMinutes}m`,
+    noData: 'OK',
+    // Only backtests need it: decisions are the scorers' (arbiter-model-active-not-loaded pages for them).
+    labels: { severity: 'warning', team: 'ops' },
+    summary: `The API has not loaded the active model for ${T.modelNotLoadedMinutes} minutes: backtests are refused`,
+    description:
+      'The API cannot load the active model selected in PUT /v1/admin/models/selection, which backtests replay with: every backtest is refused (503 model_unavailable) and its /health says degraded (`model active (api)`); its log says `could not load the active model` with the version and why (missing from the object store, made for another model format, or the store unreadable). Decisions are not affected (the scorers load their own). The API retries in the background (1 s doubling to 60 s), reading the selection each time: publish the model again (`npx arbiter model publish`) or select one that loads, and the alert resolves within about a minute, with no backtest needed.',
+    panel: { dashboardUid: DASHBOARD_UIDS.engineHealth, title: 'Model load failures' },
+  },
   {
     uid: 'arbiter-model-versions-differ',
     title: 'Scorers run different active models',

@@ -363,7 +363,7 @@ export function engineHealth(): Dashboard {
           decimals: 0,
           w: 8,
           description:
-            'Failed loads of the selected model, by side; each retry (1 s doubling to 60 s) that fails counts. `<side> not loaded` is 1 while some scorer, or the API (the active model, for backtests), has not loaded the selected model of that side (arbiter_model_load_failing, named by its `loader`). The side keeps the model it had (a scorer that just started and cannot load the active model scores with rules only) and /health says `degraded` (`model active`). Fires "Selected active model not loaded" (or "… shadow …") once `not loaded` has been 1 for 5 minutes.',
+            'Failed loads of the selected model, by side; each retry (1 s doubling to 60 s) that fails counts. `<side> not loaded` is 1 while some scorer, or the API (the active model, for backtests), has not loaded the selected model of that side (arbiter_model_load_failing, named by its `loader`). The side keeps the model it had (a scorer that just started and cannot load the active model scores with rules only) and /health says `degraded` (`model active`). Fires "Selected active model not loaded" (or "… shadow …") once `not loaded (scorer)` has been 1 for 5 minutes, and "API cannot load the active model" (a warning: backtests only; the API retries in the background) for `active not loaded (api)`.',
         },
       ),
     )

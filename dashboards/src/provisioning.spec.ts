@@ -239,6 +239,7 @@ describe('alert rule provisioning', () => {
         'arbiter-stream-nearly-full',
         'arbiter-stream-trim-blocked',
         'arbiter-model-active-not-loaded',
+        'arbiter-model-api-not-loaded',
         'arbiter-model-shadow-not-loaded',
         'arbiter-model-versions-differ',
         'arbiter-revisions-owed',
@@ -249,13 +250,19 @@ describe('alert rule provisioning', () => {
     expect(new Set(rules.map((r) => r.uid)).size).toBe(rules.length);
   });
 
-  // The API loads the active model too (backtests); a load it cannot make pages as a scorer's does, named.
-  it('pages for an active model the API cannot load as for one a scorer cannot, one alert per loader', () => {
-    const rule = rules.find((r) => r.uid === 'arbiter-model-active-not-loaded')!;
-    const [query] = (rule.data as Json[]).filter((q) => q.datasourceUid === PROMETHEUS.uid);
-    expect(query.model.expr).toBe('max by (loader) (arbiter_model_load_failing{side="active"})');
-    expect(rule.annotations.summary).toContain('{{ $labels.loader }}');
-    expect(rule.annotations.description).toMatch(/backtest/);
+  // The API loads the active model too, for backtests only: a load it cannot make warns (decisions are
+  // the scorers', which page), and the text says what clears it (the API's background retry).
+  it('warns for an active model the API cannot load, and pages only for one a scorer cannot', () => {
+    const expr = (uid: string) =>
+      (rules.find((r) => r.uid === uid)!.data as Json[]).find((q) => q.datasourceUid === PROMETHEUS.uid)!.model.expr;
+    const scorer = rules.find((r) => r.uid === 'arbiter-model-active-not-loaded')!;
+    expect(expr(scorer.uid)).toBe('max(arbiter_model_load_failing{side="active",loader="scorer"})');
+    expect(scorer.labels).toMatchObject({ severity: 'critical' });
+    const api = rules.find((r) => r.uid === 'arbiter-model-api-not-loaded')!;
+    expect(expr(api.uid)).toBe('max(arbiter_model_load_failing{side="active",loader="api"})');
+    expect(api.labels).toMatchObject({ severity: 'warning' });
+    expect(api.annotations.description).toMatch(/retries in the background/);
+    expect(api.annotations.description).not.toMatch(/run one again/);
   });
 
   // The bound is the deployment's (each recorder exports what its configuration allows), and a

@@ -27,7 +27,7 @@ import { ApiKeysService } from './admin/api-keys.service';
 import { CatalogService } from './admin/catalog.service';
 import { EnforcementController } from './admin/enforcement.controller';
 import { EnforcementJob, EnforcementService } from '@app/enforcement';
-import { ModelRegistry, RuleSetStore, loadActiveModel } from '@app/live-config';
+import { ApiModelLoader, ModelRegistry, RuleSetStore } from '@app/live-config';
 import { Backtester } from '@app/backtest';
 import { CatalogCache } from '@app/catalog';
 import { Topology } from '@app/contracts';
@@ -111,10 +111,12 @@ export class ApiModule {
             new Backtester(history, clicks, catalog, distinctSecret),
         },
         {
-          provide: ACTIVE_MODEL,
+          provide: ApiModelLoader,
           inject: [ModelRegistry],
-          useFactory: (registry: ModelRegistry) => () => loadActiveModel(registry, config.ARBITER_DEFAULT_MODEL),
+          // Retries a failed load in the background, so the failing state clears once the model loads again.
+          useFactory: (registry: ModelRegistry) => new ApiModelLoader(registry, config.ARBITER_DEFAULT_MODEL),
         },
+        { provide: ACTIVE_MODEL, inject: [ApiModelLoader], useFactory: (loader: ApiModelLoader) => () => loader.load() },
         { provide: KpiRepository, inject: [DATABASE_POOL], useFactory: (pool: Pool) => new KpiRepository(pool) },
         ...healthChecks(natsHealthCheck, databaseHealthCheck),
         { provide: APP_GUARD, useClass: KeyRateLimitGuard },

@@ -8,6 +8,7 @@ import {
   API_MODEL_COMPONENT,
   MODEL_RETRY_FIRST_MS,
   MODEL_RETRY_MAX_MS,
+  ApiModelLoader,
   ModelUnavailableError,
   ModelWatcher,
   loadActiveModel,
@@ -266,5 +267,74 @@ describe('loadActiveModel: the API loading the model that decides now (for a bac
     expect(await loadActiveModel(registry({ active: null, shadow: 'good' }), 'models/default/model.json')).toBeNull();
     expect(await loadActiveModel(registry(null), '')).toBeNull();
     expect(degraded()).toEqual([]);
+  });
+});
+
+describe('ApiModelLoader: the API clears its failing state without another backtest', () => {
+  const failingApi = async () =>
+    (await metrics.modelLoadFailing.get()).values.find((v) => v.labels.side === 'active' && v.labels.loader === 'api')?.value;
+  const degraded = () => degradations.list().filter((d) => d.component === API_MODEL_COMPONENT);
+  let loader: ApiModelLoader | undefined;
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    metrics.modelLoadFailing.reset();
+    degradations.clear(API_MODEL_COMPONENT);
+  });
+  afterEach(() => {
+    loader?.stop();
+    jest.useRealTimers();
+  });
+
+  it('retries a failed load in the background: selecting a model that loads, or publishing the missing one, clears it', async () => {
+    let selection = { active: 'missing', shadow: null as string | null, updatedAt: '2026-12-04T00:00:00.000Z' };
+    const store: Record<string, ModelArtifact> = { ...published };
+    const registry = {
+      selection: async () => selection,
+      artifact: async (version: string) => {
+        if (!store[version]) throw new UnknownModelError(version);
+        return store[version];
+      },
+    } as unknown as ModelRegistry;
+    loader = new ApiModelLoader(registry, '');
+
+    // One failed backtest load: failing, degraded, a retry pending.
+    await expect(loader.load()).rejects.toBeInstanceOf(ModelUnavailableError);
+    expect(await failingApi()).toBe(1);
+    expect(loader.retrying).toBe(true);
+    // Still missing at the first retry: still failing, retried later (backing off).
+    await jest.advanceTimersByTimeAsync(MODEL_RETRY_FIRST_MS);
+    expect(await failingApi()).toBe(1);
+    expect(loader.retrying).toBe(true);
+    // The operator selects another model: the next retry loads it, with no backtest.
+    selection = { ...selection, active: 'good' };
+    await jest.advanceTimersByTimeAsync(MODEL_RETRY_MAX_MS);
+    expect(await failingApi()).toBe(0);
+    expect(degraded()).toEqual([]);
+    expect(loader.retrying).toBe(false);
+
+    // A later failure, fixed by publishing the missing model again.
+    selection = { ...selection, active: 'late' };
+    await expect(loader.load()).rejects.toBeInstanceOf(ModelUnavailableError);
+    expect(await failingApi()).toBe(1);
+    store.late = { ...artifact, version: 'late' };
+    await jest.advanceTimersByTimeAsync(MODEL_RETRY_FIRST_MS);
+    expect(await failingApi()).toBe(0);
+    expect(loader.retrying).toBe(false);
+  });
+
+  it('stops retrying when stopped (the API shutting down)', async () => {
+    const registry = {
+      selection: async () => ({ active: 'missing', shadow: null, updatedAt: '2026-12-04T00:00:00.000Z' }),
+      artifact: async (version: string) => {
+        throw new UnknownModelError(version);
+      },
+    } as unknown as ModelRegistry;
+    loader = new ApiModelLoader(registry, '');
+    await expect(loader.load()).rejects.toBeInstanceOf(ModelUnavailableError);
+    loader.stop();
+    expect(loader.retrying).toBe(false);
+    await jest.advanceTimersByTimeAsync(MODEL_RETRY_MAX_MS);
+    expect(loader.retrying).toBe(false);
   });
 });

@@ -208,8 +208,9 @@ export class ModelUnavailableError extends Error {
  * file), else the default file (null: rules only, also when the file is missing). A selected model
  * that fails to load is counted in `arbiter_model_load_failures_total{side="active"}`, makes this
  * process's `GET /health` degraded (API_MODEL_COMPONENT) and `arbiter_model_load_failing{side="active",
- * loader="api"}` 1 (the "Selected active model not loaded" alert pages) until a later load succeeds, and is thrown
+ * loader="api"}` 1 (the "API cannot load the active model" alert warns) until a later load succeeds, and is thrown
  * as `ModelUnavailableError`; a failure to read the selection itself (the broker) is thrown as it is.
+ * The API loads through `ApiModelLoader`, which retries a failed load in the background.
  */
 export async function loadActiveModel(registry: ModelRegistry, defaultModelPath: string): Promise<ModelRuntime | null> {
   const log = componentLogger('model');
@@ -238,4 +239,71 @@ export async function loadActiveModel(registry: ModelRegistry, defaultModelPath:
   metrics.modelLoadFailing.labels('active', 'api').set(0);
   if (degradations.clear(API_MODEL_COMPONENT)) log.info({ version }, 'the active model loads again');
   return model;
+}
+
+/**
+ * The API's `loadActiveModel`, retried in the background after a failed load (MODEL_RETRY_FIRST_MS
+ * doubling to MODEL_RETRY_MAX_MS) until one succeeds. The API loads the model only for a backtest and
+ * does not follow the selection: without the retry, one failed load (an object-store blip) held
+ * `arbiter_model_load_failing{loader="api"}` and the degraded `/health` until the next backtest,
+ * whatever the operator fixed. Each retry reads the selection again, so publishing the model again
+ * or selecting another one clears both within a minute.
+ */
+export class ApiModelLoader {
+  private retry?: { timer: NodeJS.Timeout; delayMs: number };
+  private stopped = false;
+  private readonly log = componentLogger('model');
+
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly defaultModelPath: string,
+  ) {}
+
+  async load(): Promise<ModelRuntime | null> {
+    try {
+      const model = await loadActiveModel(this.registry, this.defaultModelPath);
+      this.cancelRetry();
+      return model;
+    } catch (err) {
+      if (err instanceof ModelUnavailableError) this.scheduleRetry(MODEL_RETRY_FIRST_MS);
+      throw err;
+    }
+  }
+
+  /** Whether a retry is pending (for tests). */
+  get retrying(): boolean {
+    return this.retry !== undefined;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancelRetry();
+  }
+
+  /** Nest's shutdown hook (the API provides the loader). */
+  onApplicationShutdown(): void {
+    this.stop();
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    if (this.stopped || this.retry) return;
+    const timer = setTimeout(() => {
+      this.retry = undefined;
+      loadActiveModel(this.registry, this.defaultModelPath).then(
+        () => this.log.info('the active model loads again (retry)'),
+        (err) => {
+          // A broker that cannot answer is retried too: the failing state stays until a load tells.
+          if (!(err instanceof ModelUnavailableError)) this.log.warn({ err }, 'could not read the model selection; retrying');
+          this.scheduleRetry(Math.min(delayMs * 2, MODEL_RETRY_MAX_MS));
+        },
+      );
+    }, delayMs);
+    timer.unref();
+    this.retry = { timer, delayMs };
+  }
+
+  private cancelRetry(): void {
+    if (this.retry) clearTimeout(this.retry.timer);
+    this.retry = undefined;
+  }
 }
