@@ -240,4 +240,32 @@ describe('RollupRefresherService: deferral during a backlog (TimescaleDB)', () =
     await failing.tick();
     expect(await firstStarted()).toBe(0);
   });
+
+  // A refresh before bootstrap (no dialect yet: a backlog tick, shutdown's last refresh) does nothing,
+  // so the real first refresh after it still counts as the first and is spared while it runs.
+  it('does not count a refresh before bootstrap as the first', async () => {
+    const firstStarted = async () => (await metrics.rollupsFirstRefreshStarted.get()).values[0]?.value;
+    let release!: () => void;
+    let blocked = true;
+    const slow = {
+      query: async (sql: string) => {
+        if (blocked) await new Promise<void>((resolve) => (release = resolve));
+        statements.push(sql);
+        return { rows: [] };
+      },
+    } as unknown as Pool;
+    const r = new RollupRefresherService(config, slow);
+    await r.refresh();
+    expect(await firstStarted()).toBe(0);
+    (r as unknown as { dialect: TimescaleDialect }).dialect = new TimescaleDialect(true);
+    batch(r, 0, 50);
+    advance(30_000);
+    const first = r.refresh();
+    await Promise.resolve();
+    expect(await firstStarted()).toBe(wall / 1000);
+    blocked = false;
+    release();
+    await first;
+    expect(await firstStarted()).toBe(0);
+  });
 });
