@@ -1,8 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
-import { ClickEvent, ConversionEvent, Decision, FeedbackEvent, Outcome, Topology, feedbackKey } from '@app/contracts';
-import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
+import {
+  ClickEvent,
+  ConversionEvent,
+  Decision,
+  FeedbackEvent,
+  Outcome,
+  Topology,
+  encodeOutcomeItemWith,
+  feedbackKey,
+} from '@app/contracts';
+import { ScoringEngine, ShadowOutcome, ShadowRules, storedReasons } from '@app/decisions';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
 import {
@@ -263,12 +272,18 @@ export class ScoringService {
    * acknowledged, also when another message failed; the revisions among them are counted then.
    * Verdicts go as outcome items, encoded here (the engine keeps them packed, smaller than their
    * items): a remembered verdict redelivered decodes to what was published and encodes to the same bytes.
+   * Their reasons go as the recorder stores them (`storedReasons`: without what the reason-code
+   * catalogue gives back; only the recorder reads click verdicts on VERDICTS). Decisions go whole:
+   * the notifier reads them too.
    */
   async publish(out: readonly Outcome[], stored?: Set<Outcome>): Promise<void> {
     const verdicts: BatchItem[] = [];
     const decisions: BatchItem[] = [];
     // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
-    for (const o of out) (o.kind === 'click' ? verdicts : decisions).push({ payload: o, msgId: outcomeMessageId(o)! });
+    for (const o of out)
+      if (o.kind === 'click')
+        verdicts.push({ payload: o, msgId: outcomeMessageId(o)!, item: encodeOutcomeItemWith(o, storedReasons(o.reasons)) });
+      else decisions.push({ payload: o, msgId: outcomeMessageId(o)! });
     const messages = [
       ...outcomeMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
       ...outcomeMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),

@@ -32,14 +32,22 @@ interface WithReasons {
  * caller's (borrowed for the call: its reasons are put back before it returns, or throws).
  */
 export function encodeOutcomeItem(outcome: WithReasons): string {
-  const reasons = outcome.reasons;
+  return encodeOutcomeItemWith(outcome, outcome.reasons);
+}
+
+/**
+ * `encodeOutcomeItem` with `reasons` in the reasons part instead of the outcome's own: a click
+ * verdict's reasons as the recorder stores them (`StoredReason`).
+ */
+export function encodeOutcomeItemWith(outcome: WithReasons, reasons: unknown): string {
+  const own = outcome.reasons;
   const text = JSON.stringify(reasons);
   if (text === undefined) throw new TypeError('an outcome item needs reasons');
   outcome.reasons = 0;
   try {
     return `${JSON.stringify(outcome)}${REASONS_SEPARATOR}${text}`;
   } finally {
-    outcome.reasons = reasons;
+    outcome.reasons = own;
   }
 }
 

@@ -30,6 +30,25 @@ export const Reason = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * A reason as VERDICTS carries it to the recorder and the click_verdicts table keeps it (since
+ * 2026-12-04): whole, or without its category and message (and MODEL_RISK's `drivers`) when the
+ * reason-code catalogue gives them back from the code and evidence (`storedReasons` and
+ * `fullReasons` in `@app/decisions`). Category and message are both there or both left out: a
+ * reason with only one of them is refused, as `Reason` refuses it.
+ */
+export const StoredReason = Type.Object(
+  {
+    code: Reason.properties.code,
+    category: Type.Optional(Reason.properties.category),
+    severity: Reason.properties.severity,
+    message: Type.Optional(Reason.properties.message),
+    evidence: Reason.properties.evidence,
+    monitorOnly: Reason.properties.monitorOnly,
+  },
+  { additionalProperties: false, dependencies: { category: ['message'], message: ['category'] } },
+);
+
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 const common = {
@@ -64,6 +83,12 @@ export const ClickVerdict = Type.Object(
     category: Nullable(StringEnum(['GIVT', 'SIVT'] as const)),
     ...common,
   },
+  { additionalProperties: false },
+);
+
+/** A click verdict as the recorder reads it from VERDICTS: its reasons as stored (`StoredReason`). */
+export const StoredClickVerdict = Type.Object(
+  { ...ClickVerdict.properties, reasons: Type.Array(StoredReason) },
   { additionalProperties: false },
 );
 
@@ -113,6 +138,8 @@ export const Decision = Type.Object(
 );
 
 export type Reason = Static<typeof Reason>;
+export type StoredReason = Static<typeof StoredReason>;
+export type StoredClickVerdict = Static<typeof StoredClickVerdict>;
 export type ClickVerdict = Static<typeof ClickVerdict>;
 export type Decision = Static<typeof Decision>;
 export type DecisionStatus = Static<typeof DecisionStatus>;

@@ -5,3 +5,4 @@ export * from './hold-registry';
 export * from './shadow-rules';
 export * from './payout';
 export * from './click-time';
+export { fullReasons, storedReasons } from './stored-reasons';

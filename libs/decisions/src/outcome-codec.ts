@@ -2,6 +2,7 @@ import { REASON_CODES } from '@app/contracts';
 import type { ClickVerdict, Decision, Evidence, EvidenceRow, Reason } from '@app/contracts';
 import type { JsonCodec } from '@app/features';
 import { modelRiskDrivers } from '@app/rules';
+import { EXPLAINED_KEYS, catalogueMessage, explainedEvidence, hasKeys, ownDrivers } from './stored-reasons';
 
 /**
  * How the engine keeps the outcomes it remembers for redelivery (`EncodedMap`), in about half the
@@ -69,7 +70,6 @@ const DECISION_KEYS = [
 
 const MINTED_VERDICT_KEYS = [...VERDICT_KEYS, 'idMinted'] as const;
 
-const REASON_KEYS = ['code', 'category', 'severity', 'message', 'evidence', 'monitorOnly'] as const;
 const ROW_KEYS = ['feature', 'value', 'typicalLegit', 'contribution'] as const;
 
 /** The first element of a packed outcome. */
@@ -82,15 +82,6 @@ const enum Tag {
 }
 
 type Packed = [Tag, ...unknown[]];
-
-/** True when `o` has exactly `keys`, in that order, none of them undefined. */
-function hasKeys(o: object, keys: readonly string[]): boolean {
-  let i = 0;
-  for (const k in o) {
-    if (k !== keys[i++] || (o as Record<string, unknown>)[k] === undefined) return false;
-  }
-  return i === keys.length;
-}
 
 /**
  * `built`: the outcome was just made by the engine from what its rules returned (`runRules`), so
@@ -198,10 +189,10 @@ function unpackOutcome(p: Packed): ClickVerdict | Decision {
 
 /** [code, severity, message or 0 (the catalogue's), evidence, monitorOnly]; the reason itself when it cannot be. */
 function packReason(r: Reason, built: boolean): unknown {
-  const spec = REASON_CODES[r.code];
-  if (!spec || r.category !== spec.category || !hasKeys(r, REASON_KEYS) || !plainEvidence(r.evidence)) return r;
+  const catalogue = catalogueMessage(r, built);
+  if (catalogue === null) return r;
   const evidence = packEvidence(r.evidence, built && r.code === 'MODEL_RISK');
-  return [r.code, r.severity, built || spec.explain(r.evidence) === r.message ? 0 : r.message, evidence, r.monitorOnly];
+  return [r.code, r.severity, catalogue ? 0 : r.message, evidence, r.monitorOnly];
 }
 
 function unpackReasons(packed: unknown): Reason[] {
@@ -215,43 +206,11 @@ function unpackReasons(packed: unknown): Reason[] {
 }
 
 /**
- * Evidence whose JSON reads back as itself: no undefined, NaN or infinite values (JSON turns them
- * into null or drops them, and the message the catalogue builds from that would differ), no -0.
- */
-function plainEvidence(e: Evidence): boolean {
-  for (const k in e) {
-    const v = e[k];
-    if (v === undefined || !plainScalar(v)) {
-      if (!Array.isArray(v)) return false;
-      for (const row of v) for (const c in row) if (row[c] === undefined || !plainScalar(row[c])) return false;
-    }
-  }
-  return true;
-}
-
-function plainScalar(v: unknown): boolean {
-  return typeof v !== 'number' ? typeof v !== 'object' || v === null : Number.isFinite(v) && !Object.is(v, -0);
-}
-
-/** MODEL_RISK's evidence with a per-event explanation, in the order its rule builds it. */
-const EXPLAINED_KEYS = [
-  'probability',
-  'threshold',
-  'model',
-  'authority',
-  'basis',
-  'explanation',
-  'bias',
-  'contributions',
-  'drivers',
-] as const;
-
-/**
  * A table's rows (MODEL_RISK's contributions) as arrays when they have the usual columns; MODEL_RISK's
  * evidence as an array of its values, without `drivers` when they are the rows' own.
  */
 function packEvidence(e: Evidence, builtModelRisk: boolean): unknown {
-  if (hasKeys(e, EXPLAINED_KEYS) && Array.isArray(e.contributions)) {
+  if (explainedEvidence(e)) {
     // MODEL_RISK with rows (a quarter of the simulated outcomes): its values read by name into one literal.
     const rows = e.contributions as EvidenceRow[];
     return [
@@ -263,7 +222,7 @@ function packEvidence(e: Evidence, builtModelRisk: boolean): unknown {
       packValue(e.explanation),
       packValue(e.bias),
       packRows(rows),
-      builtModelRisk || e.drivers === modelRiskDrivers(rows) ? 0 : packValue(e.drivers),
+      ownDrivers(e, builtModelRisk) ? 0 : packValue(e.drivers),
     ];
   }
   let packed: Record<string, unknown> | null = null;

@@ -5,6 +5,7 @@ import {
   ConversionEvent,
   Decision,
   FeedbackEvent,
+  StoredClickVerdict,
   Topology,
   compiled,
   decodeOutcomeItem,
@@ -156,7 +157,8 @@ export function decodeMessage<T>(spec: ConsumerSpec<T>, subject: string, data: U
 }
 
 export type StoredEvent = ClickEvent | ConversionEvent | FeedbackEvent;
-export type StoredOutcome = ClickVerdict | Decision;
+/** What the recorder reads from VERDICTS: click verdicts with their reasons as stored (`StoredReason`), decisions whole. */
+export type StoredOutcome = StoredClickVerdict | Decision;
 
 /**
  * max_ack_pending for a consumer of batch messages. It counts messages, and what is pending may all
@@ -189,6 +191,10 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
     const kind = topology.kindOf(subject);
     return kind === 'click' ? ClickEvent : kind === 'conversion' ? ConversionEvent : kind === 'feedback' ? FeedbackEvent : null;
   };
+  // The recorder's: a click verdict's reasons may come without what the catalogue gives back (the
+  // scorer's `storedReasons`); anything else `ClickVerdict` refuses is refused.
+  const storedOutcomeSchema = (subject: string): TSchema | null =>
+    subject === topology.verdict('click') ? StoredClickVerdict : subject === topology.verdict('conversion') ? Decision : null;
   const outcomeSchema = (subject: string): TSchema | null =>
     subject === topology.verdict('click') ? ClickVerdict : subject === topology.verdict('conversion') ? Decision : null;
   const base = { ackWaitMs: 30_000 };
@@ -244,8 +250,8 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           batch: config.RECORDER_BATCH,
           concurrency: config.RECORDER_CONCURRENCY,
           maxAckPending: batchedAckPending(config.RECORDER_BATCH * config.RECORDER_CONCURRENCY * 4),
-          decode: jsonDecoder<StoredOutcome>(outcomeSchema),
-          decodeItems: jsonItemsDecoder<StoredOutcome>(outcomeSchema, outcomeMessageId),
+          decode: jsonDecoder<StoredOutcome>(storedOutcomeSchema),
+          decodeItems: jsonItemsDecoder<StoredOutcome>(storedOutcomeSchema, outcomeMessageId),
           maxQueueBytes: BATCH_QUEUE_BYTES,
         },
       ],

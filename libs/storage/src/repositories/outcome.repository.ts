@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { ClickVerdict, Decision, Reason, encodedReasons, feedbackKey, hasMintedClickShape } from '@app/contracts';
+import { Decision, Reason, StoredClickVerdict, StoredReason, encodedReasons, feedbackKey, hasMintedClickShape } from '@app/contracts';
 import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, unnestRows, writeKeyed } from '../bulk';
 import { inTransaction } from '../database';
 
@@ -8,11 +8,11 @@ import { inTransaction } from '../database';
  * item (the text the contract check saw parsed; `encodedReasons`; the same values for the scorer's own
  * numbers, see `outcome-items.ts`), else encoded here.
  */
-function reasonsJson(reasons: readonly Reason[]): string | null {
+function reasonsJson(reasons: readonly StoredReason[]): string | null {
   return encodedReasons(reasons) ?? json(reasons);
 }
 
-const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
+const VERDICT_COLUMNS: Column<StoredClickVerdict>[] = [
   { name: 'click_id', type: 'text', value: (v) => v.clickId },
   { name: 'ts', type: 'timestamptz', value: (v) => v.ts },
   { name: 'decided_at', type: 'timestamptz', value: (v) => v.decidedAt },
@@ -40,9 +40,9 @@ const VERDICT_COLUMNS: Column<ClickVerdict>[] = [
   { name: 'shadow_score', type: 'real', value: (v) => v.shadowScore },
 ];
 /** Verdicts on clicks whose id the engine minted: idempotent on the table's (click_id, ts) key. */
-const mintedVerdictInsert = keyedInsert<ClickVerdict>('click_verdicts', VERDICT_COLUMNS);
+const mintedVerdictInsert = keyedInsert<StoredClickVerdict>('click_verdicts', VERDICT_COLUMNS);
 /** Verdicts on clicks whose id a sender chose: through the ledger, like their clicks. */
-const verdictInsert = ledgeredInsert<ClickVerdict>('click_verdict', 'click_verdicts', 'click_id', VERDICT_COLUMNS, (v) =>
+const verdictInsert = ledgeredInsert<StoredClickVerdict>('click_verdict', 'click_verdicts', 'click_id', VERDICT_COLUMNS, (v) =>
   hasMintedClickShape(v.clickId),
 );
 
@@ -159,8 +159,8 @@ export class OutcomeRepository {
    * JetStream did not drop it) keeps its first copy within a batch, as the tables' keys do across
    * batches: the copy the notifier delivered, which de-duplicates the same way.
    */
-  async insert(outcomes: readonly (ClickVerdict | Decision)[]): Promise<{ verdicts: number; decisions: number; revisions: number }> {
-    const verdicts = outcomes.filter((o): o is ClickVerdict => o.kind === 'click');
+  async insert(outcomes: readonly (StoredClickVerdict | Decision)[]): Promise<{ verdicts: number; decisions: number; revisions: number }> {
+    const verdicts = outcomes.filter((o): o is StoredClickVerdict => o.kind === 'click');
     // A stable sort: copies of one revision stay in the order they came.
     const decisions = outcomes.filter((o): o is Decision => o.kind === 'conversion').sort((a, b) => a.revision - b.revision);
     const [minted, chosen] = splitBy(

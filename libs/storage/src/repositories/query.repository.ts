@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { Decision, Reason } from '@app/contracts';
+import { fullReasons } from '@app/decisions';
 import { toDecision } from './outcome.repository';
 
 /** Keyset position: the last item's time and id (stable under concurrent inserts, unlike offsets). */
@@ -90,7 +91,8 @@ export class QueryRepository {
       offerId: r.offer_id,
       subId: r.sub_id,
       status: r.status,
-      reasons: r.reasons,
+      // A click verdict's reasons are stored without what the catalogue gives back (`storedReasons`).
+      reasons: fullReasons(r.reasons),
       ip: r.ip,
       country: r.country,
       userAgent: r.user_agent,
