@@ -1,7 +1,7 @@
 import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
-import { ClickEvent, Decision, FeedbackEvent, Topology } from '@app/contracts';
+import { ClickEvent, Decision, FeedbackEvent, REASON_CODES, StoredClickVerdict, Topology, compiled } from '@app/contracts';
 import { EncodedJson, ITEMS_PER_MESSAGE, bodyItems } from '@app/messaging';
 import type { Delivery, JetStreamPublisher, Outgoing, StoredEvent } from '@app/messaging';
 import type { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, StoredClick } from '@app/storage';
@@ -455,6 +455,23 @@ describe('ScoringService: what a batch loads before it is scored', () => {
     const decisionMessages = published.filter((o) => o.subject === topology.verdict('conversion'));
     expect(decisionMessages).toHaveLength(1);
     expect(decisions().map((d) => d.conversionId)).toEqual(conversions.map((c) => c.id));
+  });
+
+  it('sends click verdicts’ reasons without what the reason-code catalogue gives back, decisions’ whole', async () => {
+    // From a data centre and a declared bot: invalid, with reasons.
+    const clicks = [aClick({ id: uid('click'), ip: '34.66.0.1' }), aClick({ id: uid('click'), userAgent: 'curl/8.4.0' })];
+    const conversion = aConversion(clicks[0], { id: uid('conv') });
+    await sut.process(batch(...clicks, conversion));
+    const verdicts = published.filter((o) => o.subject === topology.verdict('click')).flatMap(unpack) as StoredClickVerdict[];
+    expect(verdicts.map((v) => v.reasons.length)).toEqual([expect.any(Number), expect.any(Number)]);
+    for (const v of verdicts) {
+      expect(v.reasons.length).toBeGreaterThan(0);
+      for (const r of v.reasons) expect([r.code, r.message, r.category]).toEqual([r.code, undefined, undefined]);
+      expect(compiled(StoredClickVerdict).check(v).ok).toBe(true);
+    }
+    const [decision] = decisions();
+    expect(decision.reasons.length).toBeGreaterThan(0);
+    for (const r of decision.reasons) expect(r.message).toBe(REASON_CODES[r.code].explain(r.evidence));
   });
 
   it('counts every outcome it publishes by kind and outcome, and times each one', async () => {

@@ -282,7 +282,11 @@ export class ScoringService {
     // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
     for (const o of out)
       if (o.kind === 'click')
-        verdicts.push({ payload: o, msgId: outcomeMessageId(o)!, item: encodeOutcomeItemWith(o, storedReasons(o.reasons)) });
+        verdicts.push({
+          payload: o,
+          msgId: outcomeMessageId(o)!,
+          item: encodeOutcomeItemWith(o, storedReasons(o.reasons, this.engine.scoredNow(o))),
+        });
       else decisions.push({ payload: o, msgId: outcomeMessageId(o)! });
     const messages = [
       ...outcomeMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),

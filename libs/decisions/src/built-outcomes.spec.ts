@@ -39,6 +39,8 @@ describe('every outcome the engine packs as built', () => {
     const check = (o: ClickVerdict | Decision, isBuilt?: boolean) => {
       if (!isBuilt) return;
       built++;
+      // The scorer stores (`storedReasons`) the reasons of the verdicts the engine says it scored now as built too.
+      if (o.kind === 'click') expect(engine.scoredNow(o)).toBe(true);
       for (const r of o.reasons) {
         seen.add(r.monitorOnly ? `${r.code} (monitor)` : r.code);
         expect({ code: r.code, message: REASON_CODES[r.code].explain(r.evidence) }).toEqual({ code: r.code, message: r.message });

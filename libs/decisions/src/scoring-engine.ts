@@ -98,6 +98,12 @@ export class ScoringEngine {
   private verdicts: EncodedMap<ClickVerdict>;
   private decisions: EncodedMap<Decision>;
   /**
+   * Verdicts scored just now (not a remembered copy): their reasons are what the rules returned, so
+   * the scorer stores them (`storedReasons`) without formatting their messages again to check them,
+   * about 1.6 µs a verdict (a WeakSet's add and lookup cost a tenth of that).
+   */
+  private readonly built = new WeakSet<ClickVerdict>();
+  /**
    * The feedback events applied (whether they changed the decision or not), the last
    * `rememberOutcomes` of them, by conversion and id (`feedbackKey`): a redelivered feedback is never
    * applied again, and an id used again on another conversion is a feedback of its own.
@@ -201,6 +207,11 @@ export class ScoringEngine {
     this.decisions = new EncodedMap<Decision>(this.decisions.max, DECISION_CODEC);
   }
 
+  /** Whether `verdict` is one this engine scored just now, its reasons as its rules returned them (`storedReasons`' `built`). */
+  scoredNow(verdict: ClickVerdict): boolean {
+    return this.built.has(verdict);
+  }
+
   /** Whether the outcome given for this event id is still remembered (without decoding it). */
   remembers(kind: 'click' | 'conversion', id: string): boolean {
     return kind === 'click' ? this.verdicts.has(id) : this.decisions.has(id);
@@ -292,7 +303,9 @@ export class ScoringEngine {
       latencyMs: Math.max(0, decidedAtMs - parseIsoMs(e.receivedAt)),
     };
     if (e.idMinted) verdict.idMinted = true;
-    // Its reasons are what the rules returned: the codec need not format their messages again to check them.
+    // Its reasons are what the rules returned: the codec, and the scorer storing them (`scoredNow`), need not
+    // format their messages again to check them.
+    this.built.add(verdict);
     this.verdicts.set(e.id, verdict, true);
     if (this.shadowRules)
       this.shadowRules.sink(this.shadowRules.rules.click({ event: e, obs, offer, publisher, lists: ruleset.lists }, model, verdict));
