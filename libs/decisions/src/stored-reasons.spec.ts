@@ -113,6 +113,11 @@ describe('reasons as stored (without what the catalogue gives back)', () => {
     expect(JSON.stringify(fullReasons(row))).toBe(JSON.stringify(row));
   });
 
+  it('serves a stored reason of a code it does not know (a later release’s) as it is', () => {
+    const later = { code: 'LATER_CODE', severity: 'high', evidence: { n: 1 }, monitorOnly: false } as unknown as StoredReason;
+    expect(fullReasons([later])).toEqual([later]);
+  });
+
   it('keeps evidence with tables and monitor-only reasons through a mix of stored and whole reasons', () => {
     const table = aReason('MODEL_RISK', explained(), { monitorOnly: true });
     const whole = aReason('IP_VELOCITY', { window: 'minute', count: 37, limit: 20 }, { message: 'hand-written' });

@@ -131,6 +131,8 @@ export function fullReasons(stored: readonly StoredReason[]): Reason[] {
 
 function fullReason(r: StoredReason): Reason {
   const spec = REASON_CODES[r.code];
+  // A code this release does not know (stored by a later one): served as stored rather than failing the page.
+  if (!spec) return r as Reason;
   let evidence = r.evidence;
   if (r.code === 'MODEL_RISK' && Array.isArray(evidence.contributions) && evidence.drivers === undefined)
     evidence = jsonbOrdered({ ...evidence, drivers: modelRiskDrivers(evidence.contributions) });
