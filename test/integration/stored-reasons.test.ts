@@ -14,6 +14,7 @@ import { ScoringEngine, storedReasons } from '@app/decisions';
 import { DEFAULT_RULESET } from '@app/rules';
 import { aCatalog, aClick, createTestDatabase } from '@app/testing';
 import { EmbeddedDatabase, OutcomeRepository, QueryRepository, createPool, migrate } from '@app/storage';
+import { PUBLISHER_REJECTION_CSV, publisherRejection } from '../../apps/api/src/publisher/publisher-view';
 
 /**
  * Click verdicts' reasons stored without what the reason-code catalogue gives back (session 9,
@@ -117,6 +118,40 @@ describe('click verdicts’ reasons stored without their derivable text', () => 
     const pool = createPool({ url: target.url, max: 2, applicationName: 'stored-reasons-test' });
     try {
       await servedAndStored(pool);
+    } finally {
+      await pool.end();
+      await target.drop();
+    }
+  });
+
+  it('serves a slim reason of a code this release does not know (a later release’s, after a rollback) on the publisher’s page and CSV', async () => {
+    const target = await createTestDatabase();
+    const pool = createPool({ url: target.url, max: 2, applicationName: 'stored-reasons-test' });
+    try {
+      await migrate(pool);
+      const [v] = verdicts();
+      const later = { code: 'LATER_CODE', severity: 'high', evidence: { ip: '198.51.100.7', n: 3 }, monitorOnly: false };
+      // As a later release's recorder wrote it (this release's schema refuses the code).
+      await new OutcomeRepository(pool).insert([{ ...v, reasons: [later, ...storedReasons(v.reasons)] } as unknown as StoredClickVerdict]);
+      const from = new Date(Date.parse(v.ts) - 60_000);
+      const page = await new QueryRepository(pool).rejections({
+        publisherId,
+        from,
+        to: new Date(from.getTime() + 3_600_000),
+        kind: 'click',
+        limit: 10,
+      });
+      const row = publisherRejection(page.items[0]);
+      expect(row.reasons[0]).toEqual({
+        code: 'LATER_CODE',
+        title: 'LATER_CODE',
+        category: null,
+        message: expect.stringContaining('LATER_CODE'),
+        evidence: { ip: '198.51.100.x', n: 3 },
+      });
+      expect(row.reasons.slice(1).map((r) => r.code)).toEqual(v.reasons.filter((r) => !r.monitorOnly).map((r) => r.code));
+      const messages = PUBLISHER_REJECTION_CSV.find((c) => c.header === 'messages')!.value(row) as string;
+      expect(messages).toContain('LATER_CODE');
     } finally {
       await pool.end();
       await target.drop();

@@ -113,9 +113,13 @@ describe('reasons as stored (without what the catalogue gives back)', () => {
     expect(JSON.stringify(fullReasons(row))).toBe(JSON.stringify(row));
   });
 
-  it('serves a stored reason of a code it does not know (a later release’s) as it is', () => {
+  it('serves a stored reason of a code it does not know (a later release’s) with a message naming it and category null', () => {
     const later = { code: 'LATER_CODE', severity: 'high', evidence: { n: 1 }, monitorOnly: false } as unknown as StoredReason;
-    expect(fullReasons([later])).toEqual([later]);
+    const [served] = fullReasons([later]);
+    expect(served).toEqual({ ...later, message: expect.stringContaining('LATER_CODE'), category: null });
+    // A whole one (a later release's reason stored with its text) is served as stored.
+    const whole = { ...later, category: 'SIVT', message: 'Later words.' } as unknown as StoredReason;
+    expect(fullReasons([whole])[0]).toBe(whole);
   });
 
   it('keeps evidence with tables and monitor-only reasons through a mix of stored and whole reasons', () => {

@@ -131,8 +131,7 @@ export function fullReasons(stored: readonly StoredReason[]): Reason[] {
 
 function fullReason(r: StoredReason): Reason {
   const spec = REASON_CODES[r.code];
-  // A code this release does not know (stored by a later one): served as stored rather than failing the page.
-  if (!spec) return r as Reason;
+  if (!spec) return unknownReason(r);
   let evidence = r.evidence;
   if (r.code === 'MODEL_RISK' && Array.isArray(evidence.contributions) && evidence.drivers === undefined)
     evidence = jsonbOrdered({ ...evidence, drivers: modelRiskDrivers(evidence.contributions) });
@@ -145,6 +144,29 @@ function fullReason(r: StoredReason): Reason {
     severity: r.severity,
     monitorOnly: r.monitorOnly,
   };
+}
+
+/**
+ * A stored reason of a code this release does not know (a later release stored it, and this one
+ * runs after a rollback or beside it): served with its code, evidence and severity, a message that
+ * says only that, and category null (the catalogue that would give it is the later release's),
+ * rather than failing the whole rejections page and its CSV export. `Reason` requires a category;
+ * the API's reason objects carry null here only (docs/trust.md).
+ */
+function unknownReason(r: StoredReason): Reason {
+  return {
+    code: r.code,
+    message: unknownCodeMessage(r.code),
+    category: null as unknown as Reason['category'],
+    evidence: r.evidence,
+    severity: r.severity,
+    monitorOnly: r.monitorOnly,
+  };
+}
+
+/** The message served for a stored reason whose code this release does not know. */
+function unknownCodeMessage(code: string): string {
+  return `Rule ${code} fired; this release does not describe that reason code.`;
 }
 
 /** `o`'s keys in jsonb's order: shorter first, then by bytes (the same as by UTF-16 units for ASCII keys). */
