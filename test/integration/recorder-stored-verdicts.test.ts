@@ -1,7 +1,7 @@
-import { ClickVerdict, ConsumerName, Topology, encodeOutcomeItemWith, outcomeItemsBody } from '@app/contracts';
+import { ClickVerdict, ConsumerName, Topology, encodeOutcomeItemWith, outcomeItemsBody, storedReasons } from '@app/contracts';
 import type { StoredReason } from '@app/contracts';
 import { loadConfig } from '@app/config';
-import { ScoringEngine, storedReasons } from '@app/decisions';
+import { ScoringEngine } from '@app/decisions';
 import { Delivery, PoisonMessageError, StoredOutcome, consumerSpecs, decodeMessage } from '@app/messaging';
 import { DEFAULT_RULESET } from '@app/rules';
 import { aCatalog, aClick, createTestDatabase } from '@app/testing';

@@ -8,9 +8,10 @@ import {
   decodeOutcomeItem,
   encodeOutcomeItem,
   encodeOutcomeItemWith,
+  storedReasons,
 } from '@app/contracts';
 import type { Evidence } from '@app/contracts';
-import { ScoringEngine, storedReasons } from '@app/decisions';
+import { ScoringEngine } from '@app/decisions';
 import { DEFAULT_RULESET } from '@app/rules';
 import { aCatalog, aClick, createTestDatabase } from '@app/testing';
 import { EmbeddedDatabase, OutcomeRepository, QueryRepository, createPool, migrate } from '@app/storage';

@@ -10,8 +10,9 @@ import {
   Topology,
   encodeOutcomeItemWith,
   feedbackKey,
+  storedReasons,
 } from '@app/contracts';
-import { ScoringEngine, ShadowOutcome, ShadowRules, storedReasons } from '@app/decisions';
+import { ScoringEngine, ShadowOutcome, ShadowRules } from '@app/decisions';
 import type { ModelRuntime } from '@app/model';
 import type { RuleSetResolver } from '@app/rules';
 import {

@@ -7,3 +7,4 @@ export * from './topology';
 export * from './ids';
 export * from './privacy';
 export * from './outcome-items';
+export * from './stored-reasons';

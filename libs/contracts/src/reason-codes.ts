@@ -431,3 +431,20 @@ export const ALL_REASON_CODES = specs.map((s) => s.code) as ReasonCode[];
 export function isReasonCode(value: string): value is ReasonCode {
   return Object.prototype.hasOwnProperty.call(REASON_CODES, value);
 }
+
+/** How many of the contributions that raised the score the message names. */
+const NAMED = 3;
+
+/**
+ * MODEL_RISK's `drivers` from its rows: the contributions that raised the score, the first
+ * `NAMED` of them in words. The rule writes them with this and the outcome codec leaves them out
+ * of a remembered outcome when they are its rows' own, so both read them the same way.
+ */
+export function modelRiskDrivers(rows: readonly EvidenceRow[]): string {
+  let drivers = '';
+  let named = 0;
+  for (const row of rows)
+    if ((row.contribution as number) > 0 && named++ < NAMED)
+      drivers += `${named > 1 ? '; ' : ''}${row.feature} ${row.value ?? 'unknown'} (legitimate typically ${row.typicalLegit ?? 'unknown'}) +${row.contribution}`;
+  return named ? drivers : "no single feature: the forest's prior alone";
+}

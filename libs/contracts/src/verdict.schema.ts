@@ -34,7 +34,7 @@ export const Reason = Type.Object(
  * A reason as VERDICTS carries it to the recorder and the click_verdicts table keeps it (since
  * 2026-12-04): whole, or without its category and message (and MODEL_RISK's `drivers`) when the
  * reason-code catalogue gives them back from the code and evidence (`storedReasons` and
- * `fullReasons` in `@app/decisions`). Category and message are both there or both left out: a
+ * `fullReasons`, `stored-reasons.ts`). Category and message are both there or both left out: a
  * reason with only one of them is refused, as `Reason` refuses it.
  */
 export const StoredReason = Type.Object(

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { REASON_CODES, encodeOutcomeItem } from '@app/contracts';
+import { REASON_CODES, encodeOutcomeItem, modelRiskDrivers } from '@app/contracts';
 import type { ClickEvent, ClickVerdict, ConversionEvent, Decision, EvidenceRow, ReasonCode } from '@app/contracts';
 import { FileCatalog, storedEvents } from '@app/evaluation';
 import { ModelArtifact, ModelRuntime } from '@app/model';
-import { DEFAULT_RULESET, EMPTY_RULESET_CONFIG, RuleSetResolver, modelRiskDrivers, validateConfig } from '@app/rules';
+import { DEFAULT_RULESET, EMPTY_RULESET_CONFIG, RuleSetResolver, validateConfig } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
 import { DECISION_CODEC, VERDICT_CODEC } from './outcome-codec';
 import { ScoringEngine } from './scoring-engine';

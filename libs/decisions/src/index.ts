@@ -5,4 +5,3 @@ export * from './hold-registry';
 export * from './shadow-rules';
 export * from './payout';
 export * from './click-time';
-export { fullReasons, storedReasons } from './stored-reasons';

@@ -1,8 +1,6 @@
-import { REASON_CODES } from '@app/contracts';
+import { EXPLAINED_KEYS, REASON_CODES, catalogueMessage, explainedEvidence, hasKeys, modelRiskDrivers, ownDrivers } from '@app/contracts';
 import type { ClickVerdict, Decision, Evidence, EvidenceRow, Reason } from '@app/contracts';
 import type { JsonCodec } from '@app/features';
-import { modelRiskDrivers } from '@app/rules';
-import { EXPLAINED_KEYS, catalogueMessage, explainedEvidence, hasKeys, ownDrivers } from './stored-reasons';
 
 /**
  * How the engine keeps the outcomes it remembers for redelivery (`EncodedMap`), in about half the

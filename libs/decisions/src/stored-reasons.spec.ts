@@ -1,9 +1,8 @@
-import { REASON_CODES, StoredReason as StoredReasonSchema, compiled } from '@app/contracts';
+import { REASON_CODES, StoredReason as StoredReasonSchema, compiled, fullReasons, storedReasons } from '@app/contracts';
 import type { Evidence, Reason, StoredReason } from '@app/contracts';
 import { DEFAULT_RULESET } from '@app/rules';
 import { aCatalog, aClick } from '@app/testing';
 import { ScoringEngine } from './scoring-engine';
-import { fullReasons, storedReasons } from './stored-reasons';
 
 /** What a jsonb column gives back for a value: its objects' keys shorter first, then by bytes. */
 function asJsonb<T>(v: T): T {

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { modelRiskDrivers } from '@app/contracts';
 import type { Evidence, EvidenceRow } from '@app/contracts';
 import { Rule } from './rule';
 
@@ -37,25 +38,8 @@ export interface ModelRiskParams {
   threshold?: number;
 }
 
-/** How many of the contributions that raised the score the message names. */
-const NAMED = 3;
-
 const round3 = (v: number | null) => (v === null ? null : Math.round(v * 1e3) / 1e3);
 const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
-
-/**
- * MODEL_RISK's `drivers` from its rows: the contributions that raised the score, the first
- * `NAMED` of them in words. The rule writes them with this and the outcome codec leaves them out
- * of a remembered outcome when they are its rows' own, so both read them the same way.
- */
-export function modelRiskDrivers(rows: readonly EvidenceRow[]): string {
-  let drivers = '';
-  let named = 0;
-  for (const row of rows)
-    if ((row.contribution as number) > 0 && named++ < NAMED)
-      drivers += `${named > 1 ? '; ' : ''}${row.feature} ${row.value ?? 'unknown'} (legitimate typically ${row.typicalLegit ?? 'unknown'}) +${row.contribution}`;
-  return named ? drivers : "no single feature: the forest's prior alone";
-}
 
 /** The model's fraud probability is above the threshold. */
 export const modelRiskRule: Rule<ModelFacts, ModelRiskParams> = {

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
+import { fullReasons } from '@app/contracts';
 import type { Decision, Reason } from '@app/contracts';
-import { fullReasons } from '@app/decisions';
 import { toDecision } from './outcome.repository';
 
 /** Keyset position: the last item's time and id (stable under concurrent inserts, unlike offsets). */

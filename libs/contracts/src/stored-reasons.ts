@@ -1,12 +1,14 @@
-import { REASON_CODES } from '@app/contracts';
-import type { Evidence, EvidenceRow, Reason, StoredReason } from '@app/contracts';
-import { modelRiskDrivers } from '@app/rules';
+import { REASON_CODES, modelRiskDrivers } from './reason-codes';
+import type { Evidence, EvidenceRow } from './reason-codes';
+import type { Reason, StoredReason } from './verdict.schema';
 
 /**
  * What of a reason the reason-code catalogue gives back, shared by the engine's packed outcomes
- * (`outcome-codec.ts`) and the reasons VERDICTS carries and click_verdicts keeps (`storedReasons`,
- * `fullReasons`): the category from the code, the message from the evidence (`explain` is a pure
- * function of it) and MODEL_RISK's `drivers` from its rows (`modelRiskDrivers`).
+ * (`outcome-codec.ts` in `@app/decisions`) and the reasons VERDICTS carries and click_verdicts keeps
+ * (`storedReasons`, `fullReasons`): the category from the code, the message from the evidence
+ * (`explain` is a pure function of it) and MODEL_RISK's `drivers` from its rows (`modelRiskDrivers`).
+ * Here beside the catalogue, not in `@app/decisions`: the recorder and the API's storage read them
+ * without loading the scoring engine.
  */
 
 export const REASON_KEYS = ['code', 'category', 'severity', 'message', 'evidence', 'monitorOnly'] as const;
