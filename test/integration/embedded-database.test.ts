@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Socket, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, Pool, PoolClient } from 'pg';
@@ -381,6 +384,52 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
     await expect(pool.query('SELECT * FROM no_such_table')).rejects.toThrow(/no_such_table/);
     const { rows } = await pool.query('SELECT 1 AS ok');
     expect(rows[0].ok).toBe(1);
+  });
+});
+
+/**
+ * The build starts its session at `client_min_messages = debug3`: every extended-query answer carried
+ * DEBUG notices ("parse <unnamed>: …", "bind <unnamed> to <unnamed>") that cost CPU and that nobody reads.
+ * Started as `arbiter start` starts it, on a data directory, it answers at PostgreSQL's default levels.
+ */
+describe("embedded database: PostgreSQL's default message levels", () => {
+  let dataDir: string;
+  let sut: EmbeddedDatabase;
+  let client: Client;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'arbiter-embedded-levels-'));
+    sut = await EmbeddedDatabase.start({ dataDir: join(dataDir, 'pglite') });
+    client = new Client({ connectionString: sut.url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client.end();
+    await sut.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers at notice and logs at warning', async () => {
+    const { rows } = await client.query(
+      `SELECT current_setting('client_min_messages') AS client, current_setting('log_min_messages') AS log`,
+    );
+    expect(rows[0]).toEqual({ client: 'notice', log: 'warning' });
+  });
+
+  it('sends no DEBUG notices with an extended-query answer, and still the notices a client is meant to see', async () => {
+    const notices: { severity?: string; message?: string }[] = [];
+    const onNotice = (n: { severity?: string; message?: string }) => notices.push({ severity: n.severity, message: n.message });
+    client.on('notice', onNotice);
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS levels (v int)');
+      await client.query('INSERT INTO levels SELECT unnest($1::int[])', [[1, 2, 3]]);
+      expect((await client.query('SELECT count(*)::int AS n FROM levels WHERE v > $1', [0])).rows[0].n).toBe(3);
+      expect(notices).toEqual([]);
+      await client.query('CREATE TABLE IF NOT EXISTS levels (v int)');
+      expect(notices).toEqual([{ severity: 'NOTICE', message: 'relation "levels" already exists, skipping' }]);
+    } finally {
+      client.off('notice', onNotice);
+    }
   });
 });
 

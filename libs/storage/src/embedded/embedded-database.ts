@@ -60,6 +60,7 @@ export async function serveEmbedded(options: { dataDir?: string; port?: number }
   const db = await PGlite.create(options.dataDir ?? 'memory://', { extensions: { timescaledb } });
   try {
     await loadTimescaleLoader(db);
+    await useDefaultMessageLevels(db);
     const server = new PGliteServer(db);
     const port = await server.listen(options.port ?? 0);
     return {
@@ -125,4 +126,18 @@ async function serveInWorker(script: string, data: EmbeddedWorkerData): Promise<
  */
 async function loadTimescaleLoader(db: PGlite): Promise<void> {
   await db.exec(`LOAD 'timescaledb'`);
+}
+
+/**
+ * This PGlite build starts its one session with `client_min_messages = debug3` and
+ * `log_min_messages = debug1`: PostgreSQL formatted debug messages at every step and answered every
+ * extended-query exchange with DEBUG notices ("parse <unnamed>: <the SQL>", "bind ...") that the
+ * wire server forwarded and `pg` parsed and dropped: about 45 µs of the thread per extended-query
+ * statement, a quarter of a small look-up (docs/performance.md, session 9). PostgreSQL's defaults
+ * instead. The session is shared by every connection and never reset between them, so this holds
+ * unless a client changes it (none of ours does; `RESET ALL` or `DISCARD ALL` would bring the
+ * build's levels back, costing CPU only).
+ */
+async function useDefaultMessageLevels(db: PGlite): Promise<void> {
+  await db.exec(`SET client_min_messages = notice; SET log_min_messages = warning`);
 }
