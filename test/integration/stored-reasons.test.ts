@@ -13,7 +13,7 @@ import {
 import type { Evidence } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
 import { DEFAULT_RULESET } from '@app/rules';
-import { aCatalog, aClick, createTestDatabase } from '@app/testing';
+import { aCatalog, aClick, aReason, createTestDatabase } from '@app/testing';
 import { EmbeddedDatabase, OutcomeRepository, QueryRepository, createPool, migrate } from '@app/storage';
 import { PUBLISHER_REJECTION_CSV, publisherRejection } from '../../apps/api/src/publisher/publisher-view';
 
@@ -29,19 +29,6 @@ describe('click verdicts’ reasons stored without their derivable text', () => 
   const recorderCheck = compiled(StoredClickVerdict);
   const publisherId = `stored-reasons-${process.pid}`;
   let run = 0;
-
-  function reason(code: Reason['code'], evidence: Evidence, overrides: Partial<Reason> = {}): Reason {
-    const spec = REASON_CODES[code];
-    return {
-      code,
-      category: spec.category,
-      severity: spec.severity,
-      message: spec.explain(evidence),
-      evidence,
-      monitorOnly: false,
-      ...overrides,
-    };
-  }
 
   const contributions = [
     { feature: 'sub_id_cr_vs_network_7d', value: 2.5, typicalLegit: 0.75, contribution: 0.1234 },
@@ -66,9 +53,9 @@ describe('click verdicts’ reasons stored without their derivable text', () => 
   /** Invalid verdicts the engine built, with a MODEL_RISK of each kind and a message from an older release. */
   function verdicts(): ClickVerdict[] {
     return [
-      [reason('MODEL_RISK', explained)],
-      [reason('MODEL_RISK', unexplained, { monitorOnly: true })],
-      [reason('IP_VELOCITY', { window: 'minute', count: 37, limit: 20 }, { message: 'Too many clicks from this IP (release 0.9).' })],
+      [aReason('MODEL_RISK', explained)],
+      [aReason('MODEL_RISK', unexplained, { monitorOnly: true })],
+      [aReason('IP_VELOCITY', { window: 'minute', count: 37, limit: 20 }, { message: 'Too many clicks from this IP (release 0.9).' })],
     ].map((extra) => {
       const click = aClick({ userAgent: 'curl/8.4.0', publisherId, id: `stored-reasons-${process.pid}-${run++}` });
       const verdict = engine.scoreClick(click, catalog, Date.parse(click.receivedAt));

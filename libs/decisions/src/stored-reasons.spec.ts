@@ -1,7 +1,7 @@
 import { REASON_CODES, StoredReason as StoredReasonSchema, compiled, fullReasons, storedReasons } from '@app/contracts';
 import type { Evidence, Reason, StoredReason } from '@app/contracts';
 import { DEFAULT_RULESET } from '@app/rules';
-import { aCatalog, aClick } from '@app/testing';
+import { aCatalog, aClick, aReason } from '@app/testing';
 import { ScoringEngine } from './scoring-engine';
 
 /** What a jsonb column gives back for a value: its objects' keys shorter first, then by bytes. */
@@ -16,19 +16,6 @@ function asJsonb<T>(v: T): T {
 const readBack = (reasons: readonly Reason[]): Reason[] => fullReasons(asJsonb(JSON.parse(JSON.stringify(storedReasons(reasons)))));
 /** What the column gave back before: the reasons stored whole. */
 const servedBefore = (reasons: readonly Reason[]): string => JSON.stringify(asJsonb(reasons));
-
-function aReason(code: Reason['code'], evidence: Evidence, overrides: Partial<Reason> = {}): Reason {
-  const spec = REASON_CODES[code];
-  return {
-    code,
-    category: spec.category,
-    severity: spec.severity,
-    message: spec.explain(evidence),
-    evidence,
-    monitorOnly: false,
-    ...overrides,
-  };
-}
 
 const explained = (): Evidence => ({
   probability: 0.93,

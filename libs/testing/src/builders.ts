@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Advertiser, ClickEvent, ConversionEvent, FeedbackEvent, Offer, Publisher } from '@app/contracts';
+import { REASON_CODES } from '@app/contracts';
+import type { Advertiser, ClickEvent, ConversionEvent, Evidence, FeedbackEvent, Offer, Publisher, Reason } from '@app/contracts';
 
 export const CHROME_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
 export const IPHONE_UA =
@@ -104,4 +105,18 @@ export function aCatalog(parts: { offers?: Offer[]; publishers?: Publisher[] } =
   const offers = new Map((parts.offers ?? [anOffer()]).map((o) => [o.id, o]));
   const publishers = new Map((parts.publishers ?? [aPublisher()]).map((p) => [p.id, p]));
   return { offer: (id: string) => offers.get(id), publisher: (id: string) => publishers.get(id) };
+}
+
+/** A reason as the engine builds it: the catalogue's category, severity and message for its evidence. */
+export function aReason(code: Reason['code'], evidence: Evidence, overrides: Partial<Reason> = {}): Reason {
+  const spec = REASON_CODES[code];
+  return {
+    code,
+    category: spec.category,
+    severity: spec.severity,
+    message: spec.explain(evidence),
+    evidence,
+    monitorOnly: false,
+    ...overrides,
+  };
 }
