@@ -22,18 +22,25 @@ export interface HistoryRange {
 // and ts follow only to make the key unique (an id is unique with its ts), so that a page ends exactly.
 const bare = (id: string) => `regexp_replace(${id}, '^c[0-9]+[.]', '')`;
 
+// A time as exact epoch microseconds, as text (extract's numeric is exact; a float8 is not past 2^53 µs).
+const us = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::numeric(20, 0)::text`;
+
 // Times as epoch milliseconds (a number parses far faster than a timestamp string; floor, as a Date truncates).
 const ms = (column: string) => `floor(extract(epoch FROM ${column}) * 1000)::float8`;
 
 /**
  * One table's next events after the key ($3 receipt, $4 bare id, $5 kind, $6 id, $7 ts; $4 NULL on the
- * first page) up to the newest receipt of the range ($8), at most $9. The receipt bounds make this a
- * range scan of the table's receipt index (0028), sorted only within one receipt time.
+ * first page) up to the window's newest receipt ($8), at most $9, with `ts` between `lo` and `hi` (the
+ * span the window's events of this table held when the read began: `windows`). The receipt bounds make
+ * this a range scan of the table's receipt index (0028), sorted only within one receipt time; the ts
+ * bounds exclude every chunk outside the window and, in a compressed chunk (which has no receipt index),
+ * every batch whose ts range misses it, so a page decompresses its window, not the rest of the range.
  */
-const branch = (table: string, t: string, kind: string, columns: string) => `
+const branch = (table: string, t: string, kind: string, lo: string, hi: string, columns: string) => `
     (SELECT '${kind}'::text AS kind, ${t}.id, ${bare(`${t}.id`)} AS bare, ${t}.received_at AS at, ${t}.ts AS at_ts, ${columns}
        FROM ${table} ${t}
-      WHERE ${t}.ts >= $1 AND ${t}.ts < $2 AND ${t}.received_at >= $3 AND ${t}.received_at <= $8
+      WHERE ${t}.ts >= $1 AND ${t}.ts < $2 AND ${t}.ts >= ${lo}::timestamptz AND ${t}.ts <= ${hi}::timestamptz
+        AND ${t}.received_at >= $3 AND ${t}.received_at <= $8
         AND ($4::text IS NULL OR (${t}.received_at, ${bare(`${t}.id`)}, '${kind}'::text, ${t}.id, ${t}.ts) > ($3, $4, $5, $6, $7))
       ORDER BY ${t}.received_at, ${bare(`${t}.id`)}, ${t}.id, ${t}.ts
       LIMIT $9)`;
@@ -44,6 +51,8 @@ const PAGE_SQL = `
       'clicks',
       'c',
       'click',
+      '$10',
+      '$11',
       `c.offer_id, c.publisher_id, c.sub_id, c.sub_ids, c.ip, c.user_agent, c.referrer, c.device_id, c.country, c.ip_country,
               c.partition, NULL::text AS click_id, NULL::text AS order_id, NULL::numeric AS amount, NULL::numeric AS payout,
               NULL::text AS currency, NULL::text AS type, c.label`,
@@ -52,6 +61,8 @@ const PAGE_SQL = `
       'conversions',
       'v',
       'conversion',
+      '$12',
+      '$13',
       `v.offer_id, NULL, NULL, NULL, v.ip, v.user_agent, NULL, v.device_id, v.country, v.ip_country,
               v.partition, v.click_id, v.order_id, v.amount, v.payout, v.currency, v.type, v.label`,
     )}
@@ -67,19 +78,51 @@ const PAGE_SQL = `
                              ELSE (SELECT t.from_status FROM decision_transitions t WHERE t.conversion_id = d.conversion_id AND t.revision = 1)
                         END
                    FROM decisions d WHERE d.conversion_id = e.id LIMIT 1) END AS recorded,
-         e.at::text AS key_at, e.bare AS key_bare, e.at_ts::text AS key_ts
+         e.at::text AS key_at, ${us('e.at')} AS key_at_us, e.bare AS key_bare, e.at_ts::text AS key_ts
     FROM page e ORDER BY e.at, e.bare, e.kind, e.id, e.at_ts`;
 
 /**
- * The first and last receipt of the range's events (text: exact to the microsecond, as the keys are
- * compared). Read through the ts index, as `count`: a bare min/max would walk the receipt index from
- * one end, past every event outside the range (a month in a year: the eleven others).
+ * The range's events by receipt time, in buckets of $3 (a ten-thousandth of the range): how many, their
+ * first and last receipt, and the span of each table's `ts` (all as text: exact to the microsecond, as
+ * the keys are compared). One pass over the range, through the ts index (a bare min/max of receipt would
+ * walk the receipt index from one end, past every event outside the range). `windows` cuts the read
+ * into receipt windows of about a page each from it, and bounds each page's `ts` by what its window
+ * holds: no contract bounds how far a receipt is from its event's time (an admin may assert any time, a
+ * partner's conversion may be reported days late), so the bounds are read, not assumed.
  */
-const BOUNDS_SQL = `
-  SELECT min(at)::text AS first, max(at)::text AS last FROM (
-    (SELECT received_at AS at FROM clicks WHERE ts >= $1 AND ts < $2 OFFSET 0)
-    UNION ALL
-    (SELECT received_at FROM conversions WHERE ts >= $1 AND ts < $2 OFFSET 0)) e`;
+const BUCKETS_SQL = `
+  SELECT count(*)::float8 AS n, min(at)::text AS first, max(at)::text AS last, ${us('max(at)')} AS last_us,
+         ${us(`min(ts) FILTER (WHERE kind = 'c')`)} AS click_lo, ${us(`max(ts) FILTER (WHERE kind = 'c')`)} AS click_hi,
+         ${us(`min(ts) FILTER (WHERE kind = 'v')`)} AS conversion_lo, ${us(`max(ts) FILTER (WHERE kind = 'v')`)} AS conversion_hi
+    FROM ((SELECT 'c' AS kind, received_at AS at, ts FROM clicks WHERE ts >= $1 AND ts < $2 OFFSET 0)
+          UNION ALL
+          (SELECT 'v', received_at, ts FROM conversions WHERE ts >= $1 AND ts < $2 OFFSET 0)) e
+   GROUP BY date_bin($3::interval, at, $1) ORDER BY date_bin($3::interval, at, $1)`;
+
+/** One receipt bucket of the range (`BUCKETS_SQL`); ts bounds in epoch microseconds. */
+interface Bucket {
+  n: number;
+  first: string;
+  last: string;
+  last_us: string;
+  click_lo: string | null;
+  click_hi: string | null;
+  conversion_lo: string | null;
+  conversion_hi: string | null;
+}
+
+/** How many receipt buckets a range is cut into: a bucket holds a few hundred events of a million. */
+const BUCKETS_PER_RANGE = 10_000;
+
+/** The earlier and later of two epoch-microsecond times (either may be absent). */
+const earlier = (a: bigint | null, b: string | null) => (b === null ? a : a === null || BigInt(b) < a ? BigInt(b) : a);
+const later = (a: bigint | null, b: string | null) => (b === null ? a : a === null || BigInt(b) > a ? BigInt(b) : a);
+
+/** An epoch-microsecond time as an ISO timestamp, exact (a Date holds milliseconds only). */
+function isoMicros(us: bigint): string {
+  const ms = us >= 0n ? us / 1000n : -((-us + 999n) / 1000n);
+  return new Date(Number(ms)).toISOString().replace('Z', `${String(us - ms * 1000n).padStart(3, '0')}Z`);
+}
 
 /**
  * Stored clicks and conversions read back as the events the scorer consumed, in stream order, a page
@@ -88,11 +131,20 @@ const BOUNDS_SQL = `
  * Each page is its own statement, keyed on the last event of the page before (keyset pagination), with
  * no transaction between pages: on the embedded database one connection at a time holds the database
  * while it is in a transaction, and a read held open for a whole backtest made the recorder and every
- * other service wait, then time out. What a read sees of writes made while it runs: each page is one
- * snapshot. An event stored after the read began is read if it is stored before the page that reaches
- * its place, comes after the last event already read, and was received no later than the range's
- * newest receipt when the read began; otherwise it is not read. No event is read twice or out of
- * order either way. A label or recorded status is as of its page's statement.
+ * other service wait, then time out.
+ *
+ * A page reads a window of receipt times of about a page of events, found by one pass over the range
+ * first (`BUCKETS_SQL`), and only the `ts` span its window held then: on TimescaleDB a compressed chunk
+ * has no receipt index, and a page bounded by receipt alone decompressed every event of the range after
+ * it (a read of n events in pages of p: about n²/2p rows; now about n, plus the batches a window shares
+ * with its neighbours).
+ *
+ * What a read sees of writes made while it runs: each page is one snapshot. An event stored after the
+ * read began is read if it is stored before the page that reaches its place, comes after the last event
+ * already read, was received no later than the range's newest receipt when the read began, and its time
+ * lies within the span of times of its table's events received around it (its receipt window) when the
+ * read began; otherwise it is not read. No event is read twice or out of order either way. A label or
+ * recorded status is as of its page's statement.
  */
 export class EventHistoryRepository {
   constructor(private readonly pool: Pool) {}
@@ -108,17 +160,53 @@ export class EventHistoryRepository {
 
   /** Pages of `pageSize` events in stream order; stop iterating at any time (nothing is held between pages). */
   async *stream(range: HistoryRange, pageSize = 5000): AsyncGenerator<HistoricalEvent[]> {
-    const { rows: bounds } = await this.pool.query(BOUNDS_SQL, [range.from, range.to]);
-    const { first, last } = bounds[0] as { first: string | null; last: string | null };
-    if (first === null || last === null) return;
-    let key: [string, string | null, string | null, string | null, string | null] = [first, null, null, null, null];
-    for (;;) {
-      const { rows } = await this.pool.query(PAGE_SQL, [range.from, range.to, ...key, last, pageSize]);
-      if (!rows.length) return;
-      const end = rows[rows.length - 1];
-      key = [end.key_at, end.key_bare, end.kind, end.id, end.key_ts];
-      yield rows.map(toHistorical);
-      if (rows.length < pageSize) return;
+    const width = Math.max(1, Math.ceil((range.to.getTime() - range.from.getTime()) / BUCKETS_PER_RANGE));
+    const { rows: buckets } = await this.pool.query<Bucket>(BUCKETS_SQL, [range.from, range.to, `${width} milliseconds`]);
+    if (!buckets.length) return;
+    const last = buckets[buckets.length - 1].last;
+    // Events up to the end of each bucket, for sizing a window; the window's own bounds come from the key.
+    const upTo: number[] = [];
+    buckets.reduce((sum, b, i) => (upTo[i] = sum + Number(b.n)), 0);
+    let key: [string, string | null, string | null, string | null, string | null] = [buckets[0].first, null, null, null, null];
+    let from = 0; // the first bucket not wholly read: the key's (the first whose last receipt is not before it)
+    let read = 0;
+    while (from < buckets.length) {
+      const page: Record<string, any>[] = [];
+      while (page.length < pageSize && from < buckets.length) {
+        const want = pageSize - page.length;
+        let to = from;
+        while (to < buckets.length - 1 && upTo[to] < read + want) to++;
+        let click: [bigint | null, bigint | null] = [null, null];
+        let conversion: [bigint | null, bigint | null] = [null, null];
+        for (let i = from; i <= to; i++) {
+          const b = buckets[i];
+          click = [earlier(click[0], b.click_lo), later(click[1], b.click_hi)];
+          conversion = [earlier(conversion[0], b.conversion_lo), later(conversion[1], b.conversion_hi)];
+        }
+        const bound = (t: bigint | null) => (t === null ? null : isoMicros(t));
+        const { rows } = await this.pool.query(PAGE_SQL, [
+          range.from,
+          range.to,
+          ...key,
+          to === buckets.length - 1 ? last : buckets[to].last,
+          want,
+          bound(click[0]),
+          bound(click[1]),
+          bound(conversion[0]),
+          bound(conversion[1]),
+        ]);
+        page.push(...rows);
+        read += rows.length;
+        if (rows.length) {
+          const end = rows[rows.length - 1];
+          key = [end.key_at, end.key_bare, end.kind, end.id, end.key_ts];
+        }
+        if (rows.length < want)
+          from = to + 1; // the window is read to its end
+        else while (from < to && BigInt(buckets[from].last_us) < BigInt(rows[rows.length - 1].key_at_us)) from++;
+      }
+      if (!page.length) return;
+      yield page.map(toHistorical);
     }
   }
 }
