@@ -80,7 +80,7 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
   it('indexes the recorded tables only as their readers need: every row pays for each index', async () => {
     const { rows } = await pool.query<{ tablename: string; indexname: string }>(
       `SELECT tablename, indexname FROM pg_indexes WHERE tablename = ANY ($1) ORDER BY 1, 2`,
-      [['clicks', 'click_verdicts']],
+      [['clicks', 'click_verdicts', 'feedback']],
     );
     // Clicks by id (their key), by time and by receipt (history in stream order, a page at a time);
     // a publisher's clicks are read through their verdicts.
@@ -94,6 +94,9 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       'click_verdicts_publisher_ts_idx',
       'click_verdicts_ts_idx',
     ]);
+    // Feedback by conversion (a conversion's latest word) and by time (\`train --from-db\` reads the
+    // history in time order a page at a time; on plain PostgreSQL since 0029, which dropped its BRIN one).
+    expect(rows.filter((r) => r.tablename === 'feedback').map((r) => r.indexname)).toEqual(['feedback_conversion_idx', 'feedback_ts_idx']);
   });
 
   it('writes a batch of events once, however often it is delivered', async () => {

@@ -26,6 +26,7 @@ import { dirtyMinutesTriggerSearchPath } from './0025-dirty-minutes-trigger-sear
 import { uncompressedReasons } from './0026-uncompressed-reasons';
 import { feedbackOnRevisions } from './0027-feedback-on-revisions';
 import { receiptIndexes } from './0028-receipt-indexes';
+import { feedbackTimeIndex } from './0029-feedback-time-index';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -58,5 +59,6 @@ export const MIGRATIONS: readonly Migration[] = [
   uncompressedReasons,
   feedbackOnRevisions,
   receiptIndexes,
+  feedbackTimeIndex,
 ];
 export type { Migration } from './migration';
