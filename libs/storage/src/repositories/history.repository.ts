@@ -31,7 +31,7 @@ const ms = (column: string) => `floor(extract(epoch FROM ${column}) * 1000)::flo
 /**
  * One table's next events after the key ($3 receipt, $4 bare id, $5 kind, $6 id, $7 ts; $4 NULL on the
  * first page) up to the window's newest receipt ($8), at most $9, with `ts` between `lo` and `hi` (the
- * span the window's events of this table held when the read began: `windows`). The receipt bounds make
+ * span the window's events of this table held when the read began: `stream`). The receipt bounds make
  * this a range scan of the table's receipt index (0028), sorted only within one receipt time; the ts
  * bounds exclude every chunk outside the window and, in a compressed chunk (which has no receipt index),
  * every batch whose ts range misses it, so a page decompresses its window, not the rest of the range.
@@ -85,7 +85,7 @@ const PAGE_SQL = `
  * The range's events by receipt time, in buckets of $3 (a ten-thousandth of the range): how many, their
  * first and last receipt, and the span of each table's `ts` (all as text: exact to the microsecond, as
  * the keys are compared). One pass over the range, through the ts index (a bare min/max of receipt would
- * walk the receipt index from one end, past every event outside the range). `windows` cuts the read
+ * walk the receipt index from one end, past every event outside the range). `stream` cuts the read
  * into receipt windows of about a page each from it, and bounds each page's `ts` by what its window
  * holds: no contract bounds how far a receipt is from its event's time (an admin may assert any time, a
  * partner's conversion may be reported days late), so the bounds are read, not assumed.
