@@ -91,7 +91,7 @@ const PAGE_SQL = `
  * partner's conversion may be reported days late), so the bounds are read, not assumed.
  */
 const BUCKETS_SQL = `
-  SELECT count(*)::float8 AS n, min(at)::text AS first, max(at)::text AS last, ${us('max(at)')} AS last_us,
+  SELECT count(*)::float8 AS n, min(at)::text AS first, max(at)::text AS last, ${us('min(at)')} AS first_us, ${us('max(at)')} AS last_us,
          ${us(`min(ts) FILTER (WHERE kind = 'c')`)} AS click_lo, ${us(`max(ts) FILTER (WHERE kind = 'c')`)} AS click_hi,
          ${us(`min(ts) FILTER (WHERE kind = 'v')`)} AS conversion_lo, ${us(`max(ts) FILTER (WHERE kind = 'v')`)} AS conversion_hi
     FROM ((SELECT 'c' AS kind, received_at AS at, ts FROM clicks WHERE ts >= $1 AND ts < $2 OFFSET 0)
@@ -99,11 +99,28 @@ const BUCKETS_SQL = `
           (SELECT 'v', received_at, ts FROM conversions WHERE ts >= $1 AND ts < $2 OFFSET 0)) e
    GROUP BY date_bin($3::interval, at, $1) ORDER BY date_bin($3::interval, at, $1)`;
 
+/**
+ * One bucket that holds too much of a page (`BUCKETS_SQL`) cut again into buckets of $3 from its first
+ * receipt: its events only (receipts $4 to $5, times $6 to $7, the span the bucket holds), so a burst of
+ * receipts costs a second look at the burst, not at the range.
+ */
+const FINER_SQL = `
+  SELECT count(*)::float8 AS n, min(at)::text AS first, max(at)::text AS last, ${us('min(at)')} AS first_us, ${us('max(at)')} AS last_us,
+         ${us(`min(ts) FILTER (WHERE kind = 'c')`)} AS click_lo, ${us(`max(ts) FILTER (WHERE kind = 'c')`)} AS click_hi,
+         ${us(`min(ts) FILTER (WHERE kind = 'v')`)} AS conversion_lo, ${us(`max(ts) FILTER (WHERE kind = 'v')`)} AS conversion_hi
+    FROM ((SELECT 'c' AS kind, received_at AS at, ts FROM clicks
+            WHERE ts >= $1 AND ts < $2 AND ts >= $6::timestamptz AND ts <= $7::timestamptz AND received_at >= $4::timestamptz AND received_at <= $5::timestamptz OFFSET 0)
+          UNION ALL
+          (SELECT 'v', received_at, ts FROM conversions
+            WHERE ts >= $1 AND ts < $2 AND ts >= $6::timestamptz AND ts <= $7::timestamptz AND received_at >= $4::timestamptz AND received_at <= $5::timestamptz OFFSET 0)) e
+   GROUP BY date_bin($3::interval, at, $4::timestamptz) ORDER BY date_bin($3::interval, at, $4::timestamptz)`;
+
 /** One receipt bucket of the range (`BUCKETS_SQL`); ts bounds in epoch microseconds. */
 interface Bucket {
   n: number;
   first: string;
   last: string;
+  first_us: string;
   last_us: string;
   click_lo: string | null;
   click_hi: string | null;
@@ -111,8 +128,16 @@ interface Bucket {
   conversion_hi: string | null;
 }
 
-/** How many receipt buckets a range is cut into: a bucket holds a few hundred events of a million. */
+/** How many receipt buckets a range is cut into first: a bucket holds a few hundred events of a million, evenly spread. */
 const BUCKETS_PER_RANGE = 10_000;
+
+/**
+ * A bucket may hold at most this share of a page; one that holds more (a burst of receipts, a long range
+ * at a high rate) is cut finer, so that a window, and the `ts` span a page reads, is about a page
+ * whatever the distribution. Only a bucket of one receipt time stays whole: equal receipts are never
+ * split between windows (the key orders them).
+ */
+const PAGE_SHARE_PER_BUCKET = 1 / 4;
 
 /** The earlier and later of two epoch-microsecond times (either may be absent). */
 const earlier = (a: bigint | null, b: string | null) => (b === null ? a : a === null || BigInt(b) < a ? BigInt(b) : a);
@@ -160,10 +185,8 @@ export class EventHistoryRepository {
 
   /** Pages of `pageSize` events in stream order; stop iterating at any time (nothing is held between pages). */
   async *stream(range: HistoryRange, pageSize = 5000): AsyncGenerator<HistoricalEvent[]> {
-    const width = Math.max(1, Math.ceil((range.to.getTime() - range.from.getTime()) / BUCKETS_PER_RANGE));
-    const { rows: buckets } = await this.pool.query<Bucket>(BUCKETS_SQL, [range.from, range.to, `${width} milliseconds`]);
+    const buckets = await this.buckets(range, pageSize);
     if (!buckets.length) return;
-    const last = buckets[buckets.length - 1].last;
     // Events up to the end of each bucket, for sizing a window; the window's own bounds come from the key.
     const upTo: number[] = [];
     buckets.reduce((sum, b, i) => (upTo[i] = sum + Number(b.n)), 0);
@@ -171,7 +194,7 @@ export class EventHistoryRepository {
     let from = 0; // the first bucket not wholly read: the key's (the first whose last receipt is not before it)
     let read = 0;
     while (from < buckets.length) {
-      const page: Record<string, any>[] = [];
+      const page: PageRow[] = [];
       while (page.length < pageSize && from < buckets.length) {
         const want = pageSize - page.length;
         let to = from;
@@ -184,11 +207,11 @@ export class EventHistoryRepository {
           conversion = [earlier(conversion[0], b.conversion_lo), later(conversion[1], b.conversion_hi)];
         }
         const bound = (t: bigint | null) => (t === null ? null : isoMicros(t));
-        const { rows } = await this.pool.query(PAGE_SQL, [
+        const { rows } = await this.pool.query<PageRow>(PAGE_SQL, [
           range.from,
           range.to,
           ...key,
-          to === buckets.length - 1 ? last : buckets[to].last,
+          buckets[to].last,
           want,
           bound(click[0]),
           bound(click[1]),
@@ -209,17 +232,88 @@ export class EventHistoryRepository {
       yield page.map(toHistorical);
     }
   }
+
+  /**
+   * The range's receipt buckets in receipt order (`BUCKETS_SQL`), each that holds more than
+   * `PAGE_SHARE_PER_BUCKET` of a page replaced by finer ones over its own receipts (`FINER_SQL`), again
+   * until each holds little enough or a single receipt time. A pass reads only the overfull buckets'
+   * events, so the passes together read about the range's events once more at each level of burst.
+   */
+  private async buckets(range: HistoryRange, pageSize: number): Promise<Bucket[]> {
+    const width = Math.max(1, Math.ceil((range.to.getTime() - range.from.getTime()) / BUCKETS_PER_RANGE));
+    const { rows } = await this.pool.query<Bucket>(BUCKETS_SQL, [range.from, range.to, `${width} milliseconds`]);
+    const most = Math.max(1, Math.floor(pageSize * PAGE_SHARE_PER_BUCKET));
+    const out: Bucket[] = [];
+    const finer = async (b: Bucket): Promise<void> => {
+      const span = BigInt(b.last_us) - BigInt(b.first_us);
+      if (b.n <= most || span === 0n) {
+        out.push(b);
+        return;
+      }
+      // Enough buckets for each to hold a quarter of the limit if spread evenly; at least two, at least 1 µs.
+      const parts = BigInt(Math.max(2, Math.ceil((4 * b.n) / most)));
+      const step = (span + parts) / parts;
+      const lo = earlier(earlier(null, b.click_lo), b.conversion_lo);
+      const hi = later(later(null, b.click_hi), b.conversion_hi);
+      const { rows: cut } = await this.pool.query<Bucket>(FINER_SQL, [
+        range.from,
+        range.to,
+        `${step} microseconds`,
+        b.first,
+        b.last,
+        isoMicros(lo!),
+        isoMicros(hi!),
+      ]);
+      for (const p of cut) await finer(p);
+    };
+    for (const b of rows) await finer(b);
+    return out;
+  }
 }
 
-function iso(v: unknown): string {
-  return new Date(v as number).toISOString();
+/**
+ * A row of `PAGE_SQL` as `pg` returns it. The other kind's columns are NULL: `toHistorical` reads a
+ * click's from a click row and a conversion's from a conversion row only.
+ */
+interface PageRow {
+  kind: 'click' | 'conversion';
+  id: string;
+  ts: number;
+  received_at: number;
+  partition: number;
+  offer_id: string;
+  publisher_id: string;
+  sub_id: string | null;
+  sub_ids: NonNullable<ClickEvent['subIds']> | null;
+  ip: string;
+  user_agent: string;
+  referrer: string | null;
+  device_id: string | null;
+  country: string | null;
+  ip_country: string | null;
+  click_id: string;
+  order_id: string | null;
+  amount: number;
+  payout: number | null;
+  currency: string | null;
+  type: NonNullable<ConversionEvent['type']> | null;
+  label: string | null;
+  recorded: HistoricalEvent['recorded'];
+  key_at: string;
+  key_at_us: string;
+  key_bare: string;
+  key_ts: string;
 }
 
-function toHistorical(r: Record<string, any>): HistoricalEvent {
+function iso(v: number): string {
+  return new Date(v).toISOString();
+}
+
+function toHistorical(r: PageRow): HistoricalEvent {
   // Absent fields are undefined, never null, as on the wire (the engine reads `x ?? default`); not
   // deleted either: one object shape keeps the scoring hot path fast.
   const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
-  const base = { id: r.id as string, ts: iso(r.ts), receivedAt: iso(r.received_at), partition: r.partition as number };
+  const base = { id: r.id, ts: iso(r.ts), receivedAt: iso(r.received_at), partition: r.partition };
   const event =
     r.kind === 'click'
       ? ({
