@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { EmbeddedDatabase, createPool, migrate } from '@app/storage';
 import { createTestDatabase } from '@app/testing';
-import { TRAINING_PAGE_SQL, databaseEvents } from '../../apps/cli/src/replay/database-events';
+import { databaseEvents } from '../../apps/cli/src/replay/database-events';
 
 /**
  * `arbiter train --from-db` reads the history in time order a page per statement. Each page used to
@@ -102,9 +102,27 @@ async function lines(url: string, pageSize: number): Promise<unknown[]> {
   return out.slice(1); // the catalog line
 }
 
+/**
+ * The page statements `databaseEvents` sends (text and parameters) in its first `pages` pages, caught at
+ * the `pg` pool it makes: what is measured is what the reader runs, not a copy of it.
+ */
+async function sentPages(url: string, pageSize: number, pages: number): Promise<{ sql: string; params: unknown[] }[]> {
+  const query = jest.spyOn(Pool.prototype, 'query');
+  try {
+    let n = 0;
+    for await (const _ of databaseEvents(url, pageSize)) if (++n > pages * pageSize) break;
+    // The page statement is the one sent with parameters (key time, key id, page size).
+    return (query.mock.calls as unknown as [unknown, unknown][])
+      .filter(([sql, params]) => typeof sql === 'string' && Array.isArray(params) && params.length === 3)
+      .map(([sql, params]) => ({ sql: sql as string, params: params as unknown[] }));
+  } finally {
+    query.mockRestore();
+  }
+}
+
 /** The rows a page statement read from the event tables (or their chunks), by EXPLAIN ANALYZE. */
-async function rowsRead(pool: Pool, tables: Set<string>, params: unknown[]): Promise<number> {
-  const { rows } = await pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${TRAINING_PAGE_SQL}`, params);
+async function rowsRead(pool: Pool, tables: Set<string>, sql: string, params: unknown[]): Promise<number> {
+  const { rows } = await pool.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
   let n = 0;
   const walk = (node: any) => {
     if (tables.has(node['Relation Name'])) {
@@ -201,6 +219,12 @@ describe.each([
 
   it('reads about a page of each table per page, not the rest of the history (rows read, by EXPLAIN ANALYZE)', async () => {
     const pageSize = 200;
+    const sent = await sentPages(db.url, pageSize, 2);
+    // One statement, keyed on the page before's last event: the first two pages as the reader sent them.
+    expect(sent.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(sent.map((s) => s.sql)).size).toBe(1);
+    expect(sent[0].params).toEqual([new Date(0), '', pageSize]);
+    const { sql } = sent[0];
     // The first page, one in the compressed week, and two in the row-stored days.
     for (const [ts, id] of [
       [new Date(0), ''],
@@ -214,7 +238,7 @@ describe.each([
       // spans too (10,000 clicks here). Before, the first page read, labelled and sorted all ~113,000
       // events of the three tables.
       const bound = kind === 'postgres' ? 4 * pageSize + 2_000 : 4 * pageSize + 2 * 11_000;
-      expect(await rowsRead(db.pool, db.tables, [ts, id, pageSize])).toBeLessThan(bound);
+      expect(await rowsRead(db.pool, db.tables, sql, [ts, id, pageSize])).toBeLessThan(bound);
     }
   }, 120_000);
 });

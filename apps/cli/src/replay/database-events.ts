@@ -34,7 +34,7 @@ const branch = (table: string, t: string, kind: string, body: string) => `
       ORDER BY ${t}.ts, ${t}.id LIMIT $3)`;
 
 /** A page of the history in time order after the key, as `databaseEvents` reads it. */
-export const TRAINING_PAGE_SQL = `
+const TRAINING_PAGE_SQL = `
   SELECT * FROM (${branch(
     'clicks',
     'c',
