@@ -94,7 +94,7 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
       'click_verdicts_publisher_ts_idx',
       'click_verdicts_ts_idx',
     ]);
-    // Feedback by conversion (a conversion's latest word) and by time (\`train --from-db\` reads the
+    // Feedback by conversion (a conversion's latest word) and by time (`train --from-db` reads the
     // history in time order a page at a time; on plain PostgreSQL since 0029, which dropped its BRIN one).
     expect(rows.filter((r) => r.tablename === 'feedback').map((r) => r.indexname)).toEqual(['feedback_conversion_idx', 'feedback_ts_idx']);
   });

@@ -7,6 +7,11 @@ import { Migration, run } from './migration';
  * read of n events in pages of p cost n²/p. With it a page is a range scan from the last event read,
  * sorted only within one receipt time. A receipt time is stamped at the gateway, so live rows arrive
  * in its order and the index grows at its right edge, as the ts one does.
+ *
+ * Cost an operator must plan for on plain PostgreSQL: built without CONCURRENTLY, so clicks (then
+ * conversions) writes wait for each build, which `lock_timeout` does not bound. Measured on PostgreSQL
+ * 15, 5 million clicks (823 MB, receipts in order, a loaded 2-core machine): 1.3-1.5 s for the clicks
+ * index. On TimescaleDB it is built chunk by chunk under the same lock (unmeasured).
  */
 export const receiptIndexes: Migration = {
   id: '0028-receipt-indexes',
