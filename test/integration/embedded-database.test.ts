@@ -10,7 +10,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { PGlite } from '@electric-sql/pglite';
 import { EmbeddedDatabase } from '@app/storage';
 import { eventually } from '@app/testing';
-import { PGliteServer } from '../../libs/storage/src/embedded/pglite-server';
+import { PGliteServer, UnansweredRequest } from '../../libs/storage/src/embedded/pglite-server';
 
 /** `COPY … FROM STDIN` of `text` through one pooled connection; resolves with the rows copied. */
 async function copyIn(client: PoolClient | Client, sql: string, chunks: string[]): Promise<number> {
@@ -849,6 +849,136 @@ describe('embedded database: connections that close while they wait for the data
     } finally {
       for (const c of queued) c.close();
       await holder.end();
+    }
+  });
+});
+
+/**
+ * A statement once waited 300 s for an answer that never came (dashboards-sql's seeding, CI), with
+ * nothing else using the database: a request lost between the socket and PGlite. The server bounds how
+ * long a request goes unanswered and fails it with an error the client retries on. Faults are injected
+ * where the request is lost: an answer PGlite gave that never comes back, a hand-over never made.
+ */
+describe('embedded database: a request it does not answer in time', () => {
+  let db: PGlite;
+  let server: PGliteServer;
+  let url: string;
+  const unanswered: UnansweredRequest[] = [];
+
+  beforeAll(async () => {
+    db = await PGlite.create();
+    // The engine's bound is a minute; the hold limits stay the engine's, far above this one.
+    server = new PGliteServer(db, 60_000, 120_000, { answerLimitMs: 300, onUnanswered: (r) => void unanswered.push(r) });
+    url = `postgres://postgres@127.0.0.1:${await server.listen()}/postgres`;
+  });
+  afterEach(() => void (unanswered.length = 0));
+  afterAll(async () => {
+    await server.close();
+    await db.close();
+  });
+
+  async function clients() {
+    const lost = new Client({ connectionString: url });
+    lost.on('error', () => undefined);
+    const other = new Client({ connectionString: url, query_timeout: 10_000 });
+    await lost.connect();
+    await other.connect();
+    const log = jest.spyOn(server['log'], 'error').mockImplementation(() => undefined);
+    const warn = jest.spyOn(server, 'warn').mockImplementation(() => undefined);
+    return { lost, other, restore: () => (log.mockRestore(), warn.mockRestore()) };
+  }
+
+  it('fails a statement PGlite ran but whose answer was lost (08006, outcome unknown), keeps what it committed, and serves the others', async () => {
+    const { lost, other, restore } = await clients();
+    const exec = server.exec.bind(server);
+    const spy = jest.spyOn(server, 'exec').mockImplementation(async (bytes) => {
+      if (!Buffer.from(bytes).includes('lost@example.com')) return exec(bytes);
+      await exec(bytes);
+      return new Promise<Uint8Array>(() => undefined);
+    });
+    try {
+      await lost.query('CREATE TABLE answer_lost (v text)');
+      const started = Date.now();
+      const error = await lost.query(`INSERT INTO answer_lost VALUES ('lost@example.com')`).then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      );
+      expect(error?.code).toBe('08006');
+      expect(error?.message).toMatch(/the embedded database took the statement but its answer was lost .*whether it ran is unknown/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      // The row it committed is kept; the database serves the others.
+      expect((await other.query('SELECT count(*)::int AS n FROM answer_lost')).rows[0].n).toBe(1);
+      expect(unanswered).toEqual([
+        expect.objectContaining({ statement: 'INSERT INTO answer_lost VALUES', stage: 'running in PGlite', code: '08006', waiting: 0 }),
+      ]);
+      expect(JSON.stringify(unanswered)).not.toContain('example.com');
+    } finally {
+      spy.mockRestore();
+      restore();
+      await lost.end().catch(() => undefined);
+      await other.end();
+    }
+  });
+
+  it('fails a statement whose hand-over of the database was lost (57014, it did not run), keeps what the others committed, and serves them', async () => {
+    const { lost, other, restore } = await clients();
+    // The hand-over to the next waiter is made, but its wake-up is lost (a promise never settled).
+    const internals = server as unknown as { owner: unknown; waiters: { conn: unknown; resolve: () => void }[] };
+    let release: jest.SpyInstance | undefined;
+    try {
+      await other.query('CREATE TABLE handed_over (v text)');
+      await other.query('BEGIN');
+      await other.query(`INSERT INTO handed_over VALUES ('committed')`);
+      const error = lost.query(`INSERT INTO handed_over VALUES ('never ran')`).then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      );
+      await eventually(
+        async () => server.waiting(),
+        (n) => n === 1,
+      );
+      // Set only now: every statement hands the database on at its end.
+      release = jest.spyOn(server, 'release').mockImplementationOnce((conn) => {
+        if (internals.owner !== conn) return;
+        internals.owner = internals.waiters.shift()?.conn ?? null;
+      });
+      await other.query('COMMIT');
+      expect((await error)?.code).toBe('57014');
+      expect((await error)?.message).toMatch(
+        /never started it \(its hand-over was lost after \d+\.\d s waiting for the database\); it did not run/,
+      );
+      expect(unanswered).toEqual([
+        expect.objectContaining({ statement: 'INSERT INTO handed_over VALUES', stage: 'waiting for the database', code: '57014' }),
+      ]);
+      expect((await other.query('SELECT v FROM handed_over')).rows).toEqual([{ v: 'committed' }]);
+    } finally {
+      release?.mockRestore();
+      restore();
+      await lost.end().catch(() => undefined);
+      await other.end();
+    }
+  });
+
+  it('leaves alone a statement that waits behind another connection, and one PGlite takes long to run', async () => {
+    const holder = new Client({ connectionString: url });
+    const waiter = new Client({ connectionString: url, query_timeout: 10_000 });
+    await holder.connect();
+    await waiter.connect();
+    try {
+      await holder.query('CREATE TABLE waited_for (v int)');
+      await holder.query('BEGIN');
+      await holder.query('INSERT INTO waited_for VALUES (1)');
+      const seen = waiter.query('SELECT count(*)::int AS n FROM waited_for');
+      await new Promise((r) => setTimeout(r, 1_000));
+      await holder.query('COMMIT');
+      expect((await seen).rows[0].n).toBe(1);
+      // Longer than the bound on PGlite's thread: no look happens meanwhile, and its answer is handed on at once.
+      const long = await waiter.query('SELECT count(*)::int AS n FROM generate_series(1, 1000000)');
+      expect(long.rows[0].n).toBe(1_000_000);
+      expect(unanswered).toEqual([]);
+    } finally {
+      await holder.end();
+      await waiter.end();
     }
   });
 });

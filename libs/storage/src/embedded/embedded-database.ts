@@ -3,16 +3,25 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { timescaledb } from '@electric-sql/pglite/timescaledb';
-import { componentLogger } from '@app/observability';
-import { PGliteServer } from './pglite-server';
+import { componentLogger, metrics } from '@app/observability';
+import { PGliteServer, UnansweredRequest } from './pglite-server';
 
 /** What the worker thread is told, and what it answers. */
 export interface EmbeddedWorkerData {
   dataDir?: string;
   port?: number;
   logLevel: string;
+  answerLimitMs: number;
 }
-export type EmbeddedWorkerReply = { type: 'ready'; port: number } | { type: 'failed'; message: string } | { type: 'stopped' };
+export type EmbeddedWorkerReply =
+  | { type: 'ready'; port: number }
+  | { type: 'failed'; message: string }
+  | { type: 'stopped' }
+  | { type: 'pong' }
+  | { type: 'unanswered'; request: UnansweredRequest };
+
+/** The default of `EMBEDDED_DB_ANSWER_TIMEOUT_SECONDS`, in ms. */
+const ANSWER_LIMIT_MS = 60_000;
 
 /**
  * The embedded default database: TimescaleDB-enabled PGlite, persisted under a data directory and
@@ -32,8 +41,13 @@ export class EmbeddedDatabase {
     readonly threaded: boolean,
   ) {}
 
-  /** `dataDir` undefined: in memory (tests). `thread: false` keeps it on this event loop. */
-  static async start(options: { dataDir?: string; port?: number; thread?: boolean } = {}): Promise<EmbeddedDatabase> {
+  /**
+   * `dataDir` undefined: in memory (tests). `thread: false` keeps it on this event loop. `answerLimitMs`:
+   * see `EMBEDDED_DB_ANSWER_TIMEOUT_SECONDS`.
+   */
+  static async start(
+    options: { dataDir?: string; port?: number; thread?: boolean; answerLimitMs?: number } = {},
+  ): Promise<EmbeddedDatabase> {
     const log = componentLogger('embedded-db');
     let dataDir: string | undefined;
     if (options.dataDir) {
@@ -42,9 +56,10 @@ export class EmbeddedDatabase {
     }
     const script = join(__dirname, 'embedded-database.worker.js');
     const threaded = options.thread !== false && existsSync(script);
+    const answerLimitMs = options.answerLimitMs ?? ANSWER_LIMIT_MS;
     const served = threaded
-      ? await serveInWorker(script, { dataDir, port: options.port, logLevel: String(log.level) })
-      : await serveEmbedded({ dataDir, port: options.port });
+      ? await serveInWorker(script, { dataDir, port: options.port, logLevel: String(log.level), answerLimitMs })
+      : await serveEmbedded({ dataDir, port: options.port, answerLimitMs, onUnanswered: countUnanswered });
     const url = `postgres://postgres@127.0.0.1:${served.port}/postgres`;
     log.info({ dataDir: dataDir ?? 'memory', port: served.port, thread: threaded }, 'embedded TimescaleDB (PGlite) is serving');
     return new EmbeddedDatabase(url, served.stop, threaded);
@@ -56,12 +71,17 @@ export class EmbeddedDatabase {
 }
 
 /** PGlite and its loopback server on the calling thread. */
-export async function serveEmbedded(options: { dataDir?: string; port?: number }): Promise<{ port: number; stop(): Promise<void> }> {
+export async function serveEmbedded(options: {
+  dataDir?: string;
+  port?: number;
+  answerLimitMs?: number;
+  onUnanswered?: (request: UnansweredRequest) => void;
+}): Promise<{ port: number; stop(): Promise<void> }> {
   const db = await PGlite.create(options.dataDir ?? 'memory://', { extensions: { timescaledb } });
   try {
     await loadTimescaleLoader(db);
     await useDefaultMessageLevels(db);
-    const server = new PGliteServer(db);
+    const server = new PGliteServer(db, undefined, undefined, { answerLimitMs: options.answerLimitMs, onUnanswered: options.onUnanswered });
     const port = await server.listen(options.port ?? 0);
     return {
       port,
@@ -76,21 +96,34 @@ export async function serveEmbedded(options: { dataDir?: string; port?: number }
   }
 }
 
+/** A request the embedded database gave up on (see `PGliteServer.giveUp`), counted by its SQLSTATE. */
+function countUnanswered(request: UnansweredRequest): void {
+  metrics.embeddedDbUnanswered.inc({ code: request.code });
+}
+
 async function serveInWorker(script: string, data: EmbeddedWorkerData): Promise<{ port: number; stop(): Promise<void> }> {
   const log = componentLogger('embedded-db');
   const worker = new Worker(script, { workerData: data });
   const exited = new Promise<number>((done) => worker.once('exit', done));
+  const heartbeat = new Heartbeat(data.answerLimitMs, (m) => worker.postMessage(m));
+  // The thread's own reports come at any time; the rest answers what was asked ('ready', 'stopped').
+  let answer: ((m: EmbeddedWorkerReply) => void) | undefined;
+  worker.on('message', (m: EmbeddedWorkerReply) => {
+    if (m.type === 'pong') heartbeat.pong();
+    else if (m.type === 'unanswered') countUnanswered(m.request);
+    else answer?.(m);
+  });
   const reply = (): Promise<EmbeddedWorkerReply> =>
     new Promise((done, fail) => {
-      const onMessage = (m: EmbeddedWorkerReply) => {
+      const onError = (e: Error) => {
+        answer = undefined;
+        fail(e);
+      };
+      answer = (m) => {
+        answer = undefined;
         worker.off('error', onError);
         done(m);
       };
-      const onError = (e: Error) => {
-        worker.off('message', onMessage);
-        fail(e);
-      };
-      worker.once('message', onMessage);
       worker.once('error', onError);
       void exited.then((code) => fail(new Error(`the embedded database's thread exited (${code})`)));
     });
@@ -101,9 +134,11 @@ async function serveInWorker(script: string, data: EmbeddedWorkerData): Promise<
   }
   // Once serving, a failure of the thread is the database going away: loud, and visible in /health.
   worker.on('error', (e) => log.error({ err: e }, 'the embedded database thread failed'));
+  heartbeat.start();
   return {
     port: first.port,
     stop: async () => {
+      heartbeat.stop();
       worker.postMessage('stop');
       const stopped = await Promise.race([reply().catch(() => null), new Promise((r) => setTimeout(r, 30_000).unref())]);
       if (!stopped) log.warn('the embedded database thread did not stop within 30 s; terminating it');
@@ -111,6 +146,69 @@ async function serveInWorker(script: string, data: EmbeddedWorkerData): Promise<
       await exited;
     },
   };
+}
+
+/**
+ * Tells a PGlite thread stuck inside a statement from a lost request: the server in the thread bounds
+ * requests it has not answered (`PGliteServer.sweep`), but only while its event loop runs, and PGlite runs
+ * each statement synchronously on it. This pings the thread from the engine's side every quarter of the
+ * limit; unanswered past the limit (at two looks in a row: this thread may itself have been busy), it is
+ * reported once, and again when the thread answers.
+ *
+ * Only reported: a statement inside WebAssembly cannot be interrupted, and one that is merely long (a
+ * rollup refresh over months) looks the same from here. Terminating the thread would lose every
+ * connection's work in flight and, were it a long statement, do so again at its retry; the committed
+ * rows would survive (the data directory recovers to its last commit at the next start), so restarting
+ * the engine stays the operator's call, prompted by the log, the gauge and `/health` (its `SELECT 1`
+ * gets no answer meanwhile).
+ */
+export class Heartbeat {
+  private timer?: NodeJS.Timeout;
+  private lastPong = Date.now();
+  private overdue = false;
+  private stuckSince: number | null = null;
+  private readonly log = componentLogger('embedded-db');
+
+  constructor(
+    private readonly limitMs: number,
+    private readonly ping: (message: { type: 'ping' }) => void,
+  ) {}
+
+  start(): void {
+    this.lastPong = Date.now();
+    this.timer = setInterval(() => this.look(), Math.max(10, this.limitMs / 4));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  pong(): void {
+    const silentMs = Date.now() - this.lastPong;
+    this.lastPong += silentMs;
+    this.overdue = false;
+    if (this.stuckSince === null) return;
+    this.log.warn({ silentMs }, 'the embedded database thread answers again');
+    this.stuckSince = null;
+    metrics.embeddedDbStuck.set(0);
+  }
+
+  private look(): void {
+    const silentMs = Date.now() - this.lastPong;
+    if (silentMs >= this.limitMs && this.stuckSince === null) {
+      if (this.overdue) {
+        this.stuckSince = Date.now();
+        metrics.embeddedDbStuck.set(1);
+        this.log.error(
+          { silentMs },
+          'the embedded database thread does not answer: a statement is stuck inside PGlite (WebAssembly cannot be interrupted) and every connection waits; restart the engine if it lasts (committed rows are kept)',
+        );
+      }
+      this.overdue = true;
+    }
+    this.ping({ type: 'ping' });
+  }
 }
 
 /**

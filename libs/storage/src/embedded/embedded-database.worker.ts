@@ -4,16 +4,23 @@ import { EmbeddedWorkerData, EmbeddedWorkerReply, serveEmbedded } from './embedd
 
 /**
  * The embedded database's own thread (see `EmbeddedDatabase`): serves PGlite on a loopback port,
- * says so, and on 'stop' closes the server and the database (flushing it to its data directory).
+ * says so, answers the engine's pings, reports requests it gave up on, and on 'stop' closes the server and the database (flushing it to its data directory).
  */
 const data = workerData as EmbeddedWorkerData;
 const port = parentPort!;
 rootLogger(data.logLevel);
 const say = (m: EmbeddedWorkerReply) => port.postMessage(m);
 
-serveEmbedded({ dataDir: data.dataDir, port: data.port }).then(
+serveEmbedded({
+  dataDir: data.dataDir,
+  port: data.port,
+  answerLimitMs: data.answerLimitMs,
+  onUnanswered: (request) => say({ type: 'unanswered', request }),
+}).then(
   (served) => {
     port.on('message', (m) => {
+      // The engine's heartbeat (see `Heartbeat`): answered at once, unless PGlite keeps this thread.
+      if (typeof m === 'object' && m?.type === 'ping') return say({ type: 'pong' });
       if (m !== 'stop') return;
       served.stop().then(
         () => {

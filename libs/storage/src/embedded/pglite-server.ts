@@ -38,6 +38,31 @@ const SEND_SLICE = 1024 * 1024;
 /** How long a connection closed for keeping the database has to take its error before its socket is destroyed. */
 const TERMINATE_GRACE_MS = 1_000;
 
+/** Where a request the embedded database has not answered is (see `PGliteServer`'s `answerLimitMs`). */
+export type AskedStage = 'queued behind its own connection' | 'waiting for the database' | 'running in PGlite';
+
+/** A request the embedded database did not answer within `answerLimitMs`, as it is logged and reported. */
+export interface UnansweredRequest {
+  /** Its first words, never its parameters or literals (they may hold personal data). */
+  statement: string;
+  client: string;
+  stage: AskedStage;
+  waitedMs: number;
+  /** Connections waiting for the database meanwhile. */
+  waiting: number;
+  /** The SQLSTATE its connection was closed with: 57014 (it never ran), 08006 (PGlite took it: outcome unknown). */
+  code: string;
+}
+
+/** One request (a run of messages, a COPY) from when it was queued until its answer is handed to the socket. */
+interface Asked {
+  at: number;
+  what: Uint8Array | string;
+  stage: AskedStage;
+  /** Seen past the limit at the last look: the next look confirms it (see `PGliteServer.sweep`). */
+  overdue: boolean;
+}
+
 /**
  * Serves one in-process PGlite to many `pg` connections over TCP.
  *
@@ -59,6 +84,12 @@ const TERMINATE_GRACE_MS = 1_000;
  * protocol), and one with an ENCODING option, is refused with an error (0A000) instead of reaching
  * PGlite, which would crash or stop serving for every connection.
  */
+/** The answer bound of a `PGliteServer` (see its `answerLimitMs`), and who hears of requests it gave up on. */
+export interface AnswerOptions {
+  answerLimitMs?: number;
+  onUnanswered?: (request: UnansweredRequest) => void;
+}
+
 export class PGliteServer {
   private server?: Server;
   private owner: Connection | null = null;
@@ -82,10 +113,24 @@ export class PGliteServer {
     private readonly db: PGlite,
     readonly holdWarnMs = 60_000,
     readonly holdLimitMs = 120_000,
-  ) {}
+    private readonly options: AnswerOptions = {},
+  ) {
+    this.answerLimitMs = options.answerLimitMs ?? 60_000;
+  }
+
+  /**
+   * How long a request may go unanswered, from when its connection sent it (see `sweep`). PGlite runs a
+   * statement synchronously on this thread: while it runs, no timer here fires, so a statement that is
+   * merely long is never counted; what this bounds is a request lost between the socket and PGlite.
+   */
+  readonly answerLimitMs: number;
+  private sweeper?: NodeJS.Timeout;
 
   /** Listens on 127.0.0.1 (port 0: any free port) and resolves with the port. */
   async listen(port = 0, host = '127.0.0.1'): Promise<number> {
+    // Four looks per limit; a request is given up on at the second look past it (limit to 1.5 × limit).
+    this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.answerLimitMs / 4));
+    this.sweeper.unref();
     this.server = createServer((socket) => {
       this.connections.add(new Connection(socket, this));
     });
@@ -98,6 +143,7 @@ export class PGliteServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     for (const c of this.connections) c.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -177,6 +223,85 @@ export class PGliteServer {
     }
   }
 
+  /**
+   * Looks for requests left unanswered past `answerLimitMs` (an INSERT once waited 300 s for an answer
+   * that never came, with nothing else using the database). A request waiting for the database while
+   * another live connection has it is not lost: that one's own request, or its hold (`holdLimitMs`), is
+   * what is bounded. A request past the limit at two looks in a row is given up on (`giveUp`): the first
+   * look may come right after PGlite kept this thread for a long statement, before its answer is handed on.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    for (const conn of this.connections) {
+      const oldest = conn.oldestAsked();
+      if (!oldest || conn.lost) continue;
+      const owner = this.owner;
+      const queuedBehindLive = oldest.stage === 'waiting for the database' && owner !== null && owner !== conn && !owner.gone();
+      if (queuedBehindLive || now - oldest.at < this.answerLimitMs) {
+        oldest.overdue = false;
+        continue;
+      }
+      if (!oldest.overdue) {
+        oldest.overdue = true;
+        continue;
+      }
+      void this.giveUp(conn, oldest, now - oldest.at);
+    }
+    // Nobody has the database while connections wait for it: a hand-over was lost (release and acquire
+    // never leave it so). Hand it to the first of them.
+    if (this.owner === null && this.waiters.length) {
+      this.log.error({ waiting: this.waiters.length }, 'the embedded database had no owner while connections waited for it; handing it on');
+      const next = this.waiters.shift()!;
+      this.owner = next.conn;
+      next.resolve();
+    }
+  }
+
+  /**
+   * Closes a connection whose request went unanswered with an error it can retry on, and takes the
+   * database back from it. PGlite keeps answering (this runs on its thread: it is not stuck inside a
+   * statement), so the request was lost on its way: 57014 when it never reached PGlite (it did not run),
+   * 08006 when PGlite had it (it may have run and, outside a transaction, committed: nothing committed is
+   * undone; Arbiter's writes are idempotent, so the retry is safe). Whatever the connection began in a
+   * transaction is rolled back before anyone else runs.
+   */
+  private async giveUp(conn: Connection, asked: Asked, waitedMs: number): Promise<void> {
+    const ran = asked.stage === 'running in PGlite';
+    const code = ran ? '08006' : '57014';
+    const unanswered: UnansweredRequest = {
+      statement: firstWords(asked.what),
+      client: conn.client(),
+      stage: asked.stage,
+      waitedMs,
+      waiting: this.waiting(),
+      code,
+    };
+    this.log.error(
+      { ...unanswered, thread: 'answers' },
+      'the embedded database did not answer a request in time; its thread answers, so the request was lost: failing it',
+    );
+    this.options.onUnanswered?.(unanswered);
+    const seconds = (waitedMs / 1000).toFixed(1);
+    conn.lose(
+      code,
+      ran
+        ? `terminating connection: the embedded database took the statement but its answer was lost (none after ${seconds} s); whether it ran is unknown, retry it`
+        : `canceling statement: the embedded database never started it (its hand-over was lost after ${seconds} s ${asked.stage}); it did not run, retry it`,
+    );
+    // Its own chain may never go on (that is how the request was lost): the database is taken back here.
+    this.forget(conn);
+    this.connections.delete(conn);
+    if (this.owner === conn) {
+      try {
+        const answer = await this.exec(ABANDON);
+        if (!endsIdle(answer)) this.warn("the embedded database did not end the session's transaction after a lost request");
+      } catch (e) {
+        this.warn('rollback after a lost request failed', e);
+      }
+      this.release(conn);
+    }
+  }
+
   /** @internal How many connections wait for the database. */
   waiting(): number {
     return this.waiters.length;
@@ -223,6 +348,10 @@ class Connection {
   private ending = false;
   /** A `COPY … FROM STDIN` whose data is arriving: the statement to run, the data so far and its size. */
   private copying: { sql: [string, string]; data: Buffer[]; bytes: number } | null = null;
+  /** Requests queued and not yet answered, oldest first (see `PGliteServer.sweep`). */
+  private readonly asked: Asked[] = [];
+  /** Set when the server gave up on one of its requests (`lose`): it has taken the database back. */
+  lost = false;
 
   constructor(
     private readonly socket: Socket,
@@ -236,6 +365,33 @@ class Connection {
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  /** @internal Its oldest request not yet answered. */
+  oldestAsked(): Asked | undefined {
+    return this.asked[0];
+  }
+
+  /** @internal Closed, or ended by the server: what it holds is being (or must be) handed on. */
+  gone(): boolean {
+    return this.closed || this.terminated;
+  }
+
+  /** @internal Its address, for logs. */
+  client(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+
+  /**
+   * @internal The server gave up on a request of this connection (see `PGliteServer.giveUp`): the
+   * connection ends with this error, and nothing of it touches the database again (the server rolls back
+   * what it held), even if the lost request settles later.
+   */
+  lose(code: string, message: string): void {
+    this.lost = true;
+    this.holding = false;
+    clearTimeout(this.holdTimer);
+    this.endWith(code, message);
   }
 
   private onData(chunk: Buffer): void {
@@ -261,7 +417,7 @@ class Connection {
     const flush = () => {
       if (end > start) {
         const messages = buffer.subarray(start, end);
-        this.then(() => this.run(messages));
+        this.run(messages);
       }
       start = end;
     };
@@ -314,7 +470,7 @@ class Connection {
           flush();
           end += 1 + length;
           start = end;
-          if (replacement) this.then(() => this.run(replacement));
+          if (replacement) this.run(replacement);
           continue;
         }
       }
@@ -378,7 +534,7 @@ class Connection {
       this.copying = null;
       if (copy.bytes > MAX_COPY_BYTES)
         this.fail('54000', `COPY from stdin failed: more than ${MAX_COPY_BYTES / 1024 / 1024} MiB of data in one statement`);
-      else this.then(() => this.runCopy(copy.sql, copy.data));
+      else this.ask(`${copy.sql[0]}STDIN${copy.sql[1]}`, () => this.server.execCopy(copy.sql, copy.data));
     } else if (type === COPY_FAIL || type === TERMINATE) {
       this.copying = null;
       const reason = type === COPY_FAIL ? body.toString('utf8', 0, body.length - 1) : 'connection closed';
@@ -394,23 +550,33 @@ class Connection {
 
   /** Answers with an error of this code (through PGlite, so that a transaction is aborted as PostgreSQL would). */
   private fail(code: string, message: string): void {
-    this.then(() => this.run(simpleQuery(raising(code, message))));
+    this.run(simpleQuery(raising(code, message)));
   }
 
   private then(step: () => Promise<void>): void {
     this.chain = this.chain.then(step);
   }
 
-  private run(messages: Uint8Array): Promise<void> {
-    return this.execute(() => this.server.exec(messages), messages);
+  /** Queues protocol messages for PGlite, after everything this connection queued before. */
+  private run(messages: Uint8Array): void {
+    this.ask(messages, () => this.server.exec(messages));
   }
 
-  private runCopy(sql: [string, string], data: Buffer[]): Promise<void> {
-    return this.execute(() => this.server.execCopy(sql, data), `${sql[0]}STDIN${sql[1]}`);
+  /** Queues a request, watched from now until its answer is handed to the socket (see `PGliteServer.sweep`). */
+  private ask(what: Uint8Array | string, request: () => Promise<Uint8Array>): void {
+    const asked: Asked = { at: Date.now(), what, stage: 'queued behind its own connection', overdue: false };
+    this.asked.push(asked);
+    this.then(() =>
+      this.execute(request, asked).finally(() => {
+        const i = this.asked.indexOf(asked);
+        if (i >= 0) this.asked.splice(i, 1);
+      }),
+    );
   }
 
-  private async execute(request: () => Promise<Uint8Array>, what: Uint8Array | string): Promise<void> {
+  private async execute(request: () => Promise<Uint8Array>, asked: Asked): Promise<void> {
     if (this.closed || this.terminated) return;
+    asked.stage = 'waiting for the database';
     await this.server.acquire(this);
     if (this.closed || this.terminated) {
       // One that holds the database keeps it until its 'close' has rolled back what it began.
@@ -419,11 +585,15 @@ class Connection {
     }
     clearTimeout(this.holdTimer);
     this.holding = true;
-    this.last = what;
+    this.last = asked.what;
+    asked.stage = 'running in PGlite';
     let response: Uint8Array;
     try {
       response = await request();
+      // Given up on meanwhile (see `lose`): the server has taken the database back; the answer goes nowhere.
+      if (this.lost) return;
     } catch (e) {
+      if (this.lost) return;
       this.server.warn('embedded database failed a request; closing the connection', e);
       // Nothing it sent after this request runs: its socket closes only later, after the database is handed on.
       this.terminated = true;
@@ -491,7 +661,7 @@ class Connection {
       const heldMs = Date.now() - since;
       if (!warned && heldMs >= holdWarnMs)
         this.server.warnHold({
-          client: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
+          client: this.client(),
           heldMs,
           state: this.holdState(),
           last: typeof this.last === 'string' ? this.last : describe(this.last),
@@ -521,11 +691,16 @@ class Connection {
    * the error within `TERMINATE_GRACE_MS`, the socket is destroyed.
    */
   private terminate(heldMs: number): void {
-    this.terminated = true;
     const message = `terminating connection: it kept the embedded database ${this.holdState()} for ${(heldMs / 1000).toFixed(1)} s while ${this.server.waiting()} waited`;
     this.server.warn(message);
+    this.endWith('25P03', message);
+  }
+
+  /** Ends the connection with a FATAL error, destroying it if the client does not take the error (see `terminate`). */
+  private endWith(code: string, message: string): void {
+    this.terminated = true;
     if (this.unsent()) return this.destroy();
-    this.socket.end(errorResponse('FATAL', '25P03', message), () => this.destroy());
+    this.socket.end(errorResponse('FATAL', code, message), () => this.destroy());
     setTimeout(() => this.destroy(), TERMINATE_GRACE_MS).unref();
   }
 
@@ -535,7 +710,8 @@ class Connection {
     this.server.forget(this);
     this.then(async () => {
       // The client went away inside a transaction or an extended-protocol exchange: end it before anyone else runs.
-      if (this.holding) await this.abandon('a disconnect');
+      // (One the server gave up on holds nothing: the server rolled it back.)
+      if (this.holding && !this.lost) await this.abandon('a disconnect');
     });
     void this.chain.finally(() => this.server.ended(this)).catch(() => undefined);
   }
@@ -606,6 +782,20 @@ function describe(messages: Uint8Array): string {
     return b.toString('utf8', text, Math.min(b.indexOf(0, text) < 0 ? b.length : b.indexOf(0, text), text + 200));
   }
   return `message ${String.fromCharCode(type)}`;
+}
+
+/**
+ * The first words of a request's statement, for a log: keywords and names only, cut before the first
+ * literal, parameter or bracket (values may be personal data), at most five words.
+ */
+export function firstWords(what: Uint8Array | string): string {
+  const text = typeof what === 'string' ? what : describe(what);
+  const words: string[] = [];
+  for (const word of text.trim().split(/\s+/)) {
+    if (words.length === 5 || !/^[A-Za-z_][\w.]*$/.test(word)) break;
+    words.push(word);
+  }
+  return words.join(' ') || 'a statement that begins otherwise';
 }
 
 /** A statement that fails with this SQLSTATE and message (quoted so that no message can end its body). */
