@@ -965,7 +965,7 @@ describe('embedded database: a request it does not answer in time', () => {
     }
   });
 
-  it('leaves alone a statement that waits behind another connection, and one PGlite takes long to run', async () => {
+  it('leaves alone a statement that waits behind another connection, and one PGlite takes long to run (logged)', async () => {
     const holder = new Client({ connectionString: url });
     const waiter = new Client({ connectionString: url, query_timeout: 10_000 });
     await holder.connect();
@@ -978,9 +978,19 @@ describe('embedded database: a request it does not answer in time', () => {
       await new Promise((r) => setTimeout(r, 1_000));
       await holder.query('COMMIT');
       expect((await seen).rows[0].n).toBe(1);
-      // Longer than the bound on PGlite's thread: no look happens meanwhile, and its answer is handed on at once.
-      const long = await waiter.query('SELECT count(*)::int AS n FROM generate_series(1, 1000000)');
-      expect(long.rows[0].n).toBe(1_000_000);
+      // Longer than the bound on PGlite's thread: no look happens meanwhile, and its answer is handed on at
+      // once. It is logged, with its first words, so that a long statement is told from a lost one.
+      const warn = jest.spyOn(server['log'], 'warn').mockImplementation(() => undefined);
+      try {
+        const long = await waiter.query('SELECT pg_sleep(0.5), 1 AS n');
+        expect(long.rows[0].n).toBe(1);
+        expect(warn).toHaveBeenCalledWith(
+          expect.objectContaining({ statement: 'SELECT pg_sleep', ms: expect.any(Number) }),
+          'PGlite ran one request past the answer bound; every other connection waited',
+        );
+      } finally {
+        warn.mockRestore();
+      }
       expect(unanswered).toEqual([]);
     } finally {
       await holder.end();

@@ -302,6 +302,19 @@ export class PGliteServer {
     }
   }
 
+  /**
+   * @internal A request PGlite took `answerLimitMs` or more to run, logged with its first words: the bound
+   * does not apply to it (PGlite kept this thread: no look could happen meanwhile) and every other
+   * connection waited, so a statement that seems never answered can be told from one that ran this long.
+   */
+  tookLong(what: Uint8Array | string, ms: number): void {
+    if (ms < this.answerLimitMs) return;
+    this.log.warn(
+      { statement: firstWords(what), ms, waiting: this.waiting() },
+      'PGlite ran one request past the answer bound; every other connection waited',
+    );
+  }
+
   /** @internal How many connections wait for the database. */
   waiting(): number {
     return this.waiters.length;
@@ -587,9 +600,11 @@ class Connection {
     this.holding = true;
     this.last = asked.what;
     asked.stage = 'running in PGlite';
+    const started = Date.now();
     let response: Uint8Array;
     try {
       response = await request();
+      this.server.tookLong(asked.what, Date.now() - started);
       // Given up on meanwhile (see `lose`): the server has taken the database back; the answer goes nowhere.
       if (this.lost) return;
     } catch (e) {
@@ -796,8 +811,10 @@ export function firstWords(what: Uint8Array | string): string {
   const text = typeof what === 'string' ? what : describe(what);
   const words: string[] = [];
   for (const word of text.trim().split(/\s+/)) {
-    if (words.length === 5 || !/^[A-Za-z_][\w.]*$/.test(word)) break;
-    words.push(word);
+    const name = /^[A-Za-z_][\w.]*/.exec(word)?.[0];
+    if (!name || words.length === 5) break;
+    words.push(name);
+    if (name.length < word.length) break;
   }
   return words.join(' ') || 'a statement that begins otherwise';
 }
