@@ -965,6 +965,31 @@ describe('embedded database: a request it does not answer in time', () => {
     }
   });
 
+  it('fails a connection whose message stops arriving halfway (57014), rolls back its transaction, and serves the others', async () => {
+    const other = new Client({ connectionString: url, query_timeout: 10_000 });
+    await other.connect();
+    const log = jest.spyOn(server['log'], 'error').mockImplementation(() => undefined);
+    const warn = jest.spyOn(server, 'warn').mockImplementation(() => undefined);
+    const raw = await RawClient.open(url);
+    try {
+      await other.query('CREATE TABLE half_sent (v int)');
+      raw.send(message('Q', 'BEGIN\0'), message('Q', 'INSERT INTO half_sent VALUES (1)\0'));
+      await raw.until('Z');
+      await raw.until('Z');
+      raw.send(message('Q', 'COMMIT\0').subarray(0, 7));
+      const error = (await raw.until('E')).pop()!;
+      expect(error.code).toBe('57014');
+      expect(raw.errors.pop()).toMatch(/received part of a message and not the rest within \d+\.\d s; it did not run/);
+      expect(unanswered).toEqual([expect.objectContaining({ stage: 'arriving', code: '57014' })]);
+      expect((await other.query('SELECT count(*)::int AS n FROM half_sent')).rows[0].n).toBe(0);
+    } finally {
+      log.mockRestore();
+      warn.mockRestore();
+      raw.close();
+      await other.end();
+    }
+  });
+
   it('leaves alone a statement that waits behind another connection, and one PGlite takes long to run (logged)', async () => {
     const holder = new Client({ connectionString: url });
     const waiter = new Client({ connectionString: url, query_timeout: 10_000 });

@@ -39,7 +39,7 @@ const SEND_SLICE = 1024 * 1024;
 const TERMINATE_GRACE_MS = 1_000;
 
 /** Where a request the embedded database has not answered is (see `PGliteServer`'s `answerLimitMs`). */
-export type AskedStage = 'queued behind its own connection' | 'waiting for the database' | 'running in PGlite';
+export type AskedStage = 'arriving' | 'queued behind its own connection' | 'waiting for the database' | 'running in PGlite';
 
 /** A request the embedded database did not answer within `answerLimitMs`, as it is logged and reported. */
 export interface UnansweredRequest {
@@ -286,7 +286,9 @@ export class PGliteServer {
       code,
       ran
         ? `terminating connection: the embedded database took the statement but its answer was lost (none after ${seconds} s); whether it ran is unknown, retry it`
-        : `canceling statement: the embedded database never started it (its hand-over was lost after ${seconds} s ${asked.stage}); it did not run, retry it`,
+        : asked.stage === 'arriving'
+          ? `canceling statement: the embedded database received part of a message and not the rest within ${seconds} s; it did not run, retry it`
+          : `canceling statement: the embedded database never started it (its hand-over was lost after ${seconds} s ${asked.stage}); it did not run, retry it`,
     );
     // Its own chain may never go on (that is how the request was lost): the database is taken back here.
     this.forget(conn);
@@ -365,6 +367,8 @@ class Connection {
   private readonly asked: Asked[] = [];
   /** Set when the server gave up on one of its requests (`lose`): it has taken the database back. */
   lost = false;
+  /** A message begun and not yet whole, since when: a client sends whole messages, so one left so is lost too. */
+  private arriving?: Asked;
 
   constructor(
     private readonly socket: Socket,
@@ -380,9 +384,9 @@ class Connection {
     this.socket.destroy();
   }
 
-  /** @internal Its oldest request not yet answered. */
+  /** @internal Its oldest request not yet answered: one queued, or else a message still arriving. */
   oldestAsked(): Asked | undefined {
-    return this.asked[0];
+    return this.asked[0] ?? this.arriving;
   }
 
   /** @internal Closed, or ended by the server: what it holds is being (or must be) handed on. */
@@ -416,6 +420,8 @@ class Connection {
     const rest = this.takeMessages(buffer);
     this.chunks = rest.length ? [rest] : [];
     this.buffered = rest.length;
+    if (!rest.length) this.arriving = undefined;
+    else this.arriving ??= { at: Date.now(), what: 'a message still arriving', stage: 'arriving', overdue: false };
   }
 
   /**
