@@ -63,6 +63,12 @@ interface Asked {
   overdue: boolean;
 }
 
+/** The answer bound of a `PGliteServer` (see its `answerLimitMs`), and who hears of requests it gave up on. */
+export interface AnswerOptions {
+  answerLimitMs?: number;
+  onUnanswered?: (request: UnansweredRequest) => void;
+}
+
 /**
  * Serves one in-process PGlite to many `pg` connections over TCP.
  *
@@ -84,12 +90,6 @@ interface Asked {
  * protocol), and one with an ENCODING option, is refused with an error (0A000) instead of reaching
  * PGlite, which would crash or stop serving for every connection.
  */
-/** The answer bound of a `PGliteServer` (see its `answerLimitMs`), and who hears of requests it gave up on. */
-export interface AnswerOptions {
-  answerLimitMs?: number;
-  onUnanswered?: (request: UnansweredRequest) => void;
-}
-
 export class PGliteServer {
   private server?: Server;
   private owner: Connection | null = null;
