@@ -990,6 +990,126 @@ describe('embedded database: a request it does not answer in time', () => {
     }
   });
 
+  it('leaves alone a COPY whose data keeps arriving in writes that never end on a message boundary', async () => {
+    const raw = await RawClient.open(url);
+    try {
+      raw.send(message('Q', 'CREATE TABLE streamed (v text)\0'));
+      await raw.until('Z');
+      raw.send(message('Q', 'COPY streamed FROM STDIN\0'));
+      await raw.until('G');
+      // 14-byte CopyData messages in 15-byte writes every 40 ms: about 2 s, never silent for the bound.
+      const all = Buffer.concat(Array.from({ length: 60 }, (_, i) => message('d', `row ${String(i).padStart(4, '0')}\n`)));
+      for (let i = 0; i * 15 < all.length; i++) {
+        raw.send(all.subarray(i * 15, (i + 1) * 15));
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      raw.send(message('c'));
+      await raw.until('Z');
+      expect(raw.errors).toEqual([]);
+      raw.send(message('Q', 'SELECT count(*) FROM streamed\0'));
+      expect((await raw.until('Z')).find((m) => m.type === 'D')?.value).toBe('60');
+      expect(unanswered).toEqual([]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('leaves alone a client pipelining statements in writes that never end on a message boundary', async () => {
+    const raw = await RawClient.open(url);
+    try {
+      // 16-byte simple queries in 17-byte writes every 40 ms.
+      const all = Buffer.concat(Array.from({ length: 50 }, (_, i) => message('Q', `SELECT ${String(i).padStart(3, '0')}\0`)));
+      for (let i = 0; i * 17 < all.length; i++) {
+        raw.send(all.subarray(i * 17, (i + 1) * 17));
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      for (let i = 0; i < 50; i++) await raw.until('Z');
+      expect(raw.errors).toEqual([]);
+      expect(unanswered).toEqual([]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('counts a statement from when PGlite has it, not from when it was queued', async () => {
+    // Its own server, looked at by hand: one look past the bound while the statement waits, the next while
+    // PGlite runs it (its promise settling a little later, as PGlite's file-system sync may).
+    const own = new PGliteServer(db, 60_000, 120_000, { answerLimitMs: 300, onUnanswered: (r) => void unanswered.push(r) });
+    const port = await own.listen();
+    const internals = own as unknown as { sweeper: NodeJS.Timeout; sweep: () => void; log: { error: () => void } };
+    clearInterval(internals.sweeper);
+    const client = new Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, query_timeout: 10_000 });
+    client.on('error', () => undefined);
+    await client.connect();
+    const log = jest.spyOn(internals.log, 'error').mockImplementation(() => undefined);
+    let openAcquire = () => {};
+    let openExec = () => {};
+    let running = false;
+    const acquire = own.acquire.bind(own);
+    const exec = own.exec.bind(own);
+    jest.spyOn(own, 'acquire').mockImplementationOnce(async (conn) => {
+      await new Promise<void>((r) => (openAcquire = r));
+      return acquire(conn);
+    });
+    jest.spyOn(own, 'exec').mockImplementation(async (bytes) => {
+      if (!Buffer.from(bytes).includes('after_the_queue')) return exec(bytes);
+      running = true;
+      await new Promise<void>((r) => (openExec = r));
+      return exec(bytes);
+    });
+    try {
+      const result = client.query(`SELECT 'after_the_queue' AS v`);
+      await new Promise((r) => setTimeout(r, 350));
+      internals.sweep();
+      openAcquire();
+      await eventually(
+        async () => running,
+        (r) => r,
+      );
+      internals.sweep();
+      openExec();
+      expect((await result).rows).toEqual([{ v: 'after_the_queue' }]);
+      expect(unanswered).toEqual([]);
+    } finally {
+      jest.restoreAllMocks();
+      log.mockRestore();
+      await client.end().catch(() => undefined);
+      await own.close();
+    }
+  });
+
+  it('hands the database on when the rollback after a lost request does not settle either (logged)', async () => {
+    const { lost, other, restore } = await clients();
+    const log = jest.spyOn(server['log'], 'error').mockImplementation(() => undefined);
+    const exec = server.exec.bind(server);
+    const spy = jest.spyOn(server, 'exec').mockImplementation(async (bytes) => {
+      const b = Buffer.from(bytes);
+      if (!b.includes('rollback_hangs@') && !b.includes('arbiter: end what a connection left')) return exec(bytes);
+      await exec(bytes);
+      return new Promise<Uint8Array>(() => undefined);
+    });
+    try {
+      await lost.query('CREATE TABLE rollback_hangs (v text)');
+      const error = await lost.query(`INSERT INTO rollback_hangs VALUES ('rollback_hangs@example.com')`).then(
+        () => null,
+        (e: Error & { code?: string }) => e,
+      );
+      expect(error?.code).toBe('08006');
+      expect((await other.query('SELECT count(*)::int AS n FROM rollback_hangs')).rows[0].n).toBe(1);
+      expect(log).toHaveBeenCalledWith(
+        expect.objectContaining({ waitedMs: 75 }),
+        expect.stringMatching(/the rollback after a lost request has not finished/),
+      );
+      expect(unanswered).toEqual([expect.objectContaining({ code: '08006' })]);
+    } finally {
+      spy.mockRestore();
+      log.mockRestore();
+      restore();
+      await lost.end().catch(() => undefined);
+      await other.end();
+    }
+  });
+
   it('leaves alone a statement that waits behind another connection, and one PGlite takes long to run (logged)', async () => {
     const holder = new Client({ connectionString: url });
     const waiter = new Client({ connectionString: url, query_timeout: 10_000 });

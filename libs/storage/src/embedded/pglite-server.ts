@@ -294,13 +294,36 @@ export class PGliteServer {
     this.forget(conn);
     this.connections.delete(conn);
     if (this.owner === conn) {
-      try {
-        const answer = await this.exec(ABANDON);
-        if (!endsIdle(answer)) this.warn("the embedded database did not end the session's transaction after a lost request");
-      } catch (e) {
-        this.warn('rollback after a lost request failed', e);
-      }
+      await this.rollBackLost();
       this.release(conn);
+    }
+  }
+
+  /**
+   * Rolls back what a lost connection began, waiting a quarter of the bound at most. PGlite runs the
+   * rollback synchronously when it is called; what it may still await after that is its own work (its
+   * file-system sync, which is also what can have kept the lost request's promise from settling). The
+   * thread is free meanwhile, so the database is handed on either way: waiting on would fail every later
+   * request with 57014, one bound after another, with nothing saying why.
+   */
+  private async rollBackLost(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const waitMs = Math.max(10, this.answerLimitMs / 4);
+    const late = new Promise<'late'>((done) => (timer = setTimeout(() => done('late'), waitMs)));
+    try {
+      const answer = await Promise.race([this.exec(ABANDON), late]);
+      if (answer === 'late') {
+        this.log.error(
+          { waitedMs: waitMs, waiting: this.waiting() },
+          "the rollback after a lost request has not finished: PGlite ran it, but its promise does not settle (as the lost request's did not); handing the database on anyway",
+        );
+      } else if (!endsIdle(answer)) {
+        this.warn("the embedded database did not end the session's transaction after a lost request");
+      }
+    } catch (e) {
+      this.warn('rollback after a lost request failed', e);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -413,6 +436,12 @@ class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.terminated) return;
+    // What the bound sees of a message still arriving is silence: every chunk is progress. A COPY or a
+    // pipelining client whose reads never end on a message boundary keeps sending, however long it takes.
+    if (this.arriving) {
+      this.arriving.at = Date.now();
+      this.arriving.overdue = false;
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.buffered < this.needed) return;
@@ -607,6 +636,10 @@ class Connection {
     this.last = asked.what;
     asked.stage = 'running in PGlite';
     const started = Date.now();
+    // PGlite's stage is counted from here: a look spent while it waited (behind a connection being closed,
+    // say) must not be the first of the two that give up on a statement PGlite is running.
+    asked.at = started;
+    asked.overdue = false;
     let response: Uint8Array;
     try {
       response = await request();
