@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { timescaledb } from '@electric-sql/pglite/timescaledb';
 import { componentLogger, metrics } from '@app/observability';
-import { PGliteServer, UnansweredRequest } from './pglite-server';
+import { AnswerOptions, PGliteServer, UnansweredRequest, firstWords } from './pglite-server';
 
 /** What the worker thread is told, and what it answers. */
 export interface EmbeddedWorkerData {
@@ -12,6 +12,8 @@ export interface EmbeddedWorkerData {
   port?: number;
   logLevel: string;
   answerLimitMs: number;
+  /** Shared with the engine: the first bytes of the request PGlite runs (see `RunningStatement`). */
+  running: SharedArrayBuffer;
 }
 export type EmbeddedWorkerReply =
   | { type: 'ready'; port: number }
@@ -71,17 +73,18 @@ export class EmbeddedDatabase {
 }
 
 /** PGlite and its loopback server on the calling thread. */
-export async function serveEmbedded(options: {
-  dataDir?: string;
-  port?: number;
-  answerLimitMs?: number;
-  onUnanswered?: (request: UnansweredRequest) => void;
-}): Promise<{ port: number; stop(): Promise<void> }> {
+export async function serveEmbedded(
+  options: { dataDir?: string; port?: number } & Pick<AnswerOptions, 'answerLimitMs' | 'onUnanswered' | 'onRunning'>,
+): Promise<{ port: number; stop(): Promise<void> }> {
   const db = await PGlite.create(options.dataDir ?? 'memory://', { extensions: { timescaledb } });
   try {
     await loadTimescaleLoader(db);
     await useDefaultMessageLevels(db);
-    const server = new PGliteServer(db, undefined, undefined, { answerLimitMs: options.answerLimitMs, onUnanswered: options.onUnanswered });
+    const server = new PGliteServer(db, undefined, undefined, {
+      answerLimitMs: options.answerLimitMs,
+      onUnanswered: options.onUnanswered,
+      onRunning: options.onRunning,
+    });
     const port = await server.listen(options.port ?? 0);
     return {
       port,
@@ -101,11 +104,22 @@ function countUnanswered(request: UnansweredRequest): void {
   metrics.embeddedDbUnanswered.inc({ code: request.code });
 }
 
-async function serveInWorker(script: string, data: EmbeddedWorkerData): Promise<{ port: number; stop(): Promise<void> }> {
+async function serveInWorker(script: string, data: Omit<EmbeddedWorkerData, 'running'>): Promise<{ port: number; stop(): Promise<void> }> {
   const log = componentLogger('embedded-db');
-  const worker = new Worker(script, { workerData: data });
+  const running = new RunningStatement();
+  const worker = new Worker(script, { workerData: { ...data, running: running.shared } });
   const exited = new Promise<number>((done) => worker.once('exit', done));
-  const heartbeat = new Heartbeat(data.answerLimitMs, (m) => worker.postMessage(m));
+  const heartbeat = new Heartbeat(
+    data.answerLimitMs,
+    (m) => worker.postMessage(m),
+    () => running.read(),
+  );
+  let stopping = false;
+  // A thread that exited answers no ping: said as what it is, not as a statement that keeps it.
+  void exited.then((code) => {
+    heartbeat.stop();
+    if (!stopping) log.error({ code }, "the embedded database's thread exited; nothing is served until the engine restarts");
+  });
   // The thread's own reports come at any time; the rest answers what was asked ('ready', 'stopped').
   let answer: ((m: EmbeddedWorkerReply) => void) | undefined;
   worker.on('message', (m: EmbeddedWorkerReply) => {
@@ -138,6 +152,7 @@ async function serveInWorker(script: string, data: EmbeddedWorkerData): Promise<
   return {
     port: first.port,
     stop: async () => {
+      stopping = true;
       heartbeat.stop();
       worker.postMessage('stop');
       const stopped = await Promise.race([reply().catch(() => null), new Promise((r) => setTimeout(r, 30_000).unref())]);
@@ -172,6 +187,8 @@ export class Heartbeat {
   constructor(
     private readonly limitMs: number,
     private readonly ping: (message: { type: 'ping' }) => void,
+    /** The first words of the statement the thread runs, if known. */
+    private readonly statement: () => string | undefined = () => undefined,
   ) {}
 
   start(): void {
@@ -186,7 +203,7 @@ export class Heartbeat {
 
   pong(): void {
     const silentMs = Date.now() - this.lastPong;
-    this.lastPong += silentMs;
+    this.lastPong = Date.now();
     this.overdue = false;
     if (this.stuckSince === null) return;
     this.log.warn({ silentMs }, 'the embedded database thread answers again');
@@ -200,14 +217,47 @@ export class Heartbeat {
       if (this.overdue) {
         this.stuckSince = Date.now();
         metrics.embeddedDbStuck.set(1);
-        this.log.error(
-          { silentMs },
-          'the embedded database thread does not answer: a statement is stuck inside PGlite (WebAssembly cannot be interrupted) and every connection waits; restart the engine if it lasts (committed rows are kept)',
+        const statement = this.statement();
+        this.log.warn(
+          { silentMs, statement },
+          `PGlite's thread has not answered for ${Math.round(silentMs / 1000)} s: a long statement or a stuck one${statement ? ` (${statement})` : ''}; every connection waits meanwhile. A long one is logged with its time when it ends; restarting during a first-start refresh starts it over`,
         );
       }
       this.overdue = true;
     }
     this.ping({ type: 'ping' });
+  }
+}
+
+/**
+ * The first bytes (at most 256) of the request PGlite's thread runs, in memory shared with the engine:
+ * the thread writes them before each request, and the engine reads them while PGlite keeps that thread
+ * (it cannot answer then). Read only when the thread is silent, so the write is not torn in practice.
+ */
+export class RunningStatement {
+  private static readonly SIZE = 256;
+  readonly shared: SharedArrayBuffer;
+  private readonly length: Int32Array;
+  private readonly bytes: Uint8Array;
+
+  constructor(shared?: SharedArrayBuffer) {
+    this.shared = shared ?? new SharedArrayBuffer(4 + RunningStatement.SIZE);
+    this.length = new Int32Array(this.shared, 0, 1);
+    this.bytes = new Uint8Array(this.shared, 4, RunningStatement.SIZE);
+  }
+
+  write(what: Uint8Array | string): void {
+    // A statement given as text (a COPY's) is kept as a simple query, the form `firstWords` reads.
+    const bytes = typeof what === 'string' ? Buffer.from(`Q\0\0\0\0${what.slice(0, RunningStatement.SIZE)}\0`) : what;
+    const n = Math.min(bytes.length, RunningStatement.SIZE);
+    this.bytes.set(bytes.subarray(0, n));
+    this.length[0] = n;
+  }
+
+  /** Its first words (see `firstWords`: no literal, no parameter), or undefined before any request. */
+  read(): string | undefined {
+    const n = this.length[0];
+    return n ? firstWords(Buffer.from(this.bytes.subarray(0, n))) : undefined;
   }
 }
 

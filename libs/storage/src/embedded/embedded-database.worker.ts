@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { rootLogger } from '@app/observability';
-import { EmbeddedWorkerData, EmbeddedWorkerReply, serveEmbedded } from './embedded-database';
+import { EmbeddedWorkerData, EmbeddedWorkerReply, RunningStatement, serveEmbedded } from './embedded-database';
 
 /**
  * The embedded database's own thread (see `EmbeddedDatabase`): serves PGlite on a loopback port,
@@ -10,12 +10,15 @@ const data = workerData as EmbeddedWorkerData;
 const port = parentPort!;
 rootLogger(data.logLevel);
 const say = (m: EmbeddedWorkerReply) => port.postMessage(m);
+// The first bytes of the request PGlite runs, readable by the engine while PGlite keeps this thread.
+const running = new RunningStatement(data.running);
 
 serveEmbedded({
   dataDir: data.dataDir,
   port: data.port,
   answerLimitMs: data.answerLimitMs,
   onUnanswered: (request) => say({ type: 'unanswered', request }),
+  onRunning: (what) => running.write(what),
 }).then(
   (served) => {
     port.on('message', (m) => {

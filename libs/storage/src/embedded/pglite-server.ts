@@ -67,6 +67,8 @@ interface Asked {
 export interface AnswerOptions {
   answerLimitMs?: number;
   onUnanswered?: (request: UnansweredRequest) => void;
+  /** Told each request just before PGlite runs it (the worker keeps its first bytes for `Heartbeat`). */
+  onRunning?: (what: Uint8Array | string) => void;
 }
 
 /**
@@ -338,6 +340,11 @@ export class PGliteServer {
       { statement: firstWords(what), ms, waiting: this.waiting() },
       'PGlite ran one request past the answer bound; every other connection waited',
     );
+  }
+
+  /** @internal A request PGlite is about to run (see `AnswerOptions.onRunning`). */
+  running(what: Uint8Array | string): void {
+    this.options.onRunning?.(what);
   }
 
   /** @internal How many connections wait for the database. */
@@ -640,6 +647,7 @@ class Connection {
     // say) must not be the first of the two that give up on a statement PGlite is running.
     asked.at = started;
     asked.overdue = false;
+    this.server.running(asked.what);
     let response: Uint8Array;
     try {
       response = await request();
@@ -880,7 +888,8 @@ function protocolMessage(type: number, body: Buffer): Buffer {
   return message;
 }
 
-function simpleQuery(sql: string): Uint8Array {
+/** @internal A simple-query message (Q) carrying `sql`. */
+export function simpleQuery(sql: string): Uint8Array {
   const text = Buffer.from(`${sql}\0`, 'utf8');
   const message = Buffer.alloc(5 + text.length);
   message[0] = 0x51; // 'Q'
