@@ -809,6 +809,8 @@ function idleState(response: Uint8Array): string {
  * A copy of `bytes` (see `PGliteServer.exec`). Always: an answer that was the whole of its memory was once
  * taken for one in a buffer of its own, but an answer of exactly 1 MiB fills PGlite's reused buffer whole
  * (a grown buffer, which is not reused, is never full), and a slow reader got the next statement's answer.
+ * An answer over 1 MiB (already PGlite's own, grown buffer) is copied too: one more copy, briefly twice its
+ * memory (64 MiB for a 32 MiB dashboard answer); kept simple over telling the two apart.
  */
 function owned(bytes: Uint8Array): Uint8Array {
   return Uint8Array.prototype.slice.call(bytes);
