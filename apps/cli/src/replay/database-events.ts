@@ -21,21 +21,28 @@ export async function databaseDistinctSecret(url = loadConfig(process.env).DATAB
 const PAGE = 5000;
 
 /**
- * One table's next events in time order after the key ($1 time, $2 id), at most $3. Each table is
- * limited before the three are merged, so a page reads about a page of each through its time index
- * (`feedback_ts_idx`: 0029 on plain PostgreSQL; TimescaleDB's own on a hypertable) and sorts only within
- * one time; `ts >= $1` repeats the key's first column where chunk exclusion can use it. Without, every
- * page read, labelled and sorted the rest of the history (a sequential scan of feedback on plain
- * PostgreSQL): a read of n events cost n²/2·5000 rows.
+ * One table's next events in the reader's order (time, id, kind) after the key ($1 time, $2 id, $3
+ * kind), at most $4. Each table is limited before the three are merged, so a page reads about a page of
+ * each through its time index (`feedback_ts_idx`: 0029 on plain PostgreSQL; TimescaleDB's own on a
+ * hypertable) and sorts only within one time; `ts >= $1` repeats the key's first column where chunk
+ * exclusion can use it. Without, every page read, labelled and sorted the rest of the history (a
+ * sequential scan of feedback on plain PostgreSQL): a read of n events cost n²/2·5000 rows. The kind
+ * is in the key because a click, a conversion and feedback may share a time and an id: keyed on
+ * (time, id) alone, the second of them at a page boundary was skipped.
  */
 const branch = (table: string, t: string, kind: string, body: string) => `
     (SELECT '${kind}'::text AS kind, ${t}.ts, ${t}.id, ${body} AS body
-       FROM ${table} ${t} WHERE ${t}.ts >= $1 AND (${t}.ts, ${t}.id) > ($1, $2)
-      ORDER BY ${t}.ts, ${t}.id LIMIT $3)`;
+       FROM ${table} ${t} WHERE ${t}.ts >= $1 AND (${t}.ts, ${t}.id, '${kind}'::text) > ($1, $2, $3)
+      ORDER BY ${t}.ts, ${t}.id LIMIT $4)`;
 
-/** A page of the history in time order after the key, as `databaseEvents` reads it. */
+/**
+ * A page of the history in (time, id, kind) order after the key, as `databaseEvents` reads it. Each
+ * row's `key_ts` is its stored time to the microsecond, as ISO text in UTC: the next page's key. A
+ * JavaScript Date keeps milliseconds only; keyed on one, every event later in the same millisecond
+ * came back again, and more than a page of them in one millisecond gave the same page for ever.
+ */
 const TRAINING_PAGE_SQL = `
-  SELECT * FROM (${branch(
+  SELECT e.kind, e.id, e.body, to_char(e.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS key_ts FROM (${branch(
     'clicks',
     'c',
     'click',
@@ -62,7 +69,7 @@ const TRAINING_PAGE_SQL = `
       `jsonb_strip_nulls(jsonb_build_object(
              'id', f.id, 'ts', f.ts, 'conversionId', f.conversion_id, 'status', f.status, 'reason', f.reason))`,
     )}
-  ) e ORDER BY ts, id LIMIT $3`;
+  ) e ORDER BY e.ts, e.id, e.kind LIMIT $4`;
 
 /**
  * The database's history as a traffic file: a catalog line, then clicks, conversions and feedback
@@ -89,9 +96,10 @@ export async function* databaseEvents(
     ]);
     let line = 0;
     yield { line: ++line, value: { kind: 'catalog', advertisers: advertisers.rows, offers: offers.rows, publishers: publishers.rows } };
-    let after = { ts: new Date(0), id: '' };
+    // The key: the last event read, its time exact (ISO text, microseconds), its id and kind.
+    let after: [string, string, string] = [new Date(0).toISOString(), '', ''];
     for (;;) {
-      const { rows } = await pool.query(TRAINING_PAGE_SQL, [after.ts, after.id, pageSize]);
+      const { rows } = await pool.query(TRAINING_PAGE_SQL, [...after, pageSize]);
       if (!rows.length) return;
       for (const r of rows) {
         const body = r.body as Record<string, unknown>;
@@ -99,7 +107,7 @@ export async function* databaseEvents(
         yield { line: ++line, value: { kind: r.kind, ...body, ts: new Date(body.ts as string).toISOString() } };
       }
       const last = rows[rows.length - 1];
-      after = { ts: last.ts, id: last.id };
+      after = [last.key_ts, last.id, last.kind];
     }
   } finally {
     await pool.end();
