@@ -26,12 +26,6 @@ export const ConfigSchema = Type.Object({
   ARBITER_DATA_DIR: Type.String({ default: '.arbiter' }),
   /** 0 picks a free port. */
   EMBEDDED_DB_PORT: Port(0),
-  /**
-   * How long the embedded database may leave a request unanswered. Past it, a request lost between the
-   * socket and PGlite fails with an error the caller retries on (57014, or 08006 when PGlite had it), and
-   * a PGlite thread stuck inside a statement is reported (log, `arbiter_embedded_db_thread_stuck`).
-   */
-  EMBEDDED_DB_ANSWER_TIMEOUT_SECONDS: Positive(60, { maximum: 3_600 }),
   NATS_URL: Type.String({ default: 'nats://127.0.0.1:4222' }),
   /** `auto`: start a nats-server from PATH when nothing answers at NATS_URL (embedded mode only). */
   NATS_SPAWN: Type.Union([Type.Literal('auto'), Type.Literal('never')], { default: 'auto' }),

@@ -411,28 +411,4 @@ export const metrics = {
         }),
     );
   },
-  get embeddedDbUnanswered() {
-    return once(
-      'arbiter_embedded_db_unanswered_total',
-      () =>
-        new Counter({
-          name: 'arbiter_embedded_db_unanswered_total',
-          help: 'Requests the embedded database lost (no answer within EMBEDDED_DB_ANSWER_TIMEOUT_SECONDS while its thread answered): their connections were closed with an error (57014 never ran, 08006 outcome unknown)',
-          labelNames: ['code'],
-          registers: [metricsRegistry],
-        }),
-    );
-  },
-  get embeddedDbStuck() {
-    return once(
-      'arbiter_embedded_db_thread_stuck',
-      () =>
-        new Gauge({
-          name: 'arbiter_embedded_db_thread_stuck',
-          help: "1 while the embedded database's thread has not answered a ping for EMBEDDED_DB_ANSWER_TIMEOUT_SECONDS (a statement stuck inside PGlite; every connection waits)",
-          aggregator: 'max',
-          registers: [metricsRegistry],
-        }),
-    );
-  },
 };

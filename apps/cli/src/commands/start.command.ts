@@ -93,12 +93,7 @@ export async function startEngine(
   };
 
   try {
-    if (!base.DATABASE_URL)
-      db = await EmbeddedDatabase.start({
-        dataDir: resolve(dataDir, 'pglite'),
-        port: base.EMBEDDED_DB_PORT,
-        answerLimitMs: base.EMBEDDED_DB_ANSWER_TIMEOUT_SECONDS * 1000,
-      });
+    if (!base.DATABASE_URL) db = await EmbeddedDatabase.start({ dataDir: resolve(dataDir, 'pglite'), port: base.EMBEDDED_DB_PORT });
     nats = await ensureNats(base.NATS_URL, dataDir, base.NATS_SPAWN === 'auto');
     const adminKey = base.ARBITER_ADMIN_KEY ?? persistedAdminKey(dataDir);
     const adminKeyHint = base.ARBITER_ADMIN_KEY ? 'ARBITER_ADMIN_KEY' : `in ${resolve(dataDir, 'admin-key')}`;

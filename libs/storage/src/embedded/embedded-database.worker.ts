@@ -1,29 +1,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { rootLogger } from '@app/observability';
-import { EmbeddedWorkerData, EmbeddedWorkerReply, RunningStatement, serveEmbedded } from './embedded-database';
+import { EmbeddedWorkerData, EmbeddedWorkerReply, serveEmbedded } from './embedded-database';
 
 /**
  * The embedded database's own thread (see `EmbeddedDatabase`): serves PGlite on a loopback port,
- * says so, answers the engine's pings, reports requests it gave up on, and on 'stop' closes the server and the database (flushing it to its data directory).
+ * says so, and on 'stop' closes the server and the database (flushing it to its data directory).
  */
 const data = workerData as EmbeddedWorkerData;
 const port = parentPort!;
 rootLogger(data.logLevel);
 const say = (m: EmbeddedWorkerReply) => port.postMessage(m);
-// The first bytes of the request PGlite runs, readable by the engine while PGlite keeps this thread.
-const running = new RunningStatement(data.running);
 
-serveEmbedded({
-  dataDir: data.dataDir,
-  port: data.port,
-  answerLimitMs: data.answerLimitMs,
-  onUnanswered: (request) => say({ type: 'unanswered', request }),
-  onRunning: (what) => running.write(what),
-}).then(
+serveEmbedded({ dataDir: data.dataDir, port: data.port }).then(
   (served) => {
     port.on('message', (m) => {
-      // The engine's heartbeat (see `Heartbeat`): answered at once, unless PGlite keeps this thread.
-      if (typeof m === 'object' && m?.type === 'ping') return say({ type: 'pong' });
       if (m !== 'stop') return;
       served.stop().then(
         () => {

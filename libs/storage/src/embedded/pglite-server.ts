@@ -38,39 +38,6 @@ const SEND_SLICE = 1024 * 1024;
 /** How long a connection closed for keeping the database has to take its error before its socket is destroyed. */
 const TERMINATE_GRACE_MS = 1_000;
 
-/** Where a request the embedded database has not answered is (see `PGliteServer`'s `answerLimitMs`). */
-export type AskedStage = 'arriving' | 'queued behind its own connection' | 'waiting for the database' | 'running in PGlite';
-
-/** A request the embedded database did not answer within `answerLimitMs`, as it is logged and reported. */
-export interface UnansweredRequest {
-  /** Its first words, never its parameters or literals (they may hold personal data). */
-  statement: string;
-  client: string;
-  stage: AskedStage;
-  waitedMs: number;
-  /** Connections waiting for the database meanwhile. */
-  waiting: number;
-  /** The SQLSTATE its connection was closed with: 57014 (it never ran), 08006 (PGlite took it: outcome unknown). */
-  code: string;
-}
-
-/** One request (a run of messages, a COPY) from when it was queued until its answer is handed to the socket. */
-interface Asked {
-  at: number;
-  what: Uint8Array | string;
-  stage: AskedStage;
-  /** Seen past the limit at the last look: the next look confirms it (see `PGliteServer.sweep`). */
-  overdue: boolean;
-}
-
-/** The answer bound of a `PGliteServer` (see its `answerLimitMs`), and who hears of requests it gave up on. */
-export interface AnswerOptions {
-  answerLimitMs?: number;
-  onUnanswered?: (request: UnansweredRequest) => void;
-  /** Told each request just before PGlite runs it (the worker keeps its first bytes for `Heartbeat`). */
-  onRunning?: (what: Uint8Array | string) => void;
-}
-
 /**
  * Serves one in-process PGlite to many `pg` connections over TCP.
  *
@@ -115,24 +82,10 @@ export class PGliteServer {
     private readonly db: PGlite,
     readonly holdWarnMs = 60_000,
     readonly holdLimitMs = 120_000,
-    private readonly options: AnswerOptions = {},
-  ) {
-    this.answerLimitMs = options.answerLimitMs ?? 60_000;
-  }
-
-  /**
-   * How long a request may go unanswered, from when its connection sent it (see `sweep`). PGlite runs a
-   * statement synchronously on this thread: while it runs, no timer here fires, so a statement that is
-   * merely long is never counted; what this bounds is a request lost between the socket and PGlite.
-   */
-  readonly answerLimitMs: number;
-  private sweeper?: NodeJS.Timeout;
+  ) {}
 
   /** Listens on 127.0.0.1 (port 0: any free port) and resolves with the port. */
   async listen(port = 0, host = '127.0.0.1'): Promise<number> {
-    // Four looks per limit; a request is given up on at the second look past it (limit to 1.5 × limit).
-    this.sweeper = setInterval(() => this.sweep(), Math.max(10, this.answerLimitMs / 4));
-    this.sweeper.unref();
     this.server = createServer((socket) => {
       this.connections.add(new Connection(socket, this));
     });
@@ -145,7 +98,6 @@ export class PGliteServer {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.sweeper);
     for (const c of this.connections) c.destroy();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -189,7 +141,7 @@ export class PGliteServer {
 
   /**
    * @internal Runs protocol messages; resolves with PGlite's answer, in memory of its own. PGlite
-   * returns an answer up to 1 MiB as a view of one receive buffer that its next statement overwrites,
+   * returns an answer under 1 MiB as a view of one receive buffer that its next statement overwrites,
    * and a socket keeps what it could not send yet by reference: a client that read late (a busy
    * engine) got another connection's answer, cut to its own answer's length, and waited for ever for
    * the rest.
@@ -223,128 +175,6 @@ export class PGliteServer {
       }
       this.copyRunning = false;
     }
-  }
-
-  /**
-   * Looks for requests left unanswered past `answerLimitMs` (an INSERT once waited 300 s for an answer
-   * that never came, with nothing else using the database). A request waiting for the database while
-   * another live connection has it is not lost: that one's own request, or its hold (`holdLimitMs`), is
-   * what is bounded. A request past the limit at two looks in a row is given up on (`giveUp`): the first
-   * look may come right after PGlite kept this thread for a long statement, before its answer is handed on.
-   */
-  private sweep(): void {
-    const now = Date.now();
-    for (const conn of this.connections) {
-      const oldest = conn.oldestAsked();
-      if (!oldest || conn.lost) continue;
-      const owner = this.owner;
-      const queuedBehindLive = oldest.stage === 'waiting for the database' && owner !== null && owner !== conn && !owner.gone();
-      if (queuedBehindLive || now - oldest.at < this.answerLimitMs) {
-        oldest.overdue = false;
-        continue;
-      }
-      if (!oldest.overdue) {
-        oldest.overdue = true;
-        continue;
-      }
-      void this.giveUp(conn, oldest, now - oldest.at);
-    }
-    // Nobody has the database while connections wait for it: a hand-over was lost (release and acquire
-    // never leave it so). Hand it to the first of them.
-    if (this.owner === null && this.waiters.length) {
-      this.log.error({ waiting: this.waiters.length }, 'the embedded database had no owner while connections waited for it; handing it on');
-      const next = this.waiters.shift()!;
-      this.owner = next.conn;
-      next.resolve();
-    }
-  }
-
-  /**
-   * Closes a connection whose request went unanswered with an error it can retry on, and takes the
-   * database back from it. PGlite keeps answering (this runs on its thread: it is not stuck inside a
-   * statement), so the request was lost on its way: 57014 when it never reached PGlite (it did not run),
-   * 08006 when PGlite had it (it may have run and, outside a transaction, committed: nothing committed is
-   * undone; Arbiter's writes are idempotent, so the retry is safe). Whatever the connection began in a
-   * transaction is rolled back before anyone else runs.
-   */
-  private async giveUp(conn: Connection, asked: Asked, waitedMs: number): Promise<void> {
-    const ran = asked.stage === 'running in PGlite';
-    const code = ran ? '08006' : '57014';
-    const unanswered: UnansweredRequest = {
-      statement: firstWords(asked.what),
-      client: conn.client(),
-      stage: asked.stage,
-      waitedMs,
-      waiting: this.waiting(),
-      code,
-    };
-    this.log.error(
-      { ...unanswered, thread: 'answers' },
-      'the embedded database did not answer a request in time; its thread answers, so the request was lost: failing it',
-    );
-    this.options.onUnanswered?.(unanswered);
-    const seconds = (waitedMs / 1000).toFixed(1);
-    conn.lose(
-      code,
-      ran
-        ? `terminating connection: the embedded database took the statement but its answer was lost (none after ${seconds} s); whether it ran is unknown, retry it`
-        : asked.stage === 'arriving'
-          ? `canceling statement: the embedded database received part of a message and not the rest within ${seconds} s; it did not run, retry it`
-          : `canceling statement: the embedded database never started it (its hand-over was lost after ${seconds} s ${asked.stage}); it did not run, retry it`,
-    );
-    // Its own chain may never go on (that is how the request was lost): the database is taken back here.
-    this.forget(conn);
-    this.connections.delete(conn);
-    if (this.owner === conn) {
-      await this.rollBackLost();
-      this.release(conn);
-    }
-  }
-
-  /**
-   * Rolls back what a lost connection began, waiting a quarter of the bound at most. PGlite runs the
-   * rollback synchronously when it is called; what it may still await after that is its own work (its
-   * file-system sync, which is also what can have kept the lost request's promise from settling). The
-   * thread is free meanwhile, so the database is handed on either way: waiting on would fail every later
-   * request with 57014, one bound after another, with nothing saying why.
-   */
-  private async rollBackLost(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const waitMs = Math.max(10, this.answerLimitMs / 4);
-    const late = new Promise<'late'>((done) => (timer = setTimeout(() => done('late'), waitMs)));
-    try {
-      const answer = await Promise.race([this.exec(ABANDON), late]);
-      if (answer === 'late') {
-        this.log.error(
-          { waitedMs: waitMs, waiting: this.waiting() },
-          "the rollback after a lost request has not finished: PGlite ran it, but its promise does not settle (as the lost request's did not); handing the database on anyway",
-        );
-      } else if (!endsIdle(answer)) {
-        this.warn("the embedded database did not end the session's transaction after a lost request");
-      }
-    } catch (e) {
-      this.warn('rollback after a lost request failed', e);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /**
-   * @internal A request PGlite took `answerLimitMs` or more to run, logged with its first words: the bound
-   * does not apply to it (PGlite kept this thread: no look could happen meanwhile) and every other
-   * connection waited, so a statement that seems never answered can be told from one that ran this long.
-   */
-  tookLong(what: Uint8Array | string, ms: number): void {
-    if (ms < this.answerLimitMs) return;
-    this.log.warn(
-      { statement: firstWords(what), ms, waiting: this.waiting() },
-      'PGlite ran one request past the answer bound; every other connection waited',
-    );
-  }
-
-  /** @internal A request PGlite is about to run (see `AnswerOptions.onRunning`). */
-  running(what: Uint8Array | string): void {
-    this.options.onRunning?.(what);
   }
 
   /** @internal How many connections wait for the database. */
@@ -393,12 +223,6 @@ class Connection {
   private ending = false;
   /** A `COPY … FROM STDIN` whose data is arriving: the statement to run, the data so far and its size. */
   private copying: { sql: [string, string]; data: Buffer[]; bytes: number } | null = null;
-  /** Requests queued and not yet answered, oldest first (see `PGliteServer.sweep`). */
-  private readonly asked: Asked[] = [];
-  /** Set when the server gave up on one of its requests (`lose`): it has taken the database back. */
-  lost = false;
-  /** A message begun and not yet whole, since when: a client sends whole messages, so one left so is lost too. */
-  private arriving?: Asked;
 
   constructor(
     private readonly socket: Socket,
@@ -414,41 +238,8 @@ class Connection {
     this.socket.destroy();
   }
 
-  /** @internal Its oldest request not yet answered: one queued, or else a message still arriving. */
-  oldestAsked(): Asked | undefined {
-    return this.asked[0] ?? this.arriving;
-  }
-
-  /** @internal Closed, or ended by the server: what it holds is being (or must be) handed on. */
-  gone(): boolean {
-    return this.closed || this.terminated;
-  }
-
-  /** @internal Its address, for logs. */
-  client(): string {
-    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
-  }
-
-  /**
-   * @internal The server gave up on a request of this connection (see `PGliteServer.giveUp`): the
-   * connection ends with this error, and nothing of it touches the database again (the server rolls back
-   * what it held), even if the lost request settles later.
-   */
-  lose(code: string, message: string): void {
-    this.lost = true;
-    this.holding = false;
-    clearTimeout(this.holdTimer);
-    this.endWith(code, message);
-  }
-
   private onData(chunk: Buffer): void {
     if (this.terminated) return;
-    // What the bound sees of a message still arriving is silence: every chunk is progress. A COPY or a
-    // pipelining client whose reads never end on a message boundary keeps sending, however long it takes.
-    if (this.arriving) {
-      this.arriving.at = Date.now();
-      this.arriving.overdue = false;
-    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.buffered < this.needed) return;
@@ -456,8 +247,6 @@ class Connection {
     const rest = this.takeMessages(buffer);
     this.chunks = rest.length ? [rest] : [];
     this.buffered = rest.length;
-    if (!rest.length) this.arriving = undefined;
-    else this.arriving ??= { at: Date.now(), what: 'a message still arriving', stage: 'arriving', overdue: false };
   }
 
   /**
@@ -472,7 +261,7 @@ class Connection {
     const flush = () => {
       if (end > start) {
         const messages = buffer.subarray(start, end);
-        this.run(messages);
+        this.then(() => this.run(messages));
       }
       start = end;
     };
@@ -525,7 +314,7 @@ class Connection {
           flush();
           end += 1 + length;
           start = end;
-          if (replacement) this.run(replacement);
+          if (replacement) this.then(() => this.run(replacement));
           continue;
         }
       }
@@ -589,7 +378,7 @@ class Connection {
       this.copying = null;
       if (copy.bytes > MAX_COPY_BYTES)
         this.fail('54000', `COPY from stdin failed: more than ${MAX_COPY_BYTES / 1024 / 1024} MiB of data in one statement`);
-      else this.ask(`${copy.sql[0]}STDIN${copy.sql[1]}`, () => this.server.execCopy(copy.sql, copy.data));
+      else this.then(() => this.runCopy(copy.sql, copy.data));
     } else if (type === COPY_FAIL || type === TERMINATE) {
       this.copying = null;
       const reason = type === COPY_FAIL ? body.toString('utf8', 0, body.length - 1) : 'connection closed';
@@ -605,33 +394,23 @@ class Connection {
 
   /** Answers with an error of this code (through PGlite, so that a transaction is aborted as PostgreSQL would). */
   private fail(code: string, message: string): void {
-    this.run(simpleQuery(raising(code, message)));
+    this.then(() => this.run(simpleQuery(raising(code, message))));
   }
 
   private then(step: () => Promise<void>): void {
     this.chain = this.chain.then(step);
   }
 
-  /** Queues protocol messages for PGlite, after everything this connection queued before. */
-  private run(messages: Uint8Array): void {
-    this.ask(messages, () => this.server.exec(messages));
+  private run(messages: Uint8Array): Promise<void> {
+    return this.execute(() => this.server.exec(messages), messages);
   }
 
-  /** Queues a request, watched from now until its answer is handed to the socket (see `PGliteServer.sweep`). */
-  private ask(what: Uint8Array | string, request: () => Promise<Uint8Array>): void {
-    const asked: Asked = { at: Date.now(), what, stage: 'queued behind its own connection', overdue: false };
-    this.asked.push(asked);
-    this.then(() =>
-      this.execute(request, asked).finally(() => {
-        const i = this.asked.indexOf(asked);
-        if (i >= 0) this.asked.splice(i, 1);
-      }),
-    );
+  private runCopy(sql: [string, string], data: Buffer[]): Promise<void> {
+    return this.execute(() => this.server.execCopy(sql, data), `${sql[0]}STDIN${sql[1]}`);
   }
 
-  private async execute(request: () => Promise<Uint8Array>, asked: Asked): Promise<void> {
+  private async execute(request: () => Promise<Uint8Array>, what: Uint8Array | string): Promise<void> {
     if (this.closed || this.terminated) return;
-    asked.stage = 'waiting for the database';
     await this.server.acquire(this);
     if (this.closed || this.terminated) {
       // One that holds the database keeps it until its 'close' has rolled back what it began.
@@ -640,22 +419,11 @@ class Connection {
     }
     clearTimeout(this.holdTimer);
     this.holding = true;
-    this.last = asked.what;
-    asked.stage = 'running in PGlite';
-    const started = Date.now();
-    // PGlite's stage is counted from here: a look spent while it waited (behind a connection being closed,
-    // say) must not be the first of the two that give up on a statement PGlite is running.
-    asked.at = started;
-    asked.overdue = false;
-    this.server.running(asked.what);
+    this.last = what;
     let response: Uint8Array;
     try {
       response = await request();
-      this.server.tookLong(asked.what, Date.now() - started);
-      // Given up on meanwhile (see `lose`): the server has taken the database back; the answer goes nowhere.
-      if (this.lost) return;
     } catch (e) {
-      if (this.lost) return;
       this.server.warn('embedded database failed a request; closing the connection', e);
       // Nothing it sent after this request runs: its socket closes only later, after the database is handed on.
       this.terminated = true;
@@ -723,7 +491,7 @@ class Connection {
       const heldMs = Date.now() - since;
       if (!warned && heldMs >= holdWarnMs)
         this.server.warnHold({
-          client: this.client(),
+          client: `${this.socket.remoteAddress}:${this.socket.remotePort}`,
           heldMs,
           state: this.holdState(),
           last: typeof this.last === 'string' ? this.last : describe(this.last),
@@ -753,16 +521,11 @@ class Connection {
    * the error within `TERMINATE_GRACE_MS`, the socket is destroyed.
    */
   private terminate(heldMs: number): void {
+    this.terminated = true;
     const message = `terminating connection: it kept the embedded database ${this.holdState()} for ${(heldMs / 1000).toFixed(1)} s while ${this.server.waiting()} waited`;
     this.server.warn(message);
-    this.endWith('25P03', message);
-  }
-
-  /** Ends the connection with a FATAL error, destroying it if the client does not take the error (see `terminate`). */
-  private endWith(code: string, message: string): void {
-    this.terminated = true;
     if (this.unsent()) return this.destroy();
-    this.socket.end(errorResponse('FATAL', code, message), () => this.destroy());
+    this.socket.end(errorResponse('FATAL', '25P03', message), () => this.destroy());
     setTimeout(() => this.destroy(), TERMINATE_GRACE_MS).unref();
   }
 
@@ -772,8 +535,7 @@ class Connection {
     this.server.forget(this);
     this.then(async () => {
       // The client went away inside a transaction or an extended-protocol exchange: end it before anyone else runs.
-      // (One the server gave up on holds nothing: the server rolled it back.)
-      if (this.holding && !this.lost) await this.abandon('a disconnect');
+      if (this.holding) await this.abandon('a disconnect');
     });
     void this.chain.finally(() => this.server.ended(this)).catch(() => undefined);
   }
@@ -805,15 +567,9 @@ function idleState(response: Uint8Array): string {
   return 'idle mid extended-query exchange (no Sync yet)';
 }
 
-/**
- * A copy of `bytes` (see `PGliteServer.exec`). Always: an answer that was the whole of its memory was once
- * taken for one in a buffer of its own, but an answer of exactly 1 MiB fills PGlite's reused buffer whole
- * (a grown buffer, which is not reused, is never full), and a slow reader got the next statement's answer.
- * An answer over 1 MiB (already PGlite's own, grown buffer) is copied too: one more copy, briefly twice its
- * memory (64 MiB for a 32 MiB dashboard answer); kept simple over telling the two apart.
- */
+/** A copy of `bytes` unless they are the whole of their memory (see `PGliteServer.exec`). */
 function owned(bytes: Uint8Array): Uint8Array {
-  return Uint8Array.prototype.slice.call(bytes);
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
 }
 
 /** See `Connection.abandon`: Parse (unnamed, a syntax error), Sync, then a simple ROLLBACK. */
@@ -852,22 +608,6 @@ function describe(messages: Uint8Array): string {
   return `message ${String.fromCharCode(type)}`;
 }
 
-/**
- * The first words of a request's statement, for a log: keywords and names only, cut before the first
- * literal, parameter or bracket (values may be personal data), at most five words.
- */
-export function firstWords(what: Uint8Array | string): string {
-  const text = typeof what === 'string' ? what : describe(what);
-  const words: string[] = [];
-  for (const word of text.trim().split(/\s+/)) {
-    const name = /^[A-Za-z_][\w.]*/.exec(word)?.[0];
-    if (!name || words.length === 5) break;
-    words.push(name);
-    if (name.length < word.length) break;
-  }
-  return words.join(' ') || 'a statement that begins otherwise';
-}
-
 /** A statement that fails with this SQLSTATE and message (quoted so that no message can end its body). */
 function raising(code: string, message: string): string {
   const text = message.replaceAll("'", "''");
@@ -890,8 +630,7 @@ function protocolMessage(type: number, body: Buffer): Buffer {
   return message;
 }
 
-/** @internal A simple-query message (Q) carrying `sql`. */
-export function simpleQuery(sql: string): Uint8Array {
+function simpleQuery(sql: string): Uint8Array {
   const text = Buffer.from(`${sql}\0`, 'utf8');
   const message = Buffer.alloc(5 + text.length);
   message[0] = 0x51; // 'Q'
