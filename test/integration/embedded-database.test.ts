@@ -348,37 +348,43 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
     expect((await pool.query('SELECT count(*)::int AS n FROM copy_ended')).rows[0].n).toBe(0);
   });
 
-  it("gives a client that reads slowly its own answers, not later statements' (PGlite reuses its answer buffer)", async () => {
-    // Under load the engine reads its sockets late, so an answer waits in the server's socket while PGlite
-    // already runs the next connection's statement. PGlite returns answers under 1 MiB as a view of one
-    // buffer that every statement overwrites: the waiting answer must not be that view.
-    await pool.query('CREATE TABLE slow_reader (v int)');
-    const slow = await RawClient.open(sut.url);
-    try {
-      slow.pause();
-      // An answer far larger than the loopback socket buffers: the server's socket is still writing it.
-      slow.send(message('Q', `SELECT repeat('x', 1048576) FROM generate_series(1, 32)\0`));
-      for (const deadline = Date.now() + 30_000; slow.unread() === 0;) {
-        if (Date.now() > deadline) throw new Error('no answer to the large query');
-        await new Promise((r) => setTimeout(r, 10));
+  // 1,048,511 characters make an answer of exactly 1 MiB (T, D, C 'INSERT 0 1', Z): it fills PGlite's buffer
+  // whole, and was taken for one of its own (a grown buffer, never reused).
+  it.each([200, 1_048_511])(
+    "gives a client that reads slowly its own answers, not later statements' (PGlite reuses its answer buffer; %d characters)",
+    async (size) => {
+      // Under load the engine reads its sockets late, so an answer waits in the server's socket while PGlite
+      // already runs the next connection's statement. PGlite returns answers up to 1 MiB as a view of one
+      // buffer that every statement overwrites: the waiting answer must not be that view.
+      const table = `slow_reader_${size}`;
+      await pool.query(`CREATE TABLE ${table} (v int)`);
+      const slow = await RawClient.open(sut.url);
+      try {
+        slow.pause();
+        // An answer far larger than the loopback socket buffers: the server's socket is still writing it.
+        slow.send(message('Q', `SELECT repeat('x', 1048576) FROM generate_series(1, 32)\0`));
+        for (const deadline = Date.now() + 30_000; slow.unread() === 0;) {
+          if (Date.now() > deadline) throw new Error('no answer to the large query');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        // A small answer, queued behind the large one; then another connection's statements run.
+        slow.send(message('Q', `INSERT INTO ${table} VALUES (1) RETURNING repeat('a', ${size})\0`));
+        for (const deadline = Date.now() + 30_000; ;) {
+          const { rows } = await pool.query(`SELECT count(*)::int AS n, repeat('b', 200) AS pad FROM ${table}`);
+          if (rows[0].n === 1) break;
+          if (Date.now() > deadline) throw new Error('the small query never ran');
+        }
+        slow.resume();
+        const first = await slow.until('Z');
+        expect(first.filter((m) => m.type === 'D')).toHaveLength(32);
+        const second = await slow.until('Z');
+        expect(second.map((m) => m.type)).toEqual(['T', 'D', 'C', 'Z']);
+        expect(second[1].value).toBe('a'.repeat(size));
+      } finally {
+        slow.close();
       }
-      // A small answer, queued behind the large one; then another connection's statements run.
-      slow.send(message('Q', `INSERT INTO slow_reader VALUES (1) RETURNING repeat('a', 200)\0`));
-      for (const deadline = Date.now() + 30_000; ;) {
-        const { rows } = await pool.query(`SELECT count(*)::int AS n, repeat('b', 200) AS pad FROM slow_reader`);
-        if (rows[0].n === 1) break;
-        if (Date.now() > deadline) throw new Error('the small query never ran');
-      }
-      slow.resume();
-      const first = await slow.until('Z');
-      expect(first.filter((m) => m.type === 'D')).toHaveLength(32);
-      const second = await slow.until('Z');
-      expect(second.map((m) => m.type)).toEqual(['T', 'D', 'C', 'Z']);
-      expect(second[1].value).toBe('a'.repeat(200));
-    } finally {
-      slow.close();
-    }
-  });
+    },
+  );
 
   it('reports SQL errors to the caller and keeps serving', async () => {
     await expect(pool.query('SELECT * FROM no_such_table')).rejects.toThrow(/no_such_table/);

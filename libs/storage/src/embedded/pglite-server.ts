@@ -141,7 +141,7 @@ export class PGliteServer {
 
   /**
    * @internal Runs protocol messages; resolves with PGlite's answer, in memory of its own. PGlite
-   * returns an answer under 1 MiB as a view of one receive buffer that its next statement overwrites,
+   * returns an answer up to 1 MiB as a view of one receive buffer that its next statement overwrites,
    * and a socket keeps what it could not send yet by reference: a client that read late (a busy
    * engine) got another connection's answer, cut to its own answer's length, and waited for ever for
    * the rest.
@@ -567,9 +567,13 @@ function idleState(response: Uint8Array): string {
   return 'idle mid extended-query exchange (no Sync yet)';
 }
 
-/** A copy of `bytes` unless they are the whole of their memory (see `PGliteServer.exec`). */
+/**
+ * A copy of `bytes` (see `PGliteServer.exec`). Always: an answer that was the whole of its memory was once
+ * taken for one in a buffer of its own, but an answer of exactly 1 MiB fills PGlite's reused buffer whole
+ * (a grown buffer, which is not reused, is never full), and a slow reader got the next statement's answer.
+ */
 function owned(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Uint8Array.prototype.slice.call(bytes);
+  return Uint8Array.prototype.slice.call(bytes);
 }
 
 /** See `Connection.abandon`: Parse (unnamed, a syntax error), Sync, then a simple ROLLBACK. */
