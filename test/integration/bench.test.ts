@@ -333,7 +333,9 @@ describe('arbiter bench: a drain with rows missing', () => {
     const message = await drained.catch((e: Error) => e.message);
     expect(message).toContain('4 events accepted, 4 clicks and 2 verdicts stored (0 clicks and 2 verdicts missing)');
     expect(message).toContain("the engine's consumers of EVENTS and VERDICTS have had nothing pending or unacknowledged");
-    expect(message).toMatch(/clicks 4 since .*\(4 from a day before it on, earliest .*\); click_verdicts 2 since .*\(2 from a day before it on/);
+    expect(message).toMatch(
+      /clicks 4 since .*\(4 from a day before it on, earliest .*\); click_verdicts 2 since .*\(2 from a day before it on/,
+    );
     // Other tests' messages may be on the streams too: only this offer's items are counted.
     expect(message).toMatch(/the run's clicks on EVENTS: 4 \(4 distinct ids\) in \d+ messages read\n/);
     expect(message).toMatch(/the run's verdicts on VERDICTS: 2 \(2 distinct ids\) in \d+ messages read\n/);
