@@ -117,12 +117,16 @@ export async function account(target: AccountingTarget, fault: string, events: A
   const notStored = [...clicks.filter((id) => !storedClicks.has(id)), ...conversions.filter((id) => !storedConversions.has(id))];
   const notDecided = [...clicks.filter((id) => !verdicts.has(id)), ...conversions.filter((id) => !decisions.has(id))];
   const notPublished = conversions.filter((id) => decisions.has(id) && !published.has(id));
+  // Each duplicate is named with where it was seen twice, so that a failing run says which step repeated.
+  const tables = { clicks: storedClicks, click_verdicts: verdicts, conversions: storedConversions, decisions } as const;
   const duplicated = [
-    ...[storedClicks, verdicts, storedConversions, decisions].flatMap((m) => [...m].filter(([, n]) => n > 1).map(([id]) => id)),
-    ...[...published].filter(([, revisions]) => [...revisions.values()].some((n) => n > 1)).map(([id]) => id),
+    ...Object.entries(tables).flatMap(([table, m]) => [...m].filter(([, n]) => n > 1).map(([id, n]) => `${id} (${table} ×${n})`)),
+    ...[...published].flatMap(([id, revisions]) =>
+      [...revisions].filter(([, n]) => n > 1).map(([revision, n]) => `${id} (published revision ${revision} ×${n})`),
+    ),
   ];
   const lost = new Set([...notStored, ...notDecided, ...notPublished]);
-  const dup = new Set(duplicated);
+  const dup = new Set(duplicated.map((d) => d.slice(0, d.indexOf(' '))));
   return {
     fault,
     sent: events.sent,
@@ -137,7 +141,7 @@ export async function account(target: AccountingTarget, fault: string, events: A
       notStored: notStored.slice(0, 10),
       notDecided: notDecided.slice(0, 10),
       notPublished: notPublished.slice(0, 10),
-      duplicated: [...dup].slice(0, 10),
+      duplicated: duplicated.slice(0, 10),
     },
   };
 }
