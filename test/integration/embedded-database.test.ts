@@ -10,7 +10,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { PGlite } from '@electric-sql/pglite';
 import { EmbeddedDatabase } from '@app/storage';
 import { eventually } from '@app/testing';
-import { PGliteServer } from '../../libs/storage/src/embedded/pglite-server';
+import { PGliteServer, requestPieces } from '../../libs/storage/src/embedded/pglite-server';
 
 /** `COPY … FROM STDIN` of `text` through one pooled connection; resolves with the rows copied. */
 async function copyIn(client: PoolClient | Client, sql: string, chunks: string[]): Promise<number> {
@@ -856,5 +856,97 @@ describe('embedded database: connections that close while they wait for the data
       for (const c of queued) c.close();
       await holder.end();
     }
+  });
+});
+
+describe("embedded database: requests whose messages end on PGlite's 8 KiB read boundary", () => {
+  let db: PGlite;
+  let server: PGliteServer;
+  let pool: Pool;
+
+  beforeAll(async () => {
+    db = await PGlite.create();
+    server = new PGliteServer(db);
+    const port = await server.listen();
+    // A lost answer must fail the test, not hang it.
+    pool = new Pool({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, max: 1, query_timeout: 5_000 });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await server.close();
+    await db.close();
+  });
+
+  /** Parse, Bind (one text parameter of `size` bytes), Describe, Execute, Sync: `SELECT length($1::text)`. */
+  function request(size: number): { bytes: Buffer; ends: number[] } {
+    const parse = message('P', '\0SELECT length($1::text)\0\0\0');
+    const value = Buffer.alloc(size, 'x');
+    const body = Buffer.alloc(2 + 2 + 2 + 4 + size + 2);
+    body.writeInt16BE(1, 4); // no portal, no statement name, no formats; one parameter
+    body.writeInt32BE(size, 6);
+    value.copy(body, 10);
+    const parts = [parse, message('B', body), message('D', 'P\0'), message('E', Buffer.alloc(5)), message('S')];
+    let at = 0;
+    return { bytes: Buffer.concat(parts), ends: parts.map((p) => (at += p.length)) };
+  }
+
+  /** The answer's message types, in order, without notices (this PGlite's own DEBUG ones). */
+  function types(answer: Uint8Array): string {
+    const b = Buffer.from(answer);
+    let out = '';
+    for (let at = 0; at + 5 <= b.length; at += 1 + b.readInt32BE(at + 1)) out += String.fromCharCode(b[at]);
+    return out.replace(/N/g, '');
+  }
+
+  it('answers every message when Describe or Execute ends exactly at byte 8,192 or 16,384 (PGlite alone ran nothing after it)', async () => {
+    const fixed = request(0).ends;
+    const cases = [
+      { end: 8192, after: 2 }, // Parse + Bind + Describe
+      { end: 8192, after: 3 }, // … + Execute
+      { end: 16_384, after: 2 },
+      { end: 16_384, after: 3 },
+    ];
+    for (const { end, after } of cases) {
+      const { bytes, ends } = request(end - fixed[after]);
+      expect(ends[after]).toBe(end);
+      // PGlite itself: the request's end is lost (the reason for the server's cut).
+      const alone = types(await db.execProtocolRaw(bytes));
+      expect(alone).not.toMatch(/Z$/);
+      await db.execProtocolRaw(message('S')); // back to idle
+      // Through the server: the whole answer, the statement run once.
+      expect(types(await server.exec(bytes))).toBe('12TDCZ');
+    }
+  });
+
+  it("gives a pg client its answer for parameters of every size across the boundaries (a lost answer stalled the embedded engine's recorder)", async () => {
+    for (let size = 8_100; size <= 8_260; size++) {
+      const { rows } = await pool.query('SELECT length($1::text) AS n', ['y'.repeat(size)]);
+      expect(rows[0].n).toBe(size);
+    }
+  });
+
+  it('cuts a request after each message ending on a multiple of 8,192 bytes from its piece, and nowhere else', () => {
+    const { bytes, ends } = request(8192 - request(0).ends[2]);
+    const { pieces, last } = requestPieces(bytes);
+    expect(pieces.map((p) => p.length)).toEqual([8192, bytes.length - 8192]);
+    expect(last).toBe('S'.charCodeAt(0));
+    expect(ends[2]).toBe(8192);
+    const other = request(100).bytes;
+    expect(requestPieces(other).pieces).toEqual([other]);
+    // A request that is exactly 8,192 bytes is whole: its last message ends it.
+    const whole = request(8192 - request(0).ends[4]).bytes;
+    expect(whole.length).toBe(8192);
+    expect(requestPieces(whole).pieces).toHaveLength(1);
+  });
+
+  it('fails the connection (never a silent wait) when PGlite still leaves a request ending in Sync unanswered', async () => {
+    const exec = jest.spyOn(db, 'execProtocolRaw').mockResolvedValueOnce(new Uint8Array(Buffer.concat([message('1'), message('2')])));
+    try {
+      await expect(pool.query('SELECT 1')).rejects.toThrow(/terminated|closed/i);
+    } finally {
+      exec.mockRestore();
+    }
+    const { rows } = await pool.query('SELECT 2 AS n');
+    expect(rows[0].n).toBe(2);
   });
 });

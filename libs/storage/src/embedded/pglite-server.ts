@@ -147,7 +147,19 @@ export class PGliteServer {
    * the rest.
    */
   async exec(bytes: Uint8Array): Promise<Uint8Array> {
-    return owned(await this.db.execProtocolRaw(bytes));
+    const { pieces, last } = requestPieces(bytes);
+    let answer: Uint8Array;
+    if (pieces.length === 1) answer = owned(await this.db.execProtocolRaw(bytes));
+    else {
+      const answers: Uint8Array[] = [];
+      for (const piece of pieces) answers.push(owned(await this.db.execProtocolRaw(piece)));
+      answer = Buffer.concat(answers);
+    }
+    // A request that ends in Sync or a simple query is answered up to ReadyForQuery, always. Without it,
+    // PGlite left some of the request unrun: the client would wait for ever for the rest (and keep the database).
+    if ((last === SYNC || last === QUERY) && !endsReady(answer))
+      throw new Error(`embedded database: PGlite left a request unfinished (its answer has no ReadyForQuery; ${describe(bytes)})`);
+    return answer;
   }
 
   /**
@@ -557,6 +569,53 @@ class Connection {
     this.holding = false;
     this.server.release(this);
   }
+}
+
+/**
+ * PGlite reads a request through PostgreSQL's receive buffer, 8 KiB at a time, and a message that ends exactly
+ * where a buffer's worth ends (byte 8,192 of the request, 16,384…) ends the request for it: the messages after it
+ * are never run nor answered. A pooled client then waited for ever for its answer, keeping the database from
+ * every other connection (a 2,000-event insert whose Parse, Bind and Describe came to exactly 8,192 bytes left
+ * its Execute and Sync unrun; the recorder's transaction stalled until its query timeout, 120 s, seen after a
+ * restart in the fault suite). So a request is cut after each such message and the pieces run one after the
+ * other: each piece ends where its own count starts again, and the extended protocol's state carries over, as
+ * when a request arrives over several TCP chunks.
+ */
+const PGLITE_READ_BUFFER = 8192;
+
+/**
+ * `bytes` (whole protocol messages) cut after every message that ends at a multiple of `PGLITE_READ_BUFFER`
+ * from its piece's start, and the type of its last message (0: none).
+ */
+export function requestPieces(bytes: Uint8Array): { pieces: Uint8Array[]; last: number } {
+  let pieces: Uint8Array[] | null = null;
+  let start = 0;
+  let at = 0;
+  let last = 0;
+  while (at + 5 <= bytes.length) {
+    last = bytes[at];
+    at += 1 + (((bytes[at + 1] << 24) | (bytes[at + 2] << 16) | (bytes[at + 3] << 8) | bytes[at + 4]) >>> 0);
+    if (at < bytes.length && (at - start) % PGLITE_READ_BUFFER === 0) {
+      (pieces ??= []).push(bytes.subarray(start, at));
+      start = at;
+    }
+  }
+  if (!pieces) return { pieces: [bytes], last };
+  pieces.push(bytes.subarray(start));
+  return { pieces, last };
+}
+
+/** Whether an answer ends with ReadyForQuery (any transaction status). */
+function endsReady(response: Uint8Array): boolean {
+  const n = response.length;
+  return (
+    n >= 6 &&
+    response[n - 6] === READY_FOR_QUERY &&
+    response[n - 5] === 0 &&
+    response[n - 4] === 0 &&
+    response[n - 3] === 0 &&
+    response[n - 2] === 5
+  );
 }
 
 /** What an answer that keeps the database leaves its connection in: its last ReadyForQuery's status, or mid-exchange. */
