@@ -440,47 +440,6 @@ describe("embedded database: PostgreSQL's default message levels", () => {
 });
 
 /**
- * PGlite wrote every new 1 MiB WAL segment twice, the first time as zeros (`wal_init_zero`), on the
- * database's thread. Started as `arbiter start` starts it, it creates them without the zeros, and what it
- * committed is still there when it starts again on the same data directory.
- */
-describe('embedded database: WAL segments created without zero-filling', () => {
-  let dataDir: string;
-
-  beforeAll(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'arbiter-embedded-wal-'));
-  });
-  afterAll(() => {
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  it('does not fill new WAL segments with zeros, and keeps what it committed across a restart', async () => {
-    const first = await EmbeddedDatabase.start({ dataDir: join(dataDir, 'pglite') });
-    const client = new Client({ connectionString: first.url });
-    await client.connect();
-    try {
-      expect((await client.query(`SELECT current_setting('wal_init_zero') AS v`)).rows[0].v).toBe('off');
-      // Several segments' worth of WAL (they are 1 MiB each), so that new ones are created under the setting.
-      await client.query('CREATE TABLE wal_rows (id int PRIMARY KEY, pad text)');
-      await client.query(`INSERT INTO wal_rows SELECT i, repeat('x', 500) FROM generate_series(1, 20000) AS i`);
-    } finally {
-      await client.end();
-      await first.stop();
-    }
-    const again = await EmbeddedDatabase.start({ dataDir: join(dataDir, 'pglite') });
-    const reader = new Client({ connectionString: again.url });
-    await reader.connect();
-    try {
-      expect((await reader.query('SELECT count(*)::int AS n FROM wal_rows')).rows[0].n).toBe(20000);
-      expect((await reader.query(`SELECT current_setting('wal_init_zero') AS v`)).rows[0].v).toBe('off');
-    } finally {
-      await reader.end();
-      await again.stop();
-    }
-  });
-});
-
-/**
  * The file a `COPY … FROM STDIN`'s data becomes in PGlite's in-memory `/tmp`: gone after every COPY,
  * whatever PGlite answered; never the cause of a lost answer; never shared by two COPYs.
  */

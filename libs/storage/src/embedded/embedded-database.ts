@@ -61,7 +61,6 @@ export async function serveEmbedded(options: { dataDir?: string; port?: number }
   try {
     await loadTimescaleLoader(db);
     await useDefaultMessageLevels(db);
-    await createWalSegmentsUnfilled(db);
     const server = new PGliteServer(db);
     const port = await server.listen(options.port ?? 0);
     return {
@@ -141,22 +140,4 @@ async function loadTimescaleLoader(db: PGlite): Promise<void> {
  */
 async function useDefaultMessageLevels(db: PGlite): Promise<void> {
   await db.exec(`SET client_min_messages = notice; SET log_min_messages = warning`);
-}
-
-/**
- * PostgreSQL fills every new WAL segment with zeros before writing WAL into it (`wal_init_zero`), so
- * that the file's space is allocated and a later fdatasync need not update its metadata. PGlite's WAL
- * segments are 1 MiB, its single-user backend runs no checkpoint that would recycle them, and its file
- * system syncs nothing (fdatasync is a no-op): every MiB of WAL was written twice, the second time as
- * 128 writes of 8 KiB of zeros on the database's thread. Measured on the recorder's write path (clicks
- * and their verdicts by COPY into a data directory, in process): 7,284 writes and 118 MB became 172 writes
- * and 59 MB, and the thread's CPU per 1,000 events fell by about a fifth (docs/performance.md, session 10).
- * Nothing durable changes: a segment created without the zeros reads as zeros where nothing was written
- * yet (the file is extended to its size), which is where recovery stops either way; a commit is still
- * acknowledged only after its WAL is written to the operating system, so an engine that crashes after
- * acknowledging keeps it. A full disk fails the WAL write instead of the segment's creation: both stop
- * the database (PANIC) the same way.
- */
-async function createWalSegmentsUnfilled(db: PGlite): Promise<void> {
-  await db.exec(`SET wal_init_zero = off`);
 }
