@@ -308,6 +308,10 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
       "COPY copy_forms FROM STDIN WITH (DELIMITER ';')",
       '-- a note first\nCOPY copy_forms FROM STDIN',
       'COPY copy_forms FROM STDIN; SELECT 1',
+      // PostgreSQL reads a comment as white space: PGlite would get the sub-protocol and stop serving.
+      'COPY copy_forms FROM/**/STDIN',
+      'COPY copy_forms FROM /* a /* nested */ note */ STDIN',
+      'COPY copy_forms FROM -- a note\nSTDIN',
     ])
       await expect(pool.query(sql)).rejects.toMatchObject({ code: '0A000' });
     // The extended protocol (a named statement): refused at Execute.
@@ -939,14 +943,55 @@ describe("embedded database: requests whose messages end on PGlite's 8 KiB read 
     expect(requestPieces(whole).pieces).toHaveLength(1);
   });
 
-  it('fails the connection (never a silent wait) when PGlite still leaves a request ending in Sync unanswered', async () => {
-    const exec = jest.spyOn(db, 'execProtocolRaw').mockResolvedValueOnce(new Uint8Array(Buffer.concat([message('1'), message('2')])));
-    try {
-      await expect(pool.query('SELECT 1')).rejects.toThrow(/terminated|closed/i);
-    } finally {
-      exec.mockRestore();
+  it('fails the connection (never a silent wait) when PGlite still leaves a request ending in Sync or a simple query unanswered', async () => {
+    for (const ask of [(c: PoolClient) => c.query('SELECT $1::int AS n', [1]), (c: PoolClient) => c.query('SELECT 1 AS n')]) {
+      // Connected first, so that the next PGlite call is the query's own.
+      const client = await pool.connect();
+      client.on('error', () => undefined);
+      const exec = jest.spyOn(db, 'execProtocolRaw').mockResolvedValueOnce(new Uint8Array(Buffer.concat([message('1'), message('2')])));
+      try {
+        await expect(ask(client)).rejects.toThrow(/terminated|closed/i);
+      } finally {
+        exec.mockRestore();
+        client.release(true);
+      }
     }
     const { rows } = await pool.query('SELECT 2 AS n');
     expect(rows[0].n).toBe(2);
+  });
+
+  it('cuts a request twice, runs it whole, and keeps an error and a transaction across the cuts as PostgreSQL would', async () => {
+    await pool.query('CREATE TABLE cut_requests (v text)');
+    const parse = message('P', '\0INSERT INTO cut_requests VALUES ($1)\0\0\0');
+    const bind = (size: number) => {
+      const body = Buffer.alloc(2 + 2 + 2 + 4 + size + 2, 'z');
+      body.writeInt16BE(0, 0);
+      body.writeInt32BE(1, 2); // no portal, no statement name, no formats (int16 0), one parameter (int16 1)
+      body.writeInt32BE(size, 6);
+      body.writeInt16BE(0, 10 + size);
+      return message('B', body);
+    };
+    const execute = message('E', Buffer.alloc(5));
+    // Two inserts in one request: the first's Bind ends on byte 8,192, the second's Execute on 16,384.
+    const a = 8192 - parse.length - bind(0).length;
+    const b = 16_384 - 8192 - execute.length - parse.length - bind(0).length - execute.length;
+    const request = (tail: Buffer[]) => Buffer.concat([parse, bind(a), execute, parse, bind(b), execute, ...tail]);
+    const bytes = request([message('S')]);
+    expect(requestPieces(bytes).pieces.map((p) => p.length)).toEqual([8192, 8192, bytes.length - 16_384]);
+    expect(types(await server.exec(bytes))).toBe('12C12CZ');
+    const { rows } = await pool.query('SELECT length(v) AS n FROM cut_requests ORDER BY n');
+    expect(rows.map((r) => r.n)).toEqual([a, b].sort((x, y) => x - y));
+    // The same request inside a transaction, failing after the cuts: nothing of it is kept.
+    await pool.query('TRUNCATE cut_requests');
+    expect(types(await server.exec(message('Q', 'BEGIN\0')))).toBe('CZ');
+    const failing = request([
+      message('P', '\0SELECT 1/0\0\0\0'),
+      message('B', Buffer.alloc(8)),
+      message('E', Buffer.alloc(5)),
+      message('S'),
+    ]);
+    expect(types(await server.exec(failing))).toBe('12C12C1EZ'); // 1/0 fails when planned, at Bind;
+    expect(types(await server.exec(message('Q', 'COMMIT\0')))).toBe('CZ');
+    expect((await pool.query('SELECT count(*)::int AS n FROM cut_requests')).rows[0].n).toBe(0);
   });
 });

@@ -18,8 +18,11 @@ const IDLE = 0x49; // 'I'
 
 /** A simple query that is one `COPY … FROM STDIN` statement (what `pg-copy-streams` sends). */
 const COPY_FROM_STDIN = /^(\s*COPY\s[^;]*?\sFROM\s+)STDIN\b([^;]*?);?\s*$/is;
-/** Any other text that asks for `COPY … FROM STDIN` (a comment first, a `;` in an option, several statements, a Parse). */
-const MENTIONS_COPY_FROM_STDIN = /\bCOPY\b[\s\S]*\bFROM\s+STDIN\b/i;
+/**
+ * Any other text that asks for `COPY … FROM STDIN` (a comment first, a `;` in an option, several statements, a Parse),
+ * with anything between FROM and STDIN: PostgreSQL takes `FROM/**\/STDIN` too.
+ */
+const MENTIONS_COPY_FROM_STDIN = /\bCOPY\b[\s\S]*\bFROM\b[\s\S]*\bSTDIN\b/i;
 /**
  * Where a `COPY … FROM STDIN`'s data is put for PGlite to read: a file in its in-memory `/tmp` (the
  * data directory is mounted elsewhere). One name is enough because one COPY runs at a time: the
