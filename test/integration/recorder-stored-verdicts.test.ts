@@ -23,17 +23,19 @@ describe('the recorder and slim click verdicts on VERDICTS', () => {
   const engine = new ScoringEngine(DEFAULT_RULESET);
   const publisherId = `recorder-slim-${process.pid}`;
   let run = 0;
+  /** The verdicts the engine scored just now, as the scorer collects them. */
+  const scoredNow = new Set<ClickVerdict>();
 
   function verdict(): ClickVerdict {
     const click = aClick({ userAgent: 'curl/8.4.0', publisherId, id: `recorder-slim-${process.pid}-${run++}` });
-    const v = engine.scoreClick(click, aCatalog(), Date.parse(click.receivedAt));
+    const v = engine.scoreClick(click, aCatalog(), Date.parse(click.receivedAt), scoredNow);
     expect(v.valid).toBe(false);
     return v;
   }
 
   /** A verdict as the scorer sends it, with its first slim reason changed by `change`. */
   function item(v: ClickVerdict, change: (r: StoredReason) => object = (r) => r): string {
-    const [first, ...rest] = storedReasons(v.reasons, engine.scoredNow(v));
+    const [first, ...rest] = storedReasons(v.reasons, scoredNow.has(v));
     return encodeOutcomeItemWith(v, [change(first), ...rest]);
   }
 

@@ -3,6 +3,7 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { CatalogCache } from '@app/catalog';
 import {
   ClickEvent,
+  ClickVerdict,
   ConversionEvent,
   Decision,
   FeedbackEvent,
@@ -131,6 +132,8 @@ export class ScoringService {
     const out: Outcome[] = [];
     // The revisions whose message JetStream stored: not owed again if another message failed.
     const stored = new Set<Outcome>();
+    // The verdicts scored just now (not a remembered copy): their reasons go slim unchecked (`publish`).
+    const scoredNow = new Set<ClickVerdict>();
     try {
       for (const d of batch) {
         const e = d.data;
@@ -143,7 +146,7 @@ export class ScoringService {
         }
         // Its outcome is on VERDICTS and recorded: nothing to publish. (A feedback's conversion may still owe revisions, below.)
         if (answer === 'recorded' && e.kind !== 'feedback') continue;
-        if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now));
+        if (e.kind === 'click') out.push(this.engine.scoreClick(e, this.catalog, now, scoredNow));
         else if (e.kind === 'conversion') {
           // Decided already: the conversion was sent again after JetStream's de-duplication window
           // (or redelivered that late). Deciding it again would publish a second revision-0 decision,
@@ -165,7 +168,7 @@ export class ScoringService {
           if (revised) out.push(revised);
         }
       }
-      await this.publish(out, revisions.length ? stored : undefined);
+      await this.publish(out, revisions.length ? stored : undefined, scoredNow);
     } catch (e) {
       // Not (or not all) stored: owed to the feedback's redelivery, but those JetStream acked. One
       // stored after all without an ack (a timeout) is published again with its message id, which
@@ -274,10 +277,11 @@ export class ScoringService {
    * Verdicts go as outcome items, encoded here (the engine keeps them packed, smaller than their
    * items): a remembered verdict redelivered decodes to what was published and encodes to the same bytes.
    * Their reasons go as the recorder stores them (`storedReasons`: without what the reason-code
-   * catalogue gives back; only the recorder reads click verdicts on VERDICTS). Decisions go whole:
-   * the notifier reads them too.
+   * catalogue gives back; only the recorder reads click verdicts on VERDICTS), those in `scoredNow`
+   * (the engine scored them just now) without formatting their messages again to check them.
+   * Decisions go whole: the notifier reads them too.
    */
-  async publish(out: readonly Outcome[], stored?: Set<Outcome>): Promise<void> {
+  async publish(out: readonly Outcome[], stored?: Set<Outcome>, scoredNow?: ReadonlySet<ClickVerdict>): Promise<void> {
     const verdicts: BatchItem[] = [];
     const decisions: BatchItem[] = [];
     // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
@@ -286,7 +290,7 @@ export class ScoringService {
         verdicts.push({
           payload: o,
           msgId: outcomeMessageId(o)!,
-          item: encodeOutcomeItemWith(o, storedReasons(o.reasons, this.engine.scoredNow(o))),
+          item: encodeOutcomeItemWith(o, storedReasons(o.reasons, !!scoredNow?.has(o))),
         });
       else decisions.push({ payload: o, msgId: outcomeMessageId(o)! });
     const messages = [

@@ -35,12 +35,14 @@ describe('every outcome the engine packs as built', () => {
   /** Scores every event, checking each outcome handed to the codec as built; the reason codes seen. */
   function run(engine: ScoringEngine): Set<string> {
     const seen = new Set<string>();
+    // What the engine tells the scorer it scored just now (`scoreClick`'s `scoredNow`).
+    const scoredNow = new Set<ClickVerdict>();
     let built = 0;
     const check = (o: ClickVerdict | Decision, isBuilt?: boolean) => {
       if (!isBuilt) return;
       built++;
       // The scorer stores (`storedReasons`) the reasons of the verdicts the engine says it scored now as built too.
-      if (o.kind === 'click') expect(engine.scoredNow(o)).toBe(true);
+      if (o.kind === 'click') expect(scoredNow.has(o)).toBe(true);
       for (const r of o.reasons) {
         seen.add(r.monitorOnly ? `${r.code} (monitor)` : r.code);
         expect({ code: r.code, message: REASON_CODES[r.code].explain(r.evidence) }).toEqual({ code: r.code, message: r.message });
@@ -63,7 +65,7 @@ describe('every outcome the engine packs as built', () => {
     try {
       for (const e of events) {
         const t = Date.parse(e.receivedAt);
-        if (e.kind === 'click') engine.scoreClick(e, catalog, t);
+        if (e.kind === 'click') engine.scoreClick(e, catalog, t, scoredNow);
         else engine.scoreConversion(e, catalog, null, t);
       }
     } finally {
@@ -73,6 +75,20 @@ describe('every outcome the engine packs as built', () => {
     expect(built).toBe(events.length);
     return seen;
   }
+
+  it('tells the scorer of the verdicts it scored just now, never of a remembered copy (a redelivery)', () => {
+    const engine = new ScoringEngine(new RuleSetResolver(EMPTY_RULESET_CONFIG));
+    const clicks = events.filter((e): e is ClickEvent => e.kind === 'click').slice(0, 3);
+    const scoredNow = new Set<ClickVerdict>();
+    const first = clicks.map((c) => engine.scoreClick(c, catalog, Date.parse(c.receivedAt), scoredNow));
+    expect(first.map((v) => scoredNow.has(v))).toEqual([true, true, true]);
+    // Redelivered: answered from memory, a decoded copy whose reasons the scorer must check.
+    const again = new Set<ClickVerdict>();
+    const copies = clicks.map((c) => engine.scoreClick(c, catalog, Date.parse(c.receivedAt), again));
+    expect(copies).toEqual(first);
+    expect(again.size).toBe(0);
+    expect(copies.some((v) => scoredNow.has(v))).toBe(false);
+  });
 
   it('with the default rule set and model', () => {
     const engine = new ScoringEngine(new RuleSetResolver(EMPTY_RULESET_CONFIG));

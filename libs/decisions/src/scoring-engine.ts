@@ -98,12 +98,6 @@ export class ScoringEngine {
   private verdicts: EncodedMap<ClickVerdict>;
   private decisions: EncodedMap<Decision>;
   /**
-   * Verdicts scored just now (not a remembered copy): their reasons are what the rules returned, so
-   * the scorer stores them (`storedReasons`) without formatting their messages again to check them,
-   * about 1.6 µs a verdict (a WeakSet's add and lookup cost a tenth of that).
-   */
-  private readonly built = new WeakSet<ClickVerdict>();
-  /**
    * The feedback events applied (whether they changed the decision or not), the last
    * `rememberOutcomes` of them, by conversion and id (`feedbackKey`): a redelivered feedback is never
    * applied again, and an id used again on another conversion is a feedback of its own.
@@ -207,11 +201,6 @@ export class ScoringEngine {
     this.decisions = new EncodedMap<Decision>(this.decisions.max, DECISION_CODEC);
   }
 
-  /** Whether `verdict` is one this engine scored just now, its reasons as its rules returned them (`storedReasons`' `built`). */
-  scoredNow(verdict: ClickVerdict): boolean {
-    return this.built.has(verdict);
-  }
-
   /** Whether the outcome given for this event id is still remembered (without decoding it). */
   remembers(kind: 'click' | 'conversion', id: string): boolean {
     return kind === 'click' ? this.verdicts.has(id) : this.decisions.has(id);
@@ -230,7 +219,15 @@ export class ScoringEngine {
     return this.holds.get(conversionId) ?? this.decisions.get(conversionId);
   }
 
-  scoreClick(e: ClickEvent, catalog: CatalogView, decidedAtMs: number): ClickVerdict {
+  /**
+   * `scoredNow`, when given, receives the verdict if it was scored just now (not a remembered copy):
+   * its reasons are what the rules returned, so the scorer stores them (`storedReasons`' `built`)
+   * without formatting their messages again to check them, about 1.6 µs a verdict. The caller's set
+   * (a batch's, short-lived), not one the engine keeps: a WeakSet of every verdict it built cost every
+   * click its add and the collector's ephemeron upkeep (about 0.4 µs, 3.5 % of the hot path's
+   * profile), also where nobody asks (replay, training, evaluation, the bench).
+   */
+  scoreClick(e: ClickEvent, catalog: CatalogView, decidedAtMs: number, scoredNow?: Set<ClickVerdict>): ClickVerdict {
     const previous = this.verdicts.get(e.id);
     if (previous) return previous;
     // The shared observation: read while this click is scored, kept nowhere.
@@ -305,7 +302,7 @@ export class ScoringEngine {
     if (e.idMinted) verdict.idMinted = true;
     // Its reasons are what the rules returned: the codec, and the scorer storing them (`scoredNow`), need not
     // format their messages again to check them.
-    this.built.add(verdict);
+    scoredNow?.add(verdict);
     this.verdicts.set(e.id, verdict, true);
     if (this.shadowRules)
       this.shadowRules.sink(this.shadowRules.rules.click({ event: e, obs, offer, publisher, lists: ruleset.lists }, model, verdict));
