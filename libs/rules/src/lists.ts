@@ -69,6 +69,7 @@ export class CompiledLists {
   }
 
   subIdDenied(publisherId: string, subId: string | null | undefined): boolean {
-    return !!subId && (this.denySubIds.has(`${publisherId}:${subId}`) || this.denySubIds.has(subId));
+    // Empty on most rule sets: no key is built (a string per click) to look up in nothing.
+    return !!subId && this.denySubIds.size > 0 && (this.denySubIds.has(`${publisherId}:${subId}`) || this.denySubIds.has(subId));
   }
 }
