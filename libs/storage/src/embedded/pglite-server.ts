@@ -648,17 +648,9 @@ const ABANDON = Buffer.concat([
 /** CopyInResponse: text format, no per-column formats announced (clients do not need them). */
 const COPY_IN_RESPONSE = Buffer.from([0x47, 0, 0, 0, 7, 0, 0, 0]);
 
+/** Whether an answer ends with ReadyForQuery, idle (no transaction open). */
 function endsIdle(response: Uint8Array): boolean {
-  const n = response.length;
-  return (
-    n >= 6 &&
-    response[n - 6] === READY_FOR_QUERY &&
-    response[n - 5] === 0 &&
-    response[n - 4] === 0 &&
-    response[n - 3] === 0 &&
-    response[n - 2] === 5 &&
-    response[n - 1] === IDLE
-  );
+  return endsReady(response) && response[response.length - 1] === IDLE;
 }
 
 /** The first message of a run, for a log: a Query's or Parse's statement (cut short), else its type. */
