@@ -11,6 +11,7 @@ export class DecisionsConsumer {
 
   @EventPattern(ConsumerName.NotifierDecisions)
   deliver(@Payload() batch: Delivery<Decision>[]): Promise<void> {
-    return this.fanout.deliver(batch.map((d) => d.data));
+    // A redelivery may repeat a publish made before the duplicate window: the fan-out checks it when late.
+    return this.fanout.deliver(batch.map((d) => ({ decision: d.data, redeliveredFrom: d.redelivered ? d.msg.time : undefined })));
   }
 }

@@ -12,3 +12,4 @@ export * from './nats-connection';
 export * from './jetstream.transport';
 export * from './messaging.module';
 export * from './stream-trimmer';
+export * from './stored-ids';

@@ -1,0 +1,112 @@
+import { AckPolicy, JetStreamManager, JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { NatsConnection } from '@nats-io/nats-core';
+import { connect } from '@nats-io/transport-node';
+import type { CatalogCache } from '@app/catalog';
+import { loadConfig } from '@app/config';
+import { Decision, Topology } from '@app/contracts';
+import { Delivery, JetStreamPublisher, provisionStreams } from '@app/messaging';
+import { TEST_NATS_URL, deleteNamespace, testNamespace, uid } from '@app/testing';
+import { DecisionFanoutService } from '../../apps/notifier/src/decision-fanout.service';
+import { DecisionsConsumer } from '../../apps/notifier/src/decisions.consumer';
+import type { PostbackDirectory } from '../../apps/notifier/src/postback-directory.service';
+import { readStream } from '../faults/support/accounting';
+
+/** Streams with a duplicate window this short (seconds) let a redelivery arrive after it within a test. */
+const WINDOW_SECONDS = 2;
+
+/**
+ * Exactly once past JetStream's duplicate window: the notifier published a decision and died before
+ * its ack; VERDICTS redelivers the message after the window (the database held the restarted
+ * notifier up), when JetStream would store the same Nats-Msg-Id again.
+ */
+describe('a decision redelivered after the duplicate window', () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let namespace: string;
+  let topology: Topology;
+  let publisher: JetStreamPublisher;
+
+  beforeEach(async () => {
+    namespace = testNamespace();
+    topology = new Topology(namespace);
+    nc = await connect({ servers: TEST_NATS_URL });
+    jsm = await jetstreamManager(nc);
+    // Below the configuration's minimum (120 s), which loadConfig enforces: set on the streams directly.
+    const config = {
+      ...loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) }),
+      DUPLICATE_WINDOW_SECONDS: WINDOW_SECONDS,
+    };
+    await provisionStreams(jsm, topology, config);
+    publisher = new JetStreamPublisher(nc);
+  });
+
+  afterEach(async () => {
+    publisher.close();
+    await nc.close();
+    await deleteNamespace(namespace);
+  });
+
+  const aDecision = (revision: number, conversionId = uid('conv')): Decision =>
+    ({
+      kind: 'conversion',
+      conversionId,
+      clickId: uid('click'),
+      advertiserId: 'adv-1',
+      publisherId: 'pub-1',
+      revision,
+      status: 'approved',
+    }) as unknown as Decision;
+
+  /** The notifier's decisions consumer, its catalog and postbacks answering from memory (only the broker matters here). */
+  const notifier = () => {
+    const catalog = {
+      resolve: async () => undefined,
+      advertiser: () => ({ webhookUrl: 'https://hooks.example/x' }),
+    } as unknown as CatalogCache;
+    const postbacks = { has: () => false } as unknown as PostbackDirectory;
+    return new DecisionsConsumer(new DecisionFanoutService(publisher, topology, catalog, postbacks, jsm));
+  };
+
+  /** A VERDICTS durable whose unacknowledged messages come again after a second. */
+  const verdicts = async () => {
+    const durable = 'notifier-test';
+    await jsm.consumers.add(topology.streams.verdicts, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: 1_000_000_000 });
+    const consumer = await jetstream(nc).consumers.get(topology.streams.verdicts, durable);
+    return async (n: number): Promise<JsMsg[]> => {
+      const out: JsMsg[] = [];
+      for await (const m of await consumer.fetch({ max_messages: n, expires: 3000 })) out.push(m);
+      return out;
+    };
+  };
+
+  const publishedRevisions = async () =>
+    (await readStream(nc, topology.streams.decisions)).map((m) => `${m.json<Decision>().conversionId}:${m.json<Decision>().revision}`);
+
+  it('is not published on DECISIONS again; a new revision of it still is', async () => {
+    const sut = notifier();
+    const first = aDecision(0);
+    const other = aDecision(0);
+    await publisher.publishAll([
+      { subject: topology.verdict('conversion'), payload: first, msgId: 'v1' },
+      { subject: topology.verdict('conversion'), payload: other, msgId: 'v2' },
+    ]);
+    const fetch = await verdicts();
+
+    const delivered = await fetch(2);
+    expect(delivered.map((m) => m.info.deliveryCount)).toEqual([1, 1]);
+    await sut.deliver(delivered.map((m) => new Delivery(m.json<Decision>(), m)));
+    // Died before the ack. The restart and the database outage outlast the duplicate window.
+    await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 1500));
+
+    const again = await fetch(2);
+    expect(again.map((m) => m.info.deliveryCount)).toEqual([2, 2]);
+    const revised = aDecision(1, first.conversionId);
+    await sut.deliver([...again.map((m) => new Delivery(m.json<Decision>(), m))]);
+    await sut.deliver([new Delivery(revised, again[0])]);
+    for (const m of again) m.ack();
+
+    expect((await publishedRevisions()).sort()).toEqual(
+      [`${first.conversionId}:0`, `${first.conversionId}:1`, `${other.conversionId}:0`].sort(),
+    );
+  }, 30_000);
+});
