@@ -1,10 +1,10 @@
 import { AckPolicy, JetStreamManager, JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { NatsConnection } from '@nats-io/nats-core';
+import { NatsConnection, headers } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
 import { Decision, Topology } from '@app/contracts';
-import { Delivery, JetStreamPublisher, provisionStreams } from '@app/messaging';
+import { DEAD_LETTER_HEADERS, Delivery, JetStreamPublisher, provisionStreams } from '@app/messaging';
 import { TEST_NATS_URL, deleteNamespace, testNamespace, uid } from '@app/testing';
 import { DecisionFanoutService } from '../../apps/notifier/src/decision-fanout.service';
 import { DecisionsConsumer } from '../../apps/notifier/src/decisions.consumer';
@@ -55,6 +55,7 @@ describe('a decision redelivered after the duplicate window', () => {
       publisherId: 'pub-1',
       revision,
       status: 'approved',
+      decidedAt: new Date().toISOString(),
     }) as unknown as Decision;
 
   /** The notifier's decisions consumer, its catalog and postbacks answering from memory (only the broker matters here). */
@@ -108,5 +109,33 @@ describe('a decision redelivered after the duplicate window', () => {
     expect((await publishedRevisions()).sort()).toEqual(
       [`${first.conversionId}:0`, `${first.conversionId}:1`, `${other.conversionId}:0`].sort(),
     );
+  }, 30_000);
+
+  it('is not published again when its dead letter is replayed after the window', async () => {
+    const sut = notifier();
+    const decision = aDecision(0);
+    await publisher.publish(topology.verdict('conversion'), decision, 'v1');
+    const fetch = await verdicts();
+    const [m] = await fetch(1);
+    await sut.deliver([new Delivery(m.json<Decision>(), m)]);
+    m.ack();
+    await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 500));
+
+    // What `arbiter dlq replay` puts back for the durable that parked it: delivered once, on the REPLAY stream.
+    const h = headers();
+    h.set(DEAD_LETTER_HEADERS.subject, topology.verdict('conversion'));
+    await jetstream(nc).publish(topology.replay('notifier-test'), JSON.stringify(decision), { headers: h });
+    await jsm.consumers.add(topology.streams.replay, {
+      durable_name: 'notifier-test-replay',
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: topology.replay('notifier-test'),
+    });
+    const replays = await jetstream(nc).consumers.get(topology.streams.replay, 'notifier-test-replay');
+    const replayed = await replays.next({ expires: 3000 });
+    expect(replayed!.info.deliveryCount).toBe(1);
+    await sut.deliver([new Delivery(replayed!.json<Decision>(), replayed!, topology.verdict('conversion'))]);
+    replayed!.ack();
+
+    expect(await publishedRevisions()).toEqual([`${decision.conversionId}:0`]);
   }, 30_000);
 });
