@@ -1,4 +1,4 @@
-import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { type MsgHdrs, headers } from '@nats-io/nats-core';
 import { ITEMS_HEADER } from './batch';
 import { ConsumerName, Topology } from '@app/contracts';
@@ -8,6 +8,7 @@ import type { ConsumerSpec } from './consumer-spec';
 import { DEAD_LETTER_HEADERS } from './dead-letter-headers';
 import { Delivery } from './delivery';
 import { PoisonMessageError, TransientError } from './errors';
+import { readStoredIds } from './stored-ids';
 
 /** A message as the runner sees it, recording how it was settled. */
 class FakeMsg {
@@ -231,6 +232,33 @@ describe('ConsumerRunner', () => {
     broker.deliver(m);
     await settled(m);
     expect(m.settled).toEqual({ kind: 'nak', delay: expect.any(Number) });
+    expect(broker.published).toEqual([]);
+  });
+
+  it('keeps (nak) a message whose read of a stream back fails at the API, beside one that succeeds: not dead-lettered', async () => {
+    // The notifier's late check: JetStream refuses the read (a leader election, the consumer limit).
+    const refusing = {
+      streams: {
+        getMessage: async () => {
+          throw new JetStreamApiError({ code: 500, err_code: 10077, description: 'maximum consumers limit reached' });
+        },
+      },
+    } as unknown as JetStreamManager;
+    let release!: () => void;
+    const busy = new Promise<void>((r) => (release = r));
+    await run(async (batch) => {
+      if (batch.some((d) => d.data === 'busy')) await busy;
+      if (batch.some((d) => d.data === 'late')) await readStoredIds(refusing, 'DECISIONS', 'unit.decisions.adv', { since: new Date(0) });
+    });
+    // Queued behind a batch in flight, so that the late message and a prompt one share the next batch.
+    const first = msg('busy');
+    broker.deliver(first);
+    const late = msg('late');
+    const prompt = msg('prompt');
+    broker.deliver(late, prompt);
+    release();
+    await settled(first, late, prompt);
+    expect(late.settled).toEqual({ kind: 'nak', delay: expect.any(Number) });
     expect(broker.published).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import { PoisonMessageError, TransientError, classifyFailure, isTransient } from './errors';
+import { BrokerReadError, PoisonMessageError, TransientError, classifyFailure, isTransient } from './errors';
 import { PublishError } from './publisher';
 
 const pg = (code: string, message = 'database error') => Object.assign(new Error(message), { code });
@@ -45,6 +45,14 @@ describe('classifyFailure: only the message’s own faults are poison', () => {
     ],
     ['a publish nobody answered', new PublishError('no stream takes x (JetStream answered 503: no responders)', true), false, 'broker'],
     ['a publish the stream refused', new PublishError('maximum message size exceeded (10054)'), false, 'broker'],
+    [
+      'a JetStream read that failed (the late check of the notifier: maximum consumers reached)',
+      new BrokerReadError('reading x back', {
+        cause: Object.assign(new Error('maximum consumers limit reached'), { name: 'JetStreamApiError' }),
+      }),
+      false,
+      'broker',
+    ],
     ['a NATS request timeout', Object.assign(new Error('timeout'), { name: 'TimeoutError' }), false, 'broker'],
     // The configuration.
     ['a configuration error', Object.assign(new Error('DATABASE_URL is invalid'), { name: 'ConfigError' }), false, 'configuration'],

@@ -13,6 +13,19 @@ export class TransientError extends Error {
   }
 }
 
+/**
+ * A JetStream read (stream info, a message lookup, an ordered consumer) that failed or could not
+ * finish: the broker's fault, never the message's, so the message is kept and retried. nats.js
+ * throws many classes here (JetStreamApiError, JetStreamStatusError, heartbeats missed...) that
+ * would otherwise count as unexplained and, beside batch-mates that succeed, be dead-lettered.
+ */
+export class BrokerReadError extends Error {
+  override readonly name = 'BrokerReadError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 /** A message that cannot be decoded or does not match its contract. */
 export class PoisonMessageError extends Error {
   readonly poison = true;
@@ -52,6 +65,7 @@ const brokerNames = new Set([
   'RequestError',
   'JetStreamNotEnabled',
   'PublishError',
+  'BrokerReadError',
 ]);
 const connectionMessages =
   /Connection terminated|connection (timeout|error)|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)|terminating connection|Cannot use a pool after calling end/i;
