@@ -4,11 +4,20 @@ import { connect } from '@nats-io/transport-node';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
 import { Decision, Topology } from '@app/contracts';
-import { DEAD_LETTER_HEADERS, Delivery, JetStreamPublisher, provisionStreams } from '@app/messaging';
+import {
+  BrokerReadError,
+  DEAD_LETTER_HEADERS,
+  Delivery,
+  JetStreamPublisher,
+  classifyFailure,
+  provisionStreams,
+  readStoredIds,
+} from '@app/messaging';
 import { TEST_NATS_URL, deleteNamespace, testNamespace, uid } from '@app/testing';
 import { DecisionFanoutService } from '../../apps/notifier/src/decision-fanout.service';
 import { DecisionsConsumer } from '../../apps/notifier/src/decisions.consumer';
 import type { PostbackDirectory } from '../../apps/notifier/src/postback-directory.service';
+import { StoredDecisionIds } from '../../apps/notifier/src/stored-decision-ids';
 import { readStream } from '../faults/support/accounting';
 
 /** Streams with a duplicate window this short (seconds) let a redelivery arrive after it within a test. */
@@ -58,15 +67,16 @@ describe('a decision redelivered after the duplicate window', () => {
       decidedAt: new Date().toISOString(),
     }) as unknown as Decision;
 
-  /** The notifier's decisions consumer, its catalog and postbacks answering from memory (only the broker matters here). */
-  const notifier = () => {
+  /** The notifier's fan-out, its catalog and postbacks answering from memory (only the broker matters here). */
+  const fanout = () => {
     const catalog = {
       resolve: async () => undefined,
       advertiser: () => ({ webhookUrl: 'https://hooks.example/x' }),
     } as unknown as CatalogCache;
     const postbacks = { has: () => false } as unknown as PostbackDirectory;
-    return new DecisionsConsumer(new DecisionFanoutService(publisher, topology, catalog, postbacks, jsm));
+    return new DecisionFanoutService(publisher, topology, catalog, postbacks, jsm);
   };
+  const notifier = () => new DecisionsConsumer(fanout());
 
   /** A VERDICTS durable whose unacknowledged messages come again after a second. */
   const verdicts = async () => {
@@ -138,4 +148,87 @@ describe('a decision redelivered after the duplicate window', () => {
 
     expect(await publishedRevisions()).toEqual([`${decision.conversionId}:0`]);
   }, 30_000);
+
+  it('finds the earlier copy when the server that stored it runs behind the one that stored the VERDICTS message', async () => {
+    const sut = fanout();
+    const decision = aDecision(0);
+    await sut.deliver([{ decision }]);
+    const copy = (await jsm.streams.getMessage(topology.streams.decisions, { last_by_subj: topology.decisions('adv-1') }))!;
+    await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 500));
+
+    // VERDICTS' leader stamped the message 1 s after DECISIONS' leader stored the copy (its clock is ahead).
+    await sut.deliver([{ decision, redeliveredFrom: new Date(copy.time.getTime() + 1000) }]);
+
+    expect(await publishedRevisions()).toEqual([`${decision.conversionId}:0`]);
+  }, 30_000);
+
+  it('judges lateness again after a slow read: an item young at first but late by the publish is checked too', async () => {
+    const sut = fanout();
+    const young = aDecision(0);
+    const late = { ...aDecision(0), advertiserId: 'adv-2' } as Decision;
+    await sut.deliver([{ decision: young }]);
+    await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 500));
+
+    // The read of adv-2's subject takes a whole window (the clock jumps by it once the first read is asked).
+    const start = Date.now();
+    let reads = 0;
+    const stored = (sut as unknown as { stored: StoredDecisionIds }).stored;
+    const since = stored.since.bind(stored);
+    stored.since = (...args) => (reads++, since(...args));
+    (sut as unknown as { now: () => number }).now = () => (reads === 0 ? start : start + WINDOW_SECONDS * 1000);
+    await sut.deliver([
+      { decision: young, redeliveredFrom: new Date(start - WINDOW_SECONDS * 200) },
+      { decision: late, redeliveredFrom: new Date(start - WINDOW_SECONDS * 1000) },
+    ]);
+
+    expect((await publishedRevisions()).sort()).toEqual([`${late.conversionId}:0`, `${young.conversionId}:0`].sort());
+  }, 30_000);
+});
+
+describe('reading a subject of a stream back', () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let namespace: string;
+  let topology: Topology;
+
+  beforeEach(async () => {
+    namespace = testNamespace();
+    topology = new Topology(namespace);
+    nc = await connect({ servers: TEST_NATS_URL });
+    jsm = await jetstreamManager(nc);
+    await provisionStreams(jsm, topology, loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) }));
+  });
+
+  afterEach(async () => {
+    await nc.close();
+    await deleteNamespace(namespace);
+  });
+
+  it('fails as the broker’s fault (retried, never dead-lettered) when the stream is not there', async () => {
+    const read = readStoredIds(jsm, `${topology.streams.decisions}_MISSING`, topology.decisions('adv-1'), { since: new Date(0) });
+    const error = await read.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BrokerReadError);
+    expect(classifyFailure(error)).toEqual(expect.objectContaining({ poison: false, cause: 'broker' }));
+  });
+
+  it('reads at most its bound per batch, asks for a retry, and continues from where it stopped', async () => {
+    const subject = topology.decisions('adv-1');
+    const js = jetstream(nc);
+    for (let i = 0; i < 5; i++) await js.publish(subject, '{}', { msgID: `id-${i}` });
+    await js.publish(topology.decisions('adv-2'), '{}', { msgID: 'other' });
+    const sut = new StoredDecisionIds(jsm, topology.streams.decisions);
+    const since = new Date(Date.now() - 60_000);
+
+    const attempts: unknown[] = [];
+    for (let i = 0; i < 2; i++) attempts.push(await sut.since(subject, since, { left: 2 }).catch((e: unknown) => e));
+    expect(attempts.map((e) => classifyFailure(e).cause)).toEqual(['broker', 'broker']);
+    const ids = await sut.since(subject, since, { left: 2 });
+    expect([...ids].sort()).toEqual(['id-0', 'id-1', 'id-2', 'id-3', 'id-4']);
+
+    // Later decisions extend what was read: the next batch reads only them.
+    await js.publish(subject, '{}', { msgID: 'id-5' });
+    const budget = { left: 10 };
+    expect((await sut.since(subject, since, budget)).has('id-5')).toBe(true);
+    expect(budget.left).toBe(9);
+  });
 });

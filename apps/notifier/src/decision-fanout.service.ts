@@ -2,12 +2,17 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { CatalogCache } from '@app/catalog';
 import { Decision, Topology } from '@app/contracts';
-import { JETSTREAM_MANAGER, JetStreamPublisher, Outgoing, storedMessageIds } from '@app/messaging';
+import { BrokerReadError, JETSTREAM_MANAGER, JetStreamPublisher, Outgoing } from '@app/messaging';
 import { componentLogger } from '@app/observability';
 import { deliveryId } from '@app/webhooks';
 import { PostbackDirectory } from './postback-directory.service';
+import { MAX_READ_MESSAGES, StoredDecisionIds } from './stored-decision-ids';
 
-/** One decision to fan out, with when VERDICTS stored it if this is a redelivery (it may have been published before). */
+/**
+ * One decision to fan out; when an earlier attempt may have published it, the earliest it may have:
+ * for a redelivery when VERDICTS stored it (its server's clock), for a replayed dead letter when the
+ * scorer decided it.
+ */
 export interface Fanout {
   decision: Decision;
   redeliveredFrom?: Date;
@@ -15,11 +20,18 @@ export interface Fanout {
 
 /**
  * A redelivery older than this share of the duplicate window may repeat a publish JetStream no
- * longer remembers: the DECISIONS stream is read back first. The other half is the margin for the
- * time between that check and the publish (an ack waits 10 s at most) and for clock skew between
- * this host and the NATS server.
+ * longer remembers: the DECISIONS stream is read back first. Lateness is judged again after every
+ * read (reads take time), so the other half covers only the publish itself (an ack waits 10 s at
+ * most) and the skew between this host's clock and the NATS servers'.
  */
 const LATE_SHARE = 0.5;
+
+/**
+ * The read starts this long before `redeliveredFrom`: the VERDICTS leader that stamped it and the
+ * DECISIONS leader that stored the earlier copy may be different servers whose clocks differ (and
+ * a replay's time is the scorer's clock). Only the read moves; lateness is judged on the time itself.
+ */
+const CLOCK_SKEW_MS = 60_000;
 
 /**
  * Publishes every decision on `<root>.decisions.<advertiserId>` (kept in the DECISIONS stream, so
@@ -38,6 +50,9 @@ const LATE_SHARE = 0.5;
 export class DecisionFanoutService {
   private readonly log = componentLogger('decisions');
   private windowMs?: Promise<number>;
+  private readonly stored: StoredDecisionIds;
+  /** The clock lateness is judged on (a test moves it to stand for a slow read). */
+  private readonly now = (): number => Date.now();
 
   constructor(
     private readonly publisher: JetStreamPublisher,
@@ -45,7 +60,9 @@ export class DecisionFanoutService {
     private readonly catalog: CatalogCache,
     private readonly postbacks: PostbackDirectory,
     @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
-  ) {}
+  ) {
+    this.stored = new StoredDecisionIds(jsm, topology.streams.decisions);
+  }
 
   async deliver(batch: readonly Fanout[]): Promise<void> {
     await this.catalog.resolve({ advertisers: batch.flatMap(({ decision: d }) => (d.advertiserId ? [d.advertiserId] : [])) });
@@ -54,7 +71,7 @@ export class DecisionFanoutService {
     const out: Outgoing[] = [];
     for (const { decision: d } of batch) {
       const msgId = `${d.conversionId}:${d.revision}`;
-      if (!published.has(msgId)) out.push({ subject: this.topology.decisions(d.advertiserId), payload: d, msgId });
+      if (!published.some((ids) => ids.has(msgId))) out.push({ subject: this.topology.decisions(d.advertiserId), payload: d, msgId });
       if (d.advertiserId && this.catalog.advertiser(d.advertiserId)?.webhookUrl) {
         out.push({ subject: this.topology.webhooks(d.advertiserId), payload: d, msgId: `webhook:${deliveryId(d)}` });
       }
@@ -65,26 +82,40 @@ export class DecisionFanoutService {
     await this.publisher.publishAll(out);
   }
 
-  /** The ids DECISIONS holds for the late redeliveries of the batch (none for a prompt batch: no read). */
-  private async publishedLate(batch: readonly Fanout[]): Promise<Set<string>> {
-    const since = new Map<string, Date>();
-    for (const { decision, redeliveredFrom } of batch) {
-      if (!redeliveredFrom) continue;
-      // Only now is the window known to be needed (one stream lookup per process).
-      const lateAfterMs = (await this.duplicateWindowMs()) * LATE_SHARE;
-      if (Date.now() - redeliveredFrom.getTime() <= lateAfterMs) continue;
-      // Any earlier publish came after VERDICTS stored the message: read the subject from then on.
-      const subject = this.topology.decisions(decision.advertiserId);
-      const from = since.get(subject);
-      if (!from || redeliveredFrom < from) since.set(subject, redeliveredFrom);
+  /**
+   * The ids DECISIONS holds for the late redeliveries of the batch (none for a prompt batch: no
+   * read). Judged again after each round of reads, until no item became late meanwhile: an item
+   * young enough at first may be past half the window once slow reads are done.
+   */
+  private async publishedLate(batch: readonly Fanout[]): Promise<Set<string>[]> {
+    if (!batch.some((f) => f.redeliveredFrom)) return [];
+    // Only now is the window known to be needed (one stream lookup per process).
+    const lateAfterMs = (await this.duplicateWindowMs()) * LATE_SHARE;
+    const published: Set<string>[] = [];
+    const readFrom = new Map<string, number>();
+    const budget = { left: MAX_READ_MESSAGES };
+    for (;;) {
+      const due = new Map<string, number>();
+      const now = this.now();
+      for (const { decision, redeliveredFrom } of batch) {
+        if (!redeliveredFrom || now - redeliveredFrom.getTime() <= lateAfterMs) continue;
+        const subject = this.topology.decisions(decision.advertiserId);
+        const from = redeliveredFrom.getTime() - CLOCK_SKEW_MS;
+        if ((readFrom.get(subject) ?? Infinity) <= from) continue;
+        if ((due.get(subject) ?? Infinity) > from) due.set(subject, from);
+      }
+      if (due.size === 0) break;
+      for (const [subject, from] of due) {
+        published.push(await this.stored.since(subject, new Date(from), budget));
+        readFrom.set(subject, from);
+      }
     }
-    const published = new Set<string>();
-    for (const [subject, from] of since) {
-      for (const id of await storedMessageIds(this.jsm, this.topology.streams.decisions, subject, from)) published.add(id);
-    }
-    if (since.size > 0) {
-      const skipped = batch.filter(({ decision: d }) => published.has(`${d.conversionId}:${d.revision}`)).length;
-      this.log.info({ subjects: since.size, skipped }, 'late redelivery: decisions already published are not published again');
+    if (readFrom.size > 0) {
+      const skipped = batch.filter(({ decision: d }) => published.some((ids) => ids.has(`${d.conversionId}:${d.revision}`))).length;
+      this.log.info(
+        { subjects: readFrom.size, read: MAX_READ_MESSAGES - budget.left, skipped },
+        'late redelivery: decisions already published are not published again',
+      );
     }
     return published;
   }
@@ -94,7 +125,9 @@ export class DecisionFanoutService {
       (info) => info.config.duplicate_window / 1e6,
       (e: unknown) => {
         this.windowMs = undefined;
-        throw e;
+        throw new BrokerReadError(`reading the duplicate window of ${this.topology.streams.decisions}: ${(e as Error)?.message ?? e}`, {
+          cause: e,
+        });
       },
     );
     return this.windowMs;

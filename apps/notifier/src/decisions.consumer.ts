@@ -4,9 +4,6 @@ import { ConsumerName, Decision } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import { DecisionFanoutService } from './decision-fanout.service';
 
-/** Clock skew allowed between the scorer that stamped `decidedAt` and the NATS server's stored times. */
-const CLOCK_SKEW_MS = 60_000;
-
 /** Decisions from VERDICTS → each advertiser's delivery channels. */
 @Controller()
 export class DecisionsConsumer {
@@ -25,6 +22,6 @@ export class DecisionsConsumer {
  * delivered once there), when the scorer decided it.
  */
 function earlierPublishFrom(d: Delivery<Decision>): Date | undefined {
-  if (d.subject !== d.msg.subject) return new Date(Date.parse(d.data.decidedAt) - CLOCK_SKEW_MS);
+  if (d.subject !== d.msg.subject) return new Date(Date.parse(d.data.decidedAt));
   return d.redelivered ? d.msg.time : undefined;
 }
