@@ -17,7 +17,6 @@ import { TEST_NATS_URL, deleteNamespace, testNamespace, uid } from '@app/testing
 import { DecisionFanoutService } from '../../apps/notifier/src/decision-fanout.service';
 import { DecisionsConsumer } from '../../apps/notifier/src/decisions.consumer';
 import type { PostbackDirectory } from '../../apps/notifier/src/postback-directory.service';
-import { StoredDecisionIds } from '../../apps/notifier/src/stored-decision-ids';
 import { readStream } from '../faults/support/accounting';
 
 /** Streams with a duplicate window this short (seconds) let a redelivery arrive after it within a test. */
@@ -171,17 +170,40 @@ describe('a decision redelivered after the duplicate window', () => {
 
     // The read of adv-2's subject takes a whole window (the clock jumps by it once the first read is asked).
     const start = Date.now();
-    let reads = 0;
-    const stored = (sut as unknown as { stored: StoredDecisionIds }).stored;
-    const since = stored.since.bind(stored);
-    stored.since = (...args) => (reads++, since(...args));
-    (sut as unknown as { now: () => number }).now = () => (reads === 0 ? start : start + WINDOW_SECONDS * 1000);
+    const reads: string[] = [];
+    const seam = sut as unknown as { now: () => number; readSubject: (subject: string, since: Date) => Promise<unknown> };
+    const readSubject = seam.readSubject.bind(sut);
+    seam.readSubject = (subject, since) => (reads.push(subject), readSubject(subject, since));
+    seam.now = () => (reads.length === 0 ? start : start + WINDOW_SECONDS * 1000);
     await sut.deliver([
       { decision: young, redeliveredFrom: new Date(start - WINDOW_SECONDS * 200) },
       { decision: late, redeliveredFrom: new Date(start - WINDOW_SECONDS * 1000) },
     ]);
 
     expect((await publishedRevisions()).sort()).toEqual([`${late.conversionId}:0`, `${young.conversionId}:0`].sort());
+    // One round per item that became late, each subject read once: the loop ends.
+    expect(reads).toEqual([topology.decisions('adv-2'), topology.decisions('adv-1')]);
+  }, 30_000);
+
+  it('reads the stream again for every late batch: a copy removed since an earlier late batch is published again', async () => {
+    const sut = fanout();
+    const decision = aDecision(0);
+    await sut.deliver([{ decision }]);
+    const copy = (await jsm.streams.getMessage(topology.streams.decisions, { last_by_subj: topology.decisions('adv-1') }))!;
+    await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 500));
+    const late = { decision, redeliveredFrom: new Date(copy.time.getTime()) };
+    await sut.deliver([late]);
+    expect(await publishedRevisions()).toEqual([`${decision.conversionId}:0`]);
+
+    // The stream no longer holds it (trimmed by its limits, or the stream was recreated): an answer
+    // remembered from the earlier read would skip it, and DECISIONS' readers would never see it.
+    await jsm.streams.deleteMessage(topology.streams.decisions, copy.seq);
+    await sut.deliver([late]);
+
+    expect(await publishedRevisions()).toEqual([`${decision.conversionId}:0`]);
+    expect((await jsm.streams.getMessage(topology.streams.decisions, { last_by_subj: topology.decisions('adv-1') }))!.seq).toBeGreaterThan(
+      copy.seq,
+    );
   }, 30_000);
 });
 
@@ -209,26 +231,5 @@ describe('reading a subject of a stream back', () => {
     const error = await read.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BrokerReadError);
     expect(classifyFailure(error)).toEqual(expect.objectContaining({ poison: false, cause: 'broker' }));
-  });
-
-  it('reads at most its bound per batch, asks for a retry, and continues from where it stopped', async () => {
-    const subject = topology.decisions('adv-1');
-    const js = jetstream(nc);
-    for (let i = 0; i < 5; i++) await js.publish(subject, '{}', { msgID: `id-${i}` });
-    await js.publish(topology.decisions('adv-2'), '{}', { msgID: 'other' });
-    const sut = new StoredDecisionIds(jsm, topology.streams.decisions);
-    const since = new Date(Date.now() - 60_000);
-
-    const attempts: unknown[] = [];
-    for (let i = 0; i < 2; i++) attempts.push(await sut.since(subject, since, { left: 2 }).catch((e: unknown) => e));
-    expect(attempts.map((e) => classifyFailure(e).cause)).toEqual(['broker', 'broker']);
-    const ids = await sut.since(subject, since, { left: 2 });
-    expect([...ids].sort()).toEqual(['id-0', 'id-1', 'id-2', 'id-3', 'id-4']);
-
-    // Later decisions extend what was read: the next batch reads only them.
-    await js.publish(subject, '{}', { msgID: 'id-5' });
-    const budget = { left: 10 };
-    expect((await sut.since(subject, since, budget)).has('id-5')).toBe(true);
-    expect(budget.left).toBe(9);
   });
 });

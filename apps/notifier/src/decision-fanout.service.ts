@@ -2,11 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { CatalogCache } from '@app/catalog';
 import { Decision, Topology } from '@app/contracts';
-import { BrokerReadError, JETSTREAM_MANAGER, JetStreamPublisher, Outgoing } from '@app/messaging';
+import { BrokerReadError, JETSTREAM_MANAGER, JetStreamPublisher, Outgoing, readStoredIds } from '@app/messaging';
 import { componentLogger } from '@app/observability';
 import { deliveryId } from '@app/webhooks';
 import { PostbackDirectory } from './postback-directory.service';
-import { MAX_READ_MESSAGES, StoredDecisionIds } from './stored-decision-ids';
 
 /**
  * One decision to fan out; when an earlier attempt may have published it, the earliest it may have:
@@ -50,7 +49,6 @@ const CLOCK_SKEW_MS = 60_000;
 export class DecisionFanoutService {
   private readonly log = componentLogger('decisions');
   private windowMs?: Promise<number>;
-  private readonly stored: StoredDecisionIds;
   /** The clock lateness is judged on (a test moves it to stand for a slow read). */
   private readonly now = (): number => Date.now();
 
@@ -60,9 +58,7 @@ export class DecisionFanoutService {
     private readonly catalog: CatalogCache,
     private readonly postbacks: PostbackDirectory,
     @Inject(JETSTREAM_MANAGER) private readonly jsm: JetStreamManager,
-  ) {
-    this.stored = new StoredDecisionIds(jsm, topology.streams.decisions);
-  }
+  ) {}
 
   async deliver(batch: readonly Fanout[]): Promise<void> {
     await this.catalog.resolve({ advertisers: batch.flatMap(({ decision: d }) => (d.advertiserId ? [d.advertiserId] : [])) });
@@ -84,8 +80,12 @@ export class DecisionFanoutService {
 
   /**
    * The ids DECISIONS holds for the late redeliveries of the batch (none for a prompt batch: no
-   * read). Judged again after each round of reads, until no item became late meanwhile: an item
-   * young enough at first may be past half the window once slow reads are done.
+   * read). Each subject with late items is read whole, from the earliest of them (less the clock
+   * skew), every batch anew: nothing is kept across batches, so what a read finds is what the
+   * stream holds now. Judged again after each round of reads, until no item became late meanwhile:
+   * an item young enough at first may be past half the window once slow reads are done. A subject
+   * is read again only from a strictly earlier time, so each round reads a subject at most once
+   * and the rounds end (at most one per late item).
    */
   private async publishedLate(batch: readonly Fanout[]): Promise<Set<string>[]> {
     if (!batch.some((f) => f.redeliveredFrom)) return [];
@@ -93,7 +93,7 @@ export class DecisionFanoutService {
     const lateAfterMs = (await this.duplicateWindowMs()) * LATE_SHARE;
     const published: Set<string>[] = [];
     const readFrom = new Map<string, number>();
-    const budget = { left: MAX_READ_MESSAGES };
+    let read = 0;
     for (;;) {
       const due = new Map<string, number>();
       const now = this.now();
@@ -106,18 +106,22 @@ export class DecisionFanoutService {
       }
       if (due.size === 0) break;
       for (const [subject, from] of due) {
-        published.push(await this.stored.since(subject, new Date(from), budget));
+        const got = await this.readSubject(subject, new Date(from));
+        published.push(got.ids);
+        read += got.read;
         readFrom.set(subject, from);
       }
     }
     if (readFrom.size > 0) {
       const skipped = batch.filter(({ decision: d }) => published.some((ids) => ids.has(`${d.conversionId}:${d.revision}`))).length;
-      this.log.info(
-        { subjects: readFrom.size, read: MAX_READ_MESSAGES - budget.left, skipped },
-        'late redelivery: decisions already published are not published again',
-      );
+      this.log.info({ subjects: readFrom.size, read, skipped }, 'late redelivery: decisions already published are not published again');
     }
     return published;
+  }
+
+  /** Every id DECISIONS holds on `subject` from `since` on, read whole (a test counts the reads). */
+  private readSubject(subject: string, since: Date): Promise<{ ids: Set<string>; read: number }> {
+    return readStoredIds(this.jsm, this.topology.streams.decisions, subject, { since });
   }
 
   private duplicateWindowMs(): Promise<number> {

@@ -411,15 +411,4 @@ export const metrics = {
         }),
     );
   },
-  get lateReadsCapped() {
-    return once(
-      'arbiter_notifier_late_reads_capped_total',
-      () =>
-        new Counter({
-          name: 'arbiter_notifier_late_reads_capped_total',
-          help: 'Batches of late VERDICTS redeliveries the notifier retried because reading DECISIONS back exceeded its bound for one batch (100,000 messages); the next attempt continues the read',
-          registers: [metricsRegistry],
-        }),
-    );
-  },
 };
