@@ -227,7 +227,7 @@ describe('reading a subject of a stream back', () => {
   });
 
   it('fails as the broker’s fault (retried, never dead-lettered) when the stream is not there', async () => {
-    const read = readStoredIds(jsm, `${topology.streams.decisions}_MISSING`, topology.decisions('adv-1'), { since: new Date(0) });
+    const read = readStoredIds(jsm, `${topology.streams.decisions}_MISSING`, topology.decisions('adv-1'), new Date(0));
     const error = await read.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BrokerReadError);
     expect(classifyFailure(error)).toEqual(expect.objectContaining({ poison: false, cause: 'broker' }));

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { CatalogCache } from '@app/catalog';
 import { Decision, Topology } from '@app/contracts';
-import { BrokerReadError, JETSTREAM_MANAGER, JetStreamPublisher, Outgoing, readStoredIds } from '@app/messaging';
+import { BrokerReadError, JETSTREAM_MANAGER, JetStreamPublisher, Outgoing, StoredIdsRead, readStoredIds } from '@app/messaging';
 import { componentLogger } from '@app/observability';
 import { deliveryId } from '@app/webhooks';
 import { PostbackDirectory } from './postback-directory.service';
@@ -120,8 +120,8 @@ export class DecisionFanoutService {
   }
 
   /** Every id DECISIONS holds on `subject` from `since` on, read whole (a test counts the reads). */
-  private readSubject(subject: string, since: Date): Promise<{ ids: Set<string>; read: number }> {
-    return readStoredIds(this.jsm, this.topology.streams.decisions, subject, { since });
+  private readSubject(subject: string, since: Date): Promise<StoredIdsRead> {
+    return readStoredIds(this.jsm, this.topology.streams.decisions, subject, since);
   }
 
   private duplicateWindowMs(): Promise<number> {

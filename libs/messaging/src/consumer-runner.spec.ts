@@ -248,7 +248,7 @@ describe('ConsumerRunner', () => {
     const busy = new Promise<void>((r) => (release = r));
     await run(async (batch) => {
       if (batch.some((d) => d.data === 'busy')) await busy;
-      if (batch.some((d) => d.data === 'late')) await readStoredIds(refusing, 'DECISIONS', 'unit.decisions.adv', { since: new Date(0) });
+      if (batch.some((d) => d.data === 'late')) await readStoredIds(refusing, 'DECISIONS', 'unit.decisions.adv', new Date(0));
     });
     // Queued behind a batch in flight, so that the late message and a prompt one share the next batch.
     const first = msg('busy');
