@@ -62,3 +62,52 @@ describe('ApiKeyGuard.authenticate while the key store is away', () => {
     expect(await sut.authenticate('key')).toBeNull();
   });
 });
+
+describe('ApiKeyGuard.authenticate when a cached key ages under load', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('reads the key store once for all the requests in flight with that key, and again once it has answered', async () => {
+    let answer!: (p: Principal) => void;
+    let reads = 0;
+    const repository = {
+      authenticate: () => {
+        reads++;
+        return new Promise<Principal>((resolve) => (answer = resolve));
+      },
+    } as unknown as ApiKeyRepository;
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    const waiting = Array.from({ length: 100 }, () => sut.authenticate('key'));
+    expect(reads).toBe(1);
+    answer(publisher);
+    expect(await Promise.all(waiting)).toEqual(Array(100).fill(publisher));
+    // Cached now; once the entry ages, one read again.
+    let now = Date.now();
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+    expect(await sut.authenticate('key')).toEqual(publisher);
+    expect(reads).toBe(1);
+    now += 11_000;
+    const again = sut.authenticate('key');
+    expect(reads).toBe(2);
+    answer(publisher);
+    expect(await again).toEqual(publisher);
+  });
+
+  it('fails every waiting request alike when the one read fails (stale answer or 503), and reads again next time', async () => {
+    let reads = 0;
+    let fail = true;
+    const repository = {
+      authenticate: async () => {
+        reads++;
+        if (fail) throw Object.assign(new Error('Connection terminated due to connection timeout'), { code: 'ECONNREFUSED' });
+        return publisher;
+      },
+    } as unknown as ApiKeyRepository;
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => sut.authenticate('key')));
+    expect(results.every((r) => r.status === 'rejected' && r.reason instanceof ServiceUnavailableException)).toBe(true);
+    expect(reads).toBe(1);
+    fail = false;
+    expect(await sut.authenticate('key')).toEqual(publisher);
+    expect(reads).toBe(2);
+  });
+});

@@ -39,6 +39,12 @@ const STALE_IF_ERROR_MS = 5 * 60_000;
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  /**
+   * Look-ups under way, by key hash: when an entry ages, every request in flight with that key (a
+   * partner's whole batch stream) waits for one look-up, not one each. Each used to take a pool
+   * connection, and the gateway's answers waited behind the recorder's writes every 10 s.
+   */
+  private readonly reading = new Map<string, Promise<Principal | null>>();
   private readonly log = componentLogger('auth');
 
   constructor(
@@ -75,17 +81,30 @@ export class ApiKeyGuard implements CanActivate {
     if (cached && cached.until > now) return cached.principal;
     let principal: Principal | null;
     try {
-      principal = await this.keys.authenticate(key);
+      principal = await this.read(hash, key);
     } catch (e) {
       if (cached && cached.until + STALE_IF_ERROR_MS > now) return cached.principal;
       this.log.warn({ err: e }, 'API keys cannot be read; answering 503');
       throw new ServiceUnavailableException({ error: 'unavailable', message: 'API keys cannot be checked right now; send again later' });
     }
-    // Bounded: the oldest entry makes room (unknown keys are cached too, so a flood of invented
-    // keys costs one lookup each per interval, and the per-IP rate limit bounds the flood).
-    this.cache.delete(hash);
-    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(hash, { principal, until: now + CACHE_MS });
     return principal;
+  }
+
+  /** One look-up per key at a time; its answer is cached by the look-up itself, once. */
+  private read(hash: string, key: string): Promise<Principal | null> {
+    const under = this.reading.get(hash);
+    if (under) return under;
+    const read = this.keys.authenticate(key).then((principal) => {
+      // Bounded: the oldest entry makes room (unknown keys are cached too, so a flood of invented
+      // keys costs one lookup each per interval, and the per-IP rate limit bounds the flood).
+      this.cache.delete(hash);
+      if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(hash, { principal, until: Date.now() + CACHE_MS });
+      return principal;
+    });
+    this.reading.set(hash, read);
+    const done = () => this.reading.delete(hash);
+    read.then(done, done);
+    return read;
   }
 }
