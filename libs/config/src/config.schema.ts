@@ -26,6 +26,13 @@ export const ConfigSchema = Type.Object({
   ARBITER_DATA_DIR: Type.String({ default: '.arbiter' }),
   /** 0 picks a free port. */
   EMBEDDED_DB_PORT: Port(0),
+  /**
+   * The embedded database (single-user PostgreSQL: no checkpointer of its own) checkpoints after this
+   * much WAL, or this many seconds after its last checkpoint: what bounds `pg_wal` on disk and the
+   * replay at a start after a crash.
+   */
+  EMBEDDED_DB_CHECKPOINT_WAL_MB: Positive(128, { maximum: 65_536 }),
+  EMBEDDED_DB_CHECKPOINT_SECONDS: Positive(300, { maximum: 86_400 }),
   NATS_URL: Type.String({ default: 'nats://127.0.0.1:4222' }),
   /** `auto`: start a nats-server from PATH when nothing answers at NATS_URL (embedded mode only). */
   NATS_SPAWN: Type.Union([Type.Literal('auto'), Type.Literal('never')], { default: 'auto' }),

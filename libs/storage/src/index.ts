@@ -1,4 +1,5 @@
 export * from './embedded/embedded-database';
+export { DEFAULT_CHECKPOINTS, type CheckpointPolicy } from './embedded/embedded-checkpoints';
 export * from './database';
 export * from './dialect';
 export * from './migrator';

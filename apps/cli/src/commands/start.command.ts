@@ -93,7 +93,12 @@ export async function startEngine(
   };
 
   try {
-    if (!base.DATABASE_URL) db = await EmbeddedDatabase.start({ dataDir: resolve(dataDir, 'pglite'), port: base.EMBEDDED_DB_PORT });
+    if (!base.DATABASE_URL)
+      db = await EmbeddedDatabase.start({
+        dataDir: resolve(dataDir, 'pglite'),
+        port: base.EMBEDDED_DB_PORT,
+        checkpoints: { walMb: base.EMBEDDED_DB_CHECKPOINT_WAL_MB, seconds: base.EMBEDDED_DB_CHECKPOINT_SECONDS },
+      });
     nats = await ensureNats(base.NATS_URL, dataDir, base.NATS_SPAWN === 'auto');
     const adminKey = base.ARBITER_ADMIN_KEY ?? persistedAdminKey(dataDir);
     const adminKeyHint = base.ARBITER_ADMIN_KEY ? 'ARBITER_ADMIN_KEY' : `in ${resolve(dataDir, 'admin-key')}`;

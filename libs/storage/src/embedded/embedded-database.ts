@@ -4,12 +4,14 @@ import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { timescaledb } from '@electric-sql/pglite/timescaledb';
 import { componentLogger } from '@app/observability';
+import { CheckpointPolicy, DEFAULT_CHECKPOINTS, EmbeddedCheckpoints } from './embedded-checkpoints';
 import { PGliteServer } from './pglite-server';
 
 /** What the worker thread is told, and what it answers. */
 export interface EmbeddedWorkerData {
   dataDir?: string;
   port?: number;
+  checkpoints?: CheckpointPolicy;
   logLevel: string;
 }
 export type EmbeddedWorkerReply = { type: 'ready'; port: number } | { type: 'failed'; message: string } | { type: 'stopped' };
@@ -32,8 +34,13 @@ export class EmbeddedDatabase {
     readonly threaded: boolean,
   ) {}
 
-  /** `dataDir` undefined: in memory (tests). `thread: false` keeps it on this event loop. */
-  static async start(options: { dataDir?: string; port?: number; thread?: boolean } = {}): Promise<EmbeddedDatabase> {
+  /**
+   * `dataDir` undefined: in memory (tests). `thread: false` keeps it on this event loop. `checkpoints`:
+   * when it checkpoints while serving (see `EmbeddedCheckpoints`; default `DEFAULT_CHECKPOINTS`).
+   */
+  static async start(
+    options: { dataDir?: string; port?: number; thread?: boolean; checkpoints?: CheckpointPolicy } = {},
+  ): Promise<EmbeddedDatabase> {
     const log = componentLogger('embedded-db');
     let dataDir: string | undefined;
     if (options.dataDir) {
@@ -43,8 +50,8 @@ export class EmbeddedDatabase {
     const script = join(__dirname, 'embedded-database.worker.js');
     const threaded = options.thread !== false && existsSync(script);
     const served = threaded
-      ? await serveInWorker(script, { dataDir, port: options.port, logLevel: String(log.level) })
-      : await serveEmbedded({ dataDir, port: options.port });
+      ? await serveInWorker(script, { dataDir, port: options.port, checkpoints: options.checkpoints, logLevel: String(log.level) })
+      : await serveEmbedded({ dataDir, port: options.port, checkpoints: options.checkpoints });
     const url = `postgres://postgres@127.0.0.1:${served.port}/postgres`;
     log.info({ dataDir: dataDir ?? 'memory', port: served.port, thread: threaded }, 'embedded TimescaleDB (PGlite) is serving');
     return new EmbeddedDatabase(url, served.stop, threaded);
@@ -56,17 +63,25 @@ export class EmbeddedDatabase {
 }
 
 /** PGlite and its loopback server on the calling thread. */
-export async function serveEmbedded(options: { dataDir?: string; port?: number }): Promise<{ port: number; stop(): Promise<void> }> {
+export async function serveEmbedded(options: {
+  dataDir?: string;
+  port?: number;
+  checkpoints?: CheckpointPolicy;
+}): Promise<{ port: number; stop(): Promise<void> }> {
   const db = await PGlite.create(options.dataDir ?? 'memory://', { extensions: { timescaledb } });
   try {
     await loadTimescaleLoader(db);
     await useDefaultMessageLevels(db);
     const server = new PGliteServer(db);
     const port = await server.listen(options.port ?? 0);
+    const checkpoints = new EmbeddedCheckpoints(db, server, options.checkpoints ?? DEFAULT_CHECKPOINTS);
+    checkpoints.start();
     return {
       port,
       stop: async () => {
+        await checkpoints.stop();
         await server.close();
+        // Closing checkpoints once more (PostgreSQL's shutdown checkpoint): the next start replays nothing.
         await db.close();
       },
     };

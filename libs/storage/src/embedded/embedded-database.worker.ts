@@ -11,7 +11,7 @@ const port = parentPort!;
 rootLogger(data.logLevel);
 const say = (m: EmbeddedWorkerReply) => port.postMessage(m);
 
-serveEmbedded({ dataDir: data.dataDir, port: data.port }).then(
+serveEmbedded({ dataDir: data.dataDir, port: data.port, checkpoints: data.checkpoints }).then(
   (served) => {
     port.on('message', (m) => {
       if (m !== 'stop') return;

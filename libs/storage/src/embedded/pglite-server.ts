@@ -64,8 +64,9 @@ const TERMINATE_GRACE_MS = 1_000;
  */
 export class PGliteServer {
   private server?: Server;
-  private owner: Connection | null = null;
-  private readonly waiters: { conn: Connection; resolve: () => void }[] = [];
+  /** Who owns the database: a connection, or the server's own work (see `exclusive`). */
+  private owner: object | null = null;
+  private readonly waiters: { conn: object; resolve: () => void }[] = [];
   private readonly connections = new Set<Connection>();
   private readonly log = componentLogger('embedded-db');
   /** Whether a COPY's data file is in PGlite's `/tmp` (between writing it and removing it). */
@@ -105,8 +106,22 @@ export class PGliteServer {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
+  /**
+   * Runs `work` on the database as a connection's transaction would: after the transaction running now
+   * (never inside one), before those queued after it.
+   */
+  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const self = {};
+    await this.acquire(self);
+    try {
+      return await work();
+    } finally {
+      this.release(self);
+    }
+  }
+
   /** @internal Waits until `conn` owns the database. */
-  async acquire(conn: Connection): Promise<void> {
+  async acquire(conn: object): Promise<void> {
     if (this.owner === null) {
       this.owner = conn;
       return;
@@ -116,7 +131,7 @@ export class PGliteServer {
   }
 
   /** @internal Hands the database to the next waiting connection. */
-  release(conn: Connection): void {
+  release(conn: object): void {
     if (this.owner !== conn) return;
     const next = this.waiters.shift();
     this.owner = next?.conn ?? null;
