@@ -29,9 +29,11 @@ export const ConfigSchema = Type.Object({
   /**
    * The embedded database (single-user PostgreSQL: no checkpointer of its own) checkpoints after this
    * much WAL, or this many seconds after its last checkpoint: what bounds `pg_wal` on disk and the
-   * replay at a start after a crash.
+   * replay at a start after a crash. WAL_MB from 16 (below: a checkpoint every second or so at a high
+   * rate, each followed by full-page images of every page first touched) to 512 (pg_wal keeps about twice
+   * it, within PGlite's max_wal_size of 1 GB, which cannot be changed).
    */
-  EMBEDDED_DB_CHECKPOINT_WAL_MB: Positive(128, { maximum: 65_536 }),
+  EMBEDDED_DB_CHECKPOINT_WAL_MB: Positive(128, { minimum: 16, maximum: 512 }),
   EMBEDDED_DB_CHECKPOINT_SECONDS: Positive(300, { maximum: 86_400 }),
   NATS_URL: Type.String({ default: 'nats://127.0.0.1:4222' }),
   /** `auto`: start a nats-server from PATH when nothing answers at NATS_URL (embedded mode only). */

@@ -37,6 +37,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SCORER_HOLD_TICK_MS: '0' })).toThrow(/SCORER_HOLD_TICK_MS/);
   });
 
+  it("bounds the embedded database's checkpoint volume (16 to 512 MB: pg_wal then stays within max_wal_size, 1 GB)", () => {
+    expect(loadConfig({}).EMBEDDED_DB_CHECKPOINT_WAL_MB).toBe(128);
+    expect(loadConfig({ EMBEDDED_DB_CHECKPOINT_WAL_MB: '16' }).EMBEDDED_DB_CHECKPOINT_WAL_MB).toBe(16);
+    expect(loadConfig({ EMBEDDED_DB_CHECKPOINT_WAL_MB: '512' }).EMBEDDED_DB_CHECKPOINT_WAL_MB).toBe(512);
+    expect(() => loadConfig({ EMBEDDED_DB_CHECKPOINT_WAL_MB: '8' })).toThrow(/EMBEDDED_DB_CHECKPOINT_WAL_MB/);
+    expect(() => loadConfig({ EMBEDDED_DB_CHECKPOINT_WAL_MB: '1024' })).toThrow(/EMBEDDED_DB_CHECKPOINT_WAL_MB/);
+  });
+
   it('ignores variables it does not know', () => {
     expect(() => loadConfig({ HOME: '/root', PATH: '/bin' })).not.toThrow();
   });

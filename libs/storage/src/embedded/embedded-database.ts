@@ -79,8 +79,12 @@ export async function serveEmbedded(options: {
     return {
       port,
       stop: async () => {
-        await checkpoints.stop();
+        // Checks stop first, the server closes next: a check queued behind a connection (idle in a
+        // transaction, say) then gets the database as soon as that connection's close rolls back, and does
+        // nothing. Awaiting the check before closing the server waited for the hold limit (120 s).
+        const checked = checkpoints.stop();
         await server.close();
+        await checked;
         // Closing checkpoints once more (PostgreSQL's shutdown checkpoint): the next start replays nothing.
         await db.close();
       },

@@ -108,7 +108,8 @@ export class PGliteServer {
 
   /**
    * Runs `work` on the database as a connection's transaction would: after the transaction running now
-   * (never inside one), before those queued after it.
+   * (never inside one), before those queued after it. While it waits it is not "a connection waiting"
+   * (`waiting`): it never gets a holder closed (`holdLimitMs`).
    */
   async exclusive<T>(work: () => Promise<T>): Promise<T> {
     const self = {};
@@ -207,9 +208,15 @@ export class PGliteServer {
     }
   }
 
-  /** @internal How many connections wait for the database. */
+  /**
+   * @internal How many connections wait for the database. The server's own work (`exclusive`: the
+   * checkpoints' look, queued within a second of any hold) is not counted: a connection nobody waits for
+   * is left alone, and the warnings count only clients.
+   */
   waiting(): number {
-    return this.waiters.length;
+    let n = 0;
+    for (const w of this.waiters) if (w.conn instanceof Connection) n += 1;
+    return n;
   }
 
   /** @internal A connection keeps the database between its statements (see `holdWarnMs`). */
