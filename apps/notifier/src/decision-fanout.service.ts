@@ -67,7 +67,7 @@ export class DecisionFanoutService {
     const out: Outgoing[] = [];
     for (const { decision: d } of batch) {
       const msgId = `${d.conversionId}:${d.revision}`;
-      if (!published.some((ids) => ids.has(msgId))) out.push({ subject: this.topology.decisions(d.advertiserId), payload: d, msgId });
+      if (!published.has(msgId)) out.push({ subject: this.topology.decisions(d.advertiserId), payload: d, msgId });
       if (d.advertiserId && this.catalog.advertiser(d.advertiserId)?.webhookUrl) {
         out.push({ subject: this.topology.webhooks(d.advertiserId), payload: d, msgId: `webhook:${deliveryId(d)}` });
       }
@@ -87,11 +87,11 @@ export class DecisionFanoutService {
    * is read again only from a strictly earlier time, so each round reads a subject at most once
    * and the rounds end (at most one per late item).
    */
-  private async publishedLate(batch: readonly Fanout[]): Promise<Set<string>[]> {
-    if (!batch.some((f) => f.redeliveredFrom)) return [];
+  private async publishedLate(batch: readonly Fanout[]): Promise<Set<string>> {
+    const published = new Set<string>();
+    if (!batch.some((f) => f.redeliveredFrom)) return published;
     // Only now is the window known to be needed (one stream lookup per process).
     const lateAfterMs = (await this.duplicateWindowMs()) * LATE_SHARE;
-    const published: Set<string>[] = [];
     const readFrom = new Map<string, number>();
     let read = 0;
     for (;;) {
@@ -107,13 +107,13 @@ export class DecisionFanoutService {
       if (due.size === 0) break;
       for (const [subject, from] of due) {
         const got = await this.readSubject(subject, new Date(from));
-        published.push(got.ids);
+        for (const id of got.ids) published.add(id);
         read += got.read;
         readFrom.set(subject, from);
       }
     }
     if (readFrom.size > 0) {
-      const skipped = batch.filter(({ decision: d }) => published.some((ids) => ids.has(`${d.conversionId}:${d.revision}`))).length;
+      const skipped = batch.filter(({ decision: d }) => published.has(`${d.conversionId}:${d.revision}`)).length;
       this.log.info({ subjects: readFrom.size, read, skipped }, 'late redelivery: decisions already published are not published again');
     }
     return published;
