@@ -645,9 +645,7 @@ function endsReady(response: Uint8Array): boolean {
 
 /** What an answer that keeps the database leaves its connection in: its last ReadyForQuery's status, or mid-exchange. */
 function idleState(response: Uint8Array): string {
-  const n = response.length;
-  if (n >= 6 && response[n - 6] === READY_FOR_QUERY && response[n - 2] === 5)
-    return response[n - 1] === 0x45 ? 'idle in a failed transaction' : 'idle in a transaction';
+  if (endsReady(response)) return response[response.length - 1] === 0x45 ? 'idle in a failed transaction' : 'idle in a transaction';
   return 'idle mid extended-query exchange (no Sync yet)';
 }
 
