@@ -220,6 +220,17 @@ describe('ingest trust (DESIGN §3a): who may assert what', () => {
       expect(pixel.status).toBe(200);
       const pixelDecision = await decision(((await pixel.json()) as { id: string }).id);
       expect(pixelDecision).toMatchObject({ status: 'approved', payout: 4.5, reason_codes: ['UNVERIFIED_SOURCE'] });
+      // Where the payout is a share of the sale, the pixel's amount would be the payout: held for a person.
+      const percent = await seedTenant(t, 'trust-pixel-pct', { openConversions: true, payoutModel: 'percent', payout: 20 });
+      const stated = await postback(
+        `click_id=${encodeURIComponent(await minuteOldClick(percent))}&amount=999999999999&offer_id=${percent.offerId}`,
+      );
+      expect(stated.status).toBe(200);
+      expect(await decision(((await stated.json()) as { id: string }).id)).toMatchObject({
+        status: 'hold',
+        payout: 200_000_000_000,
+        reason_codes: ['UNVERIFIED_SOURCE'],
+      });
       // The open offer is no door to another offer's clicks.
       const foreign = await postback(`click_id=${encodeURIComponent(await sendClick(a))}&amount=2&offer_id=${open.offerId}`);
       expect(foreign.status).toBe(200);

@@ -54,8 +54,20 @@ export function decideConversion(
   const reject = offer?.rejectThreshold ?? policy.rejectThreshold;
   const hold = Math.min(offer?.holdThreshold ?? policy.holdThreshold, reject);
   const status: DecisionStatus = risk.critical || risk.score >= reject ? 'rejected' : risk.score >= hold ? 'hold' : 'approved';
-  if (status === 'approved' && advisory.some((r) => !r.monitorOnly)) return { status: 'hold', score: risk.score };
+  if (status === 'approved' && (advisory.some((r) => !r.monitorOnly) || mustBeConfirmed(reasons)))
+    return { status: 'hold', score: risk.score };
   return { status, score: risk.score };
+}
+
+/**
+ * Whether a conversion waits for a person: its payout rests on an amount nobody authenticated (an open
+ * pixel's, where the publisher is paid a percentage of the sale: UNVERIFIED_SOURCE with
+ * `amountSetsPayout`). The engine never approves it, at scoring or when its hold expires; its
+ * advertiser's approval or an analyst's decision does (DESIGN §3a: an anonymous sender sets no payout).
+ * A rule set that monitors UNVERIFIED_SOURCE only (trusting its pixels) lifts this.
+ */
+export function mustBeConfirmed(reasons: readonly Reason[]): boolean {
+  return reasons.some((r) => r.code === 'UNVERIFIED_SOURCE' && r.evidence.amountSetsPayout === true && !r.monitorOnly);
 }
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000;

@@ -1,6 +1,6 @@
 import { Decision, DecisionStatus, FeedbackEvent, REASON_CODES, Reason, ResolvedBy } from '@app/contracts';
 import type { PolicySettings } from '@app/rules';
-import { riskOf } from './decision-policy';
+import { mustBeConfirmed, riskOf } from './decision-policy';
 
 /** A later revision of a decision: who changed it, to what, why. */
 export function revise(
@@ -43,11 +43,16 @@ export function revise(
  * CTIT pattern) as they stand at expiry, over all the traffic seen since the decision. If any
  * holds, the suspicion is confirmed and the conversion is rejected (with the evidence as it is
  * now); if none does — a one-off signal such as a traveller's country mismatch, or a publisher
- * anomaly that has since washed out — it is approved.
+ * anomaly that has since washed out — it is approved, unless it must be confirmed by a person
+ * (`mustBeConfirmed`): then null, and it stays held (first in the review queue, its time past).
  */
-export function expireHold(current: Decision, evidenceNow: readonly Reason[], policy: PolicySettings, nowMs: number): Decision {
+export function expireHold(current: Decision, evidenceNow: readonly Reason[], policy: PolicySettings, nowMs: number): Decision | null {
   const confirmed = evidenceNow.filter((r) => !r.monitorOnly);
-  if (confirmed.length === 0) return revise(current, { status: 'approved', resolvedBy: 'timer' }, nowMs);
+  if (confirmed.length === 0) {
+    // A payout that rests on an unauthenticated amount is approved by a person only: it stays held.
+    if (mustBeConfirmed(current.reasons)) return null;
+    return revise(current, { status: 'approved', resolvedBy: 'timer' }, nowMs);
+  }
   const updated = new Set(confirmed.map((r) => r.code));
   const reasons = [...current.reasons.filter((r) => !updated.has(r.code)), ...confirmed];
   return revise(current, { status: 'rejected', resolvedBy: 'timer', reasons, score: riskOf(reasons, policy).score }, nowMs);

@@ -1,4 +1,4 @@
-import type { Evidence } from '@app/contracts';
+import type { Evidence, Offer } from '@app/contracts';
 import { ConversionRule, NoParams } from '../rule';
 
 /**
@@ -23,11 +23,28 @@ export const offerMismatchRule: ConversionRule = {
   },
 };
 
-/** The conversion came through an open pixel: nobody authenticated it. */
+/**
+ * The conversion came through an open pixel: nobody authenticated it. When the payout the click's
+ * publisher gets is a percentage of the sale, the amount the pixel stated would set what the network
+ * pays out: the evidence says so (`amountSetsPayout`), and such a conversion is held until its
+ * advertiser or an analyst confirms it (`mustBeConfirmed`). (A revenue that is a share of the amount is
+ * the advertiser's own bill, from the page it put the pixel on: it pays nobody.)
+ */
 export const unverifiedSourceRule: ConversionRule = {
   code: 'UNVERIFIED_SOURCE',
   on: 'conversion',
   params: NoParams,
   defaults: {},
-  evaluate: ({ event, offer }) => (event.sender === 'pixel' ? { sender: 'pixel', offerId: offer?.id ?? event.offerId ?? null } : null),
+  evaluate: ({ event, obs, offer }) => {
+    if (event.sender !== 'pixel') return null;
+    const evidence = { sender: 'pixel', offerId: offer?.id ?? event.offerId ?? null };
+    return amountSetsPayout(offer, obs.click?.publisherId ?? null) ? { ...evidence, amountSetsPayout: true } : evidence;
+  },
 };
+
+/** Whether the payout of a conversion on this offer (for this publisher) is a percentage of its sale amount. */
+export function amountSetsPayout(offer: Offer | null, publisherId: string | null): boolean {
+  if (!offer) return false;
+  const own = publisherId ? offer.publisherPayouts[publisherId] : undefined;
+  return (own ? own.payoutModel : offer.payoutModel) === 'percent';
+}

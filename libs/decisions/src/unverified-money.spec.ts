@@ -1,0 +1,89 @@
+import { ConversionEvent, Decision, Offer } from '@app/contracts';
+import { DEFAULT_RULESET, resolveRuleSet } from '@app/rules';
+import { aCatalog, aClick, aConversion, aFeedback, anOffer, at } from '@app/testing';
+import { ScoringEngine } from './scoring-engine';
+
+const HOUR = 3600_000;
+
+/**
+ * A payout the network computes from a sale amount nobody authenticated (DESIGN §3a): an open pixel is
+ * anybody, so where the publisher is paid a percentage of the sale, the amount it states would set
+ * the payout (a hostile review, 2026-12-04: amount 999,999,999,999 was approved with a
+ * payout of 200,000,000,000).
+ */
+describe('an open pixel where the payout is a percentage of the sale', () => {
+  /** A click of pub-1 on `offer`, then a conversion on it from `sender`, ten minutes later. */
+  function convert(offer: Offer, conversion: Partial<ConversionEvent>, sut = new ScoringEngine(DEFAULT_RULESET)) {
+    const catalog = aCatalog({ offers: [offer] });
+    const click = aClick({ ip: '8.8.4.4' });
+    sut.scoreClick(click, catalog, Date.parse(click.receivedAt));
+    const c = aConversion(click, { ts: at(10 * 60_000), offerId: offer.id, ...conversion });
+    return { sut, decision: sut.scoreConversion(c, catalog, null, Date.parse(c.receivedAt)) };
+  }
+  const pixel = { sender: 'pixel' as const, amount: 999_999_999_999 };
+  const unverified = (d: Decision) => d.reasons.find((r) => r.code === 'UNVERIFIED_SOURCE');
+
+  it('is held, never approved, when the payout is a percentage', () => {
+    const { decision } = convert(anOffer({ openConversions: true, payoutModel: 'percent', payout: 20 }), pixel);
+    expect(decision).toMatchObject({ status: 'hold', payout: 200_000_000_000 });
+    expect(unverified(decision)?.evidence).toEqual({ sender: 'pixel', offerId: 'offer-1', amountSetsPayout: true });
+  });
+
+  it('is held when the publisher’s own payout on the offer is a percentage, not when only the revenue is', () => {
+    expect(convert(anOffer({ openConversions: true, revenueModel: 'percent', revenue: 10 }), pixel).decision.status).toBe('approved');
+    const own = anOffer({ openConversions: true, publisherPayouts: { 'pub-1': { payoutModel: 'percent', payout: 5 } } });
+    expect(convert(own, pixel).decision.status).toBe('hold');
+  });
+
+  it('stays held when its hold expires: the timer does not approve it, its advertiser does', () => {
+    const { sut, decision } = convert(anOffer({ openConversions: true, payoutModel: 'percent', payout: 20 }), pixel);
+    expect(sut.expireHolds(Date.parse(decision.holdUntil!) + HOUR)).toEqual([]);
+    expect(sut.currentDecision(decision.conversionId)).toMatchObject({ status: 'hold', revision: 0 });
+    const confirmed = sut.applyFeedback(
+      aFeedback({ id: decision.conversionId }, 'approved', { source: 'advertiser', ts: at(30 * HOUR), receivedAt: at(30 * HOUR) }),
+      null,
+      Date.parse(at(30 * HOUR)),
+    );
+    expect(confirmed).toMatchObject({ status: 'approved', previousStatus: 'hold', revision: 1 });
+  });
+
+  it('is rejected by its advertiser’s rejection, as any hold', () => {
+    const { sut, decision } = convert(anOffer({ openConversions: true, payoutModel: 'percent', payout: 20 }), pixel);
+    const rejected = sut.applyFeedback(aFeedback({ id: decision.conversionId }, 'rejected'), null, Date.parse(at(HOUR)));
+    expect(rejected).toMatchObject({ status: 'rejected' });
+  });
+
+  it('is approved as before on an offer with fixed money (the amount sets nothing)', () => {
+    const { decision } = convert(anOffer({ openConversions: true }), pixel);
+    expect(decision).toMatchObject({ status: 'approved', payout: 10, revenue: 15 });
+    expect(unverified(decision)?.evidence).toEqual({ sender: 'pixel', offerId: 'offer-1' });
+  });
+
+  it('is approved when the advertiser itself states the amount, or a rule set monitors UNVERIFIED_SOURCE only', () => {
+    const percent = anOffer({ openConversions: true, payoutModel: 'percent', payout: 20 });
+    expect(convert(percent, { sender: 'advertiser', senderId: 'adv-1', amount: 80 }).decision).toMatchObject({
+      status: 'approved',
+      payout: 16,
+    });
+    const trusting = new ScoringEngine(resolveRuleSet({ version: 'v', rules: { UNVERIFIED_SOURCE: { mode: 'monitor' } } }));
+    expect(convert(percent, pixel, trusting).decision.status).toBe('approved');
+  });
+});
+
+describe('the currency of a decision', () => {
+  it('is the offer’s: a sender’s currency never relabels the network’s fixed revenue and payout', () => {
+    const catalog = aCatalog({ offers: [anOffer({ currency: 'USD', revenue: 15, payout: 10 })] });
+    const sut = new ScoringEngine(DEFAULT_RULESET);
+    const decisions = ['JPY', 'KWD'].map((currency, i) => {
+      const click = aClick({ ip: `8.8.${i}.9`, ts: at(i * 1000) });
+      sut.scoreClick(click, catalog, Date.parse(click.receivedAt));
+      const c = aConversion(click, { ts: at(10 * 60_000 + i), currency, sender: 'advertiser', senderId: 'adv-1' });
+      const d = sut.scoreConversion(c, catalog, null, Date.parse(c.receivedAt));
+      return { revenue: d.revenue, payout: d.payout, currency: d.currency };
+    });
+    expect(decisions).toEqual([
+      { revenue: 15, payout: 10, currency: 'USD' },
+      { revenue: 15, payout: 10, currency: 'USD' },
+    ]);
+  });
+});
