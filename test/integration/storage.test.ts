@@ -20,7 +20,7 @@ import {
   createPool,
   migrate,
 } from '@app/storage';
-import { aClick, aConversion, at, createTestDatabase } from '@app/testing';
+import { aClick, aConversion, aReason, at, createTestDatabase } from '@app/testing';
 
 /** The storage layer on both targets: plain PostgreSQL 15 and TimescaleDB (PGlite build). */
 type Target = { name: string; dialect: 'postgres' | 'timescaledb'; setup(): Promise<{ url: string; teardown(): Promise<void> }> };
@@ -373,6 +373,18 @@ describe.each(targets)('storage on $name', ({ dialect, setup }) => {
     await events.insert([click]);
     expect(await clicks.findClick(click.id)).toMatchObject({ id: click.id, subId: 'sub-9', valid: null, conversions: 0 });
     expect(await clicks.findClick('no-such-click')).toBeNull();
+    // Counted as the scoring engine credits them: not a duplicate, nor a conversion that was not the
+    // click's offer's to report (another advertiser's, which would otherwise use the click up).
+    const verdict = aVerdict(click.id, click.ts);
+    const rejected = (id: string, code: 'DUPLICATE_CONVERSION' | 'OFFER_MISMATCH') =>
+      aDecision(verdict, { conversionId: id, status: 'rejected', reasons: [aReason(code, {})] });
+    await new OutcomeRepository(pool).insert([
+      verdict,
+      rejected('cnv-foreign', 'OFFER_MISMATCH'),
+      rejected('cnv-again', 'DUPLICATE_CONVERSION'),
+      aDecision(verdict, { conversionId: 'cnv-own' }),
+    ]);
+    expect(await clicks.findClick(click.id)).toMatchObject({ id: click.id, conversions: 1 });
   });
 });
 

@@ -354,7 +354,10 @@ export class ScoringEngine {
       offerId,
       model,
     );
-    if (!reasons.some((r) => r.code === 'DUPLICATE_CONVERSION' && !r.monitorOnly)) {
+    // A duplicate uses nothing up again, and a conversion that is not the click's offer's to report
+    // (OFFER_MISMATCH: another advertiser's key, or an open pixel of another offer) uses up neither the
+    // click nor the order id: else anybody knowing a click id could burn it before its advertiser reports.
+    if (!reasons.some((r) => (r.code === 'DUPLICATE_CONVERSION' || r.code === 'OFFER_MISMATCH') && !r.monitorOnly)) {
       this.state.creditConversion(e, advertiserId, obs.click);
     }
     const decision: Decision = {

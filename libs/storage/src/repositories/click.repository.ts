@@ -58,14 +58,17 @@ export class ClickRepository {
     return (await this.findClicks([clickId])).get(clickId) ?? null;
   }
 
-  /** Clicks by id, with their verdicts and how often each has converted. */
+  /**
+   * Clicks by id, with their verdicts and how often each has converted (duplicates, and conversions
+   * that were not the click's offer's to report, not counted: as the scoring engine credits them).
+   */
   async findClicks(clickIds: readonly string[]): Promise<Map<string, StoredClick>> {
     if (!clickIds.length) return new Map();
     const { rows } = await this.pool.query(
       `SELECT c.id, c.ts, c.offer_id, c.publisher_id, c.sub_id, c.ip, c.user_agent, c.device_id, c.country, c.ip_country,
               c.referrer IS NOT NULL AS referrer, v.valid, v.score, v.model_score, coalesce(v.reason_codes, '{}') AS reason_codes,
               (SELECT count(*) FROM decisions d
-                WHERE d.click_id = c.id AND NOT ('DUPLICATE_CONVERSION' = ANY (d.reason_codes))) AS conversions
+                WHERE d.click_id = c.id AND NOT (d.reason_codes && '{DUPLICATE_CONVERSION,OFFER_MISMATCH}'::text[])) AS conversions
          FROM clicks c
          LEFT JOIN click_verdicts v ON v.click_id = c.id
         WHERE c.id = ANY ($1::text[])`,

@@ -87,3 +87,26 @@ describe('the currency of a decision', () => {
     ]);
   });
 });
+
+/**
+ * A conversion that is not the click's offer's to report (another advertiser's key, or an open pixel of
+ * another offer) is rejected OFFER_MISMATCH, and used to count against the click: the click's own
+ * advertiser's conversion was then rejected DUPLICATE_CONVERSION (a hostile review, 2026-12-04).
+ */
+describe('a conversion from somebody who does not own the click', () => {
+  const catalog = aCatalog({ offers: [anOffer(), anOffer({ id: 'offer-2', advertiserId: 'adv-2', openConversions: true })] });
+
+  it.each([
+    ['another advertiser’s key', { sender: 'advertiser' as const, senderId: 'adv-2' }],
+    ['an open pixel of another offer', { sender: 'pixel' as const, offerId: 'offer-2' }],
+  ])('uses up neither the click nor the order id: %s', (_, foreign) => {
+    const sut = new ScoringEngine(DEFAULT_RULESET);
+    const click = aClick({ ip: '8.8.6.6' });
+    sut.scoreClick(click, catalog, Date.parse(click.receivedAt));
+    const burn = aConversion(click, { ts: at(10 * 60_000), orderId: 'order-7', ...foreign });
+    expect(sut.scoreConversion(burn, catalog, null, Date.parse(burn.receivedAt))).toMatchObject({ status: 'rejected' });
+    const own = aConversion(click, { ts: at(11 * 60_000), orderId: 'order-7', sender: 'advertiser', senderId: 'adv-1' });
+    const decision = sut.scoreConversion(own, catalog, null, Date.parse(own.receivedAt));
+    expect(decision).toMatchObject({ status: 'approved', advertiserId: 'adv-1', reasons: [] });
+  });
+});
