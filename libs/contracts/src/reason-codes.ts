@@ -368,12 +368,12 @@ const specs = [
     falsePositiveRisk: 'high',
     title: 'Unverified conversion source',
     description:
-      'The conversion came through an open pixel (an offer set to accept conversions without an advertiser key or postback token): anyone who knows a click id could have sent it. When the publisher is paid a percentage of the sale (`amountSetsPayout`), the amount the pixel stated would set the payout: the conversion is held until its advertiser or an analyst confirms it, and its hold does not expire into an approval.',
+      'The conversion came through an open pixel (an offer set to accept conversions without an advertiser key or postback token): anyone who knows a click id could have sent it. When the publisher is paid a percentage of the sale (`amountSetsPayout`), the amount the pixel stated would set the payout: the conversion is held, and its hold expires into a rejection unless its advertiser or an analyst approves it first.',
     example: { sender: 'pixel', offerId: 'summer-sale' },
     explain: (e) =>
       `The conversion was reported by an unauthenticated pixel for offer "${e.offerId}", not by the advertiser's server.` +
       (e.amountSetsPayout === true
-        ? ' Its payout is a share of the sale amount the pixel stated: it waits for the advertiser or an analyst to confirm it.'
+        ? ' Its payout is a share of the sale amount the pixel stated: it is approved only when the advertiser or an analyst confirms it.'
         : ''),
   },
   {

@@ -35,22 +35,20 @@ describe('an open pixel where the payout is a percentage of the sale', () => {
     expect(convert(own, pixel).decision.status).toBe('hold');
   });
 
-  it('stays held when its hold expires: the timer does not approve it, its advertiser does', () => {
-    const { sut, decision } = convert(anOffer({ openConversions: true, payoutModel: 'percent', payout: 20 }), pixel);
-    expect(sut.expireHolds(Date.parse(decision.holdUntil!) + HOUR)).toEqual([]);
-    expect(sut.currentDecision(decision.conversionId)).toMatchObject({ status: 'hold', revision: 0 });
-    const confirmed = sut.applyFeedback(
-      aFeedback({ id: decision.conversionId }, 'approved', { source: 'advertiser', ts: at(30 * HOUR), receivedAt: at(30 * HOUR) }),
+  it('is rejected when its hold expires unconfirmed, approved when its advertiser confirms it first', () => {
+    const offer = anOffer({ openConversions: true, payoutModel: 'percent', payout: 20 });
+    const { sut, decision } = convert(offer, pixel);
+    expect(sut.expireHolds(Date.parse(decision.holdUntil!))).toEqual([
+      expect.objectContaining({ conversionId: decision.conversionId, status: 'rejected', resolvedBy: 'timer', reasons: decision.reasons }),
+    ]);
+    const other = convert(offer, pixel);
+    const confirmed = other.sut.applyFeedback(
+      aFeedback({ id: other.decision.conversionId }, 'approved', { source: 'advertiser', ts: at(2 * HOUR), receivedAt: at(2 * HOUR) }),
       null,
-      Date.parse(at(30 * HOUR)),
+      Date.parse(at(2 * HOUR)),
     );
     expect(confirmed).toMatchObject({ status: 'approved', previousStatus: 'hold', revision: 1 });
-  });
-
-  it('is rejected by its advertiser’s rejection, as any hold', () => {
-    const { sut, decision } = convert(anOffer({ openConversions: true, payoutModel: 'percent', payout: 20 }), pixel);
-    const rejected = sut.applyFeedback(aFeedback({ id: decision.conversionId }, 'rejected'), null, Date.parse(at(HOUR)));
-    expect(rejected).toMatchObject({ status: 'rejected' });
+    expect(other.sut.expireHolds(Date.parse(other.decision.holdUntil!))).toEqual([]);
   });
 
   it('is approved as before on an offer with fixed money (the amount sets nothing)', () => {
@@ -67,24 +65,6 @@ describe('an open pixel where the payout is a percentage of the sale', () => {
     });
     const trusting = new ScoringEngine(resolveRuleSet({ version: 'v', rules: { UNVERIFIED_SOURCE: { mode: 'monitor' } } }));
     expect(convert(percent, pixel, trusting).decision.status).toBe('approved');
-  });
-});
-
-describe('the currency of a decision', () => {
-  it('is the offer’s: a sender’s currency never relabels the network’s fixed revenue and payout', () => {
-    const catalog = aCatalog({ offers: [anOffer({ currency: 'USD', revenue: 15, payout: 10 })] });
-    const sut = new ScoringEngine(DEFAULT_RULESET);
-    const decisions = ['JPY', 'KWD'].map((currency, i) => {
-      const click = aClick({ ip: `8.8.${i}.9`, ts: at(i * 1000) });
-      sut.scoreClick(click, catalog, Date.parse(click.receivedAt));
-      const c = aConversion(click, { ts: at(10 * 60_000 + i), currency, sender: 'advertiser', senderId: 'adv-1' });
-      const d = sut.scoreConversion(c, catalog, null, Date.parse(c.receivedAt));
-      return { revenue: d.revenue, payout: d.payout, currency: d.currency };
-    });
-    expect(decisions).toEqual([
-      { revenue: 15, payout: 10, currency: 'USD' },
-      { revenue: 15, payout: 10, currency: 'USD' },
-    ]);
   });
 });
 

@@ -62,9 +62,10 @@ export function decideConversion(
 /**
  * Whether a conversion waits for a person: its payout rests on an amount nobody authenticated (an open
  * pixel's, where the publisher is paid a percentage of the sale: UNVERIFIED_SOURCE with
- * `amountSetsPayout`). The engine never approves it, at scoring or when its hold expires; its
- * advertiser's approval or an analyst's decision does (DESIGN §3a: an anonymous sender sets no payout).
- * A rule set that monitors UNVERIFIED_SOURCE only (trusting its pixels) lifts this.
+ * `amountSetsPayout`). The engine never approves it: it is held, and its hold expires into a rejection
+ * unless its advertiser or an analyst approves it first (DESIGN §3a: an anonymous sender sets no
+ * payout). A rule set that monitors UNVERIFIED_SOURCE only (trusting its pixels) lifts this for the
+ * conversions it scores from then on.
  */
 export function mustBeConfirmed(reasons: readonly Reason[]): boolean {
   return reasons.some((r) => r.code === 'UNVERIFIED_SOURCE' && r.evidence.amountSetsPayout === true && !r.monitorOnly);

@@ -375,8 +375,7 @@ export class ScoringEngine {
       amount: e.amount,
       revenue,
       payout,
-      // The network's money is in the offer's currency (its fixed CPA and payout are); a sender's currency never relabels it.
-      currency: offer?.currency ?? e.currency ?? 'USD',
+      currency: e.currency ?? offer?.currency ?? 'USD',
       ctitSeconds: obs.ctitSeconds === null ? null : Math.round(obs.ctitSeconds * 1000) / 1000,
       revision: 0,
       previousStatus: null,
@@ -400,20 +399,17 @@ export class ScoringEngine {
 
   /**
    * Resolves every hold due at `nowMs`: rejected when the publisher's conversion rate or CTIT
-   * pattern is anomalous at expiry, approved otherwise, except a hold that waits for a person
-   * (`mustBeConfirmed`), which stays.
+   * pattern is anomalous at expiry, or when it waited for a person who did not confirm it
+   * (`mustBeConfirmed`); approved otherwise.
    */
   expireHolds(nowMs: number): Decision[] {
-    const revised: Decision[] = [];
-    for (const held of this.holds.due(nowMs)) {
+    return this.holds.due(nowMs).map((held) => {
       const ruleset = this.resolver.for(held.advertiserId, held.offerId);
       const reasonsNow = held.publisherId ? RuleEngine.publisherReasons(ruleset, this.publisherFacts(held, ruleset)) : [];
-      const revision = expireHold(held, reasonsNow, ruleset.policy, nowMs);
-      if (!revision) continue; // waits for a person; no longer timed (a restart finds it due again, and leaves it)
-      this.remember(revision);
-      revised.push(revision);
-    }
-    return revised;
+      const revised = expireHold(held, reasonsNow, ruleset.policy, nowMs);
+      this.remember(revised);
+      return revised;
+    });
   }
 
   /**

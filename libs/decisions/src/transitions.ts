@@ -43,15 +43,15 @@ export function revise(
  * CTIT pattern) as they stand at expiry, over all the traffic seen since the decision. If any
  * holds, the suspicion is confirmed and the conversion is rejected (with the evidence as it is
  * now); if none does — a one-off signal such as a traveller's country mismatch, or a publisher
- * anomaly that has since washed out — it is approved, unless it must be confirmed by a person
- * (`mustBeConfirmed`): then null, and it stays held (first in the review queue, its time past).
+ * anomaly that has since washed out — it is approved, unless it had to be confirmed by a person
+ * (`mustBeConfirmed`: a payout resting on an amount nobody authenticated) and nobody did: then it
+ * is rejected, its reasons as they were.
  */
-export function expireHold(current: Decision, evidenceNow: readonly Reason[], policy: PolicySettings, nowMs: number): Decision | null {
+export function expireHold(current: Decision, evidenceNow: readonly Reason[], policy: PolicySettings, nowMs: number): Decision {
   const confirmed = evidenceNow.filter((r) => !r.monitorOnly);
   if (confirmed.length === 0) {
-    // A payout that rests on an unauthenticated amount is approved by a person only: it stays held.
-    if (mustBeConfirmed(current.reasons)) return null;
-    return revise(current, { status: 'approved', resolvedBy: 'timer' }, nowMs);
+    const unconfirmed = mustBeConfirmed(current.reasons);
+    return revise(current, { status: unconfirmed ? 'rejected' : 'approved', resolvedBy: 'timer' }, nowMs);
   }
   const updated = new Set(confirmed.map((r) => r.code));
   const reasons = [...current.reasons.filter((r) => !updated.has(r.code)), ...confirmed];

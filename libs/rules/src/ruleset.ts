@@ -22,7 +22,7 @@ export const PolicySettings = Type.Object(
     clickInvalidThreshold: Probability,
     /** Risk each enforced reason adds, by severity; combined as 1 − Π(1 − w). `critical` rejects on its own. */
     weights: Type.Object({ low: Probability, medium: Probability, high: Probability }, { additionalProperties: false }),
-    /** A hold resolves by itself after this long: approved, unless new evidence arrived meanwhile. */
+    /** A hold resolves by itself after this long: approved, unless new evidence arrived meanwhile (or it waited for a person: `mustBeConfirmed`). */
     holdHours: Type.Number({ minimum: 1 / 3600, maximum: 24 * 90 }),
   },
   { additionalProperties: false },
