@@ -76,15 +76,17 @@ describe('an open pixel where the payout is a percentage of the sale', () => {
 describe('a conversion from somebody who does not own the click', () => {
   const catalog = aCatalog({ offers: [anOffer(), anOffer({ id: 'offer-2', advertiserId: 'adv-2', openConversions: true })] });
 
+  const monitored = resolveRuleSet({ version: 'v', rules: { OFFER_MISMATCH: { mode: 'monitor' } } });
   it.each([
-    ['another advertiser’s key', { sender: 'advertiser' as const, senderId: 'adv-2' }],
-    ['an open pixel of another offer', { sender: 'pixel' as const, offerId: 'offer-2' }],
-  ])('uses up neither the click nor the order id: %s', (_, foreign) => {
-    const sut = new ScoringEngine(DEFAULT_RULESET);
+    ['another advertiser’s key', { sender: 'advertiser' as const, senderId: 'adv-2' }, DEFAULT_RULESET],
+    ['an open pixel of another offer', { sender: 'pixel' as const, offerId: 'offer-2' }, DEFAULT_RULESET],
+    ['another advertiser’s key, OFFER_MISMATCH monitored', { sender: 'advertiser' as const, senderId: 'adv-2' }, monitored],
+  ])('uses up neither the click nor the order id: %s', (_, foreign, ruleset) => {
+    const sut = new ScoringEngine(ruleset);
     const click = aClick({ ip: '8.8.6.6' });
     sut.scoreClick(click, catalog, Date.parse(click.receivedAt));
     const burn = aConversion(click, { ts: at(10 * 60_000), orderId: 'order-7', ...foreign });
-    expect(sut.scoreConversion(burn, catalog, null, Date.parse(burn.receivedAt))).toMatchObject({ status: 'rejected' });
+    expect(sut.scoreConversion(burn, catalog, null, Date.parse(burn.receivedAt)).reasons.map((r) => r.code)).toContain('OFFER_MISMATCH');
     const own = aConversion(click, { ts: at(11 * 60_000), orderId: 'order-7', sender: 'advertiser', senderId: 'adv-1' });
     const decision = sut.scoreConversion(own, catalog, null, Date.parse(own.receivedAt));
     expect(decision).toMatchObject({ status: 'approved', advertiserId: 'adv-1', reasons: [] });

@@ -16,7 +16,7 @@ import {
 } from '@app/features';
 import { DEFAULT_MODEL_FLOORS, ModelAuthority, ModelFloors, authorityOf } from '@app/model';
 import type { CompiledForest, ModelRuntime } from '@app/model';
-import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, userAgentShape } from '@app/rules';
+import { RuleEngine, RuleSet, RuleSetResolver, EMPTY_RULESET_CONFIG, foreignOffer, userAgentShape } from '@app/rules';
 import type { ModelFacts } from '@app/rules';
 import { decideConversion, judgeClick, riskOf } from './decision-policy';
 import { HoldRegistry } from './hold-registry';
@@ -355,9 +355,11 @@ export class ScoringEngine {
       model,
     );
     // A duplicate uses nothing up again, and a conversion that is not the click's offer's to report
-    // (OFFER_MISMATCH: another advertiser's key, or an open pixel of another offer) uses up neither the
-    // click nor the order id: else anybody knowing a click id could burn it before its advertiser reports.
-    if (!reasons.some((r) => (r.code === 'DUPLICATE_CONVERSION' || r.code === 'OFFER_MISMATCH') && !r.monitorOnly)) {
+    // (another advertiser's key, or an open pixel of another offer: `foreignOffer`, whatever the mode of
+    // OFFER_MISMATCH) uses up neither the click nor the order id: else anybody knowing a click id could
+    // burn it, or an order number, before its advertiser reports.
+    const foreign = foreignOffer(e, obs.click?.offerId ?? null, offer) !== null;
+    if (!foreign && !reasons.some((r) => r.code === 'DUPLICATE_CONVERSION' && !r.monitorOnly)) {
       this.state.creditConversion(e, advertiserId, obs.click);
     }
     const decision: Decision = {

@@ -9,4 +9,5 @@ export { userAgentShape } from './conversion/device-mismatch.rule';
 export * from './reason-codes-doc';
 export * from './model-risk.rule';
 export * from './click-time';
+export { foreignOffer } from './conversion/source.rules';
 export * from './enforcement';

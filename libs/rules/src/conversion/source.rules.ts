@@ -1,4 +1,4 @@
-import type { Evidence, Offer } from '@app/contracts';
+import type { ConversionEvent, Evidence, Offer } from '@app/contracts';
 import { ConversionRule, NoParams } from '../rule';
 
 /**
@@ -11,17 +11,27 @@ export const offerMismatchRule: ConversionRule = {
   on: 'conversion',
   params: NoParams,
   defaults: {},
-  evaluate: ({ event, obs, offer }): Evidence | null => {
-    const clickOfferId = obs.click?.offerId ?? null;
-    if (event.offerId !== undefined && clickOfferId !== null && event.offerId !== clickOfferId) {
-      return { clickOfferId, offerId: event.offerId, senderId: event.senderId ?? null };
-    }
-    if (event.sender === 'advertiser' && offer && offer.advertiserId !== event.senderId) {
-      return { clickOfferId: offer.id, senderId: event.senderId ?? null };
-    }
-    return null;
-  },
+  evaluate: ({ event, obs, offer }): Evidence | null => foreignOffer(event, obs.click?.offerId ?? null, offer),
 };
+
+/**
+ * Why the conversion is not its click's offer's to report (OFFER_MISMATCH's evidence), or null. The
+ * scoring engine asks it too, whatever the rule's mode: such a conversion never uses up its click nor
+ * its order id, so a monitored OFFER_MISMATCH cannot become a way to burn another advertiser's clicks.
+ */
+export function foreignOffer(
+  event: Pick<ConversionEvent, 'offerId' | 'sender' | 'senderId'>,
+  clickOfferId: string | null,
+  offer: Offer | null,
+): Evidence | null {
+  if (event.offerId !== undefined && clickOfferId !== null && event.offerId !== clickOfferId) {
+    return { clickOfferId, offerId: event.offerId, senderId: event.senderId ?? null };
+  }
+  if (event.sender === 'advertiser' && offer && offer.advertiserId !== event.senderId) {
+    return { clickOfferId: offer.id, senderId: event.senderId ?? null };
+  }
+  return null;
+}
 
 /**
  * The conversion came through an open pixel: nobody authenticated it. When the payout the click's
