@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 
 /**
@@ -14,6 +15,26 @@ const MINTED_CLICK = /^c(\d{1,4})\.[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]
  */
 export function hasMintedClickShape(id: string): boolean {
   return MINTED_CLICK.test(id);
+}
+
+/**
+ * An id a non-admin sender chose is an id within that sender (DESIGN §3a): the stored id is derived
+ * from the sender's scope and its id, so a retry of the same sender is the same event (and
+ * de-duplicated), while another sender's same id is another event and cannot take, or silence,
+ * this one. `scope`: `publisher:<id>` for a publisher's click, `advertiser:<id>` for an
+ * advertiser's conversion (key or postback token), `pixel:<offerId>` for an anonymous one.
+ * `s-` and 32 base64url characters (192 bits of SHA-256): never the minted click shape, and a
+ * non-admin sender's own `s-…` id is refused (`hasScopedShape`), so nobody else can name it.
+ */
+export function scopedEventId(scope: string, id: string): string {
+  return `s-${createHash('sha256').update(`${scope}\u0000${id}`).digest('base64url').slice(0, 32)}`;
+}
+
+const SCOPED = /^s-[A-Za-z0-9_-]{32}$/;
+
+/** Whether an id is spelled like one `scopedEventId` derives. */
+export function hasScopedShape(id: string): boolean {
+  return SCOPED.test(id);
 }
 
 export function mintClickId(partition: number): string {

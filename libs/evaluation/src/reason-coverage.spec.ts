@@ -82,7 +82,7 @@ describe('every rule reachable (issue 15)', () => {
     const click = events.find((e) => e.kind === 'click' && e.offerId === pixelOffer.id)!;
     const posted = normalizer.normalize('conversion', { clickId: click.id, offerId: pixelOffer.id, amount: 12 }, new Date(after));
     if (!posted.ok) throw new Error(JSON.stringify(posted.errors));
-    const trusted = applyTrust(posted.event, { sender: 'pixel' }, false, { maxReportedAgeMs: 7 * 24 * HOUR }, (id) =>
+    const trusted = applyTrust(posted.event, { sender: 'pixel' }, { ts: false, id: false }, { maxReportedAgeMs: 7 * 24 * HOUR }, (id) =>
       runner.catalog.offer(id),
     );
     if (!trusted.ok) throw new Error(JSON.stringify(trusted.errors));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { Decision, FeedbackEvent, FieldError, Topology, partitionOfClickId } from '@app/contracts';
+import { Decision, FeedbackEvent, FieldError, Topology, hasScopedShape, partitionOfClickId, scopedEventId } from '@app/contracts';
 import { EventNormalizer } from '@app/ingest';
 import { JetStreamPublisher } from '@app/messaging';
 import { OutcomeRepository, Principal } from '@app/storage';
@@ -42,18 +42,25 @@ export class FeedbackService {
     if (!normalized.ok) return { status: 'rejected', errors: normalized.errors };
     // Another advertiser's conversion reads as missing: its existence is not ours to reveal.
     const scope = principal.role === 'advertiser' ? { advertiserId: principal.subjectId ?? '' } : {};
+    const given = normalized.event.conversionId;
     const decision =
-      known && principal.role === 'admin' && known.conversionId === normalized.event.conversionId
+      known && principal.role === 'admin' && known.conversionId === given
         ? known
-        : await this.outcomes.findDecision(normalized.event.conversionId, scope);
+        : ((await this.outcomes.findDecision(given, scope)) ??
+          // The id the advertiser chose names its conversion too (the stored id is derived from it).
+          (principal.role === 'advertiser' && !hasScopedShape(given)
+            ? await this.outcomes.findDecision(scopedEventId(`advertiser:${principal.subjectId ?? ''}`, given), scope)
+            : null));
     if (!decision)
       return {
         status: 'not_found',
         message: `no decided conversion "${normalized.event.conversionId}"${principal.role === 'advertiser' ? ' for this advertiser' : ''}`,
       };
+    // The stored conversion id, however the caller named it: one conversion, one feedback namespace.
     const event: FeedbackEvent = {
       ...normalized.event,
-      id: scopedId(normalized.event.id, normalized.event.conversionId, body, principal),
+      conversionId: decision.conversionId,
+      id: scopedId(normalized.event.id, decision.conversionId, body, principal),
       actor: principal.keyId,
       clickId: decision.clickId,
       partition: partitionOfClickId(decision.clickId, this.config.ARBITER_PARTITIONS),

@@ -35,8 +35,8 @@ interface Valid {
 /**
  * Validates events, completes them (id, time, partition, IP country) and stores them on the
  * EVENTS stream. An event counts as accepted only once JetStream has acknowledged it (the message
- * that carries it). A sender's own id is the stream's de-duplication key, so a re-sent event is
- * stored once and answered `duplicate`; events whose ids the engine minted travel several to a message.
+ * that carries it). A sender's own id, scoped to that sender (`applyTrust`), is the stream's
+ * de-duplication key, so a re-sent event is stored once and answered `duplicate`; events whose ids the engine minted travel several to a message.
  */
 @Injectable()
 export class IngestService {
@@ -70,13 +70,13 @@ export class IngestService {
       if (offers.length) await this.catalog.resolve({ offers });
     }
     normalized.forEach((n, index) => {
-      const raw = items[index];
-      const reported = typeof raw === 'object' && raw !== null && (raw as { ts?: unknown }).ts !== undefined;
+      const raw = items[index] as { ts?: unknown; id?: unknown } | null;
+      const sent = { ts: raw?.ts !== undefined, id: raw?.id !== undefined };
       const trusted = n.ok
-        ? applyTrust(n.event as ClickEvent | ConversionEvent, from, reported, this.trust, (id) => this.catalog.offer(id))
+        ? applyTrust(n.event as ClickEvent | ConversionEvent, from, sent, this.trust, (id) => this.catalog.offer(id))
         : n;
       // Minted: the sender gave no id (a click's idMinted; a conversion's id is minted the same way).
-      if (trusted.ok) valid.push({ index, event: trusted.event, minted: (raw as { id?: unknown }).id === undefined });
+      if (trusted.ok) valid.push({ index, event: trusted.event, minted: !sent.id });
       else results[index] = { index, status: 'rejected', errors: trusted.errors };
     });
     return this.store(kind, items.length, valid, results);

@@ -1,4 +1,4 @@
-import type { ClickEvent, ConversionEvent } from '@app/contracts';
+import { ClickEvent, ConversionEvent, hasMintedClickShape, hasScopedShape, scopedEventId } from '@app/contracts';
 import { anOffer } from '@app/testing';
 import { EventNormalizer } from './normalizer';
 import { SenderIdentity, applyTrust } from './trust';
@@ -14,7 +14,13 @@ describe('applyTrust (DESIGN §3a)', () => {
   const sut = (kind: 'click' | 'conversion', raw: Record<string, unknown>, from: SenderIdentity) => {
     const n = normalizer.normalize(kind, raw, receivedAt);
     if (!n.ok) throw new Error(JSON.stringify(n.errors));
-    return applyTrust(n.event as ClickEvent | ConversionEvent, from, raw.ts !== undefined, options, (id) => offers.get(id));
+    return applyTrust(
+      n.event as ClickEvent | ConversionEvent,
+      from,
+      { ts: raw.ts !== undefined, id: raw.id !== undefined },
+      options,
+      (id) => offers.get(id),
+    );
   };
   const click = { offerId: 'shoes', publisherId: 'blog', ip: '203.0.113.7', userAgent: 'Mozilla/5.0' };
   const fields = (r: ReturnType<typeof sut>) => (r.ok ? [] : r.errors.map((e) => e.field));
@@ -98,6 +104,39 @@ describe('applyTrust (DESIGN §3a)', () => {
       'ipCountry',
       'sender',
     ]);
+  });
+
+  it('makes an id a sender chose an id within that sender; the admin keeps its ids', () => {
+    const id = (kind: 'click' | 'conversion', raw: Record<string, unknown>, from: SenderIdentity) => {
+      const r = sut(kind, raw, from);
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      return r.event.id;
+    };
+    const blog = id('click', { ...click, id: 'txn-1001' }, { sender: 'publisher', id: 'blog' });
+    // The same publisher's retry is the same event; another publisher's same id is another one.
+    expect(id('click', { ...click, id: 'txn-1001' }, { sender: 'publisher', id: 'blog' })).toBe(blog);
+    expect(id('click', { ...click, publisherId: 'rival', id: 'txn-1001' }, { sender: 'publisher', id: 'rival' })).not.toBe(blog);
+    expect(blog).toBe(scopedEventId('publisher:blog', 'txn-1001'));
+    expect(hasScopedShape(blog) && !hasMintedClickShape(blog)).toBe(true);
+    expect(id('click', { ...click, id: 'txn-1001' }, { sender: 'admin' })).toBe('txn-1001');
+    // Conversions: per advertiser (key or token alike); an open pixel per offer, never an advertiser's.
+    const order = { clickId: 'c', amount: 1, id: 'ORDER-1' };
+    const shop = id('conversion', order, { sender: 'advertiser', id: 'shop' });
+    expect(shop).toBe(scopedEventId('advertiser:shop', 'ORDER-1'));
+    expect(id('conversion', order, { sender: 'advertiser', id: 'other' })).not.toBe(shop);
+    const pixel = id('conversion', { ...order, offerId: 'hats' }, { sender: 'pixel' });
+    expect(pixel).toBe(scopedEventId('pixel:hats', 'ORDER-1'));
+    expect([shop, scopedEventId('advertiser:other', 'ORDER-1')]).not.toContain(pixel);
+    expect(id('conversion', order, { sender: 'admin' })).toBe('ORDER-1');
+    // Minted ids stay minted.
+    expect(hasScopedShape(id('conversion', { clickId: 'c', amount: 1 }, { sender: 'advertiser', id: 'shop' }))).toBe(false);
+  });
+
+  it('refuses a derived id sent back by a non-admin sender (it would be derived again into another event)', () => {
+    const derived = scopedEventId('publisher:blog', 'txn-1001');
+    expect(fields(sut('click', { ...click, id: derived }, { sender: 'publisher', id: 'blog' }))).toEqual(['id']);
+    expect(fields(sut('conversion', { clickId: 'c', amount: 1, id: derived }, { sender: 'advertiser', id: 'shop' }))).toEqual(['id']);
+    expect(fields(sut('click', { ...click, id: derived }, { sender: 'admin' }))).toEqual([]);
   });
 
   it('lets a conversion time shorten a CTIT but never pass its receipt', () => {

@@ -1,4 +1,4 @@
-import { hasMintedClickShape } from '@app/contracts';
+import { hasMintedClickShape, hasScopedShape, scopedEventId } from '@app/contracts';
 import type { ClickEvent, ConversionEvent, FieldError, Offer, Sender } from '@app/contracts';
 
 /** Who the gateway authenticated as the sender of a request (DESIGN §3a). */
@@ -20,19 +20,26 @@ export type TrustResult<T> = { ok: true; event: T } | { ok: false; errors: Field
 /**
  * Applies the trust table of DESIGN §3a to a normalized event: whatever the sender may not assert
  * is refused (labels, patterns, payout, another publisher, another advertiser's offer) and the
- * engine's clock replaces the sender's where live rules need it. The admin (backfill, replay) may
- * assert anything. `reported`: whether the sender gave `ts` itself.
+ * engine's clock replaces the sender's where live rules need it, and an id the sender chose
+ * becomes an id within that sender (`scopedEventId`). The admin (backfill, replay) may assert
+ * anything, ids included. `sent`: whether the sender gave `ts` and `id` itself.
  */
 export function applyTrust<T extends ClickEvent | ConversionEvent>(
   event: T,
   from: SenderIdentity,
-  reported: boolean,
+  sent: { ts: boolean; id: boolean },
   options: TrustOptions,
   offer: (id: string) => Offer | undefined,
 ): TrustResult<T> {
   // Object.assign, not spreads: see EventNormalizer (a property after a spread costs V8 a runtime call).
   if (from.sender === 'admin') return { ok: true, event: Object.assign({}, event, { sender: 'admin' as const }) };
   const errors: FieldError[] = [];
+  const reported = sent.ts;
+  // A derived id is answered to its sender; sent back as its own id it would be derived again
+  // into another event (and an admin file keeps it as it is).
+  if (sent.id && hasScopedShape(event.id)) {
+    errors.push({ field: 'id', message: 'is spelled like an id the engine derives (s-…); send your own id, or none' });
+  }
   if (event.label !== undefined) errors.push({ field: 'label', message: 'comes only from feedback, review or an admin file' });
   if (event.pattern !== undefined) errors.push({ field: 'pattern', message: 'comes only from an admin file' });
   if (reported && Date.parse(event.receivedAt) - Date.parse(event.ts) > options.maxReportedAgeMs) {
@@ -60,6 +67,7 @@ export function applyTrust<T extends ClickEvent | ConversionEvent>(
     // Live rules run on the receipt: a back-dated click would stretch every CTIT measured from it.
     const click: ClickEvent = Object.assign({}, event as ClickEvent, provenance, { ts: event.receivedAt });
     if (reported && event.ts !== event.receivedAt) click.reportedTs = event.ts;
+    if (sent.id) click.id = scopedEventId(`${from.sender}:${from.id ?? ''}`, event.id);
     return { ok: true, event: click as T };
   }
 
@@ -80,5 +88,9 @@ export function applyTrust<T extends ClickEvent | ConversionEvent>(
   if (errors.length) return { ok: false, errors };
   // A reported time may make a CTIT shorter, never longer: it is never after the receipt.
   const ts = Date.parse(event.ts) > Date.parse(event.receivedAt) ? event.receivedAt : event.ts;
-  return { ok: true, event: Object.assign({}, event, provenance, { ts }) };
+  const conversion = Object.assign({}, event, provenance, { ts });
+  // Never the advertisers' namespace for a pixel: anybody may send one.
+  if (sent.id)
+    conversion.id = scopedEventId(from.sender === 'pixel' ? `pixel:${event.offerId ?? ''}` : `${from.sender}:${from.id ?? ''}`, event.id);
+  return { ok: true, event: conversion };
 }
