@@ -136,7 +136,11 @@ export class TrackingController {
   @ApiQuery({ name: 'currency', required: false, example: 'USD' })
   @ApiQuery({ name: 'type', required: false, example: 'sale' })
   @ApiQuery({ name: 'offer_id', required: false })
-  @ApiQuery({ name: 'id', required: false, description: 'conversion id (minted when absent)' })
+  @ApiQuery({
+    name: 'id',
+    required: false,
+    description: "conversion id (minted when absent); yours alone: the answer's `id` is derived from it and the sender (docs/trust.md)",
+  })
   @ApiResponse({ status: 200, schema: { example: { id: '0193e0f2-7b8c-7d9e-8f01-23456789abcd', duplicate: false } } })
   @ApiResponse({
     status: 400,
