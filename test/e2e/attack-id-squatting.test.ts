@@ -1,5 +1,5 @@
 import { CHROME_UA, eventually, uid } from '@app/testing';
-import { scopedEventId } from '@app/contracts';
+import { partitionOfClickId, scopedEventId } from '@app/contracts';
 import { TestEngine, bootEngine, postJson } from './support/engine';
 import { Tenant, call, freshIp, seedTenant } from './support/tenants';
 
@@ -163,5 +163,103 @@ describe('attack: click and conversion ids chosen by one sender cannot be taken 
     expect((await decisionRow(pixel.id))[0].advertiser_id).toBe(open.advertiserId);
     const decided = await t.db.query(`SELECT count(*)::int AS n FROM decisions WHERE click_id = $1`, [victimClick]);
     expect(decided.rows[0].n).toBe(2);
+  }, 60_000);
+
+  const clickOf = async (tenant: Tenant) =>
+    (
+      await postJson(
+        `${t.gateway}/v1/clicks`,
+        { offerId: tenant.offerId, publisherId: tenant.publisherId, ip: freshIp(), userAgent: CHROME_UA },
+        bearer(tenant.publisherKey),
+      )
+    ).body.id as string;
+
+  /**
+   * The order id is the other id a sender chooses, and DUPLICATE_CONVERSION keys it by the click's
+   * advertiser, so it is not scoped by the sender: a conversion somebody sends on a click of the
+   * victim's offer must not use the victim's order number up (review of idscope, 2026-12-05, finding 1;
+   * main 0ac151a: a conversion rejected OFFER_MISMATCH credits neither the click nor its order id).
+   */
+  it('nobody takes an advertiser’s next order number through a click of its offer (order id, not id)', async () => {
+    const partitions = t.engine.config.ARBITER_PARTITIONS;
+    // (a) anybody: a click on the victim's offer through the public tracking link, then an open pixel of
+    // another offer naming it; the victim's honest click is in the same scorer partition.
+    const link = await fetch(`${t.gateway}/c/${victim.offerId}?pub=${victim.publisherId}`, { redirect: 'manual' });
+    expect(link.status).toBe(302);
+    const linkClick = new URL(link.headers.get('location')!).searchParams.get('cid')!;
+    let victimClick = '';
+    do victimClick = await clickOf(victim);
+    while (partitionOfClickId(victimClick, partitions) !== partitionOfClickId(linkClick, partitions));
+    const orderA = `ORDER-${uid('n')}`;
+    const squatA = await fetch(
+      `${t.gateway}/postback?click_id=${encodeURIComponent(linkClick)}&offer_id=${open.offerId}&amount=1&order_id=${orderA}`,
+    );
+    expect(squatA.status).toBe(200);
+    expect((await decisionRow(((await squatA.json()) as { id: string }).id))[0].reason_codes).toContain('OFFER_MISMATCH');
+    // (b) another advertiser's key naming the victim's click itself.
+    const victimClick2 = await clickOf(victim);
+    const orderB = `ORDER-${uid('n')}`;
+    const squatB = await postJson(
+      `${t.gateway}/v1/conversions`,
+      { clickId: victimClick2, amount: 1, orderId: orderB },
+      bearer(attacker.advertiserKey),
+    );
+    expect(squatB.status).toBe(202);
+    expect((await decisionRow(squatB.body.id))[0].reason_codes).toContain('OFFER_MISMATCH');
+
+    await new Promise((r) => setTimeout(r, 16_000)); // past CTIT_TOO_SHORT
+    for (const [click, orderId] of [
+      [victimClick, orderA],
+      [victimClick2, orderB],
+    ]) {
+      const real = await postJson(
+        `${t.gateway}/v1/conversions`,
+        { clickId: click, amount: 80, orderId, type: 'sale' },
+        bearer(victim.advertiserKey),
+      );
+      expect(real.status).toBe(202);
+      const [decision] = await decisionRow(real.body.id);
+      console.log(`victim’s real sale ${orderId}`, JSON.stringify(decision));
+      expect(decision).toMatchObject({ status: 'approved', reason_codes: [] });
+    }
+  }, 90_000);
+
+  it('a label sent by the advertiser’s own conversion id revises that conversion and is stored against it', async () => {
+    const click = await clickOf(victim);
+    await new Promise((r) => setTimeout(r, 16_000)); // past CTIT_TOO_SHORT: approved
+    const order = `ORDER-${uid('f')}`;
+    const conv = await postJson(`${t.gateway}/v1/conversions`, { id: order, clickId: click, amount: 80 }, bearer(victim.advertiserKey));
+    expect(conv.status).toBe(202);
+    await eventually(
+      () => call(t.api, 'GET', `/v1/conversions/${conv.body.id}/decision`, victim.advertiserKey),
+      (r) => r.status === 200,
+    );
+    const label = await call(t.api, 'POST', '/v1/feedback', victim.advertiserKey, {
+      conversionId: order,
+      status: 'rejected',
+      reason: 'chargeback',
+    });
+    expect(label.status).toBe(202);
+    const revised = await eventually(
+      async () => (await call(t.api, 'GET', `/v1/conversions/${conv.body.id}/decision`, victim.advertiserKey)).body,
+      (d: { revision?: number }) => (d.revision ?? 0) >= 1,
+      10_000,
+    ).catch(() => null);
+    expect(revised).toMatchObject({ status: 'rejected', revision: 1, resolvedBy: 'advertiser' });
+    const stored = await t.db.query(`SELECT conversion_id FROM feedback WHERE id = $1`, [(label.body as { id: string }).id]);
+    expect(stored.rows).toEqual([{ conversion_id: conv.body.id }]);
+  }, 90_000);
+
+  it('a conversion an open pixel sent is read by the answered id only: a pixel’s id is anybody’s, not the advertiser’s', async () => {
+    const click = await clickOf(open);
+    const px = `PX-${uid('p')}`;
+    const res = await fetch(`${t.gateway}/postback?id=${px}&click_id=${encodeURIComponent(click)}&offer_id=${open.offerId}&amount=5`);
+    expect(res.status).toBe(200);
+    const answered = ((await res.json()) as { id: string }).id;
+    await eventually(
+      () => call(t.api, 'GET', `/v1/conversions/${answered}/decision`, open.advertiserKey),
+      (r) => r.status === 200,
+    );
+    expect((await call(t.api, 'GET', `/v1/conversions/${px}/decision`, open.advertiserKey)).status).toBe(404);
   }, 60_000);
 });
