@@ -1,4 +1,4 @@
-import { hasMintedClickShape, hasScopedShape, mintClickId, scopedEventId } from './ids';
+import { hasMintedClickShape, hasScopedShape, mintClickId, scopedEventId, senderScope } from './ids';
 
 describe('scopedEventId', () => {
   it('is the documented formula, so a partner can derive the stored id of its own id (docs/trust.md)', () => {
@@ -17,5 +17,16 @@ describe('scopedEventId', () => {
       false,
       false,
     ]);
+  });
+});
+
+describe('senderScope', () => {
+  it('is the sender and its id, and a sender without an id has no namespace (never one shared by all of them)', () => {
+    expect([senderScope('publisher', 'blog'), senderScope('advertiser', 'shop'), senderScope('pixel', 'offer-1')]).toEqual([
+      'publisher:blog',
+      'advertiser:shop',
+      'pixel:offer-1',
+    ]);
+    for (const missing of [undefined, null, '']) expect(() => senderScope('advertiser', missing)).toThrow('no id namespace');
   });
 });

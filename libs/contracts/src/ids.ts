@@ -18,11 +18,22 @@ export function hasMintedClickShape(id: string): boolean {
 }
 
 /**
+ * The namespace of the ids a non-admin sender chooses (`scopedEventId`): `publisher:<publisherId>`
+ * for a publisher's clicks, `advertiser:<advertiserId>` for an advertiser's conversions (key or
+ * postback token alike), `pixel:<offerId>` for an open pixel's (anonymous: one namespace per open
+ * offer, never an advertiser's). A sender without an id has no namespace of its own: that is a
+ * bug, and it throws rather than share one (`advertiser:`) with every other such sender.
+ */
+export function senderScope(sender: 'publisher' | 'advertiser' | 'pixel', id: string | null | undefined): string {
+  if (!id) throw new Error(`a ${sender} sender without an id has no id namespace`);
+  return `${sender}:${id}`;
+}
+
+/**
  * An id a non-admin sender chose is an id within that sender (DESIGN §3a): the stored id is derived
- * from the sender's scope and its id, so a retry of the same sender is the same event (and
- * de-duplicated), while another sender's same id is another event and cannot take, or silence,
- * this one. `scope`: `publisher:<id>` for a publisher's click, `advertiser:<id>` for an
- * advertiser's conversion (key or postback token), `pixel:<offerId>` for an anonymous one.
+ * from the sender's scope (`senderScope`) and its id, so a retry of the same sender is the same event
+ * (and de-duplicated), while another sender's same id is another event and cannot take, or silence,
+ * this one.
  * `s-` and 32 base64url characters (192 bits of SHA-256): never the minted click shape, and a
  * non-admin sender's own `s-…` id is refused (`hasScopedShape`), so nobody else can name it.
  */

@@ -32,9 +32,8 @@ describe('FeedbackService: the stored id of a feedback', () => {
         return { duplicate };
       },
     };
-    const outcomes = {
-      findDecision: async (conversionId: string) => ({ conversionId, clickId: `click-of-${conversionId}` }) as Decision,
-    };
+    const decided = async (conversionId: string) => ({ conversionId, clickId: `click-of-${conversionId}` }) as Decision;
+    const outcomes = { findDecision: decided, findAdvertiserDecision: decided };
     sut = new FeedbackService(
       loadConfig({}),
       outcomes as unknown as OutcomeRepository,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
-import { Decision, FeedbackEvent, FieldError, Topology, hasScopedShape, partitionOfClickId, scopedEventId } from '@app/contracts';
+import { Decision, FeedbackEvent, FieldError, Topology, partitionOfClickId } from '@app/contracts';
 import { EventNormalizer } from '@app/ingest';
 import { JetStreamPublisher } from '@app/messaging';
 import { OutcomeRepository, Principal } from '@app/storage';
@@ -41,16 +41,14 @@ export class FeedbackService {
     const normalized = this.normalizer.normalize('feedback', body, new Date(), principal.role === 'admin' ? 'analyst' : 'advertiser');
     if (!normalized.ok) return { status: 'rejected', errors: normalized.errors };
     // Another advertiser's conversion reads as missing: its existence is not ours to reveal.
-    const scope = principal.role === 'advertiser' ? { advertiserId: principal.subjectId ?? '' } : {};
     const given = normalized.event.conversionId;
     const decision =
       known && principal.role === 'admin' && known.conversionId === given
         ? known
-        : ((await this.outcomes.findDecision(given, scope)) ??
-          // The id the advertiser chose names its conversion too (the stored id is derived from it).
-          (principal.role === 'advertiser' && !hasScopedShape(given)
-            ? await this.outcomes.findDecision(scopedEventId(`advertiser:${principal.subjectId ?? ''}`, given), scope)
-            : null));
+        : principal.role === 'advertiser'
+          ? // By the answered id or the id the advertiser chose (the stored id is derived from it).
+            await this.outcomes.findAdvertiserDecision(given, principal.subjectId!)
+          : await this.outcomes.findDecision(given);
     if (!decision)
       return {
         status: 'not_found',

@@ -1,4 +1,4 @@
-import { hasMintedClickShape, hasScopedShape, scopedEventId } from '@app/contracts';
+import { hasMintedClickShape, hasScopedShape, scopedEventId, senderScope } from '@app/contracts';
 import type { ClickEvent, ConversionEvent, FieldError, Offer, Sender } from '@app/contracts';
 
 /** Who the gateway authenticated as the sender of a request (DESIGN §3a). */
@@ -67,7 +67,8 @@ export function applyTrust<T extends ClickEvent | ConversionEvent>(
     // Live rules run on the receipt: a back-dated click would stretch every CTIT measured from it.
     const click: ClickEvent = Object.assign({}, event as ClickEvent, provenance, { ts: event.receivedAt });
     if (reported && event.ts !== event.receivedAt) click.reportedTs = event.ts;
-    if (sent.id) click.id = scopedEventId(`${from.sender}:${from.id ?? ''}`, event.id);
+    // The link door never sends an id; a publisher's namespace is its own.
+    if (sent.id) click.id = scopedEventId(senderScope('publisher', from.id), event.id);
     return { ok: true, event: click as T };
   }
 
@@ -91,6 +92,9 @@ export function applyTrust<T extends ClickEvent | ConversionEvent>(
   const conversion = Object.assign({}, event, provenance, { ts });
   // Never the advertisers' namespace for a pixel: anybody may send one.
   if (sent.id)
-    conversion.id = scopedEventId(from.sender === 'pixel' ? `pixel:${event.offerId ?? ''}` : `${from.sender}:${from.id ?? ''}`, event.id);
+    conversion.id = scopedEventId(
+      from.sender === 'pixel' ? senderScope('pixel', event.offerId) : senderScope('advertiser', from.id),
+      event.id,
+    );
   return { ok: true, event: conversion };
 }

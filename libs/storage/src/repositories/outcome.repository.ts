@@ -1,5 +1,16 @@
 import type { Pool } from 'pg';
-import { Decision, Reason, StoredClickVerdict, StoredReason, encodedReasons, feedbackKey, hasMintedClickShape } from '@app/contracts';
+import {
+  Decision,
+  Reason,
+  StoredClickVerdict,
+  StoredReason,
+  encodedReasons,
+  feedbackKey,
+  hasMintedClickShape,
+  hasScopedShape,
+  scopedEventId,
+  senderScope,
+} from '@app/contracts';
 import { Column, json, keyedInsert, ledgeredInsert, selectInput, splitBy, unnestRows, writeKeyed } from '../bulk';
 import { inTransaction } from '../database';
 
@@ -213,6 +224,22 @@ export class OutcomeRepository {
       [conversionId, scope.advertiserId ?? null, scope.publisherId ?? null],
     );
     return rows.length ? toDecision(rows[0]) : null;
+  }
+
+  /**
+   * An advertiser's decision on one of its conversions, named by the id the conversion was answered
+   * with, or else by the id the advertiser chose when it sent it with its key or postback token (the
+   * stored id is derived from it: `scopedEventId`). Not by an id an open pixel chose: anybody may send
+   * one into an open offer's namespace, so it is not the advertiser's id (docs/trust.md); the answered
+   * id names such a conversion. Both look-ups keep the advertiser's filter; an advertiser without an
+   * id throws (`senderScope`) rather than read unfiltered.
+   */
+  async findAdvertiserDecision(id: string, advertiserId: string): Promise<Decision | null> {
+    const own = senderScope('advertiser', advertiserId);
+    return (
+      (await this.findDecision(id, { advertiserId })) ??
+      (hasScopedShape(id) ? null : await this.findDecision(scopedEventId(own, id), { advertiserId }))
+    );
   }
 
   /**
