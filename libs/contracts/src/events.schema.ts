@@ -63,11 +63,25 @@ export const SubIds = Type.Object(
   { additionalProperties: false },
 );
 
-/** A click's own id; without one the engine mints `c<partition>.<uuidv7>`, a form only the engine may use. */
+/**
+ * A click's own id; without one the engine mints `c<partition>.<uuidv7>`, a form only the engine may use, as is the
+ * derived `s-…` (`scopedEventId`: the stored id of a partner's own id).
+ */
 const ClickId = Type.String({
   pattern: EventId.pattern,
   description:
-    'at most 64 printable ASCII characters, no spaces; omit it and the engine mints one (c<partition>.<uuidv7>, a form senders may not use)',
+    'at most 64 printable ASCII characters, no spaces; omit it and the engine mints one (c<partition>.<uuidv7>, a form senders may not use).' +
+    " A publisher's own id is an id within that publisher: the stored id is derived from both (s-…, a form only the admin key may send)" +
+    " and answered as the click's `id` (docs/trust.md)",
+});
+
+/** A conversion's own id: within its sender, as a click's (docs/trust.md). */
+const ConversionId = Type.String({
+  pattern: EventId.pattern,
+  description:
+    'at most 64 printable ASCII characters, no spaces; minted when absent. An id an advertiser (key or token) or an open pixel chooses is an' +
+    ' id within that sender: the stored id is derived from both (s-…, a form only the admin key may send) and answered as the `id`' +
+    ' (docs/trust.md)',
 });
 
 const clickFields = {
@@ -89,7 +103,7 @@ const clickFields = {
 };
 
 const conversionFields = {
-  id: Type.Optional(EventId),
+  id: Type.Optional(ConversionId),
   ts: Type.Optional(Timestamp),
   clickId: EventId,
   offerId: Type.Optional(CatalogId),

@@ -24,7 +24,7 @@ export class FeedbackController {
     summary: 'Approve or reject a decided conversion',
     description:
       'An advertiser labels one of its conversions (`conversionId`: the id its conversion was answered with, or the id the advertiser' +
-      ' sent itself); with an admin key it is an analyst decision. The conversion’s decision is revised' +
+      ' sent itself with its key or token, not one its open pixel sent); with an admin key it is an analyst decision. The conversion’s decision is revised' +
       ' (ADVERTISER_REJECTED / ANALYST_OVERRIDE) and published again; the label trains the model. An `id` you give is your idempotency' +
       ' key (sending it again is harmless), scoped to your key’s tenant and the conversion: the same `id` on another conversion' +
       ' is a feedback of its own. The answer’s `id` is the stored event’s; the revision it makes carries it as `feedbackId`.',

@@ -59,8 +59,8 @@ export class IngestController {
       'Server-to-server clicks of a publisher: send its publisher key (`Authorization: Bearer`); every click must name that publisher. The admin key may send any' +
       ' (backfill). Every well-formed click is stored, even for an unknown offer or publisher (that becomes a reason on its verdict). `id` is minted when absent;' +
       " re-sending the same `id` is harmless. An `id` you choose is an id within your publisher: the answer's `id` (derived from both, `s-…`; the" +
-      " admin key's ids are kept) is the click id to pass to the advertiser, whose conversion names it. Live rules use the receipt time: a `ts` you report (at most GATEWAY_MAX_REPORTED_AGE_SECONDS in the past) is" +
-      ' kept as `reportedTs`. `label` and `pattern` are for admin files only. One click: 202, 400 with field errors, 401 / 403 without the right key, or 503.' +
+      " admin key's ids are kept) is the click id to pass to the advertiser, whose conversion names it; an `id` spelled `s-…` is refused." +
+      ' Live rules use the receipt time: a `ts` you report (at most GATEWAY_MAX_REPORTED_AGE_SECONDS in the past) is kept as `reportedTs`. `label` and `pattern` are for admin files only. One click: 202, 400 with field errors, 401 / 403 without the right key, or 503.' +
       ' An array: per-item results; 202 all accepted, 207 some (keep them: resend only the others), 400 none valid, 413 too many.',
   })
   @ApiBody({
@@ -102,7 +102,8 @@ export class IngestController {
       ' (otherwise OFFER_MISMATCH). The payout is computed by the network: `payout`, `label` and `pattern` are for the admin key (backfill) only. A reported' +
       " `ts` later than the receipt counts as the receipt. An `id` you choose is an id within your advertiser (an open pixel's within its offer):" +
       " the answer's `id` (derived from both, `s-…`; the admin key's ids are kept) is the conversion's id in the API and in webhooks (the API also" +
-      ' takes your own id). Answers as for clicks; its decision follows within milliseconds.',
+      ' takes the id you sent with your key or token, not one your open pixel sent); an `id` spelled `s-…` is refused. Answers as for clicks;' +
+      ' its decision follows within milliseconds.',
   })
   @ApiBody({
     schema: batchOf(ConversionInput),

@@ -36,7 +36,8 @@ interface Valid {
  * Validates events, completes them (id, time, partition, IP country) and stores them on the
  * EVENTS stream. An event counts as accepted only once JetStream has acknowledged it (the message
  * that carries it). A sender's own id, scoped to that sender (`applyTrust`), is the stream's
- * de-duplication key, so a re-sent event is stored once and answered `duplicate`; events whose ids the engine minted travel several to a message.
+ * de-duplication key, so a re-sent event is stored once and answered `duplicate`; events whose ids
+ * the engine minted travel several to a message.
  */
 @Injectable()
 export class IngestService {

@@ -139,7 +139,8 @@ export class TrackingController {
   @ApiQuery({
     name: 'id',
     required: false,
-    description: "conversion id (minted when absent); yours alone: the answer's `id` is derived from it and the sender (docs/trust.md)",
+    description:
+      "conversion id (minted when absent); yours alone: the answer's `id` is derived from it and the sender (docs/trust.md); an `s-…` id is refused",
   })
   @ApiResponse({ status: 200, schema: { example: { id: '0193e0f2-7b8c-7d9e-8f01-23456789abcd', duplicate: false } } })
   @ApiResponse({
