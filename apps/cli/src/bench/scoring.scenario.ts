@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ClickEvent, ConversionEvent } from '@app/contracts';
 import { ScoringEngine } from '@app/decisions';
 import { FileCatalog, storedEvents } from '@app/evaluation';
 import { ModelRuntime } from '@app/model';
 import { DEFAULT_RULESET } from '@app/rules';
 import { Simulator, catalogLine } from '@app/simulator';
+import { ENGINE_NODE_FLAGS } from '../engine-flags';
 import { median } from './percentiles';
 
 export interface ScoringBenchResult {
@@ -18,6 +22,14 @@ export interface ScoringBenchResult {
   /** Rules only (no model), wall clock. */
   rulesOnlyEventsPerSecond: number;
   rounds: number[];
+  /** The V8 flags of the process the rounds ran in (`process.execArgv`). */
+  nodeFlags: string[];
+}
+
+export interface ScoringOptions {
+  events: number;
+  model: string | null;
+  rounds?: number;
 }
 
 /**
@@ -25,7 +37,7 @@ export interface ScoringBenchResult {
  * scorer receives it), through a fresh ScoringEngine per round — streaming features, rules, the
  * default model and the decision policy, exactly the calls the live scorer makes per event.
  */
-export function scoringScenario(options: { events: number; model: string | null; rounds?: number }): ScoringBenchResult {
+export function scoringScenario(options: ScoringOptions): ScoringBenchResult {
   const sim = new Simulator({ seed: 11, events: options.events, hours: 48, start: new Date(Date.UTC(2026, 9, 1)), partitions: 1 });
   const catalog = new FileCatalog();
   catalog.load(catalogLine(sim.catalog));
@@ -58,5 +70,33 @@ export function scoringScenario(options: { events: number; model: string | null;
     eventsPerCpuSecond: Math.round(median(rounds.map((r) => r.cpu))),
     rulesOnlyEventsPerSecond: Math.round(median(rulesOnly)),
     rounds: rounds.map((r) => Math.round(r.wall)),
+    nodeFlags: [...process.execArgv],
   };
+}
+
+/**
+ * The same rounds in a fresh process started as the scorer is (`ENGINE_NODE_FLAGS`: its 32 MiB
+ * semi-spaces), whatever flags the bench itself was started with: `node dist/apps/cli/src/main.js
+ * bench` runs with V8's defaults (16 MiB semi-spaces on Node 20), `arbiter bench` with the shebang's.
+ * The bench process waits idle meanwhile. Run from the TypeScript sources (jest), the probe is this
+ * file's build in `dist/` (CI builds before it tests); null when there is none.
+ */
+export async function scoringAsScorer(options: ScoringOptions): Promise<ScoringBenchResult | null> {
+  const script = __filename.endsWith('.ts') ? resolve(__dirname, '../../../../dist/apps/cli/src/bench/scoring.scenario.js') : __filename;
+  if (!existsSync(script)) return null;
+  const child = spawn(process.execPath, [...ENGINE_NODE_FLAGS, script, JSON.stringify(options)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`scoring probe exited with ${code}`);
+  return JSON.parse(out) as ScoringBenchResult;
+}
+
+if (require.main === module) {
+  process.stdout.write(JSON.stringify(scoringScenario(JSON.parse(process.argv[2]) as ScoringOptions)));
 }
