@@ -151,6 +151,22 @@ export class CatalogRepository {
     return rows.length ? toOffer(rows[0]) : null;
   }
 
+  /** The offers of `ids` that exist, in one query (the caches' look-ups of ids they do not hold). */
+  async findOffers(ids: readonly string[]): Promise<Offer[]> {
+    const { rows } = await this.pool.query(`${offerSelect} WHERE id = ANY($1::text[])`, [ids]);
+    return rows.map(toOffer);
+  }
+
+  async findPublishers(ids: readonly string[]): Promise<Publisher[]> {
+    const { rows } = await this.pool.query('SELECT id, name, status FROM publishers WHERE id = ANY($1::text[])', [ids]);
+    return rows as Publisher[];
+  }
+
+  async findAdvertisers(ids: readonly string[]): Promise<Advertiser[]> {
+    const { rows } = await this.pool.query(`SELECT ${advertiserColumns} FROM advertisers WHERE id = ANY($1::text[])`, [ids]);
+    return rows.map(toAdvertiser);
+  }
+
   /** Sets a publisher's own payout on an offer; false when the offer or the publisher does not exist. */
   async setPublisherPayout(offerId: string, publisherId: string, terms: PublisherPayout): Promise<boolean> {
     try {
