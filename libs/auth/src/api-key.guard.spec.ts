@@ -111,3 +111,68 @@ describe('ApiKeyGuard.authenticate when a cached key ages under load', () => {
     expect(reads).toBe(2);
   });
 });
+
+describe('ApiKeyGuard.authenticate under a flood of invented keys (hostile review 2026-12-04, finding 5)', () => {
+  let now = Date.parse('2026-12-01T12:00:00Z');
+  beforeEach(() => jest.spyOn(Date, 'now').mockImplementation(() => now));
+  afterEach(() => jest.restoreAllMocks());
+
+  it('never lets unknown keys push a known key out of the cache (its stale answer survives an outage)', async () => {
+    let down = false;
+    const repository = {
+      authenticate: async (key: string) => {
+        if (down) throw Object.assign(new Error('Connection terminated due to connection timeout'), { code: 'ECONNREFUSED' });
+        return key === 'real' ? publisher : null;
+      },
+    } as unknown as ApiKeyRepository;
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    expect(await sut.authenticate('real')).toEqual(publisher);
+    for (let i = 0; i < 10_001; i++) expect(await sut.authenticate(`invented-${i}`)).toBeNull();
+    down = true;
+    now += 60_000;
+    // Before: the partner's entry was the oldest of 10,000 and went first: 503.
+    expect(await sut.authenticate('real')).toEqual(publisher);
+  });
+
+  it('runs beforeRead before reading a key not known to be valid, never for a known key, a cached answer or a read under way', async () => {
+    let reads = 0;
+    let valid = new Set(['real']);
+    const repository = {
+      authenticate: async (key: string) => {
+        reads++;
+        return valid.has(key) ? publisher : null;
+      },
+    } as unknown as ApiKeyRepository;
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    const charges: string[] = [];
+    const charge = (key: string) => () => void charges.push(key);
+    await sut.authenticate('real', charge('real')); // never seen: charged
+    await sut.authenticate('invented', charge('invented'));
+    await sut.authenticate('invented', charge('invented')); // cached: no read, no charge
+    await Promise.all([sut.authenticate('other', charge('other')), sut.authenticate('other', charge('other'))]); // one read
+    expect(charges).toEqual(['real', 'invented', 'other']);
+    expect(reads).toBe(3);
+    now += 11_000;
+    await sut.authenticate('real', charge('real')); // a known key's refresh is not charged
+    await sut.authenticate('invented', charge('invented')); // unknown when last read: charged again
+    expect(charges).toEqual(['real', 'invented', 'other', 'invented']);
+    // Revoked: from then on charged like any unknown key.
+    valid = new Set();
+    now += 11_000;
+    expect(await sut.authenticate('real', charge('real'))).toBeNull();
+    now += 11_000;
+    await sut.authenticate('real', charge('real'));
+    expect(charges).toEqual(['real', 'invented', 'other', 'invented', 'real']);
+  });
+
+  it('does not read the store when beforeRead refuses', async () => {
+    let reads = 0;
+    const repository = { authenticate: async () => (reads++, null) } as unknown as ApiKeyRepository;
+    const sut = new ApiKeyGuard(new Reflector(), repository);
+    const refuse = () => {
+      throw new Error('over budget');
+    };
+    await expect(sut.authenticate('invented', refuse)).rejects.toThrow('over budget');
+    expect(reads).toBe(0);
+  });
+});

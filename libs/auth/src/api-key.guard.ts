@@ -25,7 +25,11 @@ export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: Execution
 
 // Key lookups are cached briefly: a revoked key stops working within this time.
 const CACHE_MS = 10_000;
-const CACHE_ENTRIES = 10_000;
+// Known keys and unknown ones are kept apart, each bounded (the oldest entry makes room): invented
+// keys only ever push out other invented keys, never a partner's entry (and with it the partner's
+// stale-if-error answer below).
+const KNOWN_ENTRIES = 10_000;
+const UNKNOWN_ENTRIES = 10_000;
 // While the key store cannot be read (a database outage, or no pool connection in time under
 // load), a key checked within this time keeps the answer it had: ingest and the API go on for the
 // partners they already know instead of answering 500 to every request once the 10 s entry ages.
@@ -38,7 +42,8 @@ const STALE_IF_ERROR_MS = 5 * 60_000;
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  private readonly known = new Map<string, { principal: Principal; until: number }>();
+  private readonly unknown = new Map<string, { principal: null; until: number }>();
   /**
    * Look-ups under way, by key hash: when an entry ages, every request in flight with that key (a
    * partner's whole batch stream) waits for one look-up, not one each. Each used to take a pool
@@ -73,12 +78,20 @@ export class ApiKeyGuard implements CanActivate {
     return true;
   }
 
-  /** The key's principal (any scope), cached briefly; null when unknown or revoked. */
-  async authenticate(key: string): Promise<Principal | null> {
+  /**
+   * The key's principal (any scope), cached briefly; null when unknown or revoked. `beforeRead`
+   * runs when the key store is about to be read for a key not known to be valid (never seen, or
+   * unknown when last read), before the read: the gateway charges the caller's address for it there
+   * (and may refuse, by throwing, so the read never happens). A known key's refresh and a read
+   * already under way for the same key are not charged.
+   */
+  async authenticate(key: string, beforeRead?: () => void): Promise<Principal | null> {
     const hash = hashKey(key);
     const now = Date.now();
-    const cached = this.cache.get(hash);
+    const known = this.known.get(hash);
+    const cached = known ?? this.unknown.get(hash);
     if (cached && cached.until > now) return cached.principal;
+    if (!known && !this.reading.has(hash)) beforeRead?.();
     let principal: Principal | null;
     try {
       principal = await this.read(hash, key);
@@ -95,11 +108,15 @@ export class ApiKeyGuard implements CanActivate {
     const under = this.reading.get(hash);
     if (under) return under;
     const read = this.keys.authenticate(key).then((principal) => {
-      // Bounded: the oldest entry makes room (unknown keys are cached too, so a flood of invented
-      // keys costs one lookup each per interval, and the per-IP rate limit bounds the flood).
-      this.cache.delete(hash);
-      if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(hash, { principal, until: Date.now() + CACHE_MS });
+      const until = Date.now() + CACHE_MS;
+      if (principal) {
+        this.unknown.delete(hash);
+        remember(this.known, KNOWN_ENTRIES, hash, { principal, until });
+      } else {
+        // Revoked (or never issued): from now on charged like any unknown key.
+        this.known.delete(hash);
+        remember(this.unknown, UNKNOWN_ENTRIES, hash, { principal, until });
+      }
       return principal;
     });
     this.reading.set(hash, read);
@@ -107,4 +124,11 @@ export class ApiKeyGuard implements CanActivate {
     read.then(done, done);
     return read;
   }
+}
+
+/** Sets `hash` last in `cache`, the oldest entry making room when it holds `entries`. */
+function remember<T>(cache: Map<string, T>, entries: number, hash: string, entry: T): void {
+  cache.delete(hash);
+  if (cache.size >= entries) cache.delete(cache.keys().next().value!);
+  cache.set(hash, entry);
 }
