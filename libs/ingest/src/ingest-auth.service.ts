@@ -1,9 +1,11 @@
 import { ForbiddenException, Injectable, UnauthorizedException } from '@nestjs/common';
 import ipaddr from 'ipaddr.js';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyGuard } from '@app/auth';
 import { CatalogCache } from '@app/catalog';
 import type { SenderIdentity } from '@app/ingest';
+import type { Principal } from '@app/storage';
+import { Budget, IngestLimiter } from './ingest-limiter';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -21,40 +23,80 @@ function credentialOf(request: FastifyRequest): string | null {
   return fromQuery || null;
 }
 
+/** At most this many offers a request without a credential names are looked up in the database (those not in memory). */
+export const OPEN_OFFER_LOOKUPS = 10;
+
 /**
- * Who is sending to the gateway (DESIGN §3a). JSON clicks need a publisher key (for its own
- * publisher) or the admin key. Conversions need an advertiser key or the advertiser's postback
- * token, from an address on the advertiser's allow-list when it has one, or the admin key;
- * without a credential they count as an open pixel, which only offers set to accept it take.
+ * Who is sending to the gateway (DESIGN §3a), and its ingest budget spent. JSON clicks need a
+ * publisher key (for its own publisher) or the admin key. Conversions need an advertiser key or
+ * the advertiser's postback token, from an address on the advertiser's allow-list when it has one,
+ * or the admin key; without a credential they count as an open pixel, which only offers set to
+ * accept it take.
+ *
+ * What a request may cost is settled before the work it causes (hostile review 2026-12-04,
+ * findings 4 and 5): a pixel spends its address budget before any offer is looked up, and a key or
+ * token not known to be valid is charged to the request's address before the key store is read
+ * (given back when it turns out valid), so invented credentials run into the address budget
+ * (`429`) instead of costing a read each. A partner whose key is cached spends one budget take per
+ * request, as before.
  */
 @Injectable()
 export class IngestAuthenticator {
   constructor(
     private readonly keys: ApiKeyGuard,
     private readonly catalog: CatalogCache,
+    private readonly limiter: IngestLimiter,
   ) {}
 
-  async clickSender(request: FastifyRequest): Promise<SenderIdentity> {
+  /** `events`: how many clicks the request holds (its batch size already checked). */
+  async admitClicks(request: FastifyRequest, reply: FastifyReply, events: number): Promise<SenderIdentity> {
     const credential = credentialOf(request);
     if (!credential) throw unauthorized('JSON clicks need a publisher key: send "Authorization: Bearer <key>"');
-    const principal = await this.keys.authenticate(credential);
+    const principal = await this.principal(credential, request, reply);
     if (!principal) throw unauthorized('the key is unknown or revoked');
-    if (principal.role === 'admin' && principal.scope === 'api') return { sender: 'admin' };
-    if (principal.role === 'publisher' && principal.scope === 'api') {
-      return { sender: 'publisher', id: principal.subjectId!, keyId: principal.keyId };
-    }
-    throw forbidden(`JSON clicks are sent with a publisher key or the admin key; this is ${describe(principal)}`);
+    const from = clickSenderOf(principal);
+    this.limiter.take(IngestLimiter.budgetsOf(from, request.ip), events, reply);
+    return from;
   }
 
   /** `offerIds`: the offers the request's conversions name (a request without a credential needs an open one). */
-  async conversionSender(request: FastifyRequest, offerIds: readonly unknown[]): Promise<SenderIdentity> {
+  async admitConversions(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    offerIds: readonly unknown[],
+    events: number,
+  ): Promise<SenderIdentity> {
     const credential = credentialOf(request);
     if (!credential) {
+      const from: SenderIdentity = { sender: 'pixel' };
+      this.limiter.take(IngestLimiter.budgetsOf(from, request.ip), events, reply);
       await requireOpenOffer(this.catalog, offerIds);
-      return { sender: 'pixel' };
+      return from;
     }
-    const principal = await this.keys.authenticate(credential);
+    const principal = await this.principal(credential, request, reply);
     if (!principal) throw unauthorized('the key or postback token is unknown or revoked');
+    const from = await this.conversionSenderOf(principal, request);
+    this.limiter.take(IngestLimiter.budgetsOf(from, request.ip), events, reply);
+    return from;
+  }
+
+  /**
+   * The credential's principal; an unknown one counts as one event against the request's address
+   * (429 once that budget is spent), charged before the key store is read.
+   */
+  private async principal(credential: string, request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
+    const address: [Budget, string][] = [['address', request.ip]];
+    let charged = false;
+    const principal = await this.keys.authenticate(credential, () => {
+      this.limiter.take(address, 1, reply);
+      charged = true;
+    });
+    if (principal && charged) this.limiter.refund(address, 1);
+    if (!principal && !charged) this.limiter.take(address, 1, reply);
+    return principal;
+  }
+
+  private async conversionSenderOf(principal: Principal, request: FastifyRequest): Promise<SenderIdentity> {
     if (principal.role === 'admin' && principal.scope === 'api') return { sender: 'admin' };
     if (principal.role !== 'advertiser') {
       throw forbidden(`conversions are sent with an advertiser key, a postback token or the admin key; this is ${describe(principal)}`);
@@ -69,14 +111,28 @@ export class IngestAuthenticator {
   }
 }
 
+function clickSenderOf(principal: Principal): SenderIdentity {
+  if (principal.role === 'admin' && principal.scope === 'api') return { sender: 'admin' };
+  if (principal.role === 'publisher' && principal.scope === 'api') {
+    return { sender: 'publisher', id: principal.subjectId!, keyId: principal.keyId };
+  }
+  throw forbidden(`JSON clicks are sent with a publisher key or the admin key; this is ${describe(principal)}`);
+}
+
 /**
  * Without a credential a conversion is an open pixel: refused as a whole (401) unless one of its
- * items names an offer set to accept them (the others are refused item by item).
+ * items names an offer set to accept them (the others are refused item by item). The offers in
+ * memory are asked first (the cache holds the whole catalog, reloaded on every change and every
+ * 30 s); only when none of them is open are the first OPEN_OFFER_LOOKUPS named offers not in
+ * memory looked up, in one query, so an offer created a moment ago still takes its first pixel and a
+ * request naming 50,000 invented offers costs one query, not 50,000.
  */
 export async function requireOpenOffer(catalog: CatalogCache, offerIds: readonly unknown[]): Promise<void> {
-  const named = offerIds.filter((id): id is string => typeof id === 'string');
-  if (named.length) await catalog.resolve({ offers: named });
-  if (!named.some((id) => catalog.offer(id)?.openConversions)) {
+  const named = [...new Set(offerIds.filter((id): id is string => typeof id === 'string'))];
+  if (named.some((id) => catalog.offer(id)?.openConversions)) return;
+  const unseen = named.filter((id) => !catalog.offer(id)).slice(0, OPEN_OFFER_LOOKUPS);
+  if (unseen.length) await catalog.resolve({ offers: unseen });
+  if (!unseen.some((id) => catalog.offer(id)?.openConversions)) {
     throw unauthorized(
       "conversions need the advertiser's key (Authorization: Bearer) or postback token (token= / X-Postback-Token); only offers open to pixel conversions take them without",
     );

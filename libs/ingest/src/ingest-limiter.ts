@@ -10,7 +10,8 @@ export type Budget = 'key' | 'publisher' | 'address';
 /**
  * Ingest's own limits (DESIGN §3a), separate from the API's: events per minute per partner key
  * (publisher key, advertiser key or postback token), per publisher (all its keys), and per source
- * address on the doors without a credential (tracking link, open pixel). The admin key is not
+ * address on the doors without a credential (tracking link, open pixel), which also counts each
+ * request whose key or token is unknown (IngestAuthenticator). The admin key is not
  * limited (backfills and replays). Fixed one-minute windows in this process: each gateway replica
  * enforces its own. Counts are kept for the current minute only, so memory follows the traffic of
  * one minute.
@@ -72,6 +73,16 @@ export class IngestLimiter {
       }
     }
     for (const [budget, id] of budgets) this.counts.set(`${budget}:${id}`, (this.counts.get(`${budget}:${id}`) ?? 0) + events);
+  }
+
+  /** Gives back what `take` counted for a charge that turned out not to be owed (in the same minute only). */
+  refund(budgets: readonly [Budget, string][], events: number, now = Date.now()): void {
+    if (Math.floor(now / WINDOW_MS) !== this.window) return;
+    for (const [budget, id] of budgets) {
+      const left = (this.counts.get(`${budget}:${id}`) ?? 0) - events;
+      if (left > 0) this.counts.set(`${budget}:${id}`, left);
+      else this.counts.delete(`${budget}:${id}`);
+    }
   }
 }
 

@@ -150,8 +150,7 @@ export class TrackingController {
     },
   })
   async postback(@Query() q: Query, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
-    const from = await this.auth.conversionSender(request, [first(q, 'offer_id')]);
-    this.limiter.take(IngestLimiter.budgetsOf(from, request.ip), 1, reply);
+    const from = await this.auth.admitConversions(request, reply, [first(q, 'offer_id')], 1);
     const conversion = defined({
       id: first(q, 'id', 'conversion_id'),
       ts: first(q, 'ts'),
