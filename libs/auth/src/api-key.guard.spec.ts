@@ -134,45 +134,55 @@ describe('ApiKeyGuard.authenticate under a flood of invented keys (hostile revie
     expect(await sut.authenticate('real')).toEqual(publisher);
   });
 
-  it('runs beforeRead before reading a key not known to be valid, never for a known key, a cached answer or a read under way', async () => {
+  it('reports a read of a key not known to be valid, before and after, never a known key, a cached answer or a read under way', async () => {
     let reads = 0;
     let valid = new Set(['real']);
+    let down = false;
     const repository = {
       authenticate: async (key: string) => {
         reads++;
+        if (down) throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
         return valid.has(key) ? publisher : null;
       },
     } as unknown as ApiKeyRepository;
     const sut = new ApiKeyGuard(new Reflector(), repository);
-    const charges: string[] = [];
-    const charge = (key: string) => () => void charges.push(key);
-    await sut.authenticate('real', charge('real')); // never seen: charged
-    await sut.authenticate('invented', charge('invented'));
-    await sut.authenticate('invented', charge('invented')); // cached: no read, no charge
-    await Promise.all([sut.authenticate('other', charge('other')), sut.authenticate('other', charge('other'))]); // one read
-    expect(charges).toEqual(['real', 'invented', 'other']);
+    const seen: string[] = [];
+    const hooks = (key: string) => ({
+      before: () => void seen.push(`${key}?`),
+      after: (outcome: string) => void seen.push(`${key}:${outcome}`),
+    });
+    await sut.authenticate('real', hooks('real')); // never seen
+    await sut.authenticate('invented', hooks('invented'));
+    await sut.authenticate('invented', hooks('invented')); // cached: no read, not reported
+    await Promise.all([sut.authenticate('other', hooks('other')), sut.authenticate('other', hooks('other'))]); // one read
+    expect(seen).toEqual(['real?', 'real:valid', 'invented?', 'invented:unknown', 'other?', 'other:unknown']);
     expect(reads).toBe(3);
+    seen.length = 0;
     now += 11_000;
-    await sut.authenticate('real', charge('real')); // a known key's refresh is not charged
-    await sut.authenticate('invented', charge('invented')); // unknown when last read: charged again
-    expect(charges).toEqual(['real', 'invented', 'other', 'invented']);
-    // Revoked: from then on charged like any unknown key.
+    await sut.authenticate('real', hooks('real')); // a known key's refresh is not reported
+    await sut.authenticate('invented', hooks('invented')); // unknown when last read: reported again
+    expect(seen).toEqual(['invented?', 'invented:unknown']);
+    // Revoked: from then on reported like any unknown key.
     valid = new Set();
     now += 11_000;
-    expect(await sut.authenticate('real', charge('real'))).toBeNull();
+    expect(await sut.authenticate('real', hooks('real'))).toBeNull();
     now += 11_000;
-    await sut.authenticate('real', charge('real'));
-    expect(charges).toEqual(['real', 'invented', 'other', 'invented', 'real']);
+    down = true;
+    expect(await sut.authenticate('real', hooks('real'))).toBeNull(); // the stale answer; the read failed
+    await expect(sut.authenticate('never-seen', hooks('never-seen'))).rejects.toThrow(ServiceUnavailableException);
+    expect(seen).toEqual(['invented?', 'invented:unknown', 'real?', 'real:failed', 'never-seen?', 'never-seen:failed']);
   });
 
-  it('does not read the store when beforeRead refuses', async () => {
+  it('does not read the store when the caller refuses the read', async () => {
     let reads = 0;
     const repository = { authenticate: async () => (reads++, null) } as unknown as ApiKeyRepository;
     const sut = new ApiKeyGuard(new Reflector(), repository);
+    const after = jest.fn();
     const refuse = () => {
       throw new Error('over budget');
     };
-    await expect(sut.authenticate('invented', refuse)).rejects.toThrow('over budget');
+    await expect(sut.authenticate('invented', { before: refuse, after })).rejects.toThrow('over budget');
     expect(reads).toBe(0);
+    expect(after).not.toHaveBeenCalled();
   });
 });

@@ -79,27 +79,30 @@ export class ApiKeyGuard implements CanActivate {
   }
 
   /**
-   * The key's principal (any scope), cached briefly; null when unknown or revoked. `beforeRead`
-   * runs when the key store is about to be read for a key not known to be valid (never seen, or
-   * unknown when last read), before the read: the gateway charges the caller's address for it there
-   * (and may refuse, by throwing, so the read never happens). A known key's refresh and a read
-   * already under way for the same key are not charged.
+   * The key's principal (any scope), cached briefly; null when unknown or revoked. `read` is told
+   * about a key-store read for a key not known to be valid (never seen, or unknown when last read):
+   * `before` it (throwing refuses it: no read happens) and `after` it, with what it found. The
+   * gateway counts failed credentials per address there. A known key's refresh, a cached answer and
+   * a read already under way for the same key are not reported.
    */
-  async authenticate(key: string, beforeRead?: () => void): Promise<Principal | null> {
+  async authenticate(key: string, read?: KeyReadHooks): Promise<Principal | null> {
     const hash = hashKey(key);
     const now = Date.now();
     const known = this.known.get(hash);
     const cached = known ?? this.unknown.get(hash);
     if (cached && cached.until > now) return cached.principal;
-    if (!known && !this.reading.has(hash)) beforeRead?.();
+    const reported = !known && !this.reading.has(hash) ? read : undefined;
+    reported?.before();
     let principal: Principal | null;
     try {
       principal = await this.read(hash, key);
     } catch (e) {
+      reported?.after('failed');
       if (cached && cached.until + STALE_IF_ERROR_MS > now) return cached.principal;
       this.log.warn({ err: e }, 'API keys cannot be read; answering 503');
       throw new ServiceUnavailableException({ error: 'unavailable', message: 'API keys cannot be checked right now; send again later' });
     }
+    reported?.after(principal ? 'valid' : 'unknown');
     return principal;
   }
 
@@ -124,6 +127,14 @@ export class ApiKeyGuard implements CanActivate {
     read.then(done, done);
     return read;
   }
+}
+
+/** A caller's part in a key-store read for a key not known to be valid (`ApiKeyGuard.authenticate`). */
+export interface KeyReadHooks {
+  /** Before the read; throwing refuses it (no read happens). */
+  before(): void;
+  /** After the read: the key is valid, unknown (or revoked), or the store could not be read. */
+  after(outcome: 'valid' | 'unknown' | 'failed'): void;
 }
 
 /** Sets `hash` last in `cache`, the oldest entry making room when it holds `entries`. */

@@ -73,7 +73,7 @@ export const ConfigSchema = Type.Object({
   GATEWAY_RATE_LIMIT_PER_KEY_PER_MINUTE: Positive(600_000, { maximum: 100_000_000 }),
   /** Events per minute per publisher, whatever keys send them. */
   GATEWAY_RATE_LIMIT_PER_PUBLISHER_PER_MINUTE: Positive(600_000, { maximum: 100_000_000 }),
-  /** Events per minute per source address on the doors without a credential (tracking link, open pixel); each request with an unknown key or token counts one too. */
+  /** Events per minute per source address on the doors without a credential (tracking link, open pixel); unknown keys and tokens have a count of their own per address with this limit. */
   GATEWAY_RATE_LIMIT_PER_ADDRESS_PER_MINUTE: Positive(1200, { maximum: 100_000_000 }),
   /** Where the tracking link sends a visitor whose offer has no URL (unknown or unconfigured). */
   TRACKING_FALLBACK_URL: Type.Optional(Type.String({ pattern: '^https?://' })),

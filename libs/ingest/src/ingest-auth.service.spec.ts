@@ -96,12 +96,23 @@ describe('IngestAuthenticator: invented keys and tokens', () => {
     expect(await status(sut.admitClicks(request('invented-elsewhere', '198.51.100.1'), reply, 1))).toBe(401);
   });
 
-  it('an invented key repeated (cached as unknown) still counts each time', async () => {
+  it('count once per read: an invented key repeated (cached as unknown) is answered 401 without a read or a count', async () => {
     const { sut, seen, reply, request, status } = doors({ perAddress: 3 });
     const answers: number[] = [];
     for (let i = 0; i < 5; i++) answers.push(await status(sut.admitClicks(request('invented'), reply, 1)));
-    expect(answers).toEqual([401, 401, 401, 429, 429]);
+    expect(answers).toEqual([401, 401, 401, 401, 401]);
     expect(seen.keyReads).toBe(1);
+    // Two more failures spend this address's three.
+    for (let i = 0; i < 3; i++) answers.push(await status(sut.admitClicks(request(`invented-${i}`), reply, 1)));
+    expect(answers.slice(5)).toEqual([401, 401, 429]);
+  });
+
+  it('sent all at once, reads under way count too: at most the budget of reads', async () => {
+    const { sut, seen, reply, request, status } = doors({ perAddress: 3 });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => status(sut.admitClicks(request(`invented-${i}`), reply, 1))));
+    expect(answers.filter((a) => a === 401)).toHaveLength(3);
+    expect(answers.filter((a) => a === 429)).toHaveLength(17);
+    expect(seen.keyReads).toBe(3);
   });
 
   it("a partner's valid key costs its address nothing: one take per request, on its own budgets", async () => {

@@ -5,7 +5,7 @@ import { ApiKeyGuard } from '@app/auth';
 import { CatalogCache } from '@app/catalog';
 import type { SenderIdentity } from '@app/ingest';
 import type { Principal } from '@app/storage';
-import { Budget, IngestLimiter } from './ingest-limiter';
+import { IngestLimiter } from './ingest-limiter';
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -34,11 +34,12 @@ export const OPEN_OFFER_LOOKUPS = 10;
  * accept it take.
  *
  * What a request may cost is settled before the work it causes (hostile review 2026-12-04,
- * findings 4 and 5): a pixel spends its address budget before any offer is looked up, and a key or
- * token not known to be valid is charged to the request's address before the key store is read
- * (given back when it turns out valid), so invented credentials run into the address budget
- * (`429`) instead of costing a read each. A partner whose key is cached spends one budget take per
- * request, as before.
+ * findings 4 and 5): a pixel spends its address budget before any offer is looked up, and a key
+ * store read for a key or token not known to be valid is refused (`429`) once the request's address
+ * has as many failed credentials this minute as its address budget, counted apart from that budget
+ * (only reads that found the key unknown count), so invented credentials cost a bounded number of
+ * reads while pixels, links and outages never refuse a valid key. A partner whose key is cached
+ * spends one budget take per request, as before.
  */
 @Injectable()
 export class IngestAuthenticator {
@@ -81,19 +82,11 @@ export class IngestAuthenticator {
   }
 
   /**
-   * The credential's principal; an unknown one counts as one event against the request's address
-   * (429 once that budget is spent), charged before the key store is read.
+   * The credential's principal. A key-store read for one not known to be valid is refused 429 once
+   * the request's address has that many failed credentials this minute (IngestLimiter.readCredential).
    */
-  private async principal(credential: string, request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
-    const address: [Budget, string][] = [['address', request.ip]];
-    let charged = false;
-    const principal = await this.keys.authenticate(credential, () => {
-      this.limiter.take(address, 1, reply);
-      charged = true;
-    });
-    if (principal && charged) this.limiter.refund(address, 1);
-    if (!principal && !charged) this.limiter.take(address, 1, reply);
-    return principal;
+  private principal(credential: string, request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
+    return this.keys.authenticate(credential, this.limiter.readCredential(request.ip, reply));
   }
 
   private async conversionSenderOf(principal: Principal, request: FastifyRequest): Promise<SenderIdentity> {

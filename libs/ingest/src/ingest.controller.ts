@@ -82,7 +82,7 @@ export class IngestController {
   @ApiResponse({
     status: 429,
     description:
-      "Over an ingest budget (`Retry-After`): the key's or publisher's, or the source address's, which every request with an unknown key or token also counts against",
+      "Over an ingest budget (`Retry-After`): the key's or publisher's, the source address's, or the address's count of unknown keys and tokens this minute (a key not seen yet is not read then)",
   })
   @ApiResponse({
     status: 503,
@@ -126,7 +126,7 @@ export class IngestController {
   @ApiResponse({
     status: 429,
     description:
-      "Over an ingest budget (`Retry-After`): the key's or publisher's, or the source address's, which every request with an unknown key or token also counts against",
+      "Over an ingest budget (`Retry-After`): the key's or publisher's, the source address's, or the address's count of unknown keys and tokens this minute (a key not seen yet is not read then)",
   })
   @ApiResponse({
     status: 503,

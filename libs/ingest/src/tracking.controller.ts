@@ -122,7 +122,8 @@ export class TrackingController {
     summary: 'Server-to-server conversion postback',
     description:
       "For advertiser systems that can only call a URL: authenticate with the advertiser's postback token (`token=`) or key. Without one, only offers open" +
-      ' to pixel conversions take it (`offer_id` required). Answers 200 on success (postback senders retry on anything else), 401 / 403 for a bad credential.',
+      ' to pixel conversions take it (`offer_id` required); a request without one spends its address budget before its offer is checked. Answers 200 on success' +
+      ' (postback senders retry on anything else), 401 / 403 for a bad credential, 429 (`Retry-After`) over a budget.',
   })
   @ApiQuery({ name: 'click_id', required: true, example: 'c0.0193e0f2-6a7b-7c3d-9e8f-123456789abc' })
   @ApiQuery({ name: 'amount', required: true, example: '80.00', description: 'also `revenue`, `sum`' })
@@ -143,6 +144,11 @@ export class TrackingController {
       "conversion id (minted when absent); yours alone: the answer's `id` is derived from it and the sender (docs/trust.md); an `s-…` id is refused",
   })
   @ApiResponse({ status: 200, schema: { example: { id: '0193e0f2-7b8c-7d9e-8f01-23456789abcd', duplicate: false } } })
+  @ApiResponse({
+    status: 429,
+    description:
+      "Over an ingest budget (`Retry-After`): the token's or key's, the source address's (without a credential), or the address's count of unknown keys and tokens this minute",
+  })
   @ApiResponse({
     status: 400,
     schema: {
