@@ -10,7 +10,7 @@ import { CatalogRepository } from '@app/storage';
 // traffic cost one query per id per interval, not one per event.
 const NEGATIVE_TTL_MS = 5_000;
 const REFRESH_MS = 30_000;
-// Ids one look-up query names (`= ANY($1)`); more are looked up in further queries, in turn.
+/** Ids one look-up query names (`= ANY($1)`); more are looked up in further queries, in turn. */
 export const LOOKUP_CHUNK = 1_000;
 
 type Kind = 'offer' | 'publisher' | 'advertiser';
