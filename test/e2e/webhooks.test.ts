@@ -26,7 +26,7 @@ interface Received {
 class Receiver {
   readonly requests: Received[] = [];
   readonly secrets = new Map<string, string>();
-  readonly behaviour = new Map<string, (key: string, attempt: number) => number>();
+  readonly behaviour = new Map<string, (key: string, attempt: number) => number | Promise<number>>();
   private server!: Server;
   url = '';
 
@@ -48,7 +48,7 @@ class Receiver {
     const key = String(req.headers[IDEMPOTENCY_HEADER]);
     const attempt = Number(req.headers[ATTEMPT_HEADER]);
     const verified = verifyWebhook(this.secrets.get(path) ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, body);
-    const answered = verified ? (this.behaviour.get(path)?.(key, attempt) ?? 200) : 401;
+    const answered = verified ? await (this.behaviour.get(path)?.(key, attempt) ?? 200) : 401;
     const signature = String(req.headers[SIGNATURE_HEADER] ?? '');
     this.requests.push({ path, key, attempt, verified, body, signature, at: Date.now(), answered });
     return answered;
@@ -280,6 +280,74 @@ describe('signed webhooks: retries, idempotency, parking, dead letters and repla
       status: 'active',
       consecutiveFailures: 0,
     });
+  });
+
+  /** A decision this advertiser's webhook was sent, as a new delivery (a revision never made): the same body, another key. */
+  function anotherDelivery(body: string, revision: number): { decision: Decision; key: string } {
+    const decision = { ...(JSON.parse(body) as Decision), revision };
+    return { decision, key: `${decision.conversionId}:${revision}` };
+  }
+
+  it('sends one request when two copies of one delivery are attempted at once (a delivery queued again while the first waits)', async () => {
+    const d = await seedTenant(t, 'whdup');
+    await subscribe(d, '/dup');
+    // Slow enough that the two copies are in flight together (the consumer handles 16 at once).
+    receiver.behaviour.set('/dup', () => new Promise((r) => setTimeout(() => r(200), 400)));
+    await sendTraffic(t, d);
+    const sent = await eventually(
+      async () => receiver.requests.filter((r) => r.path === '/dup'),
+      (rs) => rs.length === 3,
+    );
+    await webhookQueueIdle();
+    const { decision, key } = anotherDelivery(sent[0].body, 7);
+    const js = jetstream(t.nc);
+    await Promise.all(
+      ['one', 'two'].map((copy) => js.publish(t.topology.webhooks(d.advertiserId), JSON.stringify(decision), { msgID: `${key}:${copy}` })),
+    );
+    await eventually(
+      async () => receiver.accepted('/dup').get(key) ?? 0,
+      (n) => n >= 1,
+    );
+    await webhookQueueIdle();
+    expect(receiver.requests.filter((r) => r.key === key)).toHaveLength(1);
+    const rows = await t.db.query(`SELECT outcome FROM webhook_attempts WHERE delivery_id = $1`, [key]);
+    expect(rows.rows).toEqual([{ outcome: 'delivered' }]);
+    // Claims last only while a send is in flight: none is left behind.
+    expect((await t.db.query(`SELECT delivery_id FROM webhook_claims WHERE delivery_id = $1`, [key])).rows).toEqual([]);
+  });
+
+  it('sends one request when two parked copies of one delivery are replayed', async () => {
+    const e = await seedTenant(t, 'whdupp');
+    await subscribe(e, '/dup-parked');
+    let fixed = false;
+    receiver.behaviour.set('/dup-parked', () => (fixed ? new Promise((r) => setTimeout(() => r(200), 400)) : 500));
+    await sendTraffic(t, e);
+    await eventually(
+      () => deadLettersOf(e.advertiserId),
+      (n) => n === 3,
+    );
+    expect((await call(t.api, 'GET', '/v1/advertiser/webhook', e.advertiserKey)).body.status).toBe('parked');
+    // Two copies of one delivery reach the parked endpoint: both wait in the dead letters.
+    const body = receiver.requests.find((r) => r.path === '/dup-parked')!.body;
+    const { decision, key } = anotherDelivery(body, 7);
+    const js = jetstream(t.nc);
+    for (const copy of ['one', 'two'])
+      await js.publish(t.topology.webhooks(e.advertiserId), JSON.stringify(decision), { msgID: `${key}:${copy}` });
+    await eventually(
+      () => deadLettersOf(e.advertiserId),
+      (n) => n === 5,
+    );
+    fixed = true;
+    const replay = await call(t.api, 'POST', '/v1/advertiser/webhook/replay', e.advertiserKey, {});
+    expect(replay.body).toEqual({ requeued: 5 });
+    await eventually(
+      async () => receiver.accepted('/dup-parked').size,
+      (n) => n === 4,
+    );
+    await webhookQueueIdle();
+    expect(receiver.requests.filter((r) => r.key === key && r.answered === 200)).toHaveLength(1);
+    expect([...receiver.accepted('/dup-parked').values()]).toEqual([1, 1, 1, 1]);
+    expect((await t.db.query(`SELECT delivery_id FROM webhook_claims WHERE delivery_id = $1`, [key])).rows).toEqual([]);
   });
 
   it('lets an admin replay every parked endpoint’s dead letters, un-parking them', async () => {

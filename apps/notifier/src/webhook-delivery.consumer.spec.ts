@@ -26,6 +26,12 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
   let recorded: WebhookAttempt[];
   let parksOnRecord: boolean;
   let alreadyDelivered: Set<string>;
+  /** Deliveries another copy (or notifier) is sending now: their claim is held elsewhere. */
+  let heldElsewhere: Set<string>;
+  let deliveredByTheHolder: Set<string>;
+  let claims: Map<string, string>;
+  let releasedWithRecord: (string | undefined)[];
+  let releasedAlone: string[];
   let sut: WebhookDeliveryConsumer;
 
   beforeAll(async () => {
@@ -50,6 +56,11 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     recorded = [];
     parksOnRecord = false;
     alreadyDelivered = new Set();
+    heldElsewhere = new Set();
+    deliveredByTheHolder = new Set();
+    claims = new Map();
+    releasedWithRecord = [];
+    releasedAlone = [];
     endpoint = {
       owner: 'advertiser',
       id: 'adv-1',
@@ -64,8 +75,19 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     };
     const webhooks = {
       delivered: async (id: string) => alreadyDelivered.has(id),
+      claim: async (id: string, _owner: string, holder: string) => {
+        if (heldElsewhere.has(id)) return false;
+        // The copy that held it recorded it delivered as this one's claim waited for it.
+        if (deliveredByTheHolder.has(id)) alreadyDelivered.add(id);
+        claims.set(id, holder);
+        return true;
+      },
+      release: async (id: string, _owner: string, holder: string) => {
+        if (claims.get(id) === holder) releasedAlone.push(id);
+      },
       endpoint: async (ref: EndpointRef) => (endpoint?.owner === ref.owner && endpoint.id === ref.id ? endpoint : null),
-      record: async (a: WebhookAttempt) => {
+      record: async (a: WebhookAttempt, _parkAfter: number, holder?: string) => {
+        if (holder !== undefined && claims.get(a.deliveryId) === holder) releasedWithRecord.push(a.deliveryId);
         recorded.push(a);
         return a.outcome === 'parked' || parksOnRecord;
       },
@@ -151,6 +173,45 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     expect(received).toEqual([]);
     expect(recorded).toEqual([]);
     expect(d.outcome).toEqual({ kind: 'ack' });
+  });
+
+  it('neither sends, records nor dead-letters a delivery another copy is sending: it asks for it again later', async () => {
+    const decision = aDecision();
+    heldElsewhere.add(`${decision.conversionId}:0`);
+    const d = delivery(decision, MAX_ATTEMPTS);
+    await sut.deliver([d]);
+    expect(received).toEqual([]);
+    expect(recorded).toEqual([]);
+    // Even at its last attempt: it has not been tried, and the copy sending it may fail.
+    expect(d.outcome).toEqual({ kind: 'retry', delayMs: expect.any(Number) });
+  });
+
+  it('asks whether the delivery was delivered once it holds the claim, not before: the previous holder may just have delivered it', async () => {
+    const decision = aDecision();
+    deliveredByTheHolder.add(`${decision.conversionId}:0`);
+    const d = delivery(decision);
+    await sut.deliver([d]);
+    expect(received).toEqual([]);
+    expect(recorded).toEqual([]);
+    expect(d.outcome).toEqual({ kind: 'ack' });
+  });
+
+  it('releases the claim with the attempt it records, or alone when it ends with nothing to record', async () => {
+    const sent = aDecision();
+    await sut.deliver([delivery(sent)]);
+    expect(releasedWithRecord).toEqual([`${sent.conversionId}:0`]);
+    expect(releasedAlone).toEqual([]);
+
+    const taken = aDecision();
+    alreadyDelivered.add(`${taken.conversionId}:0`);
+    await sut.deliver([delivery(taken, 2)]);
+    expect(releasedAlone).toEqual([`${taken.conversionId}:0`]);
+
+    answer = 503;
+    const failed = aDecision();
+    await sut.deliver([delivery(failed)]);
+    expect(releasedWithRecord).toEqual([`${sent.conversionId}:0`, `${failed.conversionId}:0`]);
+    expect(releasedAlone).toHaveLength(1);
   });
 
   it('drops the delivery when the advertiser removed its webhook since', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Controller, Inject, OnApplicationShutdown } from '@nestjs/common';
 import type { Dispatcher } from 'undici';
 import { EventPattern, Payload } from '@nestjs/microservices';
@@ -5,7 +6,7 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { ConsumerName, Decision, Topology } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import { componentLogger, metrics } from '@app/observability';
-import { WebhookAttempt, WebhookRepository } from '@app/storage';
+import { WebhookAttempt, WebhookOwner, WebhookRepository } from '@app/storage';
 import { DeliveryPolicy, PRIOR_ATTEMPTS_HEADER, deliveryAgent, deliveryId, retryDelayMs, sendSigned } from '@app/webhooks';
 import { DeliveryTargetService } from './delivery-target.service';
 
@@ -14,13 +15,20 @@ import { DeliveryTargetService } from './delivery-target.service';
  * postback): send the signed request; on failure, record the attempt and ask JetStream for the
  * message again after an exponential, jittered delay; after the last attempt, or once the endpoint
  * is parked, dead-letter it (replayable through the API). Every attempt is a row in
- * webhook_attempts, numbered across replays.
+ * webhook_attempts, numbered across replays. One send in flight per delivery and owner, across the
+ * copies of a delivery on WEBHOOKS and across notifiers: each attempt claims it first (webhook_claims).
  */
 @Controller()
 export class WebhookDeliveryConsumer implements OnApplicationShutdown {
   private readonly policy: DeliveryPolicy;
   private readonly agent: Dispatcher;
   private readonly allowPrivateNetworks: boolean;
+  /**
+   * How long a claim holds when its holder never records the attempt (killed mid-send): longer than
+   * the send's timeout, plus a minute for resolving the endpoint and recording the attempt around it.
+   * A holder still sending after this may meet a second copy sent beside it.
+   */
+  private readonly claimLeaseMs: number;
   private readonly log = componentLogger('webhooks');
 
   constructor(
@@ -37,6 +45,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     };
     this.agent = deliveryAgent(config.WEBHOOK_ALLOW_PRIVATE_NETWORKS);
     this.allowPrivateNetworks = config.WEBHOOK_ALLOW_PRIVATE_NETWORKS;
+    this.claimLeaseMs = config.WEBHOOK_TIMEOUT_MS + 60_000;
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -49,16 +58,41 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
   }
 
   private async attempt(delivery: Delivery<Decision>): Promise<void> {
-    const decision = delivery.data;
-    const id = deliveryId(decision);
+    const id = deliveryId(delivery.data);
     const owner = this.topology.webhookOwner(delivery.subject);
+    const holder = randomUUID();
+    if (!(await this.webhooks.claim(id, owner, holder, this.claimLeaseMs))) {
+      // Another copy of this delivery is being sent (queued again while this one waited, a replayed
+      // dead letter, another notifier): not sent beside it, not dropped either. Asked again later, it
+      // is skipped once that copy delivered it, or sent if that one failed.
+      metrics.webhookDeliveries.labels(owner, 'claimed_elsewhere').inc();
+      delivery.retry(retryDelayMs(delivery.deliveryCount, this.policy.retryBaseMs));
+      return;
+    }
+    let released = false;
+    try {
+      released = await this.attemptClaimed(delivery, id, owner, holder);
+    } finally {
+      // Ended without an attempt to record (or the record failed): the next copy need not wait for the lease.
+      if (!released)
+        await this.webhooks
+          .release(id, owner, holder)
+          .catch((err) => this.log.warn({ err, deliveryId: id }, 'could not release a delivery claim'));
+    }
+  }
+
+  /** The attempt of a claimed delivery; true when its record released the claim. */
+  private async attemptClaimed(delivery: Delivery<Decision>, id: string, owner: WebhookOwner, holder: string): Promise<boolean> {
+    const decision = delivery.data;
     // Attempts before a replay count too; the retry budget starts afresh with each replay.
     const attempt = Number(delivery.header(PRIOR_ATTEMPTS_HEADER) ?? 0) + delivery.deliveryCount;
     const last = delivery.deliveryCount >= this.policy.maxAttempts;
-    // Redelivered after the receiver already took it (we died before the ack): do not send twice.
-    if (await this.webhooks.delivered(id, owner)) return;
+    // Another copy delivered it, or redelivered after the receiver already took it (we died before
+    // the ack): do not send twice. Asked after the claim: a copy that held it until now and delivered
+    // it is seen here.
+    if (await this.webhooks.delivered(id, owner)) return false;
     const target = await this.targets.resolve(delivery.subject, decision);
-    if (!target) return; // the owner removed its webhook or postback since
+    if (!target) return false; // the owner removed its webhook or postback since
     const { endpoint, request } = target;
     const base: Omit<WebhookAttempt, 'statusCode' | 'error' | 'durationMs' | 'outcome'> = {
       deliveryId: id,
@@ -72,17 +106,24 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
       url: request.url,
     };
     const who = { owner, ownerId: endpoint.ownerId, endpointId: endpoint.id };
-    if (endpoint.status === 'parked') return this.park(delivery, base, who);
+    if (endpoint.status === 'parked') {
+      await this.park(delivery, base, who, holder);
+      return true;
+    }
     const result = await sendSigned(
       { ...request, attempt },
       { timeoutMs: this.policy.timeoutMs, dispatcher: this.agent, allowPrivateNetworks: this.allowPrivateNetworks },
     );
     if (result.ok) {
-      await this.webhooks.record({ ...base, ...result, outcome: 'delivered' }, this.policy.parkAfter);
+      await this.webhooks.record({ ...base, ...result, outcome: 'delivered' }, this.policy.parkAfter, holder);
       metrics.webhookDeliveries.labels(owner, 'delivered').inc();
-      return;
+      return true;
     }
-    const parked = await this.webhooks.record({ ...base, ...result, outcome: last ? 'dead_letter' : 'retry' }, this.policy.parkAfter);
+    const parked = await this.webhooks.record(
+      { ...base, ...result, outcome: last ? 'dead_letter' : 'retry' },
+      this.policy.parkAfter,
+      holder,
+    );
     if (last) {
       metrics.webhookDeliveries.labels(owner, 'dead_letter').inc();
       if (parked) this.log.warn(who, `${owner === 'advertiser' ? 'webhook' : 'postback'} endpoint parked after repeated failed deliveries`);
@@ -94,6 +135,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
       metrics.webhookDeliveries.labels(owner, 'retry').inc();
       delivery.retry(retryDelayMs(delivery.deliveryCount, this.policy.retryBaseMs));
     }
+    return true;
   }
 
   /** A parked endpoint gets no request: the delivery is recorded and waits in the dead letters for a replay. */
@@ -101,10 +143,12 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     delivery: Delivery<Decision>,
     base: Omit<WebhookAttempt, 'statusCode' | 'error' | 'durationMs' | 'outcome'>,
     who: { owner: string; ownerId: string; endpointId: string },
+    holder?: string,
   ): Promise<void> {
     await this.webhooks.record(
       { ...base, statusCode: null, error: 'endpoint parked', durationMs: 0, outcome: 'parked' },
       this.policy.parkAfter,
+      holder,
     );
     metrics.webhookDeliveries.labels(who.owner, 'parked').inc();
     delivery.reject(new Error(`${who.owner === 'advertiser' ? 'webhook' : 'postback'} of ${who.ownerId} is parked`));

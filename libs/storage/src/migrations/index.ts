@@ -27,6 +27,7 @@ import { uncompressedReasons } from './0026-uncompressed-reasons';
 import { feedbackOnRevisions } from './0027-feedback-on-revisions';
 import { receiptIndexes } from './0028-receipt-indexes';
 import { feedbackTimeIndex } from './0029-feedback-time-index';
+import { webhookClaims } from './0030-webhook-claims';
 import { Migration } from './migration';
 
 /** Every migration, in the order it applies. Append only. */
@@ -60,5 +61,6 @@ export const MIGRATIONS: readonly Migration[] = [
   feedbackOnRevisions,
   receiptIndexes,
   feedbackTimeIndex,
+  webhookClaims,
 ];
 export type { Migration } from './migration';

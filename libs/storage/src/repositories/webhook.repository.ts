@@ -146,9 +146,11 @@ export class WebhookRepository {
    * Records an attempt and updates its endpoint's health: a success clears both streaks; a
    * dead-lettered delivery parks the endpoint once `parkAfter` of them came in a row (a count of
    * deliveries that each failed for the whole retry schedule, so a burst of traffic during a short
-   * outage does not park it). Returns whether the endpoint is parked now.
+   * outage does not park it). Returns whether the endpoint is parked now. `holder`: the claim this
+   * attempt ends (`claim`), released in the same statement, so that no copy can take the delivery
+   * between the attempt's record and the release and miss a delivered one.
    */
-  async record(a: WebhookAttempt, parkAfter: number): Promise<boolean> {
+  async record(a: WebhookAttempt, parkAfter: number, holder?: string): Promise<boolean> {
     const insert = `INSERT INTO webhook_attempts (delivery_id, attempt, owner_type, advertiser_id, publisher_id, postback_id, conversion_id, revision,
                                                   url, status_code, error, duration_ms, outcome)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
@@ -167,14 +169,18 @@ export class WebhookRepository {
       a.durationMs,
       a.outcome,
     ];
+    // The holder is the statement's last parameter.
+    const released = (param: number) =>
+      `released AS (DELETE FROM webhook_claims WHERE delivery_id = $1 AND owner_type = $3 AND holder = $${param})`;
     if (a.outcome === 'parked') {
-      await this.pool.query(insert, values);
+      if (holder === undefined) await this.pool.query(insert, values);
+      else await this.pool.query(`WITH ${released(values.length + 1)} ${insert}`, [...values, holder]);
       return true;
     }
     // One statement: whoever sees the attempt sees the endpoint's health after it.
     const { table, prefix: p } = ENDPOINT_TABLES[a.owner];
     const { rows } = await this.pool.query(
-      `WITH attempt AS (${insert})
+      `WITH ${holder === undefined ? '' : `${released(18)}, `}attempt AS (${insert})
        UPDATE ${table} SET
          ${p}consecutive_failures = CASE WHEN $15 THEN 0 ELSE ${p}consecutive_failures + 1 END,
          ${p}failed_deliveries = CASE WHEN $15 THEN 0 WHEN $16 THEN ${p}failed_deliveries + 1 ELSE ${p}failed_deliveries END,
@@ -187,9 +193,38 @@ export class WebhookRepository {
         a.outcome === 'delivered',
         a.outcome === 'dead_letter',
         parkAfter,
+        ...(holder === undefined ? [] : [holder]),
       ],
     );
     return rows[0]?.status === 'parked';
+  }
+
+  /**
+   * Takes the send of a delivery to its owner for `leaseMs`, as `holder` (a token of this attempt):
+   * true when no one holds it or the last holder's lease ran out (a notifier that died mid-send), false
+   * while another copy of the delivery is being sent. One statement, atomic across notifiers: a
+   * conflicting insert waits for the holder's record (which releases the claim) and then inserts, or
+   * finds the lease still running. Ask `delivered` after taking it, not before: only a later statement
+   * sees a delivery the previous holder recorded as this one took over.
+   */
+  async claim(deliveryId: string, owner: WebhookOwner, holder: string, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO webhook_claims (delivery_id, owner_type, holder, lease_until) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+       ON CONFLICT (delivery_id, owner_type) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until
+        WHERE webhook_claims.lease_until <= now()
+       RETURNING 1`,
+      [deliveryId, owner, holder, leaseMs / 1000],
+    );
+    return rowCount === 1;
+  }
+
+  /** Gives up a claim that ends with no attempt recorded (already delivered, no endpoint any more, a failure before the send). */
+  async release(deliveryId: string, owner: WebhookOwner, holder: string): Promise<void> {
+    await this.pool.query(`DELETE FROM webhook_claims WHERE delivery_id = $1 AND owner_type = $2 AND holder = $3`, [
+      deliveryId,
+      owner,
+      holder,
+    ]);
   }
 
   /** True when this delivery already reached the owner's receiver (a redelivered job is not sent twice). */

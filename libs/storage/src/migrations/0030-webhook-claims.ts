@@ -1,0 +1,24 @@
+import { Migration, run } from './migration';
+
+/**
+ * Who is sending a delivery right now: one row per (delivery, owner) while a notifier holds it, taken
+ * before the request and removed with the attempt's record (`WebhookRepository.claim`, `record`). Two
+ * copies of one delivery on WEBHOOKS (queued again while the first was being retried, or two parked
+ * copies replayed) were both sent when handled at the same moment (16 at once per notifier, several
+ * notifiers). The lease bounds a claim whose holder died mid-send. Rows live only while a send is in
+ * flight: the table stays as small as the number of deliveries being sent.
+ */
+export const webhookClaims: Migration = {
+  id: '0030-webhook-claims',
+  description: 'webhook and postback delivery claims: one send in flight per delivery and owner, under a lease',
+  async up(db) {
+    await run(db, [
+      `CREATE TABLE webhook_claims (
+         delivery_id text NOT NULL,
+         owner_type text NOT NULL CHECK (owner_type IN ('advertiser', 'publisher')),
+         holder text NOT NULL,
+         lease_until timestamptz NOT NULL,
+         PRIMARY KEY (delivery_id, owner_type))`,
+    ]);
+  },
+};
