@@ -4,16 +4,16 @@ import type { Pool } from 'pg';
 import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { componentLogger, metrics } from '@app/observability';
 import {
+  ChurnVacuum,
   DATABASE_POOL,
   Dialect,
   ROLLUPS,
   Rollup,
   StagedRefreshReport,
-  VACUUM_DIRTY_AFTER,
   detectDialect,
+  dirtyMinutesVacuum,
   inTransaction,
   refreshStaged,
-  vacuumDirtyMinutes,
 } from '@app/storage';
 
 // A first refresh after a (re)start covers what may have been written while no recorder ran.
@@ -58,8 +58,8 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
   /** Raw table → the oldest event time written to it since the last refresh. */
   private dirty = new Map<string, number>(RAW_TABLES.map((t) => [t, Date.now() - STARTUP_WINDOW_MS]));
   private backfillSince: number | null = null;
-  /** Dirty-minute rows this refresher claimed (deleted) since it last vacuumed that table. */
-  private claimedSinceVacuum = 0;
+  /** Vacuums the dirty-minute rows this refresher claimed (deleted). */
+  private readonly dirtyVacuum: ChurnVacuum;
   /** When the last successful refresh started, on the monotonic clock (none yet: the first tick refreshes). */
   private refreshedAt = -Infinity;
   /** Whether a refresh since start has ended (the first is reported while it runs). */
@@ -75,6 +75,7 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
     @Inject(ARBITER_CONFIG) private readonly config: ArbiterConfig,
     @Inject(DATABASE_POOL) private readonly pool: Pool,
   ) {
+    this.dirtyVacuum = dirtyMinutesVacuum(pool);
     // A recorder that has written nothing yet holds in the rollups every row it wrote: the gauge
     // starts now and is behind from here if no refresh ever succeeds (absent, as before its first
     // refresh, "KPI rollups lagging" could not see a recorder whose refreshes fail from its start).
@@ -242,11 +243,8 @@ export class RollupRefresherService implements OnApplicationBootstrap, OnApplica
       this.log.warn({ err: e }, 'rollup refresh failed; will retry');
     }
     // The claims' dead rows, reclaimed here rather than left to autovacuum, which may be off.
-    this.claimedSinceVacuum += reports.reduce((n, r) => n + r.claimed, 0);
-    if (this.claimedSinceVacuum < VACUUM_DIRTY_AFTER) return;
     try {
-      await vacuumDirtyMinutes(this.pool);
-      this.claimedSinceVacuum = 0;
+      await this.dirtyVacuum.deleted(reports.reduce((n, r) => n + r.claimed, 0));
     } catch (e) {
       this.log.warn({ err: e }, 'could not vacuum the dirty rollup minutes; will retry');
     }

@@ -13,6 +13,7 @@ export * from './repositories/ruleset.repository';
 export * from './storage.module';
 export * from './repositories/model.repository';
 export * from './rollups';
+export * from './churn-vacuum';
 export * from './staged-rollups';
 export * from './reason-columns';
 export * from './repositories/query.repository';

@@ -13,6 +13,7 @@
  * it: a recorder that stops before its next refresh leaves its minutes for the others, and a
  * recorder of an older version (a rolling upgrade) has its writes marked by the same trigger.
  */
+import { ChurnVacuum } from './churn-vacuum';
 import type { Queryable } from './database';
 import { minutelyStage, uniqueIndex } from './dialect';
 import { Rollup, aggregateSelect } from './rollups';
@@ -74,12 +75,9 @@ export function stagedRollupDdl(hourly: readonly Rollup[]): string[] {
  */
 export const VACUUM_DIRTY_AFTER = 10_000;
 
-/**
- * Vacuums the dirty-minutes table: outside a transaction (`pool`, not a client in one). Skipped,
- * not waited for, while another refresher vacuums it.
- */
-export async function vacuumDirtyMinutes(pool: Queryable): Promise<void> {
-  await pool.query(`VACUUM (SKIP_LOCKED) ${DIRTY_MINUTES}`);
+/** The dirty-minutes table, vacuumed by its refresher every VACUUM_DIRTY_AFTER claimed rows. */
+export function dirtyMinutesVacuum(pool: Queryable): ChurnVacuum {
+  return new ChurnVacuum(pool, DIRTY_MINUTES, VACUUM_DIRTY_AFTER);
 }
 
 /** What one staged refresh recomputed for a raw table. */
