@@ -32,6 +32,7 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
   let claims: Map<string, string>;
   let releasedWithRecord: (string | undefined)[];
   let releasedAlone: string[];
+  let claimsEnded: number;
   let sut: WebhookDeliveryConsumer;
 
   beforeAll(async () => {
@@ -61,6 +62,7 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     claims = new Map();
     releasedWithRecord = [];
     releasedAlone = [];
+    claimsEnded = 0;
     endpoint = {
       owner: 'advertiser',
       id: 'adv-1',
@@ -74,7 +76,11 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       parkedAt: null,
     };
     const webhooks = {
-      delivered: async (id: string) => alreadyDelivered.has(id),
+      progress: async (id: string, _owner: string, since: number) => ({
+        delivered: alreadyDelivered.has(id),
+        requests: recorded.filter((a) => a.deliveryId === id && a.outcome !== 'parked' && a.attempt > since).length,
+      }),
+      claimsVacuum: () => ({ deleted: async (rows: number) => void (claimsEnded += rows) }),
       claim: async (id: string, _owner: string, holder: string) => {
         if (heldElsewhere.has(id)) return false;
         // The copy that held it recorded it delivered as this one's claim waited for it.
@@ -214,6 +220,64 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     expect(releasedAlone).toHaveLength(1);
   });
 
+  it('a copy that waited on the claim spends none of the retry budget nor lengthens its wait: requests count, not deliveries', async () => {
+    const decision = aDecision();
+    const id = `${decision.conversionId}:0`;
+    heldElsewhere.add(id);
+    const waits: number[] = [];
+    for (let count = 1; count <= MAX_ATTEMPTS + 3; count++) {
+      const d = delivery(decision, count);
+      await sut.deliver([d]);
+      expect(d.outcome.kind).toBe('retry');
+      waits.push((d.outcome as { delayMs: number }).delayMs);
+    }
+    // Each wait is the first retry's delay (base 2 s, jittered ±20 %), however many came before it.
+    for (const w of waits) expect(w).toBeLessThanOrEqual(2_400);
+    // The holder released the claim; this copy's first request fails, at a delivery count past the budget.
+    heldElsewhere.delete(id);
+    answer = 503;
+    const first = delivery(decision, MAX_ATTEMPTS + 4);
+    await sut.deliver([first]);
+    expect(received).toHaveLength(1);
+    expect(recorded).toEqual([expect.objectContaining({ attempt: 1, outcome: 'retry' })]);
+    expect(first.outcome.kind).toBe('retry');
+    expect((first.outcome as { delayMs: number }).delayMs).toBeLessThanOrEqual(2_400);
+    // Dead-lettered at its MAX_ATTEMPTS-th request, not before.
+    for (let n = 2; n <= MAX_ATTEMPTS; n++) {
+      const d = delivery(decision, MAX_ATTEMPTS + 3 + n);
+      await sut.deliver([d]);
+      expect(d.outcome.kind).toBe(n < MAX_ATTEMPTS ? 'retry' : 'reject');
+    }
+    expect(received).toHaveLength(MAX_ATTEMPTS);
+    expect(recorded.map((a) => [a.attempt, a.outcome])).toEqual([
+      ...Array.from({ length: MAX_ATTEMPTS - 1 }, (_, i) => [i + 1, 'retry']),
+      [MAX_ATTEMPTS, 'dead_letter'],
+    ]);
+  });
+
+  it('sends nothing for a copy whose delivery another copy already dead-lettered: it joins it in the dead letters, unrecorded', async () => {
+    const decision = aDecision();
+    answer = 500;
+    for (let n = 1; n <= MAX_ATTEMPTS; n++) await sut.deliver([delivery(decision, n)]);
+    expect(recorded.at(-1)?.outcome).toBe('dead_letter');
+    const other = delivery(decision, 1);
+    await sut.deliver([other]);
+    expect(received).toHaveLength(MAX_ATTEMPTS);
+    expect(recorded).toHaveLength(MAX_ATTEMPTS);
+    expect(other.outcome.kind).toBe('reject');
+    expect(releasedAlone).toEqual([`${decision.conversionId}:0`]);
+  });
+
+  it('counts every claim it ended towards vacuuming webhook_claims, not the waits', async () => {
+    const decision = aDecision();
+    await sut.deliver([delivery(decision)]); // delivered: released with the record
+    await sut.deliver([delivery(decision, 2)]); // already delivered: released alone
+    const waiting = aDecision();
+    heldElsewhere.add(`${waiting.conversionId}:0`);
+    await sut.deliver([delivery(waiting)]); // took no claim
+    expect(claimsEnded).toBe(2);
+  });
+
   it('drops the delivery when the advertiser removed its webhook since', async () => {
     endpoint = { ...endpoint!, url: null, secret: null };
     const d = delivery(aDecision());
@@ -234,9 +298,13 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
 
   it('dead-letters after the last attempt, numbering attempts across replays', async () => {
     answer = 500;
-    const d = delivery(aDecision(), MAX_ATTEMPTS, 8);
+    const decision = aDecision();
+    // Replayed after 8 attempts: a new budget, the numbers go on from 9.
+    for (let n = 1; n < MAX_ATTEMPTS; n++) await sut.deliver([delivery(decision, n, 8)]);
+    const d = delivery(decision, MAX_ATTEMPTS, 8);
     await sut.deliver([d]);
-    expect(recorded).toEqual([expect.objectContaining({ attempt: 8 + MAX_ATTEMPTS, outcome: 'dead_letter', statusCode: 500 })]);
+    expect(recorded.at(-1)).toEqual(expect.objectContaining({ attempt: 8 + MAX_ATTEMPTS, outcome: 'dead_letter', statusCode: 500 }));
+    expect(recorded.map((a) => a.attempt)).toEqual(Array.from({ length: MAX_ATTEMPTS }, (_, i) => 9 + i));
     expect(d.outcome.kind).toBe('reject');
   });
 

@@ -6,7 +6,7 @@ import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
 import { ConsumerName, Decision, Topology } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import { componentLogger, metrics } from '@app/observability';
-import { WebhookAttempt, WebhookOwner, WebhookRepository } from '@app/storage';
+import { ChurnVacuum, WebhookAttempt, WebhookOwner, WebhookRepository } from '@app/storage';
 import { DeliveryPolicy, PRIOR_ATTEMPTS_HEADER, deliveryAgent, deliveryId, retryDelayMs, sendSigned } from '@app/webhooks';
 import { DeliveryTargetService } from './delivery-target.service';
 
@@ -29,6 +29,8 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
    * A holder still sending after this may meet a second copy sent beside it.
    */
   private readonly claimLeaseMs: number;
+  /** webhook_claims takes a row and deletes it per attempt: vacuumed here, as autovacuum may be off. */
+  private readonly claimsVacuum: ChurnVacuum;
   private readonly log = componentLogger('webhooks');
 
   constructor(
@@ -46,6 +48,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     this.agent = deliveryAgent(config.WEBHOOK_ALLOW_PRIVATE_NETWORKS);
     this.allowPrivateNetworks = config.WEBHOOK_ALLOW_PRIVATE_NETWORKS;
     this.claimLeaseMs = config.WEBHOOK_TIMEOUT_MS + 60_000;
+    this.claimsVacuum = webhooks.claimsVacuum();
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -64,35 +67,55 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     if (!(await this.webhooks.claim(id, owner, holder, this.claimLeaseMs))) {
       // Another copy of this delivery is being sent (queued again while this one waited, a replayed
       // dead letter, another notifier): not sent beside it, not dropped either. Asked again later, it
-      // is skipped once that copy delivered it, or sent if that one failed.
+      // is skipped once that copy delivered it, or sent if that one failed. The wait is short (the
+      // first retry's delay, whatever this copy's delivery count: the holder's send ends within
+      // WEBHOOK_TIMEOUT_MS) and spends nothing of the delivery's retry budget, counted in requests.
       metrics.webhookDeliveries.labels(owner, 'claimed_elsewhere').inc();
-      delivery.retry(retryDelayMs(delivery.deliveryCount, this.policy.retryBaseMs));
+      delivery.retry(retryDelayMs(1, this.policy.retryBaseMs));
       return;
     }
-    let released = false;
+    let recorded = false;
     try {
-      released = await this.attemptClaimed(delivery, id, owner, holder);
+      ({ recorded } = await this.attemptClaimed(delivery, id, owner, holder));
     } finally {
       // Ended without an attempt to record (or the record failed): the next copy need not wait for the lease.
-      if (!released)
+      if (!recorded)
         await this.webhooks
           .release(id, owner, holder)
           .catch((err) => this.log.warn({ err, deliveryId: id }, 'could not release a delivery claim'));
+      // The claim's row is deleted now (or its lease will be taken over): a dead row to reclaim.
+      await this.claimsVacuum.deleted(1).catch((err) => this.log.warn({ err }, 'could not vacuum the delivery claims; will retry'));
     }
   }
 
-  /** The attempt of a claimed delivery; true when its record released the claim. */
-  private async attemptClaimed(delivery: Delivery<Decision>, id: string, owner: WebhookOwner, holder: string): Promise<boolean> {
+  /** The attempt of a claimed delivery; `recorded`: an attempt was recorded, which released the claim. */
+  private async attemptClaimed(
+    delivery: Delivery<Decision>,
+    id: string,
+    owner: WebhookOwner,
+    holder: string,
+  ): Promise<{ recorded: boolean }> {
     const decision = delivery.data;
-    // Attempts before a replay count too; the retry budget starts afresh with each replay.
-    const attempt = Number(delivery.header(PRIOR_ATTEMPTS_HEADER) ?? 0) + delivery.deliveryCount;
-    const last = delivery.deliveryCount >= this.policy.maxAttempts;
+    // Attempts before a replay count too (numbers keep counting); the retry budget starts afresh with each replay.
+    const prior = Number(delivery.header(PRIOR_ATTEMPTS_HEADER) ?? 0);
+    // Asked after the claim: a copy that held it until now and delivered it is seen here. The budget
+    // is the requests recorded since the replay, by any copy: not this copy's JetStream deliveries,
+    // which count its waits on the claim too.
+    const { delivered, requests } = await this.webhooks.progress(id, owner, prior);
     // Another copy delivered it, or redelivered after the receiver already took it (we died before
-    // the ack): do not send twice. Asked after the claim: a copy that held it until now and delivered
-    // it is seen here.
-    if (await this.webhooks.delivered(id, owner)) return false;
+    // the ack): do not send twice.
+    if (delivered) return { recorded: false };
+    if (requests >= this.policy.maxAttempts) {
+      // Another copy spent the delivery's attempts and dead-lettered it: this one waits there beside
+      // it (a replay of both sends once: this claim and check), with no request and no record of its
+      // own (the endpoint's dead-letter count takes the delivery once).
+      delivery.reject(new Error(`webhook delivery ${id} already failed its ${requests} attempt(s)`));
+      return { recorded: false };
+    }
+    const attempt = prior + requests + 1;
+    const last = requests + 1 >= this.policy.maxAttempts;
     const target = await this.targets.resolve(delivery.subject, decision);
-    if (!target) return false; // the owner removed its webhook or postback since
+    if (!target) return { recorded: false }; // the owner removed its webhook or postback since
     const { endpoint, request } = target;
     const base: Omit<WebhookAttempt, 'statusCode' | 'error' | 'durationMs' | 'outcome'> = {
       deliveryId: id,
@@ -108,7 +131,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     const who = { owner, ownerId: endpoint.ownerId, endpointId: endpoint.id };
     if (endpoint.status === 'parked') {
       await this.park(delivery, base, who, holder);
-      return true;
+      return { recorded: true };
     }
     const result = await sendSigned(
       { ...request, attempt },
@@ -117,7 +140,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     if (result.ok) {
       await this.webhooks.record({ ...base, ...result, outcome: 'delivered' }, this.policy.parkAfter, holder);
       metrics.webhookDeliveries.labels(owner, 'delivered').inc();
-      return true;
+      return { recorded: true };
     }
     const parked = await this.webhooks.record(
       { ...base, ...result, outcome: last ? 'dead_letter' : 'retry' },
@@ -130,12 +153,13 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
       delivery.reject(new Error(`webhook delivery failed after ${attempt} attempt(s): ${result.error}`));
     } else if (parked) {
       // Another delivery parked the endpoint meanwhile: this one waits in the dead letters too.
-      await this.park(delivery, base, who);
+      // Its claim ended with the record above.
+      await this.park(delivery, base, who, null);
     } else {
       metrics.webhookDeliveries.labels(owner, 'retry').inc();
-      delivery.retry(retryDelayMs(delivery.deliveryCount, this.policy.retryBaseMs));
+      delivery.retry(retryDelayMs(requests + 1, this.policy.retryBaseMs));
     }
-    return true;
+    return { recorded: true };
   }
 
   /** A parked endpoint gets no request: the delivery is recorded and waits in the dead letters for a replay. */
@@ -143,12 +167,13 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     delivery: Delivery<Decision>,
     base: Omit<WebhookAttempt, 'statusCode' | 'error' | 'durationMs' | 'outcome'>,
     who: { owner: string; ownerId: string; endpointId: string },
-    holder?: string,
+    /** The claim the record releases; null when an earlier record of this attempt released it. */
+    holder: string | null,
   ): Promise<void> {
     await this.webhooks.record(
       { ...base, statusCode: null, error: 'endpoint parked', durationMs: 0, outcome: 'parked' },
       this.policy.parkAfter,
-      holder,
+      holder ?? undefined,
     );
     metrics.webhookDeliveries.labels(who.owner, 'parked').inc();
     delivery.reject(new Error(`${who.owner === 'advertiser' ? 'webhook' : 'postback'} of ${who.ownerId} is parked`));

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { ChurnVacuum } from '../churn-vacuum';
 
 /** Whose endpoint a delivery goes to: an advertiser's webhook or a publisher's postback (one delivery mechanism, two audiences). */
 export type WebhookOwner = 'advertiser' | 'publisher';
@@ -53,6 +54,19 @@ const ENDPOINT_TABLES: Record<WebhookOwner, { table: string; ownerColumn: string
   advertiser: { table: 'advertisers', ownerColumn: 'id', prefix: 'webhook_' },
   publisher: { table: 'postbacks', ownerColumn: 'publisher_id', prefix: '' },
 };
+
+/**
+ * Claims ended (recorded or released: deleted) after which a notifier vacuums webhook_claims itself:
+ * a row is inserted and deleted per attempt, and nothing else reclaims them where autovacuum is off.
+ */
+export const VACUUM_CLAIMS_AFTER = 10_000;
+
+/** Where a delivery stands before an attempt: reached its receiver, or how many requests it had. */
+export interface DeliveryProgress {
+  delivered: boolean;
+  /** Requests recorded (delivered, retried, dead-lettered; not parked) numbered after `since`. */
+  requests: number;
+}
 
 /** Webhook and postback endpoints' secrets and health, and every delivery attempt. */
 export class WebhookRepository {
@@ -179,22 +193,22 @@ export class WebhookRepository {
     }
     // One statement: whoever sees the attempt sees the endpoint's health after it.
     const { table, prefix: p } = ENDPOINT_TABLES[a.owner];
+    const params = [
+      ...values,
+      a.owner === 'advertiser' ? a.advertiserId : a.postbackId,
+      a.outcome === 'delivered',
+      a.outcome === 'dead_letter',
+      parkAfter,
+    ];
     const { rows } = await this.pool.query(
-      `WITH ${holder === undefined ? '' : `${released(18)}, `}attempt AS (${insert})
+      `WITH ${holder === undefined ? '' : `${released(params.length + 1)}, `}attempt AS (${insert})
        UPDATE ${table} SET
          ${p}consecutive_failures = CASE WHEN $15 THEN 0 ELSE ${p}consecutive_failures + 1 END,
          ${p}failed_deliveries = CASE WHEN $15 THEN 0 WHEN $16 THEN ${p}failed_deliveries + 1 ELSE ${p}failed_deliveries END,
          ${p}status = CASE WHEN $16 AND ${p}failed_deliveries + 1 >= $17 THEN 'parked' ELSE ${p}status END,
          ${p}parked_at = CASE WHEN $16 AND ${p}failed_deliveries + 1 >= $17 AND ${p}parked_at IS NULL THEN now() ELSE ${p}parked_at END
        WHERE id = $14 RETURNING ${p}status AS status`,
-      [
-        ...values,
-        a.owner === 'advertiser' ? a.advertiserId : a.postbackId,
-        a.outcome === 'delivered',
-        a.outcome === 'dead_letter',
-        parkAfter,
-        ...(holder === undefined ? [] : [holder]),
-      ],
+      holder === undefined ? params : [...params, holder],
     );
     return rows[0]?.status === 'parked';
   }
@@ -237,6 +251,26 @@ export class WebhookRepository {
         )
       ).rowCount === 1
     );
+  }
+
+  /**
+   * `delivered`, and the requests this delivery had that are numbered after `since` (the attempts
+   * before its last replay): one statement. Its retry budget is spent on requests, whichever copy of
+   * it made them, not on the times a copy was handed back while another held the claim.
+   */
+  async progress(deliveryId: string, owner: WebhookOwner, since: number): Promise<DeliveryProgress> {
+    const { rows } = await this.pool.query<{ delivered: boolean; requests: number }>(
+      `SELECT coalesce(bool_or(outcome = 'delivered'), false) AS delivered,
+              count(*) FILTER (WHERE outcome <> 'parked' AND attempt > $3)::int AS requests
+         FROM webhook_attempts WHERE delivery_id = $1 AND owner_type = $2`,
+      [deliveryId, owner, since],
+    );
+    return { delivered: rows[0].delivered, requests: rows[0].requests };
+  }
+
+  /** Vacuums webhook_claims every VACUUM_CLAIMS_AFTER claims ended (one per notifier). */
+  claimsVacuum(): ChurnVacuum {
+    return new ChurnVacuum(this.pool, 'webhook_claims', VACUUM_CLAIMS_AFTER);
   }
 
   /** An advertiser's latest attempts, newest first. */
