@@ -5,8 +5,8 @@ import { Migration, run } from './migration';
  * before the request and removed with the attempt's record (`WebhookRepository.claim`, `record`). Two
  * copies of one delivery on WEBHOOKS (queued again while the first was being retried, or two parked
  * copies replayed) were both sent when handled at the same moment (16 at once per notifier, several
- * notifiers). The lease bounds a claim whose holder died mid-send. Rows live only while a send is in
- * flight: the table stays as small as the number of deliveries being sent.
+ * notifiers). The lease bounds a claim whose holder died mid-send. A row lives only while a send is in
+ * flight; each leaves a dead one, which the notifier vacuums itself (`WebhookRepository.claimsVacuum`).
  */
 export const webhookClaims: Migration = {
   id: '0030-webhook-claims',
