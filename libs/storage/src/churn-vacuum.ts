@@ -18,18 +18,19 @@ export class ChurnVacuum {
   /**
    * Counts `rows` more deleted rows and vacuums the table once `every` of them were counted since the
    * last vacuum: outside a transaction (`pool`, not a client in one), skipped rather than waited for
-   * while another process vacuums it. A failed vacuum throws and is tried again at the next count.
+   * while another process vacuums it. A failed vacuum throws and is tried again after a tenth of
+   * `every` more (not at every count: an error that persists, a read-only standby or a statement
+   * timeout, costs one vacuum and one warning per so many deletes, not per delete).
    */
   async deleted(rows: number): Promise<void> {
     this.deletedSinceVacuum += rows;
     if (this.deletedSinceVacuum < this.every) return;
     // Counted from zero before it runs: the callers in parallel meanwhile do not start a second one.
-    const counted = this.deletedSinceVacuum;
     this.deletedSinceVacuum = 0;
     try {
       await this.pool.query(`VACUUM (SKIP_LOCKED) ${this.table}`);
     } catch (e) {
-      this.deletedSinceVacuum += counted;
+      this.deletedSinceVacuum += this.every - Math.ceil(this.every / 10);
       throw e;
     }
   }
