@@ -274,7 +274,7 @@ export function engineHealth(): Dashboard {
           stacked: true,
           w: 8,
           description:
-            'Delivery attempts of advertisers’ webhooks (owner advertiser) and publishers’ partner postbacks (owner publisher) by outcome: delivered, retry, dead_letter, parked; claimed_elsewhere counts waits, not requests (another copy of the delivery was being sent).',
+            'Delivery attempts of advertisers’ webhooks (owner advertiser) and publishers’ partner postbacks (owner publisher) by outcome: delivered, retry, dead_letter, parked; claimed_elsewhere counts waits, not requests (another copy of the delivery was being sent); spent_elsewhere counts copies dead-lettered unsent (another copy spent the attempts).',
         },
       ),
     )

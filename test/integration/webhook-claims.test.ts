@@ -77,7 +77,7 @@ describe.each(targets)('webhook delivery claims on $name', ({ setup }) => {
     expect(await sut.claim(id, 'advertiser', 'second', LEASE_MS)).toBe(false);
     await sut.record(anAttempt(id, 'delivered'), 5, 'first');
     expect(await sut.claim(id, 'advertiser', 'second', LEASE_MS)).toBe(true);
-    expect(await sut.progress(id, 'advertiser', 0)).toEqual({ delivered: true, requests: 1 });
+    expect(await sut.progress(id, 'advertiser', 0)).toEqual({ delivered: true, requests: 1, lastAttempt: 1 });
     await sut.release(id, 'advertiser', 'second');
     expect(await pool.query(`SELECT 1 FROM webhook_claims WHERE delivery_id = $1`, [id])).toMatchObject({ rowCount: 0 });
   });
@@ -126,19 +126,20 @@ describe.each(targets)('webhook delivery claims on $name', ({ setup }) => {
     }
   });
 
-  it("counts a delivery's requests numbered after its last replay, whichever copy made them; parked ones are not requests", async () => {
+  it("counts a delivery's requests in a replay round, whichever copy made them; parked ones are not requests; numbers over every round", async () => {
     const id = `${uid('cnv')}:0`;
-    expect(await sut.progress(id, 'advertiser', 0)).toEqual({ delivered: false, requests: 0 });
-    for (const [attempt, outcome] of [
-      [1, 'retry'],
-      [2, 'dead_letter'],
-      [3, 'parked'],
-      [4, 'retry'],
+    expect(await sut.progress(id, 'advertiser', 0)).toEqual({ delivered: false, requests: 0, lastAttempt: 0 });
+    for (const [attempt, outcome, replay] of [
+      [1, 'retry', 0],
+      [2, 'dead_letter', 0],
+      [3, 'parked', 1],
+      [4, 'retry', 1],
     ] as const)
-      await sut.record({ ...anAttempt(id, outcome), attempt }, 5);
-    expect(await sut.progress(id, 'advertiser', 0)).toEqual({ delivered: false, requests: 3 });
-    expect(await sut.progress(id, 'advertiser', 3)).toEqual({ delivered: false, requests: 1 });
-    expect(await sut.progress(id, 'publisher', 0)).toEqual({ delivered: false, requests: 0 });
+      await sut.record({ ...anAttempt(id, outcome), attempt, replay }, 5);
+    expect(await sut.progress(id, 'advertiser', 0)).toEqual({ delivered: false, requests: 2, lastAttempt: 4 });
+    expect(await sut.progress(id, 'advertiser', 1)).toEqual({ delivered: false, requests: 1, lastAttempt: 4 });
+    expect(await sut.progress(id, 'advertiser', 2)).toEqual({ delivered: false, requests: 0, lastAttempt: 4 });
+    expect(await sut.progress(id, 'publisher', 0)).toEqual({ delivered: false, requests: 0, lastAttempt: 0 });
   });
 
   // Each attempt inserts a claim and deletes it: dead rows that only a vacuum takes back, and neither

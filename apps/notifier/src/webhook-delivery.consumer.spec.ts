@@ -6,7 +6,7 @@ import { Topology, type Decision } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import type { EndpointRef, PostbackRepository, WebhookAttempt, WebhookEndpoint, WebhookRepository } from '@app/storage';
 import { uid } from '@app/testing';
-import { PRIOR_ATTEMPTS_HEADER, verifyWebhook } from '@app/webhooks';
+import { PRIOR_ATTEMPTS_HEADER, REPLAYS_HEADER, verifyWebhook } from '@app/webhooks';
 import { DeliveryTargetService } from './delivery-target.service';
 import { WebhookDeliveryConsumer } from './webhook-delivery.consumer';
 
@@ -76,9 +76,10 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       parkedAt: null,
     };
     const webhooks = {
-      progress: async (id: string, _owner: string, since: number) => ({
+      progress: async (id: string, _owner: string, replay: number) => ({
         delivered: alreadyDelivered.has(id),
-        requests: recorded.filter((a) => a.deliveryId === id && a.outcome !== 'parked' && a.attempt > since).length,
+        requests: recorded.filter((a) => a.deliveryId === id && a.outcome !== 'parked' && (a.replay ?? 0) === replay).length,
+        lastAttempt: Math.max(0, ...recorded.filter((a) => a.deliveryId === id).map((a) => a.attempt)),
       }),
       claimsVacuum: () => ({ deleted: async (rows: number) => void (claimsEnded += rows) }),
       claim: async (id: string, _owner: string, holder: string) => {
@@ -133,11 +134,16 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     deliveryCount = 1,
     priorAttempts?: number,
     subject = topology.webhooks('adv-1'),
+    /** The replay round; a copy with prior attempts comes from a replay, the first unless told. */
+    replays = priorAttempts === undefined ? 0 : 1,
   ): Delivery<Decision> {
+    const headers: Record<string, string> = {};
+    if (priorAttempts !== undefined) headers[PRIOR_ATTEMPTS_HEADER] = String(priorAttempts);
+    if (replays) headers[REPLAYS_HEADER] = String(replays);
     const msg = {
       subject,
       info: { stream: 'DECISIONS', streamSequence: 1, deliveryCount },
-      headers: { get: (name: string) => (name === PRIOR_ATTEMPTS_HEADER && priorAttempts !== undefined ? String(priorAttempts) : '') },
+      headers: { get: (name: string) => headers[name] ?? '' },
     };
     return new Delivery(decision, msg as unknown as JsMsg);
   }
@@ -266,6 +272,72 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     expect(recorded).toHaveLength(MAX_ATTEMPTS);
     expect(other.outcome.kind).toBe('reject');
     expect(releasedAlone).toEqual([`${decision.conversionId}:0`]);
+  });
+
+  it('REVIEW2: a replayed copy that had joined the dead letters unsent gets a fresh budget, not one request', async () => {
+    const decision = aDecision();
+    answer = 500;
+    // Copy A spends the budget alone and is dead-lettered (deliveries 8: replayed with prior 8).
+    for (let n = 1; n <= MAX_ATTEMPTS; n++) await sut.deliver([delivery(decision, n)]);
+    // Copy B (queued again / a second parked copy) finds the budget spent at its first delivery:
+    // rejected unsent, so its dead letter says deliveries 1 and its replay carries prior 1.
+    const b = delivery(decision, 1);
+    await sut.deliver([b]);
+    expect(b.outcome.kind).toBe('reject');
+    // Both replayed (the endpoint still failing); B's replay is handled first.
+    const bReplayed = delivery(decision, 1, 1);
+    await sut.deliver([bReplayed]);
+    expect(received).toHaveLength(MAX_ATTEMPTS + 1);
+    // A replay starts a new budget: this first request of the replay must be a retry, not the last.
+    expect(recorded.at(-1)?.outcome).toBe('retry');
+    expect(bReplayed.outcome.kind).toBe('retry');
+  });
+
+  it('REVIEW2: two copies interleaving requests, both replayed: the replay gets a full budget', async () => {
+    const decision = aDecision();
+    answer = 500;
+    // A and B alternate (each retry releases the claim, so the other copy takes the next request).
+    let a = 0;
+    let b = 0;
+    for (let n = 1; n <= MAX_ATTEMPTS; n++) await sut.deliver([n % 2 ? delivery(decision, ++a) : delivery(decision, ++b)]);
+    const late = delivery(decision, ++a);
+    await sut.deliver([late]); // A finds the budget spent: rejected unsent
+    expect(late.outcome.kind).toBe('reject');
+    // Replays carry prior = each copy's deliveries: A ${a}, B ${b}.
+    const before = received.length;
+    let outcome = 'retry';
+    for (let n = 1; outcome === 'retry' && n <= MAX_ATTEMPTS; n++) {
+      const d = delivery(decision, n, b); // B's replay is taken first
+      await sut.deliver([d]);
+      outcome = d.outcome.kind;
+    }
+    expect(received.length - before).toBe(MAX_ATTEMPTS);
+  });
+
+  it('a copy left in the dead letters while the other was replayed alone is sent again by its next replay, not rejected unsent on every one', async () => {
+    const decision = aDecision();
+    answer = 500;
+    // Round 0: A spends the budget (attempts 1..3); B joins it in the dead letters unsent.
+    for (let n = 1; n <= MAX_ATTEMPTS; n++) await sut.deliver([delivery(decision, n)]);
+    await sut.deliver([delivery(decision, 1)]);
+    // Round 1: A alone is replayed (prior 3, replays 1) and spends it again (attempts 4..6).
+    for (let n = 1; n <= MAX_ATTEMPTS; n++) await sut.deliver([delivery(decision, n, MAX_ATTEMPTS, undefined, 1)]);
+    expect(received).toHaveLength(2 * MAX_ATTEMPTS);
+    // B's first replay (prior 1, replays 1) is of the round A just spent: it joins A's dead letter unsent.
+    const bFirst = delivery(decision, 1, 1, undefined, 1);
+    await sut.deliver([bFirst]);
+    expect(bFirst.outcome.kind).toBe('reject');
+    expect(received).toHaveLength(2 * MAX_ATTEMPTS);
+    // Its next replay (prior 2, replays 2) is a round of its own: a full budget, numbered after attempt 6.
+    let outcome = 'retry';
+    for (let n = 1; outcome === 'retry' && n <= MAX_ATTEMPTS; n++) {
+      const d = delivery(decision, n, 2, undefined, 2);
+      await sut.deliver([d]);
+      outcome = d.outcome.kind;
+    }
+    expect(received).toHaveLength(3 * MAX_ATTEMPTS);
+    expect(recorded.map((a) => a.attempt)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(recorded.filter((a) => a.outcome === 'dead_letter')).toHaveLength(3);
   });
 
   it('counts every claim it ended towards vacuuming webhook_claims, not the waits', async () => {

@@ -7,7 +7,7 @@ import { ConsumerName, Decision, Topology } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import { componentLogger, metrics } from '@app/observability';
 import { ChurnVacuum, WebhookAttempt, WebhookOwner, WebhookRepository } from '@app/storage';
-import { DeliveryPolicy, PRIOR_ATTEMPTS_HEADER, deliveryAgent, deliveryId, retryDelayMs, sendSigned } from '@app/webhooks';
+import { DeliveryPolicy, PRIOR_ATTEMPTS_HEADER, REPLAYS_HEADER, deliveryAgent, deliveryId, retryDelayMs, sendSigned } from '@app/webhooks';
 import { DeliveryTargetService } from './delivery-target.service';
 
 /**
@@ -98,21 +98,30 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     const decision = delivery.data;
     // Attempts before a replay count too (numbers keep counting); the retry budget starts afresh with each replay.
     const prior = Number(delivery.header(PRIOR_ATTEMPTS_HEADER) ?? 0);
+    // The replay round: every copy replayed together carries the same, whatever its own deliveries.
+    const replay = Number(delivery.header(REPLAYS_HEADER) ?? 0);
     // Asked after the claim: a copy that held it until now and delivered it is seen here. The budget
-    // is the requests recorded since the replay, by any copy: not this copy's JetStream deliveries,
-    // which count its waits on the claim too.
-    const { delivered, requests } = await this.webhooks.progress(id, owner, prior);
+    // is the requests recorded in this replay round, by any copy of it: not this copy's JetStream
+    // deliveries, which count its waits on the claim too and differ between copies.
+    const { delivered, requests, lastAttempt } = await this.webhooks.progress(id, owner, replay);
     // Another copy delivered it, or redelivered after the receiver already took it (we died before
     // the ack): do not send twice.
     if (delivered) return { recorded: false };
     if (requests >= this.policy.maxAttempts) {
-      // Another copy spent the delivery's attempts and dead-lettered it: this one waits there beside
+      // Another copy spent this round's attempts and dead-lettered it: this one waits there beside
       // it (a replay of both sends once: this claim and check), with no request and no record of its
       // own (the endpoint's dead-letter count takes the delivery once).
+      metrics.webhookDeliveries.labels(owner, 'spent_elsewhere').inc();
+      this.log.info(
+        { deliveryId: id, owner, replay, requests },
+        'delivery already failed its attempts in another copy: dead-lettered beside it, unsent',
+      );
       delivery.reject(new Error(`webhook delivery ${id} already failed its ${requests} attempt(s)`));
       return { recorded: false };
     }
-    const attempt = prior + requests + 1;
+    // Numbered after every attempt recorded, by any copy in any round (the header's count when older
+    // attempts are no longer recorded).
+    const attempt = Math.max(prior, lastAttempt) + 1;
     const last = requests + 1 >= this.policy.maxAttempts;
     const target = await this.targets.resolve(delivery.subject, decision);
     if (!target) return { recorded: false }; // the owner removed its webhook or postback since
@@ -120,6 +129,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     const base: Omit<WebhookAttempt, 'statusCode' | 'error' | 'durationMs' | 'outcome'> = {
       deliveryId: id,
       attempt,
+      replay,
       owner,
       advertiserId: owner === 'advertiser' ? endpoint.ownerId : null,
       publisherId: owner === 'publisher' ? endpoint.ownerId : null,

@@ -43,6 +43,8 @@ export interface WebhookAttempt {
   error: string | null;
   durationMs: number;
   outcome: 'delivered' | 'retry' | 'dead_letter' | 'parked';
+  /** The dead-letter replay round it was made in (0, or absent: before any replay). */
+  replay?: number;
 }
 
 /**
@@ -64,8 +66,10 @@ export const VACUUM_CLAIMS_AFTER = 10_000;
 /** Where a delivery stands before an attempt: reached its receiver, or how many requests it had. */
 export interface DeliveryProgress {
   delivered: boolean;
-  /** Requests recorded (delivered, retried, dead-lettered; not parked) numbered after `since`. */
+  /** Requests recorded (delivered, retried, dead-lettered; not parked) in the replay round asked for. */
   requests: number;
+  /** The highest attempt number recorded for the delivery, in any round (0: none). */
+  lastAttempt: number;
 }
 
 /** Webhook and postback endpoints' secrets and health, and every delivery attempt. */
@@ -166,8 +170,8 @@ export class WebhookRepository {
    */
   async record(a: WebhookAttempt, parkAfter: number, holder?: string): Promise<boolean> {
     const insert = `INSERT INTO webhook_attempts (delivery_id, attempt, owner_type, advertiser_id, publisher_id, postback_id, conversion_id, revision,
-                                                  url, status_code, error, duration_ms, outcome)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`;
+                                                  url, status_code, error, duration_ms, outcome, replay)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`;
     const values = [
       a.deliveryId,
       a.attempt,
@@ -182,6 +186,7 @@ export class WebhookRepository {
       a.error,
       a.durationMs,
       a.outcome,
+      a.replay ?? 0,
     ];
     // The holder is the statement's last parameter.
     const released = (param: number) =>
@@ -203,11 +208,11 @@ export class WebhookRepository {
     const { rows } = await this.pool.query(
       `WITH ${holder === undefined ? '' : `${released(params.length + 1)}, `}attempt AS (${insert})
        UPDATE ${table} SET
-         ${p}consecutive_failures = CASE WHEN $15 THEN 0 ELSE ${p}consecutive_failures + 1 END,
-         ${p}failed_deliveries = CASE WHEN $15 THEN 0 WHEN $16 THEN ${p}failed_deliveries + 1 ELSE ${p}failed_deliveries END,
-         ${p}status = CASE WHEN $16 AND ${p}failed_deliveries + 1 >= $17 THEN 'parked' ELSE ${p}status END,
-         ${p}parked_at = CASE WHEN $16 AND ${p}failed_deliveries + 1 >= $17 AND ${p}parked_at IS NULL THEN now() ELSE ${p}parked_at END
-       WHERE id = $14 RETURNING ${p}status AS status`,
+         ${p}consecutive_failures = CASE WHEN $16 THEN 0 ELSE ${p}consecutive_failures + 1 END,
+         ${p}failed_deliveries = CASE WHEN $16 THEN 0 WHEN $17 THEN ${p}failed_deliveries + 1 ELSE ${p}failed_deliveries END,
+         ${p}status = CASE WHEN $17 AND ${p}failed_deliveries + 1 >= $18 THEN 'parked' ELSE ${p}status END,
+         ${p}parked_at = CASE WHEN $17 AND ${p}failed_deliveries + 1 >= $18 AND ${p}parked_at IS NULL THEN now() ELSE ${p}parked_at END
+       WHERE id = $15 RETURNING ${p}status AS status`,
       holder === undefined ? params : [...params, holder],
     );
     return rows[0]?.status === 'parked';
@@ -254,18 +259,20 @@ export class WebhookRepository {
   }
 
   /**
-   * `delivered`, and the requests this delivery had that are numbered after `since` (the attempts
-   * before its last replay): one statement. Its retry budget is spent on requests, whichever copy of
-   * it made them, not on the times a copy was handed back while another held the claim.
+   * `delivered`, the requests this delivery had in replay round `replay`, and its highest attempt
+   * number: one statement. Its retry budget is spent on the requests of a round, whichever copy of it
+   * made them (every copy replayed in one round carries that round), not on the times a copy was
+   * handed back while another held the claim, nor on a copy's own deliveries.
    */
-  async progress(deliveryId: string, owner: WebhookOwner, since: number): Promise<DeliveryProgress> {
-    const { rows } = await this.pool.query<{ delivered: boolean; requests: number }>(
+  async progress(deliveryId: string, owner: WebhookOwner, replay: number): Promise<DeliveryProgress> {
+    const { rows } = await this.pool.query<{ delivered: boolean; requests: number; last_attempt: number }>(
       `SELECT coalesce(bool_or(outcome = 'delivered'), false) AS delivered,
-              count(*) FILTER (WHERE outcome <> 'parked' AND attempt > $3)::int AS requests
+              count(*) FILTER (WHERE outcome <> 'parked' AND replay = $3)::int AS requests,
+              coalesce(max(attempt), 0)::int AS last_attempt
          FROM webhook_attempts WHERE delivery_id = $1 AND owner_type = $2`,
-      [deliveryId, owner, since],
+      [deliveryId, owner, replay],
     );
-    return { delivered: rows[0].delivered, requests: rows[0].requests };
+    return { delivered: rows[0].delivered, requests: rows[0].requests, lastAttempt: rows[0].last_attempt };
   }
 
   /** Vacuums webhook_claims every VACUUM_CLAIMS_AFTER claims ended (one per notifier). */
