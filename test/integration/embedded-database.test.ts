@@ -29,6 +29,16 @@ function message(type: string, body: string | Buffer = ''): Buffer {
   return m;
 }
 
+/** A StartupMessage (protocol 3.0) for this user and the database `postgres`. */
+function startupMessage(user: string): Buffer {
+  const params = Buffer.from(`user\0${user}\0database\0postgres\0\0`);
+  const startup = Buffer.alloc(8 + params.length);
+  startup.writeInt32BE(8 + params.length, 0);
+  startup.writeInt32BE(196608, 4);
+  params.copy(startup, 8);
+  return startup;
+}
+
 /** The server's messages as they come: type, and an error's SQLSTATE or ReadyForQuery's status. */
 class RawClient {
   private buffer = Buffer.alloc(0);
@@ -61,12 +71,7 @@ class RawClient {
     const socket = connect(Number(port), '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
     const client = new RawClient(socket);
-    const params = Buffer.from(`user\0${decodeURIComponent(username) || 'postgres'}\0database\0postgres\0\0`);
-    const startup = Buffer.alloc(8 + params.length);
-    startup.writeInt32BE(8 + params.length, 0);
-    startup.writeInt32BE(196608, 4);
-    params.copy(startup, 8);
-    socket.write(startup);
+    socket.write(startupMessage(decodeURIComponent(username) || 'postgres'));
     const auth = (await client.until('R')).pop()!;
     // An MD5 password (5, with its salt), as the embedded database asks; it takes any password.
     if (auth.code!.startsWith('00000005')) {
@@ -389,6 +394,99 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
       }
     },
   );
+
+  // psql without a password sends its startup message, gets the password request and closes. PGlite's one
+  // session stayed inside that startup exchange: the cleanup's ROLLBACK, and then the next statement of the
+  // connection using the database next, got no ReadyForQuery, and that connection was closed. (An SSLRequest
+  // alone never reached PGlite: that case is a regression guard.)
+  it.each([
+    ['after the password request (psql without a password)', 'request'],
+    ['right after its startup message', 'startup'],
+    ['midway through its password message', 'partial'],
+    ['with Terminate instead of a password', 'terminate'],
+    ['after an SSLRequest', 'ssl'],
+    ['after an SSLRequest, a startup message and the password request', 'ssl-request'],
+  ])('serves the connection already open and new ones after a client closes %s', async (_, how) => {
+    // Open before the client goes, as a pooled connection is: no startup of its own comes between.
+    const open = new Client({ connectionString: sut.url, query_timeout: 5_000 });
+    const errors: string[] = [];
+    open.on('error', (e) => errors.push(e.message));
+    await open.connect();
+    try {
+      expect((await open.query('SELECT 1 AS x')).rows).toEqual([{ x: 1 }]);
+      const socket = connect(Number(new URL(sut.url).port), '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      if (how.startsWith('ssl')) {
+        const answer = new Promise<Buffer>((r) => socket.once('data', r));
+        const ssl = Buffer.alloc(8);
+        ssl.writeInt32BE(8, 0);
+        ssl.writeInt32BE(80877103, 4);
+        socket.write(ssl);
+        expect((await answer).toString('latin1')).toBe('N');
+      }
+      if (how !== 'ssl') {
+        const raw = new RawClient(socket);
+        socket.write(startupMessage('postgres'));
+        if (how !== 'startup') expect((await raw.until('R')).pop()!.code!.startsWith('00000005')).toBe(true);
+        if (how === 'partial') socket.write(message('p', 'md5' + '0'.repeat(32) + '\0').subarray(0, 9));
+        if (how === 'terminate') socket.write(message('X'));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await open.query('SELECT 2 AS x')).rows).toEqual([{ x: 2 }]);
+      const next = new Client({ connectionString: sut.url, query_timeout: 5_000 });
+      next.on('error', () => undefined);
+      try {
+        await next.connect();
+        expect((await next.query('SELECT 3 AS x')).rows).toEqual([{ x: 3 }]);
+      } finally {
+        await next.end().catch(() => undefined);
+      }
+      expect(errors).toEqual([]);
+    } finally {
+      await open.end().catch(() => undefined);
+    }
+  });
+
+  it('answers a message other than the password, during authentication, with a protocol violation (08P01) and runs nothing of it', async () => {
+    await pool.query('CREATE TABLE unauthenticated (v int)');
+    const socket = connect(Number(new URL(sut.url).port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const raw = new RawClient(socket);
+    socket.write(startupMessage('postgres'));
+    await raw.until('R');
+    raw.send(message('Q', 'INSERT INTO unauthenticated VALUES (1)\0'));
+    expect((await raw.until('E')).pop()!.code).toBe('08P01');
+    await eventually(async () => raw.ended());
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM unauthenticated');
+    expect(rows[0].n).toBe(0);
+    const next = new Client({ connectionString: sut.url, query_timeout: 5_000 });
+    next.on('error', () => undefined);
+    try {
+      await next.connect();
+      expect((await next.query('SELECT 3 AS x')).rows).toEqual([{ x: 3 }]);
+    } finally {
+      await next.end().catch(() => undefined);
+    }
+  });
+
+  it('lets the others run while a client has not answered the password request (it holds nothing yet)', async () => {
+    const socket = connect(Number(new URL(sut.url).port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const raw = new RawClient(socket);
+    socket.write(startupMessage('postgres'));
+    await raw.until('R');
+    const other = new Client({ connectionString: sut.url, query_timeout: 3_000 });
+    other.on('error', () => undefined);
+    try {
+      await other.connect();
+      expect((await other.query('SELECT 4 AS x')).rows).toEqual([{ x: 4 }]);
+    } finally {
+      await other.end().catch(() => undefined);
+      raw.close();
+    }
+  });
 
   it('reports SQL errors to the caller and keeps serving', async () => {
     await expect(pool.query('SELECT * FROM no_such_table')).rejects.toThrow(/no_such_table/);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, Server, Socket } from 'node:net';
 import type { PGlite } from '@electric-sql/pglite';
 import { componentLogger } from '@app/observability';
@@ -11,6 +12,8 @@ const COPY_DATA = 0x64; // 'd'
 const COPY_DONE = 0x63; // 'c'
 const COPY_FAIL = 0x66; // 'f'
 const PARSE = 0x50; // 'P'
+const PASSWORD = 0x70; // 'p'
+const AUTHENTICATION = 0x52; // 'R'
 const FLUSH = 0x48; // 'H'
 const SYNC = 0x53; // 'S'
 const READY_FOR_QUERY = 0x5a; // 'Z'
@@ -61,6 +64,10 @@ const TERMINATE_GRACE_MS = 1_000;
  * Any other statement that asks for `COPY … FROM STDIN` (in another form, or through the extended
  * protocol), and one with an ENCODING option, is refused with an error (0A000) instead of reaching
  * PGlite, which would crash or stop serving for every connection.
+ *
+ * The startup exchange is played here too (see `Connection.authenticate`): PGlite asks every startup
+ * message for a password and takes any, and until it has one its session runs statements without
+ * ReadyForQuery, for whichever connection comes next.
  */
 export class PGliteServer {
   private server?: Server;
@@ -237,6 +244,8 @@ class Connection {
   /** Bytes the buffer must hold before its first message is whole (0: unknown, its header is missing). */
   private needed = 0;
   private started = false;
+  /** Its startup message, kept from PGlite until the client answers the password request (see `authenticate`). */
+  private startup: Buffer | null = null;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
   /**
@@ -323,7 +332,10 @@ class Connection {
           return Buffer.alloc(0);
         }
         this.started = true;
+        this.startup = buffer.subarray(end, end + length);
         end += length;
+        start = end;
+        this.send(passwordRequest());
         continue;
       }
       if (buffer.length - end < 5) break;
@@ -334,6 +346,24 @@ class Connection {
         break;
       }
       const body = buffer.subarray(end + 5, end + 1 + length);
+      if (this.startup) {
+        const startup = this.startup;
+        this.startup = null;
+        if (type === PASSWORD) {
+          const password = buffer.subarray(end, end + 1 + length);
+          end += 1 + length;
+          start = end;
+          this.then(() => this.authenticate(startup, password));
+          continue;
+        }
+        // As PostgreSQL: anything but the password ends the connection (Terminate quietly); none of it runs.
+        if (type !== TERMINATE)
+          this.send(
+            errorResponse('FATAL', '08P01', `expected password response, got message type 0x${type.toString(16).padStart(2, '0')}`),
+          );
+        this.then(async () => this.finish());
+        return Buffer.alloc(0);
+      }
       if (this.copying) {
         this.takeCopyMessage(type, body);
         end += 1 + length;
@@ -436,6 +466,26 @@ class Connection {
 
   private then(step: () => Promise<void>): void {
     this.chain = this.chain.then(step);
+  }
+
+  /**
+   * Runs a client's startup message and its password message on PGlite back to back, as one hold of the
+   * database. PGlite answers every startup message with a password request (MD5) and takes any password,
+   * and until it has the password its one session runs statements without ReadyForQuery: a client that
+   * closed at the password request (psql without a password) left it so, the cleanup's ROLLBACK got no
+   * ReadyForQuery, and the connection using the database next was closed. So the server asks for the
+   * password itself (`passwordRequest`) and PGlite sees the startup only with it, never apart: a client
+   * that goes before answering has run nothing, and one that has not yet answered keeps nothing from the others.
+   */
+  private authenticate(startup: Buffer, password: Buffer): Promise<void> {
+    return this.execute(async () => {
+      const asked = await this.server.exec(startup);
+      if (!asksPassword(asked)) return asked;
+      const answer = await this.server.exec(password);
+      if (!endsReady(answer))
+        throw new Error('embedded database: PGlite did not end the startup exchange (its answer to the password has no ReadyForQuery)');
+      return answer;
+    }, 'startup');
   }
 
   private run(messages: Uint8Array): Promise<void> {
@@ -664,6 +714,17 @@ const ABANDON = Buffer.concat([
   protocolMessage(SYNC, Buffer.alloc(0)),
   simpleQuery('ROLLBACK'),
 ]);
+
+/** AuthenticationMD5Password, with a salt of its own (PGlite, which checks no password, never sees it). */
+function passwordRequest(): Buffer {
+  return protocolMessage(AUTHENTICATION, Buffer.concat([Buffer.from([0, 0, 0, 5]), randomBytes(4)]));
+}
+
+/** Whether an answer is one authentication request that is not AuthenticationOk (PGlite asking for the password). */
+function asksPassword(answer: Uint8Array): boolean {
+  const b = Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength);
+  return b.length >= 9 && b[0] === AUTHENTICATION && 1 + b.readInt32BE(1) === b.length && b.readInt32BE(5) !== 0;
+}
 
 /** CopyInResponse: text format, no per-column formats announced (clients do not need them). */
 const COPY_IN_RESPONSE = Buffer.from([0x47, 0, 0, 0, 7, 0, 0, 0]);
