@@ -398,10 +398,13 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
   // psql without a password sends its startup message, gets the password request and closes. PGlite's one
   // session stayed inside that startup exchange: the cleanup's ROLLBACK, and then the next statement of the
   // connection using the database next, got no ReadyForQuery, and that connection was closed. (An SSLRequest
-  // alone never reached PGlite: that case is a regression guard.)
+  // or part of a startup message alone never reached PGlite, and a password finished the exchange: those
+  // cases are regression guards.)
   it.each([
     ['after the password request (psql without a password)', 'request'],
+    ['midway through its startup message', 'partial-startup'],
     ['right after its startup message', 'startup'],
+    ['right after its password message', 'password'],
     ['midway through its password message', 'partial'],
     ['with Terminate instead of a password', 'terminate'],
     ['after an SSLRequest', 'ssl'],
@@ -426,10 +429,12 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
       }
       if (how !== 'ssl') {
         const raw = new RawClient(socket);
-        socket.write(startupMessage('postgres'));
-        if (how !== 'startup') expect((await raw.until('R')).pop()!.code!.startsWith('00000005')).toBe(true);
+        if (how === 'partial-startup') socket.write(startupMessage('postgres').subarray(0, 12));
+        else socket.write(startupMessage('postgres'));
+        if (how !== 'startup' && how !== 'partial-startup') expect((await raw.until('R')).pop()!.code!.startsWith('00000005')).toBe(true);
         if (how === 'partial') socket.write(message('p', 'md5' + '0'.repeat(32) + '\0').subarray(0, 9));
         if (how === 'terminate') socket.write(message('X'));
+        if (how === 'password') socket.write(message('p', 'md5' + '0'.repeat(32) + '\0'));
       }
       await new Promise((r) => setTimeout(r, 100));
       socket.destroy();
