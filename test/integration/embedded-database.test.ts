@@ -476,6 +476,63 @@ describe('embedded database (TimescaleDB PGlite over the wire protocol)', () => 
     }
   });
 
+  // A hostile review of the above: after the 08P01 a later chunk still ran; a message of type 0x00 reached
+  // PGlite as a second startup message (the next connection was closed); a length of -1 after the startup,
+  // or a startup length below 8, looped the parser for ever (the embedded database's thread hung).
+  it('reads nothing a client sends after its protocol violation', async () => {
+    await pool.query('CREATE TABLE after_violation (v int)');
+    const socket = connect({ port: Number(new URL(sut.url).port), host: '127.0.0.1', allowHalfOpen: true });
+    await new Promise((r) => socket.once('connect', r));
+    const raw = new RawClient(socket);
+    socket.write(startupMessage('postgres'));
+    await raw.until('R');
+    raw.send(message('Q', 'SELECT 1\0'));
+    expect((await raw.until('E')).pop()!.code).toBe('08P01');
+    socket.write(message('Q', 'INSERT INTO after_violation VALUES (7)\0'));
+    await new Promise((r) => setTimeout(r, 300));
+    socket.destroy();
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM after_violation');
+    expect(rows[0].n).toBe(0);
+  });
+
+  it.each([
+    ['a message of type 0x00 (a startup message to PGlite), after authentication', 'zero-type'],
+    ['a message length of -1 after the startup message', 'negative'],
+    ['a startup length of 0', 'startup-zero'],
+  ])('ends a connection sending %s with 08P01 and serves the others', async (_, how) => {
+    const open = new Client({ connectionString: sut.url, query_timeout: 5_000 });
+    const errors: string[] = [];
+    open.on('error', (e) => errors.push(e.message));
+    await open.connect();
+    try {
+      const socket = connect(Number(new URL(sut.url).port), '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      const raw = new RawClient(socket);
+      if (how === 'startup-zero') {
+        socket.write(Buffer.alloc(8));
+      } else {
+        socket.write(startupMessage('postgres'));
+        await raw.until('R');
+        if (how === 'negative') socket.write(Buffer.from([0x70, 0xff, 0xff, 0xff, 0xff]));
+        else {
+          raw.send(message('p', 'md5' + '0'.repeat(32) + '\0'));
+          await raw.until('Z');
+          // The server reads type 0x00 and a length from bytes 1-4; PGlite would read bytes 0-3 as a startup length.
+          const startup = startupMessage('postgres');
+          const smuggled = Buffer.alloc(startup.length * 256 + 1);
+          startup.copy(smuggled, 0);
+          socket.write(smuggled);
+        }
+      }
+      expect((await raw.until('E')).pop()!.code).toBe('08P01');
+      await eventually(async () => raw.ended());
+      expect((await open.query('SELECT 2 AS x')).rows).toEqual([{ x: 2 }]);
+      expect(errors).toEqual([]);
+    } finally {
+      await open.end().catch(() => undefined);
+    }
+  });
+
   it('lets the others run while a client has not answered the password request (it holds nothing yet)', async () => {
     const socket = connect(Number(new URL(sut.url).port), '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));

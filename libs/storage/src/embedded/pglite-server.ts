@@ -18,6 +18,14 @@ const FLUSH = 0x48; // 'H'
 const SYNC = 0x53; // 'S'
 const READY_FOR_QUERY = 0x5a; // 'Z'
 const IDLE = 0x49; // 'I'
+/**
+ * The message types a client may send once started (Bind, Close, Describe, Execute, FunctionCall, Flush,
+ * Parse, Query, Sync, Terminate, CopyData/Done/Fail, Password): anything else (a type 0x00 would reach
+ * PGlite as a second startup message) ends the connection with 08P01, as PostgreSQL does.
+ */
+/** PostgreSQL refuses a startup packet longer than this (MAX_STARTUP_PACKET_LENGTH). */
+const MAX_STARTUP_LENGTH = 10_000;
+const FRONTEND = new Set([...'BCDEFHPQSXcdfp'].map((c) => c.charCodeAt(0)));
 
 /** A simple query that is one `COPY … FROM STDIN` statement (what `pg-copy-streams` sends). */
 const COPY_FROM_STDIN = /^(\s*COPY\s[^;]*?\sFROM\s+)STDIN\b([^;]*?);?\s*$/is;
@@ -246,6 +254,8 @@ class Connection {
   private started = false;
   /** Its startup message, kept from PGlite until the client answers the password request (see `authenticate`). */
   private startup: Buffer | null = null;
+  /** The connection is ending (08P01, Terminate): nothing it sends afterwards is read. */
+  private stopped = false;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
   /**
@@ -285,7 +295,7 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.terminated) return;
+    if (this.terminated || this.stopped) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.buffered < this.needed) return;
@@ -315,6 +325,13 @@ class Connection {
       if (!this.started) {
         if (buffer.length - end < 8) break;
         const length = buffer.readInt32BE(end);
+        if (length < 8 || length > MAX_STARTUP_LENGTH) {
+          // PostgreSQL's own bounds (a length below 8 would never move the parser on: a loop for ever).
+          this.stopped = true;
+          this.send(errorResponse('FATAL', '08P01', 'invalid length of startup packet'));
+          this.then(async () => this.finish());
+          return Buffer.alloc(0);
+        }
         if (buffer.length - end < length) {
           this.needed = length;
           break;
@@ -341,6 +358,13 @@ class Connection {
       if (buffer.length - end < 5) break;
       const type = buffer[end];
       const length = buffer.readInt32BE(end + 1);
+      if (length < 4 || !FRONTEND.has(type)) {
+        flush();
+        this.stopped = true;
+        this.send(errorResponse('FATAL', '08P01', `invalid frontend message type ${type}`));
+        this.then(async () => this.finish());
+        return Buffer.alloc(0);
+      }
       if (buffer.length - end < 1 + length) {
         this.needed = 1 + length;
         break;
@@ -357,10 +381,8 @@ class Connection {
           continue;
         }
         // As PostgreSQL: anything but the password ends the connection (Terminate quietly); none of it runs.
-        if (type !== TERMINATE)
-          this.send(
-            errorResponse('FATAL', '08P01', `expected password response, got message type 0x${type.toString(16).padStart(2, '0')}`),
-          );
+        if (type !== TERMINATE) this.send(errorResponse('FATAL', '08P01', `expected password response, got message type ${type}`));
+        this.stopped = true;
         this.then(async () => this.finish());
         return Buffer.alloc(0);
       }
