@@ -9,14 +9,20 @@ import {
   DEAD_LETTER_HEADERS,
   Delivery,
   JetStreamPublisher,
+  StoredEvent,
   classifyFailure,
   provisionStreams,
   readStoredIds,
 } from '@app/messaging';
-import { TEST_NATS_URL, deleteNamespace, testNamespace, uid } from '@app/testing';
+import { OFFLINE_DISTINCT_SECRET } from '@app/features';
+import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, createPool, migrate } from '@app/storage';
+import { TEST_NATS_URL, aCatalog, aClick, aConversion, createTestDatabase, deleteNamespace, testNamespace, uid } from '@app/testing';
 import { DecisionFanoutService } from '../../apps/notifier/src/decision-fanout.service';
 import { DecisionsConsumer } from '../../apps/notifier/src/decisions.consumer';
 import type { PostbackDirectory } from '../../apps/notifier/src/postback-directory.service';
+import { RecorderProgress } from '../../apps/scorer/src/recorder-progress';
+import { RedeliveryResolver } from '../../apps/scorer/src/redelivery.resolver';
+import { ScoringService } from '../../apps/scorer/src/scoring.service';
 import { readStream } from '../faults/support/accounting';
 
 /** Streams with a duplicate window this short (seconds) let a redelivery arrive after it within a test. */
@@ -80,7 +86,13 @@ describe('a decision redelivered after the duplicate window', () => {
   /** A VERDICTS durable whose unacknowledged messages come again after a second. */
   const verdicts = async () => {
     const durable = 'notifier-test';
-    await jsm.consumers.add(topology.streams.verdicts, { durable_name: durable, ack_policy: AckPolicy.Explicit, ack_wait: 1_000_000_000 });
+    await jsm.consumers.add(topology.streams.verdicts, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 1_000_000_000,
+      // The notifier's: decisions only (a scorer publishes click verdicts on their own subject).
+      filter_subject: topology.verdict('conversion'),
+    });
     const consumer = await jetstream(nc).consumers.get(topology.streams.verdicts, durable);
     return async (n: number): Promise<JsMsg[]> => {
       const out: JsMsg[] = [];
@@ -119,6 +131,52 @@ describe('a decision redelivered after the duplicate window', () => {
       [`${first.conversionId}:0`, `${first.conversionId}:1`, `${other.conversionId}:0`].sort(),
     );
   }, 30_000);
+
+  it('is not published again when the scorer publishes it again on VERDICTS after the window', async () => {
+    const db = await createTestDatabase();
+    const pool = createPool({ url: db.url, max: 2, applicationName: 'late-redelivery-test' });
+    try {
+      await migrate(pool);
+      const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
+      const outcomes = new OutcomeRepository(pool);
+      const scoring = new ScoringService(
+        config,
+        { ...aCatalog(), resolve: async () => undefined } as unknown as CatalogCache,
+        outcomes,
+        new ClickRepository(pool),
+        publisher,
+        topology,
+        new ShadowOutcomeRepository(pool),
+        new RedeliveryResolver(outcomes, new RecorderProgress(config, jsm, topology)),
+        OFFLINE_DISTINCT_SECRET,
+      );
+      const event = (data: StoredEvent, redelivered = false) =>
+        ({ data, redelivered, deliveryCount: redelivered ? 2 : 1 }) as unknown as Delivery<StoredEvent>;
+      const sut = notifier();
+      const fetch = await verdicts();
+      const click = aClick({ id: uid('click') });
+      const conversion = aConversion(click, { id: uid('conv') });
+      await scoring.process([event(click), event(conversion)]);
+      const [first] = await fetch(1);
+      await sut.deliver([new Delivery(first.json<Decision>(), first)]);
+      first.ack();
+      await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 1500));
+
+      // The conversion comes back (its scorer batch was nak'ed, or it was sent again) before the
+      // recorder recorded its decision: the scorer remembers it and publishes it again, a new VERDICTS
+      // message (past VERDICTS' window too) that the notifier gets as a first delivery.
+      await scoring.process([event(conversion, true)]);
+      const [again] = await fetch(1);
+      expect(again.info.deliveryCount).toBe(1);
+      await sut.deliver([new Delivery(again.json<Decision>(), again)]);
+      again.ack();
+
+      expect(await publishedRevisions()).toEqual([`${conversion.id}:0`]);
+    } finally {
+      await pool.end();
+      await db.drop();
+    }
+  }, 60_000);
 
   it('is not published again when its dead letter is replayed after the window', async () => {
     const sut = notifier();

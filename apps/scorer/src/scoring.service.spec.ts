@@ -248,6 +248,22 @@ describe('ScoringService: what a batch loads before it is scored', () => {
       ]);
     });
 
+    it('marks an owed revision it publishes again with its time (REPUBLISHED_HEADER), not a revision made just now', async () => {
+      const rejection = feedback('rejected', 'advertiser');
+      refusing = true;
+      await expect(sut.process(batch(rejection))).rejects.toThrow(/maximum bytes/);
+      refusing = false;
+      await sut.process(batch(feedback('approved', 'analyst')));
+
+      const messages = published.filter((o) => o.subject === topology.verdict('conversion'));
+      const marks = messages.flatMap((m) => unpack(m).map((d) => [(d as Decision).revision, m.republishedFrom]));
+      const owedRevision = decisions().find((d) => d.revision === 1)!;
+      expect(marks).toEqual([
+        [1, owedRevision.decidedAt],
+        [2, undefined],
+      ]);
+    });
+
     it('keeps one revision per feedback while two feedbacks are redelivered in turn, and publishes each once', async () => {
       const rejection = feedback('rejected', 'advertiser');
       const approval = feedback('approved', 'analyst');

@@ -67,6 +67,12 @@ export class ScoringService {
    */
   private readonly madeBy = new WeakMap<Decision, string>();
   /**
+   * The decisions handed to `publish` (an owed revision comes back as the same object): published
+   * again, they may repeat a publish JetStream stored without acknowledging it (a timeout), and go
+   * with `REPUBLISHED_HEADER`.
+   */
+  private readonly sent = new WeakSet<Decision>();
+  /**
    * The tail of the chain that runs, one at a time, the sections that take owed revisions, publish
    * and put back what failed: the hold timer's tick, and a batch holding feedback. Otherwise a
    * feedback's redelivery could find nothing owed while the timer's publish of its revision is in
@@ -134,6 +140,8 @@ export class ScoringService {
     const stored = new Set<Outcome>();
     // The verdicts scored just now (not a remembered copy): their reasons go slim unchecked (`publish`).
     const scoredNow = new Set<ClickVerdict>();
+    // Decisions remembered from an earlier delivery of their event (a copy: not in `sent`), published again.
+    let remembered: Set<Decision> | undefined;
     try {
       for (const d of batch) {
         const e = d.data;
@@ -153,7 +161,10 @@ export class ScoringService {
           // possibly a different one, to the advertiser (the DECISIONS stream and its webhook no
           // longer drop it as a duplicate by then); the recorded decision stands.
           if (prepared.decided.has(e.id)) continue;
-          out.push(this.engine.scoreConversion(e, this.catalog, attributionRecord(prepared.clicks.get(e.clickId)), now));
+          const again = this.engine.remembers('conversion', e.id);
+          const decision = this.engine.scoreConversion(e, this.catalog, attributionRecord(prepared.clicks.get(e.clickId)), now);
+          if (again) (remembered ??= new Set()).add(decision);
+          out.push(decision);
         } else {
           const owed = this.takeOwed(e.conversionId);
           revisions.push(...owed);
@@ -168,7 +179,7 @@ export class ScoringService {
           if (revised) out.push(revised);
         }
       }
-      await this.publish(out, revisions.length ? stored : undefined, scoredNow);
+      await this.publish(out, revisions.length ? stored : undefined, scoredNow, remembered);
     } catch (e) {
       // Not (or not all) stored: owed to the feedback's redelivery, but those JetStream acked. One
       // stored after all without an ack (a timeout) is published again with its message id, which
@@ -279,11 +290,21 @@ export class ScoringService {
    * Their reasons go as the recorder stores them (`storedReasons`: without what the reason-code
    * catalogue gives back; only the recorder reads click verdicts on VERDICTS), those in `scoredNow`
    * (the engine scored them just now) without formatting their messages again to check them.
-   * Decisions go whole: the notifier reads them too.
+   * Decisions go whole: the notifier reads them too. Those that may have been published before
+   * (`remembered`, or handed to `publish` already: an owed revision) go in messages of their own, before
+   * the others (a conversion's earlier revisions before its later ones), marked with the earliest
+   * `decidedAt` among them (`REPUBLISHED_HEADER`): past the duplicate window VERDICTS stores them
+   * again, and the notifier then reads DECISIONS back before publishing them (docs/trust.md).
    */
-  async publish(out: readonly Outcome[], stored?: Set<Outcome>, scoredNow?: ReadonlySet<ClickVerdict>): Promise<void> {
+  async publish(
+    out: readonly Outcome[],
+    stored?: Set<Outcome>,
+    scoredNow?: ReadonlySet<ClickVerdict>,
+    remembered?: ReadonlySet<Decision>,
+  ): Promise<void> {
     const verdicts: BatchItem[] = [];
     const decisions: BatchItem[] = [];
+    const again: BatchItem[] = [];
     // Each outcome keeps the id it had as a message of its own: consumers de-duplicate by it.
     for (const o of out)
       if (o.kind === 'click')
@@ -292,12 +313,17 @@ export class ScoringService {
           msgId: outcomeMessageId(o)!,
           item: encodeOutcomeItemWith(o, storedReasons(o.reasons, !!scoredNow?.has(o))),
         });
-      else decisions.push({ payload: o, msgId: outcomeMessageId(o)! });
+      else {
+        (remembered?.has(o) || this.sent.has(o) ? again : decisions).push({ payload: o, msgId: outcomeMessageId(o)! });
+        this.sent.add(o);
+      }
+    const conversions = this.topology.verdict('conversion');
     const messages = [
       ...outcomeMessages(this.topology.verdict('click'), verdicts, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
-      ...outcomeMessages(this.topology.verdict('conversion'), decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
+      ...republished(outcomeMessages(conversions, again, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()), again),
+      ...outcomeMessages(conversions, decisions, ITEMS_PER_MESSAGE, this.publisher.maxBatchBytes()),
     ];
-    if (stored) await this.publishEach(messages, [...verdicts, ...decisions], stored);
+    if (stored) await this.publishEach(messages, [...verdicts, ...again, ...decisions], stored);
     else await this.publisher.publishAll(messages);
     // The clicks' histogram child is looked up once a call and their counts added once: `labels()`
     // hashes its values on every call (the child's `observe` still checks and hashes them, prom-client
@@ -464,6 +490,18 @@ export class ScoringService {
     await this.catalog.resolve({ offers, publishers });
     return { clicks, decisions, decided };
   }
+}
+
+/** `messages` (holding `items` in order) marked with the earliest `decidedAt` of the decisions each carries. */
+function republished(messages: Outgoing[], items: readonly BatchItem[]): Outgoing[] {
+  let next = 0;
+  for (const m of messages) {
+    let from = Infinity;
+    for (const item of items.slice(next, (next += m.items ?? 1))) from = Math.min(from, Date.parse((item.payload as Decision).decidedAt));
+    // Decisions the engine made always carry their time; without one the message goes unmarked (checked as a first delivery).
+    if (Number.isFinite(from)) m.republishedFrom = new Date(from).toISOString();
+  }
+  return messages;
 }
 
 /** The later revision of two decisions of one conversion (either may be missing). */

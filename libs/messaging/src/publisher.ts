@@ -9,7 +9,17 @@ export interface Outgoing {
   msgId: string;
   /** Items in a batch message (`batchMessages`): sent as the `Arbiter-Items` header. */
   items?: number;
+  /** Sent as the `Arbiter-Republished` header (`REPUBLISHED_HEADER`): the message repeats a publish made no earlier than this. */
+  republishedFrom?: string;
 }
+
+/**
+ * On a VERDICTS message whose decisions the scorer may have published before (a remembered outcome, a
+ * revision whose earlier publish was not acknowledged): the earliest time that publish can have been
+ * made (ISO 8601; the earliest `decidedAt` among them). Past the duplicate window JetStream stores
+ * such a message again, a first delivery for the notifier, which checks it like a late redelivery.
+ */
+export const REPUBLISHED_HEADER = 'Arbiter-Republished';
 
 /**
  * A publish the stream refused or did not acknowledge in time. `transient` when trying again later
@@ -128,13 +138,14 @@ export class JetStreamPublisher {
   }
 
   /** Publishes `payload` as JSON (an `EncodedJson` as it is); `items` > 1 marks a batch message. */
-  publish(subject: string, payload: unknown, msgId: string, items?: number): Promise<PubAck> {
+  publish(subject: string, payload: unknown, msgId: string, items?: number, republishedFrom?: string): Promise<PubAck> {
     return new Promise<PubAck>((resolve, reject) => {
       if (this.closed) return reject(new PublishError('the publisher is closed', true));
       const token = (++this.sequence).toString(36);
       const h = headers();
       h.set('Nats-Msg-Id', msgId);
       if (items && items > 1) h.set(ITEMS_HEADER, String(items));
+      if (republishedFrom) h.set(REPUBLISHED_HEADER, republishedFrom);
       this.waiting.set(token, { resolve, reject, subject, deadline: Date.now() + this.timeoutMs });
       try {
         this.nc.publish(subject, encoder.encode(payload instanceof EncodedJson ? payload.text : JSON.stringify(payload)), {
@@ -161,12 +172,12 @@ export class JetStreamPublisher {
    * next) and resolves with every ack; rejects if any publish failed.
    */
   publishAll(items: readonly Outgoing[]): Promise<PubAck[]> {
-    return Promise.all(items.map((i) => this.publish(i.subject, i.payload, i.msgId, i.items)));
+    return Promise.all(items.map((i) => this.publish(i.subject, i.payload, i.msgId, i.items, i.republishedFrom)));
   }
 
   /** Like `publishAll`, but reports each message's own result. */
   publishEach(items: readonly Outgoing[]): Promise<PromiseSettledResult<PubAck>[]> {
-    return Promise.allSettled(items.map((i) => this.publish(i.subject, i.payload, i.msgId, i.items)));
+    return Promise.allSettled(items.map((i) => this.publish(i.subject, i.payload, i.msgId, i.items, i.republishedFrom)));
   }
 
   /** Stops listening for acks; whatever still waits is rejected, and so is every later publish. */
