@@ -198,7 +198,13 @@ describe('JetStream consumer runner', () => {
 
   it('recreates a durable deleted under it and goes on from where it was, losing nothing', async () => {
     const processed = new Set<number>();
-    await run(async (batch) => void batch.forEach((d) => processed.add(d.data.n)));
+    const handedOutAgain: number[] = [];
+    await run(async (batch) =>
+      batch.forEach((d) => {
+        processed.add(d.data.n);
+        if (d.redelivered) handedOutAgain.push(d.data.n);
+      }),
+    );
     await publish(...Array.from({ length: 50 }, (_, n) => ({ n })));
     await eventually(
       async () => processed.size,
@@ -220,6 +226,8 @@ describe('JetStream consumer runner', () => {
     // Recreated from the ack floor, not from the start of the stream.
     const info = await jsm.consumers.info(topology.streams.events, 'test-durable');
     expect(info.config.opt_start_seq).toBe(51);
+    // Nothing the lost durable had handed out came again: none is presented as a redelivery.
+    expect(handedOutAgain).toEqual([]);
     await eventually(
       () => pending(),
       (n) => n === 0,

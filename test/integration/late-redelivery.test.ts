@@ -3,20 +3,32 @@ import { NatsConnection, headers } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { CatalogCache } from '@app/catalog';
 import { loadConfig } from '@app/config';
-import { Decision, Topology } from '@app/contracts';
+import { ConsumerName, Decision, Topology } from '@app/contracts';
 import {
   BrokerReadError,
+  ConsumerRunner,
   DEAD_LETTER_HEADERS,
   Delivery,
   JetStreamPublisher,
   StoredEvent,
   classifyFailure,
+  consumerSpecs,
   provisionStreams,
   readStoredIds,
 } from '@app/messaging';
 import { OFFLINE_DISTINCT_SECRET } from '@app/features';
 import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, createPool, migrate } from '@app/storage';
-import { TEST_NATS_URL, aCatalog, aClick, aConversion, createTestDatabase, deleteNamespace, testNamespace, uid } from '@app/testing';
+import {
+  TEST_NATS_URL,
+  aCatalog,
+  aClick,
+  aConversion,
+  createTestDatabase,
+  deleteNamespace,
+  eventually,
+  testNamespace,
+  uid,
+} from '@app/testing';
 import { DecisionFanoutService } from '../../apps/notifier/src/decision-fanout.service';
 import { DecisionsConsumer } from '../../apps/notifier/src/decisions.consumer';
 import type { PostbackDirectory } from '../../apps/notifier/src/postback-directory.service';
@@ -177,6 +189,40 @@ describe('a decision redelivered after the duplicate window', () => {
       await db.drop();
     }
   }, 60_000);
+
+  it('is not published again when the durable is lost and recreated after the window (delivered again with a count of 1)', async () => {
+    const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
+    const spec = consumerSpecs(topology, config).get(ConsumerName.NotifierDecisions)![0];
+    // Plain JSON (the test's decisions are not whole outcomes): only how the runner hands them out matters here.
+    const plain = { ...spec, decode: (_: string, data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as Decision };
+    const sut = notifier();
+    const handed: { conversionId: string; deliveryCount: number; redelivered: boolean }[] = [];
+    const runner = new ConsumerRunner<Decision>(jetstream(nc), jsm, topology, { ...plain, decodeItems: undefined }, async (batch) => {
+      for (const d of batch) handed.push({ conversionId: d.data.conversionId, deliveryCount: d.deliveryCount, redelivered: d.redelivered });
+      await sut.deliver(batch);
+    });
+    await runner.start();
+    try {
+      const decision = aDecision(0);
+      await publisher.publish(topology.verdict('conversion'), decision, 'v1');
+      await eventually(publishedRevisions, (ids) => ids.length === 1);
+      // Handled and acked; the durable is lost before the runner saw its ack floor (it looks every
+      // 5 s), and is recreated only after the window (NATS was down that long): from the stream's start.
+      await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 500));
+      await jsm.consumers.delete(topology.streams.verdicts, spec.durable);
+      await eventually(
+        async () => handed.length,
+        (n) => n >= 2,
+      );
+
+      expect(await publishedRevisions()).toEqual([`${decision.conversionId}:0`]);
+      // JetStream counts it 1 on the new durable; the runner hands it out as delivered before.
+      expect(handed.map((h) => h.deliveryCount)).toEqual([1, 1]);
+      expect(handed.map((h) => h.redelivered)).toEqual([false, true]);
+    } finally {
+      await runner.stop();
+    }
+  }, 30_000);
 
   it('is not published again when its dead letter is replayed after the window', async () => {
     const sut = notifier();

@@ -5,7 +5,7 @@ import type { Topology } from '@app/contracts';
 import { ITEMS_HEADER, isBatchBody, itemCount } from './batch';
 import { ConsumerSpec } from './consumer-spec';
 import { DEAD_LETTER_HEADERS } from './dead-letter-headers';
-import { Carrier, Delivery, ItemOf } from './delivery';
+import { Carrier, Delivery, ItemOf, redelivered } from './delivery';
 import { FailureClass, backoffMs, classifyFailure } from './errors';
 
 export type BatchHandler<T> = (batch: Delivery<T>[]) => Promise<void>;
@@ -28,6 +28,20 @@ interface Feed {
   messages?: ConsumerMessages;
   /** The server's ack floor as last seen: where a recreated durable starts again. */
   ackFloor?: number;
+  /** The highest stream sequence the server had delivered on the durable, as last seen (every consumer of it). */
+  deliveredSeq?: number;
+  /**
+   * The last message received here as a first delivery (count 1): the highest sequence handed to
+   * this runner so far (a durable delivers new messages in stream order). Read only when the durable
+   * is recreated: `msg.info` is not parsed for every message.
+   */
+  lastFirst?: JsMsg;
+  /**
+   * After the durable was recreated: messages up to this stream sequence were handed out by the
+   * lost one, and come again from the new one with a delivery count of 1. They are handed to the
+   * handler as redelivered (`Delivery.redelivered`). Cleared once a first delivery above it came.
+   */
+  handedOutTo?: number;
   healing?: Promise<void>;
 }
 
@@ -61,7 +75,7 @@ const encoder = new TextEncoder();
 export class ConsumerRunner<T> {
   private readonly feeds: Feed[];
   /** Received, not started; `items` from the batch header sizes the handler calls. */
-  private readonly queue: { m: JsMsg; feed: Feed; items: number }[] = [];
+  private readonly queue: { m: JsMsg; feed: Feed; items: number; handedOut: boolean }[] = [];
   /** Bytes of the messages in `queue`. */
   private queuedBytes = 0;
   /** Pulls stopped: the queue holds `spec.maxQueueBytes` (see `regulate`). */
@@ -133,12 +147,26 @@ export class ConsumerRunner<T> {
   }
 
   private async open(feed: Feed, startAfter?: number): Promise<void> {
-    await ensureDurable(
+    const created = await ensureDurable(
       this.jsm,
       { ...this.spec, stream: feed.stream, durable: feed.durable, filterSubject: feed.filterSubject },
       this.log,
       startAfter,
     );
+    // Recreated (lost under us): it delivers again, counted 1, what the lost one had handed out after
+    // the ack floor seen (or, none seen, from the stream's start). The highest sequence handed out is
+    // the server's as last looked at or the highest received here, whichever is later (another process
+    // may share the durable; the server's may be 5 s old).
+    if (created) {
+      const handedOut = Math.max(feed.handedOutTo ?? 0, feed.deliveredSeq ?? 0, feed.lastFirst?.info.streamSequence ?? 0);
+      if (handedOut > 0) {
+        feed.handedOutTo = handedOut;
+        this.log.warn(
+          { durable: feed.durable, startAfter, handedOutTo: handedOut },
+          'durable recreated: messages it had handed out come again as redeliveries',
+        );
+      }
+    }
     const consumer = await this.js.consumers.get(feed.stream, feed.durable);
     // Callback mode feeds our own queue: batches form from whatever has arrived, with no wait
     // when traffic is quiet. The consumer's max_ack_pending bounds how much can queue up here.
@@ -153,7 +181,9 @@ export class ConsumerRunner<T> {
       callback: (m) => {
         // Arriving while stopping (the last pull's messages): kept with the queue and nak'ed with
         // it once the inbox is closed (a nak now would be redelivered into this closing inbox).
-        this.queue.push({ m, feed, items: this.spec.decodeItems && isBatchBody(m.data) ? itemCount(m.headers?.get(ITEMS_HEADER)) : 1 });
+        const items = this.spec.decodeItems && isBatchBody(m.data) ? itemCount(m.headers?.get(ITEMS_HEADER)) : 1;
+        this.queue.push({ m, feed, items, handedOut: feed.handedOutTo !== undefined && handedOutBefore(feed, m) });
+        if (!redelivered(m)) feed.lastFirst = m;
         this.queuedBytes += m.data.length;
         if (this.spec.maxQueueBytes && !this.paused && this.queuedBytes >= this.spec.maxQueueBytes) this.regulate();
         this.pump();
@@ -272,6 +302,7 @@ export class ConsumerRunner<T> {
       try {
         const info = await this.jsm.consumers.info(feed.stream, feed.durable);
         feed.ackFloor = info.ack_floor.stream_seq;
+        feed.deliveredSeq = info.delivered.stream_seq;
         if (!feed.replay) pending = info.num_pending + info.num_ack_pending;
       } catch (e) {
         if (!this.stopping && isConsumerNotFound(e)) void this.heal(feed, 'consumer not found');
@@ -304,13 +335,13 @@ export class ConsumerRunner<T> {
     return n;
   }
 
-  private async process(batch: { m: JsMsg; feed: Feed }[]): Promise<void> {
+  private async process(batch: { m: JsMsg; feed: Feed; handedOut: boolean }[]): Promise<void> {
     const deliveries: Delivery<T>[] = [];
-    for (const { m, feed } of batch) {
+    for (const { m, feed, handedOut } of batch) {
       const subject = feed.replay ? (m.headers?.get(DEAD_LETTER_HEADERS.subject) ?? m.subject) : m.subject;
       try {
         if (!this.spec.decodeItems || !isBatchBody(m.data)) {
-          deliveries.push(new Delivery(this.spec.decode(subject, m.data), m, subject));
+          deliveries.push(new Delivery(this.spec.decode(subject, m.data), m, subject, undefined, handedOut));
           continue;
         }
         const items = this.spec.decodeItems(subject, m.data);
@@ -319,7 +350,7 @@ export class ConsumerRunner<T> {
           const of: ItemOf = { carrier, index, raw: item.raw, id: item.id, body: 'body' in item ? item.body : undefined };
           // Poison alone: its neighbours in the message go through (DESIGN §9).
           if ('error' in item) await this.deadLetter(m, subject, item.error, of);
-          else deliveries.push(new Delivery(item.value, m, subject, of));
+          else deliveries.push(new Delivery(item.value, m, subject, of, handedOut));
         }
       } catch (e) {
         // Decoding depends on nothing but the message: whatever it throws, the message is poison.
@@ -526,6 +557,17 @@ export function replayDurable(durable: string): string {
   return `${durable}-replay`;
 }
 
+/**
+ * Whether a message from a recreated durable (`feed.handedOutTo` set) was handed out by the lost one:
+ * at or below the highest sequence it had. A first delivery above it means the new durable is past
+ * every message the lost one had (it delivers in stream order): the mark is dropped.
+ */
+function handedOutBefore(feed: Feed, m: JsMsg): boolean {
+  if (m.info.streamSequence <= feed.handedOutTo!) return true;
+  if (m.info.deliveryCount === 1) feed.handedOutTo = undefined;
+  return false;
+}
+
 /** Asks for a message again; for an item, its whole message (settled once all its items are). */
 function nak<T>(d: Delivery<T>, delayMs: number): void {
   if (d.item) d.item.carrier.retry(delayMs);
@@ -549,9 +591,9 @@ type DurableSpec = Pick<ConsumerSpec<unknown>, 'stream' | 'durable' | 'filterSub
 /**
  * Creates the durable consumer, or updates what may change on an existing one. A durable that is
  * recreated (it was deleted under a running consumer) starts after `startAfter`, the last ack
- * floor seen; a new one reads its stream from the start.
+ * floor seen; a new one reads its stream from the start. Resolves true when it created the durable.
  */
-export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, log?: Logger, startAfter?: number): Promise<void> {
+export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, log?: Logger, startAfter?: number): Promise<boolean> {
   const mutable = { ack_wait: nanos(spec.ackWaitMs), max_ack_pending: spec.maxAckPending, max_deliver: -1 };
   try {
     const info = await jsm.consumers.info(spec.stream, spec.durable);
@@ -561,6 +603,7 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, lo
     if (info.config.ack_wait !== mutable.ack_wait || info.config.max_ack_pending !== mutable.max_ack_pending) {
       await jsm.consumers.update(spec.stream, spec.durable, mutable);
     }
+    return false;
   } catch (e) {
     if (!isConsumerNotFound(e)) throw e;
     await jsm.consumers.add(spec.stream, {
@@ -572,5 +615,6 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, lo
       filter_subject: spec.filterSubject,
       ...mutable,
     });
+    return true;
   }
 }

@@ -64,17 +64,31 @@ export class Delivery<T> {
     readonly subject: string = msg.subject,
     /** @internal Set when this is one item of a batch message. */
     readonly item?: ItemOf,
+    /**
+     * @internal Handed out before by a durable that was lost and recreated since (`ConsumerRunner`),
+     * which delivers it again with a delivery count of 1.
+     */
+    private readonly handedOutBefore = false,
   ) {}
 
   get streamSequence(): number {
     return this.msg.info.streamSequence;
   }
+  /**
+   * JetStream's delivery count on the durable that delivered it: for back-off and attempt budgets. A
+   * durable recreated after it was lost counts from 1 again; whether the message may have been
+   * handled before is `redelivered`.
+   */
   get deliveryCount(): number {
     return this.msg.info.deliveryCount;
   }
-  /** True when JetStream delivered this message before (its delivery count is above 1); cheap enough to ask of every message. */
+  /**
+   * True when this message may have been handed to a handler before: JetStream delivered it before
+   * (its delivery count is above 1), or a durable lost and recreated since had handed it out (counted
+   * 1 again on the new one). Cheap enough to ask of every message.
+   */
   get redelivered(): boolean {
-    return redelivered(this.msg);
+    return this.handedOutBefore || redelivered(this.msg);
   }
   header(name: string): string | undefined {
     return this.msg.headers?.get(name) || undefined;
