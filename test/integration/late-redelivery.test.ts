@@ -9,6 +9,7 @@ import {
   ConsumerRunner,
   DEAD_LETTER_HEADERS,
   Delivery,
+  NATS_CONNECTION,
   JetStreamPublisher,
   StoredEvent,
   classifyFailure,
@@ -16,7 +17,12 @@ import {
   provisionStreams,
   readStoredIds,
 } from '@app/messaging';
+import { APP_FILTER } from '@nestjs/core';
+import { ScoringEngine } from '@app/decisions';
 import { OFFLINE_DISTINCT_SECRET } from '@app/features';
+import { EdgeErrorsFilter } from '@app/http';
+import { degradations } from '@app/observability';
+import { createWorkerApp } from '@app/worker';
 import { ClickRepository, OutcomeRepository, ShadowOutcomeRepository, createPool, migrate } from '@app/storage';
 import {
   TEST_NATS_URL,
@@ -223,6 +229,82 @@ describe('a decision redelivered after the duplicate window', () => {
       await runner.stop();
     }
   }, 30_000);
+
+  it('keeps a batch whose late check fails at the broker, through Nest and the edge error filter, rather than dead-lettering an item of it', async () => {
+    const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
+    const sut = fanout();
+    // The read of DECISIONS fails at the JetStream API (a leader election, say) until told otherwise.
+    let failing = true;
+    const seam = sut as unknown as { readSubject: (subject: string, since: Date) => Promise<unknown> };
+    const readSubject = seam.readSubject.bind(sut);
+    seam.readSubject = (subject, since) => (failing ? Promise.reject(new BrokerReadError('leader election')) : readSubject(subject, since));
+    // The first batch is held until two more messages wait behind it: they then go to the handler together.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const deliver = sut.deliver.bind(sut);
+    let calls = 0;
+    sut.deliver = async (batch) => {
+      if (calls++ === 0) await gate;
+      return deliver(batch);
+    };
+    // As production wires the notifier: the global EdgeErrorsFilter, inherited by the JetStream transport.
+    const app = await createWorkerApp(
+      {
+        module: class LateCheckModule {},
+        controllers: [DecisionsConsumer],
+        providers: [
+          { provide: DecisionFanoutService, useValue: sut },
+          { provide: NATS_CONNECTION, useValue: nc },
+          { provide: APP_FILTER, useClass: EdgeErrorsFilter },
+        ],
+      },
+      config,
+    );
+    await app.init();
+    await app.startAllMicroservices();
+    try {
+      const engine = new ScoringEngine(undefined, { features: { distinctSecret: OFFLINE_DISTINCT_SECRET } });
+      const decide = () => engine.scoreConversion(aConversion(aClick(), { id: uid('conv') }), aCatalog(), null, Date.now());
+      const [held, fresh, late] = [decide(), decide(), decide()];
+      const verdict = (d: Decision, republishedFrom?: string) => ({
+        subject: topology.verdict('conversion'),
+        payload: d,
+        msgId: `${d.conversionId}:${d.revision}`,
+        republishedFrom,
+      });
+      await publisher.publishAll([verdict(held)]);
+      await eventually(
+        async () => calls,
+        (n) => n === 1,
+      );
+      // `late`: published again by the scorer ten minutes after it decided it.
+      await publisher.publishAll([verdict(fresh), verdict(late, new Date(Date.now() - 600_000).toISOString())]);
+      const durable = consumerSpecs(topology, config).get(ConsumerName.NotifierDecisions)![0].durable;
+      await eventually(
+        async () => (await jsm.consumers.info(topology.streams.verdicts, durable)).num_ack_pending,
+        (n) => n === 3,
+      );
+      release();
+
+      // The broker's fault reaches the transport intact: the batch is kept (nak, back-off), the
+      // consumer degraded for the broker. Nest's default filter would have handed it an "Internal
+      // server error": unexplained, the fresh decision alone would go through and the late one be parked.
+      const parked = async () => (await jsm.streams.info(topology.streams.dlq)).state.messages;
+      const cause = () => degradations.list().find((d) => d.component === `consumer ${durable}`)?.cause;
+      await eventually(
+        async () => ({ cause: cause(), parked: await parked() }),
+        (v) => v.cause === 'broker' || v.parked > 0,
+      );
+      expect(await parked()).toBe(0);
+      expect(cause()).toBe('broker');
+      failing = false;
+      await eventually(publishedRevisions, (ids) => ids.length === 3, 20_000);
+      expect((await publishedRevisions()).sort()).toEqual([held, fresh, late].map((d) => `${d.conversionId}:0`).sort());
+      expect((await jsm.streams.info(topology.streams.dlq)).state.messages).toBe(0);
+    } finally {
+      await app.close();
+    }
+  }, 40_000);
 
   it('is not published again when its dead letter is replayed after the window', async () => {
     const sut = notifier();
