@@ -153,19 +153,19 @@ export class ConsumerRunner<T> {
       this.log,
       startAfter,
     );
-    // Recreated (lost under us): it delivers again, counted 1, what the lost one had handed out after
-    // the ack floor seen (or, none seen, from the stream's start). The highest sequence handed out is
-    // the server's as last looked at or the highest received here, whichever is later (another process
-    // may share the durable; the server's may be 5 s old).
-    if (created) {
-      const handedOut = Math.max(feed.handedOutTo ?? 0, feed.deliveredSeq ?? 0, feed.lastFirst?.info.streamSequence ?? 0);
-      if (handedOut > 0) {
-        feed.handedOutTo = handedOut;
-        this.log.warn(
-          { durable: feed.durable, startAfter, handedOutTo: handedOut },
-          'durable recreated: messages it had handed out come again as redeliveries',
-        );
-      }
+    // Opened again (healing, or resuming after a pause): if the durable was lost meanwhile, recreated
+    // here or by another process sharing it, the new one delivers again, counted 1, what the lost one
+    // had handed out after the ack floor it starts from (or, none seen, from the stream's start). The
+    // highest sequence handed out is the server's as last looked at or the highest received here,
+    // whichever is later (another process may share the durable; the server's may be 5 s old). A
+    // durable that survived delivers a message counted 1 only above it: the mark then costs nothing.
+    const handedOut = Math.max(feed.handedOutTo ?? 0, feed.deliveredSeq ?? 0, feed.lastFirst?.info.streamSequence ?? 0);
+    if (handedOut > 0) feed.handedOutTo = handedOut;
+    if (created && handedOut > 0) {
+      this.log.warn(
+        { durable: feed.durable, startAfter, handedOutTo: handedOut },
+        'durable recreated: the messages it had handed out come again as redeliveries',
+      );
     }
     const consumer = await this.js.consumers.get(feed.stream, feed.durable);
     // Callback mode feeds our own queue: batches form from whatever has arrived, with no wait
