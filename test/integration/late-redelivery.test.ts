@@ -7,6 +7,7 @@ import { ConsumerName, Decision, Topology } from '@app/contracts';
 import {
   BrokerReadError,
   ConsumerRunner,
+  ConsumerSpec,
   DEAD_LETTER_HEADERS,
   Delivery,
   NATS_CONNECTION,
@@ -122,6 +123,36 @@ describe('a decision redelivered after the duplicate window', () => {
   const publishedRevisions = async () =>
     (await readStream(nc, topology.streams.decisions)).map((m) => `${m.json<Decision>().conversionId}:${m.json<Decision>().revision}`);
 
+  /** The notifier's spec decoding plain JSON (the test's decisions are not whole outcomes): only how the runner hands them out matters. */
+  const plainJson = (spec: ConsumerSpec): ConsumerSpec<Decision> => ({
+    ...spec,
+    decodeItems: undefined,
+    decode: (_: string, data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as Decision,
+  });
+
+  /**
+   * A JetStreamManager for a runner whose durable is lost (`lose`) and can be recreated only once
+   * `recreate` is called (NATS was down that long): the runner's creates wait until then.
+   */
+  const recreatedAfter = () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let lost = false;
+    const consumers = Object.create(jsm.consumers) as JetStreamManager['consumers'];
+    consumers.add = async (...args: Parameters<JetStreamManager['consumers']['add']>) => {
+      if (lost) await released;
+      return jsm.consumers.add(...args);
+    };
+    return {
+      jsm: Object.create(jsm, { consumers: { value: consumers } }) as JetStreamManager,
+      lose: async (durable: string) => {
+        lost = true;
+        await jsm.consumers.delete(topology.streams.verdicts, durable);
+      },
+      recreate: () => release(),
+    };
+  };
+
   it('is not published on DECISIONS again; a new revision of it still is', async () => {
     const sut = notifier();
     const first = aDecision(0);
@@ -199,23 +230,24 @@ describe('a decision redelivered after the duplicate window', () => {
   it('is not published again when the durable is lost and recreated after the window (delivered again with a count of 1)', async () => {
     const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
     const spec = consumerSpecs(topology, config).get(ConsumerName.NotifierDecisions)![0];
-    // Plain JSON (the test's decisions are not whole outcomes): only how the runner hands them out matters here.
-    const plain = { ...spec, decode: (_: string, data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as Decision };
     const sut = notifier();
+    const held = recreatedAfter();
     const handed: { conversionId: string; deliveryCount: number; redelivered: boolean }[] = [];
-    const runner = new ConsumerRunner<Decision>(jetstream(nc), jsm, topology, { ...plain, decodeItems: undefined }, async (batch) => {
+    const runner = new ConsumerRunner<Decision>(jetstream(nc), held.jsm, topology, plainJson(spec), async (batch) => {
       for (const d of batch) handed.push({ conversionId: d.data.conversionId, deliveryCount: d.deliveryCount, redelivered: d.redelivered });
       await sut.deliver(batch);
+      // Handled, and the durable is lost before its ack: the runner cannot have seen an ack floor
+      // (no watch can, whenever it runs), so the durable is recreated from the stream's start.
+      if (handed.length === 1) await held.lose(spec.durable);
     });
     await runner.start();
     try {
       const decision = aDecision(0);
       await publisher.publish(topology.verdict('conversion'), decision, 'v1');
       await eventually(publishedRevisions, (ids) => ids.length === 1);
-      // Handled and acked; the durable is lost before the runner saw its ack floor (it looks every
-      // 5 s), and is recreated only after the window (NATS was down that long): from the stream's start.
+      // Recreated only after the window (NATS was down that long).
       await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 500));
-      await jsm.consumers.delete(topology.streams.verdicts, spec.durable);
+      held.recreate();
       await eventually(
         async () => handed.length,
         (n) => n >= 2,
@@ -226,7 +258,51 @@ describe('a decision redelivered after the duplicate window', () => {
       expect(handed.map((h) => h.deliveryCount)).toEqual([1, 1]);
       expect(handed.map((h) => h.redelivered)).toEqual([false, true]);
     } finally {
+      held.recreate();
       await runner.stop();
+    }
+  }, 30_000);
+
+  it('is not published again when the durable is lost in the first seconds of a new process (before its first watch)', async () => {
+    const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
+    const spec = consumerSpecs(topology, config).get(ConsumerName.NotifierDecisions)![0];
+    const sut = notifier();
+    const handed: { conversionId: string; redelivered: boolean }[] = [];
+    const runner = () =>
+      new ConsumerRunner<Decision>(jetstream(nc), jsm, topology, plainJson(spec), async (batch) => {
+        for (const d of batch) handed.push({ conversionId: d.data.conversionId, redelivered: d.redelivered });
+        await sut.deliver(batch);
+      });
+    // The previous notifier process handled and acked the decision, then was stopped (a deploy).
+    const before = runner();
+    await before.start();
+    const decision = aDecision(0);
+    await publisher.publish(topology.verdict('conversion'), decision, 'v1');
+    await eventually(publishedRevisions, (ids) => ids.length === 1);
+    await before.stop();
+    expect((await jsm.consumers.info(topology.streams.verdicts, spec.durable)).ack_floor.stream_seq).toBe(1);
+    await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 500));
+    // A new process starts on the surviving durable; nothing new comes in its first seconds, and the
+    // durable is lost before its first 5 s watch. Before the fix it was recreated from the stream's
+    // start and the acked decision came again counted 1, unmarked: DECISIONS held it twice.
+    const after = runner();
+    await after.start();
+    try {
+      await jsm.consumers.delete(topology.streams.verdicts, spec.durable);
+      await eventually(
+        () =>
+          jsm.consumers.info(topology.streams.verdicts, spec.durable).then(
+            () => true,
+            () => false,
+          ),
+        (ok) => ok,
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await publishedRevisions()).toEqual([`${decision.conversionId}:0`]);
+      // Recreated from the ack floor read at start: whatever comes again is marked.
+      expect(handed.slice(1).filter((h) => !h.redelivered)).toEqual([]);
+    } finally {
+      await after.stop();
     }
   }, 30_000);
 

@@ -74,6 +74,7 @@ function fakeBroker() {
       info: async () => ({
         config: { filter_subject: spec.filterSubject, ack_wait: 30_000 * 1e6, max_ack_pending: 100 },
         ack_floor: { stream_seq: 0 },
+        delivered: { stream_seq: 0 },
         num_pending: 0,
         num_ack_pending: 0,
       }),

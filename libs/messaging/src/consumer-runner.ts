@@ -1,4 +1,4 @@
-import { AckPolicy, ConsumerMessages, DeliverPolicy, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, ConsumerInfo, ConsumerMessages, DeliverPolicy, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { headers, nanos, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { Logger, componentLogger, degradations, metrics } from '@app/observability';
 import type { Topology } from '@app/contracts';
@@ -147,7 +147,7 @@ export class ConsumerRunner<T> {
   }
 
   private async open(feed: Feed, startAfter?: number): Promise<void> {
-    const created = await ensureDurable(
+    const existing = await ensureDurable(
       this.jsm,
       { ...this.spec, stream: feed.stream, durable: feed.durable, filterSubject: feed.filterSubject },
       this.log,
@@ -161,11 +161,19 @@ export class ConsumerRunner<T> {
     // durable that survived delivers a message counted 1 only above it: the mark then costs nothing.
     const handedOut = Math.max(feed.handedOutTo ?? 0, feed.deliveredSeq ?? 0, feed.lastFirst?.info.streamSequence ?? 0);
     if (handedOut > 0) feed.handedOutTo = handedOut;
-    if (created && handedOut > 0) {
+    if (!existing && handedOut > 0) {
       this.log.warn(
         { durable: feed.durable, startAfter, handedOutTo: handedOut },
         'durable recreated: the messages it had handed out come again as redeliveries',
       );
+    }
+    // A durable found here: what it had delivered and acked is known from now, not only from the
+    // first watch 5 s later, so a loss in those seconds recreates it from its ack floor (not the
+    // stream's start) and marks what it had handed out. Recorded after the mark: nothing is marked
+    // on opening a durable that exists.
+    if (existing) {
+      feed.ackFloor = existing.ack_floor.stream_seq;
+      feed.deliveredSeq = existing.delivered.stream_seq;
     }
     const consumer = await this.js.consumers.get(feed.stream, feed.durable);
     // Callback mode feeds our own queue: batches form from whatever has arrived, with no wait
@@ -591,9 +599,15 @@ type DurableSpec = Pick<ConsumerSpec<unknown>, 'stream' | 'durable' | 'filterSub
 /**
  * Creates the durable consumer, or updates what may change on an existing one. A durable that is
  * recreated (it was deleted under a running consumer) starts after `startAfter`, the last ack
- * floor seen; a new one reads its stream from the start. Resolves true when it created the durable.
+ * floor seen; a new one reads its stream from the start. Resolves the info of the durable it
+ * found (read anyway, to compare its settings), or undefined when it created the durable.
  */
-export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, log?: Logger, startAfter?: number): Promise<boolean> {
+export async function ensureDurable(
+  jsm: JetStreamManager,
+  spec: DurableSpec,
+  log?: Logger,
+  startAfter?: number,
+): Promise<ConsumerInfo | undefined> {
   const mutable = { ack_wait: nanos(spec.ackWaitMs), max_ack_pending: spec.maxAckPending, max_deliver: -1 };
   try {
     const info = await jsm.consumers.info(spec.stream, spec.durable);
@@ -603,7 +617,7 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, lo
     if (info.config.ack_wait !== mutable.ack_wait || info.config.max_ack_pending !== mutable.max_ack_pending) {
       await jsm.consumers.update(spec.stream, spec.durable, mutable);
     }
-    return false;
+    return info;
   } catch (e) {
     if (!isConsumerNotFound(e)) throw e;
     await jsm.consumers.add(spec.stream, {
@@ -615,6 +629,6 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, lo
       filter_subject: spec.filterSubject,
       ...mutable,
     });
-    return true;
+    return undefined;
   }
 }
