@@ -26,9 +26,9 @@ interface Feed {
   filterSubject: string;
   replay: boolean;
   messages?: ConsumerMessages;
-  /** The server's ack floor as last seen: where a recreated durable starts again. */
+  /** The server's ack floor as last seen (at open, then by the watch): where a recreated durable starts again. */
   ackFloor?: number;
-  /** The highest stream sequence the server had delivered on the durable, as last seen (every consumer of it). */
+  /** The highest stream sequence the server had delivered on the durable, as last seen (every process on it; up to 5 s old). */
   deliveredSeq?: number;
   /**
    * The last message received here as a first delivery (count 1): the highest sequence handed to
@@ -157,10 +157,10 @@ export class ConsumerRunner<T> {
     );
     // Opened again (healing, or resuming after a pause): if the durable was lost meanwhile, recreated
     // here or by another process sharing it, the new one delivers again, counted 1, what the lost one
-    // had handed out after the ack floor it starts from (or, none seen, from the stream's start). The
-    // highest sequence handed out is the server's as last looked at or the highest received here,
-    // whichever is later (another process may share the durable; the server's may be 5 s old). A
-    // durable that survived delivers a message counted 1 only above it: the mark then costs nothing.
+    // had handed out after the ack floor it starts from (or, none known, from the stream's start). The
+    // highest sequence handed out is at least the server's as last looked at (at open or by the
+    // watch) or the highest received here, whichever is later. A durable that survived delivers a
+    // message counted 1 only above it: the mark then costs nothing.
     let handedOut = Math.max(feed.handedOutTo ?? 0, feed.deliveredSeq ?? 0, feed.lastFirst?.info.streamSequence ?? 0);
     // Another durable than the one last opened (recreated here or by another process sharing it):
     // the server's figures above are as of the last watch, up to 5 s old, and miss what the lost
