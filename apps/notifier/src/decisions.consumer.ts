@@ -31,6 +31,6 @@ function earlierPublishFrom(d: Delivery<Decision>): Date | undefined {
   if (d.subject !== d.msg.subject) return new Date(Date.parse(d.data.decidedAt));
   const stored = d.redelivered ? d.msg.time.getTime() : Infinity;
   const republished = Date.parse(d.header(REPUBLISHED_HEADER) ?? '');
-  const from = Number.isNaN(republished) ? stored : Math.min(stored, republished);
+  const from = Number.isNaN(republished) || republished > Date.now() ? stored : Math.min(stored, republished);
   return Number.isFinite(from) ? new Date(from) : undefined;
 }
