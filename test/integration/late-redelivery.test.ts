@@ -306,45 +306,6 @@ describe('a decision redelivered after the duplicate window', () => {
     }
   }, 30_000);
 
-  it('is not published again when two notifiers share the durable and it is lost after the window', async () => {
-    // What the lost durable handed to the other process since this one last looked (its 5 s watch)
-    // must be marked too (several notifiers share the durable: docs/scaling.md).
-    const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
-    const spec = consumerSpecs(topology, config).get(ConsumerName.NotifierDecisions)![0];
-    const handed: { who: string; seq: number; redelivered: boolean }[] = [];
-    const runner = (who: string) => {
-      const sut = notifier();
-      return new ConsumerRunner<Decision>(jetstream(nc), jsm, topology, plainJson(spec), async (batch) => {
-        for (const d of batch) handed.push({ who, seq: d.streamSequence, redelivered: d.redelivered });
-        await sut.deliver(batch);
-      });
-    };
-    const [a, b] = [runner('a'), runner('b')];
-    await a.start();
-    await b.start();
-    try {
-      const n = 60;
-      // Each for its own advertiser, so that no neighbour's read covers it.
-      const decisions = Array.from({ length: n }, () => ({ ...aDecision(0), advertiserId: uid('adv') }) as Decision);
-      for (const d of decisions) await publisher.publish(topology.verdict('conversion'), d, `v-${d.conversionId}`);
-      await eventually(publishedRevisions, (ids) => ids.length === n);
-      await new Promise((r) => setTimeout(r, WINDOW_SECONDS * 1000 + 1500));
-      await jsm.consumers.delete(topology.streams.verdicts, spec.durable);
-      // Recreated from the stream's start (no watch saw an ack floor yet): all of them come again.
-      await eventually(
-        async () => handed.length,
-        (k) => k >= 2 * n,
-        15_000,
-      );
-      await new Promise((r) => setTimeout(r, 500));
-      const unmarked = handed.slice(n).filter((h) => !h.redelivered);
-      expect({ unmarked, published: (await publishedRevisions()).length }).toEqual({ unmarked: [], published: n });
-    } finally {
-      await a.stop();
-      await b.stop();
-    }
-  }, 40_000);
-
   it('keeps a batch whose late check fails at the broker, through Nest and the edge error filter, rather than dead-lettering an item of it', async () => {
     const config = loadConfig({ ARBITER_NAMESPACE: namespace, EVENTS_MAX_BYTES: String(64 * 1024 ** 2) });
     const sut = fanout();

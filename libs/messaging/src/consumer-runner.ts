@@ -42,8 +42,6 @@ interface Feed {
    * handler as redelivered (`Delivery.redelivered`). Cleared once a first delivery above it came.
    */
   handedOutTo?: number;
-  /** When the durable this feed last opened was created: tells a durable recreated meanwhile (here or elsewhere) apart. */
-  createdAt?: string;
   healing?: Promise<void>;
 }
 
@@ -149,7 +147,7 @@ export class ConsumerRunner<T> {
   }
 
   private async open(feed: Feed, startAfter?: number): Promise<void> {
-    const { info, created } = await ensureDurable(
+    const existing = await ensureDurable(
       this.jsm,
       { ...this.spec, stream: feed.stream, durable: feed.durable, filterSubject: feed.filterSubject },
       this.log,
@@ -158,21 +156,12 @@ export class ConsumerRunner<T> {
     // Opened again (healing, or resuming after a pause): if the durable was lost meanwhile, recreated
     // here or by another process sharing it, the new one delivers again, counted 1, what the lost one
     // had handed out after the ack floor it starts from (or, none known, from the stream's start). The
-    // highest sequence handed out is at least the server's as last looked at (at open or by the
-    // watch) or the highest received here, whichever is later. A durable that survived delivers a
-    // message counted 1 only above it: the mark then costs nothing.
-    let handedOut = Math.max(feed.handedOutTo ?? 0, feed.deliveredSeq ?? 0, feed.lastFirst?.info.streamSequence ?? 0);
-    // Another durable than the one last opened (recreated here or by another process sharing it):
-    // the server's figures above are as of the last watch, up to 5 s old, and miss what the lost
-    // durable handed to other processes since. It cannot have handed out more than the stream held,
-    // so the mark goes up to the stream's last sequence now. This over-marks what was stored
-    // between the loss and now (one `streams.info` per recreation; docs/trust.md).
-    if (feed.createdAt !== undefined && info.created !== feed.createdAt) {
-      handedOut = Math.max(handedOut, (await this.jsm.streams.info(feed.stream)).state.last_seq);
-    }
-    feed.createdAt = info.created;
+    // highest sequence handed out is the server's as last looked at (at open or by the watch) or the highest received here,
+    // whichever is later (another process may share the durable; the server's may be 5 s old). A
+    // durable that survived delivers a message counted 1 only above it: the mark then costs nothing.
+    const handedOut = Math.max(feed.handedOutTo ?? 0, feed.deliveredSeq ?? 0, feed.lastFirst?.info.streamSequence ?? 0);
     if (handedOut > 0) feed.handedOutTo = handedOut;
-    if (created && handedOut > 0) {
+    if (!existing && handedOut > 0) {
       this.log.warn(
         { durable: feed.durable, startAfter, handedOutTo: handedOut },
         'durable recreated: the messages it had handed out come again as redeliveries',
@@ -182,9 +171,9 @@ export class ConsumerRunner<T> {
     // first watch 5 s later, so a loss in those seconds recreates it from its ack floor (not the
     // stream's start) and marks what it had handed out. Recorded after the mark: nothing is marked
     // on opening a durable that exists.
-    if (!created) {
-      feed.ackFloor = info.ack_floor.stream_seq;
-      feed.deliveredSeq = info.delivered.stream_seq;
+    if (existing) {
+      feed.ackFloor = existing.ack_floor.stream_seq;
+      feed.deliveredSeq = existing.delivered.stream_seq;
     }
     const consumer = await this.js.consumers.get(feed.stream, feed.durable);
     // Callback mode feeds our own queue: batches form from whatever has arrived, with no wait
@@ -320,12 +309,6 @@ export class ConsumerRunner<T> {
       if (feed.healing || (!feed.messages && !this.paused)) continue;
       try {
         const info = await this.jsm.consumers.info(feed.stream, feed.durable);
-        // Recreated by another process before nats.js told us of the loss: its figures are not the
-        // lost durable's; opened again, the feed marks what the lost one may have handed out.
-        if (info.created !== feed.createdAt) {
-          if (!this.stopping && !this.paused) void this.heal(feed, 'durable recreated elsewhere');
-          continue;
-        }
         feed.ackFloor = info.ack_floor.stream_seq;
         feed.deliveredSeq = info.delivered.stream_seq;
         if (!feed.replay) pending = info.num_pending + info.num_ack_pending;
@@ -616,15 +599,15 @@ type DurableSpec = Pick<ConsumerSpec<unknown>, 'stream' | 'durable' | 'filterSub
 /**
  * Creates the durable consumer, or updates what may change on an existing one. A durable that is
  * recreated (it was deleted under a running consumer) starts after `startAfter`, the last ack
- * floor seen; a new one reads its stream from the start. Resolves the durable's info (read
- * anyway, to compare its settings) and whether it was created here.
+ * floor seen; a new one reads its stream from the start. Resolves the info of the durable it
+ * found (read anyway, to compare its settings), or undefined when it created the durable.
  */
 export async function ensureDurable(
   jsm: JetStreamManager,
   spec: DurableSpec,
   log?: Logger,
   startAfter?: number,
-): Promise<{ info: ConsumerInfo; created: boolean }> {
+): Promise<ConsumerInfo | undefined> {
   const mutable = { ack_wait: nanos(spec.ackWaitMs), max_ack_pending: spec.maxAckPending, max_deliver: -1 };
   try {
     const info = await jsm.consumers.info(spec.stream, spec.durable);
@@ -634,10 +617,10 @@ export async function ensureDurable(
     if (info.config.ack_wait !== mutable.ack_wait || info.config.max_ack_pending !== mutable.max_ack_pending) {
       await jsm.consumers.update(spec.stream, spec.durable, mutable);
     }
-    return { info, created: false };
+    return info;
   } catch (e) {
     if (!isConsumerNotFound(e)) throw e;
-    const info = await jsm.consumers.add(spec.stream, {
+    await jsm.consumers.add(spec.stream, {
       durable_name: spec.durable,
       ack_policy: AckPolicy.Explicit,
       ...(startAfter
@@ -646,6 +629,6 @@ export async function ensureDurable(
       filter_subject: spec.filterSubject,
       ...mutable,
     });
-    return { info, created: true };
+    return undefined;
   }
 }
