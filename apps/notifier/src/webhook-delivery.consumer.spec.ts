@@ -11,6 +11,7 @@ import { DeliveryTargetService } from './delivery-target.service';
 import { WebhookDeliveryConsumer } from './webhook-delivery.consumer';
 
 const MAX_ATTEMPTS = 3;
+const CAP = 2;
 const topology = new Topology('unit');
 
 /**
@@ -21,6 +22,9 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
   let receiver: Server;
   let url: string;
   let answer: number;
+  /** While set, the receiver holds every request until it is resolved (a slow endpoint). */
+  let hold: Promise<void> | null;
+  let inReceiver: number;
   let received: { method: string; target: string; headers: IncomingHttpHeaders; body: string }[];
   let endpoint: WebhookEndpoint | null;
   let recorded: WebhookAttempt[];
@@ -41,7 +45,11 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       req.on('data', (c) => (body += c));
       req.on('end', () => {
         received.push({ method: req.method ?? '', target: req.url ?? '', headers: req.headers, body });
-        res.writeHead(answer).end();
+        inReceiver++;
+        void (hold ?? Promise.resolve()).then(() => {
+          inReceiver--;
+          res.writeHead(answer).end();
+        });
       });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
@@ -53,6 +61,8 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
 
   beforeEach(() => {
     answer = 200;
+    hold = null;
+    inReceiver = 0;
     received = [];
     recorded = [];
     parksOnRecord = false;
@@ -108,7 +118,15 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       webhooks as unknown as WebhookRepository,
       new DeliveryTargetService(webhooks as unknown as WebhookRepository, postbacks as unknown as PostbackRepository, topology),
       topology,
-      loadConfig({}, { WEBHOOK_MAX_ATTEMPTS: MAX_ATTEMPTS, WEBHOOK_ALLOW_PRIVATE_NETWORKS: true, WEBHOOK_TIMEOUT_MS: 5_000 }),
+      loadConfig(
+        {},
+        {
+          WEBHOOK_MAX_ATTEMPTS: MAX_ATTEMPTS,
+          WEBHOOK_ALLOW_PRIVATE_NETWORKS: true,
+          WEBHOOK_TIMEOUT_MS: 5_000,
+          WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER: CAP,
+        },
+      ),
     );
   });
   afterEach(async () => {
@@ -237,7 +255,7 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       expect(d.outcome.kind).toBe('retry');
       waits.push((d.outcome as { delayMs: number }).delayMs);
     }
-    // Each wait is the first retry's delay (base 2 s, jittered ±20 %), however many came before it.
+    // Each wait is 2 s at most (jittered ±20 %), however many came before it.
     for (const w of waits) expect(w).toBeLessThanOrEqual(2_400);
     // The holder released the claim; this copy's first request fails, at a delivery count past the budget.
     heldElsewhere.delete(id);
@@ -396,5 +414,126 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
     await sut.deliver([d]);
     expect(recorded.map((a) => a.outcome)).toEqual(['retry', 'parked']);
     expect(d.outcome.kind).toBe('reject');
+  });
+
+  describe('per partner, at most WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER in flight', () => {
+    const failedAttempt = (deliveryId: string, attempt: number) =>
+      ({ deliveryId, attempt, owner: 'advertiser', outcome: 'retry', statusCode: 503 }) as WebhookAttempt;
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 500 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(what()).toBe(true);
+    };
+    /** Deliveries of adv-1 held by its slow endpoint, occupying every slot of the partner. */
+    const occupy = async () => {
+      let answerAll!: () => void;
+      hold = new Promise((r) => (answerAll = r));
+      const inFlight = Array.from({ length: CAP }, () => delivery(aDecision(), 1, undefined, topology.webhooks('adv-1')));
+      const all = Promise.all(inFlight.map((d) => sut.deliver([d])));
+      await until(() => inReceiver === CAP);
+      return {
+        inFlight,
+        release: async () => {
+          answerAll();
+          hold = null;
+          await all;
+        },
+      };
+    };
+
+    it('hands one more back to JetStream with a short delay: neither sent, claimed, recorded nor dead-lettered, even at its last attempt', async () => {
+      const slow = await occupy();
+      const over = aDecision();
+      const id = `${over.conversionId}:0`;
+      // Its requests so far: one more failure would dead-letter it.
+      for (let n = 1; n < MAX_ATTEMPTS; n++) recorded.push(failedAttempt(id, n));
+      const d = delivery(over, MAX_ATTEMPTS, undefined, topology.webhooks('adv-1'));
+      await sut.deliver([d]);
+      expect(d.outcome).toEqual({ kind: 'retry', delayMs: expect.any(Number) });
+      expect((d.outcome as { delayMs: number }).delayMs).toBeLessThanOrEqual(2_400);
+      expect(received.filter((r) => JSON.parse(r.body).conversionId === over.conversionId)).toEqual([]);
+      expect(claims.has(id)).toBe(false);
+      await slow.release();
+      expect(recorded.filter((a) => a.deliveryId === id)).toHaveLength(MAX_ATTEMPTS - 1);
+      expect(recorded).toHaveLength(CAP + MAX_ATTEMPTS - 1);
+      // A first wait is half a second.
+      const early = await occupy();
+      const first = delivery(aDecision(), 1, undefined, topology.webhooks('adv-1'));
+      await sut.deliver([first]);
+      expect((first.outcome as { delayMs: number }).delayMs).toBeLessThanOrEqual(600);
+      await early.release();
+    });
+
+    it("sends another partner's delivery while one partner's slots are all held", async () => {
+      const slow = await occupy();
+      endpoint = { ...endpoint!, owner: 'publisher', id: 'pb-1', ownerId: 'pub-1', url: `${url}?cid={click_id}` };
+      hold = null; // the publisher's endpoint answers at once
+      const d = delivery(aDecision(), 1, undefined, topology.postbacks('pub-1'));
+      await sut.deliver([d]);
+      expect(d.outcome).toEqual({ kind: 'ack' });
+      expect(recorded).toEqual([expect.objectContaining({ owner: 'publisher', outcome: 'delivered' })]);
+      endpoint = { ...endpoint, owner: 'advertiser', id: 'adv-1', ownerId: 'adv-1', url };
+      await slow.release();
+    });
+
+    it('does not count the waits in the retry budget or the attempt numbers', async () => {
+      const slow = await occupy();
+      const waiting = aDecision();
+      // Handed back MAX_ATTEMPTS + 1 times: JetStream's count runs past the budget.
+      for (let n = 1; n <= MAX_ATTEMPTS + 1; n++) {
+        const d = delivery(waiting, n, undefined, topology.webhooks('adv-1'));
+        await sut.deliver([d]);
+        expect(d.outcome.kind).toBe('retry');
+      }
+      await slow.release();
+      answer = 503;
+      const first = delivery(waiting, MAX_ATTEMPTS + 2, undefined, topology.webhooks('adv-1'));
+      await sut.deliver([first]);
+      expect(recorded.at(-1)).toEqual(expect.objectContaining({ deliveryId: `${waiting.conversionId}:0`, attempt: 1, outcome: 'retry' }));
+      expect(first.outcome.kind).toBe('retry');
+      expect(received.at(-1)!.headers['arbiter-delivery-attempt']).toBe('1');
+      // Its next delivery is its second attempt, not its (MAX_ATTEMPTS + 3)-th.
+      const second = delivery(waiting, MAX_ATTEMPTS + 3, undefined, topology.webhooks('adv-1'));
+      await sut.deliver([second]);
+      expect(recorded.at(-1)).toEqual(expect.objectContaining({ attempt: 2, outcome: 'retry' }));
+    });
+
+    it('frees the slot on every path: delivered, already delivered, no webhook, failed, dead-lettered, budget spent elsewhere, parked, claimed elsewhere, an error', async () => {
+      const path = async (setUp: (id: string) => void, count = 1) => {
+        for (let i = 0; i < CAP; i++) {
+          const decision = aDecision();
+          setUp(`${decision.conversionId}:0`);
+          await sut.deliver([delivery(decision, count, undefined, topology.webhooks('adv-1'))]).catch(() => undefined);
+        }
+      };
+      const base = { ...endpoint! };
+      await path(() => undefined);
+      await path((id) => alreadyDelivered.add(id), 2);
+      endpoint = { ...base, url: null, secret: null };
+      await path(() => undefined);
+      endpoint = base;
+      answer = 503;
+      await path(() => undefined);
+      const spent = (requests: number) => (id: string) => {
+        for (let n = 1; n <= requests; n++) recorded.push(failedAttempt(id, n));
+      };
+      await path(spent(MAX_ATTEMPTS - 1), MAX_ATTEMPTS);
+      expect(recorded.at(-1)).toEqual(expect.objectContaining({ outcome: 'dead_letter' }));
+      await path(spent(MAX_ATTEMPTS), MAX_ATTEMPTS);
+      answer = 200;
+      endpoint = { ...base, status: 'parked' };
+      await path(() => undefined);
+      endpoint = base;
+      await path((id) => heldElsewhere.add(id));
+      const record = sut['webhooks'].record;
+      sut['webhooks'].record = async () => {
+        throw new Error('database gone');
+      };
+      await path(() => undefined);
+      sut['webhooks'].record = record;
+      // Every slot is free: CAP deliveries at once all reach the endpoint.
+      const slow = await occupy();
+      await slow.release();
+      expect(slow.inFlight.map((d) => d.outcome)).toEqual(Array(CAP).fill({ kind: 'ack' }));
+    });
   });
 });

@@ -7,7 +7,16 @@ import { ConsumerName, Decision, Topology } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import { componentLogger, metrics } from '@app/observability';
 import { ChurnVacuum, WebhookAttempt, WebhookOwner, WebhookRepository } from '@app/storage';
-import { DeliveryPolicy, PRIOR_ATTEMPTS_HEADER, REPLAYS_HEADER, deliveryAgent, deliveryId, retryDelayMs, sendSigned } from '@app/webhooks';
+import {
+  DeliveryPolicy,
+  PRIOR_ATTEMPTS_HEADER,
+  REPLAYS_HEADER,
+  deliveryAgent,
+  deliveryId,
+  retryDelayMs,
+  sendSigned,
+  waitDelayMs,
+} from '@app/webhooks';
 import { DeliveryTargetService } from './delivery-target.service';
 
 /**
@@ -17,6 +26,8 @@ import { DeliveryTargetService } from './delivery-target.service';
  * is parked, dead-letter it (replayable through the API). Every attempt is a row in
  * webhook_attempts, numbered across replays. One send in flight per delivery and owner, across the
  * copies of a delivery on WEBHOOKS and across notifiers: each attempt claims it first (webhook_claims).
+ * At most WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER deliveries of one partner in flight in this process: a
+ * slow endpoint cannot hold the delivery slots every partner shares.
  */
 @Controller()
 export class WebhookDeliveryConsumer implements OnApplicationShutdown {
@@ -31,6 +42,9 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
   private readonly claimLeaseMs: number;
   /** webhook_claims takes a row and deletes it per attempt: vacuumed here, as autovacuum may be off. */
   private readonly claimsVacuum: ChurnVacuum;
+  private readonly maxInFlightPerPartner: number;
+  /** Deliveries in flight per partner (its WEBHOOKS subject: an advertiser's webhook, a publisher's postbacks), in this process. */
+  private readonly inFlight = new Map<string, number>();
   private readonly log = componentLogger('webhooks');
 
   constructor(
@@ -49,6 +63,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     this.allowPrivateNetworks = config.WEBHOOK_ALLOW_PRIVATE_NETWORKS;
     this.claimLeaseMs = config.WEBHOOK_TIMEOUT_MS + 60_000;
     this.claimsVacuum = webhooks.claimsVacuum();
+    this.maxInFlightPerPartner = config.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER;
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -61,18 +76,41 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
   }
 
   private async attempt(delivery: Delivery<Decision>): Promise<void> {
-    const id = deliveryId(delivery.data);
     const owner = this.topology.webhookOwner(delivery.subject);
+    // The subject names the partner: `….webhooks.<advertiser>`, `….webhooks.publisher.<publisher>` (all
+    // its postbacks, one per offer at most: a cap per postback would multiply with its offers).
+    const partner = delivery.subject;
+    const busy = this.inFlight.get(partner) ?? 0;
+    if (busy >= this.maxInFlightPerPartner) return this.waitForTurn(delivery, owner, 'partner_busy');
+    this.inFlight.set(partner, busy + 1);
+    try {
+      await this.attemptInTurn(delivery, owner);
+    } finally {
+      const left = this.inFlight.get(partner)! - 1;
+      if (left > 0) this.inFlight.set(partner, left);
+      else this.inFlight.delete(partner);
+    }
+  }
+
+  /**
+   * Hands the delivery back to JetStream without a request: not sent, not recorded, not dead-lettered,
+   * and nothing of its retry budget spent (counted in recorded requests). Asked for again after a
+   * short delay, 0.5 s doubling to 5 s with its deliveries (waitDelayMs): what it waits for, a slot of
+   * its partner or another copy's send, ends within WEBHOOK_TIMEOUT_MS.
+   */
+  private waitForTurn(delivery: Delivery<Decision>, owner: WebhookOwner, why: 'partner_busy' | 'claimed_elsewhere'): void {
+    metrics.webhookDeliveries.labels(owner, why).inc();
+    delivery.retry(waitDelayMs(delivery.deliveryCount));
+  }
+
+  private async attemptInTurn(delivery: Delivery<Decision>, owner: WebhookOwner): Promise<void> {
+    const id = deliveryId(delivery.data);
     const holder = randomUUID();
     if (!(await this.webhooks.claim(id, owner, holder, this.claimLeaseMs))) {
       // Another copy of this delivery is being sent (queued again while this one waited, a replayed
       // dead letter, another notifier): not sent beside it, not dropped either. Asked again later, it
-      // is skipped once that copy delivered it, or sent if that one failed. The wait is short (the
-      // first retry's delay, whatever this copy's delivery count: the holder's send ends within
-      // WEBHOOK_TIMEOUT_MS) and spends nothing of the delivery's retry budget, counted in requests.
-      metrics.webhookDeliveries.labels(owner, 'claimed_elsewhere').inc();
-      delivery.retry(retryDelayMs(1, this.policy.retryBaseMs));
-      return;
+      // is skipped once that copy delivered it, or sent if that one failed.
+      return this.waitForTurn(delivery, owner, 'claimed_elsewhere');
     }
     let recorded = false;
     try {

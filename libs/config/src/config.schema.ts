@@ -103,6 +103,12 @@ export const ConfigSchema = Type.Object({
   /** Dead-lettered deliveries in a row after which an advertiser's endpoint is parked (until it is set again or replayed). */
   WEBHOOK_PARK_AFTER: Positive(5),
   WEBHOOK_TIMEOUT_MS: Positive(10_000, { maximum: 50_000 }),
+  /**
+   * Deliveries one partner (an advertiser's webhook; all of one publisher's postbacks) may have in flight
+   * in one notifier, of its 16 delivery slots; one more is handed back to JetStream for a moment, so a
+   * slow endpoint cannot hold the slots every other partner's deliveries need.
+   */
+  WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER: Positive(4, { maximum: 16 }),
   /** After a secret rotation, deliveries carry a signature with the previous secret too for this long (receivers switch at their pace). */
   WEBHOOK_SECRET_OVERLAP_HOURS: Type.Number({ minimum: 0, maximum: 720, default: 24 }),
   /** First retry delay; each next one is 3× longer (capped at 10 min), ±20 % jitter. */

@@ -1,4 +1,4 @@
-import { deliveryId, retryDelayMs } from './webhook-delivery';
+import { deliveryId, retryDelayMs, waitDelayMs } from './webhook-delivery';
 
 describe('webhook retry schedule', () => {
   it('grows threefold from the base, within ±20 % jitter', () => {
@@ -17,6 +17,14 @@ describe('webhook retry schedule', () => {
   it('spreads simultaneous retries apart', () => {
     const delays = new Set(Array.from({ length: 50 }, () => retryDelayMs(3)));
     expect(delays.size).toBeGreaterThan(40);
+  });
+});
+
+describe('wait before a delivery handed back without an attempt is asked for again', () => {
+  it('is half a second, doubling to 2 s, within ±20 % jitter', () => {
+    expect([1, 2, 3, 4, 50].map((n) => waitDelayMs(n, () => 0.5))).toEqual([500, 1000, 2000, 2000, 2000]);
+    expect(waitDelayMs(1, () => 0)).toBe(400);
+    expect(waitDelayMs(50, () => 0.999999)).toBe(2400);
   });
 });
 

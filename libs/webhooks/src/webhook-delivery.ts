@@ -37,6 +37,17 @@ export function retryDelayMs(attempt: number, baseMs = DEFAULT_DELIVERY_POLICY.r
   return Math.round(base * (0.8 + random() * 0.4));
 }
 
+/**
+ * How long a delivery handed back without a request (its partner at its cap, another copy sending it)
+ * waits before it is asked for again, at its `deliveries`-th delivery from the queue: 0.5 s, 1 s, then
+ * 2 s (the first retry's delay by default), ±20 % jitter. Short, as what it waits for ends within the
+ * send's timeout; never longer, however often it waited (or failed) before.
+ */
+export function waitDelayMs(deliveries: number, random: () => number = Math.random): number {
+  const base = Math.min(2_000, 250 * 2 ** Math.max(1, deliveries));
+  return Math.round(base * (0.8 + random() * 0.4));
+}
+
 /** The HTTP client of webhook deliveries: keeps connections to receivers alive, refuses non-public addresses. */
 export function deliveryAgent(allowPrivateNetworks: boolean): Dispatcher {
   return new Agent({ connect: { lookup: publicOnlyLookup(allowPrivateNetworks) }, keepAliveTimeout: 30_000, connections: 8 });
