@@ -2,6 +2,7 @@ import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { Decision } from '@app/contracts';
+import { replayDurable } from '@app/messaging';
 import { eventually } from '@app/testing';
 import { ATTEMPT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, WEBHOOK_DURABLE, verifyWebhook } from '@app/webhooks';
 import { ADMIN_KEY, TestEngine, bootEngine } from './support/engine';
@@ -89,12 +90,14 @@ describe('signed webhooks: retries, idempotency, parking, dead letters and repla
     return info.state.subjects?.[subject] ?? 0;
   }
 
+  /** Nothing waiting or in flight on WEBHOOKS, nor among the replayed dead letters (REPLAY, same handler). */
   async function webhookQueueIdle(): Promise<void> {
     const jsm = await jetstreamManager(t.nc);
     await eventually(
       async () => {
         const c = await jsm.consumers.info(t.topology.streams.webhooks, WEBHOOK_DURABLE);
-        return c.num_pending + c.num_ack_pending;
+        const r = await jsm.consumers.info(t.topology.streams.replay, replayDurable(WEBHOOK_DURABLE));
+        return c.num_pending + c.num_ack_pending + r.num_pending + r.num_ack_pending;
       },
       (n) => n === 0,
     );
