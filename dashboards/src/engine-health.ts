@@ -274,7 +274,7 @@ export function engineHealth(): Dashboard {
           stacked: true,
           w: 8,
           description:
-            'Delivery attempts of advertisers’ webhooks (owner advertiser) and publishers’ partner postbacks (owner publisher) by outcome: delivered, retry, dead_letter, parked; claimed_elsewhere counts waits, not requests (another copy of the delivery was being sent); spent_elsewhere counts copies dead-lettered unsent (another copy spent the attempts).',
+            'Delivery attempts of advertisers’ webhooks (owner advertiser) and publishers’ partner postbacks (owner publisher) by outcome: delivered, retry, dead_letter, parked; claimed_elsewhere and partner_busy count waits, not requests (another copy of the delivery was being sent; the partner had WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER deliveries in flight); spent_elsewhere counts copies dead-lettered unsent (another copy spent the attempts).',
         },
       ),
     )

@@ -294,7 +294,7 @@ export const metrics = {
       () =>
         new Counter({
           name: 'arbiter_webhook_deliveries_total',
-          help: 'Delivery attempts of advertisers’ webhooks and publishers’ partner postbacks, by owner and outcome; outcome="claimed_elsewhere" counts waits (no request: another copy of the delivery was being sent); outcome="spent_elsewhere" counts copies dead-lettered unsent (another copy spent the round’s attempts)',
+          help: 'Delivery attempts of advertisers’ webhooks and publishers’ partner postbacks, by owner and outcome; outcome="claimed_elsewhere" and outcome="partner_busy" count waits (no request: another copy of the delivery was being sent; the partner had WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER in flight); outcome="spent_elsewhere" counts copies dead-lettered unsent (another copy spent the round’s attempts)',
           labelNames: ['owner', 'outcome'],
           registers: [metricsRegistry],
         }),
