@@ -1,18 +1,23 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { WEBHOOK_DELIVERY_SLOTS } from '@app/config';
 import { CHROME_UA } from '@app/testing';
+import { WEBHOOK_DURABLE } from '@app/webhooks';
 import { TestEngine, bootEngine, postJson } from './support/engine';
 import { Tenant, call, freshIp, seedTenant } from './support/tenants';
 
 const SLOW = 64;
-const CAP = 4; // WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER's default
+/** Slots a partner may take, over its cap, while no one else needs them: half (8 of 16). */
+const SHARED = WEBHOOK_DELIVERY_SLOTS / 2;
 
 /**
  * All webhook and postback deliveries share the notifier's 16 slots (notifier-webhooks: concurrency 16).
  * A partner's endpoint answering 200 just before the timeout is never a failure, so never parked: before
  * the per-partner cap, its backlog held every slot and an unrelated advertiser's webhook waited behind it
- * (69 ms → 33.6 s in the hostile review, finding 7). Now that partner has at most CAP deliveries in flight
- * and the others are handed back, so the other webhook goes out while most of the backlog still waits.
+ * (69 ms → 33.6 s in the hostile review, finding 7). Now that partner has its cap (WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER, 4) in flight, more
+ * only while half the slots are free, and the others are handed back, so the other webhook goes out while
+ * most of the backlog still waits.
  */
 describe('webhook fairness: a slow but successful endpoint does not hold every delivery slot', () => {
   let t: TestEngine;
@@ -88,12 +93,13 @@ describe('webhook fairness: a slow but successful endpoint does not hold every d
     return conv.body.results.map((r: { id: string }) => r.id) as string[];
   };
 
-  it("delivers an unrelated advertiser's webhook while the slow endpoint's backlog still waits, never more than the cap at it", async () => {
+  it("delivers an unrelated advertiser's webhook while the slow endpoint's backlog still waits, never more than half the slots at it", async () => {
     const slowOnes = await conversions(a, SLOW);
     expect(slowOnes).toHaveLength(SLOW);
-    // The slow endpoint has its deliveries in flight: every slot it may take is taken.
-    for (let i = 0; i < 600 && slowOpen < CAP; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(slowOpen).toBeGreaterThanOrEqual(CAP);
+    // The slow endpoint has its deliveries in flight: every slot it may take is taken (its cap, then idle
+    // slots up to half; the HTTP client opens 8 connections per receiver too).
+    for (let i = 0; i < 600 && slowOpen < SHARED; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(slowOpen).toBe(SHARED);
     const sent = Date.now();
     const [id] = await conversions(b, 1);
     for (let i = 0; i < 1_200 && !received.has(id); i++) await new Promise((r) => setTimeout(r, 50));
@@ -102,7 +108,10 @@ describe('webhook fairness: a slow but successful endpoint does not hold every d
     const { answered, at } = received.get(id)!;
     console.log(`the other advertiser's webhook: ${at - sent} ms, when ${answered} of ${SLOW} slow postbacks were answered`);
     expect(answered).toBeLessThan(SLOW / 2);
-    expect(slowMostOpen).toBe(CAP);
+    expect(slowMostOpen).toBe(SHARED);
+    // The slow endpoint's unanswered deliveries are still on WEBHOOKS, unacknowledged: handed back, not dropped.
+    const c = await (await jetstreamManager(t.nc)).consumers.info(t.topology.streams.webhooks, WEBHOOK_DURABLE);
+    expect(c.num_pending + c.num_ack_pending).toBeGreaterThanOrEqual(SLOW - slowAnswered - SHARED);
     // The slow endpoint's waiting deliveries are not attempts: none was recorded failed or dead-lettered.
     const outcomes = await t.db.query<{ outcome: string }>(
       `SELECT DISTINCT outcome FROM webhook_attempts WHERE publisher_id = $1 AND owner_type = 'publisher'`,

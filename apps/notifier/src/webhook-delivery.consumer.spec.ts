@@ -1,7 +1,7 @@
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JsMsg } from '@nats-io/jetstream';
-import { loadConfig } from '@app/config';
+import { WEBHOOK_DELIVERY_SLOTS, loadConfig } from '@app/config';
 import { Topology, type Decision } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import type { EndpointRef, PostbackRepository, WebhookAttempt, WebhookEndpoint, WebhookRepository } from '@app/storage';
@@ -12,6 +12,8 @@ import { WebhookDeliveryConsumer } from './webhook-delivery.consumer';
 
 const MAX_ATTEMPTS = 3;
 const CAP = 2;
+/** A partner over its cap may take slots while fewer than this are in flight (half of them stay free). */
+const SHARED = WEBHOOK_DELIVERY_SLOTS / 2;
 const topology = new Topology('unit');
 
 /**
@@ -423,13 +425,16 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       for (let i = 0; i < 500 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
       expect(what()).toBe(true);
     };
-    /** Deliveries of adv-1 held by its slow endpoint, occupying every slot of the partner. */
-    const occupy = async () => {
+    /**
+     * Deliveries of adv-1 held by its slow endpoint, occupying every slot the partner may take: its cap,
+     * then idle slots up to half of them (`n` fewer: only its cap).
+     */
+    const occupy = async (n = SHARED) => {
       let answerAll!: () => void;
       hold = new Promise((r) => (answerAll = r));
-      const inFlight = Array.from({ length: CAP }, () => delivery(aDecision(), 1, undefined, topology.webhooks('adv-1')));
+      const inFlight = Array.from({ length: n }, () => delivery(aDecision(), 1, undefined, topology.webhooks('adv-1')));
       const all = Promise.all(inFlight.map((d) => sut.deliver([d])));
-      await until(() => inReceiver === CAP);
+      await until(() => inReceiver === n);
       return {
         inFlight,
         release: async () => {
@@ -454,7 +459,7 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       expect(claims.has(id)).toBe(false);
       await slow.release();
       expect(recorded.filter((a) => a.deliveryId === id)).toHaveLength(MAX_ATTEMPTS - 1);
-      expect(recorded).toHaveLength(CAP + MAX_ATTEMPTS - 1);
+      expect(recorded).toHaveLength(SHARED + MAX_ATTEMPTS - 1);
       // A first wait is half a second.
       const early = await occupy();
       const first = delivery(aDecision(), 1, undefined, topology.webhooks('adv-1'));
@@ -463,8 +468,45 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       await early.release();
     });
 
+    it('lets a lone partner over its cap use idle slots, up to half of them (work-conserving)', async () => {
+      const atCap = await occupy(CAP);
+      const d = delivery(aDecision(), 1, undefined, topology.webhooks('adv-1'));
+      const sent = sut.deliver([d]);
+      await until(() => inReceiver === CAP + 1);
+      await atCap.release();
+      await sent;
+      expect(d.outcome).toEqual({ kind: 'ack' });
+    });
+
+    it('keeps half the slots for the others: a partner at its cap waits once other partners fill the rest of that half', async () => {
+      // adv-1 holds its cap; another partner's deliveries (each below its own cap) fill slots up to half.
+      const atCap = await occupy(CAP);
+      let answerOthers!: () => void;
+      hold = new Promise((r) => (answerOthers = r));
+      const publisher = { ...endpoint!, owner: 'publisher' as const, id: 'pb-1', ownerId: 'pub-1', url: `${url}?cid={click_id}` };
+      const advertiser = endpoint!;
+      endpoint = publisher;
+      const others = Array.from({ length: SHARED - CAP }, () => delivery(aDecision(), 1, undefined, topology.postbacks(`pub-1`)));
+      // pub-1 goes over its own cap too, into the idle slots, until half are taken.
+      const othersDone = Promise.all(others.map((d) => sut.deliver([d])));
+      await until(() => inReceiver === SHARED);
+      endpoint = advertiser;
+      const waiting = aDecision();
+      const d = delivery(waiting, 1, undefined, topology.webhooks('adv-1'));
+      await sut.deliver([d]);
+      // Handed back at once, not sent and failed.
+      expect(d.outcome).toEqual({ kind: 'retry', delayMs: expect.any(Number) });
+      expect(recorded.filter((a) => a.deliveryId === `${waiting.conversionId}:0`)).toEqual([]);
+      answerOthers();
+      await atCap.release();
+      endpoint = publisher;
+      await othersDone;
+      endpoint = advertiser;
+    });
+
     it("sends another partner's delivery while one partner's slots are all held", async () => {
-      const slow = await occupy();
+      // One fewer than it may take: the HTTP client opens 8 connections per receiver, and this one serves both.
+      const slow = await occupy(SHARED - 1);
       endpoint = { ...endpoint!, owner: 'publisher', id: 'pb-1', ownerId: 'pub-1', url: `${url}?cid={click_id}` };
       hold = null; // the publisher's endpoint answers at once
       const d = delivery(aDecision(), 1, undefined, topology.postbacks('pub-1'));
@@ -530,10 +572,10 @@ describe('WebhookDeliveryConsumer: one delivery attempt', () => {
       };
       await path(() => undefined);
       sut['webhooks'].record = record;
-      // Every slot is free: CAP deliveries at once all reach the endpoint.
+      // Every slot is free: SHARED deliveries at once all reach the endpoint.
       const slow = await occupy();
       await slow.release();
-      expect(slow.inFlight.map((d) => d.outcome)).toEqual(Array(CAP).fill({ kind: 'ack' }));
+      expect(slow.inFlight.map((d) => d.outcome)).toEqual(Array(SHARED).fill({ kind: 'ack' }));
     });
   });
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Controller, Inject, OnApplicationShutdown } from '@nestjs/common';
 import type { Dispatcher } from 'undici';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { ARBITER_CONFIG, ArbiterConfig } from '@app/config';
+import { ARBITER_CONFIG, ArbiterConfig, WEBHOOK_DELIVERY_SLOTS } from '@app/config';
 import { ConsumerName, Decision, Topology } from '@app/contracts';
 import { Delivery } from '@app/messaging';
 import { componentLogger, metrics } from '@app/observability';
@@ -26,8 +26,9 @@ import { DeliveryTargetService } from './delivery-target.service';
  * is parked, dead-letter it (replayable through the API). Every attempt is a row in
  * webhook_attempts, numbered across replays. One send in flight per delivery and owner, across the
  * copies of a delivery on WEBHOOKS and across notifiers: each attempt claims it first (webhook_claims).
- * At most WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER deliveries of one partner in flight in this process: a
- * slow endpoint cannot hold the delivery slots every partner shares.
+ * A partner has WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER deliveries in flight in this process, more only
+ * while half the slots are free: a slow endpoint cannot hold the delivery slots every partner shares,
+ * and a lone busy one is not held to its cap while the others sit idle.
  */
 @Controller()
 export class WebhookDeliveryConsumer implements OnApplicationShutdown {
@@ -45,6 +46,13 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
   private readonly maxInFlightPerPartner: number;
   /** Deliveries in flight per partner (its WEBHOOKS subject: an advertiser's webhook, a publisher's postbacks), in this process. */
   private readonly inFlight = new Map<string, number>();
+  /** Deliveries in flight in this process, all partners (at most the consumer's concurrency). */
+  private inFlightTotal = 0;
+  /**
+   * A partner at its cap takes one more slot only while fewer are in flight than this: half the slots
+   * stay free for the others. A lone busy partner then gets 8, what the HTTP client opens per receiver.
+   */
+  private readonly sharedUpTo = WEBHOOK_DELIVERY_SLOTS / 2;
   private readonly log = componentLogger('webhooks');
 
   constructor(
@@ -81,11 +89,15 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
     // its postbacks, one per offer at most: a cap per postback would multiply with its offers).
     const partner = delivery.subject;
     const busy = this.inFlight.get(partner) ?? 0;
-    if (busy >= this.maxInFlightPerPartner) return this.waitForTurn(delivery, owner, 'partner_busy');
+    // Over its cap, a partner uses idle slots, not those the others may need.
+    if (busy >= this.maxInFlightPerPartner && this.inFlightTotal >= this.sharedUpTo)
+      return this.waitForTurn(delivery, owner, 'partner_busy');
     this.inFlight.set(partner, busy + 1);
+    this.inFlightTotal++;
     try {
       await this.attemptInTurn(delivery, owner);
     } finally {
+      this.inFlightTotal--;
       const left = this.inFlight.get(partner)! - 1;
       if (left > 0) this.inFlight.set(partner, left);
       else this.inFlight.delete(partner);
@@ -95,7 +107,7 @@ export class WebhookDeliveryConsumer implements OnApplicationShutdown {
   /**
    * Hands the delivery back to JetStream without a request: not sent, not recorded, not dead-lettered,
    * and nothing of its retry budget spent (counted in recorded requests). Asked for again after a
-   * short delay, 0.5 s doubling to 5 s with its deliveries (waitDelayMs): what it waits for, a slot of
+   * short delay, 0.5 s doubling to 2 s with its deliveries (waitDelayMs): what it waits for, a slot of
    * its partner or another copy's send, ends within WEBHOOK_TIMEOUT_MS.
    */
   private waitForTurn(delivery: Delivery<Decision>, owner: WebhookOwner, why: 'partner_busy' | 'claimed_elsewhere'): void {

@@ -2,6 +2,9 @@ import { Static, Type } from '@sinclair/typebox';
 
 const Port = (def: number) => Type.Integer({ minimum: 0, maximum: 65535, default: def });
 const Positive = (def: number, extra: object = {}) => Type.Integer({ minimum: 1, default: def, ...extra });
+
+/** Webhook deliveries a notifier has in flight at once (the notifier-webhooks consumer's concurrency). */
+export const WEBHOOK_DELIVERY_SLOTS = 16;
 /** Empty or `false` (no proxy), a hop count (`1`), or proxies' addresses / CIDR ranges (`10.0.0.0/8,fd00::/8`); never `true`. */
 const TrustProxy = Type.String({
   default: '',
@@ -104,11 +107,12 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_PARK_AFTER: Positive(5),
   WEBHOOK_TIMEOUT_MS: Positive(10_000, { maximum: 50_000 }),
   /**
-   * Deliveries one partner (an advertiser's webhook; all of one publisher's postbacks) may have in flight
-   * in one notifier, of its 16 delivery slots; one more is handed back to JetStream for a moment, so a
-   * slow endpoint cannot hold the slots every other partner's deliveries need.
+   * Deliveries one partner (an advertiser's webhook; all of one publisher's postbacks) is sure to have in
+   * flight in one notifier, of its WEBHOOK_DELIVERY_SLOTS; more only while half the slots are free (a
+   * lone busy partner gets 8), else one more is handed back to JetStream for a moment, so a slow endpoint
+   * cannot hold the slots every other partner's deliveries need.
    */
-  WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER: Positive(4, { maximum: 16 }),
+  WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER: Positive(4, { maximum: WEBHOOK_DELIVERY_SLOTS }),
   /** After a secret rotation, deliveries carry a signature with the previous secret too for this long (receivers switch at their pace). */
   WEBHOOK_SECRET_OVERLAP_HOURS: Type.Number({ minimum: 0, maximum: 720, default: 24 }),
   /** First retry delay; each next one is 3× longer (capped at 10 min), ±20 % jitter. */

@@ -14,7 +14,7 @@ import {
   outcomeItemTexts,
 } from '@app/contracts';
 import type { ArbiterConfig } from '@app/config';
-import { ownedPartitions } from '@app/config';
+import { WEBHOOK_DELIVERY_SLOTS, ownedPartitions } from '@app/config';
 import { TSchema } from '@sinclair/typebox';
 import { PoisonMessageError } from './errors';
 import { ITEMS_PER_MESSAGE, isBatchBody } from './batch';
@@ -285,7 +285,7 @@ export function consumerSpecs(topology: Topology, config: ArbiterConfig): Map<Co
           durable: 'notifier-webhooks',
           filterSubject: topology.allWebhooks,
           batch: 1,
-          concurrency: 16,
+          concurrency: WEBHOOK_DELIVERY_SLOTS,
           maxAckPending: 1000,
           decode: jsonDecoder<Decision>(() => Decision),
           // `<root>.webhooks.<advertiser>` → `<root>.webhook-dlq.<advertiser>` (and `….publisher.<publisher>`
