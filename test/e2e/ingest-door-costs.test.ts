@@ -80,8 +80,9 @@ describe('ingest doors: the work before a refusal is bounded', () => {
     expect(counts[401]).toBeGreaterThanOrEqual(2);
     expect(counts[401]).toBeLessThanOrEqual(4);
     expect(counts[429]).toBeGreaterThanOrEqual(36);
-    // Before: 5 look-ups for each of the 40 requests (200), none refused 429.
-    expect(used).toBeLessThan(100);
+    // Before: 5 look-ups for each of the 40 requests (200), none refused 429. The count includes the
+    // engine's own background transactions (5-60 seen in a window, more on a loaded machine).
+    expect(used).toBeLessThan(150);
   }, 120_000);
 
   it('limits invented keys and tokens per address: each failed one counts, and is a key-store read', async () => {
@@ -105,7 +106,8 @@ describe('ingest doors: the work before a refusal is bounded', () => {
     expect(counts[401]).toBeGreaterThanOrEqual(PER_ADDRESS);
     expect(counts[401]).toBeLessThanOrEqual(2 * PER_ADDRESS);
     expect(counts[429]).toBeGreaterThanOrEqual(250 - 2 * PER_ADDRESS);
-    expect(used).toBeLessThan(100);
+    // Before: at least 250 (a read each); the engine's background adds 5-60 here, more when loaded.
+    expect(used).toBeLessThan(200);
     // A partner's known key is not an invented one: its requests go on (its own budget).
     expect(await from('127.0.0.3', 'POST', `${t.gateway}/v1/clicks`, click(), { authorization: `Bearer ${a.publisherKey}` })).toBe(202);
   }, 180_000);
