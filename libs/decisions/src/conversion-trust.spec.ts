@@ -92,3 +92,48 @@ describe('a conversion from somebody who does not own the click', () => {
     expect(decision).toMatchObject({ status: 'approved', advertiserId: 'adv-1', reasons: [] });
   });
 });
+
+/**
+ * Order ids are counted per advertiser. An open pixel is anybody: on one open offer of an advertiser it
+ * took that advertiser's next order numbers on all its offers, without any click, and the advertiser's
+ * own conversion was rejected DUPLICATE_CONVERSION (a second hostile review, 2026-12-05).
+ */
+describe('an open pixel and the advertiser’s order numbers', () => {
+  const catalog = aCatalog({ offers: [anOffer(), anOffer({ id: 'offer-open', openConversions: true })] });
+  const clickOn = (sut: ScoringEngine, offerId: string, ip: string) => {
+    const click = aClick({ ip, offerId });
+    sut.scoreClick(click, catalog, Date.parse(click.receivedAt));
+    return click;
+  };
+
+  it.each([
+    ['without a click', false],
+    ['on a click of the open offer', true],
+  ])('takes no order number from the advertiser’s own conversions: %s', (_, withClick) => {
+    const sut = new ScoringEngine(DEFAULT_RULESET);
+    const honest = clickOn(sut, 'offer-1', '8.8.6.6');
+    const pixelClick = withClick ? clickOn(sut, 'offer-open', '9.9.9.9') : null;
+    const burn = aConversion(pixelClick, { ts: at(10 * 60_000), orderId: 'A-1001', offerId: 'offer-open', sender: 'pixel' });
+    sut.scoreConversion(burn, catalog, null, Date.parse(burn.receivedAt));
+    const own = aConversion(honest, { ts: at(11 * 60_000), orderId: 'A-1001', sender: 'advertiser', senderId: 'adv-1' });
+    expect(sut.scoreConversion(own, catalog, null, Date.parse(own.receivedAt))).toMatchObject({ status: 'approved', reasons: [] });
+  });
+
+  it('is a duplicate of the advertiser’s own conversion of that order, and of an earlier pixel', () => {
+    const sut = new ScoringEngine(DEFAULT_RULESET);
+    const own = aConversion(clickOn(sut, 'offer-open', '8.8.6.7'), {
+      ts: at(10 * 60_000),
+      orderId: 'A-7',
+      sender: 'advertiser',
+      senderId: 'adv-1',
+    });
+    sut.scoreConversion(own, catalog, null, Date.parse(own.receivedAt));
+    const codes = (orderId: string, ip: string, minute: number) => {
+      const c = aConversion(clickOn(sut, 'offer-open', ip), { ts: at(minute * 60_000), orderId, offerId: 'offer-open', sender: 'pixel' });
+      return sut.scoreConversion(c, catalog, null, Date.parse(c.receivedAt)).reasons.map((r) => r.code);
+    };
+    expect(codes('A-7', '9.9.1.1', 11)).toContain('DUPLICATE_CONVERSION');
+    expect(codes('P-1', '9.9.1.2', 12)).not.toContain('DUPLICATE_CONVERSION');
+    expect(codes('P-1', '9.9.1.3', 13)).toContain('DUPLICATE_CONVERSION');
+  });
+});

@@ -541,7 +541,14 @@ export class FeatureState {
     const t = parseIsoMs(e.ts);
     this.advance(t);
     const click = this.clicks.get(e.clickId) ?? fallback;
-    const first = e.orderId && advertiserId ? this.orders.get(orderKey(advertiserId, e.orderId)) : undefined;
+    // A pixel's order ids are anybody's (an open pixel is unauthenticated): they are kept apart, so a
+    // pixel never takes an order number from the advertiser's own conversions (on any of its offers);
+    // a pixel after the advertiser's own conversion of that order is still its duplicate.
+    const first =
+      e.orderId && advertiserId
+        ? (this.orders.get(orderKey(advertiserId, e.orderId)) ??
+          (e.sender === 'pixel' ? this.orders.get(orderKey(advertiserId, e.orderId, true)) : undefined))
+        : undefined;
     const ctit = click ? t - click.t : null;
     const ip = e.ip ? classifyIp(e.ip).normalized : (click?.ip ?? null);
     const device = e.deviceId ?? click?.deviceId ?? null;
@@ -638,7 +645,7 @@ export class FeatureState {
   /** Records a conversion that was credited (not a duplicate) against its click and order id. */
   creditConversion(e: ConversionEvent, advertiserId: string | null, click: ClickRecord | null): void {
     if (e.orderId && advertiserId) {
-      const key = orderKey(advertiserId, e.orderId);
+      const key = orderKey(advertiserId, e.orderId, e.sender === 'pixel');
       if (!this.orders.has(key)) this.orders.set(key, e.id);
     }
     if (click) {
@@ -791,6 +798,7 @@ function since(previous: number, t: number, horizonMs: number): number | null {
   return t - previous > horizonMs ? null : Math.max(0, t - previous) / SECOND;
 }
 
-function orderKey(advertiserId: string, orderId: string): string {
-  return `${advertiserId}\u0000${orderId}`;
+/** An advertiser's order id; a pixel's (`pixel`) in a namespace of its own. */
+function orderKey(advertiserId: string, orderId: string, pixel = false): string {
+  return pixel ? `${advertiserId}\u0000pixel\u0000${orderId}` : `${advertiserId}\u0000${orderId}`;
 }
