@@ -159,8 +159,8 @@ describe.each(targets)('webhook delivery claims on $name', ({ setup }) => {
       sizes.push(await size());
     }
     expect(Number((await pool.query(`SELECT count(*) AS n FROM webhook_claims WHERE holder LIKE 'vacuum-%'`)).rows[0].n)).toBe(0);
-    // Flat once vacuumed (a page at most, on PGlite); without the vacuum it grows by about 115 B per
-    // delivery, every round (16 KB -> 256 KB after 2,000).
-    expect(sizes[3] - sizes[1]).toBeLessThanOrEqual(32 * 1024);
+    // About flat once vacuumed (0-40 KB seen: the key's index may take a page or two more); without the
+    // vacuum it grows by about 115 B per delivery, every round (180-192 KB between rounds 1 and 3).
+    expect(sizes[3] - sizes[1]).toBeLessThanOrEqual(96 * 1024);
   }, 300_000);
 });
